@@ -1,0 +1,13 @@
+//! canvas-sis: moves SIS CSV exports into Canvas LMS through the SIS Imports API.
+//!
+//! # Layout
+//!
+//! - [`sis`]: Canvas's SIS CSV rules (file kinds, header detection in Canvas's processing order).
+//! - [`sim`]: a Canvas SIS Imports API simulator (HTTP server) used by the tests, the demo and
+//!   users who want to dry-run a feed without a Canvas.
+//!
+//! The pipeline, triggers, stores and the Canvas client arrive with later work; see
+//! `../shared/design.md` for the whole shape.
+
+pub mod sim;
+pub mod sis;

@@ -1,0 +1,2 @@
+//! The `canvas-sis` command line: parses arguments and runs one command.
+fn main() {}
