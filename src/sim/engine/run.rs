@@ -93,6 +93,13 @@ impl Engine {
         };
         let job = ImportJob::start(settings, &filename, &bytes, &history, &root.content);
         let inline = job.total_rows() <= INLINE_ROWS;
+        tracing::info!(
+            batch = id,
+            account = account_id,
+            rows = job.total_rows(),
+            file = %filename,
+            "SIS import started"
+        );
         if let Some(b) = self.batches.get_mut(&id) {
             b.set_state(WorkflowState::Importing, now);
             b.started_at = Some(now);
@@ -362,6 +369,13 @@ impl Engine {
                 .error_message
                 .get_or_insert_with(|| "Forced to failed by the simulator".into());
         }
+        tracing::info!(
+            batch = id,
+            state = state.as_str(),
+            warnings,
+            errors,
+            "SIS import finished"
+        );
         self.attach_errors_file(id, now);
         if aborted {
             self.hold_after_abort(id, now);
