@@ -1,10 +1,21 @@
 //! One import of one batch, driven in steps by the engine.
 //!
-//! INTERFACE STUB: the signatures below are the contract between the engine and the content side.
-//! Bodies are filled in by the content work.
+//! `start` does everything that needs no account content (unzip, parse, header detection,
+//! diffing); `step` then checks and applies rows in Canvas's processing order, a budget at a
+//! time, so the engine can show progress; `plan_cleanup`/`cleanup_step` run batch mode's
+//! removals; `into_report` gathers counts, statistics and the undo log. Nothing here fails:
+//! every problem is a message, as in Canvas.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::sis::SisKind;
+
+use super::apply::{ApplyCtx, apply_row};
+use super::cleanup::{self, CleanupItem, Planned};
+use super::diff;
+use super::parse::{self, ParsedCsv, Row};
+use super::rows;
+use super::stats;
 use super::store::{AccountContent, UndoLog};
 use super::{DiffCandidate, ImportSettings, SisMessage, StoredCsv};
 
@@ -57,13 +68,27 @@ pub struct ImportReport {
 /// A batch being imported.
 #[derive(Debug)]
 pub struct ImportJob {
-    _private: (),
+    settings: ImportSettings,
+    /// Files to import, sorted by kind in processing order (upload order within a kind).
+    files: Vec<ParsedCsv>,
+    /// Position of the next row: file index, row index.
+    cursor: (usize, usize),
+    rows_done: u64,
+    total_rows: u64,
+    counts: BTreeMap<SisKind, i64>,
+    batch_deleted: BTreeMap<&'static str, i64>,
+    cleanup: Vec<CleanupItem>,
+    cleanup_done: u64,
+    report: ImportReport,
 }
 
 impl ImportJob {
     /// Parses the upload (unzip rules, UTF-8, malformed CSV, header detection, row checks) and,
     /// when diffing is on, picks the base among `history` and computes the diff. Never fails:
     /// every problem becomes a message.
+    ///
+    /// Row checks run in `step`, in processing order, so their warnings interleave with the
+    /// apply-time ones as Canvas reports them. `content` is not needed before the rows apply.
     pub fn start(
         settings: ImportSettings,
         upload_filename: &str,
@@ -71,52 +96,216 @@ impl ImportJob {
         history: &[DiffCandidate<'_>],
         content: &AccountContent,
     ) -> ImportJob {
-        let _ = (settings, upload_filename, upload, history, content);
-        todo!("content work")
+        let _ = content;
+        let parsed = parse::parse_upload(
+            upload_filename,
+            upload,
+            settings.institutional_tags,
+            settings.batch_id,
+        );
+        let mut report = ImportReport {
+            messages: parsed.messages.clone(),
+            csv_files: parsed.stored.clone(),
+            uncompressed_size: parsed.uncompressed_size,
+            ..ImportReport::default()
+        };
+        let mut files = parsed.files.clone();
+        if let (Some(d), None) = (&settings.diffing, &settings.batch_mode) {
+            let out = diff::diff_upload(
+                d,
+                settings.change_threshold,
+                &parsed,
+                history,
+                settings.batch_id,
+                settings.institutional_tags,
+            );
+            report.messages.extend(out.messages);
+            report.diffed_files = out.diffed_files;
+            report.diffed_against = out.diffed_against;
+            report.diffing_threshold_exceeded = Some(out.threshold_exceeded);
+            report.diff_generated = out.diff_generated;
+            report.empty_diff = out.empty;
+            files = out.files;
+        }
+        report.supplied_batches = supplied_kinds(&files)
+            .iter()
+            .map(|k| k.importer_name().to_owned())
+            .collect();
+        files.sort_by_key(|f| f.kind);
+        let total_rows = files.iter().map(|f| f.rows.len() as u64).sum();
+        ImportJob {
+            settings,
+            files,
+            cursor: (0, 0),
+            rows_done: 0,
+            total_rows,
+            counts: BTreeMap::new(),
+            batch_deleted: BTreeMap::new(),
+            cleanup: Vec::new(),
+            cleanup_done: 0,
+            report,
+        }
     }
 
     /// Data rows to import (after diffing), for progress and speed.
     pub fn total_rows(&self) -> u64 {
-        todo!("content work")
+        self.total_rows
     }
 
     /// Data rows applied so far.
     pub fn rows_done(&self) -> u64 {
-        todo!("content work")
+        self.rows_done
     }
 
     /// Applies up to `budget` rows, in Canvas's processing order, to `content`; returns how many
     /// were applied (0 once all are done).
     pub fn step(&mut self, content: &mut AccountContent, budget: u64) -> u64 {
-        let _ = (content, budget);
-        todo!("content work")
+        let mut applied = 0;
+        while applied < budget {
+            let (fi, ri) = self.cursor;
+            let Some(file) = self.files.get(fi) else {
+                break;
+            };
+            if ri >= file.rows.len() {
+                self.cursor = (fi + 1, 0);
+                continue;
+            }
+            self.process_row(content, fi, ri);
+            self.cursor = (fi, ri + 1);
+            self.rows_done += 1;
+            applied += 1;
+        }
+        applied
+    }
+
+    /// Checks and applies one row, recording a warning when Canvas would skip it.
+    fn process_row(&mut self, content: &mut AccountContent, fi: usize, ri: usize) {
+        let file = &self.files[fi];
+        let row = &file.rows[ri];
+        let outcome = rows::check_row(file.kind, row).and_then(|()| {
+            if self.settings.skip_deletes && is_delete(row) {
+                return Ok(()); // skip_deletes: Canvas's importers return early on such rows
+            }
+            let mut ctx = ApplyCtx {
+                batch_id: self.settings.batch_id,
+                update_sis_id_if_login_claimed: self.settings.update_sis_id_if_login_claimed,
+                undo: &mut self.report.undo,
+            };
+            apply_row(content, file.kind, row, &mut ctx)
+        });
+        match outcome {
+            Ok(()) => *self.counts.entry(file.kind).or_default() += 1,
+            Err(message) => self.report.messages.push(SisMessage {
+                row_info: Some(row.raw.clone()),
+                ..SisMessage::warning(Some(&file.name), Some(row.line), message)
+            }),
+        }
     }
 
     /// True when every row has been applied.
     pub fn rows_finished(&self) -> bool {
-        todo!("content work")
+        self.rows_done >= self.total_rows
     }
 
     /// Called once after the rows are finished, for a batch that has no failure message:
     /// decides batch-mode cleanup and checks `change_threshold`.
+    ///
+    /// An `Abort` message is also added to the report's messages (it is one of the batch's
+    /// errors in Canvas), so the engine need not add it again.
     pub fn plan_cleanup(&mut self, content: &AccountContent) -> CleanupPlan {
-        let _ = content;
-        todo!("content work")
+        let Some(scope) = &self.settings.batch_mode else {
+            return CleanupPlan::None;
+        };
+        let present: BTreeSet<SisKind> = self.files.iter().map(|f| f.kind).collect();
+        match cleanup::plan(&self.settings, scope, &present, content) {
+            Planned::Abort(msg) => {
+                self.report.messages.push(msg.clone());
+                CleanupPlan::Abort(msg)
+            }
+            Planned::Remove(items) if items.is_empty() => CleanupPlan::None,
+            Planned::Remove(items) => {
+                self.cleanup = items;
+                CleanupPlan::Delete {
+                    total: self.cleanup.len() as u64,
+                }
+            }
+        }
     }
 
     /// Deletes up to `budget` objects of the cleanup plan; returns how many were handled.
     pub fn cleanup_step(&mut self, content: &mut AccountContent, budget: u64) -> u64 {
-        let _ = (content, budget);
-        todo!("content work")
+        let start = usize::try_from(self.cleanup_done).unwrap_or(usize::MAX);
+        let end = start
+            .saturating_add(usize::try_from(budget).unwrap_or(usize::MAX))
+            .min(self.cleanup.len());
+        for item in self.cleanup.get(start..end).unwrap_or_default() {
+            let key = cleanup::remove(content, item, &mut self.report.undo);
+            *self.batch_deleted.entry(key).or_default() += 1;
+        }
+        let handled = end.saturating_sub(start) as u64;
+        self.cleanup_done += handled;
+        handled
     }
 
     /// Objects handled by the cleanup so far.
     pub fn cleanup_done(&self) -> u64 {
-        todo!("content work")
+        self.cleanup_done
     }
 
     /// The report, once the engine is done with the job (also valid after an abort part-way).
-    pub fn into_report(self) -> ImportReport {
-        todo!("content work")
+    pub fn into_report(mut self) -> ImportReport {
+        self.report.statistics = stats::statistics(&self.report.undo);
+        if self.report.empty_diff {
+            // Canvas finishes an empty diff at once: no supplied batches, no importer counts.
+            self.report.supplied_batches.clear();
+            return self.report;
+        }
+        self.report.completed_importers = self.completed_kinds();
+        let mut counts: BTreeMap<String, i64> = SisKind::ALL
+            .iter()
+            .map(|k| (k.counts_key().to_owned(), 0))
+            .collect();
+        for (kind, n) in &self.counts {
+            counts.insert(kind.counts_key().to_owned(), *n);
+        }
+        for (key, n) in &self.batch_deleted {
+            counts.insert((*key).to_owned(), *n);
+        }
+        self.report.counts = counts;
+        self.report
     }
+
+    /// Importer names whose files have all been applied, in processing order.
+    fn completed_kinds(&self) -> Vec<String> {
+        let (fi, ri) = self.cursor;
+        let file_done =
+            |i: usize| i < fi || (i == fi && self.files.get(i).is_some_and(|f| ri >= f.rows.len()));
+        let mut out: Vec<String> = Vec::new();
+        for kind in supplied_kinds(&self.files) {
+            let done = self
+                .files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.kind == kind)
+                .all(|(i, _)| {
+                    file_done(i) || self.files[i].rows.is_empty() && self.rows_finished()
+                });
+            if done {
+                out.push(kind.importer_name().to_owned());
+            }
+        }
+        out
+    }
+}
+
+/// The distinct kinds of some files, in processing order.
+fn supplied_kinds(files: &[ParsedCsv]) -> Vec<SisKind> {
+    let set: BTreeSet<SisKind> = files.iter().map(|f| f.kind).collect();
+    set.into_iter().collect()
+}
+
+/// A row whose status asks for a deletion (`deleted`, `deleted_last_completed`).
+fn is_delete(row: &Row) -> bool {
+    row.get("status")
+        .is_some_and(|s| s.to_lowercase().starts_with("deleted"))
 }
