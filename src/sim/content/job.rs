@@ -309,3 +309,304 @@ fn is_delete(row: &Row) -> bool {
     row.get("status")
         .is_some_and(|s| s.to_lowercase().starts_with("deleted"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::content::store::RestoreMode;
+    use crate::sim::content::{BatchModeScope, DiffingSettings};
+    use std::io::{Cursor, Write};
+
+    fn settings(batch_id: u64) -> ImportSettings {
+        ImportSettings {
+            batch_id,
+            skip_deletes: false,
+            override_sis_stickiness: false,
+            add_sis_stickiness: false,
+            clear_sis_stickiness: false,
+            update_sis_id_if_login_claimed: false,
+            batch_mode: None,
+            batch_mode_enrollment_drop_status: None,
+            change_threshold: None,
+            diffing: None,
+            institutional_tags: false,
+        }
+    }
+
+    fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, text) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .expect("start");
+            w.write_all(text.as_bytes()).expect("write");
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    /// Runs a whole job the way the engine does, cleanup included.
+    fn run(
+        content: &mut AccountContent,
+        s: ImportSettings,
+        entries: &[(&str, &str)],
+    ) -> (ImportReport, CleanupPlan) {
+        let z = zip_of(entries);
+        let mut job = ImportJob::start(s, "feed.zip", &z, &[], content);
+        while job.step(content, 2) > 0 {}
+        assert!(job.rows_finished());
+        let plan = job.plan_cleanup(content);
+        if let CleanupPlan::Delete { total } = plan {
+            while job.cleanup_done() < total {
+                job.cleanup_step(content, 1);
+            }
+        }
+        (job.into_report(), plan)
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        (
+            "enrollments.csv",
+            "course_id,user_id,role,status\nC1,U1,student,active\nC2,U1,teacher,active\n",
+        ),
+        (
+            "users.csv",
+            "user_id,login_id,status,email\nU1,u1,active,u1@example.edu\n",
+        ),
+        (
+            "courses.csv",
+            "course_id,short_name,long_name,term_id,status\nC1,c1,Course 1,T1,active\nC2,c2,Course 2,T1,active\n",
+        ),
+        ("terms.csv", "term_id,name,status\nT1,Fall,active\n"),
+    ];
+
+    fn state(c: &AccountContent, kind: SisKind, key: &str) -> Option<String> {
+        c.get(kind, key).map(|e| e.workflow_state.clone())
+    }
+
+    #[test]
+    fn files_are_processed_in_canvas_order_whatever_the_zip_order() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(&mut c, settings(1), &BASE);
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+        assert_eq!(
+            r.supplied_batches,
+            vec!["term", "course", "user", "enrollment"]
+        );
+        assert_eq!(r.completed_importers, r.supplied_batches);
+        assert_eq!(r.counts["enrollments"], 2);
+        assert_eq!(r.counts["courses"], 2);
+        assert_eq!(r.counts["xlists"], 0);
+        assert_eq!(r.counts.len(), SisKind::ALL.len());
+        assert_eq!(r.statistics["Course"]["created"], 2);
+        assert_eq!(r.statistics["CommunicationChannel"]["created"], 1);
+        assert_eq!(r.statistics["total_state_changes"], 7);
+        assert_eq!(r.csv_files.len(), 4);
+    }
+
+    #[test]
+    fn enrollment_for_unknown_user_is_a_warning_and_skipped() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[(
+                "e.csv",
+                "course_id,user_id,role,status\nC1,U999,student,active\n",
+            )],
+        );
+        assert_eq!(r.messages.len(), 1);
+        let m = &r.messages[0];
+        assert_eq!(
+            m.message,
+            "User not found for enrollment (User ID: U999, Course ID: C1, Section ID: , Role: student)"
+        );
+        assert_eq!(
+            (m.file.as_deref(), m.row, m.failure),
+            (Some("e.csv"), Some(2), false)
+        );
+        assert_eq!(m.row_info.as_deref(), Some("C1,U999,student,active"));
+        assert_eq!(r.counts["enrollments"], 0);
+    }
+
+    #[test]
+    fn section_without_its_course_and_account_without_parent_are_warnings() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(
+            &mut c,
+            settings(1),
+            &[
+                (
+                    "s.csv",
+                    "section_id,course_id,name,status\nS1,C9,Sec,active\n",
+                ),
+                (
+                    "a.csv",
+                    "account_id,parent_account_id,name,status\nA1,,Root child,active\nA002,A404,Orphan,active\n",
+                ),
+            ],
+        );
+        let texts: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "Parent account didn't exist for A404",
+                "Section S1 references course C9 which doesn't exist"
+            ]
+        );
+        assert!(c.find_sub_account("sis_account_id:A1").is_some());
+        assert!(c.find_sub_account("sis_account_id:A002").is_none());
+    }
+
+    #[test]
+    fn deleting_a_users_last_login_deletes_their_enrollments() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[("u.csv", "user_id,login_id,status\nU1,u1,deleted\n")],
+        );
+        let deleted = c
+            .entities(SisKind::Enrollment)
+            .filter(|(_, e)| e.is_deleted())
+            .count();
+        assert_eq!(deleted, 2);
+        assert_eq!(r.statistics["Enrollment"]["deleted"], 2);
+        assert_eq!(r.statistics["Pseudonym"]["deleted"], 1);
+    }
+
+    #[test]
+    fn skip_deletes_ignores_deleted_rows() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let mut s = settings(2);
+        s.skip_deletes = true;
+        let (r, _) = run(
+            &mut c,
+            s,
+            &[("u.csv", "user_id,login_id,status\nU1,u1,deleted\n")],
+        );
+        assert_eq!(state(&c, SisKind::User, "U1").as_deref(), Some("active"));
+        assert_eq!(r.statistics["total_state_changes"], 0);
+    }
+
+    fn batch_mode(batch: u64, threshold: Option<u32>) -> ImportSettings {
+        let mut s = settings(batch);
+        s.batch_mode = Some(BatchModeScope::MultiTerm);
+        s.change_threshold = threshold;
+        s
+    }
+
+    const TERMS: (&str, &str) = ("terms.csv", "term_id,name,status\nT1,Fall,active\n");
+    const ONE_COURSE: (&str, &str) = (
+        "courses.csv",
+        "course_id,short_name,long_name,term_id,status\nC1,c1,Course 1,T1,active\n",
+    );
+
+    #[test]
+    fn threshold_over_limit_aborts_before_deleting() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, plan) = run(&mut c, batch_mode(2, Some(10)), &[TERMS, ONE_COURSE]);
+        let expected = "1 courses would be deleted and exceeds the set threshold of 10%";
+        assert!(
+            matches!(&plan, CleanupPlan::Abort(m) if m.message == expected && m.file.is_none())
+        );
+        assert_eq!(
+            r.messages.last().map(|m| m.message.as_str()),
+            Some(expected)
+        );
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("claimed"));
+        assert!(!r.counts.contains_key("batch_courses_deleted"));
+    }
+
+    #[test]
+    fn batch_mode_deletes_untouched_courses_and_restore_brings_them_back() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, plan) = run(&mut c, batch_mode(2, Some(50)), &[TERMS, ONE_COURSE]);
+        assert_eq!(plan, CleanupPlan::Delete { total: 1 });
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("deleted"));
+        assert_eq!(state(&c, SisKind::Course, "C1").as_deref(), Some("claimed"));
+        assert_eq!(r.counts["batch_courses_deleted"], 1);
+        assert!(!r.counts.contains_key("batch_enrollments_deleted"));
+        assert_eq!(c.restore(&r.undo, RestoreMode::BatchModeOnly), 1);
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("claimed"));
+    }
+
+    #[test]
+    fn batch_mode_enrollments_get_the_drop_status() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let mut s = batch_mode(2, Some(100));
+        s.batch_mode_enrollment_drop_status = Some("inactive".into());
+        let enr = (
+            "e.csv",
+            "course_id,user_id,role,status\nC1,U1,student,active\n",
+        );
+        let (r, _) = run(&mut c, s, &[TERMS, enr]);
+        assert_eq!(r.counts["batch_enrollments_deleted"], 1);
+        assert_eq!(r.statistics["Enrollment"]["deactivated"], 1);
+        let inactive = c
+            .entities(SisKind::Enrollment)
+            .filter(|(_, e)| e.workflow_state == "inactive")
+            .count();
+        assert_eq!(inactive, 1);
+    }
+
+    #[test]
+    fn multi_term_without_terms_aborts() {
+        let mut c = AccountContent::new(1);
+        let (_, plan) = run(&mut c, batch_mode(1, Some(10)), &[ONE_COURSE]);
+        assert!(matches!(plan, CleanupPlan::Abort(m) if m.message.starts_with("Terms not found")));
+    }
+
+    #[test]
+    fn step_respects_its_budget_and_reports_progress() {
+        let mut c = AccountContent::new(1);
+        let z = zip_of(&BASE);
+        let mut job = ImportJob::start(settings(1), "f.zip", &z, &[], &c);
+        assert_eq!(job.total_rows(), 6);
+        assert_eq!(job.step(&mut c, 3), 3);
+        assert_eq!(job.rows_done(), 3);
+        assert!(!job.rows_finished());
+        let partial = job.into_report();
+        assert_eq!(partial.completed_importers, vec!["term", "course"]);
+    }
+
+    #[test]
+    fn identical_diffed_upload_is_an_empty_diff() {
+        let mut c = AccountContent::new(1);
+        let diffing = DiffingSettings {
+            data_set_identifier: "ds".into(),
+            remaster: false,
+            drop_status: None,
+            user_remove_status: None,
+            row_count_threshold: None,
+        };
+        let mut s = settings(1);
+        s.diffing = Some(diffing.clone());
+        let (first, _) = run(&mut c, s.clone(), &BASE);
+        assert_eq!(first.diffing_threshold_exceeded, Some(false));
+        assert!(!first.diff_generated);
+        let history = [DiffCandidate {
+            batch_id: 1,
+            created_seq: 1,
+            data_set_identifier: "ds",
+            succeeded: true,
+            diffed_or_remaster: false,
+            threshold_exceeded: false,
+            remaster: false,
+            uncompressed_size: first.uncompressed_size,
+            files: &first.csv_files,
+        }];
+        s.batch_id = 2;
+        let z = zip_of(&BASE);
+        let job = ImportJob::start(s, "f.zip", &z, &history, &c);
+        assert_eq!(job.total_rows(), 0);
+        let r = job.into_report();
+        assert!(r.empty_diff && r.diff_generated);
+        assert_eq!(r.diffed_against, Some(1));
+        assert!(r.supplied_batches.is_empty() && r.counts.is_empty());
+    }
+}
