@@ -196,7 +196,7 @@ impl ImportJob {
         match outcome {
             Ok(()) => *self.counts.entry(file.kind).or_default() += 1,
             Err(message) => self.report.messages.push(SisMessage {
-                row_info: Some(row.raw.clone()),
+                row_info: Some(parse::row_info(&file.headers, row)),
                 ..SisMessage::warning(Some(&file.name), Some(row.line), message)
             }),
         }
@@ -473,6 +473,67 @@ mod tests {
         assert_eq!(deleted, 2);
         assert_eq!(r.statistics["Enrollment"]["deleted"], 2);
         assert_eq!(r.statistics["Pseudonym"]["deleted"], 1);
+    }
+
+    #[test]
+    fn rejected_users_row_does_not_leak_its_password() {
+        let mut c = AccountContent::new(1);
+        let users = "user_id,login_id,password,status\nU1,,hunter2,active\n";
+        let (r, _) = run(&mut c, settings(1), &[("users.csv", users)]);
+        assert_eq!(r.messages[0].message, "No login_id given for user U1");
+        assert_eq!(r.messages[0].row_info.as_deref(), Some("U1,,,active"));
+        assert_eq!(r.csv_files[0].name, "users_filtered.csv");
+    }
+
+    #[test]
+    fn logins_xlists_observers_and_sis_id_changes_apply() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[
+                ("u.csv", "user_id,login_id,status\nU2,u2,active\n"),
+                (
+                    "l.csv",
+                    "user_id,login_id,existing_user_id\nU1b,u1b,U1\nU3,u3,NOPE\n",
+                ),
+                (
+                    "s.csv",
+                    "section_id,course_id,name,status\nS1,C1,Sec 1,active\n",
+                ),
+                ("x.csv", "xlist_course_id,section_id,status\nX1,S1,active\n"),
+                (
+                    "o.csv",
+                    "observer_id,student_id,status\nU2,U1b,active\nU2,U2,active\n",
+                ),
+                (
+                    "c.csv",
+                    "old_id,new_id,type\nC2,C2new,course\nC404,C5,course\n",
+                ),
+            ],
+        );
+        let texts: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "An old_id, 'C404', referenced a non-existent course and was not changed to 'C5'",
+                "Could not find the existing user for login with SIS ID U3",
+                "Can't observe yourself user U2",
+            ]
+        );
+        assert!(
+            c.get(SisKind::Course, "C2new").is_some() && c.get(SisKind::Course, "C2").is_none()
+        );
+        let x1 = c.get(SisKind::Course, "X1").map(|e| e.id);
+        assert_eq!(
+            c.get(SisKind::Section, "S1")
+                .and_then(|s| s.refs.get("course").copied()),
+            x1
+        );
+        assert_eq!(r.counts["logins"], 1);
+        assert_eq!(r.counts["user_observers"], 1);
+        assert_eq!(r.statistics["UserObserver"]["created"], 1);
     }
 
     #[test]

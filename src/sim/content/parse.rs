@@ -372,6 +372,31 @@ pub(crate) fn stored_copy(csv: &ParsedCsv, bytes: &[u8]) -> StoredCsv {
     }
 }
 
+/// The text of a row for `row_info`, with password values blanked when the file has password
+/// columns (a rejected users row must not leak its password into the errors).
+pub fn row_info(headers: &[String], row: &Row) -> String {
+    if !headers
+        .iter()
+        .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()))
+    {
+        return row.raw.clone();
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let values = headers.iter().map(|h| {
+        if PASSWORD_COLUMNS.contains(&h.as_str()) {
+            ""
+        } else {
+            row.get(h).unwrap_or_default()
+        }
+    });
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(values);
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end().to_owned()
+}
+
 /// Writes a CSV with these headers from rows' field maps (missing values blank).
 pub fn render_csv<'a>(
     headers: &[String],
