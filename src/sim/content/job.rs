@@ -616,6 +616,16 @@ mod tests {
     }
 
     #[test]
+    fn batch_mode_only_cleans_kinds_present_in_the_upload() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, plan) = run(&mut c, batch_mode(2, Some(100)), &[TERMS]);
+        assert_eq!(plan, CleanupPlan::None);
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("claimed"));
+        assert!(!r.counts.contains_key("batch_courses_deleted"));
+    }
+
+    #[test]
     fn multi_term_without_terms_aborts() {
         let mut c = AccountContent::new(1);
         let (_, plan) = run(&mut c, batch_mode(1, Some(10)), &[ONE_COURSE]);
