@@ -427,3 +427,53 @@ async fn a_body_over_the_limit_is_413_and_creates_nothing() {
     assert!(resp.text().await.unwrap().contains("pre_attachment"));
     assert!(imports(&s).await.is_empty());
 }
+
+#[tokio::test]
+async fn malformed_requests_get_canvas_error_shapes() {
+    let s = Sim::manual().await;
+    let resp = s
+        .post("/api/v1/accounts/1/sis_imports", ADMIN)
+        .header("Content-Type", "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"a.zip\"\r\n\r\nnot closed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multipart"),
+        "{body}"
+    );
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/v1/accounts/1/sis_imports"),
+        (reqwest::Method::GET, "/api/v1/accounts/1/no_such_thing"),
+    ] {
+        let resp = s
+            .http
+            .request(method.clone(), s.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{method} {path}");
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"errors": [{"message": "The specified resource does not exist."}]})
+        );
+    }
+    // A zip that is not a zip fails the import; it never crashes the simulator.
+    let created = s
+        .post_zip(b"PK\x03\x04 this is not really a zip".to_vec(), "")
+        .await;
+    let done = s.run_to_end(created["id"].as_u64().unwrap()).await;
+    assert_eq!(done["workflow_state"], "failed_with_messages");
+    assert!(
+        done["processing_errors"][0][1]
+            .as_str()
+            .unwrap()
+            .starts_with("Error while importing CSV")
+    );
+}
