@@ -13,6 +13,7 @@
 //! `../shared/design.md` for the whole shape.
 
 pub mod canvas;
+pub mod config;
 pub mod pack;
 pub mod sim;
 pub mod sis;

@@ -280,3 +280,25 @@ async fn unknown_import_is_404() {
         assert_eq!(resp.status(), 404, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_account_itself_can_be_read_by_any_token_user() {
+    let s = Sim::manual().await;
+    let (status, _, body) = answer(
+        s.get("/api/v1/accounts/sis_account_id:SIM_ROOT", "none-token")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], json!(1));
+    assert_eq!(body["sis_account_id"], "SIM_ROOT");
+    let (status, _, body) = answer(s.get("/api/v1/accounts/2", ADMIN).send().await.unwrap()).await;
+    assert_eq!((status, body["parent_account_id"].clone()), (200, json!(1)));
+    let (status, www, _) = answer(s.get("/api/v1/accounts/1", "bad").send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(www.is_some());
+    let (status, _, _) = answer(s.get("/api/v1/accounts/77", ADMIN).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+}

@@ -5,6 +5,7 @@
 //! number, `self` or `sis_account_id:X`; a `.json` suffix is accepted (stripped by the server
 //! before routing). Unknown routes answer Canvas's 404 body.
 
+pub mod accounts;
 pub mod auth;
 pub mod create;
 pub mod edge;
@@ -28,6 +29,7 @@ use crate::sim::state::SimState;
 pub fn router(state: Arc<SimState>) -> Router {
     const ACC: &str = "/api/v1/accounts/{account_id}";
     let api = Router::new()
+        .route(ACC, get(accounts::show))
         .route(
             &format!("{ACC}/sis_imports"),
             get(imports::list).post(create::create),

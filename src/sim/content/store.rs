@@ -152,9 +152,13 @@ impl AccountContent {
     /// A sub-account created by an import, found by Canvas id or by `sis_account_id:X`
     /// (used to answer "SIS imports can only be executed on root accounts").
     pub fn find_sub_account(&self, api_id: &str) -> Option<u64> {
+        self.sub_account(api_id).map(|a| a.id)
+    }
+
+    /// The sub-account entity behind [`find_sub_account`](Self::find_sub_account).
+    pub fn sub_account(&self, api_id: &str) -> Option<&Entity> {
         self.api_find(SisKind::Account, "sis_account_id:", api_id)
             .filter(|a| !a.is_deleted())
-            .map(|a| a.id)
     }
 
     /// Rolls back changes recorded in `undo`, newest first; returns how many objects changed.
