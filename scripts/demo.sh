@@ -12,7 +12,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/debug/canvas-sis"
+BIN="${CANVAS_SIS_BIN:-$TARGET_DIR/debug/canvas-sis}" # override to demo another build
 TOKEN="sim-token" # the simulator's default token (admin:sim-token)
 POLL_DEADLINE_S=120
 
