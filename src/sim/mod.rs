@@ -15,4 +15,18 @@
 //! - `faults`, `inspect`, `admin`: the test controls under `/__sim/`.
 //! - `persist`: optional save and load of the whole state to a file.
 
+pub mod admin;
+pub mod api;
+pub mod clock;
+pub mod config;
 pub mod content;
+pub mod engine;
+pub mod faults;
+pub mod inspect;
+pub mod persist;
+pub mod server;
+pub mod state;
+pub mod throttle;
+
+pub use config::{AccountSpec, Permission, SimConfig, TokenSpec};
+pub use server::{RunningSimulator, StartError, start};

@@ -97,6 +97,12 @@ impl ImportJob {
         todo!("content work")
     }
 
+    /// True when a failure-level message (invalid UTF-8, malformed CSV, unknown headers, ...)
+    /// has been recorded: such a batch skips batch-mode cleanup and ends `failed_with_messages`.
+    pub fn has_failure(&self) -> bool {
+        todo!("content work")
+    }
+
     /// Called once after the rows are finished, for a batch that has no failure message:
     /// decides batch-mode cleanup and checks `change_threshold`.
     pub fn plan_cleanup(&mut self, content: &AccountContent) -> CleanupPlan {

@@ -1,0 +1,225 @@
+//! Test harness: starts an in-process simulator on an ephemeral port and talks to it over HTTP.
+//!
+//! Each test gets its own simulator (fresh state, its own port). Tokens: `admin-token` (both
+//! permissions), `import-token` (import_sis), `manage-token` (manage_sis), `none-token` (no SIS
+//! permission), `expired-token`, `revoked-token`, `scopes-token`.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use canvas_sis::sim::{RunningSimulator, SimConfig, TokenSpec};
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "admin-token";
+
+pub fn tokens() -> Vec<TokenSpec> {
+    [
+        "admin:admin-token",
+        "importer:import-token:import_sis",
+        "manager:manage-token:manage_sis",
+        "nobody:none-token:none",
+        "old:expired-token:import_sis,expired",
+        "gone:revoked-token:import_sis,revoked",
+        "scoped:scopes-token:import_sis,no_scopes",
+    ]
+    .iter()
+    .map(|s| s.parse().expect("valid token spec"))
+    .collect()
+}
+
+/// A config with the test tokens and a manual clock (time moves only through `advance`).
+pub fn manual_config() -> SimConfig {
+    let mut c = SimConfig::with_tokens(tokens());
+    c.manual_clock = true;
+    c.rows_per_sec = 10.0;
+    c.errors_attachment_lag = Duration::from_secs(5);
+    c
+}
+
+/// A running simulator and an HTTP client for it.
+pub struct Sim {
+    pub sim: RunningSimulator,
+    pub http: reqwest::Client,
+}
+
+impl Sim {
+    pub async fn start(config: SimConfig) -> Sim {
+        let sim = canvas_sis::sim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Sim { sim, http }
+    }
+
+    pub async fn manual() -> Sim {
+        Sim::start(manual_config()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.sim.url(), path)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn put(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.put(self.url(path)).bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(token)
+    }
+
+    /// Posts a zip as a raw body, as Canvas's guide does with curl. Returns the SisImport JSON.
+    pub async fn post_zip(&self, zip: Vec<u8>, query: &str) -> Value {
+        let resp = self
+            .post(
+                &format!("/api/v1/accounts/1/sis_imports?import_type=instructure_csv{query}"),
+                ADMIN,
+            )
+            .header("Content-Type", "application/zip")
+            .body(zip)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "create answered {:?}",
+            resp.text().await
+        );
+        resp.json().await.unwrap()
+    }
+
+    pub async fn show(&self, id: u64) -> Value {
+        let resp = self
+            .get(&format!("/api/v1/accounts/1/sis_imports/{id}"), ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    /// Moves the manual clock forward.
+    pub async fn advance(&self, seconds: f64) {
+        let resp = self
+            .http
+            .post(self.url("/__sim/advance"))
+            .json(&json!({"seconds": seconds}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    }
+
+    /// Advances the manual clock a second at a time until the import is terminal (bounded).
+    pub async fn run_to_end(&self, id: u64) -> Value {
+        for _ in 0..3600 {
+            let j = self.show(id).await;
+            if is_terminal(&j) {
+                return j;
+            }
+            self.advance(1.0).await;
+        }
+        panic!("import {id} did not finish within an hour of simulated time");
+    }
+
+    /// Polls (real clock) until the import is terminal, within `limit`.
+    pub async fn wait_real(&self, id: u64, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let j = self.show(id).await;
+            if is_terminal(&j) {
+                return j;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "import {id} not terminal in time: {j}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn content(&self) -> Value {
+        self.http
+            .get(self.url("/__sim/accounts/1/content"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn add_fault(&self, rule: Value) {
+        let resp = self
+            .http
+            .post(self.url("/__sim/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+    }
+}
+
+pub fn is_terminal(j: &Value) -> bool {
+    matches!(
+        j["workflow_state"].as_str(),
+        Some(
+            "imported"
+                | "imported_with_messages"
+                | "failed"
+                | "failed_with_messages"
+                | "aborted"
+                | "restored"
+                | "partially_restored"
+        )
+    )
+}
+
+/// A zip of the given (name, content) files.
+pub fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, body) in files {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// `n` users as a users.csv body.
+pub fn users_csv(n: usize) -> String {
+    let mut s = String::from("user_id,login_id,first_name,last_name,email,status\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "U{i:05},user{i}@example.edu,First{i},Last{i},user{i}@example.edu,active\n"
+        ));
+    }
+    s
+}
+
+pub const TERMS: &str = "term_id,name,status,start_date,end_date\nT2026,Fall 2026,active,2026-08-20T00:00:00Z,2026-12-20T00:00:00Z\n";
+pub const COURSES: &str = "course_id,short_name,long_name,term_id,status\nC1,BIO101,Biology 101,T2026,active\nC2,CHE101,Chemistry 101,T2026,active\n";
+pub const SECTIONS: &str =
+    "section_id,course_id,name,status\nS1,C1,Biology 101 A,active\nS2,C2,Chemistry 101 A,active\n";
+pub const ENROLLMENTS: &str = "course_id,user_id,role,section_id,status\nC1,U00000,student,S1,active\nC1,U00001,teacher,S1,active\nC2,U00001,student,S2,active\n";
+
+/// A small, valid feed: terms, courses, sections, 2 users, enrollments (10 rows).
+pub fn small_feed() -> Vec<u8> {
+    let users = users_csv(2);
+    zip_of(&[
+        ("terms.csv", TERMS),
+        ("courses.csv", COURSES),
+        ("sections.csv", SECTIONS),
+        ("users.csv", &users),
+        ("enrollments.csv", ENROLLMENTS),
+    ])
+}
