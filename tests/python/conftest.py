@@ -110,11 +110,15 @@ class Simulator:
         self._log.close()
         return self.proc.returncode
 
-    def stderr_tail(self, chars: int = 4000) -> str:
+    def stderr_tail(self, chars: int = 3000) -> str:
+        """The start and the end of stderr: a panic's message is at the start of its backtrace."""
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
+            text = self.log_path.read_text(errors="replace")
         except OSError as err:
             return f"(no stderr log: {err})"
+        if len(text) <= 2 * chars:
+            return text
+        return f"{text[:chars]}\n[... {len(text) - 2 * chars} chars ...]\n{text[-chars:]}"
 
     def api(self, path: str) -> str:
         """Absolute URL of an API path such as `/api/v1/accounts/1/sis_imports`."""
