@@ -9,12 +9,15 @@
 //! The engine drives an [`job::ImportJob`] in small steps (`step(budget)`) so that progress and
 //! the `importing` / `cleanup_batch` states can be observed while a batch runs.
 
+mod apply;
+mod apply_people;
 pub mod cleanup;
 pub mod diff;
 pub mod job;
 pub mod parse;
 pub mod restore;
 pub mod rows;
+mod stats;
 pub mod store;
 
 use serde::{Deserialize, Serialize};

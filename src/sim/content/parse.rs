@@ -1,1 +1,572 @@
-//! Content work: see `super`.
+//! Turning an uploaded SIS file into CSV files, the way Canvas's `SIS::CSV::ImportRefactored`
+//! does (reference §5.1).
+//!
+//! The upload's extension decides: `.zip` is extracted (sub-directories included), `.csv` is one
+//! file, anything else leaves nothing to do. Each CSV is checked for UTF-8, for Ruby-strict
+//! quoting ("Malformed CSV"), and recognised by its header row. Nothing is written to disk: this
+//! server receives untrusted zips, so extraction is in memory, bounded in total size and in
+//! compression ratio, and never trusts entry names for anything but messages.
+//!
+//! One deliberate choice: a leading UTF-8 byte-order mark is stripped before the header row is
+//! read. Canvas's behaviour is unverified (reference §5.1); stripping it avoids the surprise of a
+//! `users.csv` exported by a spreadsheet being rejected for headers it visibly has.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Cursor, Read};
+
+use crate::sis::SisKind;
+
+use super::{SisMessage, StoredCsv};
+
+/// Canvas refuses a zip whose content is more than this many times its own size.
+pub const MAX_ZIP_RATIO: u64 = 100;
+/// Hard cap on what one upload may expand to in memory, whatever its ratio.
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
+/// De-duplication of identical lines starts at this many duplicates (newest Canvas).
+const DEDUPE_THRESHOLD: usize = 100;
+/// Columns never stored with a users file (reference §2, `csv_attachments`).
+const PASSWORD_COLUMNS: [&str; 2] = ["password", "ssha_password"];
+
+/// One data row of a CSV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// 1-based line number in the file, the header being line 1.
+    pub line: u64,
+    /// The raw text of the line(s) the record came from.
+    pub raw: String,
+    /// Non-blank values by lower-cased header, whitespace-stripped (Canvas turns blanks into nil).
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Row {
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.fields.get(column).map(String::as_str)
+    }
+}
+
+/// A CSV recognised as one SIS kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCsv {
+    pub name: String,
+    pub kind: SisKind,
+    /// Lower-cased, trimmed header row.
+    pub headers: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+/// What an upload yielded.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedUpload {
+    /// Recognised files, in upload order.
+    pub files: Vec<ParsedCsv>,
+    pub messages: Vec<SisMessage>,
+    /// The CSVs as Canvas stores them (password columns filtered out).
+    pub stored: Vec<StoredCsv>,
+    pub uncompressed_size: u64,
+}
+
+/// Parses an upload. `error_report` numbers the "please contact support" failure.
+pub fn parse_upload(
+    filename: &str,
+    upload: &[u8],
+    institutional_tags: bool,
+    error_report: u64,
+) -> ParsedUpload {
+    let mut out = ParsedUpload::default();
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("zip") => match extract_zip(upload, error_report) {
+            Ok(entries) => {
+                out.uncompressed_size = entries.iter().map(|(_, b)| b.len() as u64).sum();
+                for (name, bytes) in entries {
+                    add_entry(&mut out, &name, &bytes, institutional_tags);
+                }
+            }
+            Err(msg) => out.messages.push(msg),
+        },
+        Some("csv") => {
+            out.uncompressed_size = upload.len() as u64;
+            add_entry(&mut out, filename, upload, institutional_tags);
+        }
+        _ => out.uncompressed_size = upload.len() as u64,
+    }
+    out
+}
+
+/// Handles one extracted file: CSVs are parsed and stored, anything else is skipped with a
+/// warning.
+fn add_entry(out: &mut ParsedUpload, name: &str, bytes: &[u8], institutional_tags: bool) {
+    if !is_csv_name(name) {
+        out.messages.push(SisMessage::warning(
+            Some(name),
+            None,
+            "Skipping unknown file type",
+        ));
+        return;
+    }
+    match parse_csv(name, bytes, institutional_tags) {
+        Ok(Some(csv)) => {
+            out.stored.push(stored_copy(&csv, bytes));
+            out.files.push(csv);
+        }
+        Ok(None) => {}
+        Err(msg) => out.messages.push(msg),
+    }
+}
+
+fn is_csv_name(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Canvas's `IGNORE_FILES`: macOS resource forks and Windows desktop files. (Its `\A\..*` branch
+/// is tested against the full temp path and so practically never fires; it is left out.)
+fn is_ignored_path(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("__macosx") || lower.contains("desktop db") || lower.contains("desktop df")
+}
+
+/// Extracts the files of a zip into memory, in archive order, skipping directories and ignored
+/// paths. Refuses archives that would expand beyond [`MAX_ZIP_RATIO`] or
+/// [`MAX_UNCOMPRESSED_BYTES`]; the declared sizes are checked first and the actual reads are
+/// bounded too, since a hostile archive can lie about sizes.
+fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)>, SisMessage> {
+    let corrupt = || {
+        SisMessage::failure(
+            None,
+            None,
+            format!(
+                "Error while importing CSV. Please contact support. (Error report {error_report})"
+            ),
+        )
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(upload)).map_err(|_| corrupt())?;
+    let limit = (upload.len() as u64)
+        .saturating_mul(MAX_ZIP_RATIO)
+        .min(MAX_UNCOMPRESSED_BYTES);
+    let mut declared: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|_| corrupt())?;
+        declared = declared.saturating_add(entry.size());
+    }
+    if declared > limit {
+        return Err(too_large());
+    }
+    let mut files = Vec::new();
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(|_| corrupt())?;
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        if entry.is_dir() || is_ignored_path(&name) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let room = limit - total;
+        entry
+            .take(room + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| corrupt())?;
+        total += bytes.len() as u64;
+        if total > limit {
+            return Err(too_large());
+        }
+        files.push((name, bytes));
+    }
+    Ok(files)
+}
+
+fn too_large() -> SisMessage {
+    SisMessage::failure(
+        None,
+        None,
+        format!(
+            "Zip file is too large to extract: its content may not exceed {MAX_ZIP_RATIO} times \
+             the size of the zip ({} MB at most)",
+            MAX_UNCOMPRESSED_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// Parses one CSV file. `Ok(None)` when Canvas ignores it silently (empty, or no row at all).
+pub fn parse_csv(
+    name: &str,
+    bytes: &[u8],
+    institutional_tags: bool,
+) -> Result<Option<ParsedCsv>, SisMessage> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| SisMessage::failure(Some(name), None, "Invalid UTF-8"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let malformed = || SisMessage::failure(Some(name), None, "Malformed CSV");
+    check_quoting(text).map_err(|_| malformed())?;
+    let records = read_records(text).map_err(|_| malformed())?;
+    let mut records = records.into_iter();
+    let Some(header) = records.next() else {
+        return Ok(None);
+    };
+    let headers: Vec<String> = header
+        .values
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let kind = SisKind::detect(&headers, institutional_tags).ok_or_else(|| {
+        SisMessage::failure(Some(name), None, "Couldn't find Canvas CSV import headers")
+    })?;
+    let rows = records.map(|r| to_row(&headers, r)).collect();
+    Ok(Some(ParsedCsv {
+        name: name.to_owned(),
+        kind,
+        headers,
+        rows: dedupe(rows),
+    }))
+}
+
+/// A record as read, before it is tied to the headers.
+struct Record {
+    line: u64,
+    raw: String,
+    values: Vec<String>,
+}
+
+/// Reads every record; ragged rows are fine (Ruby's CSV accepts them), empty lines are skipped.
+fn read_records(text: &str) -> Result<Vec<Record>, csv::Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    // The reader's own line numbers count from where it started reading, before the blank lines
+    // it skips; lines are counted here instead, from the first character of the record.
+    let mut counted = (0usize, 1u64);
+    loop {
+        let start = reader.position().byte() as usize;
+        if !reader.read_record(&mut record)? {
+            break;
+        }
+        let end = reader.position().byte() as usize;
+        let begin = text
+            .get(start..end)
+            .and_then(|s| s.find(|c| c != '\r' && c != '\n'))
+            .map_or(start, |skip| start + skip);
+        let newlines = text
+            .get(counted.0..begin)
+            .map_or(0, |s| s.matches('\n').count());
+        counted = (begin, counted.1 + newlines as u64);
+        let line = counted.1;
+        let raw = text
+            .get(begin..end)
+            .unwrap_or_default()
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
+        out.push(Record {
+            line,
+            raw,
+            values: record.iter().map(str::to_owned).collect(),
+        });
+    }
+    Ok(out)
+}
+
+fn to_row(headers: &[String], record: Record) -> Row {
+    let fields = headers
+        .iter()
+        .zip(record.values)
+        .filter_map(|(h, v)| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| (h.clone(), v.to_owned()))
+        })
+        .collect();
+    Row {
+        line: record.line,
+        raw: record.raw,
+        fields,
+    }
+}
+
+/// Newest Canvas drops exact duplicate lines, keeping the last, once there are at least
+/// [`DEDUPE_THRESHOLD`] of them; fewer are imported as they are.
+fn dedupe(rows: Vec<Row>) -> Vec<Row> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        last.insert(r.raw.as_str(), i);
+    }
+    if rows.len() - last.len() < DEDUPE_THRESHOLD {
+        return rows;
+    }
+    let keep: std::collections::HashSet<usize> = last.into_values().collect();
+    rows.into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| keep.contains(&i).then_some(r))
+        .collect()
+}
+
+/// Ruby's CSV is strict where the csv crate is lenient: a quote inside an unquoted field, text
+/// after a closing quote, or a quote never closed all raise `MalformedCSVError`. Returns the
+/// 1-based line of the first such problem.
+fn check_quoting(text: &str) -> Result<(), u64> {
+    #[derive(PartialEq)]
+    enum S {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = S::FieldStart;
+    let mut line = 1;
+    for c in text.chars() {
+        state = match (state, c) {
+            (S::Quoted, '"') => S::QuoteInQuoted,
+            (S::Quoted, _) => S::Quoted,
+            (S::QuoteInQuoted, '"') => S::Quoted,
+            (S::FieldStart, '"') => S::Quoted,
+            (S::Unquoted, '"') | (S::QuoteInQuoted, _) if !matches!(c, ',' | '\r' | '\n') => {
+                return Err(line);
+            }
+            (_, ',' | '\r' | '\n') => S::FieldStart,
+            _ => S::Unquoted,
+        };
+        if c == '\n' {
+            line += 1;
+        }
+    }
+    if state == S::Quoted {
+        Err(line)
+    } else {
+        Ok(())
+    }
+}
+
+/// The copy of a CSV Canvas keeps: the bytes as uploaded, except that a users or logins file
+/// with password columns is rewritten without them as `<name>_filtered.csv`.
+pub(crate) fn stored_copy(csv: &ParsedCsv, bytes: &[u8]) -> StoredCsv {
+    let has_password = csv
+        .headers
+        .iter()
+        .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()));
+    if !has_password {
+        return StoredCsv {
+            name: csv.name.clone(),
+            kind: csv.kind,
+            bytes: bytes.to_vec(),
+        };
+    }
+    let stem = csv
+        .name
+        .rsplit_once('.')
+        .map_or(csv.name.as_str(), |(s, _)| s);
+    let headers: Vec<String> = csv
+        .headers
+        .iter()
+        .filter(|h| !PASSWORD_COLUMNS.contains(&h.as_str()))
+        .cloned()
+        .collect();
+    StoredCsv {
+        name: format!("{stem}_filtered.csv"),
+        kind: csv.kind,
+        bytes: render_csv(&headers, csv.rows.iter().map(|r| &r.fields)),
+    }
+}
+
+/// The text of a row for `row_info`, with password values blanked when the file has password
+/// columns (a rejected users row must not leak its password into the errors).
+pub fn row_info(headers: &[String], row: &Row) -> String {
+    if !headers
+        .iter()
+        .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()))
+    {
+        return row.raw.clone();
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let values = headers.iter().map(|h| {
+        if PASSWORD_COLUMNS.contains(&h.as_str()) {
+            ""
+        } else {
+            row.get(h).unwrap_or_default()
+        }
+    });
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(values);
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end().to_owned()
+}
+
+/// Writes a CSV with these headers from rows' field maps (missing values blank).
+pub fn render_csv<'a>(
+    headers: &[String],
+    rows: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    // Writing to a Vec cannot fail; errors would only come from the inner writer.
+    let _ = w.write_record(headers);
+    for fields in rows {
+        let record = headers
+            .iter()
+            .map(|h| fields.get(h).map_or("", String::as_str));
+        let _ = w.write_record(record);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = SimpleFileOptions::default();
+        for (name, bytes) in entries {
+            if name.ends_with('/') {
+                w.add_directory(*name, opts).expect("dir");
+            } else {
+                w.start_file(*name, opts).expect("start");
+                w.write_all(bytes).expect("write");
+            }
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    const USERS: &[u8] = b"user_id,login_id,status\nU1,u1,active\n";
+
+    #[test]
+    fn zip_entries_in_subdirectories_are_parsed_and_others_warned() {
+        let z = zip_of(&[
+            ("dir/", b""),
+            ("dir/users.csv", USERS),
+            ("readme.txt", b"hi"),
+            ("inner.zip", b"PK"),
+            ("__MACOSX/._users.csv", b"junk"),
+        ]);
+        let up = parse_upload("feed.ZIP", &z, false, 1);
+        assert_eq!(up.files.len(), 1);
+        assert_eq!(up.files[0].kind, SisKind::User);
+        assert_eq!(up.files[0].name, "dir/users.csv");
+        let skipped: Vec<_> = up.messages.iter().filter_map(|m| m.file.clone()).collect();
+        assert_eq!(skipped, vec!["readme.txt", "inner.zip"]);
+        assert!(up.messages.iter().all(|m| !m.failure));
+        assert_eq!(up.uncompressed_size, (USERS.len() + 2 + 2) as u64);
+    }
+
+    #[test]
+    fn corrupt_zip_is_a_failure() {
+        let up = parse_upload("feed.zip", b"PK\x03\x04 not really", false, 42);
+        assert_eq!(up.messages.len(), 1);
+        assert!(up.messages[0].failure);
+        assert!(up.messages[0].message.contains("(Error report 42)"));
+    }
+
+    #[test]
+    fn zip_bomb_ratio_is_refused() {
+        let big = vec![b'a'; 2 * 1024 * 1024];
+        let z = zip_of(&[("users.csv", &big)]);
+        assert!((z.len() as u64) * MAX_ZIP_RATIO < big.len() as u64);
+        let up = parse_upload("bomb.zip", &z, false, 1);
+        assert!(up.files.is_empty());
+        assert!(up.messages[0].failure);
+        assert!(up.messages[0].message.contains("too large"));
+    }
+
+    #[test]
+    fn hostile_entry_names_are_only_used_as_labels() {
+        let z = zip_of(&[("../../etc/users.csv", USERS), ("/abs/x.txt", b"x")]);
+        let up = parse_upload("a.zip", &z, false, 1);
+        assert_eq!(up.files.len(), 1);
+        assert_eq!(up.messages.len(), 1);
+    }
+
+    #[test]
+    fn other_extensions_import_nothing() {
+        let up = parse_upload("data.txt", USERS, false, 1);
+        assert!(up.files.is_empty() && up.messages.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_failure_naming_the_file() {
+        let err = parse_csv("u.csv", b"user_id,login_id\n\xff\n", false).unwrap_err();
+        assert!(err.failure);
+        assert_eq!(err.message, "Invalid UTF-8");
+        assert_eq!(err.file.as_deref(), Some("u.csv"));
+    }
+
+    #[test]
+    fn unclosed_or_stray_quotes_are_malformed_but_ragged_rows_are_fine() {
+        for bad in [
+            "user_id,login_id\n\"U1,u1\n",
+            "user_id,login_id\nU\"1,u1\n",
+            "user_id,login_id\n\"U1\"x,u1\n",
+        ] {
+            let err = parse_csv("u.csv", bad.as_bytes(), false).unwrap_err();
+            assert_eq!(err.message, "Malformed CSV", "{bad}");
+        }
+        let ok = parse_csv("u.csv", b"user_id,login_id\nU1\nU2,u2,extra\n", false)
+            .expect("ragged rows parse")
+            .expect("a file");
+        assert_eq!(ok.rows.len(), 2);
+    }
+
+    #[test]
+    fn unknown_headers_are_a_failure() {
+        let err = parse_csv("x.csv", b"foo,bar\n1,2\n", false).unwrap_err();
+        assert!(err.failure);
+        assert_eq!(err.message, "Couldn't find Canvas CSV import headers");
+    }
+
+    #[test]
+    fn empty_file_is_ignored_silently() {
+        assert_eq!(parse_csv("x.csv", b"", false), Ok(None));
+    }
+
+    #[test]
+    fn headers_lowercased_values_stripped_lines_numbered_and_bom_removed() {
+        let text =
+            "\u{feff} User_ID ,LOGIN_ID,status\n\n  U1 , u1 ,\n\"U2\nx\",u2,active\nU3,u3,active\n";
+        let csv = parse_csv("u.csv", text.as_bytes(), false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(csv.headers, vec!["user_id", "login_id", "status"]);
+        assert_eq!(csv.rows[0].line, 3);
+        assert_eq!(csv.rows[0].get("user_id"), Some("U1"));
+        assert_eq!(csv.rows[0].get("status"), None);
+        assert_eq!(csv.rows[0].raw, "  U1 , u1 ,");
+        assert_eq!(csv.rows[1].line, 4);
+        assert_eq!(csv.rows[2].line, 6);
+    }
+
+    #[test]
+    fn hundred_duplicate_lines_are_deduplicated_keeping_the_last() {
+        let mut text = String::from("user_id,login_id,status\n");
+        for _ in 0..101 {
+            text.push_str("U1,u1,active\n");
+        }
+        text.push_str("U2,u2,active\n");
+        let csv = parse_csv("u.csv", text.as_bytes(), false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(csv.rows.len(), 2);
+        assert_eq!(csv.rows[0].line, 102);
+        let few = "user_id,login_id,status\nU1,u1,active\nU1,u1,active\n";
+        let csv = parse_csv("u.csv", few.as_bytes(), false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(csv.rows.len(), 2);
+    }
+
+    #[test]
+    fn password_columns_never_stored() {
+        let text = b"user_id,login_id,password,ssha_password,status\nU1,u1,secret,{SSHA}x,active\n";
+        let up = parse_upload("users.csv", text, false, 1);
+        assert_eq!(up.stored.len(), 1);
+        assert_eq!(up.stored[0].name, "users_filtered.csv");
+        let stored = String::from_utf8(up.stored[0].bytes.clone()).expect("utf8");
+        assert!(!stored.contains("secret") && !stored.contains("password"));
+        assert!(stored.starts_with("user_id,login_id,status\n"));
+    }
+}
