@@ -68,8 +68,8 @@ async fn batch_mode_over_change_threshold_aborts_before_deleting() {
     );
     assert_eq!(
         course_state(&s, "C9").await,
-        "active",
-        "nothing was deleted"
+        "claimed",
+        "nothing was deleted (an SIS-active course is claimed, i.e. unpublished)"
     );
     assert!(
         done["data"]["counts"]
@@ -109,7 +109,7 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
     );
     assert_eq!(done["data"]["counts"]["batch_courses_deleted"], json!(2));
     assert_eq!(course_state(&s, "C9").await, "deleted");
-    assert_eq!(course_state(&s, "C1").await, "active");
+    assert_eq!(course_state(&s, "C1").await, "claimed");
 
     // restore_states brings them back (batch_mode → partially_restored).
     let resp = s
@@ -148,7 +148,11 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
         s.show(id(&full)).await["workflow_state"],
         "partially_restored"
     );
-    assert_eq!(course_state(&s, "C9").await, "active");
+    assert_eq!(
+        course_state(&s, "C9").await,
+        "claimed",
+        "restored to its state before the cleanup"
+    );
 }
 
 #[tokio::test]

@@ -61,14 +61,15 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
 
     let fault = lock(&state.faults).fire(&method, &path);
     let mut drop_after = false;
+    let mut delay = None;
     match fault {
         Some(FaultAction::Status { status, body }) => {
             tracing::info!(%method, %path, status, "fault: answering with a chosen status");
             return record(&state, seq, fault_status(&state, status, body));
         }
         Some(FaultAction::Delay { millis }) => {
-            tracing::info!(%method, %path, millis, "fault: delaying the answer");
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            tracing::info!(%method, %path, millis, "fault: slow handling");
+            delay = Some(std::time::Duration::from_millis(millis));
         }
         Some(FaultAction::Hang) => {
             tracing::info!(%method, %path, "fault: never answering");
@@ -88,7 +89,7 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
         None => {}
     }
 
-    let resp = throttled_call(&state, token.as_deref(), req, next).await;
+    let resp = throttled_call(&state, token.as_deref(), delay, req, next).await;
     let resp = record(&state, seq, resp);
     if drop_after {
         tracing::info!(%method, %path, "fault: request handled, connection dropped before the answer");
@@ -102,20 +103,28 @@ fn throttle_429(state: &SimState) -> bool {
 }
 
 /// Runs the handler inside the token's leaky bucket, adding Canvas's rate-limit headers.
+/// A `delay` fault is slow *handling*: it happens after admission, holding the up-front cost.
 async fn throttled_call(
     state: &SimState,
     token: Option<&str>,
+    delay: Option<std::time::Duration>,
     req: Request,
     next: Next,
 ) -> Response {
     let cfg = &state.config.throttle;
     let Some(key) = token.filter(|_| cfg.enabled).map(client_key) else {
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         return next.run(req).await;
     };
     let admitted = lock(&state.throttle).admit(&key, cfg, state.clock.now());
     if admitted == Admission::Throttled {
         tracing::info!("request throttled: bucket over the high-water mark");
         return throttled_response(throttle_429(state));
+    }
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
     let mut resp = next.run(req).await;
     let remaining = lock(&state.throttle).finish(&key, cfg, cfg.request_cost, state.clock.now());

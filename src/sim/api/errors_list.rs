@@ -30,10 +30,10 @@ pub async fn of_import(
     let (account_id, _) = authorize(&state, caller, &account, READ)?;
     let id: u64 = id.parse().map_err(|_| ApiError::NotFound)?;
     let engine = lock(&state.engine);
-    if !engine
+    if engine
         .batches
         .get(&id)
-        .is_some_and(|b| b.account_id == account_id)
+        .is_none_or(|b| b.account_id != account_id)
     {
         return Err(ApiError::NotFound);
     }

@@ -193,14 +193,19 @@ fn apply_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Ap
         .get(SisKind::Course, id)
         .map(|e| e.workflow_state.as_str());
     let state = course_state(status, current);
-    let term = match row.get("term_id") {
-        None => c.default_term_id(),
-        Some(t) => c
-            .get(SisKind::Term, t)
-            .filter(|t| !t.is_deleted())
-            .map(|t| t.id)
-            .ok_or_else(|| format!("Term {t} not found for course {id}"))?,
-    };
+    // Canvas keeps the course's term (or the default term) when term_id names no active term:
+    // `course.enrollment_term = term if term`, then `||= default_enrollment_term`. No warning.
+    let named_term = row
+        .get("term_id")
+        .and_then(|t| c.get(SisKind::Term, t))
+        .filter(|t| !t.is_deleted())
+        .map(|t| t.id);
+    let existing_term = c
+        .get(SisKind::Course, id)
+        .and_then(|e| e.refs.get("term").copied());
+    let term = named_term
+        .or(existing_term)
+        .unwrap_or_else(|| c.default_term_id());
     let account = [row.get("account_id"), row.get("fallback_account_id")]
         .into_iter()
         .flatten()

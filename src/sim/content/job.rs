@@ -210,7 +210,7 @@ impl ImportJob {
     /// True when a failure-level message (invalid UTF-8, malformed CSV, unknown headers, ...)
     /// has been recorded: such a batch skips batch-mode cleanup and ends `failed_with_messages`.
     pub fn has_failure(&self) -> bool {
-        todo!("content work")
+        self.report.messages.iter().any(|m| m.failure)
     }
 
     /// Called once after the rows are finished, for a batch that has no failure message:

@@ -205,7 +205,7 @@ impl Engine {
             .values()
             .filter(|b| b.account_id == account_id)
             .collect();
-        v.sort_by(|a, b| b.seq.cmp(&a.seq));
+        v.sort_by_key(|b| std::cmp::Reverse(b.seq));
         v
     }
 

@@ -295,11 +295,7 @@ impl Engine {
 
     fn set_progress_always(&mut self, id: u64, done: u64, total: u64, now: DateTime<Utc>) {
         if let Some(b) = self.batches.get_mut(&id) {
-            let pct = if total == 0 {
-                0
-            } else {
-                (done * 100 / total).min(99) as u8
-            };
+            let pct = (done * 100).checked_div(total).unwrap_or(0).min(99) as u8;
             if pct != b.progress {
                 b.progress = pct;
                 b.touch(now);
@@ -334,7 +330,10 @@ impl Engine {
         };
         let outcome = b.outcome.get_or_insert_with(Outcome::default);
         let aborted = threshold_abort.is_some();
-        if let Some(m) = threshold_abort {
+        // `plan_cleanup` already recorded the abort message in the report; add it only if not.
+        if let Some(m) = threshold_abort
+            && !outcome.messages.contains(&m)
+        {
             outcome.messages.push(m);
         }
         let has_failure = outcome.messages.iter().any(|m| m.failure);
