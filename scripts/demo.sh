@@ -164,15 +164,25 @@ curl -sS --fail-with-body "$URL/__sim/accounts/1/content" >"$WORK/content.json" 
 python3 - "$WORK/content.json" <<'PY'
 import json, sys
 content = json.load(open(sys.argv[1]))
+
+
+def label(kind, item):
+    if kind == "users":
+        name = " ".join(x for x in (item.get("first_name"), item.get("last_name")) if x)
+        return f"{name or item.get('name', '')} <{item.get('login_id', '')}>"
+    if kind == "enrollments":
+        where = item.get("section_id") or item.get("course_id") or "?"
+        return f"{item.get('user_id', '?')} in {where} as {item.get('role', '?')}"
+    return item.get("long_name") or item.get("name") or ""
+
+
 for kind, items in content.items():
     if not isinstance(items, list) or not items:
         continue
     print(f"{kind} ({len(items)}):")
     for item in items:
-        label = item.get("name") or item.get("long_name") or item.get("login_id") or ""
-        if not label and "user_sis_id" in item:
-            label = f"{item.get('user_sis_id')} in {item.get('course_sis_id') or item.get('section_sis_id')} as {item.get('role', '?')}"
-        print(f"  {item.get('sis_id') or '-':<20} {item.get('workflow_state', '?'):<10} {label}")
+        sis_id = item.get("sis_id") or ("-" if kind != "enrollments" else "")
+        print(f"  {sis_id:<18} {item.get('workflow_state', '?'):<8} {label(kind, item)}")
 PY
 
 case "$STATE" in
