@@ -125,18 +125,9 @@ async fn manage_sis_alone_can_read_but_not_create() {
         .await
         .unwrap();
     assert_eq!(create.status(), 403);
-    let imports: Value = s
-        .http
-        .get(s.url("/__sim/imports"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        imports["imports"].as_array().unwrap().len(),
-        0,
+    let imports = s.imports().await;
+    assert!(
+        imports.is_empty(),
         "a refused create must not create a batch"
     );
 }

@@ -6,19 +6,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-async fn imports(s: &Sim) -> Vec<Value> {
-    let v: Value = s
-        .http
-        .get(s.url("/__sim/imports"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["imports"].as_array().unwrap().clone()
-}
-
 async fn create_raw(
     s: &Sim,
     query: &str,
@@ -103,7 +90,8 @@ async fn raw_body_extension_comes_from_param_then_media_type_default_zip() {
         let resp = create_raw(&s, query, *ct, body.clone()).await;
         assert_eq!(resp.status(), 200, "{query} {ct:?}");
     }
-    let names: Vec<String> = imports(&s)
+    let names: Vec<String> = s
+        .imports()
         .await
         .iter()
         .map(|i| i["upload"]["filename"].as_str().unwrap().to_owned())
@@ -144,7 +132,7 @@ async fn non_utf8_charset_is_refused_without_a_batch() {
         resp.json::<Value>().await.unwrap(),
         json!({"error": "Invalid content type, UTF-8 required"})
     );
-    assert!(imports(&s).await.is_empty());
+    assert!(s.imports().await.is_empty());
 }
 
 #[tokio::test]
@@ -167,7 +155,7 @@ async fn multipart_attachment_keeps_the_part_file_name_and_form_options() {
     let j: Value = resp.json().await.unwrap();
     assert_eq!(j["skip_deletes"], json!(true));
     assert_eq!(
-        imports(&s).await[0]["upload"]["filename"],
+        s.imports().await[0]["upload"]["filename"],
         "nightly_feed.ZIP"
     );
     let done = s.run_to_end(j["id"].as_u64().unwrap()).await;
@@ -299,7 +287,7 @@ async fn batch_mode_without_term_is_400_and_creates_nothing() {
         resp.json::<Value>().await.unwrap(),
         json!({"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."})
     );
-    assert!(imports(&s).await.is_empty());
+    assert!(s.imports().await.is_empty());
 }
 
 #[tokio::test]
@@ -313,7 +301,7 @@ async fn batch_mode_with_an_unknown_term_is_404() {
     )
     .await;
     assert_eq!(resp.status(), 404);
-    assert!(imports(&s).await.is_empty());
+    assert!(s.imports().await.is_empty());
 }
 
 #[tokio::test]
@@ -331,7 +319,7 @@ async fn multi_term_batch_mode_false_still_demands_change_threshold_and_leaves_a
         resp.json::<Value>().await.unwrap(),
         json!({"message": "change_threshold is required to use multi term_batch mode."})
     );
-    let all = imports(&s).await;
+    let all = s.imports().await;
     assert_eq!(all.len(), 1, "the 400 comes after the batch row was saved");
     assert_eq!(all[0]["workflow_state"], "initializing");
     // The orphan is never processed and does not block the queue.
@@ -371,7 +359,7 @@ async fn invalid_drop_statuses_are_400_after_creation() {
             json!({"message": message})
         );
     }
-    let all = imports(&s).await;
+    let all = s.imports().await;
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|i| i["workflow_state"] == "initializing"));
 }
@@ -425,5 +413,55 @@ async fn a_body_over_the_limit_is_413_and_creates_nothing() {
     let resp = create_raw(&s, "", Some("application/zip"), vec![0u8; 4096]).await;
     assert_eq!(resp.status(), 413);
     assert!(resp.text().await.unwrap().contains("pre_attachment"));
-    assert!(imports(&s).await.is_empty());
+    assert!(s.imports().await.is_empty());
+}
+
+#[tokio::test]
+async fn malformed_requests_get_canvas_error_shapes() {
+    let s = Sim::manual().await;
+    let resp = s
+        .post("/api/v1/accounts/1/sis_imports", ADMIN)
+        .header("Content-Type", "multipart/form-data; boundary=XYZ")
+        .body("--XYZ\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"a.zip\"\r\n\r\nnot closed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multipart"),
+        "{body}"
+    );
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/api/v1/accounts/1/sis_imports"),
+        (reqwest::Method::GET, "/api/v1/accounts/1/no_such_thing"),
+    ] {
+        let resp = s
+            .http
+            .request(method.clone(), s.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{method} {path}");
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"errors": [{"message": "The specified resource does not exist."}]})
+        );
+    }
+    // A zip that is not a zip fails the import; it never crashes the simulator.
+    let created = s
+        .post_zip(b"PK\x03\x04 this is not really a zip".to_vec(), "")
+        .await;
+    let done = s.run_to_end(created["id"].as_u64().unwrap()).await;
+    assert_eq!(done["workflow_state"], "failed_with_messages");
+    assert!(
+        done["processing_errors"][0][1]
+            .as_str()
+            .unwrap()
+            .starts_with("Error while importing CSV")
+    );
 }

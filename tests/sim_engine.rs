@@ -506,3 +506,28 @@ async fn account_errors_listing_spans_imports_and_filters_failures() {
         "Couldn't find Canvas CSV import headers"
     );
 }
+
+#[tokio::test]
+async fn a_zip_expanding_over_100x_is_refused_and_macos_litter_is_skipped() {
+    let s = Sim::manual().await;
+    let mut users = users_csv(1);
+    users.push_str(&" ".repeat(4 * 1024 * 1024)); // compresses far beyond 100x
+    let bomb = zip_of(&[("users.csv", &users)]);
+    assert!(bomb.len() * 100 < users.len());
+    let done = s.run_to_end(id(&s.post_zip(bomb, "").await)).await;
+    assert_eq!(done["workflow_state"], "failed_with_messages", "{done}");
+    assert!(
+        s.content().await["users"].as_array().unwrap().is_empty(),
+        "nothing imported"
+    );
+
+    let feed = zip_of(&[
+        ("feed/2026/users.csv", &users_csv(1)),
+        ("__MACOSX/feed/._users.csv", "junk"),
+    ]);
+    let done = s.run_to_end(id(&s.post_zip(feed, "").await)).await;
+    assert_eq!(
+        done["workflow_state"], "imported",
+        "sub-directories are fine, resource forks skipped: {done}"
+    );
+}

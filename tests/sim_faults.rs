@@ -7,19 +7,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
-async fn imports(s: &Sim) -> Vec<Value> {
-    let v: Value = s
-        .http
-        .get(s.url("/__sim/imports"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["imports"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn a_5xx_fault_answers_once_with_canvas_error_json() {
     let s = Sim::manual().await;
@@ -54,7 +41,7 @@ async fn a_dropped_connection_after_the_post_leaves_an_import_the_client_never_h
         result.is_err(),
         "the client must see a transport error, got {result:?}"
     );
-    let all = imports(&s).await;
+    let all = s.imports().await;
     assert_eq!(all.len(), 1, "the import exists anyway");
     assert_eq!(all[0]["workflow_state"], "created");
     let log: Value = s
@@ -85,7 +72,7 @@ async fn a_connection_dropped_before_handling_creates_nothing() {
         .send()
         .await;
     assert!(result.is_err());
-    assert!(imports(&s).await.is_empty());
+    assert!(s.imports().await.is_empty());
 }
 
 #[tokio::test]
@@ -321,7 +308,7 @@ async fn the_request_log_has_everything_but_credentials() {
         !text.to_lowercase().contains("authorization") && !text.contains(ADMIN),
         "{text}"
     );
-    let all = imports(&s).await;
+    let all = s.imports().await;
     assert_eq!(all[0]["upload"]["sha256"], sha);
 }
 

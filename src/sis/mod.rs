@@ -5,5 +5,6 @@
 //! it for an operator, or import it in the simulator — lives with the caller.
 
 pub mod kind;
+pub mod validate;
 
 pub use kind::SisKind;

@@ -157,6 +157,20 @@ impl Sim {
             .unwrap()
     }
 
+    /// Every import the simulator holds (`/__sim/imports`), oldest first.
+    pub async fn imports(&self) -> Vec<Value> {
+        let v: Value = self
+            .http
+            .get(self.url("/__sim/imports"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["imports"].as_array().unwrap().clone()
+    }
+
     pub async fn add_fault(&self, rule: Value) {
         let resp = self
             .http

@@ -61,6 +61,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/files/{id}/download", get(files::download))
         .route("/files_api/upload/{token}", post(files::upload))
         .fallback(|| async { error::ApiError::NotFound })
+        // Rails answers an unrouted method like an unknown path.
+        .method_not_allowed_fallback(|| async { error::ApiError::NotFound })
         .layer(from_fn_with_state(state.clone(), edge::canvas_edge));
     api.merge(crate::sim::admin::router())
         .layer(DefaultBodyLimit::disable())

@@ -1,0 +1,3 @@
+//! The Canvas SIS Imports API client.
+//!
+//! (Being written: see the client work.)
