@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The test command: every Rust test, then the black-box Python suite against the built simulator.
+#
+#   scripts/test.sh            # from anywhere inside the repository
+#
+# Needs only cargo, python3 (3.11) and curl. Creates .venv (git-ignored) on first use and installs
+# tests/python/requirements.txt into it (exact pins); later runs reuse it and only re-install when
+# the requirements file changed. If curl is missing it is installed with apt-get when running as
+# root (as CI does), otherwise the script stops and says so. Any failure fails the script.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+REQUIREMENTS="$ROOT/tests/python/requirements.txt"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export CANVAS_SIS_BIN="${CANVAS_SIS_BIN:-$TARGET_DIR/debug/canvas-sis}"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nscripts/test.sh: %s\n' "$*" >&2; exit 1; }
+
+declare -a SUMMARY=()
+trap 'status=$?; if [ "$status" -ne 0 ]; then printf "\n==> FAILED (exit %s) after: %s\n" "$status" "${SUMMARY[*]:-nothing}" >&2; fi' EXIT
+
+ensure_curl() {
+    command -v curl >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        step "curl is missing: installing it with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+        command -v curl >/dev/null 2>&1 || die "apt-get ran but curl is still missing"
+    else
+        die "curl is required by the tests (the Canvas guides' upload forms); install it and re-run"
+    fi
+}
+
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ensure_venv() {
+    local python stamp
+    if [ ! -x "$VENV/bin/python" ]; then
+        python="$(find_python)" || die "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"
+        step "creating .venv with $python ($("$python" --version 2>&1))"
+        "$python" -m venv "$VENV"
+    fi
+    stamp="$VENV/.requirements.sha256"
+    if [ ! -f "$stamp" ] || ! sha256sum --check --status "$stamp" 2>/dev/null; then
+        step "installing tests/python/requirements.txt into .venv"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+            --requirement "$REQUIREMENTS"
+        sha256sum "$REQUIREMENTS" >"$stamp"
+    fi
+}
+
+ensure_curl
+ensure_venv
+SUMMARY+=("setup ok")
+
+step "cargo build --locked"
+cargo build --locked
+SUMMARY+=("cargo build ok")
+
+step "cargo test --locked --all-targets"
+cargo test --locked --all-targets
+SUMMARY+=("cargo test ok")
+
+step "pytest tests/python (simulator: $CANVAS_SIS_BIN)"
+[ -x "$CANVAS_SIS_BIN" ] || die "the simulator binary $CANVAS_SIS_BIN was not built"
+# Exit 5 (no tests collected) is a failure too: set -e takes every non-zero code.
+"$VENV/bin/python" -m pytest "$ROOT/tests/python"
+SUMMARY+=("pytest ok")
+
+printf '\n==> all tests passed: %s\n' "${SUMMARY[*]}"
