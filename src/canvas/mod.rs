@@ -28,7 +28,7 @@ pub use client::{AccountRef, CanvasClient, ClientConfig};
 pub use error::{CanvasError, ErrorClass, NeededPermission, TokenProblem, TransportKind};
 pub use model::{
     CanvasFile, CanvasUser, ImportData, PreAttachment, Progress, SisImport, SisImportError,
-    WorkflowState,
+    SisImportErrorList, SisImportList, WorkflowState,
 };
 pub use options::{
     BatchMode, BatchModeTerm, Diffing, EnrollmentDropStatus, ImportOptions, ListFilter,

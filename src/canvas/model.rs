@@ -379,14 +379,14 @@ impl Progress {
 
 /// `{"sis_imports": [...]}`, the wrapped list answer.
 #[derive(Debug, Deserialize)]
-pub(crate) struct SisImportList {
+pub struct SisImportList {
     #[serde(default)]
     pub sis_imports: Vec<SisImport>,
 }
 
 /// `{"sis_import_errors": [...]}`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct SisImportErrorList {
+pub struct SisImportErrorList {
     #[serde(default)]
     pub sis_import_errors: Vec<SisImportError>,
 }
