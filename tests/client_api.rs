@@ -199,6 +199,54 @@ async fn a_large_zip_uses_the_pre_attachment_flow_and_ends_imported() {
 }
 
 #[tokio::test]
+async fn a_failed_pre_attachment_upload_names_the_import_and_is_uncertain() {
+    let s = Sim::manual().await;
+    let mut cfg = client_config(&s, ADMIN);
+    cfg.pre_attachment_threshold_bytes = 1;
+    let c = CanvasClient::new(cfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    s.add_fault(
+        json!({"path_contains": "/files_api/", "action": {"kind": "status", "status": 500}}),
+    )
+    .await;
+    let e = expect_err(
+        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
+            .await,
+    );
+    let CanvasError::UploadFailed {
+        import_id,
+        upload_host,
+        ..
+    } = &e
+    else {
+        panic!("expected UploadFailed, got {e:?}");
+    };
+    assert_eq!(upload_host, "127.0.0.1");
+    assert_eq!(e.class(), ErrorClass::Uncertain);
+    assert!(e.to_string().contains("HTTP 500"), "{e}");
+    assert!(
+        !e.to_string().contains("/files_api/upload/"),
+        "the upload URL is a credential: {e}"
+    );
+    let i = c.get_sis_import(&ROOT, *import_id).await.unwrap();
+    assert_eq!(
+        i.workflow_state,
+        WorkflowState::Initializing,
+        "never processed without its file"
+    );
+    let uploads = s
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/files_api/"))
+        .count();
+    assert_eq!(
+        uploads, 1,
+        "an upload that reached the server is not repeated"
+    );
+}
+
+#[tokio::test]
 async fn invalid_options_are_refused_before_anything_is_sent() {
     let s = Sim::manual().await;
     let c = client(&s, ADMIN);
@@ -661,6 +709,18 @@ async fn a_throttled_create_is_retried_once_refused_and_creates_one_import() {
         .unwrap();
     assert_eq!(s.imports().await.len(), 1);
     assert_eq!(s.imports().await[0]["id"], json!(i.id));
+    let posts: Vec<_> = s
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "POST")
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(
+        posts,
+        [json!(403), json!(200)],
+        "refused unhandled, then sent again"
+    );
 }
 
 #[tokio::test]
