@@ -237,3 +237,68 @@ pub fn small_feed() -> Vec<u8> {
         ("enrollments.csv", ENROLLMENTS),
     ])
 }
+
+// ---- Canvas client helpers (client tests) ------------------------------------------------------
+
+/// A client config for the simulator: short timeouts and tiny backoff so retry tests stay fast.
+pub fn client_config(sim: &Sim, token: &str) -> canvas_sis::canvas::ClientConfig {
+    let mut c = canvas_sis::canvas::ClientConfig::new(
+        url::Url::parse(sim.sim.url()).unwrap(),
+        secrecy::SecretString::from(token.to_owned()),
+    );
+    c.request_timeout = Duration::from_secs(5);
+    c.connect_timeout = Duration::from_secs(2);
+    c.transfer_timeout = Duration::from_secs(10);
+    c.max_retries = 3;
+    c.backoff_base = Duration::from_millis(5);
+    c.backoff_max = Duration::from_millis(40);
+    c
+}
+
+pub fn client(sim: &Sim, token: &str) -> canvas_sis::canvas::CanvasClient {
+    canvas_sis::canvas::CanvasClient::new(client_config(sim, token)).expect("client builds")
+}
+
+/// Writes `bytes` as `name` in `dir` and returns the path.
+pub fn write_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+impl Sim {
+    /// The simulator's request log (`/__sim/requests`).
+    pub async fn requests(&self) -> Vec<Value> {
+        let v: Value = self
+            .http
+            .get(self.url("/__sim/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["requests"].as_array().unwrap().clone()
+    }
+
+    /// Sets a token's throttle bucket level (`/__sim/throttle`).
+    pub async fn throttle_level(&self, token: &str, level: f64) {
+        let resp = self
+            .http
+            .post(self.url("/__sim/throttle"))
+            .json(&json!({"token": token, "level": level}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    }
+}
+
+/// A recorded request's header, by lower-case name.
+pub fn header_of<'a>(req: &'a Value, name: &str) -> Option<&'a str> {
+    req["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        .and_then(|h| h[1].as_str())
+}
