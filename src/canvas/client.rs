@@ -273,6 +273,27 @@ impl CanvasClient {
         Ok(pages.into_iter().flat_map(|p| p.sis_imports).collect())
     }
 
+    /// The newest imports matching `filter`: one page of at most `limit` (capped at 100),
+    /// without following `next` links — for "what ran last?" checks that must stay cheap on an
+    /// account with years of history.
+    pub async fn recent_sis_imports(
+        &self,
+        account: &AccountRef,
+        filter: &ListFilter,
+        limit: usize,
+    ) -> Result<Vec<SisImport>, CanvasError> {
+        let limit = limit.clamp(1, 100);
+        let filter = ListFilter {
+            per_page: Some(limit as u32),
+            ..filter.clone()
+        };
+        let mut url = self.api_url(&["accounts", &account.to_string(), "sis_imports"]);
+        url.query_pairs_mut().extend_pairs(filter.to_query());
+        let call = self.read_call(Method::GET, &url, account, format!("account {account}"));
+        let page: SisImportList = self.json(&call, Method::GET, url).await?;
+        Ok(page.sis_imports.into_iter().take(limit).collect())
+    }
+
     /// `GET .../sis_imports/importing`: imports in `importing` or `cleanup_batch`.
     pub async fn importing(&self, account: &AccountRef) -> Result<Vec<SisImport>, CanvasError> {
         let url = self.api_url(&["accounts", &account.to_string(), "sis_imports", "importing"]);
