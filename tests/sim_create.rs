@@ -465,3 +465,24 @@ async fn malformed_requests_get_canvas_error_shapes() {
             .starts_with("Error while importing CSV")
     );
 }
+
+#[tokio::test]
+async fn pre_attachment_uploads_have_their_own_larger_limit() {
+    let mut c = manual_config();
+    c.max_body_bytes = 300;
+    let s = Sim::start(c).await;
+    let j: Value = s
+        .post("/api/v1/accounts/1/sis_imports", ADMIN)
+        .json(&json!({"pre_attachment": {"name": "feed.zip"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = j["pre_attachment"]["upload_url"].as_str().unwrap().to_owned();
+    let feed = small_feed();
+    assert!(feed.len() > 300);
+    let up = s.http.post(url).body(feed).send().await.unwrap();
+    assert_eq!(up.status(), 201, "the upload URL is for large files");
+}

@@ -164,8 +164,10 @@ pub struct SimConfig {
     pub errors_attachment_lag: Duration,
     /// How long the next batch waits after an abort (Canvas: 10 minutes).
     pub abort_hold: Duration,
-    /// Largest request body accepted (uploads included).
+    /// Largest body of a Canvas API request (a raw or multipart create included).
     pub max_body_bytes: usize,
+    /// Largest file accepted by the `pre_attachment` upload URL (the flow for large files).
+    pub max_upload_bytes: usize,
     pub throttle: ThrottleConfig,
     /// Time moves only when a test calls `/__sim/advance` (no background ticking).
     pub manual_clock: bool,
@@ -216,6 +218,7 @@ impl SimConfig {
             errors_attachment_lag: Duration::from_secs(1),
             abort_hold: Duration::from_secs(600),
             max_body_bytes: 512 * 1024 * 1024,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
             throttle: ThrottleConfig::default(),
             manual_clock: false,
             state_file: None,

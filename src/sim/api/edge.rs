@@ -17,16 +17,22 @@ use super::auth::bearer_token;
 use super::error::{ApiError, throttled_response};
 use crate::sim::clock::canvas_time;
 use crate::sim::faults::FaultAction;
-use crate::sim::inspect::{RecordedRequest, keep_header, mask_query};
+use crate::sim::inspect::{RecordedRequest, logged_header_value, mask_query};
 use crate::sim::server::{ConnControl, OriginalPath};
 use crate::sim::state::{SimState, lock};
 use crate::sim::throttle::{Admission, client_key};
 
 pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let limit = state.config.max_body_bytes;
+    // The pre_attachment upload URL is the file host, made for large files: its own limit.
+    let upload = parts.uri.path().starts_with("/files_api/upload/");
+    let limit = if upload {
+        state.config.max_upload_bytes
+    } else {
+        state.config.max_body_bytes
+    };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return ApiError::TooLarge(limit).into_response();
+        return ApiError::TooLarge { limit, upload }.into_response();
     };
     let path = parts
         .extensions

@@ -32,8 +32,8 @@ pub enum ApiError {
     BadRequest(Value),
     #[error("internal error (report {0})")]
     Internal(u64),
-    #[error("request body over {0} bytes")]
-    TooLarge(usize),
+    #[error("request body over {limit} bytes")]
+    TooLarge { limit: usize, upload: bool },
     #[error("rate limit exceeded")]
     Throttled { status_429: bool },
 }
@@ -113,10 +113,17 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"errors": [{"message": "An error occurred.", "error_code": "internal_server_error"}], "error_report_id": report}),
             ),
-            ApiError::TooLarge(limit) => json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"errors": [{"message": format!("Request body exceeds the simulator's limit of {limit} bytes; use the pre_attachment upload flow or raise --max-body-bytes.")}]}),
-            ),
+            ApiError::TooLarge { limit, upload } => {
+                let hint = if upload {
+                    "raise the simulator's --max-upload-bytes"
+                } else {
+                    "use the pre_attachment upload flow, or raise the simulator's --max-body-bytes"
+                };
+                json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"errors": [{"message": format!("Request body exceeds the simulator's limit of {limit} bytes; {hint}.")}]}),
+                )
+            }
             ApiError::Throttled { status_429 } => throttled_response(status_429),
         }
     }
