@@ -49,13 +49,7 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
         headers: parts
             .headers
             .iter()
-            .filter(|(k, _)| keep_header(k.as_str()))
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.to_string(), logged_header_value(k.as_str(), v.as_bytes())))
             .collect(),
         body_size: bytes.len(),
         body_sha256: hex::encode(Sha256::digest(&bytes)),
