@@ -480,7 +480,10 @@ async fn pre_attachment_uploads_have_their_own_larger_limit() {
         .json()
         .await
         .unwrap();
-    let url = j["pre_attachment"]["upload_url"].as_str().unwrap().to_owned();
+    let url = j["pre_attachment"]["upload_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let feed = small_feed();
     assert!(feed.len() > 300);
     let up = s.http.post(url).body(feed).send().await.unwrap();

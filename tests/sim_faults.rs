@@ -304,9 +304,20 @@ async fn the_request_log_has_everything_but_credentials() {
     assert_eq!(r["body_sha256"], sha);
     assert_eq!(r["status"], json!(200));
     let text = log.to_string();
-    assert!(!text.contains(ADMIN), "the token leaked into the log: {text}");
-    let auth = r["headers"].as_array().unwrap().iter().find(|h| h[0] == "authorization");
-    assert_eq!(auth.map(|h| h[1].clone()), Some(json!("[redacted]")), "that a token was sent stays visible");
+    assert!(
+        !text.contains(ADMIN),
+        "the token leaked into the log: {text}"
+    );
+    let auth = r["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "authorization");
+    assert_eq!(
+        auth.map(|h| h[1].clone()),
+        Some(json!("[redacted]")),
+        "that a token was sent stays visible"
+    );
     let all = s.imports().await;
     assert_eq!(all[0]["upload"]["sha256"], sha);
 }
