@@ -253,4 +253,29 @@ mod tests {
         assert_eq!(litter("./users.csv"), None);
         assert_eq!(litter("feed/users.csv"), None);
     }
+
+    fn raw(name: &str, header_offset: u64, data_start: u64, compressed: u64) -> RawEntry {
+        RawEntry {
+            name: name.into(),
+            method: 8,
+            encrypted: false,
+            crc32: 0,
+            compressed,
+            uncompressed: compressed,
+            header_offset,
+            data_start,
+        }
+    }
+
+    #[test]
+    fn entries_sharing_bytes_are_refused_as_overlapping() {
+        let zip = Path::new("in.zip");
+        let apart = [raw("a.csv", 0, 39, 100), raw("b.csv", 139, 178, 10)];
+        assert!(check_overlaps(zip, &apart).is_ok());
+        let shared = [raw("b.csv", 50, 89, 10), raw("a.csv", 0, 39, 100)];
+        assert_eq!(
+            check_overlaps(zip, &shared).unwrap_err().to_string(),
+            "`in.zip` entries `a.csv` and `b.csv` share the same bytes (overlapping entries are a zip-bomb technique); re-create the zip"
+        );
+    }
 }
