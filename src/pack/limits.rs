@@ -1,0 +1,27 @@
+//! Limits applied to incoming zips before anything is decompressed.
+//!
+//! The defaults are Canvas's own (reference §5.1): an import whose content expands to 100× the
+//! zip's size or more fails, and there is a 50 GB hard cap. Refusing such zips here means the
+//! operator hears about it before an upload, with the entry named, instead of from a failed import.
+
+/// Limits for [`crate::pack::open_zip`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZipLimits {
+    /// Refuse when the declared uncompressed total is this many times the zip's size or more.
+    pub max_ratio: u64,
+    /// Refuse when the declared uncompressed total of all entries exceeds this many bytes.
+    pub max_total_uncompressed_bytes: u64,
+    /// Refuse zips with more entries than this (a central directory can hold millions of tiny
+    /// entries; no SIS export has that many files).
+    pub max_entries: u64,
+}
+
+impl Default for ZipLimits {
+    fn default() -> Self {
+        ZipLimits {
+            max_ratio: 100,
+            max_total_uncompressed_bytes: 50_000_000_000,
+            max_entries: 10_000,
+        }
+    }
+}

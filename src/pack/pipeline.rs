@@ -1,0 +1,299 @@
+//! The parallel chunk pipeline: read entries in chunks, deflate chunks on worker threads, hand
+//! the compressed chunks back in input order.
+//!
+//! Three roles, all inside one `std::thread::scope`:
+//! - the **reader** (one thread) opens each entry in turn and cuts it into chunks of exactly
+//!   `chunk_bytes` (the last one shorter), so chunk boundaries depend only on the input;
+//! - **workers** (`threads` of them) deflate chunks with [`ChunkDeflater`] and compute each
+//!   chunk's CRC-32, in whatever order they get them;
+//! - the **consumer** (the calling thread) puts chunks back in sequence and passes each to the
+//!   sink, which writes the archive.
+//!
+//! Memory is bounded by a permit channel: the reader takes a permit before sending a chunk and
+//! the consumer returns it after the sink has written that chunk, so at most `2 × threads`
+//! chunks exist between reading and writing, whatever the input size.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+
+use super::deflate::{ChunkDeflater, WINDOW_BYTES};
+use super::error::PackError;
+use crate::store::BatchFile;
+
+/// How to cut and compress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PipelineConfig {
+    pub level: u32,
+    pub threads: usize,
+    pub chunk_bytes: usize,
+}
+
+/// One compressed chunk, delivered to the sink in input order.
+pub(crate) struct Chunk {
+    /// Index of the entry in the slice given to [`run`].
+    pub entry: usize,
+    pub deflated: Vec<u8>,
+    /// CRC-32 of the chunk's uncompressed bytes (it also carries their length).
+    pub crc: crc32fast::Hasher,
+    /// The entry's last chunk (for an empty entry, its only chunk, with no bytes).
+    pub last: bool,
+}
+
+/// A chunk on its way to a worker.
+struct Job {
+    seq: u64,
+    entry: usize,
+    /// The entry's previous 32 KiB (empty for its first chunk).
+    dict: Vec<u8>,
+    data: Vec<u8>,
+    last: bool,
+}
+
+/// What the consumer receives: a compressed chunk, or the reason to stop.
+enum Event {
+    Done(u64, Chunk),
+    Failed(PackError),
+}
+
+/// Runs the pipeline over `files` and calls `sink` with every chunk, in order.
+///
+/// `output` only names the archive in errors. On the first error (reading, compressing, or
+/// from the sink) the pipeline stops: the reader and workers see their channels close and exit.
+pub(crate) fn run(
+    files: &[&dyn BatchFile],
+    cfg: PipelineConfig,
+    output: &Path,
+    sink: &mut dyn FnMut(Chunk) -> Result<(), PackError>,
+) -> Result<(), PackError> {
+    let threads = cfg.threads.max(1);
+    let window = 2 * threads;
+    // Jobs never wait on this channel: permits already bound how many exist.
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(window);
+    let (event_tx, event_rx) = mpsc::channel::<Event>();
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(window);
+    let job_rx = Mutex::new(job_rx);
+    let cancelled = AtomicBool::new(false);
+
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let events = event_tx.clone();
+                let (jobs, cancelled) = (&job_rx, &cancelled);
+                s.spawn(move || work(jobs, events, cfg.level, cancelled, files))
+            })
+            .collect();
+        let reader = {
+            let events = event_tx.clone();
+            s.spawn(move || read_all(files, cfg.chunk_bytes.max(1), job_tx, permit_tx, events))
+        };
+        drop(event_tx);
+        let result = consume(event_rx, permit_rx, sink);
+        if result.is_err() {
+            cancelled.store(true, Ordering::Relaxed);
+        }
+        // Joined explicitly so a panicking thread becomes an error instead of a panic here.
+        let mut lost = reader.join().is_err();
+        for w in workers {
+            lost |= w.join().is_err();
+        }
+        match result {
+            Ok(()) if lost => Err(PackError::WorkerLost {
+                path: output.to_path_buf(),
+            }),
+            other => other,
+        }
+    })
+}
+
+/// Reorders chunks and feeds the sink; returns when every sender is gone or on the first error.
+///
+/// Takes the receivers by value: returning drops them, which is what tells the reader and the
+/// workers to stop.
+fn consume(
+    events: Receiver<Event>,
+    permits: Receiver<()>,
+    sink: &mut dyn FnMut(Chunk) -> Result<(), PackError>,
+) -> Result<(), PackError> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    for event in events.iter() {
+        let (seq, chunk) = match event {
+            Event::Done(seq, chunk) => (seq, chunk),
+            Event::Failed(e) => return Err(e),
+        };
+        pending.insert(seq, chunk);
+        while let Some(chunk) = pending.remove(&next) {
+            sink(chunk)?;
+            next += 1;
+            // The reader sent this chunk's permit before the chunk itself, so one is waiting.
+            let _ = permits.try_recv();
+        }
+    }
+    Ok(())
+}
+
+/// The reader thread: every entry, in order, cut into chunks.
+fn read_all(
+    files: &[&dyn BatchFile],
+    chunk_bytes: usize,
+    jobs: SyncSender<Job>,
+    permits: SyncSender<()>,
+    events: Sender<Event>,
+) {
+    let mut seq = 0u64;
+    let mut send = |job: Job| -> bool { permits.send(()).is_ok() && jobs.send(job).is_ok() };
+    for (entry, file) in files.iter().enumerate() {
+        match read_entry(entry, *file, chunk_bytes, &mut seq, &mut send) {
+            Ok(true) => {}
+            Ok(false) => return, // the consumer stopped
+            Err(e) => {
+                let _ = events.send(Event::Failed(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Cuts one entry into jobs. Returns `Ok(false)` when the consumer has gone away.
+///
+/// Reads one chunk ahead, so that the last chunk is known to be last when it is sent (it must
+/// finish the deflate stream). An empty entry yields one empty, last chunk.
+fn read_entry(
+    entry: usize,
+    file: &dyn BatchFile,
+    chunk_bytes: usize,
+    seq: &mut u64,
+    send: &mut dyn FnMut(Job) -> bool,
+) -> Result<bool, PackError> {
+    let mut reader = file.open().map_err(|source| PackError::OpenEntry {
+        name: file.name().to_string(),
+        source,
+    })?;
+    let mut offset = 0u64;
+    let mut window: Vec<u8> = Vec::new();
+    let mut current = read_chunk(&mut reader, chunk_bytes, file, &mut offset)?;
+    loop {
+        let next = if current.is_empty() {
+            Vec::new()
+        } else {
+            read_chunk(&mut reader, chunk_bytes, file, &mut offset)?
+        };
+        let last = next.is_empty();
+        let dict = window.clone();
+        slide_window(&mut window, &current);
+        let job = Job {
+            seq: *seq,
+            entry,
+            dict,
+            data: current,
+            last,
+        };
+        *seq += 1;
+        if !send(job) {
+            return Ok(false);
+        }
+        if last {
+            return Ok(true);
+        }
+        current = next;
+    }
+}
+
+/// Reads up to `chunk_bytes`, stopping short only at end of file.
+fn read_chunk(
+    reader: &mut dyn Read,
+    chunk_bytes: usize,
+    file: &dyn BatchFile,
+    offset: &mut u64,
+) -> Result<Vec<u8>, PackError> {
+    let mut buf = Vec::with_capacity(chunk_bytes);
+    reader
+        .take(chunk_bytes as u64)
+        .read_to_end(&mut buf)
+        .map_err(|source| PackError::ReadEntry {
+            name: file.name().to_string(),
+            offset: *offset,
+            source,
+        })?;
+    *offset += buf.len() as u64;
+    Ok(buf)
+}
+
+/// Keeps the last 32 KiB of the entry's bytes seen so far (chunks may be smaller than that).
+fn slide_window(window: &mut Vec<u8>, chunk: &[u8]) {
+    if chunk.len() >= WINDOW_BYTES {
+        window.clear();
+        window.extend_from_slice(&chunk[chunk.len() - WINDOW_BYTES..]);
+    } else {
+        window.extend_from_slice(chunk);
+        let excess = window.len().saturating_sub(WINDOW_BYTES);
+        window.drain(..excess);
+    }
+}
+
+/// A worker thread: deflate and checksum jobs until the job channel closes.
+fn work(
+    jobs: &Mutex<Receiver<Job>>,
+    events: Sender<Event>,
+    level: u32,
+    cancelled: &AtomicBool,
+    files: &[&dyn BatchFile],
+) {
+    let deflater = ChunkDeflater::new(level);
+    loop {
+        // The lock is held only while taking one job, never while compressing.
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return, // another worker panicked holding the lock; the run is lost
+        };
+        let Ok(job) = job else { return };
+        if cancelled.load(Ordering::Relaxed) {
+            return;
+        }
+        let event = match deflater.deflate(&job.dict, &job.data, job.last) {
+            Ok(deflated) => {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&job.data);
+                let chunk = Chunk {
+                    entry: job.entry,
+                    deflated,
+                    crc,
+                    last: job.last,
+                };
+                Event::Done(job.seq, chunk)
+            }
+            Err(detail) => Event::Failed(PackError::Compress {
+                name: files[job.entry].name().to_string(),
+                detail,
+            }),
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_keeps_the_last_32_kib_across_small_chunks() {
+        let mut w = Vec::new();
+        for i in 0..100u8 {
+            slide_window(&mut w, &[i; 1000]);
+        }
+        assert_eq!(w.len(), WINDOW_BYTES);
+        assert_eq!(*w.last().unwrap(), 99);
+        assert_eq!(
+            w[0], 67,
+            "32768 = 768 bytes of chunk 67, then chunks 68..=99"
+        );
+        slide_window(&mut w, &vec![7u8; 40_000]);
+        assert_eq!(w, vec![7u8; WINDOW_BYTES]);
+    }
+}
