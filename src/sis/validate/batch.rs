@@ -213,7 +213,8 @@ fn missing_reference(space: IdSpace, column: &str, id: &str) -> Finding {
     Finding::warning(
         "reference_not_in_batch",
         format!(
-            "{column} \"{id}\" names a {noun} that is not in this batch's {}; Canvas skips the row unless that {noun} already exists in Canvas",
+            "{column} \"{id}\" names {} that is not in this batch's {}; Canvas skips the row unless that {noun} already exists in Canvas",
+            space.a_noun(),
             space.defining_file()
         ),
         format!(

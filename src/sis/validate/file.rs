@@ -214,10 +214,13 @@ fn read_header<R: Read>(
     match header::detect(&header, tags) {
         Ok(kind) => {
             out.kind = Some(kind);
-            for f in header::check_pitfalls(&header, kind, &out.name) {
+            let pitfalls = header::check_pitfalls(&header, kind, &out.name);
+            // Read as another kind than meant, its "missing" columns would only be noise.
+            let misread = pitfalls.iter().any(|f| f.severity == Severity::Error);
+            for f in pitfalls {
                 out.findings.push(f);
             }
-            if let Some(f) = header::check_required_columns(&header, kind) {
+            if let Some(f) = header::check_required_columns(&header, kind).filter(|_| !misread) {
                 out.findings.push(f);
             }
         }

@@ -29,6 +29,17 @@ pub(crate) enum IdSpace {
 }
 
 impl IdSpace {
+    /// The noun with its article ("a user", "an account").
+    pub(crate) fn a_noun(self) -> String {
+        let noun = self.noun();
+        let article = if noun.starts_with(['a', 'e', 'i', 'o']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {noun}")
+    }
+
     /// How a message names one object of this space ("user", "course").
     pub(crate) fn noun(self) -> &'static str {
         match self {
@@ -74,7 +85,8 @@ pub(crate) fn hash64(seed: u64, bytes: &[u8]) -> u64 {
         let m = u128::from(a) * u128::from(b);
         (m as u64) ^ ((m >> 64) as u64)
     };
-    let mut h = seed ^ K0 ^ (bytes.len() as u64).wrapping_mul(K1);
+    // The seed is mixed before any data: XORed in raw, seed 2 with "T1" equals seed 5 with "S1".
+    let mut h = fold(seed ^ K0, K1) ^ (bytes.len() as u64).wrapping_mul(K0);
     let mut words = bytes.chunks_exact(8);
     for w in &mut words {
         let mut b = [0u8; 8];
@@ -159,6 +171,32 @@ mod tests {
     fn namespaces_keep_equal_ids_apart() {
         assert_ne!(id_key(IdSpace::User, b"X1"), id_key(IdSpace::Course, b"X1"));
         assert_eq!(id_key(IdSpace::User, b"X1"), id_key(IdSpace::User, b"X1"));
+    }
+
+    #[test]
+    fn short_ids_of_different_namespaces_do_not_collide() {
+        let spaces = [
+            IdSpace::Account,
+            IdSpace::Term,
+            IdSpace::AbstractCourse,
+            IdSpace::Course,
+            IdSpace::Section,
+            IdSpace::User,
+            IdSpace::GroupCategory,
+            IdSpace::Group,
+            IdSpace::TagSet,
+            IdSpace::Tag,
+            IdSpace::InstitutionalTagCategory,
+            IdSpace::InstitutionalTag,
+        ];
+        let mut keys = std::collections::HashSet::new();
+        for space in spaces {
+            for a in b'0'..=b'z' {
+                for b in b'0'..=b'z' {
+                    assert!(keys.insert(id_key(space, &[a, b])), "{space:?} {a} {b}");
+                }
+            }
+        }
     }
 
     #[test]
