@@ -1,3 +1,54 @@
-//! Validation of a batch of SIS CSV files against Canvas's rules.
+//! Validation of a batch of SIS CSV files against Canvas's rules, before anything is sent.
 //!
-//! (Being written: see the validation work.)
+//! [`validate_batch`] streams every file once, in Canvas's processing order, and reports each
+//! problem with what it is, where it is (file, row, column) and what to do (design invariant 7).
+//! Errors reject the batch before upload; warnings travel with it. It never fails and never
+//! panics on input: an unreadable file is a finding too.
+//!
+//! Layout:
+//! - [`scan`](self): a Ruby-strict streaming CSV record reader (Canvas parses with Ruby's CSV).
+//! - `header`: how Canvas will recognise a file, its pitfalls, required columns.
+//! - `rules` (data) and `row` (checks): what each kind's rows must hold.
+//! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.
+//! - `ids`: ids kept as 64-bit hashes; `finding`, `report`: what comes out.
+//!
+//! Memory is bounded: one record at a time, plus a hash per id defined in the batch (memory
+//! grows with the number of ids, never with file size), plus at most
+//! `max_findings_per_file` findings per file.
+//!
+//! This module reports for operators, in its own words. The simulator (`sim::content`) has its
+//! own checks that reproduce Canvas's wording; the two deliberately share no code.
+
+mod batch;
+mod file;
+mod finding;
+mod header;
+mod ids;
+mod report;
+mod row;
+mod rules;
+mod scan;
+mod values;
+
+pub use batch::validate_batch;
+pub use finding::{Finding, Severity};
+pub use report::{FileReport, ValidationReport};
+
+/// How to validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateOptions {
+    /// Whether the Canvas account has the institutional tags feature on (without it, Canvas
+    /// doesn't recognise institutional tag files).
+    pub institutional_tags: bool,
+    /// Findings listed per file; the rest are counted in one `findings_truncated` summary.
+    pub max_findings_per_file: usize,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        ValidateOptions {
+            institutional_tags: false,
+            max_findings_per_file: 200,
+        }
+    }
+}

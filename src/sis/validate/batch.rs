@@ -1,0 +1,226 @@
+//! The whole batch: files in Canvas's processing order, so that by the time a row names a user,
+//! course or section, every file that could define it has been read; duplicate ids across the
+//! batch; references to objects the batch does not define.
+//!
+//! Canvas orders files by kind, never by name or position in the zip (reference §5.2). Files of
+//! one kind are taken in name order. A reference is checked only if the batch has at least one
+//! file defining that kind of object: an incremental feed of enrollments alone relies on Canvas's
+//! existing users by design, and flagging every row of it would bury real problems.
+
+use std::collections::HashSet;
+
+use super::ValidateOptions;
+use super::file::{self, DuplicateLines, FileOutcome};
+use super::finding::{Finding, FindingList};
+use super::ids::{IdSpace, IdStore, Seen, hash64, id_key};
+use super::report::{FileReport, ValidationReport};
+use super::row::{Fields, Plan};
+use super::rules::defining_kinds;
+use super::values::{show, trim};
+use crate::sis::SisKind;
+use crate::store::BatchFile;
+
+/// What the batch knows while its files are read.
+pub(crate) struct Batch<'o> {
+    pub opts: &'o ValidateOptions,
+    ids: IdStore,
+    /// Kinds with at least one file in the batch.
+    present: HashSet<SisKind>,
+    /// File names in processing order (for naming an earlier row).
+    names: Vec<String>,
+    /// Account rows whose parent was not defined yet when they were read.
+    pending_parents: Vec<PendingParent>,
+}
+
+struct PendingParent {
+    file: u32,
+    row: u64,
+    key: u64,
+    parent: String,
+}
+
+/// Validates every file of a batch and the references between them. Never fails: a file that
+/// can't be read is a finding like any other.
+pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> ValidationReport {
+    let kinds: Vec<Option<SisKind>> = files
+        .iter()
+        .map(|f| file::sniff_kind(*f, opts.institutional_tags))
+        .collect();
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| (kinds[i].is_none(), kinds[i], files[i].name());
+        key(a).cmp(&key(b))
+    });
+    let mut batch = Batch {
+        opts,
+        ids: IdStore::default(),
+        present: kinds.iter().flatten().copied().collect(),
+        names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
+        pending_parents: Vec::new(),
+    };
+    let mut outcomes: Vec<FileOutcome> = order
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| file::validate_file(files[i], pos as u32, &mut batch))
+        .collect();
+    batch.resolve_parents(&mut outcomes);
+    let mut batch_findings = Vec::new();
+    if !outcomes.iter().any(|o| o.kind.is_some()) {
+        batch_findings.push(Finding::error(
+            "no_sis_files",
+            "the batch has no file Canvas would import (no .csv file with a recognised header)",
+            "Add the SIS CSV files to the batch; see the findings of each file for why it isn't recognised.",
+        ));
+    }
+    ValidationReport {
+        files: outcomes.into_iter().map(finish).collect(),
+        batch_findings,
+    }
+}
+
+fn finish(o: FileOutcome) -> FileReport {
+    let (errors, warnings) = o.findings.counts();
+    FileReport {
+        name: o.name,
+        kind: o.kind,
+        rows: o.rows,
+        bytes: o.bytes,
+        findings: o.findings.finish(),
+        errors,
+        warnings,
+    }
+}
+
+impl Batch<'_> {
+    /// Records the row's own id and checks the ids it refers to.
+    pub(crate) fn track_row(
+        &mut self,
+        plan: &Plan,
+        row: &dyn Fields,
+        line: u64,
+        pos: u32,
+        dup: &mut DuplicateLines,
+        out: &mut FindingList,
+    ) {
+        let line_hash = hash64(0, row.raw());
+        for (col, space) in &plan.refs {
+            let v = trim(row.get(col.idx));
+            if v.is_empty() || !self.defines(*space) {
+                continue;
+            }
+            let key = id_key(*space, v);
+            if self.ids.get(key).is_some() {
+                continue;
+            }
+            if plan.id.is_some_and(|(_, own)| own == *space) {
+                self.pending_parents.push(PendingParent {
+                    file: pos,
+                    row: line,
+                    key,
+                    parent: show(v),
+                });
+            } else {
+                out.push(missing_reference(*space, col.name, &show(v)).at_row(line));
+            }
+        }
+        let Some((col, space)) = plan.id else {
+            dup.note_line(line_hash, line);
+            return;
+        };
+        let id = trim(row.get(col.idx));
+        if id.is_empty() {
+            return;
+        }
+        let here = Seen {
+            file: pos,
+            row: line,
+            line: line_hash,
+        };
+        match self.ids.define(id_key(space, id), here) {
+            None => {}
+            // The same line again: a repeat (counted when in the same file), not a conflict.
+            Some(first) if first.line == line_hash && first.file == pos => dup.repeat(line),
+            Some(first) if first.line == line_hash => {}
+            Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
+        }
+    }
+
+    /// Whether any file of the batch defines objects of `space`.
+    fn defines(&self, space: IdSpace) -> bool {
+        defining_kinds(space)
+            .iter()
+            .any(|k| self.present.contains(k))
+    }
+
+    fn duplicate_id(&self, space: IdSpace, column: &str, id: &[u8], first: Seen) -> Finding {
+        let at = format!(
+            "{}:{}",
+            self.names
+                .get(first.file as usize)
+                .map_or("?", String::as_str),
+            first.row
+        );
+        Finding::error(
+            "duplicate_id",
+            format!(
+                "{} \"{}\" is already defined at {at} with different values; Canvas would apply both rows in turn, the last one winning",
+                space.noun(),
+                show(id)
+            ),
+            format!("Keep one row per {column}: remove or merge the row here or the one at {at}."),
+        )
+        .in_column(column.to_owned())
+    }
+
+    /// Account parents that were not defined when their child was read: defined later (an
+    /// error: Canvas skips the child) or not at all (must already exist in Canvas).
+    fn resolve_parents(&mut self, outcomes: &mut [FileOutcome]) {
+        for p in std::mem::take(&mut self.pending_parents) {
+            let Some(out) = outcomes.get_mut(p.file as usize) else {
+                continue;
+            };
+            let finding = match self.ids.get(p.key) {
+                Some(seen) => {
+                    let at = format!(
+                        "{}:{}",
+                        self.names
+                            .get(seen.file as usize)
+                            .map_or("?", String::as_str),
+                        seen.row
+                    );
+                    Finding::error(
+                        "parent_after_child",
+                        format!(
+                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order and skips this one (\"Parent account didn't exist\")",
+                            p.parent
+                        ),
+                        "Put every parent account before its children in accounts.csv.",
+                    )
+                }
+                None => missing_reference(IdSpace::Account, "parent_account_id", &p.parent),
+            };
+            out.findings.push(
+                finding
+                    .at_row(p.row)
+                    .in_column("parent_account_id".to_owned()),
+            );
+        }
+    }
+}
+
+fn missing_reference(space: IdSpace, column: &str, id: &str) -> Finding {
+    let noun = space.noun();
+    Finding::warning(
+        "reference_not_in_batch",
+        format!(
+            "{column} \"{id}\" names {} that is not in this batch's {}; Canvas skips the row unless that {noun} already exists in Canvas",
+            space.a_noun(),
+            space.defining_file()
+        ),
+        format!(
+            "Add {noun} \"{id}\" to {}, or make sure it already exists in Canvas.",
+            space.defining_file()
+        ),
+    )
+    .in_column(column.to_owned())
+}

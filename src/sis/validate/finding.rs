@@ -1,0 +1,297 @@
+//! One validation finding (what, where, what to do), and the per-file list that keeps a bounded
+//! number of them.
+//!
+//! A bad export can break every one of its million rows; the report must stay readable and
+//! memory must stay bounded, so each file keeps at most `max_findings_per_file` findings and
+//! counts the rest per rule, ending with one `findings_truncated` summary. Errors are never
+//! crowded out by warnings: once the list is full, an error takes the place of a kept warning.
+
+use serde::Serialize;
+
+/// How bad a finding is. Errors reject the batch before upload; warnings travel with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One problem: what (rule, message), where (file, row, column) and what to do (fix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The file's name inside the batch; `None` for batch-level findings.
+    pub file: Option<String>,
+    /// 1-based line on which the record starts, the header being 1, as Canvas counts.
+    pub row: Option<u64>,
+    /// The (lower-cased) header of the column concerned.
+    pub column: Option<String>,
+    /// Stable snake_case code, e.g. `missing_required_column`.
+    pub rule: &'static str,
+    pub message: String,
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn new(
+        severity: Severity,
+        rule: &'static str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            severity,
+            file: None,
+            row: None,
+            column: None,
+            rule,
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn error(rule: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Finding::new(Severity::Error, rule, message, fix)
+    }
+
+    pub fn warning(rule: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Finding::new(Severity::Warning, rule, message, fix)
+    }
+
+    pub fn in_file(mut self, file: &str) -> Self {
+        self.file = Some(file.to_owned());
+        self
+    }
+
+    pub fn at_row(mut self, row: u64) -> Self {
+        self.row = Some(row);
+        self
+    }
+
+    pub fn in_column(mut self, column: impl Into<String>) -> Self {
+        self.column = Some(column.into());
+        self
+    }
+
+    /// `file:row:column`, leaving out what is unknown (`batch` when there is no file).
+    pub fn location(&self) -> String {
+        let mut s = self.file.clone().unwrap_or_else(|| "batch".to_owned());
+        if let Some(row) = self.row {
+            s.push_str(&format!(":{row}"));
+        }
+        if let Some(col) = &self.column {
+            if self.row.is_none() {
+                s.push(':');
+            }
+            s.push_str(&format!(":{col}"));
+        }
+        s
+    }
+
+    /// The one-line text form: `error users.csv:3:status bad_status: message Fix: fix`.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{} {} {}: {} Fix: {}",
+            self.severity.label(),
+            self.location(),
+            self.rule,
+            self.message,
+            self.fix
+        )
+    }
+}
+
+/// The findings of one file, bounded.
+#[derive(Debug)]
+pub(crate) struct FindingList {
+    file: String,
+    cap: usize,
+    kept: Vec<Finding>,
+    kept_warnings: usize,
+    /// Findings not kept: (rule, severity, count), in first-seen order.
+    dropped: Vec<(&'static str, Severity, u64)>,
+}
+
+impl FindingList {
+    pub(crate) fn new(file: &str, cap: usize) -> Self {
+        FindingList {
+            file: file.to_owned(),
+            cap: cap.max(1),
+            kept: Vec::new(),
+            kept_warnings: 0,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Adds a finding of this file (its `file` is filled in).
+    pub(crate) fn push(&mut self, finding: Finding) {
+        let finding = Finding {
+            file: Some(self.file.clone()),
+            ..finding
+        };
+        if self.kept.len() < self.cap {
+            self.keep(finding);
+            return;
+        }
+        if finding.severity == Severity::Error && self.kept_warnings > 0 {
+            if let Some(i) = self
+                .kept
+                .iter()
+                .rposition(|f| f.severity == Severity::Warning)
+            {
+                let evicted = self.kept.remove(i);
+                self.kept_warnings -= 1;
+                self.count_dropped(&evicted);
+                self.keep(finding);
+                return;
+            }
+        }
+        self.count_dropped(&finding);
+    }
+
+    fn keep(&mut self, finding: Finding) {
+        if finding.severity == Severity::Warning {
+            self.kept_warnings += 1;
+        }
+        self.kept.push(finding);
+    }
+
+    fn count_dropped(&mut self, f: &Finding) {
+        match self
+            .dropped
+            .iter_mut()
+            .find(|(r, s, _)| *r == f.rule && *s == f.severity)
+        {
+            Some(entry) => entry.2 += 1,
+            None => self.dropped.push((f.rule, f.severity, 1)),
+        }
+    }
+
+    /// The findings kept so far.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Finding> {
+        self.kept.iter()
+    }
+
+    /// Errors and warnings pushed so far, kept or not.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let mut errors = (self.kept.len() - self.kept_warnings) as u64;
+        let mut warnings = self.kept_warnings as u64;
+        for (_, sev, n) in &self.dropped {
+            match sev {
+                Severity::Error => errors += n,
+                Severity::Warning => warnings += n,
+            }
+        }
+        (errors, warnings)
+    }
+
+    /// The kept findings in row order, then the summary of the others if any were dropped.
+    pub(crate) fn finish(mut self) -> Vec<Finding> {
+        self.kept.sort_by_key(|f| f.row.unwrap_or(0));
+        if self.dropped.is_empty() {
+            return self.kept;
+        }
+        let total: u64 = self.dropped.iter().map(|d| d.2).sum();
+        let any_error = self.dropped.iter().any(|d| d.1 == Severity::Error);
+        let parts: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(rule, sev, n)| format!("{n} {rule} ({})", sev.label()))
+            .collect();
+        let summary = Finding::new(
+            if any_error {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            "findings_truncated",
+            format!(
+                "{total} more findings not listed (only the first {} per file are): {}",
+                self.cap,
+                parts.join(", ")
+            ),
+            "Fix the listed findings and validate again to see the rest.",
+        )
+        .in_file(&self.file);
+        self.kept.push(summary);
+        self.kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(row: u64) -> Finding {
+        Finding::warning("ragged_row", "m", "f").at_row(row)
+    }
+
+    fn e(row: u64) -> Finding {
+        Finding::error("bad_status", "m", "f").at_row(row)
+    }
+
+    #[test]
+    fn findings_past_the_cap_are_summarised_with_counts() {
+        let mut list = FindingList::new("u.csv", 2);
+        for row in 2..7 {
+            list.push(w(row));
+        }
+        assert_eq!(list.counts(), (0, 5));
+        let out = list.finish();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[2].rule, "findings_truncated");
+        assert_eq!(out[2].severity, Severity::Warning);
+        assert!(
+            out[2].message.contains("3 ragged_row (warning)"),
+            "{}",
+            out[2].message
+        );
+    }
+
+    #[test]
+    fn errors_are_not_crowded_out_by_warnings() {
+        let mut list = FindingList::new("u.csv", 2);
+        list.push(w(2));
+        list.push(w(3));
+        list.push(e(9));
+        assert_eq!(list.counts(), (1, 2));
+        let out = list.finish();
+        assert_eq!(out[0].row, Some(2));
+        assert_eq!(out[1].severity, Severity::Error);
+        assert_eq!(out[1].row, Some(9));
+        assert_eq!(
+            out[2].severity,
+            Severity::Warning,
+            "only a warning was dropped"
+        );
+    }
+
+    #[test]
+    fn dropped_errors_make_the_summary_an_error() {
+        let mut list = FindingList::new("u.csv", 1);
+        list.push(e(2));
+        list.push(e(3));
+        let out = list.finish();
+        assert_eq!(out[1].severity, Severity::Error);
+    }
+
+    #[test]
+    fn locations_name_file_row_and_column() {
+        let f = e(3).in_file("users.csv").in_column("status");
+        assert_eq!(f.location(), "users.csv:3:status");
+        let f = Finding::error("x", "m", "f")
+            .in_file("users.csv")
+            .in_column("status");
+        assert_eq!(f.location(), "users.csv::status");
+        assert_eq!(Finding::error("x", "m", "f").location(), "batch");
+    }
+}

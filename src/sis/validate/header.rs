@@ -1,0 +1,338 @@
+//! Checks on a file's header row: how Canvas will recognise the file (first match wins, in
+//! processing order), the detection pitfalls that follow from that rule, a byte-order mark glued
+//! to the first header, and the required columns of the recognised kind.
+//!
+//! Everything here is pure: it sees the header's fields, never the stream.
+
+use super::finding::Finding;
+use super::rules::{self, rules, signature};
+use crate::sis::SisKind;
+
+/// A header row as Canvas reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    /// Lower-cased and trimmed names, in column order.
+    pub names: Vec<String>,
+    /// Names that had spaces around them in the file (as found there).
+    pub padded: Vec<(usize, String)>,
+}
+
+impl Header {
+    /// Builds the header from its raw fields (already without any BOM).
+    pub(crate) fn new(raw: &[Vec<u8>]) -> Self {
+        let mut names = Vec::with_capacity(raw.len());
+        let mut padded = Vec::new();
+        for (i, f) in raw.iter().enumerate() {
+            let text = String::from_utf8_lossy(f);
+            let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
+            if trimmed.len() != text.len() && !trimmed.is_empty() {
+                padded.push((i, text.clone().into_owned()));
+            }
+            names.push(trimmed.to_lowercase());
+        }
+        Header { names, padded }
+    }
+
+    pub(crate) fn index(&self, column: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == column)
+    }
+
+    pub(crate) fn has(&self, column: &str) -> bool {
+        self.index(column).is_some()
+    }
+
+    fn list(&self) -> String {
+        self.names.join(", ")
+    }
+}
+
+/// Findings about the header itself: padded names, repeated names.
+pub(crate) fn check_names(header: &Header) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, raw) in &header.padded {
+        out.push(
+            Finding::warning(
+                "header_whitespace",
+                format!("header \"{raw}\" has spaces around it; Canvas may not strip them, and would then not see this column"),
+                format!("Write the header as \"{}\", without spaces.", header.names[*i]),
+            )
+            .at_row(1)
+            .in_column(header.names[*i].clone()),
+        );
+    }
+    for (i, name) in header.names.iter().enumerate() {
+        if !name.is_empty() && header.names[..i].contains(name) {
+            out.push(
+                Finding::warning(
+                    "duplicate_column",
+                    format!(
+                        "column {name} appears more than once (column {}); Canvas reads only the first",
+                        i + 1
+                    ),
+                    format!("Keep one {name} column."),
+                )
+                .at_row(1)
+                .in_column(name.clone()),
+            );
+        }
+    }
+    out
+}
+
+/// Canvas's verdict on a header: the kind, or the error that fails the batch.
+pub(crate) fn detect(header: &Header, institutional_tags: bool) -> Result<SisKind, Box<Finding>> {
+    if let Some(kind) = SisKind::detect(&header.names, institutional_tags) {
+        return Ok(kind);
+    }
+    if header.has("account_id") && !header.has("parent_account_id") {
+        return Err(Box::new(Finding::error(
+            "accounts_missing_parent_column",
+            "this accounts file has no parent_account_id column; Canvas recognises accounts only by account_id and parent_account_id together, so it won't recognise the file and fails the batch (\"Couldn't find Canvas CSV import headers\")",
+            "Add a parent_account_id column; leave it blank for accounts directly under the root account.",
+        )
+        .at_row(1)
+        .in_column("parent_account_id")));
+    }
+    let message = format!(
+        "the header row ({}) matches no Canvas SIS CSV kind; Canvas fails the batch with \"Couldn't find Canvas CSV import headers\"",
+        header.list()
+    );
+    if !institutional_tags && let Some(kind) = SisKind::detect(&header.names, true) {
+        return Err(Box::new(Finding::error("unrecognised_headers", message, format!(
+            "This looks like {}, which Canvas reads only when the institutional tags feature is on: enable it (and the institutional_tags validation option), or leave the file out.",
+            kind.doc_file_name()
+        )).at_row(1)));
+    }
+    let fix = match closest_kind(header, institutional_tags) {
+        Some((kind, missing)) => format!(
+            "If this is {}, add the column(s) {}: Canvas recognises it by {}. File names don't matter to Canvas, only the header row.",
+            kind.doc_file_name(),
+            missing.join(", "),
+            signature(kind).join(" and ")
+        ),
+        None => "Make the first row the header row of a Canvas SIS CSV (users.csv: user_id, login_id, status, ...), lower-case names as in Canvas's SIS CSV format.".to_owned(),
+    };
+    Err(Box::new(
+        Finding::error("unrecognised_headers", message, fix).at_row(1),
+    ))
+}
+
+/// The kind whose detection columns the header comes closest to, with the ones it lacks.
+fn closest_kind(header: &Header, institutional_tags: bool) -> Option<(SisKind, Vec<&'static str>)> {
+    let mut best: Option<(SisKind, usize, usize)> = None;
+    for kind in SisKind::ALL {
+        let gated = matches!(
+            kind,
+            SisKind::InstitutionalTagCategory
+                | SisKind::InstitutionalTag
+                | SisKind::InstitutionalTagAssociation
+        );
+        if gated && !institutional_tags {
+            continue;
+        }
+        let sig = signature(kind);
+        let present = sig.iter().filter(|c| header.has(c)).count();
+        // More columns present wins; then fewer missing; then Canvas's order.
+        let better =
+            best.is_none_or(|(_, p, m)| present > p || (present == p && sig.len() - present < m));
+        if present > 0 && better {
+            best = Some((kind, present, sig.len() - present));
+        }
+    }
+    best.map(|(kind, _, _)| {
+        let missing = signature(kind)
+            .iter()
+            .copied()
+            .filter(|c| !header.has(c))
+            .collect();
+        (kind, missing)
+    })
+}
+
+/// The first-match pitfalls: an enrollments file read as sections, a file named for one kind
+/// but read as another.
+pub(crate) fn check_pitfalls(header: &Header, kind: SisKind, file_name: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let has_user = header.has("user_id") || header.has("user_integration_id");
+    let has_role = header.has("role") || header.has("role_id");
+    if kind == SisKind::Section && has_user && has_role {
+        out.push(
+            Finding::error(
+                "enrollments_read_as_sections",
+                "this file has user and role columns like an enrollments file, but Canvas reads it as sections: it has section_id and name, and Canvas takes the first kind whose columns match (sections come before enrollments); every row would update a section instead of enrolling a user",
+                "Remove the name column from the enrollments file (Canvas doesn't use it there).",
+            )
+            .at_row(1)
+            .in_column("name"),
+        );
+        return out;
+    }
+    let base = file_name
+        .rsplit('/')
+        .next()
+        .unwrap_or(file_name)
+        .to_ascii_lowercase();
+    let named = SisKind::ALL
+        .into_iter()
+        .find(|k| base == k.doc_file_name() || base == format!("{}.csv", k.counts_key()));
+    if let Some(named) = named
+        && named != kind
+    {
+        out.push(
+            Finding::warning(
+                "file_name_mismatch",
+                format!(
+                    "the file is named like {} but Canvas reads it as {} (Canvas ignores file names and takes the first kind whose columns the header matches)",
+                    named.doc_file_name(),
+                    kind.counts_key()
+                ),
+                format!(
+                    "Check the header row: {} is recognised by {}.",
+                    named.doc_file_name(),
+                    signature(named).join(" and ")
+                ),
+            )
+            .at_row(1),
+        );
+    }
+    out
+}
+
+/// The required columns of `kind` the header lacks, as one error (or none).
+pub(crate) fn check_required_columns(header: &Header, kind: SisKind) -> Option<Finding> {
+    let r = rules(kind);
+    let mut missing: Vec<String> = r
+        .required
+        .iter()
+        .chain(r.required_columns)
+        .filter(|c| !header.has(c))
+        .map(|c| (*c).to_owned())
+        .collect();
+    for group in r.one_of {
+        if !group.iter().any(|c| header.has(c)) {
+            missing.push(format!("one of {}", group.join("/")));
+        }
+    }
+    let first = missing.first()?.clone();
+    let column = first
+        .strip_prefix("one of ")
+        .map_or(first.as_str(), |g| g.split('/').next().unwrap_or(g));
+    Some(
+        Finding::error(
+            "missing_required_column",
+            format!(
+                "this {} file lacks required column(s): {}",
+                kind.counts_key(),
+                missing.join(", ")
+            ),
+            format!(
+                "Add {} to the header row (a column may be blank where Canvas allows it); Canvas skips rows without them.",
+                missing.join(", ")
+            ),
+        )
+        .at_row(1)
+        .in_column(column.to_owned()),
+    )
+}
+
+/// Whether Canvas, reading a byte-order mark as part of the first header, would read the file
+/// differently: another kind, or without a column the kind uses.
+pub(crate) fn bom_breaks_reading(header: &Header, institutional_tags: bool) -> bool {
+    let Some(first) = header.names.first() else {
+        return false;
+    };
+    let mut glued = header.names.clone();
+    glued[0] = format!("\u{feff}{first}");
+    let ours = SisKind::detect(&header.names, institutional_tags);
+    let canvas = SisKind::detect(&glued, institutional_tags);
+    ours != canvas || ours.is_some_and(|k| rules::known_column(k, first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Header {
+        let raw: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
+        Header::new(&raw)
+    }
+
+    #[test]
+    fn headers_are_lower_cased_and_trimmed_with_a_warning_for_padding() {
+        let h = header(&[" User_ID ", "LOGIN_ID", "status"]);
+        assert_eq!(h.names, ["user_id", "login_id", "status"]);
+        let f = check_names(&h);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "header_whitespace");
+        assert_eq!(f[0].column.as_deref(), Some("user_id"));
+    }
+
+    #[test]
+    fn unknown_headers_name_the_closest_kind_and_its_missing_columns() {
+        let err = detect(&header(&["user_id", "status", "email"]), false).unwrap_err();
+        assert_eq!(err.rule, "unrecognised_headers");
+        assert!(
+            err.fix.contains("users.csv, add the column(s) login_id"),
+            "{}",
+            err.fix
+        );
+    }
+
+    #[test]
+    fn accounts_without_parent_column_get_their_own_error() {
+        let err = detect(&header(&["account_id", "name", "status"]), false).unwrap_err();
+        assert_eq!(err.rule, "accounts_missing_parent_column");
+    }
+
+    #[test]
+    fn institutional_tag_files_without_the_feature_say_so() {
+        let err = detect(&header(&["category_id", "name", "status"]), false).unwrap_err();
+        assert!(
+            err.fix.contains("institutional tags feature"),
+            "{}",
+            err.fix
+        );
+    }
+
+    #[test]
+    fn enrollments_with_a_name_column_are_flagged() {
+        let h = header(&["section_id", "user_id", "role", "status", "name"]);
+        let f = check_pitfalls(&h, SisKind::Section, "enrollments.csv");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "enrollments_read_as_sections");
+    }
+
+    #[test]
+    fn a_file_named_for_another_kind_is_a_warning() {
+        let h = header(&["course_id", "user_id", "role", "status", "short_name"]);
+        let f = check_pitfalls(&h, SisKind::Course, "exports/enrollments.csv");
+        assert_eq!(f[0].rule, "file_name_mismatch");
+        assert!(check_pitfalls(&h, SisKind::Course, "courses.csv").is_empty());
+    }
+
+    #[test]
+    fn missing_required_columns_are_listed_once() {
+        let f = check_required_columns(&header(&["course_id", "user_id"]), SisKind::Enrollment)
+            .expect("missing");
+        assert!(
+            f.message.ends_with("status, one of role/role_id"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.column.as_deref(), Some("status"));
+        let ok = header(&["course_id", "user_id", "role", "status"]);
+        assert!(check_required_columns(&ok, SisKind::Enrollment).is_none());
+    }
+
+    #[test]
+    fn a_bom_breaks_reading_when_the_first_column_matters() {
+        assert!(bom_breaks_reading(
+            &header(&["user_id", "login_id", "status"]),
+            false
+        ));
+        assert!(!bom_breaks_reading(
+            &header(&["notes", "user_id", "login_id", "status"]),
+            false
+        ));
+    }
+}

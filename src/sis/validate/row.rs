@@ -1,0 +1,522 @@
+//! Per-row checks: a kind's rules bound to one file's header (a [`Plan`]), applied to each
+//! record without allocating unless something is wrong.
+//!
+//! Canvas treats most of these as row errors (a warning in the import: the row is skipped).
+//! canvas-sis makes them errors where the row would be lost (missing value, bad status, bad
+//! date, not a number, self-observation, NUL byte), because a feed that silently drops rows is
+//! what operators most need to hear about; and warnings where Canvas may well be right (custom
+//! roles, a status Canvas accepts by its prefix, date order).
+
+use super::finding::Finding;
+use super::header::Header;
+use super::ids::IdSpace;
+use super::rules::{ENROLLMENT_ROLES, KindRules, rules};
+use super::values::{StatusMatch, is_integer, match_status, parse_date, show, trim};
+use crate::sis::SisKind;
+
+/// A column the rules use, and where it is in this file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Col {
+    pub idx: usize,
+    pub name: &'static str,
+}
+
+/// Access to the fields of the current record.
+pub(crate) trait Fields {
+    /// Field `i`, untrimmed; empty past the last field.
+    fn get(&self, i: usize) -> &[u8];
+    /// The record as it is in the file.
+    fn raw(&self) -> &[u8];
+}
+
+/// One kind's rules bound to one header.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub kind: SisKind,
+    rules: &'static KindRules,
+    pub id: Option<(Col, IdSpace)>,
+    required: Vec<Col>,
+    one_of: Vec<Vec<Col>>,
+    status: Option<Col>,
+    dates: Vec<Col>,
+    integers: Vec<Col>,
+    values: Vec<(Col, &'static [&'static str])>,
+    pub refs: Vec<(Col, IdSpace)>,
+    role: Option<Col>,
+    observer: Option<(Col, Col)>,
+    contexts: Option<(Col, Col)>,
+}
+
+impl Plan {
+    pub(crate) fn new(kind: SisKind, header: &Header) -> Self {
+        let col = |name: &'static str| header.index(name).map(|idx| Col { idx, name });
+        let cols = |names: &[&'static str]| names.iter().filter_map(|n| col(n)).collect();
+        let r = rules(kind);
+        let pair = |a, b| col(a).zip(col(b));
+        Plan {
+            kind,
+            rules: r,
+            id: r.id.and_then(|(c, space)| col(c).map(|c| (c, space))),
+            required: cols(r.required),
+            one_of: r.one_of.iter().map(|g| cols(g)).collect(),
+            status: if r.statuses.is_empty() {
+                None
+            } else {
+                col("status")
+            },
+            dates: cols(r.dates),
+            integers: cols(r.integers),
+            values: r
+                .values
+                .iter()
+                .filter_map(|(c, allowed)| col(c).map(|c| (c, *allowed)))
+                .collect(),
+            refs: r
+                .refs
+                .iter()
+                .filter_map(|(c, space)| col(c).map(|c| (c, *space)))
+                .collect(),
+            role: (kind == SisKind::Enrollment).then(|| col("role")).flatten(),
+            observer: (kind == SisKind::UserObserver)
+                .then(|| pair("observer_id", "student_id"))
+                .flatten(),
+            contexts: (kind == SisKind::GroupCategory)
+                .then(|| pair("account_id", "course_id"))
+                .flatten(),
+        }
+    }
+
+    /// How messages name this row's object: `user "U1"`, or `this enrollment`.
+    pub(crate) fn label(&self, row: &dyn Fields) -> String {
+        match self.id.map(|(c, _)| trim(row.get(c.idx))) {
+            Some(id) if !id.is_empty() => format!("{} \"{}\"", self.rules.noun, show(id)),
+            _ => format!("this {}", self.rules.noun),
+        }
+    }
+
+    /// Checks one record; findings go to `out` with row and column set.
+    pub(crate) fn check(&self, row: &dyn Fields, line: u64, out: &mut dyn FnMut(Finding)) {
+        // An empty column name means the finding is about the whole row.
+        let mut emit = |f: Finding, col: &str| {
+            let f = f.at_row(line);
+            out(if col.is_empty() {
+                f
+            } else {
+                f.in_column(col.to_owned())
+            })
+        };
+        self.check_required(row, &mut emit);
+        self.check_status(row, &mut emit);
+        self.check_dates(row, &mut emit);
+        self.check_numbers_and_values(row, &mut emit);
+        self.check_kind_specific(row, &mut emit);
+    }
+
+    fn check_required(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
+        let noun = self.rules.noun;
+        for c in &self.required {
+            if trim(row.get(c.idx)).is_empty() {
+                let what = if self.id.is_some_and(|(id, _)| id.idx == c.idx) {
+                    format!("a {noun} row has no {}", c.name)
+                } else {
+                    format!("{} has no {}", self.label(row), c.name)
+                };
+                let fix = format!("Fill in {}: Canvas skips a {noun} row without it.", c.name);
+                emit(Finding::error("missing_value", what, fix), c.name);
+            }
+        }
+        for group in &self.one_of {
+            let Some(first) = group.first() else { continue };
+            if group.iter().all(|c| trim(row.get(c.idx)).is_empty()) {
+                let names: Vec<&str> = group.iter().map(|c| c.name).collect();
+                let what = format!("{} has no {}", self.label(row), names.join(" or "));
+                let fix = format!(
+                    "Fill in {}: Canvas skips a {noun} row without one.",
+                    names.join(" or ")
+                );
+                emit(Finding::error("missing_value", what, fix), first.name);
+            }
+        }
+    }
+
+    fn check_status(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
+        let Some(c) = self.status else { return };
+        let v = trim(row.get(c.idx));
+        if v.is_empty() {
+            return;
+        }
+        let allowed = self.rules.statuses;
+        match match_status(v, allowed, self.rules.status_exact) {
+            StatusMatch::Exact => {}
+            StatusMatch::Prefix(read_as) => emit(
+                Finding::warning(
+                    "status_prefix",
+                    format!(
+                        "{}: status \"{}\" is read by Canvas as \"{read_as}\" because it only checks how the value starts",
+                        self.label(row),
+                        show(v)
+                    ),
+                    format!("Write exactly \"{read_as}\"."),
+                ),
+                "status",
+            ),
+            StatusMatch::Bad => emit(
+                Finding::error(
+                    "bad_status",
+                    format!(
+                        "{}: status \"{}\" is not a {} status, so Canvas skips the row",
+                        self.label(row),
+                        show(v),
+                        self.kind.importer_name()
+                    ),
+                    format!("Use one of {} (any case).", allowed.join(", ")),
+                ),
+                "status",
+            ),
+        }
+    }
+
+    fn check_dates(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
+        let mut parsed = [None, None];
+        for c in &self.dates {
+            let v = trim(row.get(c.idx));
+            if v.is_empty() || (self.rules.delete_clears_dates && v == b"<delete>") {
+                continue;
+            }
+            match parse_date(v) {
+                Some(t) => {
+                    let slot = usize::from(c.name == "end_date");
+                    parsed[slot] = Some(t);
+                }
+                None => {
+                    let delete = if self.rules.delete_clears_dates {
+                        ", or <delete> to clear it"
+                    } else {
+                        ", or leave it blank"
+                    };
+                    emit(
+                        Finding::error(
+                            "bad_date",
+                            format!(
+                                "{}: {} \"{}\" is not an ISO 8601 date, so Canvas skips the row (\"Bad date format\")",
+                                self.label(row),
+                                c.name,
+                                show(v)
+                            ),
+                            format!(
+                                "Write the date as ISO 8601, e.g. 2026-08-20T00:00:00Z or 2026-08-20{delete}."
+                            ),
+                        ),
+                        c.name,
+                    );
+                }
+            }
+        }
+        if let [Some(start), Some(end)] = parsed
+            && end < start
+        {
+            emit(
+                Finding::warning(
+                    "end_before_start",
+                    format!("{}: end_date is before start_date", self.label(row)),
+                    "Check the dates: swap them or correct the end date.",
+                ),
+                "end_date",
+            );
+        }
+        let given = |name| {
+            self.dates
+                .iter()
+                .find(|c| c.name == name)
+                .is_some_and(|c| !trim(row.get(c.idx)).is_empty())
+        };
+        if self.kind == SisKind::Enrollment && given("start_date") != given("end_date") {
+            let (has, lacks) = if given("start_date") {
+                ("start_date", "end_date")
+            } else {
+                ("end_date", "start_date")
+            };
+            emit(
+                Finding::warning(
+                    "enrollment_date_without_pair",
+                    format!(
+                        "this enrollment has a {has} but no {lacks}; Canvas applies enrollment dates only when both are given"
+                    ),
+                    format!("Fill in {lacks} too, or leave both blank."),
+                ),
+                lacks,
+            );
+        }
+    }
+
+    fn check_numbers_and_values(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
+        for c in &self.integers {
+            let v = trim(row.get(c.idx));
+            if !v.is_empty() && !is_integer(v) {
+                emit(
+                    Finding::error(
+                        "not_an_integer",
+                        format!(
+                            "{}: {} \"{}\" is not a whole number",
+                            self.label(row),
+                            c.name,
+                            show(v)
+                        ),
+                        format!(
+                            "Use the numeric Canvas id in {}{}.",
+                            c.name,
+                            if c.name == "role_id" {
+                                ", or give the role by name in role"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ),
+                    c.name,
+                );
+            }
+        }
+        for (c, allowed) in &self.values {
+            let v = trim(row.get(c.idx));
+            if !v.is_empty() && !allowed.iter().any(|a| v.eq_ignore_ascii_case(a.as_bytes())) {
+                emit(
+                    Finding::error(
+                        "bad_value",
+                        format!(
+                            "{}: {} \"{}\" is not a value Canvas accepts there",
+                            self.label(row),
+                            c.name,
+                            show(v)
+                        ),
+                        format!("Use one of {}.", allowed.join(", ")),
+                    ),
+                    c.name,
+                );
+            }
+        }
+    }
+
+    fn check_kind_specific(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
+        if let Some(c) = self.role {
+            let v = trim(row.get(c.idx));
+            let builtin = ENROLLMENT_ROLES
+                .iter()
+                .any(|r| v.eq_ignore_ascii_case(r.as_bytes()));
+            if !v.is_empty() && !builtin {
+                emit(
+                    Finding::warning(
+                        "unknown_role",
+                        format!(
+                            "role \"{}\" is not a built-in enrollment role; Canvas skips the row unless the account has a custom role of exactly that name",
+                            show(v)
+                        ),
+                        "Use student, teacher, ta, observer or designer, or the exact (case-sensitive) name of a custom course role.",
+                    ),
+                    "role",
+                );
+            }
+        }
+        if let Some((o, s)) = self.observer {
+            let (ov, sv) = (trim(row.get(o.idx)), trim(row.get(s.idx)));
+            if !ov.is_empty() && ov == sv {
+                emit(
+                    Finding::error(
+                        "self_observation",
+                        format!(
+                            "user \"{}\" is set to observe themself; Canvas rejects the row",
+                            show(ov)
+                        ),
+                        "Put the observing user in observer_id and a different, observed user in student_id.",
+                    ),
+                    "student_id",
+                );
+            }
+        }
+        if let Some((a, c)) = self.contexts
+            && !trim(row.get(a.idx)).is_empty()
+            && !trim(row.get(c.idx)).is_empty()
+        {
+            emit(
+                Finding::error(
+                    "conflicting_columns",
+                    format!(
+                        "{} has both account_id and course_id; Canvas allows only one context and skips the row",
+                        self.label(row)
+                    ),
+                    "Fill in account_id or course_id, not both.",
+                ),
+                "course_id",
+            );
+        }
+        if matches!(self.kind, SisKind::User | SisKind::Login) && row.raw().contains(&0) {
+            emit(
+                Finding::error(
+                    "nul_byte",
+                    format!(
+                        "the row of {} contains a NUL byte, which Canvas rejects",
+                        self.label(row)
+                    ),
+                    "Remove the NUL (0x00) characters from the export.",
+                ),
+                "",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Row(Vec<&'static str>);
+    impl Fields for Row {
+        fn get(&self, i: usize) -> &[u8] {
+            self.0.get(i).map_or(&[][..], |s| s.as_bytes())
+        }
+        fn raw(&self) -> &[u8] {
+            b""
+        }
+    }
+
+    fn check(kind: SisKind, header: &[&str], row: &[&'static str]) -> Vec<Finding> {
+        let raw: Vec<Vec<u8>> = header.iter().map(|h| h.as_bytes().to_vec()).collect();
+        let plan = Plan::new(kind, &Header::new(&raw));
+        let mut out = Vec::new();
+        plan.check(&Row(row.to_vec()), 2, &mut |f| out.push(f));
+        out
+    }
+
+    fn rules_of(found: &[Finding]) -> Vec<&'static str> {
+        found.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn a_valid_user_row_has_no_findings() {
+        let f = check(
+            SisKind::User,
+            &["user_id", "login_id", "status"],
+            &["U1", "u1", "Active"],
+        );
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn missing_values_name_the_object_and_column() {
+        let f = check(
+            SisKind::User,
+            &["user_id", "login_id", "status"],
+            &["U1", " ", "active"],
+        );
+        assert_eq!(rules_of(&f), ["missing_value"]);
+        assert_eq!(f[0].message, "user \"U1\" has no login_id");
+        assert_eq!(f[0].column.as_deref(), Some("login_id"));
+        assert_eq!(f[0].row, Some(2));
+        let f = check(
+            SisKind::User,
+            &["user_id", "login_id", "status"],
+            &["", "u", "active"],
+        );
+        assert_eq!(f[0].message, "a user row has no user_id");
+    }
+
+    #[test]
+    fn bad_and_prefix_statuses_differ_in_severity() {
+        let h = ["user_id", "login_id", "status"];
+        let f = check(SisKind::User, &h, &["U1", "u1", "actve"]);
+        assert_eq!(rules_of(&f), ["bad_status"]);
+        let f = check(SisKind::User, &h, &["U1", "u1", "active-ish"]);
+        assert_eq!(rules_of(&f), ["status_prefix"]);
+        let f = check(
+            SisKind::UserObserver,
+            &["observer_id", "student_id", "status"],
+            &["O1", "S1", "active-ish"],
+        );
+        assert_eq!(rules_of(&f), ["bad_status"]);
+    }
+
+    #[test]
+    fn dates_must_be_iso_and_in_order() {
+        let h = ["term_id", "name", "status", "start_date", "end_date"];
+        let f = check(
+            SisKind::Term,
+            &h,
+            &["T1", "Fall", "active", "08/20/2026", ""],
+        );
+        assert_eq!(rules_of(&f), ["bad_date"]);
+        let f = check(
+            SisKind::Term,
+            &h,
+            &["T1", "Fall", "active", "2026-12-01", "2026-08-01"],
+        );
+        assert_eq!(rules_of(&f), ["end_before_start"]);
+        let h = [
+            "course_id",
+            "short_name",
+            "long_name",
+            "status",
+            "start_date",
+        ];
+        let f = check(SisKind::Course, &h, &["C1", "c", "C", "active", "<delete>"]);
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn enrollments_need_a_role_and_flag_unknown_ones() {
+        let h = ["course_id", "user_id", "role", "role_id", "status"];
+        let f = check(SisKind::Enrollment, &h, &["C1", "U1", "", "", "active"]);
+        assert_eq!(f[0].message, "this enrollment has no role or role_id");
+        let f = check(SisKind::Enrollment, &h, &["C1", "U1", "Dean", "", "active"]);
+        assert_eq!(rules_of(&f), ["unknown_role"]);
+        let f = check(SisKind::Enrollment, &h, &["C1", "U1", "", "x1", "active"]);
+        assert_eq!(rules_of(&f), ["not_an_integer"]);
+        let f = check(
+            SisKind::Enrollment,
+            &h,
+            &["C1", "U1", "TA", "", "deleted_last_completed"],
+        );
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn an_observer_cannot_observe_themself() {
+        let h = ["observer_id", "student_id", "status"];
+        let f = check(SisKind::UserObserver, &h, &["U1", "U1", "active"]);
+        assert_eq!(rules_of(&f), ["self_observation"]);
+    }
+
+    #[test]
+    fn group_categories_take_one_context() {
+        let h = [
+            "group_category_id",
+            "category_name",
+            "status",
+            "account_id",
+            "course_id",
+        ];
+        let f = check(
+            SisKind::GroupCategory,
+            &h,
+            &["G1", "n", "active", "A1", "C1"],
+        );
+        assert_eq!(rules_of(&f), ["conflicting_columns"]);
+    }
+
+    #[test]
+    fn enrollment_dates_come_in_pairs() {
+        let h = [
+            "course_id",
+            "user_id",
+            "role",
+            "status",
+            "start_date",
+            "end_date",
+        ];
+        let f = check(
+            SisKind::Enrollment,
+            &h,
+            &["C1", "U1", "student", "active", "2026-08-20", ""],
+        );
+        assert_eq!(rules_of(&f), ["enrollment_date_without_pair"]);
+        assert_eq!(f[0].column.as_deref(), Some("end_date"));
+    }
+}
