@@ -1,11 +1,20 @@
 //! Command-line arguments of `canvas-sis` (clap derive), with examples in `--help`.
 //!
-//! Exit codes: 0 success; 1 an error (the message says what and what to do); 2 bad usage.
+//! Exit codes, for every command:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | imported (with or without messages); or the command succeeded |
+//! | 1 | Canvas failed or aborted the import |
+//! | 2 | usage or configuration error (bad flag, no token, bad token, missing permission) |
+//! | 3 | rejected before upload (validation errors, unreadable or hostile input) |
+//! | 4 | refused because the previous import of the account failed (see `--after-failure`) |
+//! | 5 | gave up: a deadline passed or Canvas stayed unreachable |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use canvas_sis::sim::TokenSpec;
 
@@ -13,15 +22,49 @@ use canvas_sis::sim::TokenSpec;
 #[command(
     name = "canvas-sis",
     version,
-    about = "Feed SIS CSV exports into Canvas LMS, safely and in order."
+    about = "Feed SIS CSV exports into Canvas LMS, safely and in order.",
+    after_help = "Exit codes: 0 imported; 1 Canvas failed or aborted it; 2 usage or configuration error; \
+                  3 rejected before upload; 4 refused after an earlier failed import; 5 gave up (deadline or unreachable)."
 )]
 pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CANVAS_SIS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Validate, pack, check Canvas, upload, wait for the end and report.
+    ///
+    /// Examples:
+    ///   CANVAS_BASE_URL=https://school.instructure.com CANVAS_TOKEN_FILE=~/.canvas-token \
+    ///     canvas-sis import exports/2026-11-26/
+    ///   canvas-sis import feed.zip --batch-mode-term sis_term_id:FA2026 --change-threshold 10
+    ///   canvas-sis import users.csv --dry-run
+    Import(ImportArgs),
+    /// Check a folder, zip or CSV against Canvas's rules without sending anything.
+    ///
+    /// Example: canvas-sis validate exports/2026-11-26/ --json
+    Validate(ValidateArgs),
+    /// Build the deterministic zip Canvas would receive.
+    ///
+    /// Example: canvas-sis pack exports/2026-11-26/ -o feed.zip
+    Pack(PackArgs),
+    /// Show the account's recent SIS imports.
+    ///
+    /// Example: canvas-sis status --limit 5
+    Status(StatusArgs),
+    /// Run the whole import against a built-in simulated Canvas, on bundled example data.
+    Demo(DemoArgs),
     /// Run a Canvas SIS Imports API simulator (for tests, demos and dry runs of a feed).
     ///
     /// Prints its base URL as the first line of stdout; logs go to stderr.
@@ -29,6 +72,169 @@ pub enum Command {
     /// Example:
     ///   canvas-sis simulate --listen 127.0.0.1:0 --token sis-bot:s3cret:import_sis,manage_sis
     Simulate(SimulateArgs),
+}
+
+/// Where Canvas is. The token is never a flag (flags show in `ps`): CANVAS_TOKEN or a token file.
+#[derive(Debug, Args, Clone)]
+pub struct CanvasArgs {
+    /// Canvas base URL, e.g. https://school.instructure.com.
+    #[arg(long = "canvas-url", env = "CANVAS_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Root account: `self`, a numeric id, or `sis_account_id:X`.
+    #[arg(long, env = "CANVAS_ACCOUNT_ID", default_value = "self")]
+    pub account: String,
+    /// File holding the token (otherwise CANVAS_TOKEN is read).
+    #[arg(long, env = "CANVAS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Allow plain http:// to a non-loopback host (the token would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A folder of CSV files, a .zip, or a single .csv.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub canvas: CanvasArgs,
+    #[command(flatten)]
+    pub options: ImportOptionArgs,
+    /// Go ahead even if the previous import of the account failed or was aborted.
+    #[arg(long)]
+    pub after_failure: bool,
+    /// Do everything up to the upload, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Longest wait for an earlier import of the account to end, in seconds.
+    #[arg(long, default_value_t = 1800.0)]
+    pub busy_wait_secs: f64,
+    /// Longest wait for this import to end, in seconds.
+    #[arg(long, default_value_t = 21600.0)]
+    pub deadline_secs: f64,
+    /// First polling interval, in seconds (backs off to 30).
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_secs: f64,
+    /// Report an import still created/initializing after this many seconds as stuck.
+    #[arg(long, default_value_t = 600.0)]
+    pub stuck_after_secs: f64,
+    /// Files from this size (MiB) are uploaded with Canvas's pre_attachment flow.
+    #[arg(long, default_value_t = 32)]
+    pub pre_attachment_mib: u64,
+    /// Where the built zip and the errors file go (default: canvas-sis-runs/<UTC time>).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The create options of Canvas's SIS import API.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImportOptionArgs {
+    /// Batch mode for one term: its Canvas id, or `sis_term_id:X`. Objects of the term missing
+    /// from the feed are deleted; use with --change-threshold.
+    #[arg(long, value_name = "TERM")]
+    pub batch_mode_term: Option<String>,
+    /// Batch mode for every term in the feed's terms file (needs --change-threshold).
+    #[arg(long)]
+    pub multi_term_batch_mode: bool,
+    /// Percent (1-100): Canvas aborts batch mode that would delete more, and skips diffing that
+    /// would change more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub change_threshold: Option<u32>,
+    /// Status for enrollments removed by batch mode: deleted, completed, inactive, deleted_last_completed.
+    #[arg(long, value_enum)]
+    pub batch_mode_enrollment_drop_status: Option<DropStatus>,
+    /// Diffing data set: only rows changed since the last import of this data set are applied.
+    #[arg(long, value_name = "ID")]
+    pub diffing_data_set: Option<String>,
+    /// Apply the whole feed but join the diffing chain.
+    #[arg(long)]
+    pub diffing_remaster: bool,
+    /// Status for enrollments that vanished between diffed imports.
+    #[arg(long, value_enum)]
+    pub diffing_drop_status: Option<DropStatus>,
+    /// Status for users that vanished between diffed imports: deleted or suspended.
+    #[arg(long, value_enum)]
+    pub diffing_user_remove_status: Option<UserRemove>,
+    /// Skip diffing when the diff has more rows than this.
+    #[arg(long)]
+    pub diff_row_count_threshold: Option<u64>,
+    /// SIS data overwrites fields changed in Canvas's UI.
+    #[arg(long)]
+    pub override_sis_stickiness: bool,
+    /// With --override-sis-stickiness: mark the changed fields sticky.
+    #[arg(long)]
+    pub add_sis_stickiness: bool,
+    /// With --override-sis-stickiness: clear stickiness.
+    #[arg(long)]
+    pub clear_sis_stickiness: bool,
+    /// Ignore rows whose status is `deleted`.
+    #[arg(long)]
+    pub skip_deletes: bool,
+    /// Replace a login's SIS id when its login_id is claimed by another SIS id.
+    #[arg(long)]
+    pub update_sis_id_if_login_claimed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DropStatus {
+    Deleted,
+    Completed,
+    Inactive,
+    DeletedLastCompleted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserRemove {
+    Deleted,
+    Suspended,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A folder of CSV files, a .zip, or a single .csv.
+    pub path: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The Canvas account has the institutional tags feature on.
+    #[arg(long)]
+    pub institutional_tags: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// A folder of CSV files, a .zip, or a single .csv.
+    pub path: PathBuf,
+    /// The zip to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Pack even when validation finds errors.
+    #[arg(long)]
+    pub no_validate: bool,
+    /// Deflate level, 1-9.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub level: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub canvas: CanvasArgs,
+    /// How many recent imports to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use this folder of CSVs instead of the bundled example institution.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -75,9 +281,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1.0)]
     pub request_cost: f64,
 
-    /// Largest request body accepted, in bytes.
+    /// Largest API request body accepted (raw and multipart creates), in bytes.
     #[arg(long, default_value_t = 512 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Largest file accepted by the pre_attachment upload URL, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
 
     /// Time moves only through POST /__sim/advance (for reproducible tests).
     #[arg(long)]

@@ -1,22 +1,26 @@
-//! The `canvas-sis` command line: parse arguments, set up logging, run one command, exit.
+//! The `canvas-sis` command line: parse arguments, set up logging, run one command, exit with
+//! the code the command chose (the table is in `cli.rs`).
 //!
-//! Exit codes live in `cli.rs`. `anyhow` is used here, at the edge, and nowhere else.
+//! `anyhow` is used here, at the edge, and nowhere else: an `Err` from a command is a usage or
+//! configuration problem (exit 2), printed with its context chain.
 
 mod cli;
+mod cmd;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 
-use canvas_sis::sim::config::{ThrottleStatus, TokenStatus};
-use canvas_sis::sim::{Permission, SimConfig, TokenSpec};
-use cli::{Cli, Command, SimulateArgs};
+use cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo prints its own story on stdout; its logs would only drown it.
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -24,118 +28,37 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(cmd::exit::USAGE);
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Simulate(args) => simulate(args).await,
+            Command::Import(a) => cmd::import::run(a).await,
+            Command::Validate(a) => cmd::validate::run(a),
+            Command::Pack(a) => cmd::pack::run(a),
+            Command::Status(a) => cmd::status::run(a).await,
+            Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Simulate(a) => cmd::simulate::run(a).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(cmd::exit::USAGE)
         }
     }
 }
 
-/// Human-readable logs on stderr; `RUST_LOG` overrides the default `info`.
-fn init_logging() {
+/// Logs on stderr, readable text or JSON lines; `RUST_LOG` overrides the default level.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let config = sim_config(&args)?;
-    let sim = canvas_sis::sim::start(config, args.listen)
-        .await
-        .context("starting the Canvas simulator")?;
-    // The first line of stdout is the base URL: scripts and tests read it.
-    println!("{}", sim.url());
-    use std::io::Write;
-    std::io::stdout()
-        .flush()
-        .context("writing the URL to stdout")?;
-    wait_for_stop_signal().await;
-    tracing::info!("stopping the Canvas simulator");
-    sim.shutdown().await;
-    Ok(())
-}
-
-fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .with_context(|| format!("--{flag} must be a number of seconds >= 0, got {v}"))
-}
-
-fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
-    let tokens = if args.tokens.is_empty() {
-        tracing::info!(
-            "no --token given: accepting token admin:sim-token with import_sis and manage_sis"
-        );
-        vec![TokenSpec {
-            name: "admin".into(),
-            secret: "sim-token".into(),
-            permissions: vec![Permission::ImportSis, Permission::ManageSis],
-            status: TokenStatus::Active,
-        }]
-    } else {
-        args.tokens.clone()
-    };
-    if !(args.rows_per_second.is_finite() && args.rows_per_second > 0.0) {
-        anyhow::bail!(
-            "--rows-per-second must be above 0, got {}",
-            args.rows_per_second
-        );
-    }
-    let mut config = SimConfig::with_tokens(tokens);
-    config.rows_per_sec = args.rows_per_second;
-    config.start_delay = secs(args.start_delay_secs, "start-delay-secs")?;
-    config.errors_attachment_lag = secs(
-        args.errors_attachment_lag_secs,
-        "errors-attachment-lag-secs",
-    )?;
-    config.abort_hold = secs(args.abort_hold_secs, "abort-hold-secs")?;
-    config.state_file = args.state_file.clone();
-    config.max_body_bytes = args.max_body_bytes;
-    config.manual_clock = args.manual_clock;
-    config.legacy_unauthorized_401 = args.legacy_401;
-    config.throttle.enabled = !args.no_throttle;
-    config.throttle.request_cost = args.request_cost;
-    config.throttle.status = match args.throttle_status {
-        403 => ThrottleStatus::Forbidden403,
-        429 => ThrottleStatus::TooMany429,
-        other => anyhow::bail!("--throttle-status must be 403 or 429, got {other}"),
-    };
-    for a in &mut config.accounts {
-        a.institutional_tags = args.institutional_tags;
-    }
-    Ok(config)
-}
-
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
 }

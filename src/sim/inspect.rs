@@ -86,7 +86,10 @@ mod tests {
 
     #[test]
     fn credentials_are_redacted_but_their_presence_is_kept() {
-        assert_eq!(logged_header_value("Authorization", b"Bearer s3cret"), "[redacted]");
+        assert_eq!(
+            logged_header_value("Authorization", b"Bearer s3cret"),
+            "[redacted]"
+        );
         assert_eq!(logged_header_value("content-type", b"text/csv"), "text/csv");
     }
 }

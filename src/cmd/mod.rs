@@ -1,0 +1,19 @@
+//! One module per command: each turns parsed arguments into a call of the library and an exit
+//! code. Printing for people (tables, summaries, progress bars) lives here and nowhere else.
+
+pub mod connect;
+pub mod demo;
+pub mod import;
+pub mod output;
+pub mod pack;
+pub mod progress;
+pub mod simulate;
+pub mod status;
+pub mod validate;
+
+/// The exit codes of `cli.rs`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 2;
+    pub const REJECTED: u8 = 3;
+}

@@ -1,0 +1,154 @@
+//! Collect: turn the PATH given to `import`, `validate` or `pack` into the batch's files.
+//!
+//! PATH may be a folder of CSV files (its top level; other files and sub-folders are listed as
+//! skipped), a `.zip` (read safely by `pack::read`: hostile or broken zips are refused whole), or a
+//! single `.csv`. Nothing is read into memory here; files are opened later, once per stage.
+
+use std::path::{Path, PathBuf};
+
+use crate::pack::{IncomingZip, ZipInputError, ZipLimits, open_zip};
+use crate::store::BatchFile;
+use crate::store::local::LocalFile;
+
+/// The files of a batch, however they arrived.
+#[derive(Debug)]
+pub enum Collected {
+    Files {
+        files: Vec<LocalFile>,
+        skipped: Vec<String>,
+    },
+    Zip(IncomingZip),
+}
+
+impl Collected {
+    pub fn files(&self) -> Vec<&dyn BatchFile> {
+        match self {
+            Collected::Files { files, .. } => files.iter().map(|f| f as &dyn BatchFile).collect(),
+            Collected::Zip(z) => z.batch_files(),
+        }
+    }
+
+    /// What was passed over, with why.
+    pub fn skipped(&self) -> Vec<String> {
+        match self {
+            Collected::Files { skipped, .. } => skipped.clone(),
+            Collected::Zip(z) => z
+                .skipped()
+                .iter()
+                .map(|s| format!("{} ({:?})", s.name, s.reason))
+                .collect(),
+        }
+    }
+}
+
+/// Why PATH cannot be a batch. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("{0} does not exist; give a folder of CSV files, a .zip or a .csv")]
+    Missing(PathBuf),
+    #[error("could not read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} holds no .csv file at its top level; put the SIS export's CSV files there")]
+    NoCsv(PathBuf),
+    #[error("{0} is neither a folder, a .zip nor a .csv; give the SIS export as one of those")]
+    Unsupported(PathBuf),
+    #[error(transparent)]
+    Zip(#[from] ZipInputError),
+}
+
+pub fn collect(path: &Path, limits: &ZipLimits) -> Result<Collected, CollectError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CollectError::Missing(path.to_owned()),
+        _ => CollectError::Io {
+            path: path.to_owned(),
+            source: e,
+        },
+    })?;
+    if meta.is_dir() {
+        return collect_folder(path);
+    }
+    match extension(path).as_deref() {
+        Some("zip") => Ok(Collected::Zip(open_zip(path, limits)?)),
+        Some("csv") => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(Collected::Files {
+                files: vec![LocalFile::new(name, path)],
+                skipped: vec![],
+            })
+        }
+        _ => Err(CollectError::Unsupported(path.to_owned())),
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+fn collect_folder(dir: &Path) -> Result<Collected, CollectError> {
+    let io = |source| CollectError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            skipped.push(format!("{name}/ (sub-folder)"));
+        } else if extension(&path).as_deref() == Some("csv") {
+            files.push(LocalFile::new(name, path));
+        } else {
+            skipped.push(format!("{name} (not a .csv)"));
+        }
+    }
+    if files.is_empty() {
+        return Err(CollectError::NoCsv(dir.to_owned()));
+    }
+    Ok(Collected::Files { files, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_gives_its_csvs_in_name_order_and_lists_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("users.csv"), "user_id,login_id,status\n").unwrap();
+        std::fs::write(dir.path().join("Courses.CSV"), "course_id,short_name\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let c = collect(dir.path(), &ZipLimits::default()).unwrap();
+        let names: Vec<&str> = c.files().iter().map(|f| f.name()).collect();
+        assert_eq!(names, vec!["Courses.CSV", "users.csv"]);
+        assert_eq!(
+            c.skipped(),
+            vec!["notes.txt (not a .csv)", "old/ (sub-folder)"]
+        );
+    }
+
+    #[test]
+    fn an_empty_folder_or_a_missing_path_says_what_to_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = collect(dir.path(), &ZipLimits::default()).unwrap_err();
+        assert!(e.to_string().contains("no .csv"), "{e}");
+        let e = collect(&dir.path().join("nope"), &ZipLimits::default()).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        std::fs::write(dir.path().join("feed.tar"), "x").unwrap();
+        let e = collect(&dir.path().join("feed.tar"), &ZipLimits::default()).unwrap_err();
+        assert!(e.to_string().contains("neither a folder"), "{e}");
+    }
+}

@@ -1,0 +1,53 @@
+//! What the pipeline tells the outside while it runs: stages, progress and notes.
+//!
+//! The pipeline never writes to a terminal; the CLI turns these calls into progress bars on a
+//! TTY and log lines elsewhere.
+
+/// The stages of a one-shot import, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Collect,
+    Validate,
+    Pack,
+    Preflight,
+    Upload,
+    Wait,
+    Report,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Collect => "collect",
+            Stage::Validate => "validate",
+            Stage::Pack => "pack",
+            Stage::Preflight => "check Canvas",
+            Stage::Upload => "upload",
+            Stage::Wait => "wait",
+            Stage::Report => "report",
+        }
+    }
+}
+
+/// Receives the pipeline's events. Every method has a default that does nothing.
+pub trait Observer: Send + Sync {
+    fn stage(&self, _stage: Stage) {}
+    /// Progress within a stage (`total` when known, e.g. Canvas's percent).
+    fn progress(&self, _stage: Stage, _done: u64, _total: Option<u64>) {}
+    /// Something an operator should read (a stuck import, a wait, an adopted import).
+    fn note(&self, _message: &str) {}
+    fn finish(&self) {}
+}
+
+/// An observer that only logs.
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn stage(&self, stage: Stage) {
+        tracing::info!(stage = stage.as_str(), "stage");
+    }
+
+    fn note(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Check Canvas before sending: what Canvas's own guide asks of an import script.
+//!
+//! 1. Is an import of this account still running or queued? Then wait for it, bounded by
+//!    `busy_max` — a run frequency shorter than Canvas's processing time would otherwise queue
+//!    batch after batch behind it. Imports stuck in `created` or `initializing` are reported
+//!    (orphans in `initializing` are never processed, so they are not waited for).
+//! 2. Did the previous import of this account succeed? If it failed or was aborted, refuse
+//!    (exit 4) unless `--after-failure`: updates must never run out of order past a failure.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::{ImportRequest, Observer, Outcome, canvas_outcome};
+use crate::canvas::{CanvasClient, ListFilter, SisImport, WorkflowState};
+
+pub async fn check(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+) -> Result<(), Outcome> {
+    wait_until_idle(client, req, obs).await?;
+    previous_succeeded(client, req).await
+}
+
+/// Imports of the account that Canvas will still process: running, or queued in `created`.
+async fn busy(client: &CanvasClient, req: &ImportRequest) -> Result<Vec<SisImport>, Outcome> {
+    let mut busy = client
+        .importing(&req.account)
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    let queued = ListFilter {
+        workflow_states: vec![WorkflowState::Created],
+        per_page: Some(100),
+        ..ListFilter::default()
+    };
+    let created = client
+        .recent_sis_imports(&req.account, &queued, 100)
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    busy.extend(created);
+    Ok(busy)
+}
+
+async fn wait_until_idle(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+) -> Result<(), Outcome> {
+    let started = Instant::now();
+    let mut delay = req.wait.poll_min;
+    let mut told = false;
+    loop {
+        let busy = busy(client, req).await?;
+        let Some(first) = busy.first() else {
+            return Ok(());
+        };
+        if !told {
+            obs.note(&describe_busy(&busy, req));
+            told = true;
+        }
+        if started.elapsed() >= req.wait.busy_max {
+            return Err(Outcome::GaveUp {
+                reason: format!(
+                    "import {} of this account was still {} after waiting {:?}; nothing was sent. {}",
+                    first.id,
+                    first.workflow_state.as_str(),
+                    req.wait.busy_max,
+                    "Check it in Canvas (GET .../sis_imports/importing), abort it if it is stuck, then run again."
+                ),
+                import_id: None,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(req.wait.poll_max);
+    }
+}
+
+fn describe_busy(busy: &[SisImport], req: &ImportRequest) -> String {
+    let now = Utc::now();
+    let parts: Vec<String> = busy
+        .iter()
+        .map(|i| {
+            let age = i
+                .created_at
+                .map(|t| (now - t).num_seconds().max(0))
+                .unwrap_or(0);
+            let stuck = i.workflow_state.is_pending()
+                && age as u64 >= req.wait.stuck_after.as_secs()
+                && !busy.iter().any(|b| b.workflow_state.is_running());
+            format!(
+                "import {} is {}{} (created {age}s ago){}",
+                i.id,
+                i.workflow_state.as_str(),
+                i.progress.map(|p| format!(" at {p}%")).unwrap_or_default(),
+                if stuck {
+                    " and looks stuck: nothing is running ahead of it"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    format!(
+        "waiting for earlier imports of this account to end: {}",
+        parts.join("; ")
+    )
+}
+
+/// The newest import that Canvas processed (orphans in `initializing` never are).
+async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Result<(), Outcome> {
+    let recent = client
+        .recent_sis_imports(
+            &req.account,
+            &ListFilter {
+                per_page: Some(20),
+                ..ListFilter::default()
+            },
+            20,
+        )
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    let Some(previous) = recent
+        .into_iter()
+        .find(|i| i.workflow_state != WorkflowState::Initializing)
+    else {
+        return Ok(());
+    };
+    if previous.workflow_state.is_failure() && !req.after_failure {
+        return Err(Outcome::RefusedAfterFailure {
+            previous: Box::new(previous),
+        });
+    }
+    Ok(())
+}
