@@ -1,0 +1,136 @@
+//! `validate`, `pack` and `demo` as a user runs them: exit codes and what they print.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    dir
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/northwind");
+
+#[test]
+fn validate_passes_the_example_institution() {
+    let out = run(&["validate", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn validate_rejects_with_exit_3_naming_file_row_and_column() {
+    let dir = folder(&[(
+        "users.csv",
+        "user_id,login_id,status\nU1,u1,active\nU2,u2,retired\n",
+    )]);
+    let out = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("users.csv:3") && t.contains("status"), "{t}");
+
+    let out = run(&["validate", dir.path().to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"][0]["findings"][0];
+    assert_eq!(f["file"], "users.csv");
+    assert_eq!(f["row"], 3);
+    assert_eq!(f["column"], "status");
+    assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn validate_refuses_a_zip_slip_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("evil.zip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    w.start_file(
+        "../../etc/users.csv",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    std::io::Write::write_all(&mut w, b"user_id,login_id,status\n").unwrap();
+    w.finish().unwrap();
+    let out = run(&["validate", zip_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("../../etc/users.csv"), "{}", text(&out));
+}
+
+#[test]
+fn pack_is_deterministic_and_in_canvas_order() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let a = out_dir.path().join("a.zip");
+    let b = out_dir.path().join("b.zip");
+    for p in [&a, &b] {
+        let out = run(&["pack", EXAMPLE, "-o", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same input, same bytes"
+    );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
+    let ordered: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
+        .collect();
+    assert_eq!(
+        ordered,
+        vec![
+            "accounts.csv",
+            "terms.csv",
+            "courses.csv",
+            "sections.csv",
+            "users.csv",
+            "enrollments.csv"
+        ]
+    );
+}
+
+#[test]
+fn pack_refuses_an_invalid_batch_unless_told() {
+    let dir = folder(&[("mystery.csv", "foo,bar\n1,2\n")]);
+    let out_zip = dir.path().join("out.zip");
+    let out = run(&[
+        "pack",
+        dir.path().to_str().unwrap(),
+        "-o",
+        out_zip.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(!out_zip.exists());
+    let out = run(&[
+        "pack",
+        dir.path().to_str().unwrap(),
+        "-o",
+        out_zip.to_str().unwrap(),
+        "--no-validate",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out_zip.exists());
+}
+
+#[test]
+fn demo_imports_the_example_institution_into_the_simulator() {
+    let out = run(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("SIS import 1 imported"), "{t}");
+    assert!(t.contains("160 enrollments"), "{t}");
+    assert!(t.contains("Try next"), "{t}");
+}
