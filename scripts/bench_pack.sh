@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks canvas-sis packing against Info-ZIP `zip -6` and Python `zipfile` (level 6) on
-# generated SIS CSVs, and prints one table per size: wall time, output size, peak RSS.
+# generated SIS CSVs, and prints one table per size: wall time, output size, peak RSS. The row
+# "validate+pack" is the real `canvas-sis pack` command (it validates every file, then packs),
+# to compare against `zip -6` alone.
 #
 # Usage: scripts/bench_pack.sh [SIZE...]          (default: 100M 1G)
 # Env:   BENCH_DIR  where inputs and outputs go (default: a fresh dir under ${TMPDIR:-/tmp})
@@ -27,8 +29,9 @@ need zip
 need /usr/bin/time
 need python3
 
-cargo build --release --example pack_bench >&2
+cargo build --release --example pack_bench --bin canvas-sis >&2
 pack_bin=target/release/examples/pack_bench
+cli_bin=target/release/canvas-sis
 work="${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/canvas-sis-bench.XXXXXX")}"
 mkdir -p "$work"
 echo "work dir: $work; cores: $(nproc)" >&2
@@ -64,8 +67,10 @@ for size in "${sizes[@]}"; do
         # shellcheck disable=SC2086
         run "canvas-sis pack" "$work/pack.zip" "$pack_bin" "$data" "$work/pack.zip" ${PACK_ARGS:-}
         run "python zipfile -6" "$work/py.zip" python3 scripts/bench/py_zip.py "$data" "$work/py.zip"
+        run "validate+pack" "$work/cli.zip" "$cli_bin" pack "$data" -o "$work/cli.zip"
     } >"$results"
     unzip -tq "$work/pack.zip" >&2
+    cmp "$work/pack.zip" "$work/cli.zip" >&2 || echo "note: the CLI's zip differs from pack_bench's" >&2
     echo
     echo "input: $size ($input bytes, 4 CSVs), $(nproc) cores"
     awk -v input="$input" '
