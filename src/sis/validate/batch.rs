@@ -109,7 +109,7 @@ impl Batch<'_> {
                 continue;
             }
             let key = id_key(*space, v);
-            if self.ids.get(key).is_some() {
+            if self.ids.contains(*space, key) {
                 continue;
             }
             if plan.id.is_some_and(|(_, own)| own == *space) {
@@ -136,13 +136,18 @@ impl Batch<'_> {
             row: line,
             line: line_hash,
         };
-        match self.ids.define(id_key(space, id), here) {
+        match self.ids.define(space, id_key(space, id), here) {
             None => {}
             // The same line again: a repeat (counted when in the same file), not a conflict.
             Some(first) if first.line == line_hash && first.file == pos => dup.repeat(line),
             Some(first) if first.line == line_hash => {}
             Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
         }
+    }
+
+    /// Makes room for `n` more ids of `space`.
+    pub(crate) fn reserve_ids(&mut self, space: IdSpace, n: usize) {
+        self.ids.reserve(space, n);
     }
 
     /// Whether any file of the batch defines objects of `space`.
@@ -179,7 +184,7 @@ impl Batch<'_> {
             let Some(out) = outcomes.get_mut(p.file as usize) else {
                 continue;
             };
-            let finding = match self.ids.get(p.key) {
+            let finding = match self.ids.get(IdSpace::Account, p.key) {
                 Some(seen) => {
                     let at = format!(
                         "{}:{}",

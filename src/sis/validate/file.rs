@@ -258,6 +258,11 @@ fn read_rows<R: Read>(
         }
         out.rows += 1;
         let line = scan.record_line();
+        if out.rows == 1
+            && let Some(plan) = plan
+        {
+            presize(plan, scan.raw().len(), out.bytes, batch, &mut dup);
+        }
         if let Err(e) = std::str::from_utf8(scan.raw()) {
             match &mut bad_utf8 {
                 Some(b) => b.rows += 1,
@@ -294,10 +299,27 @@ fn read_rows<R: Read>(
     }
 }
 
+/// Sizes the maps a file will fill from its size and its first row's length, so that they
+/// don't rehash again and again while it is read. Bounded by the rows the file can hold.
+fn presize(
+    plan: &Plan,
+    first_row_len: usize,
+    file_bytes: u64,
+    batch: &mut Batch,
+    dup: &mut DuplicateLines,
+) {
+    let rows = (file_bytes / (first_row_len as u64 + 1)).min(1 << 24) as usize;
+    if let Some((_, space)) = plan.id {
+        batch.reserve_ids(space, rows);
+    } else {
+        dup.seen.reserve(rows.min(DUPLICATE_LINES_TRACKED));
+    }
+}
+
 /// Exact repeats of earlier lines in one file (Canvas drops them once there are 100).
 #[derive(Default)]
 pub(crate) struct DuplicateLines {
-    seen: super::ids::KeyMap<()>,
+    seen: super::ids::KeyTable<()>,
     count: u64,
     first_row: Option<u64>,
 }
@@ -310,12 +332,14 @@ const DUPLICATE_LINES_TRACKED: usize = 2 << 20;
 const DUPLICATE_LINES_THRESHOLD: u64 = 100;
 
 impl DuplicateLines {
-    /// Notes a line of a file without ids; true if it repeats an earlier one.
+    /// Notes a line of a file without ids, counting it if it repeats an earlier one.
     pub(crate) fn note_line(&mut self, hash: u64, row: u64) {
-        if self.seen.contains_key(&hash) {
+        if self.seen.len() < DUPLICATE_LINES_TRACKED {
+            if self.seen.insert(hash, ()).is_some() {
+                self.repeat(row);
+            }
+        } else if self.seen.contains(hash) {
             self.repeat(row);
-        } else if self.seen.len() < DUPLICATE_LINES_TRACKED {
-            self.seen.insert(hash, ());
         }
     }
 
@@ -498,5 +522,61 @@ impl FindingList {
     fn has_rule(&self, rule: &str) -> bool {
         self.iter()
             .any(|f| f.rule == rule && f.severity == Severity::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Mem(&'static str, &'static [u8]);
+    impl BatchFile for Mem {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn size(&self) -> Option<u64> {
+            Some(self.1.len() as u64)
+        }
+        fn open(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+            Ok(Box::new(self.1))
+        }
+    }
+
+    fn opened(bytes: &'static [u8]) -> (Vec<u8>, Start) {
+        let file = Mem("u.csv", bytes);
+        let (mut stream, start) = open(&file).expect("opens");
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).expect("reads");
+        (out, start)
+    }
+
+    #[test]
+    fn a_utf8_bom_is_dropped_from_the_stream_and_reported() {
+        assert_eq!(
+            opened(b"\xEF\xBB\xBFuser_id\n"),
+            (b"user_id\n".to_vec(), Start::Utf8Bom { quoted: false })
+        );
+        assert_eq!(
+            opened(b"\xEF\xBB\xBF\"user_id\"\n").1,
+            Start::Utf8Bom { quoted: true }
+        );
+        assert_eq!(opened(b"ab"), (b"ab".to_vec(), Start::Plain));
+        assert_eq!(opened(b"\xFF\xFEu\0").1, Start::Utf16);
+    }
+
+    #[test]
+    fn only_csv_names_are_read() {
+        assert!(is_csv_name("users.csv"));
+        assert!(is_csv_name("2026/USERS.CSV"));
+        assert!(!is_csv_name("users.txt"));
+        assert!(!is_csv_name(".csv"));
+    }
+
+    #[test]
+    fn sniffing_reads_the_kind_from_the_header() {
+        let f = Mem("x.csv", b"course_id,short_name,long_name,status\n");
+        assert_eq!(sniff_kind(&f, false), Some(SisKind::Course));
+        let f = Mem("x.txt", b"course_id,short_name,long_name,status\n");
+        assert_eq!(sniff_kind(&f, false), None);
     }
 }

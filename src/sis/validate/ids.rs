@@ -7,9 +7,6 @@
 //! false duplicate id, or hide a dangling reference. That is the price of never storing id text.
 //! The hash is not keyed: a feed crafted to collide could only make its own batch look wrong.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 /// The namespaces SIS ids live in; references point into one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum IdSpace {
@@ -113,7 +110,7 @@ pub(crate) fn id_key(space: IdSpace, id: &[u8]) -> u64 {
 }
 
 /// Where an id was first defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// Index of the file in the batch.
     pub file: u32,
@@ -122,44 +119,128 @@ pub(crate) struct Seen {
     pub line: u64,
 }
 
-/// Keys are already hashes: the map needs no second hash.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
+/// A set of 64-bit keys (already hashes) with a value each: open addressing, linear probing.
+///
+/// Built for the hot loop rather than taken from `std`: a lookup for a reference or a repeated
+/// line is a random access into a table of millions, and its cost is cache misses. Here a
+/// lookup reads one slot of a flat `u64` array (one cache line, usually); values sit in a
+/// parallel array read only when a key is found or defined. Key 0 marks an empty slot, so a
+/// key of 0 is stored as 1 (one more, negligible, chance of a collision).
+pub(crate) struct KeyTable<V> {
+    keys: Vec<u64>,
+    vals: Vec<V>,
+    len: usize,
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = hash64(0, bytes);
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
+impl<V: Copy + Default> Default for KeyTable<V> {
+    fn default() -> Self {
+        KeyTable {
+            keys: vec![0; 1024],
+            vals: vec![V::default(); 1024],
+            len: 0,
+        }
     }
 }
 
-pub(crate) type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+impl<V: Copy + Default> KeyTable<V> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 
-/// Every id defined so far in the batch.
-#[derive(Default)]
-pub(crate) struct IdStore {
-    seen: KeyMap<Seen>,
-}
+    /// The value of `key`, if present.
+    pub(crate) fn get(&self, key: u64) -> Option<V> {
+        self.slot(key).map(|i| self.vals[i])
+    }
 
-impl IdStore {
-    /// Records `key` as defined at `at`; returns the earlier definition if there was one.
-    pub(crate) fn define(&mut self, key: u64, at: Seen) -> Option<Seen> {
-        match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(at);
-                None
+    /// Whether `key` is present; reads only the key array.
+    pub(crate) fn contains(&self, key: u64) -> bool {
+        self.slot(key).is_some()
+    }
+
+    fn slot(&self, key: u64) -> Option<usize> {
+        let key = key.max(1);
+        let mask = self.keys.len() - 1;
+        let mut i = (key as usize) & mask;
+        loop {
+            match self.keys[i] {
+                0 => return None,
+                k if k == key => return Some(i),
+                _ => i = (i + 1) & mask,
             }
         }
     }
 
-    pub(crate) fn get(&self, key: u64) -> Option<Seen> {
-        self.seen.get(&key).copied()
+    /// Inserts `key` with `val` unless present; returns the value already there if it was.
+    pub(crate) fn insert(&mut self, key: u64, val: V) -> Option<V> {
+        let key = key.max(1);
+        if (self.len + 1) * 10 > self.keys.len() * 7 {
+            self.grow_to(self.keys.len() * 2);
+        }
+        let mask = self.keys.len() - 1;
+        let mut i = (key as usize) & mask;
+        loop {
+            match self.keys[i] {
+                0 => {
+                    self.keys[i] = key;
+                    self.vals[i] = val;
+                    self.len += 1;
+                    return None;
+                }
+                k if k == key => return Some(self.vals[i]),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Makes room for `n` more keys without growing again.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let needed = ((self.len + n) * 10 / 7 + 1).next_power_of_two();
+        if needed > self.keys.len() {
+            self.grow_to(needed);
+        }
+    }
+
+    fn grow_to(&mut self, slots: usize) {
+        let keys = std::mem::replace(&mut self.keys, vec![0; slots]);
+        let vals = std::mem::replace(&mut self.vals, vec![V::default(); slots]);
+        let mask = slots - 1;
+        for (k, v) in keys.into_iter().zip(vals).filter(|(k, _)| *k != 0) {
+            let mut i = (k as usize) & mask;
+            while self.keys[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.keys[i] = k;
+            self.vals[i] = v;
+        }
+    }
+}
+
+/// Number of [`IdSpace`]s.
+const SPACES: usize = IdSpace::InstitutionalTag as usize + 1;
+
+/// Every id defined so far in the batch, one table per namespace: the few thousand courses or
+/// sections an enrollment names stay in cache while the big users table does not.
+#[derive(Default)]
+pub(crate) struct IdStore {
+    tables: [KeyTable<Seen>; SPACES],
+}
+
+impl IdStore {
+    /// Records `key` of `space` as defined at `at`; returns the earlier definition if any.
+    pub(crate) fn define(&mut self, space: IdSpace, key: u64, at: Seen) -> Option<Seen> {
+        self.tables[space as usize].insert(key, at)
+    }
+
+    pub(crate) fn reserve(&mut self, space: IdSpace, n: usize) {
+        self.tables[space as usize].reserve(n);
+    }
+
+    pub(crate) fn get(&self, space: IdSpace, key: u64) -> Option<Seen> {
+        self.tables[space as usize].get(key)
+    }
+
+    pub(crate) fn contains(&self, space: IdSpace, key: u64) -> bool {
+        self.tables[space as usize].contains(key)
     }
 }
 
@@ -211,6 +292,23 @@ mod tests {
     }
 
     #[test]
+    fn the_key_table_finds_what_it_holds_through_growth() {
+        let mut t: KeyTable<u32> = KeyTable::default();
+        for i in 0..50_000u32 {
+            assert_eq!(t.insert(hash64(9, &i.to_le_bytes()), i), None);
+        }
+        assert_eq!(t.insert(0, 7), None, "key 0 is stored too");
+        assert_eq!(t.get(0), Some(7));
+        for i in 0..50_000u32 {
+            assert_eq!(t.get(hash64(9, &i.to_le_bytes())), Some(i));
+        }
+        assert_eq!(t.get(hash64(9, b"absent")), None);
+        assert_eq!(t.len(), 50_001);
+        t.reserve(1_000_000);
+        assert_eq!(t.get(hash64(9, &7u32.to_le_bytes())), Some(7));
+    }
+
+    #[test]
     fn the_first_definition_is_kept() {
         let mut ids = IdStore::default();
         let first = Seen {
@@ -218,13 +316,14 @@ mod tests {
             row: 2,
             line: 7,
         };
-        assert_eq!(ids.define(5, first), None);
+        assert_eq!(ids.define(IdSpace::User, 5, first), None);
         let again = Seen {
             file: 1,
             row: 9,
             line: 8,
         };
-        assert_eq!(ids.define(5, again), Some(first));
-        assert_eq!(ids.get(5), Some(first));
+        assert_eq!(ids.define(IdSpace::User, 5, again), Some(first));
+        assert_eq!(ids.get(IdSpace::User, 5), Some(first));
+        assert!(!ids.contains(IdSpace::Course, 5));
     }
 }

@@ -6,7 +6,7 @@
 //! panics on input: an unreadable file is a finding too.
 //!
 //! Layout:
-//! - [`scan`](self): a Ruby-strict streaming CSV record reader (Canvas parses with Ruby's CSV).
+//! - `scan`: a Ruby-strict streaming CSV record reader (Canvas parses with Ruby's CSV).
 //! - `header`: how Canvas will recognise a file, its pitfalls, required columns.
 //! - `rules` (data) and `row` (checks): what each kind's rows must hold.
 //! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.

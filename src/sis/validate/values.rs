@@ -94,28 +94,30 @@ pub(crate) fn parse_date(v: &[u8]) -> Option<i64> {
 
 /// `""` or `Z` (UTC), `±HH`, `±HHMM`, `±HH:MM`, as seconds east of UTC.
 fn parse_zone(z: &[u8]) -> Option<i64> {
-    match z {
-        [] | [b'Z'] | [b'z'] => Some(0),
-        [sign @ (b'+' | b'-'), rest @ ..] => {
-            let digits: Vec<u8> = rest.iter().copied().filter(|b| *b != b':').collect();
-            let ok_shape = matches!(rest.len(), 2 | 4) || (rest.len() == 5 && rest[2] == b':');
-            if !ok_shape || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
+    let two = |d: &[u8]| -> Option<i64> {
+        match d {
+            [a @ b'0'..=b'9', b @ b'0'..=b'9'] => {
+                Some(i64::from(a - b'0') * 10 + i64::from(b - b'0'))
             }
-            let h = i64::from(digits[0] - b'0') * 10 + i64::from(digits[1] - b'0');
-            let m = if digits.len() == 4 {
-                i64::from(digits[2] - b'0') * 10 + i64::from(digits[3] - b'0')
-            } else {
-                0
-            };
-            if h > 14 || m > 59 {
-                return None;
-            }
-            let secs = h * 3600 + m * 60;
-            Some(if *sign == b'-' { -secs } else { secs })
+            _ => None,
         }
-        _ => None,
+    };
+    let (sign, rest) = match z {
+        [] | [b'Z'] | [b'z'] => return Some(0),
+        [b'+', rest @ ..] => (1, rest),
+        [b'-', rest @ ..] => (-1, rest),
+        _ => return None,
+    };
+    let (h, m) = match rest.len() {
+        2 => (two(rest)?, 0),
+        4 => (two(&rest[..2])?, two(&rest[2..])?),
+        5 if rest[2] == b':' => (two(&rest[..2])?, two(&rest[3..])?),
+        _ => return None,
+    };
+    if h > 14 || m > 59 {
+        return None;
     }
+    Some(sign * (h * 3600 + m * 60))
 }
 
 /// A value as text for a message: lossy UTF-8, cut to 60 characters.
