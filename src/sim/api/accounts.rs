@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::auth::MaybeCaller;
+use super::auth::{MaybeCaller, find_configured};
 use super::error::ApiError;
 use crate::sim::state::{SimState, lock};
 
@@ -28,17 +28,7 @@ pub async fn show(
 }
 
 fn configured(state: &SimState, param: &str) -> Option<Value> {
-    let accounts = &state.config.accounts;
-    let a = if param == "self" {
-        accounts.iter().find(|a| a.parent_id.is_none())
-    } else if let Some(sis) = param.strip_prefix("sis_account_id:") {
-        accounts
-            .iter()
-            .find(|a| a.sis_account_id.as_deref() == Some(sis))
-    } else {
-        let id: u64 = param.parse().ok()?;
-        accounts.iter().find(|a| a.id == id)
-    }?;
+    let a = find_configured(state, param)?;
     Some(json!({
         "id": a.id,
         "name": a.name,

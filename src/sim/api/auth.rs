@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use std::sync::Arc;
 
 use super::error::ApiError;
-use crate::sim::config::{Permission, TokenStatus};
+use crate::sim::config::{AccountSpec, Permission, TokenStatus};
 use crate::sim::state::{SimState, lock};
 
 /// An authenticated caller (the token's user).
@@ -103,11 +103,11 @@ enum Found {
     Sub,
 }
 
-/// Canvas's `api_find` for accounts: a numeric id, `self` (the first root account), or
-/// `sis_account_id:X`; configured accounts first, then sub-accounts created by imports.
-fn find_account(state: &SimState, param: &str) -> Option<Found> {
+/// Canvas's `api_find` among the configured accounts: a numeric id, `self` (the first root
+/// account), or `sis_account_id:X`.
+pub fn find_configured<'a>(state: &'a SimState, param: &str) -> Option<&'a AccountSpec> {
     let accounts = &state.config.accounts;
-    let spec = if param == "self" {
+    if param == "self" {
         accounts.iter().find(|a| a.parent_id.is_none())
     } else if let Some(sis) = param.strip_prefix("sis_account_id:") {
         accounts
@@ -116,7 +116,12 @@ fn find_account(state: &SimState, param: &str) -> Option<Found> {
     } else {
         let id: u64 = param.parse().ok()?;
         accounts.iter().find(|a| a.id == id)
-    };
+    }
+}
+
+/// Configured accounts first, then sub-accounts created by imports.
+fn find_account(state: &SimState, param: &str) -> Option<Found> {
+    let spec = find_configured(state, param);
     if let Some(a) = spec {
         return Some(match a.parent_id {
             None => Found::Root {
