@@ -4,6 +4,7 @@
 //! them from their header row, the order it processes them in). What to *do* with a file — validate
 //! it for an operator, or import it in the simulator — lives with the caller.
 
+pub mod guard;
 pub mod kind;
 pub mod validate;
 

@@ -84,6 +84,7 @@ fn finish(o: FileOutcome) -> FileReport {
         name: o.name,
         kind: o.kind,
         rows: o.rows,
+        deleted: o.deleted,
         bytes: o.bytes,
         findings: o.findings.finish(),
         errors,

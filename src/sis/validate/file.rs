@@ -94,6 +94,8 @@ pub(crate) struct FileOutcome {
     pub name: String,
     pub kind: Option<SisKind>,
     pub rows: u64,
+    /// Rows whose status deletes (for the mass-change guard).
+    pub deleted: u64,
     pub bytes: u64,
     pub findings: FindingList,
 }
@@ -106,6 +108,7 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         name,
         kind: None,
         rows: 0,
+        deleted: 0,
         bytes: file.size().unwrap_or(0),
     };
     if !is_csv_name(&out.name) {
@@ -281,6 +284,9 @@ fn read_rows<R: Read>(
             out.findings.push(ragged_finding(scan.len(), width, line));
         }
         let Some(plan) = plan else { continue };
+        if plan.is_delete(&*scan) {
+            out.deleted += 1;
+        }
         plan.check(&*scan, line, &mut |f| out.findings.push(f));
         batch.track_row(plan, &*scan, line, pos, &mut dup, &mut out.findings);
     }

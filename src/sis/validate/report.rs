@@ -14,6 +14,8 @@ pub struct FileReport {
     pub kind: Option<SisKind>,
     /// Data rows (records after the header, blank lines not counted).
     pub rows: u64,
+    /// Data rows whose status deletes (`deleted`, `deleted_last_completed`).
+    pub deleted: u64,
     pub bytes: u64,
     /// The listed findings, in row order; at most `max_findings_per_file` plus one summary.
     pub findings: Vec<Finding>,
@@ -102,6 +104,7 @@ mod tests {
                 name: "users.csv".into(),
                 kind: Some(SisKind::User),
                 rows: 2,
+                deleted: 0,
                 bytes: 60,
                 findings: vec![
                     Finding::error("bad_status", "status \"x\" is wrong", "Use active.")

@@ -139,6 +139,15 @@ impl Plan {
         }
     }
 
+    /// Whether the row's status asks Canvas to delete (`deleted`, `deleted_last_completed`):
+    /// what the mass-change guard counts.
+    pub(crate) fn is_delete(&self, row: &dyn Fields) -> bool {
+        self.status.is_some_and(|c| {
+            let v = trim(row.get(c.idx));
+            v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"deleted")
+        })
+    }
+
     fn check_status(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
         let Some(c) = self.status else { return };
         let v = trim(row.get(c.idx));
