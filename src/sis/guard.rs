@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sis::SisKind;
 use crate::sis::validate::ValidationReport;
 
 /// Rows and deleting rows of one data type.
