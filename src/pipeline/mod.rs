@@ -141,10 +141,21 @@ fn rejected(reason: String) -> Outcome {
     }
 }
 
-/// Validation streams every file once; it is blocking work, run off the async workers.
+/// Runs blocking work (file reading, compression) without stalling other tasks: on a
+/// multi-threaded runtime the worker hands its other tasks away first; elsewhere (a
+/// current-thread runtime, or no runtime) it simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Validation streams every file once.
 pub fn validate(collected: &Collected, opts: &ValidateOptions) -> ValidationReport {
     let files = collected.files();
-    tokio::task::block_in_place(|| validate_batch(&files, opts))
+    blocking(|| validate_batch(&files, opts))
 }
 
 /// Packs the batch in Canvas order, each file with the kind validation detected.
@@ -167,11 +178,7 @@ pub fn pack(
             file: *f,
         })
         .collect();
-    let run = || pack_to_file(&entries, out, opts).map_err(|e| e.to_string());
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(run),
-        Err(_) => run(),
-    }
+    blocking(|| pack_to_file(&entries, out, opts).map_err(|e| e.to_string()))
 }
 
 /// What a Canvas error means for a one-shot run that cannot go on.
