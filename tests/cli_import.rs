@@ -417,3 +417,29 @@ async fn status_lists_recent_imports() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orphan_in_initializing_is_reported_and_does_not_block() {
+    let s = sim().await;
+    s.add_fault(
+        json!({"method": "POST", "action": {"kind": "import", "stuck_in": "initializing"}}),
+    )
+    .await;
+    s.post_zip(small_feed(), "").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the orphan must be at least 1 s old
+    let work = tempfile::tempdir().unwrap();
+    let out = import(
+        &s,
+        ADMIN,
+        good_feed().path(),
+        work.path(),
+        &["--stuck-after-secs", "1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("SIS import 1 has been stuck in initializing"),
+        "{}",
+        all_output(&out)
+    );
+}

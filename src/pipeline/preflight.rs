@@ -19,8 +19,40 @@ pub async fn check(
     req: &ImportRequest,
     obs: &dyn Observer,
 ) -> Result<(), Outcome> {
+    report_orphans(client, req, obs).await?;
     wait_until_idle(client, req, obs).await?;
     previous_succeeded(client, req).await
+}
+
+/// Imports stuck in `initializing` (an interrupted upload, or a 400 Canvas returned after saving
+/// the batch) are never processed and block nothing; they are reported so an admin can tidy up.
+async fn report_orphans(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+) -> Result<(), Outcome> {
+    let filter = ListFilter {
+        workflow_states: vec![WorkflowState::Initializing],
+        ..ListFilter::default()
+    };
+    let orphans = client
+        .recent_sis_imports(&req.account, &filter, 100)
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    let now = Utc::now();
+    for o in orphans {
+        let age = o
+            .created_at
+            .map(|t| (now - t).num_seconds().max(0) as u64)
+            .unwrap_or(0);
+        if age >= req.wait.stuck_after.as_secs() {
+            obs.note(&format!(
+                "SIS import {} has been stuck in initializing for {age}s: Canvas never processes it (an unfinished upload or a refused create). It does not block this run; abort it to tidy up (PUT .../sis_imports/{}/abort).",
+                o.id, o.id
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Imports of the account that Canvas will still process: running, or queued in `created`.
