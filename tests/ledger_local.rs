@@ -527,3 +527,66 @@ fn blobs_are_replaced_whole_and_bad_keys_never_touch_the_disk() {
     });
     assert!(!dir.path().parent().unwrap().join("escape").exists());
 }
+
+#[test]
+fn a_writer_killed_mid_update_leaves_a_whole_record_and_no_lock_behind() {
+    let (dir, store) = open();
+    let rt = runtime();
+    let ledger = Ledger::new(store.clone());
+    let id = rt
+        .block_on(ledger.create_batch(new_batch("t", 1)))
+        .unwrap()
+        .record()
+        .id
+        .clone();
+    let mut children = Children::spawn(1, "increment", dir.path(), 1_000_000);
+    children.go();
+    // Let it get well into its loop, then SIGKILL it: somewhere in a read, a temp write, a
+    // rename or while holding the key's lock.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = |rt: &tokio::runtime::Runtime| {
+        let rec = rt
+            .block_on(ledger.get_batch(&id))
+            .expect("readable")
+            .unwrap();
+        rec.counts.get("n").copied().unwrap_or(0)
+    };
+    while count(&rt) < 50 {
+        assert!(Instant::now() < deadline, "child made no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut child = children.children.pop().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let before = count(&rt);
+    for _ in 0..10 {
+        rt.block_on(ledger.update_batch(&id, |rec| {
+            *rec.counts.entry("n".into()).or_default() += 1;
+            Ok::<(), LedgerError>(())
+        }))
+        .expect("the dead writer's lock is gone");
+    }
+    assert_eq!(count(&rt), before + 10);
+
+    // Whatever temp the dead writer left is an orphan: once stale, the sweep removes it.
+    let temps = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(".tmp-")
+            })
+            .collect()
+    };
+    let batch_dir = dir.path().join("tenants/t/batches");
+    for t in temps(&batch_dir) {
+        age(&t, Duration::from_secs(3600));
+    }
+    store.sweep().unwrap();
+    assert!(temps(&batch_dir).is_empty());
+}

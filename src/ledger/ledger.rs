@@ -180,13 +180,44 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// Changes a batch record with `change`, atomically (module docs: it may run more than once,
     /// and its error aborts the change). `Err(NotFound)` (as `E`) if there is no such batch.
-    pub async fn update_batch<E, F>(&self, id: &BatchId, change: F) -> Result<BatchRecord, E>
+    ///
+    /// The closure may not get around the state machine: a change of `stage` that
+    /// [`Stage::can_go_to`] forbids, or of the batch's identity (`id`, `tenant`,
+    /// `arrival_seq`), is refused with [`LedgerError::IllegalTransition`] and nothing is written.
+    /// Prefer [`Ledger::transition`], which also records the history.
+    pub async fn update_batch<E, F>(&self, id: &BatchId, mut change: F) -> Result<BatchRecord, E>
     where
         E: From<LedgerError> + Send,
         F: FnMut(&mut BatchRecord) -> Result<(), E> + Send,
     {
         let key = batch_key(id)?;
-        self.modify(&key, None::<fn() -> BatchRecord>, change).await
+        let guarded = move |rec: &mut BatchRecord| {
+            let before = (
+                rec.id.clone(),
+                rec.tenant.clone(),
+                rec.arrival_seq,
+                rec.stage.clone(),
+            );
+            change(rec)?;
+            let identity_kept =
+                (&rec.id, &rec.tenant, rec.arrival_seq) == (&before.0, &before.1, before.2);
+            let stage_ok = rec.stage == before.3 || before.3.can_go_to(&rec.stage);
+            if identity_kept && stage_ok {
+                return Ok(());
+            }
+            Err(LedgerError::IllegalTransition {
+                batch: before.0.to_string(),
+                from: before.3.to_string(),
+                to: if identity_kept {
+                    rec.stage.to_string()
+                } else {
+                    format!("a record with another identity ({})", rec.id)
+                },
+            }
+            .into())
+        };
+        self.modify(&key, None::<fn() -> BatchRecord>, guarded)
+            .await
     }
 
     /// Moves a batch to stage `to` if [`Stage::can_go_to`] allows it from its current stage,
@@ -571,6 +602,43 @@ mod tests {
             matches!(e, LedgerError::TooManyConflicts { attempts: 3, .. }),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn update_batch_cannot_bypass_the_state_machine_or_change_identity() {
+        let l = ledger();
+        let id = l
+            .create_batch(new_batch("t", SHA_A, "x"))
+            .await
+            .unwrap()
+            .record()
+            .id
+            .clone();
+        let e = l
+            .update_batch(&id, |r| {
+                r.stage = Stage::Submitted { import_id: 1 };
+                Ok::<(), LedgerError>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, LedgerError::IllegalTransition { .. }), "{e}");
+        let e = l
+            .update_batch(&id, |r| {
+                r.arrival_seq = 99;
+                Ok::<(), LedgerError>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, LedgerError::IllegalTransition { .. }), "{e}");
+        let r = l
+            .update_batch(&id, |r| {
+                r.stage = Stage::Validated;
+                r.counts.insert("users".into(), 5);
+                Ok::<(), LedgerError>(())
+            })
+            .await
+            .unwrap();
+        assert_eq!((r.stage, r.counts["users"]), (Stage::Validated, 5));
     }
 
     #[tokio::test]
