@@ -482,7 +482,7 @@ fn list_returns_keys_sorted_and_hides_the_store_files() {
 
 #[test]
 fn a_damaged_record_is_corrupt_naming_its_file() {
-    let (dir, store) = open();
+    let (_dir, store) = open();
     let rt = runtime();
     let ledger = Ledger::new(store.clone());
     let id = rt
@@ -505,7 +505,6 @@ fn a_damaged_record_is_corrupt_naming_its_file() {
         .unwrap_err();
     assert!(matches!(e, LedgerError::Corrupt { .. }), "{e}");
     assert_eq!(fs::read(&path).unwrap(), &body[..body.len() / 2]);
-    let _ = dir;
 }
 
 #[test]
