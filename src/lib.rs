@@ -13,6 +13,7 @@
 //! `../shared/design.md` for the whole shape.
 
 pub mod canvas;
+pub mod ledger;
 pub mod pack;
 pub mod pipeline;
 pub mod sim;

@@ -1,0 +1,812 @@
+//! The typed records the ledger keeps: one [`BatchRecord`] per batch, one [`TenantRecord`] per
+//! tenant, and the batch [`Stage`] state machine that makes "never uploaded twice" checkable.
+//!
+//! Records are JSON with a `schema` number. Readers are forward compatible: unknown fields are
+//! accepted *and kept* (`extra`, on records and on their nested objects except the tagged
+//! `stage`/`gate` ones and `history` entries), so an older canvas-sis that updates a record written by a newer
+//! one does not drop the newer fields. A newer `Stage` or `Gate` variant cannot be understood by
+//! an older reader; it fails to load with `LedgerError::Corrupt`, whose detail names the schema.
+//! These types hold no secrets: no token, no Canvas URL with credentials.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::LedgerError;
+use super::store::validate_segment;
+
+/// The schema these types write. Bump it when a change is not forward compatible.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn schema_v1() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// A batch's id: `<tenant>/<arrival_seq:08>-<first 12 hex of content_sha256>`, e.g.
+/// `district-a/00000042-0123456789ab`. Unique per tenant (the arrival sequence is), sortable by
+/// arrival within a tenant up to 10^8 batches, and readable in logs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BatchId(String);
+
+impl BatchId {
+    /// The id of the batch of `tenant` with `arrival_seq` and content hash `content_sha256`
+    /// (64 lowercase hex digits).
+    pub fn new(tenant: &str, arrival_seq: u64, content_sha256: &str) -> Result<Self, LedgerError> {
+        validate_tenant(tenant)?;
+        validate_sha256(content_sha256)?;
+        Ok(BatchId(format!(
+            "{tenant}/{arrival_seq:08}-{}",
+            &content_sha256[..12]
+        )))
+    }
+
+    /// Parses and checks an id given by an operator or read from a record.
+    pub fn parse(s: &str) -> Result<Self, LedgerError> {
+        let bad = |why: &str| LedgerError::bad_key(s, format!("not a batch id: {why}"));
+        let (tenant, rest) = s.split_once('/').ok_or_else(|| bad("no `/`"))?;
+        validate_tenant(tenant)?;
+        let (seq, sha) = rest
+            .split_once('-')
+            .ok_or_else(|| bad("expected <seq>-<sha12>"))?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) || seq.parse::<u64>().is_err()
+        {
+            return Err(bad("the arrival sequence is not a number"));
+        }
+        if sha.len() != 12 || !is_lower_hex(sha) {
+            return Err(bad("expected 12 lowercase hex digits after `-`"));
+        }
+        Ok(BatchId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tenant part.
+    pub fn tenant(&self) -> &str {
+        self.0.split_once('/').map_or("", |(t, _)| t)
+    }
+
+    /// The part after the tenant: `<seq>-<sha12>`.
+    pub fn local_part(&self) -> &str {
+        self.0.split_once('/').map_or(&self.0, |(_, r)| r)
+    }
+
+    /// The arrival sequence, if the id is well formed.
+    pub fn arrival_seq(&self) -> Option<u64> {
+        self.local_part().split_once('-')?.0.parse().ok()
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant name is one safe key segment (`district-a`, `prod_root`).
+pub fn validate_tenant(tenant: &str) -> Result<(), LedgerError> {
+    validate_segment(tenant)
+        .map_err(|reason| LedgerError::bad_key(tenant, format!("not a tenant name: {reason}")))
+}
+
+fn validate_sha256(sha: &str) -> Result<(), LedgerError> {
+    if sha.len() == 64 && is_lower_hex(sha) {
+        Ok(())
+    } else {
+        Err(LedgerError::bad_key(
+            sha,
+            "a content hash is 64 lowercase hex digits (sha256)",
+        ))
+    }
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Where a batch came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSource {
+    /// `folder`, `zip`, `csv` or `s3`.
+    pub kind: String,
+    /// The folder path, file path or `s3://bucket/key` the batch was read from. Part of the
+    /// dedup key: the same bytes dropped at another location are another batch.
+    pub location: String,
+    /// The input files, in the order they were listed.
+    #[serde(default)]
+    pub files: Vec<FileIdentity>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One input file, identified by content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// Name inside the batch, `/`-separated.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Where a batch is in its life. Stored as `{"stage": "submitted", "import_id": 7}`.
+///
+/// The legal moves ([`Stage::can_go_to`]):
+/// ```text
+/// Received  -> Validated | Parked | Terminal | Superseded
+/// Validated -> Held | Parked | Packed | Terminal | Superseded
+/// Held      -> Held | Validated | Parked | Packed | Terminal | Superseded
+/// Parked    -> Parked | Received | Validated | Held | Packed | Terminal | Superseded
+/// Packed    -> Submitting | Held | Parked | Terminal | Superseded
+/// Submitting -> Submitted | Terminal
+/// Submitted -> Terminal
+/// Terminal, Superseded -> (nothing)
+/// ```
+/// `Submitting` is recorded *before* the POST to Canvas. From then on the batch may exist in
+/// Canvas, so it can only move forward to `Submitted` (the import id is known) or `Terminal`;
+/// never back to `Packed`, never `Submitting` again, never parked or superseded. Of two workers
+/// racing to submit, only the one whose `Packed -> Submitting` write lands may POST; the other's
+/// retry sees `Submitting` and is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    /// Seen and recorded; nothing checked yet.
+    Received,
+    /// Collected and validated without errors.
+    Validated,
+    /// Stopped by the mass-change guard until approved.
+    Held { reason: String },
+    /// Waiting because the tenant's gate is closed (halted or paused).
+    Parked { reason: String },
+    /// The zip is built and archived.
+    Packed,
+    /// The POST is about to be sent or was sent; after a crash its outcome is unknown and must
+    /// be looked up in Canvas, never re-sent blindly.
+    Submitting,
+    /// Canvas accepted the upload as SIS import `import_id`.
+    Submitted { import_id: u64 },
+    /// Finished: a Canvas workflow state (`imported`, `failed_with_messages`, ...) or `rejected`
+    /// (refused before upload). `ok` says whether the tenant may go on.
+    Terminal { state: String, ok: bool },
+    /// Replaced by a later batch before it was sent.
+    Superseded { by: BatchId },
+}
+
+impl Stage {
+    /// Terminal and superseded batches never change again.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Stage::Terminal { .. } | Stage::Superseded { .. })
+    }
+
+    /// The stage's name, as stored (`held`, `submitted`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Received => "received",
+            Stage::Validated => "validated",
+            Stage::Held { .. } => "held",
+            Stage::Parked { .. } => "parked",
+            Stage::Packed => "packed",
+            Stage::Submitting => "submitting",
+            Stage::Submitted { .. } => "submitted",
+            Stage::Terminal { .. } => "terminal",
+            Stage::Superseded { .. } => "superseded",
+        }
+    }
+
+    /// Whether the state machine allows `self -> to` (see the table on [`Stage`]).
+    pub fn can_go_to(&self, to: &Stage) -> bool {
+        use Stage::*;
+        match self {
+            Received => matches!(
+                to,
+                Validated | Parked { .. } | Terminal { .. } | Superseded { .. }
+            ),
+            Validated => matches!(
+                to,
+                Held { .. } | Parked { .. } | Packed | Terminal { .. } | Superseded { .. }
+            ),
+            Held { .. } => matches!(
+                to,
+                Held { .. }
+                    | Validated
+                    | Parked { .. }
+                    | Packed
+                    | Terminal { .. }
+                    | Superseded { .. }
+            ),
+            Parked { .. } => matches!(
+                to,
+                Parked { .. }
+                    | Received
+                    | Validated
+                    | Held { .. }
+                    | Packed
+                    | Terminal { .. }
+                    | Superseded { .. }
+            ),
+            Packed => matches!(
+                to,
+                Submitting | Held { .. } | Parked { .. } | Terminal { .. } | Superseded { .. }
+            ),
+            Submitting => matches!(to, Submitted { .. } | Terminal { .. }),
+            Submitted { .. } => matches!(to, Terminal { .. }),
+            Terminal { .. } | Superseded { .. } => false,
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Held { reason } | Stage::Parked { reason } => {
+                write!(f, "{} ({reason})", self.name())
+            }
+            Stage::Submitted { import_id } => write!(f, "submitted (import {import_id})"),
+            Stage::Terminal { state, ok } => {
+                write!(
+                    f,
+                    "terminal ({state}, {})",
+                    if *ok { "ok" } else { "not ok" }
+                )
+            }
+            Stage::Superseded { by } => write!(f, "superseded (by {by})"),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+/// One recorded stage change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageChange {
+    pub at: DateTime<Utc>,
+    pub from: Stage,
+    pub to: Stage,
+    /// Why, in a few words (`"gate halted by 00000041-..."`, `"approved by ops"`).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Ledger blob keys of what was archived for a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRefs {
+    /// The zip that was (or would be) sent.
+    #[serde(default)]
+    pub zip: Option<String>,
+    /// The validation report.
+    #[serde(default)]
+    pub report: Option<String>,
+    /// Canvas's final JSON for the import.
+    #[serde(default)]
+    pub canvas_json: Option<String>,
+    /// Canvas's errors file, captured before it expires.
+    #[serde(default)]
+    pub errors_file: Option<String>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Everything the ledger knows about one batch. Stored at
+/// `tenants/<tenant>/batches/<seq:08>-<sha12>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Record schema number ([`SCHEMA_VERSION`] when written by this version).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    pub id: BatchId,
+    pub tenant: String,
+    /// Position in the tenant's stream, allocated by the ledger; strictly increasing with
+    /// arrival, never reused (may skip a number when two callers race on one drop).
+    pub arrival_seq: u64,
+    pub source: BatchSource,
+    /// sha256 over the batch's content (lowercase hex); with the location, the dedup key.
+    pub content_sha256: String,
+    pub stage: Stage,
+    pub created_at: DateTime<Utc>,
+    /// Set by the ledger on every write.
+    pub updated_at: DateTime<Utc>,
+    /// Every stage change, oldest first.
+    #[serde(default)]
+    pub history: Vec<StageChange>,
+    /// The Canvas SIS import id, once known.
+    #[serde(default)]
+    pub canvas_import_id: Option<u64>,
+    /// When `Submitting` was recorded: the lower bound for "an import created since the POST".
+    #[serde(default)]
+    pub submit_started_at: Option<DateTime<Utc>>,
+    /// Rows per file kind (and other counters), e.g. `{"users": 1200}`.
+    #[serde(default)]
+    pub counts: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+    /// Canvas's final JSON for the import (also archived as a blob).
+    #[serde(default)]
+    pub canvas_json: Option<serde_json::Value>,
+    #[serde(default)]
+    pub archive: ArchiveRefs,
+    /// An operator approved the batch past the mass-change guard.
+    #[serde(default)]
+    pub approved: bool,
+    #[serde(default)]
+    pub superseded_by: Option<BatchId>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a caller knows about a new batch; the ledger adds the id, sequence, stage and times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    pub tenant: String,
+    pub source: BatchSource,
+    pub content_sha256: String,
+}
+
+impl BatchRecord {
+    /// A `Received` record for `new` with the given id and sequence.
+    pub fn received(new: &NewBatch, id: BatchId, arrival_seq: u64, now: DateTime<Utc>) -> Self {
+        BatchRecord {
+            schema: SCHEMA_VERSION,
+            id,
+            tenant: new.tenant.clone(),
+            arrival_seq,
+            source: new.source.clone(),
+            content_sha256: new.content_sha256.clone(),
+            stage: Stage::Received,
+            created_at: now,
+            updated_at: now,
+            history: Vec::new(),
+            canvas_import_id: None,
+            submit_started_at: None,
+            counts: BTreeMap::new(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            canvas_json: None,
+            archive: ArchiveRefs::default(),
+            approved: false,
+            superseded_by: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Moves to `to` if the state machine allows it, recording the change in `history` and the
+    /// fields the new stage implies (`submit_started_at`, `canvas_import_id`, `superseded_by`).
+    pub fn apply_transition(
+        &mut self,
+        to: Stage,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        if !self.stage.can_go_to(&to) {
+            return Err(LedgerError::IllegalTransition {
+                batch: self.id.to_string(),
+                from: self.stage.to_string(),
+                to: to.to_string(),
+            });
+        }
+        match &to {
+            Stage::Submitting => self.submit_started_at = Some(now),
+            Stage::Submitted { import_id } => self.canvas_import_id = Some(*import_id),
+            Stage::Superseded { by } => self.superseded_by = Some(by.clone()),
+            _ => {}
+        }
+        let from = std::mem::replace(&mut self.stage, to.clone());
+        self.history.push(StageChange {
+            at: now,
+            from,
+            to,
+            note: note.to_owned(),
+        });
+        Ok(())
+    }
+}
+
+/// Whether a tenant's batches may be submitted. Stored as `{"state": "halted", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Gate {
+    Open,
+    /// Closed by a failed, aborted or rejected `batch` until an operator resumes.
+    Halted {
+        reason: String,
+        batch: BatchId,
+        at: DateTime<Utc>,
+    },
+    /// Closed by an operator (`by`).
+    Paused {
+        reason: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Row and deletion counts of one file kind in an accepted batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindStats {
+    pub rows: u64,
+    /// Rows with `status=deleted` (or the kind's equivalent).
+    pub deleted: u64,
+}
+
+/// What the mass-change guard compares the next batch with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedStats {
+    pub batch: BatchId,
+    pub at: DateTime<Utc>,
+    /// Per file kind (`users`, `enrollments`, ...).
+    #[serde(default)]
+    pub per_kind: BTreeMap<String, KindStats>,
+}
+
+/// One per tenant, at `tenants/<tenant>/tenant.json`. Created on first write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    pub tenant: String,
+    pub gate: Gate,
+    /// The arrival sequence the next batch gets (starts at 1).
+    pub next_arrival_seq: u64,
+    #[serde(default)]
+    pub last_accepted: Option<AcceptedStats>,
+    pub updated_at: DateTime<Utc>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl TenantRecord {
+    /// The record of a tenant never written before: gate open, first sequence 1.
+    pub fn new(tenant: &str, now: DateTime<Utc>) -> Self {
+        TenantRecord {
+            schema: SCHEMA_VERSION,
+            tenant: tenant.to_owned(),
+            gate: Gate::Open,
+            next_arrival_seq: 1,
+            last_accepted: None,
+            updated_at: now,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Marks a batch's dedup key as taken. Stored at `tenants/<tenant>/claims/<hash>.json`, created
+/// once (create-if-absent) and never changed: whoever creates it owns the drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    pub batch: BatchId,
+    pub arrival_seq: u64,
+    pub content_sha256: String,
+    pub location: String,
+    pub claimed_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A record type the ledger stores as JSON.
+pub trait Record: Serialize + serde::de::DeserializeOwned + Clone + Send {
+    /// What it is, for error messages.
+    const WHAT: &'static str;
+    /// Stamps the time of a write.
+    fn touch(&mut self, now: DateTime<Utc>);
+}
+
+impl Record for BatchRecord {
+    const WHAT: &'static str = "batch record";
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.updated_at = now;
+    }
+}
+
+impl Record for TenantRecord {
+    const WHAT: &'static str = "tenant record";
+    fn touch(&mut self, now: DateTime<Utc>) {
+        self.updated_at = now;
+    }
+}
+
+impl Record for ClaimRecord {
+    const WHAT: &'static str = "batch claim";
+    fn touch(&mut self, _now: DateTime<Utc>) {}
+}
+
+/// Serializes a record as pretty JSON with a final newline (operators read these files).
+pub fn encode<T: Record>(key: &str, rec: &T) -> Result<Vec<u8>, LedgerError> {
+    let mut body = serde_json::to_vec_pretty(rec).map_err(|e| {
+        LedgerError::io(key, std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    })?;
+    body.push(b'\n');
+    Ok(body)
+}
+
+/// Parses a record; on failure, says where it is, what is wrong, and whether a newer canvas-sis
+/// wrote it.
+pub fn decode<T: Record>(key: &str, location: String, body: &[u8]) -> Result<T, LedgerError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let newer = serde_json::from_slice::<SchemaPeek>(body)
+            .ok()
+            .filter(|p| p.schema > SCHEMA_VERSION)
+            .map(|p| {
+                format!(
+                    " (written with schema {}, this canvas-sis reads schema {SCHEMA_VERSION}: \
+                     upgrade canvas-sis)",
+                    p.schema
+                )
+            })
+            .unwrap_or_default();
+        LedgerError::Corrupt {
+            key: key.to_owned(),
+            location,
+            detail: format!("not a valid {}: {e}{newer}", T::WHAT),
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct SchemaPeek {
+    schema: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn new_batch() -> NewBatch {
+        NewBatch {
+            tenant: "district-a".into(),
+            source: BatchSource {
+                kind: "folder".into(),
+                location: "inbox/district-a/2026-03-01".into(),
+                files: vec![FileIdentity {
+                    name: "users.csv".into(),
+                    size: 120,
+                    sha256: SHA.into(),
+                }],
+                extra: BTreeMap::new(),
+            },
+            content_sha256: SHA.into(),
+        }
+    }
+
+    fn record() -> BatchRecord {
+        let id = BatchId::new("district-a", 42, SHA).unwrap();
+        BatchRecord::received(&new_batch(), id, 42, t0())
+    }
+
+    #[test]
+    fn batch_ids_carry_tenant_padded_sequence_and_short_hash() {
+        let id = BatchId::new("district-a", 42, SHA).unwrap();
+        assert_eq!(id.as_str(), "district-a/00000042-0123456789ab");
+        assert_eq!(id.tenant(), "district-a");
+        assert_eq!(id.arrival_seq(), Some(42));
+        assert_eq!(BatchId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn malformed_batch_ids_and_tenants_are_refused() {
+        assert!(BatchId::new("../x", 1, SHA).is_err());
+        assert!(BatchId::new("a/b", 1, SHA).is_err());
+        assert!(BatchId::new("a", 1, "ABC").is_err());
+        for s in [
+            "a",
+            "a/",
+            "a/1-xyz",
+            "a/x-0123456789ab",
+            "../1-0123456789ab",
+            "a/1",
+        ] {
+            assert!(BatchId::parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn once_submitting_only_submitted_or_terminal_may_follow() {
+        let submitting = Stage::Submitting;
+        let by = BatchId::new("a", 2, SHA).unwrap();
+        for bad in [
+            Stage::Received,
+            Stage::Validated,
+            Stage::Packed,
+            Stage::Submitting,
+            Stage::Held { reason: "x".into() },
+            Stage::Parked { reason: "x".into() },
+            Stage::Superseded { by },
+        ] {
+            assert!(!submitting.can_go_to(&bad), "submitting -> {bad}");
+        }
+        assert!(submitting.can_go_to(&Stage::Submitted { import_id: 1 }));
+        assert!(submitting.can_go_to(&Stage::Terminal {
+            state: "failed".into(),
+            ok: false
+        }));
+    }
+
+    #[test]
+    fn submitted_goes_only_to_terminal_and_terminal_goes_nowhere() {
+        let submitted = Stage::Submitted { import_id: 7 };
+        assert!(!submitted.can_go_to(&Stage::Packed));
+        assert!(!submitted.can_go_to(&Stage::Submitting));
+        assert!(!submitted.can_go_to(&Stage::Submitted { import_id: 8 }));
+        let done = Stage::Terminal {
+            state: "imported".into(),
+            ok: true,
+        };
+        assert!(submitted.can_go_to(&done));
+        assert!(done.is_terminal());
+        for to in [
+            Stage::Received,
+            Stage::Packed,
+            Stage::Submitting,
+            done.clone(),
+        ] {
+            assert!(!done.can_go_to(&to), "terminal -> {to}");
+        }
+    }
+
+    #[test]
+    fn the_ordinary_path_is_allowed() {
+        let path = [
+            Stage::Received,
+            Stage::Validated,
+            Stage::Held {
+                reason: "mass change".into(),
+            },
+            Stage::Packed,
+            Stage::Submitting,
+            Stage::Submitted { import_id: 9 },
+            Stage::Terminal {
+                state: "imported".into(),
+                ok: true,
+            },
+        ];
+        for w in path.windows(2) {
+            assert!(w[0].can_go_to(&w[1]), "{} -> {}", w[0], w[1]);
+        }
+        assert!(!Stage::Received.can_go_to(&Stage::Packed));
+        assert!(!Stage::Validated.can_go_to(&Stage::Submitting));
+    }
+
+    #[test]
+    fn apply_transition_records_history_and_implied_fields() {
+        let mut r = record();
+        let now = t0() + chrono::TimeDelta::seconds(5);
+        r.apply_transition(Stage::Validated, "ok", now).unwrap();
+        r.apply_transition(Stage::Packed, "", now).unwrap();
+        r.apply_transition(Stage::Submitting, "", now).unwrap();
+        assert_eq!(r.submit_started_at, Some(now));
+        r.apply_transition(Stage::Submitted { import_id: 77 }, "", now)
+            .unwrap();
+        assert_eq!(r.canvas_import_id, Some(77));
+        assert_eq!(r.history.len(), 4);
+        assert_eq!(r.history[0].from, Stage::Received);
+        let e = r.apply_transition(Stage::Packed, "", now).unwrap_err();
+        assert!(
+            matches!(&e, LedgerError::IllegalTransition { batch, .. } if batch == r.id.as_str()),
+            "{e}"
+        );
+        assert_eq!(r.stage, Stage::Submitted { import_id: 77 });
+        assert_eq!(r.history.len(), 4);
+    }
+
+    #[test]
+    fn batch_records_round_trip_through_json() {
+        let mut r = record();
+        r.apply_transition(
+            Stage::Terminal {
+                state: "rejected".into(),
+                ok: false,
+            },
+            "bad",
+            t0(),
+        )
+        .unwrap();
+        r.counts.insert("users".into(), 3);
+        r.canvas_json = Some(serde_json::json!({"id": 1, "workflow_state": "imported"}));
+        r.archive.zip = Some("tenants/a/archive/x/batch.zip".into());
+        let body = encode("k", &r).unwrap();
+        let back: BatchRecord = decode("k", "k".into(), &body).unwrap();
+        assert_eq!(back, r);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(r#""stage": "terminal""#), "{text}");
+        assert!(text.contains(r#""schema": 1"#), "{text}");
+    }
+
+    #[test]
+    fn tenant_records_round_trip_with_every_gate() {
+        let id = BatchId::new("a", 1, SHA).unwrap();
+        for gate in [
+            Gate::Open,
+            Gate::Halted {
+                reason: "import failed".into(),
+                batch: id.clone(),
+                at: t0(),
+            },
+            Gate::Paused {
+                reason: "term rollover".into(),
+                by: "ops".into(),
+                at: t0(),
+            },
+        ] {
+            let mut t = TenantRecord::new("a", t0());
+            t.gate = gate;
+            t.last_accepted = Some(AcceptedStats {
+                batch: id.clone(),
+                at: t0(),
+                per_kind: [(
+                    "users".to_owned(),
+                    KindStats {
+                        rows: 10,
+                        deleted: 1,
+                    },
+                )]
+                .into(),
+            });
+            let body = encode("k", &t).unwrap();
+            assert_eq!(decode::<TenantRecord>("k", "k".into(), &body).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn a_record_from_a_newer_version_loads_and_keeps_its_unknown_fields() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&encode("k", &record()).unwrap()).unwrap();
+        v["schema"] = 2.into();
+        v["priority"] = "high".into();
+        v["source"]["etag"] = "abc".into();
+        v["archive"]["manifest"] = "m.json".into();
+        let body = serde_json::to_vec(&v).unwrap();
+        let r: BatchRecord = decode("k", "k".into(), &body).unwrap();
+        assert_eq!(r.schema, 2);
+        assert_eq!(r.extra["priority"], "high");
+        let again: serde_json::Value = serde_json::from_slice(&encode("k", &r).unwrap()).unwrap();
+        assert_eq!(
+            again["priority"], "high",
+            "unknown fields survive a rewrite"
+        );
+        assert_eq!(again["source"]["etag"], "abc");
+        assert_eq!(again["archive"]["manifest"], "m.json");
+    }
+
+    #[test]
+    fn an_unknown_stage_from_a_newer_version_is_corrupt_and_says_upgrade() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&encode("k", &record()).unwrap()).unwrap();
+        v["schema"] = 3.into();
+        v["stage"] = serde_json::json!({"stage": "quarantined"});
+        let body = serde_json::to_vec(&v).unwrap();
+        let e = decode::<BatchRecord>("k", "/ledger/k".into(), &body).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, LedgerError::Corrupt { .. }));
+        assert!(
+            msg.contains("/ledger/k") && msg.contains("upgrade canvas-sis"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn truncated_json_is_corrupt_and_names_the_file() {
+        let body = encode("k", &record()).unwrap();
+        let e =
+            decode::<BatchRecord>("k", "/ledger/k".into(), &body[..body.len() / 2]).unwrap_err();
+        assert!(e.to_string().contains("/ledger/k"), "{e}");
+        assert!(e.to_string().contains("batch record"), "{e}");
+    }
+}
