@@ -7,7 +7,6 @@
 //! `result-<n>` in a sync directory, which the parent checks. Processes start together through a file barrier (each child writes `ready-<n>`, then
 //! waits for `go`), not through sleeps.
 
-#![allow(clippy::incompatible_msrv)] // File::lock / set_modified; the toolchain is 1.95.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

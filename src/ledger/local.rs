@@ -241,7 +241,6 @@ fn replace_file(
 }
 
 /// Opens and exclusively locks `<dir>/.lock-<name>`, blocking until the lock is free.
-#[allow(clippy::incompatible_msrv)] // File::lock is stable since 1.89; the toolchain is newer.
 fn lock_key(dir: &Path, name: &str) -> io::Result<File> {
     let file = OpenOptions::new()
         .create(true)
@@ -263,7 +262,6 @@ struct TempFile {
 }
 
 impl TempFile {
-    #[allow(clippy::incompatible_msrv)] // File::lock is stable since 1.89; the toolchain is newer.
     fn write(dir: &Path, name: &str, body: &[u8]) -> io::Result<TempFile> {
         let path = dir.join(format!(
             "{TEMP_PREFIX}{name}-{}-{:016x}",
@@ -296,7 +294,6 @@ impl Drop for TempFile {
 }
 
 /// A temp file nobody is writing: its lock is free and it is older than [`STALE_TEMP_AGE`].
-#[allow(clippy::incompatible_msrv)] // File::try_lock is stable since 1.89; the toolchain is newer.
 fn is_stale_temp(path: &Path) -> bool {
     let is_temp = path
         .file_name()
