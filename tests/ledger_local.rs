@@ -7,7 +7,6 @@
 //! `result-<n>` in a sync directory, which the parent checks. Processes start together through a file barrier (each child writes `ready-<n>`, then
 //! waits for `go`), not through sleeps.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -142,18 +142,18 @@ impl FindingList {
             self.keep(finding);
             return;
         }
-        if finding.severity == Severity::Error && self.kept_warnings > 0 {
-            if let Some(i) = self
+        if finding.severity == Severity::Error
+            && self.kept_warnings > 0
+            && let Some(i) = self
                 .kept
                 .iter()
                 .rposition(|f| f.severity == Severity::Warning)
-            {
-                let evicted = self.kept.remove(i);
-                self.kept_warnings -= 1;
-                self.count_dropped(&evicted);
-                self.keep(finding);
-                return;
-            }
+        {
+            let evicted = self.kept.remove(i);
+            self.kept_warnings -= 1;
+            self.count_dropped(&evicted);
+            self.keep(finding);
+            return;
         }
         self.count_dropped(&finding);
     }
