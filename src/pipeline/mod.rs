@@ -13,6 +13,7 @@ pub mod observer;
 pub mod outcome;
 pub mod preflight;
 pub mod report;
+pub mod staged;
 pub mod submit;
 pub mod wait;
 

@@ -1,0 +1,609 @@
+//! The unattended pipeline: one recorded batch, moved forward from whatever stage the ledger
+//! holds, so a crash at any point resumes at that point.
+//!
+//! Stages and what makes each safe to repeat:
+//!
+//! ```text
+//! received ─validate─► validated ─guard─► packed ─record submitting─► POST ─► submitted ─wait─► terminal
+//!    │ (rejected: terminal, gate halts)   │ held (until approved)        │ (crash: look up in Canvas first)
+//!    └──────── parked while the tenant's gate is closed ────────────────┘
+//! ```
+//!
+//! - Validation and packing are pure functions of the input files; after a crash they are simply
+//!   done again.
+//! - `submitting` is recorded (compare-and-swap) *before* the POST. Only the worker whose write
+//!   lands may POST; after a crash the batch is never uploaded blindly: Canvas is asked for an
+//!   import created since `submit_started_at` (less a clock-skew allowance), and only if none
+//!   exists is the upload sent.
+//! - `submitted` carries the Canvas import id: from there on the batch is only waited on.
+//! - At the end the outcome is recorded (Canvas JSON and errors file archived in the ledger), the
+//!   tenant's last accepted statistics are updated, or its gate is halted — and only then may the
+//!   caller move or delete the inputs (invariant 3).
+//!
+//! Ordering between the batches of a tenant is the caller's (`run_tenant` in the trigger): it
+//! runs one batch at a time, in arrival order, and stops at the first that is not finished.
+
+use std::path::{Path, PathBuf};
+
+use chrono::TimeDelta;
+
+use super::{
+    ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit, validate, wait,
+};
+use crate::canvas::{BatchMode, CanvasClient, SisImport};
+use crate::ledger::{
+    AcceptedStats, BatchId, BatchRecord, Gate, KindStats, Ledger, LedgerError, LedgerStore, Stage,
+};
+use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
+
+/// What the tenant does after a batch fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Close the gate: later batches park until an operator resumes (the default).
+    Halt,
+    /// Go on with the next batch.
+    Continue,
+}
+
+/// Everything the staged run of one tenant's batches needs.
+pub struct Staged<'a, S> {
+    pub ledger: &'a Ledger<S>,
+    pub client: &'a CanvasClient,
+    pub tenant: String,
+    /// Account, options, waits, limits; `path` is replaced by each batch's input.
+    pub request: ImportRequest,
+    pub on_failure: OnFailure,
+    pub guard: Thresholds,
+    /// A `submitting` batch younger than this may still be in the hands of a live worker (its
+    /// POST in flight); it is left alone until then. After it, the worker is presumed dead and
+    /// Canvas is asked what became of the POST. Must exceed the create call's own timeout.
+    pub submit_lease: std::time::Duration,
+    pub obs: &'a dyn Observer,
+}
+
+/// Where a run of one batch stopped.
+#[derive(Debug)]
+pub enum Progress {
+    /// Terminal (or superseded): the caller may archive the inputs.
+    Finished(Box<BatchRecord>),
+    /// Waiting for an operator: held by the guard, or parked behind a closed gate.
+    Blocked(Box<BatchRecord>),
+}
+
+/// Why a run stopped without a recorded outcome; the batch keeps its stage and resumes later.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("batch {batch}: {reason}")]
+    Canvas { batch: BatchId, reason: String },
+    #[error("batch {0} is not in the ledger")]
+    Unknown(BatchId),
+    #[error("batch {0} is being submitted by another worker; try again later")]
+    Busy(BatchId),
+}
+
+/// Allowance for clock differences when looking for an import created "since the POST".
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+impl<S: LedgerStore> Staged<'_, S> {
+    /// Moves batch `id`, whose files are at `input`, as far as it can go.
+    pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
+        let mut req = self.request.clone();
+        req.path = input.to_owned();
+        loop {
+            let rec = self
+                .ledger
+                .get_batch(id)
+                .await?
+                .ok_or_else(|| RunError::Unknown(id.clone()))?;
+            match &rec.stage {
+                Stage::Terminal { .. } | Stage::Superseded { .. } => {
+                    return Ok(Progress::Finished(Box::new(rec)));
+                }
+                Stage::Submitted { import_id } => {
+                    let import_id = *import_id;
+                    self.finish(&rec, &req, import_id).await?;
+                }
+                Stage::Submitting => {
+                    if self.may_be_in_flight(&rec) {
+                        return Err(RunError::Busy(rec.id.clone()));
+                    }
+                    self.resolve_submitting(&rec, &req).await?
+                }
+                stage => {
+                    if let Some(reason) = self.gate_closed().await? {
+                        return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
+                    }
+                    match stage {
+                        Stage::Received | Stage::Parked { .. } => self.validate(&rec, &req).await?,
+                        Stage::Validated | Stage::Held { .. } => {
+                            if let Some(held) = self.guard_and_pack(&rec, &req).await? {
+                                return Ok(Progress::Blocked(Box::new(held)));
+                            }
+                        }
+                        Stage::Packed => self.submit(&rec, &req).await?,
+                        _ => unreachable!("handled above"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reason the tenant's gate is closed, if it is.
+    async fn gate_closed(&self) -> Result<Option<String>, LedgerError> {
+        Ok(match self.ledger.tenant(&self.tenant).await?.gate {
+            Gate::Open => None,
+            Gate::Halted { reason, batch, .. } => {
+                Some(format!("tenant halted by batch {batch}: {reason}"))
+            }
+            Gate::Paused { reason, by, .. } => Some(format!("tenant paused by {by}: {reason}")),
+        })
+    }
+
+    async fn park(&self, rec: &BatchRecord, reason: String) -> Result<BatchRecord, LedgerError> {
+        if matches!(&rec.stage, Stage::Parked { reason: r } if *r == reason) {
+            return Ok(rec.clone());
+        }
+        self.obs.note(&format!("batch {} parked: {reason}", rec.id));
+        self.ledger
+            .transition(
+                &rec.id,
+                Stage::Parked {
+                    reason: reason.clone(),
+                },
+                &reason,
+            )
+            .await
+    }
+
+    /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
+    async fn validate(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
+        self.obs.stage(ObsStage::Validate);
+        let collected = match collect::collect(&req.path, &req.limits) {
+            Ok(c) => c,
+            Err(e) => return self.reject(rec, e.to_string(), None).await,
+        };
+        let report = validate(&collected, &req.validate);
+        let report_key = self
+            .ledger
+            .put_archive(&rec.id, "validation.txt", report.to_text().as_bytes())
+            .await?;
+        if report.is_rejected() {
+            let reason = format!(
+                "{} validation error(s); nothing was sent",
+                report.error_count()
+            );
+            return self.reject(rec, reason, Some(report_key)).await;
+        }
+        let stats = BatchStats::from_report(&report);
+        self.ledger
+            .update_batch(&rec.id, |r| {
+                r.archive.report = Some(report_key.clone());
+                for (kind, s) in &stats.0 {
+                    r.counts.insert(kind.clone(), s.rows as i64);
+                    r.counts.insert(format!("{kind}.deleted"), s.deleted as i64);
+                }
+                r.apply_transition(Stage::Validated, "validated", chrono::Utc::now())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn reject(
+        &self,
+        rec: &BatchRecord,
+        reason: String,
+        report: Option<String>,
+    ) -> Result<(), RunError> {
+        self.obs
+            .note(&format!("batch {} rejected: {reason}", rec.id));
+        self.ledger
+            .update_batch(&rec.id, |r| {
+                r.errors.push(reason.clone());
+                if report.is_some() {
+                    r.archive.report = report.clone();
+                }
+                r.apply_transition(
+                    Stage::Terminal {
+                        state: "rejected".into(),
+                        ok: false,
+                    },
+                    &reason,
+                    chrono::Utc::now(),
+                )
+            })
+            .await?;
+        self.after_failure(&rec.id, &reason).await
+    }
+
+    /// The mass-change guard, then the zip. Returns the record when the batch is held.
+    async fn guard_and_pack(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<BatchRecord>, RunError> {
+        if !rec.approved {
+            let tenant = self.ledger.tenant(&self.tenant).await?;
+            let previous = tenant.last_accepted.as_ref().map(stats_of_accepted);
+            let batch_mode = matches!(
+                req.options.batch_mode,
+                Some(BatchMode::Term(_) | BatchMode::MultiTerm)
+            );
+            if let Decision::Hold(reasons) = guard::evaluate(
+                &stats_of_record(rec),
+                previous.as_ref(),
+                &self.guard,
+                batch_mode,
+            ) {
+                let reason = reasons
+                    .iter()
+                    .map(|r| r.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if !matches!(&rec.stage, Stage::Held { reason: r } if *r == reason) {
+                    self.obs.note(&format!(
+                        "batch {} held by the mass-change guard: {reason}",
+                        rec.id
+                    ));
+                    let held = self
+                        .ledger
+                        .transition(
+                            &rec.id,
+                            Stage::Held {
+                                reason: reason.clone(),
+                            },
+                            "mass-change guard",
+                        )
+                        .await?;
+                    return Ok(Some(held));
+                }
+                return Ok(Some(rec.clone()));
+            }
+        }
+        self.obs.stage(ObsStage::Pack);
+        let zip = self.zip_path(rec, req);
+        let collected = match collect::collect(&req.path, &req.limits) {
+            Ok(c) => c,
+            Err(e) => {
+                self.reject(rec, e.to_string(), None).await?;
+                return Ok(None);
+            }
+        };
+        let report = validate(&collected, &req.validate);
+        let summary = match pack(&collected, &report, &zip, &req.pack) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(RunError::Canvas {
+                    batch: rec.id.clone(),
+                    reason: format!("packing failed: {e}"),
+                });
+            }
+        };
+        let bytes = std::fs::read(&zip).map_err(|e| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason: format!("reading the zip back: {e}"),
+        })?;
+        let key = self
+            .ledger
+            .put_archive(&rec.id, "batch.zip", &bytes)
+            .await?;
+        self.ledger
+            .update_batch(&rec.id, |r| {
+                r.archive.zip = Some(key.clone());
+                r.apply_transition(
+                    Stage::Packed,
+                    &format!("packed, sha256 {}", summary.sha256),
+                    chrono::Utc::now(),
+                )
+            })
+            .await?;
+        Ok(None)
+    }
+
+    fn zip_path(&self, rec: &BatchRecord, req: &ImportRequest) -> PathBuf {
+        req.work_dir.join(format!("{}.zip", rec.id.local_part()))
+    }
+
+    /// Makes sure the packed zip is on disk (it may have been built by a process that died).
+    async fn zip_on_disk(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<PathBuf, RunError> {
+        let path = self.zip_path(rec, req);
+        if path.exists() {
+            return Ok(path);
+        }
+        let key = rec.archive.zip.clone().ok_or_else(|| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason: "packed but no zip archived".into(),
+        })?;
+        let bytes = self
+            .ledger
+            .get_archive(&key)
+            .await?
+            .ok_or_else(|| RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: format!("archived zip {key} is missing"),
+            })?;
+        std::fs::write(&path, bytes).map_err(|e| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason: format!("writing {}: {e}", path.display()),
+        })?;
+        Ok(path)
+    }
+
+    /// Packed → Submitting (only one worker can), then the POST.
+    async fn submit(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
+        let zip = self.zip_on_disk(rec, req).await?;
+        let mine = self
+            .ledger
+            .transition(&rec.id, Stage::Submitting, "about to POST")
+            .await;
+        match mine {
+            Ok(_) => {}
+            // Another worker recorded Submitting first: it owns the POST.
+            Err(LedgerError::IllegalTransition { .. }) => {
+                return Err(RunError::Busy(rec.id.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.post(rec, req, &zip).await
+    }
+
+    async fn post(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        zip: &Path,
+    ) -> Result<(), RunError> {
+        self.obs.stage(ObsStage::Upload);
+        let mut one = req.clone();
+        one.path = zip.to_owned();
+        match submit::submit(self.client, &one, zip, self.obs).await {
+            Ok(import) => self.record_submitted(rec, &import).await,
+            Err(outcome) => Err(RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: outcome_reason(&outcome),
+            }),
+        }
+    }
+
+    async fn record_submitted(
+        &self,
+        rec: &BatchRecord,
+        import: &SisImport,
+    ) -> Result<(), RunError> {
+        self.ledger
+            .transition(
+                &rec.id,
+                Stage::Submitted {
+                    import_id: import.id,
+                },
+                &format!("Canvas SIS import {}", import.id),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether another worker may still be sending this batch's POST.
+    fn may_be_in_flight(&self, rec: &BatchRecord) -> bool {
+        let lease = TimeDelta::from_std(self.submit_lease).unwrap_or(TimeDelta::MAX);
+        rec.submit_started_at
+            .is_some_and(|t| chrono::Utc::now() - t < lease)
+    }
+
+    /// After a crash in `submitting`: look in Canvas before ever sending again.
+    async fn resolve_submitting(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<(), RunError> {
+        let since = rec.submit_started_at.unwrap_or(rec.updated_at) - CLOCK_SKEW;
+        let found = self
+            .client
+            .find_import_created_since(&req.account, since, None)
+            .await
+            .map_err(|e| RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: e.to_string(),
+            })?;
+        if let Some(import) = found {
+            self.obs.note(&format!(
+                "batch {}: found SIS import {} created before the interruption; waiting on it",
+                rec.id, import.id
+            ));
+            return self.record_submitted(rec, &import).await;
+        }
+        self.obs.note(&format!(
+            "batch {}: no import was created before the interruption; uploading",
+            rec.id
+        ));
+        let zip = self.zip_on_disk(rec, req).await?;
+        self.post(rec, req, &zip).await
+    }
+
+    /// Waits for Canvas's end, records it, and updates the tenant.
+    async fn finish(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        import_id: u64,
+    ) -> Result<(), RunError> {
+        self.obs.stage(ObsStage::Wait);
+        let current = self
+            .client
+            .get_sis_import(&req.account, import_id)
+            .await
+            .map_err(|e| RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: e.to_string(),
+            })?;
+        let done = wait::until_terminal(self.client, req, current, self.obs)
+            .await
+            .map_err(|o| RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: outcome_reason(&o),
+            })?;
+        self.obs.stage(ObsStage::Report);
+        let outcome = super::report::finish(self.client, req, done, self.obs).await;
+        let (Outcome::Imported(f) | Outcome::CanvasFailed(f)) = &outcome else {
+            return Err(RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: outcome_reason(&outcome),
+            });
+        };
+        let json = serde_json::to_vec_pretty(&f.import).unwrap_or_default();
+        let json_key = self
+            .ledger
+            .put_archive(&rec.id, "canvas.json", &json)
+            .await?;
+        let errors_key = match &f.errors_file {
+            Some(p) => match std::fs::read(p) {
+                Ok(b) => Some(self.ledger.put_archive(&rec.id, "errors.csv", &b).await?),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let ok = f.import.workflow_state.is_success();
+        let state = f.import.workflow_state.as_str().to_owned();
+        let value = serde_json::to_value(&f.import).ok();
+        let record = self
+            .ledger
+            .update_batch(&rec.id, |r| {
+                r.canvas_json = value.clone();
+                r.archive.canvas_json = Some(json_key.clone());
+                r.archive.errors_file = errors_key.clone();
+                r.warnings = f
+                    .import
+                    .processing_warnings
+                    .iter()
+                    .map(|(file, m)| format!("{}: {m}", file.as_deref().unwrap_or("-")))
+                    .collect();
+                r.errors.extend(
+                    f.import
+                        .processing_errors
+                        .iter()
+                        .map(|(file, m)| format!("{}: {m}", file.as_deref().unwrap_or("-"))),
+                );
+                r.apply_transition(
+                    Stage::Terminal {
+                        state: state.clone(),
+                        ok,
+                    },
+                    &format!("Canvas ended it {state}"),
+                    chrono::Utc::now(),
+                )
+            })
+            .await?;
+        if ok {
+            self.accept(&record).await?;
+            Ok(())
+        } else {
+            self.after_failure(
+                &rec.id,
+                &format!("Canvas ended SIS import {import_id} {state}"),
+            )
+            .await
+        }
+    }
+
+    /// A successful batch becomes the guard's reference for the next one.
+    async fn accept(&self, rec: &BatchRecord) -> Result<(), LedgerError> {
+        let per_kind = stats_of_record(rec)
+            .0
+            .into_iter()
+            .map(|(k, s)| {
+                (
+                    k,
+                    KindStats {
+                        rows: s.rows,
+                        deleted: s.deleted,
+                    },
+                )
+            })
+            .collect();
+        let accepted = AcceptedStats {
+            batch: rec.id.clone(),
+            at: chrono::Utc::now(),
+            per_kind,
+        };
+        self.ledger
+            .update_tenant(&self.tenant, |t| {
+                t.last_accepted = Some(accepted.clone());
+                Ok::<(), LedgerError>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// After a failed, aborted or rejected batch: halt the tenant, unless its policy continues.
+    async fn after_failure(&self, batch: &BatchId, reason: &str) -> Result<(), RunError> {
+        if self.on_failure == OnFailure::Continue {
+            return Ok(());
+        }
+        self.obs
+            .note(&format!("tenant {} halted: {reason}", self.tenant));
+        self.ledger
+            .update_tenant(&self.tenant, |t| {
+                if matches!(t.gate, Gate::Open) {
+                    t.gate = Gate::Halted {
+                        reason: reason.to_owned(),
+                        batch: batch.clone(),
+                        at: chrono::Utc::now(),
+                    };
+                }
+                Ok::<(), LedgerError>(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn outcome_reason(o: &Outcome) -> String {
+    match o {
+        Outcome::GaveUp { reason, .. }
+        | Outcome::Config { reason }
+        | Outcome::Rejected { reason, .. } => reason.clone(),
+        Outcome::RefusedAfterFailure { previous } => {
+            format!("the previous import {} did not succeed", previous.id)
+        }
+        Outcome::DryRun { .. } => "dry run".into(),
+        Outcome::Imported(f) | Outcome::CanvasFailed(f) => format!(
+            "import {} ended {}",
+            f.import.id,
+            f.import.workflow_state.as_str()
+        ),
+    }
+}
+
+/// The guard's view of a recorded batch: `<kind>` rows and `<kind>.deleted` from its counts.
+fn stats_of_record(rec: &BatchRecord) -> BatchStats {
+    let mut s = BatchStats::default();
+    for (k, v) in &rec.counts {
+        if let Some(kind) = k.strip_suffix(".deleted") {
+            s.0.entry(kind.to_owned()).or_default().deleted = (*v).max(0) as u64;
+        } else {
+            s.0.entry(k.clone()).or_default().rows = (*v).max(0) as u64;
+        }
+    }
+    s
+}
+
+fn stats_of_accepted(a: &AcceptedStats) -> BatchStats {
+    BatchStats(
+        a.per_kind
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    guard::KindStats {
+                        rows: s.rows,
+                        deleted: s.deleted,
+                    },
+                )
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,361 @@
+//! The unattended, ledger-backed pipeline against the simulator: each invariant of design.md it
+//! touches has a test named after it. Crashes are reproduced by leaving the ledger exactly as a
+//! worker that died at that point would have left it.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use canvas_sis::canvas::{AccountRef, CanvasClient};
+use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::pipeline::staged::{OnFailure, Progress, RunError, Staged};
+use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
+use canvas_sis::sis::guard::Thresholds;
+use common::*;
+use serde_json::json;
+
+struct World {
+    sim: Sim,
+    client: CanvasClient,
+    ledger: Ledger<MemoryStore>,
+    work: tempfile::TempDir,
+    inputs: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 2000.0;
+    c.errors_attachment_lag = Duration::from_millis(100);
+    let sim = Sim::start(c).await;
+    let client = client(&sim, ADMIN);
+    World {
+        sim,
+        client,
+        ledger: Ledger::new(MemoryStore::new()),
+        work: tempfile::tempdir().unwrap(),
+        inputs: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl World {
+    fn staged(&self, lease: Duration) -> Staged<'_, MemoryStore> {
+        Staged {
+            ledger: &self.ledger,
+            client: &self.client,
+            tenant: "main".into(),
+            request: ImportRequest {
+                path: self.work.path().to_owned(),
+                account: AccountRef::Id(1),
+                options: Default::default(),
+                after_failure: true,
+                dry_run: false,
+                wait: WaitPolicy {
+                    poll_min: Duration::from_millis(20),
+                    poll_max: Duration::from_millis(100),
+                    errors_file_wait: Duration::from_secs(2),
+                    ..WaitPolicy::default()
+                },
+                work_dir: self.work.path().to_owned(),
+                validate: Default::default(),
+                pack: Default::default(),
+                limits: Default::default(),
+            },
+            on_failure: OnFailure::Halt,
+            guard: Thresholds::default(),
+            submit_lease: lease,
+            obs: &LogObserver,
+        }
+    }
+
+    /// A batch folder with `files`, recorded in the ledger as received.
+    async fn batch(&self, name: &str, files: &[(&str, &str)]) -> (BatchId, std::path::PathBuf) {
+        let dir = self.inputs.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, body) in files {
+            std::fs::write(dir.join(n), body).unwrap();
+        }
+        let sha = {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(name.as_bytes()))
+        };
+        let new = NewBatch {
+            tenant: "main".into(),
+            source: BatchSource {
+                kind: "folder".into(),
+                location: dir.display().to_string(),
+                files: vec![],
+                extra: Default::default(),
+            },
+            content_sha256: sha,
+        };
+        let created = self.ledger.create_batch(new).await.unwrap();
+        (created.record().id.clone(), dir)
+    }
+
+    /// Leaves the batch as a worker that died right after recording `submitting` would.
+    async fn crash_after_recording_submitting(&self, id: &BatchId, dir: &Path) {
+        let staged = self.staged(Duration::ZERO);
+        self.ledger
+            .transition(id, Stage::Validated, "test")
+            .await
+            .unwrap();
+        let collected = canvas_sis::pipeline::collect::collect(dir, &Default::default()).unwrap();
+        let report = canvas_sis::pipeline::validate(&collected, &Default::default());
+        let zip = staged
+            .request
+            .work_dir
+            .join(format!("{}.zip", id.local_part()));
+        canvas_sis::pipeline::pack(&collected, &report, &zip, &Default::default()).unwrap();
+        self.ledger
+            .transition(id, Stage::Packed, "test")
+            .await
+            .unwrap();
+        self.ledger
+            .transition(id, Stage::Submitting, "test")
+            .await
+            .unwrap();
+    }
+
+    async fn posts(&self) -> usize {
+        self.sim
+            .requests()
+            .await
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/sis_imports")
+            })
+            .count()
+    }
+}
+
+fn good() -> Vec<(&'static str, String)> {
+    vec![
+        ("users.csv", users_csv(3)),
+        ("courses.csv", COURSES.to_owned()),
+    ]
+}
+
+fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(n, b)| (*n, b.as_str())).collect()
+}
+
+fn finished(p: Progress) -> canvas_sis::ledger::BatchRecord {
+    match p {
+        Progress::Finished(r) => *r,
+        Progress::Blocked(r) => panic!("blocked at {}", r.stage),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_runs_from_received_to_terminal_and_its_outcome_is_archived() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    assert!(rec.canvas_import_id.is_some());
+    for key in [
+        &rec.archive.report,
+        &rec.archive.zip,
+        &rec.archive.canvas_json,
+    ] {
+        let key = key.as_ref().expect("archived");
+        assert!(w.ledger.get_archive(key).await.unwrap().is_some(), "{key}");
+    }
+    let names: Vec<_> = rec.history.iter().map(|h| h.to.name()).collect();
+    assert_eq!(
+        names,
+        ["validated", "packed", "submitting", "submitted", "terminal"]
+    );
+    let tenant = w.ledger.tenant("main").await.unwrap();
+    assert_eq!(
+        tenant.last_accepted.unwrap().per_kind["users"].rows,
+        3,
+        "the guard's next reference"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_one_import_when_the_worker_died_after_recording_submitting_before_the_post() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    assert_eq!(w.sim.imports().await.len(), 1);
+    assert_eq!(w.posts().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_one_import_when_the_worker_died_after_the_post_before_recording_it() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    // The dead worker's POST reached Canvas.
+    let theirs = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.canvas_import_id,
+        Some(theirs),
+        "adopted, not uploaded again"
+    );
+    assert_eq!(w.sim.imports().await.len(), 1);
+    assert_eq!(w.posts().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_submitted_batch_is_only_waited_on_never_uploaded_again() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    let import = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    w.ledger
+        .transition(&id, Stage::Submitted { import_id: import }, "test")
+        .await
+        .unwrap();
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(rec.canvas_import_id, Some(import));
+    assert_eq!(w.posts().await, 1, "only the one made before the crash");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_being_submitted_by_a_live_worker_is_left_alone() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    let err = w
+        .staged(Duration::from_secs(600))
+        .run_batch(&id, &dir)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Busy(_)), "{err}");
+    assert_eq!(w.posts().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
+    let w = world().await;
+    let (b1, d1) = w.batch("b1", &refs(&good())).await;
+    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    w.sim.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
+    let staged = w.staged(Duration::ZERO);
+    let r1 = finished(staged.run_batch(&b1, &d1).await.unwrap());
+    assert_eq!(
+        r1.stage,
+        Stage::Terminal {
+            state: "failed_with_messages".into(),
+            ok: false
+        }
+    );
+    assert!(matches!(
+        w.ledger.tenant("main").await.unwrap().gate,
+        Gate::Halted { .. }
+    ));
+    let Progress::Blocked(parked) = staged.run_batch(&b2, &d2).await.unwrap() else {
+        panic!("must park")
+    };
+    assert!(
+        matches!(parked.stage, Stage::Parked { .. }),
+        "{}",
+        parked.stage
+    );
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the failure"
+    );
+    w.ledger
+        .update_tenant("main", |t| {
+            t.gate = Gate::Open;
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    assert_eq!(
+        r2.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mass_change_is_held_until_approved() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
+    finished(staged.run_batch(&b1, &d1).await.unwrap());
+    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
+    let Progress::Blocked(held) = staged.run_batch(&b2, &d2).await.unwrap() else {
+        panic!("must hold")
+    };
+    let Stage::Held { reason } = &held.stage else {
+        panic!("{}", held.stage)
+    };
+    assert!(reason.contains("users went from 100 to 30"), "{reason}");
+    assert_eq!(w.sim.imports().await.len(), 1);
+    w.ledger
+        .update_batch(&b2, |r| {
+            r.approved = true;
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    assert_eq!(
+        r2.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() {
+    let w = world().await;
+    let (id, dir) = w
+        .batch(
+            "bad",
+            &[("users.csv", "user_id,login_id,status\nU1,,active\n")],
+        )
+        .await;
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "rejected".into(),
+            ok: false
+        }
+    );
+    let report = w
+        .ledger
+        .get_archive(rec.archive.report.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&report).contains("users.csv:2"));
+    assert!(w.sim.requests().await.is_empty());
+    assert!(matches!(
+        w.ledger.tenant("main").await.unwrap().gate,
+        Gate::Halted { .. }
+    ));
+}
