@@ -359,3 +359,74 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
         Gate::Halted { .. }
     ));
 }
+
+fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> std::path::PathBuf {
+    std::path::PathBuf::from(&rec.source.location)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest() {
+    let w = world().await;
+    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(5))]).await;
+    w.sim.add_fault(json!({"method": "POST", "skip": 1, "action": {"kind": "import", "final_state": "failed"}})).await;
+    let staged = w.staged(Duration::ZERO);
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![b1.clone(), b2.clone()],
+        "b1 imported, b2 failed; b3 never sent"
+    );
+    let (stopped, why) = run.stopped_at.expect("stopped at b3");
+    assert_eq!(stopped.id, b3);
+    assert!(why.starts_with("parked"), "{why}");
+    let imports = w.sim.imports().await;
+    assert_eq!(imports.len(), 2);
+    assert!(imports[0]["id"].as_u64() < imports[1]["id"].as_u64());
+    w.ledger
+        .update_tenant("main", |t| {
+            t.gate = Gate::Open;
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let run = staged.run_tenant(input_of).await.unwrap();
+    assert_eq!(run.finished.len(), 1);
+    assert_eq!(run.finished[0].id, b3);
+    assert!(run.stopped_at.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
+    let w = world().await;
+    // The term must exist before batch mode can name it.
+    let seed = w.sim.post_zip(zip_of(&[("terms.csv", TERMS)]), "").await;
+    w.sim
+        .wait_real(seed["id"].as_u64().unwrap(), Duration::from_secs(10))
+        .await;
+    let mut staged = w.staged(Duration::ZERO);
+    staged.request.options.batch_mode = Some(canvas_sis::canvas::BatchMode::Term(
+        canvas_sis::canvas::BatchModeTerm::SisId("T2026".into()),
+    ));
+    staged.request.options.change_threshold = Some(100);
+    let (s1, _) = w.batch("s1", &[("courses.csv", COURSES)]).await;
+    let (s2, _) = w.batch("s2", &[("courses.csv", COURSES)]).await;
+    let (s3, _) = w.batch("s3", &[("courses.csv", COURSES)]).await;
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let stages: Vec<_> = run
+        .finished
+        .iter()
+        .map(|r| (r.id.clone(), r.stage.name()))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![(s1, "superseded"), (s2, "superseded"), (s3, "terminal")]
+    );
+    assert_eq!(
+        w.sim.imports().await.len(),
+        2,
+        "the seed and the newest snapshot only"
+    );
+}

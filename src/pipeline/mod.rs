@@ -15,6 +15,7 @@ pub mod preflight;
 pub mod report;
 pub mod staged;
 pub mod submit;
+pub mod tenant;
 pub mod wait;
 
 use std::path::PathBuf;

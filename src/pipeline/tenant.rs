@@ -1,0 +1,134 @@
+//! One tenant's stream: its batches run one at a time, in arrival order, never past one that is
+//! not finished.
+//!
+//! Arrival order is the ledger's arrival sequence (allocated when a batch is first recorded,
+//! strictly increasing). A run goes through the unfinished batches oldest first and stops at the
+//! first that cannot finish now (held, parked, still importing, Canvas unreachable): a later batch
+//! is never submitted while an earlier one is unfinished. When the gate is closed every unfinished
+//! batch that has not been sent is recorded as parked, with the reason, so `status` can say why.
+//!
+//! Full snapshots supersede each other: when the tenant imports in batch mode (each batch is the
+//! whole term), and several batches wait that have not been sent yet, only the newest is sent;
+//! the older ones are recorded as superseded by it (their inputs are archived, never lost).
+//! Incremental batches are never skipped.
+
+use std::path::PathBuf;
+
+use super::staged::{Progress, RunError, Staged};
+use crate::ledger::{BatchRecord, LedgerStore, Stage};
+
+/// Where each batch of the tenant stopped in this run.
+#[derive(Debug, Default)]
+pub struct TenantRun {
+    /// Batches that reached the end in this run (superseded ones first, then terminal ones in
+    /// arrival order): their inputs may now be archived.
+    pub finished: Vec<BatchRecord>,
+    /// The batch the run stopped at, and why, if it stopped before the end of the stream.
+    pub stopped_at: Option<(BatchRecord, String)>,
+}
+
+/// Not yet handed to Canvas: may still be parked or superseded.
+fn unsent(stage: &Stage) -> bool {
+    matches!(
+        stage,
+        Stage::Received
+            | Stage::Validated
+            | Stage::Held { .. }
+            | Stage::Parked { .. }
+            | Stage::Packed
+    )
+}
+
+impl<S: LedgerStore> Staged<'_, S> {
+    /// Runs the tenant's unfinished batches in arrival order. `input_of` says where a batch's
+    /// files are now (the trigger knows: a processing folder, a downloaded object, ...).
+    pub async fn run_tenant(
+        &self,
+        input_of: impl Fn(&BatchRecord) -> PathBuf,
+    ) -> Result<TenantRun, RunError> {
+        let mut run = TenantRun {
+            finished: self.supersede_snapshots().await?,
+            stopped_at: None,
+        };
+        let batches = self.ledger.list_batches(&self.tenant).await?;
+        for rec in batches.into_iter().filter(|b| !b.stage.is_terminal()) {
+            let input = input_of(&rec);
+            match self.run_batch(&rec.id, &input).await {
+                Ok(Progress::Finished(done)) => run.finished.push(*done),
+                Ok(Progress::Blocked(blocked)) => {
+                    let why = blocked.stage.to_string();
+                    self.park_the_rest(&blocked).await?;
+                    run.stopped_at = Some((*blocked, why));
+                    return Ok(run);
+                }
+                Err(e) => {
+                    let current = self.ledger.get_batch(&rec.id).await?.unwrap_or(rec);
+                    run.stopped_at = Some((current, e.to_string()));
+                    return Ok(run);
+                }
+            }
+        }
+        Ok(run)
+    }
+
+    /// When the gate is closed, every later unsent batch is recorded as parked too.
+    async fn park_the_rest(&self, blocked: &BatchRecord) -> Result<(), RunError> {
+        if !matches!(blocked.stage, Stage::Parked { .. }) {
+            return Ok(());
+        }
+        let Stage::Parked { reason } = &blocked.stage else {
+            return Ok(());
+        };
+        for rec in self.ledger.list_batches(&self.tenant).await? {
+            if rec.arrival_seq > blocked.arrival_seq
+                && unsent(&rec.stage)
+                && !matches!(&rec.stage, Stage::Parked { reason: r } if r == reason)
+            {
+                self.ledger
+                    .transition(
+                        &rec.id,
+                        Stage::Parked {
+                            reason: reason.clone(),
+                        },
+                        reason,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// In batch mode, older unsent snapshots are superseded by the newest one; returns them.
+    async fn supersede_snapshots(&self) -> Result<Vec<BatchRecord>, RunError> {
+        let mut superseded = Vec::new();
+        if self.request.options.batch_mode.is_none() {
+            return Ok(superseded);
+        }
+        let waiting: Vec<BatchRecord> = self
+            .ledger
+            .list_batches(&self.tenant)
+            .await?
+            .into_iter()
+            .filter(|b| unsent(&b.stage))
+            .collect();
+        let Some(newest) = waiting.last().map(|b| b.id.clone()) else {
+            return Ok(superseded);
+        };
+        for old in &waiting[..waiting.len() - 1] {
+            self.obs.note(&format!(
+                "batch {} superseded by the newer full snapshot {newest}",
+                old.id
+            ));
+            let rec = self
+                .ledger
+                .transition(
+                    &old.id,
+                    Stage::Superseded { by: newest.clone() },
+                    "a newer full snapshot is waiting",
+                )
+                .await?;
+            superseded.push(rec);
+        }
+        Ok(superseded)
+    }
+}
