@@ -10,6 +10,7 @@
 
 pub mod collect;
 pub mod observer;
+pub mod operator;
 pub mod outcome;
 pub mod preflight;
 pub mod report;

@@ -1,0 +1,230 @@
+//! What an operator does to a tenant or a batch: pause, resume, approve, undo, and look.
+//!
+//! All of it goes through the ledger's compare-and-swap writes, so it is safe while workers run:
+//! a worker sees the new gate or approval on its next step.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::canvas::{AccountRef, CanvasClient, RestoreOptions};
+use crate::ledger::{
+    BatchId, BatchRecord, Gate, Ledger, LedgerError, LedgerStore, Stage, TenantRecord,
+};
+
+/// Why an operator action was refused; each says what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("no batch {0} in the ledger; `canvas-sis status --dir DIR` lists the batches")]
+    NoSuchBatch(String),
+    #[error(
+        "batch {batch} is {stage}, not held: only a batch held by the mass-change guard can be approved"
+    )]
+    NotHeld { batch: String, stage: String },
+    #[error(
+        "tenant {tenant} is halted by batch {batch} ({reason}); look at that batch, then `canvas-sis resume` it instead of pausing"
+    )]
+    Halted {
+        tenant: String,
+        batch: String,
+        reason: String,
+    },
+    #[error("batch {0} was never imported into Canvas, so there is nothing to undo")]
+    NothingToUndo(String),
+    #[error("Canvas refused to restore batch {batch}: {reason}")]
+    Canvas { batch: String, reason: String },
+    #[error(
+        "the restore of batch {batch} did not finish within {after:?}; follow Canvas progress {progress}"
+    )]
+    RestoreTimeout {
+        batch: String,
+        progress: u64,
+        after: Duration,
+    },
+}
+
+/// The tenants that have a record in the ledger.
+pub async fn tenants<S: LedgerStore>(ledger: &Ledger<S>) -> Result<Vec<String>, LedgerError> {
+    let mut names: Vec<String> = ledger
+        .store()
+        .list("tenants/")
+        .await?
+        .iter()
+        .filter_map(|k| {
+            k.strip_prefix("tenants/")?
+                .strip_suffix("/tenant.json")
+                .map(str::to_owned)
+        })
+        .collect();
+    names.dedup();
+    Ok(names)
+}
+
+/// Closes the gate for a seasonal stop; batches keep arriving and park.
+pub async fn pause<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    tenant: &str,
+    by: &str,
+    reason: &str,
+) -> Result<TenantRecord, OperatorError> {
+    ledger
+        .update_tenant(tenant, |t| match &t.gate {
+            Gate::Halted {
+                batch, reason: why, ..
+            } => Err(OperatorError::Halted {
+                tenant: tenant.to_owned(),
+                batch: batch.to_string(),
+                reason: why.clone(),
+            }),
+            _ => {
+                t.gate = Gate::Paused {
+                    reason: reason.to_owned(),
+                    by: by.to_owned(),
+                    at: Utc::now(),
+                };
+                Ok(())
+            }
+        })
+        .await
+}
+
+/// Reopens the gate; parked batches go on in arrival order on the next run. Returns the gate as
+/// it was, so the caller can say what was lifted.
+pub async fn resume<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    tenant: &str,
+) -> Result<Gate, OperatorError> {
+    let mut before = Gate::Open;
+    ledger
+        .update_tenant(tenant, |t| {
+            before = std::mem::replace(&mut t.gate, Gate::Open);
+            Ok::<(), OperatorError>(())
+        })
+        .await?;
+    Ok(before)
+}
+
+/// Lets a batch held by the mass-change guard through, once.
+pub async fn approve<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    batch: &str,
+) -> Result<BatchRecord, OperatorError> {
+    let id = BatchId::parse(batch).map_err(|_| OperatorError::NoSuchBatch(batch.to_owned()))?;
+    ledger
+        .update_batch(&id, |r| {
+            if !matches!(r.stage, Stage::Held { .. }) {
+                return Err(OperatorError::NotHeld {
+                    batch: batch.to_owned(),
+                    stage: r.stage.to_string(),
+                });
+            }
+            r.approved = true;
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            OperatorError::Ledger(LedgerError::NotFound { .. }) => {
+                OperatorError::NoSuchBatch(batch.to_owned())
+            }
+            other => other,
+        })
+}
+
+/// Canvas's `restore_states` for the batch's import, followed to the end and recorded in the
+/// batch's `restores` list.
+pub async fn undo<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    client: &CanvasClient,
+    account: &AccountRef,
+    batch: &str,
+    opts: RestoreOptions,
+    limit: Duration,
+) -> Result<serde_json::Value, OperatorError> {
+    let id = BatchId::parse(batch).map_err(|_| OperatorError::NoSuchBatch(batch.to_owned()))?;
+    let rec = ledger
+        .get_batch(&id)
+        .await?
+        .ok_or_else(|| OperatorError::NoSuchBatch(batch.to_owned()))?;
+    let import_id = rec
+        .canvas_import_id
+        .ok_or_else(|| OperatorError::NothingToUndo(batch.to_owned()))?;
+    let canvas = |e: crate::canvas::CanvasError| OperatorError::Canvas {
+        batch: batch.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut progress = client
+        .restore_states(account, import_id, opts)
+        .await
+        .map_err(canvas)?;
+    let started = Instant::now();
+    while !matches!(progress.workflow_state.as_str(), "completed" | "failed") {
+        if started.elapsed() > limit {
+            return Err(OperatorError::RestoreTimeout {
+                batch: batch.to_owned(),
+                progress: progress.id,
+                after: limit,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        progress = client.get_progress(progress.id).await.map_err(canvas)?;
+    }
+    let entry = serde_json::json!({
+        "at": Utc::now(),
+        "import_id": import_id,
+        "progress_id": progress.id,
+        "workflow_state": progress.workflow_state,
+        "message": progress.message,
+        "batch_mode": opts.batch_mode,
+        "undelete_only": opts.undelete_only,
+        "unconclude_only": opts.unconclude_only,
+    });
+    ledger
+        .update_batch(&id, |r| {
+            let list = r
+                .extra
+                .entry("restores".to_owned())
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(entry.clone());
+            }
+            Ok::<(), LedgerError>(())
+        })
+        .await?;
+    Ok(entry)
+}
+
+/// One line per unfinished batch and the tenant's gate, for `status --dir`.
+pub async fn describe<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    tenant: &str,
+    recent: usize,
+) -> Result<String, LedgerError> {
+    let t = ledger.tenant(tenant).await?;
+    let mut out = format!("tenant {tenant}: {}\n", gate_text(&t.gate));
+    let batches = ledger.list_batches(tenant).await?;
+    let (done, open): (Vec<_>, Vec<_>) = batches.iter().partition(|b| b.stage.is_terminal());
+    for b in &open {
+        out.push_str(&format!("  {:<32} {}\n", b.id.to_string(), b.stage));
+    }
+    for b in done.iter().rev().take(recent) {
+        out.push_str(&format!("  {:<32} {}\n", b.id.to_string(), b.stage));
+    }
+    if batches.is_empty() {
+        out.push_str("  (no batches)\n");
+    }
+    Ok(out)
+}
+
+fn gate_text(g: &Gate) -> String {
+    match g {
+        Gate::Open => "open".into(),
+        Gate::Halted { reason, batch, at } => format!(
+            "HALTED since {at} by batch {batch}: {reason}. Look at that batch's archive, fix the feed or Canvas, then `canvas-sis resume`."
+        ),
+        Gate::Paused { reason, by, at } => {
+            format!("paused since {at} by {by}: {reason}. `canvas-sis resume` reopens it.")
+        }
+    }
+}
