@@ -59,10 +59,27 @@ pub enum Command {
     ///
     /// Example: canvas-sis pack exports/2026-11-26/ -o feed.zip
     Pack(PackArgs),
-    /// Show the account's recent SIS imports.
+    /// Show the account's recent SIS imports, or with --dir the ledger's tenants and batches.
     ///
-    /// Example: canvas-sis status --limit 5
+    /// Examples: canvas-sis status --limit 5
+    ///           canvas-sis status --dir /srv/sis
     Status(StatusArgs),
+    /// Close a tenant's gate (term rollover, maintenance): batches keep arriving and park.
+    ///
+    /// Example: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
+    Pause(PauseArgs),
+    /// Reopen a halted or paused tenant; parked batches go on in arrival order.
+    ///
+    /// Example: canvas-sis resume --dir /srv/sis --tenant main
+    Resume(GateArgs),
+    /// Let a batch held by the mass-change guard through, once.
+    ///
+    /// Example: canvas-sis approve --dir /srv/sis main/00000012-3fa9c1d2e4b5
+    Approve(ApproveArgs),
+    /// Roll back what a batch's Canvas import changed (Canvas's restore_states).
+    ///
+    /// Example: canvas-sis undo --dir /srv/sis main/00000012-3fa9c1d2e4b5 --undelete-only
+    Undo(UndoArgs),
     /// Run the whole import against a built-in simulated Canvas, on bundled example data.
     Demo(DemoArgs),
     /// Run a Canvas SIS Imports API simulator (for tests, demos and dry runs of a feed).
@@ -220,6 +237,9 @@ pub struct PackArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The folder-mode directory (the one `watch` is given): show its ledger instead of Canvas.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub canvas: CanvasArgs,
     /// How many recent imports to show.
@@ -228,6 +248,58 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which ledger and tenant(s) an operator command acts on.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The folder-mode directory (the one `watch` is given).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The tenant (default: every tenant in the ledger).
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Why, for `status` and the other operators.
+    #[arg(long, default_value = "paused by an operator")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The folder-mode directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The batch id, as `status --dir` shows it (tenant/sequence-hash).
+    pub batch: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The folder-mode directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The batch id, as `status --dir` shows it.
+    pub batch: String,
+    #[command(flatten)]
+    pub canvas: CanvasArgs,
+    /// Only restore what batch mode removed.
+    #[arg(long)]
+    pub batch_mode: bool,
+    /// Only undelete (leave conclusions).
+    #[arg(long, conflicts_with = "unconclude_only")]
+    pub undelete_only: bool,
+    /// Only unconclude (leave deletions).
+    #[arg(long)]
+    pub unconclude_only: bool,
+    /// Longest wait for Canvas's restore, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub wait_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,14 @@ fn main() -> ExitCode {
             Command::Import(a) => cmd::import::run(a).await,
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
-            Command::Status(a) => cmd::status::run(a).await,
+            Command::Status(a) => match &a.dir {
+                Some(dir) => cmd::ops::status(dir).await,
+                None => cmd::status::run(a).await,
+            },
+            Command::Pause(a) => cmd::ops::pause(a).await,
+            Command::Resume(a) => cmd::ops::resume(a).await,
+            Command::Approve(a) => cmd::ops::approve(a).await,
+            Command::Undo(a) => cmd::ops::undo(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
             Command::Simulate(a) => cmd::simulate::run(a).await,
         }
