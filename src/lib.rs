@@ -13,8 +13,10 @@
 //! `../shared/design.md` for the whole shape.
 
 pub mod canvas;
+pub mod config;
 pub mod pack;
 pub mod pipeline;
 pub mod sim;
 pub mod sis;
 pub mod store;
+pub mod trigger;
