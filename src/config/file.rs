@@ -43,7 +43,7 @@ pub(crate) struct RawTenant {
 /// Import options as written in `[tenants.<name>.import]` or in a batch's `manifest.json`
 /// (`"import": {...}`): the names of `canvas-sis import`'s flags, every one optional so that a
 /// later layer (tenant over defaults, manifest over tenant) only changes what it names.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportOverrides {
     pub batch_mode_term: Option<String>,
