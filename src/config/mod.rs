@@ -252,11 +252,7 @@ fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
 /// `folder` and `s3_prefix` pick one tenant; a shared default would give every tenant the same.
 fn refuse_per_tenant_keys_in_defaults(d: &RawTenant) -> Result<(), Problem> {
     if d.token.is_some() {
-        return Err(tenant::problem(
-            "defaults.token",
-            "the token itself must not be written in the config file: config files get copied, committed and printed, and the token would leak with them",
-            "keep it in an environment variable and write token_env = \"CANVAS_TOKEN_MAIN\", or in a file and write token_file = \"/run/secrets/canvas\"",
-        ));
+        return Err(tenant::token_key_refused("defaults"));
     }
     for (set, key) in [
         (d.folder.is_some(), "folder"),

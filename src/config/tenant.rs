@@ -309,7 +309,7 @@ fn check_name(name: &str, key: &str) -> Result<(), Problem> {
     ))
 }
 
-fn token_key_refused(key: &str) -> Problem {
+pub(crate) fn token_key_refused(key: &str) -> Problem {
     problem(
         format!("{key}.token"),
         "the token itself must not be written in the config file: config files get copied, \

@@ -322,16 +322,28 @@ fn open_lock(path: &Path) -> Result<File, FolderError> {
         .map_err(FolderError::io("open", path))
 }
 
-/// Locks a fresh lock file; nobody else can hold it yet.
+/// Locks a fresh lock file; nobody else can hold it yet, so failing is an I/O problem.
 fn lock_now(lock: &File, dir: &Path) -> Result<(), FolderError> {
-    match lock.try_lock() {
-        Ok(()) => Ok(()),
-        Err(e) => Err(FolderError::Io {
-            op: "lock a claim in",
-            path: dir.to_owned(),
-            source: e.into(),
-        }),
+    if try_lock(lock) {
+        return Ok(());
     }
+    Err(FolderError::Io {
+        op: "lock a claim in",
+        path: dir.to_owned(),
+        source: std::io::Error::other("the claim's lock file could not be locked"),
+    })
+}
+
+/// Takes the advisory exclusive lock (`flock` on Unix) without waiting; false if another open
+/// file holds it (or locking failed). The lock ends when the `File` is dropped or its process
+/// dies.
+///
+/// `File::try_lock` is stable since Rust 1.89 while Cargo.toml still says `rust-version =
+/// "1.85"`: the integrator raises `rust-version` to 1.89 when this merges (this branch may not
+/// edit Cargo.toml beyond the `toml` dependency).
+#[allow(clippy::incompatible_msrv)]
+fn try_lock(f: &File) -> bool {
+    f.try_lock().is_ok()
 }
 
 /// The inbox paths of unfinished claims (absolute), which scanners must leave alone.
@@ -394,7 +406,7 @@ fn recover_one(layout: &Layout, dir: &Path) -> Result<Option<ClaimedBatch>, Fold
         });
     }
     let lock = open_lock(&lock_path)?;
-    if lock.try_lock().is_err() {
+    if !try_lock(&lock) {
         return Ok(None);
     }
     let mut record = read_record(dir)?;
@@ -447,7 +459,7 @@ fn remove_dead_staging(layout: &Layout) -> Result<(), FolderError> {
         }
         let lock_path = e.path.join(LOCK_FILE);
         let free = match File::open(&lock_path) {
-            Ok(f) => f.try_lock().is_ok(),
+            Ok(f) => try_lock(&f),
             Err(_) => true,
         };
         if free {

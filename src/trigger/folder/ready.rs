@@ -91,7 +91,7 @@ pub struct ReadyBatch {
 /// The answer for one inbox entry.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    Ready(ReadyBatch),
+    Ready(Box<ReadyBatch>),
     /// Not yet; the reason is for logs.
     Waiting(String),
 }
@@ -189,7 +189,7 @@ pub(crate) fn folder_verdict(
             dir.name
         ));
     }
-    Ok(Verdict::Ready(batch))
+    Ok(Verdict::Ready(Box::new(batch)))
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, String> {
@@ -343,7 +343,7 @@ pub(crate) fn zip_verdict(
             wait.as_secs()
         ));
     }
-    Ok(Verdict::Ready(batch))
+    Ok(Verdict::Ready(Box::new(batch)))
 }
 
 /// Whether the file ends with a zip end-of-central-directory record (its comment included).
@@ -392,7 +392,7 @@ pub(crate) fn loose_verdict(
         ));
     }
     let stamp = chrono::DateTime::<chrono::Utc>::from(newest).format("%Y%m%dT%H%M%SZ");
-    Some(Verdict::Ready(ReadyBatch {
+    Some(Verdict::Ready(Box::new(ReadyBatch {
         tenant: tenant.to_owned(),
         name: format!("loose-{stamp}"),
         kind: BatchKind::LooseCsv,
@@ -401,7 +401,7 @@ pub(crate) fn loose_verdict(
         manifest: None,
         ready_at: newest,
         rejection: None,
-    }))
+    })))
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ fn scan_inbox(
 
 fn record(inbox: &TenantInbox, path: PathBuf, v: Verdict, out: &mut Scan) {
     match v {
-        Verdict::Ready(b) => out.ready.push(b),
+        Verdict::Ready(b) => out.ready.push(*b),
         Verdict::Waiting(why) => out.pending.push(Pending {
             tenant: inbox.tenant.clone(),
             path,
