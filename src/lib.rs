@@ -2,20 +2,24 @@
 //!
 //! # Layout
 //!
-//! - [`sis`]: Canvas's SIS CSV rules (file kinds, header detection in Canvas's processing order).
+//! - [`config`]: the config file (tenants, token sources, import defaults, guard, blackouts).
 //! - [`store`]: where a batch's files are read from (local files now; S3 later).
+//! - [`sis`]: Canvas's SIS CSV rules: kinds and detection, validation, the mass-change guard.
 //! - [`pack`]: deterministic, parallel zip packing; safe reading of incoming zips.
 //! - [`canvas`]: the Canvas SIS Imports API client.
-//! - [`sim`]: a Canvas SIS Imports API simulator (HTTP server) used by the tests, the demo and
-//!   users who want to dry-run a feed without a Canvas.
+//! - [`ledger`]: the durable record of every batch and tenant (compare-and-swap writes).
+//! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
+//! - [`trigger`]: how work arrives (the folder drop now; SQS and Lambda later).
+//! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //!
-//! The pipeline, triggers, stores and the Canvas client arrive with later work; see
-//! `../shared/design.md` for the whole shape.
+//! See `../shared/design.md` for the whole shape.
 
 pub mod canvas;
+pub mod config;
 pub mod ledger;
 pub mod pack;
 pub mod pipeline;
 pub mod sim;
 pub mod sis;
 pub mod store;
+pub mod trigger;

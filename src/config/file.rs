@@ -1,0 +1,92 @@
+//! The config file as written: serde structs that mirror the TOML one to one.
+//!
+//! Every table refuses unknown keys (`deny_unknown_fields`), so a typo is an error that names the
+//! key rather than a setting silently ignored. Every value is optional here; defaults, merging
+//! `[defaults]` into each tenant and all checks happen once, in [`super::tenant`]. Nothing in this
+//! file reads a secret: a `token` key is accepted by the parser only so that validation can refuse
+//! it with a message saying why.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    #[serde(default)]
+    pub defaults: Option<RawTenant>,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, RawTenant>,
+}
+
+/// `[defaults]` or `[tenants.<name>]`: the same keys; a tenant's value wins.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenant {
+    pub canvas_url: Option<String>,
+    pub account: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Never allowed; parsed only to be refused with a useful message.
+    pub token: Option<toml::Value>,
+    pub folder: Option<String>,
+    pub s3_prefix: Option<String>,
+    pub on_failure: Option<String>,
+    pub quiet_period_secs: Option<u64>,
+    pub import: Option<ImportOverrides>,
+    pub guard: Option<RawGuard>,
+    pub blackout: Option<Vec<RawBlackout>>,
+}
+
+/// Import options as written in `[tenants.<name>.import]` or in a batch's `manifest.json`
+/// (`"import": {...}`): the names of `canvas-sis import`'s flags, every one optional so that a
+/// later layer (tenant over defaults, manifest over tenant) only changes what it names.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOverrides {
+    pub batch_mode_term: Option<String>,
+    pub multi_term_batch_mode: Option<bool>,
+    pub change_threshold: Option<u32>,
+    pub batch_mode_enrollment_drop_status: Option<String>,
+    pub diffing_data_set: Option<String>,
+    pub diffing_remaster: Option<bool>,
+    pub diffing_drop_status: Option<String>,
+    pub diffing_user_remove_status: Option<String>,
+    pub diff_row_count_threshold: Option<u64>,
+    pub override_sis_stickiness: Option<bool>,
+    pub add_sis_stickiness: Option<bool>,
+    pub clear_sis_stickiness: Option<bool>,
+    pub skip_deletes: Option<bool>,
+    pub update_sis_id_if_login_claimed: Option<bool>,
+}
+
+/// `[tenants.<name>.guard]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGuard {
+    pub enabled: Option<bool>,
+    pub max_deleted_percent: Option<f64>,
+    pub max_changed_percent: Option<f64>,
+    #[serde(default)]
+    pub kinds: BTreeMap<String, RawKindGuard>,
+}
+
+/// `[tenants.<name>.guard.kinds.<kind>]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKindGuard {
+    pub max_deleted_percent: Option<f64>,
+    pub max_changed_percent: Option<f64>,
+}
+
+/// One entry of `blackout = [...]`: weekly when `days` is given, else a date range.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBlackout {
+    pub days: Option<Vec<String>>,
+    pub from: String,
+    pub to: String,
+    pub tz: Option<String>,
+}

@@ -1,0 +1,454 @@
+//! Readiness: when an inbox entry is a complete batch, and what it holds.
+//!
+//! The rules (the operator contract of design.md plus the classic sample-script layout):
+//!
+//! - **Folder** (`inbox/<name>/`): closed by a `manifest.json` or a `READY` file in it, and every
+//!   file in it unchanged for the quiet period. `READY` or a manifest `{}` means every `.csv` at
+//!   the folder's top level; a manifest with `"files"` means those files, each checked for
+//!   presence and, when `sha256` is given, for its digest. A manifest naming a file that is not
+//!   there yet keeps the folder waiting for at most [`DEFAULT_INCOMPLETE_WAIT`] (counted from
+//!   the manifest's mtime); after that it is a batch carrying a rejection reason. An unreadable
+//!   manifest, a digest mismatch or bad import options are rejections at once.
+//! - **Zip** (`inbox/<name>.zip`): unchanged for the quiet period and ending in a zip
+//!   end-of-central-directory record; a quiet zip without one waits for the bounded wait, then
+//!   is a batch carrying a rejection.
+//! - **Loose CSVs** (`inbox/*.csv`): all of them together form one batch once *every* one is
+//!   unchanged for the quiet period — and no temp-named file next to them is still changing
+//!   (an upload in progress may be adding another CSV).
+//!
+//! Never picked up: anything whose mtime is within the quiet period of `now` (or in the future),
+//! temp names ([`is_temp_name`]), a folder without its closing marker. "Unchanged" is judged by
+//! mtime against the injected `now`, so tests set mtimes instead of sleeping. A rejected batch is
+//! still returned: the caller claims it and records a rejection, so the operator sees why and the
+//! files land in `failed/` rather than sitting in the inbox forever.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::FolderError;
+use super::scan::Entry;
+use crate::config::{ImportDefaults, ImportOverrides};
+
+/// How long a folder whose manifest names missing files, or a zip without its end record, waits
+/// before it becomes a batch to reject.
+pub const DEFAULT_INCOMPLETE_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// The closing markers of a batch folder.
+pub const MANIFEST: &str = "manifest.json";
+pub const READY: &str = "READY";
+
+/// What kind of drop a batch came as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchKind {
+    Folder,
+    Zip,
+    LooseCsv,
+}
+
+/// `manifest.json`: `{}` or `{"files": [{"name": "users.csv", "sha256": "…"}], "import": {…}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ManifestFile>>,
+    /// Import options for this batch, over the tenant's defaults (same names as the flags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportOverrides>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// A complete batch found in an inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyBatch {
+    pub tenant: String,
+    /// The folder's or zip's file name; `loose-<UTC time>` for loose CSVs.
+    pub name: String,
+    pub kind: BatchKind,
+    /// What [`super::claim`] moves: the folder, the zip, or (loose CSVs) the inbox they lie in.
+    pub source: PathBuf,
+    /// The batch's files: the CSVs (folder, loose) or the zip, in name order.
+    pub paths: Vec<PathBuf>,
+    pub manifest: Option<Manifest>,
+    /// When the batch became complete: the newest mtime among its files and marker.
+    pub ready_at: SystemTime,
+    /// Set when the batch must be rejected rather than imported, with the reason for the operator.
+    pub rejection: Option<String>,
+}
+
+/// The answer for one inbox entry.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Ready(Box<ReadyBatch>),
+    /// Not yet; the reason is for logs.
+    Waiting(String),
+}
+
+/// Temp names of uploaders and editors: `.tmp`, `~`, `.part`, `.partial`, `.filepart`,
+/// `.crdownload`, and hidden names (leading `.`, e.g. rsync's temp files).
+pub fn is_temp_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with('.')
+        || lower.ends_with('~')
+        || [".tmp", ".part", ".partial", ".filepart", ".crdownload"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+}
+
+pub(crate) fn has_ext(name: &str, ext: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Whether `mtime` is at least `quiet` before `now`. A future mtime is not quiet.
+pub(crate) fn is_quiet(mtime: SystemTime, now: SystemTime, quiet: Duration) -> bool {
+    now.duration_since(mtime).is_ok_and(|age| age >= quiet)
+}
+
+fn waited(since: SystemTime, now: SystemTime, wait: Duration) -> bool {
+    is_quiet(since, now, wait)
+}
+
+/// Rules for a sub-folder of the inbox (see the module doc).
+pub(crate) fn folder_verdict(
+    tenant: &str,
+    dir: &Entry,
+    quiet: Duration,
+    wait: Duration,
+    now: SystemTime,
+) -> Result<Verdict, FolderError> {
+    let files: Vec<Entry> = super::scan::list(&dir.path)?
+        .into_iter()
+        .filter(|e| !e.is_dir)
+        .collect();
+    let marker = files
+        .iter()
+        .find(|e| e.name == MANIFEST)
+        .or_else(|| files.iter().find(|e| e.name == READY));
+    let Some(marker) = marker else {
+        return Ok(Verdict::Waiting(format!(
+            "no {MANIFEST} or {READY} in it yet"
+        )));
+    };
+    let newest = files.iter().map(|e| e.mtime).max().unwrap_or(marker.mtime);
+    if !is_quiet(newest, now, quiet) {
+        return Ok(Verdict::Waiting(
+            "a file in it changed within the quiet period".into(),
+        ));
+    }
+    let csvs: Vec<&Entry> = files
+        .iter()
+        .filter(|e| has_ext(&e.name, "csv") && !is_temp_name(&e.name))
+        .collect();
+    let mut batch = ReadyBatch {
+        tenant: tenant.to_owned(),
+        name: dir.name.clone(),
+        kind: BatchKind::Folder,
+        source: dir.path.clone(),
+        paths: csvs.iter().map(|e| e.path.clone()).collect(),
+        manifest: None,
+        ready_at: newest,
+        rejection: None,
+    };
+    if marker.name == MANIFEST {
+        match read_manifest(&marker.path) {
+            Ok(m) => {
+                batch.manifest = Some(m.clone());
+                if let Some(files) = &m.files {
+                    match listed_files(&dir.path, files, marker.mtime, wait, now)? {
+                        Listed::Waiting(why) => return Ok(Verdict::Waiting(why)),
+                        Listed::Rejected(why) => batch.rejection = Some(why),
+                        Listed::Files(paths) => batch.paths = paths,
+                    }
+                }
+                if let (None, Some(o)) = (&batch.rejection, &m.import)
+                    && let Err(p) = ImportDefaults::default().with(o, "manifest.json import")
+                {
+                    batch.rejection = Some(p.to_string());
+                }
+            }
+            Err(why) => batch.rejection = Some(why),
+        }
+    }
+    if batch.rejection.is_none() && batch.paths.is_empty() {
+        batch.rejection = Some(format!(
+            "folder {} holds no .csv file at its top level; put the SIS export's CSV files there",
+            dir.name
+        ));
+    }
+    Ok(Verdict::Ready(Box::new(batch)))
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a valid manifest ({e}); write {{}} for every CSV in the folder, or \
+             {{\"files\": [{{\"name\": \"users.csv\", \"sha256\": \"…\"}}], \"import\": {{…}}}}",
+            path.display()
+        )
+    })
+}
+
+enum Listed {
+    Files(Vec<PathBuf>),
+    Waiting(String),
+    Rejected(String),
+}
+
+/// Checks a manifest's file list: plain unique CSV names, present (within the bounded wait),
+/// matching their sha256 when given.
+fn listed_files(
+    dir: &Path,
+    files: &[ManifestFile],
+    manifest_mtime: SystemTime,
+    wait: Duration,
+    now: SystemTime,
+) -> Result<Listed, FolderError> {
+    if let Some(why) = bad_listing(files) {
+        return Ok(Listed::Rejected(why));
+    }
+    let missing: Vec<&str> = files
+        .iter()
+        .filter(|f| !dir.join(&f.name).is_file())
+        .map(|f| f.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let names = missing.join(", ");
+        if !waited(manifest_mtime, now, wait) {
+            return Ok(Listed::Waiting(format!(
+                "manifest.json lists {names}, not there yet (waiting up to {} s)",
+                wait.as_secs()
+            )));
+        }
+        return Ok(Listed::Rejected(format!(
+            "manifest.json lists {names}, which did not arrive within {} s of the manifest; \
+             send the missing files in a new batch folder with its manifest, or remove them from \
+             the manifest",
+            wait.as_secs()
+        )));
+    }
+    for f in files {
+        if let Some(want) = &f.sha256 {
+            let path = dir.join(&f.name);
+            let got = sha256_file(&path)?;
+            if !got.eq_ignore_ascii_case(want.trim()) {
+                return Ok(Listed::Rejected(format!(
+                    "{} has sha256 {got} but manifest.json says {want}; the file was changed or \
+                     cut short in transit — send it again, or fix the digest in the manifest",
+                    f.name
+                )));
+            }
+        }
+    }
+    Ok(Listed::Files(
+        files.iter().map(|f| dir.join(&f.name)).collect(),
+    ))
+}
+
+fn bad_listing(files: &[ManifestFile]) -> Option<String> {
+    if files.is_empty() {
+        return Some(
+            "manifest.json has an empty \"files\" list; list the CSV files, or write {} for every \
+             CSV in the folder"
+                .into(),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in files {
+        if !super::is_plain_name(&f.name) || !has_ext(&f.name, "csv") {
+            return Some(format!(
+                "manifest.json lists {:?}; list plain .csv file names of this folder (no paths)",
+                f.name
+            ));
+        }
+        if !seen.insert(f.name.as_str()) {
+            return Some(format!(
+                "manifest.json lists {} twice; list each file once",
+                f.name
+            ));
+        }
+        if let Some(d) = &f.sha256
+            && (d.trim().len() != 64 || !d.trim().chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Some(format!(
+                "manifest.json gives {:?} as the sha256 of {}; write the 64 hex digits of \
+                     `sha256sum {}`",
+                d, f.name, f.name
+            ));
+        }
+    }
+    None
+}
+
+fn sha256_file(path: &Path) -> Result<String, FolderError> {
+    let mut file = File::open(path).map_err(FolderError::io("open", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(FolderError::io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Rules for a `.zip` in the inbox (see the module doc).
+pub(crate) fn zip_verdict(
+    tenant: &str,
+    zip: &Entry,
+    quiet: Duration,
+    wait: Duration,
+    now: SystemTime,
+) -> Result<Verdict, FolderError> {
+    if !is_quiet(zip.mtime, now, quiet) {
+        return Ok(Verdict::Waiting("changed within the quiet period".into()));
+    }
+    let mut batch = ReadyBatch {
+        tenant: tenant.to_owned(),
+        name: zip.name.clone(),
+        kind: BatchKind::Zip,
+        source: zip.path.clone(),
+        paths: vec![zip.path.clone()],
+        manifest: None,
+        ready_at: zip.mtime,
+        rejection: None,
+    };
+    if !has_zip_end(&zip.path, zip.len)? {
+        if !waited(zip.mtime, now, wait) {
+            return Ok(Verdict::Waiting(
+                "no zip end record yet (still being written?)".into(),
+            ));
+        }
+        batch.rejection = Some(format!(
+            "{} is not a complete zip (no end-of-central-directory record after {} s); send it \
+             again",
+            zip.name,
+            wait.as_secs()
+        ));
+    }
+    Ok(Verdict::Ready(Box::new(batch)))
+}
+
+/// Whether the file ends with a zip end-of-central-directory record (its comment included).
+fn has_zip_end(path: &Path, len: u64) -> Result<bool, FolderError> {
+    const EOCD: [u8; 4] = [b'P', b'K', 5, 6];
+    const MIN: u64 = 22;
+    if len < MIN {
+        return Ok(false);
+    }
+    let tail_len = len.min(MIN + u64::from(u16::MAX));
+    let mut f = File::open(path).map_err(FolderError::io("open", path))?;
+    f.seek(SeekFrom::Start(len - tail_len))
+        .map_err(FolderError::io("read", path))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    f.take(tail_len)
+        .read_to_end(&mut tail)
+        .map_err(FolderError::io("read", path))?;
+    let found = (0..=tail.len() - MIN as usize).rev().any(|i| {
+        tail[i..i + 4] == EOCD && {
+            let comment = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
+            i + MIN as usize + comment == tail.len()
+        }
+    });
+    Ok(found)
+}
+
+/// Rules for the loose CSVs at an inbox's top level (see the module doc). `temps` are the
+/// temp-named files beside them.
+pub(crate) fn loose_verdict(
+    tenant: &str,
+    inbox: &Path,
+    csvs: &[&Entry],
+    temps: &[&Entry],
+    quiet: Duration,
+    now: SystemTime,
+) -> Option<Verdict> {
+    let newest = csvs.iter().map(|e| e.mtime).max()?;
+    if !is_quiet(newest, now, quiet) {
+        return Some(Verdict::Waiting(
+            "a loose CSV changed within the quiet period".into(),
+        ));
+    }
+    if temps.iter().any(|t| !is_quiet(t.mtime, now, quiet)) {
+        return Some(Verdict::Waiting(
+            "a temp file beside the loose CSVs is still changing".into(),
+        ));
+    }
+    let stamp = chrono::DateTime::<chrono::Utc>::from(newest).format("%Y%m%dT%H%M%SZ");
+    Some(Verdict::Ready(Box::new(ReadyBatch {
+        tenant: tenant.to_owned(),
+        name: format!("loose-{stamp}"),
+        kind: BatchKind::LooseCsv,
+        source: inbox.to_owned(),
+        paths: csvs.iter().map(|e| e.path.clone()).collect(),
+        manifest: None,
+        ready_at: newest,
+        rejection: None,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_in_any_case() {
+        for n in [
+            ".users.csv.x1",
+            "users.csv~",
+            "users.CSV.part",
+            "x.zip.filepart",
+            "a.TMP",
+            "b.csv.crdownload",
+        ] {
+            assert!(is_temp_name(n), "{n}");
+        }
+        for n in ["users.csv", "feed.zip", "partners.csv", "tmp.csv"] {
+            assert!(!is_temp_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn quiet_means_at_least_the_period_and_never_a_future_mtime() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let q = Duration::from_secs(60);
+        assert!(is_quiet(now - Duration::from_secs(60), now, q));
+        assert!(!is_quiet(now - Duration::from_secs(59), now, q));
+        assert!(!is_quiet(now + Duration::from_secs(5), now, q));
+    }
+
+    #[test]
+    fn the_zip_end_record_is_found_only_at_the_true_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.zip");
+        let mut eocd = vec![0u8; 10];
+        eocd.extend_from_slice(&[b'P', b'K', 5, 6]);
+        eocd.extend_from_slice(&[0; 16]);
+        eocd.extend_from_slice(&3u16.to_le_bytes());
+        eocd.extend_from_slice(b"abc");
+        std::fs::write(&p, &eocd).unwrap();
+        assert!(has_zip_end(&p, eocd.len() as u64).unwrap());
+        // Cut short inside the comment: the record no longer ends the file.
+        std::fs::write(&p, &eocd[..eocd.len() - 1]).unwrap();
+        assert!(!has_zip_end(&p, eocd.len() as u64 - 1).unwrap());
+        std::fs::write(&p, b"PK\x03\x04 half a zip").unwrap();
+        assert!(!has_zip_end(&p, 17).unwrap());
+    }
+}
