@@ -4,10 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use canvas_sis::canvas::{
-    BatchMode, BatchModeTerm, Diffing, EnrollmentDropStatus, ImportOptions, Stickiness,
-    UserRemoveStatus,
-};
+use canvas_sis::canvas::{EnrollmentDropStatus, ImportOptions, UserRemoveStatus};
+use canvas_sis::config::ImportDefaults;
 use canvas_sis::pipeline::{ImportRequest, Outcome, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
@@ -65,27 +63,13 @@ pub fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{flag} must be a number of seconds above 0, got {v}"))
 }
 
-/// The typed Canvas options from the flags; contradictions are refused before anything is sent.
+/// The typed Canvas options from the flags, through the same mapping as the config file's
+/// `[tenants.<name>.import]`; contradictions are refused before anything is sent.
 pub fn import_options(a: &ImportOptionArgs) -> anyhow::Result<ImportOptions> {
-    let batch_mode = match (&a.batch_mode_term, a.multi_term_batch_mode) {
-        (Some(_), true) => anyhow::bail!(
-            "--batch-mode-term and --multi-term-batch-mode exclude each other; pick one"
-        ),
-        (Some(t), false) => Some(BatchMode::Term(term(t))),
-        (None, true) => Some(BatchMode::MultiTerm),
-        (None, false) => None,
-    };
-    let diffing = a.diffing_data_set.as_ref().map(|id| Diffing {
-        remaster: a.diffing_remaster,
-        drop_status: a.diffing_drop_status.map(drop_status),
-        user_remove_status: a.diffing_user_remove_status.map(|u| match u {
-            UserRemove::Deleted => UserRemoveStatus::Deleted,
-            UserRemove::Suspended => UserRemoveStatus::Suspended,
-        }),
-        row_count_threshold: a.diff_row_count_threshold,
-        ..Diffing::new(id.clone())
-    });
-    if diffing.is_none()
+    if a.batch_mode_term.is_some() && a.multi_term_batch_mode {
+        anyhow::bail!("--batch-mode-term and --multi-term-batch-mode exclude each other; pick one");
+    }
+    if a.diffing_data_set.is_none()
         && (a.diffing_remaster
             || a.diffing_drop_status.is_some()
             || a.diffing_user_remove_status.is_some()
@@ -95,28 +79,26 @@ pub fn import_options(a: &ImportOptionArgs) -> anyhow::Result<ImportOptions> {
             "the --diffing-* and --diff-row-count-threshold options need --diffing-data-set"
         );
     }
-    let options = ImportOptions {
-        batch_mode,
+    let defaults = ImportDefaults {
+        batch_mode_term: a.batch_mode_term.clone(),
+        multi_term_batch_mode: a.multi_term_batch_mode,
+        change_threshold: a.change_threshold,
         batch_mode_enrollment_drop_status: a.batch_mode_enrollment_drop_status.map(drop_status),
-        diffing,
-        stickiness: Stickiness {
-            override_sticky: a.override_sis_stickiness,
-            add: a.add_sis_stickiness,
-            clear: a.clear_sis_stickiness,
-        },
+        diffing_data_set: a.diffing_data_set.clone(),
+        diffing_remaster: a.diffing_remaster,
+        diffing_drop_status: a.diffing_drop_status.map(drop_status),
+        diffing_user_remove_status: a.diffing_user_remove_status.map(|u| match u {
+            UserRemove::Deleted => UserRemoveStatus::Deleted,
+            UserRemove::Suspended => UserRemoveStatus::Suspended,
+        }),
+        diff_row_count_threshold: a.diff_row_count_threshold,
+        override_sis_stickiness: a.override_sis_stickiness,
+        add_sis_stickiness: a.add_sis_stickiness,
+        clear_sis_stickiness: a.clear_sis_stickiness,
         skip_deletes: a.skip_deletes,
         update_sis_id_if_login_claimed: a.update_sis_id_if_login_claimed,
-        change_threshold: a.change_threshold,
     };
-    options.validate().context("checking the import options")?;
-    Ok(options)
-}
-
-fn term(t: &str) -> BatchModeTerm {
-    match t.parse::<u64>() {
-        Ok(id) => BatchModeTerm::Id(id),
-        Err(_) => BatchModeTerm::SisId(t.strip_prefix("sis_term_id:").unwrap_or(t).to_owned()),
-    }
+    defaults.to_options().context("checking the import options")
 }
 
 fn drop_status(d: DropStatus) -> EnrollmentDropStatus {

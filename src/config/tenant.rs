@@ -700,3 +700,67 @@ fn range(b: &RawBlackout, key: &str) -> Result<Blackout, Problem> {
     }
     Ok(Blackout::Range { from, to })
 }
+
+impl ImportDefaults {
+    /// The Canvas create options these defaults stand for, checked the way the client checks
+    /// them before sending (e.g. multi-term batch mode without a change threshold is refused).
+    pub fn to_options(&self) -> Result<crate::canvas::ImportOptions, crate::canvas::OptionsError> {
+        use crate::canvas::{BatchMode, BatchModeTerm, Diffing, ImportOptions, Stickiness};
+        let batch_mode = match (&self.batch_mode_term, self.multi_term_batch_mode) {
+            (Some(t), false) => Some(BatchMode::Term(match t.parse::<u64>() {
+                Ok(id) => BatchModeTerm::Id(id),
+                Err(_) => {
+                    BatchModeTerm::SisId(t.strip_prefix("sis_term_id:").unwrap_or(t).to_owned())
+                }
+            })),
+            (_, true) => Some(BatchMode::MultiTerm),
+            (None, false) => None,
+        };
+        let diffing = self.diffing_data_set.as_ref().map(|id| Diffing {
+            remaster: self.diffing_remaster,
+            drop_status: self.diffing_drop_status,
+            user_remove_status: self.diffing_user_remove_status,
+            row_count_threshold: self.diff_row_count_threshold,
+            ..Diffing::new(id.clone())
+        });
+        let options = ImportOptions {
+            batch_mode,
+            batch_mode_enrollment_drop_status: self.batch_mode_enrollment_drop_status,
+            diffing,
+            stickiness: Stickiness {
+                override_sticky: self.override_sis_stickiness,
+                add: self.add_sis_stickiness,
+                clear: self.clear_sis_stickiness,
+            },
+            skip_deletes: self.skip_deletes,
+            update_sis_id_if_login_claimed: self.update_sis_id_if_login_claimed,
+            change_threshold: self.change_threshold,
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
+impl GuardConfig {
+    /// The mass-change guard's settings.
+    pub fn thresholds(&self) -> crate::sis::guard::Thresholds {
+        use crate::sis::guard::{Limits, Thresholds};
+        let limits = |l: GuardLimits| Limits {
+            max_deleted_percent: l.max_deleted_percent,
+            max_changed_percent: l.max_changed_percent,
+        };
+        Thresholds {
+            enabled: self.enabled,
+            default: Limits {
+                max_deleted_percent: self.max_deleted_percent,
+                max_changed_percent: self.max_changed_percent,
+            },
+            per_kind: self
+                .kinds
+                .iter()
+                .map(|(k, l)| (k.clone(), limits(*l)))
+                .collect(),
+            ..Thresholds::default()
+        }
+    }
+}

@@ -31,19 +31,11 @@ use super::{
     ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit, validate, wait,
 };
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
+pub use crate::config::OnFailure;
 use crate::ledger::{
     AcceptedStats, BatchId, BatchRecord, Gate, KindStats, Ledger, LedgerError, LedgerStore, Stage,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
-
-/// What the tenant does after a batch fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnFailure {
-    /// Close the gate: later batches park until an operator resumes (the default).
-    Halt,
-    /// Go on with the next batch.
-    Continue,
-}
 
 /// Everything the staged run of one tenant's batches needs.
 pub struct Staged<'a, S> {
