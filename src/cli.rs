@@ -43,6 +43,12 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Folder mode: import what is dropped in DIR/inbox, in order, through the durable ledger.
+    ///
+    /// Examples:
+    ///   canvas-sis watch /srv/sis --once          # for cron or a systemd timer
+    ///   CANVAS_SIS_CONFIG=/etc/canvas-sis.toml canvas-sis watch /srv/sis
+    Watch(WatchArgs),
     /// Validate, pack, check Canvas, upload, wait for the end and report.
     ///
     /// Examples:
@@ -106,6 +112,31 @@ pub struct CanvasArgs {
     /// Allow plain http:// to a non-loopback host (the token would travel in clear).
     #[arg(long)]
     pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The folder: inbox/, processing/, archive/, failed/, logs/ and ledger/ are kept under it.
+    pub dir: PathBuf,
+    /// Process what is ready, then exit (exit 1 if a tenant is left halted).
+    #[arg(long)]
+    pub once: bool,
+    /// The config file (tenants); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds between passes when watching.
+    #[arg(long, default_value_t = 30.0)]
+    pub interval_secs: f64,
+    /// First polling interval of Canvas, in seconds (backs off to 30).
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_secs: f64,
+    /// Longest wait for one import within a pass, in seconds; past it the batch stays submitted
+    /// and the next pass waits on it again (never re-uploads).
+    #[arg(long, default_value_t = 21600.0)]
+    pub deadline_secs: f64,
+    /// A batch recorded as being submitted more recently than this is left to its worker.
+    #[arg(long, default_value_t = 120.0)]
+    pub submit_lease_secs: f64,
 }
 
 #[derive(Debug, Args)]

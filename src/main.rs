@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Import(a) => cmd::import::run(a).await,
+            Command::Watch(a) => cmd::watch::run(a).await,
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
             Command::Status(a) => match &a.dir {

@@ -11,6 +11,7 @@ pub mod progress;
 pub mod simulate;
 pub mod status;
 pub mod validate;
+pub mod watch;
 
 /// The exit codes of `cli.rs`.
 pub mod exit {

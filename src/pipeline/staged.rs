@@ -182,6 +182,20 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(())
     }
 
+    /// Records a batch the trigger refused before it could be read (e.g. a manifest naming files
+    /// that never arrived): terminal, rejected, and the tenant halts unless its policy continues.
+    pub async fn reject_batch(&self, id: &BatchId, reason: &str) -> Result<(), RunError> {
+        let rec = self
+            .ledger
+            .get_batch(id)
+            .await?
+            .ok_or_else(|| RunError::Unknown(id.clone()))?;
+        if rec.stage.is_terminal() {
+            return Ok(());
+        }
+        self.reject(&rec, reason.to_owned(), None).await
+    }
+
     async fn reject(
         &self,
         rec: &BatchRecord,

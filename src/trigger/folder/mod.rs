@@ -29,6 +29,7 @@
 pub mod archive;
 pub mod claim;
 pub mod layout;
+pub mod pass;
 pub mod ready;
 pub mod scan;
 

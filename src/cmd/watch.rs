@@ -1,0 +1,108 @@
+//! `canvas-sis watch DIR`: folder mode, one pass at a time, until stopped (or once).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+
+use canvas_sis::canvas::{CanvasClient, ClientConfig};
+use canvas_sis::config::Config;
+use canvas_sis::ledger::{Gate, Ledger, LocalStore};
+use canvas_sis::pipeline::WaitPolicy;
+use canvas_sis::trigger::folder::pass::{Pass, TenantRuntime};
+use canvas_sis::trigger::folder::{Layout, ScanPolicy};
+
+use crate::cli::WatchArgs;
+use crate::cmd::import::secs;
+use crate::cmd::progress::TerminalObserver;
+use crate::cmd::simulate::wait_for_stop_signal;
+
+pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    let layout = Layout::ensure(&args.dir)?;
+    std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
+    let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
+    let runtimes = runtimes(&config)?;
+    let obs = TerminalObserver::new();
+    let pass = Pass {
+        layout: &layout,
+        config: &config,
+        runtimes: &runtimes,
+        ledger: &ledger,
+        policy: ScanPolicy::default(),
+        wait: WaitPolicy {
+            poll_min: secs(args.poll_secs, "--poll-secs")?,
+            deadline: secs(args.deadline_secs, "--deadline-secs")?,
+            ..WaitPolicy::default()
+        },
+        submit_lease: secs(args.submit_lease_secs, "--submit-lease-secs")?,
+        obs: &obs,
+    };
+    let interval = secs(args.interval_secs, "--interval-secs")?;
+    let mut claims = HashMap::new();
+    loop {
+        let report = pass.run(&mut claims).await?;
+        for (batch, ok) in &report.archived {
+            println!(
+                "{batch}: {}",
+                if *ok { "done" } else { "FAILED (see failed/)" }
+            );
+        }
+        for (tenant, why) in &report.stopped {
+            println!("tenant {tenant} waits at {why}");
+        }
+        if args.once {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = wait_for_stop_signal() => break,
+        }
+    }
+    obs_finish(&obs);
+    halted_exit_code(&ledger, &config).await
+}
+
+fn obs_finish(obs: &TerminalObserver) {
+    use canvas_sis::pipeline::Observer;
+    obs.finish();
+}
+
+/// A client and the checked default options for every tenant; the tokens are read here.
+fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
+    config
+        .tenants
+        .iter()
+        .map(|t| {
+            let token = t
+                .token
+                .load()
+                .with_context(|| format!("tenant {}: reading the token", t.name))?;
+            let client = CanvasClient::new(ClientConfig::new(t.canvas_url.clone(), token))
+                .with_context(|| format!("tenant {}: setting up the Canvas client", t.name))?;
+            let options = t
+                .import
+                .to_options()
+                .with_context(|| format!("tenant {}: import options", t.name))?;
+            Ok(TenantRuntime {
+                tenant: t.clone(),
+                client,
+                options,
+            })
+        })
+        .collect()
+}
+
+/// 1 when a tenant is left halted (an operator must look), else 0.
+async fn halted_exit_code(ledger: &Ledger<LocalStore>, config: &Config) -> anyhow::Result<u8> {
+    let mut code = 0;
+    for t in &config.tenants {
+        if let Gate::Halted { batch, reason, .. } = ledger.tenant(&t.name).await?.gate {
+            println!(
+                "tenant {} is HALTED by batch {batch}: {reason}\n  look at failed/, fix the feed or Canvas, then: canvas-sis resume --dir DIR --tenant {}",
+                t.name, t.name
+            );
+            code = 1;
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,111 @@
+//! `canvas-sis watch DIR --once` end to end: drops in the inbox become Canvas imports in arrival
+//! order, are archived with their outcome, and a failure halts the tenant until `resume`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use serde_json::json;
+
+async fn sim() -> Sim {
+    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 2000.0;
+    c.errors_attachment_lag = Duration::from_millis(100);
+    Sim::start(c).await
+}
+
+/// A batch folder closed by READY, last written `age` ago.
+fn drop_batch(dir: &Path, name: &str, files: &[(&str, &str)], age: Duration) {
+    let b = dir.join("inbox").join(name);
+    std::fs::create_dir_all(&b).unwrap();
+    let when = SystemTime::now() - age;
+    for (n, body) in files.iter().chain([("READY", "")].iter()) {
+        let p = b.join(n);
+        std::fs::write(&p, body).unwrap();
+        std::fs::File::options().write(true).open(&p).unwrap().set_modified(when).unwrap();
+    }
+}
+
+async fn watch_once(s: &Sim, dir: &Path) -> Output {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["watch", "--once", "--poll-secs", "0.05"])
+        .arg(dir)
+        .env("CANVAS_BASE_URL", s.sim.url())
+        .env("CANVAS_TOKEN", ADMIN)
+        .env_remove("CANVAS_SIS_CONFIG")
+        .env_remove("CANVAS_TOKEN_FILE")
+        .output()
+        .await
+        .unwrap();
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(ADMIN), "token in the output");
+    }
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_outcome() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(dir.path(), "zz-first", &[("users.csv", &users_csv(2))], Duration::from_secs(300));
+    drop_batch(dir.path(), "aa-second", &[("users.csv", &users_csv(3))], Duration::from_secs(200));
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let imports = s.imports().await;
+    assert_eq!(imports.len(), 2);
+    let sizes: Vec<u64> = imports.iter().map(|i| i["csv_files"][0]["size"].as_u64().unwrap()).collect();
+    assert!(sizes[0] < sizes[1], "the older drop (2 users) went first: {sizes:?}");
+    let archived = entries(&dir.path().join("archive"));
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    for a in &archived {
+        let files = entries(&dir.path().join("archive").join(a));
+        for f in ["batch.zip", "canvas.json", "input", "validation.txt"] {
+            assert!(files.contains(&f.to_owned()), "{a}: {files:?}");
+        }
+    }
+    assert!(entries(&dir.path().join("inbox")).is_empty());
+    assert!(entries(&dir.path().join("processing")).is_empty());
+    // A second pass finds nothing new and sends nothing again.
+    let again = watch_once(&s, dir.path()).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(s.imports().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in_order() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
+    drop_batch(dir.path(), "b1", &[("users.csv", &users_csv(2))], Duration::from_secs(300));
+    drop_batch(dir.path(), "b2", &[("users.csv", &users_csv(3))], Duration::from_secs(200));
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(1), "a halted tenant: {}", text(&out));
+    assert!(text(&out).contains("HALTED"), "{}", text(&out));
+    assert_eq!(entries(&dir.path().join("failed")).len(), 1);
+    assert_eq!(entries(&dir.path().join("processing")).len(), 1, "b2 parked, not lost");
+    assert_eq!(s.imports().await.len(), 1);
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis")).args(["status", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(text(&status).contains("HALTED") && text(&status).contains("parked"), "{}", text(&status));
+    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis")).args(["resume", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(resume.status.code(), Some(0), "{}", text(&resume));
+
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s.imports().await.len(), 2);
+    assert_eq!(entries(&dir.path().join("archive")).len(), 1);
+    assert!(entries(&dir.path().join("processing")).is_empty());
+}
