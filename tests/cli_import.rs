@@ -443,3 +443,17 @@ async fn an_orphan_in_initializing_is_reported_and_does_not_block() {
         all_output(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
+    let s = sim().await;
+    let earlier = s.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
+    s.wait_real(earlier, Duration::from_secs(10)).await;
+    s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
+    let work = tempfile::tempdir().unwrap();
+    let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(v["import"]["id"].as_u64(), Some(earlier), "the earlier import is not ours");
+    assert_eq!(s.imports().await.len(), 2);
+}

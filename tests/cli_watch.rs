@@ -25,7 +25,12 @@ fn drop_batch(dir: &Path, name: &str, files: &[(&str, &str)], age: Duration) {
     for (n, body) in files.iter().chain([("READY", "")].iter()) {
         let p = b.join(n);
         std::fs::write(&p, body).unwrap();
-        std::fs::File::options().write(true).open(&p).unwrap().set_modified(when).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
     }
 }
 
@@ -41,17 +46,30 @@ async fn watch_once(s: &Sim, dir: &Path) -> Output {
         .await
         .unwrap();
     for stream in [&out.stdout, &out.stderr] {
-        assert!(!String::from_utf8_lossy(stream).contains(ADMIN), "token in the output");
+        assert!(
+            !String::from_utf8_lossy(stream).contains(ADMIN),
+            "token in the output"
+        );
     }
     out
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -60,14 +78,30 @@ fn entries(dir: &Path) -> Vec<String> {
 async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_outcome() {
     let s = sim().await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(dir.path(), "zz-first", &[("users.csv", &users_csv(2))], Duration::from_secs(300));
-    drop_batch(dir.path(), "aa-second", &[("users.csv", &users_csv(3))], Duration::from_secs(200));
+    drop_batch(
+        dir.path(),
+        "zz-first",
+        &[("users.csv", &users_csv(2))],
+        Duration::from_secs(300),
+    );
+    drop_batch(
+        dir.path(),
+        "aa-second",
+        &[("users.csv", &users_csv(3))],
+        Duration::from_secs(200),
+    );
     let out = watch_once(&s, dir.path()).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2);
-    let sizes: Vec<u64> = imports.iter().map(|i| i["csv_files"][0]["size"].as_u64().unwrap()).collect();
-    assert!(sizes[0] < sizes[1], "the older drop (2 users) went first: {sizes:?}");
+    let sizes: Vec<u64> = imports
+        .iter()
+        .map(|i| i["csv_files"][0]["size"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes[0] < sizes[1],
+        "the older drop (2 users) went first: {sizes:?}"
+    );
     let archived = entries(&dir.path().join("archive"));
     assert_eq!(archived.len(), 2, "{archived:?}");
     for a in &archived {
@@ -89,18 +123,49 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
     let s = sim().await;
     let dir = tempfile::tempdir().unwrap();
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
-    drop_batch(dir.path(), "b1", &[("users.csv", &users_csv(2))], Duration::from_secs(300));
-    drop_batch(dir.path(), "b2", &[("users.csv", &users_csv(3))], Duration::from_secs(200));
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(2))],
+        Duration::from_secs(300),
+    );
+    drop_batch(
+        dir.path(),
+        "b2",
+        &[("users.csv", &users_csv(3))],
+        Duration::from_secs(200),
+    );
     let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(1), "a halted tenant: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a halted tenant: {}",
+        text(&out)
+    );
     assert!(text(&out).contains("HALTED"), "{}", text(&out));
     assert_eq!(entries(&dir.path().join("failed")).len(), 1);
-    assert_eq!(entries(&dir.path().join("processing")).len(), 1, "b2 parked, not lost");
+    assert_eq!(
+        entries(&dir.path().join("processing")).len(),
+        1,
+        "b2 parked, not lost"
+    );
     assert_eq!(s.imports().await.len(), 1);
 
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis")).args(["status", "--dir"]).arg(dir.path()).output().unwrap();
-    assert!(text(&status).contains("HALTED") && text(&status).contains("parked"), "{}", text(&status));
-    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis")).args(["resume", "--dir"]).arg(dir.path()).output().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["status", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        text(&status).contains("HALTED") && text(&status).contains("parked"),
+        "{}",
+        text(&status)
+    );
+    let resume = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["resume", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(resume.status.code(), Some(0), "{}", text(&resume));
 
     let out = watch_once(&s, dir.path()).await;

@@ -430,3 +430,16 @@ async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
         "the seed and the newest snapshot only"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_crash_the_previous_batch_import_is_never_taken_for_this_one() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let first = finished(staged.run_batch(&b1, &d1).await.unwrap());
+    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    w.crash_after_recording_submitting(&b2, &d2).await;
+    let second = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    assert_ne!(second.canvas_import_id, first.canvas_import_id, "b1's import, created a moment ago, is not b2's");
+    assert_eq!(w.sim.imports().await.len(), 2);
+}

@@ -130,7 +130,7 @@ async fn run(
         });
     }
     obs.stage(Stage::Upload);
-    let created = submit::submit(client, req, &zip_path, obs).await?;
+    let created = submit::submit(client, req, &zip_path, obs, &Default::default()).await?;
     obs.stage(Stage::Wait);
     let done = wait::until_terminal(client, req, created, obs).await?;
     obs.stage(Stage::Report);

@@ -75,9 +75,6 @@ pub enum RunError {
     Busy(BatchId),
 }
 
-/// Allowance for clock differences when looking for an import created "since the POST".
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
-
 impl<S: LedgerStore> Staged<'_, S> {
     /// Moves batch `id`, whose files are at `input`, as far as it can go.
     pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
@@ -367,7 +364,8 @@ impl<S: LedgerStore> Staged<'_, S> {
         self.obs.stage(ObsStage::Upload);
         let mut one = req.clone();
         one.path = zip.to_owned();
-        match submit::submit(self.client, &one, zip, self.obs).await {
+        let known = self.known_imports().await?;
+        match submit::submit(self.client, &one, zip, self.obs, &known).await {
             Ok(import) => self.record_submitted(rec, &import).await,
             Err(outcome) => Err(RunError::Canvas {
                 batch: rec.id.clone(),
@@ -400,20 +398,31 @@ impl<S: LedgerStore> Staged<'_, S> {
             .is_some_and(|t| chrono::Utc::now() - t < lease)
     }
 
-    /// After a crash in `submitting`: look in Canvas before ever sending again.
+    /// The Canvas imports the tenant's other batches are known to have made: never this one's.
+    async fn known_imports(&self) -> Result<std::collections::HashSet<u64>, RunError> {
+        Ok(self
+            .ledger
+            .list_batches(&self.tenant)
+            .await?
+            .into_iter()
+            .filter_map(|b| b.canvas_import_id)
+            .collect())
+    }
+
+    /// After a crash in `submitting`: look in Canvas before ever sending again. An import created
+    /// since the POST that no other batch of the tenant owns is the one the lost request made.
     async fn resolve_submitting(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
     ) -> Result<(), RunError> {
-        let since = rec.submit_started_at.unwrap_or(rec.updated_at) - CLOCK_SKEW;
-        let found = self
-            .client
-            .find_import_created_since(&req.account, since, None)
+        let sent_at = rec.submit_started_at.unwrap_or(rec.updated_at);
+        let known = self.known_imports().await?;
+        let found = submit::find_ours(self.client, &req.account, sent_at, &known)
             .await
-            .map_err(|e| RunError::Canvas {
+            .map_err(|o| RunError::Canvas {
                 batch: rec.id.clone(),
-                reason: e.to_string(),
+                reason: outcome_reason(&o),
             })?;
         if let Some(import) = found {
             self.obs.note(&format!(

@@ -2,29 +2,38 @@
 //!
 //! A create whose outcome is unknown (the connection dropped after the request was sent, a
 //! timeout, a 5xx) is never blindly repeated: Canvas is asked first whether an import was created
-//! since just before the POST. If one was, it is ours and we adopt it; only if none was is the
-//! upload sent again, at most `MAX_ATTEMPTS` times in all.
+//! since just before the POST. Canvas has no idempotency key, so "ours" is decided by elimination:
+//! the ids of the account's newest imports are noted *before* the POST, and only an import that
+//! is not among them (nor among the ids the caller already knows, e.g. the ledger's) and was
+//! created since the POST (less a clock-skew allowance) is taken as the one the lost request made.
+//! If one is found it is adopted; only if none is found is the upload sent again, at most
+//! `MAX_ATTEMPTS` times in all.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{ImportRequest, Observer, Outcome, canvas_outcome};
-use crate::canvas::{CanvasClient, CanvasError, ErrorClass, SisImport};
+use crate::canvas::{AccountRef, CanvasClient, CanvasError, ErrorClass, ListFilter, SisImport};
 
 const MAX_ATTEMPTS: u32 = 3;
 
 /// Allowance for the clock difference between this host and Canvas when looking for an import
 /// created "since the POST".
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+pub const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
+/// Uploads `zip`. `known` are import ids that are certainly not this batch's (the ledger's).
 pub async fn submit(
     client: &CanvasClient,
     req: &ImportRequest,
     zip: &Path,
     obs: &dyn Observer,
+    known: &HashSet<u64>,
 ) -> Result<SisImport, Outcome> {
     for attempt in 1..=MAX_ATTEMPTS {
+        let mut not_ours = newest_ids(client, &req.account).await?;
+        not_ours.extend(known.iter().copied());
         let sent_at = Utc::now();
         match client
             .create_sis_import(&req.account, &req.options, zip)
@@ -40,7 +49,11 @@ pub async fn submit(
             }
             Err(e) if e.class() == ErrorClass::Uncertain => {
                 obs.note(&format!("the upload's outcome is unknown ({e}); looking for the import in Canvas before sending again"));
-                if let Some(found) = look_for_import(client, req, &e, sent_at).await? {
+                let since = match &e {
+                    CanvasError::CreateOutcomeUnknown { sent_at, .. } => *sent_at,
+                    _ => sent_at,
+                };
+                if let Some(found) = find_ours(client, &req.account, since, &not_ours).await? {
                     obs.note(&format!("found SIS import {} created by the lost request; waiting on it instead of uploading again", found.id));
                     return Ok(found);
                 }
@@ -60,18 +73,29 @@ pub async fn submit(
     unreachable!("the loop returns on its last attempt")
 }
 
-async fn look_for_import(
-    client: &CanvasClient,
-    req: &ImportRequest,
-    e: &CanvasError,
-    sent_at: chrono::DateTime<Utc>,
-) -> Result<Option<SisImport>, Outcome> {
-    let since = match e {
-        CanvasError::CreateOutcomeUnknown { sent_at, .. } => *sent_at,
-        _ => sent_at,
-    } - CLOCK_SKEW;
-    client
-        .find_import_created_since(&req.account, since, None)
+/// The ids of the account's newest imports (one page).
+async fn newest_ids(client: &CanvasClient, account: &AccountRef) -> Result<HashSet<u64>, Outcome> {
+    let filter = ListFilter {
+        per_page: Some(100),
+        ..ListFilter::default()
+    };
+    let recent = client
+        .recent_sis_imports(account, &filter, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))
+        .map_err(|e| canvas_outcome(&e, None))?;
+    Ok(recent.into_iter().map(|i| i.id).collect())
+}
+
+/// The oldest import created since `sent_at` (less the skew allowance) that is not in `not_ours`.
+pub async fn find_ours(
+    client: &CanvasClient,
+    account: &AccountRef,
+    sent_at: DateTime<Utc>,
+    not_ours: &HashSet<u64>,
+) -> Result<Option<SisImport>, Outcome> {
+    let found = client
+        .imports_created_since(account, sent_at - CLOCK_SKEW, None)
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    Ok(found.into_iter().find(|i| !not_ours.contains(&i.id)))
 }
