@@ -454,6 +454,10 @@ async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_ne!(v["import"]["id"].as_u64(), Some(earlier), "the earlier import is not ours");
+    assert_ne!(
+        v["import"]["id"].as_u64(),
+        Some(earlier),
+        "the earlier import is not ours"
+    );
     assert_eq!(s.imports().await.len(), 2);
 }

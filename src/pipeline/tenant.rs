@@ -44,7 +44,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// files are now (the trigger knows: a processing folder, a downloaded object, ...).
     pub async fn run_tenant(
         &self,
-        input_of: impl Fn(&BatchRecord) -> PathBuf,
+        input_of: impl Fn(&BatchRecord) -> Option<PathBuf>,
     ) -> Result<TenantRun, RunError> {
         let mut run = TenantRun {
             finished: self.supersede_snapshots().await?,
@@ -52,7 +52,10 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         let batches = self.ledger.list_batches(&self.tenant).await?;
         for rec in batches.into_iter().filter(|b| !b.stage.is_terminal()) {
-            let input = input_of(&rec);
+            let Some(input) = input_of(&rec) else {
+                run.stopped_at = Some((rec, "held by another worker".into()));
+                return Ok(run);
+            };
             match self.run_batch(&rec.id, &input).await {
                 Ok(Progress::Finished(done)) => run.finished.push(*done),
                 Ok(Progress::Blocked(blocked)) => {

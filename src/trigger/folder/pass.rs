@@ -158,18 +158,13 @@ impl Pass<'_> {
                 staged.reject_batch(&id, reason).await?;
             }
         }
+        self.archive_finished(&name, claims, report).await?;
         let inputs: HashMap<String, PathBuf> = claims
             .iter()
             .map(|(k, c)| (k.clone(), c.input.clone()))
             .collect();
-        let missing = self.layout.processing().join("missing-input");
         let run = staged
-            .run_tenant(|rec| {
-                inputs
-                    .get(&folder_name(&rec.id))
-                    .cloned()
-                    .unwrap_or_else(|| missing.clone())
-            })
+            .run_tenant(|rec| inputs.get(&folder_name(&rec.id)).cloned())
             .await?;
         for done in &run.finished {
             if let Some(c) = claims.remove(&folder_name(&done.id)) {
@@ -184,6 +179,42 @@ impl Pass<'_> {
         }
         if let Some((rec, why)) = run.stopped_at {
             report.stopped.push((name, format!("{}: {why}", rec.id)));
+        }
+        Ok(())
+    }
+
+    /// Archives claimed batches whose outcome the ledger already holds: a watcher that died
+    /// between recording an outcome and archiving leaves exactly those behind.
+    async fn archive_finished(
+        &self,
+        tenant: &str,
+        claims: &mut HashMap<String, ClaimedBatch>,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
+        let mine: Vec<String> = claims
+            .iter()
+            .filter(|(_, c)| c.tenant == tenant)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for folder in mine {
+            let Ok(id) = BatchId::parse(&folder.replacen("--", "/", 1)) else {
+                continue;
+            };
+            let Some(rec) = self.ledger.get_batch(&id).await? else {
+                continue;
+            };
+            if !rec.stage.is_terminal() {
+                continue;
+            }
+            if let Some(c) = claims.remove(&folder) {
+                let ok = matches!(
+                    rec.stage,
+                    crate::ledger::Stage::Terminal { ok: true, .. }
+                        | crate::ledger::Stage::Superseded { .. }
+                );
+                self.archive(&rec, c, ok).await?;
+                report.archived.push((rec.id.to_string(), ok));
+            }
         }
         Ok(())
     }
