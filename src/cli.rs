@@ -86,7 +86,7 @@ pub enum Command {
     ///
     /// Example: canvas-sis undo --dir /srv/sis main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
-    /// Run the whole import against a built-in simulated Canvas, on bundled example data.
+    /// Folder mode end to end against a built-in simulated Canvas, on bundled example data.
     Demo(DemoArgs),
     /// Run a Canvas SIS Imports API simulator (for tests, demos and dry runs of a feed).
     ///
@@ -335,7 +335,7 @@ pub struct UndoArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Use this folder of CSVs instead of the bundled example institution.
+    /// Drop the CSVs of this folder instead of the bundled example institution.
     #[arg(long)]
     pub data: Option<PathBuf>,
 }

@@ -1,17 +1,21 @@
-//! `canvas-sis demo`: the whole one-shot import against a simulated Canvas started in-process,
-//! on a small bundled institution (examples/northwind), then what Canvas now holds and what to
-//! try next. Needs no Canvas, no network and no configuration.
+//! `canvas-sis demo`: folder mode end to end against a simulated Canvas started in-process: a
+//! small bundled institution (examples/northwind) is dropped into a fresh folder's inbox, one
+//! `watch` pass records it in the ledger, validates, guards, packs, uploads, waits and archives
+//! it; then what Canvas now holds and what to try next. Needs no Canvas, no network and no
+//! configuration.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::SecretString;
 
-use canvas_sis::canvas::{AccountRef, CanvasClient, ClientConfig};
-use canvas_sis::pipeline::{ImportRequest, WaitPolicy};
+use canvas_sis::config::Config;
+use canvas_sis::ledger::{Ledger, LocalStore};
+use canvas_sis::pipeline::{Finished, Observer, Outcome, WaitPolicy};
 use canvas_sis::sim::config::TokenStatus;
 use canvas_sis::sim::{Permission, SimConfig, TokenSpec};
+use canvas_sis::trigger::folder::pass::Pass;
+use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 
 use crate::cli::DemoArgs;
 use crate::cmd::import::print;
@@ -47,10 +51,6 @@ const NORTHWIND: [(&str, &str); 6] = [
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let data = match args.data {
-        Some(d) => d,
-        None => write_example(scratch.path())?,
-    };
     let secret = format!("demo-{:016x}", fastrand::u64(..));
     let mut config = SimConfig::with_tokens(vec![TokenSpec {
         name: "canvas-sis demo".into(),
@@ -67,16 +67,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         "Simulated Canvas running at {} (account 1, \"Simulated University\")",
         sim.url()
     );
-    println!("Importing {} …\n", data.display());
 
-    let base = url::Url::parse(sim.url())?;
-    let client = CanvasClient::new(ClientConfig::new(base, SecretString::from(secret)))?;
-    let req = ImportRequest {
-        path: data.clone(),
-        account: AccountRef::SelfAccount,
-        options: Default::default(),
-        after_failure: false,
-        dry_run: false,
+    // The folder-mode layout, with the example feed dropped in its inbox as a finished batch.
+    let dir = scratch.path().join("sis");
+    let batch = dir.join("inbox").join("northwind-2026-11-26");
+    match &args.data {
+        Some(d) => copy_csvs(d, &batch)?,
+        None => write_example(&batch)?,
+    }
+    close_batch(&batch)?;
+    let token_file = scratch.path().join("token");
+    std::fs::write(&token_file, &secret)?;
+    let toml = format!(
+        "[defaults]\ncanvas_url = \"{}\"\ntoken_file = \"{}\"\n",
+        sim.url(),
+        token_file.display()
+    );
+    let config = Config::from_toml(&toml, &scratch.path().join("canvas-sis.toml"), &|_| None)?;
+    println!(
+        "Dropped {} into {} (closed by a READY marker)\n",
+        batch.file_name().unwrap_or_default().to_string_lossy(),
+        dir.join("inbox").display()
+    );
+
+    let layout = Layout::ensure(&dir)?;
+    std::fs::create_dir_all(layout.root.join("work"))?;
+    let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
+    let runtimes = crate::cmd::watch::runtimes(&config)?;
+    let obs = TerminalObserver::new();
+    let pass = Pass {
+        layout: &layout,
+        config: &config,
+        runtimes: &runtimes,
+        ledger: &ledger,
+        policy: ScanPolicy::default(),
         wait: WaitPolicy {
             poll_min: Duration::from_millis(200),
             poll_max: Duration::from_secs(1),
@@ -84,30 +108,75 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             errors_file_wait: Duration::from_secs(5),
             ..WaitPolicy::default()
         },
-        work_dir: scratch.path().join("run"),
-        validate: Default::default(),
-        pack: Default::default(),
-        limits: Default::default(),
+        submit_lease: Duration::from_secs(120),
+        obs: &obs,
     };
-    std::fs::create_dir_all(&req.work_dir)?;
-    let outcome = canvas_sis::pipeline::import(&client, &req, &TerminalObserver::new()).await;
-    print(&outcome, false);
+    let report = pass.run(&mut HashMap::new()).await?;
+    obs.finish();
+    let mut ok = !report.archived.is_empty();
+    for (id, good) in &report.archived {
+        ok &= *good;
+        let rec = ledger
+            .get_batch(&canvas_sis::ledger::BatchId::parse(id)?)
+            .await?;
+        if let Some(json) = rec.as_ref().and_then(|r| r.canvas_json.clone()) {
+            let import: canvas_sis::canvas::SisImport = serde_json::from_value(json)?;
+            let finished = Finished {
+                import,
+                errors_file: None,
+            };
+            let outcome = if *good {
+                Outcome::Imported(Box::new(finished))
+            } else {
+                Outcome::CanvasFailed(Box::new(finished))
+            };
+            print(&outcome, false);
+        }
+        println!(
+            "batch {id}: recorded in the ledger, inputs archived in {}",
+            layout.archive().display()
+        );
+    }
     println!("\nWhat the simulated Canvas now holds:");
     for (kind, n) in holdings(&sim) {
         println!("  {n:>4} {kind}");
     }
-    println!("{}", next_steps(&data));
+    println!("{}", next_steps());
     sim.shutdown().await;
-    Ok(outcome.exit_code())
+    Ok(if ok { 0 } else { 1 })
 }
 
-fn write_example(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let data = dir.join("northwind");
-    std::fs::create_dir_all(&data)?;
+/// Copies the CSVs of `from` into a new batch folder.
+fn copy_csvs(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")) {
+            std::fs::copy(&p, to.join(p.file_name().unwrap_or_default()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes READY and dates the batch back past the quiet period, as a finished SIS export is.
+fn close_batch(batch: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::write(batch.join("READY"), "")?;
+    let when = std::time::SystemTime::now() - Duration::from_secs(300);
+    for e in std::fs::read_dir(batch)? {
+        std::fs::File::options()
+            .write(true)
+            .open(e?.path())?
+            .set_modified(when)?;
+    }
+    Ok(())
+}
+
+fn write_example(data: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data)?;
     for (name, body) in NORTHWIND {
         std::fs::write(data.join(name), body).with_context(|| format!("writing {name}"))?;
     }
-    Ok(data)
+    Ok(())
 }
 
 /// Non-empty tables of account 1, as (kind, count).
@@ -130,19 +199,15 @@ fn holdings(sim: &canvas_sis::sim::RunningSimulator) -> Vec<(String, usize)> {
         .unwrap_or_default()
 }
 
-fn next_steps(data: &std::path::Path) -> String {
-    format!(
-        "\nTry next:\n  \
-         canvas-sis validate {d}                 # the checks alone, nothing sent\n  \
-         canvas-sis pack {d} -o feed.zip         # the exact zip Canvas would get\n  \
-         canvas-sis simulate &                   # a simulated Canvas that stays up (token: sim-token)\n  \
-         CANVAS_BASE_URL=http://127.0.0.1:8765 CANVAS_TOKEN=sim-token canvas-sis import {d}\n  \
-         CANVAS_BASE_URL=http://127.0.0.1:8765 CANVAS_TOKEN=sim-token canvas-sis status\n\
-         Against a real Canvas: CANVAS_BASE_URL=https://<school>.instructure.com and an admin token with import_sis.",
-        d = if data.starts_with(std::env::temp_dir()) {
-            "examples/northwind".into()
-        } else {
-            data.display().to_string()
-        }
-    )
+fn next_steps() -> String {
+    "\nTry next:\n  \
+     canvas-sis validate examples/northwind                # the checks alone, nothing sent\n  \
+     canvas-sis pack examples/northwind -o feed.zip        # the exact zip Canvas would get\n  \
+     canvas-sis simulate &                                 # a simulated Canvas that stays up (token: sim-token)\n  \
+     export CANVAS_BASE_URL=http://127.0.0.1:8765 CANVAS_TOKEN=sim-token\n  \
+     canvas-sis import examples/northwind                  # one-shot\n  \
+     canvas-sis watch /srv/sis --once                      # folder mode: drop batches in /srv/sis/inbox\n  \
+     canvas-sis status --dir /srv/sis                      # the ledger: gates, held and parked batches\n\
+     Against a real Canvas: CANVAS_BASE_URL=https://<school>.instructure.com and an admin token with import_sis."
+        .to_owned()
 }

@@ -68,7 +68,7 @@ fn obs_finish(obs: &TerminalObserver) {
 }
 
 /// A client and the checked default options for every tenant; the tokens are read here.
-fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
+pub fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
     config
         .tenants
         .iter()
