@@ -133,7 +133,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             print(&outcome, false);
         }
         println!(
-            "batch {id}: recorded in the ledger, inputs archived in {}",
+            "batch {id}: recorded in the ledger, inputs archived in {} (a scratch folder, removed when the demo ends)",
             layout.archive().display()
         );
     }
