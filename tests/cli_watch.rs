@@ -174,3 +174,46 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
     assert_eq!(entries(&dir.path().join("archive")).len(), 1);
     assert!(entries(&dir.path().join("processing")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_sent_during_a_blackout_window() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(2))],
+        Duration::from_secs(300),
+    );
+    let now = chrono::Utc::now();
+    let config = dir.path().join("canvas-sis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tenants.main]\ncanvas_url = \"{}\"\ntoken_env = \"CANVAS_TOKEN\"\nblackout = [{{ from = \"{}\", to = \"{}\" }}]\n",
+            s.sim.url(),
+            (now - chrono::TimeDelta::hours(1)).to_rfc3339(),
+            (now + chrono::TimeDelta::hours(1)).to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["watch", "--once", "--config"])
+        .arg(&config)
+        .arg(dir.path())
+        .env("CANVAS_TOKEN", ADMIN)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("blackout"), "{}", text(&out));
+    assert!(
+        s.imports().await.is_empty(),
+        "held back during the blackout"
+    );
+    assert_eq!(
+        entries(&dir.path().join("processing")).len(),
+        1,
+        "claimed and kept, not lost"
+    );
+}
