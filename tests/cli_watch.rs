@@ -217,3 +217,59 @@ async fn nothing_is_sent_during_a_blackout_window() {
         "claimed and kept, not lost"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_moved_to_the_archive_before_the_outcome_is_recorded() {
+    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 20.0; // 60 rows: about three seconds of importing
+    let s = Sim::start(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(60))],
+        Duration::from_secs(300),
+    );
+    let watcher = tokio::spawn(watch_once_owned(
+        s.sim.url().to_owned(),
+        dir.path().to_owned(),
+    ));
+    // While Canvas is importing, the batch sits in processing/ and its ledger record is not terminal.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let imports = s.imports().await;
+        if imports
+            .first()
+            .is_some_and(|i| i["workflow_state"] == "importing")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(entries(&dir.path().join("processing")).len(), 1);
+    assert!(
+        entries(&dir.path().join("archive")).is_empty(),
+        "archived before the outcome"
+    );
+    let out = watcher.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(entries(&dir.path().join("archive")).len(), 1);
+    assert!(entries(&dir.path().join("processing")).is_empty());
+}
+
+async fn watch_once_owned(url: String, dir: std::path::PathBuf) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["watch", "--once", "--poll-secs", "0.05"])
+        .arg(&dir)
+        .env("CANVAS_BASE_URL", url)
+        .env("CANVAS_TOKEN", ADMIN)
+        .env_remove("CANVAS_SIS_CONFIG")
+        .env_remove("CANVAS_TOKEN_FILE")
+        .output()
+        .await
+        .unwrap()
+}

@@ -95,6 +95,15 @@ impl World {
 
     /// Leaves the batch as a worker that died right after recording `submitting` would.
     async fn crash_after_recording_submitting(&self, id: &BatchId, dir: &Path) {
+        self.crash_after_packing(id, dir).await;
+        self.ledger
+            .transition(id, Stage::Submitting, "test")
+            .await
+            .unwrap();
+    }
+
+    /// Leaves the batch as a worker that died right after recording `packed` would.
+    async fn crash_after_packing(&self, id: &BatchId, dir: &Path) {
         let staged = self.staged(Duration::ZERO);
         self.ledger
             .transition(id, Stage::Validated, "test")
@@ -109,10 +118,6 @@ impl World {
         canvas_sis::pipeline::pack(&collected, &report, &zip, &Default::default()).unwrap();
         self.ledger
             .transition(id, Stage::Packed, "test")
-            .await
-            .unwrap();
-        self.ledger
-            .transition(id, Stage::Submitting, "test")
             .await
             .unwrap();
     }
@@ -445,4 +450,42 @@ async fn after_a_crash_the_previous_batch_import_is_never_taken_for_this_one() {
         "b1's import, created a moment ago, is not b2's"
     );
     assert_eq!(w.sim.imports().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    // Left validated, then left packed (zip on disk), as a worker that died there would.
+    let (validated, d1) = w.batch("validated", &[("users.csv", &users_csv(3))]).await;
+    w.ledger
+        .transition(&validated, Stage::Validated, "crash after validate")
+        .await
+        .unwrap();
+    let r1 = finished(staged.run_batch(&validated, &d1).await.unwrap());
+    assert_eq!(
+        r1.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+
+    let (packed, d2) = w.batch("packed", &[("users.csv", &users_csv(4))]).await;
+    w.crash_after_packing(&packed, &d2).await;
+    let r2 = finished(staged.run_batch(&packed, &d2).await.unwrap());
+    assert_eq!(
+        r2.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    assert_eq!(w.sim.imports().await.len(), 2, "one import per batch");
+    let history: Vec<_> = r1.history.iter().map(|h| h.to.name()).collect();
+    assert_eq!(
+        history,
+        ["validated", "packed", "submitting", "submitted", "terminal"],
+        "resumed at validated"
+    );
 }
