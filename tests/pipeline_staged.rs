@@ -489,3 +489,60 @@ async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() 
         "resumed at validated"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_while_held_or_parked_resumes_there() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    let (held, d1) = w.batch("held", &[("users.csv", &users_csv(3))]).await;
+    w.ledger
+        .transition(&held, Stage::Validated, "t")
+        .await
+        .unwrap();
+    w.ledger
+        .transition(
+            &held,
+            Stage::Held {
+                reason: "guard".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    w.ledger
+        .update_batch(&held, |r| {
+            r.approved = true;
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let r1 = finished(staged.run_batch(&held, &d1).await.unwrap());
+    assert_eq!(
+        r1.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+
+    let (parked, d2) = w.batch("parked", &[("users.csv", &users_csv(4))]).await;
+    w.ledger
+        .transition(
+            &parked,
+            Stage::Parked {
+                reason: "was paused".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    let r2 = finished(staged.run_batch(&parked, &d2).await.unwrap());
+    assert_eq!(
+        r2.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    assert_eq!(w.sim.imports().await.len(), 2);
+}
