@@ -160,3 +160,43 @@ async fn two_watchers_on_one_folder_never_import_a_batch_twice() {
     }
     assert_everything_imported_once_in_order(&s, dir.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_one_import_when_the_watcher_is_killed_after_the_post_before_recording_it() {
+    use canvas_sis::ledger::{Ledger, LocalStore, Stage};
+    let s = slow_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batches(dir.path());
+    // Canvas creates the import at once but answers the POST only 10 s later.
+    s.add_fault(serde_json::json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 10000}}))
+        .await;
+    let mut child = watch(&s, dir.path()).spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while s.imports().await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the POST never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().await.unwrap(); // SIGKILL: the import exists, the watcher never heard of it
+    let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
+    let first = ledger.list_batches("default").await.unwrap().remove(0);
+    assert_eq!(
+        first.stage,
+        Stage::Submitting,
+        "recorded before the POST, never after"
+    );
+    assert_eq!(first.canvas_import_id, None);
+
+    let out = watch(&s, dir.path()).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let first = ledger.get_batch(&first.id).await.unwrap().unwrap();
+    let imports = s.imports().await;
+    assert_eq!(
+        first.canvas_import_id,
+        imports[0]["id"].as_u64(),
+        "the lost POST's import was adopted"
+    );
+    assert_everything_imported_once_in_order(&s, dir.path()).await;
+}

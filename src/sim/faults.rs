@@ -22,6 +22,9 @@ pub enum FaultAction {
     Delay { millis: u64 },
     /// Never answer (the client's timeout fires); the request is not handled.
     Hang,
+    /// Handle the request (a POST creates its import), then wait this long before answering:
+    /// the window in which a client can die after Canvas acted but before it heard.
+    DelayAfter { millis: u64 },
     /// Close the connection without handling the request or answering.
     DropBefore,
     /// Handle the request (a POST creates its import) and then close the connection without

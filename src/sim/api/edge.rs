@@ -62,6 +62,7 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
     let fault = lock(&state.faults).fire(&method, &path);
     let mut drop_after = false;
     let mut delay = None;
+    let mut delay_after = None;
     match fault {
         Some(FaultAction::Status { status, body }) => {
             tracing::info!(%method, %path, status, "fault: answering with a chosen status");
@@ -80,6 +81,9 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
             return drop_connection(conn).await;
         }
         Some(FaultAction::DropAfter) => drop_after = true,
+        Some(FaultAction::DelayAfter { millis }) => {
+            delay_after = Some(std::time::Duration::from_millis(millis));
+        }
         Some(FaultAction::Throttle) => {
             return record(&state, seq, throttled_response(throttle_429(&state)));
         }
@@ -91,6 +95,10 @@ pub async fn canvas_edge(State(state): State<Arc<SimState>>, req: Request, next:
 
     let resp = throttled_call(&state, token.as_deref(), delay, req, next).await;
     let resp = record(&state, seq, resp);
+    if let Some(d) = delay_after {
+        tracing::info!(%method, %path, millis = d.as_millis() as u64, "fault: request handled, answer held back");
+        tokio::time::sleep(d).await;
+    }
     if drop_after {
         tracing::info!(%method, %path, "fault: request handled, connection dropped before the answer");
         return drop_connection(conn).await;
