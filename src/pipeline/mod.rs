@@ -1,12 +1,13 @@
 //! The one pipeline: a batch goes collect → validate → pack → check Canvas → upload → wait →
 //! report, one step function per stage, ending in one [`Outcome`].
 //!
-//! This is the one-shot form (`canvas-sis import`): it does what Canvas's own guide asks of an
-//! import script (design.md) — wait for a running or queued import of the account, refuse to run
-//! after a failed one unless told, check the upload, handle every terminal state and a deadline,
-//! report stuck imports — and never sends a batch twice: after a POST whose outcome is unknown it
-//! looks for the import in Canvas before sending again. The durable ledger and the triggers that
-//! call this unattended come later and reuse these stages.
+//! [`import`] is the one-shot form (`canvas-sis import`): it does what Canvas's own guide asks of
+//! an import script (design.md) — wait for a running or queued import of the account, refuse to
+//! run after a failed one unless told, check the upload, handle every terminal state and a
+//! deadline, report stuck imports — and never sends a batch twice: after a POST whose outcome is
+//! unknown it looks for the import in Canvas before sending again. Its upload, wait and record go
+//! through [`staged`], the ledger-backed run that the unattended triggers use (here on an
+//! in-memory ledger); [`tenant`] orders a tenant's batches; [`operator`] is what an admin does.
 
 pub mod collect;
 pub mod observer;
@@ -129,12 +130,114 @@ async fn run(
             zip_sha256: packed.sha256,
         });
     }
-    obs.stage(Stage::Upload);
-    let created = submit::submit(client, req, &zip_path, obs, &Default::default()).await?;
-    obs.stage(Stage::Wait);
-    let done = wait::until_terminal(client, req, created, obs).await?;
-    obs.stage(Stage::Report);
-    Ok(report::finish(client, req, done, obs).await)
+    submit_recorded(client, req, obs, &zip_path, &packed.sha256).await
+}
+
+/// The upload, wait and record of a one-shot run go through the same ledger-backed stages as
+/// the unattended modes, on an in-memory ledger (a one-shot run has no history to keep): the
+/// batch is recorded as validated and packed, then `Staged::run_batch` records `submitting`
+/// before the POST, adopts the import of a lost answer, waits and records the end.
+async fn submit_recorded(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+    zip: &std::path::Path,
+    zip_sha256: &str,
+) -> Result<Outcome, Outcome> {
+    use crate::ledger::{BatchSource, Ledger, MemoryStore, NewBatch, Stage as LedgerStage};
+    use staged::{Progress, RunError, Staged};
+
+    let gave_up = |reason: String| Outcome::GaveUp {
+        reason,
+        import_id: None,
+    };
+    let ledger = Ledger::new(MemoryStore::new());
+    let new = NewBatch {
+        tenant: "one-shot".into(),
+        source: BatchSource {
+            kind: "path".into(),
+            location: req.path.display().to_string(),
+            files: vec![],
+            extra: Default::default(),
+        },
+        content_sha256: zip_sha256.to_owned(),
+    };
+    let record = |e: crate::ledger::LedgerError| gave_up(format!("recording the batch: {e}"));
+    let rec = ledger
+        .create_batch(new)
+        .await
+        .map_err(record)?
+        .record()
+        .clone();
+    let staged = Staged {
+        ledger: &ledger,
+        client,
+        tenant: rec.tenant.clone(),
+        request: req.clone(),
+        on_failure: staged::OnFailure::Halt,
+        // One batch, no history: the guard needs a previous accepted batch (use `watch`).
+        guard: crate::sis::guard::Thresholds {
+            enabled: false,
+            ..Default::default()
+        },
+        submit_lease: std::time::Duration::ZERO,
+        obs,
+    };
+    std::fs::rename(zip, staged.zip_path(&rec, req))
+        .map_err(|e| gave_up(format!("moving the zip {}: {e}", zip.display())))?;
+    for stage in [LedgerStage::Validated, LedgerStage::Packed] {
+        ledger
+            .transition(&rec.id, stage, "one-shot")
+            .await
+            .map_err(record)?;
+    }
+    let result = staged.run_batch(&rec.id, &req.path).await;
+    let import_id = ledger
+        .get_batch(&rec.id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.canvas_import_id);
+    match result {
+        Ok(Progress::Finished(done)) => Ok(finished_outcome(*done, req)),
+        Ok(Progress::Blocked(b)) => Err(gave_up(format!("the batch stopped at {}", b.stage))),
+        Err(RunError::Canvas {
+            reason, exit_code, ..
+        }) => Err(match exit_code {
+            2 => Outcome::Config { reason },
+            3 => rejected(reason),
+            _ => Outcome::GaveUp { reason, import_id },
+        }),
+        Err(e) => Err(Outcome::GaveUp {
+            reason: e.to_string(),
+            import_id,
+        }),
+    }
+}
+
+/// The Canvas end recorded for the batch, as the one-shot reports it.
+fn finished_outcome(rec: crate::ledger::BatchRecord, req: &ImportRequest) -> Outcome {
+    let import = rec
+        .canvas_json
+        .and_then(|j| serde_json::from_value::<crate::canvas::SisImport>(j).ok());
+    let Some(import) = import else {
+        return Outcome::GaveUp {
+            reason: format!("batch ended {} without Canvas's answer", rec.stage),
+            import_id: rec.canvas_import_id,
+        };
+    };
+    let errors = req
+        .work_dir
+        .join(format!("sis_errors_attachment_{}.csv", import.id));
+    let finished = Box::new(Finished {
+        errors_file: errors.exists().then_some(errors),
+        import,
+    });
+    if finished.import.workflow_state.is_success() {
+        Outcome::Imported(finished)
+    } else {
+        Outcome::CanvasFailed(finished)
+    }
 }
 
 fn rejected(reason: String) -> Outcome {

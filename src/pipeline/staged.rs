@@ -67,8 +67,14 @@ pub enum Progress {
 pub enum RunError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Canvas (or the files) could not be dealt with now; `exit_code` is what a one-shot run
+    /// exits with (2 configuration, 3 rejected, 5 gave up; see `outcome.rs`).
     #[error("batch {batch}: {reason}")]
-    Canvas { batch: BatchId, reason: String },
+    Canvas {
+        batch: BatchId,
+        reason: String,
+        exit_code: u8,
+    },
     #[error("batch {0} is not in the ledger")]
     Unknown(BatchId),
     #[error("batch {0} is being submitted by another worker; try again later")]
@@ -280,12 +286,14 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Err(RunError::Canvas {
                     batch: rec.id.clone(),
                     reason: format!("packing failed: {e}"),
+                    exit_code: 5,
                 });
             }
         };
         let bytes = std::fs::read(&zip).map_err(|e| RunError::Canvas {
             batch: rec.id.clone(),
             reason: format!("reading the zip back: {e}"),
+            exit_code: 5,
         })?;
         let key = self
             .ledger
@@ -304,7 +312,8 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(None)
     }
 
-    fn zip_path(&self, rec: &BatchRecord, req: &ImportRequest) -> PathBuf {
+    /// Where the batch's zip is built (in the request's work directory).
+    pub fn zip_path(&self, rec: &BatchRecord, req: &ImportRequest) -> PathBuf {
         req.work_dir.join(format!("{}.zip", rec.id.local_part()))
     }
 
@@ -321,6 +330,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         let key = rec.archive.zip.clone().ok_or_else(|| RunError::Canvas {
             batch: rec.id.clone(),
             reason: "packed but no zip archived".into(),
+            exit_code: 5,
         })?;
         let bytes = self
             .ledger
@@ -329,10 +339,12 @@ impl<S: LedgerStore> Staged<'_, S> {
             .ok_or_else(|| RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: format!("archived zip {key} is missing"),
+                exit_code: 5,
             })?;
         std::fs::write(&path, bytes).map_err(|e| RunError::Canvas {
             batch: rec.id.clone(),
             reason: format!("writing {}: {e}", path.display()),
+            exit_code: 5,
         })?;
         Ok(path)
     }
@@ -370,6 +382,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             Err(outcome) => Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&outcome),
+                exit_code: outcome.exit_code(),
             }),
         }
     }
@@ -423,6 +436,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             .map_err(|o| RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&o),
+                exit_code: o.exit_code(),
             })?;
         if let Some(import) = found {
             self.obs.note(&format!(
@@ -454,12 +468,14 @@ impl<S: LedgerStore> Staged<'_, S> {
             .map_err(|e| RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: e.to_string(),
+                exit_code: super::canvas_outcome(&e, Some(import_id)).exit_code(),
             })?;
         let done = wait::until_terminal(self.client, req, current, self.obs)
             .await
             .map_err(|o| RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&o),
+                exit_code: o.exit_code(),
             })?;
         self.obs.stage(ObsStage::Report);
         let outcome = super::report::finish(self.client, req, done, self.obs).await;
@@ -467,6 +483,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             return Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&outcome),
+                exit_code: outcome.exit_code(),
             });
         };
         let json = serde_json::to_vec_pretty(&f.import).unwrap_or_default();
