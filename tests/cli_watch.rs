@@ -112,6 +112,12 @@ async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_o
     }
     assert!(entries(&dir.path().join("inbox")).is_empty());
     assert!(entries(&dir.path().join("processing")).is_empty());
+    let log = std::fs::read_to_string(dir.path().join("logs").join("watch.log")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.ends_with(": done")).count(),
+        2,
+        "{log}"
+    );
     // A second pass finds nothing new and sends nothing again.
     let again = watch_once(&s, dir.path()).await;
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));

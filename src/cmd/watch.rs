@@ -41,15 +41,18 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let mut claims = HashMap::new();
     loop {
         let report = pass.run(&mut claims).await?;
+        let mut lines = Vec::new();
         for (batch, ok) in &report.archived {
-            println!(
-                "{batch}: {}",
-                if *ok { "done" } else { "FAILED (see failed/)" }
-            );
+            let how = if *ok { "done" } else { "FAILED (see failed/)" };
+            lines.push(format!("{batch}: {how}"));
         }
         for (tenant, why) in &report.stopped {
-            println!("tenant {tenant} waits at {why}");
+            lines.push(format!("tenant {tenant} waits at {why}"));
         }
+        for line in &lines {
+            println!("{line}");
+        }
+        append_log(&layout, &lines);
         if args.once {
             break;
         }
@@ -60,6 +63,25 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     }
     obs_finish(&obs);
     halted_exit_code(&ledger, &config).await
+}
+
+/// One line per outcome in `DIR/logs/watch.log`, for admins who look at the folder, not at the
+/// process's output. A log that cannot be written is reported, never fatal.
+fn append_log(layout: &Layout, lines: &[String]) {
+    use std::io::Write;
+    if lines.is_empty() {
+        return;
+    }
+    let path = layout.logs().join("watch.log");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| lines.iter().try_for_each(|l| writeln!(f, "{now} {l}")));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "could not append to the watch log");
+    }
 }
 
 fn obs_finish(obs: &TerminalObserver) {
