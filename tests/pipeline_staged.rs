@@ -285,11 +285,7 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
         1,
         "nothing sent past the failure"
     );
-    w.ledger
-        .update_tenant("main", |t| {
-            t.gate = Gate::Open;
-            Ok::<(), canvas_sis::ledger::LedgerError>(())
-        })
+    canvas_sis::pipeline::operator::resume(&w.ledger, "main")
         .await
         .unwrap();
     let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
@@ -390,11 +386,7 @@ async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest(
     let imports = w.sim.imports().await;
     assert_eq!(imports.len(), 2);
     assert!(imports[0]["id"].as_u64() < imports[1]["id"].as_u64());
-    w.ledger
-        .update_tenant("main", |t| {
-            t.gate = Gate::Open;
-            Ok::<(), canvas_sis::ledger::LedgerError>(())
-        })
+    canvas_sis::pipeline::operator::resume(&w.ledger, "main")
         .await
         .unwrap();
     let run = staged.run_tenant(input_of).await.unwrap();
