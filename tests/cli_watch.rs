@@ -279,3 +279,40 @@ async fn watch_once_owned(url: String, dir: std::path::PathBuf) -> Output {
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(2))],
+        Duration::from_secs(300),
+    );
+    assert_eq!(watch_once(&s, dir.path()).await.status.code(), Some(0));
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(2))],
+        Duration::from_secs(300),
+    );
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        s.imports().await.len(),
+        1,
+        "a duplicate drop is not imported again"
+    );
+    assert!(entries(&dir.path().join("inbox")).is_empty());
+    assert!(entries(&dir.path().join("processing")).is_empty());
+    let archived = entries(&dir.path().join("archive"));
+    assert_eq!(archived.len(), 2, "both copies kept: {archived:?}");
+    let dup = archived
+        .iter()
+        .find(|a| a.contains("--duplicate-"))
+        .expect("the repeat is set aside");
+    let note = std::fs::read_to_string(dir.path().join("archive").join(dup).join("duplicate.txt"))
+        .unwrap();
+    assert!(note.contains("not sent to Canvas again"), "{note}");
+}

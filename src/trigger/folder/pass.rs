@@ -119,6 +119,10 @@ impl Pass<'_> {
             content_sha256: content,
         };
         let rec = match self.ledger.create_batch(new).await? {
+            CreateOutcome::AlreadyKnown(r) if r.stage.is_terminal() => {
+                self.set_aside_duplicate(ready, &r).await?;
+                return Ok(None);
+            }
             CreateOutcome::Created(r) | CreateOutcome::AlreadyKnown(r) => r,
         };
         let name = folder_name(&rec.id);
@@ -133,6 +137,42 @@ impl Pass<'_> {
             Err(e) if e.is_lost() || matches!(e, FolderError::AlreadyClaimed { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The same content dropped again at the same place as a batch that already finished: it is
+    /// not imported again (at most one import per batch), but kept — archived beside the first,
+    /// with a note saying which batch it repeats.
+    async fn set_aside_duplicate(
+        &self,
+        ready: &ReadyBatch,
+        first: &BatchRecord,
+    ) -> Result<(), PassError> {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+        let name = format!("{}--duplicate-{stamp}", folder_name(&first.id));
+        let claimed = match claim(self.layout, ready, &name) {
+            Ok(c) => c,
+            Err(e) if e.is_lost() || matches!(e, FolderError::AlreadyClaimed { .. }) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let note = format!(
+            "This drop has the same content and location as batch {} ({}), which already finished.\n\
+             It was not sent to Canvas again. To import it anyway, change its content or drop it under another name.\n",
+            first.id, first.stage
+        );
+        let to = archive(
+            self.layout,
+            claimed,
+            true,
+            &[Extra::Bytes("duplicate.txt", note.as_bytes())],
+        )?;
+        self.obs.note(&format!(
+            "a repeat of batch {} was set aside in {} (not imported again)",
+            first.id,
+            to.display()
+        ));
+        Ok(())
     }
 
     async fn run_tenant(
