@@ -538,3 +538,45 @@ async fn a_crash_while_held_or_parked_resumes_there() {
     );
     assert_eq!(w.sim.imports().await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    w.sim
+        .add_fault(json!({"method": "POST", "action": {"kind": "import", "stuck_in": "created"}}))
+        .await;
+    let other = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let err = staged.run_batch(&id, &dir).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("SIS import {other}")),
+        "{err}"
+    );
+    assert_eq!(
+        w.ledger.get_batch(&id).await.unwrap().unwrap().stage,
+        Stage::Packed,
+        "not sent behind it"
+    );
+    assert_eq!(w.posts().await, 1);
+    let resp = w
+        .sim
+        .http
+        .patch(w.sim.url(&format!("/__sim/imports/{other}")))
+        .json(&json!({"frozen": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    w.sim.wait_real(other, Duration::from_secs(10)).await;
+    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+}

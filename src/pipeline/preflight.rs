@@ -56,7 +56,10 @@ async fn report_orphans(
 }
 
 /// Imports of the account that Canvas will still process: running, or queued in `created`.
-async fn busy(client: &CanvasClient, req: &ImportRequest) -> Result<Vec<SisImport>, Outcome> {
+pub(crate) async fn busy(
+    client: &CanvasClient,
+    req: &ImportRequest,
+) -> Result<Vec<SisImport>, Outcome> {
     let mut busy = client
         .importing(&req.account)
         .await

@@ -352,6 +352,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Packed → Submitting (only one worker can), then the POST.
     async fn submit(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         let zip = self.zip_on_disk(rec, req).await?;
+        self.account_idle(rec, req).await?;
         let mine = self
             .ledger
             .transition(&rec.id, Stage::Submitting, "about to POST")
@@ -402,6 +403,31 @@ impl<S: LedgerStore> Staged<'_, S> {
             )
             .await?;
         Ok(())
+    }
+
+    /// Canvas's guide: do not queue a batch behind an import of the account that is still running
+    /// or queued (someone else's, or a manual one). The batch stays packed and the stream waits;
+    /// the next run checks again.
+    async fn account_idle(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
+        let ahead = super::preflight::busy(self.client, req)
+            .await
+            .map_err(|o| RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: outcome_reason(&o),
+                exit_code: o.exit_code(),
+            })?;
+        match ahead.first() {
+            None => Ok(()),
+            Some(i) => Err(RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: format!(
+                    "SIS import {} of the account is still {}; this batch waits for it",
+                    i.id,
+                    i.workflow_state.as_str()
+                ),
+                exit_code: 5,
+            }),
+        }
     }
 
     /// Whether another worker may still be sending this batch's POST.
