@@ -49,7 +49,7 @@ impl Router {
         if routes.is_empty() {
             return Err(RouterError::NoTenants);
         }
-        routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(Router { routes })
     }
 
