@@ -6,4 +6,5 @@
 //!
 //! The SQS and Lambda triggers come later.
 
+pub mod events;
 pub mod folder;
