@@ -4,7 +4,9 @@
 //! - [`folder`]: folder mode (`canvas-sis watch DIR`), the scheduled import script of Canvas's
 //!   guide: an inbox on the local disk, claimed into `processing/` and archived afterwards.
 //!
-//! The SQS and Lambda triggers come later.
+//! - [`events`]: what a queue message says (S3 notifications, EventBridge "Object Created", the
+//!   S3 test event), which keys start a batch, which tenant a key belongs to, and poison messages;
+//!   the parsing half of the SQS and Lambda triggers, which come next.
 
 pub mod events;
 pub mod folder;
