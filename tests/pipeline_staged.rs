@@ -115,7 +115,13 @@ impl World {
             .request
             .work_dir
             .join(format!("{}.zip", id.local_part()));
-        canvas_sis::pipeline::pack(&collected, &report, &zip, &Default::default()).unwrap();
+        canvas_sis::pipeline::pack(
+            &collected,
+            &canvas_sis::pipeline::kinds_of(&report),
+            &zip,
+            &Default::default(),
+        )
+        .unwrap();
         self.ledger
             .transition(id, Stage::Packed, "test")
             .await
@@ -173,6 +179,11 @@ async fn a_batch_runs_from_received_to_terminal_and_its_outcome_is_archived() {
         let key = key.as_ref().expect("archived");
         assert!(w.ledger.get_archive(key).await.unwrap().is_some(), "{key}");
     }
+    assert_eq!(
+        rec.extra["file_kinds"],
+        json!({"courses.csv": "course", "users.csv": "user"}),
+        "kinds kept for packing"
+    );
     let names: Vec<_> = rec.history.iter().map(|h| h.to.name()).collect();
     assert_eq!(
         names,

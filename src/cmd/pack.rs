@@ -26,7 +26,12 @@ pub fn run(args: PackArgs) -> anyhow::Result<u8> {
         level: args.level,
         ..PackOptions::default()
     };
-    match canvas_sis::pipeline::pack(&collected, &report, &args.output, &opts) {
+    match canvas_sis::pipeline::pack(
+        &collected,
+        &canvas_sis::pipeline::kinds_of(&report),
+        &args.output,
+        &opts,
+    ) {
         Ok(summary) => {
             for e in &summary.entries {
                 println!("{:>12} -> {:>12}  {}", e.uncompressed, e.compressed, e.name);

@@ -115,7 +115,7 @@ async fn run(
     }
     obs.stage(Stage::Pack);
     let zip_path = req.work_dir.join("canvas-sis-batch.zip");
-    let packed = pack(&collected, &report, &zip_path, &req.pack).map_err(rejected)?;
+    let packed = pack(&collected, &kinds_of(&report), &zip_path, &req.pack).map_err(rejected)?;
     obs.note(&format!(
         "packed {} file(s) into {} bytes (sha256 {})",
         packed.entries.len(),
@@ -264,10 +264,22 @@ pub fn validate(collected: &Collected, opts: &ValidateOptions) -> ValidationRepo
     blocking(|| validate_batch(&files, opts))
 }
 
-/// Packs the batch in Canvas order, each file with the kind validation detected.
+/// The kind validation detected for each file, by file name (what packing orders by).
+pub fn kinds_of(
+    report: &ValidationReport,
+) -> std::collections::BTreeMap<String, crate::sis::SisKind> {
+    report
+        .files
+        .iter()
+        .filter_map(|r| r.kind.map(|k| (r.name.clone(), k)))
+        .collect()
+}
+
+/// Packs the batch in Canvas order, each file with the kind validation detected (`kinds`, from
+/// [`kinds_of`]; files without one go last).
 pub fn pack(
     collected: &Collected,
-    report: &ValidationReport,
+    kinds: &std::collections::BTreeMap<String, crate::sis::SisKind>,
     out: &std::path::Path,
     opts: &PackOptions,
 ) -> Result<PackSummary, String> {
@@ -276,11 +288,7 @@ pub fn pack(
         .iter()
         .map(|f| PackEntry {
             name: f.name().to_owned(),
-            kind: report
-                .files
-                .iter()
-                .find(|r| r.name == f.name())
-                .and_then(|r| r.kind),
+            kind: kinds.get(f.name()).copied(),
             file: *f,
         })
         .collect();

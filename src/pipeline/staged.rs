@@ -172,9 +172,11 @@ impl<S: LedgerStore> Staged<'_, S> {
             return self.reject(rec, reason, Some(report_key)).await;
         }
         let stats = BatchStats::from_report(&report);
+        let kinds = serde_json::to_value(super::kinds_of(&report)).unwrap_or_default();
         self.ledger
             .update_batch(&rec.id, |r| {
                 r.archive.report = Some(report_key.clone());
+                r.extra.insert(FILE_KINDS.to_owned(), kinds.clone());
                 for (kind, s) in &stats.0 {
                     r.counts.insert(kind.clone(), s.rows as i64);
                     r.counts.insert(format!("{kind}.deleted"), s.deleted as i64);
@@ -279,8 +281,12 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(None);
             }
         };
-        let report = validate(&collected, &req.validate);
-        let summary = match pack(&collected, &report, &zip, &req.pack) {
+        let kinds = match recorded_kinds(rec) {
+            Some(k) => k,
+            // A record from before kinds were recorded, or validated by another path: detect again.
+            None => super::kinds_of(&validate(&collected, &req.validate)),
+        };
+        let summary = match pack(&collected, &kinds, &zip, &req.pack) {
             Ok(s) => s,
             Err(e) => {
                 return Err(RunError::Canvas {
@@ -634,6 +640,15 @@ fn outcome_reason(o: &Outcome) -> String {
             f.import.workflow_state.as_str()
         ),
     }
+}
+
+/// Record key of the kind validation detected for each file, so packing need not validate again.
+const FILE_KINDS: &str = "file_kinds";
+
+fn recorded_kinds(
+    rec: &BatchRecord,
+) -> Option<std::collections::BTreeMap<String, crate::sis::SisKind>> {
+    serde_json::from_value(rec.extra.get(FILE_KINDS)?.clone()).ok()
 }
 
 /// The guard's view of a recorded batch: `<kind>` rows and `<kind>.deleted` from its counts.
