@@ -64,6 +64,11 @@ pub fn folder_name(id: &BatchId) -> String {
     id.as_str().replace('/', "--")
 }
 
+/// The batch id of a claim folder ([`folder_name`] reversed); `None` for other folders.
+fn batch_id_of(folder: &str) -> Option<BatchId> {
+    BatchId::parse(&folder.replacen("--", "/", 1)).ok()
+}
+
 /// Everything one pass shares.
 pub struct Pass<'a> {
     pub layout: &'a Layout,
@@ -193,7 +198,7 @@ impl Pass<'_> {
         for (folder, c) in claims.iter() {
             if c.tenant == name
                 && let Some(reason) = &c.rejection
-                && let Ok(id) = BatchId::parse(&folder.replacen("--", "/", 1))
+                && let Some(id) = batch_id_of(folder)
             {
                 staged.reject_batch(&id, reason).await?;
             }
@@ -208,13 +213,7 @@ impl Pass<'_> {
             .await?;
         for done in &run.finished {
             if let Some(c) = claims.remove(&folder_name(&done.id)) {
-                let ok = matches!(
-                    done.stage,
-                    crate::ledger::Stage::Terminal { ok: true, .. }
-                        | crate::ledger::Stage::Superseded { .. }
-                );
-                self.archive(done, c, ok).await?;
-                report.archived.push((done.id.to_string(), ok));
+                self.archive(done, c, report).await?;
             }
         }
         if let Some((rec, why)) = run.stopped_at {
@@ -237,7 +236,7 @@ impl Pass<'_> {
             .map(|(k, _)| k.clone())
             .collect();
         for folder in mine {
-            let Ok(id) = BatchId::parse(&folder.replacen("--", "/", 1)) else {
+            let Some(id) = batch_id_of(&folder) else {
                 continue;
             };
             let Some(rec) = self.ledger.get_batch(&id).await? else {
@@ -247,13 +246,7 @@ impl Pass<'_> {
                 continue;
             }
             if let Some(c) = claims.remove(&folder) {
-                let ok = matches!(
-                    rec.stage,
-                    crate::ledger::Stage::Terminal { ok: true, .. }
-                        | crate::ledger::Stage::Superseded { .. }
-                );
-                self.archive(&rec, c, ok).await?;
-                report.archived.push((rec.id.to_string(), ok));
+                self.archive(&rec, c, report).await?;
             }
         }
         Ok(())
@@ -284,8 +277,19 @@ impl Pass<'_> {
         }
     }
 
-    /// Moves a finished batch out of `processing/` with what the ledger archived for it.
-    async fn archive(&self, rec: &BatchRecord, c: ClaimedBatch, ok: bool) -> Result<(), PassError> {
+    /// Moves a finished batch out of `processing/` — to `archive/` when it went well (or was
+    /// superseded), `failed/` otherwise — and reports it.
+    async fn archive(
+        &self,
+        rec: &BatchRecord,
+        c: ClaimedBatch,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
+        let ok = matches!(
+            rec.stage,
+            crate::ledger::Stage::Terminal { ok: true, .. }
+                | crate::ledger::Stage::Superseded { .. }
+        );
         let mut blobs: Vec<(&str, Vec<u8>)> = Vec::new();
         let refs = [
             ("validation.txt", &rec.archive.report),
@@ -309,6 +313,7 @@ impl Pass<'_> {
             extra.push(Extra::File("batch.zip", &zip));
         }
         let to = archive(self.layout, c, ok, &extra)?;
+        report.archived.push((rec.id.to_string(), ok));
         self.obs
             .note(&format!("batch {} archived to {}", rec.id, to.display()));
         Ok(())
