@@ -4,7 +4,8 @@
 #   scripts/test.sh            # from anywhere inside the repository
 #
 # Needs only cargo, python3 (3.11) and curl. Creates .venv (git-ignored) on first use and installs
-# tests/python/requirements.txt into it (exact pins); later runs reuse it and only re-install when
+# tests/python/requirements.txt into it (exact pins, moto[server] among them: the cloud worker's
+# tests start it); later runs reuse it and only re-install when
 # the requirements file changed. If curl is missing it is installed with apt-get when running as
 # root (as CI does), otherwise the script stops and says so. Any failure fails the script.
 set -euo pipefail
@@ -16,6 +17,8 @@ VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/tests/python/requirements.txt"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CANVAS_SIS_BIN="${CANVAS_SIS_BIN:-$TARGET_DIR/debug/canvas-sis}"
+# The cloud worker's tests start this moto server (pinned in tests/python/requirements.txt).
+export CANVAS_SIS_MOTO="$VENV/bin/moto_server"
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nscripts/test.sh: %s\n' "$*" >&2; exit 1; }
@@ -66,6 +69,7 @@ ensure_venv() {
 
 ensure_curl
 ensure_venv
+[ -x "$CANVAS_SIS_MOTO" ] || die "moto_server is missing from .venv after installing the requirements"
 SUMMARY+=("setup ok")
 
 step "cargo build --locked"

@@ -14,6 +14,7 @@
 //!
 //! See `../shared/design.md` for the whole shape.
 
+pub mod aws;
 pub mod canvas;
 pub mod config;
 pub mod ledger;
