@@ -49,6 +49,14 @@ pub enum Command {
     ///   canvas-sis watch /srv/sis --once          # for cron or a systemd timer
     ///   CANVAS_SIS_CONFIG=/etc/canvas-sis.toml canvas-sis watch /srv/sis
     Watch(WatchArgs),
+    /// The cloud worker: take SIS drops from the S3 bucket's SQS FIFO queue, one at a time.
+    ///
+    /// Examples:
+    ///   SIS_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/sis.fifo \
+    ///   SIS_STATE_URL=s3://sis-state/canvas-sis/ CANVAS_BASE_URL=https://school.instructure.com \
+    ///   CANVAS_TOKEN_FILE=/var/run/secrets/canvas-token canvas-sis run
+    ///   canvas-sis run --until-empty          # Kubernetes CronJob: drain the queue, then exit
+    Run(crate::cmd::run::RunArgs),
     /// Validate, pack, check Canvas, upload, wait for the end and report.
     ///
     /// Examples:

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Import(a) => cmd::import::run(a).await,
             Command::Watch(a) => cmd::watch::run(a).await,
+            Command::Run(a) => cmd::run::run(a).await,
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
             Command::Status(a) => match &a.dir {

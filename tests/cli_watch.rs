@@ -316,3 +316,40 @@ async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
         .unwrap();
     assert!(note.contains("not sent to Canvas again"), "{note}");
 }
+
+#[tokio::test]
+async fn a_manifests_import_options_are_applied_to_its_batch_only() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "a-with-options",
+        &[
+            ("users.csv", &users_csv(2)),
+            ("manifest.json", r#"{"import": {"skip_deletes": true}}"#),
+        ],
+        Duration::from_secs(300),
+    );
+    drop_batch(
+        dir.path(),
+        "b-plain",
+        &[("users.csv", &users_csv(3))],
+        Duration::from_secs(200),
+    );
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let imports = s.imports().await;
+    assert_eq!(imports.len(), 2);
+    assert_eq!(
+        imports[0]["options"]["skip_deletes"],
+        serde_json::json!(true),
+        "{}",
+        imports[0]
+    );
+    assert_ne!(
+        imports[1]["options"]["skip_deletes"],
+        serde_json::json!(true),
+        "{}",
+        imports[1]
+    );
+}

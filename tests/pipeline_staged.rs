@@ -64,6 +64,7 @@ impl World {
             on_failure: OnFailure::Halt,
             guard: Thresholds::default(),
             submit_lease: lease,
+            import_defaults: None,
             obs: &LogObserver,
         }
     }

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod output;
 pub mod pack;
 pub mod progress;
+pub mod run;
 pub mod simulate;
 pub mod status;
 pub mod validate;

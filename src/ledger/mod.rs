@@ -23,6 +23,7 @@ mod ledger;
 pub mod local;
 pub mod memory;
 pub mod record;
+pub mod s3;
 pub mod store;
 
 pub use error::{ErrorClass, LedgerError};

@@ -181,6 +181,7 @@ async fn submit_recorded(
             ..Default::default()
         },
         submit_lease: std::time::Duration::ZERO,
+        import_defaults: None,
         obs,
     };
     std::fs::rename(zip, staged.zip_path(&rec, req))

@@ -50,8 +50,16 @@ pub struct Staged<'a, S> {
     /// POST in flight); it is left alone until then. After it, the worker is presumed dead and
     /// Canvas is asked what became of the POST. Must exceed the create call's own timeout.
     pub submit_lease: std::time::Duration,
+    /// The tenant's default import settings, which a batch's own options (its manifest's
+    /// `import`, recorded under [`IMPORT_OVERRIDES`]) are laid over. `None`: the batch options
+    /// are refused (one-shot runs take their options from the flags).
+    pub import_defaults: Option<crate::config::ImportDefaults>,
     pub obs: &'a dyn Observer,
 }
+
+/// `extra` key of a batch record: the import options of the batch's manifest
+/// (`ImportOverrides` as JSON), applied over the tenant's defaults when it is sent.
+pub const IMPORT_OVERRIDES: &str = "import_overrides";
 
 /// Where a run of one batch stopped.
 #[derive(Debug)]
@@ -84,14 +92,24 @@ pub enum RunError {
 impl<S: LedgerStore> Staged<'_, S> {
     /// Moves batch `id`, whose files are at `input`, as far as it can go.
     pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
-        let mut req = self.request.clone();
-        req.path = input.to_owned();
         loop {
             let rec = self
                 .ledger
                 .get_batch(id)
                 .await?
                 .ok_or_else(|| RunError::Unknown(id.clone()))?;
+            let req = match self.request_for(&rec, input) {
+                Ok(req) => req,
+                Err(reason) if matches!(rec.stage, Stage::Received | Stage::Parked { .. }) => {
+                    self.reject(&rec, reason, None).await?;
+                    continue;
+                }
+                // Already past validation with these options: go on as recorded.
+                Err(_) => ImportRequest {
+                    path: input.to_owned(),
+                    ..self.request.clone()
+                },
+            };
             match &rec.stage {
                 Stage::Terminal { .. } | Stage::Superseded { .. } => {
                     return Ok(Progress::Finished(Box::new(rec)));
@@ -123,6 +141,28 @@ impl<S: LedgerStore> Staged<'_, S> {
                 }
             }
         }
+    }
+
+    /// The request for one batch: its input, and its own import options over the tenant's.
+    fn request_for(&self, rec: &BatchRecord, input: &Path) -> Result<ImportRequest, String> {
+        let mut req = self.request.clone();
+        req.path = input.to_owned();
+        let Some(raw) = rec.source.extra.get(IMPORT_OVERRIDES) else {
+            return Ok(req);
+        };
+        let bad = |e: String| format!("the batch's manifest import options: {e}");
+        let overrides: crate::config::ImportOverrides =
+            serde_json::from_value(raw.clone()).map_err(|e| bad(e.to_string()))?;
+        let defaults = self
+            .import_defaults
+            .as_ref()
+            .ok_or_else(|| bad("this run takes no per-batch options".into()))?;
+        req.options = defaults
+            .with(&overrides, "manifest.json import")
+            .map_err(|p| bad(p.to_string()))?
+            .to_options()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(req)
     }
 
     /// The reason the tenant's gate is closed, if it is.

@@ -6,6 +6,7 @@
 //! `pack::read`, and S3 objects come with the cloud worker.
 
 pub mod local;
+pub mod s3;
 
 use std::io::Read;
 

@@ -10,3 +10,5 @@
 
 pub mod events;
 pub mod folder;
+pub mod queue;
+pub mod runtime;

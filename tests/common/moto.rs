@@ -182,6 +182,19 @@ impl Moto {
     /// Route A of aws.md §1.2: the bucket sends its events to EventBridge, and a rule puts
     /// every "Object Created" of the bucket on the FIFO queue in `group`.
     pub async fn route_bucket_to_fifo(&self, bucket: &str, queue_arn: &str, group: &str) {
+        self.route_prefix_to_fifo(bucket, "", queue_arn, group)
+            .await;
+    }
+
+    /// Like [`Moto::route_bucket_to_fifo`] for the keys under `prefix` only: one rule per
+    /// tenant, each with its own message group (aws.md §1.2: group ids are static per target).
+    pub async fn route_prefix_to_fifo(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        queue_arn: &str,
+        group: &str,
+    ) {
         use aws_sdk_s3::types::{EventBridgeConfiguration, NotificationConfiguration};
         self.s3()
             .await
@@ -196,10 +209,14 @@ impl Moto {
             .await
             .expect("bucket → EventBridge");
         let rule = format!("drop-{bucket}-{group}");
+        let mut detail = json!({"bucket": {"name": [bucket]}});
+        if !prefix.is_empty() {
+            detail["object"] = json!({"key": [{"prefix": prefix}]});
+        }
         let pattern = json!({
             "source": ["aws.s3"],
             "detail-type": ["Object Created"],
-            "detail": {"bucket": {"name": [bucket]}}
+            "detail": detail
         });
         self.events(
             "PutRule",

@@ -16,20 +16,14 @@ use sha2::{Digest, Sha256};
 use super::{
     ClaimedBatch, Extra, FolderError, Layout, ReadyBatch, ScanPolicy, archive, claim, recover, scan,
 };
-use crate::canvas::{CanvasClient, ImportOptions};
-use crate::config::{Config, Tenant};
+use crate::config::Config;
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, FileIdentity, Ledger, LocalStore, NewBatch,
 };
 use crate::pipeline::staged::{RunError, Staged};
-use crate::pipeline::{ImportRequest, Observer, WaitPolicy};
+use crate::pipeline::{Observer, WaitPolicy};
 
-/// What a pass needs per tenant: its config, a client and its checked default options.
-pub struct TenantRuntime {
-    pub tenant: Tenant,
-    pub client: CanvasClient,
-    pub options: ImportOptions,
-}
+pub use crate::trigger::runtime::TenantRuntime;
 
 /// What a pass did.
 #[derive(Debug, Default)]
@@ -119,7 +113,7 @@ impl Pass<'_> {
                 kind,
                 location: ready.source.display().to_string(),
                 files,
-                extra: Default::default(),
+                extra: manifest_options(ready),
             },
             content_sha256: content,
         };
@@ -254,27 +248,7 @@ impl Pass<'_> {
 
     fn staged<'s>(&'s self, rt: &'s TenantRuntime) -> Staged<'s, LocalStore> {
         let work = self.layout.root.join("work");
-        Staged {
-            ledger: self.ledger,
-            client: &rt.client,
-            tenant: rt.tenant.name.clone(),
-            request: ImportRequest {
-                path: work.clone(),
-                account: rt.tenant.account.clone(),
-                options: rt.options.clone(),
-                after_failure: true,
-                dry_run: false,
-                wait: self.wait.clone(),
-                work_dir: work,
-                validate: Default::default(),
-                pack: Default::default(),
-                limits: Default::default(),
-            },
-            on_failure: rt.tenant.on_failure,
-            guard: rt.tenant.guard.thresholds(),
-            submit_lease: self.submit_lease,
-            obs: self.obs,
-        }
+        rt.staged(self.ledger, &work, &self.wait, self.submit_lease, self.obs)
     }
 
     /// Moves a finished batch out of `processing/` — to `archive/` when it went well (or was
@@ -318,6 +292,18 @@ impl Pass<'_> {
             .note(&format!("batch {} archived to {}", rec.id, to.display()));
         Ok(())
     }
+}
+
+/// The manifest's import options, recorded with the batch so they apply when it is sent.
+fn manifest_options(ready: &ReadyBatch) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut extra = std::collections::BTreeMap::new();
+    if let Some(o) = ready.manifest.as_ref().and_then(|m| m.import.as_ref()) {
+        extra.insert(
+            crate::pipeline::staged::IMPORT_OVERRIDES.to_owned(),
+            serde_json::to_value(o).unwrap_or_default(),
+        );
+    }
+    extra
 }
 
 fn identify(paths: &[PathBuf]) -> Result<Vec<FileIdentity>, PassError> {

@@ -1,0 +1,220 @@
+//! `canvas-sis run`: the cloud worker. Long-polls the SQS queue, one message at a time, until
+//! stopped (SIGTERM/Ctrl-C), until the queue is drained (`--until-empty`, for a Kubernetes
+//! CronJob) or after `--max-batches`.
+//!
+//! Everything can come from the environment, so a single institution needs no config file:
+//! `SIS_QUEUE_URL`, `SIS_STATE_URL`, `CANVAS_BASE_URL` and `CANVAS_TOKEN` (or
+//! `CANVAS_TOKEN_FILE`), plus the AWS SDK's own variables (region, credentials chain,
+//! `AWS_ENDPOINT_URL`). With a config file, tenants are chosen by their `s3_prefix`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use canvas_sis::aws::{self, ChecksumMode};
+use canvas_sis::config::Config;
+use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
+use canvas_sis::pipeline::{LogObserver, WaitPolicy};
+use canvas_sis::store::s3::FetchPolicy;
+use canvas_sis::trigger::events::Router;
+use canvas_sis::trigger::queue::{SqsQueue, Worker, WorkerSettings};
+use canvas_sis::trigger::runtime::TenantRuntime;
+
+use crate::cmd::import::secs;
+use crate::cmd::simulate::wait_for_stop_signal;
+use crate::cmd::watch::runtimes;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The SQS queue (FIFO) the drop bucket's events arrive on.
+    #[arg(long, env = "SIS_QUEUE_URL")]
+    pub queue_url: String,
+    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
+    #[arg(long = "state", env = "SIS_STATE_URL")]
+    pub state: String,
+    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
+    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
+    pub buckets: Vec<String>,
+    /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
+    #[arg(long)]
+    pub until_empty: bool,
+    /// Exit after handling this many messages that carried a batch.
+    #[arg(long)]
+    pub max_batches: Option<u64>,
+    /// Where batches are downloaded and zips built (default: the system temp dir).
+    #[arg(long, env = "SIS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Visibility timeout of a received message, renewed every third of it while it is worked on.
+    #[arg(long, default_value_t = 300.0)]
+    pub visibility_secs: f64,
+    /// How long a message that could not be finished now stays hidden before it is retried.
+    #[arg(long, default_value_t = 60.0)]
+    pub retry_after_secs: f64,
+    /// Long-poll wait of one receive, at most 20.
+    #[arg(long, default_value_t = 20.0)]
+    pub receive_wait_secs: f64,
+    /// First polling interval of Canvas, in seconds (backs off to 30).
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_secs: f64,
+    /// Longest wait for one import; past it the message is released and waiting resumes later.
+    #[arg(long, default_value_t = 21600.0)]
+    pub deadline_secs: f64,
+    /// A batch recorded as being submitted more recently than this is left to its worker.
+    #[arg(long, default_value_t = 120.0)]
+    pub submit_lease_secs: f64,
+    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
+    #[arg(long, default_value_t = 900.0)]
+    pub incomplete_wait_secs: f64,
+    /// How often an idle worker looks for parked batches of resumed tenants.
+    #[arg(long, default_value_t = 60.0)]
+    pub sweep_secs: f64,
+    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
+    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
+    pub s3_checksums: Option<ChecksumMode>,
+    /// SQS's 12-hour cap on one receipt, in seconds (lower it only to test the release).
+    #[arg(long, default_value_t = 43200.0, hide = true)]
+    pub visibility_cap_secs: f64,
+    /// How long before the cap the message is released, in seconds.
+    #[arg(long, default_value_t = 600.0, hide = true)]
+    pub cap_margin_secs: f64,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    let router = Router::new(
+        config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), t.s3_prefix.clone())),
+    )
+    .context("routing keys to tenants")?;
+    let runtimes = runtimes(&config)?;
+    let clients = aws::clients(args.s3_checksums).await;
+    let queue = SqsQueue::new(clients.sqs.clone(), &args.queue_url);
+    if !queue.is_fifo() {
+        tracing::warn!(queue = %args.queue_url, "not a FIFO queue: batches of a tenant may arrive out of order");
+    }
+    let dlq = queue
+        .dead_letter_queue()
+        .await
+        .context("reading the queue's redrive policy")?;
+    let settings = settings(&args)?;
+    if args.state.starts_with("s3://") {
+        let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
+            .context("SIS_STATE_URL")?;
+        work(
+            Ledger::new(store),
+            queue,
+            dlq,
+            clients.s3,
+            router,
+            &runtimes,
+            settings,
+        )
+        .await
+    } else {
+        let dir = PathBuf::from(&args.state);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        let ledger = Ledger::new(LocalStore::open(&dir)?);
+        work(ledger, queue, dlq, clients.s3, router, &runtimes, settings).await
+    }
+}
+
+fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
+    let wait = WaitPolicy {
+        poll_min: secs(a.poll_secs, "--poll-secs")?,
+        deadline: secs(a.deadline_secs, "--deadline-secs")?,
+        ..WaitPolicy::default()
+    };
+    anyhow::ensure!(
+        a.receive_wait_secs <= 20.0,
+        "--receive-wait-secs is at most 20 (SQS's longest long poll), got {}",
+        a.receive_wait_secs
+    );
+    Ok(WorkerSettings {
+        receive_wait: secs(a.receive_wait_secs, "--receive-wait-secs")?,
+        visibility: secs(a.visibility_secs, "--visibility-secs")?,
+        visibility_cap: secs(a.visibility_cap_secs, "--visibility-cap-secs")?,
+        cap_margin: secs(a.cap_margin_secs, "--cap-margin-secs")?,
+        retry_after: secs(a.retry_after_secs, "--retry-after-secs")?,
+        until_empty: a.until_empty,
+        max_batches: a.max_batches,
+        work_dir: a
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
+        buckets: a
+            .buckets
+            .iter()
+            .filter(|b| !b.is_empty())
+            .cloned()
+            .collect(),
+        fetch: FetchPolicy {
+            incomplete_wait: secs(a.incomplete_wait_secs, "--incomplete-wait-secs")?,
+            ..FetchPolicy::default()
+        },
+        wait,
+        submit_lease: secs(a.submit_lease_secs, "--submit-lease-secs")?,
+        sweep_every: secs(a.sweep_secs, "--sweep-secs")?,
+    })
+}
+
+async fn work<S: LedgerStore>(
+    ledger: Ledger<S>,
+    queue: SqsQueue,
+    dlq: Option<SqsQueue>,
+    s3: aws_sdk_s3::Client,
+    router: Router,
+    runtimes: &[TenantRuntime],
+    settings: WorkerSettings,
+) -> anyhow::Result<u8> {
+    let until_empty = settings.until_empty;
+    let obs = LogObserver;
+    let worker = Worker {
+        queue,
+        dlq,
+        s3,
+        ledger: &ledger,
+        router,
+        runtimes,
+        settings,
+        obs: &obs,
+    };
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let watcher = tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal: finishing the current message, then exiting");
+        signal.cancel();
+    });
+    let summary = worker.run(&stop).await?;
+    watcher.abort();
+    tracing::info!(
+        messages = summary.messages,
+        batches = summary.batch_messages,
+        deleted = summary.deleted,
+        released = summary.released,
+        poison = summary.poison,
+        stopped = summary.stopped,
+        "worker exits"
+    );
+    let mut code = 0;
+    if until_empty && !summary.stopped {
+        for rt in runtimes {
+            if let Gate::Halted { batch, reason, .. } = ledger.tenant(&rt.tenant.name).await?.gate {
+                println!(
+                    "tenant {} is HALTED by batch {batch}: {reason}\n  fix the feed or Canvas, then: canvas-sis resume --state STATE_URL --tenant {}",
+                    rt.tenant.name, rt.tenant.name
+                );
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}

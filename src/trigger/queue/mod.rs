@@ -1,0 +1,31 @@
+//! The SQS FIFO trigger: `canvas-sis run`, the cloud worker.
+//!
+//! One message at a time: receive ([`sqs`]) → parse and route (`trigger::events`) → fetch the
+//! batch from the drop bucket (`store::s3`) → record it in the ledger (dedup: a duplicate
+//! message, a redelivery after the FIFO window or a second worker all find the same batch) → run
+//! the tenant's stream through the staged pipeline → dispose of the message. While a message is
+//! in flight a [`heartbeat`] keeps it invisible, so its FIFO group (its tenant) stays blocked and
+//! in order; tenants in other groups go on in parallel on other workers.
+//!
+//! What happens to a message ([`Disposition`]):
+//! - **deleted** when every batch it carried has a recorded terminal outcome or is parked in the
+//!   ledger, or when it carried no batch (test event, other objects, other S3 events);
+//! - **released** (made visible again, after a delay) when a batch could not be finished now —
+//!   Canvas unreachable, still importing at the wait deadline, an S3 hiccup, a stop signal, the
+//!   12-hour visibility cap near; the next receive resumes from the ledger and never uploads twice;
+//! - **poison** ([`poison`]): recorded in the ledger, copied to the dead-letter queue if the queue
+//!   has one, then deleted — it never blocks its group forever.
+//!
+//! Batches whose message is gone (parked behind a halted tenant, held for approval) are picked
+//! up by the [`Worker`]'s sweep once their tenant's gate opens or they are approved.
+
+pub mod heartbeat;
+pub mod poison;
+pub mod sqs;
+mod stream;
+mod worker;
+
+pub use heartbeat::Heartbeat;
+pub use poison::{POISON_PREFIX, PoisonRecord};
+pub use sqs::{QueueError, Received, SqsQueue};
+pub use worker::{Disposition, RunSummary, Worker, WorkerError, WorkerSettings};

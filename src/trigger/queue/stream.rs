@@ -1,0 +1,445 @@
+//! One batch event of the worker, and the tenant stream it joins: fetch the batch from the drop
+//! bucket, record it in the ledger, then run the tenant's unfinished batches in arrival order —
+//! and the sweep that restarts streams whose messages are gone (parked or held batches).
+//!
+//! A batch's message may be deleted only when the batch is finished or parked in the ledger.
+//! When the batch waits behind an earlier batch that is held or parked, it is parked too, with
+//! that reason, so that the sweep (not a message) carries it on later.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::sqs::Received;
+use super::worker::{Disposition, Worker, WorkerError};
+use crate::ledger::{
+    BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
+};
+use crate::pipeline::tenant::TenantRun;
+use crate::store::s3::{Fetched, S3Batches};
+use crate::trigger::events::batch::{MANIFEST, READY};
+use crate::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
+use crate::trigger::runtime::TenantRuntime;
+
+/// `source.extra` keys that let any worker fetch a recorded batch again.
+const BUCKET: &str = "s3_bucket";
+const TRIGGER_KEY: &str = "s3_trigger_key";
+
+/// The key whose event started the batch: the zip, or the folder's marker.
+fn trigger_key(trigger: &BatchTrigger) -> Option<String> {
+    match trigger {
+        BatchTrigger::Zip { key } => Some(key.clone()),
+        BatchTrigger::Folder { prefix, marker } => Some(format!(
+            "{prefix}{}",
+            match marker {
+                FolderMarker::Manifest => MANIFEST,
+                FolderMarker::Ready => READY,
+            }
+        )),
+        BatchTrigger::Ignore { .. } => None,
+    }
+}
+
+/// Not sent yet, so its input files are read again (validate, pack).
+fn needs_input(stage: &Stage) -> bool {
+    matches!(
+        stage,
+        Stage::Received | Stage::Validated | Stage::Held { .. } | Stage::Parked { .. }
+    )
+}
+
+fn short_hash(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..8])
+}
+
+impl<S: LedgerStore> Worker<'_, S> {
+    fn runtime(&self, tenant: &str) -> Option<&TenantRuntime> {
+        self.runtimes.iter().find(|r| r.tenant.name == tenant)
+    }
+
+    fn release(&self, why: impl Into<String>) -> Disposition {
+        Disposition::Release {
+            after: self.settings.retry_after,
+            why: why.into(),
+        }
+    }
+
+    /// Fetches, records and runs one batch. `Err` ends the message's handling with that
+    /// disposition; `Ok` means this batch is finished, parked or a known duplicate.
+    pub(super) async fn batch_event(
+        &self,
+        tenant: &str,
+        event: &ObjectEvent,
+        trigger: &BatchTrigger,
+        m: &Received,
+    ) -> Result<(), Disposition> {
+        let Some(rt) = self.runtime(tenant) else {
+            return Err(Disposition::Poison {
+                kind: "unknown_tenant".into(),
+                error: format!("tenant {tenant} has no settings in this worker"),
+            });
+        };
+        if let Some(until) = crate::config::blackout_until(&rt.tenant.blackouts, Utc::now()) {
+            let wait = (until - Utc::now()).to_std().unwrap_or_default();
+            return Err(Disposition::Release {
+                after: wait.min(self.settings.visibility_cap / 2),
+                why: format!("tenant {tenant} is in a blackout window until {until}"),
+            });
+        }
+        let key = trigger_key(trigger).unwrap_or_default();
+        let dir = self.fresh_dir(&format!(
+            "in-{}",
+            short_hash(&format!("{}/{key}", event.bucket))
+        ))?;
+        let result = self.record_and_run(rt, event, trigger, &key, &dir, m).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    async fn record_and_run(
+        &self,
+        rt: &TenantRuntime,
+        event: &ObjectEvent,
+        trigger: &BatchTrigger,
+        key: &str,
+        dir: &Path,
+        m: &Received,
+    ) -> Result<(), Disposition> {
+        let tenant = &rt.tenant.name;
+        let fetcher = S3Batches::new(self.s3.clone(), &event.bucket);
+        let fetched = fetcher.fetch(trigger, dir, &self.settings.fetch).await;
+        let new = match &fetched {
+            Ok(f) => self.new_batch(tenant, &event.bucket, key, f, m),
+            Err(e) if e.is_permanent() => self.unfetchable_batch(tenant, event, key, m),
+            Err(e) => return Err(self.release(format!("fetching the batch: {e}"))),
+        };
+        let rec = match self.ledger.create_batch(new).await {
+            Ok(CreateOutcome::AlreadyKnown(r)) if r.stage.is_terminal() => {
+                self.obs.note(&format!(
+                    "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
+                    event.bucket, r.id, r.stage
+                ));
+                return Ok(());
+            }
+            Ok(o) => o.record().clone(),
+            Err(e) => return Err(self.release(format!("recording the batch: {e}"))),
+        };
+        if let Err(e) = &fetched {
+            let staged = self.staged(rt);
+            staged
+                .reject_batch(&rec.id, &e.to_string())
+                .await
+                .map_err(|e| self.release(format!("recording the rejection: {e}")))?;
+            return Ok(());
+        }
+        let input = fetched
+            .as_ref()
+            .map(|f| f.input.clone())
+            .unwrap_or_default();
+        let run = self.run_stream(rt, Some((rec.id.clone(), input))).await?;
+        self.settle_current(&rec.id, run).await
+    }
+
+    fn new_batch(
+        &self,
+        tenant: &str,
+        bucket: &str,
+        key: &str,
+        f: &Fetched,
+        m: &Received,
+    ) -> NewBatch {
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert(BUCKET.to_owned(), json!(bucket));
+        extra.insert(TRIGGER_KEY.to_owned(), json!(key));
+        extra.insert("sqs_message_id".to_owned(), json!(m.message_id));
+        if let Some(sha) = &f.manifest_sha256 {
+            extra.insert("manifest_sha256".to_owned(), json!(sha));
+        }
+        if let Some(o) = &f.import {
+            extra.insert(
+                crate::pipeline::staged::IMPORT_OVERRIDES.to_owned(),
+                serde_json::to_value(o).unwrap_or_default(),
+            );
+        }
+        NewBatch {
+            tenant: tenant.to_owned(),
+            source: BatchSource {
+                kind: f.kind.to_owned(),
+                location: f.location.clone(),
+                files: f.files.clone(),
+                extra,
+            },
+            content_sha256: f.content_sha256.clone(),
+        }
+    }
+
+    /// A batch that can never be fetched is still recorded (then rejected), so that the tenant
+    /// halts and the operator sees why; its identity comes from the event, since there is no
+    /// content to hash.
+    fn unfetchable_batch(
+        &self,
+        tenant: &str,
+        e: &ObjectEvent,
+        key: &str,
+        m: &Received,
+    ) -> NewBatch {
+        let location = format!("s3://{}/{key}", e.bucket);
+        let identity = format!(
+            "unfetchable\0{location}\0{}\0{}\0{}",
+            e.etag.as_deref().unwrap_or(""),
+            e.sequencer.as_deref().unwrap_or(""),
+            e.size.unwrap_or(0)
+        );
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert(BUCKET.to_owned(), json!(e.bucket));
+        extra.insert(TRIGGER_KEY.to_owned(), json!(key));
+        extra.insert("sqs_message_id".to_owned(), json!(m.message_id));
+        NewBatch {
+            tenant: tenant.to_owned(),
+            source: BatchSource {
+                kind: "s3-unfetchable".into(),
+                location,
+                files: Vec::new(),
+                extra,
+            },
+            content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
+        }
+    }
+
+    fn staged<'s>(&'s self, rt: &'s TenantRuntime) -> crate::pipeline::staged::Staged<'s, S> {
+        let zips = self.settings.work_dir.join("zips");
+        rt.staged(
+            self.ledger,
+            &zips,
+            &self.settings.wait,
+            self.settings.submit_lease,
+            self.obs,
+        )
+    }
+
+    /// An empty folder under the work dir.
+    fn fresh_dir(&self, name: &str) -> Result<PathBuf, Disposition> {
+        let dir = self.settings.work_dir.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| self.release(format!("creating {}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// Runs the tenant's unfinished batches in arrival order. `current` is the batch whose
+    /// files were just fetched; older unsent batches are fetched again from their recorded source.
+    async fn run_stream(
+        &self,
+        rt: &TenantRuntime,
+        current: Option<(BatchId, PathBuf)>,
+    ) -> Result<TenantRun, Disposition> {
+        let staged = self.staged(rt);
+        std::fs::create_dir_all(&staged.request.work_dir)
+            .map_err(|e| self.release(format!("creating the zip folder: {e}")))?;
+        let unfinished: Vec<BatchRecord> = self
+            .ledger
+            .list_batches(&rt.tenant.name)
+            .await
+            .map_err(|e| self.release(format!("listing the tenant's batches: {e}")))?
+            .into_iter()
+            .filter(|b| !b.stage.is_terminal())
+            .collect();
+        let mut inputs: HashMap<BatchId, PathBuf> = HashMap::new();
+        let mut refetched = Vec::new();
+        for rec in &unfinished {
+            match &current {
+                Some((id, path)) if *id == rec.id => {
+                    inputs.insert(rec.id.clone(), path.clone());
+                }
+                _ if needs_input(&rec.stage) => {
+                    let dir = self.fresh_dir(&format!("re-{}", rec.id.local_part()))?;
+                    refetched.push(dir.clone());
+                    match self.refetch(rec, &dir).await {
+                        Ok(path) => {
+                            inputs.insert(rec.id.clone(), path);
+                        }
+                        Err(Refetch::Reject(reason)) => {
+                            staged
+                                .reject_batch(&rec.id, &reason)
+                                .await
+                                .map_err(|e| self.release(format!("recording a rejection: {e}")))?;
+                        }
+                        Err(Refetch::Later(why)) => {
+                            cleanup(&refetched);
+                            return Err(self.release(why));
+                        }
+                    }
+                }
+                _ => {
+                    inputs.insert(rec.id.clone(), staged.request.work_dir.clone());
+                }
+            }
+        }
+        let run = staged.run_tenant(|rec| inputs.get(&rec.id).cloned()).await;
+        cleanup(&refetched);
+        let run = run.map_err(|e| self.release(e.to_string()))?;
+        for done in &run.finished {
+            let _ = std::fs::remove_file(staged.zip_path(done, &staged.request));
+        }
+        Ok(run)
+    }
+
+    /// Fetches a recorded batch again and checks it is still the same content.
+    async fn refetch(&self, rec: &BatchRecord, dir: &Path) -> Result<PathBuf, Refetch> {
+        let extra = &rec.source.extra;
+        let (Some(bucket), Some(key)) = (
+            extra.get(BUCKET).and_then(|v| v.as_str()),
+            extra.get(TRIGGER_KEY).and_then(|v| v.as_str()),
+        ) else {
+            return Err(Refetch::Reject(format!(
+                "batch {} has no recorded S3 source ({}); it cannot be fetched again: upload it again",
+                rec.id, rec.source.location
+            )));
+        };
+        let trigger = classify(key);
+        let fetched = S3Batches::new(self.s3.clone(), bucket)
+            .fetch(&trigger, dir, &self.settings.fetch)
+            .await;
+        match fetched {
+            Ok(f) if f.content_sha256 == rec.content_sha256 => Ok(f.input),
+            Ok(_) => Err(Refetch::Reject(format!(
+                "the objects of {} changed after the batch was recorded (it waited parked or held); \
+                 nothing was sent. Upload the batch again under a new name",
+                rec.source.location
+            ))),
+            Err(e) if e.is_permanent() => Err(Refetch::Reject(format!(
+                "fetching the waiting batch again: {e}"
+            ))),
+            Err(e) => Err(Refetch::Later(format!(
+                "fetching batch {} again: {e}",
+                rec.id
+            ))),
+        }
+    }
+
+    /// After the stream ran: the current batch must be finished or parked, or the message waits.
+    async fn settle_current(&self, id: &BatchId, run: TenantRun) -> Result<(), Disposition> {
+        let rec = self
+            .ledger
+            .get_batch(id)
+            .await
+            .map_err(|e| self.release(format!("reading the batch back: {e}")))?
+            .ok_or_else(|| self.release(format!("batch {id} vanished from the ledger")))?;
+        match &rec.stage {
+            s if s.is_terminal() => return Ok(()),
+            Stage::Superseded { .. } | Stage::Parked { .. } | Stage::Held { .. } => return Ok(()),
+            _ => {}
+        }
+        let why = match &run.stopped_at {
+            Some((blocker, why)) => {
+                let blocked = matches!(blocker.stage, Stage::Held { .. } | Stage::Parked { .. });
+                if blocked && blocker.id != *id && needs_input(&rec.stage)
+                    || blocked && blocker.id != *id && rec.stage == Stage::Packed
+                {
+                    let reason = format!("waiting behind batch {} ({why})", blocker.id);
+                    self.ledger
+                        .transition(
+                            id,
+                            Stage::Parked {
+                                reason: reason.clone(),
+                            },
+                            &reason,
+                        )
+                        .await
+                        .map_err(|e| self.release(format!("parking the batch: {e}")))?;
+                    return Ok(());
+                }
+                format!("batch {}: {why}", blocker.id)
+            }
+            None => format!("batch {id} is {}", rec.stage),
+        };
+        Err(self.release(why))
+    }
+
+    /// Runs the streams of tenants whose oldest unfinished batch has no message any more: parked
+    /// (the gate has opened since) or held and approved. True when a stream moved.
+    pub(super) async fn sweep(&self, stop: &CancellationToken) -> Result<bool, WorkerError> {
+        let mut moved = false;
+        for rt in self.runtimes {
+            if stop.is_cancelled() {
+                break;
+            }
+            let name = &rt.tenant.name;
+            if crate::config::blackout_until(&rt.tenant.blackouts, Utc::now()).is_some() {
+                continue;
+            }
+            if !matches!(self.ledger.tenant(name).await?.gate, Gate::Open) {
+                continue;
+            }
+            let Some(first) = self
+                .ledger
+                .list_batches(name)
+                .await?
+                .into_iter()
+                .find(|b| !b.stage.is_terminal())
+            else {
+                continue;
+            };
+            let resumable = match &first.stage {
+                Stage::Parked { .. } => true,
+                Stage::Held { .. } => first.approved,
+                _ => false,
+            };
+            if !resumable {
+                continue;
+            }
+            self.obs
+                .note(&format!("tenant {name}: resuming at batch {}", first.id));
+            tokio::select! {
+                r = self.run_stream(rt, None) => {
+                    if let Err(d) = r {
+                        tracing::warn!(tenant = %name, disposition = ?d, "the resumed stream stopped");
+                    }
+                }
+                _ = stop.cancelled() => break,
+            }
+            let after = self.ledger.get_batch(&first.id).await?;
+            moved |= after.is_some_and(|a| a.stage != first.stage);
+        }
+        Ok(moved)
+    }
+}
+
+enum Refetch {
+    /// The batch can never be fetched as recorded: reject it.
+    Reject(String),
+    /// Try again later.
+    Later(String),
+}
+
+fn cleanup(dirs: &[PathBuf]) {
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_keys_name_the_object_that_started_the_batch() {
+        assert_eq!(
+            trigger_key(&classify("main/b1/manifest.json")).as_deref(),
+            Some("main/b1/manifest.json")
+        );
+        assert_eq!(
+            trigger_key(&classify("main/b1/READY")).as_deref(),
+            Some("main/b1/READY")
+        );
+        assert_eq!(
+            trigger_key(&classify("main/x.zip")).as_deref(),
+            Some("main/x.zip")
+        );
+        assert_eq!(trigger_key(&classify("main/x.csv")), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! The receive loop of `canvas-sis run`: one message at a time, a heartbeat while it is in
+//! flight, and exactly one disposition per receipt (see the module docs of `trigger::queue`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::heartbeat::{Heartbeat, release_deadline};
+use super::poison::PoisonRecord;
+use super::sqs::{QueueError, Received, SqsQueue, VISIBILITY_CAP};
+use crate::ledger::{Ledger, LedgerError, LedgerStore};
+use crate::pipeline::{Observer, WaitPolicy};
+use crate::store::s3::FetchPolicy;
+use crate::trigger::events::{BatchTrigger, Parsed, PoisonError, Router, classify, parse_message};
+use crate::trigger::runtime::TenantRuntime;
+
+/// How the worker behaves; `Default` is the production setting.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Long-poll wait of one receive (at most 20 s).
+    pub receive_wait: Duration,
+    /// Visibility of a received message, renewed by the heartbeat.
+    pub visibility: Duration,
+    /// SQS's cap on one receipt's total visibility (12 h; smaller only in tests).
+    pub visibility_cap: Duration,
+    /// How long before the cap the worker stops and releases the message.
+    pub cap_margin: Duration,
+    /// How long a released message stays hidden before it is retried.
+    pub retry_after: Duration,
+    /// Exit once a receive comes back empty and no parked work is left.
+    pub until_empty: bool,
+    /// Exit after this many messages that carried a batch.
+    pub max_batches: Option<u64>,
+    /// Where batches are downloaded and zips built; one sub-folder per batch, removed after.
+    pub work_dir: PathBuf,
+    /// Buckets the worker accepts events from; empty = any.
+    pub buckets: Vec<String>,
+    pub fetch: FetchPolicy,
+    pub wait: WaitPolicy,
+    pub submit_lease: Duration,
+    /// How often an idle worker looks for parked batches whose tenant was resumed.
+    pub sweep_every: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            receive_wait: Duration::from_secs(20),
+            visibility: Duration::from_secs(300),
+            visibility_cap: VISIBILITY_CAP,
+            cap_margin: Duration::from_secs(600),
+            retry_after: Duration::from_secs(60),
+            until_empty: false,
+            max_batches: None,
+            work_dir: std::env::temp_dir().join("canvas-sis-work"),
+            buckets: Vec::new(),
+            fetch: FetchPolicy::default(),
+            wait: WaitPolicy::default(),
+            submit_lease: Duration::from_secs(120),
+            sweep_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What becomes of one received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done with: delete it.
+    Delete(String),
+    /// Not done: make it visible again after `after`.
+    Release { after: Duration, why: String },
+    /// Can never become work: record, move to the DLQ if any, delete.
+    Poison { kind: String, error: String },
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub messages: u64,
+    /// Messages that carried at least one batch.
+    pub batch_messages: u64,
+    pub deleted: u64,
+    pub released: u64,
+    pub poison: u64,
+    /// Sweeps that found parked work and ran it.
+    pub swept: u64,
+    /// Stopped by the stop token (SIGTERM).
+    pub stopped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("work folder {path}: {source}")]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The cloud worker.
+pub struct Worker<'a, S> {
+    pub queue: SqsQueue,
+    pub dlq: Option<SqsQueue>,
+    pub s3: aws_sdk_s3::Client,
+    pub ledger: &'a Ledger<S>,
+    pub router: Router,
+    pub runtimes: &'a [TenantRuntime],
+    pub settings: WorkerSettings,
+    pub obs: &'a dyn Observer,
+}
+
+impl<S: LedgerStore> Worker<'_, S> {
+    /// Receives and handles messages until `stop` is cancelled, the queue is empty
+    /// (`until_empty`) or `max_batches` is reached.
+    pub async fn run(&self, stop: &CancellationToken) -> Result<RunSummary, WorkerError> {
+        let work = &self.settings.work_dir;
+        std::fs::create_dir_all(work).map_err(|source| WorkerError::WorkDir {
+            path: work.clone(),
+            source,
+        })?;
+        let mut summary = RunSummary::default();
+        let mut last_sweep: Option<Instant> = None;
+        let mut failures = 0u32;
+        loop {
+            if self
+                .settings
+                .max_batches
+                .is_some_and(|n| summary.batch_messages >= n)
+            {
+                break;
+            }
+            let received = tokio::select! {
+                r = self.queue.receive_one(self.settings.receive_wait, self.settings.visibility) => r,
+                _ = stop.cancelled() => { summary.stopped = true; break; }
+            };
+            let m = match received {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    failures = 0;
+                    let due = last_sweep.is_none_or(|t| t.elapsed() >= self.settings.sweep_every);
+                    if due || self.settings.until_empty {
+                        last_sweep = Some(Instant::now());
+                        if self.sweep(stop).await? {
+                            summary.swept += 1;
+                            continue;
+                        }
+                    }
+                    if self.settings.until_empty {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = Duration::from_secs(2u64.pow(failures.min(5)));
+                    tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "receive failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = stop.cancelled() => { summary.stopped = true; break; }
+                    }
+                }
+            };
+            failures = 0;
+            summary.messages += 1;
+            let (disposition, carried_batch) = self.process(&m, stop).await;
+            if carried_batch {
+                summary.batch_messages += 1;
+            }
+            match &disposition {
+                Disposition::Delete(_) => summary.deleted += 1,
+                Disposition::Release { .. } => summary.released += 1,
+                Disposition::Poison { .. } => summary.poison += 1,
+            }
+            self.dispose(&m, disposition).await;
+            if stop.is_cancelled() {
+                summary.stopped = true;
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Handles one message under its heartbeat, racing the release deadline and the stop token.
+    async fn process(&self, m: &Received, stop: &CancellationToken) -> (Disposition, bool) {
+        let s = &self.settings;
+        let _beat = Heartbeat::start(
+            self.queue.clone(),
+            m.clone(),
+            s.visibility,
+            s.visibility_cap,
+        );
+        let release_at =
+            release_deadline(m.received_at, s.visibility_cap, s.cap_margin, s.visibility);
+        let mut carried = false;
+        let disposition = tokio::select! {
+            d = self.handle(m, &mut carried) => d,
+            _ = tokio::time::sleep_until(release_at.into()) => Disposition::Release {
+                after: Duration::ZERO,
+                why: "the message's 12-hour visibility cap is near: released so that a fresh \
+                      receive resumes the batch from the ledger".into(),
+            },
+            _ = stop.cancelled() => Disposition::Release {
+                after: Duration::ZERO,
+                why: "the worker is stopping: released so that another worker resumes the batch \
+                      from the ledger".into(),
+            },
+        };
+        (disposition, carried)
+    }
+
+    /// What the message means, and the work it asks for.
+    async fn handle(&self, m: &Received, carried: &mut bool) -> Disposition {
+        let events = match parse_message(&m.body) {
+            Err(p) => return poison(&p),
+            Ok(Parsed::TestEvent { bucket }) => {
+                return Disposition::Delete(format!(
+                    "S3 test event (bucket {})",
+                    bucket.as_deref().unwrap_or("?")
+                ));
+            }
+            Ok(Parsed::Objects { events, ignored }) => {
+                for i in &ignored {
+                    tracing::info!(event = %i.event, key = ?i.key, "not an object-created event; ignored");
+                }
+                events
+            }
+        };
+        let mut work = Vec::new();
+        for e in events {
+            if !self.settings.buckets.is_empty() && !self.settings.buckets.contains(&e.bucket) {
+                return Disposition::Poison {
+                    kind: "unknown_bucket".into(),
+                    error: format!(
+                        "an event from bucket {:?} (key {:?}), which is not a drop bucket of this \
+                         worker ({}); point the bucket's notifications elsewhere or add it with \
+                         --bucket / SIS_BUCKET",
+                        e.bucket,
+                        e.key,
+                        self.settings.buckets.join(", ")
+                    ),
+                };
+            }
+            let Some(tenant) = self.router.route(&e.key).map(str::to_owned) else {
+                return poison(&PoisonError::unknown_tenant(&e.bucket, &e.key));
+            };
+            match classify(&e.key) {
+                BatchTrigger::Ignore { reason } => {
+                    tracing::info!(bucket = %e.bucket, key = %e.key, %reason, "object ignored");
+                }
+                trigger => work.push((tenant, e, trigger)),
+            }
+        }
+        if work.is_empty() {
+            return Disposition::Delete("no batch in the message".into());
+        }
+        *carried = true;
+        for (tenant, event, trigger) in work {
+            if let Err(d) = self.batch_event(&tenant, &event, &trigger, m).await {
+                return d;
+            }
+        }
+        Disposition::Delete("every batch of the message is recorded as finished or parked".into())
+    }
+
+    /// Carries out a disposition. Failures are logged: an undeleted message comes back and the
+    /// ledger recognises its batch; an unrecorded poison message is released, never deleted.
+    async fn dispose(&self, m: &Received, d: Disposition) {
+        let id = &m.message_id;
+        match d {
+            Disposition::Delete(why) => {
+                tracing::info!(message_id = %id, %why, "message done");
+                if let Err(e) = self.queue.delete(m).await {
+                    tracing::warn!(message_id = %id, error = %e, "could not delete the message; it will come back and be recognised");
+                }
+            }
+            Disposition::Release { after, why } => {
+                tracing::info!(message_id = %id, %why, retry_in_s = after.as_secs(), "message released");
+                if let Err(e) = self.queue.set_visibility(m, after).await {
+                    tracing::warn!(message_id = %id, error = %e, "could not release the message; it returns when its visibility runs out");
+                }
+            }
+            Disposition::Poison { kind, error } => self.move_poison(m, &kind, &error).await,
+        }
+    }
+
+    async fn move_poison(&self, m: &Received, kind: &str, error: &str) {
+        let id = &m.message_id;
+        tracing::error!(message_id = %id, kind, %error, "poison message");
+        let moved_to = match &self.dlq {
+            Some(dlq) => format!("dead-letter queue {}", dlq.url()),
+            None => "deleted (the queue has no dead-letter queue)".into(),
+        };
+        let rec = PoisonRecord::new(m, kind, error, moved_to);
+        let body = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+        if let Err(e) = self.ledger.store().put_blob(&rec.key(), &body).await {
+            tracing::error!(message_id = %id, error = %e, "could not record the poison message; it is kept in the queue");
+            let _ = self
+                .queue
+                .set_visibility(m, self.settings.retry_after)
+                .await;
+            return;
+        }
+        if let Some(dlq) = &self.dlq
+            && let Err(e) = dlq.send_copy(m, error).await
+        {
+            tracing::error!(message_id = %id, error = %e, "could not copy the poison message to the dead-letter queue; it is kept in the queue");
+            let _ = self
+                .queue
+                .set_visibility(m, self.settings.retry_after)
+                .await;
+            return;
+        }
+        if let Err(e) = self.queue.delete(m).await {
+            tracing::warn!(message_id = %id, error = %e, "could not delete the poison message");
+        }
+    }
+}
+
+fn poison(p: &PoisonError) -> Disposition {
+    Disposition::Poison {
+        kind: p.kind.as_str().to_owned(),
+        error: p.to_string(),
+    }
+}

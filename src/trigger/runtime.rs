@@ -1,0 +1,54 @@
+//! What every trigger needs per tenant to run its stream: the tenant's settings, a Canvas client
+//! and its checked default options — and the one way to build the staged pipeline from them, so
+//! folder mode and the queue worker run batches identically.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::canvas::{CanvasClient, ImportOptions};
+use crate::config::Tenant;
+use crate::ledger::{Ledger, LedgerStore};
+use crate::pipeline::staged::Staged;
+use crate::pipeline::{ImportRequest, Observer, WaitPolicy};
+
+/// One tenant, ready to run: its config, a client and its checked default options.
+pub struct TenantRuntime {
+    pub tenant: Tenant,
+    pub client: CanvasClient,
+    pub options: ImportOptions,
+}
+
+impl TenantRuntime {
+    /// The staged pipeline for this tenant's batches; zips are built in `work`.
+    pub fn staged<'s, S: LedgerStore>(
+        &'s self,
+        ledger: &'s Ledger<S>,
+        work: &Path,
+        wait: &WaitPolicy,
+        submit_lease: Duration,
+        obs: &'s dyn Observer,
+    ) -> Staged<'s, S> {
+        Staged {
+            ledger,
+            client: &self.client,
+            tenant: self.tenant.name.clone(),
+            request: ImportRequest {
+                path: work.to_owned(),
+                account: self.tenant.account.clone(),
+                options: self.options.clone(),
+                after_failure: true,
+                dry_run: false,
+                wait: wait.clone(),
+                work_dir: work.to_owned(),
+                validate: Default::default(),
+                pack: Default::default(),
+                limits: Default::default(),
+            },
+            on_failure: self.tenant.on_failure,
+            guard: self.tenant.guard.thresholds(),
+            submit_lease,
+            import_defaults: Some(self.tenant.import.clone()),
+            obs,
+        }
+    }
+}

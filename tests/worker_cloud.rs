@@ -1,0 +1,311 @@
+//! `canvas-sis run` end to end, as real processes: S3 upload → EventBridge rule → SQS FIFO (moto)
+//! → worker → Canvas simulator over HTTP, with the ledger in S3. Message shapes, key encodings,
+//! poison messages and duplicates.
+
+#[path = "common/cloud.rs"]
+mod cloud;
+mod common;
+#[path = "common/moto.rs"]
+mod moto;
+
+use cloud::{Cloud, CloudOpts, imported_users, sha, stderr, tagged_users};
+use common::{ADMIN, Sim, tokens};
+use serde_json::json;
+
+fn feed(tag: &str) -> Vec<(&'static str, String)> {
+    vec![("users.csv", tagged_users(tag, 3))]
+}
+
+fn zip_feed(tag: &str) -> Vec<u8> {
+    common::zip_of(&[("users.csv", &tagged_users(tag, 3))])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_zip("exports/2026-11-27.zip", zip_feed("z1")).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("z1", 3))]
+    );
+    let batches = c.batches("default").await;
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(batches[0]["stage"], json!("terminal"), "{:?}", batches[0]);
+    assert_eq!(batches[0]["state"], json!("imported"));
+    assert_eq!(
+        batches[0]["source"]["location"],
+        json!("s3://drop/exports/2026-11-27.zip")
+    );
+    assert!(
+        batches[0]["archive"]["zip"].is_string(),
+        "the zip is archived"
+    );
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (0, 0),
+        "the message is deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_batches_with_spaces_plus_percent_and_unicode_in_their_keys_are_imported() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let prefix = "fall 2026+x%41/été/run 1/";
+    c.drop_folder(prefix, &feed("f1"), json!({})).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("f1", 3))]
+    );
+    let b = &c.batches("default").await[0];
+    assert_eq!(
+        b["source"]["location"],
+        json!(format!("s3://drop/{prefix}"))
+    );
+    assert_eq!(b["state"], json!("imported"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_test_events_and_other_objects_are_deleted_without_work() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.send(
+        r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-27T00:00:00.000Z","Bucket":"drop","RequestId":"X","HostId":"Y"}"#,
+        "default",
+    )
+    .await;
+    c.moto
+        .put(cloud::DROP, "exports/notes.txt", b"hello".to_vec())
+        .await;
+    c.moto
+        .put(
+            cloud::DROP,
+            "exports/b/users.csv",
+            tagged_users("x", 1).into_bytes(),
+        )
+        .await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(c.sim.imports().await.is_empty());
+    assert!(c.batches("default").await.is_empty());
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    assert!(c.dead_letters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_recorded_moved_to_the_dlq_and_never_block_their_group() {
+    let c = Cloud::start(CloudOpts {
+        tenants: vec![("east", "east/", 1)],
+        ..CloudOpts::default()
+    })
+    .await;
+    c.send("this is not json", "east").await;
+    c.send(r#"{"hello":"world"}"#, "east").await;
+    c.send(
+        &json!({"version":"0","id":"1","detail-type":"Object Created","source":"aws.s3",
+                "detail":{"bucket":{"name":"drop"},"object":{"key":"west/b.zip"}}})
+        .to_string(),
+        "east",
+    )
+    .await;
+    c.send(
+        &json!({"version":"0","id":"2","detail-type":"Object Created","source":"aws.s3",
+                "detail":{"bucket":{"name":"elsewhere"},"object":{"key":"east/b.zip"}}})
+        .to_string(),
+        "east",
+    )
+    .await;
+    // A good batch behind the poison in the same group still goes through.
+    c.drop_zip("east/good.zip", zip_feed("g1")).await;
+    let out = c.drain(&["--bucket", "drop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("g1", 3))]
+    );
+    let dead = c.dead_letters().await;
+    assert_eq!(dead.len(), 4, "{dead:?}");
+    assert!(dead.iter().any(|b| b == "this is not json"));
+    let records = c.state_json("poison/").await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|(_, r)| r["kind"].as_str().unwrap_or(""))
+        .collect();
+    for kind in [
+        "not_json",
+        "unknown_shape",
+        "unknown_tenant",
+        "unknown_bucket",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    for (_, r) in &records {
+        assert!(
+            r["moved_to"].as_str().unwrap().contains("sis-dlq.fifo"),
+            "{r}"
+        );
+        assert!(!r["error"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_message_and_a_late_redelivery_import_the_batch_once() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_zip("exports/once.zip", zip_feed("d1")).await;
+    let original = c.moto.peek(&c.queue_url, 10).await;
+    assert_eq!(original.len(), 1);
+    // The same event again with another dedup id: what SQS delivers after its 5-minute window.
+    let sqs = c.moto.sqs().await;
+    sqs.send_message()
+        .queue_url(&c.queue_url)
+        .message_body(&original[0])
+        .message_group_id("default")
+        .message_deduplication_id("redelivered-1")
+        .send()
+        .await
+        .unwrap();
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // And once more after the batch finished.
+    sqs.send_message()
+        .queue_url(&c.queue_url)
+        .message_body(&original[0])
+        .message_group_id("default")
+        .message_deduplication_id("redelivered-2")
+        .send()
+        .await
+        .unwrap();
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.sim.imports().await.len(), 1, "imported exactly once");
+    assert_eq!(c.batches("default").await.len(), 1);
+    assert!(
+        stderr(&out).contains("not imported again"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_naming_a_missing_file_is_rejected_after_the_bounded_wait() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_folder(
+        "exports/partial/",
+        &feed("p1"),
+        json!({"files": [{"name": "users.csv"}, {"name": "enrollments.csv"}]}),
+    )
+    .await;
+    let out = c.drain(&["--incomplete-wait-secs", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "halted tenant: {}",
+        stderr(&out)
+    );
+    assert!(c.sim.imports().await.is_empty());
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["state"], json!("rejected"), "{b}");
+    let errors = b["errors"].to_string();
+    assert!(errors.contains("enrollments.csv"), "{errors}");
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (0, 0),
+        "the message is not stuck"
+    );
+    let status = c.ops(&["status", "--state", cloud::STATE_URL]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("halted"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_notifications_on_a_standard_queue_are_understood_too() {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let sim = Sim::start({
+        let mut s = canvas_sis::sim::SimConfig::with_tokens(tokens());
+        s.throttle.enabled = false;
+        s.rows_per_sec = 10_000.0;
+        s
+    })
+    .await;
+    let m = moto::Moto::start();
+    m.create_bucket("drop").await;
+    m.create_bucket("state").await;
+    let sqs = m.sqs().await;
+    let url = sqs
+        .create_queue()
+        .queue_name("std")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    m.s3()
+        .await
+        .put_bucket_notification_configuration()
+        .bucket("drop")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:std")
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    m.put("drop", "a b/c+d%e.zip", zip_feed("s1")).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
+    cmd.args([
+        "run",
+        "--until-empty",
+        "--receive-wait-secs",
+        "1",
+        "--poll-secs",
+        "0.2",
+    ])
+    .env_clear()
+    .env("SIS_QUEUE_URL", &url)
+    .env("SIS_STATE_URL", "s3://state/x/")
+    .env("SIS_WORK_DIR", work.path())
+    .env("CANVAS_BASE_URL", sim.sim.url())
+    .env("CANVAS_TOKEN", ADMIN);
+    for (k, v) in m.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&sim, 1).await,
+        vec![sha(&tagged_users("s1", 3))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifests_import_options_travel_with_its_batch() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_folder(
+        "exports/opt/",
+        &feed("o1"),
+        json!({"import": {"skip_deletes": true}}),
+    )
+    .await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imports = c.sim.imports().await;
+    assert_eq!(
+        imports[0]["options"]["skip_deletes"],
+        json!(true),
+        "{}",
+        imports[0]
+    );
+}

@@ -1,0 +1,277 @@
+//! `canvas-sis run` under crashes, signals, long imports and several workers: a worker killed
+//! while waiting, SIGTERM, the visibility heartbeat and the 12-hour cap, three workers sharing
+//! a queue across tenants, and a halted tenant released on `resume`.
+
+#[path = "common/cloud.rs"]
+mod cloud;
+mod common;
+#[path = "common/moto.rs"]
+mod moto;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use cloud::{Cloud, CloudOpts, imported_users, sha, stderr, tagged_users, wait_output};
+use serde_json::json;
+
+fn zip_feed(tag: &str, rows: usize) -> Vec<u8> {
+    common::zip_of(&[("users.csv", &tagged_users(tag, rows))])
+}
+
+fn spawn(c: &Cloud, extra: &[&str]) -> Child {
+    c.worker(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker starts")
+}
+
+/// Polls until `f` holds, failing after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
+    c.batches(tenant)
+        .await
+        .first()
+        .and_then(|b| b["stage"].as_str().map(str::to_owned))
+}
+
+fn sigterm(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_upload() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 4.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("exports/slow.zip", zip_feed("k1", 24)).await;
+    let mut first = spawn(&c, &["--visibility-secs", "3"]);
+    eventually(
+        Duration::from_secs(60),
+        "the batch is submitted",
+        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
+    )
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(c.sim.imports().await.len(), 1);
+    let out = c.drain(&["--visibility-secs", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imports = c.sim.imports().await;
+    assert_eq!(imports.len(), 1, "no second upload");
+    assert_eq!(imports[0]["workflow_state"], json!("imported"));
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["state"], json!("imported"), "{b}");
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_message_at_once_and_the_next_worker_finishes_the_batch() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("exports/term.zip", zip_feed("t1", 30)).await;
+    let worker = spawn(&c, &["--visibility-secs", "30"]);
+    eventually(
+        Duration::from_secs(60),
+        "the batch is submitted",
+        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
+    )
+    .await;
+    let t0 = Instant::now();
+    sigterm(&worker);
+    let out = wait_output(worker, Duration::from_secs(10));
+    let took = t0.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(5), "exited after {took:?}");
+    // Released: visible again now, not after the 30-second visibility.
+    assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0));
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
+    assert_eq!(c.batches("default").await[0]["state"], json!("imported"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("exports/long.zip", zip_feed("h1", 16)).await;
+    // Visibility 2 s; the import takes about 8 s.
+    let mut first = spawn(&c, &["--visibility-secs", "2"]);
+    eventually(
+        Duration::from_secs(60),
+        "the batch is submitted",
+        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
+    )
+    .await;
+    let second = spawn(&c, &["--visibility-secs", "2", "--until-empty"]);
+    let t0 = Instant::now();
+    while stage_of_first(&c, "default").await.as_deref() != Some("terminal") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "import never ended");
+        let (visible, _) = c.moto.depth(&c.queue_url).await;
+        assert_eq!(visible, 0, "the message became visible while in flight");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        t0.elapsed() > Duration::from_secs(3),
+        "the import was not long enough to test"
+    );
+    let out2 = wait_output(second, Duration::from_secs(30));
+    assert!(out2.status.success(), "{}", stderr(&out2));
+    eventually(
+        Duration::from_secs(20),
+        "the message is deleted",
+        || async { c.moto.depth(&c.queue_url).await == (0, 0) },
+    )
+    .await;
+    sigterm(&first);
+    first.wait().unwrap();
+    assert_eq!(c.sim.imports().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("exports/cap.zip", zip_feed("c1", 16)).await;
+    let out = c.drain(&[
+        "--visibility-secs",
+        "2",
+        "--visibility-cap-secs",
+        "4",
+        "--cap-margin-secs",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("visibility cap is near"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
+    assert_eq!(c.batches("default").await[0]["state"], json!("imported"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_keep_each_tenants_order_and_import_every_batch_once() {
+    const PER_TENANT: usize = 6;
+    let tenants = [("a", "a/", 11u64), ("b", "b/", 12), ("c", "c/", 13)];
+    let c = Cloud::start(CloudOpts {
+        tenants: tenants.to_vec(),
+        rows_per_sec: 10.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    let mut expected = std::collections::HashMap::new();
+    for i in 0..PER_TENANT {
+        for (name, prefix, _) in &tenants {
+            let tag = format!("{name}{i}");
+            c.drop_zip(&format!("{prefix}batch-{i:02}.zip"), zip_feed(&tag, 5))
+                .await;
+            expected
+                .entry(*name)
+                .or_insert_with(Vec::new)
+                .push(sha(&tagged_users(&tag, 5)));
+        }
+    }
+    let workers: Vec<Child> = (0..3).map(|_| spawn(&c, &[])).collect();
+    eventually(
+        Duration::from_secs(120),
+        "every batch is finished",
+        || async {
+            let mut done = 0;
+            for (name, _, _) in &tenants {
+                done += c
+                    .batches(name)
+                    .await
+                    .iter()
+                    .filter(|b| b["stage"] == json!("terminal"))
+                    .count();
+            }
+            done == PER_TENANT * tenants.len()
+        },
+    )
+    .await;
+    let mut handled_by = Vec::new();
+    for w in workers {
+        sigterm(&w);
+        let out = wait_output(w, Duration::from_secs(20));
+        assert!(out.status.success(), "{}", stderr(&out));
+        handled_by.push(stderr(&out).matches("message done").count());
+    }
+    for (name, _, account) in &tenants {
+        assert_eq!(
+            imported_users(&c.sim, *account).await,
+            expected[name],
+            "tenant {name}: every batch once, in upload order"
+        );
+    }
+    assert_eq!(c.sim.imports().await.len(), PER_TENANT * tenants.len());
+    assert!(
+        handled_by.iter().filter(|n| **n > 0).count() >= 2,
+        "tenants should spread across workers: {handled_by:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resume() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let bad =
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B,u1@x.edu,bogus\n";
+    c.drop_zip("exports/1-bad.zip", common::zip_of(&[("users.csv", bad)]))
+        .await;
+    c.drop_zip("exports/2.zip", zip_feed("r2", 3)).await;
+    c.drop_zip("exports/3.zip", zip_feed("r3", 3)).await;
+    let out = c.drain(&[]);
+    assert_eq!(out.status.code(), Some(1), "halted: {}", stderr(&out));
+    assert!(c.sim.imports().await.is_empty());
+    let stages: Vec<String> = c
+        .batches("default")
+        .await
+        .iter()
+        .map(|b| b["stage"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(stages, ["terminal", "parked", "parked"], "{stages:?}");
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (0, 0),
+        "parked = recorded"
+    );
+    let resumed = c.ops(&["resume", "--state", cloud::STATE_URL, "--tenant", "default"]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("r2", 3)), sha(&tagged_users("r3", 3))]
+    );
+}
