@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use canvas_sis::ledger::FileIdentity;
 use canvas_sis::store::s3::{FetchError, FetchPolicy, Fetched, S3Batches};
-use canvas_sis::trigger::events::{BatchTrigger, classify};
+use canvas_sis::trigger::events::classify;
 use moto::Moto;
 use sha2::{Digest, Sha256};
 
