@@ -32,6 +32,6 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
     AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, FileIdentity, Gate, KindStats,
-    NewBatch, Stage, StageChange, TenantRecord,
+    NewBatch, Stage, StageChange, TenantRecord, content_hash,
 };
 pub use store::{LedgerStore, Version};

@@ -135,6 +135,23 @@ pub struct FileIdentity {
     pub sha256: String,
 }
 
+/// A batch's content hash: sha256 over its files' names and hashes, in name order (each followed
+/// by a NUL byte), lowercase hex. The order files were listed or downloaded in does not matter,
+/// so the same files give the same hash whichever trigger (folder mode, S3) brought them.
+pub fn content_hash(files: &[FileIdentity]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&FileIdentity> = files.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut h = Sha256::new();
+    for f in sorted {
+        h.update(f.name.as_bytes());
+        h.update([0]);
+        h.update(f.sha256.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
 /// Where a batch is in its life. Stored as `{"stage": "submitted", "import_id": 7}`.
 ///
 /// The legal moves ([`Stage::can_go_to`]):
@@ -589,6 +606,20 @@ mod tests {
     fn record() -> BatchRecord {
         let id = BatchId::new("district-a", 42, SHA).unwrap();
         BatchRecord::received(&new_batch(), id, 42, t0())
+    }
+
+    #[test]
+    fn content_hash_is_order_free_and_sees_names_and_digests() {
+        let f = |name: &str, sha: &str| FileIdentity {
+            name: name.into(),
+            size: 1,
+            sha256: sha.into(),
+        };
+        let ab = content_hash(&[f("a.csv", "11"), f("b.csv", "22")]);
+        assert_eq!(ab, content_hash(&[f("b.csv", "22"), f("a.csv", "11")]));
+        assert_ne!(ab, content_hash(&[f("a.csv", "22"), f("b.csv", "11")]));
+        assert_ne!(ab, content_hash(&[f("a.csv", "11"), f("c.csv", "22")]));
+        assert_eq!(ab.len(), 64);
     }
 
     #[test]

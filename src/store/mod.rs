@@ -2,8 +2,9 @@
 //!
 //! A batch is read at least twice (validated, then packed), so a file is something that can be
 //! *opened* any number of times, each time streaming from the start — never a buffer in memory.
-//! This session provides local files ([`local`]); entries of an incoming zip are provided by
-//! `pack::read`, and S3 objects come with the cloud worker.
+//! Local files are provided by [`local`] and entries of an incoming zip by `pack::read`. S3
+//! batches are first fetched to a local work folder by [`s3`] (streamed, hashed on the way), so
+//! the pipeline reads them as local files too.
 
 pub mod local;
 pub mod s3;

@@ -19,6 +19,7 @@ use super::{
 use crate::config::Config;
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, FileIdentity, Ledger, LocalStore, NewBatch,
+    content_hash,
 };
 use crate::pipeline::staged::{RunError, Staged};
 use crate::pipeline::{Observer, WaitPolicy};
@@ -326,18 +327,4 @@ fn file_identity(p: &Path) -> Result<FileIdentity, PassError> {
         size,
         sha256: hex::encode(h.finalize()),
     })
-}
-
-/// The batch's content hash: over its files' names and hashes, in name order.
-fn content_hash(files: &[FileIdentity]) -> String {
-    let mut sorted: Vec<&FileIdentity> = files.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut h = Sha256::new();
-    for f in sorted {
-        h.update(f.name.as_bytes());
-        h.update([0]);
-        h.update(f.sha256.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
 }

@@ -174,10 +174,8 @@ pub(crate) fn folder_verdict(
                         Listed::Files(paths) => batch.paths = paths,
                     }
                 }
-                if let (None, Some(o)) = (&batch.rejection, &m.import)
-                    && let Err(p) = ImportDefaults::default().with(o, "manifest.json import")
-                {
-                    batch.rejection = Some(p.to_string());
+                if batch.rejection.is_none() {
+                    batch.rejection = import_problem(&m);
                 }
             }
             Err(why) => batch.rejection = Some(why),
@@ -195,13 +193,27 @@ pub(crate) fn folder_verdict(
 fn read_manifest(path: &Path) -> Result<Manifest, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("could not read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    parse_manifest(&text, &path.display().to_string())
+}
+
+/// Parses a manifest's text; the error names `place` (a path or `s3://` URL), quotes serde's
+/// message and shows a valid manifest.
+pub(crate) fn parse_manifest(text: &str, place: &str) -> Result<Manifest, String> {
+    serde_json::from_str(text).map_err(|e| {
         format!(
-            "{} is not a valid manifest ({e}); write {{}} for every CSV in the folder, or \
-             {{\"files\": [{{\"name\": \"users.csv\", \"sha256\": \"…\"}}], \"import\": {{…}}}}",
-            path.display()
+            "{place} is not a valid manifest ({e}); write {{}} for every CSV in the folder, or \
+             {{\"files\": [{{\"name\": \"users.csv\", \"sha256\": \"…\"}}], \"import\": {{…}}}}"
         )
     })
+}
+
+/// Why the manifest's import options cannot be used, if they cannot.
+pub(crate) fn import_problem(m: &Manifest) -> Option<String> {
+    let o = m.import.as_ref()?;
+    ImportDefaults::default()
+        .with(o, "manifest.json import")
+        .err()
+        .map(|p| p.to_string())
 }
 
 enum Listed {
@@ -219,7 +231,7 @@ fn listed_files(
     wait: Duration,
     now: SystemTime,
 ) -> Result<Listed, FolderError> {
-    if let Some(why) = bad_listing(files) {
+    if let Some(why) = bad_listing(files, super::is_plain_name) {
         return Ok(Listed::Rejected(why));
     }
     let missing: Vec<&str> = files
@@ -260,7 +272,9 @@ fn listed_files(
     ))
 }
 
-fn bad_listing(files: &[ManifestFile]) -> Option<String> {
+/// Why a manifest's `"files"` list cannot be used, if it cannot: empty, a name `plain` refuses
+/// or that is not a `.csv`, a name listed twice, a sha256 that is not 64 hex digits.
+pub(crate) fn bad_listing(files: &[ManifestFile], plain: fn(&str) -> bool) -> Option<String> {
     if files.is_empty() {
         return Some(
             "manifest.json has an empty \"files\" list; list the CSV files, or write {} for every \
@@ -270,7 +284,7 @@ fn bad_listing(files: &[ManifestFile]) -> Option<String> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for f in files {
-        if !super::is_plain_name(&f.name) || !has_ext(&f.name, "csv") {
+        if !plain(&f.name) || !has_ext(&f.name, "csv") {
             return Some(format!(
                 "manifest.json lists {:?}; list plain .csv file names of this folder (no paths)",
                 f.name
