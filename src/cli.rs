@@ -331,7 +331,7 @@ pub struct PauseArgs {
 pub struct ApproveArgs {
     #[command(flatten)]
     pub ledger: LedgerArgs,
-    /// The batch id, as `status --dir` shows it (tenant/sequence-hash).
+    /// The batch id, as `status --dir/--state` shows it (tenant/sequence-hash).
     pub batch: String,
 }
 
@@ -339,7 +339,7 @@ pub struct ApproveArgs {
 pub struct UndoArgs {
     #[command(flatten)]
     pub ledger: LedgerArgs,
-    /// The batch id, as `status --dir` shows it.
+    /// The batch id, as `status --dir/--state` shows it.
     pub batch: String,
     #[command(flatten)]
     pub canvas: CanvasArgs,
