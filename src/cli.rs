@@ -73,14 +73,17 @@ pub enum Command {
     ///
     /// Example: canvas-sis pack exports/2026-11-26/ -o feed.zip
     Pack(PackArgs),
-    /// Show the account's recent SIS imports, or with --dir the ledger's tenants and batches.
+    /// Show the account's recent SIS imports, or with --dir/--state the ledger's tenants and
+    /// batches.
     ///
     /// Examples: canvas-sis status --limit 5
     ///           canvas-sis status --dir /srv/sis
+    ///           canvas-sis status --state s3://sis-state/canvas-sis/
     Status(StatusArgs),
     /// Close a tenant's gate (term rollover, maintenance): batches keep arriving and park.
     ///
-    /// Example: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
+    /// Examples: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
+    ///           canvas-sis pause --state s3://sis-state/canvas-sis/ --tenant main
     Pause(PauseArgs),
     /// Reopen a halted or paused tenant; parked batches go on in arrival order.
     ///
@@ -276,9 +279,8 @@ pub struct PackArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The folder-mode directory (the one `watch` is given): show its ledger instead of Canvas.
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub ledger: LedgerChoice,
     #[command(flatten)]
     pub canvas: CanvasArgs,
     /// How many recent imports to show.
@@ -289,12 +291,36 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// The ledger an operator command acts on: exactly one of a folder-mode directory or the cloud
+/// worker's S3 state. AWS credentials, region and `AWS_ENDPOINT_URL` come from the environment.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LedgerArgs {
+    /// The folder-mode directory (the one `watch` is given); its ledger is DIR/ledger.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The cloud worker's ledger: s3://bucket/prefix/ (the bucket must exist).
+    #[arg(long, value_name = "URL", env = "SIS_STATE_URL")]
+    pub state: Option<String>,
+}
+
+/// `status`'s optional ledger: with one of these it shows the ledger instead of Canvas.
+#[derive(Debug, Args)]
+#[group(required = false, multiple = false)]
+pub struct LedgerChoice {
+    /// The folder-mode directory (the one `watch` is given): show its ledger instead of Canvas.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The cloud worker's ledger, s3://bucket/prefix/: show it instead of Canvas.
+    #[arg(long, value_name = "URL", env = "SIS_STATE_URL")]
+    pub state: Option<String>,
+}
+
 /// Which ledger and tenant(s) an operator command acts on.
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// The folder-mode directory (the one `watch` is given).
-    #[arg(long)]
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
     /// The tenant (default: every tenant in the ledger).
     #[arg(long)]
     pub tenant: Option<String>,
@@ -311,19 +337,17 @@ pub struct PauseArgs {
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    /// The folder-mode directory.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// The batch id, as `status --dir` shows it (tenant/sequence-hash).
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// The batch id, as `status --dir/--state` shows it (tenant/sequence-hash).
     pub batch: String,
 }
 
 #[derive(Debug, Args)]
 pub struct UndoArgs {
-    /// The folder-mode directory.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// The batch id, as `status --dir` shows it.
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// The batch id, as `status --dir/--state` shows it.
     pub batch: String,
     #[command(flatten)]
     pub canvas: CanvasArgs,

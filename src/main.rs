@@ -38,8 +38,8 @@ fn main() -> ExitCode {
             Command::Run(a) => cmd::run::run(a).await,
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
-            Command::Status(a) => match &a.dir {
-                Some(dir) => cmd::ops::status(dir).await,
+            Command::Status(a) => match cmd::ops::Location::chosen(&a.ledger) {
+                Some(location) => cmd::ops::status(&location).await,
                 None => cmd::status::run(a).await,
             },
             Command::Pause(a) => cmd::ops::pause(a).await,

@@ -1,17 +1,78 @@
-//! `pause`, `resume`, `approve`, `undo` and `status --dir`: an operator's hands on the ledger of
-//! a folder-mode directory (`DIR/ledger`).
+//! `pause`, `resume`, `approve`, `undo` and `status --dir/--state`: an operator's hands on a
+//! ledger — a folder-mode directory's (`DIR/ledger`) or the cloud worker's (`s3://bucket/prefix/`).
+//!
+//! Each command body is written once, generic over the ledger store; [`OpsLedger`] holds the
+//! ledger that `--dir` or `--state` chose and [`on_ledger!`] runs a body on it. Opening refuses
+//! a location that holds no ledger (a missing directory, bucket or empty prefix): a typo must
+//! never start a new, empty ledger.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use canvas_sis::canvas::RestoreOptions;
-use canvas_sis::ledger::{Gate, Ledger, LocalStore};
+use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore, S3Store};
 use canvas_sis::pipeline::operator;
 
-use crate::cli::{ApproveArgs, GateArgs, PauseArgs, UndoArgs};
+use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, UndoArgs};
 use crate::cmd::{connect, exit};
+
+/// Where the operator's ledger is.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A folder-mode directory; the ledger is `DIR/ledger`.
+    Dir(PathBuf),
+    /// The cloud worker's state, `s3://bucket/prefix/`.
+    State(String),
+}
+
+impl Location {
+    /// The location `status` was given, if any (then it shows the ledger, not Canvas).
+    pub fn chosen(choice: &LedgerChoice) -> Option<Location> {
+        Location::pick(&choice.dir, &choice.state)
+    }
+
+    /// The location of a command that needs one (clap makes `--dir` or `--state` required).
+    fn required(args: &LedgerArgs) -> anyhow::Result<Location> {
+        Location::pick(&args.dir, &args.state)
+            .context("give --dir DIR or --state s3://bucket/prefix/")
+    }
+
+    fn pick(dir: &Option<PathBuf>, state: &Option<String>) -> Option<Location> {
+        match (dir, state) {
+            (Some(dir), _) => Some(Location::Dir(dir.clone())),
+            (None, Some(url)) => Some(Location::State(url.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// An opened ledger, on whichever store the location names.
+pub enum OpsLedger {
+    Local(Ledger<LocalStore>),
+    S3(Ledger<S3Store>),
+}
+
+/// Runs `$body` with `$l` bound to the `&Ledger<_>` inside an [`OpsLedger`]: one generic body,
+/// monomorphised per store.
+macro_rules! on_ledger {
+    ($ledger:expr, $l:ident => $body:expr) => {
+        match &$ledger {
+            OpsLedger::Local($l) => $body,
+            OpsLedger::S3($l) => $body,
+        }
+    };
+}
+
+impl OpsLedger {
+    pub async fn open(location: &Location) -> anyhow::Result<OpsLedger> {
+        Ok(match location {
+            Location::Dir(dir) => OpsLedger::Local(open_ledger(dir)?),
+            Location::State(url) => OpsLedger::S3(open_s3_ledger(url).await?),
+        })
+    }
+}
 
 /// The ledger of a folder-mode directory; it must exist (a typo must not create a new one).
 pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
@@ -27,8 +88,25 @@ pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
     Ok(Ledger::new(store))
 }
 
-async fn chosen_tenants(
-    ledger: &Ledger<LocalStore>,
+/// The cloud worker's ledger at `url`: the bucket must exist and the prefix hold objects.
+pub async fn open_s3_ledger(url: &str) -> anyhow::Result<Ledger<S3Store>> {
+    let clients = canvas_sis::aws::clients(None).await;
+    let store = S3Store::from_url(clients.s3, url)?;
+    let found = store
+        .probe()
+        .await
+        .with_context(|| format!("opening the ledger at {}", store.url()))?;
+    anyhow::ensure!(
+        found,
+        "{} holds no ledger (no object under that prefix); give the state URL the workers use \
+         (their SIS_STATE_URL)",
+        store.url()
+    );
+    Ok(Ledger::new(store))
+}
+
+async fn chosen_tenants<S: LedgerStore>(
+    ledger: &Ledger<S>,
     tenant: &Option<String>,
 ) -> anyhow::Result<Vec<String>> {
     match tenant {
@@ -48,27 +126,39 @@ fn operator_name() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
 }
 
-pub async fn status(dir: &Path) -> anyhow::Result<u8> {
-    let ledger = open_ledger(dir)?;
-    for t in chosen_tenants(&ledger, &None).await? {
-        print!("{}", operator::describe(&ledger, &t, 10).await?);
+pub async fn status(location: &Location) -> anyhow::Result<u8> {
+    let ledger = OpsLedger::open(location).await?;
+    on_ledger!(ledger, l => status_on(l).await)
+}
+
+async fn status_on<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<u8> {
+    for t in chosen_tenants(ledger, &None).await? {
+        print!("{}", operator::describe(ledger, &t, 10).await?);
     }
     Ok(exit::OK)
 }
 
 pub async fn pause(args: PauseArgs) -> anyhow::Result<u8> {
-    let ledger = open_ledger(&args.gate.dir)?;
-    for t in chosen_tenants(&ledger, &args.gate.tenant).await? {
-        operator::pause(&ledger, &t, &operator_name(), &args.reason).await?;
+    let ledger = OpsLedger::open(&Location::required(&args.gate.ledger)?).await?;
+    on_ledger!(ledger, l => pause_on(l, &args).await)
+}
+
+async fn pause_on<S: LedgerStore>(ledger: &Ledger<S>, args: &PauseArgs) -> anyhow::Result<u8> {
+    for t in chosen_tenants(ledger, &args.gate.tenant).await? {
+        operator::pause(ledger, &t, &operator_name(), &args.reason).await?;
         println!("tenant {t} paused: {}", args.reason);
     }
     Ok(exit::OK)
 }
 
 pub async fn resume(args: GateArgs) -> anyhow::Result<u8> {
-    let ledger = open_ledger(&args.dir)?;
-    for t in chosen_tenants(&ledger, &args.tenant).await? {
-        match operator::resume(&ledger, &t).await? {
+    let ledger = OpsLedger::open(&Location::required(&args.ledger)?).await?;
+    on_ledger!(ledger, l => resume_on(l, &args).await)
+}
+
+async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyhow::Result<u8> {
+    for t in chosen_tenants(ledger, &args.tenant).await? {
+        match operator::resume(ledger, &t).await? {
             Gate::Open => println!("tenant {t} was already open"),
             Gate::Halted { batch, reason, .. } => println!(
                 "tenant {t} resumed (it was halted by batch {batch}: {reason}); parked batches go on in arrival order"
@@ -80,29 +170,24 @@ pub async fn resume(args: GateArgs) -> anyhow::Result<u8> {
 }
 
 pub async fn approve(args: ApproveArgs) -> anyhow::Result<u8> {
-    let ledger = open_ledger(&args.dir)?;
-    operator::approve(&ledger, &args.batch).await?;
+    let ledger = OpsLedger::open(&Location::required(&args.ledger)?).await?;
+    on_ledger!(ledger, l => operator::approve(l, &args.batch).await)?;
     println!("batch {} approved: it goes on at the next run", args.batch);
     Ok(exit::OK)
 }
 
 pub async fn undo(args: UndoArgs) -> anyhow::Result<u8> {
-    let ledger = open_ledger(&args.dir)?;
+    let ledger = OpsLedger::open(&Location::required(&args.ledger)?).await?;
     let (client, account) = connect::client(&args.canvas, None)?;
     let opts = RestoreOptions {
         batch_mode: args.batch_mode,
         undelete_only: args.undelete_only,
         unconclude_only: args.unconclude_only,
     };
-    let entry = operator::undo(
-        &ledger,
-        &client,
-        &account,
-        &args.batch,
-        opts,
-        Duration::from_secs(args.wait_secs),
-    )
-    .await?;
+    let limit = Duration::from_secs(args.wait_secs);
+    let entry = on_ledger!(ledger, l => {
+        operator::undo(l, &client, &account, &args.batch, opts, limit).await
+    })?;
     println!(
         "batch {}: Canvas restore {} ({})",
         args.batch,

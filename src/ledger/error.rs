@@ -65,6 +65,21 @@ pub enum LedgerError {
     /// A read-modify-write lost the race on every attempt.
     #[error("ledger key {key}: still conflicting after {attempts} attempts; too much contention")]
     TooManyConflicts { key: String, attempts: u32 },
+
+    /// A remote store (S3) failed or refused a call. `location` is where the key lives
+    /// (`s3://bucket/prefix/key`); `message` says what the service answered and, for a permanent
+    /// failure, what an operator must change. Never holds credentials.
+    #[error("ledger key {key} at {location}: {message}")]
+    Remote {
+        key: String,
+        location: String,
+        message: String,
+        class: ErrorClass,
+    },
+
+    /// A ledger location (an `s3://` URL, a bucket or prefix) that cannot be used.
+    #[error("ledger location {location}: {reason}")]
+    BadLocation { location: String, reason: String },
 }
 
 impl LedgerError {
@@ -75,15 +90,18 @@ impl LedgerError {
                 ErrorClass::Retryable
             }
             LedgerError::Io { source, .. } => io_class(source),
+            LedgerError::Remote { class, .. } => *class,
             LedgerError::AlreadyExists { .. }
             | LedgerError::NotFound { .. }
             | LedgerError::Corrupt { .. }
             | LedgerError::BadKey { .. }
-            | LedgerError::IllegalTransition { .. } => ErrorClass::Permanent,
+            | LedgerError::IllegalTransition { .. }
+            | LedgerError::BadLocation { .. } => ErrorClass::Permanent,
         }
     }
 
-    /// The key the error is about (the batch id for `IllegalTransition`).
+    /// The key the error is about (the batch id for `IllegalTransition`, the location for
+    /// `BadLocation`).
     pub fn key(&self) -> &str {
         match self {
             LedgerError::AlreadyExists { key }
@@ -92,8 +110,10 @@ impl LedgerError {
             | LedgerError::Io { key, .. }
             | LedgerError::Corrupt { key, .. }
             | LedgerError::BadKey { key, .. }
-            | LedgerError::TooManyConflicts { key, .. } => key,
+            | LedgerError::TooManyConflicts { key, .. }
+            | LedgerError::Remote { key, .. } => key,
             LedgerError::IllegalTransition { batch, .. } => batch,
+            LedgerError::BadLocation { location, .. } => location,
         }
     }
 

@@ -21,6 +21,8 @@
 //! the closure, two workers that both saw `Packed` cannot both record `Submitting`: the loser's
 //! retry sees `Submitting` and gets [`LedgerError::IllegalTransition`].
 
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -277,14 +279,21 @@ impl<S: LedgerStore> Ledger<S> {
         name: &str,
         bytes: &[u8],
     ) -> Result<String, LedgerError> {
-        validate_segment(name).map_err(|reason| LedgerError::bad_key(name, reason))?;
-        BatchId::parse(batch.as_str())?;
-        let key = format!(
-            "tenants/{}/archive/{}/{name}",
-            batch.tenant(),
-            batch.local_part()
-        );
+        let key = archive_key(batch, name)?;
         self.store.put_blob(&key, bytes).await?;
+        Ok(key)
+    }
+
+    /// [`Ledger::put_archive`] for a file on disk, streamed into the store rather than read
+    /// into memory (a built zip can be large).
+    pub async fn put_archive_file(
+        &self,
+        batch: &BatchId,
+        name: &str,
+        path: &Path,
+    ) -> Result<String, LedgerError> {
+        let key = archive_key(batch, name)?;
+        self.store.put_blob_file(&key, path).await?;
         Ok(key)
     }
 
@@ -374,6 +383,17 @@ pub fn batch_key(id: &BatchId) -> Result<String, LedgerError> {
         "tenants/{}/batches/{}.json",
         id.tenant(),
         id.local_part()
+    ))
+}
+
+/// `tenants/<tenant>/archive/<seq:08>-<sha12>/<name>`
+fn archive_key(batch: &BatchId, name: &str) -> Result<String, LedgerError> {
+    validate_segment(name).map_err(|reason| LedgerError::bad_key(name, reason))?;
+    BatchId::parse(batch.as_str())?;
+    Ok(format!(
+        "tenants/{}/archive/{}/{name}",
+        batch.tenant(),
+        batch.local_part()
     ))
 }
 
@@ -684,6 +704,19 @@ mod tests {
         assert_eq!(key, "tenants/t/archive/00000003-aaaaaaaaaaaa/batch.zip");
         assert_eq!(l.get_archive(&key).await.unwrap().unwrap(), b"PK");
         assert!(l.put_archive(&id, "../x", b"").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn archive_files_are_stored_under_the_batch_like_bytes() {
+        let l = ledger();
+        let id = BatchId::new("t", 3, SHA_A).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.zip");
+        std::fs::write(&path, b"PK file").unwrap();
+        let key = l.put_archive_file(&id, "batch.zip", &path).await.unwrap();
+        assert_eq!(key, "tenants/t/archive/00000003-aaaaaaaaaaaa/batch.zip");
+        assert_eq!(l.get_archive(&key).await.unwrap().unwrap(), b"PK file");
+        assert!(l.put_archive_file(&id, ".x", &path).await.is_err());
     }
 
     #[tokio::test]

@@ -25,7 +25,9 @@
 //!   hash with the expected version, and publishes with `rename(temp, key)`, which replaces the
 //!   file atomically; readers never lock and see the old file or the new one;
 //! - **put_blob** is an update without the version check (it takes the same lock, so a blob put
-//!   cannot slip between an update's check and its rename).
+//!   cannot slip between an update's check and its rename); **put_blob_file** is the same with
+//!   the temp file filled by copying the given file (never a hard link: the caller's later
+//!   changes to its file must not reach the archive).
 //!
 //! A crash before the publish step leaves the old value and an orphan temp file; after it, the
 //! new value (fully written, since it was flushed first). Orphan temp files are never read (they
@@ -146,7 +148,8 @@ impl LedgerStore for LocalStore {
     ) -> Result<Version, LedgerError> {
         let (k, body, expected) = (key.to_owned(), body.to_vec(), expected.clone());
         self.blocking(key, move |root| {
-            replace_file(root, &k, &body, Some(&expected))
+            replace_file(root, &k, Content::Bytes(&body), Some(&expected))?;
+            Ok(Version::of_content(&body))
         })
         .await
     }
@@ -163,7 +166,15 @@ impl LedgerStore for LocalStore {
     async fn put_blob(&self, key: &str, body: &[u8]) -> Result<(), LedgerError> {
         let (k, body) = (key.to_owned(), body.to_vec());
         self.blocking(key, move |root| {
-            replace_file(root, &k, &body, None).map(|_| ())
+            replace_file(root, &k, Content::Bytes(&body), None)
+        })
+        .await
+    }
+
+    async fn put_blob_file(&self, key: &str, path: &Path) -> Result<(), LedgerError> {
+        let (k, path) = (key.to_owned(), path.to_owned());
+        self.blocking(key, move |root| {
+            replace_file(root, &k, Content::File(&path), None)
         })
         .await
     }
@@ -187,7 +198,7 @@ fn create_file(root: &Path, key: &str, body: &[u8]) -> Result<Version, LedgerErr
     let (dir, name) = split(root, key);
     ensure_dir(root, &dir).map_err(io_err)?;
     // Dropped at the end, which removes the temp name (the key keeps the data).
-    let temp = TempFile::write(&dir, &name, body).map_err(io_err)?;
+    let temp = TempFile::write(&dir, &name, Content::Bytes(body)).map_err(io_err)?;
     match fs::hard_link(&temp.path, dir.join(&name)) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -207,9 +218,9 @@ fn create_file(root: &Path, key: &str, body: &[u8]) -> Result<Version, LedgerErr
 fn replace_file(
     root: &Path,
     key: &str,
-    body: &[u8],
+    content: Content<'_>,
     expected: Option<&Version>,
-) -> Result<Version, LedgerError> {
+) -> Result<(), LedgerError> {
     let io_err = |e| LedgerError::io(key, e);
     let not_found = || LedgerError::NotFound {
         key: key.to_owned(),
@@ -233,11 +244,33 @@ fn replace_file(
             });
         }
     }
-    let mut temp = TempFile::write(&dir, &name, body).map_err(io_err)?;
+    let mut temp = TempFile::write(&dir, &name, content).map_err(io_err)?;
     fs::rename(&temp.path, &path).map_err(io_err)?;
     temp.published = true;
     sync_dir(&dir).map_err(io_err)?;
-    Ok(Version::of_content(body))
+    Ok(())
+}
+
+/// What a write puts in its temp file: bytes in memory, or a copy of a file, streamed.
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Content<'_> {
+    fn write_to(self, out: &mut File) -> io::Result<()> {
+        match self {
+            Content::Bytes(body) => out.write_all(body),
+            Content::File(path) => {
+                let named = |e: io::Error| {
+                    io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+                };
+                let mut src = File::open(path).map_err(named)?;
+                io::copy(&mut src, out).map_err(named).map(drop)
+            }
+        }
+    }
 }
 
 /// Opens and exclusively locks `<dir>/.lock-<name>`, blocking until the lock is free.
@@ -262,7 +295,7 @@ struct TempFile {
 }
 
 impl TempFile {
-    fn write(dir: &Path, name: &str, body: &[u8]) -> io::Result<TempFile> {
+    fn write(dir: &Path, name: &str, content: Content<'_>) -> io::Result<TempFile> {
         let path = dir.join(format!(
             "{TEMP_PREFIX}{name}-{}-{:016x}",
             std::process::id(),
@@ -279,7 +312,7 @@ impl TempFile {
             published: false,
         };
         temp.file.lock()?;
-        temp.file.write_all(body)?;
+        content.write_to(&mut temp.file)?;
         temp.file.sync_all()?;
         Ok(temp)
     }

@@ -6,6 +6,7 @@
 //! real writers. Nothing here survives the process; never configure it for real work.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::store::{Version, validate_key, validate_prefix};
@@ -105,6 +106,16 @@ impl LedgerStore for MemoryStore {
     async fn put_blob(&self, key: &str, body: &[u8]) -> Result<(), LedgerError> {
         validate_key(key)?;
         self.lock().objects.insert(key.to_owned(), body.to_vec());
+        Ok(())
+    }
+
+    async fn put_blob_file(&self, key: &str, path: &Path) -> Result<(), LedgerError> {
+        validate_key(key)?;
+        // Memory is where this store keeps everything anyway.
+        let body = tokio::fs::read(path)
+            .await
+            .map_err(|e| LedgerError::io(key, e))?;
+        self.lock().objects.insert(key.to_owned(), body);
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! - [`store`]: the raw port, [`LedgerStore`] — bytes under keys with create-if-absent and
 //!   update-if-unchanged, shaped after S3 conditional writes;
 //! - [`local`]: a local directory, safe across processes and crashes (its docs give the format);
+//! - [`s3`]: S3 objects under a prefix, with conditional writes, safe across hosts;
 //! - [`memory`]: in memory, for tests;
 //! - [`record`]: the typed, versioned JSON records and the batch stage state machine;
 //! - [`ledger`](Ledger): typed access with compare-and-swap retry, batch dedup, arrival sequences
@@ -15,7 +16,7 @@
 //!
 //! It deliberately does not decide policy (when to halt a tenant, whether a held batch may go
 //! on): it only makes each decision durable and refuses stage changes that would allow a second
-//! upload. The S3 adapter comes with the cloud worker.
+//! upload.
 
 pub mod error;
 #[allow(clippy::module_inception)] // The brief names the file; the type is `Ledger`.
@@ -30,6 +31,7 @@ pub use error::{ErrorClass, LedgerError};
 pub use ledger::{CreateOutcome, DEFAULT_MAX_ATTEMPTS, Ledger, batch_key, tenant_key};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use s3::S3Store;
 pub use record::{
     AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, FileIdentity, Gate, KindStats,
     NewBatch, Stage, StageChange, TenantRecord, content_hash,

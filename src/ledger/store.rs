@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -76,6 +77,16 @@ pub trait LedgerStore: Send + Sync {
         &self,
         key: &str,
         body: &[u8],
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Stores the file at `path` as a blob, with [`LedgerStore::put_blob`]'s guarantees, without
+    /// reading it into memory at once: the file's bytes are streamed (S3) or copied (local), so
+    /// archiving a large zip keeps memory flat. The file is read, never moved or linked, so the
+    /// caller may change or delete it afterwards.
+    fn put_blob_file(
+        &self,
+        key: &str,
+        path: &Path,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 
     /// A blob's bytes, or `None` when the key does not exist.

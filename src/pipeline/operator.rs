@@ -17,7 +17,7 @@ use crate::ledger::{
 pub enum OperatorError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("no batch {0} in the ledger; `canvas-sis status --dir DIR` lists the batches")]
+    #[error("no batch {0} in the ledger; `canvas-sis status --dir DIR` (or `--state URL`) lists the batches")]
     NoSuchBatch(String),
     #[error(
         "batch {batch} is {stage}, not held: only a batch held by the mass-change guard can be approved"
@@ -195,7 +195,7 @@ pub async fn undo<S: LedgerStore>(
     Ok(entry)
 }
 
-/// One line per unfinished batch and the tenant's gate, for `status --dir`.
+/// One line per unfinished batch and the tenant's gate, for `status --dir/--state`.
 pub async fn describe<S: LedgerStore>(
     ledger: &Ledger<S>,
     tenant: &str,
