@@ -32,8 +32,8 @@ async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
     );
     let batches = c.batches("default").await;
     assert_eq!(batches.len(), 1, "{batches:?}");
-    assert_eq!(batches[0]["stage"], json!("terminal"), "{:?}", batches[0]);
-    assert_eq!(batches[0]["state"], json!("imported"));
+    assert_eq!(batches[0]["stage"]["stage"], json!("terminal"), "{:?}", batches[0]);
+    assert_eq!(batches[0]["stage"]["state"], json!("imported"));
     assert_eq!(
         batches[0]["source"]["location"],
         json!("s3://drop/exports/2026-11-27.zip")
@@ -65,7 +65,7 @@ async fn folder_batches_with_spaces_plus_percent_and_unicode_in_their_keys_are_i
         b["source"]["location"],
         json!(format!("s3://drop/{prefix}"))
     );
-    assert_eq!(b["state"], json!("imported"));
+    assert_eq!(b["stage"]["state"], json!("imported"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +207,7 @@ async fn a_manifest_naming_a_missing_file_is_rejected_after_the_bounded_wait() {
     );
     assert!(c.sim.imports().await.is_empty());
     let b = &c.batches("default").await[0];
-    assert_eq!(b["state"], json!("rejected"), "{b}");
+    assert_eq!(b["stage"]["state"], json!("rejected"), "{b}");
     let errors = b["errors"].to_string();
     assert!(errors.contains("enrollments.csv"), "{errors}");
     assert_eq!(

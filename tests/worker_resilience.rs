@@ -46,7 +46,7 @@ async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
     c.batches(tenant)
         .await
         .first()
-        .and_then(|b| b["stage"].as_str().map(str::to_owned))
+        .and_then(|b| b["stage"]["stage"].as_str().map(str::to_owned))
 }
 
 fn sigterm(child: &Child) {
@@ -81,7 +81,7 @@ async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_u
     assert_eq!(imports.len(), 1, "no second upload");
     assert_eq!(imports[0]["workflow_state"], json!("imported"));
     let b = &c.batches("default").await[0];
-    assert_eq!(b["state"], json!("imported"), "{b}");
+    assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
 }
 
@@ -111,7 +111,7 @@ async fn sigterm_releases_the_message_at_once_and_the_next_worker_finishes_the_b
     let out = c.drain(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(c.batches("default").await[0]["state"], json!("imported"));
+    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +178,7 @@ async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
         stderr(&out)
     );
     assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(c.batches("default").await[0]["state"], json!("imported"));
+    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +214,7 @@ async fn three_workers_keep_each_tenants_order_and_import_every_batch_once() {
                     .batches(name)
                     .await
                     .iter()
-                    .filter(|b| b["stage"] == json!("terminal"))
+                    .filter(|b| b["stage"]["stage"] == json!("terminal"))
                     .count();
             }
             done == PER_TENANT * tenants.len()
@@ -258,7 +258,7 @@ async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resum
         .batches("default")
         .await
         .iter()
-        .map(|b| b["stage"].as_str().unwrap_or("").to_owned())
+        .map(|b| b["stage"]["stage"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(stages, ["terminal", "parked", "parked"], "{stages:?}");
     assert_eq!(
