@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`config`]: the config file (tenants, token sources, import defaults, guard, blackouts).
-//! - [`store`]: where a batch's files are read from (local files now; S3 later).
+//! - [`store`]: where a batch's files are read from (local files; S3 batches fetched to a work folder).
 //! - [`sis`]: Canvas's SIS CSV rules: kinds and detection, validation, the mass-change guard.
 //! - [`pack`]: deterministic, parallel zip packing; safe reading of incoming zips.
 //! - [`canvas`]: the Canvas SIS Imports API client.

@@ -73,21 +73,39 @@ async fn an_admin_pauses_resumes_and_approves_on_the_s3_ledger() {
         text(&out)
     );
 
-    let pause = ["pause", "--state", URL, "--tenant", "main", "--reason", "term rollover"];
+    let pause = [
+        "pause",
+        "--state",
+        URL,
+        "--tenant",
+        "main",
+        "--reason",
+        "term rollover",
+    ];
     let out = run(&m, &[], &pause);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(matches!(l.tenant("main").await.unwrap().gate, Gate::Paused { ref by, .. } if by == "ops-test"));
+    assert!(
+        matches!(l.tenant("main").await.unwrap().gate, Gate::Paused { ref by, .. } if by == "ops-test")
+    );
     let out = run(&m, &[], &["status", "--state", URL]);
     assert!(text(&out).contains("tenant main: paused"), "{}", text(&out));
 
     let out = run(&m, &[], &["resume", "--state", URL, "--tenant", "main"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("it was paused: term rollover"), "{}", text(&out));
+    assert!(
+        text(&out).contains("it was paused: term rollover"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(l.tenant("main").await.unwrap().gate, Gate::Open);
 
     let out = run(&m, &[], &["approve", "--state", URL, &id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let rec = l.get_batch(&BatchId::parse(&id).unwrap()).await.unwrap().unwrap();
+    let rec = l
+        .get_batch(&BatchId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(rec.approved, "approve sets the flag in the S3 record");
 }
 
@@ -98,7 +116,11 @@ async fn the_state_url_may_come_from_sis_state_url() {
     let out = run(&m, &[("SIS_STATE_URL", URL)], &["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(&id), "{}", text(&out));
-    let out = run(&m, &[("SIS_STATE_URL", URL)], &["pause", "--tenant", "main"]);
+    let out = run(
+        &m,
+        &[("SIS_STATE_URL", URL)],
+        &["pause", "--tenant", "main"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(matches!(
         ledger(&m).await.tenant("main").await.unwrap().gate,
@@ -110,9 +132,23 @@ async fn the_state_url_may_come_from_sis_state_url() {
 async fn a_missing_bucket_fails_clearly_and_creates_nothing() {
     let m = Moto::start();
     held_batch(&m).await;
-    let out = run(&m, &[], &["pause", "--state", "s3://nope/canvas-sis/", "--tenant", "main"]);
+    let out = run(
+        &m,
+        &[],
+        &[
+            "pause",
+            "--state",
+            "s3://nope/canvas-sis/",
+            "--tenant",
+            "main",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("bucket `nope` does not exist"), "{}", text(&out));
+    assert!(
+        text(&out).contains("bucket `nope` does not exist"),
+        "{}",
+        text(&out)
+    );
     let out = run(&m, &[], &["status", "--state", "s3://nope/canvas-sis/"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let buckets = m.s3().await.list_buckets().send().await.unwrap();
@@ -137,7 +173,10 @@ async fn a_prefix_without_a_ledger_is_refused_and_left_empty() {
         .send()
         .await
         .unwrap();
-    assert!(listed.contents().is_empty(), "nothing written under the typo");
+    assert!(
+        listed.contents().is_empty(),
+        "nothing written under the typo"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,10 +184,18 @@ async fn exactly_one_of_dir_and_state_is_required() {
     let m = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = run(&m, &[], &["pause", "--dir", d, "--state", URL, "--tenant", "t"]);
+    let out = run(
+        &m,
+        &[],
+        &["pause", "--dir", d, "--state", URL, "--tenant", "t"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("cannot be used with"), "{}", text(&out));
     let out = run(&m, &[], &["resume", "--tenant", "t"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--dir") && text(&out).contains("--state"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--dir") && text(&out).contains("--state"),
+        "{}",
+        text(&out)
+    );
 }

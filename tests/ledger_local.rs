@@ -506,6 +506,34 @@ fn a_damaged_record_is_corrupt_naming_its_file() {
 }
 
 #[test]
+fn a_blob_file_is_copied_whole_and_later_changes_to_the_source_do_not_reach_it() {
+    let (dir, store) = open();
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = src_dir.path().join("batch.zip");
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&src, &body).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        store.put_blob("a/batch.zip", b"old").await.unwrap();
+        store.put_blob_file("a/batch.zip", &src).await.unwrap();
+        fs::write(&src, b"changed after archiving").unwrap();
+        assert!(store.get_blob("a/batch.zip").await.unwrap().unwrap() == body);
+        let e = store
+            .put_blob_file("a/gone.zip", &src_dir.path().join("gone.zip"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("gone.zip"), "{e}");
+        assert!(store.get_blob("a/gone.zip").await.unwrap().is_none());
+    });
+    let names: Vec<_> = fs::read_dir(dir.path().join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect();
+    assert!(names.is_empty(), "no temp file left behind: {names:?}");
+}
+
+#[test]
 fn blobs_are_replaced_whole_and_bad_keys_never_touch_the_disk() {
     let (dir, store) = open();
     let rt = runtime();

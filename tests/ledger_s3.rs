@@ -37,7 +37,11 @@ async fn raw_keys(m: &Moto) -> Vec<String> {
     let mut keys = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.expect("raw listing");
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
     }
     keys
 }
@@ -62,7 +66,9 @@ async fn of_concurrent_creators_of_one_key_exactly_one_wins() {
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let s = Arc::clone(&s);
-            tokio::spawn(async move { (i, s.create("race/k.json", format!("{i}").as_bytes()).await) })
+            tokio::spawn(
+                async move { (i, s.create("race/k.json", format!("{i}").as_bytes()).await) },
+            )
         })
         .collect();
     let mut winners = Vec::new();
@@ -76,7 +82,11 @@ async fn of_concurrent_creators_of_one_key_exactly_one_wins() {
     assert_eq!(winners.len(), 1, "exactly one creator wins: {winners:?}");
     let (winner, version) = &winners[0];
     let (body, stored) = s.get("race/k.json").await.unwrap().unwrap();
-    assert_eq!(body, format!("{winner}").as_bytes(), "the winner's bytes are stored");
+    assert_eq!(
+        body,
+        format!("{winner}").as_bytes(),
+        "the winner's bytes are stored"
+    );
     assert_eq!(&stored, version, "get returns the version create returned");
 }
 
@@ -88,9 +98,15 @@ async fn an_update_with_a_stale_version_is_a_conflict_and_writes_nothing() {
     let v2 = s.update("k", b"2", &v1).await.unwrap();
     assert_ne!(v1, v2);
     let e = s.update("k", b"3", &v1).await.unwrap_err();
-    assert!(matches!(&e, LedgerError::Conflict { key } if key == "k"), "{e}");
+    assert!(
+        matches!(&e, LedgerError::Conflict { key } if key == "k"),
+        "{e}"
+    );
     assert_eq!(e.class(), ErrorClass::Retryable);
-    assert_eq!(s.get("k").await.unwrap().unwrap(), (b"2".to_vec(), v2.clone()));
+    assert_eq!(
+        s.get("k").await.unwrap().unwrap(),
+        (b"2".to_vec(), v2.clone())
+    );
     s.update("k", b"3", &v2).await.unwrap();
     assert_eq!(s.get_blob("k").await.unwrap().unwrap(), b"3");
 }
@@ -103,7 +119,10 @@ async fn an_update_of_a_missing_key_is_not_found_and_creates_nothing() {
         .update("missing/k", b"x", &Version("\"0\"".into()))
         .await
         .unwrap_err();
-    assert!(matches!(&e, LedgerError::NotFound { key } if key == "missing/k"), "{e}");
+    assert!(
+        matches!(&e, LedgerError::NotFound { key } if key == "missing/k"),
+        "{e}"
+    );
     assert!(s.get("missing/k").await.unwrap().is_none());
     assert!(raw_keys(&m).await.is_empty());
 }
@@ -113,7 +132,12 @@ async fn a_missing_key_reads_as_none() {
     let m = Moto::start();
     let s = store(&m).await;
     assert!(s.get("tenants/t/tenant.json").await.unwrap().is_none());
-    assert!(s.get_blob("tenants/t/archive/x.zip").await.unwrap().is_none());
+    assert!(
+        s.get_blob("tenants/t/archive/x.zip")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -129,7 +153,10 @@ async fn list_returns_sorted_keys_under_a_string_prefix_and_skips_foreign_object
     m.put(BUCKET, "b/3", vec![]).await;
     assert_eq!(s.list("b/").await.unwrap(), ["b/1", "b/10", "b/2"]);
     assert_eq!(s.list("b/1").await.unwrap(), ["b/1", "b/10"]);
-    assert_eq!(s.list("").await.unwrap(), ["a/1", "b/1", "b/10", "b/2", "c"]);
+    assert_eq!(
+        s.list("").await.unwrap(),
+        ["a/1", "b/1", "b/10", "b/2", "c"]
+    );
     assert!(s.list("nothing/").await.unwrap().is_empty());
     let e = s.list("../").await.unwrap_err();
     assert!(matches!(e, LedgerError::BadKey { .. }), "{e}");
@@ -157,7 +184,10 @@ async fn every_key_stays_under_the_configured_prefix() {
     let m = Moto::start();
     let s = store(&m).await;
     let ledger = Ledger::new(s.clone());
-    let out = ledger.create_batch(new_batch("s3://drop/t/a.zip")).await.unwrap();
+    let out = ledger
+        .create_batch(new_batch("s3://drop/t/a.zip"))
+        .await
+        .unwrap();
     ledger
         .put_archive(&out.record().id, "batch.zip", b"PK")
         .await
@@ -171,7 +201,10 @@ async fn every_key_stays_under_the_configured_prefix() {
     );
     let other = S3Store::new(m.s3().await, BUCKET, "elsewhere").unwrap();
     assert!(other.list("").await.unwrap().is_empty());
-    assert!(!other.probe().await.unwrap(), "an empty prefix holds no ledger");
+    assert!(
+        !other.probe().await.unwrap(),
+        "an empty prefix holds no ledger"
+    );
     assert!(s.probe().await.unwrap());
 }
 
@@ -228,7 +261,10 @@ async fn two_ledgers_on_one_bucket_record_a_drop_once() {
     let (x, y) = tokio::join!(a.create_batch(new.clone()), b.create_batch(new));
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(
-        [x.is_created(), y.is_created()].iter().filter(|c| **c).count(),
+        [x.is_created(), y.is_created()]
+            .iter()
+            .filter(|c| **c)
+            .count(),
         1,
         "exactly one Created: {x:?} / {y:?}"
     );
@@ -287,7 +323,10 @@ async fn a_missing_bucket_is_a_permanent_error_naming_it() {
         let msg = e.to_string();
         assert!(matches!(e, LedgerError::Remote { .. }), "{msg}");
         assert_eq!(e.class(), ErrorClass::Permanent, "{msg}");
-        assert!(msg.contains("bucket `no-such-bucket` does not exist"), "{msg}");
+        assert!(
+            msg.contains("bucket `no-such-bucket` does not exist"),
+            "{msg}"
+        );
         assert!(msg.contains("s3://no-such-bucket/canvas-sis/"), "{msg}");
         assert!(!msg.contains("test"), "no credentials in errors: {msg}");
     }

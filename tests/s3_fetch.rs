@@ -144,9 +144,12 @@ async fn an_empty_manifest_means_every_csv_of_the_folder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_its_options() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b3/users.csv", b"user_id\n1\n".to_vec()).await;
-    m.put(BUCKET, "main/b3/courses.csv", b"course_id\n".to_vec()).await;
-    m.put(BUCKET, "main/b3/extra.csv", b"not listed".to_vec()).await;
+    m.put(BUCKET, "main/b3/users.csv", b"user_id\n1\n".to_vec())
+        .await;
+    m.put(BUCKET, "main/b3/courses.csv", b"course_id\n".to_vec())
+        .await;
+    m.put(BUCKET, "main/b3/extra.csv", b"not listed".to_vec())
+        .await;
     let manifest = serde_json::json!({
         "files": [
             {"name": "users.csv", "sha256": sha(b"user_id\n1\n")},
@@ -155,7 +158,12 @@ async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_i
         "import": {"batch_mode_term": "sis_term_id:2026FA"}
     })
     .to_string();
-    m.put(BUCKET, "main/b3/manifest.json", manifest.clone().into_bytes()).await;
+    m.put(
+        BUCKET,
+        "main/b3/manifest.json",
+        manifest.clone().into_bytes(),
+    )
+    .await;
     let (dir, got) = fetch(&s3, "main/b3/manifest.json", &fast()).await;
     let f = got.expect("fetched");
     assert_eq!(names(&f), ["users.csv", "courses.csv"], "manifest order");
@@ -163,22 +171,32 @@ async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_i
     assert_eq!(f.files[0].sha256, sha(b"user_id\n1\n"));
     assert_eq!(f.manifest_sha256, Some(sha(manifest.as_bytes())));
     let import = f.import.expect("import options");
-    assert_eq!(import.batch_mode_term.as_deref(), Some("sis_term_id:2026FA"));
+    assert_eq!(
+        import.batch_mode_term.as_deref(),
+        Some("sis_term_id:2026FA")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_mismatch_is_permanent_and_names_file_expected_and_got() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b4/users.csv", b"user_id\n2\n".to_vec()).await;
+    m.put(BUCKET, "main/b4/users.csv", b"user_id\n2\n".to_vec())
+        .await;
     let wrong = sha(b"user_id\n1\n");
     let manifest = format!(r#"{{"files":[{{"name":"users.csv","sha256":"{wrong}"}}]}}"#);
-    m.put(BUCKET, "main/b4/manifest.json", manifest.into_bytes()).await;
+    m.put(BUCKET, "main/b4/manifest.json", manifest.into_bytes())
+        .await;
     let (_dir, got) = fetch(&s3, "main/b4/manifest.json", &fast()).await;
     let e = got.expect_err("mismatch");
     assert!(e.is_permanent(), "{e}");
     let msg = e.to_string();
     assert!(matches!(e, FetchError::ChecksumMismatch { .. }), "{msg}");
-    for part in ["users.csv", &wrong, &sha(b"user_id\n2\n"), "s3://drop/main/b4/"] {
+    for part in [
+        "users.csv",
+        &wrong,
+        &sha(b"user_id\n2\n"),
+        "s3://drop/main/b4/",
+    ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
 }
@@ -242,7 +260,10 @@ async fn a_listed_file_that_never_arrives_is_incomplete_naming_it() {
     assert_eq!(missing, &["never.csv"]);
     assert!(*waited >= Duration::from_secs(1));
     let msg = e.to_string();
-    assert!(msg.contains("never.csv") && msg.contains("s3://drop/main/b6/"), "{msg}");
+    assert!(
+        msg.contains("never.csv") && msg.contains("s3://drop/main/b6/"),
+        "{msg}"
+    );
     assert!(msg.contains("upload manifest.json again"), "{msg}");
     assert!(local_names(dir.path()).is_empty(), "nothing downloaded");
 }
@@ -263,17 +284,31 @@ async fn path_tricks_and_bad_lists_in_a_manifest_are_refused_with_the_fix() {
     ];
     for (i, (manifest, says)) in cases.iter().enumerate() {
         let prefix = format!("main/t{i}/");
-        m.put(BUCKET, &format!("{prefix}a.csv"), b"a".to_vec()).await;
-        m.put(BUCKET, &format!("{prefix}manifest.json"), manifest.as_bytes().to_vec())
+        m.put(BUCKET, &format!("{prefix}a.csv"), b"a".to_vec())
             .await;
+        m.put(
+            BUCKET,
+            &format!("{prefix}manifest.json"),
+            manifest.as_bytes().to_vec(),
+        )
+        .await;
         let (dir, got) = fetch(&s3, &format!("{prefix}manifest.json"), &fast()).await;
         let e = got.expect_err(manifest);
         assert!(e.is_permanent(), "{manifest}: {e}");
-        assert!(matches!(e, FetchError::BadManifest { .. }), "{manifest}: {e}");
+        assert!(
+            matches!(e, FetchError::BadManifest { .. }),
+            "{manifest}: {e}"
+        );
         let msg = e.to_string();
         assert!(msg.contains(says), "{manifest}: {msg}");
-        assert!(msg.contains(&format!("s3://drop/{prefix}manifest.json")), "{msg}");
-        assert!(local_names(dir.path()).is_empty(), "{manifest}: nothing written");
+        assert!(
+            msg.contains(&format!("s3://drop/{prefix}manifest.json")),
+            "{msg}"
+        );
+        assert!(
+            local_names(dir.path()).is_empty(),
+            "{manifest}: nothing written"
+        );
     }
 }
 
@@ -281,13 +316,20 @@ async fn path_tricks_and_bad_lists_in_a_manifest_are_refused_with_the_fix() {
 async fn an_unparseable_manifest_is_permanent_and_shows_a_valid_one() {
     let (m, s3) = setup().await;
     m.put(BUCKET, "main/b7/a.csv", b"a".to_vec()).await;
-    m.put(BUCKET, "main/b7/manifest.json", br#"{"file": []}"#.to_vec()).await;
+    m.put(BUCKET, "main/b7/manifest.json", br#"{"file": []}"#.to_vec())
+        .await;
     let (_dir, got) = fetch(&s3, "main/b7/manifest.json", &fast()).await;
     let e = got.expect_err("bad manifest");
     assert!(e.is_permanent());
     let msg = e.to_string();
-    assert!(msg.contains("unknown field `file`"), "serde's message: {msg}");
-    assert!(msg.contains(r#""files": [{"name": "users.csv""#), "example: {msg}");
+    assert!(
+        msg.contains("unknown field `file`"),
+        "serde's message: {msg}"
+    );
+    assert!(
+        msg.contains(r#""files": [{"name": "users.csv""#),
+        "example: {msg}"
+    );
     assert!(msg.contains("s3://drop/main/b7/manifest.json"), "{msg}");
 }
 
@@ -303,11 +345,17 @@ async fn keys_with_spaces_plus_percent_and_unicode_work() {
     assert_eq!(f.location, format!("s3://drop/{zip_key}"));
 
     let prefix = "main/run 3+4%25/ünï/";
-    m.put(BUCKET, &format!("{prefix}élèves 1+1%.csv"), b"e".to_vec()).await;
-    m.put(BUCKET, &format!("{prefix}plain.csv"), b"p".to_vec()).await;
-    let manifest = r#"{"files":[{"name":"élèves 1+1%.csv"},{"name":"plain.csv"}]}"#;
-    m.put(BUCKET, &format!("{prefix}manifest.json"), manifest.as_bytes().to_vec())
+    m.put(BUCKET, &format!("{prefix}élèves 1+1%.csv"), b"e".to_vec())
         .await;
+    m.put(BUCKET, &format!("{prefix}plain.csv"), b"p".to_vec())
+        .await;
+    let manifest = r#"{"files":[{"name":"élèves 1+1%.csv"},{"name":"plain.csv"}]}"#;
+    m.put(
+        BUCKET,
+        &format!("{prefix}manifest.json"),
+        manifest.as_bytes().to_vec(),
+    )
+    .await;
     let (dir, got) = fetch(&s3, &format!("{prefix}manifest.json"), &fast()).await;
     let f = got.expect("folder fetched");
     assert_eq!(names(&f), ["élèves 1+1%.csv", "plain.csv"]);
@@ -342,18 +390,25 @@ async fn a_zip_deleted_after_its_event_is_a_permanent_gone() {
     assert!(matches!(e, FetchError::Gone { .. }), "{e}");
     assert!(e.is_permanent());
     let msg = e.to_string();
-    assert!(msg.contains("s3://drop/main/gone.zip") && msg.contains("deleted"), "{msg}");
+    assert!(
+        msg.contains("s3://drop/main/gone.zip") && msg.contains("deleted"),
+        "{msg}"
+    );
     assert!(local_names(dir.path()).is_empty(), "no partial file left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_folders_oversized_objects_missing_buckets_and_non_batches_are_permanent() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/e/notes.txt", b"no csv here".to_vec()).await;
+    m.put(BUCKET, "main/e/notes.txt", b"no csv here".to_vec())
+        .await;
     m.put(BUCKET, "main/e/READY", Vec::new()).await;
     let (_d, got) = fetch(&s3, "main/e/READY", &fast()).await;
     let e = got.expect_err("empty");
-    assert!(matches!(e, FetchError::Empty { .. }) && e.is_permanent(), "{e}");
+    assert!(
+        matches!(e, FetchError::Empty { .. }) && e.is_permanent(),
+        "{e}"
+    );
     assert!(e.to_string().contains("s3://drop/main/e/"), "{e}");
 
     m.put(BUCKET, "main/big.zip", vec![7u8; 2048]).await;
@@ -363,7 +418,17 @@ async fn empty_folders_oversized_objects_missing_buckets_and_non_batches_are_per
     };
     let (dir, got) = fetch(&s3, "main/big.zip", &small).await;
     let e = got.expect_err("too large");
-    assert!(matches!(e, FetchError::TooLarge { size: 2048, limit: 1024, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            FetchError::TooLarge {
+                size: 2048,
+                limit: 1024,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.is_permanent());
     assert!(local_names(dir.path()).is_empty(), "no partial file left");
 
@@ -380,7 +445,10 @@ async fn empty_folders_oversized_objects_missing_buckets_and_non_batches_are_per
         .fetch(&classify("main/x/users.csv"), dir.path(), &fast())
         .await
         .expect_err("not a batch");
-    assert!(matches!(e, FetchError::NotABatch { .. }) && e.is_permanent(), "{e}");
+    assert!(
+        matches!(e, FetchError::NotABatch { .. }) && e.is_permanent(),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,13 +456,19 @@ async fn the_content_hash_ignores_listing_order_and_matches_folder_mode() {
     let (m, s3) = setup().await;
     let files: [(&str, &[u8]); 3] = [("b.csv", b"bee"), ("a.csv", b"ay"), ("c.csv", b"sea")];
     for (name, body) in files {
-        m.put(BUCKET, &format!("main/h1/{name}"), body.to_vec()).await;
-        m.put(BUCKET, &format!("main/h2/{name}"), body.to_vec()).await;
+        m.put(BUCKET, &format!("main/h1/{name}"), body.to_vec())
+            .await;
+        m.put(BUCKET, &format!("main/h2/{name}"), body.to_vec())
+            .await;
     }
     m.put(BUCKET, "main/h1/READY", Vec::new()).await;
     let manifest = r#"{"files":[{"name":"c.csv"},{"name":"b.csv"},{"name":"a.csv"}]}"#;
-    m.put(BUCKET, "main/h2/manifest.json", manifest.as_bytes().to_vec())
-        .await;
+    m.put(
+        BUCKET,
+        "main/h2/manifest.json",
+        manifest.as_bytes().to_vec(),
+    )
+    .await;
     let (_d1, one) = fetch(&s3, "main/h1/READY", &fast()).await;
     let (_d2, two) = fetch(&s3, "main/h2/manifest.json", &fast()).await;
     let (one, two) = (one.expect("h1"), two.expect("h2"));

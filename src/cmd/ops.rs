@@ -92,10 +92,7 @@ pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
 pub async fn open_s3_ledger(url: &str) -> anyhow::Result<Ledger<S3Store>> {
     let clients = canvas_sis::aws::clients(None).await;
     let store = S3Store::from_url(clients.s3, url)?;
-    let found = store
-        .probe()
-        .await
-        .with_context(|| format!("opening the ledger at {}", store.url()))?;
+    let found = store.probe().await.context("opening the S3 ledger")?;
     anyhow::ensure!(
         found,
         "{} holds no ledger (no object under that prefix); give the state URL the workers use \

@@ -69,7 +69,7 @@ pub enum LedgerError {
     /// A remote store (S3) failed or refused a call. `location` is where the key lives
     /// (`s3://bucket/prefix/key`); `message` says what the service answered and, for a permanent
     /// failure, what an operator must change. Never holds credentials.
-    #[error("ledger key {key} at {location}: {message}")]
+    #[error("{location}: {message}")]
     Remote {
         key: String,
         location: String,

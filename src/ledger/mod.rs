@@ -31,9 +31,9 @@ pub use error::{ErrorClass, LedgerError};
 pub use ledger::{CreateOutcome, DEFAULT_MAX_ATTEMPTS, Ledger, batch_key, tenant_key};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
-pub use s3::S3Store;
 pub use record::{
     AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, FileIdentity, Gate, KindStats,
     NewBatch, Stage, StageChange, TenantRecord, content_hash,
 };
+pub use s3::S3Store;
 pub use store::{LedgerStore, Version};

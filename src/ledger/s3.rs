@@ -129,7 +129,7 @@ impl S3Store {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| self.failure(Op::List, "", &e).into_error())?;
+            .map_err(|e| self.error(Op::List, "", &e))?;
         Ok(out.key_count().unwrap_or(0) > 0 || !out.contents().is_empty())
     }
 
@@ -151,6 +151,14 @@ impl S3Store {
                 prefix: &self.prefix,
             },
         )
+    }
+
+    /// The error of a call the adapter has no special answer for.
+    fn error<E>(&self, op: Op, key: &str, err: &aws_sdk_s3::error::SdkError<E>) -> LedgerError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.failure(op, key, err).into_error(key, self.locate(key))
     }
 
     fn remote(&self, key: &str, message: String, class: ErrorClass) -> LedgerError {
@@ -190,7 +198,7 @@ impl S3Store {
             Err(e) => {
                 return match self.failure(Op::Get, key, &e) {
                     Failure::NoSuchKey => Ok(None),
-                    other => Err(other.into_error()),
+                    other => Err(other.into_error(key, self.locate(key))),
                 };
             }
         };
@@ -250,7 +258,13 @@ impl S3Store {
                 (Failure::Other { error, .. }, _) if error.class() == ErrorClass::Permanent => {
                     return Err(error);
                 }
-                (Failure::Other { error, maybe_applied: m }, _) => {
+                (
+                    Failure::Other {
+                        error,
+                        maybe_applied: m,
+                    },
+                    _,
+                ) => {
                     maybe_applied |= m;
                     error
                 }
@@ -321,7 +335,7 @@ impl LedgerStore for S3Store {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.failure(Op::List, prefix, &e).into_error())?;
+            let page = page.map_err(|e| self.error(Op::List, prefix, &e))?;
             let found = page.contents().iter().filter_map(|o| o.key());
             for rel in found.filter_map(|k| k.strip_prefix(&*self.prefix)) {
                 // Dot-names and foreign objects are not ledger keys (store.rs module docs).
@@ -345,7 +359,7 @@ impl LedgerStore for S3Store {
             .body(ByteStream::from(body.to_vec()))
             .send()
             .await
-            .map_err(|e| self.failure(Op::Put, key, &e).into_error())?;
+            .map_err(|e| self.error(Op::Put, key, &e))?;
         Ok(())
     }
 
@@ -369,7 +383,7 @@ impl LedgerStore for S3Store {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.failure(Op::Put, key, &e).into_error())?;
+            .map_err(|e| self.error(Op::Put, key, &e))?;
         Ok(())
     }
 
@@ -398,14 +412,23 @@ mod tests {
     fn urls_give_the_bucket_and_a_slash_ended_prefix() {
         let s = S3Store::from_url(client(), "s3://b/canvas-sis").unwrap();
         assert_eq!((s.bucket(), s.prefix()), ("b", "canvas-sis/"));
-        assert_eq!(s.locate("tenants/t/tenant.json"), "s3://b/canvas-sis/tenants/t/tenant.json");
+        assert_eq!(
+            s.locate("tenants/t/tenant.json"),
+            "s3://b/canvas-sis/tenants/t/tenant.json"
+        );
         let s = S3Store::new(client(), "b", "").unwrap();
         assert_eq!(s.locate("k"), "s3://b/k");
     }
 
     #[test]
     fn bad_urls_buckets_and_prefixes_are_refused() {
-        for url in ["https://b/x", "s3:///x", "s3://b/../x/", "s3://b/a//b/", "s3://b c/x"] {
+        for url in [
+            "https://b/x",
+            "s3:///x",
+            "s3://b/../x/",
+            "s3://b/a//b/",
+            "s3://b c/x",
+        ] {
             let e = S3Store::from_url(client(), url).unwrap_err();
             assert!(matches!(e, LedgerError::BadLocation { .. }), "{url}: {e}");
             assert_eq!(e.class(), ErrorClass::Permanent);
@@ -415,6 +438,9 @@ mod tests {
     #[test]
     fn debug_shows_the_location_only() {
         let s = S3Store::new(client(), "b", "p").unwrap();
-        assert_eq!(format!("{s:?}"), r#"S3Store { bucket: "b", prefix: "p/", .. }"#);
+        assert_eq!(
+            format!("{s:?}"),
+            r#"S3Store { bucket: "b", prefix: "p/", .. }"#
+        );
     }
 }

@@ -17,7 +17,9 @@ use crate::ledger::{
 pub enum OperatorError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("no batch {0} in the ledger; `canvas-sis status --dir DIR` (or `--state URL`) lists the batches")]
+    #[error(
+        "no batch {0} in the ledger; `canvas-sis status --dir DIR` (or `--state URL`) lists the batches"
+    )]
     NoSuchBatch(String),
     #[error(
         "batch {batch} is {stage}, not held: only a batch held by the mass-change guard can be approved"

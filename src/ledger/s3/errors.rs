@@ -59,14 +59,15 @@ pub(super) enum Failure {
 
 impl Failure {
     /// The error to return when the adapter has no special handling for this failure.
-    pub(super) fn into_error(self) -> LedgerError {
+    /// `key` and `location` name the object for the answers that carry no error of their own.
+    pub(super) fn into_error(self, key: &str, location: String) -> LedgerError {
         match self {
             Failure::Other { error, .. } => error,
             // Only reached from calls without conditions, where S3 does not send these.
             other => LedgerError::Remote {
-                key: String::new(),
-                location: String::new(),
-                message: format!("unexpected S3 answer {other:?}"),
+                key: key.to_owned(),
+                location,
+                message: format!("unexpected S3 answer {other:?} to an unconditional call"),
                 class: ErrorClass::Retryable,
             },
         }
@@ -123,7 +124,14 @@ pub(super) fn verdict(kind: Kind, status: Option<u16>, code: Option<&str>) -> Ve
         (_, Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken")) => {
             Verdict::Permanent(Advice::Credentials)
         }
-        (_, Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"))
+        (
+            _,
+            Some(
+                "PermanentRedirect"
+                | "AuthorizationHeaderMalformed"
+                | "IllegalLocationConstraintException",
+            ),
+        )
         | (Some(301), _) => Verdict::Permanent(Advice::WrongRegion),
         (_, Some("AccessDenied" | "AllAccessDisabled")) | (Some(403), None) => {
             Verdict::Permanent(Advice::AccessDenied)
@@ -225,9 +233,9 @@ fn advise(advice: Advice, cx: &Context<'_>) -> String {
         Advice::Credentials => "the request could not be signed or was refused: check the AWS \
              credentials (role, profile or AWS_ACCESS_KEY_ID) and AWS_REGION the process runs with"
             .to_owned(),
-        Advice::WrongRegion => format!(
-            "bucket `{bucket}` is in another region; set AWS_REGION to the bucket's region"
-        ),
+        Advice::WrongRegion => {
+            format!("bucket `{bucket}` is in another region; set AWS_REGION to the bucket's region")
+        }
         Advice::Generic => "S3 refused the call; retrying will not help".to_owned(),
     }
 }
@@ -242,7 +250,10 @@ mod tests {
 
     #[test]
     fn condition_answers_are_recognised() {
-        assert_eq!(service(412, "PreconditionFailed"), Verdict::PreconditionFailed);
+        assert_eq!(
+            service(412, "PreconditionFailed"),
+            Verdict::PreconditionFailed
+        );
         assert_eq!(service(404, "NoSuchKey"), Verdict::NoSuchKey);
         assert_eq!(verdict(Kind::Service, Some(404), None), Verdict::NoSuchKey);
         assert_eq!(
@@ -276,12 +287,27 @@ mod tests {
     #[test]
     fn missing_buckets_refusals_and_bad_credentials_are_permanent() {
         use Advice::*;
-        assert_eq!(service(404, "NoSuchBucket"), Verdict::Permanent(NoSuchBucket));
-        assert_eq!(service(403, "AccessDenied"), Verdict::Permanent(AccessDenied));
-        assert_eq!(service(403, "InvalidAccessKeyId"), Verdict::Permanent(Credentials));
-        assert_eq!(service(301, "PermanentRedirect"), Verdict::Permanent(WrongRegion));
+        assert_eq!(
+            service(404, "NoSuchBucket"),
+            Verdict::Permanent(NoSuchBucket)
+        );
+        assert_eq!(
+            service(403, "AccessDenied"),
+            Verdict::Permanent(AccessDenied)
+        );
+        assert_eq!(
+            service(403, "InvalidAccessKeyId"),
+            Verdict::Permanent(Credentials)
+        );
+        assert_eq!(
+            service(301, "PermanentRedirect"),
+            Verdict::Permanent(WrongRegion)
+        );
         assert_eq!(service(400, "InvalidArgument"), Verdict::Permanent(Generic));
-        assert_eq!(verdict(Kind::Construction, None, None), Verdict::Permanent(Credentials));
+        assert_eq!(
+            verdict(Kind::Construction, None, None),
+            Verdict::Permanent(Credentials)
+        );
     }
 
     #[test]

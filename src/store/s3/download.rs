@@ -74,7 +74,9 @@ async fn stream_into(
             .map_err(FetchError::local("write", to))?;
     }
     file.flush().await.map_err(FetchError::local("write", to))?;
-    file.sync_all().await.map_err(FetchError::local("sync", to))?;
+    file.sync_all()
+        .await
+        .map_err(FetchError::local("sync", to))?;
     Ok(Written {
         size: body.size,
         sha256: hex::encode(hasher.finalize()),

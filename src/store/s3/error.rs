@@ -128,7 +128,9 @@ impl FetchError {
     pub fn is_permanent(&self) -> bool {
         !matches!(
             self,
-            FetchError::Transient { .. } | FetchError::Interrupted { .. } | FetchError::Local { .. }
+            FetchError::Transient { .. }
+                | FetchError::Interrupted { .. }
+                | FetchError::Local { .. }
         )
     }
 
@@ -223,7 +225,8 @@ fn classify(
     let Some(status) = status else {
         return transient(detail);
     };
-    if code == "NoSuchKey" || (status == 404 && matches!(op, Op::GetObject) && code != "NoSuchBucket")
+    if code == "NoSuchKey"
+        || (status == 404 && matches!(op, Op::GetObject) && code != "NoSuchBucket")
     {
         return FetchError::Gone { location };
     }

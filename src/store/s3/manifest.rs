@@ -46,8 +46,11 @@ pub(crate) async fn read(
         location: location.clone(),
         detail,
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| bad(format!("{location} is not UTF-8 text; save it as UTF-8 JSON")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        bad(format!(
+            "{location} is not UTF-8 text; save it as UTF-8 JSON"
+        ))
+    })?;
     let manifest = parse_manifest(&text, &location).map_err(bad)?;
     if let Some(files) = &manifest.files
         && let Some(why) = bad_listing(files, is_safe_name)

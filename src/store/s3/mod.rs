@@ -134,7 +134,9 @@ impl S3Batches {
     ) -> Result<Fetched, FetchError> {
         let location = url(&self.bucket, prefix);
         let read = match marker {
-            FolderMarker::Manifest => Some(manifest::read(&self.client, &self.bucket, prefix).await?),
+            FolderMarker::Manifest => {
+                Some(manifest::read(&self.client, &self.bucket, prefix).await?)
+            }
             FolderMarker::Ready => None,
         };
         let listed = match read.as_ref().and_then(|r| r.manifest.files.as_ref()) {
