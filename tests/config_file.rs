@@ -417,3 +417,20 @@ fn a_missing_config_file_says_where_it_was_looked_for() {
         "{msg}"
     );
 }
+
+#[test]
+fn cloud_tenants_need_an_s3_prefix_not_a_folder() {
+    let c = parse(
+        "[defaults]\ncanvas_url = \"https://c.example.edu\"\ntoken_env = \"T\"\n\
+         [tenants.a]\ns3_prefix = \"a/\"\n[tenants.b]\ns3_prefix = \"b/\"\n",
+    )
+    .expect("cloud tenants without folders");
+    assert_eq!(c.tenants.len(), 2);
+    assert!(c.tenants.iter().all(|t| t.folder.is_none()));
+    let (key, message) = refusal(
+        "[defaults]\ncanvas_url = \"https://c.example.edu\"\ntoken_env = \"T\"\n\
+         [tenants.a]\ns3_prefix = \"a/\"\n[tenants.b]\naccount = \"2\"\n",
+    );
+    assert_eq!(key, "tenants.b.folder");
+    assert!(message.contains("s3_prefix"), "{message}");
+}

@@ -8,22 +8,17 @@ mod common;
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use cloud::{Cloud, CloudOpts, imported_users, sha, stderr, tagged_users, wait_output};
+use cloud::{Cloud, CloudOpts, Worker, imported_users, sha, stderr, tagged_users, wait_output};
 use serde_json::json;
 
 fn zip_feed(tag: &str, rows: usize) -> Vec<u8> {
     common::zip_of(&[("users.csv", &tagged_users(tag, rows))])
 }
 
-fn spawn(c: &Cloud, extra: &[&str]) -> Child {
-    c.worker(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("worker starts")
+fn spawn(c: &Cloud, extra: &[&str]) -> Worker {
+    c.spawn(extra)
 }
 
 /// Polls until `f` holds, failing after `limit`.
@@ -49,9 +44,9 @@ async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
         .and_then(|b| b["stage"]["stage"].as_str().map(str::to_owned))
 }
 
-fn sigterm(child: &Child) {
+fn sigterm(w: &Worker) {
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &w.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -72,9 +67,14 @@ async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_u
         || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
     )
     .await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
     assert_eq!(c.sim.imports().await.len(), 1);
+    // The dead worker's message comes back when its visibility runs out (no heartbeat now).
+    eventually(Duration::from_secs(20), "the message is visible again", || async {
+        c.moto.depth(&c.queue_url).await.0 == 1
+    })
+    .await;
     let out = c.drain(&["--visibility-secs", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let imports = c.sim.imports().await;
@@ -123,7 +123,7 @@ async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
     .await;
     c.drop_zip("exports/long.zip", zip_feed("h1", 16)).await;
     // Visibility 2 s; the import takes about 8 s.
-    let mut first = spawn(&c, &["--visibility-secs", "2"]);
+    let first = spawn(&c, &["--visibility-secs", "2"]);
     eventually(
         Duration::from_secs(60),
         "the batch is submitted",
@@ -151,7 +151,7 @@ async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
     )
     .await;
     sigterm(&first);
-    first.wait().unwrap();
+    wait_output(first, Duration::from_secs(20));
     assert_eq!(c.sim.imports().await.len(), 1);
 }
 
@@ -203,24 +203,31 @@ async fn three_workers_keep_each_tenants_order_and_import_every_batch_once() {
                 .push(sha(&tagged_users(&tag, 5)));
         }
     }
-    let workers: Vec<Child> = (0..3).map(|_| spawn(&c, &[])).collect();
-    eventually(
-        Duration::from_secs(120),
-        "every batch is finished",
-        || async {
-            let mut done = 0;
-            for (name, _, _) in &tenants {
-                done += c
-                    .batches(name)
-                    .await
-                    .iter()
-                    .filter(|b| b["stage"]["stage"] == json!("terminal"))
-                    .count();
+    let workers: Vec<Worker> = (0..3).map(|_| spawn(&c, &[])).collect();
+    let t0 = Instant::now();
+    loop {
+        let mut done = 0;
+        for (name, _, _) in &tenants {
+            done += c
+                .batches(name)
+                .await
+                .iter()
+                .filter(|b| b["stage"]["stage"] == json!("terminal"))
+                .count();
+        }
+        if done == PER_TENANT * tenants.len() {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let mut logs = String::new();
+            for w in workers {
+                sigterm(&w);
+                logs.push_str(&stderr(&wait_output(w, Duration::from_secs(20))));
             }
-            done == PER_TENANT * tenants.len()
-        },
-    )
-    .await;
+            panic!("only {done} batches finished; workers said:\n{logs}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let mut handled_by = Vec::new();
     for w in workers {
         sigterm(&w);

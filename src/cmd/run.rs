@@ -27,6 +27,7 @@ use crate::cmd::simulate::wait_for_stop_signal;
 use crate::cmd::watch::runtimes;
 
 #[derive(Debug, Args)]
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// The SQS queue (FIFO) the drop bucket's events arrive on.
     #[arg(long, env = "SIS_QUEUE_URL")]

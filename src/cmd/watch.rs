@@ -18,6 +18,17 @@ use crate::cmd::simulate::wait_for_stop_signal;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    if config.tenants.len() > 1
+        && let Some(t) = config.tenants.iter().find(|t| t.folder.is_none())
+    {
+        anyhow::bail!(
+            "tenant {} has no folder: with several tenants folder mode needs one per tenant; \
+             write folder = \"{}\" in [tenants.{}]",
+            t.name,
+            t.name,
+            t.name
+        );
+    }
     let layout = Layout::ensure(&args.dir)?;
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);

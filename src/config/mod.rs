@@ -269,7 +269,8 @@ fn refuse_per_tenant_keys_in_defaults(d: &RawTenant) -> Result<(), Problem> {
     Ok(())
 }
 
-/// With several tenants each needs its own inbox folder; names must differ.
+/// With several tenants each needs its own inbox folder — unless it is a cloud tenant, chosen by
+/// its `s3_prefix` (folder mode refuses those at start); names must differ.
 fn check_folders(tenants: &[Tenant]) -> Result<(), Problem> {
     if tenants.len() < 2 {
         return Ok(());
@@ -277,9 +278,13 @@ fn check_folders(tenants: &[Tenant]) -> Result<(), Problem> {
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for t in tenants {
         let Some(f) = t.folder.as_deref() else {
+            if t.s3_prefix.is_some() {
+                continue;
+            }
             return Err(problem(
                 format!("tenants.{}.folder", t.name),
-                "is missing: with several tenants each one needs its own sub-folder of inbox/",
+                "is missing: with several tenants each one needs its own sub-folder of inbox/ \
+                 (or, for the cloud worker, its own s3_prefix)",
                 format!("write folder = \"{}\"", t.name),
             ));
         };

@@ -336,14 +336,10 @@ impl<S: LedgerStore> Staged<'_, S> {
                 });
             }
         };
-        let bytes = std::fs::read(&zip).map_err(|e| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason: format!("reading the zip back: {e}"),
-            exit_code: 5,
-        })?;
+        // Streamed from the file: the zip is never held in memory (invariant 6).
         let key = self
             .ledger
-            .put_archive(&rec.id, "batch.zip", &bytes)
+            .put_archive_file(&rec.id, "batch.zip", &zip)
             .await?;
         self.ledger
             .update_batch(&rec.id, |r| {

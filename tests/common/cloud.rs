@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+
 use std::time::Duration;
 
 use canvas_sis::sim::{AccountSpec, SimConfig};
@@ -147,13 +148,22 @@ impl Cloud {
     pub fn drain(&self, extra: &[&str]) -> Output {
         let mut args = vec!["--until-empty"];
         args.extend_from_slice(extra);
+        wait_output(self.spawn(&args), Duration::from_secs(120))
+    }
+
+    /// Starts a worker whose output goes to files (a pipe nobody reads would stall it).
+    pub fn spawn(&self, extra: &[&str]) -> Worker {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = self.dir.path().join(format!("worker-{n}.out"));
+        let err = self.dir.path().join(format!("worker-{n}.err"));
         let child = self
-            .worker(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .worker(extra)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .expect("worker starts");
-        wait_output(child, Duration::from_secs(120))
+        Worker { child, out, err }
     }
 
     /// Another canvas-sis command (status, pause, resume, approve) against the same state.
@@ -263,16 +273,38 @@ impl Cloud {
     }
 }
 
-/// Waits for a child with a limit, killing it past the limit (a hung worker fails the test).
-pub fn wait_output(mut child: Child, limit: Duration) -> Output {
+/// A worker process started by [`Cloud::spawn`].
+pub struct Worker {
+    pub child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Worker {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn output(&mut self, status: std::process::ExitStatus) -> Output {
+        Output {
+            status,
+            stdout: std::fs::read(&self.out).unwrap_or_default(),
+            stderr: std::fs::read(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+/// Waits for a worker with a limit, killing it past the limit (a hung worker fails the test).
+pub fn wait_output(mut w: Worker, limit: Duration) -> Output {
     let deadline = std::time::Instant::now() + limit;
     loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
+        if let Ok(Some(status)) = w.child.try_wait() {
+            return w.output(status);
         }
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
+            let _ = w.child.kill();
+            let status = w.child.wait().expect("wait");
+            let out = w.output(status);
             panic!(
                 "worker still running after {limit:?}; stderr:\n{}",
                 String::from_utf8_lossy(&out.stderr)
