@@ -66,8 +66,15 @@ has_run=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/canvas-sis-bench-worker.XXXXXX")
 pids=()
 cleanup() {
-    local pid
+    local pid i alive
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for i in $(seq 50); do # up to 5 s to stop, then SIGKILL (a busy simulator may not stop)
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
 }
@@ -96,14 +103,19 @@ wait_for "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" "moto on port $port"
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-# The simulator imports at once (no row rate to speak of, no throttle): the bench measures the
-# worker, not Canvas.
+# Canvas's side must end at once, the same for both pipelines: the bench measures the workers.
+# The simulator models every row of content (minutes and gigabytes for 3 million rows, whatever
+# --rows-per-second says), so it never starts a job by itself (start delay of a day) and the
+# helper's finisher forces each new import to `imported` within ~20 ms of its creation.
 token=bench-$RANDOM$RANDOM
 "$bin" simulate --listen 127.0.0.1:0 --token "bench:$token" --rows-per-second 1000000000 \
-    --no-throttle --max-body-bytes 4294967296 >"$work/sim.out" 2>"$work/sim.log" &
+    --no-throttle --max-body-bytes 4294967296 --start-delay-secs 86400 \
+    >"$work/sim.out" 2>"$work/sim.log" &
 pids+=($!)
 wait_for "[ -s '$work/sim.out' ]" "the simulator"
 sim=$(head -1 "$work/sim.out")
+"$py" "$helper" finish-imports "$sim" 2>"$work/finisher.log" &
+pids+=($!)
 
 queue=$("$py" "$helper" setup)
 export SIS_QUEUE_URL=$queue SIS_STATE_URL=s3://state-bucket/canvas-sis/ CANVAS_BASE_URL=$sim \
