@@ -11,8 +11,8 @@ Subcommands (each prints what the shell needs on stdout, one value a line):
   upload DIR PREFIX             every CSV of DIR, then PREFIX/manifest.json = {}, to the drop bucket
   wait-message QUEUE_URL        waits (≤ 30 s) until the queue holds a visible message
   depth QUEUE_URL               prints "visible in_flight"
-  finish-imports SIM_URL        forever: forces import 1, 2, 3… to `imported` as soon as it exists
-                                (see `finish_imports`)
+  finish-imports SIM_URL        forever: forces import 1, 2, 3… to `imported` as soon as it is
+                                uploaded (see `finish_imports`); token from CANVAS_TOKEN
   first-receive QUEUE_URL RUNS [--kill] -- CMD...
                                 puts a TCP proxy between CMD and moto; per run, the time from just
                                 before spawning CMD to the first request carrying
@@ -198,29 +198,39 @@ def wait_message(url):
         time.sleep(0.1)
 
 
-def finish_imports(sim):
+def finish_imports(sim, token):
     """Forces each new import to `imported` through the simulator's test control, within ~20 ms
-    of its creation. The simulator models Canvas's content row by row, which takes minutes and
-    gigabytes for a 3-million-row batch whatever --rows-per-second says; the bench measures the
-    workers, so Canvas's side must end at once, the same for both. Run the simulator with a long
-    --start-delay-secs so it never starts a job this has not forced yet. Imports are numbered
-    1, 2, … in creation order; a 404 means "not created yet"."""
+    of it being ready to run (`created`: uploaded, whether as a raw body or through the
+    pre_attachment flow). The simulator models Canvas's content row by row, which takes minutes
+    and gigabytes for a 3-million-row batch whatever --rows-per-second says; the bench measures
+    the workers, so Canvas's side must end at once, the same for both. Run the simulator with a
+    long --start-delay-secs so it never starts a job by itself. Imports are numbered 1, 2, … in
+    creation order; a 404 means "not created yet"."""
     import urllib.error
     import urllib.request
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(f"{sim}{path}", method=method, data=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
     import_id = 1
     while True:
-        req = urllib.request.Request(f"{sim}/__sim/imports/{import_id}", method="PATCH",
-                                     data=b'{"workflow_state": "imported"}',
-                                     headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(req, timeout=30).close()
+        found = call("GET", f"/api/v1/accounts/self/sis_imports/{import_id}")
+        if found is not None and found["workflow_state"] == "created":
+            call("PATCH", f"/__sim/imports/{import_id}", b'{"workflow_state": "imported"}')
             print(f"import {import_id} forced to imported", file=sys.stderr, flush=True)
             import_id += 1
-            continue
-        except urllib.error.HTTPError as e:
-            if e.code != 404:
-                raise
-        time.sleep(0.02)
+        elif found is not None and found["workflow_state"] not in ("pre_processing", "initializing"):
+            sys.exit(f"import {import_id} is {found['workflow_state']}: expected created")
+        else:
+            time.sleep(0.02)
 
 
 # --- start → first receive ------------------------------------------------------------------------
@@ -316,7 +326,7 @@ def main(argv):
     elif cmd == "wait-message":
         wait_message(args[0])
     elif cmd == "finish-imports":
-        finish_imports(args[0].rstrip("/"))
+        finish_imports(args[0].rstrip("/"), os.environ["CANVAS_TOKEN"])
     elif cmd == "depth":
         print(*depth(args[0]))
     elif cmd == "first-receive":

@@ -114,12 +114,12 @@ token=bench-$RANDOM$RANDOM
 pids+=($!)
 wait_for "[ -s '$work/sim.out' ]" "the simulator"
 sim=$(head -1 "$work/sim.out")
-"$py" "$helper" finish-imports "$sim" 2>"$work/finisher.log" &
-pids+=($!)
 
 queue=$("$py" "$helper" setup)
 export SIS_QUEUE_URL=$queue SIS_STATE_URL=s3://state-bucket/canvas-sis/ CANVAS_BASE_URL=$sim \
     CANVAS_TOKEN=$token
+"$py" "$helper" finish-imports "$sim" 2>"$work/finisher.log" &
+pids+=($!)
 
 # --- data -----------------------------------------------------------------------------------------
 
@@ -134,11 +134,12 @@ echo "data: $size ($input bytes): $(tr '\n' ';' <"$work/validate.txt")" >&2
 
 # --- one batch end to end -------------------------------------------------------------------------
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v; prints "NAME wall_s rss_kib cpu_s".
+# measure NAME CMD...: runs CMD under /usr/bin/time -v (and a 30-minute timeout); prints
+# "NAME wall_s rss_kib cpu_s".
 measure() {
     local name=$1
     shift
-    /usr/bin/time -v -o "$work/time-$name.txt" "$@" >"$work/out-$name.txt" 2>&1 || {
+    /usr/bin/time -v -o "$work/time-$name.txt" timeout 1800 "$@" >"$work/out-$name.txt" 2>&1 || {
         cat "$work/out-$name.txt" "$work/time-$name.txt" >&2
         die "$name failed"
     }
@@ -238,6 +239,7 @@ awk '
         }
         printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
     }' "$results"
+sed -n 's/^phases/python phases/p' "$work/out-python.txt"
 echo
 echo "idle on an empty queue (5 s), then SIGTERM"
 awk '
