@@ -165,7 +165,8 @@ after() {
     [ "$depth" = "0 0" ] || die "$1 left the queue at (visible, in flight) = ($depth)"
 }
 
-cat "$data"/*.csv >/dev/null
+cat "$data"/*.csv >/dev/null # page cache warm for the uploads
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results.txt
 batch 1
 measure python "$py" scripts/bench/py_worker.py >"$results"
@@ -225,7 +226,8 @@ fi
 # --- report ---------------------------------------------------------------------------------------
 
 echo
-echo "one folder batch: $size ($input bytes, 4 CSVs) via moto + simulator on loopback, $(nproc) cores"
+echo "one folder batch: $size ($input bytes, 4 CSVs) via moto + simulator on loopback"
+echo "$(nproc) cores, load average $load before the runs (wall times need a quiet machine; CPU s does not)"
 awk '
     { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4 }
     END {
