@@ -175,6 +175,9 @@ if [ "$has_run" = 1 ]; then
     batch 2
     measure canvas-sis "$bin" run --until-empty --max-batches 1 --poll-secs 0.2 >>"$results"
     after canvas-sis
+    # Where ours spends, for the reader: its validate and pack commands alone, on local files.
+    measure "validate" "$bin" validate "$data" >"$work/stages.txt"
+    measure "pack" "$bin" pack "$data" -o "$work/pack.zip" >>"$work/stages.txt"
 fi
 
 # --- idle -----------------------------------------------------------------------------------------
@@ -242,6 +245,10 @@ awk '
         printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
     }' "$results"
 sed -n 's/^phases/python phases/p' "$work/out-python.txt"
+if [ "$has_run" = 1 ]; then
+    awk '{ printf "%s canvas-sis %s alone on local files: %.2f s, peak RSS %.1f MiB", (NR == 1 ? "for scale:" : ";"), $1, $2, $3 / 1024 }
+         END { print "" }' "$work/stages.txt"
+fi
 echo
 echo "idle on an empty queue (5 s), then SIGTERM"
 awk '
