@@ -225,7 +225,9 @@ def finish_imports(sim, token):
         found = call("GET", f"/api/v1/accounts/self/sis_imports/{import_id}")
         if found is not None and found["workflow_state"] == "created":
             call("PATCH", f"/__sim/imports/{import_id}", b'{"workflow_state": "imported"}')
-            print(f"import {import_id} forced to imported", file=sys.stderr, flush=True)
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+            print(f"{stamp} import {import_id} forced to imported", file=sys.stderr, flush=True)
             import_id += 1
         elif found is not None and found["workflow_state"] not in ("pre_processing", "initializing"):
             sys.exit(f"import {import_id} is {found['workflow_state']}: expected created")
