@@ -8,6 +8,8 @@
 #   - idle: VmRSS after 5 s on an empty queue (target ≤ 20 MiB), and exit within 5 s of SIGTERM;
 #   - start → first SQS ReceiveMessage, seen by a TCP proxy in front of moto, median of 5
 #     (target ≤ 150 ms).
+# Canvas's processing is left out for both pipelines: the simulator models every row (minutes for
+# 3 million), so the helper forces each import to `imported` once uploaded (finish_imports).
 #
 # Usage: scripts/bench_worker.sh [SIZE]         (default: 200M)
 # Env:   CANVAS_SIS_BIN  the binary to measure (default: `cargo build --release --locked`, then
