@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Benchmarks the cloud worker (`canvas-sis run`, issue 5) against the Python pipeline that today's
+# cron scripts amount to (scripts/bench/py_worker.py: boto3 download, zipfile, requests POST, poll),
+# on the same ~200 MiB folder batch, with moto (S3 → EventBridge → SQS FIFO) and the Canvas
+# simulator on loopback. One run prints, against the Python baseline measured in the same run:
+#   - one batch end to end (process start → exit): wall time and peak RSS, with the targets
+#     ≥ 3x faster and ≤ 1/5 of the memory;
+#   - idle: VmRSS after 5 s on an empty queue (target ≤ 20 MiB), and exit within 5 s of SIGTERM;
+#   - start → first SQS ReceiveMessage, seen by a TCP proxy in front of moto, median of 5
+#     (target ≤ 150 ms).
+# Canvas's processing is left out for both pipelines: the simulator models every row (minutes for
+# 3 million), so the helper forces each import to `imported` once uploaded (finish_imports).
+#
+# Usage: scripts/bench_worker.sh [SIZE]         (default: 200M)
+# Env:   CANVAS_SIS_BIN  the binary to measure (default: `cargo build --release --locked`, then
+#                        target/release/canvas-sis); it also runs the simulator and `validate`
+#        BENCH_KEEP=1    keep the work dir (data, logs, /usr/bin/time outputs)
+#
+# Needs python3 ≥ 3.11 (the pinned moto[server] and boto3 of tests/python/requirements.txt go into
+# .venv, as scripts/test.sh does) and GNU time (installed with apt-get when running as root).
+# If the binary has no `run` subcommand yet, only the Python side is measured, and it says so.
+# A manual benchmark: not part of CI.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+size=${1:-200M}
+runs_first_receive=5
+
+die() { echo "bench_worker: $*" >&2; exit 1; }
+
+need_time() {
+    [ -x /usr/bin/time ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+    else
+        die "missing /usr/bin/time: install the Debian package time"
+    fi
+}
+
+# The pinned test tooling (moto[server], boto3, requests), as scripts/test.sh installs it.
+ensure_venv() {
+    local req=tests/python/requirements.txt stamp=.venv/.requirements.sha256
+    if [ ! -x .venv/bin/python ]; then
+        python3 -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' ||
+            die "python3 ≥ 3.11 is needed to create .venv"
+        python3 -m venv .venv
+    fi
+    if [ ! -f "$stamp" ] || ! sha256sum --check --status "$stamp" 2>/dev/null; then
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
+        sha256sum "$req" >"$stamp"
+    fi
+}
+
+need_time
+ensure_venv
+py=$root/.venv/bin/python
+helper=$root/scripts/bench_worker.py
+if [ -z "${CANVAS_SIS_BIN:-}" ]; then
+    cargo build --release --locked --bin canvas-sis >&2
+    CANVAS_SIS_BIN=$root/target/release/canvas-sis
+fi
+bin=$CANVAS_SIS_BIN
+[ -x "$bin" ] || die "no executable at CANVAS_SIS_BIN=$bin"
+has_run=1
+"$bin" run --help >/dev/null 2>&1 || has_run=0
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/canvas-sis-bench-worker.XXXXXX")
+pids=()
+cleanup() {
+    local pid i alive
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for i in $(seq 50); do # up to 5 s to stop, then SIGKILL (a busy simulator may not stop)
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+echo "work dir: $work; cores: $(nproc); binary: $bin" >&2
+
+# --- services -------------------------------------------------------------------------------------
+
+free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_for CHECK WHAT: retries CHECK every 0.1 s for up to 30 s.
+wait_for() {
+    local i
+    for i in $(seq 300); do
+        if eval "$1"; then return 0; fi
+        sleep 0.1
+    done
+    die "$2 did not come up within 30 s (logs in $work)"
+}
+
+port=$(free_port)
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+wait_for "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" "moto on port $port"
+export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+# Canvas's side must end at once, the same for both pipelines: the bench measures the workers.
+# The simulator models every row of content (minutes and gigabytes for 3 million rows, whatever
+# --rows-per-second says), so it never starts a job by itself (start delay of a day) and the
+# helper's finisher forces each new import to `imported` within ~20 ms of its creation.
+token=bench-$RANDOM$RANDOM
+"$bin" simulate --listen 127.0.0.1:0 --token "bench:$token" --rows-per-second 1000000000 \
+    --no-throttle --max-body-bytes 4294967296 --start-delay-secs 86400 \
+    >"$work/sim.out" 2>"$work/sim.log" &
+pids+=($!)
+wait_for "[ -s '$work/sim.out' ]" "the simulator"
+sim=$(head -1 "$work/sim.out")
+
+queue=$("$py" "$helper" setup)
+export SIS_QUEUE_URL=$queue SIS_STATE_URL=s3://state-bucket/canvas-sis/ CANVAS_BASE_URL=$sim \
+    CANVAS_TOKEN=$token
+"$py" "$helper" finish-imports "$sim" 2>"$work/finisher.log" &
+pids+=($!)
+
+# --- data -----------------------------------------------------------------------------------------
+
+data=$work/data
+"$py" "$helper" gen "$data" "$size"
+"$bin" validate "$data" >"$work/validate.txt" 2>&1 || {
+    cat "$work/validate.txt" >&2
+    die "the generated batch does not pass canvas-sis validate"
+}
+input=$(du -cb "$data"/*.csv | tail -1 | cut -f1)
+echo "data: $size ($input bytes): $(tr '\n' ';' <"$work/validate.txt")" >&2
+
+# --- one batch end to end -------------------------------------------------------------------------
+
+# measure NAME CMD...: runs CMD under /usr/bin/time -v (and a 30-minute timeout); prints
+# "NAME wall_s rss_kib cpu_s".
+measure() {
+    local name=$1
+    shift
+    /usr/bin/time -v -o "$work/time-$name.txt" timeout 1800 "$@" >"$work/out-$name.txt" 2>&1 || {
+        cat "$work/out-$name.txt" "$work/time-$name.txt" >&2
+        die "$name failed"
+    }
+    local wall rss cpu
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$work/time-$name.txt")
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time-$name.txt" |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$name.txt")
+    echo "$name $wall $rss $cpu"
+}
+
+# batch N: drops folder bench-N (CSVs, then the manifest) and waits for its message. A new folder
+# per pipeline: moto's event bodies are otherwise equal, and FIFO content dedup would drop one.
+batch() {
+    "$py" "$helper" upload "$data" "drop/main/bench-$1"
+    "$py" "$helper" wait-message "$queue"
+}
+
+# after NAME: the queue must be empty again (the pipeline deleted its message).
+after() {
+    local depth
+    depth=$("$py" "$helper" depth "$queue")
+    [ "$depth" = "0 0" ] || die "$1 left the queue at (visible, in flight) = ($depth)"
+}
+
+cat "$data"/*.csv >/dev/null # page cache warm for the uploads
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+results=$work/results.txt
+batch 1
+measure python "$py" scripts/bench/py_worker.py >"$results"
+after python
+if [ "$has_run" = 1 ]; then
+    batch 2
+    measure canvas-sis "$bin" run --until-empty --max-batches 1 --poll-secs 0.2 >>"$results"
+    after canvas-sis
+    # Where ours spends, for the reader: its validate and pack commands alone, on local files.
+    measure "validate" "$bin" validate "$data" >"$work/stages.txt"
+    measure "pack" "$bin" pack "$data" -o "$work/pack.zip" >>"$work/stages.txt"
+fi
+
+# --- idle -----------------------------------------------------------------------------------------
+
+# idle NAME CMD...: CMD on an empty queue; after 5 s prints "NAME vmrss_kib exit_ms rc".
+idle() {
+    local name=$1 pid rss t0 rc=0 i url
+    shift
+    url=$("$py" "$helper" queue "idle-$name.fifo")
+    SIS_QUEUE_URL=$url "$@" >"$work/idle-$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    sleep 5
+    kill -0 "$pid" 2>/dev/null || { cat "$work/idle-$name.log" >&2; die "$name exited while idle"; }
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+    t0=$(date +%s%N)
+    kill -TERM "$pid"
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null || true
+        echo "$name $rss - killed"
+        return
+    fi
+    wait "$pid" || rc=$?
+    echo "$name $rss $(( ($(date +%s%N) - t0) / 1000000 )) $rc"
+}
+
+idle_results=$work/idle.txt
+idle python "$py" scripts/bench/py_worker.py >"$idle_results"
+if [ "$has_run" = 1 ]; then
+    idle canvas-sis "$bin" run --poll-secs 0.2 >>"$idle_results"
+fi
+
+# --- start → first receive ------------------------------------------------------------------------
+
+first_results=$work/first.txt
+# The Python baseline never exits on an empty queue: the probe kills it after its first receive.
+echo "python $("$py" "$helper" first-receive "$("$py" "$helper" queue probe-python.fifo)" \
+    "$runs_first_receive" --kill -- "$py" scripts/bench/py_worker.py | tail -1)" >"$first_results"
+if [ "$has_run" = 1 ]; then
+    echo "canvas-sis $("$py" "$helper" first-receive "$("$py" "$helper" queue probe-ours.fifo)" \
+        "$runs_first_receive" -- "$bin" run --until-empty --poll-secs 0.2 | tail -1)" >>"$first_results"
+fi
+
+# --- report ---------------------------------------------------------------------------------------
+
+echo
+echo "one folder batch: $size ($input bytes, 4 CSVs) via moto + simulator on loopback"
+echo "$(nproc) cores, load average $load before the runs (wall times need a quiet machine; CPU s does not)"
+awk '
+    { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4 }
+    END {
+        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "pipeline", "wall s", "CPU s", "peak RSS", "speed-up", "memory"
+        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "", "", "", "MiB", "python/ours", "ours/python"
+        print "|------------|---------|---------|----------|-------------|-------------|"
+        for (i = 1; i <= NR; i++) {
+            su = (i == 1) ? "" : sprintf("%.2fx", t[1] / t[i])
+            mem = (i == 1) ? "" : sprintf("%.3f", r[i] / r[1])
+            printf "| %-10s | %7.2f | %7.2f | %8.1f | %11s | %11s |\n", n[i], t[i], c[i], r[i] / 1024, su, mem
+        }
+        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
+    }' "$results"
+sed -n 's/^phases/python phases/p' "$work/out-python.txt"
+if [ "$has_run" = 1 ]; then
+    awk '{ printf "%s canvas-sis %s alone on local files: %.2f s, peak RSS %.1f MiB", (NR == 1 ? "for scale:" : ";"), $1, $2, $3 / 1024 }
+         END { print "" }' "$work/stages.txt"
+fi
+echo
+echo "idle on an empty queue (5 s), then SIGTERM"
+awk '
+    { printf "| %-10s | idle VmRSS %7.1f MiB | exit after SIGTERM: %s ms, status %s |\n", $1, $2 / 1024, $3, $4 }
+    END { print "| target     | canvas-sis <= 20 MiB     | exit within 5000 ms |" }' "$idle_results"
+echo
+echo "start → first SQS ReceiveMessage (median of $runs_first_receive)"
+awk '{ printf "| %-10s | %8.1f ms |\n", $1, $2 } END { print "| target     | <= 150 ms (canvas-sis) |" }' "$first_results"
+if [ "$has_run" = 1 ]; then
+    echo
+    awk -v idle="$(awk '$1 == "canvas-sis" {print $2}' "$idle_results")" \
+        -v first="$(awk '$1 == "canvas-sis" {print $2}' "$first_results")" '
+        { t[$1] = $2; r[$1] = $3 }
+        END {
+            printf "speed-up %.2fx (target >= 3x): %s\n", t["python"] / t["canvas-sis"], (t["python"] / t["canvas-sis"] >= 3) ? "met" : "MISSED"
+            printf "memory %.3f of python (target <= 0.2): %s\n", r["canvas-sis"] / r["python"], (r["canvas-sis"] / r["python"] <= 0.2) ? "met" : "MISSED"
+            printf "idle %.1f MiB (target <= 20): %s\n", idle / 1024, (idle / 1024 <= 20) ? "met" : "MISSED"
+            printf "first receive %.1f ms (target <= 150): %s\n", first, (first <= 150) ? "met" : "MISSED"
+        }' "$results"
+else
+    echo
+    echo "NOTE: $bin has no \`run\` subcommand yet (issue 5's worker has not landed):" \
+        "only the Python baseline was measured. Re-run with a binary that has \`run\`."
+fi
