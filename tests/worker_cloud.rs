@@ -32,7 +32,12 @@ async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
     );
     let batches = c.batches("default").await;
     assert_eq!(batches.len(), 1, "{batches:?}");
-    assert_eq!(batches[0]["stage"]["stage"], json!("terminal"), "{:?}", batches[0]);
+    assert_eq!(
+        batches[0]["stage"]["stage"],
+        json!("terminal"),
+        "{:?}",
+        batches[0]
+    );
     assert_eq!(batches[0]["stage"]["state"], json!("imported"));
     assert_eq!(
         batches[0]["source"]["location"],
@@ -217,7 +222,7 @@ async fn a_manifest_naming_a_missing_file_is_rejected_after_the_bounded_wait() {
     );
     let status = c.ops(&["status", "--state", cloud::STATE_URL]);
     assert!(
-        String::from_utf8_lossy(&status.stdout).contains("halted"),
+        String::from_utf8_lossy(&status.stdout).contains("HALTED"),
         "{status:?}"
     );
 }

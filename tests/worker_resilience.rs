@@ -71,9 +71,11 @@ async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_u
     first.child.wait().unwrap();
     assert_eq!(c.sim.imports().await.len(), 1);
     // The dead worker's message comes back when its visibility runs out (no heartbeat now).
-    eventually(Duration::from_secs(20), "the message is visible again", || async {
-        c.moto.depth(&c.queue_url).await.0 == 1
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the message is visible again",
+        || async { c.moto.depth(&c.queue_url).await.0 == 1 },
+    )
     .await;
     let out = c.drain(&["--visibility-secs", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -111,7 +113,10 @@ async fn sigterm_releases_the_message_at_once_and_the_next_worker_finishes_the_b
     let out = c.drain(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +183,10 @@ async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
         stderr(&out)
     );
     assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

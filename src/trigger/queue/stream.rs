@@ -337,8 +337,9 @@ impl<S: LedgerStore> Worker<'_, S> {
         let why = match &run.stopped_at {
             Some((blocker, why)) => {
                 let blocked = matches!(blocker.stage, Stage::Held { .. } | Stage::Parked { .. });
-                if blocked && blocker.id != *id && needs_input(&rec.stage)
-                    || blocked && blocker.id != *id && rec.stage == Stage::Packed
+                if blocked
+                    && blocker.id != *id
+                    && (needs_input(&rec.stage) || rec.stage == Stage::Packed)
                 {
                     let reason = format!("waiting behind batch {} ({why})", blocker.id);
                     self.ledger
