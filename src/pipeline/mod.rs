@@ -296,6 +296,44 @@ pub fn pack(
     blocking(|| pack_to_file(&entries, out, opts).map_err(|e| e.to_string()))
 }
 
+/// Validates the batch and, at the same time on the other cores, packs it with the kinds its
+/// headers show ([`crate::sis::validate::sniff_kinds`]). The zip is only worth keeping when
+/// validation passes and detected the same kinds: the caller compares the returned kinds with
+/// [`kinds_of`] the report, and deletes `out` otherwise. A failed pack is `None`.
+pub fn validate_and_prepack(
+    collected: &Collected,
+    validate_opts: &ValidateOptions,
+    out: &std::path::Path,
+    pack_opts: &PackOptions,
+) -> (
+    ValidationReport,
+    Option<(
+        std::collections::BTreeMap<String, crate::sis::SisKind>,
+        PackSummary,
+    )>,
+) {
+    let files = collected.files();
+    let guess = crate::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
+    blocking(|| {
+        std::thread::scope(|s| {
+            let packer = s.spawn(|| {
+                let entries: Vec<PackEntry<'_>> = files
+                    .iter()
+                    .map(|f| PackEntry {
+                        name: f.name().to_owned(),
+                        kind: guess.get(f.name()).copied(),
+                        file: *f,
+                    })
+                    .collect();
+                pack_to_file(&entries, out, pack_opts).ok()
+            });
+            let report = validate_batch(&files, validate_opts);
+            let packed = packer.join().ok().flatten();
+            (report, packed.map(|p| (guess.clone(), p)))
+        })
+    })
+}
+
 /// What a Canvas error means for a one-shot run that cannot go on.
 pub fn canvas_outcome(e: &CanvasError, import_id: Option<u64>) -> Outcome {
     match e.class() {

@@ -199,7 +199,17 @@ impl<S: LedgerStore> Staged<'_, S> {
             Ok(c) => c,
             Err(e) => return self.reject(rec, e.to_string(), None).await,
         };
-        let report = validate(&collected, &req.validate);
+        // Packed while validating (other cores); kept only if validation agrees (below).
+        let zip = self.zip_path(rec, req);
+        let (report, prepacked) =
+            super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack);
+        let kinds_found = super::kinds_of(&report);
+        let prepacked = prepacked
+            .filter(|(guess, _)| !report.is_rejected() && *guess == kinds_found)
+            .map(|(_, summary)| summary);
+        if prepacked.is_none() {
+            let _ = std::fs::remove_file(&zip);
+        }
         let report_key = self
             .ledger
             .put_archive(&rec.id, "validation.txt", report.to_text().as_bytes())
@@ -212,11 +222,17 @@ impl<S: LedgerStore> Staged<'_, S> {
             return self.reject(rec, reason, Some(report_key)).await;
         }
         let stats = BatchStats::from_report(&report);
-        let kinds = serde_json::to_value(super::kinds_of(&report)).unwrap_or_default();
+        let kinds = serde_json::to_value(&kinds_found).unwrap_or_default();
+        let prepacked =
+            prepacked.map(|p| serde_json::json!({"sha256": p.sha256, "bytes": p.bytes}));
         self.ledger
             .update_batch(&rec.id, |r| {
                 r.archive.report = Some(report_key.clone());
                 r.extra.insert(FILE_KINDS.to_owned(), kinds.clone());
+                match &prepacked {
+                    Some(p) => r.extra.insert(PREPACKED.to_owned(), p.clone()),
+                    None => r.extra.remove(PREPACKED),
+                };
                 for (kind, s) in &stats.0 {
                     r.counts.insert(kind.clone(), s.rows as i64);
                     r.counts.insert(format!("{kind}.deleted"), s.deleted as i64);
@@ -314,6 +330,38 @@ impl<S: LedgerStore> Staged<'_, S> {
         }
         self.obs.stage(ObsStage::Pack);
         let zip = self.zip_path(rec, req);
+        let sha256 = match prepacked_zip(rec, &zip) {
+            Some(sha) => sha,
+            None => match self.pack_now(rec, req, &zip).await? {
+                Some(sha) => sha,
+                None => return Ok(None),
+            },
+        };
+        // Streamed from the file: the zip is never held in memory (invariant 6).
+        let key = self
+            .ledger
+            .put_archive_file(&rec.id, "batch.zip", &zip)
+            .await?;
+        self.ledger
+            .update_batch(&rec.id, |r| {
+                r.archive.zip = Some(key.clone());
+                r.apply_transition(
+                    Stage::Packed,
+                    &format!("packed, sha256 {sha256}"),
+                    chrono::Utc::now(),
+                )
+            })
+            .await?;
+        Ok(None)
+    }
+
+    /// Packs the batch now (it was not packed during validation); `None` when it was rejected.
+    async fn pack_now(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        zip: &Path,
+    ) -> Result<Option<String>, RunError> {
         let collected = match collect::collect(&req.path, &req.limits) {
             Ok(c) => c,
             Err(e) => {
@@ -326,32 +374,14 @@ impl<S: LedgerStore> Staged<'_, S> {
             // A record from before kinds were recorded, or validated by another path: detect again.
             None => super::kinds_of(&validate(&collected, &req.validate)),
         };
-        let summary = match pack(&collected, &kinds, &zip, &req.pack) {
-            Ok(s) => s,
-            Err(e) => {
-                return Err(RunError::Canvas {
-                    batch: rec.id.clone(),
-                    reason: format!("packing failed: {e}"),
-                    exit_code: 5,
-                });
-            }
-        };
-        // Streamed from the file: the zip is never held in memory (invariant 6).
-        let key = self
-            .ledger
-            .put_archive_file(&rec.id, "batch.zip", &zip)
-            .await?;
-        self.ledger
-            .update_batch(&rec.id, |r| {
-                r.archive.zip = Some(key.clone());
-                r.apply_transition(
-                    Stage::Packed,
-                    &format!("packed, sha256 {}", summary.sha256),
-                    chrono::Utc::now(),
-                )
-            })
-            .await?;
-        Ok(None)
+        match pack(&collected, &kinds, zip, &req.pack) {
+            Ok(s) => Ok(Some(s.sha256)),
+            Err(e) => Err(RunError::Canvas {
+                batch: rec.id.clone(),
+                reason: format!("packing failed: {e}"),
+                exit_code: 5,
+            }),
+        }
     }
 
     /// Where the batch's zip is built (in the request's work directory).
@@ -680,6 +710,17 @@ fn outcome_reason(o: &Outcome) -> String {
 
 /// Record key of the kind validation detected for each file, so packing need not validate again.
 const FILE_KINDS: &str = "file_kinds";
+
+/// `extra` key: the zip built while validating (`{"sha256", "bytes"}`), when validation agreed
+/// with the kinds it was packed with.
+const PREPACKED: &str = "prepacked";
+
+/// The sha256 of the zip packed during validation, if it is still on disk with its size.
+fn prepacked_zip(rec: &BatchRecord, zip: &Path) -> Option<String> {
+    let p = rec.extra.get(PREPACKED)?;
+    let size = std::fs::metadata(zip).ok()?.len();
+    (p["bytes"].as_u64()? == size).then(|| p["sha256"].as_str().map(str::to_owned))?
+}
 
 fn recorded_kinds(
     rec: &BatchRecord,

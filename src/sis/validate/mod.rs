@@ -31,6 +31,18 @@ mod scan;
 mod values;
 
 pub use batch::validate_batch;
+
+/// The kind each CSV's header says it is, read from the first record only — what validation
+/// will find unless the file is unreadable. Lets packing start before validation ends.
+pub fn sniff_kinds(
+    files: &[&dyn crate::store::BatchFile],
+    institutional_tags: bool,
+) -> std::collections::BTreeMap<String, crate::sis::SisKind> {
+    files
+        .iter()
+        .filter_map(|f| file::sniff_kind(*f, institutional_tags).map(|k| (f.name().to_owned(), k)))
+        .collect()
+}
 pub use finding::{Finding, Severity};
 pub use report::{FileReport, ValidationReport};
 
