@@ -331,8 +331,10 @@ pub(crate) struct DuplicateLines {
 }
 
 /// Lines remembered per file for finding exact repeats in files without an id column; past
-/// this, new lines are only compared, not remembered (about 40 MB of hashes at most).
-const DUPLICATE_LINES_TRACKED: usize = 2 << 20;
+/// this, new lines are only compared, not remembered (about 8 MB of hashes at most, so a
+/// worker's memory stays small: a repeat of a line past the first 512 Ki lines of a file is
+/// only found when it repeats one of those).
+const DUPLICATE_LINES_TRACKED: usize = 512 << 10;
 
 /// Canvas de-duplicates a file holding at least this many exact duplicate lines.
 const DUPLICATE_LINES_THRESHOLD: u64 = 100;
