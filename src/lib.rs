@@ -7,9 +7,10 @@
 //! - [`sis`]: Canvas's SIS CSV rules: kinds and detection, validation, the mass-change guard.
 //! - [`pack`]: deterministic, parallel zip packing; safe reading of incoming zips.
 //! - [`canvas`]: the Canvas SIS Imports API client.
-//! - [`ledger`]: the durable record of every batch and tenant (compare-and-swap writes).
+//! - [`ledger`]: the durable record of every batch and tenant (compare-and-swap writes), in a
+//!   local directory or in S3 (conditional writes).
 //! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
-//! - [`trigger`]: how work arrives (the folder drop now; SQS and Lambda later).
+//! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //!
 //! See `../shared/design.md` for the whole shape.

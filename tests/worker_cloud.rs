@@ -154,6 +154,10 @@ async fn poison_messages_are_recorded_moved_to_the_dlq_and_never_block_their_gro
         assert!(!r["error"].as_str().unwrap().is_empty());
     }
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    let status = c.ops(&["status", "--state", cloud::STATE_URL]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("poison messages: 4 recorded"), "{shown}");
+    assert!(shown.contains("unknown_tenant"), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

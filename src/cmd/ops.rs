@@ -129,10 +129,42 @@ pub async fn status(location: &Location) -> anyhow::Result<u8> {
 }
 
 async fn status_on<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<u8> {
+    print_poison(ledger).await?;
     for t in chosen_tenants(ledger, &None).await? {
         print!("{}", operator::describe(ledger, &t, 10).await?);
     }
     Ok(exit::OK)
+}
+
+/// The cloud worker's poison messages, newest five, if there are any.
+async fn print_poison<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<()> {
+    use canvas_sis::trigger::queue::{POISON_PREFIX, PoisonRecord};
+    let keys = ledger.store().list(POISON_PREFIX).await?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "poison messages: {} recorded under {} (newest last)",
+        keys.len(),
+        ledger.store().locate(POISON_PREFIX)
+    );
+    for key in keys.iter().skip(keys.len().saturating_sub(5)) {
+        let Some(body) = ledger.store().get_blob(key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<PoisonRecord>(&body) {
+            Ok(p) => println!(
+                "  {} {} message {} ({}): {}",
+                p.received_at.format("%Y-%m-%d %H:%M:%S"),
+                p.kind,
+                p.message_id,
+                p.moved_to,
+                p.error
+            ),
+            Err(e) => println!("  {key}: unreadable ({e})"),
+        }
+    }
+    Ok(())
 }
 
 pub async fn pause(args: PauseArgs) -> anyhow::Result<u8> {

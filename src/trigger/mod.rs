@@ -5,8 +5,12 @@
 //!   guide: an inbox on the local disk, claimed into `processing/` and archived afterwards.
 //!
 //! - [`events`]: what a queue message says (S3 notifications, EventBridge "Object Created", the
-//!   S3 test event), which keys start a batch, which tenant a key belongs to, and poison messages;
-//!   the parsing half of the SQS and Lambda triggers, which come next.
+//!   S3 test event), which keys start a batch, which tenant a key belongs to, and poison messages.
+//!
+//! - [`queue`]: the SQS FIFO worker (`canvas-sis run`): one message at a time, heartbeat,
+//!   poison to the dead-letter queue, release on stop or near the 12-hour cap.
+//!
+//! - [`runtime`]: what both need per tenant (settings, Canvas client, the staged pipeline).
 
 pub mod events;
 pub mod folder;
