@@ -36,18 +36,13 @@ GROUP = "main"
 
 # --- data -----------------------------------------------------------------------------------------
 
-FIRST = ("James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
-         "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Maria Wei Fatima Olga Juan "
-         "Aisha Hiroshi Priya Mohammed Sofia Liam Noah Emma Olivia Ava Lucas Mateo Chloe").split()
-LAST = ("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
-        "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White "
-        "Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Nguyen "
-        "Kim Patel Chen Muller Rossi Kowalski Novak Silva").split()
-SUBJECTS = ("BIO CHEM PHYS MATH ENGL HIST PSYC ECON CS ART MUS PHIL SOC POLS SPAN FREN STAT "
-            "NURS EDUC ACCT").split()
-TITLES = ("Introduction to {s}", "Principles of {s}", "Advanced {s} Seminar", "Topics in {s}",
-          "{s} Laboratory", "Research Methods in {s}", "History of {s}")
-TERMS = ("2025FA", "2026SP", "2026SU")
+# The name and course vocabularies of the pack benchmark's generator (scripts/bench/gen_sis.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
+import gen_sis  # noqa: E402
+
+FIRST, SUBJECTS, TITLES = gen_sis.FIRST, gen_sis.SUBJECTS, gen_sis.TITLES
+LAST = [name for name in gen_sis.LAST if "'" not in name]
+TERMS = tuple(gen_sis.TERMS)
 N_USERS, N_COURSES, SECTIONS_PER_COURSE = 60_000, 6_000, 2
 
 

@@ -29,37 +29,9 @@ async fn an_upload_reaches_the_fifo_queue_through_eventbridge_and_parses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standard_queue_notification_arrives_form_encoded_and_decodes() {
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
     let m = Moto::start();
     m.create_bucket("drop").await;
-    let sqs = m.sqs().await;
-    let url = sqs
-        .create_queue()
-        .queue_name("std")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = "arn:aws:sqs:us-east-1:123456789012:std";
-    m.s3()
-        .await
-        .put_bucket_notification_configuration()
-        .bucket("drop")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(arn)
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let url = m.notify_standard_queue("drop", "std").await;
     let key = "main/a b/c+d=e%f/ü.zip";
     m.put("drop", key, b"PK".to_vec()).await;
     let bodies = m.peek(&url, 10).await;

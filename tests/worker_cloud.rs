@@ -233,7 +233,6 @@ async fn a_manifest_naming_a_missing_file_is_rejected_after_the_bounded_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_notifications_on_a_standard_queue_are_understood_too() {
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
     let sim = Sim::start({
         let mut s = canvas_sis::sim::SimConfig::with_tokens(tokens());
         s.throttle.enabled = false;
@@ -244,33 +243,7 @@ async fn s3_notifications_on_a_standard_queue_are_understood_too() {
     let m = moto::Moto::start();
     m.create_bucket("drop").await;
     m.create_bucket("state").await;
-    let sqs = m.sqs().await;
-    let url = sqs
-        .create_queue()
-        .queue_name("std")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    m.s3()
-        .await
-        .put_bucket_notification_configuration()
-        .bucket("drop")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:std")
-                        .events(Event::from("s3:ObjectCreated:*"))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let url = m.notify_standard_queue("drop", "std").await;
     m.put("drop", "a b/c+d%e.zip", zip_feed("s1")).await;
     let work = tempfile::tempdir().unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));

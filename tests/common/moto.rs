@@ -233,6 +233,41 @@ impl Moto {
         .await;
     }
 
+    /// A standard queue `name` that receives the bucket's S3 event notifications directly (the
+    /// classic route, aws.md §1.3 (a)); returns its URL.
+    pub async fn notify_standard_queue(&self, bucket: &str, name: &str) -> String {
+        use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+        let url = self
+            .sqs()
+            .await
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        self.s3()
+            .await
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .queue_arn(format!("arn:aws:sqs:{REGION}:123456789012:{name}"))
+                            .events(Event::from("s3:ObjectCreated:*"))
+                            .build()
+                            .expect("queue configuration"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("bucket → queue notifications");
+        url
+    }
+
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
         self.s3()
             .await
