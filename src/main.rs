@@ -61,8 +61,12 @@ fn main() -> ExitCode {
 
 /// Logs on stderr, readable text or JSON lines; `RUST_LOG` overrides the default level.
 fn init_logging(format: LogFormat, default_level: &str) {
+    // The S3 SDK warns on every download of a multipart object that its part-level checksum
+    // can't be checked; the worker hashes what it downloads itself (and checks a manifest's
+    // sha256), so that warning says nothing an operator can act on.
+    let quiet = "aws_sdk_s3::http_response_checksum=error";
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},{quiet}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
