@@ -291,3 +291,40 @@ async fn a_manifests_import_options_travel_with_its_batch() {
         imports[0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_batches_stops_the_worker_and_leaves_the_rest_queued() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_zip("exports/1.zip", zip_feed("m1")).await;
+    c.drop_zip("exports/2.zip", zip_feed("m2")).await;
+    let out = c.drain(&["--max-batches", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(imported_users(&c.sim, 1).await, vec![sha(&tagged_users("m1", 3))]);
+    assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "the second batch waits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_handed_the_same_batch_at_once_import_it_once() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 20.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("exports/race.zip", zip_feed("w1")).await;
+    let event = c.moto.peek(&c.queue_url, 10).await.remove(0);
+    // A second rule (another group) delivering the same event: both workers get it at once.
+    c.send(&event, "other-rule").await;
+    let a = c.spawn(&["--until-empty"]);
+    let b = c.spawn(&["--until-empty"]);
+    let (a, b) = (
+        cloud::wait_output(a, std::time::Duration::from_secs(120)),
+        cloud::wait_output(b, std::time::Duration::from_secs(120)),
+    );
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    // Both exit when their receive comes back empty; whichever left work behind, drain it.
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.sim.imports().await.len(), 1, "imported once");
+    assert_eq!(c.batches("default").await.len(), 1);
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+}
