@@ -299,8 +299,15 @@ async fn max_batches_stops_the_worker_and_leaves_the_rest_queued() {
     c.drop_zip("exports/2.zip", zip_feed("m2")).await;
     let out = c.drain(&["--max-batches", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(imported_users(&c.sim, 1).await, vec![sha(&tagged_users("m1", 3))]);
-    assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "the second batch waits");
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("m1", 3))]
+    );
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (1, 0),
+        "the second batch waits"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,7 +327,12 @@ async fn two_workers_handed_the_same_batch_at_once_import_it_once() {
         cloud::wait_output(a, std::time::Duration::from_secs(120)),
         cloud::wait_output(b, std::time::Duration::from_secs(120)),
     );
-    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
     // Both exit when their receive comes back empty; whichever left work behind, drain it.
     let out = c.drain(&[]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -183,9 +183,14 @@ async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
         stderr(&out)
     );
     assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(
-        c.batches("default").await[0]["stage"]["state"],
-        json!("imported")
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["state"], json!("imported"));
+    assert!(
+        b["message_released"]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cap is near"),
+        "the release is noted on the batch: {b}"
     );
 }
 

@@ -186,6 +186,7 @@ async fn work<S: LedgerStore>(
         runtimes,
         settings,
         obs: &obs,
+        in_flight: Default::default(),
     };
     let stop = CancellationToken::new();
     let signal = stop.clone();

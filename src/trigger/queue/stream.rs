@@ -128,6 +128,9 @@ impl<S: LedgerStore> Worker<'_, S> {
             Ok(o) => o.record().clone(),
             Err(e) => return Err(self.release(format!("recording the batch: {e}"))),
         };
+        if let Ok(mut current) = self.in_flight.lock() {
+            *current = Some(rec.id.clone());
+        }
         if let Err(e) = &fetched {
             let staged = self.staged(rt);
             staged

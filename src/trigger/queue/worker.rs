@@ -63,6 +63,9 @@ impl Default for WorkerSettings {
     }
 }
 
+/// `extra` key of a batch record: when and why its message was last handed back unfinished.
+pub const MESSAGE_RELEASED: &str = "message_released";
+
 /// What becomes of one received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -112,6 +115,8 @@ pub struct Worker<'a, S> {
     pub runtimes: &'a [TenantRuntime],
     pub settings: WorkerSettings,
     pub obs: &'a dyn Observer,
+    /// The batch the current message is working on, once recorded (for the release note).
+    pub in_flight: std::sync::Mutex<Option<crate::ledger::BatchId>>,
 }
 
 impl<S: LedgerStore> Worker<'_, S> {
@@ -196,6 +201,9 @@ impl<S: LedgerStore> Worker<'_, S> {
         );
         let release_at =
             release_deadline(m.received_at, s.visibility_cap, s.cap_margin, s.visibility);
+        if let Ok(mut current) = self.in_flight.lock() {
+            *current = None;
+        }
         let mut carried = false;
         let disposition = tokio::select! {
             d = self.handle(m, &mut carried) => d,
@@ -210,7 +218,30 @@ impl<S: LedgerStore> Worker<'_, S> {
                       from the ledger".into(),
             },
         };
+        if let Disposition::Release { why, .. } = &disposition {
+            self.note_release(why).await;
+        }
         (disposition, carried)
+    }
+
+    /// Records on the batch in flight that its message was handed back, and why (the 12-hour
+    /// cap, a stop): the ledger says where it stands, and the next receive resumes from there.
+    async fn note_release(&self, why: &str) {
+        let id = self.in_flight.lock().ok().and_then(|mut g| g.take());
+        let Some(id) = id else { return };
+        let note = serde_json::json!({"at": chrono::Utc::now(), "why": why});
+        let noted = self
+            .ledger
+            .update_batch(&id, |r| {
+                if !r.stage.is_terminal() {
+                    r.extra.insert(MESSAGE_RELEASED.to_owned(), note.clone());
+                }
+                Ok::<(), LedgerError>(())
+            })
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(batch = %id, error = %e, "could not note the release on the batch");
+        }
     }
 
     /// What the message means, and the work it asks for.
