@@ -296,6 +296,12 @@ pub fn pack(
     blocking(|| pack_to_file(&entries, out, opts).map_err(|e| e.to_string()))
 }
 
+/// A zip packed during validation, with the kinds it was packed with.
+pub type Prepacked = (
+    std::collections::BTreeMap<String, crate::sis::SisKind>,
+    PackSummary,
+);
+
 /// Validates the batch and, at the same time on the other cores, packs it with the kinds its
 /// headers show ([`crate::sis::validate::sniff_kinds`]). The zip is only worth keeping when
 /// validation passes and detected the same kinds: the caller compares the returned kinds with
@@ -305,13 +311,7 @@ pub fn validate_and_prepack(
     validate_opts: &ValidateOptions,
     out: &std::path::Path,
     pack_opts: &PackOptions,
-) -> (
-    ValidationReport,
-    Option<(
-        std::collections::BTreeMap<String, crate::sis::SisKind>,
-        PackSummary,
-    )>,
-) {
+) -> (ValidationReport, Option<Prepacked>) {
     let files = collected.files();
     let guess = crate::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
     blocking(|| {
