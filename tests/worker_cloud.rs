@@ -340,3 +340,21 @@ async fn two_workers_handed_the_same_batch_at_once_import_it_once() {
     assert_eq!(c.batches("default").await.len(), 1);
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_does_not_exist_stops_the_worker_with_a_clear_error() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let missing = c.queue_url.replace("sis.fifo", "nope.fifo");
+    let out = c
+        .worker(&["--until-empty"])
+        .env("SIS_QUEUE_URL", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("nope.fifo") && err.contains("SIS_QUEUE_URL"),
+        "{err}"
+    );
+    assert!(!err.contains(common::ADMIN), "no token in errors");
+}

@@ -63,6 +63,9 @@ impl Default for WorkerSettings {
     }
 }
 
+/// With `until_empty`, consecutive failed receives before the run gives up with the error.
+const RECEIVE_ATTEMPTS: u32 = 3;
+
 /// `extra` key of a batch record: when and why its message was last handed back unfinished.
 pub const MESSAGE_RELEASED: &str = "message_released";
 
@@ -150,15 +153,26 @@ impl<S: LedgerStore> Worker<'_, S> {
                     let due = last_sweep.is_none_or(|t| t.elapsed() >= self.settings.sweep_every);
                     if due || self.settings.until_empty {
                         last_sweep = Some(Instant::now());
-                        if self.sweep(stop).await? {
-                            summary.swept += 1;
-                            continue;
+                        match self.sweep(stop).await {
+                            Ok(true) => {
+                                summary.swept += 1;
+                                continue;
+                            }
+                            Ok(false) => {}
+                            // The ledger is unreachable now; the next sweep tries again.
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the sweep of parked batches failed")
+                            }
                         }
                     }
                     if self.settings.until_empty {
                         break;
                     }
                     continue;
+                }
+                Err(e) if self.settings.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
+                    // A run that must end (a CronJob) ends with the error instead of looping.
+                    return Err(e.into());
                 }
                 Err(e) => {
                     failures += 1;
