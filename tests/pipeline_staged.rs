@@ -378,6 +378,43 @@ fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf>
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn batches_behind_a_held_batch_are_parked_and_go_on_in_order_once_it_is_approved() {
+    let w = world().await;
+    let staged = w.staged(Duration::ZERO);
+    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
+    finished(staged.run_batch(&b1, &d1).await.unwrap());
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
+    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(31))]).await;
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let (stopped, _) = run.stopped_at.expect("stopped at the held batch");
+    assert_eq!(stopped.id, b2);
+    assert!(
+        matches!(stopped.stage, Stage::Held { .. }),
+        "{}",
+        stopped.stage
+    );
+    let later = w.ledger.get_batch(&b3).await.unwrap().unwrap();
+    let Stage::Parked { reason } = &later.stage else {
+        panic!("b3 should be parked: {}", later.stage)
+    };
+    assert!(
+        reason.contains(&format!("waiting behind batch {b2}")),
+        "{reason}"
+    );
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the held batch"
+    );
+    canvas_sis::pipeline::operator::approve(&w.ledger, b2.as_str())
+        .await
+        .unwrap();
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, vec![b2, b3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest() {
     let w = world().await;
     let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;

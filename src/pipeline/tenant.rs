@@ -74,17 +74,24 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(run)
     }
 
-    /// When the gate is closed, every later unsent batch is recorded as parked too.
+    /// Every later unsent batch is recorded as parked too, with why: the gate's reason when the
+    /// gate is closed, or "waiting behind" a batch held for approval (later batches that are held
+    /// themselves keep their own reason then). A trigger may then let go of their arrivals (a
+    /// queue message): the ledger says where they wait.
     async fn park_the_rest(&self, blocked: &BatchRecord) -> Result<(), RunError> {
-        if !matches!(blocked.stage, Stage::Parked { .. }) {
-            return Ok(());
-        }
-        let Stage::Parked { reason } = &blocked.stage else {
-            return Ok(());
+        let (reason, keep_held) = match &blocked.stage {
+            Stage::Parked { reason } => (reason.clone(), false),
+            Stage::Held { .. } => (
+                format!("waiting behind batch {}, held for approval", blocked.id),
+                true,
+            ),
+            _ => return Ok(()),
         };
+        let reason = &reason;
         for rec in self.ledger.list_batches(&self.tenant).await? {
             if rec.arrival_seq > blocked.arrival_seq
                 && unsent(&rec.stage)
+                && !(keep_held && matches!(rec.stage, Stage::Held { .. }))
                 && !matches!(&rec.stage, Stage::Parked { reason: r } if r == reason)
             {
                 self.ledger

@@ -324,7 +324,8 @@ impl<S: LedgerStore> Worker<'_, S> {
         }
     }
 
-    /// After the stream ran: the current batch must be finished or parked, or the message waits.
+    /// After the stream ran: the current batch must be finished, held or parked (the pipeline
+    /// parks a batch waiting behind a held or parked one), or the message waits.
     async fn settle_current(&self, id: &BatchId, run: TenantRun) -> Result<(), Disposition> {
         let rec = self
             .ledger
@@ -333,35 +334,13 @@ impl<S: LedgerStore> Worker<'_, S> {
             .map_err(|e| self.release(format!("reading the batch back: {e}")))?
             .ok_or_else(|| self.release(format!("batch {id} vanished from the ledger")))?;
         match &rec.stage {
-            s if s.is_terminal() => return Ok(()),
-            Stage::Superseded { .. } | Stage::Parked { .. } | Stage::Held { .. } => return Ok(()),
-            _ => {}
+            s if s.is_terminal() => Ok(()),
+            Stage::Superseded { .. } | Stage::Parked { .. } | Stage::Held { .. } => Ok(()),
+            _ => Err(self.release(match &run.stopped_at {
+                Some((blocker, why)) => format!("batch {}: {why}", blocker.id),
+                None => format!("batch {id} is {}", rec.stage),
+            })),
         }
-        let why = match &run.stopped_at {
-            Some((blocker, why)) => {
-                let blocked = matches!(blocker.stage, Stage::Held { .. } | Stage::Parked { .. });
-                if blocked
-                    && blocker.id != *id
-                    && (needs_input(&rec.stage) || rec.stage == Stage::Packed)
-                {
-                    let reason = format!("waiting behind batch {} ({why})", blocker.id);
-                    self.ledger
-                        .transition(
-                            id,
-                            Stage::Parked {
-                                reason: reason.clone(),
-                            },
-                            &reason,
-                        )
-                        .await
-                        .map_err(|e| self.release(format!("parking the batch: {e}")))?;
-                    return Ok(());
-                }
-                format!("batch {}: {why}", blocker.id)
-            }
-            None => format!("batch {id} is {}", rec.stage),
-        };
-        Err(self.release(why))
     }
 
     /// Runs the streams of tenants whose oldest unfinished batch has no message any more: parked
