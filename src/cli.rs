@@ -138,11 +138,18 @@ pub struct WatchArgs {
     /// Seconds between passes when watching.
     #[arg(long, default_value_t = 30.0)]
     pub interval_secs: f64,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
+}
+
+/// How the unattended modes (`watch`, `run`) wait on Canvas.
+#[derive(Debug, Args)]
+pub struct UnattendedWaits {
     /// First polling interval of Canvas, in seconds (backs off to 30).
     #[arg(long, default_value_t = 2.0)]
     pub poll_secs: f64,
-    /// Longest wait for one import within a pass, in seconds; past it the batch stays submitted
-    /// and the next pass waits on it again (never re-uploads).
+    /// Longest wait for one import, in seconds; past it the batch stays submitted and a later
+    /// pass (or the message's next receive) waits on it again (never re-uploads).
     #[arg(long, default_value_t = 21600.0)]
     pub deadline_secs: f64,
     /// A batch recorded as being submitted more recently than this is left to its worker.

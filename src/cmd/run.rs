@@ -16,12 +16,13 @@ use tokio_util::sync::CancellationToken;
 use canvas_sis::aws::{self, ChecksumMode};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
-use canvas_sis::pipeline::{LogObserver, WaitPolicy};
+use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::queue::{SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
+use crate::cli::UnattendedWaits;
 use crate::cmd::import::secs;
 use crate::cmd::simulate::wait_for_stop_signal;
 use crate::cmd::watch::runtimes;
@@ -59,15 +60,8 @@ pub struct RunArgs {
     /// Long-poll wait of one receive, at most 20.
     #[arg(long, default_value_t = 20.0)]
     pub receive_wait_secs: f64,
-    /// First polling interval of Canvas, in seconds (backs off to 30).
-    #[arg(long, default_value_t = 2.0)]
-    pub poll_secs: f64,
-    /// Longest wait for one import; past it the message is released and waiting resumes later.
-    #[arg(long, default_value_t = 21600.0)]
-    pub deadline_secs: f64,
-    /// A batch recorded as being submitted more recently than this is left to its worker.
-    #[arg(long, default_value_t = 120.0)]
-    pub submit_lease_secs: f64,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
     /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
     #[arg(long, default_value_t = 900.0)]
     pub incomplete_wait_secs: f64,
@@ -128,11 +122,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 }
 
 fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
-    let wait = WaitPolicy {
-        poll_min: secs(a.poll_secs, "--poll-secs")?,
-        deadline: secs(a.deadline_secs, "--deadline-secs")?,
-        ..WaitPolicy::default()
-    };
+    let (wait, submit_lease) = a.waits.policy()?;
     anyhow::ensure!(
         a.receive_wait_secs <= 20.0,
         "--receive-wait-secs is at most 20 (SQS's longest long poll), got {}",
@@ -161,7 +151,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
             ..FetchPolicy::default()
         },
         wait,
-        submit_lease: secs(a.submit_lease_secs, "--submit-lease-secs")?,
+        submit_lease,
         sweep_every: secs(a.sweep_secs, "--sweep-secs")?,
     })
 }

@@ -11,7 +11,7 @@ use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::trigger::folder::pass::{Pass, TenantRuntime};
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 
-use crate::cli::WatchArgs;
+use crate::cli::{UnattendedWaits, WatchArgs};
 use crate::cmd::import::secs;
 use crate::cmd::progress::TerminalObserver;
 use crate::cmd::simulate::wait_for_stop_signal;
@@ -34,18 +34,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
     let obs = TerminalObserver::new();
+    let (wait, submit_lease) = args.waits.policy()?;
     let pass = Pass {
         layout: &layout,
         config: &config,
         runtimes: &runtimes,
         ledger: &ledger,
         policy: ScanPolicy::default(),
-        wait: WaitPolicy {
-            poll_min: secs(args.poll_secs, "--poll-secs")?,
-            deadline: secs(args.deadline_secs, "--deadline-secs")?,
-            ..WaitPolicy::default()
-        },
-        submit_lease: secs(args.submit_lease_secs, "--submit-lease-secs")?,
+        wait,
+        submit_lease,
         obs: &obs,
     };
     let interval = secs(args.interval_secs, "--interval-secs")?;
@@ -98,6 +95,20 @@ fn append_log(layout: &Layout, lines: &[String]) {
 fn obs_finish(obs: &TerminalObserver) {
     use canvas_sis::pipeline::Observer;
     obs.finish();
+}
+
+impl UnattendedWaits {
+    /// The wait policy and submit lease these flags ask for.
+    pub fn policy(&self) -> anyhow::Result<(WaitPolicy, std::time::Duration)> {
+        Ok((
+            WaitPolicy {
+                poll_min: secs(self.poll_secs, "--poll-secs")?,
+                deadline: secs(self.deadline_secs, "--deadline-secs")?,
+                ..WaitPolicy::default()
+            },
+            secs(self.submit_lease_secs, "--submit-lease-secs")?,
+        ))
+    }
 }
 
 /// A client and the checked default options for every tenant; the tokens are read here.

@@ -285,15 +285,23 @@ pub fn pack(
     opts: &PackOptions,
 ) -> Result<PackSummary, String> {
     let files = collected.files();
-    let entries: Vec<PackEntry<'_>> = files
+    let entries = pack_entries(&files, kinds);
+    blocking(|| pack_to_file(&entries, out, opts).map_err(|e| e.to_string()))
+}
+
+/// The zip entries of `files`, each with its kind (files without one go last).
+fn pack_entries<'a>(
+    files: &[&'a dyn crate::store::BatchFile],
+    kinds: &std::collections::BTreeMap<String, crate::sis::SisKind>,
+) -> Vec<PackEntry<'a>> {
+    files
         .iter()
         .map(|f| PackEntry {
             name: f.name().to_owned(),
             kind: kinds.get(f.name()).copied(),
             file: *f,
         })
-        .collect();
-    blocking(|| pack_to_file(&entries, out, opts).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// A zip packed during validation, with the kinds it was packed with.
@@ -316,17 +324,8 @@ pub fn validate_and_prepack(
     let guess = crate::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
     blocking(|| {
         std::thread::scope(|s| {
-            let packer = s.spawn(|| {
-                let entries: Vec<PackEntry<'_>> = files
-                    .iter()
-                    .map(|f| PackEntry {
-                        name: f.name().to_owned(),
-                        kind: guess.get(f.name()).copied(),
-                        file: *f,
-                    })
-                    .collect();
-                pack_to_file(&entries, out, pack_opts).ok()
-            });
+            let packer =
+                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, pack_opts).ok());
             let report = validate_batch(&files, validate_opts);
             let packed = packer.join().ok().flatten();
             (report, packed.map(|p| (guess.clone(), p)))

@@ -61,6 +61,20 @@ pub struct Staged<'a, S> {
 /// (`ImportOverrides` as JSON), applied over the tenant's defaults when it is sent.
 pub const IMPORT_OVERRIDES: &str = "import_overrides";
 
+/// Records a batch's own import options (its manifest's `import`) in its source's `extra`, where
+/// [`Staged`] finds them when the batch is sent.
+pub fn record_import_overrides(
+    extra: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    overrides: Option<&crate::config::ImportOverrides>,
+) {
+    if let Some(o) = overrides {
+        extra.insert(
+            IMPORT_OVERRIDES.to_owned(),
+            serde_json::to_value(o).unwrap_or_default(),
+        );
+    }
+}
+
 /// Where a run of one batch stopped.
 #[derive(Debug)]
 pub enum Progress {

@@ -298,12 +298,10 @@ impl Pass<'_> {
 /// The manifest's import options, recorded with the batch so they apply when it is sent.
 fn manifest_options(ready: &ReadyBatch) -> std::collections::BTreeMap<String, serde_json::Value> {
     let mut extra = std::collections::BTreeMap::new();
-    if let Some(o) = ready.manifest.as_ref().and_then(|m| m.import.as_ref()) {
-        extra.insert(
-            crate::pipeline::staged::IMPORT_OVERRIDES.to_owned(),
-            serde_json::to_value(o).unwrap_or_default(),
-        );
-    }
+    crate::pipeline::staged::record_import_overrides(
+        &mut extra,
+        ready.manifest.as_ref().and_then(|m| m.import.as_ref()),
+    );
     extra
 }
 

@@ -6,7 +6,7 @@
 //! When the batch waits behind an earlier batch that is held or parked, it is parked too, with
 //! that reason, so that the sweep (not a message) carries it on later.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -113,8 +113,8 @@ impl<S: LedgerStore> Worker<'_, S> {
         let fetcher = S3Batches::new(self.s3.clone(), &event.bucket);
         let fetched = fetcher.fetch(trigger, dir, &self.settings.fetch).await;
         let new = match &fetched {
-            Ok(f) => self.new_batch(tenant, &event.bucket, key, f, m),
-            Err(e) if e.is_permanent() => self.unfetchable_batch(tenant, event, key, m),
+            Ok(f) => new_batch(tenant, &event.bucket, key, f, m),
+            Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
             Err(e) => return Err(self.release(format!("fetching the batch: {e}"))),
         };
         let rec = match self.ledger.create_batch(new).await {
@@ -145,72 +145,6 @@ impl<S: LedgerStore> Worker<'_, S> {
             .unwrap_or_default();
         let run = self.run_stream(rt, Some((rec.id.clone(), input))).await?;
         self.settle_current(&rec.id, run).await
-    }
-
-    fn new_batch(
-        &self,
-        tenant: &str,
-        bucket: &str,
-        key: &str,
-        f: &Fetched,
-        m: &Received,
-    ) -> NewBatch {
-        let mut extra = std::collections::BTreeMap::new();
-        extra.insert(BUCKET.to_owned(), json!(bucket));
-        extra.insert(TRIGGER_KEY.to_owned(), json!(key));
-        extra.insert("sqs_message_id".to_owned(), json!(m.message_id));
-        if let Some(sha) = &f.manifest_sha256 {
-            extra.insert("manifest_sha256".to_owned(), json!(sha));
-        }
-        if let Some(o) = &f.import {
-            extra.insert(
-                crate::pipeline::staged::IMPORT_OVERRIDES.to_owned(),
-                serde_json::to_value(o).unwrap_or_default(),
-            );
-        }
-        NewBatch {
-            tenant: tenant.to_owned(),
-            source: BatchSource {
-                kind: f.kind.to_owned(),
-                location: f.location.clone(),
-                files: f.files.clone(),
-                extra,
-            },
-            content_sha256: f.content_sha256.clone(),
-        }
-    }
-
-    /// A batch that can never be fetched is still recorded (then rejected), so that the tenant
-    /// halts and the operator sees why; its identity comes from the event, since there is no
-    /// content to hash.
-    fn unfetchable_batch(
-        &self,
-        tenant: &str,
-        e: &ObjectEvent,
-        key: &str,
-        m: &Received,
-    ) -> NewBatch {
-        let location = format!("s3://{}/{key}", e.bucket);
-        let identity = format!(
-            "unfetchable\0{location}\0{}\0{}\0{}",
-            e.etag.as_deref().unwrap_or(""),
-            e.sequencer.as_deref().unwrap_or(""),
-            e.size.unwrap_or(0)
-        );
-        let mut extra = std::collections::BTreeMap::new();
-        extra.insert(BUCKET.to_owned(), json!(e.bucket));
-        extra.insert(TRIGGER_KEY.to_owned(), json!(key));
-        extra.insert("sqs_message_id".to_owned(), json!(m.message_id));
-        NewBatch {
-            tenant: tenant.to_owned(),
-            source: BatchSource {
-                kind: "s3-unfetchable".into(),
-                location,
-                files: Vec::new(),
-                extra,
-            },
-            content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
-        }
     }
 
     fn staged<'s>(&'s self, rt: &'s TenantRuntime) -> crate::pipeline::staged::Staged<'s, S> {
@@ -389,6 +323,56 @@ impl<S: LedgerStore> Worker<'_, S> {
             moved |= after.is_some_and(|a| a.stage != first.stage);
         }
         Ok(moved)
+    }
+}
+
+/// What any worker needs to fetch a recorded batch again, and which message brought it.
+fn source_extra(bucket: &str, key: &str, m: &Received) -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::from([
+        (BUCKET.to_owned(), json!(bucket)),
+        (TRIGGER_KEY.to_owned(), json!(key)),
+        ("sqs_message_id".to_owned(), json!(m.message_id)),
+    ])
+}
+
+fn new_batch(tenant: &str, bucket: &str, key: &str, f: &Fetched, m: &Received) -> NewBatch {
+    let mut extra = source_extra(bucket, key, m);
+    if let Some(sha) = &f.manifest_sha256 {
+        extra.insert("manifest_sha256".to_owned(), json!(sha));
+    }
+    crate::pipeline::staged::record_import_overrides(&mut extra, f.import.as_ref());
+    NewBatch {
+        tenant: tenant.to_owned(),
+        source: BatchSource {
+            kind: f.kind.to_owned(),
+            location: f.location.clone(),
+            files: f.files.clone(),
+            extra,
+        },
+        content_sha256: f.content_sha256.clone(),
+    }
+}
+
+/// A batch that can never be fetched is still recorded (then rejected), so that the tenant halts
+/// and the operator sees why; its identity comes from the event, since there is no content to
+/// hash.
+fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> NewBatch {
+    let location = format!("s3://{}/{key}", e.bucket);
+    let identity = format!(
+        "unfetchable\0{location}\0{}\0{}\0{}",
+        e.etag.as_deref().unwrap_or(""),
+        e.sequencer.as_deref().unwrap_or(""),
+        e.size.unwrap_or(0)
+    );
+    NewBatch {
+        tenant: tenant.to_owned(),
+        source: BatchSource {
+            kind: "s3-unfetchable".into(),
+            location,
+            files: Vec::new(),
+            extra: source_extra(&e.bucket, key, m),
+        },
+        content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
     }
 }
 
