@@ -3,6 +3,8 @@
 //! The pipeline never writes to a terminal; the CLI turns these calls into progress bars on a
 //! TTY and log lines elsewhere.
 
+use crate::ledger::{BatchId, BatchRecord};
+
 /// The stages of a one-shot import, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -29,6 +31,21 @@ impl Stage {
     }
 }
 
+/// A change in a batch's life that an operator may need to hear about: what notifications,
+/// metrics and the batch's log line are made from. Sent once, when the ledger has recorded it.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchEvent<'a> {
+    /// Terminal: Canvas ended the import (successfully or not), or the batch was rejected
+    /// before it was sent (`stage` is `Terminal { state: "rejected", .. }`).
+    Finished(&'a BatchRecord),
+    /// Held by the mass-change guard until an operator approves it.
+    Held(&'a BatchRecord),
+    /// Parked behind a closed gate (halted or paused tenant, or a held batch before it).
+    Parked(&'a BatchRecord),
+    /// The tenant's gate closed because of `batch`; its later batches park until `resume`.
+    Halted { batch: &'a BatchId, reason: &'a str },
+}
+
 /// Receives the pipeline's events. Every method has a default that does nothing.
 pub trait Observer: Send + Sync {
     fn stage(&self, _stage: Stage) {}
@@ -36,6 +53,8 @@ pub trait Observer: Send + Sync {
     fn progress(&self, _stage: Stage, _done: u64, _total: Option<u64>) {}
     /// Something an operator should read (a stuck import, a wait, an adopted import).
     fn note(&self, _message: &str) {}
+    /// A recorded change of batch `event` of `tenant` (see [`BatchEvent`]).
+    fn batch_event(&self, _tenant: &str, _event: BatchEvent<'_>) {}
     fn finish(&self) {}
 }
 

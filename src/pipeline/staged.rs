@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use chrono::TimeDelta;
 
 use super::{
-    ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit, validate, wait,
+    BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit,
+    validate, wait,
 };
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
 pub use crate::config::OnFailure;
@@ -195,7 +196,8 @@ impl<S: LedgerStore> Staged<'_, S> {
             return Ok(rec.clone());
         }
         self.obs.note(&format!("batch {} parked: {reason}", rec.id));
-        self.ledger
+        let parked = self
+            .ledger
             .transition(
                 &rec.id,
                 Stage::Parked {
@@ -203,7 +205,10 @@ impl<S: LedgerStore> Staged<'_, S> {
                 },
                 &reason,
             )
-            .await
+            .await?;
+        self.obs
+            .batch_event(&self.tenant, BatchEvent::Parked(&parked));
+        Ok(parked)
     }
 
     /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
@@ -279,7 +284,8 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<(), RunError> {
         self.obs
             .note(&format!("batch {} rejected: {reason}", rec.id));
-        self.ledger
+        let rejected = self
+            .ledger
             .update_batch(&rec.id, |r| {
                 r.errors.push(reason.clone());
                 if report.is_some() {
@@ -295,6 +301,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                 )
             })
             .await?;
+        self.obs
+            .batch_event(&self.tenant, BatchEvent::Finished(&rejected));
         self.after_failure(&rec.id, &reason).await
     }
 
@@ -337,6 +345,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                             "mass-change guard",
                         )
                         .await?;
+                    self.obs.batch_event(&self.tenant, BatchEvent::Held(&held));
                     return Ok(Some(held));
                 }
                 return Ok(Some(rec.clone()));
@@ -641,6 +650,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                 )
             })
             .await?;
+        self.obs
+            .batch_event(&self.tenant, BatchEvent::Finished(&record));
         if ok {
             self.accept(&record).await?;
             Ok(())
@@ -689,9 +700,11 @@ impl<S: LedgerStore> Staged<'_, S> {
         }
         self.obs
             .note(&format!("tenant {} halted: {reason}", self.tenant));
+        let mut closed_now = false;
         self.ledger
             .update_tenant(&self.tenant, |t| {
-                if matches!(t.gate, Gate::Open) {
+                closed_now = matches!(t.gate, Gate::Open);
+                if closed_now {
                     t.gate = Gate::Halted {
                         reason: reason.to_owned(),
                         batch: batch.clone(),
@@ -701,6 +714,10 @@ impl<S: LedgerStore> Staged<'_, S> {
                 Ok::<(), LedgerError>(())
             })
             .await?;
+        if closed_now {
+            self.obs
+                .batch_event(&self.tenant, BatchEvent::Halted { batch, reason });
+        }
         Ok(())
     }
 }
