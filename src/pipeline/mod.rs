@@ -27,7 +27,7 @@ use crate::canvas::{AccountRef, CanvasClient, CanvasError, ErrorClass, ImportOpt
 use crate::pack::{PackEntry, PackOptions, PackSummary, ZipLimits, pack_to_file};
 use crate::sis::validate::{ValidateOptions, ValidationReport, validate_batch};
 use collect::Collected;
-pub use observer::{BatchEvent, LogObserver, Observer, Stage};
+pub use observer::{BatchEvent, LogObserver, Observer, Stage, Tee};
 pub use outcome::{Finished, Outcome};
 
 /// How long to wait for what, in a one-shot import.

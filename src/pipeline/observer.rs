@@ -70,3 +70,28 @@ impl Observer for LogObserver {
         tracing::info!("{message}");
     }
 }
+
+/// Passes every event to each of its observers, in order (the log, the metrics, the notifier).
+pub struct Tee<'a>(pub Vec<&'a dyn Observer>);
+
+impl Observer for Tee<'_> {
+    fn stage(&self, stage: Stage) {
+        self.0.iter().for_each(|o| o.stage(stage));
+    }
+
+    fn progress(&self, stage: Stage, done: u64, total: Option<u64>) {
+        self.0.iter().for_each(|o| o.progress(stage, done, total));
+    }
+
+    fn note(&self, message: &str) {
+        self.0.iter().for_each(|o| o.note(message));
+    }
+
+    fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
+        self.0.iter().for_each(|o| o.batch_event(tenant, event));
+    }
+
+    fn finish(&self) {
+        self.0.iter().for_each(|o| o.finish());
+    }
+}
