@@ -67,7 +67,7 @@ async fn flush(n: &Notifier, secs: u64) -> usize {
 
 #[tokio::test]
 async fn server_errors_and_throttling_are_retried_until_received() {
-    let r = Receiver::start(&[Reply::Status(500), Reply::RetryAfter(1)]).await;
+    let r = Receiver::start(&[Reply::Status(500), Reply::RetryAfter(2)]).await;
     let n = notifier(&r, "json", 5, 60);
     n.batch_event("main", BatchEvent::Finished(&failed_batch()));
     assert_eq!(flush(&n, 30).await, 0, "delivered before the deadline");
@@ -77,8 +77,8 @@ async fn server_errors_and_throttling_are_retried_until_received() {
     assert_eq!(got[0].body, got[2].body, "the same notice each time");
     let waited = got[2].at - got[1].at;
     assert!(
-        waited >= Duration::from_millis(950),
-        "Retry-After: 1 was honoured, waited {waited:?}"
+        waited >= Duration::from_millis(1950),
+        "Retry-After: 2 was honoured (backoff alone waits < 1 s), waited {waited:?}"
     );
     let body = &got[2].body;
     assert_eq!(body["schema"], "canvas-sis.notice.v1");

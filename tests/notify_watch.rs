@@ -98,6 +98,17 @@ fn hook_env(r: &Receiver, config: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Runs a `canvas-sis ...` command line taken from a notice, as an operator would paste it.
+fn run_pasted(command: &Value) -> Output {
+    let line = command.as_str().expect("a command");
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some("canvas-sis"), "{line}");
+    std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(words)
+        .output()
+        .unwrap()
+}
+
 fn canonical(dir: &Path) -> String {
     std::fs::canonicalize(dir).unwrap().display().to_string()
 }
@@ -118,7 +129,7 @@ fn users_and_stray_enrollment() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn as_refs(files: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     files.iter().map(|(n, b)| (*n, b.as_str())).collect()
 }
 
@@ -151,8 +162,25 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
     );
     assert_eq!(n["state"], "rejected");
     assert_eq!(n["canvas_import_id"], Value::Null);
-    let first = n["errors"][0].as_str().unwrap();
-    assert!(first.contains("users.csv"), "{first}");
+    assert!(
+        n["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("1 validation error"),
+        "{n}"
+    );
+    let detail = n["errors"][1].as_str().unwrap();
+    assert!(
+        detail.contains("users.csv") && detail.contains("gone"),
+        "the first validation error, with its place: {detail}"
+    );
+    assert!(
+        n["validation_report"]
+            .as_str()
+            .unwrap()
+            .starts_with(&canonical(dir.path())),
+        "{n}"
+    );
     assert_eq!(
         n["command"],
         format!(
@@ -160,6 +188,8 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
             canonical(dir.path())
         )
     );
+    let resumed = run_pasted(&n["command"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
     assert!(
         text(&out).contains("HTTP 503") && text(&out).contains("127.0.0.1"),
         "the failed attempt is a warning naming host and status: {}",
@@ -214,13 +244,15 @@ async fn a_held_batch_notifies_the_approve_command() {
     drop_batch(
         dir.path(),
         "b1",
-        &[("users.csv", &users_csv(10))],
+        &[("users.csv", &users_csv(40))],
         Duration::from_secs(300),
     );
+    // Half of the users deleted: over the guard's default 10 % (of at least 20 rows).
+    let deleting = users_csv(40).replacen(",active\n", ",deleted\n", 20);
     drop_batch(
         dir.path(),
         "b2",
-        &[("users.csv", &users_csv(2))],
+        &[("users.csv", &deleting)],
         Duration::from_secs(200),
     );
     let out = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
@@ -240,6 +272,15 @@ async fn a_held_batch_notifies_the_approve_command() {
     assert!(
         n["summary"].as_str().unwrap().contains("users"),
         "the guard's reason: {n}"
+    );
+    let approved = run_pasted(&n["command"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    let again = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
+    assert_eq!(
+        s.imports().await.len(),
+        2,
+        "approved, sent: {}",
+        text(&again)
     );
 }
 

@@ -90,8 +90,10 @@ pub struct Notice {
     pub state: String,
     /// One line saying what happened.
     pub summary: String,
-    /// The first errors (at most [`MAX_LISTED`]).
+    /// The first errors of the batch's record (at most [`MAX_LISTED`]); for a rejected batch
+    /// the reason, then the first validation errors.
     pub errors: Vec<String>,
+    /// How many errors the record holds.
     pub errors_total: usize,
     /// The first warnings (at most [`MAX_LISTED`]).
     pub warnings: Vec<String>,
@@ -100,6 +102,8 @@ pub struct Notice {
     pub counts: BTreeMap<String, i64>,
     /// Where Canvas's errors file was archived, when there is one.
     pub errors_file: Option<String>,
+    /// Where the validation report was archived (every finding with its place and fix).
+    pub validation_report: Option<String>,
     /// What an operator should do, in a sentence.
     pub action: String,
     /// The exact command that lets the tenant go on, when one is needed.
@@ -116,7 +120,7 @@ fn terminal(record: &BatchRecord) -> Option<(&str, bool)> {
 }
 
 impl Notice {
-    fn base(kind: NoticeKind, record: &BatchRecord, state: &str) -> Notice {
+    fn base(kind: NoticeKind, record: &BatchRecord, state: &str, hint: &LedgerHint) -> Notice {
         Notice {
             schema: SCHEMA,
             event: kind,
@@ -130,7 +134,8 @@ impl Notice {
             warnings: bounded(&record.warnings),
             warnings_total: record.warnings.len(),
             counts: record.counts.clone(),
-            errors_file: None,
+            errors_file: archived(record.archive.errors_file.as_ref(), hint),
+            validation_report: archived(record.archive.report.as_ref(), hint),
             action: String::new(),
             command: None,
             at: chrono::Utc::now(),
@@ -151,20 +156,19 @@ impl Notice {
             if !(warned && has_warnings) {
                 return None;
             }
-            let mut n = Notice::base(NoticeKind::SucceededWithWarnings, record, state);
+            let mut n = Notice::base(NoticeKind::SucceededWithWarnings, record, state, hint);
             n.summary = format!(
                 "batch {} of tenant {} was imported ({state}) with {} warning(s)",
                 record.id,
                 record.tenant,
                 record.warnings.len()
             );
-            n.errors_file = archived(record, hint);
             n.action = "nothing blocks the tenant; read the warnings and fix the feed at its \
                         source before the next drop"
                 .into();
             return Some(n);
         }
-        let mut n = Notice::base(NoticeKind::BatchFailed, record, state);
+        let mut n = Notice::base(NoticeKind::BatchFailed, record, state, hint);
         n.summary = match record.canvas_import_id {
             Some(id) => format!(
                 "batch {} of tenant {} failed: Canvas import {id} ended {state}",
@@ -175,15 +179,14 @@ impl Notice {
                 record.id, record.tenant
             ),
         };
-        n.errors_file = archived(record, hint);
         if halts {
             n.action = format!(
                 "the tenant is halted: its later batches are parked, not lost. Fix the feed or \
                  Canvas (see the errors{}), then resume the tenant",
-                if n.errors_file.is_some() {
-                    " and the errors file"
-                } else {
-                    ""
+                match (&n.errors_file, &n.validation_report) {
+                    (Some(_), _) => " and Canvas's errors file",
+                    (None, Some(_)) => " and the validation report",
+                    (None, None) => "",
                 }
             );
             n.command = Some(resume_command(&record.tenant, hint));
@@ -201,7 +204,7 @@ impl Notice {
             Stage::Held { reason } => reason.as_str(),
             _ => "",
         };
-        let mut n = Notice::base(NoticeKind::BatchHeld, record, "held");
+        let mut n = Notice::base(NoticeKind::BatchHeld, record, "held", hint);
         n.summary = format!(
             "batch {} of tenant {} is held by the mass-change guard: {}",
             record.id,
@@ -234,6 +237,7 @@ impl Notice {
             warnings_total: 0,
             counts: BTreeMap::new(),
             errors_file: None,
+            validation_report: None,
             action: "later batches are parked, not lost; fix the feed or Canvas, then resume the \
                      tenant"
                 .into(),
@@ -287,6 +291,9 @@ impl Notice {
         if let Some(f) = &self.errors_file {
             out.push(format!("errors file: {}", code(f)));
         }
+        if let Some(f) = &self.validation_report {
+            out.push(format!("validation report: {}", code(f)));
+        }
         out.push(format!("what to do: {}", self.action));
         if let Some(c) = &self.command {
             out.push(code(c));
@@ -315,12 +322,9 @@ fn resume_command(tenant: &str, hint: &LedgerHint) -> String {
     format!("canvas-sis resume {} --tenant {tenant}", hint.flag)
 }
 
-fn archived(record: &BatchRecord, hint: &LedgerHint) -> Option<String> {
-    record
-        .archive
-        .errors_file
-        .as_ref()
-        .map(|k| format!("{}{k}", hint.archive_base))
+/// An archived blob's key as an operator finds it (a path or an s3:// URL).
+fn archived(key: Option<&String>, hint: &LedgerHint) -> Option<String> {
+    key.map(|k| format!("{}{k}", hint.archive_base))
 }
 
 fn bounded(lines: &[String]) -> Vec<String> {
