@@ -165,6 +165,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one worker, built in `run` above
 async fn work<S: LedgerStore>(
     ledger: Ledger<S>,
     queue: SqsQueue,
