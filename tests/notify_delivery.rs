@@ -169,3 +169,62 @@ async fn parked_batches_and_clean_successes_send_nothing() {
     assert_eq!(flush(&n, 5).await, 0);
     assert!(r.got().is_empty(), "{:?}", r.got());
 }
+
+#[tokio::test]
+async fn a_halt_after_a_notified_failure_sends_no_second_notice_but_a_bare_halt_does() {
+    let r = Receiver::start(&[]).await;
+    let n = notifier(&r, "json", 5, 60);
+    let failed = failed_batch();
+    n.batch_event("main", BatchEvent::Finished(&failed));
+    n.batch_event(
+        "main",
+        BatchEvent::Halted {
+            batch: &failed.id,
+            reason: "Canvas ended it failed_with_messages",
+        },
+    );
+    assert_eq!(flush(&n, 30).await, 0);
+    let got = r.got();
+    assert_eq!(got.len(), 1, "one notice for failure and halt: {got:?}");
+    assert_eq!(got[0].body["event"], "batch_failed");
+
+    let other = BatchId::parse("main/00000009-0123456789ab").unwrap();
+    n.batch_event(
+        "main",
+        BatchEvent::Halted {
+            batch: &other,
+            reason: "stuck import",
+        },
+    );
+    assert_eq!(flush(&n, 30).await, 0);
+    let got = r.got();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let h = &got[1].body;
+    assert_eq!(h["event"], "tenant_halted");
+    assert_eq!(h["batch"], "main/00000009-0123456789ab");
+    assert_eq!(h["errors"][0], "stuck import");
+    assert_eq!(
+        h["command"],
+        "canvas-sis resume --dir /srv/sis --tenant main"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_url_variable_that_is_not_set_is_refused_by_name_at_start() {
+    let toml = r#"
+        [tenants.main]
+        canvas_url = "https://canvas.example.edu"
+        token_env = "UNUSED_TOKEN"
+        [[tenants.main.notify.webhook]]
+        url_env = "CANVAS_SIS_TEST_HOOK_NEVER_SET"
+        "#;
+    let config = Config::from_toml(toml, Path::new("test.toml"), &|_| None).unwrap();
+    let err = Notifier::from_config(&config, LedgerHint::folder(Path::new("/srv")), None)
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("tenant main") && msg.contains("CANVAS_SIS_TEST_HOOK_NEVER_SET"),
+        "{msg}"
+    );
+}
