@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Static checks of everything that deploys canvas-sis: the Dockerfile, the Helm chart (through its
+# rendered examples), the Kubernetes manifests, the Terraform module and the deploy/ files.
+#
+#   scripts/static_checks.sh        # from anywhere inside the repository
+#
+# Installs its own pinned tools (deploy/requirements-static.txt) into target/static-checks-venv
+# on first use (re-installs when that file changes), then runs offline:
+#   hadolint             Dockerfile
+#   yamllint --strict    deploy/**/*.yaml, the chart's Chart.yaml, values.yaml and examples
+#   JSON                 values.schema.json, deploy/**/*.json parse
+#   check_rendered.py    values (defaults + each example) pass values.schema.json, and the rendered
+#                        examples in deploy/kubernetes/ match the chart's values and templates
+#   kubernetes-validate  --strict on deploy/kubernetes/*.yaml, plus the KEDA ScaledJob's Job spec
+#                        (CRDs have no schema there, so it is validated as a batch/v1 Job)
+#   checkov              Dockerfile, Kubernetes (deploy/kubernetes: the chart's rendered modes —
+#                        checkov's helm runner needs a helm binary, which these machines lack),
+#                        Terraform (terraform/ with its examples). Any failed check fails the
+#                        script: severities need a Prisma Cloud key, so none is trusted to be low.
+#                        Every skip is an inline `checkov:skip=ID:reason` next to what it skips.
+#   check_json.py        deploy/ecs/task-definition.json and deploy/iam/worker-policy.json (no
+#                        checkov runner for plain JSON): non-root, read-only, token as a secret,
+#                        no wildcard, only actions the worker calls, same statements as terraform/
+#   terraform fmt -check only where a terraform binary exists (none does on these machines)
+# Any finding fails the script (exit 1). Needs python3 (3.11) only.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="${STATIC_CHECKS_VENV:-$ROOT/target/static-checks-venv}"
+REQUIREMENTS="$ROOT/deploy/requirements-static.txt"
+# Checkov would otherwise try to download check metadata from Prisma Cloud.
+export BC_SKIP_MAPPING=TRUE CHECKOV_SKIP_DOWNLOAD=TRUE PYTHONWARNINGS=ignore
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nscripts/static_checks.sh: %s\n' "$*" >&2; exit 1; }
+declare -a FAILED=()
+check() { # check NAME COMMAND...: runs one check, records its failure, goes on with the others
+    local name="$1"; shift
+    step "$name"
+    if "$@"; then
+        printf '    ok: %s\n' "$name"
+    else
+        FAILED+=("$name")
+        printf '    FAILED: %s\n' "$name"
+    fi
+}
+
+ensure_venv() {
+    local stamp="$VENV/.requirements.sha256" want
+    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        step "creating $VENV"
+        python3 -m venv "$VENV"
+    fi
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        step "installing deploy/requirements-static.txt"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+        echo "$want" > "$stamp"
+    fi
+}
+
+json_files_parse() {
+    local f ok=0
+    while IFS= read -r f; do
+        "$VENV/bin/python" -m json.tool "$f" > /dev/null || { echo "not JSON: $f"; ok=1; }
+    done < <(find helm deploy -name '*.json' -not -path '*/node_modules/*' | sort)
+    return "$ok"
+}
+
+# The ScaledJob's jobTargetRef is a batch/v1 JobSpec: validate it as one, strictly.
+scaledjob_as_job() {
+    local tmp rc
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" - "$tmp/scaledjob-job.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open("deploy/kubernetes/keda.yaml")) if d]
+(sj,) = [d for d in docs if d["kind"] == "ScaledJob"]
+job = {"apiVersion": "batch/v1", "kind": "Job",
+       "metadata": {"name": sj["metadata"]["name"], "namespace": sj["metadata"]["namespace"]},
+       "spec": sj["spec"]["jobTargetRef"]}
+yaml.safe_dump(job, open(sys.argv[1], "w"))
+PY
+    "$VENV/bin/kubernetes-validate" --strict --quiet "$tmp/scaledjob-job.yaml"
+    rc=$?
+    rm -rf "$tmp"
+    return "$rc"
+}
+
+# Fails on any failed check; prints the failures, the skips and the totals.
+checkov_clean() {
+    local out rc=0
+    out="$("$VENV/bin/checkov" --quiet --compact --skip-download -o cli "$@" 2>&1)" || rc=$?
+    printf '%s\n' "$out" | grep -vE '^\s*$' | grep -vE 'WARNI|prismacloud' || true
+    if ! printf '%s\n' "$out" | grep -qE 'Passed checks: [0-9]+, Failed checks: 0'; then
+        return 1
+    fi
+    if printf '%s\n' "$out" | grep -E 'Failed checks: [1-9]'; then
+        return 1
+    fi
+    return "$rc"
+}
+
+terraform_fmt() {
+    if command -v terraform > /dev/null 2>&1; then
+        TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform
+    else
+        echo "    terraform is not installed here: fmt not checked"
+    fi
+}
+
+START=$(date +%s)
+ensure_venv
+INSTALLED=$(date +%s)
+
+check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
+check "yamllint" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml \
+    deploy helm/canvas-sis/Chart.yaml helm/canvas-sis/values.yaml helm/canvas-sis/examples
+check "JSON files parse" json_files_parse
+check "chart values and rendered examples agree" "$VENV/bin/python" deploy/kubernetes/check_rendered.py
+check "kubernetes-validate --strict deploy/kubernetes" \
+    "$VENV/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/cronjob.yaml \
+    deploy/kubernetes/deployment.yaml deploy/kubernetes/keda.yaml
+check "kubernetes-validate the ScaledJob's Job spec" scaledjob_as_job
+check "checkov dockerfile" checkov_clean -f Dockerfile --framework dockerfile
+check "checkov kubernetes" checkov_clean -d deploy/kubernetes --framework kubernetes
+check "checkov terraform" checkov_clean -d terraform --framework terraform
+check "ECS task definition and IAM policy (deploy/check_json.py)" "$VENV/bin/python" deploy/check_json.py
+check "terraform fmt -check" terraform_fmt
+
+END=$(date +%s)
+step "static checks took $((END - INSTALLED)) s (install $((INSTALLED - START)) s)"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    die "failed: ${FAILED[*]}"
+fi
+echo "all static checks passed"
