@@ -70,10 +70,13 @@ data "aws_iam_policy_document" "ecs_execution" {
     resources = ["${aws_cloudwatch_log_group.ecs[0].arn}:*"]
   }
 
-  statement {
-    sid       = "InjectTheCanvasToken"
-    actions   = can(regex("^arn:[^:]+:ssm:", local.token_secret_arn)) ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
-    resources = [local.token_secret_arn]
+  dynamic "statement" {
+    for_each = { for arn in distinct(concat([local.token_secret_arn], values(var.extra_secrets))) : arn => can(regex("^arn:[^:]+:ssm:", arn)) }
+    content {
+      sid       = "InjectSecret${substr(sha1(statement.key), 0, 8)}"
+      actions   = statement.value ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
+      resources = [statement.key]
+    }
   }
 
   statement {
@@ -146,7 +149,7 @@ resource "aws_ecs_task_definition" "worker" {
       capabilities = { drop = ["ALL"] }
     }
     environment = [for k, v in merge(local.worker_environment, { SIS_WORK_DIR = "/work" }) : { name = k, value = v }]
-    secrets     = [{ name = "CANVAS_TOKEN", valueFrom = local.token_secret_arn }]
+    secrets     = [for k, v in merge(var.extra_secrets, { CANVAS_TOKEN = local.token_secret_arn }) : { name = k, valueFrom = v }]
     mountPoints = [
       { sourceVolume = "work", containerPath = "/work", readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },

@@ -161,6 +161,12 @@ variable "extra_environment" {
   }
 }
 
+variable "extra_secrets" {
+  description = "ECS only: more secrets injected as environment variables (name => Secrets Manager or SSM ARN), e.g. a second tenant's token named by its token_env."
+  type        = map(string)
+  default     = {}
+}
+
 variable "log_retention_days" {
   description = "Retention of the worker's CloudWatch log groups."
   type        = number

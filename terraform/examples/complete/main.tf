@@ -41,13 +41,15 @@ module "canvas_sis" {
   }
 
   ecs_mode          = "service"
-  image             = "registry.example.com/canvas-sis:0.1.0"
   vpc_id            = var.vpc_id
   subnet_ids        = var.subnet_ids
   ecs_desired_count = 2
 
-  # The two tenants come from a config file baked into a derived image or mounted from EFS; its
-  # path is named here. Each tenant's token_env or token_file points at the injected token.
+  # The two tenants' config file is baked into an image derived from canvas-sis
+  # (FROM registry.example.com/canvas-sis:0.1.0 / COPY canvas-sis.toml /etc/canvas-sis/); both
+  # tenants read the injected CANVAS_TOKEN (token_env = "CANVAS_TOKEN" in [defaults]), or a tenant
+  # with its own token names another variable filled from extra_secrets.
+  image = "registry.example.com/canvas-sis-school:0.1.0"
   extra_environment = {
     CANVAS_SIS_CONFIG = "/etc/canvas-sis/canvas-sis.toml"
   }
