@@ -123,11 +123,11 @@ queue_has_message() { [ "$(queue_depth)" -ge 1 ]; }
 imports_summary() {
     curl -fsS "$SIM_URL/__sim/imports" | "$VENV/bin/python" -c '
 import json, sys
-imports = json.load(sys.stdin)
-imports = imports.get("imports", imports) if isinstance(imports, dict) else imports
+imports = json.load(sys.stdin)["imports"]
 for i in imports:
-    print(f"  import {i.get(\"id\")}: {i.get(\"workflow_state\")}, files: {[f.get(\"name\") for f in i.get(\"csv_files\", [])]}")
-print(f"  {len(imports)} import(s)")
+    files = [f.get("name") for f in i.get("csv_files", [])]
+    print("  import %s: %s, files: %s" % (i.get("id"), i.get("workflow_state"), files))
+print("  %d import(s)" % len(imports))
 sys.exit(0 if imports and all(i.get("workflow_state") == "imported" for i in imports) else 1)'
 }
 
@@ -158,7 +158,7 @@ if [ "$KEEP" = false ]; then
     say "canvas-sis run --until-empty"
     started=$(date +%s)
     rc=0
-    "$CANVAS_SIS_BIN" run --until-empty > "$DIR/worker.out" 2> "$DIR/worker.log" || rc=$?
+    "$CANVAS_SIS_BIN" run --until-empty --receive-wait-secs 2 > "$DIR/worker.out" 2> "$DIR/worker.log" || rc=$?
     echo "exit $rc after $(($(date +%s) - started)) s (log: $DIR/worker.log)"
     say "what Canvas (the simulator) received"
     summary_rc=0
