@@ -23,12 +23,15 @@ RUN cargo fetch --locked --target x86_64-unknown-linux-gnu
 COPY src ./src
 COPY examples ./examples
 RUN cargo build --release --locked --bin canvas-sis \
-    && install -D -m 0555 target/release/canvas-sis /out/canvas-sis
+    && install -D -m 0555 target/release/canvas-sis /out/canvas-sis \
+    && install -d -m 0700 /out/work
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/canvas-sis /usr/local/bin/canvas-sis
-# Scratch space for downloads and zips. With a read-only root file system, mount an emptyDir or
-# tmpfs here and at /tmp (the Helm chart and the ECS task definition do).
+# Scratch space for downloads and zips, owned by the runtime user (the image has no shell to make
+# it). With a read-only root file system, mount an emptyDir or tmpfs here and at /tmp (the Helm
+# chart and the ECS task definition do).
+COPY --from=build --chown=65532:65532 /out/work /work
 ENV SIS_WORK_DIR=/work \
     CANVAS_SIS_LOG_FORMAT=json
 # distroless's `nonroot` user, numerically, so `runAsNonRoot` can verify it without /etc/passwd.
