@@ -60,3 +60,8 @@ output "tenant_rules" {
   description = "EventBridge rule name per tenant."
   value       = { for k, r in aws_cloudwatch_event_rule.tenant : k => r.name }
 }
+
+output "eks_role_arn" {
+  description = "The worker's role for Kubernetes (IRSA: the chart's serviceAccount.roleArn), if any."
+  value       = try(aws_iam_role.eks[0].arn, null)
+}

@@ -314,3 +314,29 @@ variable "import_success_log_pattern" {
   type        = string
   default     = "{ $.fields.message = \"batch finished\" && $.fields.outcome = \"imported*\" }"
 }
+
+# ── Kubernetes (EKS) ──────────────────────────────────────────────────────────────────────────
+
+variable "eks_oidc_provider_arn" {
+  description = "IRSA: the EKS cluster's IAM OIDC provider ARN. Set: a role `<name>-eks` for the chart's service account (put its ARN in serviceAccount.roleArn)."
+  type        = string
+  default     = ""
+}
+
+variable "eks_pod_identity_cluster_name" {
+  description = "EKS Pod Identity: the cluster name. Set: the role `<name>-eks` and a pod identity association for the chart's service account."
+  type        = string
+  default     = ""
+}
+
+variable "eks_namespace" {
+  description = "Namespace of the Helm release."
+  type        = string
+  default     = "canvas-sis"
+}
+
+variable "eks_service_account" {
+  description = "The chart's service account name (the release's full name unless serviceAccount.name is set)."
+  type        = string
+  default     = "canvas-sis"
+}
