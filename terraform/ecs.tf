@@ -71,11 +71,12 @@ data "aws_iam_policy_document" "ecs_execution" {
   }
 
   dynamic "statement" {
-    for_each = { for arn in distinct(concat([local.token_secret_arn], values(var.extra_secrets))) : arn => can(regex("^arn:[^:]+:ssm:", arn)) }
+    # A list, not a map: the created secret's ARN is unknown until apply.
+    for_each = distinct(concat([local.token_secret_arn], values(var.extra_secrets)))
     content {
-      sid       = "InjectSecret${substr(sha1(statement.key), 0, 8)}"
-      actions   = statement.value ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
-      resources = [statement.key]
+      sid       = "InjectSecret${statement.key}"
+      actions   = can(regex("^arn:[^:]+:ssm:", statement.value)) ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
     }
   }
 
