@@ -21,7 +21,10 @@
 #   check_json.py        deploy/ecs/task-definition.json and deploy/iam/worker-policy.json (no
 #                        checkov runner for plain JSON): non-root, read-only, token as a secret,
 #                        no wildcard, only actions the worker calls, same statements as terraform/
-#   terraform fmt -check only where a terraform binary exists (none does on these machines)
+#   terraform            fmt -check, validate (module and example) and test (terraform/tests,
+#                        a mocked AWS provider) where terraform and a local AWS provider mirror
+#                        exist (these machines have both: /usr/local/bin/terraform, /opt/tf-plugins);
+#                        elsewhere the script says they were not run
 # Any finding fails the script (exit 1). Needs python3 (3.11) only.
 set -euo pipefail
 
@@ -110,6 +113,37 @@ terraform_fmt() {
     fi
 }
 
+# terraform validate (module and example) and terraform test (terraform/tests: a mocked AWS
+# provider, nothing reaches AWS), in a copy of terraform/ so no .terraform/ is left behind. The
+# AWS provider comes from a local filesystem mirror (TF_PROVIDER_MIRROR, default /opt/tf-plugins,
+# where this project's machines have one); without terraform or the mirror this says so and passes.
+terraform_validate_and_test() {
+    local mirror="${TF_PROVIDER_MIRROR:-/opt/tf-plugins}" tmp rc=0
+    if ! command -v terraform > /dev/null 2>&1 || [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
+        echo "    terraform or its AWS provider mirror ($mirror) is missing here: not validated or tested"
+        return 0
+    fi
+    tmp="$(mktemp -d)"
+    printf '%s\n' 'provider_installation {' \
+        "  filesystem_mirror {" "    path    = \"$mirror\"" '    include = ["registry.terraform.io/hashicorp/aws"]' '  }' \
+        '  direct {' '    exclude = ["registry.terraform.io/hashicorp/aws"]' '  }' '}' > "$tmp/terraformrc"
+    cp -r terraform "$tmp/module"
+    # Chained with &&: `set -e` does not apply inside a function run as an `if` condition.
+    (
+        export TF_CLI_CONFIG_FILE="$tmp/terraformrc" TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
+        cd "$tmp/module" \
+            && { terraform init -backend=false -no-color > "$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; false; }; } \
+            && terraform validate -no-color \
+            && cd examples/complete \
+            && { terraform init -backend=false -no-color > "$tmp/init.log" 2>&1 || { cat "$tmp/init.log"; false; }; } \
+            && terraform validate -no-color \
+            && cd ../.. \
+            && terraform test -no-color
+    ) || rc=$?
+    rm -rf "$tmp"
+    return "$rc"
+}
+
 START=$(date +%s)
 ensure_venv
 INSTALLED=$(date +%s)
@@ -128,6 +162,7 @@ check "checkov kubernetes" checkov_clean -d deploy/kubernetes --framework kubern
 check "checkov terraform" checkov_clean -d terraform --framework terraform
 check "ECS task definition and IAM policy (deploy/check_json.py)" "$VENV/bin/python" deploy/check_json.py
 check "terraform fmt -check" terraform_fmt
+check "terraform validate and terraform test (mocked AWS provider)" terraform_validate_and_test
 
 END=$(date +%s)
 step "static checks took $((END - INSTALLED)) s (install $((INSTALLED - START)) s)"
