@@ -11,6 +11,9 @@
 #   JSON                 values.schema.json, deploy/**/*.json parse
 #   check_rendered.py    values (defaults + each example) pass values.schema.json, and the rendered
 #                        examples in deploy/kubernetes/ match the chart's values and templates
+#   render               the chart rendered for each example by deploy/kubernetes/render (Go
+#                        text/template + Sprig, the engines helm uses; Debian's golang-go and Sprig,
+#                        installed when missing and root) equals the committed rendered files
 #   kubernetes-validate  --strict on deploy/kubernetes/*.yaml, plus the KEDA ScaledJob's Job spec
 #                        (CRDs have no schema there, so it is validated as a batch/v1 Job)
 #   checkov              Dockerfile, Kubernetes (deploy/kubernetes: the chart's rendered modes —
@@ -91,6 +94,41 @@ PY
     return "$rc"
 }
 
+# Renders the chart for each example with deploy/kubernetes/render (Go text/template + Sprig, as
+# helm does; built from Debian's golang-go and Sprig packages in GOPATH mode, no network) and
+# compares the result, object by object, with the committed deploy/kubernetes/*.yaml. The Debian
+# packages are installed when missing and running as root (as CI does); otherwise this says it
+# did not run.
+GO_PACKAGES=(golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev)
+render_chart_and_compare() {
+    local gopath=/usr/share/gocode tmp mode rc=0
+    if ! command -v go > /dev/null 2>&1 || [ ! -d "$gopath/src/github.com/Masterminds/sprig" ] \
+        || [ ! -d "$gopath/src/gopkg.in/yaml.v2" ]; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get > /dev/null 2>&1; then
+            echo "    installing ${GO_PACKAGES[*]} (Debian) for the renderer"
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                    "${GO_PACKAGES[@]}" > /dev/null || return 1
+        else
+            echo "    go and Sprig (Debian: ${GO_PACKAGES[*]}) are missing and this is not root: chart not rendered"
+            return 0
+        fi
+    fi
+    tmp="$(mktemp -d)"
+    GO111MODULE=off GOPATH="$gopath" GOFLAGS="" GOCACHE="$ROOT/target/static-checks-go-cache" \
+        go build -o "$tmp/render" ./deploy/kubernetes/render || rc=$?
+    for mode in cronjob deployment keda; do
+        [ "$rc" -eq 0 ] || break
+        "$tmp/render" helm/canvas-sis canvas-sis canvas-sis "helm/canvas-sis/examples/values-$mode.yaml" \
+            > "$tmp/$mode.yaml" || rc=$?
+    done
+    if [ "$rc" -eq 0 ]; then
+        "$VENV/bin/python" deploy/kubernetes/check_rendered.py --rendered "$tmp" || rc=$?
+    fi
+    rm -rf "$tmp"
+    return "$rc"
+}
+
 # Fails on any failed check; prints the failures, the skips and the totals.
 checkov_clean() {
     local out rc=0
@@ -153,6 +191,7 @@ check "yamllint" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml \
     deploy helm/canvas-sis/Chart.yaml helm/canvas-sis/values.yaml helm/canvas-sis/examples
 check "JSON files parse" json_files_parse
 check "chart values and rendered examples agree" "$VENV/bin/python" deploy/kubernetes/check_rendered.py
+check "chart rendered by text/template + Sprig equals deploy/kubernetes" render_chart_and_compare
 check "kubernetes-validate --strict deploy/kubernetes" \
     "$VENV/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/cronjob.yaml \
     deploy/kubernetes/deployment.yaml deploy/kubernetes/keda.yaml

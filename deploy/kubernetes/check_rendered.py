@@ -13,7 +13,11 @@ plain files and this check ties them to the chart from both sides:
   `concurrencyPolicy: Forbid`, the value paths read) must still be written in the templates, so
   renaming one in a template without re-rendering fails here.
 
-Run: python deploy/kubernetes/check_rendered.py  (exit 1 and one line per drift on failure).
+* renderer (with --rendered DIR): DIR/MODE.yaml, the chart rendered by deploy/kubernetes/render
+  (Go text/template + Sprig, as helm does), must hold exactly the same objects as the committed
+  files, field for field (comments and layout aside).
+
+Run: python deploy/kubernetes/check_rendered.py [--rendered DIR]  (exit 1 and one line per drift).
 """
 
 from __future__ import annotations
@@ -234,7 +238,42 @@ def check_templates(d: Drift) -> None:
             d.true(f"helm/canvas-sis/templates/{name}", literal in text, f"no longer contains {literal!r}")
 
 
+def first_difference(a, b, path: str = "") -> str:
+    """The path of the first place where two parsed YAML values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+    return f"{path or '.'}: rendered {json.dumps(a)}, committed {json.dumps(b)}"
+
+
+def check_against_renderer(d: Drift, rendered_dir: Path) -> None:
+    for mode in MODES:
+        def objects(path: Path) -> dict:
+            docs = [x for x in yaml.safe_load_all(path.read_text()) if x]
+            return {(x["kind"], x["metadata"]["name"]): x for x in docs}
+        got, committed = objects(rendered_dir / f"{mode}.yaml"), objects(RENDERED / f"{mode}.yaml")
+        where = f"deploy/kubernetes/{mode}.yaml"
+        for key in sorted(set(got) | set(committed)):
+            if key not in committed:
+                d.lines.append(f"{where}: the chart renders {key[0]} {key[1]}, which the file lacks")
+            elif key not in got:
+                d.lines.append(f"{where}: has {key[0]} {key[1]}, which the chart does not render")
+            elif got[key] != committed[key]:
+                d.lines.append(f"{where} {key[0]}: {first_difference(got[key], committed[key])}")
+
+
 def main() -> int:
+    rendered_dir = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--rendered":
+        rendered_dir = Path(sys.argv[2])
+    elif len(sys.argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     schema = json.loads((CHART / "values.schema.json").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
@@ -244,9 +283,12 @@ def main() -> int:
     for mode in MODES:
         check_mode(d, mode, defaults, schema)
     check_templates(d)
+    if rendered_dir is not None:
+        check_against_renderer(d, rendered_dir)
     for line in d.lines:
         print(f"drift: {line}", file=sys.stderr)
-    print(f"check_rendered: {len(MODES)} modes, {len(d.lines)} drift(s)")
+    against = f", compared with the renderer's output in {rendered_dir}" if rendered_dir else ""
+    print(f"check_rendered: {len(MODES)} modes{against}, {len(d.lines)} drift(s)")
     return 1 if d.lines else 0
 
 
