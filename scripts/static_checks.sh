@@ -13,7 +13,8 @@
 #                        examples in deploy/kubernetes/ match the chart's values and templates
 #   render               the chart rendered for each example by deploy/kubernetes/render (Go
 #                        text/template + Sprig, the engines helm uses; Debian's golang-go and Sprig,
-#                        installed when missing and root) equals the committed rendered files
+#                        installed when missing and root) equals the committed rendered files;
+#                        helm/canvas-sis/ci/*.yaml (every optional branch) render to valid objects
 #   kubernetes-validate  --strict on deploy/kubernetes/*.yaml, plus the KEDA ScaledJob's Job spec
 #                        (CRDs have no schema there, so it is validated as a batch/v1 Job)
 #   checkov              Dockerfile, Kubernetes (deploy/kubernetes: the chart's rendered modes —
@@ -125,6 +126,12 @@ render_chart_and_compare() {
     if [ "$rc" -eq 0 ]; then
         "$VENV/bin/python" deploy/kubernetes/check_rendered.py --rendered "$tmp" || rc=$?
     fi
+    # helm/canvas-sis/ci/*.yaml turn on the branches the examples leave off: render, validate.
+    for values in helm/canvas-sis/ci/*.yaml; do
+        [ "$rc" -eq 0 ] || break
+        "$tmp/render" helm/canvas-sis canvas-sis canvas-sis "$values" > "$tmp/ci.yaml" \
+            && "$VENV/bin/kubernetes-validate" --strict --quiet "$tmp/ci.yaml" || rc=$?
+    done
     rm -rf "$tmp"
     return "$rc"
 }
@@ -188,7 +195,7 @@ INSTALLED=$(date +%s)
 
 check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
 check "yamllint" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml \
-    deploy helm/canvas-sis/Chart.yaml helm/canvas-sis/values.yaml helm/canvas-sis/examples
+    deploy helm/canvas-sis/Chart.yaml helm/canvas-sis/values.yaml helm/canvas-sis/examples helm/canvas-sis/ci
 check "JSON files parse" json_files_parse
 check "chart values and rendered examples agree" "$VENV/bin/python" deploy/kubernetes/check_rendered.py
 check "chart rendered by text/template + Sprig equals deploy/kubernetes" render_chart_and_compare

@@ -3,8 +3,8 @@
 There is no helm binary on the machines this project is built on, so the examples are kept as
 plain files and this check ties them to the chart from both sides:
 
-* values: each example's values (chart defaults deep-merged with examples/values-MODE.yaml) must
-  pass values.schema.json, and every field the chart takes from them must appear, with that
+* values: each example's values (chart defaults deep-merged with examples/values-MODE.yaml), and
+  those of helm/canvas-sis/ci/*.yaml, must pass values.schema.json, and every field the chart takes from them must appear, with that
   value, in the rendered file: image and pull policy, arguments per mode, the environment (names,
   order and values), ports and probes, resources, both security contexts, volumes (token Secret,
   config map, scratch dirs), the config's checksum, the service account's role, the CronJob's
@@ -282,6 +282,10 @@ def main() -> int:
         d.lines.append(f"values.yaml: {'/'.join(map(str, err.path))}: {err.message}")
     for mode in MODES:
         check_mode(d, mode, defaults, schema)
+    for extra in sorted((CHART / "ci").glob("*.yaml")):
+        merged = merge(defaults, yaml.safe_load(extra.read_text()))
+        for err in jsonschema.Draft7Validator(schema).iter_errors(merged):
+            d.lines.append(f"ci/{extra.name}: {'/'.join(map(str, err.path))}: {err.message}")
     check_templates(d)
     if rendered_dir is not None:
         check_against_renderer(d, rendered_dir)
