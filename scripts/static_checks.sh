@@ -7,6 +7,7 @@
 # Installs its own pinned tools (deploy/requirements-static.txt) into target/static-checks-venv
 # on first use (re-installs when that file changes), then runs offline:
 #   hadolint             Dockerfile
+#   ShellCheck           this script, deploy/local/run.sh, deploy/kubernetes/render.sh
 #   yamllint --strict    deploy/**/*.yaml, the chart's Chart.yaml, values.yaml and examples
 #   JSON                 values.schema.json, deploy/**/*.json parse
 #   check_rendered.py    values (defaults + each example) pass values.schema.json, and the rendered
@@ -194,6 +195,8 @@ ensure_venv
 INSTALLED=$(date +%s)
 
 check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
+check "shellcheck (deploy scripts)" "$VENV/bin/shellcheck" scripts/static_checks.sh deploy/local/run.sh \
+    deploy/kubernetes/render.sh
 check "yamllint" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml \
     deploy helm/canvas-sis/Chart.yaml helm/canvas-sis/values.yaml helm/canvas-sis/examples helm/canvas-sis/ci
 check "JSON files parse" json_files_parse
