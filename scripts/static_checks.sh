@@ -8,7 +8,7 @@
 # on first use (re-installs when that file changes), then runs offline:
 #   hadolint             Dockerfile
 #   ShellCheck           this script, deploy/local/run.sh, deploy/kubernetes/render.sh
-#   yamllint --strict    deploy/**/*.yaml, the chart's Chart.yaml, values.yaml and examples
+#   yamllint --strict    deploy/**/*.yaml, the chart's Chart.yaml, values.yaml, examples/ and ci/
 #   JSON                 values.schema.json, deploy/**/*.json parse
 #   check_rendered.py    values (defaults + each example) pass values.schema.json, and the rendered
 #                        examples in deploy/kubernetes/ match the chart's values and templates
@@ -30,7 +30,8 @@
 #                        a mocked AWS provider) where terraform and a local AWS provider mirror
 #                        exist (these machines have both: /usr/local/bin/terraform, /opt/tf-plugins);
 #                        elsewhere the script says they were not run
-# Any finding fails the script (exit 1). Needs python3 (3.11) only.
+# Any finding fails the script (exit 1). Needs python3 (3.11); the renderer's Go packages come
+# from apt-get when they are missing and the script runs as root.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
