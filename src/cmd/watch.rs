@@ -54,7 +54,14 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let interval = secs(args.interval_secs, "--interval-secs")?;
     let mut claims = HashMap::new();
     loop {
-        let report = pass.run(&mut claims).await?;
+        let report = match pass.run(&mut claims).await {
+            Ok(report) => report,
+            Err(e) => {
+                // What was recorded before the error is still worth telling.
+                notify::flush(notifier.as_ref()).await;
+                return Err(e.into());
+            }
+        };
         let mut lines = Vec::new();
         for (batch, ok) in &report.archived {
             let how = if *ok { "done" } else { "FAILED (see failed/)" };
