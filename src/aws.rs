@@ -41,7 +41,7 @@ pub struct AwsClients {
     pub sns: aws_sdk_sns::Client,
 }
 
-/// Builds both clients from the environment. `checksums: None` leaves the SDK's default (and its
+/// Builds the clients from the environment. `checksums: None` leaves the SDK's default (and its
 /// environment variables) in charge.
 pub async fn clients(checksums: Option<ChecksumMode>) -> AwsClients {
     let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
