@@ -298,11 +298,22 @@ async fn success_with_warnings_is_notified_only_when_the_tenant_asks() {
             &as_refs(&users_and_stray_enrollment()),
             Duration::from_secs(300),
         );
-        let out = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
+        let mut env = hook_env(&r, &cfg);
+        if !wanted {
+            // Describes the no-config tenant only: with a file it is ignored, and said so.
+            env.push(("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS", "true".to_owned()));
+        }
+        let out = watch_once(&s, dir.path(), &env).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let got = r.got();
         if !wanted {
             assert!(got.is_empty(), "not asked for: {got:?}");
+            assert!(
+                text(&out).contains("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS")
+                    && text(&out).contains("ignored"),
+                "{}",
+                text(&out)
+            );
             continue;
         }
         assert_eq!(got.len(), 1, "{got:?}");

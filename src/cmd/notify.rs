@@ -23,7 +23,41 @@ pub async fn build(
         None if Notifier::needs_sns(config) => Some(canvas_sis::aws::sns_from_env().await),
         None => None,
     };
+    warn_ignored_variables(config);
     Notifier::from_config(config, hint, sns).context("setting up notifications")
+}
+
+/// The `SIS_NOTIFY_*` variables describe the no-config tenant only; with a config file they are
+/// not read, which an operator who set them should hear about (unless a `url_env` names one).
+fn warn_ignored_variables(config: &Config) {
+    use canvas_sis::config::ConfigSource;
+    use canvas_sis::notify::config::UrlSource;
+    if config.source == ConfigSource::Environment {
+        return;
+    }
+    let named = |var: &str| {
+        config.tenants.iter().any(|t| {
+            t.notify
+                .webhooks
+                .iter()
+                .any(|w| w.url == UrlSource::Env(var.to_owned()))
+        })
+    };
+    for var in [
+        "SIS_NOTIFY_WEBHOOK_URL",
+        "SIS_NOTIFY_WEBHOOK_FORMAT",
+        "SIS_NOTIFY_SNS_TOPIC_ARN",
+        "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",
+    ] {
+        let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+        if set && !named(var) {
+            tracing::warn!(
+                variable = var,
+                "ignored: a config file is used; write notifications in its [defaults.notify] or \
+                 [tenants.<name>.notify] table (url_env may name this variable)"
+            );
+        }
+    }
 }
 
 /// The command's observer followed by the notifier, if any.
