@@ -1,7 +1,8 @@
 # ECS Fargate: the worker as a long-running service (`canvas-sis run`) or as a task started on a
 # schedule (`run --until-empty`). Read-only root file system; /work and /tmp are task volumes on
 # Fargate's ephemeral storage. The token is injected from Secrets Manager as CANVAS_TOKEN by the
-# ECS agent (execution role), so the task role never needs to read it for ECS.
+# ECS agent (execution role), so the task role never needs to read it for ECS; so is a webhook URL
+# (notify_webhook_url_secret_arn, as notify_webhook_url_env).
 
 locals {
   create_ecs      = var.ecs_mode != "none"
@@ -72,7 +73,7 @@ data "aws_iam_policy_document" "ecs_execution" {
 
   dynamic "statement" {
     # A list, not a map: the created secret's ARN is unknown until apply.
-    for_each = distinct(concat([local.token_secret_arn], values(var.extra_secrets)))
+    for_each = distinct(concat([local.token_secret_arn], values(var.extra_secrets), values(local.notify_webhook_secrets)))
     content {
       sid       = "InjectSecret${statement.key}"
       actions   = can(regex("^arn:[^:]+:ssm:", statement.value)) ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
@@ -149,8 +150,8 @@ resource "aws_ecs_task_definition" "worker" {
     linuxParameters = {
       capabilities = { drop = ["ALL"] }
     }
-    environment = [for k, v in merge(local.worker_environment, { SIS_WORK_DIR = "/work" }) : { name = k, value = v }]
-    secrets     = [for k, v in merge(var.extra_secrets, { CANVAS_TOKEN = local.token_secret_arn }) : { name = k, valueFrom = v }]
+    environment = [for k, v in merge(local.worker_environment, local.notify_webhook_environment, { SIS_WORK_DIR = "/work" }) : { name = k, value = v }]
+    secrets     = [for k, v in merge(var.extra_secrets, local.notify_webhook_secrets, { CANVAS_TOKEN = local.token_secret_arn }) : { name = k, valueFrom = v }]
     mountPoints = [
       { sourceVolume = "work", containerPath = "/work", readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
@@ -170,6 +171,18 @@ resource "aws_ecs_task_definition" "worker" {
     precondition {
       condition     = var.image != "" && local.token_secret_arn != ""
       error_message = "ECS needs image, and a token secret (create_token_secret or token_secret_arn)."
+    }
+    precondition {
+      condition     = var.notify_webhook_url_secret_arn == "" || !contains(concat(keys(var.extra_environment), keys(var.extra_secrets)), var.notify_webhook_url_env)
+      error_message = "The webhook URL's variable (notify_webhook_url_env) comes from notify_webhook_url_secret_arn; do not also set it in extra_environment or extra_secrets."
+    }
+    precondition {
+      condition     = var.notify_webhook_format == "" || var.notify_webhook_url_secret_arn != ""
+      error_message = "notify_webhook_format describes a webhook: give its URL as notify_webhook_url_secret_arn."
+    }
+    precondition {
+      condition     = !var.notify_on_success_with_warnings || var.notify_sns_topic_arn != "" || var.notify_webhook_url_secret_arn != ""
+      error_message = "notify_on_success_with_warnings needs a destination: notify_sns_topic_arn or notify_webhook_url_secret_arn."
     }
   }
 

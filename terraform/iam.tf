@@ -5,7 +5,9 @@
 #   queue         receive, delete, change visibility, read attributes (the redrive policy)
 #   DLQ           send (poison messages are copied there before they are deleted)
 #   KMS           decrypt / generate data keys with the module's key
-#   SNS           publish to the configured notification topics, if any
+#   SNS           publish to the notification topics (notification_topic_arns and
+#                 notify_sns_topic_arn), if any; with notification_topics_kms_key_arn, use that
+#                 key through SNS only (an encrypted topic needs GenerateDataKey and Decrypt)
 # The token is not here: ECS's execution role injects it, the Lambda role reads it (lambda.tf), and
 # on Kubernetes it is a mounted Secret.
 
@@ -73,18 +75,32 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
-    for_each = length(var.notification_topic_arns) > 0 ? [var.notification_topic_arns] : []
+    for_each = length(local.notify_sns_topic_arns) > 0 ? [local.notify_sns_topic_arns] : []
     content {
       sid       = "PublishNotifications"
       actions   = ["sns:Publish"]
       resources = statement.value
     }
   }
+
+  dynamic "statement" {
+    for_each = length(local.notify_sns_topic_arns) > 0 && var.notification_topics_kms_key_arn != "" ? [var.notification_topics_kms_key_arn] : []
+    content {
+      sid       = "UseTheNotificationTopicsKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_policy" "worker" {
   name        = "${var.name}-worker"
-  description = "canvas-sis worker: drop prefixes, ledger prefix, queue, DLQ, token, key"
+  description = "canvas-sis worker: drop prefixes, ledger prefix, queue, DLQ, key, notification topics"
   policy      = data.aws_iam_policy_document.worker.json
   tags        = var.tags
 }

@@ -4,6 +4,8 @@
 # build machine's). The function reads the token from Secrets Manager at start
 # (CANVAS_TOKEN_SECRET_ARN) and reports partial batch failures (ReportBatchItemFailures): for FIFO
 # it stops at the first message it cannot finish and returns it with every later one.
+# Notifications: SNS only (SIS_NOTIFY_SNS_TOPIC_ARN or the config file's topics); a webhook URL is
+# a secret and Lambda has no secret injection, so the function gets none.
 
 locals {
   lambda_environment = merge(local.worker_environment, {

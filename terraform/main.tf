@@ -33,8 +33,24 @@ locals {
       CANVAS_SIS_LOG_FORMAT = "json"
     },
     var.canvas_base_url != "" ? { CANVAS_BASE_URL = var.canvas_base_url } : {},
+    local.notify_environment,
     var.extra_environment,
   )
+
+  # Notifications of the no-config tenant (SIS_NOTIFY_*; with a config file its notify tables say
+  # it all). The webhook URL is a secret: ECS injects it (ecs.tf), it is never a value here.
+  notify_sns_topic_arns = distinct(compact(concat(var.notification_topic_arns, [var.notify_sns_topic_arn])))
+  notify_environment = var.notify_sns_topic_arn == "" ? {} : merge(
+    { SIS_NOTIFY_SNS_TOPIC_ARN = var.notify_sns_topic_arn },
+    var.notify_on_success_with_warnings ? { SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS = "true" } : {},
+  )
+  # ECS only, with the webhook they describe (the worker refuses settings without a destination,
+  # and the Lambda function has no webhook).
+  notify_webhook_environment = var.notify_webhook_url_secret_arn == "" ? {} : merge(
+    var.notify_webhook_format != "" ? { SIS_NOTIFY_WEBHOOK_FORMAT = var.notify_webhook_format } : {},
+    var.notify_on_success_with_warnings ? { SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS = "true" } : {},
+  )
+  notify_webhook_secrets = var.notify_webhook_url_secret_arn != "" ? { (var.notify_webhook_url_env) = var.notify_webhook_url_secret_arn } : {}
 
   buckets = {
     drop  = local.drop_bucket

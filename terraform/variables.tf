@@ -144,10 +144,78 @@ variable "token_secret_arn" {
   default     = ""
 }
 
+# ── Notifications (README "Notifications") ────────────────────────────────────────────────────
+
 variable "notification_topic_arns" {
-  description = "SNS topics the worker's per-tenant notifications publish to (sns:Publish is granted on these only)."
+  description = "SNS topics the worker's notifications publish to: every sns_topic_arn of the config file's notify tables (sns:Publish is granted on these, and on notify_sns_topic_arn, only)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for a in var.notification_topic_arns : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", a))])
+    error_message = "notification_topic_arns: SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>), no wildcards."
+  }
+}
+
+variable "notification_topics_kms_key_arn" {
+  description = "The customer managed KMS key the notification topics are encrypted with (SNS server-side encryption). Set: the worker may use it (GenerateDataKey, Decrypt) through SNS only. Empty: topics unencrypted or on the AWS managed key alias/aws/sns, which needs no grant."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.notification_topics_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.notification_topics_kms_key_arn))
+    error_message = "notification_topics_kms_key_arn: a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias."
+  }
+}
+
+variable "notify_sns_topic_arn" {
+  description = "No config file only: SIS_NOTIFY_SNS_TOPIC_ARN, the topic the single tenant notifies (ECS and Lambda); added to the sns:Publish grant. With a config file write sns_topic_arn in its notify tables and list the topics in notification_topic_arns."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.notify_sns_topic_arn == "" || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", var.notify_sns_topic_arn))
+    error_message = "notify_sns_topic_arn: an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)."
+  }
+}
+
+variable "notify_webhook_url_secret_arn" {
+  description = "ECS only: a Secrets Manager secret (or SSM SecureString parameter) holding a webhook URL, injected by the execution role as the variable notify_webhook_url_env. The URL carries a key: never put it in extra_environment. Lambda gets no webhook (it has no secret injection; a URL there would be plain environment)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.notify_webhook_url_secret_arn == "" || can(regex("^arn:aws[a-z-]*:(secretsmanager|ssm):", var.notify_webhook_url_secret_arn))
+    error_message = "notify_webhook_url_secret_arn: a Secrets Manager secret or SSM parameter ARN (the URL itself never goes in Terraform)."
+  }
+}
+
+variable "notify_webhook_url_env" {
+  description = "The variable the webhook URL secret is injected as: SIS_NOTIFY_WEBHOOK_URL without a config file, or the name a webhook's url_env gives in the config file (e.g. SLACK_WEBHOOK_URL)."
+  type        = string
+  default     = "SIS_NOTIFY_WEBHOOK_URL"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.notify_webhook_url_env)) && var.notify_webhook_url_env != "CANVAS_TOKEN"
+    error_message = "notify_webhook_url_env: an environment variable name (not CANVAS_TOKEN)."
+  }
+}
+
+variable "notify_webhook_format" {
+  description = "No config file only: SIS_NOTIFY_WEBHOOK_FORMAT (json, slack or teams; empty: json), ECS only like the webhook."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "json", "slack", "teams"], var.notify_webhook_format)
+    error_message = "notify_webhook_format: json, slack, teams or empty."
+  }
+}
+
+variable "notify_on_success_with_warnings" {
+  description = "No config file only: SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS=true (also notify batches imported with warnings)."
+  type        = bool
+  default     = false
 }
 
 variable "extra_environment" {
@@ -158,6 +226,11 @@ variable "extra_environment" {
   validation {
     condition     = !contains(keys(var.extra_environment), "CANVAS_TOKEN")
     error_message = "The token goes in the secret, never in plain environment."
+  }
+
+  validation {
+    condition     = !contains(keys(var.extra_environment), "SIS_NOTIFY_WEBHOOK_URL") && !anytrue([for v in values(var.extra_environment) : can(regex("^https?://", v)) && can(regex("(hooks\\.slack\\.com|webhook\\.office\\.com|logic\\.azure\\.com)", v))])
+    error_message = "A webhook URL carries a key: give it as notify_webhook_url_secret_arn (or in extra_secrets), never in plain environment."
   }
 }
 

@@ -1,6 +1,7 @@
 # Plans and applies the module against a mocked AWS provider (no AWS account, no network):
 # checks the routing per tenant, the FIFO queue and DLQ, the worker's container and Lambda
-# settings, and the inputs it refuses. Run from terraform/: terraform init && terraform test
+# settings, the notifications (sns:Publish on the given topics only, the webhook URL as a secret),
+# and the inputs it refuses. Run from terraform/: terraform init && terraform test
 # (scripts/static_checks.sh does, where terraform and the AWS provider are installed).
 
 mock_provider "aws" {
@@ -197,4 +198,103 @@ run "lambda_timeout_above_the_queue_visibility_is_refused" {
   }
 
   expect_failures = [aws_lambda_function.worker]
+}
+
+run "notifications_publish_only_to_the_given_topics_and_keep_the_webhook_secret" {
+  command = apply
+
+  variables {
+    notification_topic_arns         = ["arn:aws:sns:eu-west-1:123456789012:canvas-sis-sandbox"]
+    notify_sns_topic_arn            = "arn:aws:sns:eu-west-1:123456789012:canvas-sis-notifications"
+    notification_topics_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+    notify_webhook_url_secret_arn   = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canvas-sis/webhook-url-AbCdEf"
+    notify_webhook_format           = "slack"
+    notify_on_success_with_warnings = true
+  }
+
+  assert {
+    condition = flatten([for s in data.aws_iam_policy_document.worker.statement : sort(s.resources) if s.sid == "PublishNotifications"]) == [
+      "arn:aws:sns:eu-west-1:123456789012:canvas-sis-notifications", "arn:aws:sns:eu-west-1:123456789012:canvas-sis-sandbox",
+    ] && flatten([for s in data.aws_iam_policy_document.worker.statement : sort(s.actions) if s.sid == "PublishNotifications"]) == ["sns:Publish"]
+    error_message = "sns:Publish on the given topics only"
+  }
+  assert {
+    condition = flatten([for s in data.aws_iam_policy_document.worker.statement : sort(s.resources) if s.sid == "UseTheNotificationTopicsKey"]) == [
+      "arn:aws:kms:eu-west-1:123456789012:key/11111111-1111-1111-1111-111111111111",
+      ] && flatten([for s in data.aws_iam_policy_document.worker.statement : sort(s.actions) if s.sid == "UseTheNotificationTopicsKey"]) == ["kms:Decrypt", "kms:GenerateDataKey"] && flatten([for s in data.aws_iam_policy_document.worker.statement : [for c in s.condition : "${c.test} ${c.variable} ${join(",", sort(c.values))}"] if s.sid == "UseTheNotificationTopicsKey"]) == [
+      "StringEquals kms:ViaService sns.eu-west-1.amazonaws.com",
+    ]
+    error_message = "the topics' key, through SNS only"
+  }
+  assert {
+    condition     = [for s in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].secrets : s.name] == ["CANVAS_TOKEN", "SIS_NOTIFY_WEBHOOK_URL"]
+    error_message = "ECS injects the webhook URL from its secret"
+  }
+  assert {
+    condition     = length([for e in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].environment : e if strcontains(e.value, "webhook-url") || e.name == "SIS_NOTIFY_WEBHOOK_URL"]) == 0
+    error_message = "the webhook URL is never plain environment"
+  }
+  assert {
+    condition     = contains(flatten([for s in data.aws_iam_policy_document.ecs_execution[0].statement : tolist(s.resources)]), "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canvas-sis/webhook-url-AbCdEf")
+    error_message = "the execution role may read the webhook URL's secret"
+  }
+  assert {
+    condition = { for e in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].environment : e.name => e.value if startswith(e.name, "SIS_NOTIFY_") } == {
+      SIS_NOTIFY_SNS_TOPIC_ARN            = "arn:aws:sns:eu-west-1:123456789012:canvas-sis-notifications"
+      SIS_NOTIFY_WEBHOOK_FORMAT           = "slack"
+      SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS = "true"
+    }
+    error_message = "ECS gets the topic, the webhook format and the warnings switch"
+  }
+  assert {
+    condition = { for k, v in aws_lambda_function.worker[0].environment[0].variables : k => v if startswith(k, "SIS_NOTIFY_") } == {
+      SIS_NOTIFY_SNS_TOPIC_ARN            = "arn:aws:sns:eu-west-1:123456789012:canvas-sis-notifications"
+      SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS = "true"
+    }
+    error_message = "Lambda gets the topic only: no webhook (it has no secret injection)"
+  }
+}
+
+run "no_notifications_no_grant" {
+  command = apply
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.worker.statement : s if contains(["PublishNotifications", "UseTheNotificationTopicsKey"], s.sid)]) == 0
+    error_message = "no topics: no sns:Publish and no topic key"
+  }
+  assert {
+    condition     = length([for e in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].environment : e if startswith(e.name, "SIS_NOTIFY_")]) == 0
+    error_message = "no topics: no SIS_NOTIFY_* variables"
+  }
+}
+
+run "webhook_url_in_plain_environment_is_refused" {
+  command = plan
+
+  variables {
+    extra_environment = { SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T000/B000/XXXX" }
+  }
+
+  expect_failures = [var.extra_environment]
+}
+
+run "wildcard_topic_is_refused" {
+  command = plan
+
+  variables {
+    notification_topic_arns = ["arn:aws:sns:eu-west-1:123456789012:*"]
+  }
+
+  expect_failures = [var.notification_topic_arns]
+}
+
+run "notification_settings_without_a_destination_are_refused" {
+  command = plan
+
+  variables {
+    notify_webhook_format           = "slack"
+    notify_on_success_with_warnings = true
+  }
+
+  expect_failures = [aws_ecs_task_definition.worker]
 }
