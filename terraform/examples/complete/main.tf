@@ -31,6 +31,12 @@ resource "aws_sns_topic" "alarms" {
   kms_master_key_id = "alias/aws/sns"
 }
 
+# The tenants' notifications (sns_topic_arn in the config file's [defaults.notify]).
+resource "aws_sns_topic" "notifications" {
+  name              = "canvas-sis-notifications"
+  kms_master_key_id = "alias/aws/sns"
+}
+
 module "canvas_sis" {
   source = "../.."
 
@@ -53,6 +59,10 @@ module "canvas_sis" {
   extra_environment = {
     CANVAS_SIS_CONFIG = "/etc/canvas-sis/canvas-sis.toml"
   }
+
+  # sns:Publish on this topic only. A webhook's URL would be a secret given as
+  # notify_webhook_url_secret_arn, with notify_webhook_url_env = the webhook's url_env.
+  notification_topic_arns = [aws_sns_topic.notifications.arn]
 
   alarm_actions = [aws_sns_topic.alarms.arn]
 
