@@ -6,7 +6,7 @@ plain files and this check ties them to the chart from both sides:
 * values: each example's values (chart defaults deep-merged with examples/values-MODE.yaml), and
   those of helm/canvas-sis/ci/*.yaml, must pass values.schema.json, and every field the chart takes from them must appear, with that
   value, in the rendered file: image and pull policy, arguments per mode, the environment (names,
-  order and values), ports and probes, resources, both security contexts, volumes (token Secret,
+  order and values; the notifications' webhook URL as a Secret reference, never a value), ports and probes, resources, both security contexts, volumes (token Secret,
   config map, scratch dirs), the config's checksum, the service account's role, the CronJob's
   schedule and Forbid policy, the PodDisruptionBudget, the KEDA trigger.
 * templates: every literal the rendered files rely on (each env name, probe path, mount path,
@@ -55,7 +55,12 @@ def listens(v: dict) -> bool:
     return v["mode"] == "deployment" or v["listen"]["enabled"]
 
 
-def expected_env(v: dict) -> list[tuple[str, str]]:
+def env_pair(e: dict) -> tuple[str, object]:
+    """An EnvVar as (name, value), or (name, valueFrom) for one taken from a Secret or field."""
+    return (e["name"], e["valueFrom"]) if "valueFrom" in e else (e["name"], e.get("value", ""))
+
+
+def expected_env(v: dict) -> list[tuple[str, object]]:
     """The environment the chart's canvas-sis.env helper renders for values `v`, in order."""
     env = [("SIS_QUEUE_URL", v["sis"]["queueUrl"]), ("SIS_STATE_URL", v["sis"]["stateUrl"])]
     if v["sis"]["buckets"]:
@@ -78,8 +83,35 @@ def expected_env(v: dict) -> list[tuple[str, str]]:
         env.append(("OTEL_SERVICE_NAME", v["otel"]["serviceName"]))
         if v["otel"]["resourceAttributes"]:
             env.append(("OTEL_RESOURCE_ATTRIBUTES", v["otel"]["resourceAttributes"]))
-    env.extend((e["name"], e.get("value", "")) for e in v["extraEnv"])
+    n = v["notify"]
+    if n["webhookUrl"]["existingSecret"]:
+        # The webhook URL is a secret: a Secret reference, never a value.
+        env.append((n["webhookUrl"]["env"], {"secretKeyRef": {"name": n["webhookUrl"]["existingSecret"],
+                                                              "key": n["webhookUrl"]["key"]}}))
+    if n["webhookFormat"]:
+        env.append(("SIS_NOTIFY_WEBHOOK_FORMAT", n["webhookFormat"]))
+    if n["snsTopicArn"]:
+        env.append(("SIS_NOTIFY_SNS_TOPIC_ARN", n["snsTopicArn"]))
+    if n["onSuccessWithWarnings"]:
+        env.append(("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS", "true"))
+    env.extend(env_pair(e) for e in v["extraEnv"])
     return env
+
+
+def check_notify(d: Drift, where: str, v: dict, env: list[dict]) -> None:
+    """What the worker would refuse or ignore, and the webhook URL never as a plain value."""
+    n, names = v["notify"], [e["name"] for e in env]
+    for e in env:
+        if "value" in e and e["name"] == n["webhookUrl"]["env"] and n["webhookUrl"]["existingSecret"]:
+            d.lines.append(f"{where}: {e['name']} (the webhook URL) is a plain value")
+        if "value" in e and e["name"] == "SIS_NOTIFY_WEBHOOK_URL":
+            d.lines.append(f"{where}: SIS_NOTIFY_WEBHOOK_URL is a plain value")
+    settings = {"SIS_NOTIFY_WEBHOOK_FORMAT", "SIS_NOTIFY_SNS_TOPIC_ARN", "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS"}
+    if v["config"]["toml"]:
+        d.true(where, not settings & set(names), "SIS_NOTIFY_* settings beside a config file (the worker ignores them)")
+    elif set(names) & {"SIS_NOTIFY_WEBHOOK_FORMAT", "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS"}:
+        d.true(where, bool(set(names) & {"SIS_NOTIFY_WEBHOOK_URL", "SIS_NOTIFY_SNS_TOPIC_ARN"}),
+               "notification settings without a destination (the worker refuses them)")
 
 
 class Drift:
@@ -118,7 +150,8 @@ def check_pod(d: Drift, where: str, mode: str, v: dict, tpl: dict) -> None:
     d.eq(f"{where} image", c["image"], f"{v['image']['repository']}:{v['image']['tag']}")
     d.eq(f"{where} imagePullPolicy", c["imagePullPolicy"], v["image"]["pullPolicy"])
     d.eq(f"{where} args", c["args"], ["run"] if mode == "deployment" else ["run", "--until-empty"])
-    d.eq(f"{where} env", [(e["name"], e.get("value", "")) for e in c["env"]], expected_env(v))
+    d.eq(f"{where} env", [env_pair(e) for e in c["env"]], expected_env(v))
+    check_notify(d, where, v, c["env"])
     d.eq(f"{where} resources", c["resources"], v["resources"])
     d.eq(f"{where} securityContext", c["securityContext"], v["securityContext"])
     port = v["listen"]["port"]
@@ -210,7 +243,10 @@ TEMPLATE_LITERALS = {
         "- name: CANVAS_ACCOUNT_ID", "- name: CANVAS_TOKEN_FILE", "- name: CANVAS_SIS_CONFIG",
         "- name: SIS_WORK_DIR", "- name: CANVAS_SIS_LOG_FORMAT", "- name: AWS_REGION",
         "- name: SIS_LISTEN_ADDR", "- name: OTEL_EXPORTER_OTLP_ENDPOINT", "- name: OTEL_EXPORTER_OTLP_PROTOCOL",
-        "- name: OTEL_SERVICE_NAME", "- name: OTEL_RESOURCE_ATTRIBUTES",
+        "- name: OTEL_SERVICE_NAME", "- name: OTEL_RESOURCE_ATTRIBUTES", "- name: SIS_NOTIFY_WEBHOOK_FORMAT",
+        "- name: SIS_NOTIFY_SNS_TOPIC_ARN", "- name: SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",
+        "- name: {{ $n.webhookUrl.env }}", "secretKeyRef:", "name: {{ $n.webhookUrl.existingSecret }}",
+        "key: {{ $n.webhookUrl.key | quote }}", "checkov.io/skip2: CKV_K8S_35=",
         '"/run/secrets/canvas/%s" .Values.token.key', '"/etc/canvas-sis/canvas-sis.toml"', '"/work"',
         "path: /healthz", "path: /readyz", "port: http", "mountPath: /work", "mountPath: /tmp",
         "mountPath: /run/secrets/canvas", "mountPath: /etc/canvas-sis", "automountServiceAccountToken: false",
