@@ -129,7 +129,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "canvas-sis.checkovSkips" -}}
 checkov.io/skip1: CKV_K8S_43=Pinned by tag; pin a digest through image.tag (tag@sha256:...) once the registry has one
 {{- if .Values.notify.webhookUrl.existingSecret }}
-checkov.io/skip2: CKV_K8S_35=The worker reads a webhook URL only from an environment variable (url_env or SIS_NOTIFY_WEBHOOK_URL; there is no file form); it comes from a Secret key, never a value
+checkov.io/skip2: CKV_K8S_35=The worker reads a webhook URL only from a variable (url_env, SIS_NOTIFY_WEBHOOK_URL), here set from a Secret key
 {{- end }}
 {{- end -}}
 
