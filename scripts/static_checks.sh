@@ -24,8 +24,9 @@
 #                        script: severities need a Prisma Cloud key, so none is trusted to be low.
 #                        Every skip is an inline `checkov:skip=ID:reason` next to what it skips.
 #   check_json.py        deploy/ecs/task-definition.json and deploy/iam/worker-policy.json (no
-#                        checkov runner for plain JSON): non-root, read-only, token as a secret,
-#                        no wildcard, only actions the worker calls, same statements as terraform/
+#                        checkov runner for plain JSON): non-root, read-only, token and webhook
+#                        URL as secrets, the SNS topic one the policy grants, no wildcard, only
+#                        actions the worker calls, same statements as terraform/
 #   terraform            fmt -check, validate (module and example) and test (terraform/tests,
 #                        a mocked AWS provider) where terraform and a local AWS provider mirror
 #                        exist (these machines have both: /usr/local/bin/terraform, /opt/tf-plugins);
