@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod demo;
 pub mod import;
+pub mod lambda;
 pub mod ops;
 pub mod output;
 pub mod pack;

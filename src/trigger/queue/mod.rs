@@ -19,13 +19,15 @@
 //! Batches whose message is gone (parked behind a halted tenant, held for approval) are picked
 //! up by the [`Worker`]'s sweep once their tenant's gate opens or they are approved.
 
+mod handler;
 pub mod heartbeat;
 pub mod poison;
 pub mod sqs;
 mod stream;
 mod worker;
 
+pub use handler::MessageHandler;
 pub use heartbeat::Heartbeat;
 pub use poison::{POISON_PREFIX, PoisonRecord};
 pub use sqs::{QueueError, Received, SqsQueue};
-pub use worker::{Disposition, RunSummary, Worker, WorkerError, WorkerSettings};
+pub use worker::{Disposition, MESSAGE_RELEASED, RunSummary, Worker, WorkerError, WorkerSettings};

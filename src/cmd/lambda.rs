@@ -1,0 +1,198 @@
+//! `canvas-sis lambda`: the cloud worker as an AWS Lambda function behind an SQS FIFO event
+//! source mapping (with `ReportBatchItemFailures`). Also what the binary does when Lambda starts
+//! it with no command (as `bootstrap`): `AWS_LAMBDA_RUNTIME_API` is set then.
+//!
+//! Configuration comes from the same variables as `run` (`SIS_STATE_URL`, `SIS_BUCKET`,
+//! `CANVAS_SIS_CONFIG`, `CANVAS_BASE_URL`, `CANVAS_TOKEN`/`CANVAS_TOKEN_FILE`, the AWS SDK's
+//! own), read once per cold start; the clients, tenants and ledger are reused by every
+//! invocation. Each invocation's records are handled by `trigger::lambda`.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+use lambda_runtime::{LambdaEvent, service_fn};
+use tracing::Instrument;
+
+use canvas_sis::aws::{self, ChecksumMode};
+use canvas_sis::config::Config;
+use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
+use canvas_sis::pipeline::LogObserver;
+use canvas_sis::store::s3::FetchPolicy;
+use canvas_sis::trigger::events::Router;
+use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
+use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
+
+use crate::cli::UnattendedWaits;
+use crate::cmd::import::secs;
+use crate::cmd::watch::runtimes;
+
+/// Set by Lambda in a function's environment: where its Runtime API listens.
+const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct LambdaArgs {
+    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
+    #[arg(long = "state", env = "SIS_STATE_URL")]
+    pub state: String,
+    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
+    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
+    pub buckets: Vec<String>,
+    /// Where batches are downloaded and zips built (Lambda: under /tmp).
+    #[arg(long, env = "SIS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
+    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
+    #[arg(long, default_value_t = 900.0)]
+    pub incomplete_wait_secs: f64,
+    /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
+    /// comes back and a later invocation waits on the same import. Half of it is kept to record
+    /// and answer.
+    #[arg(long, env = "SIS_LAMBDA_MARGIN_SECS", default_value_t = 60.0)]
+    pub margin_secs: f64,
+    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
+    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
+    pub s3_checksums: Option<ChecksumMode>,
+}
+
+/// True when Lambda started the binary with no command (as `bootstrap`): run lambda mode.
+pub fn started_by_lambda() -> bool {
+    std::env::args_os().len() == 1 && std::env::var_os(RUNTIME_API).is_some()
+}
+
+pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        std::env::var_os(RUNTIME_API).is_some(),
+        "{RUNTIME_API} is not set: `canvas-sis lambda` runs inside AWS Lambda (use `canvas-sis run` elsewhere)"
+    );
+    for name in [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ] {
+        anyhow::ensure!(
+            std::env::var_os(name).is_some(),
+            "{name} is not set; Lambda sets it in every function's environment"
+        );
+    }
+    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    canvas_sis::config::fetch_secret_tokens(&mut config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
+    let router = Router::new(
+        config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), t.s3_prefix.clone())),
+    )
+    .context("routing keys to tenants")?;
+    let runtimes = runtimes(&config)?;
+    let clients = aws::clients(args.s3_checksums).await;
+    let settings = settings(&args)?;
+    let margin = secs(args.margin_secs, "--margin-secs")?;
+    std::fs::create_dir_all(&settings.work_dir)
+        .with_context(|| format!("creating the work folder {}", settings.work_dir.display()))?;
+    let obs = LogObserver;
+    macro_rules! handler {
+        ($ledger:expr) => {
+            MessageHandler {
+                s3: clients.s3.clone(),
+                ledger: $ledger,
+                router,
+                runtimes: &runtimes,
+                settings,
+                obs: &obs,
+                in_flight: Default::default(),
+            }
+        };
+    }
+    if args.state.starts_with("s3://") {
+        let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
+            .context("SIS_STATE_URL")?;
+        let ledger = Ledger::new(store);
+        serve(&handler!(&ledger), margin).await
+    } else {
+        let dir = PathBuf::from(&args.state);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        let ledger = Ledger::new(LocalStore::open(&dir)?);
+        serve(&handler!(&ledger), margin).await
+    }
+}
+
+fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
+    let (wait, submit_lease) = a.waits.policy()?;
+    Ok(WorkerSettings {
+        work_dir: a
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
+        buckets: a
+            .buckets
+            .iter()
+            .filter(|b| !b.is_empty())
+            .cloned()
+            .collect(),
+        fetch: FetchPolicy {
+            incomplete_wait: secs(a.incomplete_wait_secs, "--incomplete-wait-secs")?,
+            ..FetchPolicy::default()
+        },
+        wait,
+        submit_lease,
+        ..WorkerSettings::default()
+    })
+}
+
+/// Answers invocations until Lambda freezes or ends the process.
+async fn serve<S: LedgerStore>(
+    base: &MessageHandler<'_, S>,
+    margin: Duration,
+) -> anyhow::Result<u8> {
+    tracing::info!(
+        margin_s = margin.as_secs_f64(),
+        "lambda mode: waiting for invocations"
+    );
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<SqsEvent>| async move {
+        let span = tracing::info_span!("invocation", request_id = %ev.context.request_id);
+        let deadline = instant_of(ev.context.deadline);
+        let records = ev.payload.records.len();
+        // Boxed: the handler's future is too deeply nested for the compiler to lay out inline.
+        let handling: Pin<Box<dyn Future<Output = BatchResponse> + '_>> =
+            Box::pin(handle_event(base, &ev.payload, deadline, margin).instrument(span.clone()));
+        let response = handling.await;
+        span.in_scope(|| {
+            tracing::info!(
+                records,
+                reported = response.batch_item_failures.len(),
+                "invocation done"
+            )
+        });
+        after_invocation().await;
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("the Lambda runtime client stopped: {e}"))?;
+    Ok(0)
+}
+
+/// Runs after every invocation, before its response is sent (Lambda may freeze the process
+/// right after): the place to flush telemetry buffered during the invocation.
+async fn after_invocation() {
+    // The telemetry flush (src/telemetry/) is connected here.
+}
+
+/// The invocation's deadline (milliseconds since the epoch) on the monotonic clock.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
