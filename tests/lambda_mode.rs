@@ -283,3 +283,18 @@ async fn a_poison_message_is_recorded_and_not_reported_with_the_token_from_secre
     );
     assert_no_token(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_tells_the_runtime_api_why_and_exits() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let mut cmd = function(&c, &api, &[]);
+    cmd.env_remove("CANVAS_BASE_URL");
+    let out = cloud::wait_output(c.spawn_command(cmd), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let errors = api.init_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["errorMessage"].as_str().unwrap_or("");
+    assert!(message.contains("CANVAS_BASE_URL"), "{message}");
+    assert!(!message.contains(common::ADMIN) && !text(&out).contains(common::ADMIN));
+}

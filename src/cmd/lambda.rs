@@ -18,12 +18,14 @@ use tracing::Instrument;
 
 use canvas_sis::aws::{self, ChecksumMode};
 use canvas_sis::config::Config;
+use canvas_sis::ledger::s3::S3Store;
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
 use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
+use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::UnattendedWaits;
 use crate::cmd::import::secs;
@@ -68,10 +70,64 @@ pub fn started_by_lambda() -> bool {
 }
 
 pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
-    anyhow::ensure!(
-        std::env::var_os(RUNTIME_API).is_some(),
-        "{RUNTIME_API} is not set: `canvas-sis lambda` runs inside AWS Lambda (use `canvas-sis run` elsewhere)"
-    );
+    let Some(api) = std::env::var_os(RUNTIME_API) else {
+        anyhow::bail!(
+            "{RUNTIME_API} is not set: `canvas-sis lambda` runs inside AWS Lambda (use `canvas-sis run` elsewhere)"
+        );
+    };
+    let ready = match prepare(&args).await {
+        Ok(r) => r,
+        Err(e) => {
+            report_init_error(&api.to_string_lossy(), &e).await;
+            return Err(e);
+        }
+    };
+    let obs = LogObserver;
+    let Ready {
+        router,
+        runtimes,
+        s3,
+        settings,
+        margin,
+        store,
+    } = ready;
+    macro_rules! serve_with {
+        ($store:expr) => {{
+            let ledger = Ledger::new($store);
+            let handler = MessageHandler {
+                s3,
+                ledger: &ledger,
+                router,
+                runtimes: &runtimes,
+                settings,
+                obs: &obs,
+                in_flight: Default::default(),
+            };
+            serve(&handler, margin).await
+        }};
+    }
+    match store {
+        Store::S3(store) => serve_with!(store),
+        Store::Local(store) => serve_with!(store),
+    }
+}
+
+/// Everything built once per cold start.
+struct Ready {
+    router: Router,
+    runtimes: Vec<TenantRuntime>,
+    s3: aws_sdk_s3::Client,
+    settings: WorkerSettings,
+    margin: Duration,
+    store: Store,
+}
+
+enum Store {
+    S3(S3Store),
+    Local(LocalStore),
+}
+
+async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     for name in [
         "AWS_LAMBDA_FUNCTION_NAME",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
@@ -95,35 +151,48 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
     .context("routing keys to tenants")?;
     let runtimes = runtimes(&config)?;
     let clients = aws::clients(args.s3_checksums).await;
-    let settings = settings(&args)?;
+    let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;
     std::fs::create_dir_all(&settings.work_dir)
         .with_context(|| format!("creating the work folder {}", settings.work_dir.display()))?;
-    let obs = LogObserver;
-    macro_rules! handler {
-        ($ledger:expr) => {
-            MessageHandler {
-                s3: clients.s3.clone(),
-                ledger: $ledger,
-                router,
-                runtimes: &runtimes,
-                settings,
-                obs: &obs,
-                in_flight: Default::default(),
-            }
-        };
-    }
-    if args.state.starts_with("s3://") {
-        let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
-            .context("SIS_STATE_URL")?;
-        let ledger = Ledger::new(store);
-        serve(&handler!(&ledger), margin).await
+    let store = if args.state.starts_with("s3://") {
+        Store::S3(S3Store::from_url(clients.s3.clone(), &args.state).context("SIS_STATE_URL")?)
     } else {
         let dir = PathBuf::from(&args.state);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
-        let ledger = Ledger::new(LocalStore::open(&dir)?);
-        serve(&handler!(&ledger), margin).await
+        Store::Local(LocalStore::open(&dir)?)
+    };
+    Ok(Ready {
+        router,
+        runtimes,
+        s3: clients.s3,
+        settings,
+        margin,
+        store,
+    })
+}
+
+/// Tells Lambda why the function could not start (shown with the failed invocation), as the
+/// Runtime API asks; the process then exits with the error. Configuration errors never hold a
+/// token.
+async fn report_init_error(api: &str, e: &anyhow::Error) {
+    let body = serde_json::json!({
+        "errorType": "canvas-sis.ConfigurationError",
+        "errorMessage": format!("{e:#}"),
+    });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header(
+            "Lambda-Runtime-Function-Error-Type",
+            "canvas-sis.ConfigurationError",
+        )
+        .json(&body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "could not report the start-up error to the Lambda Runtime API");
     }
 }
 
