@@ -298,3 +298,32 @@ async fn a_function_that_cannot_start_tells_the_runtime_api_why_and_exits() {
     assert!(message.contains("CANVAS_BASE_URL"), "{message}");
     assert!(!message.contains(common::ADMIN) && !text(&out).contains(common::ADMIN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_folder_is_rejected_once_its_wait_is_over_across_invocations() {
+    let c = Cloud::start(CloudOpts {
+        max_receive: 100,
+        ..CloudOpts::default()
+    })
+    .await;
+    let api = RuntimeApi::start().await;
+    // The wait (4 s) is longer than what one invocation (3 s) can give it.
+    let function = start_function(&c, &api, &["lambda", "--incomplete-wait-secs", "4"]);
+    let source = event_source(&c).await;
+    c.drop_folder(
+        "exports/partial/",
+        &[("users.csv", tagged_users("p", 2))],
+        json!({"files": [{"name": "users.csv"}, {"name": "enrollments.csv"}]}),
+    )
+    .await;
+    until_visible(&c, 1).await;
+    let deliveries = deliver_all(&c, &source, &api).await;
+    let out = function.stop();
+    assert!(deliveries.len() >= 2, "{deliveries:#?}");
+    assert!(deliveries.last().unwrap().failures.is_empty());
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["state"], json!("rejected"), "{b}");
+    assert!(b["errors"].to_string().contains("enrollments.csv"), "{b}");
+    assert!(c.sim.imports().await.is_empty());
+    assert_no_token(&out);
+}

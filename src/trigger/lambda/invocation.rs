@@ -5,13 +5,16 @@
 //! the ledger, its import running at Canvas); whatever still runs at `margin / 2` before it is
 //! abandoned where the ledger has it, so that the response (and the telemetry flush) still fits.
 //!
+//! A manifest naming files not uploaded yet is waited for from when its message was sent, across
+//! invocations, so that the bounded wait ends (and the batch is rejected) as in the worker.
+//!
 //! Order: the first message that is not finished — and every later one of the event, finished or
 //! not started — is reported in `batchItemFailures`, so Lambda hands them back in order and the
 //! next invocation resumes from the ledger (waiting on the recorded import, never uploading
 //! again). Done messages (batches finished, parked or held; no batch; poison recorded) are not
 //! reported, and Lambda deletes them.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::Instrument;
 
@@ -32,9 +35,11 @@ pub async fn handle_event<S: LedgerStore>(
     let now = Instant::now();
     let wait_end = deadline.checked_sub(margin).unwrap_or(now);
     let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now);
-    let handler = base.until(wait_end);
     let mut response = BatchResponse::default();
     for (i, rec) in event.records.iter().enumerate() {
+        let mut handler = base.until(wait_end);
+        let fetch = &mut handler.settings.fetch;
+        fetch.incomplete_wait = incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms());
         let span = tracing::info_span!(
             "message",
             message_id = %rec.message_id,
@@ -59,6 +64,18 @@ pub async fn handle_event<S: LedgerStore>(
         }
     }
     response
+}
+
+/// What is left of the wait for a manifest's missing files, counted from when the message was
+/// sent: each invocation is shorter than the wait may be, so a returning message goes on waiting
+/// where the last one stopped instead of starting over (and is rejected once the wait is over).
+fn incomplete_wait_left(wait: Duration, sent_at_ms: Option<u64>) -> Duration {
+    let Some(sent) = sent_at_ms else { return wait };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    wait.saturating_sub(Duration::from_millis(now_ms.saturating_sub(sent)))
 }
 
 /// True when the message is done with (Lambda may delete it).
@@ -104,5 +121,34 @@ async fn handle_record<S: LedgerStore>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_wait_counts_from_when_the_message_was_sent() {
+        let wait = Duration::from_secs(900);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert_eq!(incomplete_wait_left(wait, None), wait);
+        let left = incomplete_wait_left(wait, Some(now_ms - 600_000));
+        assert!(
+            left <= Duration::from_secs(300) && left > Duration::from_secs(290),
+            "{left:?}"
+        );
+        assert_eq!(
+            incomplete_wait_left(wait, Some(now_ms - 901_000)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            incomplete_wait_left(wait, Some(now_ms + 5_000)),
+            wait,
+            "clock skew"
+        );
     }
 }
