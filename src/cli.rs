@@ -60,7 +60,8 @@ pub enum Command {
     /// The cloud worker as an AWS Lambda function fed by the SQS FIFO queue (the default when
     /// AWS_LAMBDA_RUNTIME_API is set and no command is given, e.g. as `bootstrap`).
     ///
-    /// Example (function environment):
+    /// Example (the function's environment):
+    ///
     ///   SIS_STATE_URL=s3://sis-state/canvas-sis/ CANVAS_BASE_URL=https://school.instructure.com
     ///   CANVAS_TOKEN_SECRET_ARN=arn:aws:secretsmanager:... (or CANVAS_TOKEN / CANVAS_TOKEN_FILE)
     Lambda(crate::cmd::lambda::LambdaArgs),

@@ -39,7 +39,7 @@ const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 pub struct LambdaArgs {
     /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
     #[arg(long = "state", env = "SIS_STATE_URL")]
-    pub state: String,
+    pub state: Option<String>,
     /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -138,6 +138,10 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
             "{name} is not set; Lambda sets it in every function's environment"
         );
     }
+    // Checked here rather than by clap, so that Lambda is told too (init error).
+    let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
+        "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
+    )?;
     let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
     canvas_sis::config::fetch_secret_tokens(&mut config)
         .await
@@ -155,10 +159,10 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     let margin = secs(args.margin_secs, "--margin-secs")?;
     std::fs::create_dir_all(&settings.work_dir)
         .with_context(|| format!("creating the work folder {}", settings.work_dir.display()))?;
-    let store = if args.state.starts_with("s3://") {
-        Store::S3(S3Store::from_url(clients.s3.clone(), &args.state).context("SIS_STATE_URL")?)
+    let store = if state.starts_with("s3://") {
+        Store::S3(S3Store::from_url(clients.s3.clone(), state).context("SIS_STATE_URL")?)
     } else {
-        let dir = PathBuf::from(&args.state);
+        let dir = PathBuf::from(state);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         Store::Local(LocalStore::open(&dir)?)

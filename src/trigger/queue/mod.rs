@@ -18,6 +18,10 @@
 //!
 //! Batches whose message is gone (parked behind a halted tenant, held for approval) are picked
 //! up by the [`Worker`]'s sweep once their tenant's gate opens or they are approved.
+//!
+//! What a message means and which disposition it gets is decided by the [`MessageHandler`],
+//! which the Lambda trigger (`trigger::lambda`) uses too; the [`Worker`] adds the receive loop,
+//! heartbeat, release, dead-letter queue and sweep.
 
 mod handler;
 pub mod heartbeat;
@@ -30,4 +34,4 @@ pub use handler::MessageHandler;
 pub use heartbeat::Heartbeat;
 pub use poison::{POISON_PREFIX, PoisonRecord};
 pub use sqs::{QueueError, Received, SqsQueue};
-pub use worker::{Disposition, MESSAGE_RELEASED, RunSummary, Worker, WorkerError, WorkerSettings};
+pub use worker::{Disposition, RunSummary, Worker, WorkerError, WorkerSettings};
