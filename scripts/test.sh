@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: every Rust test, then the black-box Python suite against the built simulator.
+# The test command: every Rust test, the black-box Python suite against the built simulator, the
+# local cloud stack end to end, and the static checks of everything that deploys it.
 #
 #   scripts/test.sh            # from anywhere inside the repository
 #
@@ -85,5 +86,13 @@ step "pytest tests/python (simulator: $CANVAS_SIS_BIN)"
 # Exit 5 (no tests collected) is a failure too: set -e takes every non-zero code.
 "$VENV/bin/python" -m pytest "$ROOT/tests/python"
 SUMMARY+=("pytest ok")
+
+step "deploy/local/run.sh (the laptop stack: moto + simulator + run --until-empty)"
+CANVAS_SIS_BIN="$CANVAS_SIS_BIN" bash "$ROOT/deploy/local/run.sh"
+SUMMARY+=("local stack ok")
+
+step "scripts/static_checks.sh (Dockerfile, chart, Kubernetes, Terraform, deploy JSON)"
+bash "$ROOT/scripts/static_checks.sh"
+SUMMARY+=("static checks ok")
 
 printf '\n==> all tests passed: %s\n' "${SUMMARY[*]}"

@@ -1,4 +1,5 @@
-//! The AWS clients of the cloud worker (S3 and SQS), built once from the environment.
+//! The AWS clients of the cloud worker (S3, SQS, and SNS for notifications), built once from the
+//! environment.
 //!
 //! Credentials and region come from aws-config's default chain: environment variables, the
 //! shared profile, web identity (IRSA), the container provider (ECS task role, EKS Pod Identity)
@@ -37,16 +38,36 @@ pub enum ChecksumMode {
 pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
-/// Builds both clients from the environment. `checksums: None` leaves the SDK's default (and its
+/// Builds the clients from the environment. `checksums: None` leaves the SDK's default (and its
 /// environment variables) in charge.
 pub async fn clients(checksums: Option<ChecksumMode>) -> AwsClients {
     let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
     AwsClients {
         s3: s3_client(&shared, checksums, s3_endpoint_configured(&env_var)),
         sqs: sqs_client(&shared),
+        sns: sns_client(&shared),
     }
+}
+
+/// An SNS client alone (folder mode publishes notifications but needs no S3 or SQS).
+pub async fn sns_from_env() -> aws_sdk_sns::Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    sns_client(&shared)
+}
+
+/// Notifications must not wait long on SNS: short connect, bounded attempt.
+fn sns_client(shared: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(3100))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .build();
+    let conf = aws_sdk_sns::config::Builder::from(shared)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_sns::Client::from_conf(conf)
 }
 
 fn env_var(name: &str) -> Option<String> {

@@ -11,6 +11,7 @@
 //!   local directory or in S3 (conditional writes).
 //! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
 //! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
+//! - [`notify`]: webhook and SNS notifications of failed, halted, held (and warned) batches.
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //!
 //! See `../shared/design.md` for the whole shape.
@@ -19,6 +20,7 @@ pub mod aws;
 pub mod canvas;
 pub mod config;
 pub mod ledger;
+pub mod notify;
 pub mod pack;
 pub mod pipeline;
 pub mod sim;

@@ -10,7 +10,7 @@ mod moto;
 
 use cloud::{Cloud, CloudOpts, imported_users, sha, stderr, tagged_users};
 use common::{ADMIN, Sim, tokens};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn feed(tag: &str) -> Vec<(&'static str, String)> {
     vec![("users.csv", tagged_users(tag, 3))]
@@ -24,8 +24,18 @@ fn zip_feed(tag: &str) -> Vec<u8> {
 async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.drop_zip("exports/2026-11-27.zip", zip_feed("z1")).await;
-    let out = c.drain(&[]);
+    let out = c.drain(&["--log-format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The line the "no successful import" alarm (terraform/alarms.tf) filters on.
+    let finished: Vec<Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == json!("batch finished"))
+        .collect();
+    assert_eq!(finished.len(), 1, "{}", stderr(&out));
+    assert_eq!(finished[0]["fields"]["outcome"], json!("imported"));
+    assert_eq!(finished[0]["fields"]["tenant"], json!("default"));
+    assert_eq!(finished[0]["level"], json!("INFO"));
     assert_eq!(
         imported_users(&c.sim, 1).await,
         vec![sha(&tagged_users("z1", 3))]

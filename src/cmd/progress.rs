@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use canvas_sis::pipeline::{Observer, Stage};
+use canvas_sis::pipeline::{BatchEvent, Observer, Stage, observer::log_batch_event};
 
 pub struct TerminalObserver {
     bar: Option<ProgressBar>,
@@ -52,6 +52,10 @@ impl Observer for TerminalObserver {
         if let Some(bar) = &self.bar {
             bar.println(message);
         }
+    }
+
+    fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
+        log_batch_event(tenant, event);
     }
 
     fn finish(&self) {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use canvas_sis::aws::{self, ChecksumMode};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
+use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
@@ -24,6 +25,7 @@ use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::UnattendedWaits;
 use crate::cmd::import::secs;
+use crate::cmd::notify;
 use crate::cmd::simulate::wait_for_stop_signal;
 use crate::cmd::watch::runtimes;
 
@@ -102,6 +104,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .await
         .context("reading the queue's redrive policy")?;
     let settings = settings(&args)?;
+    let hint = LedgerHint::state(&args.state);
+    let notifier = notify::build(&config, hint, Some(clients.sns.clone())).await?;
+    let notifier = notifier.as_ref();
     if args.state.starts_with("s3://") {
         let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
@@ -113,6 +118,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             router,
             &runtimes,
             settings,
+            notifier,
         )
         .await
     } else {
@@ -120,7 +126,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         let ledger = Ledger::new(LocalStore::open(&dir)?);
-        work(ledger, queue, dlq, clients.s3, router, &runtimes, settings).await
+        work(
+            ledger, queue, dlq, clients.s3, router, &runtimes, settings, notifier,
+        )
+        .await
     }
 }
 
@@ -159,6 +168,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one worker, built in `run` above
 async fn work<S: LedgerStore>(
     ledger: Ledger<S>,
     queue: SqsQueue,
@@ -167,9 +177,11 @@ async fn work<S: LedgerStore>(
     router: Router,
     runtimes: &[TenantRuntime],
     settings: WorkerSettings,
+    notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
     let until_empty = settings.until_empty;
-    let obs = LogObserver;
+    let log = LogObserver;
+    let obs = notify::tee(&log, notifier);
     let worker = Worker {
         queue,
         dlq,
@@ -190,8 +202,10 @@ async fn work<S: LedgerStore>(
         tracing::info!("stop signal: finishing the current message, then exiting");
         signal.cancel();
     });
-    let summary = worker.run(&stop).await?;
+    let summary = worker.run(&stop).await;
     watcher.abort();
+    notify::flush(notifier).await;
+    let summary = summary?;
     tracing::info!(
         messages = summary.messages,
         batches = summary.batch_messages,

@@ -7,12 +7,14 @@ use anyhow::Context;
 use canvas_sis::canvas::{CanvasClient, ClientConfig};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Gate, Ledger, LocalStore};
+use canvas_sis::notify::LedgerHint;
 use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::trigger::folder::pass::{Pass, TenantRuntime};
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 
 use crate::cli::{UnattendedWaits, WatchArgs};
 use crate::cmd::import::secs;
+use crate::cmd::notify;
 use crate::cmd::progress::TerminalObserver;
 use crate::cmd::simulate::wait_for_stop_signal;
 
@@ -36,7 +38,11 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
-    let obs = TerminalObserver::new();
+    let terminal = TerminalObserver::new();
+    let hint =
+        LedgerHint::folder(&std::fs::canonicalize(&layout.root).unwrap_or(layout.root.clone()));
+    let notifier = notify::build(&config, hint, None).await?;
+    let obs = notify::tee(&terminal, notifier.as_ref());
     let (wait, submit_lease) = args.waits.policy()?;
     let pass = Pass {
         layout: &layout,
@@ -51,7 +57,14 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let interval = secs(args.interval_secs, "--interval-secs")?;
     let mut claims = HashMap::new();
     loop {
-        let report = pass.run(&mut claims).await?;
+        let report = match pass.run(&mut claims).await {
+            Ok(report) => report,
+            Err(e) => {
+                // What was recorded before the error is still worth telling.
+                notify::flush(notifier.as_ref()).await;
+                return Err(e.into());
+            }
+        };
         let mut lines = Vec::new();
         for (batch, ok) in &report.archived {
             let how = if *ok { "done" } else { "FAILED (see failed/)" };
@@ -72,7 +85,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             _ = wait_for_stop_signal() => break,
         }
     }
-    obs_finish(&obs);
+    obs_finish(&terminal);
+    notify::flush(notifier.as_ref()).await;
     halted_exit_code(&ledger, &config).await
 }
 

@@ -40,6 +40,7 @@ pub(crate) struct RawTenant {
     pub import: Option<ImportOverrides>,
     pub guard: Option<RawGuard>,
     pub blackout: Option<Vec<RawBlackout>>,
+    pub notify: Option<crate::notify::config::RawNotify>,
 }
 
 /// Import options as written in `[tenants.<name>.import]` or in a batch's `manifest.json`

@@ -154,7 +154,8 @@ impl Config {
     }
 
     /// One tenant `default` from `CANVAS_BASE_URL`, `CANVAS_ACCOUNT_ID` (default `self`) and
-    /// `CANVAS_TOKEN` or `CANVAS_TOKEN_FILE` — the variables of `canvas-sis import`. The token is
+    /// `CANVAS_TOKEN` or `CANVAS_TOKEN_FILE` — the variables of `canvas-sis import` — with
+    /// notifications from `SIS_NOTIFY_*` ([`crate::notify::config::raw_from_env`]). The token is
     /// located, not read.
     pub fn single_tenant_from_env() -> Result<Config, ConfigError> {
         Config::single_tenant_from(&process_env)
@@ -215,6 +216,8 @@ impl Config {
             ));
         }
         apply_env("default", &mut raw, env).map_err(|p| ConfigError::at("environment", p))?;
+        raw.notify = crate::notify::config::raw_from_env(env)
+            .map_err(|p| ConfigError::at("environment", p))?;
         let tenant = resolve("default", "default", &raw, None)
             .map_err(|p| ConfigError::at("environment", env_key(p)))?;
         Ok(Config {
@@ -236,6 +239,9 @@ fn env_key(mut p: Problem) -> Problem {
         Some("token_env") => "CANVAS_TOKEN",
         Some("token_file") => "CANVAS_TOKEN_FILE",
         Some("token_secret_arn") => secret::SECRET_ARN_ENV,
+        Some("sns_topic_arn") => "SIS_NOTIFY_SNS_TOPIC_ARN",
+        Some("url") => "SIS_NOTIFY_WEBHOOK_URL",
+        Some("format") => "SIS_NOTIFY_WEBHOOK_FORMAT",
         _ => return p,
     };
     p.key = var.to_owned();

@@ -44,6 +44,8 @@ pub struct Tenant {
     pub import: ImportDefaults,
     pub guard: GuardConfig,
     pub blackouts: Vec<Blackout>,
+    /// Who hears about failed, halted, held (and optionally warned) batches.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Where the token is; never the token (except a secret already fetched, which stays secret).
@@ -217,7 +219,7 @@ pub(crate) fn problem(
 }
 
 /// Merges `[defaults]` under a tenant: every key the tenant sets wins; `import` and `guard`
-/// merge key by key; a tenant's `blackout` list replaces the default list.
+/// merge key by key; a tenant's `blackout` list and `notify` table replace the default ones.
 pub(crate) fn merge(defaults: &RawTenant, t: &RawTenant) -> RawTenant {
     let d = defaults.clone();
     RawTenant {
@@ -234,6 +236,7 @@ pub(crate) fn merge(defaults: &RawTenant, t: &RawTenant) -> RawTenant {
         import: merge_import(d.import, t.import.clone()),
         guard: merge_guard(d.guard, t.guard.clone()),
         blackout: t.blackout.clone().or(d.blackout),
+        notify: t.notify.clone().or(d.notify),
     }
 }
 
@@ -324,6 +327,7 @@ pub(crate) fn resolve(
         import,
         guard: guard(raw.guard.as_ref(), &format!("{key}.guard"))?,
         blackouts: blackouts(raw.blackout.as_deref(), &format!("{key}.blackout"))?,
+        notify: crate::notify::config::resolve(raw.notify.as_ref(), &format!("{key}.notify"))?,
     })
 }
 

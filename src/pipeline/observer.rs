@@ -69,6 +69,40 @@ impl Observer for LogObserver {
     fn note(&self, message: &str) {
         tracing::info!("{message}");
     }
+
+    fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
+        log_batch_event(tenant, event);
+    }
+}
+
+/// The one log line of a recorded batch event. Alarms are built on it (Terraform's "no successful
+/// import for N hours" filters JSON logs on `message = "batch finished"` and `outcome`), so its
+/// message and field names are part of the operator contract.
+pub fn log_batch_event(tenant: &str, event: BatchEvent<'_>) {
+    use crate::ledger::Stage as Recorded;
+    match event {
+        BatchEvent::Finished(rec) => {
+            let (outcome, ok) = match &rec.stage {
+                Recorded::Terminal { state, ok } => (state.as_str(), *ok),
+                other => (other.name(), false),
+            };
+            let import_id = rec.canvas_import_id;
+            if ok {
+                tracing::info!(tenant, batch = %rec.id, outcome, import_id, warnings = rec.warnings.len(), "batch finished");
+            } else {
+                tracing::error!(tenant, batch = %rec.id, outcome, import_id, errors = rec.errors.len(), "batch finished");
+            }
+        }
+        BatchEvent::Held(rec) => {
+            tracing::warn!(tenant, batch = %rec.id, reason = stage_reason(&rec.stage), "batch held for approval");
+        }
+        BatchEvent::Parked(rec) => {
+            tracing::warn!(tenant, batch = %rec.id, reason = stage_reason(&rec.stage), "batch parked");
+        }
+        BatchEvent::Halted { batch, reason } => {
+            tracing::error!(tenant, batch = %batch, reason, "tenant halted");
+        }
+    }
 }
 
 /// Passes every event to each of its observers, in order (the log, the metrics, the notifier).
@@ -93,5 +127,12 @@ impl Observer for Tee<'_> {
 
     fn finish(&self) {
         self.0.iter().for_each(|o| o.finish());
+    }
+}
+
+fn stage_reason(stage: &crate::ledger::Stage) -> &str {
+    match stage {
+        crate::ledger::Stage::Held { reason } | crate::ledger::Stage::Parked { reason } => reason,
+        _ => "",
     }
 }

@@ -62,6 +62,10 @@ pub struct Staged<'a, S> {
 /// (`ImportOverrides` as JSON), applied over the tenant's defaults when it is sent.
 pub const IMPORT_OVERRIDES: &str = "import_overrides";
 
+/// A rejected batch's record keeps this many validation errors after the reason (the full list
+/// is in the archived validation report).
+const FIRST_ERRORS_RECORDED: usize = 20;
+
 /// Records a batch's own import options (its manifest's `import`) in its source's `extra`, where
 /// [`Staged`] finds them when the batch is sent.
 pub fn record_import_overrides(
@@ -238,7 +242,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                 "{} validation error(s); nothing was sent",
                 report.error_count()
             );
-            return self.reject(rec, reason, Some(report_key)).await;
+            let first = report.first_errors(FIRST_ERRORS_RECORDED);
+            return self.reject_with(rec, reason, Some(report_key), first).await;
         }
         let stats = BatchStats::from_report(&report);
         let kinds = serde_json::to_value(&kinds_found).unwrap_or_default();
@@ -282,12 +287,24 @@ impl<S: LedgerStore> Staged<'_, S> {
         reason: String,
         report: Option<String>,
     ) -> Result<(), RunError> {
+        self.reject_with(rec, reason, report, Vec::new()).await
+    }
+
+    /// [`Self::reject`], recording `details` (the first validation errors) after the reason.
+    async fn reject_with(
+        &self,
+        rec: &BatchRecord,
+        reason: String,
+        report: Option<String>,
+        details: Vec<String>,
+    ) -> Result<(), RunError> {
         self.obs
             .note(&format!("batch {} rejected: {reason}", rec.id));
         let rejected = self
             .ledger
             .update_batch(&rec.id, |r| {
                 r.errors.push(reason.clone());
+                r.errors.extend(details.iter().cloned());
                 if report.is_some() {
                     r.archive.report = report.clone();
                 }

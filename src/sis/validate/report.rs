@@ -60,6 +60,16 @@ impl ValidationReport {
             .chain(self.batch_findings.iter())
     }
 
+    /// The first `n` listed errors, one line each (file, row, column, rule and fix), for the
+    /// batch's ledger record and its failure notification.
+    pub fn first_errors(&self, n: usize) -> Vec<String> {
+        self.findings()
+            .filter(|f| f.severity == Severity::Error)
+            .take(n)
+            .map(Finding::to_line)
+            .collect()
+    }
+
     /// A human report: one block per file, one line per finding, and a verdict.
     pub fn to_text(&self) -> String {
         let mut out = String::new();

@@ -1,0 +1,103 @@
+"""Checks the plain JSON deploy files that checkov has no runner for.
+
+deploy/ecs/task-definition.json (for `aws ecs register-task-definition --cli-input-json`):
+  non-root numeric user, read-only root file system, every capability dropped, not privileged,
+  scratch volumes at /work and /tmp with SIS_WORK_DIR=/work, the token only as a `secrets` entry
+  (never in `environment`), every environment name one the worker reads, logs to awslogs.
+deploy/iam/worker-policy.json (the minimal worker policy, the same statements as
+terraform/iam.tf):
+  Allow only, no wildcard action or resource, every action one the worker calls, and every
+  statement id that terraform/iam.tf or terraform/lambda.tf also grants.
+
+Run: python deploy/check_json.py  (exit 1 and one line per finding).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORKER_ENV = {
+    "SIS_QUEUE_URL", "SIS_STATE_URL", "SIS_BUCKET", "SIS_WORK_DIR", "SIS_LISTEN_ADDR", "SIS_S3_CHECKSUMS",
+    "CANVAS_BASE_URL", "CANVAS_ACCOUNT_ID", "CANVAS_TOKEN_FILE", "CANVAS_TOKEN_SECRET_ARN", "CANVAS_SIS_CONFIG",
+    "CANVAS_SIS_LOG_FORMAT", "RUST_LOG", "AWS_REGION", "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+}
+# What the worker calls (src/ledger/s3.rs, src/store/s3/, src/trigger/queue/sqs.rs), plus the
+# token read of the Lambda mode and the SNS notifications.
+WORKER_ACTIONS = {
+    "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl", "sqs:SendMessage",
+    "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "sns:Publish",
+}
+
+
+def as_list(x) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def check_task_definition(findings: list[str]) -> None:
+    where = "deploy/ecs/task-definition.json"
+    td = json.loads((ROOT / where).read_text())
+    (c,) = td["containerDefinitions"]
+    user = c.get("user", "")
+    if not user.split(":")[0].isdigit() or user.split(":")[0] == "0":
+        findings.append(f"{where}: user {user!r} is not a non-root numeric uid")
+    if c.get("readonlyRootFilesystem") is not True:
+        findings.append(f"{where}: readonlyRootFilesystem is not true")
+    if c.get("privileged", False):
+        findings.append(f"{where}: privileged")
+    if c.get("linuxParameters", {}).get("capabilities", {}).get("drop") != ["ALL"]:
+        findings.append(f"{where}: capabilities are not all dropped")
+    env = {e["name"]: e["value"] for e in c.get("environment", [])}
+    for name in env:
+        if name not in WORKER_ENV:
+            findings.append(f"{where}: environment {name} is not a variable the worker reads")
+    if "CANVAS_TOKEN" in env:
+        findings.append(f"{where}: the token is in plain environment")
+    if [s["name"] for s in c.get("secrets", [])] != ["CANVAS_TOKEN"]:
+        findings.append(f"{where}: the token must come from `secrets` (CANVAS_TOKEN)")
+    mounts = {m["containerPath"] for m in c.get("mountPoints", [])}
+    if mounts != {"/work", "/tmp"} or env.get("SIS_WORK_DIR") != "/work":
+        findings.append(f"{where}: scratch volumes must be /work (SIS_WORK_DIR) and /tmp")
+    if c.get("logConfiguration", {}).get("logDriver") != "awslogs":
+        findings.append(f"{where}: logs do not go to awslogs")
+
+
+def check_policy(findings: list[str]) -> None:
+    where = "deploy/iam/worker-policy.json"
+    policy = json.loads((ROOT / where).read_text())
+    terraform = (ROOT / "terraform" / "iam.tf").read_text() + (ROOT / "terraform" / "lambda.tf").read_text()
+    for st in policy["Statement"]:
+        sid = st.get("Sid", "?")
+        if st.get("Effect") != "Allow":
+            findings.append(f"{where} {sid}: not an Allow statement")
+        for action in as_list(st["Action"]):
+            if "*" in action:
+                findings.append(f"{where} {sid}: wildcard action {action}")
+            elif action not in WORKER_ACTIONS:
+                findings.append(f"{where} {sid}: {action} is not an action the worker calls")
+        for resource in as_list(st["Resource"]):
+            if resource == "*" or resource.endswith(":*"):
+                findings.append(f"{where} {sid}: wildcard resource {resource}")
+        base = sid.removesuffix("LambdaOnly")
+        if base not in terraform and f"{base}AtStart" not in terraform:
+            findings.append(f"{where} {sid}: no such statement in terraform/iam.tf or lambda.tf")
+
+
+def main() -> int:
+    findings: list[str] = []
+    check_task_definition(findings)
+    check_policy(findings)
+    for f in findings:
+        print(f"finding: {f}", file=sys.stderr)
+    print(f"check_json: {len(findings)} finding(s)")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Proves the rendered Kubernetes examples in deploy/kubernetes/ match the Helm chart.
+
+There is no helm binary on the machines this project is built on, so the examples are kept as
+plain files and this check ties them to the chart from both sides:
+
+* values: each example's values (chart defaults deep-merged with examples/values-MODE.yaml), and
+  those of helm/canvas-sis/ci/*.yaml, must pass values.schema.json, and every field the chart takes from them must appear, with that
+  value, in the rendered file: image and pull policy, arguments per mode, the environment (names,
+  order and values), ports and probes, resources, both security contexts, volumes (token Secret,
+  config map, scratch dirs), the config's checksum, the service account's role, the CronJob's
+  schedule and Forbid policy, the PodDisruptionBudget, the KEDA trigger.
+* templates: every literal the rendered files rely on (each env name, probe path, mount path,
+  `concurrencyPolicy: Forbid`, the value paths read) must still be written in the templates, so
+  renaming one in a template without re-rendering fails here.
+
+* renderer (with --rendered DIR): DIR/MODE.yaml, the chart rendered by deploy/kubernetes/render
+  (Go text/template + Sprig, as helm does), must hold exactly the same objects as the committed
+  files, field for field (comments and layout aside).
+
+Run: python deploy/kubernetes/check_rendered.py [--rendered DIR]  (exit 1 and one line per drift).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "canvas-sis"
+RENDERED = ROOT / "deploy" / "kubernetes"
+MODES = ("cronjob", "deployment", "keda")
+WORKLOAD_KIND = {"cronjob": "CronJob", "deployment": "Deployment", "keda": "ScaledJob"}
+NAME = "canvas-sis"  # release canvas-sis: the chart's fullname
+NAMESPACE = "canvas-sis"
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Helm's values merge: maps merge key by key, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def listens(v: dict) -> bool:
+    return v["mode"] == "deployment" or v["listen"]["enabled"]
+
+
+def expected_env(v: dict) -> list[tuple[str, str]]:
+    """The environment the chart's canvas-sis.env helper renders for values `v`, in order."""
+    env = [("SIS_QUEUE_URL", v["sis"]["queueUrl"]), ("SIS_STATE_URL", v["sis"]["stateUrl"])]
+    if v["sis"]["buckets"]:
+        env.append(("SIS_BUCKET", ",".join(v["sis"]["buckets"])))
+    if v["canvas"]["baseUrl"]:
+        env.append(("CANVAS_BASE_URL", v["canvas"]["baseUrl"]))
+    env.append(("CANVAS_ACCOUNT_ID", v["canvas"]["accountId"]))
+    env.append(("CANVAS_TOKEN_FILE", f"/run/secrets/canvas/{v['token']['key']}"))
+    if v["config"]["toml"]:
+        env.append(("CANVAS_SIS_CONFIG", "/etc/canvas-sis/canvas-sis.toml"))
+    env.append(("SIS_WORK_DIR", "/work"))
+    env.append(("CANVAS_SIS_LOG_FORMAT", v["logFormat"]))
+    if v["aws"]["region"]:
+        env.append(("AWS_REGION", v["aws"]["region"]))
+    if listens(v):
+        env.append(("SIS_LISTEN_ADDR", f"0.0.0.0:{v['listen']['port']}"))
+    if v["otel"]["endpoint"]:
+        env.append(("OTEL_EXPORTER_OTLP_ENDPOINT", v["otel"]["endpoint"]))
+        env.append(("OTEL_EXPORTER_OTLP_PROTOCOL", v["otel"]["protocol"]))
+        env.append(("OTEL_SERVICE_NAME", v["otel"]["serviceName"]))
+        if v["otel"]["resourceAttributes"]:
+            env.append(("OTEL_RESOURCE_ATTRIBUTES", v["otel"]["resourceAttributes"]))
+    env.extend((e["name"], e.get("value", "")) for e in v["extraEnv"])
+    return env
+
+
+class Drift:
+    """Collects mismatches, one line each."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def eq(self, where: str, got, want) -> None:
+        if got != want:
+            self.lines.append(f"{where}: rendered {json.dumps(got)} but the chart gives {json.dumps(want)}")
+
+    def true(self, where: str, ok: bool, what: str) -> None:
+        if not ok:
+            self.lines.append(f"{where}: {what}")
+
+
+def pod_template(mode: str, workload: dict) -> dict:
+    spec = workload["spec"]
+    if mode == "cronjob":
+        return spec["jobTemplate"]["spec"]["template"]
+    if mode == "keda":
+        return spec["jobTargetRef"]["template"]
+    return spec["template"]
+
+
+def check_pod(d: Drift, where: str, mode: str, v: dict, tpl: dict) -> None:
+    meta, pod = tpl["metadata"], tpl["spec"]
+    d.eq(f"{where} pod checksum/config", meta["annotations"]["checksum/config"],
+         hashlib.sha256(v["config"]["toml"].encode()).hexdigest())
+    d.eq(f"{where} pod securityContext", pod["securityContext"], v["podSecurityContext"])
+    d.eq(f"{where} automountServiceAccountToken", pod["automountServiceAccountToken"], False)
+    d.eq(f"{where} serviceAccountName", pod["serviceAccountName"], v["serviceAccount"]["name"] or NAME)
+    d.eq(f"{where} restartPolicy", pod["restartPolicy"], "Always" if mode == "deployment" else "Never")
+    (c,) = pod["containers"]
+    d.eq(f"{where} image", c["image"], f"{v['image']['repository']}:{v['image']['tag']}")
+    d.eq(f"{where} imagePullPolicy", c["imagePullPolicy"], v["image"]["pullPolicy"])
+    d.eq(f"{where} args", c["args"], ["run"] if mode == "deployment" else ["run", "--until-empty"])
+    d.eq(f"{where} env", [(e["name"], e.get("value", "")) for e in c["env"]], expected_env(v))
+    d.eq(f"{where} resources", c["resources"], v["resources"])
+    d.eq(f"{where} securityContext", c["securityContext"], v["securityContext"])
+    port = v["listen"]["port"]
+    if listens(v):
+        d.eq(f"{where} ports", c.get("ports"), [{"name": "http", "containerPort": port, "protocol": "TCP"}])
+    else:
+        d.true(where, "ports" not in c, "a container port without a listener")
+    probes = {k: c.get(k, {}).get("httpGet") for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+    if mode == "deployment":
+        d.eq(f"{where} probes", probes, {
+            "startupProbe": {"path": "/healthz", "port": "http"},
+            "livenessProbe": {"path": "/healthz", "port": "http"},
+            "readinessProbe": {"path": "/readyz", "port": "http"},
+        })
+    else:
+        d.eq(f"{where} probes", probes, dict.fromkeys(probes))
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    want_mounts = {"work": "/work", "tmp": "/tmp", "canvas-token": "/run/secrets/canvas"}
+    if v["config"]["toml"]:
+        want_mounts["config"] = "/etc/canvas-sis"
+    d.eq(f"{where} volumeMounts", mounts, want_mounts)
+    vols = {x["name"]: x for x in pod["volumes"]}
+    d.eq(f"{where} token secret", vols["canvas-token"]["secret"]["secretName"], v["token"]["existingSecret"])
+    d.eq(f"{where} work sizeLimit", vols["work"]["emptyDir"]["sizeLimit"], v["workDir"]["sizeLimit"])
+    if v["config"]["toml"]:
+        d.eq(f"{where} config volume", vols["config"]["configMap"]["name"], NAME)
+
+
+def check_mode(d: Drift, mode: str, defaults: dict, schema: dict) -> None:
+    example = yaml.safe_load((CHART / "examples" / f"values-{mode}.yaml").read_text())
+    v = merge(defaults, example)
+    where = f"deploy/kubernetes/{mode}.yaml"
+    d.eq(f"{where} mode", v["mode"], mode)
+    for err in jsonschema.Draft7Validator(schema).iter_errors(v):
+        d.lines.append(f"values-{mode}.yaml: {'/'.join(map(str, err.path))}: {err.message}")
+    docs = [x for x in yaml.safe_load_all((RENDERED / f"{mode}.yaml").read_text()) if x]
+    kinds = {x["kind"]: x for x in docs}
+    for x in docs:
+        d.eq(f"{where} {x['kind']} namespace", x["metadata"].get("namespace"), NAMESPACE)
+    want_kinds = {"ServiceAccount", WORKLOAD_KIND[mode]}
+    if v["networkPolicy"]["enabled"]:
+        want_kinds.add("NetworkPolicy")
+    if mode == "deployment":
+        want_kinds.add("PodDisruptionBudget")
+    if mode == "keda":
+        want_kinds.add("TriggerAuthentication")
+    if listens(v):
+        want_kinds.add("Service")
+        if v["serviceMonitor"]["enabled"]:
+            want_kinds.add("ServiceMonitor")
+    if v["config"]["toml"]:
+        want_kinds.add("ConfigMap")
+    if v["token"]["externalSecret"]["enabled"]:
+        want_kinds.add("ExternalSecret")
+    d.eq(f"{where} kinds", sorted(kinds), sorted(want_kinds))
+    workload = kinds.get(WORKLOAD_KIND[mode])
+    if workload is None:
+        return
+    check_pod(d, where, mode, v, pod_template(mode, workload))
+    sa = kinds.get("ServiceAccount", {})
+    d.eq(f"{where} role-arn", sa.get("metadata", {}).get("annotations", {}).get("eks.amazonaws.com/role-arn"),
+         v["serviceAccount"]["roleArn"] or None)
+    if "ConfigMap" in kinds:
+        d.eq(f"{where} ConfigMap canvas-sis.toml", kinds["ConfigMap"]["data"]["canvas-sis.toml"], v["config"]["toml"])
+    if mode == "cronjob":
+        spec = workload["spec"]
+        d.eq(f"{where} schedule", spec["schedule"], v["cronjob"]["schedule"])
+        d.eq(f"{where} concurrencyPolicy", spec["concurrencyPolicy"], "Forbid")
+        d.eq(f"{where} backoffLimit", spec["jobTemplate"]["spec"]["backoffLimit"], v["cronjob"]["backoffLimit"])
+    if mode == "deployment":
+        d.eq(f"{where} replicas", workload["spec"]["replicas"], v["deployment"]["replicas"])
+        d.eq(f"{where} PDB maxUnavailable", kinds["PodDisruptionBudget"]["spec"]["maxUnavailable"],
+             v["deployment"]["podDisruptionBudget"]["maxUnavailable"])
+    if mode == "keda":
+        (trigger,) = workload["spec"]["triggers"]
+        d.eq(f"{where} trigger type", trigger["type"], "aws-sqs-queue")
+        d.eq(f"{where} trigger queueURL", trigger["metadata"]["queueURL"], v["sis"]["queueUrl"])
+        d.eq(f"{where} trigger awsRegion", trigger["metadata"]["awsRegion"], v["aws"]["region"])
+        d.eq(f"{where} trigger queueLength", trigger["metadata"]["queueLength"], v["keda"]["queueLength"])
+        d.eq(f"{where} maxReplicaCount", workload["spec"]["maxReplicaCount"], v["keda"]["maxReplicaCount"])
+        d.eq(f"{where} identityOwner", kinds["TriggerAuthentication"]["spec"]["podIdentity"]["identityOwner"],
+             v["keda"]["identityOwner"])
+
+
+# Literals the rendered files rely on that the templates must still contain (file -> strings).
+TEMPLATE_LITERALS = {
+    "_helpers.tpl": [
+        "- name: SIS_QUEUE_URL", "- name: SIS_STATE_URL", "- name: SIS_BUCKET", "- name: CANVAS_BASE_URL",
+        "- name: CANVAS_ACCOUNT_ID", "- name: CANVAS_TOKEN_FILE", "- name: CANVAS_SIS_CONFIG",
+        "- name: SIS_WORK_DIR", "- name: CANVAS_SIS_LOG_FORMAT", "- name: AWS_REGION",
+        "- name: SIS_LISTEN_ADDR", "- name: OTEL_EXPORTER_OTLP_ENDPOINT", "- name: OTEL_EXPORTER_OTLP_PROTOCOL",
+        "- name: OTEL_SERVICE_NAME", "- name: OTEL_RESOURCE_ATTRIBUTES",
+        '"/run/secrets/canvas/%s" .Values.token.key', '"/etc/canvas-sis/canvas-sis.toml"', '"/work"',
+        "path: /healthz", "path: /readyz", "port: http", "mountPath: /work", "mountPath: /tmp",
+        "mountPath: /run/secrets/canvas", "mountPath: /etc/canvas-sis", "automountServiceAccountToken: false",
+        "toYaml $v.securityContext", "toYaml $v.podSecurityContext", "toYaml $v.resources",
+        '"%s:%s" $v.image.repository $v.image.tag', "$v.image.pullPolicy", "secretName: {{ $v.token.existingSecret }}",
+        "sizeLimit: {{ $v.workDir.sizeLimit }}", ".Values.config.toml | sha256sum",
+        '(eq .Values.mode "deployment") .Values.listen.enabled',
+    ],
+    "cronjob.yaml": ["kind: CronJob", "concurrencyPolicy: Forbid", '(list "run" "--until-empty")',
+                     '"restartPolicy" "Never"', ".Values.cronjob.schedule"],
+    "deployment.yaml": ["kind: Deployment", '(list "run")', '"probes" true', ".Values.deployment.replicas"],
+    "pdb.yaml": ["kind: PodDisruptionBudget", ".Values.deployment.podDisruptionBudget.maxUnavailable"],
+    "scaledjob.yaml": ["kind: ScaledJob", "type: aws-sqs-queue", '(list "run" "--until-empty")',
+                       ".Values.sis.queueUrl", ".Values.keda.maxReplicaCount", "kind: TriggerAuthentication",
+                       "provider: aws", ".Values.keda.identityOwner"],
+    "serviceaccount.yaml": ["eks.amazonaws.com/role-arn", "automountServiceAccountToken: false"],
+    "configmap.yaml": ["canvas-sis.toml: |", ".Values.config.toml"],
+}
+
+
+def check_templates(d: Drift) -> None:
+    for name, literals in TEMPLATE_LITERALS.items():
+        text = (CHART / "templates" / name).read_text()
+        for literal in literals:
+            d.true(f"helm/canvas-sis/templates/{name}", literal in text, f"no longer contains {literal!r}")
+
+
+def first_difference(a, b, path: str = "") -> str:
+    """The path of the first place where two parsed YAML values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+    return f"{path or '.'}: rendered {json.dumps(a)}, committed {json.dumps(b)}"
+
+
+def check_against_renderer(d: Drift, rendered_dir: Path) -> None:
+    for mode in MODES:
+        def objects(path: Path) -> dict:
+            docs = [x for x in yaml.safe_load_all(path.read_text()) if x]
+            return {(x["kind"], x["metadata"]["name"]): x for x in docs}
+        got, committed = objects(rendered_dir / f"{mode}.yaml"), objects(RENDERED / f"{mode}.yaml")
+        where = f"deploy/kubernetes/{mode}.yaml"
+        for key in sorted(set(got) | set(committed)):
+            if key not in committed:
+                d.lines.append(f"{where}: the chart renders {key[0]} {key[1]}, which the file lacks")
+            elif key not in got:
+                d.lines.append(f"{where}: has {key[0]} {key[1]}, which the chart does not render")
+            elif got[key] != committed[key]:
+                d.lines.append(f"{where} {key[0]}: {first_difference(got[key], committed[key])}")
+
+
+def main() -> int:
+    rendered_dir = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--rendered":
+        rendered_dir = Path(sys.argv[2])
+    elif len(sys.argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    d = Drift()
+    for err in jsonschema.Draft7Validator(schema).iter_errors(defaults):
+        d.lines.append(f"values.yaml: {'/'.join(map(str, err.path))}: {err.message}")
+    for mode in MODES:
+        check_mode(d, mode, defaults, schema)
+    for extra in sorted((CHART / "ci").glob("*.yaml")):
+        merged = merge(defaults, yaml.safe_load(extra.read_text()))
+        for err in jsonschema.Draft7Validator(schema).iter_errors(merged):
+            d.lines.append(f"ci/{extra.name}: {'/'.join(map(str, err.path))}: {err.message}")
+    check_templates(d)
+    if rendered_dir is not None:
+        check_against_renderer(d, rendered_dir)
+    for line in d.lines:
+        print(f"drift: {line}", file=sys.stderr)
+    against = f", compared with the renderer's output in {rendered_dir}" if rendered_dir else ""
+    print(f"check_rendered: {len(MODES)} modes{against}, {len(d.lines)} drift(s)")
+    return 1 if d.lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+{{/*
+Names, labels and the one pod template every mode shares. The pod is the same in all modes; only
+its arguments, restart policy and probes differ, so a change here reaches every mode at once.
+*/}}
+
+{{- define "canvas-sis.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "canvas-sis.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "canvas-sis.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "canvas-sis.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "canvas-sis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "canvas-sis.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "canvas-sis.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{ include "canvas-sis.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "canvas-sis.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "canvas-sis.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the HTTP listener (/healthz, /readyz, /metrics) is on: always in deployment mode. */}}
+{{- define "canvas-sis.listen" -}}
+{{- if or (eq .Values.mode "deployment") .Values.listen.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The worker's environment (README.md "Cloud worker"). Secrets are files, never values. */}}
+{{- define "canvas-sis.env" -}}
+- name: SIS_QUEUE_URL
+  value: {{ required "sis.queueUrl is required" .Values.sis.queueUrl | quote }}
+- name: SIS_STATE_URL
+  value: {{ required "sis.stateUrl is required" .Values.sis.stateUrl | quote }}
+{{- with .Values.sis.buckets }}
+- name: SIS_BUCKET
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.canvas.baseUrl }}
+- name: CANVAS_BASE_URL
+  value: {{ . | quote }}
+{{- end }}
+- name: CANVAS_ACCOUNT_ID
+  value: {{ .Values.canvas.accountId | quote }}
+- name: CANVAS_TOKEN_FILE
+  value: {{ printf "/run/secrets/canvas/%s" .Values.token.key | quote }}
+{{- if .Values.config.toml }}
+- name: CANVAS_SIS_CONFIG
+  value: "/etc/canvas-sis/canvas-sis.toml"
+{{- end }}
+- name: SIS_WORK_DIR
+  value: "/work"
+- name: CANVAS_SIS_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+{{- with .Values.aws.region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- if include "canvas-sis.listen" . }}
+- name: SIS_LISTEN_ADDR
+  value: {{ printf "0.0.0.0:%d" (int .Values.listen.port) | quote }}
+{{- end }}
+{{- if .Values.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.otel.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .Values.otel.protocol | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Values.otel.serviceName | quote }}
+{{- with .Values.otel.resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The pod spec. Arguments: root (the chart context), args (the container's arguments),
+restartPolicy, probes (true in deployment mode).
+*/}}
+{{- define "canvas-sis.podSpec" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+serviceAccountName: {{ include "canvas-sis.serviceAccountName" $root }}
+automountServiceAccountToken: false
+restartPolicy: {{ .restartPolicy }}
+{{- with $v.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $v.podSecurityContext | nindent 2 }}
+{{- if .probes }}
+terminationGracePeriodSeconds: {{ $v.deployment.terminationGracePeriodSeconds }}
+{{- end }}
+containers:
+  - name: canvas-sis
+    image: {{ printf "%s:%s" $v.image.repository $v.image.tag | quote }}
+    imagePullPolicy: {{ $v.image.pullPolicy }}
+    args:
+      {{- toYaml .args | nindent 6 }}
+    env:
+      {{- include "canvas-sis.env" $root | nindent 6 }}
+    {{- if include "canvas-sis.listen" $root }}
+    ports:
+      - name: http
+        containerPort: {{ $v.listen.port }}
+        protocol: TCP
+    {{- end }}
+    {{- if .probes }}
+    startupProbe:
+      httpGet:
+        path: /healthz
+        port: http
+      periodSeconds: 2
+      failureThreshold: 30
+    livenessProbe:
+      httpGet:
+        path: /healthz
+        port: http
+      periodSeconds: 20
+      timeoutSeconds: 3
+      failureThreshold: 3
+    readinessProbe:
+      httpGet:
+        path: /readyz
+        port: http
+      periodSeconds: 10
+      timeoutSeconds: 3
+      failureThreshold: 3
+    {{- end }}
+    resources:
+      {{- toYaml $v.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $v.securityContext | nindent 6 }}
+    volumeMounts:
+      - name: work
+        mountPath: /work
+      - name: tmp
+        mountPath: /tmp
+      - name: canvas-token
+        mountPath: /run/secrets/canvas
+        readOnly: true
+      {{- if $v.config.toml }}
+      - name: config
+        mountPath: /etc/canvas-sis
+        readOnly: true
+      {{- end }}
+volumes:
+  - name: work
+    emptyDir:
+      sizeLimit: {{ $v.workDir.sizeLimit }}
+      {{- with $v.workDir.medium }}
+      medium: {{ . }}
+      {{- end }}
+  - name: tmp
+    emptyDir:
+      sizeLimit: 256Mi
+  - name: canvas-token
+    secret:
+      secretName: {{ $v.token.existingSecret }}
+      defaultMode: 0440
+  {{- if $v.config.toml }}
+  - name: config
+    configMap:
+      name: {{ include "canvas-sis.fullname" $root }}
+  {{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod metadata: labels, the config's checksum (a changed config rolls the pods), annotations. */}}
+{{- define "canvas-sis.podMetadata" -}}
+labels:
+  {{- include "canvas-sis.selectorLabels" . | nindent 2 }}
+  {{- with .Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+annotations:
+  checksum/config: {{ .Values.config.toml | sha256sum }}
+  {{- with .Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}

@@ -1,0 +1,77 @@
+//! The notifier of the unattended commands (`watch`, `run`): built from the config, put next to
+//! the command's own observer, flushed before the process exits.
+
+use anyhow::Context;
+
+use canvas_sis::config::Config;
+use canvas_sis::notify::{LedgerHint, Notifier};
+use canvas_sis::pipeline::{Observer, Tee};
+
+/// How long an exiting process waits for notifications still being delivered.
+pub const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The notifier for `config`, or `None` when no tenant configures notifications. `sns` is
+/// used when given; when it is not and a tenant publishes to SNS, a client is built from the
+/// environment.
+pub async fn build(
+    config: &Config,
+    hint: LedgerHint,
+    sns: Option<aws_sdk_sns::Client>,
+) -> anyhow::Result<Option<Notifier>> {
+    let sns = match sns {
+        Some(c) => Some(c),
+        None if Notifier::needs_sns(config) => Some(canvas_sis::aws::sns_from_env().await),
+        None => None,
+    };
+    warn_ignored_variables(config);
+    Notifier::from_config(config, hint, sns).context("setting up notifications")
+}
+
+/// The `SIS_NOTIFY_*` variables describe the no-config tenant only; with a config file they are
+/// not read, which an operator who set them should hear about (unless a `url_env` names one).
+fn warn_ignored_variables(config: &Config) {
+    use canvas_sis::config::ConfigSource;
+    use canvas_sis::notify::config::UrlSource;
+    if config.source == ConfigSource::Environment {
+        return;
+    }
+    let named = |var: &str| {
+        config.tenants.iter().any(|t| {
+            t.notify
+                .webhooks
+                .iter()
+                .any(|w| w.url == UrlSource::Env(var.to_owned()))
+        })
+    };
+    for var in [
+        "SIS_NOTIFY_WEBHOOK_URL",
+        "SIS_NOTIFY_WEBHOOK_FORMAT",
+        "SIS_NOTIFY_SNS_TOPIC_ARN",
+        "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",
+    ] {
+        let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+        if set && !named(var) {
+            tracing::warn!(
+                variable = var,
+                "ignored: a config file is used; write notifications in its [defaults.notify] or \
+                 [tenants.<name>.notify] table (url_env may name this variable)"
+            );
+        }
+    }
+}
+
+/// The command's observer followed by the notifier, if any.
+pub fn tee<'a>(own: &'a dyn Observer, notifier: Option<&'a Notifier>) -> Tee<'a> {
+    let mut all: Vec<&dyn Observer> = vec![own];
+    if let Some(n) = notifier {
+        all.push(n);
+    }
+    Tee(all)
+}
+
+/// Waits up to [`FLUSH_AT_EXIT`] for pending notifications.
+pub async fn flush(notifier: Option<&Notifier>) {
+    if let Some(n) = notifier {
+        n.flush(tokio::time::Instant::now() + FLUSH_AT_EXIT).await;
+    }
+}

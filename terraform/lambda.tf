@@ -1,0 +1,168 @@
+# Lambda: `canvas-sis lambda` (automatic under the Lambda runtime) on the custom runtime
+# provided.al2023, fed by the FIFO queue. The zip holds the binary named `bootstrap`, built
+# statically (RUSTFLAGS="-C target-feature=+crt-static": AL2023's glibc 2.34 is older than the
+# build machine's). The function reads the token from Secrets Manager at start
+# (CANVAS_TOKEN_SECRET_ARN) and reports partial batch failures (ReportBatchItemFailures): for FIFO
+# it stops at the first message it cannot finish and returns it with every later one.
+
+locals {
+  lambda_environment = merge(local.worker_environment, {
+    CANVAS_TOKEN_SECRET_ARN = local.token_secret_arn
+    SIS_WORK_DIR            = "/tmp"
+  })
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  count = var.create_lambda ? 1 : 0
+
+  name              = "/canvas-sis/${var.name}/lambda"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "lambda_runtime" {
+  count = var.create_lambda ? 1 : 0
+
+  statement {
+    sid       = "WriteTheFunctionLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[0].arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadTheCanvasTokenAtStart"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.token_secret_arn]
+  }
+
+  statement {
+    sid       = "SendTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions for these actions
+  }
+
+  dynamic "statement" {
+    for_each = var.lambda_in_vpc ? [1] : []
+    content {
+      sid = "AttachToTheVpc"
+      actions = [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+      ]
+      resources = ["*"] # ENI management cannot be scoped to resources
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  count = var.create_lambda ? 1 : 0
+
+  name               = "${var.name}-lambda"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "lambda_worker" {
+  count = var.create_lambda ? 1 : 0
+
+  role       = aws_iam_role.lambda[0].name
+  policy_arn = aws_iam_policy.worker.arn
+}
+
+resource "aws_iam_role_policy" "lambda_runtime" {
+  count = var.create_lambda ? 1 : 0
+
+  name   = "function-runtime"
+  role   = aws_iam_role.lambda[0].id
+  policy = data.aws_iam_policy_document.lambda_runtime[0].json
+}
+
+resource "aws_lambda_function" "worker" {
+  # checkov:skip=CKV_AWS_116:An SQS event source retries through the queue and its redrive policy to the FIFO DLQ; a function DLQ applies to asynchronous invocations only
+  # checkov:skip=CKV_AWS_272:Code signing needs a signing profile the operator owns; the zip is built from the locked sources in CI
+  # checkov:skip=CKV_AWS_117:The function runs in a VPC when lambda_in_vpc is set; it only calls HTTPS APIs (Canvas, S3, SQS, Secrets Manager)
+  count = var.create_lambda ? 1 : 0
+
+  function_name                  = var.name
+  description                    = "canvas-sis worker: SQS FIFO batches to Canvas SIS Imports"
+  role                           = aws_iam_role.lambda[0].arn
+  filename                       = var.lambda_zip_path
+  source_code_hash               = filebase64sha256(var.lambda_zip_path)
+  handler                        = "bootstrap"
+  runtime                        = "provided.al2023"
+  architectures                  = ["x86_64"]
+  timeout                        = var.lambda_timeout_seconds
+  memory_size                    = var.lambda_memory_mib
+  reserved_concurrent_executions = var.lambda_maximum_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  ephemeral_storage {
+    size = 10240
+  }
+
+  environment {
+    variables = local.lambda_environment
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.lambda[0].name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dynamic "vpc_config" {
+    for_each = var.lambda_in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = [aws_security_group.worker[0].id]
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.lambda_timeout_seconds <= var.queue_visibility_timeout_seconds
+      error_message = "The queue's visibility timeout must be at least the function timeout (AWS advises 6x)."
+    }
+    precondition {
+      condition     = local.token_secret_arn != ""
+      error_message = "Lambda needs a token secret (create_token_secret or token_secret_arn)."
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_event_source_mapping" "queue" {
+  count = var.create_lambda ? 1 : 0
+
+  event_source_arn        = aws_sqs_queue.main.arn
+  function_name           = aws_lambda_function.worker[0].arn
+  batch_size              = var.lambda_batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.lambda_maximum_concurrency
+  }
+}

@@ -1,0 +1,200 @@
+# Plans and applies the module against a mocked AWS provider (no AWS account, no network):
+# checks the routing per tenant, the FIFO queue and DLQ, the worker's container and Lambda
+# settings, and the inputs it refuses. Run from terraform/: terraform init && terraform test
+# (scripts/static_checks.sh does, where terraform and the AWS provider are installed).
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:eu-west-1:123456789012:canvas-sis.fifo", url = "https://sqs.eu-west-1.amazonaws.com/123456789012/canvas-sis.fifo" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canvas-sis/canvas-token-AbCdEf" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
+  }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/canvas-sis-worker" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/canvas-sis-mock" }
+  }
+  mock_resource "aws_ecs_cluster" {
+    defaults = { arn = "arn:aws:ecs:eu-west-1:123456789012:cluster/canvas-sis" }
+  }
+  mock_resource "aws_ecs_task_definition" {
+    defaults = { arn = "arn:aws:ecs:eu-west-1:123456789012:task-definition/canvas-sis:3" }
+  }
+}
+
+variables {
+  tenants = {
+    main    = { s3_prefix = "main/" }
+    sandbox = { s3_prefix = "sandbox/" }
+  }
+  image           = "registry.example.com/canvas-sis:0.1.0"
+  vpc_id          = "vpc-0123456789abcdef0"
+  subnet_ids      = ["subnet-0123456789abcdef0"]
+  canvas_base_url = "https://school.instructure.com"
+  create_lambda   = true
+  # A plan only hashes the zip: any file stands in for it.
+  lambda_zip_path = "versions.tf"
+}
+
+run "each_tenant_has_its_rule_and_message_group" {
+  command = apply
+
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.tenant) == 2
+    error_message = "one rule per tenant"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.tenant["main"].sqs_target[0].message_group_id == "main" && aws_cloudwatch_event_target.tenant["sandbox"].sqs_target[0].message_group_id == "sandbox"
+    error_message = "each tenant's events go to its own message group"
+  }
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.tenant["sandbox"].event_pattern).detail.object.key == [
+      { wildcard = "sandbox/*manifest.json" }, { wildcard = "sandbox/*/READY" }, { wildcard = "sandbox/*.zip" },
+    ]
+    error_message = "the rule matches only the keys that close a batch under the tenant's prefix"
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.tenant["main"].event_pattern)["detail-type"] == ["Object Created"]
+    error_message = "object-created events only"
+  }
+  assert {
+    condition     = aws_s3_bucket_notification.drop.eventbridge
+    error_message = "the drop bucket sends its events to EventBridge"
+  }
+}
+
+run "queue_is_fifo_with_a_fifo_dlq" {
+  command = apply
+
+  assert {
+    condition     = aws_sqs_queue.main.fifo_queue && aws_sqs_queue.main.content_based_deduplication && aws_sqs_queue.dlq.fifo_queue
+    error_message = "FIFO queue with content-based deduplication and a FIFO DLQ"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue.main.redrive_policy).maxReceiveCount == 50
+    error_message = "redrive after max_receive_count receives"
+  }
+  assert {
+    condition     = aws_sqs_queue.main.kms_master_key_id != null && aws_sqs_queue.dlq.kms_master_key_id != null
+    error_message = "both queues encrypted"
+  }
+}
+
+run "buckets_are_private_versioned_and_encrypted" {
+  command = apply
+
+  assert {
+    condition     = alltrue([for b in aws_s3_bucket_public_access_block.this : b.block_public_acls && b.block_public_policy && b.ignore_public_acls && b.restrict_public_buckets])
+    error_message = "public access blocked on both buckets"
+  }
+  assert {
+    condition     = alltrue([for v in aws_s3_bucket_versioning.this : v.versioning_configuration[0].status == "Enabled"])
+    error_message = "versioning on both buckets"
+  }
+  assert {
+    condition     = alltrue([for e in aws_s3_bucket_server_side_encryption_configuration.this : one(e.rule).apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms"])
+    error_message = "SSE-KMS on both buckets"
+  }
+  assert {
+    condition     = output.state_url == "s3://canvas-sis-state-123456789012/canvas-sis/"
+    error_message = "SIS_STATE_URL points at the ledger prefix"
+  }
+}
+
+run "ecs_worker_is_non_root_read_only_with_the_token_as_a_secret" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].readonlyRootFilesystem == true && jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].user == "65532:65532"
+    error_message = "read-only root file system, non-root user"
+  }
+  assert {
+    condition     = [for s in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].secrets : s.name] == ["CANVAS_TOKEN"]
+    error_message = "the token is injected from the secret"
+  }
+  assert {
+    condition     = !contains([for e in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].environment : e.name], "CANVAS_TOKEN")
+    error_message = "the token is never plain environment"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].command == ["run"] && length(aws_ecs_service.worker) == 1
+    error_message = "service mode runs a long-running `run`"
+  }
+}
+
+run "lambda_reads_the_fifo_queue_with_partial_batch_failures" {
+  command = apply
+
+  assert {
+    condition     = aws_lambda_function.worker[0].runtime == "provided.al2023" && aws_lambda_function.worker[0].handler == "bootstrap"
+    error_message = "custom runtime, bootstrap binary"
+  }
+  assert {
+    condition     = contains(aws_lambda_event_source_mapping.queue[0].function_response_types, "ReportBatchItemFailures") && aws_lambda_event_source_mapping.queue[0].batch_size == 1
+    error_message = "ReportBatchItemFailures, batch size within the FIFO limit"
+  }
+  assert {
+    condition     = aws_lambda_function.worker[0].environment[0].variables["CANVAS_TOKEN_SECRET_ARN"] == output.token_secret_arn
+    error_message = "the function reads the token from the secret at start"
+  }
+}
+
+run "scheduled_mode_drains_the_queue" {
+  command = apply
+
+  variables {
+    ecs_mode = "scheduled"
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].command == ["run", "--until-empty"] && length(aws_ecs_service.worker) == 0 && length(aws_cloudwatch_event_target.schedule) == 1
+    error_message = "scheduled mode starts `run --until-empty` tasks and no service"
+  }
+}
+
+run "fifo_batch_size_above_ten_is_refused" {
+  command = plan
+
+  variables {
+    lambda_batch_size = 11
+  }
+
+  expect_failures = [var.lambda_batch_size]
+}
+
+run "token_in_plain_environment_is_refused" {
+  command = plan
+
+  variables {
+    extra_environment = { CANVAS_TOKEN = "secret" }
+  }
+
+  expect_failures = [var.extra_environment]
+}
+
+run "lambda_timeout_above_the_queue_visibility_is_refused" {
+  command = plan
+
+  variables {
+    queue_visibility_timeout_seconds = 600
+  }
+
+  expect_failures = [aws_lambda_function.worker]
+}
