@@ -11,6 +11,7 @@ mod common;
 mod lambda_api;
 #[path = "common/moto.rs"]
 mod moto;
+mod receiver;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -307,8 +308,12 @@ async fn an_incomplete_folder_is_rejected_once_its_wait_is_over_across_invocatio
     })
     .await;
     let api = RuntimeApi::start().await;
+    // The first notice is answered "retry in 1 s": only a flush before answering waits for it.
+    let hooks = receiver::Receiver::start(&[receiver::Reply::RetryAfter(1)]).await;
     // The wait (4 s) is longer than what one invocation (3 s) can give it.
-    let function = start_function(&c, &api, &["lambda", "--incomplete-wait-secs", "4"]);
+    let mut cmd = function(&c, &api, &["lambda", "--incomplete-wait-secs", "4"]);
+    cmd.env("SIS_NOTIFY_WEBHOOK_URL", format!("{}/hook", hooks.base));
+    let function = c.spawn_command(cmd);
     let source = event_source(&c).await;
     c.drop_folder(
         "exports/partial/",
@@ -317,13 +322,36 @@ async fn an_incomplete_folder_is_rejected_once_its_wait_is_over_across_invocatio
     )
     .await;
     until_visible(&c, 1).await;
-    let deliveries = deliver_all(&c, &source, &api).await;
+    let mut deliveries = Vec::new();
+    let mut hooks_at_answer = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while deliveries
+        .last()
+        .is_none_or(|d: &Delivery| !d.failures.is_empty())
+    {
+        assert!(Instant::now() < end, "{deliveries:#?}");
+        if let Some(d) = source.deliver(&api, INVOCATION, 1).await {
+            hooks_at_answer.push(hooks.got().len());
+            deliveries.push(d);
+        }
+    }
     let out = function.stop();
     assert!(deliveries.len() >= 2, "{deliveries:#?}");
+    assert_eq!(
+        hooks_at_answer.last(),
+        Some(&2),
+        "the notice was retried and delivered before the invocation answered: {hooks_at_answer:?}"
+    );
     assert!(deliveries.last().unwrap().failures.is_empty());
     let b = &c.batches("default").await[0];
     assert_eq!(b["stage"]["state"], json!("rejected"), "{b}");
     assert!(b["errors"].to_string().contains("enrollments.csv"), "{b}");
     assert!(c.sim.imports().await.is_empty());
+    let got = hooks.got();
+    assert!(
+        got.iter()
+            .any(|g| g.body["tenant"] == json!("default") && g.body["batch"] == b["id"]),
+        "{got:?}"
+    );
     assert_no_token(&out);
 }

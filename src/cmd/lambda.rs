@@ -20,6 +20,7 @@ use canvas_sis::aws::{self, ChecksumMode};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::s3::S3Store;
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
+use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
@@ -29,6 +30,7 @@ use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::UnattendedWaits;
 use crate::cmd::import::secs;
+use crate::cmd::notify;
 use crate::cmd::watch::runtimes;
 
 /// Set by Lambda in a function's environment: where its Runtime API listens.
@@ -82,7 +84,6 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
             return Err(e);
         }
     };
-    let obs = LogObserver;
     let Ready {
         router,
         runtimes,
@@ -90,7 +91,10 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
         settings,
         margin,
         store,
+        notifier,
     } = ready;
+    let log = LogObserver;
+    let obs = notify::tee(&log, notifier.as_ref());
     macro_rules! serve_with {
         ($store:expr) => {{
             let ledger = Ledger::new($store);
@@ -103,7 +107,7 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
                 obs: &obs,
                 in_flight: Default::default(),
             };
-            serve(&handler, margin).await
+            serve(&handler, margin, notifier.as_ref()).await
         }};
     }
     match store {
@@ -120,6 +124,7 @@ struct Ready {
     settings: WorkerSettings,
     margin: Duration,
     store: Store,
+    notifier: Option<Notifier>,
 }
 
 enum Store {
@@ -167,6 +172,8 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         Store::Local(LocalStore::open(&dir)?)
     };
+    let notifier =
+        notify::build(&config, LedgerHint::state(state), Some(clients.sns.clone())).await?;
     Ok(Ready {
         router,
         runtimes,
@@ -174,6 +181,7 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
         settings,
         margin,
         store,
+        notifier,
     })
 }
 
@@ -227,6 +235,7 @@ fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
 async fn serve<S: LedgerStore>(
     base: &MessageHandler<'_, S>,
     margin: Duration,
+    notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
     tracing::info!(
         margin_s = margin.as_secs_f64(),
@@ -247,7 +256,7 @@ async fn serve<S: LedgerStore>(
                 "invocation done"
             )
         });
-        after_invocation().await;
+        after_invocation(notifier, deadline.checked_sub(margin / 4)).await;
         Ok::<_, lambda_runtime::Error>(response)
     }))
     .await
@@ -256,8 +265,12 @@ async fn serve<S: LedgerStore>(
 }
 
 /// Runs after every invocation, before its response is sent (Lambda may freeze the process
-/// right after): the place to flush telemetry buffered during the invocation.
-async fn after_invocation() {
+/// right after): sends the notifications the invocation queued, until `until` at the latest —
+/// and is the place to flush telemetry buffered during the invocation.
+async fn after_invocation(notifier: Option<&Notifier>, until: Option<Instant>) {
+    if let (Some(n), Some(until)) = (notifier, until) {
+        n.flush(until.into()).await;
+    }
     // The telemetry flush (src/telemetry/) is connected here.
 }
 
