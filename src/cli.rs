@@ -57,6 +57,14 @@ pub enum Command {
     ///   CANVAS_TOKEN_FILE=/var/run/secrets/canvas-token canvas-sis run
     ///   canvas-sis run --until-empty          # Kubernetes CronJob: drain the queue, then exit
     Run(crate::cmd::run::RunArgs),
+    /// The cloud worker as an AWS Lambda function fed by the SQS FIFO queue (the default when
+    /// AWS_LAMBDA_RUNTIME_API is set and no command is given, e.g. as `bootstrap`).
+    ///
+    /// Example (the function's environment):
+    ///
+    ///   SIS_STATE_URL=s3://sis-state/canvas-sis/ CANVAS_BASE_URL=https://school.instructure.com
+    ///   CANVAS_TOKEN_SECRET_ARN=arn:aws:secretsmanager:... (or CANVAS_TOKEN / CANVAS_TOKEN_FILE)
+    Lambda(crate::cmd::lambda::LambdaArgs),
     /// Validate, pack, check Canvas, upload, wait for the end and report.
     ///
     /// Examples:

@@ -14,7 +14,11 @@ use clap::Parser;
 use cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = if cmd::lambda::started_by_lambda() {
+        Cli::parse_from(["canvas-sis", "lambda"])
+    } else {
+        Cli::parse()
+    };
     // The demo prints its own story on stdout; its logs would only drown it.
     let default_level = match cli.command {
         Command::Demo(_) => "warn",
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
             Command::Import(a) => cmd::import::run(a).await,
             Command::Watch(a) => cmd::watch::run(a).await,
             Command::Run(a) => cmd::run::run(a).await,
+            Command::Lambda(a) => cmd::lambda::run(a).await,
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
             Command::Status(a) => match cmd::ops::Location::chosen(&a.ledger) {

@@ -20,7 +20,7 @@ use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
-use canvas_sis::trigger::queue::{SqsQueue, Worker, WorkerSettings};
+use canvas_sis::trigger::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::UnattendedWaits;
@@ -82,7 +82,10 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    canvas_sis::config::fetch_secret_tokens(&mut config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
     let router = Router::new(
         config
             .tenants
@@ -182,13 +185,15 @@ async fn work<S: LedgerStore>(
     let worker = Worker {
         queue,
         dlq,
-        s3,
-        ledger: &ledger,
-        router,
-        runtimes,
-        settings,
-        obs: &obs,
-        in_flight: Default::default(),
+        handler: MessageHandler {
+            s3,
+            ledger: &ledger,
+            router,
+            runtimes,
+            settings,
+            obs: &obs,
+            in_flight: Default::default(),
+        },
     };
     let stop = CancellationToken::new();
     let signal = stop.clone();

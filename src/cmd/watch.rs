@@ -19,7 +19,10 @@ use crate::cmd::progress::TerminalObserver;
 use crate::cmd::simulate::wait_for_stop_signal;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
-    let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    canvas_sis::config::fetch_secret_tokens(&mut config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
     if config.tenants.len() > 1
         && let Some(t) = config.tenants.iter().find(|t| t.folder.is_none())
     {

@@ -29,6 +29,8 @@ pub(crate) struct RawTenant {
     pub account: Option<String>,
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
+    /// An AWS Secrets Manager secret holding the token (its ARN or name).
+    pub token_secret_arn: Option<String>,
     /// Never allowed; parsed only to be refused with a useful message.
     pub token: Option<toml::Value>,
     pub folder: Option<String>,

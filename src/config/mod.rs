@@ -9,17 +9,20 @@
 //!
 //! A file with `[defaults]` and no `[tenants]` describes one tenant named `default`.
 //! Every refusal is a [`ConfigError`] that names the file, the dotted key and what to write
-//! instead. No secret is read here: a tenant only says where its token is ([`TokenSource`]).
+//! instead. No secret is read here: a tenant only says where its token is ([`TokenSource`]);
+//! tokens kept in AWS Secrets Manager are fetched once at start by [`fetch_secret_tokens`].
 //! `examples/canvas-sis.toml` documents every key.
 
 pub mod blackout;
 mod file;
+pub mod secret;
 pub mod tenant;
 
 use std::path::{Path, PathBuf};
 
 pub use blackout::{Blackout, blackout_until};
 pub use file::ImportOverrides;
+pub use secret::{SecretError, fetch_secret_tokens};
 pub use tenant::{
     GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
     TokenSourceError,
@@ -174,7 +177,16 @@ impl Config {
             account: set("CANVAS_ACCOUNT_ID"),
             ..RawTenant::default()
         };
+        let secret_arn = set(secret::SECRET_ARN_ENV);
+        if secret_arn.is_some() && (token_set || token_file.is_some()) {
+            return Err(err(
+                secret::SECRET_ARN_ENV,
+                "is set together with CANVAS_TOKEN or CANVAS_TOKEN_FILE",
+                "keep one so it is clear which token is used",
+            ));
+        }
         match (token_set, token_file) {
+            (false, None) if secret_arn.is_some() => raw.token_secret_arn = secret_arn,
             (true, Some(_)) => {
                 return Err(err(
                     "CANVAS_TOKEN_FILE",
@@ -187,7 +199,7 @@ impl Config {
                     "CANVAS_TOKEN",
                     "no Canvas token source",
                     &format!(
-                        "set CANVAS_TOKEN or CANVAS_TOKEN_FILE (a file holding the token), or give a config file with --config or {CONFIG_ENV}"
+                        "set CANVAS_TOKEN, CANVAS_TOKEN_FILE (a file holding the token) or CANVAS_TOKEN_SECRET_ARN (an AWS Secrets Manager secret), or give a config file with --config or {CONFIG_ENV}"
                     ),
                 ));
             }
@@ -226,6 +238,7 @@ fn env_key(mut p: Problem) -> Problem {
         Some("account") => "CANVAS_ACCOUNT_ID",
         Some("token_env") => "CANVAS_TOKEN",
         Some("token_file") => "CANVAS_TOKEN_FILE",
+        Some("token_secret_arn") => secret::SECRET_ARN_ENV,
         Some("sns_topic_arn") => "SIS_NOTIFY_SNS_TOPIC_ARN",
         Some("url") => "SIS_NOTIFY_WEBHOOK_URL",
         Some("format") => "SIS_NOTIFY_WEBHOOK_FORMAT",
@@ -328,10 +341,12 @@ fn apply_env(tenant: &str, raw: &mut RawTenant, env: EnvLookup<'_>) -> Result<()
     if let Some(v) = get("TOKEN_ENV") {
         raw.token_env = Some(v);
         raw.token_file = None;
+        raw.token_secret_arn = None;
     }
     if let Some(v) = get("TOKEN_FILE") {
         raw.token_file = Some(PathBuf::from(v));
         raw.token_env = None;
+        raw.token_secret_arn = None;
     }
     if let Some(v) = get("ON_FAILURE") {
         raw.on_failure = Some(v);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::blackout::{Blackout, parse_day, parse_hhmm, parse_offset};
@@ -48,14 +48,39 @@ pub struct Tenant {
     pub notify: crate::notify::NotifyConfig,
 }
 
-/// Where the token is; never the token.
+/// Where the token is; never the token (except a secret already fetched, which stays secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
     /// An environment variable holding the token.
     Env(String),
     /// A file holding the token (e.g. a mounted secret).
     File(PathBuf),
+    /// A secret in AWS Secrets Manager (its `SecretString` is the token), fetched once at start
+    /// by [`crate::config::fetch_secret_tokens`].
+    SecretsManager {
+        arn: String,
+        fetched: Option<FetchedToken>,
+    },
 }
+
+/// A token fetched from a secret store. Its `Debug` shows nothing and any two compare equal:
+/// sources are compared by where they are, not by what they hold.
+#[derive(Clone)]
+pub struct FetchedToken(pub std::sync::Arc<SecretString>);
+
+impl std::fmt::Debug for FetchedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FetchedToken(redacted)")
+    }
+}
+
+impl PartialEq for FetchedToken {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FetchedToken {}
 
 /// Why a located token could not be read. Names the source, never the content.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +95,8 @@ pub enum TokenSourceError {
     EnvMalformed { var: String },
     #[error(transparent)]
     File(#[from] TokenError),
+    #[error("the Canvas token secret {arn} was not fetched from Secrets Manager before use")]
+    NotFetched { arn: String },
 }
 
 impl TokenSource {
@@ -87,6 +114,12 @@ impl TokenSource {
                     return Err(TokenSourceError::EnvMalformed { var: var.clone() });
                 }
                 Ok(SecretString::from(t.to_owned()))
+            }
+            TokenSource::SecretsManager {
+                fetched: Some(t), ..
+            } => Ok(SecretString::from(t.0.expose_secret().to_owned())),
+            TokenSource::SecretsManager { arn, fetched: None } => {
+                Err(TokenSourceError::NotFetched { arn: arn.clone() })
             }
         }
     }
@@ -194,6 +227,7 @@ pub(crate) fn merge(defaults: &RawTenant, t: &RawTenant) -> RawTenant {
         account: t.account.clone().or(d.account),
         token_env: t.token_env.clone().or(d.token_env),
         token_file: t.token_file.clone().or(d.token_file),
+        token_secret_arn: t.token_secret_arn.clone().or(d.token_secret_arn),
         token: t.token.clone().or(d.token),
         folder: t.folder.clone(),
         s3_prefix: t.s3_prefix.clone(),
@@ -358,7 +392,25 @@ fn token_source(
     base_dir: Option<&Path>,
 ) -> Result<TokenSource, Problem> {
     let fix = "write exactly one of token_env = \"CANVAS_TOKEN_MAIN\" (a variable holding the \
-               token) or token_file = \"/run/secrets/canvas\" (a file holding it)";
+               token), token_file = \"/run/secrets/canvas\" (a file holding it) or \
+               token_secret_arn = \"arn:aws:secretsmanager:…\" (an AWS Secrets Manager secret)";
+    if let Some(arn) = &raw.token_secret_arn {
+        if raw.token_env.is_some() || raw.token_file.is_some() {
+            return Err(problem(
+                format!("{key}.token_secret_arn"),
+                "token_secret_arn is set together with token_env or token_file, so it is unclear \
+                 which token is used",
+                fix,
+            ));
+        }
+        if arn.trim().is_empty() {
+            return Err(problem(format!("{key}.token_secret_arn"), "is empty", fix));
+        }
+        return Ok(TokenSource::SecretsManager {
+            arn: arn.trim().to_owned(),
+            fetched: None,
+        });
+    }
     match (&raw.token_env, &raw.token_file) {
         (Some(_), Some(_)) => Err(problem(
             format!("{key}.token_env"),

@@ -44,6 +44,9 @@ pub struct WaitPolicy {
     pub stuck_after: Duration,
     /// How long to wait for a lagging `errors_attachment` after the end.
     pub errors_file_wait: Duration,
+    /// An end no wait on Canvas goes past, whatever `deadline` says (a Lambda invocation's
+    /// deadline less its margin). `None`: only `deadline` counts.
+    pub until: Option<std::time::Instant>,
 }
 
 impl Default for WaitPolicy {
@@ -55,6 +58,7 @@ impl Default for WaitPolicy {
             poll_max: Duration::from_secs(30),
             stuck_after: Duration::from_secs(10 * 60),
             errors_file_wait: Duration::from_secs(60),
+            until: None,
         }
     }
 }

@@ -44,7 +44,22 @@ pub async fn until_terminal(
                 import_id: Some(import.id),
             });
         }
-        tokio::time::sleep(delay).await;
+        let left = req
+            .wait
+            .until
+            .map(|u| u.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(Outcome::GaveUp {
+                reason: format!(
+                    "SIS import {} was still {} when this run's time was up; it was left running \
+                     and the next run waits on it again",
+                    import.id,
+                    import.workflow_state.as_str(),
+                ),
+                import_id: Some(import.id),
+            });
+        }
+        tokio::time::sleep(left.map_or(delay, |l| delay.min(l))).await;
         delay = (delay * 3 / 2).min(req.wait.poll_max);
         match client.get_sis_import(&req.account, import.id).await {
             Ok(next) => import = next,

@@ -10,9 +10,13 @@
 //! - [`queue`]: the SQS FIFO worker (`canvas-sis run`): one message at a time, heartbeat,
 //!   poison to the dead-letter queue, release on stop or near the 12-hour cap.
 //!
+//! - [`lambda`]: the same work delivered by a Lambda SQS event source (`canvas-sis lambda`):
+//!   each invocation's records in order, within its deadline, reporting what must come back.
+//!
 //! - [`runtime`]: what both need per tenant (settings, Canvas client, the staged pipeline).
 
 pub mod events;
 pub mod folder;
+pub mod lambda;
 pub mod queue;
 pub mod runtime;

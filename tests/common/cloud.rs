@@ -107,21 +107,28 @@ impl Cloud {
 
     /// `canvas-sis run` with fast test settings, plus `extra` flags.
     pub fn worker(&self, extra: &[&str]) -> Command {
+        let mut cmd = self.command(&["run"]);
+        cmd.args([
+            "--receive-wait-secs",
+            "1",
+            "--poll-secs",
+            "0.2",
+            "--visibility-secs",
+            "6",
+            "--retry-after-secs",
+            "1",
+            "--submit-lease-secs",
+            "5",
+        ])
+        .args(extra);
+        cmd
+    }
+
+    /// `canvas-sis ARGS` with the cloud's environment: moto, the state URL, the work folder,
+    /// the config file or the single tenant's Canvas URL and token.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
-        cmd.arg("run")
-            .args([
-                "--receive-wait-secs",
-                "1",
-                "--poll-secs",
-                "0.2",
-                "--visibility-secs",
-                "6",
-                "--retry-after-secs",
-                "1",
-                "--submit-lease-secs",
-                "5",
-            ])
-            .args(extra)
+        cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SIS_QUEUE_URL", &self.queue_url)
@@ -153,12 +160,16 @@ impl Cloud {
 
     /// Starts a worker whose output goes to files (a pipe nobody reads would stall it).
     pub fn spawn(&self, extra: &[&str]) -> Worker {
+        self.spawn_command(self.worker(extra))
+    }
+
+    /// Starts `cmd` with its output going to files.
+    pub fn spawn_command(&self, mut cmd: Command) -> Worker {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = self.dir.path().join(format!("worker-{n}.out"));
         let err = self.dir.path().join(format!("worker-{n}.err"));
-        let child = self
-            .worker(extra)
+        let child = cmd
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
@@ -283,6 +294,13 @@ pub struct Worker {
 impl Worker {
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the process (a Lambda function never exits by itself) and returns its output.
+    pub fn stop(mut self) -> Output {
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait");
+        self.output(status)
     }
 
     fn output(&mut self, status: std::process::ExitStatus) -> Output {

@@ -112,6 +112,10 @@ impl Moto {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+    }
+
     /// One call of moto's EventBridge API (AWS JSON 1.1), e.g. `("PutRule", {...})`.
     pub async fn events(&self, action: &str, body: Value) -> Value {
         let resp = reqwest::Client::new()

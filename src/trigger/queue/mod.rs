@@ -18,13 +18,19 @@
 //!
 //! Batches whose message is gone (parked behind a halted tenant, held for approval) are picked
 //! up by the [`Worker`]'s sweep once their tenant's gate opens or they are approved.
+//!
+//! What a message means and which disposition it gets is decided by the [`MessageHandler`],
+//! which the Lambda trigger (`trigger::lambda`) uses too; the [`Worker`] adds the receive loop,
+//! heartbeat, release, dead-letter queue and sweep.
 
+mod handler;
 pub mod heartbeat;
 pub mod poison;
 pub mod sqs;
 mod stream;
 mod worker;
 
+pub use handler::MessageHandler;
 pub use heartbeat::Heartbeat;
 pub use poison::{POISON_PREFIX, PoisonRecord};
 pub use sqs::{QueueError, Received, SqsQueue};

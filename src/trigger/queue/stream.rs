@@ -14,8 +14,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use super::handler::MessageHandler;
 use super::sqs::Received;
-use super::worker::{Disposition, Worker, WorkerError};
+use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
 };
@@ -56,7 +57,7 @@ fn short_hash(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..8])
 }
 
-impl<S: LedgerStore> Worker<'_, S> {
+impl<S: LedgerStore> MessageHandler<'_, S> {
     fn runtime(&self, tenant: &str) -> Option<&TenantRuntime> {
         self.runtimes.iter().find(|r| r.tenant.name == tenant)
     }

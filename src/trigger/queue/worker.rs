@@ -6,14 +6,12 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::handler::MessageHandler;
 use super::heartbeat::{Heartbeat, release_deadline};
-use super::poison::PoisonRecord;
 use super::sqs::{QueueError, Received, SqsQueue, VISIBILITY_CAP};
-use crate::ledger::{Ledger, LedgerError, LedgerStore};
-use crate::pipeline::{Observer, WaitPolicy};
+use crate::ledger::{LedgerError, LedgerStore};
+use crate::pipeline::WaitPolicy;
 use crate::store::s3::FetchPolicy;
-use crate::trigger::events::{BatchTrigger, Parsed, PoisonError, Router, classify, parse_message};
-use crate::trigger::runtime::TenantRuntime;
 
 /// How the worker behaves; `Default` is the production setting.
 #[derive(Debug, Clone)]
@@ -108,34 +106,29 @@ pub enum WorkerError {
     },
 }
 
-/// The cloud worker.
+/// The cloud worker: a queue to receive from, and the handler that decides each message.
 pub struct Worker<'a, S> {
     pub queue: SqsQueue,
     pub dlq: Option<SqsQueue>,
-    pub s3: aws_sdk_s3::Client,
-    pub ledger: &'a Ledger<S>,
-    pub router: Router,
-    pub runtimes: &'a [TenantRuntime],
-    pub settings: WorkerSettings,
-    pub obs: &'a dyn Observer,
-    /// The batch the current message is working on, once recorded (for the release note).
-    pub in_flight: std::sync::Mutex<Option<crate::ledger::BatchId>>,
+    pub handler: MessageHandler<'a, S>,
 }
 
 impl<S: LedgerStore> Worker<'_, S> {
     /// Receives and handles messages until `stop` is cancelled, the queue is empty
     /// (`until_empty`) or `max_batches` is reached.
     pub async fn run(&self, stop: &CancellationToken) -> Result<RunSummary, WorkerError> {
-        let work = &self.settings.work_dir;
-        std::fs::create_dir_all(work).map_err(|source| WorkerError::WorkDir {
-            path: work.clone(),
-            source,
-        })?;
+        self.handler
+            .prepare()
+            .map_err(|source| WorkerError::WorkDir {
+                path: self.handler.settings.work_dir.clone(),
+                source,
+            })?;
         let mut summary = RunSummary::default();
         let mut last_sweep: Option<Instant> = None;
         let mut failures = 0u32;
         loop {
             if self
+                .handler
                 .settings
                 .max_batches
                 .is_some_and(|n| summary.batch_messages >= n)
@@ -143,17 +136,18 @@ impl<S: LedgerStore> Worker<'_, S> {
                 break;
             }
             let received = tokio::select! {
-                r = self.queue.receive_one(self.settings.receive_wait, self.settings.visibility) => r,
+                r = self.queue.receive_one(self.handler.settings.receive_wait, self.handler.settings.visibility) => r,
                 _ = stop.cancelled() => { summary.stopped = true; break; }
             };
             let m = match received {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     failures = 0;
-                    let due = last_sweep.is_none_or(|t| t.elapsed() >= self.settings.sweep_every);
-                    if due || self.settings.until_empty {
+                    let due =
+                        last_sweep.is_none_or(|t| t.elapsed() >= self.handler.settings.sweep_every);
+                    if due || self.handler.settings.until_empty {
                         last_sweep = Some(Instant::now());
-                        match self.sweep(stop).await {
+                        match self.handler.sweep(stop).await {
                             Ok(true) => {
                                 summary.swept += 1;
                                 continue;
@@ -165,12 +159,12 @@ impl<S: LedgerStore> Worker<'_, S> {
                             }
                         }
                     }
-                    if self.settings.until_empty {
+                    if self.handler.settings.until_empty {
                         break;
                     }
                     continue;
                 }
-                Err(e) if self.settings.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
+                Err(e) if self.handler.settings.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
                     // A run that must end (a CronJob) ends with the error instead of looping.
                     return Err(e.into());
                 }
@@ -206,7 +200,7 @@ impl<S: LedgerStore> Worker<'_, S> {
 
     /// Handles one message under its heartbeat, racing the release deadline and the stop token.
     async fn process(&self, m: &Received, stop: &CancellationToken) -> (Disposition, bool) {
-        let s = &self.settings;
+        let s = &self.handler.settings;
         let _beat = Heartbeat::start(
             self.queue.clone(),
             m.clone(),
@@ -215,12 +209,10 @@ impl<S: LedgerStore> Worker<'_, S> {
         );
         let release_at =
             release_deadline(m.received_at, s.visibility_cap, s.cap_margin, s.visibility);
-        if let Ok(mut current) = self.in_flight.lock() {
-            *current = None;
-        }
+        self.handler.start_message();
         let mut carried = false;
         let disposition = tokio::select! {
-            d = self.handle(m, &mut carried) => d,
+            d = self.handler.handle(m, &mut carried) => d,
             _ = tokio::time::sleep_until(release_at.into()) => Disposition::Release {
                 after: Duration::ZERO,
                 why: "the message's 12-hour visibility cap is near: released so that a fresh \
@@ -233,83 +225,9 @@ impl<S: LedgerStore> Worker<'_, S> {
             },
         };
         if let Disposition::Release { why, .. } = &disposition {
-            self.note_release(why).await;
+            self.handler.note_release(why).await;
         }
         (disposition, carried)
-    }
-
-    /// Records on the batch in flight that its message was handed back, and why (the 12-hour
-    /// cap, a stop): the ledger says where it stands, and the next receive resumes from there.
-    async fn note_release(&self, why: &str) {
-        let id = self.in_flight.lock().ok().and_then(|mut g| g.take());
-        let Some(id) = id else { return };
-        let note = serde_json::json!({"at": chrono::Utc::now(), "why": why});
-        let noted = self
-            .ledger
-            .update_batch(&id, |r| {
-                if !r.stage.is_terminal() {
-                    r.extra.insert(MESSAGE_RELEASED.to_owned(), note.clone());
-                }
-                Ok::<(), LedgerError>(())
-            })
-            .await;
-        if let Err(e) = noted {
-            tracing::warn!(batch = %id, error = %e, "could not note the release on the batch");
-        }
-    }
-
-    /// What the message means, and the work it asks for.
-    async fn handle(&self, m: &Received, carried: &mut bool) -> Disposition {
-        let events = match parse_message(&m.body) {
-            Err(p) => return poison(&p),
-            Ok(Parsed::TestEvent { bucket }) => {
-                return Disposition::Delete(format!(
-                    "S3 test event (bucket {})",
-                    bucket.as_deref().unwrap_or("?")
-                ));
-            }
-            Ok(Parsed::Objects { events, ignored }) => {
-                for i in &ignored {
-                    tracing::info!(event = %i.event, key = ?i.key, "not an object-created event; ignored");
-                }
-                events
-            }
-        };
-        let mut work = Vec::new();
-        for e in events {
-            if !self.settings.buckets.is_empty() && !self.settings.buckets.contains(&e.bucket) {
-                return Disposition::Poison {
-                    kind: "unknown_bucket".into(),
-                    error: format!(
-                        "an event from bucket {:?} (key {:?}), which is not a drop bucket of this \
-                         worker ({}); point the bucket's notifications elsewhere or add it with \
-                         --bucket / SIS_BUCKET",
-                        e.bucket,
-                        e.key,
-                        self.settings.buckets.join(", ")
-                    ),
-                };
-            }
-            let Some(tenant) = self.router.route(&e.key).map(str::to_owned) else {
-                return poison(&PoisonError::unknown_tenant(&e.bucket, &e.key));
-            };
-            match classify(&e.key) {
-                BatchTrigger::Ignore { reason } => {
-                    tracing::info!(bucket = %e.bucket, key = %e.key, %reason, "object ignored");
-                }
-                trigger => work.push((tenant, e, trigger)),
-            }
-        }
-        if work.is_empty() {
-            return Disposition::Delete("no batch in the message".into());
-        }
-        *carried = true;
-        for (tenant, event, trigger) in work {
-            if let Err(d) = self.batch_event(&tenant, &event, &trigger, m).await {
-                return d;
-            }
-        }
-        Disposition::Delete("every batch of the message is recorded as finished or parked".into())
     }
 
     /// Carries out a disposition. Failures are logged: an undeleted message comes back and the
@@ -340,13 +258,11 @@ impl<S: LedgerStore> Worker<'_, S> {
             Some(dlq) => format!("dead-letter queue {}", dlq.url()),
             None => "deleted (the queue has no dead-letter queue)".into(),
         };
-        let rec = PoisonRecord::new(m, kind, error, moved_to);
-        let body = serde_json::to_vec_pretty(&rec).unwrap_or_default();
-        if let Err(e) = self.ledger.store().put_blob(&rec.key(), &body).await {
+        if let Err(e) = self.handler.record_poison(m, kind, error, moved_to).await {
             tracing::error!(message_id = %id, error = %e, "could not record the poison message; it is kept in the queue");
             let _ = self
                 .queue
-                .set_visibility(m, self.settings.retry_after)
+                .set_visibility(m, self.handler.settings.retry_after)
                 .await;
             return;
         }
@@ -356,19 +272,12 @@ impl<S: LedgerStore> Worker<'_, S> {
             tracing::error!(message_id = %id, error = %e, "could not copy the poison message to the dead-letter queue; it is kept in the queue");
             let _ = self
                 .queue
-                .set_visibility(m, self.settings.retry_after)
+                .set_visibility(m, self.handler.settings.retry_after)
                 .await;
             return;
         }
         if let Err(e) = self.queue.delete(m).await {
             tracing::warn!(message_id = %id, error = %e, "could not delete the poison message");
         }
-    }
-}
-
-fn poison(p: &PoisonError) -> Disposition {
-    Disposition::Poison {
-        kind: p.kind.as_str().to_owned(),
-        error: p.to_string(),
     }
 }

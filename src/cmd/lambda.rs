@@ -1,0 +1,284 @@
+//! `canvas-sis lambda`: the cloud worker as an AWS Lambda function behind an SQS FIFO event
+//! source mapping (with `ReportBatchItemFailures`). Also what the binary does when Lambda starts
+//! it with no command (as `bootstrap`): `AWS_LAMBDA_RUNTIME_API` is set then.
+//!
+//! Configuration comes from the same variables as `run` (`SIS_STATE_URL`, `SIS_BUCKET`,
+//! `CANVAS_SIS_CONFIG`, `CANVAS_BASE_URL`, `CANVAS_TOKEN`/`CANVAS_TOKEN_FILE`, the AWS SDK's
+//! own), read once per cold start; the clients, tenants and ledger are reused by every
+//! invocation. Each invocation's records are handled by `trigger::lambda`.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+use lambda_runtime::{LambdaEvent, service_fn};
+use tracing::Instrument;
+
+use canvas_sis::aws::{self, ChecksumMode};
+use canvas_sis::config::Config;
+use canvas_sis::ledger::s3::S3Store;
+use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
+use canvas_sis::notify::{LedgerHint, Notifier};
+use canvas_sis::pipeline::LogObserver;
+use canvas_sis::store::s3::FetchPolicy;
+use canvas_sis::trigger::events::Router;
+use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
+use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
+use canvas_sis::trigger::runtime::TenantRuntime;
+
+use crate::cli::UnattendedWaits;
+use crate::cmd::import::secs;
+use crate::cmd::notify;
+use crate::cmd::watch::runtimes;
+
+/// Set by Lambda in a function's environment: where its Runtime API listens.
+const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct LambdaArgs {
+    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
+    #[arg(long = "state", env = "SIS_STATE_URL")]
+    pub state: Option<String>,
+    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
+    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
+    pub buckets: Vec<String>,
+    /// Where batches are downloaded and zips built (Lambda: under /tmp).
+    #[arg(long, env = "SIS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
+    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
+    #[arg(long, default_value_t = 900.0)]
+    pub incomplete_wait_secs: f64,
+    /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
+    /// comes back and a later invocation waits on the same import. Half of it is kept to record
+    /// and answer.
+    #[arg(long, env = "SIS_LAMBDA_MARGIN_SECS", default_value_t = 60.0)]
+    pub margin_secs: f64,
+    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
+    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
+    pub s3_checksums: Option<ChecksumMode>,
+}
+
+/// True when Lambda started the binary with no command (as `bootstrap`): run lambda mode.
+pub fn started_by_lambda() -> bool {
+    std::env::args_os().len() == 1 && std::env::var_os(RUNTIME_API).is_some()
+}
+
+pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
+    let Some(api) = std::env::var_os(RUNTIME_API) else {
+        anyhow::bail!(
+            "{RUNTIME_API} is not set: `canvas-sis lambda` runs inside AWS Lambda (use `canvas-sis run` elsewhere)"
+        );
+    };
+    let ready = match prepare(&args).await {
+        Ok(r) => r,
+        Err(e) => {
+            report_init_error(&api.to_string_lossy(), &e).await;
+            return Err(e);
+        }
+    };
+    let Ready {
+        router,
+        runtimes,
+        s3,
+        settings,
+        margin,
+        store,
+        notifier,
+    } = ready;
+    let log = LogObserver;
+    let obs = notify::tee(&log, notifier.as_ref());
+    macro_rules! serve_with {
+        ($store:expr) => {{
+            let ledger = Ledger::new($store);
+            let handler = MessageHandler {
+                s3,
+                ledger: &ledger,
+                router,
+                runtimes: &runtimes,
+                settings,
+                obs: &obs,
+                in_flight: Default::default(),
+            };
+            serve(&handler, margin, notifier.as_ref()).await
+        }};
+    }
+    match store {
+        Store::S3(store) => serve_with!(store),
+        Store::Local(store) => serve_with!(store),
+    }
+}
+
+/// Everything built once per cold start.
+struct Ready {
+    router: Router,
+    runtimes: Vec<TenantRuntime>,
+    s3: aws_sdk_s3::Client,
+    settings: WorkerSettings,
+    margin: Duration,
+    store: Store,
+    notifier: Option<Notifier>,
+}
+
+enum Store {
+    S3(S3Store),
+    Local(LocalStore),
+}
+
+async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
+    for name in [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ] {
+        anyhow::ensure!(
+            std::env::var_os(name).is_some(),
+            "{name} is not set; Lambda sets it in every function's environment"
+        );
+    }
+    // Checked here rather than by clap, so that Lambda is told too (init error).
+    let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
+        "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
+    )?;
+    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    canvas_sis::config::fetch_secret_tokens(&mut config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
+    let router = Router::new(
+        config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), t.s3_prefix.clone())),
+    )
+    .context("routing keys to tenants")?;
+    let runtimes = runtimes(&config)?;
+    let clients = aws::clients(args.s3_checksums).await;
+    let settings = settings(args)?;
+    let margin = secs(args.margin_secs, "--margin-secs")?;
+    std::fs::create_dir_all(&settings.work_dir)
+        .with_context(|| format!("creating the work folder {}", settings.work_dir.display()))?;
+    let store = if state.starts_with("s3://") {
+        Store::S3(S3Store::from_url(clients.s3.clone(), state).context("SIS_STATE_URL")?)
+    } else {
+        let dir = PathBuf::from(state);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        Store::Local(LocalStore::open(&dir)?)
+    };
+    let notifier =
+        notify::build(&config, LedgerHint::state(state), Some(clients.sns.clone())).await?;
+    Ok(Ready {
+        router,
+        runtimes,
+        s3: clients.s3,
+        settings,
+        margin,
+        store,
+        notifier,
+    })
+}
+
+/// Tells Lambda why the function could not start (shown with the failed invocation), as the
+/// Runtime API asks; the process then exits with the error. Configuration errors never hold a
+/// token.
+async fn report_init_error(api: &str, e: &anyhow::Error) {
+    let body = serde_json::json!({
+        "errorType": "canvas-sis.ConfigurationError",
+        "errorMessage": format!("{e:#}"),
+    });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header(
+            "Lambda-Runtime-Function-Error-Type",
+            "canvas-sis.ConfigurationError",
+        )
+        .json(&body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "could not report the start-up error to the Lambda Runtime API");
+    }
+}
+
+fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
+    let (wait, submit_lease) = a.waits.policy()?;
+    Ok(WorkerSettings {
+        work_dir: a
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
+        buckets: a
+            .buckets
+            .iter()
+            .filter(|b| !b.is_empty())
+            .cloned()
+            .collect(),
+        fetch: FetchPolicy {
+            incomplete_wait: secs(a.incomplete_wait_secs, "--incomplete-wait-secs")?,
+            ..FetchPolicy::default()
+        },
+        wait,
+        submit_lease,
+        ..WorkerSettings::default()
+    })
+}
+
+/// Answers invocations until Lambda freezes or ends the process.
+async fn serve<S: LedgerStore>(
+    base: &MessageHandler<'_, S>,
+    margin: Duration,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<u8> {
+    tracing::info!(
+        margin_s = margin.as_secs_f64(),
+        "lambda mode: waiting for invocations"
+    );
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<SqsEvent>| async move {
+        let span = tracing::info_span!("invocation", request_id = %ev.context.request_id);
+        let deadline = instant_of(ev.context.deadline);
+        let records = ev.payload.records.len();
+        // Boxed: the handler's future is too deeply nested for the compiler to lay out inline.
+        let handling: Pin<Box<dyn Future<Output = BatchResponse> + '_>> =
+            Box::pin(handle_event(base, &ev.payload, deadline, margin).instrument(span.clone()));
+        let response = handling.await;
+        span.in_scope(|| {
+            tracing::info!(
+                records,
+                reported = response.batch_item_failures.len(),
+                "invocation done"
+            )
+        });
+        after_invocation(notifier, deadline.checked_sub(margin / 4)).await;
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("the Lambda runtime client stopped: {e}"))?;
+    Ok(0)
+}
+
+/// Runs after every invocation, before its response is sent (Lambda may freeze the process
+/// right after): sends the notifications the invocation queued, until `until` at the latest —
+/// and is the place to flush telemetry buffered during the invocation.
+async fn after_invocation(notifier: Option<&Notifier>, until: Option<Instant>) {
+    if let (Some(n), Some(until)) = (notifier, until) {
+        n.flush(until.into()).await;
+    }
+    // The telemetry flush (src/telemetry/) is connected here.
+}
+
+/// The invocation's deadline (milliseconds since the epoch) on the monotonic clock.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
