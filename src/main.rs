@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod memory;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 use cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
+    memory::return_large_buffers_promptly();
     let cli = Cli::parse();
     // The demo prints its own story on stdout; its logs would only drown it.
     let default_level = match cli.command {

@@ -19,6 +19,7 @@ use super::worker::{Disposition, Worker, WorkerError};
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
 };
+use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
 use crate::store::s3::{Fetched, S3Batches};
 use crate::trigger::events::batch::{MANIFEST, READY};
@@ -44,12 +45,18 @@ fn trigger_key(trigger: &BatchTrigger) -> Option<String> {
     }
 }
 
-/// Not sent yet, so its input files are read again (validate, pack).
-fn needs_input(stage: &Stage) -> bool {
+/// Not sent yet, so its input files are read again (validate, pack); or sent, but its zip is
+/// still owed to the archive and must be packed again (`staged::zip_archive_owed`).
+fn needs_input(rec: &BatchRecord) -> bool {
     matches!(
-        stage,
+        rec.stage,
         Stage::Received | Stage::Validated | Stage::Held { .. } | Stage::Parked { .. }
-    )
+    ) || zip_archive_owed(rec)
+}
+
+/// Past the point where its upload may have been sent: never rejected any more.
+fn maybe_sent(stage: &Stage) -> bool {
+    matches!(stage, Stage::Submitting | Stage::Submitted { .. })
 }
 
 fn short_hash(s: &str) -> String {
@@ -192,12 +199,17 @@ impl<S: LedgerStore> Worker<'_, S> {
                 Some((id, path)) if *id == rec.id => {
                     inputs.insert(rec.id.clone(), path.clone());
                 }
-                _ if needs_input(&rec.stage) => {
+                _ if needs_input(rec) => {
                     let dir = self.fresh_dir(&format!("re-{}", rec.id.local_part()))?;
                     refetched.push(dir.clone());
                     match self.refetch(rec, &dir).await {
                         Ok(path) => {
                             inputs.insert(rec.id.clone(), path);
+                        }
+                        // Its zip can't be packed again: it goes on, and its record says so.
+                        Err(Refetch::Reject(reason)) if maybe_sent(&rec.stage) => {
+                            self.obs.note(&format!("batch {}: {reason}", rec.id));
+                            inputs.insert(rec.id.clone(), dir);
                         }
                         Err(Refetch::Reject(reason)) => {
                             staged
