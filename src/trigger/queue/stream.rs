@@ -405,6 +405,45 @@ fn cleanup(dirs: &[PathBuf]) {
 mod tests {
     use super::*;
 
+    fn submitted(extra: &[(&str, serde_json::Value)], archived: bool) -> BatchRecord {
+        let new = NewBatch {
+            tenant: "t".into(),
+            source: BatchSource {
+                kind: "s3-folder".into(),
+                location: "s3://b/t/b1/".into(),
+                files: Vec::new(),
+                extra: BTreeMap::new(),
+            },
+            content_sha256: "ab".repeat(32),
+        };
+        let id = BatchId::new("t", 1, &new.content_sha256).unwrap();
+        let mut rec = BatchRecord::received(&new, id, 1, Utc::now());
+        rec.stage = Stage::Submitted { import_id: 7 };
+        for (k, v) in extra {
+            rec.extra.insert((*k).to_owned(), v.clone());
+        }
+        if archived {
+            rec.archive.zip = Some("tenants/t/archive/1/batch.zip".into());
+        }
+        rec
+    }
+
+    #[test]
+    fn a_sent_batch_needs_its_input_only_while_its_zip_is_owed_to_the_archive() {
+        let packed = [("packed_zip", json!({"sha256": "00", "bytes": 1}))];
+        assert!(
+            needs_input(&submitted(&packed, false)),
+            "owed: packed again"
+        );
+        assert!(!needs_input(&submitted(&packed, true)), "archived");
+        assert!(
+            !needs_input(&submitted(&[], false)),
+            "packed elsewhere (one-shot): nothing owed"
+        );
+        assert!(maybe_sent(&submitted(&packed, false).stage));
+        assert!(!maybe_sent(&Stage::Packed));
+    }
+
     #[test]
     fn trigger_keys_name_the_object_that_started_the_batch() {
         assert_eq!(
