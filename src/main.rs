@@ -6,6 +6,7 @@
 
 mod cli;
 mod cmd;
+mod memory;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 use cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
+    memory::return_large_buffers_promptly();
     let cli = if cmd::lambda::started_by_lambda() {
         Cli::parse_from(["canvas-sis", "lambda"])
     } else {

@@ -629,3 +629,92 @@ async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
         }
     );
 }
+
+/// Leaves the batch as a worker that died after recording `packed` *and* sending its POST,
+/// before its zip reached the archive (it is archived while it is uploaded): the zip is gone
+/// with the worker's disk, the input is still in place. Returns the sent zip and the import.
+async fn crash_after_the_post_before_the_archive(
+    w: &World,
+    id: &BatchId,
+    dir: &Path,
+) -> (Vec<u8>, u64) {
+    use sha2::{Digest, Sha256};
+    w.crash_after_packing(id, dir).await;
+    let zip = w.work.path().join(format!("{}.zip", id.local_part()));
+    let bytes = std::fs::read(&zip).unwrap();
+    let packed = json!({"sha256": hex::encode(Sha256::digest(&bytes)), "bytes": bytes.len()});
+    w.ledger
+        .update_batch(id, |r| {
+            r.extra.insert("packed_zip".into(), packed.clone());
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    w.ledger
+        .transition(id, Stage::Submitting, "test")
+        .await
+        .unwrap();
+    let import = w.sim.post_zip(bytes.clone(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    std::fs::remove_file(&zip).unwrap();
+    (bytes, import)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_lost_a_zip_not_archived_before_a_crash_is_packed_again_and_archived() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (sent, theirs) = crash_after_the_post_before_the_archive(&w, &id, &dir).await;
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    assert_eq!(
+        rec.canvas_import_id,
+        Some(theirs),
+        "adopted, not sent again"
+    );
+    assert_eq!(w.posts().await, 1);
+    let key = rec.archive.zip.as_ref().expect("the zip is archived");
+    assert_eq!(
+        w.ledger.get_archive(key).await.unwrap().unwrap(),
+        sent,
+        "the same bytes as were sent"
+    );
+    assert!(rec.errors.is_empty(), "{:?}", rec.errors);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zip_that_can_no_longer_be_packed_the_same_does_not_hold_back_canvass_end() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (_, theirs) = crash_after_the_post_before_the_archive(&w, &id, &dir).await;
+    std::fs::write(dir.join("users.csv"), users_csv(5)).unwrap();
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(rec.canvas_import_id, Some(theirs));
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        },
+        "Canvas's end is recorded all the same"
+    );
+    assert_eq!(
+        rec.archive.zip, None,
+        "a different zip is never archived as the sent one"
+    );
+    assert!(
+        rec.errors
+            .iter()
+            .any(|e| e.contains("zip is not archived") && e.contains("the input changed")),
+        "{:?}",
+        rec.errors
+    );
+    assert_eq!(w.posts().await, 1);
+}

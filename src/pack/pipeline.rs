@@ -10,8 +10,9 @@
 //!   sink, which writes the archive.
 //!
 //! Memory is bounded by a permit channel: the reader takes a permit before sending a chunk and
-//! the consumer returns it after the sink has written that chunk, so at most `2 × threads`
-//! chunks exist between reading and writing, whatever the input size.
+//! the consumer returns it after the sink has written that chunk, so at most `threads + 1`
+//! chunks exist between reading and writing (one per worker, and one ready for the first
+//! worker to finish), plus the one the reader reads ahead, whatever the input size.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -70,7 +71,7 @@ pub(crate) fn run(
     sink: &mut dyn FnMut(Chunk) -> Result<(), PackError>,
 ) -> Result<(), PackError> {
     let threads = cfg.threads.max(1);
-    let window = 2 * threads;
+    let window = threads + 1;
     // Jobs never wait on this channel: permits already bound how many exist.
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(window);
     let (event_tx, event_rx) = mpsc::channel::<Event>();

@@ -326,10 +326,16 @@ pub fn validate_and_prepack(
 ) -> (ValidationReport, Option<Prepacked>) {
     let files = collected.files();
     let guess = crate::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
+    // Validation keeps one core busy: the packer gets the others (the zip's bytes do not depend
+    // on its thread count), and one compression thread fewer is one chunk in flight fewer.
+    let pack_opts = PackOptions {
+        threads: pack_opts.threads.saturating_sub(1).max(1),
+        ..pack_opts.clone()
+    };
     blocking(|| {
         std::thread::scope(|s| {
             let packer =
-                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, pack_opts).ok());
+                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, &pack_opts).ok());
             let report = validate_batch(&files, validate_opts);
             let packed = packer.join().ok().flatten();
             (report, packed.map(|p| (guess.clone(), p)))

@@ -16,6 +16,11 @@
 //!   import created since `submit_started_at` (less a clock-skew allowance), and only if none
 //!   exists is the upload sent.
 //! - `submitted` carries the Canvas import id: from there on the batch is only waited on.
+//! - The zip is archived in the ledger *while* it is uploaded and waited on, not before (its
+//!   transfer would otherwise add to every batch's time), and always before the end is recorded.
+//!   A worker that dies before the archive is written leaves it owed ([`zip_archive_owed`]): the
+//!   next run packs the zip again from the inputs — which stay in place until the end is
+//!   recorded — checks it has the recorded sha256, and archives it then.
 //! - At the end the outcome is recorded (Canvas JSON and errors file archived in the ledger), the
 //!   tenant's last accepted statistics are updated, or its gate is halted — and only then may the
 //!   caller move or delete the inputs (invariant 3).
@@ -377,14 +382,12 @@ impl<S: LedgerStore> Staged<'_, S> {
                 None => return Ok(None),
             },
         };
-        // Streamed from the file: the zip is never held in memory (invariant 6).
-        let key = self
-            .ledger
-            .put_archive_file(&rec.id, "batch.zip", &zip)
-            .await?;
+        // Archived while it is uploaded (`send_and_finish`); until then it is owed.
+        let bytes = std::fs::metadata(&zip).map_or(0, |m| m.len());
+        let packed = serde_json::json!({"sha256": sha256, "bytes": bytes});
         self.ledger
             .update_batch(&rec.id, |r| {
-                r.archive.zip = Some(key.clone());
+                r.extra.insert(PACKED_ZIP.to_owned(), packed.clone());
                 r.apply_transition(
                     Stage::Packed,
                     &format!("packed, sha256 {sha256}"),
@@ -429,7 +432,8 @@ impl<S: LedgerStore> Staged<'_, S> {
         req.work_dir.join(format!("{}.zip", rec.id.local_part()))
     }
 
-    /// Makes sure the packed zip is on disk (it may have been built by a process that died).
+    /// Makes sure the packed zip is on disk (it may have been built by a process that died):
+    /// from the archive, or packed again from the input when its archive is still owed.
     async fn zip_on_disk(
         &self,
         rec: &BatchRecord,
@@ -437,6 +441,10 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<PathBuf, RunError> {
         let path = self.zip_path(rec, req);
         if path.exists() {
+            return Ok(path);
+        }
+        if zip_archive_owed(rec) {
+            self.repack(rec, req, &path)?;
             return Ok(path);
         }
         let key = rec.archive.zip.clone().ok_or_else(|| RunError::Canvas {
@@ -461,6 +469,77 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(path)
     }
 
+    /// Packs the zip again from the batch's input, for a worker that died before archiving it.
+    /// Packing is deterministic, so the zip is the one that was (or is about to be) sent, which
+    /// the recorded sha256 proves; a zip that differs (the inputs changed) is refused.
+    fn repack(&self, rec: &BatchRecord, req: &ImportRequest, zip: &Path) -> Result<(), RunError> {
+        let fail = |reason: String| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason,
+            exit_code: 5,
+        };
+        let collected = collect::collect(&req.path, &req.limits).map_err(|e| {
+            fail(format!(
+                "packing the zip again from {}: {e}",
+                req.path.display()
+            ))
+        })?;
+        let kinds = match recorded_kinds(rec) {
+            Some(k) => k,
+            None => super::kinds_of(&validate(&collected, &req.validate)),
+        };
+        let summary = pack(&collected, &kinds, zip, &req.pack)
+            .map_err(|e| fail(format!("packing the zip again: {e}")))?;
+        let recorded = rec.extra.get(PACKED_ZIP).and_then(|p| p["sha256"].as_str());
+        if recorded != Some(summary.sha256.as_str()) {
+            let _ = std::fs::remove_file(zip);
+            return Err(fail(format!(
+                "the zip packed again from {} has sha256 {}, not the recorded {}: the input changed",
+                req.path.display(),
+                summary.sha256,
+                recorded.unwrap_or("(none)")
+            )));
+        }
+        self.obs.note(&format!(
+            "batch {}: zip packed again from its input",
+            rec.id
+        ));
+        Ok(())
+    }
+
+    /// Archives the batch's zip in the ledger if it is still owed ([`zip_archive_owed`]).
+    async fn archive_zip(&self, rec: &BatchRecord, zip: &Path) -> Result<(), RunError> {
+        if !zip_archive_owed(rec) {
+            return Ok(());
+        }
+        // Streamed from the file: the zip is never held in memory (invariant 6).
+        let key = self
+            .ledger
+            .put_archive_file(&rec.id, "batch.zip", zip)
+            .await?;
+        self.ledger
+            .update_batch(&rec.id, |r| {
+                r.archive.zip = Some(key.clone());
+                Ok::<(), LedgerError>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The owed archive of a batch being resumed after the POST: the zip on disk (packed again
+    /// if need be), then archived.
+    async fn archive_owed_zip(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<(), RunError> {
+        if !zip_archive_owed(rec) {
+            return Ok(());
+        }
+        let zip = self.zip_on_disk(rec, req).await?;
+        self.archive_zip(rec, &zip).await
+    }
+
     /// Packed → Submitting (only one worker can), then the POST.
     async fn submit(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         let zip = self.zip_on_disk(rec, req).await?;
@@ -477,21 +556,43 @@ impl<S: LedgerStore> Staged<'_, S> {
             }
             Err(e) => return Err(e.into()),
         }
-        self.post(rec, req, &zip).await
+        self.send_and_finish(rec, req, &zip).await
     }
 
-    async fn post(
+    /// The POST and the wait for Canvas's end, with the zip archived alongside; the end is
+    /// recorded once both are done (module docs).
+    async fn send_and_finish(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
         zip: &Path,
     ) -> Result<(), RunError> {
+        let sending = async {
+            let import_id = self.post(rec, req, zip).await?;
+            let ended = self.await_end(rec, req, import_id).await?;
+            Ok::<_, RunError>((import_id, ended))
+        };
+        let (ended, archived) = tokio::join!(sending, self.archive_zip(rec, zip));
+        let (import_id, ended) = ended?;
+        self.record_end(rec, import_id, &ended, archived).await
+    }
+
+    /// The POST; records `submitted` with the import id, which it returns.
+    async fn post(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        zip: &Path,
+    ) -> Result<u64, RunError> {
         self.obs.stage(ObsStage::Upload);
         let mut one = req.clone();
         one.path = zip.to_owned();
         let known = self.known_imports().await?;
         match submit::submit(self.client, &one, zip, self.obs, &known).await {
-            Ok(import) => self.record_submitted(rec, &import).await,
+            Ok(import) => {
+                self.record_submitted(rec, &import).await?;
+                Ok(import.id)
+            }
             Err(outcome) => Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&outcome),
@@ -588,16 +689,32 @@ impl<S: LedgerStore> Staged<'_, S> {
             rec.id
         ));
         let zip = self.zip_on_disk(rec, req).await?;
-        self.post(rec, req, &zip).await
+        self.send_and_finish(rec, req, &zip).await
     }
 
-    /// Waits for Canvas's end, records it, and updates the tenant.
+    /// Waits for Canvas's end (and meanwhile archives the zip if that is still owed), records
+    /// it, and updates the tenant.
     async fn finish(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
         import_id: u64,
     ) -> Result<(), RunError> {
+        let (ended, archived) = tokio::join!(
+            self.await_end(rec, req, import_id),
+            self.archive_owed_zip(rec, req)
+        );
+        let ended = ended?;
+        self.record_end(rec, import_id, &ended, archived).await
+    }
+
+    /// Waits until Canvas ends the import, and fetches its errors file.
+    async fn await_end(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        import_id: u64,
+    ) -> Result<Box<super::Finished>, RunError> {
         self.obs.stage(ObsStage::Wait);
         let current = self
             .client
@@ -616,13 +733,33 @@ impl<S: LedgerStore> Staged<'_, S> {
                 exit_code: o.exit_code(),
             })?;
         self.obs.stage(ObsStage::Report);
-        let outcome = super::report::finish(self.client, req, done, self.obs).await;
-        let (Outcome::Imported(f) | Outcome::CanvasFailed(f)) = &outcome else {
-            return Err(RunError::Canvas {
+        match super::report::finish(self.client, req, done, self.obs).await {
+            Outcome::Imported(f) | Outcome::CanvasFailed(f) => Ok(f),
+            outcome => Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: outcome_reason(&outcome),
                 exit_code: outcome.exit_code(),
-            });
+            }),
+        }
+    }
+
+    /// Records Canvas's end `f` of the batch's import, with its JSON and errors file archived,
+    /// once the zip's archive is done (`archived`). A zip that can no longer be packed (the
+    /// input changed after the POST) does not hold the end back: the record says so. A ledger
+    /// failure does: the end is recorded on the next run.
+    async fn record_end(
+        &self,
+        rec: &BatchRecord,
+        import_id: u64,
+        f: &super::Finished,
+        archived: Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let unarchived = match archived {
+            Ok(()) => None,
+            Err(RunError::Canvas { reason, .. }) => {
+                Some(format!("the batch's zip is not archived: {reason}"))
+            }
+            Err(e) => return Err(e),
         };
         let json = serde_json::to_vec_pretty(&f.import).unwrap_or_default();
         let json_key = self
@@ -657,6 +794,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                         .iter()
                         .map(|(file, m)| format!("{}: {m}", file.as_deref().unwrap_or("-"))),
                 );
+                r.errors.extend(unarchived.clone());
                 r.apply_transition(
                     Stage::Terminal {
                         state: state.clone(),
@@ -762,6 +900,16 @@ const FILE_KINDS: &str = "file_kinds";
 /// `extra` key: the zip built while validating (`{"sha256", "bytes"}`), when validation agreed
 /// with the kinds it was packed with.
 const PREPACKED: &str = "prepacked";
+
+/// `extra` key: the batch's zip as packed (`{"sha256", "bytes"}`), recorded with `packed`. Its
+/// presence without `archive.zip` means the zip is still owed to the archive.
+const PACKED_ZIP: &str = "packed_zip";
+
+/// Whether the batch's zip was packed by the staged pipeline but is not archived yet: a run
+/// that resumes it needs its input to pack the zip again (the queue worker fetches it).
+pub fn zip_archive_owed(rec: &BatchRecord) -> bool {
+    rec.archive.zip.is_none() && rec.extra.contains_key(PACKED_ZIP) && !rec.stage.is_terminal()
+}
 
 /// The sha256 of the zip packed during validation, if it is still on disk with its size.
 fn prepacked_zip(rec: &BatchRecord, zip: &Path) -> Option<String> {

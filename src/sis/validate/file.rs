@@ -331,7 +331,7 @@ pub(crate) struct DuplicateLines {
 }
 
 /// Lines remembered per file for finding exact repeats in files without an id column; past
-/// this, new lines are only compared, not remembered (about 8 MB of hashes at most, so a
+/// this, new lines are only compared, not remembered (about 5.6 MB of hashes at most, so a
 /// worker's memory stays small: a repeat of a line past the first 512 Ki lines of a file is
 /// only found when it repeats one of those).
 const DUPLICATE_LINES_TRACKED: usize = 512 << 10;

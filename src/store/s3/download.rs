@@ -1,5 +1,4 @@
-//! Streaming one S3 object to a local file: bounded memory, sha256 and size counted on the way,
-//! data synced to disk before the caller hears "done".
+//! Streaming one S3 object to a local file: bounded memory, sha256 and size counted on the way.
 //!
 //! Memory stays at one network chunk whatever the object's size: each chunk of the response
 //! body is hashed and written before the next is read. The size limit is checked twice — against
@@ -7,6 +6,11 @@
 //! without a length, or one that lies, cannot fill the disk). A failed download removes its
 //! partial file, so a retry into the same folder starts clean; a file that already exists is
 //! never overwritten (the caller hands over an empty folder).
+//!
+//! The file is flushed but not synced to disk: it is a scratch copy that is read back at once,
+//! and after a crash the worker never reuses it (it empties the folder and fetches the objects
+//! again; they stay in the bucket until the batch's end is recorded). An `fsync` per batch
+//! would only make the worker wait for the disk (about 0.2 s for a 200 MiB feed).
 
 use std::path::Path;
 
@@ -74,9 +78,6 @@ async fn stream_into(
             .map_err(FetchError::local("write", to))?;
     }
     file.flush().await.map_err(FetchError::local("write", to))?;
-    file.sync_all()
-        .await
-        .map_err(FetchError::local("sync", to))?;
     Ok(Written {
         size: body.size,
         sha256: hex::encode(hasher.finalize()),

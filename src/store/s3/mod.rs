@@ -8,8 +8,8 @@
 //! - a folder whose manifest lists `"files"`: exactly those, waited for (bounded) when some are
 //!   not there yet, and checked against the manifest's sha256 when it gives one.
 //!
-//! Every object is streamed chunk by chunk to disk ([`download`]), hashed on the way and synced
-//! before `fetch` returns, so memory does not grow with the batch (design invariant 6). What
+//! Every object is streamed chunk by chunk to disk ([`download`]) and hashed on the way, so
+//! memory does not grow with the batch (design invariant 6). What
 //! comes back ([`Fetched`]) identifies the input the way folder mode does (same
 //! [`content_hash`]), so the ledger's dedup treats both triggers alike.
 //!

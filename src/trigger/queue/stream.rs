@@ -20,6 +20,7 @@ use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
 };
+use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
 use crate::store::s3::{Fetched, S3Batches};
 use crate::trigger::events::batch::{MANIFEST, READY};
@@ -45,12 +46,18 @@ fn trigger_key(trigger: &BatchTrigger) -> Option<String> {
     }
 }
 
-/// Not sent yet, so its input files are read again (validate, pack).
-fn needs_input(stage: &Stage) -> bool {
+/// Not sent yet, so its input files are read again (validate, pack); or sent, but its zip is
+/// still owed to the archive and must be packed again (`staged::zip_archive_owed`).
+fn needs_input(rec: &BatchRecord) -> bool {
     matches!(
-        stage,
+        rec.stage,
         Stage::Received | Stage::Validated | Stage::Held { .. } | Stage::Parked { .. }
-    )
+    ) || zip_archive_owed(rec)
+}
+
+/// Past the point where its upload may have been sent: never rejected any more.
+fn maybe_sent(stage: &Stage) -> bool {
+    matches!(stage, Stage::Submitting | Stage::Submitted { .. })
 }
 
 fn short_hash(s: &str) -> String {
@@ -193,12 +200,17 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 Some((id, path)) if *id == rec.id => {
                     inputs.insert(rec.id.clone(), path.clone());
                 }
-                _ if needs_input(&rec.stage) => {
+                _ if needs_input(rec) => {
                     let dir = self.fresh_dir(&format!("re-{}", rec.id.local_part()))?;
                     refetched.push(dir.clone());
                     match self.refetch(rec, &dir).await {
                         Ok(path) => {
                             inputs.insert(rec.id.clone(), path);
+                        }
+                        // Its zip can't be packed again: it goes on, and its record says so.
+                        Err(Refetch::Reject(reason)) if maybe_sent(&rec.stage) => {
+                            self.obs.note(&format!("batch {}: {reason}", rec.id));
+                            inputs.insert(rec.id.clone(), dir);
                         }
                         Err(Refetch::Reject(reason)) => {
                             staged
@@ -393,6 +405,45 @@ fn cleanup(dirs: &[PathBuf]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn submitted(extra: &[(&str, serde_json::Value)], archived: bool) -> BatchRecord {
+        let new = NewBatch {
+            tenant: "t".into(),
+            source: BatchSource {
+                kind: "s3-folder".into(),
+                location: "s3://b/t/b1/".into(),
+                files: Vec::new(),
+                extra: BTreeMap::new(),
+            },
+            content_sha256: "ab".repeat(32),
+        };
+        let id = BatchId::new("t", 1, &new.content_sha256).unwrap();
+        let mut rec = BatchRecord::received(&new, id, 1, Utc::now());
+        rec.stage = Stage::Submitted { import_id: 7 };
+        for (k, v) in extra {
+            rec.extra.insert((*k).to_owned(), v.clone());
+        }
+        if archived {
+            rec.archive.zip = Some("tenants/t/archive/1/batch.zip".into());
+        }
+        rec
+    }
+
+    #[test]
+    fn a_sent_batch_needs_its_input_only_while_its_zip_is_owed_to_the_archive() {
+        let packed = [("packed_zip", json!({"sha256": "00", "bytes": 1}))];
+        assert!(
+            needs_input(&submitted(&packed, false)),
+            "owed: packed again"
+        );
+        assert!(!needs_input(&submitted(&packed, true)), "archived");
+        assert!(
+            !needs_input(&submitted(&[], false)),
+            "packed elsewhere (one-shot): nothing owed"
+        );
+        assert!(maybe_sent(&submitted(&packed, false).stage));
+        assert!(!maybe_sent(&Stage::Packed));
+    }
 
     #[test]
     fn trigger_keys_name_the_object_that_started_the_batch() {
