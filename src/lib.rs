@@ -12,6 +12,7 @@
 //! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
 //! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
+//! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
 //! See `../shared/design.md` for the whole shape.
 
@@ -24,4 +25,5 @@ pub mod pipeline;
 pub mod sim;
 pub mod sis;
 pub mod store;
+pub mod telemetry;
 pub mod trigger;

@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod demo;
 pub mod import;
+pub mod listen;
 pub mod ops;
 pub mod output;
 pub mod pack;

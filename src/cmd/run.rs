@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use canvas_sis::aws::{self, ChecksumMode};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
-use canvas_sis::pipeline::LogObserver;
+use canvas_sis::pipeline::{LogObserver, Tee};
 use canvas_sis::store::s3::FetchPolicy;
+use canvas_sis::telemetry::MetricsObserver;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::queue::{SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
@@ -77,6 +78,9 @@ pub struct RunArgs {
     /// How long before the cap the message is released, in seconds.
     #[arg(long, default_value_t = 600.0, hide = true)]
     pub cap_margin_secs: f64,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    #[arg(long, env = "SIS_LISTEN_ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -99,6 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .await
         .context("reading the queue's redrive policy")?;
     let settings = settings(&args)?;
+    let _listener = crate::cmd::listen::start(args.listen, Some(&queue), &runtimes).await?;
     if args.state.starts_with("s3://") {
         let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
@@ -166,7 +171,8 @@ async fn work<S: LedgerStore>(
     settings: WorkerSettings,
 ) -> anyhow::Result<u8> {
     let until_empty = settings.until_empty;
-    let obs = LogObserver;
+    let (log, metrics) = (LogObserver, MetricsObserver);
+    let obs = Tee(vec![&log, &metrics]);
     let worker = Worker {
         queue,
         dlq,

@@ -15,6 +15,7 @@ use crate::cli::{UnattendedWaits, WatchArgs};
 use crate::cmd::import::secs;
 use crate::cmd::progress::TerminalObserver;
 use crate::cmd::simulate::wait_for_stop_signal;
+use canvas_sis::telemetry::MetricsObserver;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let config = Config::load(args.config.as_deref()).context("loading the configuration")?;
@@ -33,7 +34,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
-    let obs = TerminalObserver::new();
+    let _listener = crate::cmd::listen::start(args.listen, None, &runtimes).await?;
+    let (term, metrics) = (TerminalObserver::new(), MetricsObserver);
+    let obs = canvas_sis::pipeline::Tee(vec![&term, &metrics]);
     let (wait, submit_lease) = args.waits.policy()?;
     let pass = Pass {
         layout: &layout,
@@ -69,7 +72,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             _ = wait_for_stop_signal() => break,
         }
     }
-    obs_finish(&obs);
+    obs_finish(&term);
     halted_exit_code(&ledger, &config).await
 }
 

@@ -26,6 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::TimeDelta;
+use tracing::Instrument as _;
 
 use super::{
     BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit,
@@ -37,6 +38,7 @@ use crate::ledger::{
     AcceptedStats, BatchId, BatchRecord, Gate, KindStats, Ledger, LedgerError, LedgerStore, Stage,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
+use crate::telemetry::{metrics, spans};
 
 /// Everything the staged run of one tenant's batches needs.
 pub struct Staged<'a, S> {
@@ -105,8 +107,22 @@ pub enum RunError {
 }
 
 impl<S: LedgerStore> Staged<'_, S> {
-    /// Moves batch `id`, whose files are at `input`, as far as it can go.
+    /// Moves batch `id`, whose files are at `input`, as far as it can go, in the batch's span
+    /// (see `telemetry::spans`), which ends with what the run came to.
     pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
+        let span = spans::batch(&self.tenant, &id.to_string());
+        let out = self.run_stages(id, input).instrument(span.clone()).await;
+        match &out {
+            Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
+                crate::telemetry::observer::record_on_span(&span, rec)
+            }
+            Err(RunError::Busy(_)) => {}
+            Err(_) => spans::mark_error(&span),
+        }
+        out
+    }
+
+    async fn run_stages(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
         loop {
             let rec = self
                 .ledger
@@ -137,7 +153,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                     if self.may_be_in_flight(&rec) {
                         return Err(RunError::Busy(rec.id.clone()));
                     }
-                    self.resolve_submitting(&rec, &req).await?
+                    spans::in_stage(&self.tenant, "submit", self.resolve_submitting(&rec, &req))
+                        .await?
                 }
                 stage => {
                     if let Some(reason) = self.gate_closed().await? {
@@ -150,7 +167,9 @@ impl<S: LedgerStore> Staged<'_, S> {
                                 return Ok(Progress::Blocked(Box::new(held)));
                             }
                         }
-                        Stage::Packed => self.submit(&rec, &req).await?,
+                        Stage::Packed => {
+                            spans::in_stage(&self.tenant, "submit", self.submit(&rec, &req)).await?
+                        }
                         _ => unreachable!("handled above"),
                     }
                 }
@@ -214,14 +233,17 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
     async fn validate(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         self.obs.stage(ObsStage::Validate);
-        let collected = match collect::collect(&req.path, &req.limits) {
+        let collected = match spans::in_stage_sync(&self.tenant, "collect", || {
+            collect::collect(&req.path, &req.limits)
+        }) {
             Ok(c) => c,
             Err(e) => return self.reject(rec, e.to_string(), None).await,
         };
         // Packed while validating (other cores); kept only if validation agrees (below).
         let zip = self.zip_path(rec, req);
-        let (report, prepacked) =
-            super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack);
+        let (report, prepacked) = spans::in_stage_sync(&self.tenant, "validate", || {
+            super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack)
+        });
         let kinds_found = super::kinds_of(&report);
         let prepacked = prepacked
             .filter(|(guess, _)| !report.is_rejected() && *guess == kinds_found)
@@ -241,6 +263,12 @@ impl<S: LedgerStore> Staged<'_, S> {
             return self.reject(rec, reason, Some(report_key)).await;
         }
         let stats = BatchStats::from_report(&report);
+        for (kind, s) in &stats.0 {
+            metrics::get().packed(kind, s.rows, 0);
+        }
+        if let Some(p) = &prepacked {
+            packed_bytes(&kinds_found, p);
+        }
         let kinds = serde_json::to_value(&kinds_found).unwrap_or_default();
         let prepacked =
             prepacked.map(|p| serde_json::json!({"sha256": p.sha256, "bytes": p.bytes}));
@@ -312,6 +340,18 @@ impl<S: LedgerStore> Staged<'_, S> {
         rec: &BatchRecord,
         req: &ImportRequest,
     ) -> Result<Option<BatchRecord>, RunError> {
+        if let Some(held) = spans::in_stage(&self.tenant, "guard", self.guard(rec, req)).await? {
+            return Ok(Some(held));
+        }
+        spans::in_stage(&self.tenant, "pack", self.pack_and_archive(rec, req)).await
+    }
+
+    /// The mass-change guard. Returns the record when the batch is held.
+    async fn guard(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<BatchRecord>, RunError> {
         if !rec.approved {
             let tenant = self.ledger.tenant(&self.tenant).await?;
             let previous = tenant.last_accepted.as_ref().map(stats_of_accepted);
@@ -351,6 +391,15 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(Some(rec.clone()));
             }
         }
+        Ok(None)
+    }
+
+    /// The zip (already built while validating, or built now), archived in the ledger.
+    async fn pack_and_archive(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<BatchRecord>, RunError> {
         self.obs.stage(ObsStage::Pack);
         let zip = self.zip_path(rec, req);
         let sha256 = match prepacked_zip(rec, &zip) {
@@ -398,7 +447,10 @@ impl<S: LedgerStore> Staged<'_, S> {
             None => super::kinds_of(&validate(&collected, &req.validate)),
         };
         match pack(&collected, &kinds, zip, &req.pack) {
-            Ok(s) => Ok(Some(s.sha256)),
+            Ok(s) => {
+                packed_bytes(&kinds, &s);
+                Ok(Some(s.sha256))
+            }
             Err(e) => Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: format!("packing failed: {e}"),
@@ -581,6 +633,22 @@ impl<S: LedgerStore> Staged<'_, S> {
         req: &ImportRequest,
         import_id: u64,
     ) -> Result<(), RunError> {
+        let done = spans::in_stage(&self.tenant, "wait", self.wait(rec, req, import_id)).await?;
+        spans::in_stage(
+            &self.tenant,
+            "record",
+            self.record_outcome(rec, req, import_id, done),
+        )
+        .await
+    }
+
+    /// Waits until Canvas ends import `import_id`.
+    async fn wait(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        import_id: u64,
+    ) -> Result<SisImport, RunError> {
         self.obs.stage(ObsStage::Wait);
         let current = self
             .client
@@ -598,6 +666,17 @@ impl<S: LedgerStore> Staged<'_, S> {
                 reason: outcome_reason(&o),
                 exit_code: o.exit_code(),
             })?;
+        Ok(done)
+    }
+
+    /// Reads the end of the import (errors file), archives it, records it, updates the tenant.
+    async fn record_outcome(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        import_id: u64,
+        done: SisImport,
+    ) -> Result<(), RunError> {
         self.obs.stage(ObsStage::Report);
         let outcome = super::report::finish(self.client, req, done, self.obs).await;
         let (Outcome::Imported(f) | Outcome::CanvasFailed(f)) = &outcome else {
@@ -619,6 +698,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             },
             None => None,
         };
+        metrics::get().canvas_import(&self.tenant, &f.import);
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
@@ -736,6 +816,17 @@ fn outcome_reason(o: &Outcome) -> String {
             f.import.id,
             f.import.workflow_state.as_str()
         ),
+    }
+}
+
+/// Counts the uncompressed bytes of a packed zip per data type.
+fn packed_bytes(
+    kinds: &std::collections::BTreeMap<String, crate::sis::SisKind>,
+    summary: &crate::pack::PackSummary,
+) {
+    for e in &summary.entries {
+        let kind = kinds.get(&e.name).map_or("other", |k| k.counts_key());
+        metrics::get().packed(kind, 0, e.uncompressed);
     }
 }
 
