@@ -266,7 +266,7 @@ async fn metrics_scrape_as_prometheus_text_and_probes_follow_the_queue_and_canva
     assert_eq!(imported.len(), 1);
     assert_eq!(imported[0].value, 1.0);
     assert_eq!(
-        types.get("canvas_sis_batches").map(String::as_str),
+        types.get("canvas_sis_batches_total").map(String::as_str),
         Some("counter")
     );
     assert_eq!(

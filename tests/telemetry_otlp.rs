@@ -68,8 +68,7 @@ fn batch_span<'a>(
     spans
         .iter()
         .filter(|s| s.name == "batch" && s.attr("sis.tenant") == Some(tenant))
-        .filter(|s| s.attr("sis.batch_id") == Some(id.as_str()))
-        .last()
+        .rfind(|s| s.attr("sis.batch_id") == Some(id.as_str()))
         .unwrap_or_else(|| panic!("no batch span for {id}"))
 }
 
@@ -78,12 +77,11 @@ fn value(points: &[Point], metric: &str, want: &[(&str, &str)]) -> Option<f64> {
     points
         .iter()
         .filter(|p| p.metric == metric)
-        .filter(|p| {
+        .rfind(|p| {
             want.iter()
                 .all(|(k, v)| p.attrs.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|p| p.value)
-        .last()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
