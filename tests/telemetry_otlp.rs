@@ -99,6 +99,13 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
                            "action": {"kind": "import", "final_state": "failed_with_messages"}}),
         )
         .await;
+    // One of east's reads is refused for the rate limit (the client waits and retries).
+    c.sim
+        .add_fault(
+            json!({"method": "GET", "path_contains": "/accounts/1/sis_imports",
+                           "action": {"kind": "throttle"}}),
+        )
+        .await;
     c.drop_zip("east/1.zip", zip_feed("e1")).await;
     c.drop_zip("west/1.zip", zip_feed("w1")).await;
     c.drop_zip("west/2.zip", zip_feed("w2")).await;
@@ -203,6 +210,14 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
         "the archive upload is an S3 span of the batch: {:?}",
         below.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
+    let throttled = below
+        .iter()
+        .find(|s| s.kind == 3 && s.status == 2)
+        .expect("the throttled attempt is an error client span of the batch");
+    assert!(
+        ["403", "429"].contains(&throttled.attr("http.response.status_code").unwrap_or("")),
+        "{throttled:?}"
+    );
     // The batch runs inside the processing of its message (messaging conventions).
     let message = spans
         .iter()
@@ -295,6 +310,12 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
             "stage {stage} timed twice for east"
         );
     }
+    assert_eq!(
+        value(&points, "canvas_sis.canvas.throttled", &[]),
+        Some(1.0),
+        "one throttled answer"
+    );
+    assert!(value(&points, "canvas_sis.canvas.rate_limit.remaining", &[]).is_some());
     let posts = value(
         &points,
         "canvas_sis.canvas.requests",
