@@ -378,3 +378,61 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
         "west never succeeded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("users.csv"), common::users_csv(5)).unwrap();
+    let pack = |disabled: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
+        cmd.arg("pack")
+            .arg(&input)
+            .arg("-o")
+            .arg(dir.path().join("out.zip"))
+            .env_clear()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "600000");
+        if disabled {
+            cmd.env("OTEL_SDK_DISABLED", "true");
+        }
+        cmd
+    };
+    let mut off = pack(true);
+    let out = tokio::task::spawn_blocking(move || off.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        rx.spans().is_empty(),
+        "OTEL_SDK_DISABLED=true: no span sent"
+    );
+    assert_eq!(
+        rx.metric_posts(),
+        0,
+        "OTEL_SDK_DISABLED=true: no metrics sent"
+    );
+
+    let mut on = pack(false);
+    let out = tokio::task::spawn_blocking(move || on.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stages: Vec<String> = rx
+        .spans()
+        .iter()
+        .filter_map(|s| s.attr("sis.stage").map(str::to_owned))
+        .collect();
+    assert_eq!(stages, ["collect", "validate", "pack"], "flushed at exit");
+    assert!(
+        value(
+            &rx.points(),
+            "canvas_sis.stage.duration",
+            &[("tenant", "local"), ("stage", "pack")]
+        )
+        .is_some(),
+        "metrics flushed at exit"
+    );
+}

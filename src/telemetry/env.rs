@@ -36,11 +36,9 @@ impl OtelEnv {
         let signal = |endpoint: &str, exporter: &str| {
             !disabled && (any_endpoint || set(endpoint)) && !is(exporter, "none")
         };
-        let unsupported_protocol = ["OTEL_EXPORTER_OTLP_PROTOCOL"]
-            .iter()
-            .filter_map(|k| get(k))
+        let unsupported_protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
             .map(|v| v.trim().to_owned())
-            .find(|v| !v.is_empty() && v != "http/protobuf");
+            .filter(|v| !v.is_empty() && v != "http/protobuf");
         let names_service = set("OTEL_SERVICE_NAME")
             || get("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|v| {
                 v.split(',')

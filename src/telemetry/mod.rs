@@ -92,11 +92,6 @@ impl Telemetry {
     pub fn scrape(&self) -> Option<String> {
         self.pull.as_ref().map(|p| p.render())
     }
-
-    /// The pull reader behind [`Telemetry::scrape`], for the listener.
-    pub fn pull_reader(&self) -> Option<prometheus::PullReader> {
-        self.pull.clone()
-    }
 }
 
 impl Drop for Telemetry {
