@@ -141,6 +141,7 @@ pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
         .with_tracer(tracer.tracer(SCOPE))
         .with_threads(false)
         .with_target(false)
+        .with_location(false)
         .with_filter(spans::exported_filter());
     tracing_subscriber::registry().with(fmt).with(otel).init();
     if let Some(p) = &env.unsupported_protocol {
