@@ -27,21 +27,74 @@ use super::metrics;
 /// What the OpenTelemetry layer turns into spans: this crate's spans (info and above), the AWS
 /// SDK's operation spans when they happen inside one of ours (so an idle worker's long polls do
 /// not each make a trace), and warnings and errors as span events.
+///
+/// Decided per callsite wherever it can be, so that the `debug!`/`trace!` calls of hot loops stay
+/// disabled at no cost; only the SDK's operation spans are looked at each time (current span).
 pub fn exported_filter<S>() -> impl Filter<S>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    tracing_subscriber::filter::dynamic_filter_fn(|meta, cx| {
-        let level = *meta.level();
-        if !meta.is_span() {
-            return level <= Level::WARN;
+    Exported
+}
+
+struct Exported;
+
+#[derive(PartialEq)]
+enum Exports {
+    Never,
+    Always,
+    InsideOurs,
+}
+
+fn exports(meta: &tracing::Metadata<'_>) -> Exports {
+    let level = *meta.level();
+    if !meta.is_span() {
+        return if level <= Level::WARN {
+            Exports::Always
+        } else {
+            Exports::Never
+        };
+    }
+    let target = meta.target();
+    if target.starts_with("aws_sdk_") && level <= Level::DEBUG {
+        Exports::InsideOurs
+    } else if target.starts_with("canvas_sis") && level <= Level::INFO {
+        Exports::Always
+    } else {
+        Exports::Never
+    }
+}
+
+impl<S> Filter<S> for Exported
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        match exports(meta) {
+            Exports::Never => false,
+            Exports::Always => true,
+            Exports::InsideOurs => cx.lookup_current().is_some(),
         }
-        let target = meta.target();
-        if target.starts_with("aws_sdk_") {
-            return level <= Level::DEBUG && cx.lookup_current().is_some();
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        match exports(meta) {
+            Exports::Never => tracing::subscriber::Interest::never(),
+            Exports::Always => tracing::subscriber::Interest::always(),
+            Exports::InsideOurs => tracing::subscriber::Interest::sometimes(),
         }
-        target.starts_with("canvas_sis") && level <= Level::INFO
-    })
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::DEBUG)
+    }
 }
 
 /// The span of one batch run. Its trace id is recorded on it (`trace_id`) for the logs.
