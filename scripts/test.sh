@@ -21,6 +21,12 @@ export CANVAS_SIS_BIN="${CANVAS_SIS_BIN:-$TARGET_DIR/debug/canvas-sis}"
 # The cloud worker's tests start this moto server (pinned in tests/python/requirements.txt).
 export CANVAS_SIS_MOTO="$VENV/bin/moto_server"
 
+# The whole output (cargo test and pytest) is kept here and checked at the end: no token value
+# used by the tests may appear in it (scripts/check_token_leaks.sh).
+OUTPUT_LOG="${TEST_OUTPUT_LOG:-$TARGET_DIR/test-output.log}"
+mkdir -p "$(dirname "$OUTPUT_LOG")"
+exec > >(tee "$OUTPUT_LOG") 2>&1
+
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nscripts/test.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -94,5 +100,9 @@ SUMMARY+=("local stack ok")
 step "scripts/static_checks.sh (Dockerfile, chart, Kubernetes, Terraform, deploy JSON)"
 bash "$ROOT/scripts/static_checks.sh"
 SUMMARY+=("static checks ok")
+
+step "no test token in the output ($OUTPUT_LOG)"
+"$ROOT/scripts/check_token_leaks.sh" "$OUTPUT_LOG"
+SUMMARY+=("token check ok")
 
 printf '\n==> all tests passed: %s\n' "${SUMMARY[*]}"

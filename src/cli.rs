@@ -146,6 +146,9 @@ pub struct WatchArgs {
     /// Seconds between passes when watching.
     #[arg(long, default_value_t = 30.0)]
     pub interval_secs: f64,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    #[arg(long, env = "SIS_LISTEN_ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub waits: UnattendedWaits,
 }

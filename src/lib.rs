@@ -13,6 +13,7 @@
 //! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
 //! - [`notify`]: webhook and SNS notifications of failed, halted, held (and warned) batches.
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
+//! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
 //! See `../shared/design.md` for the whole shape.
 
@@ -26,4 +27,5 @@ pub mod pipeline;
 pub mod sim;
 pub mod sis;
 pub mod store;
+pub mod telemetry;
 pub mod trigger;

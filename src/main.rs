@@ -26,7 +26,12 @@ fn main() -> ExitCode {
         Command::Demo(_) => "warn",
         _ => "info",
     };
-    init_logging(cli.log_format, default_level);
+    let style = match cli.log_format {
+        LogFormat::Text => canvas_sis::telemetry::LogStyle::Text,
+        LogFormat::Json => canvas_sis::telemetry::LogStyle::Json,
+    };
+    // Logs, traces and metrics; flushed when dropped, at the end of `main`.
+    let telemetry = canvas_sis::telemetry::init(style, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,28 +62,14 @@ fn main() -> ExitCode {
             Command::Simulate(a) => cmd::simulate::run(a).await,
         }
     });
-    match result {
+    let code = match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(cmd::exit::USAGE)
         }
-    }
-}
-
-/// Logs on stderr, readable text or JSON lines; `RUST_LOG` overrides the default level.
-fn init_logging(format: LogFormat, default_level: &str) {
-    // The S3 SDK warns on every download of a multipart object that its part-level checksum
-    // can't be checked; the worker hashes what it downloads itself (and checks a manifest's
-    // sha256), so that warning says nothing an operator can act on.
-    let quiet = "aws_sdk_s3::http_response_checksum=error";
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},{quiet}")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    };
+    drop(runtime);
+    drop(telemetry);
+    code
 }

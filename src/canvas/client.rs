@@ -35,7 +35,9 @@ use super::model::{Progress, SisImport, SisImportError, SisImportErrorList, SisI
 use super::options::{ListFilter, RestoreOptions};
 use super::pagination::next_link;
 use super::response::{CallInfo, Failure, classify};
-use super::retry::{Backoff, pacing_delay};
+use super::retry::{Backoff, is_throttled, pacing_delay};
+use crate::telemetry::{metrics, spans};
+use tracing::Instrument as _;
 
 /// How to reach Canvas. Build with [`ClientConfig::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -651,7 +653,7 @@ impl CanvasClient {
             self.wait_for_pace().await;
             let req = build().await?;
             let sent_at = Utc::now();
-            let failure = match self.attempt(req).await {
+            let failure = match self.attempt(req, &call.info).await {
                 Ok(done) => return Ok(done),
                 Err(f) => f.sorted(&call.info),
             };
@@ -680,16 +682,57 @@ impl CanvasClient {
         }
     }
 
-    /// One attempt: send, note rate-limit headers, read the body.
-    async fn attempt(&self, req: RequestBuilder) -> Result<(HeaderMap, Bytes), Attempted> {
-        let resp: Response = req.send().await.map_err(Attempted::transport)?;
-        self.note_rate_limit(resp.headers());
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(Attempted::transport)?;
+    /// One attempt: send, note rate-limit headers, read the body; in an HTTP client span,
+    /// counted in the request metrics.
+    async fn attempt(
+        &self,
+        req: RequestBuilder,
+        info: &CallInfo,
+    ) -> Result<(HeaderMap, Bytes), Attempted> {
+        let (client, request) = req.build_split();
+        let request = request.map_err(Attempted::transport)?;
+        let route = spans::route_template(request.url().path());
+        let host = request.url().host_str().unwrap_or("").to_owned();
+        let span = spans::http_client(info.method, request.url(), &route);
+        let started = std::time::Instant::now();
+        let counted = |status: Option<u16>, throttled: bool| {
+            let took = started.elapsed();
+            metrics::get().canvas_request(info.method, &route, &host, status, took, throttled);
+        };
+        let answered = async {
+            let resp: Response = client.execute(request).await?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .instrument(span.clone())
+        .await;
+        let (status, headers, body) = match answered {
+            Ok(a) => a,
+            Err(e) => {
+                span.record(
+                    "error.type",
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "transport"
+                    },
+                );
+                spans::mark_error(&span);
+                counted(None, false);
+                return Err(Attempted::transport(e));
+            }
+        };
+        self.note_rate_limit(&headers, &host);
+        span.record("http.response.status_code", status);
         if (200..300).contains(&status) {
+            counted(Some(status), false);
             return Ok((headers, body));
         }
+        span.record("error.type", status.to_string().as_str());
+        spans::mark_error(&span);
+        counted(Some(status), is_throttled(status, &body));
         Err(Attempted::Answer { status, body })
     }
 
@@ -761,7 +804,7 @@ impl CanvasClient {
     }
 
     /// Logs Canvas's rate-limit headers and, when the budget is low, holds the next request.
-    fn note_rate_limit(&self, headers: &HeaderMap) {
+    fn note_rate_limit(&self, headers: &HeaderMap, host: &str) {
         let read = |name: &str| {
             headers
                 .get(name)
@@ -770,6 +813,9 @@ impl CanvasClient {
         };
         let remaining = read("x-rate-limit-remaining");
         let cost = read("x-request-cost");
+        if let Some(r) = remaining {
+            metrics::get().rate_limit(host, r);
+        }
         if remaining.is_some() || cost.is_some() {
             tracing::debug!(?remaining, ?cost, "Canvas rate limit");
         }

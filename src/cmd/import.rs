@@ -40,7 +40,13 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         pack: Default::default(),
         limits: Default::default(),
     };
-    let outcome = canvas_sis::pipeline::import(&client, &req, &TerminalObserver::new()).await;
+    // One trace for the one-shot import: its Canvas calls are the batch span's children.
+    let span = canvas_sis::telemetry::spans::batch("local", "import");
+    let outcome = tracing::Instrument::instrument(
+        canvas_sis::pipeline::import(&client, &req, &TerminalObserver::new()),
+        span,
+    )
+    .await;
     print(&outcome, args.json);
     Ok(outcome.exit_code())
 }

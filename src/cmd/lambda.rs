@@ -93,8 +93,9 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
         store,
         notifier,
     } = ready;
-    let log = LogObserver;
-    let obs = notify::tee(&log, notifier.as_ref());
+    let (log, metrics) = (LogObserver, canvas_sis::telemetry::MetricsObserver);
+    let mut obs = notify::tee(&log, notifier.as_ref());
+    obs.0.push(&metrics);
     macro_rules! serve_with {
         ($store:expr) => {{
             let ledger = Ledger::new($store);
@@ -265,13 +266,16 @@ async fn serve<S: LedgerStore>(
 }
 
 /// Runs after every invocation, before its response is sent (Lambda may freeze the process
-/// right after): sends the notifications the invocation queued, until `until` at the latest —
-/// and is the place to flush telemetry buffered during the invocation.
+/// right after): sends the notifications the invocation queued, until `until` at the latest, and
+/// flushes the telemetry buffered during the invocation.
 async fn after_invocation(notifier: Option<&Notifier>, until: Option<Instant>) {
     if let (Some(n), Some(until)) = (notifier, until) {
         n.flush(until.into()).await;
     }
-    // The telemetry flush (src/telemetry/) is connected here.
+    // Spans and metrics of the invocation leave before the response does.
+    if let Err(e) = tokio::task::spawn_blocking(canvas_sis::telemetry::flush).await {
+        tracing::warn!(error = %e, "the telemetry flush did not finish");
+    }
 }
 
 /// The invocation's deadline (milliseconds since the epoch) on the monotonic clock.

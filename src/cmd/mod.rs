@@ -5,6 +5,7 @@ pub mod connect;
 pub mod demo;
 pub mod import;
 pub mod lambda;
+pub mod listen;
 pub mod notify;
 pub mod ops;
 pub mod output;

@@ -4,19 +4,29 @@
 use canvas_sis::pack::{PackOptions, ZipLimits};
 use canvas_sis::pipeline::collect::collect;
 use canvas_sis::sis::validate::ValidateOptions;
+use canvas_sis::telemetry::spans::in_stage_sync;
 
 use crate::cli::PackArgs;
 use crate::cmd::exit;
 
+/// The tenant label of one-shot runs in spans and metrics.
+const LOCAL: &str = "local";
+
 pub fn run(args: PackArgs) -> anyhow::Result<u8> {
-    let collected = match collect(&args.path, &ZipLimits::default()) {
+    // Traced and timed like a batch's stages (tenant "local"): the telemetry overhead benchmark
+    // (scripts/bench_telemetry.sh) measures this command.
+    let collected = match in_stage_sync(LOCAL, "collect", || {
+        collect(&args.path, &ZipLimits::default())
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(exit::REJECTED);
         }
     };
-    let report = canvas_sis::pipeline::validate(&collected, &ValidateOptions::default());
+    let report = in_stage_sync(LOCAL, "validate", || {
+        canvas_sis::pipeline::validate(&collected, &ValidateOptions::default())
+    });
     if report.is_rejected() && !args.no_validate {
         eprint!("{}", report.to_text());
         eprintln!("not packed: fix the errors above, or pass --no-validate to pack anyway");
@@ -26,12 +36,10 @@ pub fn run(args: PackArgs) -> anyhow::Result<u8> {
         level: args.level,
         ..PackOptions::default()
     };
-    match canvas_sis::pipeline::pack(
-        &collected,
-        &canvas_sis::pipeline::kinds_of(&report),
-        &args.output,
-        &opts,
-    ) {
+    let kinds = canvas_sis::pipeline::kinds_of(&report);
+    match in_stage_sync(LOCAL, "pack", || {
+        canvas_sis::pipeline::pack(&collected, &kinds, &args.output, &opts)
+    }) {
         Ok(summary) => {
             for e in &summary.entries {
                 println!("{:>12} -> {:>12}  {}", e.uncompressed, e.compressed, e.name);

@@ -19,6 +19,7 @@ use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
+use canvas_sis::telemetry::MetricsObserver;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
@@ -79,6 +80,9 @@ pub struct RunArgs {
     /// How long before the cap the message is released, in seconds.
     #[arg(long, default_value_t = 600.0, hide = true)]
     pub cap_margin_secs: f64,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    #[arg(long, env = "SIS_LISTEN_ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -107,6 +111,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let hint = LedgerHint::state(&args.state);
     let notifier = notify::build(&config, hint, Some(clients.sns.clone())).await?;
     let notifier = notifier.as_ref();
+    let _listener = crate::cmd::listen::start(args.listen, Some(&queue), &runtimes).await?;
     if args.state.starts_with("s3://") {
         let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
@@ -180,8 +185,9 @@ async fn work<S: LedgerStore>(
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
     let until_empty = settings.until_empty;
-    let log = LogObserver;
-    let obs = notify::tee(&log, notifier);
+    let (log, metrics) = (LogObserver, MetricsObserver);
+    let mut obs = notify::tee(&log, notifier);
+    obs.0.push(&metrics);
     let worker = Worker {
         queue,
         dlq,

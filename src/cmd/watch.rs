@@ -17,6 +17,7 @@ use crate::cmd::import::secs;
 use crate::cmd::notify;
 use crate::cmd::progress::TerminalObserver;
 use crate::cmd::simulate::wait_for_stop_signal;
+use canvas_sis::telemetry::MetricsObserver;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
@@ -38,11 +39,13 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
-    let terminal = TerminalObserver::new();
+    let _listener = crate::cmd::listen::start(args.listen, None, &runtimes).await?;
+    let (terminal, metrics) = (TerminalObserver::new(), MetricsObserver);
     let hint =
         LedgerHint::folder(&std::fs::canonicalize(&layout.root).unwrap_or(layout.root.clone()));
     let notifier = notify::build(&config, hint, None).await?;
-    let obs = notify::tee(&terminal, notifier.as_ref());
+    let mut obs = notify::tee(&terminal, notifier.as_ref());
+    obs.0.push(&metrics);
     let (wait, submit_lease) = args.waits.policy()?;
     let pass = Pass {
         layout: &layout,

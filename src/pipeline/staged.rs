@@ -31,6 +31,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::TimeDelta;
+use tracing::Instrument as _;
 
 use super::{
     BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit,
@@ -42,6 +43,7 @@ use crate::ledger::{
     AcceptedStats, BatchId, BatchRecord, Gate, KindStats, Ledger, LedgerError, LedgerStore, Stage,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
+use crate::telemetry::{metrics, spans};
 
 /// Everything the staged run of one tenant's batches needs.
 pub struct Staged<'a, S> {
@@ -114,8 +116,22 @@ pub enum RunError {
 }
 
 impl<S: LedgerStore> Staged<'_, S> {
-    /// Moves batch `id`, whose files are at `input`, as far as it can go.
+    /// Moves batch `id`, whose files are at `input`, as far as it can go, in the batch's span
+    /// (see `telemetry::spans`), which ends with what the run came to.
     pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
+        let span = spans::batch(&self.tenant, &id.to_string());
+        let out = self.run_stages(id, input).instrument(span.clone()).await;
+        match &out {
+            Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
+                crate::telemetry::observer::record_on_span(&span, rec)
+            }
+            Err(RunError::Busy(_)) => {}
+            Err(_) => spans::mark_error(&span),
+        }
+        out
+    }
+
+    async fn run_stages(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
         loop {
             let rec = self
                 .ledger
@@ -146,7 +162,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                     if self.may_be_in_flight(&rec) {
                         return Err(RunError::Busy(rec.id.clone()));
                     }
-                    self.resolve_submitting(&rec, &req).await?
+                    spans::in_stage(&self.tenant, "submit", self.resolve_submitting(&rec, &req))
+                        .await?
                 }
                 stage => {
                     if let Some(reason) = self.gate_closed().await? {
@@ -159,7 +176,9 @@ impl<S: LedgerStore> Staged<'_, S> {
                                 return Ok(Progress::Blocked(Box::new(held)));
                             }
                         }
-                        Stage::Packed => self.submit(&rec, &req).await?,
+                        Stage::Packed => {
+                            spans::in_stage(&self.tenant, "submit", self.submit(&rec, &req)).await?
+                        }
                         _ => unreachable!("handled above"),
                     }
                 }
@@ -223,14 +242,17 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
     async fn validate(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         self.obs.stage(ObsStage::Validate);
-        let collected = match collect::collect(&req.path, &req.limits) {
+        let collected = match spans::in_stage_sync(&self.tenant, "collect", || {
+            collect::collect(&req.path, &req.limits)
+        }) {
             Ok(c) => c,
             Err(e) => return self.reject(rec, e.to_string(), None).await,
         };
         // Packed while validating (other cores); kept only if validation agrees (below).
         let zip = self.zip_path(rec, req);
-        let (report, prepacked) =
-            super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack);
+        let (report, prepacked) = spans::in_stage_sync(&self.tenant, "validate", || {
+            super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack)
+        });
         let kinds_found = super::kinds_of(&report);
         let prepacked = prepacked
             .filter(|(guess, _)| !report.is_rejected() && *guess == kinds_found)
@@ -251,6 +273,12 @@ impl<S: LedgerStore> Staged<'_, S> {
             return self.reject_with(rec, reason, Some(report_key), first).await;
         }
         let stats = BatchStats::from_report(&report);
+        for (kind, s) in &stats.0 {
+            metrics::get().packed(kind, s.rows, 0);
+        }
+        if let Some(p) = &prepacked {
+            packed_bytes(&kinds_found, p);
+        }
         let kinds = serde_json::to_value(&kinds_found).unwrap_or_default();
         let prepacked =
             prepacked.map(|p| serde_json::json!({"sha256": p.sha256, "bytes": p.bytes}));
@@ -334,6 +362,18 @@ impl<S: LedgerStore> Staged<'_, S> {
         rec: &BatchRecord,
         req: &ImportRequest,
     ) -> Result<Option<BatchRecord>, RunError> {
+        if let Some(held) = spans::in_stage(&self.tenant, "guard", self.guard(rec, req)).await? {
+            return Ok(Some(held));
+        }
+        spans::in_stage(&self.tenant, "pack", self.pack_and_archive(rec, req)).await
+    }
+
+    /// The mass-change guard. Returns the record when the batch is held.
+    async fn guard(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<BatchRecord>, RunError> {
         if !rec.approved {
             let tenant = self.ledger.tenant(&self.tenant).await?;
             let previous = tenant.last_accepted.as_ref().map(stats_of_accepted);
@@ -373,6 +413,15 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(Some(rec.clone()));
             }
         }
+        Ok(None)
+    }
+
+    /// The zip (already built while validating, or built now), archived in the ledger.
+    async fn pack_and_archive(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<BatchRecord>, RunError> {
         self.obs.stage(ObsStage::Pack);
         let zip = self.zip_path(rec, req);
         let sha256 = match prepacked_zip(rec, &zip) {
@@ -418,7 +467,10 @@ impl<S: LedgerStore> Staged<'_, S> {
             None => super::kinds_of(&validate(&collected, &req.validate)),
         };
         match pack(&collected, &kinds, zip, &req.pack) {
-            Ok(s) => Ok(Some(s.sha256)),
+            Ok(s) => {
+                packed_bytes(&kinds, &s);
+                Ok(Some(s.sha256))
+            }
             Err(e) => Err(RunError::Canvas {
                 batch: rec.id.clone(),
                 reason: format!("packing failed: {e}"),
@@ -701,11 +753,16 @@ impl<S: LedgerStore> Staged<'_, S> {
         import_id: u64,
     ) -> Result<(), RunError> {
         let (ended, archived) = tokio::join!(
-            self.await_end(rec, req, import_id),
+            spans::in_stage(&self.tenant, "wait", self.await_end(rec, req, import_id)),
             self.archive_owed_zip(rec, req)
         );
         let ended = ended?;
-        self.record_end(rec, import_id, &ended, archived).await
+        spans::in_stage(
+            &self.tenant,
+            "record",
+            self.record_end(rec, import_id, &ended, archived),
+        )
+        .await
     }
 
     /// Waits until Canvas ends the import, and fetches its errors file.
@@ -773,6 +830,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             },
             None => None,
         };
+        metrics::get().canvas_import(&self.tenant, &f.import);
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
@@ -891,6 +949,17 @@ fn outcome_reason(o: &Outcome) -> String {
             f.import.id,
             f.import.workflow_state.as_str()
         ),
+    }
+}
+
+/// Counts the uncompressed bytes of a packed zip per data type.
+fn packed_bytes(
+    kinds: &std::collections::BTreeMap<String, crate::sis::SisKind>,
+    summary: &crate::pack::PackSummary,
+) {
+    for e in &summary.entries {
+        let kind = kinds.get(&e.name).map_or("other", |k| k.counts_key());
+        metrics::get().packed(kind, 0, e.uncompressed);
     }
 }
 

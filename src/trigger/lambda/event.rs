@@ -80,6 +80,12 @@ impl SqsRecord {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
             received_at: std::time::Instant::now(),
+            sent_at_ms: self.sent_at_ms().and_then(|ms| i64::try_from(ms).ok()),
+            trace_parent: self.traceparent().map(str::to_owned),
+            trace_state: self
+                .message_attributes
+                .get("tracestate")
+                .and_then(|a| a.string_value.clone()),
         }
     }
 }

@@ -40,11 +40,17 @@ pub async fn handle_event<S: LedgerStore>(
         let mut handler = base.until(wait_end);
         let fetch = &mut handler.settings.fetch;
         fetch.incomplete_wait = incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms());
-        let span = tracing::info_span!(
-            "message",
-            message_id = %rec.message_id,
-            group = rec.attributes.message_group_id.as_deref().unwrap_or(""),
-            traceparent = rec.traceparent().unwrap_or(""),
+        let m = rec.to_received();
+        crate::telemetry::metrics::get().message_received(m.sent_at_ms);
+        // The queue's name: the last part of the event source's ARN.
+        let arn = rec.event_source_arn.as_deref().unwrap_or("sqs");
+        let queue = arn.rsplit(':').next().unwrap_or(arn);
+        let span = crate::telemetry::spans::sqs_process(
+            queue,
+            &m.message_id,
+            m.receive_count,
+            m.trace_parent.as_deref(),
+            m.trace_state.as_deref(),
         );
         let done = if Instant::now() >= wait_end {
             span.in_scope(|| {

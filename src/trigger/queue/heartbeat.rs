@@ -40,13 +40,17 @@ impl Heartbeat {
                 match queue.set_visibility(&m, visibility).await {
                     Ok(()) => {
                         count.fetch_add(1, Ordering::Relaxed);
+                        crate::telemetry::metrics::get().heartbeat("ok");
                         tracing::debug!(message_id = %m.message_id, "visibility extended");
                     }
-                    Err(e) => tracing::warn!(
-                        message_id = %m.message_id,
-                        error = %e,
-                        "could not extend the message's visibility; retrying at the next beat"
-                    ),
+                    Err(e) => {
+                        crate::telemetry::metrics::get().heartbeat("failed");
+                        tracing::warn!(
+                            message_id = %m.message_id,
+                            error = %e,
+                            "could not extend the message's visibility; retrying at the next beat"
+                        )
+                    }
                 }
             }
         });

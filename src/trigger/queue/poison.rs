@@ -83,6 +83,9 @@ mod tests {
             group: Some("main".into()),
             receive_count: 1,
             received_at: std::time::Instant::now(),
+            sent_at_ms: None,
+            trace_parent: None,
+            trace_state: None,
         }
     }
 

@@ -25,7 +25,16 @@ pub struct Received {
     pub receive_count: u32,
     /// When this receipt was handed out (for the 12-hour cap).
     pub received_at: std::time::Instant,
+    /// `SentTimestamp` (milliseconds since the epoch): when the message entered the queue.
+    pub sent_at_ms: Option<i64>,
+    /// The W3C trace context the sender attached (message attributes `traceparent` and
+    /// `tracestate`): the batch's trace continues it.
+    pub trace_parent: Option<String>,
+    pub trace_state: Option<String>,
 }
+
+/// Message attributes that carry a W3C trace context.
+pub const TRACE_ATTRIBUTES: [&str; 2] = ["traceparent", "tracestate"];
 
 /// An SQS call failed. Carries the queue URL (no credentials ever) and the SDK's message.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +115,7 @@ impl SqsQueue {
             .wait_time_seconds(wait.min(MAX_WAIT).as_secs() as i32)
             .visibility_timeout(secs_i32(visibility))
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .set_message_attribute_names(Some(TRACE_ATTRIBUTES.map(str::to_owned).to_vec()))
             .send()
             .await
             .map_err(|e| queue_error("ReceiveMessage", &self.url, e))?;
@@ -115,6 +125,8 @@ impl SqsQueue {
         };
         let attrs = m.attributes.unwrap_or_default();
         let attr = |a: MessageSystemAttributeName| attrs.get(&a).cloned();
+        let user = m.message_attributes.unwrap_or_default();
+        let text = |name: &str| user.get(name).and_then(|v| v.string_value.clone());
         Ok(Some(Received {
             message_id: m.message_id.unwrap_or_default(),
             receipt: m.receipt_handle.unwrap_or_default(),
@@ -124,6 +136,10 @@ impl SqsQueue {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
             received_at,
+            sent_at_ms: attr(MessageSystemAttributeName::SentTimestamp)
+                .and_then(|t| t.parse().ok()),
+            trace_parent: text("traceparent"),
+            trace_state: text("tracestate"),
         }))
     }
 
@@ -152,6 +168,18 @@ impl SqsQueue {
             .send()
             .await
             .map_err(|e| queue_error("ChangeMessageVisibility", &self.url, e))?;
+        Ok(())
+    }
+
+    /// Whether the queue answers (`GetQueueAttributes`): the readiness probe's check.
+    pub async fn reachable(&self) -> Result<(), QueueError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| queue_error("GetQueueAttributes", &self.url, e))?;
         Ok(())
     }
 

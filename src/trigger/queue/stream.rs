@@ -302,7 +302,9 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             if crate::config::blackout_until(&rt.tenant.blackouts, Utc::now()).is_some() {
                 continue;
             }
-            if !matches!(self.ledger.tenant(name).await?.gate, Gate::Open) {
+            let state = self.ledger.tenant(name).await?;
+            crate::telemetry::observer::tenant_seen(name, &state);
+            if !matches!(state.gate, Gate::Open) {
                 continue;
             }
             let Some(first) = self

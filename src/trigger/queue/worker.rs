@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::handler::MessageHandler;
 use super::heartbeat::{Heartbeat, release_deadline};
@@ -180,16 +181,37 @@ impl<S: LedgerStore> Worker<'_, S> {
             };
             failures = 0;
             summary.messages += 1;
-            let (disposition, carried_batch) = self.process(&m, stop).await;
+            let metrics = crate::telemetry::metrics::get();
+            metrics.message_received(m.sent_at_ms);
+            let span = crate::telemetry::spans::sqs_process(
+                self.queue.url(),
+                &m.message_id,
+                m.receive_count,
+                m.trace_parent.as_deref(),
+                m.trace_state.as_deref(),
+            );
+            let (disposition, carried_batch) =
+                self.process(&m, stop).instrument(span.clone()).await;
             if carried_batch {
                 summary.batch_messages += 1;
             }
-            match &disposition {
-                Disposition::Delete(_) => summary.deleted += 1,
-                Disposition::Release { .. } => summary.released += 1,
-                Disposition::Poison { .. } => summary.poison += 1,
-            }
-            self.dispose(&m, disposition).await;
+            let name = match &disposition {
+                Disposition::Delete(_) => {
+                    summary.deleted += 1;
+                    "deleted"
+                }
+                Disposition::Release { .. } => {
+                    summary.released += 1;
+                    "released"
+                }
+                Disposition::Poison { .. } => {
+                    crate::telemetry::spans::mark_error(&span);
+                    summary.poison += 1;
+                    "poison"
+                }
+            };
+            metrics.message_disposed(name);
+            self.dispose(&m, disposition).instrument(span).await;
             if stop.is_cancelled() {
                 summary.stopped = true;
                 break;
