@@ -162,8 +162,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                     if self.may_be_in_flight(&rec) {
                         return Err(RunError::Busy(rec.id.clone()));
                     }
-                    spans::in_stage(&self.tenant, "submit", self.resolve_submitting(&rec, &req))
-                        .await?
+                    self.resolve_submitting(&rec, &req).await?
                 }
                 stage => {
                     if let Some(reason) = self.gate_closed().await? {
@@ -176,9 +175,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                                 return Ok(Progress::Blocked(Box::new(held)));
                             }
                         }
-                        Stage::Packed => {
-                            spans::in_stage(&self.tenant, "submit", self.submit(&rec, &req)).await?
-                        }
+                        Stage::Packed => self.submit(&rec, &req).await?,
                         _ => unreachable!("handled above"),
                     }
                 }
@@ -594,39 +591,59 @@ impl<S: LedgerStore> Staged<'_, S> {
 
     /// Packed → Submitting (only one worker can), then the POST.
     async fn submit(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
-        let zip = self.zip_on_disk(rec, req).await?;
-        self.account_idle(rec, req).await?;
-        let mine = self
-            .ledger
-            .transition(&rec.id, Stage::Submitting, "about to POST")
-            .await;
-        match mine {
-            Ok(_) => {}
-            // Another worker recorded Submitting first: it owns the POST.
-            Err(LedgerError::IllegalTransition { .. }) => {
-                return Err(RunError::Busy(rec.id.clone()));
+        let claim = async {
+            let zip = self.zip_on_disk(rec, req).await?;
+            self.account_idle(rec, req).await?;
+            let mine = self
+                .ledger
+                .transition(&rec.id, Stage::Submitting, "about to POST")
+                .await;
+            match mine {
+                Ok(_) => Ok(zip),
+                // Another worker recorded Submitting first: it owns the POST.
+                Err(LedgerError::IllegalTransition { .. }) => Err(RunError::Busy(rec.id.clone())),
+                Err(e) => Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
-        self.send_and_finish(rec, req, &zip).await
+        };
+        self.send_and_finish(rec, req, claim).await
     }
 
-    /// The POST and the wait for Canvas's end, with the zip archived alongside; the end is
-    /// recorded once both are done (module docs).
+    /// `claim` (the zip on disk, the batch ours to send) and the POST — the "submit" stage —
+    /// then the wait for Canvas's end ("wait"), with the zip archived alongside from the moment
+    /// it is claimed; the end is recorded ("record") once both are done (module docs).
     async fn send_and_finish(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
-        zip: &Path,
+        claim: impl Future<Output = Result<PathBuf, RunError>>,
     ) -> Result<(), RunError> {
+        let (claimed, zip_ready) = tokio::sync::oneshot::channel::<PathBuf>();
         let sending = async {
-            let import_id = self.post(rec, req, zip).await?;
-            let ended = self.await_end(rec, req, import_id).await?;
+            let import_id = spans::in_stage(&self.tenant, "submit", async {
+                let zip = claim.await?;
+                let _ = claimed.send(zip.clone());
+                self.post(rec, req, &zip).await
+            })
+            .await?;
+            let ended =
+                spans::in_stage(&self.tenant, "wait", self.await_end(rec, req, import_id)).await?;
             Ok::<_, RunError>((import_id, ended))
         };
-        let (ended, archived) = tokio::join!(sending, self.archive_zip(rec, zip));
+        // Nothing to archive when the batch was never claimed (the send failed before).
+        let archiving = async {
+            match zip_ready.await {
+                Ok(zip) => self.archive_zip(rec, &zip).await,
+                Err(_) => Ok(()),
+            }
+        };
+        let (ended, archived) = tokio::join!(sending, archiving);
         let (import_id, ended) = ended?;
-        self.record_end(rec, import_id, &ended, archived).await
+        spans::in_stage(
+            &self.tenant,
+            "record",
+            self.record_end(rec, import_id, &ended, archived),
+        )
+        .await
     }
 
     /// The POST; records `submitted` with the import id, which it returns.
@@ -721,14 +738,17 @@ impl<S: LedgerStore> Staged<'_, S> {
         req: &ImportRequest,
     ) -> Result<(), RunError> {
         let sent_at = rec.submit_started_at.unwrap_or(rec.updated_at);
-        let known = self.known_imports().await?;
-        let found = submit::find_ours(self.client, &req.account, sent_at, &known)
-            .await
-            .map_err(|o| RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: outcome_reason(&o),
-                exit_code: o.exit_code(),
-            })?;
+        let found = spans::in_stage(&self.tenant, "submit", async {
+            let known = self.known_imports().await?;
+            submit::find_ours(self.client, &req.account, sent_at, &known)
+                .await
+                .map_err(|o| RunError::Canvas {
+                    batch: rec.id.clone(),
+                    reason: outcome_reason(&o),
+                    exit_code: o.exit_code(),
+                })
+        })
+        .await?;
         if let Some(import) = found {
             self.obs.note(&format!(
                 "batch {}: found SIS import {} created before the interruption; waiting on it",
@@ -740,8 +760,8 @@ impl<S: LedgerStore> Staged<'_, S> {
             "batch {}: no import was created before the interruption; uploading",
             rec.id
         ));
-        let zip = self.zip_on_disk(rec, req).await?;
-        self.send_and_finish(rec, req, &zip).await
+        self.send_and_finish(rec, req, self.zip_on_disk(rec, req))
+            .await
     }
 
     /// Waits for Canvas's end (and meanwhile archives the zip if that is still owed), records
