@@ -153,6 +153,23 @@ pub struct WatchArgs {
     pub waits: UnattendedWaits,
 }
 
+/// Where the queue modes (`run`, `lambda`) take batches from and where they work on them.
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
+    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
+    pub buckets: Vec<String>,
+    /// Where batches are downloaded and zips built (default: the system temp dir; Lambda: /tmp).
+    #[arg(long, env = "SIS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
+    #[arg(long, default_value_t = 900.0)]
+    pub incomplete_wait_secs: f64,
+    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
+    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
+    pub s3_checksums: Option<canvas_sis::aws::ChecksumMode>,
+}
+
 /// How the unattended modes (`watch`, `run`) wait on Canvas.
 #[derive(Debug, Args)]
 pub struct UnattendedWaits {

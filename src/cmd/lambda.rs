@@ -16,19 +16,18 @@ use clap::Args;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
-use canvas_sis::aws::{self, ChecksumMode};
+use canvas_sis::aws;
 use canvas_sis::config::Config;
 use canvas_sis::ledger::s3::S3Store;
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
-use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
 use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
-use crate::cli::UnattendedWaits;
+use crate::cli::{DropArgs, UnattendedWaits};
 use crate::cmd::import::secs;
 use crate::cmd::notify;
 use crate::cmd::watch::runtimes;
@@ -45,25 +44,15 @@ pub struct LambdaArgs {
     /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
-    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
-    pub buckets: Vec<String>,
-    /// Where batches are downloaded and zips built (Lambda: under /tmp).
-    #[arg(long, env = "SIS_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub drop: DropArgs,
     #[command(flatten)]
     pub waits: UnattendedWaits,
-    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
-    #[arg(long, default_value_t = 900.0)]
-    pub incomplete_wait_secs: f64,
     /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
     /// comes back and a later invocation waits on the same import. Half of it is kept to record
     /// and answer.
     #[arg(long, env = "SIS_LAMBDA_MARGIN_SECS", default_value_t = 60.0)]
     pub margin_secs: f64,
-    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
-    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
-    pub s3_checksums: Option<ChecksumMode>,
 }
 
 /// True when Lambda started the binary with no command (as `bootstrap`): run lambda mode.
@@ -160,7 +149,7 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     )
     .context("routing keys to tenants")?;
     let runtimes = runtimes(&config)?;
-    let clients = aws::clients(args.s3_checksums).await;
+    let clients = aws::clients(args.drop.s3_checksums).await;
     let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;
     std::fs::create_dir_all(&settings.work_dir)
@@ -212,23 +201,9 @@ async fn report_init_error(api: &str, e: &anyhow::Error) {
 fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
     let (wait, submit_lease) = a.waits.policy()?;
     Ok(WorkerSettings {
-        work_dir: a
-            .work_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
-        buckets: a
-            .buckets
-            .iter()
-            .filter(|b| !b.is_empty())
-            .cloned()
-            .collect(),
-        fetch: FetchPolicy {
-            incomplete_wait: secs(a.incomplete_wait_secs, "--incomplete-wait-secs")?,
-            ..FetchPolicy::default()
-        },
         wait,
         submit_lease,
-        ..WorkerSettings::default()
+        ..a.drop.settings()?
     })
 }
 

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use canvas_sis::aws::{self, ChecksumMode};
+use canvas_sis::aws;
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
@@ -24,7 +24,7 @@ use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
-use crate::cli::UnattendedWaits;
+use crate::cli::{DropArgs, UnattendedWaits};
 use crate::cmd::import::secs;
 use crate::cmd::notify;
 use crate::cmd::simulate::wait_for_stop_signal;
@@ -42,18 +42,12 @@ pub struct RunArgs {
     /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Accept events from these buckets only (comma-separated); others are poison. Default: any.
-    #[arg(long = "bucket", env = "SIS_BUCKET", value_delimiter = ',')]
-    pub buckets: Vec<String>,
     /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
     #[arg(long)]
     pub until_empty: bool,
     /// Exit after handling this many messages that carried a batch.
     #[arg(long)]
     pub max_batches: Option<u64>,
-    /// Where batches are downloaded and zips built (default: the system temp dir).
-    #[arg(long, env = "SIS_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
     /// Visibility timeout of a received message, renewed every third of it while it is worked on.
     #[arg(long, default_value_t = 300.0)]
     pub visibility_secs: f64,
@@ -64,16 +58,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 20.0)]
     pub receive_wait_secs: f64,
     #[command(flatten)]
+    pub drop: DropArgs,
+    #[command(flatten)]
     pub waits: UnattendedWaits,
-    /// How long a manifest naming files not uploaded yet waits for them before the batch is rejected.
-    #[arg(long, default_value_t = 900.0)]
-    pub incomplete_wait_secs: f64,
     /// How often an idle worker looks for parked batches of resumed tenants.
     #[arg(long, default_value_t = 60.0)]
     pub sweep_secs: f64,
-    /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
-    #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
-    pub s3_checksums: Option<ChecksumMode>,
     /// SQS's 12-hour cap on one receipt, in seconds (lower it only to test the release).
     #[arg(long, default_value_t = 43200.0, hide = true)]
     pub visibility_cap_secs: f64,
@@ -98,7 +88,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     )
     .context("routing keys to tenants")?;
     let runtimes = runtimes(&config)?;
-    let clients = aws::clients(args.s3_checksums).await;
+    let clients = aws::clients(args.drop.s3_checksums).await;
     let queue = SqsQueue::new(clients.sqs.clone(), &args.queue_url);
     if !queue.is_fifo() {
         tracing::warn!(queue = %args.queue_url, "not a FIFO queue: batches of a tenant may arrive out of order");
@@ -153,24 +143,34 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
         retry_after: secs(a.retry_after_secs, "--retry-after-secs")?,
         until_empty: a.until_empty,
         max_batches: a.max_batches,
-        work_dir: a
-            .work_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
-        buckets: a
-            .buckets
-            .iter()
-            .filter(|b| !b.is_empty())
-            .cloned()
-            .collect(),
-        fetch: FetchPolicy {
-            incomplete_wait: secs(a.incomplete_wait_secs, "--incomplete-wait-secs")?,
-            ..FetchPolicy::default()
-        },
         wait,
         submit_lease,
         sweep_every: secs(a.sweep_secs, "--sweep-secs")?,
+        ..a.drop.settings()?
     })
+}
+
+impl DropArgs {
+    /// The worker settings these flags decide (the rest at their defaults).
+    pub fn settings(&self) -> anyhow::Result<WorkerSettings> {
+        Ok(WorkerSettings {
+            work_dir: self
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("canvas-sis-work")),
+            buckets: self
+                .buckets
+                .iter()
+                .filter(|b| !b.is_empty())
+                .cloned()
+                .collect(),
+            fetch: FetchPolicy {
+                incomplete_wait: secs(self.incomplete_wait_secs, "--incomplete-wait-secs")?,
+                ..FetchPolicy::default()
+            },
+            ..WorkerSettings::default()
+        })
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // the parts of one worker, built in `run` above
