@@ -5,34 +5,10 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-
-async fn sim() -> Sim {
-    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
-    c.rows_per_sec = 2000.0;
-    c.errors_attachment_lag = Duration::from_millis(100);
-    Sim::start(c).await
-}
-
-/// A batch folder closed by READY, last written `age` ago.
-fn drop_batch(dir: &Path, name: &str, files: &[(&str, &str)], age: Duration) {
-    let b = dir.join("inbox").join(name);
-    std::fs::create_dir_all(&b).unwrap();
-    let when = SystemTime::now() - age;
-    for (n, body) in files.iter().chain([("READY", "")].iter()) {
-        let p = b.join(n);
-        std::fs::write(&p, body).unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-    }
-}
 
 async fn watch_once(s: &Sim, dir: &Path) -> Output {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
@@ -76,7 +52,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_outcome() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     drop_batch(
         dir.path(),
@@ -126,7 +102,7 @@ async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_o
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in_order() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
     drop_batch(
@@ -183,7 +159,7 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_is_sent_during_a_blackout_window() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     drop_batch(
         dir.path(),
@@ -282,7 +258,7 @@ async fn watch_once_owned(url: String, dir: std::path::PathBuf) -> Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     drop_batch(
         dir.path(),
@@ -319,7 +295,7 @@ async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
 
 #[tokio::test]
 async fn a_manifests_import_options_are_applied_to_its_batch_only() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     drop_batch(
         dir.path(),

@@ -10,37 +10,13 @@ mod receiver;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::*;
 use receiver::{Receiver, Reply};
 use serde_json::{Value, json};
 
 const SECRET_PATH: &str = "/hooks/T0SECRET/B0SECRET/k3yk3yk3y";
-
-async fn sim() -> Sim {
-    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
-    c.rows_per_sec = 2000.0;
-    c.errors_attachment_lag = Duration::from_millis(100);
-    Sim::start(c).await
-}
-
-/// A batch folder closed by READY, last written `age` ago.
-fn drop_batch(dir: &Path, name: &str, files: &[(&str, &str)], age: Duration) {
-    let b = dir.join("inbox").join(name);
-    std::fs::create_dir_all(&b).unwrap();
-    let when = SystemTime::now() - age;
-    for (n, body) in files.iter().chain([("READY", "")].iter()) {
-        let p = b.join(n);
-        std::fs::write(&p, body).unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-    }
-}
 
 /// `watch --once DIR` with the simulator's URL and token, plus `env`.
 async fn watch_once(s: &Sim, dir: &Path, env: &[(&str, String)]) -> Output {
@@ -135,7 +111,7 @@ fn as_refs<'a>(files: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after_a_retry() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(&[Reply::Status(503)]).await;
     drop_batch(
@@ -200,7 +176,7 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canvas_failure_names_the_import_id_and_state_in_slack_text() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(&[]).await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
@@ -237,7 +213,7 @@ async fn a_canvas_failure_names_the_import_id_and_state_in_slack_text() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_batch_notifies_the_approve_command() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(&[]).await;
     let cfg = config(dir.path(), &s, &webhook("json"));
@@ -286,7 +262,7 @@ async fn a_held_batch_notifies_the_approve_command() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn success_with_warnings_is_notified_only_when_the_tenant_asks() {
-    let s = sim().await;
+    let s = watch_sim().await;
     for wanted in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let r = Receiver::start(&[]).await;
@@ -334,7 +310,7 @@ async fn success_with_warnings_is_notified_only_when_the_tenant_asks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_receiver_that_never_answers_does_not_hold_up_the_import() {
-    let s = sim().await;
+    let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(&[]).await;
     r.always(Reply::Hang);

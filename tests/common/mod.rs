@@ -302,3 +302,28 @@ pub fn header_of<'a>(req: &'a Value, name: &str) -> Option<&'a str> {
         .find(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
         .and_then(|h| h[1].as_str())
 }
+
+/// A simulator for the folder-mode tests: fast imports, the errors file 100 ms after the end.
+pub async fn watch_sim() -> Sim {
+    let mut c = SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 2000.0;
+    c.errors_attachment_lag = Duration::from_millis(100);
+    Sim::start(c).await
+}
+
+/// A batch folder `inbox/<name>` closed by READY, last written `age` ago (so it counts as settled).
+pub fn drop_batch(dir: &std::path::Path, name: &str, files: &[(&str, &str)], age: Duration) {
+    let b = dir.join("inbox").join(name);
+    std::fs::create_dir_all(&b).unwrap();
+    let when = std::time::SystemTime::now() - age;
+    for (n, body) in files.iter().chain([("READY", "")].iter()) {
+        let p = b.join(n);
+        std::fs::write(&p, body).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+}
