@@ -17,7 +17,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
 use canvas_sis::aws;
-use canvas_sis::config::Config;
 use canvas_sis::ledger::s3::S3Store;
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
@@ -30,7 +29,6 @@ use canvas_sis::trigger::runtime::TenantRuntime;
 use crate::cli::{DropArgs, UnattendedWaits};
 use crate::cmd::import::secs;
 use crate::cmd::notify;
-use crate::cmd::watch::runtimes;
 
 /// Set by Lambda in a function's environment: where its Runtime API listens.
 const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -137,18 +135,7 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
         "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
     )?;
-    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
-    canvas_sis::config::fetch_secret_tokens(&mut config)
-        .await
-        .context("reading the Canvas token from AWS Secrets Manager")?;
-    let router = Router::new(
-        config
-            .tenants
-            .iter()
-            .map(|t| (t.name.clone(), t.s3_prefix.clone())),
-    )
-    .context("routing keys to tenants")?;
-    let runtimes = runtimes(&config)?;
+    let (config, router, runtimes) = crate::cmd::run::load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(args.drop.s3_checksums).await;
     let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;

@@ -75,8 +75,12 @@ pub struct RunArgs {
     pub listen: Option<std::net::SocketAddr>,
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+/// The queue modes' tenants: the config (tokens from Secrets Manager fetched), the key-prefix
+/// router and each tenant's runtime. Shared by `run` and `lambda`.
+pub async fn load_tenants(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<(Config, Router, Vec<TenantRuntime>)> {
+    let mut config = Config::load(path).context("loading the configuration")?;
     canvas_sis::config::fetch_secret_tokens(&mut config)
         .await
         .context("reading the Canvas token from AWS Secrets Manager")?;
@@ -88,6 +92,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     )
     .context("routing keys to tenants")?;
     let runtimes = runtimes(&config)?;
+    Ok((config, router, runtimes))
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let (config, router, runtimes) = load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(args.drop.s3_checksums).await;
     let queue = SqsQueue::new(clients.sqs.clone(), &args.queue_url);
     if !queue.is_fifo() {
