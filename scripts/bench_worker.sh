@@ -38,24 +38,10 @@ need_time() {
     fi
 }
 
-# The pinned test tooling (moto[server], boto3, requests), as scripts/test.sh installs it.
-ensure_venv() {
-    local req=tests/python/requirements.txt stamp=.venv/.requirements.sha256
-    if [ ! -x .venv/bin/python ]; then
-        python3 -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' ||
-            die "python3 ≥ 3.11 is needed to create .venv"
-        python3 -m venv .venv
-    fi
-    if [ ! -f "$stamp" ] || ! sha256sum --check --status "$stamp" 2>/dev/null; then
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
-        sha256sum "$req" >"$stamp"
-    fi
-}
-
+# shellcheck source=scripts/bench/stack.sh
+. scripts/bench/stack.sh
 need_time
 ensure_venv
-py=$root/.venv/bin/python
-helper=$root/scripts/bench_worker.py
 if [ -z "${CANVAS_SIS_BIN:-}" ]; then
     cargo build --release --locked --bin canvas-sis >&2
     CANVAS_SIS_BIN=$root/target/release/canvas-sis
@@ -67,61 +53,13 @@ has_run=1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/canvas-sis-bench-worker.XXXXXX")
 pids=()
-cleanup() {
-    local pid i alive
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for i in $(seq 50); do # up to 5 s to stop, then SIGKILL (a busy simulator may not stop)
-        alive=0
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap stack_cleanup EXIT
 trap 'exit 130' INT TERM
 echo "work dir: $work; cores: $(nproc); binary: $bin" >&2
 
 # --- services -------------------------------------------------------------------------------------
 
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# wait_for CHECK WHAT: retries CHECK every 0.1 s for up to 30 s.
-wait_for() {
-    local i
-    for i in $(seq 300); do
-        if eval "$1"; then return 0; fi
-        sleep 0.1
-    done
-    die "$2 did not come up within 30 s (logs in $work)"
-}
-
-port=$(free_port)
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-pids+=($!)
-wait_for "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" "moto on port $port"
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-
-# Canvas's side must end at once, the same for both pipelines: the bench measures the workers.
-# The simulator models every row of content (minutes and gigabytes for 3 million rows, whatever
-# --rows-per-second says), so it never starts a job by itself (start delay of a day) and the
-# helper's finisher forces each new import to `imported` within ~20 ms of its creation.
-token=bench-$RANDOM$RANDOM
-"$bin" simulate --listen 127.0.0.1:0 --token "bench:$token" --rows-per-second 1000000000 \
-    --no-throttle --max-body-bytes 4294967296 --start-delay-secs 86400 \
-    >"$work/sim.out" 2>"$work/sim.log" &
-pids+=($!)
-wait_for "[ -s '$work/sim.out' ]" "the simulator"
-sim=$(head -1 "$work/sim.out")
-
-queue=$("$py" "$helper" setup)
-export SIS_QUEUE_URL=$queue SIS_STATE_URL=s3://state-bucket/canvas-sis/ CANVAS_BASE_URL=$sim \
-    CANVAS_TOKEN=$token
-"$py" "$helper" finish-imports "$sim" 2>"$work/finisher.log" &
-pids+=($!)
+stack_start
 
 # --- data -----------------------------------------------------------------------------------------
 

@@ -9,10 +9,12 @@
 //! - the **consumer** (the calling thread) puts chunks back in sequence and passes each to the
 //!   sink, which writes the archive.
 //!
-//! Memory is bounded by a permit channel: the reader takes a permit before sending a chunk and
+//! Memory is bounded by a permit channel: the reader takes a permit before it reads a chunk and
 //! the consumer returns it after the sink has written that chunk, so at most `threads + 1`
 //! chunks exist between reading and writing (one per worker, and one ready for the first
-//! worker to finish), plus the one the reader reads ahead, whatever the input size.
+//! worker to finish), whatever the input size. A reader waiting for a permit holds no chunk,
+//! and it learns that a chunk is an entry's last by peeking a few bytes past it, not by reading
+//! the next chunk ahead.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -146,9 +148,12 @@ fn read_all(
     events: Sender<Event>,
 ) {
     let mut seq = 0u64;
-    let mut send = |job: Job| -> bool { permits.send(()).is_ok() && jobs.send(job).is_ok() };
+    let mut queue = JobQueue {
+        permits: &permits,
+        jobs: &jobs,
+    };
     for (entry, file) in files.iter().enumerate() {
-        match read_entry(entry, *file, chunk_bytes, &mut seq, &mut send) {
+        match read_entry(entry, *file, chunk_bytes, &mut seq, &mut queue) {
             Ok(true) => {}
             Ok(false) => return, // the consumer stopped
             Err(e) => {
@@ -159,31 +164,53 @@ fn read_all(
     }
 }
 
+/// The reader's side of the channels: a permit is taken before a chunk is read, so a reader
+/// blocked on a full window holds no chunk of its own.
+struct JobQueue<'a> {
+    permits: &'a SyncSender<()>,
+    jobs: &'a SyncSender<Job>,
+}
+
+impl JobQueue<'_> {
+    /// Waits for room for one more chunk; `false` when the consumer has gone away.
+    fn reserve(&mut self) -> bool {
+        self.permits.send(()).is_ok()
+    }
+
+    /// Hands a chunk read under a permit to the workers; `false` when they have gone away.
+    fn send(&mut self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+}
+
+/// Bytes read past a chunk to learn whether the entry goes on.
+const PEEK_BYTES: usize = 64 * 1024;
+
 /// Cuts one entry into jobs. Returns `Ok(false)` when the consumer has gone away.
 ///
-/// Reads one chunk ahead, so that the last chunk is known to be last when it is sent (it must
-/// finish the deflate stream). An empty entry yields one empty, last chunk.
+/// A chunk is known to be the entry's last (it must finish the deflate stream) when nothing
+/// follows it: the reader is buffered, and an empty buffer after the chunk is the end of the
+/// file. An empty entry yields one empty, last chunk.
 fn read_entry(
     entry: usize,
     file: &dyn BatchFile,
     chunk_bytes: usize,
     seq: &mut u64,
-    send: &mut dyn FnMut(Job) -> bool,
+    queue: &mut JobQueue<'_>,
 ) -> Result<bool, PackError> {
-    let mut reader = file.open().map_err(|source| PackError::OpenEntry {
+    let reader = file.open().map_err(|source| PackError::OpenEntry {
         name: file.name().to_string(),
         source,
     })?;
+    let mut reader = std::io::BufReader::with_capacity(PEEK_BYTES, reader);
     let mut offset = 0u64;
     let mut window: Vec<u8> = Vec::new();
-    let mut current = read_chunk(&mut reader, chunk_bytes, file, &mut offset)?;
     loop {
-        let next = if current.is_empty() {
-            Vec::new()
-        } else {
-            read_chunk(&mut reader, chunk_bytes, file, &mut offset)?
-        };
-        let last = next.is_empty();
+        if !queue.reserve() {
+            return Ok(false);
+        }
+        let current = read_chunk(&mut reader, chunk_bytes, file, &mut offset)?;
+        let last = current.len() < chunk_bytes || at_end(&mut reader, file, offset)?;
         let dict = window.clone();
         slide_window(&mut window, &current);
         let job = Job {
@@ -194,13 +221,33 @@ fn read_entry(
             last,
         };
         *seq += 1;
-        if !send(job) {
+        if !queue.send(job) {
             return Ok(false);
         }
         if last {
             return Ok(true);
         }
-        current = next;
+    }
+}
+
+/// Whether `reader` has nothing left, without consuming anything.
+fn at_end(
+    reader: &mut impl std::io::BufRead,
+    file: &dyn BatchFile,
+    offset: u64,
+) -> Result<bool, PackError> {
+    loop {
+        match reader.fill_buf() {
+            Ok(buf) => return Ok(buf.is_empty()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(PackError::ReadEntry {
+                    name: file.name().to_string(),
+                    offset,
+                    source,
+                });
+            }
+        }
     }
 }
 
@@ -296,5 +343,63 @@ mod tests {
         );
         slide_window(&mut w, &vec![7u8; 40_000]);
         assert_eq!(w, vec![7u8; WINDOW_BYTES]);
+    }
+
+    struct Mem(&'static str, Vec<u8>);
+
+    impl BatchFile for Mem {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn size(&self) -> Option<u64> {
+            None
+        }
+        fn open(&self) -> std::io::Result<Box<dyn Read + Send + '_>> {
+            Ok(Box::new(&self.1[..]))
+        }
+    }
+
+    /// (entry, uncompressed length, last) of every chunk, in the order the sink saw them.
+    fn chunks(
+        files: &[&dyn BatchFile],
+        chunk_bytes: usize,
+        threads: usize,
+    ) -> Vec<(usize, u64, bool)> {
+        let cfg = PipelineConfig {
+            level: 1,
+            threads,
+            chunk_bytes,
+        };
+        let mut seen = Vec::new();
+        run(files, cfg, Path::new("t.zip"), &mut |c: Chunk| {
+            seen.push((c.entry, c.crc.total_len(), c.last));
+            Ok(())
+        })
+        .unwrap();
+        seen
+    }
+
+    #[test]
+    fn an_entry_ends_on_its_last_chunk_whatever_its_length() {
+        let sizes = [0usize, 1, 999, 1000, 1001, 2000, 2500];
+        let files: Vec<Mem> = sizes.iter().map(|&n| Mem("f.csv", vec![b'x'; n])).collect();
+        let refs: Vec<&dyn BatchFile> = files.iter().map(|f| f as &dyn BatchFile).collect();
+        for threads in [1, 3] {
+            let got = chunks(&refs, 1000, threads);
+            let want = vec![
+                (0, 0, true),
+                (1, 1, true),
+                (2, 999, true),
+                (3, 1000, true),
+                (4, 1000, false),
+                (4, 1, true),
+                (5, 1000, false),
+                (5, 1000, true),
+                (6, 1000, false),
+                (6, 1000, false),
+                (6, 500, true),
+            ];
+            assert_eq!(got, want, "{threads} threads");
+        }
     }
 }

@@ -132,16 +132,12 @@ impl Batch<'_> {
         if id.is_empty() {
             return;
         }
-        let here = Seen {
-            file: pos,
-            row: line,
-            line: line_hash,
-        };
+        let here = Seen::new(pos, line, line_hash);
         match self.ids.define(space, id_key(space, id), here) {
             None => {}
             // The same line again: a repeat (counted when in the same file), not a conflict.
-            Some(first) if first.line == line_hash && first.file == pos => dup.repeat(line),
-            Some(first) if first.line == line_hash => {}
+            Some(first) if first.line() == line_hash && first.file() == pos => dup.repeat(line),
+            Some(first) if first.line() == line_hash => {}
             Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
         }
     }
@@ -162,9 +158,9 @@ impl Batch<'_> {
         let at = format!(
             "{}:{}",
             self.names
-                .get(first.file as usize)
+                .get(first.file() as usize)
                 .map_or("?", String::as_str),
-            first.row
+            first.row()
         );
         Finding::error(
             "duplicate_id",
@@ -190,9 +186,9 @@ impl Batch<'_> {
                     let at = format!(
                         "{}:{}",
                         self.names
-                            .get(seen.file as usize)
+                            .get(seen.file() as usize)
                             .map_or("?", String::as_str),
-                        seen.row
+                        seen.row()
                     );
                     Finding::error(
                         "parent_after_child",

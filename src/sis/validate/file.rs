@@ -325,15 +325,15 @@ fn presize(
 /// Exact repeats of earlier lines in one file (Canvas drops them once there are 100).
 #[derive(Default)]
 pub(crate) struct DuplicateLines {
-    seen: super::ids::KeyTable<()>,
+    seen: super::lines::LineSet,
     count: u64,
     first_row: Option<u64>,
 }
 
 /// Lines remembered per file for finding exact repeats in files without an id column; past
-/// this, new lines are only compared, not remembered (about 5.6 MB of hashes at most, so a
-/// worker's memory stays small: a repeat of a line past the first 512 Ki lines of a file is
-/// only found when it repeats one of those).
+/// this, new lines are only compared, not remembered (about 2.8 MB at most, so a worker's
+/// memory stays small: a repeat of a line past the first 512 Ki lines of a file is only found
+/// when it repeats one of those).
 const DUPLICATE_LINES_TRACKED: usize = 512 << 10;
 
 /// Canvas de-duplicates a file holding at least this many exact duplicate lines.
@@ -342,11 +342,7 @@ const DUPLICATE_LINES_THRESHOLD: u64 = 100;
 impl DuplicateLines {
     /// Notes a line of a file without ids, counting it if it repeats an earlier one.
     pub(crate) fn note_line(&mut self, hash: u64, row: u64) {
-        if self.seen.len() < DUPLICATE_LINES_TRACKED {
-            if self.seen.insert(hash, ()).is_some() {
-                self.repeat(row);
-            }
-        } else if self.seen.contains(hash) {
+        if !self.seen.insert(hash) {
             self.repeat(row);
         }
     }

@@ -109,14 +109,43 @@ pub(crate) fn id_key(space: IdSpace, id: &[u8]) -> u64 {
     hash64(space as u64 + 1, id)
 }
 
-/// Where an id was first defined.
+/// Where an id was first defined: the file, the row and the hash of the row's raw line.
+///
+/// Sixteen bytes, as there is one per id: the file's index and the row share a word (24 and 40
+/// bits; a batch has at most 10 000 files, and 2⁴⁰ rows would take terabytes of CSV).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Seen {
-    /// Index of the file in the batch.
-    pub file: u32,
-    pub row: u64,
     /// Hash of the defining row's raw line.
-    pub line: u64,
+    line: u64,
+    /// `file << 40 | row`.
+    at: u64,
+}
+
+const ROW_BITS: u32 = 40;
+const ROW_MASK: u64 = (1 << ROW_BITS) - 1;
+
+impl Seen {
+    pub(crate) fn new(file: u32, row: u64, line: u64) -> Self {
+        let file = u64::from(file).min((1 << (64 - ROW_BITS)) - 1);
+        Seen {
+            line,
+            at: file << ROW_BITS | row.min(ROW_MASK),
+        }
+    }
+
+    /// Index of the file in the batch.
+    pub(crate) fn file(self) -> u32 {
+        (self.at >> ROW_BITS) as u32
+    }
+
+    pub(crate) fn row(self) -> u64 {
+        self.at & ROW_MASK
+    }
+
+    /// Hash of the defining row's raw line.
+    pub(crate) fn line(self) -> u64 {
+        self.line
+    }
 }
 
 /// A set of 64-bit keys (already hashes) with a value each: open addressing, linear probing.
@@ -147,10 +176,6 @@ impl<V: Copy + Default> Default for KeyTable<V> {
 }
 
 impl<V: Copy + Default> KeyTable<V> {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// The value of `key`, if present.
     pub(crate) fn get(&self, key: u64) -> Option<V> {
         self.slot(key).map(|i| self.vals[i])
@@ -222,7 +247,7 @@ const LOAD_NUM: usize = 3;
 const LOAD_DEN: usize = 4;
 
 /// The slot a key's probe starts at: the (well mixed) key scaled to `0..slots`.
-fn home(key: u64, slots: usize) -> usize {
+pub(crate) fn home(key: u64, slots: usize) -> usize {
     ((u128::from(key) * slots as u128) >> 64) as usize
 }
 
@@ -319,7 +344,7 @@ mod tests {
             assert_eq!(t.get(hash64(9, &i.to_le_bytes())), Some(i));
         }
         assert_eq!(t.get(hash64(9, b"absent")), None);
-        assert_eq!(t.len(), 50_001);
+        assert_eq!(t.len, 50_001);
         t.reserve(1_000_000);
         assert_eq!(t.get(hash64(9, &7u32.to_le_bytes())), Some(7));
     }
@@ -341,19 +366,23 @@ mod tests {
     #[test]
     fn the_first_definition_is_kept() {
         let mut ids = IdStore::default();
-        let first = Seen {
-            file: 0,
-            row: 2,
-            line: 7,
-        };
+        let first = Seen::new(0, 2, 7);
         assert_eq!(ids.define(IdSpace::User, 5, first), None);
-        let again = Seen {
-            file: 1,
-            row: 9,
-            line: 8,
-        };
+        let again = Seen::new(1, 9, 8);
         assert_eq!(ids.define(IdSpace::User, 5, again), Some(first));
         assert_eq!(ids.get(IdSpace::User, 5), Some(first));
         assert!(!ids.contains(IdSpace::Course, 5));
+    }
+
+    #[test]
+    fn seen_keeps_file_row_and_line_in_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Seen>(), 16);
+        let s = Seen::new(9_999, 1_000_000_000_000, u64::MAX);
+        assert_eq!(
+            (s.file(), s.row(), s.line()),
+            (9_999, 1_000_000_000_000, u64::MAX)
+        );
+        let s = Seen::new(0, 2, 0);
+        assert_eq!((s.file(), s.row(), s.line()), (0, 2, 0));
     }
 }

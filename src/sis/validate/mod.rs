@@ -10,7 +10,8 @@
 //! - `header`: how Canvas will recognise a file, its pitfalls, required columns.
 //! - `rules` (data) and `row` (checks): what each kind's rows must hold.
 //! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.
-//! - `ids`: ids kept as 64-bit hashes; `finding`, `report`: what comes out.
+//! - `ids`: ids kept as 64-bit hashes; `lines`: the line set for exact repeats;
+//!   `finding`, `report`: what comes out.
 //!
 //! Memory is bounded: one record at a time, plus a hash per id defined in the batch (memory
 //! grows with the number of ids, never with file size), plus at most
@@ -24,6 +25,7 @@ mod file;
 mod finding;
 mod header;
 mod ids;
+mod lines;
 mod report;
 mod row;
 mod rules;
