@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::*;
 
@@ -22,19 +22,9 @@ async fn slow_sim() -> Sim {
 /// Batch `i` holds `i + 2` users, so Canvas's imports can be matched to batches by size.
 fn drop_batches(dir: &Path) {
     for i in 0..BATCHES {
-        let b = dir.join("inbox").join(format!("batch-{i}"));
-        std::fs::create_dir_all(&b).unwrap();
-        let when = SystemTime::now() - Duration::from_secs(1000 - i as u64 * 10);
-        for (n, body) in [("users.csv", users_csv(i + 2)), ("READY", String::new())] {
-            let p = b.join(n);
-            std::fs::write(&p, body).unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&p)
-                .unwrap()
-                .set_modified(when)
-                .unwrap();
-        }
+        let users = users_csv(i + 2);
+        let age = Duration::from_secs(1000 - i as u64 * 10);
+        drop_batch(dir, &format!("batch-{i}"), &[("users.csv", &users)], age);
     }
 }
 

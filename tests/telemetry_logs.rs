@@ -5,25 +5,19 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
 
-fn drop_batch(dir: &Path, name: &str, rows: usize) {
-    let b = dir.join("inbox").join(name);
-    std::fs::create_dir_all(&b).unwrap();
-    let when = SystemTime::now() - Duration::from_secs(120);
-    for (n, body) in [("users.csv", users_csv(rows)), ("READY", String::new())] {
-        let p = b.join(n);
-        std::fs::write(&p, body).unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-    }
+fn drop_users(dir: &Path, name: &str, rows: usize) {
+    let users = users_csv(rows);
+    common::drop_batch(
+        dir,
+        name,
+        &[("users.csv", &users)],
+        Duration::from_secs(120),
+    );
 }
 
 /// Runs `watch --once` on two batches with the given log format; returns stderr.
@@ -33,8 +27,8 @@ async fn run(format: &str) -> String {
     c.errors_attachment_lag = Duration::from_millis(100);
     let s = Sim::start(c).await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(dir.path(), "b1", 2);
-    drop_batch(dir.path(), "b2", 3);
+    drop_users(dir.path(), "b1", 2);
+    drop_users(dir.path(), "b2", 3);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["watch", "--once", "--poll-secs", "0.05"])
         .arg(dir.path())
