@@ -29,18 +29,9 @@ runs_first_receive=5
 
 die() { echo "bench_worker: $*" >&2; exit 1; }
 
-need_time() {
-    [ -x /usr/bin/time ] && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-    else
-        die "missing /usr/bin/time: install the Debian package time"
-    fi
-}
-
 # shellcheck source=scripts/bench/stack.sh
 . scripts/bench/stack.sh
-need_time
+need_package /usr/bin/time time
 ensure_venv
 if [ -z "${CANVAS_SIS_BIN:-}" ]; then
     cargo build --release --locked --bin canvas-sis >&2

@@ -22,16 +22,9 @@ out=link/hot-functions.txt
 
 die() { echo "profile_hot_functions: $*" >&2; exit 1; }
 
-if ! command -v valgrind >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-    else
-        die "missing valgrind: install the Debian package valgrind"
-    fi
-fi
-
 # shellcheck source=scripts/bench/stack.sh
 . scripts/bench/stack.sh
+need_package valgrind valgrind
 ensure_venv
 cargo build --release --locked --bin canvas-sis >&2
 bin=$root/target/release/canvas-sis

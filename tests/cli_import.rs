@@ -70,20 +70,12 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn all_output(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_good_folder_is_imported_and_exits_0() {
     let s = sim().await;
     let (data, work) = (good_feed(), tempfile::tempdir().unwrap());
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let text = stdout(&out);
     assert!(text.contains("imported (progress 100%)"), "{text}");
     assert!(text.contains("enrollments=3"), "{text}");
@@ -110,7 +102,7 @@ async fn warnings_exit_0_and_the_errors_file_is_saved() {
         tempfile::tempdir().unwrap(),
     );
     let out = import(&s, ADMIN, data.path(), work.path(), &["--json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "imported");
     assert_eq!(v["import"]["workflow_state"], "imported_with_messages");
@@ -130,7 +122,7 @@ async fn an_invalid_batch_is_rejected_with_exit_3_and_nothing_is_sent() {
         tempfile::tempdir().unwrap(),
     );
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
     assert!(stdout(&out).contains("REJECTED before upload"));
     assert!(stdout(&out).contains("users.csv:2"), "{}", stdout(&out));
     assert!(s.imports().await.is_empty());
@@ -147,11 +139,11 @@ async fn a_failed_previous_import_refuses_with_exit_4_until_after_failure() {
         first.status.code(),
         Some(1),
         "Canvas failed it: {}",
-        all_output(&first)
+        output_text(&first)
     );
     assert!(stdout(&first).contains("failed_with_messages"));
     let second = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(second.status.code(), Some(4), "{}", all_output(&second));
+    assert_eq!(second.status.code(), Some(4), "{}", output_text(&second));
     assert!(stdout(&second).contains("--after-failure"));
     assert_eq!(s.imports().await.len(), 1, "refused before the upload");
     let third = import(
@@ -162,7 +154,7 @@ async fn a_failed_previous_import_refuses_with_exit_4_until_after_failure() {
         &["--after-failure"],
     )
     .await;
-    assert_eq!(third.status.code(), Some(0), "{}", all_output(&third));
+    assert_eq!(third.status.code(), Some(0), "{}", output_text(&third));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,7 +188,7 @@ async fn a_threshold_abort_exits_1_with_canvas_message() {
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(stdout(&out).contains("aborted"), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("exceeds the set threshold of 10%"),
@@ -211,11 +203,11 @@ async fn a_lost_post_answer_never_makes_a_second_import() {
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        all_output(&out).contains("created by the lost request"),
+        output_text(&out).contains("created by the lost request"),
         "{}",
-        all_output(&out)
+        output_text(&out)
     );
     let imports = s.imports().await;
     assert_eq!(
@@ -232,7 +224,7 @@ async fn a_refused_connection_on_the_post_is_sent_again_once_canvas_has_no_impor
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_before"}})).await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(s.imports().await.len(), 1);
 }
 
@@ -250,8 +242,8 @@ async fn past_the_deadline_it_gives_up_with_exit_5_and_reports_the_stuck_import(
         &["--deadline-secs", "1", "--stuck-after-secs", "0.3"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(5), "{}", all_output(&out));
-    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
+    let text = output_text(&out);
     assert!(text.contains("GAVE UP on SIS import 1"), "{text}");
     assert!(text.contains("stuck in created"), "{text}");
     assert_eq!(
@@ -271,11 +263,11 @@ async fn it_waits_for_a_running_import_of_the_account_then_goes() {
         .await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        all_output(&out).contains("waiting for earlier imports"),
+        output_text(&out).contains("waiting for earlier imports"),
         "{}",
-        all_output(&out)
+        output_text(&out)
     );
     let first = s.show(earlier["id"].as_u64().unwrap()).await;
     let ours = s.show(2).await;
@@ -301,7 +293,7 @@ async fn a_queue_that_stays_busy_gives_up_with_exit_5_before_uploading() {
         &["--busy-wait-secs", "0.5"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(5), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
     assert!(
         stdout(&out).contains("import 1 of this account was still created"),
         "{}",
@@ -317,7 +309,7 @@ async fn throttling_is_waited_out() {
         .await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -325,14 +317,14 @@ async fn bad_tokens_and_missing_permissions_exit_2_and_say_what_is_wrong() {
     let s = sim().await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, "not-a-token", good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
         stdout(&out).to_lowercase().contains("invalid"),
         "{}",
         stdout(&out)
     );
     let out = import(&s, "manage-token", good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(stdout(&out).contains("import_sis"), "{}", stdout(&out));
     assert!(s.imports().await.is_empty());
 }
@@ -342,7 +334,7 @@ async fn dry_run_checks_everything_and_sends_nothing() {
     let s = sim().await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--dry-run"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(stdout(&out).contains("DRY RUN"));
     assert!(s.imports().await.is_empty());
 }
@@ -359,11 +351,11 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
         &["--multi-term-batch-mode"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        all_output(&out).contains("change_threshold"),
+        output_text(&out).contains("change_threshold"),
         "{}",
-        all_output(&out)
+        output_text(&out)
     );
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
@@ -374,9 +366,9 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        all_output(&out).contains("CANVAS_BASE_URL"),
+        output_text(&out).contains("CANVAS_BASE_URL"),
         "{}",
-        all_output(&out)
+        output_text(&out)
     );
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
@@ -412,7 +404,7 @@ async fn status_lists_recent_imports() {
         .await
         .unwrap();
     assert_no_token(&out, ADMIN);
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let text = stdout(&out);
     assert!(
         text.contains("imported") && text.contains("rows=10"),
@@ -438,11 +430,11 @@ async fn an_orphan_in_initializing_is_reported_and_does_not_block() {
         &["--stuck-after-secs", "1"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        all_output(&out).contains("SIS import 1 has been stuck in initializing"),
+        output_text(&out).contains("SIS import 1 has been stuck in initializing"),
         "{}",
-        all_output(&out)
+        output_text(&out)
     );
 }
 
@@ -454,7 +446,7 @@ async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(
         v["import"]["id"].as_u64(),

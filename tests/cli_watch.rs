@@ -30,14 +30,6 @@ async fn watch_once(s: &Sim, dir: &Path) -> Output {
     out
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|r| {
@@ -67,7 +59,7 @@ async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_o
         Duration::from_secs(200),
     );
     let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2);
     let sizes: Vec<u64> = imports
@@ -96,7 +88,7 @@ async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_o
     );
     // A second pass finds nothing new and sends nothing again.
     let again = watch_once(&s, dir.path()).await;
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(0), "{}", output_text(&again));
     assert_eq!(s.imports().await.len(), 2);
 }
 
@@ -122,9 +114,13 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
         out.status.code(),
         Some(1),
         "a halted tenant: {}",
-        text(&out)
+        output_text(&out)
     );
-    assert!(text(&out).contains("HALTED"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("HALTED"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(entries(&dir.path().join("failed")).len(), 1);
     assert_eq!(
         entries(&dir.path().join("processing")).len(),
@@ -139,19 +135,19 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
         .output()
         .unwrap();
     assert!(
-        text(&status).contains("HALTED") && text(&status).contains("parked"),
+        output_text(&status).contains("HALTED") && output_text(&status).contains("parked"),
         "{}",
-        text(&status)
+        output_text(&status)
     );
     let resume = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["resume", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(resume.status.code(), Some(0), "{}", text(&resume));
+    assert_eq!(resume.status.code(), Some(0), "{}", output_text(&resume));
 
     let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(s.imports().await.len(), 2);
     assert_eq!(entries(&dir.path().join("archive")).len(), 1);
     assert!(entries(&dir.path().join("processing")).is_empty());
@@ -187,8 +183,12 @@ async fn nothing_is_sent_during_a_blackout_window() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("blackout"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("blackout"),
+        "{}",
+        output_text(&out)
+    );
     assert!(
         s.imports().await.is_empty(),
         "held back during the blackout"
@@ -238,7 +238,7 @@ async fn nothing_is_moved_to_the_archive_before_the_outcome_is_recorded() {
         "archived before the outcome"
     );
     let out = watcher.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(entries(&dir.path().join("archive")).len(), 1);
     assert!(entries(&dir.path().join("processing")).is_empty());
 }
@@ -274,7 +274,7 @@ async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
         Duration::from_secs(300),
     );
     let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(
         s.imports().await.len(),
         1,
@@ -313,7 +313,7 @@ async fn a_manifests_import_options_are_applied_to_its_batch_only() {
         Duration::from_secs(200),
     );
     let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2);
     assert_eq!(

@@ -43,14 +43,6 @@ async fn watch_once(s: &Sim, dir: &Path, env: &[(&str, String)]) -> Output {
     out
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A config file with one tenant `main` on the simulator and `notify` as its notify table.
 fn config(dir: &Path, s: &Sim, notify: &str) -> PathBuf {
     let path = dir.join("canvas-sis.toml");
@@ -122,7 +114,7 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
     );
     let env = [("SIS_NOTIFY_WEBHOOK_URL", format!("{}{SECRET_PATH}", r.base))];
     let out = watch_once(&s, dir.path(), &env).await;
-    assert_eq!(out.status.code(), Some(1), "halted: {}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "halted: {}", output_text(&out));
     let got = r.got();
     assert_eq!(got.len(), 2, "503, then delivered: {got:?}");
     assert_eq!(got[1].path, SECRET_PATH);
@@ -165,11 +157,11 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
         )
     );
     let resumed = run_pasted(&n["command"]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed));
+    assert_eq!(resumed.status.code(), Some(0), "{}", output_text(&resumed));
     assert!(
-        text(&out).contains("HTTP 503") && text(&out).contains("127.0.0.1"),
+        output_text(&out).contains("HTTP 503") && output_text(&out).contains("127.0.0.1"),
         "the failed attempt is a warning naming host and status: {}",
-        text(&out)
+        output_text(&out)
     );
     assert!(s.imports().await.is_empty());
 }
@@ -191,7 +183,7 @@ async fn a_canvas_failure_names_the_import_id_and_state_in_slack_text() {
         ("SIS_NOTIFY_WEBHOOK_FORMAT", "slack".to_owned()),
     ];
     let out = watch_once(&s, dir.path(), &env).await;
-    assert_eq!(out.status.code(), Some(1), "halted: {}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "halted: {}", output_text(&out));
     let imports = s.imports().await;
     assert_eq!(imports.len(), 1);
     let id = imports[0]["id"].as_u64().unwrap();
@@ -232,7 +224,7 @@ async fn a_held_batch_notifies_the_approve_command() {
         Duration::from_secs(200),
     );
     let out = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
-    assert_eq!(s.imports().await.len(), 1, "b2 held: {}", text(&out));
+    assert_eq!(s.imports().await.len(), 1, "b2 held: {}", output_text(&out));
     let got = r.got();
     assert_eq!(got.len(), 1, "only the held batch: {got:?}");
     let n = &got[0].body;
@@ -250,13 +242,18 @@ async fn a_held_batch_notifies_the_approve_command() {
         "the guard's reason: {n}"
     );
     let approved = run_pasted(&n["command"]);
-    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        output_text(&approved)
+    );
     let again = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
     assert_eq!(
         s.imports().await.len(),
         2,
         "approved, sent: {}",
-        text(&again)
+        output_text(&again)
     );
 }
 
@@ -280,15 +277,15 @@ async fn success_with_warnings_is_notified_only_when_the_tenant_asks() {
             env.push(("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS", "true".to_owned()));
         }
         let out = watch_once(&s, dir.path(), &env).await;
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
         let got = r.got();
         if !wanted {
             assert!(got.is_empty(), "not asked for: {got:?}");
             assert!(
-                text(&out).contains("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS")
-                    && text(&out).contains("ignored"),
+                output_text(&out).contains("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS")
+                    && output_text(&out).contains("ignored"),
                 "{}",
-                text(&out)
+                output_text(&out)
             );
             continue;
         }
@@ -328,9 +325,13 @@ async fn a_receiver_that_never_answers_does_not_hold_up_the_import() {
     let started = std::time::Instant::now();
     let out = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
     let spent = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(s.imports().await.len(), 1, "the import went through");
     assert!(spent < Duration::from_secs(15), "bounded: {spent:?}");
     assert!(r.got().len() >= 2, "retried: {}", r.got().len());
-    assert!(text(&out).contains("giving up"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("giving up"),
+        "{}",
+        output_text(&out)
+    );
 }

@@ -12,6 +12,17 @@
 py=$root/.venv/bin/python
 helper=$root/scripts/bench_worker.py
 
+# need_package PROGRAM PACKAGE: PROGRAM (a command or a path) is there, or the Debian PACKAGE is
+# installed with apt-get when running as root; otherwise stop and say what to install.
+need_package() {
+    command -v "$1" >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        die "missing $1: install the Debian package $2"
+    fi
+}
+
 # The pinned test tooling (moto[server], boto3, requests), as scripts/test.sh installs it.
 ensure_venv() {
     local req=tests/python/requirements.txt stamp=.venv/.requirements.sha256

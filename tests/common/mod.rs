@@ -327,3 +327,12 @@ pub fn drop_batch(dir: &std::path::Path, name: &str, files: &[(&str, &str)], age
             .unwrap();
     }
 }
+
+/// A finished command's stdout, then its stderr, as text (for assertions on what it said).
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
