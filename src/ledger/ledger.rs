@@ -454,6 +454,42 @@ mod tests {
         assert_eq!(l.list_batches("t").await.unwrap().len(), 1);
     }
 
+    /// `new` as brought by delivery `id` (an object version, an event, a drop in the inbox).
+    fn delivered(mut new: NewBatch, id: &str) -> NewBatch {
+        new.source
+            .extra
+            .insert("delivery".into(), serde_json::json!(id));
+        new
+    }
+
+    #[tokio::test]
+    async fn the_same_delivery_seen_twice_is_one_batch_and_another_delivery_of_it_is_new() {
+        let l = ledger();
+        let a = || new_batch("t", SHA_A, "s3://b/daily.zip");
+        let first = l.create_batch(delivered(a(), "v1")).await.unwrap();
+        let again = l.create_batch(delivered(a(), "v1")).await.unwrap();
+        assert!(first.is_created());
+        assert_eq!(again, CreateOutcome::AlreadyKnown(first.record().clone()));
+        let b = l
+            .create_batch(delivered(new_batch("t", SHA_B, "s3://b/daily.zip"), "v2"))
+            .await
+            .unwrap();
+        let rollback = l.create_batch(delivered(a(), "v3")).await.unwrap();
+        assert!(b.is_created());
+        assert!(
+            rollback.is_created(),
+            "A dropped again after B is a new batch, not a repeat of the first A"
+        );
+        let seqs: Vec<u64> = l
+            .list_batches("t")
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.arrival_seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
+
     #[tokio::test]
     async fn other_content_or_location_is_another_batch_in_arrival_order() {
         let l = ledger();
