@@ -124,6 +124,17 @@ pub struct BatchSource {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// `source.extra` key: what brought the batch — an S3 object version or event sequencer, a drop
+/// in the inbox (its files' inodes and change times). With the content and the location it is
+/// the dedup key: the same delivery seen twice is one batch, the same content delivered again
+/// later is a new one. Absent on batches recorded before it existed (and where a trigger cannot
+/// tell deliveries apart): then content and location alone are the key.
+pub const DELIVERY: &str = "delivery";
+
+/// `source.extra` key: sha256 of the batch's `manifest.json`, when one closed it. Part of the
+/// dedup key: the same files dropped again with a corrected manifest are a new batch.
+pub const MANIFEST_SHA256: &str = "manifest_sha256";
+
 /// One input file, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIdentity {
@@ -505,6 +516,9 @@ pub struct ClaimRecord {
     pub arrival_seq: u64,
     pub content_sha256: String,
     pub location: String,
+    /// The batch's [`DELIVERY`], when it had one (claims written before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
     pub claimed_at: DateTime<Utc>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,

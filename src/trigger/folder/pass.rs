@@ -14,12 +14,13 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ClaimedBatch, Extra, FolderError, Layout, ReadyBatch, ScanPolicy, archive, claim, recover, scan,
+    BatchKind, ClaimedBatch, Extra, FolderError, Layout, ReadyBatch, ScanPolicy, archive, claim,
+    recover, scan,
 };
 use crate::config::Config;
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, FileIdentity, Ledger, LocalStore, NewBatch,
-    content_hash,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, FileIdentity, Ledger, LocalStore,
+    MANIFEST_SHA256, NewBatch, content_hash,
 };
 use crate::pipeline::staged::{RunError, Staged};
 use crate::pipeline::{Observer, WaitPolicy};
@@ -108,13 +109,18 @@ impl Pass<'_> {
         let files = identify(&ready.paths)?;
         let content = content_hash(&files);
         let kind = format!("{:?}", ready.kind).to_lowercase();
+        let mut extra = manifest_options(ready);
+        extra.insert(DELIVERY.to_owned(), drop_identity(ready)?.into());
+        if let Some(sha) = manifest_sha256(ready)? {
+            extra.insert(MANIFEST_SHA256.to_owned(), sha.into());
+        }
         let new = NewBatch {
             tenant: ready.tenant.clone(),
             source: BatchSource {
                 kind,
                 location: ready.source.display().to_string(),
                 files,
-                extra: manifest_options(ready),
+                extra,
             },
             content_sha256: content,
         };
@@ -139,9 +145,10 @@ impl Pass<'_> {
         }
     }
 
-    /// The same content dropped again at the same place as a batch that already finished: it is
-    /// not imported again (at most one import per batch), but kept — archived beside the first,
-    /// with a note saying which batch it repeats.
+    /// The same drop as a batch that already finished, seen again (a watcher that scanned it
+    /// before another claimed it): it is not imported again (at most one import per batch), but
+    /// kept if it is still there — archived beside the first, with a note saying which batch it
+    /// repeats.
     async fn set_aside_duplicate(
         &self,
         ready: &ReadyBatch,
@@ -157,8 +164,8 @@ impl Pass<'_> {
             Err(e) => return Err(e.into()),
         };
         let note = format!(
-            "This drop has the same content and location as batch {} ({}), which already finished.\n\
-             It was not sent to Canvas again. To import it anyway, change its content or drop it under another name.\n",
+            "This is the same drop as batch {} ({}), which already finished.\n\
+             It was not sent to Canvas again. To import it anyway, drop it again.\n",
             first.id, first.stage
         );
         let to = archive(
@@ -303,6 +310,51 @@ fn manifest_options(ready: &ReadyBatch) -> std::collections::BTreeMap<String, se
         ready.manifest.as_ref().and_then(|m| m.import.as_ref()),
     );
     extra
+}
+
+/// What tells this drop from a later drop of the same files at the same place (design.md: a
+/// batch's identity is its delivery, not its content). Each file's inode and change time:
+/// copying or moving a file into the inbox sets them, and nothing changes them while the drop
+/// waits there, so two passes or two watchers seeing one drop agree, while a re-drop — even of
+/// the archived files moved back — differs. A folder's own entry counts too (moving an archived
+/// folder back keeps its files' times); the inbox holding loose CSVs does not (any other drop
+/// changes it).
+fn drop_identity(ready: &ReadyBatch) -> Result<String, PassError> {
+    let own = (ready.kind == BatchKind::Folder).then_some(&ready.source);
+    let mut h = Sha256::new();
+    for p in own.into_iter().chain(&ready.paths) {
+        let meta = std::fs::symlink_metadata(p).map_err(|source| PassError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(entry_stamp(&meta).as_bytes());
+        h.update([0]);
+    }
+    Ok(format!("drop:{}", hex::encode(&h.finalize()[..16])))
+}
+
+#[cfg(unix)]
+fn entry_stamp(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}:{}:{}.{}", m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn entry_stamp(m: &std::fs::Metadata) -> String {
+    format!("{:?}", m.created().or_else(|_| m.modified()).ok())
+}
+
+/// sha256 of the folder's `manifest.json`, when one closed it: a corrected manifest over the
+/// same files is another batch.
+fn manifest_sha256(ready: &ReadyBatch) -> Result<Option<String>, PassError> {
+    if ready.kind != BatchKind::Folder || ready.manifest.is_none() {
+        return Ok(None);
+    }
+    let path = ready.source.join(super::ready::MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|source| PassError::Read { path, source })?;
+    Ok(Some(hex::encode(Sha256::digest(&bytes))))
 }
 
 fn identify(paths: &[PathBuf]) -> Result<Vec<FileIdentity>, PassError> {
