@@ -378,3 +378,67 @@ fn file_identity(p: &Path) -> Result<FileIdentity, PassError> {
         sha256: hex::encode(h.finalize()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A READY folder `inbox/t/<name>` holding `users.csv` = `body`, as the scanner reports it.
+    fn folder_drop(inbox: &Path, name: &str, body: &str, manifest: Option<&str>) -> ReadyBatch {
+        let dir = inbox.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("users.csv"), body).unwrap();
+        if let Some(m) = manifest {
+            std::fs::write(dir.join(super::super::ready::MANIFEST), m).unwrap();
+        }
+        ReadyBatch {
+            tenant: "t".into(),
+            name: name.into(),
+            kind: BatchKind::Folder,
+            source: dir.clone(),
+            paths: vec![dir.join("users.csv")],
+            manifest: manifest.map(|_| Default::default()),
+            ready_at: SystemTime::now(),
+            rejection: None,
+        }
+    }
+
+    #[test]
+    fn the_same_drop_seen_twice_has_one_identity_and_a_later_drop_of_it_another() {
+        let root = tempfile::tempdir().unwrap();
+        let inbox = root.path().join("inbox");
+        let first = folder_drop(&inbox, "daily", "a", None);
+        let id = drop_identity(&first).unwrap();
+        assert_eq!(drop_identity(&first).unwrap(), id, "two passes agree");
+        // Claimed away, then the very same folder moved back: a new drop. (A move sets the
+        // change time; on a coarse clock, move again until it shows, within a bound.)
+        let away = root.path().join("archived");
+        let ctime = |p: &Path| entry_stamp(&std::fs::symlink_metadata(p).unwrap());
+        let before = ctime(&first.source);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while ctime(&first.source) == before && std::time::Instant::now() < deadline {
+            std::fs::rename(&first.source, &away).unwrap();
+            std::fs::rename(&away, &first.source).unwrap();
+        }
+        assert_ne!(drop_identity(&first).unwrap(), id, "moved back");
+        // Claimed away, then the same content copied in again.
+        std::fs::rename(&first.source, &away).unwrap();
+        let again = folder_drop(&inbox, "daily", "a", None);
+        assert_ne!(drop_identity(&again).unwrap(), id, "copied in again");
+    }
+
+    #[test]
+    fn a_corrected_manifest_changes_the_drop_s_manifest_hash() {
+        let root = tempfile::tempdir().unwrap();
+        let one = folder_drop(root.path(), "one", "a", Some("{}"));
+        let two = folder_drop(root.path(), "two", "a", Some(r#"{"import": {}}"#));
+        let plain = folder_drop(root.path(), "plain", "a", None);
+        let (h1, h2) = (
+            manifest_sha256(&one).unwrap(),
+            manifest_sha256(&two).unwrap(),
+        );
+        assert!(h1.is_some() && h2.is_some());
+        assert_ne!(h1, h2);
+        assert_eq!(manifest_sha256(&plain).unwrap(), None);
+    }
+}
