@@ -237,6 +237,47 @@ async fn nothing_is_lost_an_overwritten_key_imports_both_versions_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_version_after_its_key_is_overwritten()
+ {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    let state = cloud::STATE_URL;
+    // A rejected batch halts the tenant: Monday's batch waits parked behind it, and Tuesday's
+    // upload overwrites the key meanwhile.
+    let bad =
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B,u1@x.edu,bogus\n";
+    c.drop_zip("exports/0-bad.zip", common::zip_of(&[("users.csv", bad)]))
+        .await;
+    c.drop_zip("exports/daily.zip", zip_feed("monday")).await;
+    c.drain(&[]);
+    c.drop_zip("exports/daily.zip", zip_feed("tuesday")).await;
+    c.drain(&[]);
+    let stages: Vec<Value> = c
+        .batches("default")
+        .await
+        .iter()
+        .map(|b| b["stage"]["stage"].clone())
+        .collect();
+    assert_eq!(
+        stages,
+        [json!("terminal"), json!("parked"), json!("parked")]
+    );
+    let resumed = c.ops(&["resume", "--state", state, "--tenant", "default"]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![
+            sha(&tagged_users("monday", 3)),
+            sha(&tagged_users("tuesday", 3))
+        ],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_to_an_earlier_snapshot_in_s3_is_a_new_batch_and_is_imported() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.moto.enable_versioning(cloud::DROP).await;
