@@ -114,7 +114,8 @@ pub struct BatchSource {
     /// `folder`, `zip`, `csv` or `s3`.
     pub kind: String,
     /// The folder path, file path or `s3://bucket/key` the batch was read from. Part of the
-    /// dedup key: the same bytes dropped at another location are another batch.
+    /// dedup key: the same bytes dropped at another location are another batch (and at the same
+    /// location, by another delivery, too: [`DELIVERY`]).
     pub location: String,
     /// The input files, in the order they were listed.
     #[serde(default)]
@@ -333,7 +334,8 @@ pub struct BatchRecord {
     /// arrival, never reused (may skip a number when two callers race on one drop).
     pub arrival_seq: u64,
     pub source: BatchSource,
-    /// sha256 over the batch's content (lowercase hex); with the location, the dedup key.
+    /// sha256 over the batch's content (lowercase hex); with the location and the delivery
+    /// ([`DELIVERY`]), the dedup key.
     pub content_sha256: String,
     pub stage: Stage,
     pub created_at: DateTime<Utc>,
