@@ -833,6 +833,17 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_written_before_deliveries_loads_without_one_and_is_written_back_the_same() {
+        let old = r#"{"schema": 1, "batch": "t/00000001-aaaaaaaaaaaa", "arrival_seq": 1,
+            "content_sha256": "aa", "location": "inbox/t/1",
+            "claimed_at": "2026-01-01T00:00:00Z"}"#;
+        let c: ClaimRecord = decode("k", "k".into(), old.as_bytes()).unwrap();
+        assert_eq!(c.delivery, None);
+        let again: serde_json::Value = serde_json::from_slice(&encode("k", &c).unwrap()).unwrap();
+        assert!(again.get("delivery").is_none(), "{again}");
+    }
+
+    #[test]
     fn an_unknown_stage_from_a_newer_version_is_corrupt_and_says_upgrade() {
         let mut v: serde_json::Value =
             serde_json::from_slice(&encode("k", &record()).unwrap()).unwrap();
