@@ -602,3 +602,28 @@ async fn an_overwritten_object_of_an_unversioned_bucket_is_refused_not_taken_for
     assert!(e.is_permanent());
     assert!(e.to_string().contains("versioning"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_deleted_after_its_event_is_gone_even_though_its_version_is_kept() {
+    let (m, s3) = setup().await;
+    m.enable_versioning(BUCKET).await;
+    let version = put_returning(&m, "main/gone.zip", b"PK").await.0.unwrap();
+    m.s3()
+        .await
+        .delete_object()
+        .bucket(BUCKET)
+        .key("main/gone.zip")
+        .send()
+        .await
+        .expect("delete");
+    let dir = tempfile::tempdir().unwrap();
+    let pin = Pin {
+        version_id: Some(version),
+        ..Pin::default()
+    };
+    let e = s3
+        .fetch_pinned(&classify("main/gone.zip"), &pin, dir.path(), &fast())
+        .await
+        .expect_err("a deletion means: do not import");
+    assert!(matches!(e, FetchError::Gone { .. }), "{e}");
+}

@@ -103,6 +103,25 @@ async fn stream_into(
     })
 }
 
+/// Whether the key still has a current object: a version pinned by its event can be read after
+/// the key was deleted, but a deletion is the operator's "do not import this" and is honoured
+/// ([`FetchError::Gone`]), as in an unversioned bucket.
+pub(crate) async fn still_there(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(), FetchError> {
+    let location = url(bucket, key);
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| from_sdk(e, Op::GetObject, &location))
+}
+
 /// Reads a small object (a manifest, as it was `at`) into memory, refusing more than `max`
 /// bytes; with the version read, if any.
 pub(crate) async fn to_memory(

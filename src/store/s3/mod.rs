@@ -113,6 +113,20 @@ impl Pin {
         }
     }
 
+    /// With a version pinned, the key must not have been deleted since (see
+    /// `download::still_there`); without one, the GET itself finds out.
+    async fn check_not_deleted(
+        &self,
+        client: &Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), FetchError> {
+        if download::real_version(self.version_id.as_deref()).is_none() {
+            return Ok(());
+        }
+        download::still_there(client, bucket, key).await
+    }
+
     fn file(&self, name: &str) -> At<'_> {
         At {
             version_id: self.files.get(name).map(String::as_str),
@@ -170,6 +184,8 @@ impl S3Batches {
         let location = url(&self.bucket, key);
         let name = key.rsplit('/').next().unwrap_or(key);
         check_name(&location, name)?;
+        pin.check_not_deleted(&self.client, &self.bucket, key)
+            .await?;
         let mut versions = BTreeMap::new();
         let file = self
             .download(key, name, pin.trigger(), dest, policy, &mut versions)
@@ -191,6 +207,9 @@ impl S3Batches {
         let location = url(&self.bucket, prefix);
         let read = match marker {
             FolderMarker::Manifest => {
+                let key = format!("{prefix}{}", crate::trigger::events::batch::MANIFEST);
+                pin.check_not_deleted(&self.client, &self.bucket, &key)
+                    .await?;
                 Some(manifest::read(&self.client, &self.bucket, prefix, pin.trigger()).await?)
             }
             FolderMarker::Ready => None,
