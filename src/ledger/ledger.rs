@@ -45,8 +45,8 @@ const MAX_BACKOFF_MS: u64 = 50;
 pub enum CreateOutcome {
     /// This call created the batch: the caller owns its processing.
     Created(BatchRecord),
-    /// The same delivery (tenant, content, location, delivery) was already recorded, by an earlier or a
-    /// concurrent call; the record as it is now.
+    /// The same delivery (tenant, content, location, delivery) was already recorded, by an
+    /// earlier or a concurrent call; the record as it is now.
     AlreadyKnown(BatchRecord),
 }
 
@@ -103,11 +103,11 @@ impl<S: LedgerStore> Ledger<S> {
     /// content delivered again later (a rollback, a corrected manifest) is a new batch. Of any
     /// number of concurrent callers exactly one gets [`CreateOutcome::Created`]. A claim written
     /// before deliveries were recorded still answers for its batch ([`Ledger::legacy_claim`]).
-    /// Steps: (1) if the drop's claim exists, go to 4; (2) allocate an arrival sequence; (3) create the claim
-    /// (create-if-absent; losing means another caller owns the drop — the sequence is then
-    /// skipped, never reused); (4) create the batch record named by the claim if it does not
-    /// exist yet. Step 4 also repairs a crash between 3 and 4: the next caller for the same drop
-    /// writes the missing record and owns the batch.
+    /// Steps: (1) if the drop's claim exists, go to 4; (2) allocate an arrival sequence; (3)
+    /// create the claim (create-if-absent; losing means another caller owns the drop — the
+    /// sequence is then skipped, never reused); (4) create the batch record named by the claim if
+    /// it does not exist yet. Step 4 also repairs a crash between 3 and 4: the next caller for
+    /// the same drop writes the missing record and owns the batch.
     pub async fn create_batch(&self, new: NewBatch) -> Result<CreateOutcome, LedgerError> {
         validate_tenant(&new.tenant)?;
         // Validates the content hash before anything is allocated.

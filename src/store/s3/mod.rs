@@ -101,7 +101,8 @@ pub struct Pin {
     pub version_id: Option<String>,
     /// The trigger object's ETag, from its event: checked (If-Match) when there is no version.
     pub etag: Option<String>,
-    /// Versions of a folder's files by name, as recorded by an earlier fetch ([`Fetched::versions`]).
+    /// Versions of a folder's files by name, as recorded by an earlier fetch
+    /// ([`Fetched::versions`]).
     pub files: BTreeMap<String, String>,
 }
 
@@ -300,7 +301,12 @@ impl S3Batches {
             policy.max_object_bytes,
         )
         .await?;
-        tracing::debug!(object = %url(&self.bucket, key), bytes = w.size, version = ?w.version_id, "fetched");
+        tracing::debug!(
+            object = %url(&self.bucket, key),
+            bytes = w.size,
+            version = ?w.version_id,
+            "fetched"
+        );
         if let Some(v) = w.version_id {
             versions.insert(name.to_owned(), v);
         }
