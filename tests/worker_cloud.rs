@@ -237,8 +237,7 @@ async fn nothing_is_lost_an_overwritten_key_imports_both_versions_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_version_after_its_key_is_overwritten()
- {
+async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_recorded_version() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.moto.enable_versioning(cloud::DROP).await;
     let state = cloud::STATE_URL;
