@@ -44,7 +44,7 @@ POLICY = "deploy/iam/worker-policy.json"
 # What the worker calls (src/ledger/s3.rs, src/store/s3/, src/trigger/queue/sqs.rs), plus the
 # token read of the Lambda mode and the SNS notifications.
 WORKER_ACTIONS = {
-    "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl", "sqs:SendMessage",
     "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "sns:Publish",

@@ -1,6 +1,7 @@
 # The worker's permissions, least privilege, shared by every place it runs (ECS task role, Lambda
 # execution role, an EKS role through outputs.worker_policy_json):
-#   drop bucket   read the tenants' prefixes (GetObject, ListBucket on those prefixes)
+#   drop bucket   read the tenants' prefixes (GetObject, GetObjectVersion: a batch is fetched at
+#                 the version its event names; ListBucket on those prefixes)
 #   state bucket  read and write the ledger prefix (GetObject, PutObject, ListBucket on it)
 #   queue         receive, delete, change visibility, read attributes (the redrive policy)
 #   DLQ           send (poison messages are copied there before they are deleted)
@@ -18,7 +19,7 @@ locals {
 data "aws_iam_policy_document" "worker" {
   statement {
     sid       = "ReadTheDropPrefixes"
-    actions   = ["s3:GetObject"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = [for p in local.drop_prefixes : "${aws_s3_bucket.this["drop"].arn}/${p}*"]
   }
 

@@ -256,41 +256,82 @@ async fn watch_once_owned(url: String, dir: std::path::PathBuf) -> Output {
         .unwrap()
 }
 
+/// The users.csv size of each import the simulator holds, oldest first.
+async fn imported_sizes(s: &Sim) -> Vec<u64> {
+    s.imports()
+        .await
+        .iter()
+        .map(|i| i["csv_files"][0]["size"].as_u64().expect("a users.csv"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_same_drop_twice_is_one_import_and_both_copies_are_kept() {
+async fn the_same_content_dropped_again_later_is_a_new_batch_and_both_are_archived() {
     let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(2))],
-        Duration::from_secs(300),
-    );
-    assert_eq!(watch_once(&s, dir.path()).await.status.code(), Some(0));
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(2))],
-        Duration::from_secs(300),
-    );
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    for _ in 0..2 {
+        drop_batch(
+            dir.path(),
+            "b1",
+            &[("users.csv", &users_csv(2))],
+            Duration::from_secs(300),
+        );
+        let out = watch_once(&s, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    }
     assert_eq!(
         s.imports().await.len(),
-        1,
-        "a duplicate drop is not imported again"
+        2,
+        "a batch is a delivery, not a content: the second drop is imported too"
     );
     assert!(entries(&dir.path().join("inbox")).is_empty());
     assert!(entries(&dir.path().join("processing")).is_empty());
     let archived = entries(&dir.path().join("archive"));
-    assert_eq!(archived.len(), 2, "both copies kept: {archived:?}");
-    let dup = archived
-        .iter()
-        .find(|a| a.contains("--duplicate-"))
-        .expect("the repeat is set aside");
-    let note = std::fs::read_to_string(dir.path().join("archive").join(dup).join("duplicate.txt"))
-        .unwrap();
-    assert!(note.contains("not sent to Canvas again"), "{note}");
+    assert_eq!(archived.len(), 2, "both drops kept: {archived:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_to_an_earlier_snapshot_is_a_new_batch_and_is_imported() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (users_csv(2), users_csv(3));
+    for body in [&a, &b, &a] {
+        drop_batch(
+            dir.path(),
+            "daily",
+            &[("users.csv", body)],
+            Duration::from_secs(300),
+        );
+        let out = watch_once(&s, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    }
+    let (a, b) = (a.len() as u64, b.len() as u64);
+    assert_eq!(
+        imported_sizes(&s).await,
+        vec![a, b, a],
+        "A, B, then A again: Canvas ends with A"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrected_redrop_with_a_new_manifest_is_a_new_batch() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_csv(2);
+    for manifest in [r#"{"import": {"skip_deletes": true}}"#, "{}"] {
+        drop_batch(
+            dir.path(),
+            "run",
+            &[("users.csv", &users), ("manifest.json", manifest)],
+            Duration::from_secs(300),
+        );
+        let out = watch_once(&s, dir.path()).await;
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    }
+    let imports = s.imports().await;
+    assert_eq!(imports.len(), 2, "the corrected drop is imported too");
+    assert_eq!(imports[0]["options"]["skip_deletes"], json!(true));
+    assert_ne!(imports[1]["options"]["skip_deletes"], json!(true));
 }
 
 #[tokio::test]

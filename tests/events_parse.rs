@@ -283,3 +283,37 @@ fn decoded_keys_classify_into_batches() {
         ]
     );
 }
+
+#[test]
+fn an_upload_is_told_apart_by_its_version_else_its_sequencer_the_same_in_both_shapes() {
+    let s3 = &events(fixture!("s3_doc_example.json"))[0];
+    assert_eq!(s3.version(), Some("096fKKXTRTtl3on89fVO.nfljtsv6qko"));
+    assert_eq!(
+        s3.delivery().as_deref(),
+        Some("s3-version:096fKKXTRTtl3on89fVO.nfljtsv6qko")
+    );
+    let eb = &events(fixture!("eventbridge_doc_example.json"))[0];
+    assert_eq!(
+        eb.delivery().as_deref(),
+        Some("s3-version:IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+    );
+    // An unversioned bucket: moto (and S3) report the version `null`; the sequencer tells.
+    let mut unversioned = eb.clone();
+    unversioned.version_id = Some("null".into());
+    assert_eq!(unversioned.version(), None);
+    assert_eq!(
+        unversioned.delivery().as_deref(),
+        Some("s3-sequencer:617f08299329d189")
+    );
+    let moto = &events(fixture!("s3_moto_encoded_key.json"))[0];
+    assert_eq!(moto.delivery(), None, "nothing to tell uploads apart by");
+}
+
+#[test]
+fn moto_s_eventbridge_etag_spelling_is_read() {
+    let body = fixture!("eventbridge_doc_example.json").replace("\"etag\"", "\"eTag\"");
+    assert_eq!(
+        events(&body)[0].etag.as_deref(),
+        Some("b1946ac92492d2347c6235b4d2611184")
+    );
+}

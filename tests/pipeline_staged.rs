@@ -71,6 +71,16 @@ impl World {
 
     /// A batch folder with `files`, recorded in the ledger as received.
     async fn batch(&self, name: &str, files: &[(&str, &str)]) -> (BatchId, std::path::PathBuf) {
+        self.batch_with_import(name, files, None).await
+    }
+
+    /// [`World::batch`] whose manifest carried the import options `import`.
+    async fn batch_with_import(
+        &self,
+        name: &str,
+        files: &[(&str, &str)],
+        import: Option<&canvas_sis::config::ImportOverrides>,
+    ) -> (BatchId, std::path::PathBuf) {
         let dir = self.inputs.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         for (n, body) in files {
@@ -80,13 +90,15 @@ impl World {
             use sha2::{Digest, Sha256};
             hex::encode(Sha256::digest(name.as_bytes()))
         };
+        let mut extra = Default::default();
+        canvas_sis::pipeline::staged::record_import_overrides(&mut extra, import);
         let new = NewBatch {
             tenant: "main".into(),
             source: BatchSource {
                 kind: "folder".into(),
                 location: dir.display().to_string(),
                 files: vec![],
-                extra: Default::default(),
+                extra,
             },
             content_sha256: sha,
         };
@@ -475,6 +487,48 @@ async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
         2,
         "the seed and the newest snapshot only"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_is_superseded_only_by_a_later_snapshot_of_the_same_term() {
+    let w = world().await;
+    let terms =
+        format!("{TERMS}T2025S,Spring 2026,active,2026-01-10T00:00:00Z,2026-05-20T00:00:00Z\n");
+    let seed = w.sim.post_zip(zip_of(&[("terms.csv", &terms)]), "").await;
+    w.sim
+        .wait_real(seed["id"].as_u64().unwrap(), Duration::from_secs(10))
+        .await;
+    // The tenant's default is fall's full snapshot; spring's batch names its own term.
+    let defaults = canvas_sis::config::ImportDefaults {
+        batch_mode_term: Some("sis_term_id:T2026".into()),
+        change_threshold: Some(100),
+        ..Default::default()
+    };
+    let mut staged = w.staged(Duration::ZERO);
+    staged.request.options = defaults.to_options().unwrap();
+    staged.import_defaults = Some(defaults);
+    let spring = canvas_sis::config::ImportOverrides {
+        batch_mode_term: Some("sis_term_id:T2025S".into()),
+        ..Default::default()
+    };
+    let (s1, _) = w
+        .batch_with_import("spring", &[("courses.csv", COURSES)], Some(&spring))
+        .await;
+    let (f1, _) = w.batch("fall-1", &[("courses.csv", COURSES)]).await;
+    let (f2, _) = w.batch("fall-2", &[("courses.csv", COURSES)]).await;
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let stages: Vec<_> = run
+        .finished
+        .iter()
+        .map(|r| (r.id.clone(), r.stage.name()))
+        .collect();
+    assert_eq!(
+        stages,
+        vec![(f1, "superseded"), (s1, "terminal"), (f2, "terminal")],
+        "spring is sent (no later spring snapshot); only fall's older snapshot is superseded"
+    );
+    let imports = w.sim.imports().await;
+    assert_eq!(imports.len(), 3, "the seed, spring and the newest fall");
 }
 
 #[tokio::test(flavor = "multi_thread")]

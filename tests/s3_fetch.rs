@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use canvas_sis::ledger::FileIdentity;
-use canvas_sis::store::s3::{FetchError, FetchPolicy, Fetched, S3Batches};
+use canvas_sis::store::s3::{FetchError, FetchPolicy, Fetched, Pin, S3Batches};
 use canvas_sis::trigger::events::classify;
 use moto::Moto;
 use sha2::{Digest, Sha256};
@@ -538,4 +538,92 @@ async fn a_64_mib_object_streams_to_disk_without_being_held_in_memory() {
         growth_kib < 16 * 1024,
         "peak RSS grew by {growth_kib} KiB while fetching 64 MiB: the object is being buffered"
     );
+}
+
+/// The version id (`None` in an unversioned bucket) and ETag S3 gave the object just put.
+async fn put_returning(m: &Moto, key: &str, body: &[u8]) -> (Option<String>, String) {
+    let out = m
+        .s3()
+        .await
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    (out.version_id, out.e_tag.expect("an ETag"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_fetch_reads_the_version_its_event_named_not_the_newest() {
+    let (m, s3) = setup().await;
+    m.enable_versioning(BUCKET).await;
+    let monday = put_returning(&m, "main/daily.zip", b"monday")
+        .await
+        .0
+        .unwrap();
+    let tuesday = put_returning(&m, "main/daily.zip", b"tuesday")
+        .await
+        .0
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pin = Pin {
+        version_id: Some(monday.clone()),
+        ..Pin::default()
+    };
+    let f = s3
+        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
+        .await
+        .expect("fetched");
+    assert_eq!(std::fs::read(&f.input).unwrap(), b"monday");
+    assert_eq!(f.versions.get("daily.zip"), Some(&monday));
+    let (_dir, newest) = fetch(&s3, "main/daily.zip", &fast()).await;
+    assert_eq!(newest.unwrap().versions.get("daily.zip"), Some(&tuesday));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwritten_object_of_an_unversioned_bucket_is_refused_not_taken_for_its_event() {
+    let (m, s3) = setup().await;
+    // Events carry the ETag bare; S3 answers it quoted.
+    let (_, etag) = put_returning(&m, "main/daily.zip", b"monday").await;
+    let etag = etag.trim_matches('"').to_owned();
+    m.put(BUCKET, "main/daily.zip", b"tuesday".to_vec()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pin = Pin {
+        etag: Some(etag),
+        ..Pin::default()
+    };
+    let e = s3
+        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
+        .await
+        .expect_err("Monday's content is gone");
+    assert!(matches!(e, FetchError::Overwritten { .. }), "{e}");
+    assert!(e.is_permanent());
+    assert!(e.to_string().contains("versioning"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_deleted_after_its_event_is_gone_even_though_its_version_is_kept() {
+    let (m, s3) = setup().await;
+    m.enable_versioning(BUCKET).await;
+    let version = put_returning(&m, "main/gone.zip", b"PK").await.0.unwrap();
+    m.s3()
+        .await
+        .delete_object()
+        .bucket(BUCKET)
+        .key("main/gone.zip")
+        .send()
+        .await
+        .expect("delete");
+    let dir = tempfile::tempdir().unwrap();
+    let pin = Pin {
+        version_id: Some(version),
+        ..Pin::default()
+    };
+    let e = s3
+        .fetch_pinned(&classify("main/gone.zip"), &pin, dir.path(), &fast())
+        .await
+        .expect_err("a deletion means: do not import");
+    assert!(matches!(e, FetchError::Gone { .. }), "{e}");
 }

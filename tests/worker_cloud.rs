@@ -209,6 +209,144 @@ async fn a_duplicate_message_and_a_late_redelivery_import_the_batch_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_an_overwritten_key_imports_both_versions_in_order() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    // Monday's export is overwritten by Tuesday's before the worker gets to it.
+    c.drop_zip("exports/daily.zip", zip_feed("monday")).await;
+    c.drop_zip("exports/daily.zip", zip_feed("tuesday")).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![
+            sha(&tagged_users("monday", 3)),
+            sha(&tagged_users("tuesday", 3))
+        ],
+        "Monday's version, then Tuesday's: {}",
+        stderr(&out)
+    );
+    let batches = c.batches("default").await;
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    for b in &batches {
+        assert!(
+            b["source"]["s3_version_id"].is_string(),
+            "the version is part of the batch: {b}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_recorded_version() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    let state = cloud::STATE_URL;
+    // A rejected batch halts the tenant: Monday's batch waits parked behind it, and Tuesday's
+    // upload overwrites the key meanwhile.
+    let bad =
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B,u1@x.edu,bogus\n";
+    c.drop_zip("exports/0-bad.zip", common::zip_of(&[("users.csv", bad)]))
+        .await;
+    c.drop_zip("exports/daily.zip", zip_feed("monday")).await;
+    c.drain(&[]);
+    c.drop_zip("exports/daily.zip", zip_feed("tuesday")).await;
+    c.drain(&[]);
+    let stages: Vec<Value> = c
+        .batches("default")
+        .await
+        .iter()
+        .map(|b| b["stage"]["stage"].clone())
+        .collect();
+    assert_eq!(
+        stages,
+        [json!("terminal"), json!("parked"), json!("parked")]
+    );
+    let resumed = c.ops(&["resume", "--state", state, "--tenant", "default"]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![
+            sha(&tagged_users("monday", 3)),
+            sha(&tagged_users("tuesday", 3))
+        ],
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_to_an_earlier_snapshot_in_s3_is_a_new_batch_and_is_imported() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    for tag in ["a", "b", "a"] {
+        c.drop_zip("exports/daily.zip", zip_feed(tag)).await;
+        let out = c.drain(&[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let (a, b) = (sha(&tagged_users("a", 3)), sha(&tagged_users("b", 3)));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![a.clone(), b, a],
+        "A, B, then A again: Canvas ends with A"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_redrop_with_a_new_manifest_is_a_new_batch_in_s3() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let files = feed("m1");
+    c.drop_folder(
+        "exports/run/",
+        &files,
+        json!({"import": {"skip_deletes": true}}),
+    )
+    .await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The operator corrects the options and drops the manifest again; the CSVs are unchanged.
+    c.moto
+        .put(
+            cloud::DROP,
+            "exports/run/manifest.json",
+            json!({}).to_string().into_bytes(),
+        )
+        .await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imports = c.sim.imports().await;
+    assert_eq!(imports.len(), 2, "the corrected drop is imported too");
+    assert_eq!(imports[0]["options"]["skip_deletes"], json!(true));
+    assert_ne!(imports[1]["options"]["skip_deletes"], json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_version_delivered_twice_is_one_batch() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    c.drop_zip("exports/once.zip", zip_feed("v1")).await;
+    let original = c.moto.peek(&c.queue_url, 10).await;
+    assert_eq!(original.len(), 1);
+    let sqs = c.moto.sqs().await;
+    for round in 0..2 {
+        // The same event again past the FIFO dedup window, before and after the batch finished.
+        sqs.send_message()
+            .queue_url(&c.queue_url)
+            .message_body(&original[0])
+            .message_group_id("default")
+            .message_deduplication_id(format!("redelivered-{round}"))
+            .send()
+            .await
+            .unwrap();
+        let out = c.drain(&[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(c.sim.imports().await.len(), 1, "imported exactly once");
+    assert_eq!(c.batches("default").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_naming_a_missing_file_is_rejected_after_the_bounded_wait() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.drop_folder(

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! tenants/<tenant>/tenant.json                       TenantRecord (gate, next arrival seq)
-//! tenants/<tenant>/claims/<hash32>.json              ClaimRecord: dedup key -> batch id
+//! tenants/<tenant>/claims/<hash32>.json              ClaimRecord: dedup key (delivery) -> batch id
 //! tenants/<tenant>/batches/<seq:08>-<sha12>.json     BatchRecord
 //! tenants/<tenant>/archive/<seq:08>-<sha12>/<name>   archived blobs (zip, report, JSON, errors)
 //! ```
@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::record::{
-    BatchId, BatchRecord, ClaimRecord, NewBatch, Record, SCHEMA_VERSION, Stage, TenantRecord,
-    decode, encode, validate_tenant,
+    BatchId, BatchRecord, BatchSource, ClaimRecord, DELIVERY, MANIFEST_SHA256, NewBatch, Record,
+    SCHEMA_VERSION, Stage, TenantRecord, decode, encode, validate_tenant,
 };
 use super::store::{Version, validate_segment};
 use super::{LedgerError, LedgerStore};
@@ -45,8 +45,8 @@ const MAX_BACKOFF_MS: u64 = 50;
 pub enum CreateOutcome {
     /// This call created the batch: the caller owns its processing.
     Created(BatchRecord),
-    /// The same drop (tenant, content, location) was already recorded, by an earlier or a
-    /// concurrent call; the record as it is now.
+    /// The same delivery (tenant, content, location, delivery) was already recorded, by an
+    /// earlier or a concurrent call; the record as it is now.
     AlreadyKnown(BatchRecord),
 }
 
@@ -95,22 +95,28 @@ impl<S: LedgerStore> Ledger<S> {
         &self.store
     }
 
-    /// Records a new batch, or finds the one already recorded for the same drop.
+    /// Records a new batch, or finds the one already recorded for the same delivery.
     ///
-    /// The dedup key is tenant + content sha256 + source location: a duplicate message, a
-    /// redelivery or a second watcher seeing the same drop all map to one batch, and of any
-    /// number of concurrent callers exactly one gets [`CreateOutcome::Created`]. Steps: (1) if
-    /// the drop's claim exists, go to 4; (2) allocate an arrival sequence; (3) create the claim
-    /// (create-if-absent; losing means another caller owns the drop — the sequence is then
-    /// skipped, never reused); (4) create the batch record named by the claim if it does not
-    /// exist yet. Step 4 also repairs a crash between 3 and 4: the next caller for the same drop
-    /// writes the missing record and owns the batch.
+    /// The dedup key is tenant + content sha256 + source location + the delivery and manifest
+    /// hash in `source.extra` ([`DELIVERY`], [`MANIFEST_SHA256`]): a duplicate message, a
+    /// redelivery or a second watcher seeing the same drop all map to one batch, while the same
+    /// content delivered again later (a rollback, a corrected manifest) is a new batch. Of any
+    /// number of concurrent callers exactly one gets [`CreateOutcome::Created`]. A claim written
+    /// before deliveries were recorded still answers for its batch ([`Ledger::legacy_claim`]).
+    /// Steps: (1) if the drop's claim exists, go to 4; (2) allocate an arrival sequence; (3)
+    /// create the claim (create-if-absent; losing means another caller owns the drop — the
+    /// sequence is then skipped, never reused); (4) create the batch record named by the claim if
+    /// it does not exist yet. Step 4 also repairs a crash between 3 and 4: the next caller for
+    /// the same drop writes the missing record and owns the batch.
     pub async fn create_batch(&self, new: NewBatch) -> Result<CreateOutcome, LedgerError> {
         validate_tenant(&new.tenant)?;
         // Validates the content hash before anything is allocated.
         BatchId::new(&new.tenant, 0, &new.content_sha256)?;
         let claim_key = claim_key(&new);
         if let Some((claim, _)) = self.read::<ClaimRecord>(&claim_key).await? {
+            return self.finish_claimed(&new, &claim).await;
+        }
+        if let Some(claim) = self.legacy_claim(&new).await? {
             return self.finish_claimed(&new, &claim).await;
         }
         let seq = self.next_arrival_seq(&new.tenant).await?;
@@ -120,6 +126,7 @@ impl<S: LedgerStore> Ledger<S> {
             arrival_seq: seq,
             content_sha256: new.content_sha256.clone(),
             location: new.source.location.clone(),
+            delivery: extra_str(&new.source, DELIVERY).map(str::to_owned),
             claimed_at: (self.clock)(),
             extra: Default::default(),
         };
@@ -136,6 +143,30 @@ impl<S: LedgerStore> Ledger<S> {
             Err(e) => return Err(e),
         };
         self.finish_claimed(&new, &claim).await
+    }
+
+    /// The claim an older canvas-sis wrote for this content at this location (keyed without the
+    /// delivery), when it is this delivery's batch: a message or drop that was in flight across
+    /// the upgrade must not become a second batch. It is taken for the same delivery when its
+    /// batch is unfinished (or its record is missing: a crash before step 4), or when the same
+    /// queue message brought both; a finished batch of another message is an earlier delivery.
+    async fn legacy_claim(&self, new: &NewBatch) -> Result<Option<ClaimRecord>, LedgerError> {
+        let key = legacy_claim_key(new);
+        if key == claim_key(new) {
+            return Ok(None);
+        }
+        let Some((claim, _)) = self.read::<ClaimRecord>(&key).await? else {
+            return Ok(None);
+        };
+        let same = match self.get_batch(&claim.batch).await? {
+            None => true,
+            Some(rec) if !rec.stage.is_terminal() => true,
+            Some(rec) => {
+                let msg = |s: &BatchSource| extra_str(s, SQS_MESSAGE_ID).map(str::to_owned);
+                msg(&rec.source).is_some() && msg(&rec.source) == msg(&new.source)
+            }
+        };
+        Ok(same.then_some(claim))
     }
 
     /// Step 4 of [`Ledger::create_batch`]: the claimed batch's record, created if missing.
@@ -397,15 +428,38 @@ fn archive_key(batch: &BatchId, name: &str) -> Result<String, LedgerError> {
     ))
 }
 
-/// `tenants/<tenant>/claims/<first 32 hex of sha256(content_sha256 "\n" location)>.json`. The
-/// location is hashed because it may hold characters keys do not allow.
+/// `source.extra` key under which the queue worker records the SQS message id.
+const SQS_MESSAGE_ID: &str = "sqs_message_id";
+
+fn extra_str<'a>(source: &'a BatchSource, key: &str) -> Option<&'a str> {
+    source.extra.get(key).and_then(|v| v.as_str())
+}
+
+/// `tenants/<tenant>/claims/<first 32 hex of sha256(content_sha256 "\n" location ["\n"
+/// "delivery:" delivery] ["\n" "manifest:" manifest_sha256])>.json`. The location is hashed
+/// because it may hold characters keys do not allow. Without a delivery or manifest it is the
+/// key older versions wrote, so their claims are still found.
 fn claim_key(new: &NewBatch) -> String {
     let mut h = Sha256::new();
     h.update(new.content_sha256.as_bytes());
     h.update(b"\n");
     h.update(new.source.location.as_bytes());
+    for (label, key) in [("delivery:", DELIVERY), ("manifest:", MANIFEST_SHA256)] {
+        if let Some(v) = extra_str(&new.source, key) {
+            h.update(b"\n");
+            h.update(label.as_bytes());
+            h.update(v.as_bytes());
+        }
+    }
     let hash = hex::encode(h.finalize());
     format!("tenants/{}/claims/{}.json", new.tenant, &hash[..32])
+}
+
+/// The claim key of older versions: content and location only.
+fn legacy_claim_key(new: &NewBatch) -> String {
+    let mut legacy = new.clone();
+    legacy.source.extra.clear();
+    claim_key(&legacy)
 }
 
 #[cfg(test)]
@@ -452,6 +506,99 @@ mod tests {
         assert_eq!(again, CreateOutcome::AlreadyKnown(first.record().clone()));
         assert_eq!(first.record().id.as_str(), "t/00000001-aaaaaaaaaaaa");
         assert_eq!(l.list_batches("t").await.unwrap().len(), 1);
+    }
+
+    /// `new` as brought by delivery `id` (an object version, an event, a drop in the inbox).
+    fn delivered(mut new: NewBatch, id: &str) -> NewBatch {
+        new.source
+            .extra
+            .insert(DELIVERY.into(), serde_json::json!(id));
+        new
+    }
+
+    #[tokio::test]
+    async fn the_same_delivery_seen_twice_is_one_batch_and_another_delivery_of_it_is_new() {
+        let l = ledger();
+        let a = || new_batch("t", SHA_A, "s3://b/daily.zip");
+        let first = l.create_batch(delivered(a(), "v1")).await.unwrap();
+        let again = l.create_batch(delivered(a(), "v1")).await.unwrap();
+        assert!(first.is_created());
+        assert_eq!(again, CreateOutcome::AlreadyKnown(first.record().clone()));
+        let b = l
+            .create_batch(delivered(new_batch("t", SHA_B, "s3://b/daily.zip"), "v2"))
+            .await
+            .unwrap();
+        let rollback = l.create_batch(delivered(a(), "v3")).await.unwrap();
+        assert!(b.is_created());
+        assert!(
+            rollback.is_created(),
+            "A dropped again after B is a new batch, not a repeat of the first A"
+        );
+        let seqs: Vec<u64> = l
+            .list_batches("t")
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.arrival_seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn the_same_files_with_another_manifest_are_another_batch() {
+        let l = ledger();
+        let with = |m: &str| {
+            let mut n = new_batch("t", SHA_A, "inbox/t/run");
+            n.source
+                .extra
+                .insert(MANIFEST_SHA256.into(), serde_json::json!(m));
+            n
+        };
+        assert!(l.create_batch(with("m1")).await.unwrap().is_created());
+        assert!(!l.create_batch(with("m1")).await.unwrap().is_created());
+        assert!(l.create_batch(with("m2")).await.unwrap().is_created());
+    }
+
+    #[tokio::test]
+    async fn a_claim_written_before_deliveries_still_answers_for_its_delivery_after_an_upgrade() {
+        let l = ledger();
+        let mut old = new_batch("t", SHA_A, "s3://b/daily.zip");
+        old.source
+            .extra
+            .insert(SQS_MESSAGE_ID.into(), serde_json::json!("m-1"));
+        // What an older canvas-sis recorded: no delivery, the legacy claim key.
+        let first = l.create_batch(old.clone()).await.unwrap();
+        assert!(first.is_created());
+        let redelivered = delivered(old.clone(), "v1");
+        let again = l.create_batch(redelivered.clone()).await.unwrap();
+        assert_eq!(
+            again.record().id,
+            first.record().id,
+            "in flight across the upgrade: the same batch"
+        );
+        l.transition(
+            &first.record().id,
+            Stage::Terminal {
+                state: "imported".into(),
+                ok: true,
+            },
+            "",
+        )
+        .await
+        .unwrap();
+        assert!(
+            !l.create_batch(redelivered).await.unwrap().is_created(),
+            "the same message again after it finished: still the same batch"
+        );
+        let mut later = delivered(old, "v2");
+        later
+            .source
+            .extra
+            .insert(SQS_MESSAGE_ID.into(), serde_json::json!("m-2"));
+        assert!(
+            l.create_batch(later).await.unwrap().is_created(),
+            "a later delivery of the same content is a new batch"
+        );
     }
 
     #[tokio::test]
@@ -514,6 +661,7 @@ mod tests {
             arrival_seq: seq,
             content_sha256: SHA_A.into(),
             location: "inbox/t/1".into(),
+            delivery: None,
             claimed_at: Utc::now(),
             extra: BTreeMap::new(),
         };

@@ -114,7 +114,8 @@ pub struct BatchSource {
     /// `folder`, `zip`, `csv` or `s3`.
     pub kind: String,
     /// The folder path, file path or `s3://bucket/key` the batch was read from. Part of the
-    /// dedup key: the same bytes dropped at another location are another batch.
+    /// dedup key: the same bytes dropped at another location are another batch (and at the same
+    /// location, by another delivery, too: [`DELIVERY`]).
     pub location: String,
     /// The input files, in the order they were listed.
     #[serde(default)]
@@ -123,6 +124,17 @@ pub struct BatchSource {
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
+
+/// `source.extra` key: what brought the batch — an S3 object version or event sequencer, a drop
+/// in the inbox (its files' inodes and change times). With the content and the location it is
+/// the dedup key: the same delivery seen twice is one batch, the same content delivered again
+/// later is a new one. Absent on batches recorded before it existed (and where a trigger cannot
+/// tell deliveries apart): then content and location alone are the key.
+pub const DELIVERY: &str = "delivery";
+
+/// `source.extra` key: sha256 of the batch's `manifest.json`, when one closed it. Part of the
+/// dedup key: the same files dropped again with a corrected manifest are a new batch.
+pub const MANIFEST_SHA256: &str = "manifest_sha256";
 
 /// One input file, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,7 +334,8 @@ pub struct BatchRecord {
     /// arrival, never reused (may skip a number when two callers race on one drop).
     pub arrival_seq: u64,
     pub source: BatchSource,
-    /// sha256 over the batch's content (lowercase hex); with the location, the dedup key.
+    /// sha256 over the batch's content (lowercase hex); with the location and the delivery
+    /// ([`DELIVERY`]), the dedup key.
     pub content_sha256: String,
     pub stage: Stage,
     pub created_at: DateTime<Utc>,
@@ -505,6 +518,9 @@ pub struct ClaimRecord {
     pub arrival_seq: u64,
     pub content_sha256: String,
     pub location: String,
+    /// The batch's [`DELIVERY`], when it had one (claims written before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
     pub claimed_at: DateTime<Utc>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -814,6 +830,17 @@ mod tests {
         );
         assert_eq!(again["source"]["etag"], "abc");
         assert_eq!(again["archive"]["manifest"], "m.json");
+    }
+
+    #[test]
+    fn a_claim_written_before_deliveries_loads_without_one_and_is_written_back_the_same() {
+        let old = r#"{"schema": 1, "batch": "t/00000001-aaaaaaaaaaaa", "arrival_seq": 1,
+            "content_sha256": "aa", "location": "inbox/t/1",
+            "claimed_at": "2026-01-01T00:00:00Z"}"#;
+        let c: ClaimRecord = decode("k", "k".into(), old.as_bytes()).unwrap();
+        assert_eq!(c.delivery, None);
+        let again: serde_json::Value = serde_json::from_slice(&encode("k", &c).unwrap()).unwrap();
+        assert!(again.get("delivery").is_none(), "{again}");
     }
 
     #[test]

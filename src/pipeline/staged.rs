@@ -184,7 +184,11 @@ impl<S: LedgerStore> Staged<'_, S> {
     }
 
     /// The request for one batch: its input, and its own import options over the tenant's.
-    fn request_for(&self, rec: &BatchRecord, input: &Path) -> Result<ImportRequest, String> {
+    pub(super) fn request_for(
+        &self,
+        rec: &BatchRecord,
+        input: &Path,
+    ) -> Result<ImportRequest, String> {
         let mut req = self.request.clone();
         req.path = input.to_owned();
         let Some(raw) = rec.source.extra.get(IMPORT_OVERRIDES) else {

@@ -7,14 +7,16 @@
 //! is never submitted while an earlier one is unfinished. When the gate is closed every unfinished
 //! batch that has not been sent is recorded as parked, with the reason, so `status` can say why.
 //!
-//! Full snapshots supersede each other: when the tenant imports in batch mode (each batch is the
-//! whole term), and several batches wait that have not been sent yet, only the newest is sent;
-//! the older ones are recorded as superseded by it (their inputs are archived, never lost).
+//! Full snapshots supersede each other: when a batch is sent in batch mode (each batch is the
+//! whole term), and several batches with the same effective options (same term) wait that have
+//! not been sent yet, only the newest is sent; the older ones are recorded as superseded by it
+//! (their inputs are archived, never lost).
 //! Incremental batches are never skipped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::staged::{Progress, RunError, Staged};
+use crate::canvas::ImportOptions;
 use crate::ledger::{BatchRecord, LedgerStore, Stage};
 
 /// Where each batch of the tenant stopped in this run.
@@ -108,37 +110,59 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(())
     }
 
-    /// In batch mode, older unsent snapshots are superseded by the newest one; returns them.
+    /// In batch mode, an older unsent snapshot is superseded by the newest later one of the same
+    /// scope; returns the superseded batches.
+    ///
+    /// The scope is the batch's own effective import options (its manifest's `import` over the
+    /// tenant's defaults), compared whole: a spring batch naming its own `batch_mode_term` is not
+    /// a snapshot of fall, and neither replaces the other. A batch whose options do not resolve
+    /// is left alone (it is rejected when its turn comes).
     async fn supersede_snapshots(&self) -> Result<Vec<BatchRecord>, RunError> {
-        let mut superseded = Vec::new();
-        if self.request.options.batch_mode.is_none() {
-            return Ok(superseded);
-        }
-        let waiting: Vec<BatchRecord> = self
+        let waiting: Vec<(BatchRecord, Option<ImportOptions>)> = self
             .ledger
             .list_batches(&self.tenant)
             .await?
             .into_iter()
             .filter(|b| unsent(&b.stage))
+            .map(|b| {
+                let scope = self.snapshot_scope(&b);
+                (b, scope)
+            })
             .collect();
-        let Some(newest) = waiting.last().map(|b| b.id.clone()) else {
-            return Ok(superseded);
-        };
-        for old in &waiting[..waiting.len() - 1] {
+        let mut superseded = Vec::new();
+        for (i, (old, scope)) in waiting.iter().enumerate() {
+            let Some(scope) = scope else { continue };
+            let Some((newest, _)) = waiting[i + 1..]
+                .iter()
+                .rev()
+                .find(|(_, s)| s.as_ref() == Some(scope))
+            else {
+                continue;
+            };
             self.obs.note(&format!(
-                "batch {} superseded by the newer full snapshot {newest}",
-                old.id
+                "batch {} superseded by the newer full snapshot {}",
+                old.id, newest.id
             ));
             let rec = self
                 .ledger
                 .transition(
                     &old.id,
-                    Stage::Superseded { by: newest.clone() },
-                    "a newer full snapshot is waiting",
+                    Stage::Superseded {
+                        by: newest.id.clone(),
+                    },
+                    "a newer full snapshot of the same batch-mode scope is waiting",
                 )
                 .await?;
             superseded.push(rec);
         }
         Ok(superseded)
+    }
+
+    /// The options a batch would be sent with, when they are a full snapshot (batch mode).
+    fn snapshot_scope(&self, rec: &BatchRecord) -> Option<ImportOptions> {
+        self.request_for(rec, Path::new(""))
+            .ok()
+            .map(|r| r.options)
+            .filter(|o| o.batch_mode.is_some())
     }
 }

@@ -272,6 +272,23 @@ impl Moto {
         url
     }
 
+    /// Turns on versioning, as the Terraform module does for the drop bucket.
+    pub async fn enable_versioning(&self, bucket: &str) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        self.s3()
+            .await
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("versioning on {bucket}: {e:?}"));
+    }
+
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
         self.s3()
             .await

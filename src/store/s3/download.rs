@@ -31,6 +31,21 @@ pub(crate) struct Written {
     pub size: u64,
     /// Lowercase hex.
     pub sha256: String,
+    /// The version read, when the bucket keeps versions.
+    pub version_id: Option<String>,
+}
+
+/// Which state of an object to read: a version (exact), or the current object only if its
+/// ETag is still this one (an unversioned bucket), or simply the current object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct At<'a> {
+    pub version_id: Option<&'a str>,
+    pub etag: Option<&'a str>,
+}
+
+/// A version id S3 gives for a versioned object; `null` is what an unversioned one reports.
+pub(crate) fn real_version(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.is_empty() && *v != "null")
 }
 
 /// `s3://bucket/key`.
@@ -38,11 +53,13 @@ pub(crate) fn url(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
 }
 
-/// Streams `s3://bucket/key` into a new file `to`, refusing objects over `max` bytes.
+/// Streams `s3://bucket/key` (as it was `at`) into a new file `to`, refusing objects over `max`
+/// bytes.
 pub(crate) async fn to_file(
     client: &Client,
     bucket: &str,
     key: &str,
+    at: At<'_>,
     to: &Path,
     max: u64,
 ) -> Result<Written, FetchError> {
@@ -52,7 +69,7 @@ pub(crate) async fn to_file(
         .open(to)
         .await
         .map_err(FetchError::local("create", to))?;
-    let result = stream_into(client, bucket, key, to, &mut file, max).await;
+    let result = stream_into(client, bucket, key, at, to, &mut file, max).await;
     if result.is_err() {
         drop(file);
         // Best effort: the error being returned matters more than a leftover partial file.
@@ -65,11 +82,12 @@ async fn stream_into(
     client: &Client,
     bucket: &str,
     key: &str,
+    at: At<'_>,
     to: &Path,
     file: &mut tokio::fs::File,
     max: u64,
 ) -> Result<Written, FetchError> {
-    let mut body = Body::get(client, bucket, key, max).await?;
+    let mut body = Body::get(client, bucket, key, at, max).await?;
     let mut hasher = Sha256::new();
     while let Some(chunk) = body.next().await? {
         hasher.update(&chunk);
@@ -81,22 +99,44 @@ async fn stream_into(
     Ok(Written {
         size: body.size,
         sha256: hex::encode(hasher.finalize()),
+        version_id: body.version_id,
     })
 }
 
-/// Reads a small object (a manifest) into memory, refusing more than `max` bytes.
+/// Whether the key still has a current object: a version pinned by its event can be read after
+/// the key was deleted, but a deletion is the operator's "do not import this" and is honoured
+/// ([`FetchError::Gone`]), as in an unversioned bucket.
+pub(crate) async fn still_there(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(), FetchError> {
+    let location = url(bucket, key);
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| from_sdk(e, Op::GetObject, &location))
+}
+
+/// Reads a small object (a manifest, as it was `at`) into memory, refusing more than `max`
+/// bytes; with the version read, if any.
 pub(crate) async fn to_memory(
     client: &Client,
     bucket: &str,
     key: &str,
+    at: At<'_>,
     max: u64,
-) -> Result<Vec<u8>, FetchError> {
-    let mut body = Body::get(client, bucket, key, max).await?;
+) -> Result<(Vec<u8>, Option<String>), FetchError> {
+    let mut body = Body::get(client, bucket, key, at, max).await?;
     let mut buf = Vec::new();
     while let Some(chunk) = body.next().await? {
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf)
+    Ok((buf, body.version_id))
 }
 
 /// An object's body being read chunk by chunk, with the size limit enforced.
@@ -105,16 +145,32 @@ struct Body {
     location: String,
     size: u64,
     max: u64,
+    version_id: Option<String>,
 }
 
 impl Body {
-    /// GETs the object; refuses it at once when its `Content-Length` is over `max`.
-    async fn get(client: &Client, bucket: &str, key: &str, max: u64) -> Result<Body, FetchError> {
+    /// GETs the object as it was `at`; refuses it at once when its `Content-Length` is over
+    /// `max`.
+    async fn get(
+        client: &Client,
+        bucket: &str,
+        key: &str,
+        at: At<'_>,
+        max: u64,
+    ) -> Result<Body, FetchError> {
         let location = url(bucket, key);
+        let version = real_version(at.version_id);
+        // S3 compares If-Match with the quoted ETag; events carry it bare.
+        let if_match = at
+            .etag
+            .filter(|_| version.is_none())
+            .map(|e| format!("\"{}\"", e.trim_matches('"')));
         let out = client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .set_if_match(if_match)
             .send()
             .await
             .map_err(|e| from_sdk(e, Op::GetObject, &location))?;
@@ -132,6 +188,7 @@ impl Body {
             location,
             size: 0,
             max,
+            version_id: real_version(out.version_id.as_deref()).map(str::to_owned),
         })
     }
 

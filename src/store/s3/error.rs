@@ -34,6 +34,12 @@ pub enum FetchError {
     )]
     Gone { location: String },
     #[error(
+        "{location} was overwritten after its event was sent and the bucket keeps no versions, so \
+         the content the event announced is gone (a later upload is imported by its own event); \
+         turn on versioning on the drop bucket (required), then upload the lost batch again"
+    )]
+    Overwritten { location: String },
+    #[error(
         "access denied on {op} {location}; give the worker's IAM role {action} on the drop \
          bucket (and kms:Decrypt if the bucket uses a KMS key), then upload the batch again"
     )]
@@ -160,7 +166,7 @@ impl Op {
 
     fn action(self) -> &'static str {
         match self {
-            Op::GetObject => "s3:GetObject",
+            Op::GetObject => "s3:GetObject and s3:GetObjectVersion",
             Op::ListObjectsV2 => "s3:ListBucket",
         }
     }
@@ -230,6 +236,10 @@ fn classify(
     {
         return FetchError::Gone { location };
     }
+    // Only sent with If-Match (the event's ETag, when the event names no version).
+    if code == "PreconditionFailed" || (status == 412 && matches!(op, Op::GetObject)) {
+        return FetchError::Overwritten { location };
+    }
     if WORKER_CODES.contains(&code) || RETRY_CODES.contains(&code) {
         return transient(detail);
     }
@@ -287,6 +297,14 @@ mod tests {
         assert!(e.to_string().contains("s3:ListBucket"), "{e}");
         let e = c(Op::GetObject, Some(403), "");
         assert!(e.to_string().contains("s3:GetObject"), "{e}");
+    }
+
+    #[test]
+    fn an_object_whose_etag_changed_is_overwritten_and_permanent() {
+        let e = c(Op::GetObject, Some(412), "PreconditionFailed");
+        assert!(matches!(e, FetchError::Overwritten { .. }), "{e}");
+        assert!(e.is_permanent());
+        assert!(e.to_string().contains("versioning"), "{e}");
     }
 
     #[test]

@@ -18,29 +18,32 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::FetchPolicy;
-use super::download::{MANIFEST_MAX_BYTES, to_memory, url};
+use super::download::{At, MANIFEST_MAX_BYTES, to_memory, url};
 use super::error::FetchError;
 use super::listing::{Listed, is_safe_name, list_folder};
 use crate::trigger::events::batch::MANIFEST;
 use crate::trigger::folder::Manifest;
 use crate::trigger::folder::ready::{bad_listing, import_problem, parse_manifest};
 
-/// A manifest as read: its parsed form and the sha256 of its bytes.
+/// A manifest as read: its parsed form, the sha256 of its bytes and the version read.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadManifest {
     pub manifest: Manifest,
     pub sha256: String,
+    pub version_id: Option<String>,
 }
 
-/// Reads `<prefix>manifest.json` and checks it: JSON shape, file list, import options.
+/// Reads `<prefix>manifest.json` as it was `at` and checks it: JSON shape, file list, import
+/// options.
 pub(crate) async fn read(
     client: &Client,
     bucket: &str,
     prefix: &str,
+    at: At<'_>,
 ) -> Result<ReadManifest, FetchError> {
     let key = format!("{prefix}{MANIFEST}");
     let location = url(bucket, &key);
-    let bytes = to_memory(client, bucket, &key, MANIFEST_MAX_BYTES).await?;
+    let (bytes, version_id) = to_memory(client, bucket, &key, at, MANIFEST_MAX_BYTES).await?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let bad = |detail: String| FetchError::BadManifest {
         location: location.clone(),
@@ -60,7 +63,11 @@ pub(crate) async fn read(
     if let Some(why) = import_problem(&manifest) {
         return Err(bad(format!("{location}: {why}")));
     }
-    Ok(ReadManifest { manifest, sha256 })
+    Ok(ReadManifest {
+        manifest,
+        sha256,
+        version_id,
+    })
 }
 
 /// Lists the folder until every name in `wanted` is there, polling every `policy.poll` for at

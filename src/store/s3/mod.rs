@@ -13,6 +13,12 @@
 //! comes back ([`Fetched`]) identifies the input the way folder mode does (same
 //! [`content_hash`]), so the ledger's dedup treats both triggers alike.
 //!
+//! Which state of an object is read is pinned ([`Pin`]): the version the event named, or else
+//! the current object only while its ETag is still the event's — so an overwritten key is never
+//! mistaken for the version its event announced (drop bucket versioning is required; without
+//! it, an overwritten object is [`FetchError::Overwritten`]). The version of every object read
+//! comes back in [`Fetched::versions`], so the batch can be fetched again exactly as it was.
+//!
 //! What this module deliberately does not do: delete or move objects in the bucket (inputs stay
 //! until the outcome is recorded, invariant 3), open the zip (collect does, with its zip-slip
 //! and zip-bomb checks), validate CSV contents, or retry — a [`FetchError`] says whether a retry
@@ -23,6 +29,7 @@ pub mod error;
 mod listing;
 mod manifest;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,7 +41,7 @@ use crate::config::ImportOverrides;
 use crate::ledger::{FileIdentity, content_hash};
 use crate::trigger::events::{BatchTrigger, FolderMarker};
 use crate::trigger::folder::DEFAULT_INCOMPLETE_WAIT;
-use download::url;
+use download::{At, url};
 use listing::Listed;
 
 /// Fetches batches from one drop bucket.
@@ -82,6 +89,51 @@ pub struct Fetched {
     pub import: Option<ImportOverrides>,
     /// sha256 of the manifest's bytes, when the folder was closed by one.
     pub manifest_sha256: Option<String>,
+    /// The version read of each object (its name in the batch, `manifest.json` included), when
+    /// the bucket keeps versions.
+    pub versions: BTreeMap<String, String>,
+}
+
+/// Which state of the batch's objects to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pin {
+    /// The trigger object's (zip's or manifest's) version, from its event.
+    pub version_id: Option<String>,
+    /// The trigger object's ETag, from its event: checked (If-Match) when there is no version.
+    pub etag: Option<String>,
+    /// Versions of a folder's files by name, as recorded by an earlier fetch
+    /// ([`Fetched::versions`]).
+    pub files: BTreeMap<String, String>,
+}
+
+impl Pin {
+    fn trigger(&self) -> At<'_> {
+        At {
+            version_id: self.version_id.as_deref(),
+            etag: self.etag.as_deref(),
+        }
+    }
+
+    /// With a version pinned, the key must not have been deleted since (see
+    /// `download::still_there`); without one, the GET itself finds out.
+    async fn check_not_deleted(
+        &self,
+        client: &Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), FetchError> {
+        if download::real_version(self.version_id.as_deref()).is_none() {
+            return Ok(());
+        }
+        download::still_there(client, bucket, key).await
+    }
+
+    fn file(&self, name: &str) -> At<'_> {
+        At {
+            version_id: self.files.get(name).map(String::as_str),
+            etag: None,
+        }
+    }
 }
 
 impl S3Batches {
@@ -102,10 +154,22 @@ impl S3Batches {
         dest: &Path,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_pinned(trigger, &Pin::default(), dest, policy)
+            .await
+    }
+
+    /// [`S3Batches::fetch`] of the objects as `pin` says (the module doc).
+    pub async fn fetch_pinned(
+        &self,
+        trigger: &BatchTrigger,
+        pin: &Pin,
+        dest: &Path,
+        policy: &FetchPolicy,
+    ) -> Result<Fetched, FetchError> {
         match trigger {
-            BatchTrigger::Zip { key } => self.fetch_zip(key, dest, policy).await,
+            BatchTrigger::Zip { key } => self.fetch_zip(key, pin, dest, policy).await,
             BatchTrigger::Folder { prefix, marker } => {
-                self.fetch_folder(prefix, *marker, dest, policy).await
+                self.fetch_folder(prefix, *marker, pin, dest, policy).await
             }
             BatchTrigger::Ignore { reason } => Err(FetchError::NotABatch { reason: *reason }),
         }
@@ -114,14 +178,22 @@ impl S3Batches {
     async fn fetch_zip(
         &self,
         key: &str,
+        pin: &Pin,
         dest: &Path,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
         let location = url(&self.bucket, key);
         let name = key.rsplit('/').next().unwrap_or(key);
         check_name(&location, name)?;
-        let file = self.download(key, name, dest, policy).await?;
-        Ok(fetched(dest.join(name), vec![file], location, "s3-zip"))
+        pin.check_not_deleted(&self.client, &self.bucket, key)
+            .await?;
+        let mut versions = BTreeMap::new();
+        let file = self
+            .download(key, name, pin.trigger(), dest, policy, &mut versions)
+            .await?;
+        let mut out = fetched(dest.join(name), vec![file], location, "s3-zip");
+        out.versions = versions;
+        Ok(out)
     }
 
     /// A closed folder: the marker says which CSVs (see the module doc).
@@ -129,16 +201,24 @@ impl S3Batches {
         &self,
         prefix: &str,
         marker: FolderMarker,
+        pin: &Pin,
         dest: &Path,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
         let location = url(&self.bucket, prefix);
         let read = match marker {
             FolderMarker::Manifest => {
-                Some(manifest::read(&self.client, &self.bucket, prefix).await?)
+                let key = format!("{prefix}{}", crate::trigger::events::batch::MANIFEST);
+                pin.check_not_deleted(&self.client, &self.bucket, &key)
+                    .await?;
+                Some(manifest::read(&self.client, &self.bucket, prefix, pin.trigger()).await?)
             }
             FolderMarker::Ready => None,
         };
+        let mut versions = BTreeMap::new();
+        if let Some(v) = read.as_ref().and_then(|r| r.version_id.clone()) {
+            versions.insert(crate::trigger::events::batch::MANIFEST.to_owned(), v);
+        }
         let listed = match read.as_ref().and_then(|r| r.manifest.files.as_ref()) {
             Some(files) => {
                 let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
@@ -152,11 +232,14 @@ impl S3Batches {
         if listed.is_empty() {
             return Err(FetchError::Empty { location });
         }
-        let files = self.download_all(prefix, &listed, dest, policy).await?;
+        let files = self
+            .download_all(prefix, &listed, pin, dest, policy, &mut versions)
+            .await?;
         if let Some(r) = &read {
             check_digests(&location, &r.manifest, &files)?;
         }
         let mut out = fetched(dest.to_owned(), files, location, "s3-folder");
+        out.versions = versions;
         if let Some(r) = read {
             out.import = r.manifest.import;
             out.manifest_sha256 = Some(r.sha256);
@@ -170,8 +253,10 @@ impl S3Batches {
         &self,
         prefix: &str,
         listed: &[Listed],
+        pin: &Pin,
         dest: &Path,
         policy: &FetchPolicy,
+        versions: &mut BTreeMap<String, String>,
     ) -> Result<Vec<FileIdentity>, FetchError> {
         for o in listed {
             let location = url(&self.bucket, &format!("{prefix}{}", o.name));
@@ -187,28 +272,44 @@ impl S3Batches {
         let mut files = Vec::with_capacity(listed.len());
         for o in listed {
             let key = format!("{prefix}{}", o.name);
-            files.push(self.download(&key, &o.name, dest, policy).await?);
+            let at = pin.file(&o.name);
+            files.push(
+                self.download(&key, &o.name, at, dest, policy, versions)
+                    .await?,
+            );
         }
         Ok(files)
     }
 
+    /// Downloads one object as it was `at`, noting the version read in `versions`.
     async fn download(
         &self,
         key: &str,
         name: &str,
+        at: At<'_>,
         dest: &Path,
         policy: &FetchPolicy,
+        versions: &mut BTreeMap<String, String>,
     ) -> Result<FileIdentity, FetchError> {
         let to = dest.join(name);
         let w = download::to_file(
             &self.client,
             &self.bucket,
             key,
+            at,
             &to,
             policy.max_object_bytes,
         )
         .await?;
-        tracing::debug!(object = %url(&self.bucket, key), bytes = w.size, "fetched");
+        tracing::debug!(
+            object = %url(&self.bucket, key),
+            bytes = w.size,
+            version = ?w.version_id,
+            "fetched"
+        );
+        if let Some(v) = w.version_id {
+            versions.insert(name.to_owned(), v);
+        }
         Ok(FileIdentity {
             name: name.to_owned(),
             size: w.size,
@@ -265,5 +366,6 @@ fn fetched(
         kind,
         import: None,
         manifest_sha256: None,
+        versions: BTreeMap::new(),
     }
 }

@@ -40,6 +40,8 @@ struct Bucket {
 struct Object {
     key: Option<String>,
     size: Option<u64>,
+    /// `etag` as AWS documents it; moto sends `eTag`.
+    #[serde(alias = "eTag")]
     etag: Option<String>,
     #[serde(rename = "version-id")]
     version_id: Option<String>,

@@ -39,6 +39,28 @@ pub struct ObjectEvent {
     pub source: EventSource,
 }
 
+impl ObjectEvent {
+    /// The object's version, when the bucket keeps versions (`null` is what S3 and moto report
+    /// for an object of an unversioned bucket).
+    pub fn version(&self) -> Option<&str> {
+        self.version_id
+            .as_deref()
+            .filter(|v| !v.is_empty() && *v != "null")
+    }
+
+    /// What tells this upload from any other upload of the same key — the version, or else the
+    /// sequencer — and is the same in every delivery of it (a redelivered message, a duplicate
+    /// event, the S3 notification and the EventBridge event of one PUT). `None` when the event
+    /// carries neither (the ledger then tells deliveries apart by content only).
+    pub fn delivery(&self) -> Option<String> {
+        match (self.version(), self.sequencer.as_deref()) {
+            (Some(v), _) => Some(format!("s3-version:{v}")),
+            (None, Some(seq)) if !seq.is_empty() => Some(format!("s3-sequencer:{seq}")),
+            _ => None,
+        }
+    }
+}
+
 /// Which body format an event came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventSource {

@@ -14,12 +14,13 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ClaimedBatch, Extra, FolderError, Layout, ReadyBatch, ScanPolicy, archive, claim, recover, scan,
+    BatchKind, ClaimedBatch, Extra, FolderError, Layout, ReadyBatch, ScanPolicy, archive, claim,
+    recover, scan,
 };
 use crate::config::Config;
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, FileIdentity, Ledger, LocalStore, NewBatch,
-    content_hash,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, FileIdentity, Ledger, LocalStore,
+    MANIFEST_SHA256, NewBatch, content_hash,
 };
 use crate::pipeline::staged::{RunError, Staged};
 use crate::pipeline::{Observer, WaitPolicy};
@@ -108,13 +109,18 @@ impl Pass<'_> {
         let files = identify(&ready.paths)?;
         let content = content_hash(&files);
         let kind = format!("{:?}", ready.kind).to_lowercase();
+        let mut extra = manifest_options(ready);
+        extra.insert(DELIVERY.to_owned(), drop_identity(ready)?.into());
+        if let Some(sha) = manifest_sha256(ready)? {
+            extra.insert(MANIFEST_SHA256.to_owned(), sha.into());
+        }
         let new = NewBatch {
             tenant: ready.tenant.clone(),
             source: BatchSource {
                 kind,
                 location: ready.source.display().to_string(),
                 files,
-                extra: manifest_options(ready),
+                extra,
             },
             content_sha256: content,
         };
@@ -139,9 +145,10 @@ impl Pass<'_> {
         }
     }
 
-    /// The same content dropped again at the same place as a batch that already finished: it is
-    /// not imported again (at most one import per batch), but kept — archived beside the first,
-    /// with a note saying which batch it repeats.
+    /// The same drop as a batch that already finished, seen again (a watcher that scanned it
+    /// before another claimed it): it is not imported again (at most one import per batch), but
+    /// kept if it is still there — archived beside the first, with a note saying which batch it
+    /// repeats.
     async fn set_aside_duplicate(
         &self,
         ready: &ReadyBatch,
@@ -157,8 +164,8 @@ impl Pass<'_> {
             Err(e) => return Err(e.into()),
         };
         let note = format!(
-            "This drop has the same content and location as batch {} ({}), which already finished.\n\
-             It was not sent to Canvas again. To import it anyway, change its content or drop it under another name.\n",
+            "This is the same drop as batch {} ({}), which already finished.\n\
+             It was not sent to Canvas again. To import it anyway, drop it again.\n",
             first.id, first.stage
         );
         let to = archive(
@@ -305,6 +312,51 @@ fn manifest_options(ready: &ReadyBatch) -> std::collections::BTreeMap<String, se
     extra
 }
 
+/// What tells this drop from a later drop of the same files at the same place (design.md: a
+/// batch's identity is its delivery, not its content). Each file's inode and change time:
+/// copying or moving a file into the inbox sets them, and nothing changes them while the drop
+/// waits there, so two passes or two watchers seeing one drop agree, while a re-drop — even of
+/// the archived files moved back — differs. A folder's own entry counts too (moving an archived
+/// folder back keeps its files' times); the inbox holding loose CSVs does not (any other drop
+/// changes it).
+fn drop_identity(ready: &ReadyBatch) -> Result<String, PassError> {
+    let own = (ready.kind == BatchKind::Folder).then_some(&ready.source);
+    let mut h = Sha256::new();
+    for p in own.into_iter().chain(&ready.paths) {
+        let meta = std::fs::symlink_metadata(p).map_err(|source| PassError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(entry_stamp(&meta).as_bytes());
+        h.update([0]);
+    }
+    Ok(format!("drop:{}", hex::encode(&h.finalize()[..16])))
+}
+
+#[cfg(unix)]
+fn entry_stamp(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}:{}:{}.{}", m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn entry_stamp(m: &std::fs::Metadata) -> String {
+    format!("{:?}", m.created().or_else(|_| m.modified()).ok())
+}
+
+/// sha256 of the folder's `manifest.json`, when one closed it: a corrected manifest over the
+/// same files is another batch.
+fn manifest_sha256(ready: &ReadyBatch) -> Result<Option<String>, PassError> {
+    if ready.kind != BatchKind::Folder || ready.manifest.is_none() {
+        return Ok(None);
+    }
+    let path = ready.source.join(super::ready::MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|source| PassError::Read { path, source })?;
+    Ok(Some(hex::encode(Sha256::digest(&bytes))))
+}
+
 fn identify(paths: &[PathBuf]) -> Result<Vec<FileIdentity>, PassError> {
     paths.iter().map(|p| file_identity(p)).collect()
 }
@@ -325,4 +377,68 @@ fn file_identity(p: &Path) -> Result<FileIdentity, PassError> {
         size,
         sha256: hex::encode(h.finalize()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A READY folder `inbox/t/<name>` holding `users.csv` = `body`, as the scanner reports it.
+    fn folder_drop(inbox: &Path, name: &str, body: &str, manifest: Option<&str>) -> ReadyBatch {
+        let dir = inbox.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("users.csv"), body).unwrap();
+        if let Some(m) = manifest {
+            std::fs::write(dir.join(super::super::ready::MANIFEST), m).unwrap();
+        }
+        ReadyBatch {
+            tenant: "t".into(),
+            name: name.into(),
+            kind: BatchKind::Folder,
+            source: dir.clone(),
+            paths: vec![dir.join("users.csv")],
+            manifest: manifest.map(|_| Default::default()),
+            ready_at: SystemTime::now(),
+            rejection: None,
+        }
+    }
+
+    #[test]
+    fn the_same_drop_seen_twice_has_one_identity_and_a_later_drop_of_it_another() {
+        let root = tempfile::tempdir().unwrap();
+        let inbox = root.path().join("inbox");
+        let first = folder_drop(&inbox, "daily", "a", None);
+        let id = drop_identity(&first).unwrap();
+        assert_eq!(drop_identity(&first).unwrap(), id, "two passes agree");
+        // Claimed away, then the very same folder moved back: a new drop. (A move sets the
+        // change time; on a coarse clock, move again until it shows, within a bound.)
+        let away = root.path().join("archived");
+        let ctime = |p: &Path| entry_stamp(&std::fs::symlink_metadata(p).unwrap());
+        let before = ctime(&first.source);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while ctime(&first.source) == before && std::time::Instant::now() < deadline {
+            std::fs::rename(&first.source, &away).unwrap();
+            std::fs::rename(&away, &first.source).unwrap();
+        }
+        assert_ne!(drop_identity(&first).unwrap(), id, "moved back");
+        // Claimed away, then the same content copied in again.
+        std::fs::rename(&first.source, &away).unwrap();
+        let again = folder_drop(&inbox, "daily", "a", None);
+        assert_ne!(drop_identity(&again).unwrap(), id, "copied in again");
+    }
+
+    #[test]
+    fn a_corrected_manifest_changes_the_drop_s_manifest_hash() {
+        let root = tempfile::tempdir().unwrap();
+        let one = folder_drop(root.path(), "one", "a", Some("{}"));
+        let two = folder_drop(root.path(), "two", "a", Some(r#"{"import": {}}"#));
+        let plain = folder_drop(root.path(), "plain", "a", None);
+        let (h1, h2) = (
+            manifest_sha256(&one).unwrap(),
+            manifest_sha256(&two).unwrap(),
+        );
+        assert!(h1.is_some() && h2.is_some());
+        assert_ne!(h1, h2);
+        assert_eq!(manifest_sha256(&plain).unwrap(), None);
+    }
 }

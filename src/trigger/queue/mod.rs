@@ -1,8 +1,9 @@
 //! The SQS FIFO trigger: `canvas-sis run`, the cloud worker.
 //!
 //! One message at a time: receive ([`sqs`]) → parse and route (`trigger::events`) → fetch the
-//! batch from the drop bucket (`store::s3`) → record it in the ledger (dedup: a duplicate
-//! message, a redelivery after the FIFO window or a second worker all find the same batch) → run
+//! batch from the drop bucket (`store::s3`), at the version its event names → record it in the
+//! ledger (dedup by delivery: a duplicate message, a redelivery after the FIFO window or a second
+//! worker all find the same batch; another upload of the same key is another batch) → run
 //! the tenant's stream through the staged pipeline → dispose of the message. While a message is
 //! in flight a [`heartbeat`] keeps it invisible, so its FIFO group (its tenant) stays blocked and
 //! in order; tenants in other groups go on in parallel on other workers.

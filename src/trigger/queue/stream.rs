@@ -18,18 +18,23 @@ use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, Gate, LedgerStore, MANIFEST_SHA256,
+    NewBatch, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
-use crate::store::s3::{Fetched, S3Batches};
+use crate::store::s3::{Fetched, Pin, S3Batches};
 use crate::trigger::events::batch::{MANIFEST, READY};
 use crate::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
 use crate::trigger::runtime::TenantRuntime;
 
-/// `source.extra` keys that let any worker fetch a recorded batch again.
+/// `source.extra` keys that let any worker fetch a recorded batch again, as it was: the trigger
+/// object's version (or, in an unversioned bucket, its ETag) and the versions of the files read.
 const BUCKET: &str = "s3_bucket";
 const TRIGGER_KEY: &str = "s3_trigger_key";
+const VERSION_ID: &str = "s3_version_id";
+const ETAG: &str = "s3_etag";
+const VERSIONS: &str = "s3_versions";
 
 /// The key whose event started the batch: the zip, or the folder's marker.
 fn trigger_key(trigger: &BatchTrigger) -> Option<String> {
@@ -119,9 +124,16 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     ) -> Result<(), Disposition> {
         let tenant = &rt.tenant.name;
         let fetcher = S3Batches::new(self.s3.clone(), &event.bucket);
-        let fetched = fetcher.fetch(trigger, dir, &self.settings.fetch).await;
+        let pin = Pin {
+            version_id: event.version().map(str::to_owned),
+            etag: event.etag.clone(),
+            files: BTreeMap::new(),
+        };
+        let fetched = fetcher
+            .fetch_pinned(trigger, &pin, dir, &self.settings.fetch)
+            .await;
         let new = match &fetched {
-            Ok(f) => new_batch(tenant, &event.bucket, key, f, m),
+            Ok(f) => new_batch(tenant, event, key, f, m),
             Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
             Err(e) => return Err(self.release(format!("fetching the batch: {e}"))),
         };
@@ -238,7 +250,8 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         Ok(run)
     }
 
-    /// Fetches a recorded batch again and checks it is still the same content.
+    /// Fetches a recorded batch again — the versions recorded when it was first fetched — and
+    /// checks it is still the same content.
     async fn refetch(&self, rec: &BatchRecord, dir: &Path) -> Result<PathBuf, Refetch> {
         let extra = &rec.source.extra;
         let (Some(bucket), Some(key)) = (
@@ -251,8 +264,17 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             )));
         };
         let trigger = classify(key);
+        let text = |k: &str| extra.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let pin = Pin {
+            version_id: text(VERSION_ID),
+            etag: text(ETAG),
+            files: extra
+                .get(VERSIONS)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+        };
         let fetched = S3Batches::new(self.s3.clone(), bucket)
-            .fetch(&trigger, dir, &self.settings.fetch)
+            .fetch_pinned(&trigger, &pin, dir, &self.settings.fetch)
             .await;
         match fetched {
             Ok(f) if f.content_sha256 == rec.content_sha256 => Ok(f.input),
@@ -341,19 +363,41 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     }
 }
 
-/// What any worker needs to fetch a recorded batch again, and which message brought it.
-fn source_extra(bucket: &str, key: &str, m: &Received) -> BTreeMap<String, serde_json::Value> {
-    BTreeMap::from([
-        (BUCKET.to_owned(), json!(bucket)),
+/// What any worker needs to fetch a recorded batch again, which upload it is (the ledger's
+/// [`DELIVERY`]: the same upload seen twice is one batch, another upload of the same content a
+/// new one), and which message brought it.
+fn source_extra(e: &ObjectEvent, key: &str, m: &Received) -> BTreeMap<String, serde_json::Value> {
+    let mut extra = BTreeMap::from([
+        (BUCKET.to_owned(), json!(e.bucket)),
         (TRIGGER_KEY.to_owned(), json!(key)),
         ("sqs_message_id".to_owned(), json!(m.message_id)),
-    ])
+    ]);
+    let optional = [
+        (DELIVERY, e.delivery()),
+        (VERSION_ID, e.version().map(str::to_owned)),
+        (ETAG, e.etag.clone()),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            extra.insert(k.to_owned(), json!(v));
+        }
+    }
+    extra
 }
 
-fn new_batch(tenant: &str, bucket: &str, key: &str, f: &Fetched, m: &Received) -> NewBatch {
-    let mut extra = source_extra(bucket, key, m);
+fn new_batch(tenant: &str, e: &ObjectEvent, key: &str, f: &Fetched, m: &Received) -> NewBatch {
+    let mut extra = source_extra(e, key, m);
     if let Some(sha) = &f.manifest_sha256 {
-        extra.insert("manifest_sha256".to_owned(), json!(sha));
+        extra.insert(MANIFEST_SHA256.to_owned(), json!(sha));
+    }
+    if !f.versions.is_empty() {
+        extra.insert(VERSIONS.to_owned(), json!(f.versions));
+    }
+    // The version the event named is the one read; an event without one (moto's S3
+    // notifications) still records what was read.
+    let trigger_name = key.rsplit('/').next().unwrap_or(key);
+    if let Some(v) = f.versions.get(trigger_name) {
+        extra.entry(VERSION_ID.to_owned()).or_insert(json!(v));
     }
     crate::pipeline::staged::record_import_overrides(&mut extra, f.import.as_ref());
     NewBatch {
@@ -369,8 +413,8 @@ fn new_batch(tenant: &str, bucket: &str, key: &str, f: &Fetched, m: &Received) -
 }
 
 /// A batch that can never be fetched is still recorded (then rejected), so that the tenant halts
-/// and the operator sees why; its identity comes from the event, since there is no content to
-/// hash.
+/// and the operator sees why; its identity comes from the event (its delivery, and a hash of the
+/// event in place of the content it could not read).
 fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> NewBatch {
     let location = format!("s3://{}/{key}", e.bucket);
     let identity = format!(
@@ -385,7 +429,7 @@ fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> 
             kind: "s3-unfetchable".into(),
             location,
             files: Vec::new(),
-            extra: source_extra(&e.bucket, key, m),
+            extra: source_extra(e, key, m),
         },
         content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
     }
