@@ -568,6 +568,44 @@ mod tests {
         assert_eq!(opened(b"\xFF\xFEu\0").1, Start::Utf16);
     }
 
+    /// Issue 13 #12: the duplicate-column check compared every name with every earlier one, so
+    /// an 8 MB header of a million columns took minutes (and the header's names alone take far
+    /// more memory than a record). The header's width is bounded, and a wider one is refused
+    /// with an error that says what and what to do, before any per-column work.
+    #[test]
+    fn a_million_column_header_is_checked_in_linear_time() {
+        let mut text = String::with_capacity(8 << 20);
+        for i in 0..1_000_000 {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!("c{i}"));
+        }
+        text.push_str("\nU1\n");
+        let bytes: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+        let file = Mem("wide.csv", bytes);
+        let opts = super::super::ValidateOptions::default();
+        let report = super::super::validate_batch(&[&file], &opts);
+        let findings = &report.files[0].findings;
+        let wide = findings
+            .iter()
+            .find(|f| f.rule == "header_too_wide")
+            .unwrap_or_else(|| {
+                panic!("{:?}", findings.iter().map(|f| &f.rule).collect::<Vec<_>>())
+            });
+        assert_eq!(wide.severity, Severity::Error);
+        assert!(
+            wide.message.contains("1000000 columns") && !wide.fix.is_empty(),
+            "{}: {}",
+            wide.message,
+            wide.fix
+        );
+        assert!(
+            findings.iter().all(|f| f.rule != "duplicate_column"),
+            "no per-column work on a refused header"
+        );
+    }
+
     #[test]
     fn only_csv_names_are_read() {
         assert!(is_csv_name("users.csv"));

@@ -278,6 +278,35 @@ mod tests {
         );
     }
 
+    /// Issue 13 #12: a file that is not a CSV export — a token file, a key — reaches the header
+    /// check as one line. What the findings quote of it is bounded: never the whole line, never
+    /// a name longer than the longest column Canvas knows.
+    #[test]
+    fn a_header_that_matches_no_kind_is_never_quoted_beyond_a_known_column_name() {
+        let secret = "7~q8zkq1u3jt0xb9ygv2lr4pw6ns5hm1dc3fa7ke0tj9wq";
+        let mut said = String::new();
+        for names in [
+            vec![secret],
+            vec!["admin-token"],
+            vec!["user_id", secret, "status"],
+            vec![" user_id ", secret, secret],
+        ] {
+            let h = header(&names);
+            if let Err(f) = detect(&h, false) {
+                said.push_str(&format!("{}\n{}\n", f.message, f.fix));
+            }
+            for f in check_names(&h) {
+                said.push_str(&format!("{}\n{}\n", f.message, f.fix));
+            }
+        }
+        assert!(!said.contains(secret), "{said}");
+        assert!(
+            !said.contains("admin-token"),
+            "a whole line is never quoted: {said}"
+        );
+        assert!(said.contains("user_id"), "known columns are named: {said}");
+    }
+
     #[test]
     fn accounts_without_parent_column_get_their_own_error() {
         let err = detect(&header(&["account_id", "name", "status"]), false).unwrap_err();
