@@ -61,7 +61,7 @@ pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Opti
         return None;
     }
     let mut scan = Scanner::new(stream);
-    if !scan.next_record().ok()? {
+    if !scan.next_record().ok()? || scan.len() > header::MAX_HEADER_COLUMNS {
         return None;
     }
     let header = Header::new(&header_fields(&scan));
@@ -191,6 +191,10 @@ fn read_header<R: Read>(
             return None;
         }
     }
+    if scan.len() > header::MAX_HEADER_COLUMNS {
+        out.findings.push(header::too_wide(scan.len()));
+        return None;
+    }
     if scan.raw().contains(&0) {
         out.findings.push(utf16_finding(
             "the header row contains NUL bytes, as UTF-16 text without a byte-order mark does",
@@ -272,9 +276,15 @@ fn read_rows<R: Read>(
                 None => {
                     let col =
                         (0..scan.len()).find(|&i| std::str::from_utf8(scan.field(i)).is_err());
-                    let col = col.and_then(|i| header.names.get(i)).map(String::as_str);
+                    let col = col.map(|i| header.label(i));
                     bad_utf8 = Some(BadUtf8 {
-                        first: invalid_utf8_finding(scan.raw(), e, scan.record_offset(), line, col),
+                        first: invalid_utf8_finding(
+                            scan.raw(),
+                            e,
+                            scan.record_offset(),
+                            line,
+                            col.as_deref(),
+                        ),
                         rows: 1,
                     });
                 }
@@ -425,7 +435,8 @@ fn invalid_utf8_finding(
 }
 
 fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Finding {
-    let first = header.names.first().map_or("", String::as_str);
+    let first = header.label(0);
+    let first = first.as_str();
     let fix = "Export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one), or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.";
     let start = "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged";
     if quoted {
@@ -459,7 +470,9 @@ fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Findi
 
 /// A scan error as a finding; `header` names the column when known.
 fn scan_finding(e: &ScanError, header: Option<&Header>) -> Finding {
-    let column = header.and_then(|h| h.names.get(e.field)).cloned();
+    let column = header
+        .filter(|h| e.field < h.names.len())
+        .map(|h| h.label(e.field));
     let malformed = "Canvas fails the batch (\"Malformed CSV\")";
     let f = match &e.kind {
         ScanErrorKind::Io(err) => Finding::error(
