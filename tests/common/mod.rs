@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod special;
+#[allow(unused_imports)]
 pub use special::{mkfifo, set_mtime_nofollow};
 
 use std::io::Write;

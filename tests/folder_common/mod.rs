@@ -9,6 +9,7 @@ use canvas_sis::trigger::folder::{Layout, ScanPolicy, TenantInbox};
 
 #[path = "../common/special.rs"]
 mod special;
+#[allow(unused_imports)]
 pub use special::mkfifo;
 
 /// A fixed "now" for every test.
