@@ -455,3 +455,49 @@ async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
     );
     assert_eq!(s.imports().await.len(), 2);
 }
+
+/// Issue 13 #12: a named pipe blocks whoever opens it for reading until a writer comes, so an
+/// input that is one (given as PATH, or sitting in the folder as `users.csv`, or a zip) must be
+/// refused from its file type before it is opened, with exit 3 and a message saying what to give.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_pipe_as_input_or_inside_a_batch_is_refused_at_once() {
+    let s = sim().await;
+    let (tmp, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pipe_csv = tmp.path().join("users.csv");
+    mkfifo(&pipe_csv);
+    let pipe_zip = tmp.path().join("feed.zip");
+    mkfifo(&pipe_zip);
+    let folder = feed(&[("courses.csv", COURSES)]);
+    mkfifo(&folder.path().join("users.csv"));
+    let exe = env!("CARGO_BIN_EXE_canvas-sis");
+    let out_zip = tmp.path().join("out.zip");
+    for path in [pipe_csv.as_path(), pipe_zip.as_path(), folder.path()] {
+        let mut commands = [
+            tokio::process::Command::new(exe),
+            tokio::process::Command::new(exe),
+            tokio::process::Command::new(exe),
+        ];
+        commands[0].arg("validate").arg(path);
+        commands[1].arg("pack").arg(path).arg("-o").arg(&out_zip);
+        commands[2]
+            .arg("import")
+            .arg(path)
+            .arg("--work-dir")
+            .arg(work.path())
+            .env("CANVAS_BASE_URL", s.sim.url())
+            .env("CANVAS_TOKEN", ADMIN)
+            .env_remove("CANVAS_TOKEN_FILE")
+            .env_remove("CANVAS_ACCOUNT_ID");
+        for cmd in &mut commands {
+            let out = output_within(cmd, Duration::from_secs(20)).await;
+            let text = output_text(&out);
+            assert_eq!(out.status.code(), Some(3), "{:?}: {text}", cmd.as_std());
+            assert!(
+                text.contains("named pipe") && text.contains("regular file"),
+                "says what the input is and what to give instead: {text}"
+            );
+        }
+    }
+    assert!(!out_zip.exists(), "nothing was packed");
+    assert!(s.imports().await.is_empty(), "nothing was sent");
+}

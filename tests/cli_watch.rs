@@ -370,3 +370,180 @@ async fn a_manifests_import_options_are_applied_to_its_batch_only() {
         imports[1]
     );
 }
+
+/// `watch --once` as a process with a deadline: a watcher that blocks fails the test.
+async fn watch_once_within(url: &str, dir: &Path, token_env: (&str, &str)) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
+    cmd.args(["watch", "--once", "--poll-secs", "0.05"])
+        .arg(dir)
+        .env("CANVAS_BASE_URL", url)
+        .env_remove("CANVAS_SIS_CONFIG")
+        .env_remove("CANVAS_TOKEN")
+        .env_remove("CANVAS_TOKEN_FILE")
+        .env(token_env.0, token_env.1);
+    output_within(&mut cmd, Duration::from_secs(20)).await
+}
+
+/// Every regular file under `dir` with its bytes, never following a symbolic link (a link is
+/// listed with its target's path as its content, which is what the folder really holds).
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            if t.is_dir() {
+                todo.push(p);
+            } else if t.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.push((rel, target.display().to_string().into_bytes()));
+            } else if t.is_file() {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 13 #12: `users.csv` in a batch folder is a symbolic link to the token file. It must not
+/// be followed: the batch is refused (failed/, saying why), and the token's text reaches no file
+/// the watcher writes — not the ledger, not validation.txt, not the archive, not the logs.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_stay_secret_a_symlink_to_the_token_file_is_refused_and_its_content_never_reaches_the_ledger()
+ {
+    let s = watch_sim().await;
+    let (dir, secrets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token_file = secrets.path().join("canvas-token");
+    std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("courses.csv", COURSES)],
+        Duration::from_secs(300),
+    );
+    let link = dir.path().join("inbox/b1/users.csv");
+    std::os::unix::fs::symlink(&token_file, &link).unwrap();
+    set_mtime_nofollow(&link, Duration::from_secs(300));
+
+    let out = watch_once_within(
+        &s.sim.url(),
+        dir.path(),
+        ("CANVAS_TOKEN_FILE", token_file.to_str().unwrap()),
+    )
+    .await;
+    let text = output_text(&out);
+    assert!(!text.contains(ADMIN), "token in the output: {text}");
+    for (path, bytes) in files_under(dir.path()) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(ADMIN),
+            "the token's text is in {path}"
+        );
+    }
+    assert!(s.imports().await.is_empty(), "nothing was sent");
+    let failed = entries(&dir.path().join("failed"));
+    assert_eq!(failed.len(), 1, "the batch is refused: {failed:?}\n{text}");
+    let said: String = files_under(&dir.path().join("failed"))
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        said.contains("users.csv") && said.contains("symbolic link"),
+        "the refusal names the file and why: {said}"
+    );
+}
+
+/// Issue 13 #12: a named pipe in the inbox (as a zip or a loose CSV) or inside a batch folder
+/// blocked the watcher for ever at its first open. It is refused from its file type: the batch
+/// holding one fails saying why, the loose one is reported as waiting, and the pass ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_pipe_in_the_inbox_or_a_batch_folder_never_blocks_the_watcher() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("courses.csv", COURSES)],
+        Duration::from_secs(300),
+    );
+    // A manifest asking for the pipe's digest: hashing it would block too.
+    let manifest = r#"{"files":[{"name":"users.csv","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}]}"#;
+    std::fs::write(dir.path().join("inbox/b1/manifest.json"), manifest).unwrap();
+    set_mtime_nofollow(
+        &dir.path().join("inbox/b1/manifest.json"),
+        Duration::from_secs(300),
+    );
+    // Settled for longer than any quiet period: only their type may keep them out.
+    for pipe in ["inbox/b1/users.csv", "inbox/feed.zip", "inbox/loose.csv"] {
+        mkfifo(&dir.path().join(pipe));
+        set_mtime_nofollow(&dir.path().join(pipe), Duration::from_secs(300));
+    }
+    let out = watch_once_within(&s.sim.url(), dir.path(), ("CANVAS_TOKEN", ADMIN)).await;
+    let text = output_text(&out);
+    assert!(s.imports().await.is_empty(), "nothing was sent: {text}");
+    assert_eq!(entries(&dir.path().join("failed")).len(), 1, "{text}");
+    let said: String = files_under(&dir.path().join("failed"))
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(said.contains("named pipe"), "the refusal says why: {said}");
+    for pipe in ["inbox/feed.zip", "inbox/loose.csv"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(pipe) && l.contains("named pipe")),
+            "{pipe} is reported: {text}"
+        );
+    }
+}
+
+/// Issue 13: a folder closed by READY is a batch at once (the operator contract); the quiet
+/// period is for loose files and zips, and `watch --once` says what is waiting and why, rather
+/// than doing nothing silently.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_once_says_what_is_waiting_and_why() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "just-closed",
+        &[("users.csv", &users_csv(2))],
+        Duration::ZERO,
+    );
+    let inbox = dir.path().join("inbox");
+    std::fs::write(
+        inbox.join("feed.zip"),
+        zip_of(&[("users.csv", &users_csv(3))]),
+    )
+    .unwrap();
+    std::fs::create_dir(inbox.join("open")).unwrap();
+    std::fs::write(inbox.join("open/users.csv"), users_csv(1)).unwrap();
+
+    let out = watch_once_within(&s.sim.url(), dir.path(), ("CANVAS_TOKEN", ADMIN)).await;
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        s.imports().await.len(),
+        1,
+        "the closed folder went at once: {text}"
+    );
+    assert_eq!(entries(&dir.path().join("archive")).len(), 1, "{text}");
+    let zip_line = text
+        .lines()
+        .find(|l| l.contains("inbox/feed.zip"))
+        .unwrap_or_else(|| panic!("the zip is reported: {text}"));
+    assert!(
+        zip_line.contains("waiting")
+            && zip_line.contains("quiet period")
+            && zip_line.contains("s left"),
+        "{zip_line}"
+    );
+    let open_line = text
+        .lines()
+        .find(|l| l.contains("inbox/open"))
+        .unwrap_or_else(|| panic!("the open folder is reported: {text}"));
+    assert!(
+        open_line.contains("manifest.json") && open_line.contains("READY"),
+        "{open_line}"
+    );
+}

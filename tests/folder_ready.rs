@@ -123,14 +123,39 @@ fn a_folder_closed_by_ready_is_a_batch_of_its_csvs() {
     assert_eq!(b[0].manifest, None);
 }
 
+/// Issue 13: the marker is the operator's word that the folder is complete (it is written last),
+/// so a closed folder does not wait for the quiet period — that is for loose files and zips.
 #[test]
-fn a_closed_folder_with_a_file_still_changing_waits() {
+fn a_folder_closed_by_ready_or_manifest_is_a_batch_at_once() {
     let w = Watch::new();
-    put(&w.inbox("b/users.csv"), USERS, secs_ago(5));
-    put(&w.inbox("b/manifest.json"), b"{}", secs_ago(300));
+    put(&w.inbox("a/users.csv"), USERS, now());
+    put(&w.inbox("a/READY"), b"", now());
+    put(&w.inbox("b/users.csv"), USERS, secs_ago(1));
+    put(&w.inbox("b/manifest.json"), b"{}", now());
+    let b = ready(&w);
+    assert_eq!(names(&b), ["a", "b"], "no quiet period for a closed folder");
+    assert!(b.iter().all(|b| b.rejection.is_none()), "{b:?}");
+    assert_eq!(b[0].ready_at, now());
+}
+
+/// A manifest caught half-written is not valid JSON yet: while it is fresh the folder waits (the
+/// writer may still be at it), and only a manifest still broken after the quiet period rejects.
+#[test]
+fn a_manifest_still_being_written_waits_and_a_settled_broken_one_rejects() {
+    let w = Watch::new();
+    put(&w.inbox("b/users.csv"), USERS, secs_ago(300));
+    put(&w.inbox("b/manifest.json"), b"{\"files\": [", secs_ago(2));
     assert!(ready(&w).is_empty());
-    touch(&w.inbox("b/users.csv"), secs_ago(61));
-    assert_eq!(names(&ready(&w)), ["b"]);
+    let s = scan(&w.layout, &w.single(), &policy(), now()).unwrap();
+    assert!(
+        s.pending[0].why.contains("manifest.json"),
+        "{:?}",
+        s.pending
+    );
+    touch(&w.inbox("b/manifest.json"), secs_ago(61));
+    let b = ready(&w);
+    let why = b[0].rejection.as_deref().unwrap_or("");
+    assert!(why.contains("not a valid manifest"), "{why}");
 }
 
 #[test]
@@ -364,4 +389,73 @@ fn tenant_inboxes_come_from_the_config() {
     assert_eq!(inboxes[1].quiet_period, Duration::from_secs(5));
     assert!(w.inbox("b-drop").is_dir(), "created");
     let _: Vec<PathBuf> = inboxes.into_iter().map(|i| i.dir).collect();
+}
+
+/// Issue 13 #12: what is not a regular file or folder in the inbox — a symbolic link (to a file
+/// or a folder), a named pipe — is never followed nor opened: it is reported, with what it is and
+/// what to drop instead, and never becomes part of a batch.
+#[test]
+fn a_symlink_or_a_named_pipe_in_the_inbox_is_reported_never_followed() {
+    let w = Watch::new();
+    let outside = w._tmp.path().join("outside");
+    put(&outside.join("users.csv"), USERS, secs_ago(300));
+    put(&outside.join("READY"), b"", secs_ago(300));
+    put(&outside.join("feed.zip"), &empty_zip(), secs_ago(300));
+    std::os::unix::fs::symlink(&outside, w.inbox("linked-folder")).unwrap();
+    std::os::unix::fs::symlink(outside.join("feed.zip"), w.inbox("linked.zip")).unwrap();
+    std::os::unix::fs::symlink(outside.join("users.csv"), w.inbox("users.csv")).unwrap();
+    mkfifo(&w.inbox("pipe.zip"));
+    mkfifo(&w.inbox("pipe.csv"));
+    let s = scan(&w.layout, &w.single(), &policy(), now()).unwrap();
+    assert!(s.ready.is_empty(), "{:?}", s.ready);
+    for (name, what) in [
+        ("linked-folder", "symbolic link"),
+        ("linked.zip", "symbolic link"),
+        ("users.csv", "symbolic link"),
+        ("pipe.zip", "named pipe"),
+        ("pipe.csv", "named pipe"),
+    ] {
+        let p = s
+            .pending
+            .iter()
+            .find(|p| p.path == w.inbox(name))
+            .unwrap_or_else(|| panic!("{name} is reported: {:?}", s.pending));
+        assert!(
+            p.why.contains(what) && p.why.contains("regular file"),
+            "{name}: {}",
+            p.why
+        );
+    }
+}
+
+/// Issue 13 #12: a closed batch folder holding a symbolic link or a named pipe among its CSVs is a
+/// batch to reject (it cannot be imported whole), naming the file and what to put there instead;
+/// the link is never followed to identify the batch.
+#[test]
+fn a_batch_folder_holding_a_symlink_or_a_named_pipe_is_a_batch_to_reject() {
+    let w = Watch::new();
+    let outside = w._tmp.path().join("secret.csv");
+    put(&outside, USERS, secs_ago(300));
+    put(&w.inbox("linked/courses.csv"), COURSES, secs_ago(300));
+    std::os::unix::fs::symlink(&outside, w.inbox("linked/users.csv")).unwrap();
+    put(&w.inbox("linked/READY"), b"", secs_ago(300));
+    put(&w.inbox("piped/courses.csv"), COURSES, secs_ago(300));
+    mkfifo(&w.inbox("piped/users.csv"));
+    let m = br#"{"files":[{"name":"users.csv"},{"name":"courses.csv"}]}"#;
+    put(&w.inbox("piped/manifest.json"), m, secs_ago(300));
+    let b = ready(&w);
+    assert_eq!(names(&b), ["linked", "piped"]);
+    for (batch, what) in b.iter().zip(["symbolic link", "named pipe"]) {
+        let why = batch.rejection.as_deref().unwrap_or("");
+        assert!(
+            why.contains("users.csv") && why.contains(what) && why.contains("regular file"),
+            "{}: {why}",
+            batch.name
+        );
+        assert!(
+            !batch.paths.iter().any(|p| p.ends_with("users.csv")),
+            "{:?}",
+            batch.paths
+        );
+    }
 }

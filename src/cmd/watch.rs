@@ -59,6 +59,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     };
     let interval = secs(args.interval_secs, "--interval-secs")?;
     let mut claims = HashMap::new();
+    let mut told_waiting = std::collections::HashSet::new();
     loop {
         let report = match pass.run(&mut claims).await {
             Ok(report) => report,
@@ -80,6 +81,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             println!("{line}");
         }
         append_log(&layout, &lines);
+        print_waiting(&report.waiting, args.once, &mut told_waiting);
         if args.once {
             break;
         }
@@ -91,6 +93,24 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     obs_finish(&terminal);
     notify::flush(notifier.as_ref()).await;
     halted_exit_code(&ledger, &config).await
+}
+
+/// What is in the inbox but not taken, and why — so a drop that is not picked up is never
+/// silent. `--once` says it every time; a long-running watcher once per path (the countdown of
+/// a quiet period would otherwise repeat it every pass).
+fn print_waiting(
+    waiting: &[(std::path::PathBuf, String)],
+    once: bool,
+    told: &mut std::collections::HashSet<std::path::PathBuf>,
+) {
+    for (path, why) in waiting {
+        if once || told.insert(path.clone()) {
+            println!("{}: {why}", path.display());
+        }
+    }
+    if !once {
+        told.retain(|p| waiting.iter().any(|(w, _)| w == p));
+    }
 }
 
 /// One line per outcome in `DIR/logs/watch.log`, for admins who look at the folder, not at the

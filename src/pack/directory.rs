@@ -68,10 +68,11 @@ struct DirectoryEnd {
 
 /// Reads and checks the structure of the zip at `path`.
 pub(crate) fn read_directory(path: &Path, max_entries: u64) -> Result<Listing, ZipInputError> {
-    let mut file = File::open(path).map_err(|source| ZipInputError::Open {
-        zip: path.to_path_buf(),
-        source,
-    })?;
+    let mut file =
+        crate::store::local::open_regular(path).map_err(|source| ZipInputError::Open {
+            zip: path.to_path_buf(),
+            source,
+        })?;
     let ctx = Ctx { path };
     let zip_bytes = file.metadata().map_err(|e| ctx.io(e))?.len();
     let end = find_end(&mut file, zip_bytes, &ctx)?;

@@ -6,7 +6,6 @@
 //! at the end it checks the count and the CRC-32, so a short or corrupted entry is caught by
 //! whoever reads it: the validator first, then the packer.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +37,7 @@ impl ZipEntryFile {
     }
 
     fn open_checked(&self) -> io::Result<CheckedReader<Box<dyn Read + Send>>> {
-        let mut file = File::open(self.zip.as_path())?;
+        let mut file = crate::store::local::open_regular(self.zip.as_path())?;
         file.seek(SeekFrom::Start(self.entry.data_start))?;
         let raw = BufReader::with_capacity(64 * 1024, file).take(self.entry.compressed);
         let decoded: Box<dyn Read + Send> = match self.entry.method {

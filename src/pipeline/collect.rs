@@ -3,12 +3,18 @@
 //! PATH may be a folder of CSV files (its top level; other files and sub-folders are listed as
 //! skipped), a `.zip` (read safely by `pack::read`: hostile or broken zips are refused whole), or a
 //! single `.csv`. Nothing is read into memory here; files are opened later, once per stage.
+//!
+//! Inputs are regular files: PATH itself, or a `.csv` of the folder, that is a symbolic link, a
+//! named pipe, a socket or a device refuses the batch (a link could make the batch quote and
+//! upload a file from anywhere, a pipe blocks whoever opens it). Types are read without
+//! following links, and nothing is opened here.
 
+use std::fs::FileType;
 use std::path::{Path, PathBuf};
 
 use crate::pack::{IncomingZip, ZipInputError, ZipLimits, open_zip};
 use crate::store::BatchFile;
-use crate::store::local::LocalFile;
+use crate::store::local::{LocalFile, NotRegular, type_name};
 
 /// The files of a batch, however they arrived.
 #[derive(Debug)]
@@ -57,10 +63,12 @@ pub enum CollectError {
     Unsupported(PathBuf),
     #[error(transparent)]
     Zip(#[from] ZipInputError),
+    #[error(transparent)]
+    NotRegular(#[from] NotRegular),
 }
 
 pub fn collect(path: &Path, limits: &ZipLimits) -> Result<Collected, CollectError> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CollectError::Missing(path.to_owned()),
         _ => CollectError::Io {
             path: path.to_owned(),
@@ -69,6 +77,9 @@ pub fn collect(path: &Path, limits: &ZipLimits) -> Result<Collected, CollectErro
     })?;
     if meta.is_dir() {
         return collect_folder(path);
+    }
+    if !meta.is_file() {
+        return Err(not_regular(path, meta.file_type()));
     }
     match extension(path).as_deref() {
         Some("zip") => Ok(Collected::Zip(open_zip(path, limits)?)),
@@ -91,6 +102,13 @@ fn extension(path: &Path) -> Option<String> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
+fn not_regular(path: &Path, kind: FileType) -> CollectError {
+    CollectError::NotRegular(NotRegular {
+        path: path.to_owned(),
+        what: type_name(kind),
+    })
+}
+
 fn collect_folder(dir: &Path) -> Result<Collected, CollectError> {
     let io = |source| CollectError::Io {
         path: dir.to_owned(),
@@ -106,9 +124,17 @@ fn collect_folder(dir: &Path) -> Result<Collected, CollectError> {
     for entry in entries {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if path.is_dir() {
+        // The entry's own type: a link is a link here, never its target.
+        let kind = entry.file_type().map_err(io)?;
+        let csv = extension(&path).as_deref() == Some("csv");
+        if kind.is_dir() {
             skipped.push(format!("{name}/ (sub-folder)"));
-        } else if extension(&path).as_deref() == Some("csv") {
+        } else if !kind.is_file() && csv {
+            // Leaving it out would import a partial batch: refuse the whole of it.
+            return Err(not_regular(&path, kind));
+        } else if !kind.is_file() {
+            skipped.push(format!("{name} ({}, not read)", type_name(kind)));
+        } else if csv {
             files.push(LocalFile::new(name, path));
         } else {
             skipped.push(format!("{name} (not a .csv)"));
@@ -150,5 +176,32 @@ mod tests {
         std::fs::write(dir.path().join("feed.tar"), "x").unwrap();
         let e = collect(&dir.path().join("feed.tar"), &ZipLimits::default()).unwrap_err();
         assert!(e.to_string().contains("neither a folder"), "{e}");
+    }
+
+    #[test]
+    fn a_link_as_path_or_as_a_csv_of_the_folder_refuses_the_batch_and_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "token").unwrap();
+        let feed = dir.path().join("feed");
+        std::fs::create_dir(&feed).unwrap();
+        std::fs::write(feed.join("courses.csv"), "course_id,short_name\n").unwrap();
+        std::os::unix::fs::symlink(&secret, feed.join("notes.txt")).unwrap();
+        let c = collect(&feed, &ZipLimits::default()).unwrap();
+        assert_eq!(c.skipped(), vec!["notes.txt (a symbolic link, not read)"]);
+        std::os::unix::fs::symlink(&secret, feed.join("users.csv")).unwrap();
+        let e = collect(&feed, &ZipLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("users.csv is a symbolic link, not a regular file"),
+            "{e}"
+        );
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let e = collect(&link, &ZipLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("link.csv is a symbolic link"), "{e}");
     }
 }

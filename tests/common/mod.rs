@@ -5,6 +5,10 @@
 //! permission), `expired-token`, `revoked-token`, `scopes-token`.
 #![allow(dead_code)]
 
+mod special;
+#[allow(unused_imports)]
+pub use special::{mkfifo, set_mtime_nofollow};
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -335,4 +339,25 @@ pub fn output_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Runs `cmd` to its end, or kills it once `deadline` has passed and fails the test: for inputs
+/// that could block a process forever (a named pipe), a hang must be a failure of the test,
+/// never a stuck test run.
+pub async fn output_within(
+    cmd: &mut tokio::process::Command,
+    deadline: Duration,
+) -> std::process::Output {
+    cmd.kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    match tokio::time::timeout(deadline, cmd.output()).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => panic!(
+            "{:?} was still running after {} s (killed): it blocked instead of refusing its input",
+            cmd.as_std(),
+            deadline.as_secs()
+        ),
+    }
 }

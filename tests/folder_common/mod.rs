@@ -7,6 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use canvas_sis::trigger::folder::{Layout, ScanPolicy, TenantInbox};
 
+#[path = "../common/special.rs"]
+mod special;
+#[allow(unused_imports)]
+pub use special::mkfifo;
+
 /// A fixed "now" for every test.
 pub fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)

@@ -61,7 +61,7 @@ pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Opti
         return None;
     }
     let mut scan = Scanner::new(stream);
-    if !scan.next_record().ok()? {
+    if !scan.next_record().ok()? || scan.len() > header::MAX_HEADER_COLUMNS {
         return None;
     }
     let header = Header::new(&header_fields(&scan));
@@ -191,6 +191,10 @@ fn read_header<R: Read>(
             return None;
         }
     }
+    if scan.len() > header::MAX_HEADER_COLUMNS {
+        out.findings.push(header::too_wide(scan.len()));
+        return None;
+    }
     if scan.raw().contains(&0) {
         out.findings.push(utf16_finding(
             "the header row contains NUL bytes, as UTF-16 text without a byte-order mark does",
@@ -272,9 +276,15 @@ fn read_rows<R: Read>(
                 None => {
                     let col =
                         (0..scan.len()).find(|&i| std::str::from_utf8(scan.field(i)).is_err());
-                    let col = col.and_then(|i| header.names.get(i)).map(String::as_str);
+                    let col = col.map(|i| header.label(i));
                     bad_utf8 = Some(BadUtf8 {
-                        first: invalid_utf8_finding(scan.raw(), e, scan.record_offset(), line, col),
+                        first: invalid_utf8_finding(
+                            scan.raw(),
+                            e,
+                            scan.record_offset(),
+                            line,
+                            col.as_deref(),
+                        ),
                         rows: 1,
                     });
                 }
@@ -425,7 +435,8 @@ fn invalid_utf8_finding(
 }
 
 fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Finding {
-    let first = header.names.first().map_or("", String::as_str);
+    let first = header.label(0);
+    let first = first.as_str();
     let fix = "Export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one), or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.";
     let start = "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged";
     if quoted {
@@ -459,7 +470,9 @@ fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Findi
 
 /// A scan error as a finding; `header` names the column when known.
 fn scan_finding(e: &ScanError, header: Option<&Header>) -> Finding {
-    let column = header.and_then(|h| h.names.get(e.field)).cloned();
+    let column = header
+        .filter(|h| e.field < h.names.len())
+        .map(|h| h.label(e.field));
     let malformed = "Canvas fails the batch (\"Malformed CSV\")";
     let f = match &e.kind {
         ScanErrorKind::Io(err) => Finding::error(
@@ -566,6 +579,44 @@ mod tests {
         );
         assert_eq!(opened(b"ab"), (b"ab".to_vec(), Start::Plain));
         assert_eq!(opened(b"\xFF\xFEu\0").1, Start::Utf16);
+    }
+
+    /// Issue 13 #12: the duplicate-column check compared every name with every earlier one, so
+    /// an 8 MB header of a million columns took minutes (and the header's names alone take far
+    /// more memory than a record). The header's width is bounded, and a wider one is refused
+    /// with an error that says what and what to do, before any per-column work.
+    #[test]
+    fn a_million_column_header_is_checked_in_linear_time() {
+        let mut text = String::with_capacity(8 << 20);
+        for i in 0..1_000_000 {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!("c{i}"));
+        }
+        text.push_str("\nU1\n");
+        let bytes: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+        let file = Mem("wide.csv", bytes);
+        let opts = super::super::ValidateOptions::default();
+        let report = super::super::validate_batch(&[&file], &opts);
+        let findings = &report.files[0].findings;
+        let wide = findings
+            .iter()
+            .find(|f| f.rule == "header_too_wide")
+            .unwrap_or_else(|| {
+                panic!("{:?}", findings.iter().map(|f| &f.rule).collect::<Vec<_>>())
+            });
+        assert_eq!(wide.severity, Severity::Error);
+        assert!(
+            wide.message.contains("1000000 columns") && !wide.fix.is_empty(),
+            "{}: {}",
+            wide.message,
+            wide.fix
+        );
+        assert!(
+            findings.iter().all(|f| f.rule != "duplicate_column"),
+            "no per-column work on a refused header"
+        );
     }
 
     #[test]

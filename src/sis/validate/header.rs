@@ -4,9 +4,31 @@
 //!
 //! Everything here is pure: it sees the header's fields, never the stream.
 
+use std::collections::HashSet;
+
 use super::finding::Finding;
 use super::rules::{self, rules, signature};
 use crate::sis::SisKind;
+
+/// The widest header row checked. Canvas's kinds use a few dozen columns; a header this wide is
+/// not an SIS export (or is a broken one), and its names alone would take memory out of
+/// proportion to one record, so it is refused before any per-column work (design invariant 6).
+pub(crate) const MAX_HEADER_COLUMNS: usize = 10_000;
+
+/// Names listed when a message shows the header row; the rest are counted.
+const LISTED_NAMES: usize = 12;
+
+/// The error for a header wider than [`MAX_HEADER_COLUMNS`].
+pub(crate) fn too_wide(width: usize) -> Finding {
+    Finding::error(
+        "header_too_wide",
+        format!(
+            "the header row has {width} columns; canvas-sis checks at most {MAX_HEADER_COLUMNS} (Canvas SIS CSVs use a few dozen), so this is not an SIS export or its header row is broken"
+        ),
+        "Check that the first row is the header row of a Canvas SIS CSV (users.csv: user_id, login_id, status, ...) and that the file is the SIS export itself.",
+    )
+    .at_row(1)
+}
 
 /// A header row as Canvas reads it.
 #[derive(Debug, Clone)]
@@ -41,8 +63,36 @@ impl Header {
         self.index(column).is_some()
     }
 
+    /// How messages may name column `i` (0-based): by its name when that is a column Canvas
+    /// knows, or is short and not the whole line; otherwise by position. A file that is no SIS
+    /// export (a token file, a key) arrives here as one line, so its text is never quoted.
+    pub(crate) fn label(&self, i: usize) -> String {
+        match self.names.get(i) {
+            Some(name) if self.quotable(name) => name.clone(),
+            _ => format!("column {}", i + 1),
+        }
+    }
+
+    fn quotable(&self, name: &str) -> bool {
+        rules::known_anywhere(name)
+            || (self.names.len() > 1 && name.chars().count() <= rules::longest_known_column())
+    }
+
+    /// The header row for a message: the first names (see [`Header::label`]), then a count.
     fn list(&self) -> String {
-        self.names.join(", ")
+        let mut shown: Vec<String> = (0..self.names.len().min(LISTED_NAMES))
+            .map(|i| match self.label(i) {
+                l if l == self.names[i] => l,
+                _ if self.names.len() == 1 => {
+                    "one column, not shown: a whole line is never quoted".to_owned()
+                }
+                _ => format!("column {} not shown: longer than any Canvas column", i + 1),
+            })
+            .collect();
+        if self.names.len() > LISTED_NAMES {
+            shown.push(format!("and {} more", self.names.len() - LISTED_NAMES));
+        }
+        shown.join(", ")
     }
 }
 
@@ -50,33 +100,56 @@ impl Header {
 pub(crate) fn check_names(header: &Header) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, raw) in &header.padded {
+        let label = header.label(*i);
+        let (what, fix) = if label == header.names[*i] {
+            (
+                format!("header \"{raw}\""),
+                format!("Write the header as \"{label}\", without spaces."),
+            )
+        } else {
+            (
+                format!("the header of {label}"),
+                "Write the header without spaces around it.".to_owned(),
+            )
+        };
         out.push(
             Finding::warning(
                 "header_whitespace",
-                format!("header \"{raw}\" has spaces around it; Canvas may not strip them, and would then not see this column"),
-                format!("Write the header as \"{}\", without spaces.", header.names[*i]),
+                format!("{what} has spaces around it; Canvas may not strip them, and would then not see this column"),
+                fix,
             )
             .at_row(1)
-            .in_column(header.names[*i].clone()),
+            .in_column(label),
         );
     }
-    for (i, name) in header.names.iter().enumerate() {
-        if !name.is_empty() && header.names[..i].contains(name) {
-            out.push(
-                Finding::warning(
-                    "duplicate_column",
-                    format!(
-                        "column {name} appears more than once (column {}); Canvas reads only the first",
-                        i + 1
-                    ),
-                    format!("Keep one {name} column."),
-                )
-                .at_row(1)
-                .in_column(name.clone()),
-            );
-        }
+    for i in repeated_names(&header.names) {
+        let label = header.label(i);
+        out.push(
+            Finding::warning(
+                "duplicate_column",
+                format!(
+                    "column {label} appears more than once (column {}); Canvas reads only the first",
+                    i + 1
+                ),
+                format!("Keep one {label} column."),
+            )
+            .at_row(1)
+            .in_column(label),
+        );
     }
     out
+}
+
+/// The positions of names (not blank) that an earlier column already has: one set lookup per
+/// column, so the work grows with the header's width, never with its square.
+fn repeated_names<S: std::hash::Hash + Eq + AsRef<str>>(names: &[S]) -> Vec<usize> {
+    let mut seen = HashSet::with_capacity(names.len());
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.as_ref().is_empty() && !seen.insert(*n))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Canvas's verdict on a header: the kind, or the error that fails the batch.
@@ -275,6 +348,71 @@ mod tests {
             err.fix.contains("users.csv, add the column(s) login_id"),
             "{}",
             err.fix
+        );
+    }
+
+    /// Issue 13 #12: a file that is not a CSV export — a token file, a key — reaches the header
+    /// check as one line. What the findings quote of it is bounded: never the whole line, never
+    /// a name longer than the longest column Canvas knows.
+    #[test]
+    fn a_header_that_matches_no_kind_is_never_quoted_beyond_a_known_column_name() {
+        let secret = "7~q8zkq1u3jt0xb9ygv2lr4pw6ns5hm1dc3fa7ke0tj9wq";
+        let mut said = String::new();
+        for names in [
+            vec![secret],
+            vec!["admin-token"],
+            vec!["user_id", secret, "status"],
+            vec![" user_id ", secret, secret],
+        ] {
+            let h = header(&names);
+            if let Err(f) = detect(&h, false) {
+                said.push_str(&format!("{}\n{}\n", f.message, f.fix));
+            }
+            for f in check_names(&h) {
+                said.push_str(&format!("{}\n{}\n", f.message, f.fix));
+            }
+        }
+        assert!(!said.contains(secret), "{said}");
+        assert!(
+            !said.contains("admin-token"),
+            "a whole line is never quoted: {said}"
+        );
+        assert!(said.contains("user_id"), "known columns are named: {said}");
+    }
+
+    /// A name whose equality checks are counted, to show the work per column is bounded.
+    struct Counted<'a>(String, &'a std::cell::Cell<u64>);
+    impl std::hash::Hash for Counted<'_> {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+    impl PartialEq for Counted<'_> {
+        fn eq(&self, other: &Self) -> bool {
+            self.1.set(self.1.get() + 1);
+            self.0 == other.0
+        }
+    }
+    impl Eq for Counted<'_> {}
+    impl AsRef<str> for Counted<'_> {
+        fn as_ref(&self) -> &str {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn repeated_columns_are_found_with_a_bounded_number_of_comparisons_per_column() {
+        let compared = std::cell::Cell::new(0);
+        let n = 100_000;
+        let mut names: Vec<Counted> = (0..n)
+            .map(|i| Counted(format!("c{i}"), &compared))
+            .collect();
+        names.push(Counted("c7".into(), &compared));
+        assert_eq!(repeated_names(&names), vec![n]);
+        assert!(
+            compared.get() <= 2 * n as u64,
+            "{} comparisons for {n} columns",
+            compared.get()
         );
     }
 

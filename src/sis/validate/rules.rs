@@ -421,6 +421,36 @@ pub(crate) fn known_column(kind: SisKind, column: &str) -> bool {
         || (column == "status" && !r.statuses.is_empty())
 }
 
+/// Whether the rules of any kind read `column`.
+pub(crate) fn known_anywhere(column: &str) -> bool {
+    SisKind::ALL.into_iter().any(|k| known_column(k, column))
+}
+
+/// The length of the longest column name the rules know. Messages never quote header text
+/// longer than this: no Canvas column is longer, and a long unknown name may be anything a
+/// mistaken or hostile file holds (a token, a key).
+pub(crate) fn longest_known_column() -> usize {
+    SisKind::ALL
+        .into_iter()
+        .flat_map(|k| {
+            let r = rules(k);
+            r.id.iter()
+                .map(|(c, _)| *c)
+                .chain(r.required.iter().copied())
+                .chain(r.required_columns.iter().copied())
+                .chain(r.one_of.iter().flat_map(|g| g.iter().copied()))
+                .chain(r.dates.iter().copied())
+                .chain(r.integers.iter().copied())
+                .chain(r.values.iter().map(|(c, _)| *c))
+                .chain(r.refs.iter().map(|(c, _)| *c))
+                .chain(signature(k).iter().copied())
+                .map(str::len)
+                .max()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,8 @@ pub struct PassReport {
     pub stopped: Vec<(String, String)>,
     /// Tenants skipped because a blackout window is in effect.
     pub in_blackout: Vec<String>,
+    /// What the scan saw but did not take (yet), with why: `(path relative to DIR, why)`.
+    pub waiting: Vec<(PathBuf, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,14 @@ impl Pass<'_> {
         }
         let inboxes = self.layout.tenant_inboxes(self.config)?;
         let found = scan(self.layout, &inboxes, &self.policy, SystemTime::now())?;
+        report.waiting = found
+            .pending
+            .iter()
+            .map(|p| {
+                let rel = p.path.strip_prefix(&self.layout.root).unwrap_or(&p.path);
+                (rel.to_path_buf(), p.why.clone())
+            })
+            .collect();
         for ready in found.ready {
             if let Some(name) = self.register_and_claim(&ready, claims).await? {
                 report.claimed.push(name);
@@ -285,6 +295,13 @@ impl Pass<'_> {
                 blobs.push((name, bytes));
             }
         }
+        // A batch refused before validation (a link or a pipe in it, a broken manifest) has no
+        // report: its reasons go beside its files, where the operator looks.
+        if !ok && rec.archive.report.is_none() && !rec.errors.is_empty() {
+            let mut why = rec.errors.join("\n");
+            why.push('\n');
+            blobs.push(("rejected.txt", why.into_bytes()));
+        }
         let zip = self
             .layout
             .root
@@ -366,7 +383,7 @@ fn file_identity(p: &Path) -> Result<FileIdentity, PassError> {
         path: p.to_owned(),
         source,
     };
-    let mut f = std::fs::File::open(p).map_err(read)?;
+    let mut f = crate::store::local::open_regular(p).map_err(read)?;
     let mut h = Sha256::new();
     let size = std::io::copy(&mut f, &mut h).map_err(read)?;
     Ok(FileIdentity {

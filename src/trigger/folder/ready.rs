@@ -2,8 +2,9 @@
 //!
 //! The rules (the operator contract of design.md plus the classic sample-script layout):
 //!
-//! - **Folder** (`inbox/<name>/`): closed by a `manifest.json` or a `READY` file in it, and every
-//!   file in it unchanged for the quiet period. `READY` or a manifest `{}` means every `.csv` at
+//! - **Folder** (`inbox/<name>/`): closed by a `manifest.json` or a `READY` file in it — a batch
+//!   at once, since the marker is written last (a manifest that is not valid JSON yet gets the
+//!   quiet period to be finished). `READY` or a manifest `{}` means every `.csv` at
 //!   the folder's top level; a manifest with `"files"` means those files, each checked for
 //!   presence and, when `sha256` is given, for its digest. A manifest naming a file that is not
 //!   there yet keeps the folder waiting for at most [`DEFAULT_INCOMPLETE_WAIT`] (counted from
@@ -16,13 +17,16 @@
 //!   unchanged for the quiet period — and no temp-named file next to them is still changing
 //!   (an upload in progress may be adding another CSV).
 //!
-//! Never picked up: anything whose mtime is within the quiet period of `now` (or in the future),
-//! temp names ([`is_temp_name`]), a folder without its closing marker. "Unchanged" is judged by
+//! Inputs are regular files: a link, pipe or device among a closed folder's CSVs (or as its
+//! marker) makes the folder a batch to reject, unread; at the inbox's top level it is reported
+//! and left alone. Nothing is opened but regular files, and never through a link.
+//!
+//! Never picked up: a zip or loose CSV whose mtime is within the quiet period of `now` (or in
+//! the future), temp names ([`is_temp_name`]), a folder without its closing marker. "Unchanged" is judged by
 //! mtime against the injected `now`, so tests set mtimes instead of sleeping. A rejected batch is
 //! still returned: the caller claims it and records a rejection, so the operator sees why and the
 //! files land in `failed/` rather than sitting in the inbox forever.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -140,19 +144,16 @@ pub(crate) fn folder_verdict(
         .or_else(|| files.iter().find(|e| e.name == READY));
     let Some(marker) = marker else {
         return Ok(Verdict::Waiting(format!(
-            "no {MANIFEST} or {READY} in it yet"
+            "no {MANIFEST} or {READY} in it yet; write one of them last, to close the folder"
         )));
     };
+    // The marker is the operator's word that the folder is complete, so it is a batch at once:
+    // the quiet period is for loose files and zips, which have no such word.
     let newest = files.iter().map(|e| e.mtime).max().unwrap_or(marker.mtime);
-    if !is_quiet(newest, now, quiet) {
-        return Ok(Verdict::Waiting(
-            "a file in it changed within the quiet period".into(),
-        ));
-    }
-    let csvs: Vec<&Entry> = files
+    let all_csvs = files
         .iter()
-        .filter(|e| has_ext(&e.name, "csv") && !is_temp_name(&e.name))
-        .collect();
+        .filter(|e| has_ext(&e.name, "csv") && !is_temp_name(&e.name));
+    let (csvs, irregular): (Vec<&Entry>, Vec<&Entry>) = all_csvs.partition(|e| e.is_file);
     let mut batch = ReadyBatch {
         tenant: tenant.to_owned(),
         name: dir.name.clone(),
@@ -163,12 +164,18 @@ pub(crate) fn folder_verdict(
         ready_at: newest,
         rejection: None,
     };
+    if let Some(why) = irregular_files(&dir.name, marker, &irregular) {
+        // Refused whole, and before anything in it is opened: leaving such a file out would
+        // import a partial batch, reading it could follow a link or block on a pipe.
+        batch.rejection = Some(why);
+        return Ok(Verdict::Ready(Box::new(batch)));
+    }
     if marker.name == MANIFEST {
         match read_manifest(&marker.path) {
             Ok(m) => {
                 batch.manifest = Some(m.clone());
-                if let Some(files) = &m.files {
-                    match listed_files(&dir.path, files, marker.mtime, wait, now)? {
+                if let Some(listed) = &m.files {
+                    match listed_files(&dir.path, &files, listed, marker.mtime, wait, now)? {
                         Listed::Waiting(why) => return Ok(Verdict::Waiting(why)),
                         Listed::Rejected(why) => batch.rejection = Some(why),
                         Listed::Files(paths) => batch.paths = paths,
@@ -177,6 +184,14 @@ pub(crate) fn folder_verdict(
                 if batch.rejection.is_none() {
                     batch.rejection = import_problem(&m);
                 }
+            }
+            // A manifest caught half-written is not JSON yet: a fresh one gets the quiet period
+            // to be finished before it is taken for broken.
+            Err(_) if !is_quiet(marker.mtime, now, quiet) => {
+                return Ok(Verdict::Waiting(format!(
+                    "{MANIFEST} is not valid yet (still being written?); {}",
+                    quiet_left(marker.mtime, now, quiet)
+                )));
             }
             Err(why) => batch.rejection = Some(why),
         }
@@ -190,9 +205,41 @@ pub(crate) fn folder_verdict(
     Ok(Verdict::Ready(Box::new(batch)))
 }
 
+/// Why a closed folder cannot be a batch because of what is not a regular file in it: its
+/// marker, or any of its CSVs (a manifest can only list CSVs, so this covers listed files too).
+fn irregular_files(folder: &str, marker: &Entry, csvs: &[&Entry]) -> Option<String> {
+    let bad: Vec<String> = std::iter::once(marker)
+        .filter(|m| !m.is_file)
+        .chain(csvs.iter().copied())
+        .map(|e| format!("{} is {}", e.name, e.what))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "in folder {folder}, {}, not a regular file; canvas-sis reads only regular files (it \
+         never follows a symbolic link nor reads a pipe or a device), so the batch is refused \
+         unread — put the files themselves in a new batch folder",
+        bad.join(", ")
+    ))
+}
+
+/// How long until `mtime` is quiet, in words for a waiting reason.
+pub(crate) fn quiet_left(mtime: SystemTime, now: SystemTime, quiet: Duration) -> String {
+    let age = now.duration_since(mtime).unwrap_or_default();
+    let left = quiet.saturating_sub(age).as_secs_f64().ceil();
+    format!(
+        "waiting for {} s without change (quiet period), {left} s left",
+        quiet.as_secs()
+    )
+}
+
 fn read_manifest(path: &Path) -> Result<Manifest, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("could not read {}: {e}", path.display()))?;
+    let unreadable = |e: std::io::Error| format!("could not read {}: {e}", path.display());
+    let mut text = String::new();
+    crate::store::local::open_regular(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(unreadable)?;
     parse_manifest(&text, &path.display().to_string())
 }
 
@@ -226,6 +273,7 @@ enum Listed {
 /// matching their sha256 when given.
 fn listed_files(
     dir: &Path,
+    present: &[Entry],
     files: &[ManifestFile],
     manifest_mtime: SystemTime,
     wait: Duration,
@@ -234,9 +282,10 @@ fn listed_files(
     if let Some(why) = bad_listing(files, super::is_plain_name) {
         return Ok(Listed::Rejected(why));
     }
+    // Looked up in the listing (no link followed); what is there but irregular was refused.
     let missing: Vec<&str> = files
         .iter()
-        .filter(|f| !dir.join(&f.name).is_file())
+        .filter(|f| !present.iter().any(|e| e.name == f.name))
         .map(|f| f.name.as_str())
         .collect();
     if !missing.is_empty() {
@@ -310,7 +359,8 @@ pub(crate) fn bad_listing(files: &[ManifestFile], plain: fn(&str) -> bool) -> Op
 }
 
 fn sha256_file(path: &Path) -> Result<String, FolderError> {
-    let mut file = File::open(path).map_err(FolderError::io("open", path))?;
+    let mut file =
+        crate::store::local::open_regular(path).map_err(FolderError::io("open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -332,7 +382,7 @@ pub(crate) fn zip_verdict(
     now: SystemTime,
 ) -> Result<Verdict, FolderError> {
     if !is_quiet(zip.mtime, now, quiet) {
-        return Ok(Verdict::Waiting("changed within the quiet period".into()));
+        return Ok(Verdict::Waiting(quiet_left(zip.mtime, now, quiet)));
     }
     let mut batch = ReadyBatch {
         tenant: tenant.to_owned(),
@@ -368,7 +418,7 @@ fn has_zip_end(path: &Path, len: u64) -> Result<bool, FolderError> {
         return Ok(false);
     }
     let tail_len = len.min(MIN + u64::from(u16::MAX));
-    let mut f = File::open(path).map_err(FolderError::io("open", path))?;
+    let mut f = crate::store::local::open_regular(path).map_err(FolderError::io("open", path))?;
     f.seek(SeekFrom::Start(len - tail_len))
         .map_err(FolderError::io("read", path))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
@@ -396,14 +446,21 @@ pub(crate) fn loose_verdict(
 ) -> Option<Verdict> {
     let newest = csvs.iter().map(|e| e.mtime).max()?;
     if !is_quiet(newest, now, quiet) {
-        return Some(Verdict::Waiting(
-            "a loose CSV changed within the quiet period".into(),
-        ));
+        return Some(Verdict::Waiting(format!(
+            "loose CSVs: {}",
+            quiet_left(newest, now, quiet)
+        )));
     }
-    if temps.iter().any(|t| !is_quiet(t.mtime, now, quiet)) {
-        return Some(Verdict::Waiting(
-            "a temp file beside the loose CSVs is still changing".into(),
-        ));
+    if let Some(t) = temps
+        .iter()
+        .filter(|t| !is_quiet(t.mtime, now, quiet))
+        .max_by_key(|t| t.mtime)
+    {
+        return Some(Verdict::Waiting(format!(
+            "loose CSVs: a temp file beside them ({}) is still changing, {}",
+            t.name,
+            quiet_left(t.mtime, now, quiet)
+        )));
     }
     let stamp = chrono::DateTime::<chrono::Utc>::from(newest).format("%Y%m%dT%H%M%SZ");
     Some(Verdict::Ready(Box::new(ReadyBatch {

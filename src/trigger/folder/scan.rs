@@ -58,9 +58,28 @@ pub(crate) struct Entry {
     pub name: String,
     pub path: PathBuf,
     pub is_dir: bool,
-    pub is_symlink: bool,
+    /// A regular file: the only kind of file ever opened (design: inputs are regular files).
+    pub is_file: bool,
+    /// What it is, in words ("a named pipe"), for messages.
+    pub what: &'static str,
     pub len: u64,
     pub mtime: SystemTime,
+}
+
+impl Entry {
+    /// Neither a regular file nor a real folder: a link, a pipe, a socket, a device.
+    pub(crate) fn is_irregular(&self) -> bool {
+        !self.is_file && !self.is_dir
+    }
+
+    /// Why an irregular entry is never picked up, and what to do.
+    pub(crate) fn irregular_why(&self) -> String {
+        format!(
+            "{}, not a regular file or folder: canvas-sis never follows links nor reads pipes or \
+             devices; drop the files themselves, then remove it",
+            self.what
+        )
+    }
 }
 
 /// The ready batches of every inbox, in arrival order.
@@ -115,8 +134,8 @@ fn scan_inbox(
         let verdict = if is_temp_name(&e.name) {
             temps.push(e);
             continue;
-        } else if e.is_symlink {
-            Verdict::Waiting("a symbolic link; drop the files themselves".into())
+        } else if e.is_irregular() {
+            Verdict::Waiting(e.irregular_why())
         } else if e.is_dir {
             folder_verdict(&inbox.tenant, e, q, wait, now)?
         } else if has_ext(&e.name, "zip") {
@@ -166,7 +185,8 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<Entry>, FolderError> {
         out.push(Entry {
             name: entry.file_name().to_string_lossy().into_owned(),
             is_dir: meta.is_dir(),
-            is_symlink: meta.file_type().is_symlink(),
+            is_file: meta.is_file(),
+            what: crate::store::local::type_name(meta.file_type()),
             len: meta.len(),
             mtime: meta
                 .modified()
