@@ -882,3 +882,43 @@ async fn two_imports_of_ours_that_could_each_be_the_lost_post_leave_the_batch_to
         tenant.gate
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_lookalike() {
+    use canvas_sis::ledger::SubmitLease;
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_packing(&id, &dir).await;
+    // The worker died after claiming the batch, before recording its POST: none left.
+    let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    w.ledger
+        .update_batch(&id, |r| {
+            r.apply_transition(Stage::Submitting, "test", long_ago)?;
+            r.submit_lease = Some(SubmitLease::new("dead-worker", long_ago));
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    // Meanwhile the same files reach Canvas with our token by another way (an admin's script).
+    let lookalike = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
+        .as_u64()
+        .unwrap();
+    let rec = finished(
+        w.staged(Duration::from_secs(60))
+            .run_batch(&id, &dir)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(rec.canvas_import_id, Some(lookalike), "our POST never left");
+    assert_eq!(w.sim.imports().await.len(), 2);
+    let lease = rec.submit_lease.expect("the lease is kept as evidence");
+    assert_eq!(lease.attempt, 2, "taken over once");
+    assert!(
+        lease.post_started_at.is_some(),
+        "the new POST was recorded first"
+    );
+    assert!(
+        lease.pre_post_ids.contains(&lookalike),
+        "listed before our POST"
+    );
+}

@@ -33,7 +33,7 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
     AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, FileIdentity, Gate, KindStats,
-    NewBatch, Stage, StageChange, TenantRecord, content_hash,
+    NewBatch, PostedFile, Stage, StageChange, SubmitLease, TenantRecord, content_hash,
 };
 pub use s3::S3Store;
 pub use store::{LedgerStore, Version};
