@@ -182,7 +182,8 @@ pub struct UnattendedWaits {
     /// pass (or the message's next receive) waits on it again (never re-uploads).
     #[arg(long, default_value_t = 21600.0)]
     pub deadline_secs: f64,
-    /// A batch recorded as being submitted more recently than this is left to its worker.
+    /// The lease on a batch being submitted: its worker renews it every third of this while
+    /// its POST runs; a batch whose lease was renewed more recently is left to its worker.
     #[arg(long, default_value_t = 120.0)]
     pub submit_lease_secs: f64,
 }

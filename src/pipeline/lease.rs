@@ -208,3 +208,74 @@ pub async fn keep_alive<S: LedgerStore, T>(
         () = renewing => work.await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{BatchSource, MemoryStore, NewBatch};
+
+    async fn packed() -> (Ledger<MemoryStore>, BatchId) {
+        let ledger = Ledger::new(MemoryStore::new());
+        let new = NewBatch {
+            tenant: "t".into(),
+            source: BatchSource {
+                kind: "folder".into(),
+                location: "in/b1".into(),
+                files: vec![],
+                extra: Default::default(),
+            },
+            content_sha256: "ab".repeat(32),
+        };
+        let id = ledger.create_batch(new).await.unwrap().record().id.clone();
+        for s in [Stage::Validated, Stage::Packed] {
+            ledger.transition(&id, s, "test").await.unwrap();
+        }
+        (ledger, id)
+    }
+
+    #[tokio::test]
+    async fn of_two_takers_of_one_expired_lease_only_the_first_wins() {
+        let (ledger, id) = packed().await;
+        let first = claim(&ledger, &id).await.unwrap();
+        assert!(matches!(
+            claim(&ledger, &id).await,
+            Err(LeaseError::Lost(_))
+        ));
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        // A zero lease is always expired: both takers read the same record.
+        let (taker, rec) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert_eq!(taker.attempt, 2);
+        assert_eq!(rec.submit_lease.as_ref().unwrap().holder, taker.holder);
+        assert!(matches!(
+            take_over(&ledger, &seen, Duration::ZERO).await,
+            Err(LeaseError::Lost(_))
+        ));
+        // The first holder's heartbeat finds its lease gone and may not record a POST.
+        assert!(matches!(
+            with_held(&ledger, &first, |l, now| l.renewed_at = now).await,
+            Err(LeaseError::Lost(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_renewed_lease_cannot_be_taken_over() {
+        let (ledger, id) = packed().await;
+        let held = claim(&ledger, &id).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        assert!(may_be_live(&seen, lease, Utc::now()));
+        with_held(&ledger, &held, |l, now| l.renewed_at = now)
+            .await
+            .unwrap();
+        assert!(matches!(
+            take_over(&ledger, &seen, lease).await,
+            Err(LeaseError::Lost(_))
+        ));
+        let later = Utc::now() + TimeDelta::seconds(61);
+        let rec = ledger.get_batch(&id).await.unwrap().unwrap();
+        assert!(
+            !may_be_live(&rec, lease, later),
+            "expires a lease after its last renewal"
+        );
+    }
+}

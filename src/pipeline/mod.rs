@@ -5,7 +5,8 @@
 //! an import script (design.md) — wait for a running or queued import of the account, refuse to
 //! run after a failed one unless told, check the upload, handle every terminal state and a
 //! deadline, report stuck imports — and never sends a batch twice: after a POST whose outcome is
-//! unknown it looks for the import in Canvas before sending again. Its upload, wait and record go
+//! unknown it looks for the import in Canvas before sending again, and a re-run of files this
+//! token's user imported recently is refused ([`Rerun`]). Its upload, wait and record go
 //! through [`staged`], the ledger-backed run that the unattended triggers use (here on an
 //! in-memory ledger); [`tenant`] orders a tenant's batches; [`operator`] is what an admin does.
 
