@@ -158,7 +158,7 @@ pub async fn record_post<S: LedgerStore>(
             l.pre_post_ids = fresh.not_ours.iter().copied().collect();
             l.pre_post_ids.sort_unstable();
         }
-        l.user_id = l.user_id.or(fresh.user_id);
+        l.user_id = l.user_id.or(Some(fresh.user_id));
         l.files = fresh.files.clone();
         l.renewed_at = now;
     })
@@ -169,7 +169,7 @@ pub async fn record_post<S: LedgerStore>(
     let mut not_ours = fresh.not_ours.clone();
     not_ours.extend(l.pre_post_ids.iter().copied());
     Ok(Evidence {
-        user_id: l.user_id,
+        user_id: l.user_id.unwrap_or(fresh.user_id),
         not_ours,
         post_started_at: l.post_started_at.unwrap_or(fresh.post_started_at),
         post_ended_by: None,

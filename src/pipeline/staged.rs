@@ -825,14 +825,8 @@ impl<S: LedgerStore> Staged<'_, S> {
             exit_code: o.exit_code(),
         };
         let user_id = match l.user_id {
-            Some(u) => Some(u),
-            None => {
-                self.client
-                    .users_self()
-                    .await
-                    .map_err(|e| canvas(super::canvas_outcome(&e, None)))?
-                    .id
-            }
+            Some(u) => u,
+            None => submit::own_user_id(self.client).await.map_err(canvas)?,
         };
         // A record from before leases has no files: they are read from the zip, if it can still
         // be had; if not (the input changed), imports are told apart without them.

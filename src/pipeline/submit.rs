@@ -34,7 +34,7 @@ pub const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
     /// The token's Canvas user; only its imports can be ours.
-    pub user_id: Option<u64>,
+    pub user_id: u64,
     /// Imports that are certainly not ours: listed before the POST, or other batches' imports.
     pub not_ours: HashSet<u64>,
     /// When the (first) POST left; the window opens [`CLOCK_SKEW`] before.
@@ -67,14 +67,11 @@ pub async fn evidence_before_post(
     known: &HashSet<u64>,
     files: Vec<PostedFile>,
 ) -> Result<Evidence, Outcome> {
-    let user = client
-        .users_self()
-        .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+    let user_id = own_user_id(client).await?;
     let mut not_ours = newest_ids(client, account).await?;
     not_ours.extend(known.iter().copied());
     Ok(Evidence {
-        user_id: user.id,
+        user_id,
         not_ours,
         post_started_at: Utc::now(),
         post_ended_by: None,
@@ -139,6 +136,19 @@ pub async fn submit(
     unreachable!("the loop returns on its last attempt")
 }
 
+/// The id of the token's user (`users/self`). Without it no import can be told to be ours, so
+/// its absence is an error, never "any user".
+pub async fn own_user_id(client: &CanvasClient) -> Result<u64, Outcome> {
+    let user = client
+        .users_self()
+        .await
+        .map_err(|e| canvas_outcome(&e, None))?;
+    user.id.ok_or_else(|| Outcome::GaveUp {
+        reason: "Canvas's users/self answer has no user id; the token's imports cannot be told from others'".into(),
+        import_id: None,
+    })
+}
+
 /// The ids of the account's newest imports (one page).
 async fn newest_ids(client: &CanvasClient, account: &AccountRef) -> Result<HashSet<u64>, Outcome> {
     let filter = ListFilter {
@@ -168,7 +178,7 @@ pub async fn find_ours(
             .imports_created_since(
                 account,
                 evidence.post_started_at - CLOCK_SKEW,
-                evidence.user_id,
+                Some(evidence.user_id),
             )
             .await
             .map_err(|e| canvas_outcome(&e, None))?;
@@ -323,10 +333,7 @@ pub async fn already_imported(
     files: &[PostedFile],
     since: DateTime<Utc>,
 ) -> Result<Option<SisImport>, Outcome> {
-    let user = client
-        .users_self()
-        .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+    let user_id = own_user_id(client).await?;
     let filter = ListFilter {
         created_since: Some(since),
         ..ListFilter::default()
@@ -336,9 +343,8 @@ pub async fn already_imported(
         .await
         .map_err(|e| canvas_outcome(&e, None))?;
     Ok(recent.into_iter().find(|i| {
-        user.id.is_some()
-            && !(i.workflow_state.is_failure() || i.workflow_state == WorkflowState::Aborted)
-            && i.user.as_ref().and_then(|u| u.id) == user.id
+        !(i.workflow_state.is_failure() || i.workflow_state == WorkflowState::Aborted)
+            && i.user.as_ref().and_then(|u| u.id) == Some(user_id)
             && !i.csv_attachments.is_empty()
             && same_files(files, &i.csv_attachments)
     }))
