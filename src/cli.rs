@@ -10,6 +10,7 @@
 //! | 3 | rejected before upload (validation errors, unreadable or hostile input) |
 //! | 4 | refused because the previous import of the account failed (see `--after-failure`) |
 //! | 5 | gave up: a deadline passed or Canvas stayed unreachable |
+//! | 6 | `import` refused a re-run: this token's user imported the same files recently (see `--force`) |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +25,8 @@ use canvas_sis::sim::TokenSpec;
     version,
     about = "Feed SIS CSV exports into Canvas LMS, safely and in order.",
     after_help = "Exit codes: 0 imported; 1 Canvas failed or aborted it; 2 usage or configuration error; \
-                  3 rejected before upload; 4 refused after an earlier failed import; 5 gave up (deadline or unreachable)."
+                  3 rejected before upload; 4 refused after an earlier failed import; 5 gave up (deadline or unreachable); \
+                  6 import refused a re-run of files imported recently (--force)."
 )]
 pub struct Cli {
     /// Log format on stderr.
@@ -180,7 +182,8 @@ pub struct UnattendedWaits {
     /// pass (or the message's next receive) waits on it again (never re-uploads).
     #[arg(long, default_value_t = 21600.0)]
     pub deadline_secs: f64,
-    /// A batch recorded as being submitted more recently than this is left to its worker.
+    /// The lease on a batch being submitted: its worker renews it every third of this while
+    /// its POST runs; a batch whose lease was renewed more recently is left to its worker.
     #[arg(long, default_value_t = 120.0)]
     pub submit_lease_secs: f64,
 }
@@ -199,6 +202,10 @@ pub struct ImportArgs {
     /// Do everything up to the upload, then stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send the files even if this token's user imported the same files (names and sizes) in
+    /// the last 12 hours; without it such a re-run is refused with exit code 6.
+    #[arg(long)]
+    pub force: bool,
     /// Longest wait for an earlier import of the account to end, in seconds.
     #[arg(long, default_value_t = 1800.0)]
     pub busy_wait_secs: f64,

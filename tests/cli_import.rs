@@ -445,7 +445,15 @@ async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
     s.wait_real(earlier, Duration::from_secs(10)).await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
     let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--json"]).await;
+    // The same files: `--force` sends them again (a re-run would be refused, exit 6).
+    let out = import(
+        &s,
+        ADMIN,
+        good_feed().path(),
+        work.path(),
+        &["--json", "--force"],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(
@@ -500,4 +508,58 @@ async fn a_named_pipe_as_input_or_inside_a_batch_is_refused_at_once() {
     }
     assert!(!out_zip.exists(), "nothing was packed");
     assert!(s.imports().await.is_empty(), "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_of_an_imported_batch_is_refused_with_exit_6_naming_the_import_unless_forced() {
+    let s = sim().await;
+    let data = good_feed();
+    let first = import(
+        &s,
+        ADMIN,
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &["--json"],
+    )
+    .await;
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    let v: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let id = v["import"]["id"].as_u64().unwrap();
+    // The operator re-runs the same command (the first run's end was lost in a crash).
+    let again = import(
+        &s,
+        ADMIN,
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &[],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(6), "{}", output_text(&again));
+    let text = output_text(&again);
+    assert!(text.contains(&format!("SIS import {id}")), "{text}");
+    assert!(text.contains("--force"), "says how to send anyway: {text}");
+    assert_eq!(s.imports().await.len(), 1, "nothing sent twice");
+    // Another user's import of the same files is no reason to refuse.
+    let other = sim().await;
+    other.post_zip_as("import-token", small_feed(), "").await;
+    let out = import(
+        &other,
+        ADMIN,
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    // Forced, it goes.
+    let forced = import(
+        &s,
+        ADMIN,
+        data.path(),
+        tempfile::tempdir().unwrap().path(),
+        &["--force"],
+    )
+    .await;
+    assert_eq!(forced.status.code(), Some(0), "{}", output_text(&forced));
+    assert_eq!(s.imports().await.len(), 2);
 }

@@ -1232,3 +1232,22 @@ async fn the_token_never_appears_in_errors_or_debug_output() {
     );
     assert!(!log.contains("access_token"), "never a query-string token");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_self_is_the_user_canvas_records_on_the_imports_this_token_creates() {
+    let s = Sim::manual().await;
+    let c = client(&s, ADMIN);
+    let me = c.users_self().await.unwrap();
+    assert!(me.id.is_some(), "{me:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let import = c
+        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
+        .await
+        .unwrap();
+    assert_eq!(import.user.and_then(|u| u.id), me.id);
+    let other = client(&s, "import-token").users_self().await.unwrap();
+    assert_ne!(other.id, me.id);
+    let e = expect_err(client(&s, "bogus-token-value").users_self().await);
+    assert_no_token(&e);
+    assert_eq!(e.class(), ErrorClass::Auth, "{e}");
+}

@@ -232,8 +232,8 @@ async fn at_most_one_import_when_the_worker_died_after_the_post_before_recording
     let w = world().await;
     let (id, dir) = w.batch("b1", &refs(&good())).await;
     w.crash_after_recording_submitting(&id, &dir).await;
-    // The dead worker's POST reached Canvas.
-    let theirs = w.sim.post_zip(small_feed(), "").await["id"]
+    // The dead worker's POST (this batch's files, our user) reached Canvas.
+    let theirs = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
         .as_u64()
         .unwrap();
     let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
@@ -771,4 +771,208 @@ async fn a_zip_that_can_no_longer_be_packed_the_same_does_not_hold_back_canvass_
         rec.errors
     );
     assert_eq!(w.posts().await, 1);
+}
+
+/// Waits (polling, bounded) until `cond` holds.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut cond: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Makes the batch's `submitting` look abandoned long ago (its worker died an hour back).
+async fn age_submitting(w: &World, id: &BatchId) {
+    let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    w.ledger
+        .update_batch(id, |r| {
+            r.submit_started_at = Some(long_ago);
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_one_import_when_a_second_worker_finds_a_submitting_batch_whose_holder_is_alive() {
+    let w = world().await;
+    let lease = Duration::from_millis(600);
+    // Worker A's create takes far longer than the lease (a large upload, a throttled Canvas).
+    w.sim
+        .add_fault(json!({"method": "POST", "path_contains": "/sis_imports",
+            "action": {"kind": "delay", "millis": 4000}}))
+        .await;
+    let (id, dir) = w.batch("wednesday", &refs(&good())).await;
+    let (a, b) = (w.staged(lease), w.staged(lease));
+    let second = async {
+        // B's sweep comes while A's POST is in Canvas's hands, two leases after A claimed it.
+        until("A's POST is in flight and two leases old", || async {
+            let rec = w.ledger.get_batch(&id).await.unwrap().unwrap();
+            let old = rec
+                .submit_started_at
+                .is_some_and(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default() > lease * 2);
+            old && w.posts().await == 1
+        })
+        .await;
+        b.run_batch(&id, &dir).await
+    };
+    let (first, second) = tokio::join!(a.run_batch(&id, &dir), second);
+    assert!(
+        matches!(second, Err(RunError::Busy(_))),
+        "the live holder keeps its lease, yet the second worker went on: {:?}",
+        second
+            .as_ref()
+            .map(|_| "ran the batch")
+            .map_err(|e| e.to_string())
+    );
+    let rec = finished(first.unwrap());
+    assert!(rec.canvas_import_id.is_some());
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "exactly one import in Canvas"
+    );
+    assert_eq!(w.posts().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_one_of_two_workers_takes_over_an_abandoned_submitting_batch() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    age_submitting(&w, &id).await;
+    let (a, b) = (
+        w.staged(Duration::from_secs(60)),
+        w.staged(Duration::from_secs(60)),
+    );
+    let (ra, rb) = tokio::join!(a.run_batch(&id, &dir), b.run_batch(&id, &dir));
+    let busy = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Err(RunError::Busy(_))))
+        .count();
+    let brief = |r: &Result<Progress, RunError>| match r {
+        Ok(p) => format!("{:?}", std::mem::discriminant(p)),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        busy,
+        1,
+        "the takeover is a compare-and-swap: {} / {}",
+        brief(&ra),
+        brief(&rb)
+    );
+    assert_eq!(w.sim.imports().await.len(), 1);
+    assert_eq!(w.posts().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_by_another_user_in_the_post_window_is_never_adopted() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    // Another tool on the account, with its own token, posts the same files meanwhile.
+    let theirs = w
+        .sim
+        .post_zip_as("import-token", zip_of(&refs(&good())), "")
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_ne!(
+        rec.canvas_import_id,
+        Some(theirs),
+        "not ours: another user made it"
+    );
+    assert_eq!(w.sim.imports().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_of_our_user_with_other_files_in_the_post_window_is_never_adopted() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    // An admin's manual import with the integration's token, of other files.
+    let theirs = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    w.sim.wait_real(theirs, Duration::from_secs(10)).await;
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_ne!(rec.canvas_import_id, Some(theirs), "its files are not ours");
+    assert_eq!(w.sim.imports().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_imports_of_ours_that_could_each_be_the_lost_post_leave_the_batch_to_an_operator() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    let mut candidates = Vec::new();
+    for _ in 0..2 {
+        let i = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
+            .as_u64()
+            .unwrap();
+        w.sim.wait_real(i, Duration::from_secs(10)).await;
+        candidates.push(i);
+    }
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "unresolved".into(),
+            ok: false
+        },
+        "neither is adopted, nothing is sent"
+    );
+    let said = rec.errors.join("\n");
+    for i in &candidates {
+        assert!(said.contains(&i.to_string()), "names import {i}: {said}");
+    }
+    assert_eq!(w.posts().await, 2, "no upload of ours");
+    let tenant = w.ledger.tenant("main").await.unwrap();
+    assert!(
+        matches!(tenant.gate, Gate::Halted { .. }),
+        "{:?}",
+        tenant.gate
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_lookalike() {
+    use canvas_sis::ledger::SubmitLease;
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    w.crash_after_packing(&id, &dir).await;
+    // The worker died after claiming the batch, before recording its POST: none left.
+    let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    w.ledger
+        .update_batch(&id, |r| {
+            r.apply_transition(Stage::Submitting, "test", long_ago)?;
+            r.submit_lease = Some(SubmitLease::new("dead-worker", long_ago));
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    // Meanwhile the same files reach Canvas with our token by another way (an admin's script).
+    let lookalike = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
+        .as_u64()
+        .unwrap();
+    let rec = finished(
+        w.staged(Duration::from_secs(60))
+            .run_batch(&id, &dir)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(rec.canvas_import_id, Some(lookalike), "our POST never left");
+    assert_eq!(w.sim.imports().await.len(), 2);
+    let lease = rec.submit_lease.expect("the lease is kept as evidence");
+    assert_eq!(lease.attempt, 2, "taken over once");
+    assert!(
+        lease.post_started_at.is_some(),
+        "the new POST was recorded first"
+    );
+    assert!(
+        lease.pre_post_ids.contains(&lookalike),
+        "listed before our POST"
+    );
 }

@@ -302,3 +302,29 @@ async fn the_account_itself_can_be_read_by_any_token_user() {
     let (status, _, _) = answer(s.get("/api/v1/accounts/77", ADMIN).send().await.unwrap()).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn users_self_is_the_token_user_that_imports_name_as_their_user() {
+    let s = Sim::manual().await;
+    let (status, _, me) = answer(s.get("/api/v1/users/self", ADMIN).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["name"], "admin");
+    for key in ["id", "name", "sortable_name", "short_name", "created_at"] {
+        assert!(me.get(key).is_some(), "users/self has {key}: {me}");
+    }
+    let import = s.post_zip(small_feed(), "").await;
+    assert_eq!(
+        import["user"]["id"], me["id"],
+        "the import's user is users/self"
+    );
+    let (_, _, other) = answer(
+        s.get("/api/v1/users/self", "import-token")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(other["id"], me["id"], "another token, another user");
+    let (status, _, _) = answer(s.get("/api/v1/users/self", "bad").send().await.unwrap()).await;
+    assert_eq!(status, 401);
+}

@@ -399,6 +399,23 @@ impl CanvasClient {
         self.json(&call, Method::GET, url).await
     }
 
+    /// `GET /api/v1/users/self`: the user the token belongs to — the `user` Canvas records on
+    /// every import this client creates, which tells our imports from anyone else's.
+    pub async fn users_self(&self) -> Result<super::model::CanvasUser, CanvasError> {
+        let url = self.api_url(&["users", "self"]);
+        let call = Call {
+            info: CallInfo {
+                method: "GET",
+                endpoint: url.path().to_owned(),
+                account: None,
+                what: "the token's user".into(),
+                needed: NeededPermission::Either,
+            },
+            safety: Safety::Idempotent,
+        };
+        self.json(&call, Method::GET, url).await
+    }
+
     /// `GET .../sis_imports/:id/errors` (all pages); `failure_only` keeps failure-level errors.
     pub async fn list_errors(
         &self,

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{EnrollmentDropStatus, ImportOptions, UserRemoveStatus};
 use canvas_sis::config::ImportDefaults;
-use canvas_sis::pipeline::{ImportRequest, Outcome, WaitPolicy};
+use canvas_sis::pipeline::{ImportRequest, Outcome, Rerun, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
 use crate::cmd::{connect, output, progress::TerminalObserver};
@@ -43,7 +43,16 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     // One trace for the one-shot import: its Canvas calls are the batch span's children.
     let span = canvas_sis::telemetry::spans::batch("local", "import");
     let outcome = tracing::Instrument::instrument(
-        canvas_sis::pipeline::import(&client, &req, &TerminalObserver::new()),
+        canvas_sis::pipeline::import(
+            &client,
+            &req,
+            &TerminalObserver::new(),
+            if args.force {
+                Rerun::Force
+            } else {
+                Rerun::Refuse
+            },
+        ),
         span,
     )
     .await;

@@ -32,6 +32,16 @@ pub fn outcome_text(outcome: &Outcome) -> String {
             None => format!("GAVE UP: {reason}\n"),
         },
         Outcome::Config { reason } => format!("CONFIGURATION: {reason}\n"),
+        Outcome::AlreadyImported { import } => format!(
+            "REFUSED: SIS import {} (created {}, {}) by this token's user already holds these same files; \
+             this looks like a re-run. Nothing was sent. Check it (canvas-sis status); to send the files again anyway, add --force.\n",
+            import.id,
+            import
+                .created_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "at an unknown time".into()),
+            import.workflow_state.as_str()
+        ),
     }
 }
 
@@ -86,6 +96,7 @@ pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         Outcome::DryRun { .. } => "dry_run",
         Outcome::GaveUp { .. } => "gave_up",
         Outcome::Config { .. } => "configuration_error",
+        Outcome::AlreadyImported { .. } => "already_imported",
     };
     let mut v = json!({"outcome": kind, "exit_code": outcome.exit_code()});
     match outcome {
@@ -112,6 +123,9 @@ pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
             v["import_id"] = json!(import_id);
         }
         Outcome::Config { reason } => v["reason"] = json!(reason),
+        Outcome::AlreadyImported { import } => {
+            v["import"] = serde_json::to_value(import).unwrap_or_default()
+        }
     }
     v
 }

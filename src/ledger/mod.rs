@@ -33,7 +33,8 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
     AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, DELIVERY, FileIdentity, Gate,
-    KindStats, MANIFEST_SHA256, NewBatch, Stage, StageChange, TenantRecord, content_hash,
+    KindStats, MANIFEST_SHA256, NewBatch, PostedFile, Stage, StageChange, SubmitLease,
+    TenantRecord, content_hash,
 };
 pub use s3::S3Store;
 pub use store::{LedgerStore, Version};

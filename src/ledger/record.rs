@@ -350,6 +350,10 @@ pub struct BatchRecord {
     /// When `Submitting` was recorded: the lower bound for "an import created since the POST".
     #[serde(default)]
     pub submit_started_at: Option<DateTime<Utc>>,
+    /// Who holds the `submitting` batch and what it knew before its POST left ([`SubmitLease`]).
+    /// Absent on records written before leases (their `submit_started_at` stands in for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_lease: Option<SubmitLease>,
     /// Rows per file kind (and other counters), e.g. `{"users": 1200}`.
     #[serde(default)]
     pub counts: BTreeMap<String, i64>,
@@ -370,6 +374,76 @@ pub struct BatchRecord {
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The lease on a `submitting` batch: which worker may send its POST, until when, and the
+/// evidence a worker that takes the batch over needs to tell whether that POST made an import.
+///
+/// The holder renews `renewed_at` while its POST runs, so the lease expires only when the holder
+/// is gone. Taking an expired lease over is a compare-and-swap that checks the `attempt` read
+/// and bumps it: of two takers, one wins and the other sees a live lease. The evidence fields
+/// (`post_started_at`, `pre_post_ids`, `user_id`, `files`) are written *before* the create
+/// request leaves and are kept across takeovers, so "the POST never left" is a recorded fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitLease {
+    /// A random id of the worker (process and run) that holds the lease.
+    pub holder: String,
+    /// 1 for the worker that recorded `submitting`; +1 at each takeover.
+    pub attempt: u32,
+    /// When this attempt took the lease.
+    pub started_at: DateTime<Utc>,
+    /// The holder's last heartbeat; the lease expires a lease period after it.
+    pub renewed_at: DateTime<Utc>,
+    /// Set just before the first create request left; absent: no POST was ever sent.
+    #[serde(default)]
+    pub post_started_at: Option<DateTime<Utc>>,
+    /// The account's newest import ids listed before that POST: none of them is this batch's.
+    #[serde(default)]
+    pub pre_post_ids: Vec<u64>,
+    /// The Canvas user of the token that posted (`users/self`): only its imports can be ours.
+    #[serde(default)]
+    pub user_id: Option<u64>,
+    /// The CSVs in the zip as posted, to compare with an import's `csv_attachments`.
+    #[serde(default)]
+    pub files: Vec<PostedFile>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One CSV of a posted zip: its name in the zip and its uncompressed size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedFile {
+    pub name: String,
+    pub size: u64,
+}
+
+impl SubmitLease {
+    /// A first lease for `holder`, taken `now`.
+    pub fn new(holder: &str, now: DateTime<Utc>) -> Self {
+        SubmitLease {
+            holder: holder.to_owned(),
+            attempt: 1,
+            started_at: now,
+            renewed_at: now,
+            post_started_at: None,
+            pre_post_ids: Vec::new(),
+            user_id: None,
+            files: Vec::new(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// The lease a taker writes: the next attempt, for `holder`, with the evidence kept.
+    pub fn taken_over(&self, holder: &str, now: DateTime<Utc>) -> Self {
+        SubmitLease {
+            holder: holder.to_owned(),
+            attempt: self.attempt + 1,
+            started_at: now,
+            renewed_at: now,
+            ..self.clone()
+        }
+    }
 }
 
 /// What a caller knows about a new batch; the ledger adds the id, sequence, stage and times.
@@ -396,6 +470,7 @@ impl BatchRecord {
             history: Vec::new(),
             canvas_import_id: None,
             submit_started_at: None,
+            submit_lease: None,
             counts: BTreeMap::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
@@ -841,6 +916,35 @@ mod tests {
         assert_eq!(c.delivery, None);
         let again: serde_json::Value = serde_json::from_slice(&encode("k", &c).unwrap()).unwrap();
         assert!(again.get("delivery").is_none(), "{again}");
+    }
+
+    #[test]
+    fn a_submitting_record_from_before_leases_loads_and_a_lease_round_trips() {
+        let mut r = record();
+        r.apply_transition(Stage::Validated, "", t0()).unwrap();
+        r.apply_transition(Stage::Packed, "", t0()).unwrap();
+        r.apply_transition(Stage::Submitting, "", t0()).unwrap();
+        let old = encode("k", &r).unwrap();
+        assert!(!String::from_utf8_lossy(&old).contains("submit_lease"));
+        let back: BatchRecord = decode("k", "k".into(), &old).unwrap();
+        assert_eq!(back.submit_lease, None);
+        let mut lease = SubmitLease::new("w1", t0());
+        lease.post_started_at = Some(t0());
+        lease.pre_post_ids = vec![4, 5];
+        lease.files = vec![PostedFile {
+            name: "users.csv".into(),
+            size: 10,
+        }];
+        r.submit_lease = Some(lease.taken_over("w2", t0()));
+        let back: BatchRecord = decode("k", "k".into(), &encode("k", &r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let l = back.submit_lease.unwrap();
+        assert_eq!((l.attempt, l.holder.as_str()), (2, "w2"));
+        assert_eq!(
+            l.pre_post_ids,
+            vec![4, 5],
+            "evidence kept across a takeover"
+        );
     }
 
     #[test]

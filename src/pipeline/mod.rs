@@ -5,11 +5,13 @@
 //! an import script (design.md) — wait for a running or queued import of the account, refuse to
 //! run after a failed one unless told, check the upload, handle every terminal state and a
 //! deadline, report stuck imports — and never sends a batch twice: after a POST whose outcome is
-//! unknown it looks for the import in Canvas before sending again. Its upload, wait and record go
+//! unknown it looks for the import in Canvas before sending again, and a re-run of files this
+//! token's user imported recently is refused ([`Rerun`]). Its upload, wait and record go
 //! through [`staged`], the ledger-backed run that the unattended triggers use (here on an
 //! in-memory ledger); [`tenant`] orders a tenant's batches; [`operator`] is what an admin does.
 
 pub mod collect;
+pub mod lease;
 pub mod observer;
 pub mod operator;
 pub mod outcome;
@@ -82,9 +84,28 @@ pub struct ImportRequest {
     pub limits: ZipLimits,
 }
 
+/// Whether a one-shot run may send files this token's user imported a moment ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// Refuse ([`Outcome::AlreadyImported`]) when the account's recent imports hold one by this
+    /// user with the same CSVs (names and sizes): the re-run of a run whose end was lost.
+    Refuse,
+    /// Send anyway (`--force`).
+    Force,
+}
+
+/// How far back a one-shot run looks for its own earlier import of the same files: long enough
+/// for a re-run after a crash, short of a daily feed that sends an unchanged snapshot again.
+pub const RERUN_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::hours(12);
+
 /// Runs one batch through every stage.
-pub async fn import(client: &CanvasClient, req: &ImportRequest, obs: &dyn Observer) -> Outcome {
-    let result = run(client, req, obs).await;
+pub async fn import(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+    rerun: Rerun,
+) -> Outcome {
+    let result = run(client, req, obs, rerun).await;
     obs.finish();
     match result {
         Ok(outcome) | Err(outcome) => outcome,
@@ -95,6 +116,7 @@ async fn run(
     client: &CanvasClient,
     req: &ImportRequest,
     obs: &dyn Observer,
+    rerun: Rerun,
 ) -> Result<Outcome, Outcome> {
     req.options.validate().map_err(|e| Outcome::Config {
         reason: e.to_string(),
@@ -134,7 +156,36 @@ async fn run(
             zip_sha256: packed.sha256,
         });
     }
+    if rerun == Rerun::Refuse {
+        refuse_a_rerun(client, req, &packed).await?;
+    }
     submit_recorded(client, req, obs, &zip_path, &packed.sha256).await
+}
+
+/// A one-shot run has no ledger to remember what it sent: Canvas's recent imports are its
+/// history. An import of the same CSVs by this token's user (after the preflight, so any of
+/// ours still running has ended and has its files) means a re-run; it is refused.
+async fn refuse_a_rerun(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    packed: &PackSummary,
+) -> Result<(), Outcome> {
+    let files: Vec<crate::ledger::PostedFile> = packed
+        .entries
+        .iter()
+        .filter(|e| e.name.to_ascii_lowercase().ends_with(".csv"))
+        .map(|e| crate::ledger::PostedFile {
+            name: e.name.clone(),
+            size: e.uncompressed,
+        })
+        .collect();
+    let since = chrono::Utc::now() - RERUN_LOOKBACK;
+    match submit::already_imported(client, &req.account, &files, since).await? {
+        Some(done) => Err(Outcome::AlreadyImported {
+            import: Box::new(done),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The upload, wait and record of a one-shot run go through the same ledger-backed stages as

@@ -3,7 +3,8 @@
 //! Exit codes (documented in the README and `--help`): 0 imported (with or without messages);
 //! 1 Canvas failed or aborted it; 2 usage or configuration error (including a bad token or a
 //! missing permission); 3 rejected before upload; 4 refused because an earlier import failed;
-//! 5 gave up (deadline passed or Canvas unreachable).
+//! 5 gave up (deadline passed or Canvas unreachable); 6 refused because this token's user
+//! imported the same files recently (a re-run; `--force` sends them again).
 
 use crate::canvas::SisImport;
 use crate::sis::validate::ValidationReport;
@@ -31,6 +32,9 @@ pub enum Outcome {
     },
     /// A configuration problem Canvas reported: bad token, missing permission, unknown account.
     Config { reason: String },
+    /// This token's user imported the same CSVs recently (`import`): a re-run, not sent again
+    /// unless forced.
+    AlreadyImported { import: Box<SisImport> },
 }
 
 /// A finished Canvas import and where its errors file was saved.
@@ -49,6 +53,7 @@ impl Outcome {
             Outcome::Rejected { .. } => 3,
             Outcome::RefusedAfterFailure { .. } => 4,
             Outcome::GaveUp { .. } => 5,
+            Outcome::AlreadyImported { .. } => 6,
         }
     }
 }

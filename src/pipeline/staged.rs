@@ -11,10 +11,12 @@
 //!
 //! - Validation and packing are pure functions of the input files; after a crash they are simply
 //!   done again.
-//! - `submitting` is recorded (compare-and-swap) *before* the POST. Only the worker whose write
-//!   lands may POST; after a crash the batch is never uploaded blindly: Canvas is asked for an
-//!   import created since `submit_started_at` (less a clock-skew allowance), and only if none
-//!   exists is the upload sent.
+//! - `submitting` is recorded (compare-and-swap) *before* the POST, with a lease its holder
+//!   renews while the POST runs (`lease.rs`). Only the worker whose write lands may POST; a
+//!   lease is taken over only once it expired, by another compare-and-swap. After a crash the
+//!   batch is never uploaded blindly: unless the lease proves no POST left, Canvas is asked for
+//!   the import that is ours (`submit::find_ours`: our user, the POST's window, our files);
+//!   only if none exists is the upload sent, and an ambiguous answer is left to an operator.
 //! - `submitted` carries the Canvas import id: from there on the batch is only waited on.
 //! - The zip is archived in the ledger *while* it is uploaded and waited on, not before (its
 //!   transfer would otherwise add to every batch's time), and always before the end is recorded.
@@ -34,7 +36,7 @@ use chrono::TimeDelta;
 use tracing::Instrument as _;
 
 use super::{
-    BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, pack, submit,
+    BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, lease, pack, submit,
     validate, wait,
 };
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
@@ -54,9 +56,10 @@ pub struct Staged<'a, S> {
     pub request: ImportRequest,
     pub on_failure: OnFailure,
     pub guard: Thresholds,
-    /// A `submitting` batch younger than this may still be in the hands of a live worker (its
-    /// POST in flight); it is left alone until then. After it, the worker is presumed dead and
-    /// Canvas is asked what became of the POST. Must exceed the create call's own timeout.
+    /// The lease on a `submitting` batch (`lease.rs`): its holder renews it every third of this
+    /// while its POST runs, however long that takes; a batch whose lease was renewed less than
+    /// this ago is left alone. After it, the holder is presumed dead: the batch is taken over
+    /// (compare-and-swap) and Canvas is asked what became of the POST.
     pub submit_lease: std::time::Duration,
     /// The tenant's default import settings, which a batch's own options (its manifest's
     /// `import`, recorded under [`IMPORT_OVERRIDES`]) are laid over. `None`: the batch options
@@ -113,6 +116,15 @@ pub enum RunError {
     Unknown(BatchId),
     #[error("batch {0} is being submitted by another worker; try again later")]
     Busy(BatchId),
+}
+
+impl From<lease::LeaseError> for RunError {
+    fn from(e: lease::LeaseError) -> Self {
+        match e {
+            lease::LeaseError::Lost(id) => RunError::Busy(id),
+            lease::LeaseError::Ledger(e) => RunError::Ledger(e),
+        }
+    }
 }
 
 impl<S: LedgerStore> Staged<'_, S> {
@@ -598,16 +610,9 @@ impl<S: LedgerStore> Staged<'_, S> {
         let claim = async {
             let zip = self.zip_on_disk(rec, req).await?;
             self.account_idle(rec, req).await?;
-            let mine = self
-                .ledger
-                .transition(&rec.id, Stage::Submitting, "about to POST")
-                .await;
-            match mine {
-                Ok(_) => Ok(zip),
-                // Another worker recorded Submitting first: it owns the POST.
-                Err(LedgerError::IllegalTransition { .. }) => Err(RunError::Busy(rec.id.clone())),
-                Err(e) => Err(e.into()),
-            }
+            // Another worker recorded Submitting first: it owns the POST (`Lost` is Busy).
+            let held = lease::claim(self.ledger, &rec.id).await?;
+            Ok((zip, held))
         };
         self.send_and_finish(rec, req, claim).await
     }
@@ -619,14 +624,15 @@ impl<S: LedgerStore> Staged<'_, S> {
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
-        claim: impl Future<Output = Result<PathBuf, RunError>>,
+        claim: impl Future<Output = Result<(PathBuf, lease::Held), RunError>>,
     ) -> Result<(), RunError> {
         let (claimed, zip_ready) = tokio::sync::oneshot::channel::<PathBuf>();
         let sending = async {
             let import_id = spans::in_stage(&self.tenant, "submit", async {
-                let zip = claim.await?;
+                let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
-                self.post(rec, req, &zip).await
+                let posting = self.post(rec, req, &zip, &held);
+                lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
             })
             .await?;
             let ended =
@@ -650,18 +656,35 @@ impl<S: LedgerStore> Staged<'_, S> {
         .await
     }
 
-    /// The POST; records `submitted` with the import id, which it returns.
+    /// The POST; records `submitted` with the import id, which it returns. What tells the
+    /// import it makes from anyone else's is recorded in the lease before it leaves, and only
+    /// while this worker still holds the lease.
     async fn post(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
         zip: &Path,
+        held: &lease::Held,
     ) -> Result<u64, RunError> {
         self.obs.stage(ObsStage::Upload);
         let mut one = req.clone();
         one.path = zip.to_owned();
+        let canvas = |o: Outcome| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason: outcome_reason(&o),
+            exit_code: o.exit_code(),
+        };
+        let files = submit::posted_files(zip).map_err(|reason| RunError::Canvas {
+            batch: rec.id.clone(),
+            reason,
+            exit_code: 5,
+        })?;
         let known = self.known_imports().await?;
-        match submit::submit(self.client, &one, zip, self.obs, &known).await {
+        let fresh = submit::evidence_before_post(self.client, &req.account, &known, files)
+            .await
+            .map_err(canvas)?;
+        let evidence = lease::record_post(self.ledger, held, &fresh).await?;
+        match submit::submit(self.client, &one, zip, self.obs, &evidence).await {
             Ok(import) => {
                 self.record_submitted(rec, &import).await?;
                 Ok(import.id)
@@ -716,11 +739,10 @@ impl<S: LedgerStore> Staged<'_, S> {
         }
     }
 
-    /// Whether another worker may still be sending this batch's POST.
+    /// Whether another worker may still be sending this batch's POST: its lease was renewed
+    /// less than a lease period ago.
     fn may_be_in_flight(&self, rec: &BatchRecord) -> bool {
-        let lease = TimeDelta::from_std(self.submit_lease).unwrap_or(TimeDelta::MAX);
-        rec.submit_started_at
-            .is_some_and(|t| chrono::Utc::now() - t < lease)
+        lease::may_be_live(rec, self.submit_lease, chrono::Utc::now())
     }
 
     /// The Canvas imports the tenant's other batches are known to have made: never this one's.
@@ -734,38 +756,146 @@ impl<S: LedgerStore> Staged<'_, S> {
             .collect())
     }
 
-    /// After a crash in `submitting`: look in Canvas before ever sending again. An import created
-    /// since the POST that no other batch of the tenant owns is the one the lost request made.
+    /// After a crash in `submitting` (its lease expired): take the batch over (compare-and-swap;
+    /// the loser is Busy), then look in Canvas before ever sending again. A lease that records
+    /// no POST proves none left: the upload goes. Otherwise the one import that is ours
+    /// ([`submit::find_ours`]) is adopted; none means none was made and the upload goes; an
+    /// ambiguous answer ends the batch `unresolved` for an operator, with nothing sent.
     async fn resolve_submitting(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
     ) -> Result<(), RunError> {
-        let sent_at = rec.submit_started_at.unwrap_or(rec.updated_at);
-        let found = spans::in_stage(&self.tenant, "submit", async {
-            let known = self.known_imports().await?;
-            submit::find_ours(self.client, &req.account, sent_at, &known)
-                .await
-                .map_err(|o| RunError::Canvas {
-                    batch: rec.id.clone(),
-                    reason: outcome_reason(&o),
-                    exit_code: o.exit_code(),
-                })
-        })
-        .await?;
-        if let Some(import) = found {
-            self.obs.note(&format!(
-                "batch {}: found SIS import {} created before the interruption; waiting on it",
-                rec.id, import.id
-            ));
-            return self.record_submitted(rec, &import).await;
+        let (held, taken) = lease::take_over(self.ledger, rec, self.submit_lease).await?;
+        let found = match self.evidence_of_lost_post(rec, &taken, req).await? {
+            None => {
+                self.obs.note(&format!(
+                    "batch {}: its POST never left before the interruption; uploading",
+                    rec.id
+                ));
+                submit::Found::None
+            }
+            Some(evidence) => {
+                let looking = spans::in_stage(&self.tenant, "submit", async {
+                    submit::find_ours(self.client, &req.account, &evidence, &req.wait)
+                        .await
+                        .map_err(|o| RunError::Canvas {
+                            batch: rec.id.clone(),
+                            reason: outcome_reason(&o),
+                            exit_code: o.exit_code(),
+                        })
+                });
+                lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await?
+            }
+        };
+        match found {
+            submit::Found::Ours(import) => {
+                self.obs.note(&format!(
+                    "batch {}: found SIS import {} created before the interruption; waiting on it",
+                    rec.id, import.id
+                ));
+                self.record_submitted(rec, &import).await
+            }
+            submit::Found::None => {
+                self.obs.note(&format!(
+                    "batch {}: no import was created before the interruption; uploading",
+                    rec.id
+                ));
+                let claim = async { Ok::<_, RunError>((self.zip_on_disk(rec, req).await?, held)) };
+                self.send_and_finish(rec, req, claim).await
+            }
+            submit::Found::Ambiguous { reason } => self.unresolved(&taken, req, reason).await,
         }
-        self.obs.note(&format!(
-            "batch {}: no import was created before the interruption; uploading",
+    }
+
+    /// What identifies the import the lost POST may have made, or `None` when the lease proves
+    /// that no POST left. `seen` is the record before the takeover (its lease's last renewal
+    /// bounds when the dead holder's request could have reached Canvas), `taken` after it.
+    async fn evidence_of_lost_post(
+        &self,
+        seen: &BatchRecord,
+        taken: &BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<submit::Evidence>, RunError> {
+        let Some(l) = taken.submit_lease.as_ref() else {
+            return Ok(None);
+        };
+        let Some(post_started_at) = l.post_started_at else {
+            return Ok(None);
+        };
+        let canvas = |o: Outcome| RunError::Canvas {
+            batch: seen.id.clone(),
+            reason: outcome_reason(&o),
+            exit_code: o.exit_code(),
+        };
+        let user_id = match l.user_id {
+            Some(u) => u,
+            None => submit::own_user_id(self.client).await.map_err(canvas)?,
+        };
+        // A record from before leases has no files: they are read from the zip, if it can still
+        // be had; if not (the input changed), imports are told apart without them.
+        let files = if l.files.is_empty() {
+            let zip = self.zip_on_disk(seen, req).await;
+            zip.ok()
+                .and_then(|z| submit::posted_files(&z).ok())
+                .unwrap_or_default()
+        } else {
+            l.files.clone()
+        };
+        let mut not_ours = self.known_imports().await?;
+        not_ours.extend(l.pre_post_ids.iter().copied());
+        let lease = TimeDelta::from_std(self.submit_lease).unwrap_or(TimeDelta::MAX);
+        let post_ended_by = seen
+            .submit_lease
+            .as_ref()
+            .and_then(|prev| prev.renewed_at.checked_add_signed(lease));
+        Ok(Some(submit::Evidence {
+            user_id,
+            not_ours,
+            post_started_at,
+            post_ended_by,
+            files,
+        }))
+    }
+
+    /// Ends a batch whose import Canvas cannot tell apart (several candidates, or one that
+    /// cannot be compared): `unresolved`, nothing sent, the zip archived, and the tenant halted
+    /// (unless its policy continues) with what the operator must check.
+    async fn unresolved(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        reason: String,
+    ) -> Result<(), RunError> {
+        let archived = self.archive_owed_zip(rec, req).await;
+        let advice = format!(
+            "batch {} not sent again: {reason}. Check those imports in Canvas (`canvas-sis status`): \
+             if one is this batch's, nothing more is needed; if none is, drop the batch's files \
+             again. Then `canvas-sis resume` the tenant",
             rec.id
-        ));
-        self.send_and_finish(rec, req, self.zip_on_disk(rec, req))
-            .await
+        );
+        self.obs.note(&advice);
+        let record = self
+            .ledger
+            .update_batch(&rec.id, |r| {
+                r.errors.push(advice.clone());
+                if let Err(RunError::Canvas { reason, .. }) = &archived {
+                    r.errors
+                        .push(format!("the batch's zip is not archived: {reason}"));
+                }
+                r.apply_transition(
+                    Stage::Terminal {
+                        state: "unresolved".into(),
+                        ok: false,
+                    },
+                    "the lost POST's import cannot be told apart",
+                    chrono::Utc::now(),
+                )
+            })
+            .await?;
+        self.obs
+            .batch_event(&self.tenant, BatchEvent::Finished(&record));
+        self.after_failure(&rec.id, &advice).await
     }
 
     /// Waits for Canvas's end (and meanwhile archives the zip if that is still owed), records
@@ -968,6 +1098,9 @@ fn outcome_reason(o: &Outcome) -> String {
             format!("the previous import {} did not succeed", previous.id)
         }
         Outcome::DryRun { .. } => "dry run".into(),
+        Outcome::AlreadyImported { import } => {
+            format!("SIS import {} already holds these files", import.id)
+        }
         Outcome::Imported(f) | Outcome::CanvasFailed(f) => format!(
             "import {} ended {}",
             f.import.id,

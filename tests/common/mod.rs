@@ -81,10 +81,15 @@ impl Sim {
 
     /// Posts a zip as a raw body, as Canvas's guide does with curl. Returns the SisImport JSON.
     pub async fn post_zip(&self, zip: Vec<u8>, query: &str) -> Value {
+        self.post_zip_as(ADMIN, zip, query).await
+    }
+
+    /// [`Sim::post_zip`] with another token (another Canvas user).
+    pub async fn post_zip_as(&self, token: &str, zip: Vec<u8>, query: &str) -> Value {
         let resp = self
             .post(
                 &format!("/api/v1/accounts/1/sis_imports?import_type=instructure_csv{query}"),
-                ADMIN,
+                token,
             )
             .header("Content-Type", "application/zip")
             .body(zip)

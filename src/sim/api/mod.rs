@@ -16,6 +16,7 @@ pub mod imports;
 pub mod pagination;
 pub mod params;
 pub mod restore;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(errors_list::of_account),
         )
         .route("/api/v1/progress/{id}", get(restore::progress))
+        .route("/api/v1/users/{id}", get(users::show))
         .route("/files/{id}/download", get(files::download))
         .route("/files_api/upload/{token}", post(files::upload))
         .fallback(|| async { error::ApiError::NotFound })

@@ -1,0 +1,281 @@
+//! The lease on a `submitting` batch: who may send its POST, kept alive while they do, and taken
+//! over only by a compare-and-swap once its holder is gone (design.md, "precisions").
+//!
+//! A worker that records `submitting` holds the lease ([`claim`]); while its POST runs (a large
+//! upload, a throttled Canvas, the listing before it) it renews the lease every third of the
+//! lease period ([`keep_alive`]), so the lease expires only when the holder is really gone. A
+//! worker that finds an expired lease takes the batch over with [`take_over`]: a write that
+//! checks the attempt it read, that the lease is still expired, and bumps the attempt — of two
+//! takers, one wins and the other is told the batch is busy. Before its create request leaves,
+//! the holder records what a taker will need to tell whether that request made an import
+//! ([`record_post`]); a lease without it proves that no POST ever left.
+//!
+//! Nothing here talks to Canvas or decides what an import means; that is `staged` and `submit`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::submit::Evidence;
+use crate::ledger::{BatchId, BatchRecord, Ledger, LedgerError, LedgerStore, Stage, SubmitLease};
+
+/// Why a lease could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Another worker holds the lease now (or the batch moved on): this one must not POST.
+    #[error("batch {0} is held by another worker")]
+    Lost(BatchId),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// A lease this worker holds: the batch, this worker's id and the attempt it holds.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub batch: BatchId,
+    pub holder: String,
+    pub attempt: u32,
+}
+
+/// A fresh worker id for one claim or takeover: the process id and a random part.
+fn holder_id() -> String {
+    format!("{}-{:016x}", std::process::id(), fastrand::u64(..))
+}
+
+fn period(lease: Duration) -> TimeDelta {
+    TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX)
+}
+
+/// Whether a live worker may still hold the batch's lease: its last renewal (or, on a record
+/// written before leases, the time `submitting` was recorded) is younger than `lease`.
+pub fn may_be_live(rec: &BatchRecord, lease: Duration, now: DateTime<Utc>) -> bool {
+    let last = rec
+        .submit_lease
+        .as_ref()
+        .map(|l| l.renewed_at)
+        .or(rec.submit_started_at);
+    last.is_some_and(|t| now - t < period(lease))
+}
+
+/// Packed → Submitting with a new lease, in one write. Another worker's `submitting` first is
+/// [`LeaseError::Lost`].
+pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<Held, LeaseError> {
+    let holder = holder_id();
+    let result = ledger
+        .update_batch(id, |r| {
+            let now = Utc::now();
+            r.apply_transition(Stage::Submitting, "about to POST", now)?;
+            r.submit_lease = Some(SubmitLease::new(&holder, now));
+            Ok::<(), LedgerError>(())
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(Held {
+            batch: id.clone(),
+            holder,
+            attempt: 1,
+        }),
+        Err(LedgerError::IllegalTransition { .. }) => Err(LeaseError::Lost(id.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes over the expired lease of `seen` (as read): succeeds only if the record still has the
+/// attempt read and its lease is still expired. Returns the lease held and the record written.
+pub async fn take_over<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    seen: &BatchRecord,
+    lease: Duration,
+) -> Result<(Held, BatchRecord), LeaseError> {
+    let holder = holder_id();
+    let attempt_seen = seen.submit_lease.as_ref().map_or(0, |l| l.attempt);
+    let id = seen.id.clone();
+    let rec = ledger
+        .update_batch(&id, |r| {
+            let now = Utc::now();
+            let attempt = r.submit_lease.as_ref().map_or(0, |l| l.attempt);
+            if r.stage != Stage::Submitting || attempt != attempt_seen || may_be_live(r, lease, now)
+            {
+                return Err(LeaseError::Lost(r.id.clone()));
+            }
+            r.submit_lease = Some(match &r.submit_lease {
+                Some(l) => l.taken_over(&holder, now),
+                None => SubmitLease::new(&holder, now),
+            });
+            if attempt == 0 {
+                // A record from before leases: its POST may have left; say so (see `record_post`).
+                if let Some(l) = r.submit_lease.as_mut() {
+                    l.post_started_at = r.submit_started_at.or(Some(r.updated_at));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok((
+        Held {
+            batch: id,
+            holder,
+            attempt: attempt_seen + 1,
+        },
+        rec,
+    ))
+}
+
+/// Runs `change` on the batch's lease if this worker still holds it.
+async fn with_held<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    held: &Held,
+    mut change: impl FnMut(&mut SubmitLease, DateTime<Utc>) + Send,
+) -> Result<BatchRecord, LeaseError> {
+    ledger
+        .update_batch(&held.batch, |r| {
+            let mine = r.stage == Stage::Submitting
+                && r.submit_lease
+                    .as_ref()
+                    .is_some_and(|l| l.holder == held.holder && l.attempt == held.attempt);
+            match r.submit_lease.as_mut() {
+                Some(l) if mine => {
+                    change(l, Utc::now());
+                    Ok(())
+                }
+                _ => Err(LeaseError::Lost(r.id.clone())),
+            }
+        })
+        .await
+}
+
+/// Records, before the create request leaves, what identifies the import it will make. The
+/// first POST's window and pre-POST listing are kept if one already left (an earlier attempt's
+/// import, if any, was looked for and not found). Returns the evidence as recorded.
+pub async fn record_post<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    held: &Held,
+    fresh: &Evidence,
+) -> Result<Evidence, LeaseError> {
+    let rec = with_held(ledger, held, |l, now| {
+        if l.post_started_at.is_none() {
+            l.post_started_at = Some(fresh.post_started_at);
+            l.pre_post_ids = fresh.not_ours.iter().copied().collect();
+            l.pre_post_ids.sort_unstable();
+        }
+        l.user_id = l.user_id.or(Some(fresh.user_id));
+        l.files = fresh.files.clone();
+        l.renewed_at = now;
+    })
+    .await?;
+    let l = rec
+        .submit_lease
+        .ok_or_else(|| LeaseError::Lost(held.batch.clone()))?;
+    let mut not_ours = fresh.not_ours.clone();
+    not_ours.extend(l.pre_post_ids.iter().copied());
+    Ok(Evidence {
+        user_id: l.user_id.unwrap_or(fresh.user_id),
+        not_ours,
+        post_started_at: l.post_started_at.unwrap_or(fresh.post_started_at),
+        post_ended_by: None,
+        files: l.files,
+    })
+}
+
+/// Runs `work` while renewing the lease every third of `lease`. A renewal that finds the lease
+/// lost (taken over, or the batch moved on from `submitting`) stops renewing; `work` goes on,
+/// as a request already sent cannot be taken back. A zero lease (one-shot runs) is not renewed.
+pub async fn keep_alive<S: LedgerStore, T>(
+    ledger: &Ledger<S>,
+    held: &Held,
+    lease: Duration,
+    work: impl Future<Output = T>,
+) -> T {
+    if lease.is_zero() {
+        return work.await;
+    }
+    let renewing = async {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            match with_held(ledger, held, |l, now| l.renewed_at = now).await {
+                Ok(_) => {}
+                Err(LeaseError::Lost(_)) => return,
+                // The next beat tries again; the lease lasts three beats.
+                Err(LeaseError::Ledger(e)) => {
+                    tracing::warn!(batch = %held.batch, error = %e, "could not renew the submit lease")
+                }
+            }
+        }
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => out,
+        () = renewing => work.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{BatchSource, MemoryStore, NewBatch};
+
+    async fn packed() -> (Ledger<MemoryStore>, BatchId) {
+        let ledger = Ledger::new(MemoryStore::new());
+        let new = NewBatch {
+            tenant: "t".into(),
+            source: BatchSource {
+                kind: "folder".into(),
+                location: "in/b1".into(),
+                files: vec![],
+                extra: Default::default(),
+            },
+            content_sha256: "ab".repeat(32),
+        };
+        let id = ledger.create_batch(new).await.unwrap().record().id.clone();
+        for s in [Stage::Validated, Stage::Packed] {
+            ledger.transition(&id, s, "test").await.unwrap();
+        }
+        (ledger, id)
+    }
+
+    #[tokio::test]
+    async fn of_two_takers_of_one_expired_lease_only_the_first_wins() {
+        let (ledger, id) = packed().await;
+        let first = claim(&ledger, &id).await.unwrap();
+        assert!(matches!(
+            claim(&ledger, &id).await,
+            Err(LeaseError::Lost(_))
+        ));
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        // A zero lease is always expired: both takers read the same record.
+        let (taker, rec) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert_eq!(taker.attempt, 2);
+        assert_eq!(rec.submit_lease.as_ref().unwrap().holder, taker.holder);
+        assert!(matches!(
+            take_over(&ledger, &seen, Duration::ZERO).await,
+            Err(LeaseError::Lost(_))
+        ));
+        // The first holder's heartbeat finds its lease gone and may not record a POST.
+        assert!(matches!(
+            with_held(&ledger, &first, |l, now| l.renewed_at = now).await,
+            Err(LeaseError::Lost(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_renewed_lease_cannot_be_taken_over() {
+        let (ledger, id) = packed().await;
+        let held = claim(&ledger, &id).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        assert!(may_be_live(&seen, lease, Utc::now()));
+        with_held(&ledger, &held, |l, now| l.renewed_at = now)
+            .await
+            .unwrap();
+        assert!(matches!(
+            take_over(&ledger, &seen, lease).await,
+            Err(LeaseError::Lost(_))
+        ));
+        let later = Utc::now() + TimeDelta::seconds(61);
+        let rec = ledger.get_batch(&id).await.unwrap().unwrap();
+        assert!(
+            !may_be_live(&rec, lease, later),
+            "expires a lease after its last renewal"
+        );
+    }
+}
