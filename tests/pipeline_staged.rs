@@ -444,6 +444,76 @@ async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest(
     assert!(run.stopped_at.is_none());
 }
 
+/// Leaves `id` submitted as a Canvas import that will end `final_state`, as a worker that
+/// recorded the POST and then stopped would.
+async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str) -> u64 {
+    w.crash_after_recording_submitting(id, dir).await;
+    w.sim
+        .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": final_state}}))
+        .await;
+    let import = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    w.ledger
+        .transition(id, Stage::Submitted { import_id: import }, "test")
+        .await
+        .unwrap();
+    import
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_after_resume() {
+    let w = world().await;
+    let (b1, d1) = w.batch("b1", &refs(&good())).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    submitted_ending(&w, &b1, &d1, "failed_with_messages").await;
+    canvas_sis::pipeline::operator::pause(&w.ledger, "main", "ops", "term rollover")
+        .await
+        .unwrap();
+    // Canvas ends b1's import while the tenant is paused.
+    let staged = w.staged(Duration::ZERO);
+    let run = staged.run_tenant(input_of).await.unwrap();
+    assert_eq!(run.finished.len(), 1, "b1 ends under the pause");
+    let (stopped, _) = run.stopped_at.expect("b2 parked by the pause");
+    assert_eq!(stopped.id, b2);
+    // Lifting the pause does not walk past b1's failure.
+    canvas_sis::pipeline::operator::resume(&w.ledger, "main")
+        .await
+        .unwrap();
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
+    let Stage::Parked { reason } = &later.stage else {
+        panic!("b2 must stay parked behind b1's failure: {}", later.stage)
+    };
+    assert!(reason.contains(&format!("halted by batch {b1}")), "{reason}");
+    assert!(run.finished.is_empty());
+    assert_eq!(w.sim.imports().await.len(), 1, "nothing sent past the failure");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt_still_halts() {
+    let w = world().await;
+    let (b1, d1) = w.batch("b1", &refs(&good())).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let import = submitted_ending(&w, &b1, &d1, "failed").await;
+    w.sim.wait_real(import, Duration::from_secs(10)).await;
+    // The worker recorded Canvas's end, then died before it could halt the tenant.
+    let failed = Stage::Terminal {
+        state: "failed".into(),
+        ok: false,
+    };
+    w.ledger.transition(&b1, failed, "Canvas ended it failed").await.unwrap();
+    let run = w.staged(Duration::ZERO).run_tenant(input_of).await.unwrap();
+    let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
+    assert!(
+        matches!(&later.stage, Stage::Parked { reason } if reason.contains(&format!("halted by batch {b1}"))),
+        "b2 must park behind b1's failure: {}",
+        later.stage
+    );
+    assert!(run.finished.is_empty(), "{:?}", run.finished);
+    assert_eq!(w.sim.imports().await.len(), 1, "nothing sent past the failure");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
     let w = world().await;
