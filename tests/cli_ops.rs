@@ -107,7 +107,11 @@ fn a_directory_without_a_ledger_is_refused_rather_than_created() {
 
 /// A folder-mode ledger whose tenant `west` has one batch imported as Canvas SIS import
 /// `import` (its final JSON `canvas_json` recorded, as the pipeline records it).
-async fn imported_batch(dir: &std::path::Path, import: u64, canvas_json: serde_json::Value) -> String {
+async fn imported_batch(
+    dir: &std::path::Path,
+    import: u64,
+    canvas_json: serde_json::Value,
+) -> String {
     std::fs::create_dir_all(dir.join("ledger")).unwrap();
     let ledger = Ledger::new(LocalStore::open(dir.join("ledger")).unwrap());
     let new = NewBatch {
@@ -170,7 +174,9 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
     // the same id as west's.
     let east = Sim::manual().await;
     east.advance(3600.0).await;
-    let ours = west.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
+    let ours = west.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
     let theirs = east
         .post_zip(zip_of(&[("users.csv", &users_csv(7))]), "")
         .await["id"]
@@ -214,23 +220,38 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
         let why = why.to_owned();
         let (west, east) = (&west, &east);
         async move {
-            assert_eq!(east.show(theirs).await["workflow_state"], "imported", "{why}");
+            assert_eq!(
+                east.show(theirs).await["workflow_state"],
+                "imported",
+                "{why}"
+            );
             assert_eq!(west.show(ours).await["workflow_state"], "imported", "{why}");
         }
     };
 
     // A flag naming another instance than the batch's tenant: refused, nothing restored.
     let out = undo_with(env(&[]), args(&["--canvas-url", &east.url("")])).await;
-    untouched(&format!("--canvas-url naming another instance: {}", text(&out))).await;
+    untouched(&format!(
+        "--canvas-url naming another instance: {}",
+        text(&out)
+    ))
+    .await;
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     // The same from the environment.
     let out = undo_with(env(&[("CANVAS_BASE_URL", east.url(""))]), args(&[])).await;
-    untouched(&format!("CANVAS_BASE_URL naming another instance: {}", text(&out))).await;
+    untouched(&format!(
+        "CANVAS_BASE_URL naming another instance: {}",
+        text(&out)
+    ))
+    .await;
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     // A tenant config pointing at another instance: its import of that id is not the batch's.
     let wrong = config("wrong.toml", &east.url(""));
     let out = undo_with(
-        vec![("CANVAS_SIS_CONFIG", wrong), ("CANVAS_TOKEN", ADMIN.to_owned())],
+        vec![
+            ("CANVAS_SIS_CONFIG", wrong),
+            ("CANVAS_TOKEN", ADMIN.to_owned()),
+        ],
         args(&[]),
     )
     .await;

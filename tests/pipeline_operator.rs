@@ -32,7 +32,16 @@ async fn pause_and_resume_close_and_reopen_the_gate_but_a_halt_is_not_paused_ove
         .unwrap();
     assert!(matches!(t.gate, Gate::Paused { ref reason, .. } if reason == "term rollover"));
     let before = operator::resume(&ledger, "main").await.unwrap();
-    assert!(matches!(before, Gate::Paused { .. }));
+    assert!(
+        matches!(
+            before,
+            operator::Resumed::Unpaused {
+                still_halted: None,
+                ..
+            }
+        ),
+        "{before:?}"
+    );
     assert_eq!(ledger.tenant("main").await.unwrap().gate, Gate::Open);
     let id = batch(&ledger, "b1").await;
     ledger

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use canvas_sis::canvas::{AccountRef, CanvasClient};
-use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::ledger::{BatchId, BatchSource, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::pipeline::operator;
 use canvas_sis::pipeline::staged::{OnFailure, Progress, RunError, Staged};
 use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
 use canvas_sis::sis::guard::Thresholds;
@@ -127,6 +128,15 @@ impl World {
             .transition(id, Stage::Packed, "test")
             .await
             .unwrap();
+    }
+
+    /// Whether the ledger holds the tenant halted (by an unacknowledged failure).
+    async fn halted(&self) -> bool {
+        canvas_sis::pipeline::gate::current(&self.ledger, "main", OnFailure::Halt)
+            .await
+            .unwrap()
+            .halted
+            .is_some()
     }
 
     async fn posts(&self) -> usize {
@@ -280,10 +290,7 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
             ok: false
         }
     );
-    assert!(matches!(
-        w.ledger.tenant("main").await.unwrap().gate,
-        Gate::Halted { .. }
-    ));
+    assert!(w.halted().await, "the tenant is halted");
     let Progress::Blocked(parked) = staged.run_batch(&b2, &d2).await.unwrap() else {
         panic!("must park")
     };
@@ -367,10 +374,7 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
         .unwrap();
     assert!(String::from_utf8_lossy(&report).contains("users.csv:2"));
     assert!(w.sim.requests().await.is_empty());
-    assert!(matches!(
-        w.ledger.tenant("main").await.unwrap().gate,
-        Gate::Halted { .. }
-    ));
+    assert!(w.halted().await, "the tenant is halted");
 }
 
 fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf> {
@@ -449,7 +453,9 @@ async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest(
 async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str) -> u64 {
     w.crash_after_recording_submitting(id, dir).await;
     w.sim
-        .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": final_state}}))
+        .add_fault(
+            json!({"method": "POST", "action": {"kind": "import", "final_state": final_state}}),
+        )
         .await;
     let import = w.sim.post_zip(small_feed(), "").await["id"]
         .as_u64()
@@ -467,7 +473,7 @@ async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_a
     let (b1, d1) = w.batch("b1", &refs(&good())).await;
     let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
     submitted_ending(&w, &b1, &d1, "failed_with_messages").await;
-    canvas_sis::pipeline::operator::pause(&w.ledger, "main", "ops", "term rollover")
+    operator::pause(&w.ledger, "main", "ops", "term rollover")
         .await
         .unwrap();
     // Canvas ends b1's import while the tenant is paused.
@@ -476,18 +482,40 @@ async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_a
     assert_eq!(run.finished.len(), 1, "b1 ends under the pause");
     let (stopped, _) = run.stopped_at.expect("b2 parked by the pause");
     assert_eq!(stopped.id, b2);
-    // Lifting the pause does not walk past b1's failure.
-    canvas_sis::pipeline::operator::resume(&w.ledger, "main")
-        .await
-        .unwrap();
+    // Lifting the pause does not walk past b1's failure, and says so.
+    let lifted = operator::resume(&w.ledger, "main").await.unwrap();
+    let operator::Resumed::Unpaused {
+        still_halted: Some(halt),
+        ..
+    } = &lifted
+    else {
+        panic!("the pause is lifted, the halt stays: {lifted:?}")
+    };
+    assert_eq!(halt.batch, b1);
     let run = staged.run_tenant(input_of).await.unwrap();
     let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
     let Stage::Parked { reason } = &later.stage else {
         panic!("b2 must stay parked behind b1's failure: {}", later.stage)
     };
-    assert!(reason.contains(&format!("halted by batch {b1}")), "{reason}");
+    assert!(
+        reason.contains(&format!("halted by batch {b1}")),
+        "{reason}"
+    );
     assert!(run.finished.is_empty());
-    assert_eq!(w.sim.imports().await.len(), 1, "nothing sent past the failure");
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the failure"
+    );
+    // The operator, told, resumes again: that acknowledges b1's failure and b2 goes on.
+    let acknowledged = operator::resume(&w.ledger, "main").await.unwrap();
+    assert!(
+        matches!(&acknowledged, operator::Resumed::Acknowledged { batches, .. } if *batches == [b1.clone()]),
+        "{acknowledged:?}"
+    );
+    let run = staged.run_tenant(input_of).await.unwrap();
+    assert_eq!(run.finished.len(), 1, "{:?}", run.stopped_at);
+    assert_eq!(run.finished[0].id, b2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -502,7 +530,10 @@ async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt
         state: "failed".into(),
         ok: false,
     };
-    w.ledger.transition(&b1, failed, "Canvas ended it failed").await.unwrap();
+    w.ledger
+        .transition(&b1, failed, "Canvas ended it failed")
+        .await
+        .unwrap();
     let run = w.staged(Duration::ZERO).run_tenant(input_of).await.unwrap();
     let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
     assert!(
@@ -511,7 +542,11 @@ async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt
         later.stage
     );
     assert!(run.finished.is_empty(), "{:?}", run.finished);
-    assert_eq!(w.sim.imports().await.len(), 1, "nothing sent past the failure");
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the failure"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

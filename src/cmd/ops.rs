@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use canvas_sis::canvas::RestoreOptions;
-use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore, S3Store};
-use canvas_sis::pipeline::operator;
+use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore, S3Store};
+use canvas_sis::pipeline::operator::{self, Resumed};
 
 use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, UndoArgs};
 use crate::cmd::{connect, exit};
@@ -187,12 +187,24 @@ pub async fn resume(args: GateArgs) -> anyhow::Result<u8> {
 
 async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyhow::Result<u8> {
     for t in chosen_tenants(ledger, &args.tenant).await? {
-        match operator::resume(ledger, &t).await? {
-            Gate::Open => println!("tenant {t} was already open"),
-            Gate::Halted { batch, reason, .. } => println!(
-                "tenant {t} resumed (it was halted by batch {batch}: {reason}); parked batches go on in arrival order"
+        match operator::resume_by(ledger, &t, &operator_name()).await? {
+            Resumed::AlreadyOpen => println!("tenant {t} was already open"),
+            Resumed::Acknowledged { halt, .. } => println!(
+                "tenant {t} resumed (it was halted by batch {}: {}); parked batches go on in arrival order",
+                halt.batch, halt.reason
             ),
-            Gate::Paused { reason, .. } => println!("tenant {t} resumed (it was paused: {reason})"),
+            Resumed::Unpaused {
+                paused,
+                still_halted: None,
+            } => println!("tenant {t} resumed (it was paused: {})", paused.reason),
+            Resumed::Unpaused {
+                paused,
+                still_halted: Some(halt),
+            } => println!(
+                "tenant {t}: the pause is lifted (it was paused: {}), but the tenant is STILL HALTED by batch {}: {}\n  \
+                 look at that batch, then `canvas-sis resume` again to go on past it",
+                paused.reason, halt.batch, halt.reason
+            ),
         }
     }
     Ok(exit::OK)

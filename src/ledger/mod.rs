@@ -32,8 +32,8 @@ pub use ledger::{CreateOutcome, DEFAULT_MAX_ATTEMPTS, Ledger, batch_key, tenant_
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
-    AcceptedStats, ArchiveRefs, BatchId, BatchRecord, BatchSource, FileIdentity, Gate, KindStats,
-    NewBatch, Stage, StageChange, TenantRecord, content_hash,
+    AcceptedStats, Acknowledgement, ArchiveRefs, BatchId, BatchRecord, BatchSource, Failure,
+    FileIdentity, Gate, Halt, KindStats, NewBatch, Stage, StageChange, TenantRecord, content_hash,
 };
 pub use s3::S3Store;
 pub use store::{LedgerStore, Version};

@@ -10,6 +10,7 @@
 //! in-memory ledger); [`tenant`] orders a tenant's batches; [`operator`] is what an admin does.
 
 pub mod collect;
+pub mod gate;
 pub mod observer;
 pub mod operator;
 pub mod outcome;

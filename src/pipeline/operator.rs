@@ -2,14 +2,20 @@
 //!
 //! All of it goes through the ledger's compare-and-swap writes, so it is safe while workers run:
 //! a worker sees the new gate or approval on its next step.
+//!
+//! A pause and a halt are two things (`super::gate`): `resume` lifts a pause first, and only a
+//! `resume` of a tenant that is not paused acknowledges its failures — so a failure that landed
+//! during a pause is never walked past without the operator being told.
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::gate::{self, Paused};
 use crate::canvas::{AccountRef, CanvasClient, RestoreOptions};
+use crate::config::OnFailure;
 use crate::ledger::{
-    BatchId, BatchRecord, Gate, Ledger, LedgerError, LedgerStore, Stage, TenantRecord,
+    BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Stage, TenantRecord,
 };
 
 /// Why an operator action was refused; each says what to do instead.
@@ -64,48 +70,95 @@ pub async fn tenants<S: LedgerStore>(ledger: &Ledger<S>) -> Result<Vec<String>, 
     Ok(names)
 }
 
-/// Closes the gate for a seasonal stop; batches keep arriving and park.
+/// Closes the gate for a seasonal stop; batches keep arriving and park. A halted tenant is not
+/// paused: its failure wants looking at, then `resume`.
 pub async fn pause<S: LedgerStore>(
     ledger: &Ledger<S>,
     tenant: &str,
     by: &str,
     reason: &str,
 ) -> Result<TenantRecord, OperatorError> {
+    if let Some(h) = gate::current(ledger, tenant, OnFailure::Halt).await?.halted {
+        return Err(OperatorError::Halted {
+            tenant: tenant.to_owned(),
+            batch: h.batch.to_string(),
+            reason: h.reason,
+        });
+    }
     ledger
-        .update_tenant(tenant, |t| match &t.gate {
-            Gate::Halted {
-                batch, reason: why, ..
-            } => Err(OperatorError::Halted {
-                tenant: tenant.to_owned(),
-                batch: batch.to_string(),
-                reason: why.clone(),
-            }),
-            _ => {
-                t.gate = Gate::Paused {
-                    reason: reason.to_owned(),
-                    by: by.to_owned(),
-                    at: Utc::now(),
-                };
-                Ok(())
-            }
+        .update_tenant(tenant, |t| {
+            t.lift_legacy_halt();
+            t.gate = Gate::Paused {
+                reason: reason.to_owned(),
+                by: by.to_owned(),
+                at: Utc::now(),
+            };
+            Ok::<(), OperatorError>(())
         })
         .await
 }
 
-/// Reopens the gate; parked batches go on in arrival order on the next run. Returns the gate as
-/// it was, so the caller can say what was lifted.
+/// What [`resume`] lifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resumed {
+    /// Nothing held the tenant.
+    AlreadyOpen,
+    /// The operator's pause, and only it. `still_halted`: a failure nobody acknowledged (it may
+    /// have landed during the pause) keeps the tenant halted; a second `resume` goes past it.
+    Unpaused {
+        paused: Paused,
+        still_halted: Option<Halt>,
+    },
+    /// The tenant's failures (`batches`, the newest being `halt`) are acknowledged: parked
+    /// batches go on in arrival order on the next run.
+    Acknowledged { halt: Halt, batches: Vec<BatchId> },
+}
+
+/// [`resume_by`] an unnamed operator.
 pub async fn resume<S: LedgerStore>(
     ledger: &Ledger<S>,
     tenant: &str,
-) -> Result<Gate, OperatorError> {
-    let mut before = Gate::Open;
-    ledger
-        .update_tenant(tenant, |t| {
-            before = std::mem::replace(&mut t.gate, Gate::Open);
-            Ok::<(), OperatorError>(())
-        })
-        .await?;
-    Ok(before)
+) -> Result<Resumed, OperatorError> {
+    resume_by(ledger, tenant, "operator").await
+}
+
+/// Lifts what holds the tenant, one thing at a time: its pause if it is paused (a halt under it
+/// stays, and is said), else its halt — every unacknowledged failure is acknowledged by `by`.
+pub async fn resume_by<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    tenant: &str,
+    by: &str,
+) -> Result<Resumed, OperatorError> {
+    let batches = ledger.list_batches(tenant).await?;
+    let record = ledger.tenant(tenant).await?;
+    let state = gate::derive(&record, &batches, OnFailure::Halt);
+    if let Some(paused) = state.paused {
+        ledger
+            .update_tenant(tenant, |t| {
+                if matches!(t.gate, Gate::Paused { .. }) {
+                    t.gate = Gate::Open;
+                }
+                Ok::<(), OperatorError>(())
+            })
+            .await?;
+        return Ok(Resumed::Unpaused {
+            paused,
+            still_halted: state.halted,
+        });
+    }
+    let stale = record.recorded_halt().is_some();
+    let acknowledged = match (&state.halted, stale) {
+        (None, false) => Vec::new(),
+        // Also clears a recorded halt whose failure was acknowledged since.
+        _ => gate::acknowledge(ledger, tenant, &batches, by).await?,
+    };
+    Ok(match state.halted {
+        Some(halt) => Resumed::Acknowledged {
+            halt,
+            batches: acknowledged,
+        },
+        None => Resumed::AlreadyOpen,
+    })
 }
 
 /// Lets a batch held by the mass-change guard through, once.
@@ -204,8 +257,9 @@ pub async fn describe<S: LedgerStore>(
     recent: usize,
 ) -> Result<String, LedgerError> {
     let t = ledger.tenant(tenant).await?;
-    let mut out = format!("tenant {tenant}: {}\n", gate_text(&t.gate));
     let batches = ledger.list_batches(tenant).await?;
+    let state = gate::derive(&t, &batches, OnFailure::Halt);
+    let mut out = format!("tenant {tenant}: {}\n", state.describe());
     let (done, open): (Vec<_>, Vec<_>) = batches.iter().partition(|b| b.stage.is_terminal());
     for b in &open {
         out.push_str(&format!("  {:<32} {}\n", b.id.to_string(), b.stage));
@@ -217,16 +271,4 @@ pub async fn describe<S: LedgerStore>(
         out.push_str("  (no batches)\n");
     }
     Ok(out)
-}
-
-fn gate_text(g: &Gate) -> String {
-    match g {
-        Gate::Open => "open".into(),
-        Gate::Halted { reason, batch, at } => format!(
-            "HALTED since {at} by batch {batch}: {reason}. Look at that batch's archive, fix the feed or Canvas, then `canvas-sis resume`."
-        ),
-        Gate::Paused { reason, by, at } => {
-            format!("paused since {at} by {by}: {reason}. `canvas-sis resume` reopens it.")
-        }
-    }
 }

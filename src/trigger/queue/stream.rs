@@ -18,7 +18,7 @@ use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, Gate, LedgerStore, NewBatch, Stage,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
@@ -303,8 +303,10 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 continue;
             }
             let state = self.ledger.tenant(name).await?;
-            crate::telemetry::observer::tenant_seen(name, &state);
-            if !matches!(state.gate, Gate::Open) {
+            let gate =
+                crate::pipeline::gate::of_record(self.ledger, &state, rt.tenant.on_failure).await?;
+            crate::telemetry::observer::tenant_seen(name, &state, &gate);
+            if !gate.is_open() {
                 continue;
             }
             let Some(first) = self
