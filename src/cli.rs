@@ -384,8 +384,22 @@ pub struct UndoArgs {
     pub ledger: LedgerArgs,
     /// The batch id, as `status --dir/--state` shows it.
     pub batch: String,
-    #[command(flatten)]
-    pub canvas: CanvasArgs,
+    /// The config file naming the batch's tenant: its Canvas URL, account and token source are
+    /// the ones used. Without one, a single tenant `default` from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Checked only: must be the Canvas URL of the batch's tenant, or undo refuses.
+    #[arg(long = "canvas-url", env = "CANVAS_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Checked only: must be the account of the batch's tenant, or undo refuses.
+    #[arg(long, env = "CANVAS_ACCOUNT_ID")]
+    pub account: Option<String>,
+    /// Checked only: must be the token file of the batch's tenant, or undo refuses.
+    #[arg(long, env = "CANVAS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Allow plain http:// to a non-loopback host (the token would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
     /// Only restore what batch mode removed.
     #[arg(long)]
     pub batch_mode: bool,

@@ -212,7 +212,14 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
         v
     };
     let args = |extra: &[&str]| {
-        let mut v = vec!["--dir".to_owned(), d.clone(), id.clone()];
+        // Bounded: a restore started on the wrong instance must fail the test, not hang it.
+        let mut v = vec![
+            "--dir".to_owned(),
+            d.clone(),
+            id.clone(),
+            "--wait-secs".to_owned(),
+            "20".to_owned(),
+        ];
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };

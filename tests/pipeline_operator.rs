@@ -100,7 +100,7 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     let ledger = Ledger::new(MemoryStore::new());
     let id = batch(&ledger, "b1").await;
     let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
-    sim.wait_real(import, Duration::from_secs(10)).await;
+    let canvas_json = sim.wait_real(import, Duration::from_secs(10)).await;
     for stage in [
         Stage::Validated,
         Stage::Packed,
@@ -113,6 +113,13 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     ] {
         ledger.transition(&id, stage, "t").await.unwrap();
     }
+    ledger
+        .update_batch(&id, |r| {
+            r.canvas_json = Some(canvas_json.clone());
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
     let entry = operator::undo(
         &ledger,
         &client,
@@ -127,6 +134,11 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     assert_eq!(sim.show(import).await["workflow_state"], "restored");
     let rec = ledger.get_batch(&id).await.unwrap().unwrap();
     assert_eq!(rec.extra["restores"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        ledger.tenant("main").await.unwrap().gate,
+        Gate::Open,
+        "paused during the restore only"
+    );
 
     let never = batch(&ledger, "b2").await;
     let err = operator::undo(
