@@ -95,6 +95,10 @@ pub enum Command {
     Pause(PauseArgs),
     /// Reopen a halted or paused tenant; parked batches go on in arrival order.
     ///
+    /// One thing at a time: on a paused tenant it lifts the pause only, and says so when a
+    /// failure (perhaps one that landed during the pause) still halts it; resume again to go on
+    /// past that failure.
+    ///
     /// Example: canvas-sis resume --dir /srv/sis --tenant main
     Resume(GateArgs),
     /// Let a batch held by the mass-change guard through, once.
@@ -103,7 +107,10 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Roll back what a batch's Canvas import changed (Canvas's restore_states).
     ///
-    /// Example: canvas-sis undo --dir /srv/sis main/00000012-3fa9c1d2e4b5 --undelete-only
+    /// Canvas, account and token are the batch's tenant's (from --config); the tenant is paused
+    /// while Canvas restores.
+    ///
+    /// Example: canvas-sis undo --dir /srv/sis --config /etc/canvas-sis.toml main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
     /// Folder mode end to end against a built-in simulated Canvas, on bundled example data.
     Demo(DemoArgs),

@@ -278,3 +278,45 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
         "the pause held during the restore is lifted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_under_a_pause_is_shown_with_it_and_resume_lifts_one_then_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let id = held_batch(dir.path()).await;
+    let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
+    let out = run(&["pause", "--dir", d, "--reason", "term rollover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The batch fails while the tenant is paused (a guard rejection, say).
+    let rejected = Stage::Terminal {
+        state: "rejected".into(),
+        ok: false,
+    };
+    let batch = canvas_sis::ledger::BatchId::parse(&id).unwrap();
+    ledger
+        .transition(&batch, rejected, "the feed is empty")
+        .await
+        .unwrap();
+
+    let status = text(&run(&["status", "--dir", d]));
+    assert!(
+        status.contains("paused") && status.contains("HALTED since") && status.contains(&id),
+        "{status}"
+    );
+    let out = run(&["resume", "--dir", d, "--tenant", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("STILL HALTED") && text(&out).contains(&id),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&run(&["status", "--dir", d])).contains("HALTED"));
+    let out = run(&["resume", "--dir", d, "--tenant", "main"]);
+    assert!(
+        text(&out).contains(&format!("it was halted by batch {id}")),
+        "{}",
+        text(&out)
+    );
+    let status = text(&run(&["status", "--dir", d]));
+    assert!(status.contains("tenant main: open"), "{status}");
+}
