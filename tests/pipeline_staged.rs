@@ -550,6 +550,31 @@ async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_whose_policy_continues_goes_on_past_a_failure_which_is_acknowledged_by_the_policy()
+ {
+    let w = world().await;
+    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    w.sim
+        .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
+        .await;
+    let mut staged = w.staged(Duration::ZERO);
+    staged.on_failure = OnFailure::Continue;
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, vec![b1.clone(), b2]);
+    assert!(
+        !w.halted().await,
+        "not even as the ledger shows it to an operator"
+    );
+    let acknowledged = w.ledger.get_batch(&b1).await.unwrap().unwrap().failure;
+    assert_eq!(
+        acknowledged.and_then(|f| f.acknowledged).map(|a| a.by),
+        Some(canvas_sis::pipeline::gate::POLICY_CONTINUES.to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
     let w = world().await;
     // The term must exist before batch mode can name it.
