@@ -386,6 +386,9 @@ pub struct Acknowledgement {
     /// The operator (`$USER` of `canvas-sis resume`), or `on_failure = continue`.
     pub by: String,
     pub at: DateTime<Utc>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// What a caller knows about a new batch; the ledger adds the id, sequence, stage and times.
@@ -944,6 +947,7 @@ mod tests {
         r.failure.as_mut().unwrap().acknowledged = Some(Acknowledgement {
             by: "ops".into(),
             at: t0(),
+            extra: BTreeMap::new(),
         });
         assert!(r.unacknowledged_failure().is_none());
         let back: BatchRecord = decode("k", "k".into(), &encode("k", &r).unwrap()).unwrap();

@@ -281,6 +281,7 @@ pub async fn acknowledge_batch<S: LedgerStore>(
                 f.acknowledged = Some(Acknowledgement {
                     by: by.to_owned(),
                     at,
+                    extra: Default::default(),
                 });
             }
             Ok::<(), LedgerError>(())
