@@ -97,6 +97,10 @@ pub enum Command {
     Pause(PauseArgs),
     /// Reopen a halted or paused tenant; parked batches go on in arrival order.
     ///
+    /// One thing at a time: on a paused tenant it lifts the pause only, and says so when a
+    /// failure (perhaps one that landed during the pause) still halts it; resume again to go on
+    /// past that failure.
+    ///
     /// Example: canvas-sis resume --dir /srv/sis --tenant main
     Resume(GateArgs),
     /// Let a batch held by the mass-change guard through, once.
@@ -105,7 +109,10 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Roll back what a batch's Canvas import changed (Canvas's restore_states).
     ///
-    /// Example: canvas-sis undo --dir /srv/sis main/00000012-3fa9c1d2e4b5 --undelete-only
+    /// Canvas, account and token are the batch's tenant's (from --config); the tenant is paused
+    /// while Canvas restores.
+    ///
+    /// Example: canvas-sis undo --dir /srv/sis --config /etc/canvas-sis.toml main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
     /// Folder mode end to end against a built-in simulated Canvas, on bundled example data.
     Demo(DemoArgs),
@@ -391,8 +398,22 @@ pub struct UndoArgs {
     pub ledger: LedgerArgs,
     /// The batch id, as `status --dir/--state` shows it.
     pub batch: String,
-    #[command(flatten)]
-    pub canvas: CanvasArgs,
+    /// The config file naming the batch's tenant: its Canvas URL, account and token source are
+    /// the ones used. Without one, a single tenant `default` from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Checked only: must be the Canvas URL of the batch's tenant, or undo refuses.
+    #[arg(long = "canvas-url", env = "CANVAS_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Checked only: must be the account of the batch's tenant, or undo refuses.
+    #[arg(long, env = "CANVAS_ACCOUNT_ID")]
+    pub account: Option<String>,
+    /// Checked only: must be the token file of the batch's tenant, or undo refuses.
+    #[arg(long, env = "CANVAS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Allow plain http:// to a non-loopback host (the token would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
     /// Only restore what batch mode removed.
     #[arg(long)]
     pub batch_mode: bool,

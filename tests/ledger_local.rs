@@ -615,3 +615,62 @@ fn a_writer_killed_mid_update_leaves_a_whole_record_and_no_lock_behind() {
     store.sweep().unwrap();
     assert!(temps(&batch_dir).is_empty());
 }
+
+/// Rewrites the JSON record at `key` with `edit`, as another version of canvas-sis would have
+/// written it.
+fn rewrite(dir: &Path, key: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(key);
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_ledger_written_before_halts_were_derived_still_halts_its_tenant_until_resume() {
+    use canvas_sis::config::OnFailure;
+    use canvas_sis::ledger::Stage;
+    use canvas_sis::pipeline::{gate, operator};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(LocalStore::open(dir.path()).unwrap());
+    runtime().block_on(async {
+        let id = ledger
+            .create_batch(new_batch("t", 1))
+            .await
+            .unwrap()
+            .record()
+            .id
+            .clone();
+        let failed = Stage::Terminal {
+            state: "failed".into(),
+            ok: false,
+        };
+        ledger.transition(&id, failed, "t").await.unwrap();
+        ledger.next_arrival_seq("t").await.unwrap();
+        // As the previous version left it: no failure on the batch, the halt in the gate.
+        rewrite(dir.path(), &batch_key(&id).unwrap(), |v| {
+            v.as_object_mut().unwrap().remove("failure");
+        });
+        rewrite(dir.path(), "tenants/t/tenant.json", |v| {
+            let o = v.as_object_mut().unwrap();
+            o.remove("halt");
+            o.insert(
+                "gate".into(),
+                serde_json::json!({"state": "halted", "reason": "import failed",
+                    "batch": id.as_str(), "at": "2026-03-01T08:00:00Z"}),
+            );
+        });
+        let halted = gate::current(&ledger, "t", OnFailure::Halt).await.unwrap();
+        assert_eq!(halted.halted.map(|h| h.batch), Some(id.clone()));
+        let lifted = operator::resume(&ledger, "t").await.unwrap();
+        assert!(
+            matches!(lifted, operator::Resumed::Acknowledged { .. }),
+            "{lifted:?}"
+        );
+        assert!(
+            gate::current(&ledger, "t", OnFailure::Halt)
+                .await
+                .unwrap()
+                .is_open()
+        );
+    });
+}

@@ -32,7 +32,16 @@ async fn pause_and_resume_close_and_reopen_the_gate_but_a_halt_is_not_paused_ove
         .unwrap();
     assert!(matches!(t.gate, Gate::Paused { ref reason, .. } if reason == "term rollover"));
     let before = operator::resume(&ledger, "main").await.unwrap();
-    assert!(matches!(before, Gate::Paused { .. }));
+    assert!(
+        matches!(
+            before,
+            operator::Resumed::Unpaused {
+                still_halted: None,
+                ..
+            }
+        ),
+        "{before:?}"
+    );
     assert_eq!(ledger.tenant("main").await.unwrap().gate, Gate::Open);
     let id = batch(&ledger, "b1").await;
     ledger
@@ -91,7 +100,7 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     let ledger = Ledger::new(MemoryStore::new());
     let id = batch(&ledger, "b1").await;
     let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
-    sim.wait_real(import, Duration::from_secs(10)).await;
+    let canvas_json = sim.wait_real(import, Duration::from_secs(10)).await;
     for stage in [
         Stage::Validated,
         Stage::Packed,
@@ -104,6 +113,13 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     ] {
         ledger.transition(&id, stage, "t").await.unwrap();
     }
+    ledger
+        .update_batch(&id, |r| {
+            r.canvas_json = Some(canvas_json.clone());
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
     let entry = operator::undo(
         &ledger,
         &client,
@@ -118,6 +134,11 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     assert_eq!(sim.show(import).await["workflow_state"], "restored");
     let rec = ledger.get_batch(&id).await.unwrap().unwrap();
     assert_eq!(rec.extra["restores"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        ledger.tenant("main").await.unwrap().gate,
+        Gate::Open,
+        "paused during the restore only"
+    );
 
     let never = batch(&ledger, "b2").await;
     let err = operator::undo(
@@ -131,4 +152,57 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     .await
     .unwrap_err();
     assert!(matches!(err, OperatorError::NothingToUndo(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_pauses_the_tenant_while_canvas_restores_and_a_restore_left_unfinished_keeps_it_paused_saying_so()
+ {
+    // A manual clock: Canvas's restore does not move until the test says so.
+    let sim = Sim::manual().await;
+    let client = client(&sim, ADMIN);
+    let ledger = Ledger::new(MemoryStore::new());
+    let id = batch(&ledger, "b1").await;
+    let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
+    let canvas_json = sim.run_to_end(import).await;
+    for stage in [
+        Stage::Validated,
+        Stage::Packed,
+        Stage::Submitting,
+        Stage::Submitted { import_id: import },
+    ] {
+        ledger.transition(&id, stage, "t").await.unwrap();
+    }
+    ledger
+        .update_batch(&id, |r| {
+            r.canvas_json = Some(canvas_json.clone());
+            r.apply_transition(
+                Stage::Terminal {
+                    state: "imported".into(),
+                    ok: true,
+                },
+                "t",
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let err = operator::undo(
+        &ledger,
+        &client,
+        &AccountRef::Id(1),
+        id.as_str(),
+        RestoreOptions::default(),
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OperatorError::RestoreTimeout { .. }), "{err}");
+    let gate = ledger.tenant("main").await.unwrap().gate;
+    let Gate::Paused { reason, .. } = &gate else {
+        panic!("the tenant must stay paused while the restore may still run: {gate:?}")
+    };
+    assert!(
+        reason.contains(&format!("undo of batch {id}")) && reason.contains("interrupted"),
+        "{reason}"
+    );
 }

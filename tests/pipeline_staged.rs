@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use canvas_sis::canvas::{AccountRef, CanvasClient};
-use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::ledger::{BatchId, BatchSource, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::pipeline::operator;
 use canvas_sis::pipeline::staged::{OnFailure, Progress, RunError, Staged};
 use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
 use canvas_sis::sis::guard::Thresholds;
@@ -139,6 +140,15 @@ impl World {
             .transition(id, Stage::Packed, "test")
             .await
             .unwrap();
+    }
+
+    /// Whether the ledger holds the tenant halted (by an unacknowledged failure).
+    async fn halted(&self) -> bool {
+        canvas_sis::pipeline::gate::current(&self.ledger, "main", OnFailure::Halt)
+            .await
+            .unwrap()
+            .halted
+            .is_some()
     }
 
     async fn posts(&self) -> usize {
@@ -292,10 +302,7 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
             ok: false
         }
     );
-    assert!(matches!(
-        w.ledger.tenant("main").await.unwrap().gate,
-        Gate::Halted { .. }
-    ));
+    assert!(w.halted().await, "the tenant is halted");
     let Progress::Blocked(parked) = staged.run_batch(&b2, &d2).await.unwrap() else {
         panic!("must park")
     };
@@ -379,10 +386,7 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
         .unwrap();
     assert!(String::from_utf8_lossy(&report).contains("users.csv:2"));
     assert!(w.sim.requests().await.is_empty());
-    assert!(matches!(
-        w.ledger.tenant("main").await.unwrap().gate,
-        Gate::Halted { .. }
-    ));
+    assert!(w.halted().await, "the tenant is halted");
 }
 
 fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf> {
@@ -454,6 +458,132 @@ async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest(
     assert_eq!(run.finished.len(), 1);
     assert_eq!(run.finished[0].id, b3);
     assert!(run.stopped_at.is_none());
+}
+
+/// Leaves `id` submitted as a Canvas import that will end `final_state`, as a worker that
+/// recorded the POST and then stopped would.
+async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str) -> u64 {
+    w.crash_after_recording_submitting(id, dir).await;
+    w.sim
+        .add_fault(
+            json!({"method": "POST", "action": {"kind": "import", "final_state": final_state}}),
+        )
+        .await;
+    let import = w.sim.post_zip(small_feed(), "").await["id"]
+        .as_u64()
+        .unwrap();
+    w.ledger
+        .transition(id, Stage::Submitted { import_id: import }, "test")
+        .await
+        .unwrap();
+    import
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_after_resume() {
+    let w = world().await;
+    let (b1, d1) = w.batch("b1", &refs(&good())).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    submitted_ending(&w, &b1, &d1, "failed_with_messages").await;
+    operator::pause(&w.ledger, "main", "ops", "term rollover")
+        .await
+        .unwrap();
+    // Canvas ends b1's import while the tenant is paused.
+    let staged = w.staged(Duration::ZERO);
+    let run = staged.run_tenant(input_of).await.unwrap();
+    assert_eq!(run.finished.len(), 1, "b1 ends under the pause");
+    let (stopped, _) = run.stopped_at.expect("b2 parked by the pause");
+    assert_eq!(stopped.id, b2);
+    // Lifting the pause does not walk past b1's failure, and says so.
+    let lifted = operator::resume(&w.ledger, "main").await.unwrap();
+    let operator::Resumed::Unpaused {
+        still_halted: Some(halt),
+        ..
+    } = &lifted
+    else {
+        panic!("the pause is lifted, the halt stays: {lifted:?}")
+    };
+    assert_eq!(halt.batch, b1);
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
+    let Stage::Parked { reason } = &later.stage else {
+        panic!("b2 must stay parked behind b1's failure: {}", later.stage)
+    };
+    assert!(
+        reason.contains(&format!("halted by batch {b1}")),
+        "{reason}"
+    );
+    assert!(run.finished.is_empty());
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the failure"
+    );
+    // The operator, told, resumes again: that acknowledges b1's failure and b2 goes on.
+    let acknowledged = operator::resume(&w.ledger, "main").await.unwrap();
+    assert!(
+        matches!(&acknowledged, operator::Resumed::Acknowledged { batches, .. } if *batches == [b1.clone()]),
+        "{acknowledged:?}"
+    );
+    let run = staged.run_tenant(input_of).await.unwrap();
+    assert_eq!(run.finished.len(), 1, "{:?}", run.stopped_at);
+    assert_eq!(run.finished[0].id, b2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt_still_halts() {
+    let w = world().await;
+    let (b1, d1) = w.batch("b1", &refs(&good())).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let import = submitted_ending(&w, &b1, &d1, "failed").await;
+    w.sim.wait_real(import, Duration::from_secs(10)).await;
+    // The worker recorded Canvas's end, then died before it could halt the tenant.
+    let failed = Stage::Terminal {
+        state: "failed".into(),
+        ok: false,
+    };
+    w.ledger
+        .transition(&b1, failed, "Canvas ended it failed")
+        .await
+        .unwrap();
+    let run = w.staged(Duration::ZERO).run_tenant(input_of).await.unwrap();
+    let later = w.ledger.get_batch(&b2).await.unwrap().unwrap();
+    assert!(
+        matches!(&later.stage, Stage::Parked { reason } if reason.contains(&format!("halted by batch {b1}"))),
+        "b2 must park behind b1's failure: {}",
+        later.stage
+    );
+    assert!(run.finished.is_empty(), "{:?}", run.finished);
+    assert_eq!(
+        w.sim.imports().await.len(),
+        1,
+        "nothing sent past the failure"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_whose_policy_continues_goes_on_past_a_failure_which_is_acknowledged_by_the_policy()
+ {
+    let w = world().await;
+    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    w.sim
+        .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
+        .await;
+    let mut staged = w.staged(Duration::ZERO);
+    staged.on_failure = OnFailure::Continue;
+    let run = staged.run_tenant(input_of).await.unwrap();
+    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, vec![b1.clone(), b2]);
+    assert!(
+        !w.halted().await,
+        "not even as the ledger shows it to an operator"
+    );
+    let acknowledged = w.ledger.get_batch(&b1).await.unwrap().unwrap().failure;
+    assert_eq!(
+        acknowledged.and_then(|f| f.acknowledged).map(|a| a.by),
+        Some(canvas_sis::pipeline::gate::POLICY_CONTINUES.to_owned())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -929,12 +1059,7 @@ async fn two_imports_of_ours_that_could_each_be_the_lost_post_leave_the_batch_to
         assert!(said.contains(&i.to_string()), "names import {i}: {said}");
     }
     assert_eq!(w.posts().await, 2, "no upload of ours");
-    let tenant = w.ledger.tenant("main").await.unwrap();
-    assert!(
-        matches!(tenant.gate, Gate::Halted { .. }),
-        "{:?}",
-        tenant.gate
-    );
+    assert!(w.halted().await, "the tenant halts on an unresolved batch");
 }
 
 #[tokio::test(flavor = "multi_thread")]

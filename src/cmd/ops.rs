@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use canvas_sis::canvas::RestoreOptions;
-use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore, S3Store};
-use canvas_sis::pipeline::operator;
+use canvas_sis::canvas::{AccountRef, CanvasClient, ClientConfig, RestoreOptions};
+use canvas_sis::config::{Config, Tenant, TokenSource};
+use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore, S3Store};
+use canvas_sis::pipeline::operator::{self, Resumed};
 
 use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, UndoArgs};
-use crate::cmd::{connect, exit};
+use crate::cmd::exit;
 
 /// Where the operator's ledger is.
 #[derive(Debug, Clone)]
@@ -187,12 +188,24 @@ pub async fn resume(args: GateArgs) -> anyhow::Result<u8> {
 
 async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyhow::Result<u8> {
     for t in chosen_tenants(ledger, &args.tenant).await? {
-        match operator::resume(ledger, &t).await? {
-            Gate::Open => println!("tenant {t} was already open"),
-            Gate::Halted { batch, reason, .. } => println!(
-                "tenant {t} resumed (it was halted by batch {batch}: {reason}); parked batches go on in arrival order"
+        match operator::resume_by(ledger, &t, &operator_name()).await? {
+            Resumed::AlreadyOpen => println!("tenant {t} was already open"),
+            Resumed::Acknowledged { halt, .. } => println!(
+                "tenant {t} resumed (it was halted by batch {}: {}); parked batches go on in arrival order",
+                halt.batch, halt.reason
             ),
-            Gate::Paused { reason, .. } => println!("tenant {t} resumed (it was paused: {reason})"),
+            Resumed::Unpaused {
+                paused,
+                still_halted: None,
+            } => println!("tenant {t} resumed (it was paused: {})", paused.reason),
+            Resumed::Unpaused {
+                paused,
+                still_halted: Some(halt),
+            } => println!(
+                "tenant {t}: the pause is lifted (it was paused: {}), but the tenant is STILL HALTED by batch {}: {}\n  \
+                 look at that batch, then `canvas-sis resume` again to go on past it",
+                paused.reason, halt.batch, halt.reason
+            ),
         }
     }
     Ok(exit::OK)
@@ -205,9 +218,17 @@ pub async fn approve(args: ApproveArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// Restores the batch's import on its tenant's Canvas: URL, account and token come from the
+/// tenant's configuration, never from flags (which, when given, must agree with it).
 pub async fn undo(args: UndoArgs) -> anyhow::Result<u8> {
     let ledger = OpsLedger::open(&Location::required(&args.ledger)?).await?;
-    let (client, account) = connect::client(&args.canvas, None)?;
+    let id = BatchId::parse(&args.batch).with_context(|| {
+        format!(
+            "{:?} is not a batch id; `canvas-sis status` lists them",
+            args.batch
+        )
+    })?;
+    let (client, account) = tenant_client(&args, id.tenant()).await?;
     let opts = RestoreOptions {
         batch_mode: args.batch_mode,
         undelete_only: args.undelete_only,
@@ -224,4 +245,78 @@ pub async fn undo(args: UndoArgs) -> anyhow::Result<u8> {
         entry["message"].as_str().unwrap_or("")
     );
     Ok(exit::OK)
+}
+
+/// The Canvas client and account of tenant `name`, from the configuration; refuses flags (or
+/// their variables) that name another instance, account or token file.
+async fn tenant_client(args: &UndoArgs, name: &str) -> anyhow::Result<(CanvasClient, AccountRef)> {
+    let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
+    canvas_sis::config::fetch_secret_tokens(&mut config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
+    let tenant = config.tenant(name).with_context(|| {
+        format!(
+            "the batch's tenant {name} is not in the configuration; give the config file \
+             `canvas-sis watch`/`run` use (--config or CANVAS_SIS_CONFIG)"
+        )
+    })?;
+    refuse_other_canvas(args, tenant)?;
+    let token = tenant
+        .token
+        .load()
+        .with_context(|| format!("tenant {name}: reading the token"))?;
+    let mut cfg = ClientConfig::new(tenant.canvas_url.clone(), token);
+    cfg.allow_insecure_http = args.allow_insecure_http;
+    let client = CanvasClient::new(cfg)
+        .with_context(|| format!("tenant {name}: setting up the Canvas client"))?;
+    Ok((client, tenant.account.clone()))
+}
+
+/// A `--canvas-url`, `--account` or `--token-file` (or CANVAS_BASE_URL, CANVAS_ACCOUNT_ID,
+/// CANVAS_TOKEN_FILE) that disagrees with the tenant: the operator meant another Canvas.
+fn refuse_other_canvas(args: &UndoArgs, tenant: &Tenant) -> anyhow::Result<()> {
+    let name = &tenant.name;
+    if let Some(raw) = args.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        let given = url::Url::parse(raw.trim())
+            .with_context(|| format!("--canvas-url/CANVAS_BASE_URL {raw:?} is not a URL"))?;
+        anyhow::ensure!(
+            same_instance(&given, &tenant.canvas_url),
+            "--canvas-url/CANVAS_BASE_URL names {given}, but batch's tenant {name} is on {}; \
+             undo restores a batch only on its own tenant's Canvas: drop the flag (or unset the variable)",
+            tenant.canvas_url
+        );
+    }
+    if let Some(raw) = args.account.as_deref().filter(|a| !a.trim().is_empty()) {
+        let given: AccountRef = raw
+            .parse()
+            .with_context(|| format!("--account/CANVAS_ACCOUNT_ID {raw:?}"))?;
+        anyhow::ensure!(
+            given == tenant.account,
+            "--account/CANVAS_ACCOUNT_ID names account {given}, but batch's tenant {name} is \
+             account {}: drop the flag (or unset the variable)",
+            tenant.account
+        );
+    }
+    if let Some(file) = &args.token_file {
+        anyhow::ensure!(
+            matches!(&tenant.token, TokenSource::File(f) if f == file),
+            "--token-file/CANVAS_TOKEN_FILE {} is not the token source of batch's tenant {name}; \
+             undo uses the tenant's own: drop the flag (or unset the variable)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Same scheme, host, port and path (a trailing `/` aside).
+fn same_instance(a: &url::Url, b: &url::Url) -> bool {
+    let key = |u: &url::Url| {
+        (
+            u.scheme().to_owned(),
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+            u.path().trim_end_matches('/').to_owned(),
+        )
+    };
+    key(a) == key(b)
 }

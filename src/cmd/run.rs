@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use canvas_sis::aws;
 use canvas_sis::config::Config;
-use canvas_sis::ledger::{Gate, Ledger, LedgerStore, LocalStore};
+use canvas_sis::ledger::{Halt, Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::store::s3::FetchPolicy;
@@ -233,7 +233,10 @@ async fn work<S: LedgerStore>(
     let mut code = 0;
     if until_empty && !summary.stopped {
         for rt in runtimes {
-            if let Gate::Halted { batch, reason, .. } = ledger.tenant(&rt.tenant.name).await?.gate {
+            let gate =
+                canvas_sis::pipeline::gate::current(&ledger, &rt.tenant.name, rt.tenant.on_failure)
+                    .await?;
+            if let Some(Halt { batch, reason, .. }) = gate.halted {
                 println!(
                     "tenant {} is HALTED by batch {batch}: {reason}\n  fix the feed or Canvas, then: canvas-sis resume --state STATE_URL --tenant {}",
                     rt.tenant.name, rt.tenant.name

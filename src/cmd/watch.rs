@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{CanvasClient, ClientConfig};
 use canvas_sis::config::Config;
-use canvas_sis::ledger::{Gate, Ledger, LocalStore};
+use canvas_sis::ledger::{Halt, Ledger, LocalStore};
 use canvas_sis::notify::LedgerHint;
 use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::trigger::folder::pass::{Pass, TenantRuntime};
@@ -180,7 +180,8 @@ pub fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
 async fn halted_exit_code(ledger: &Ledger<LocalStore>, config: &Config) -> anyhow::Result<u8> {
     let mut code = 0;
     for t in &config.tenants {
-        if let Gate::Halted { batch, reason, .. } = ledger.tenant(&t.name).await?.gate {
+        let gate = canvas_sis::pipeline::gate::current(ledger, &t.name, t.on_failure).await?;
+        if let Some(Halt { batch, reason, .. }) = gate.halted {
             println!(
                 "tenant {} is HALTED by batch {batch}: {reason}\n  look at failed/, fix the feed or Canvas, then: canvas-sis resume --dir DIR --tenant {}",
                 t.name, t.name

@@ -371,6 +371,38 @@ pub struct BatchRecord {
     pub approved: bool,
     #[serde(default)]
     pub superseded_by: Option<BatchId>,
+    /// Set with a `Terminal { ok: false }` stage, in the same write ([`Self::apply_transition`]):
+    /// the failure stops the tenant until an operator acknowledges it. A failed batch without
+    /// it was recorded before halts were derived; its halt, if any, is the tenant's `Gate::Halted`.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A batch's failure as its tenant's stream sees it: it halts the stream (unless the tenant's
+/// policy continues) until an operator's `resume` acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub at: DateTime<Utc>,
+    /// The note of the terminal stage change (`"Canvas ended it failed"`, the rejection's reason).
+    #[serde(default)]
+    pub reason: String,
+    /// Who let the tenant go on past it, and when; `None` while it halts the tenant.
+    #[serde(default)]
+    pub acknowledged: Option<Acknowledgement>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// An operator's (or the tenant's policy's) "go on past this failure".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The operator (`$USER` of `canvas-sis resume`), or `on_failure = continue`.
+    pub by: String,
+    pub at: DateTime<Utc>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -455,6 +487,16 @@ pub struct NewBatch {
 }
 
 impl BatchRecord {
+    /// A failure no one has acknowledged yet: it halts the tenant (unless its policy continues).
+    pub fn unacknowledged_failure(&self) -> Option<&Failure> {
+        match &self.stage {
+            Stage::Terminal { ok: false, .. } => {
+                self.failure.as_ref().filter(|f| f.acknowledged.is_none())
+            }
+            _ => None,
+        }
+    }
+
     /// A `Received` record for `new` with the given id and sequence.
     pub fn received(new: &NewBatch, id: BatchId, arrival_seq: u64, now: DateTime<Utc>) -> Self {
         BatchRecord {
@@ -478,12 +520,14 @@ impl BatchRecord {
             archive: ArchiveRefs::default(),
             approved: false,
             superseded_by: None,
+            failure: None,
             extra: BTreeMap::new(),
         }
     }
 
     /// Moves to `to` if the state machine allows it, recording the change in `history` and the
-    /// fields the new stage implies (`submit_started_at`, `canvas_import_id`, `superseded_by`).
+    /// fields the new stage implies (`submit_started_at`, `canvas_import_id`, `superseded_by`,
+    /// and `failure` for a terminal stage that is not ok).
     pub fn apply_transition(
         &mut self,
         to: Stage,
@@ -501,6 +545,15 @@ impl BatchRecord {
             Stage::Submitting => self.submit_started_at = Some(now),
             Stage::Submitted { import_id } => self.canvas_import_id = Some(*import_id),
             Stage::Superseded { by } => self.superseded_by = Some(by.clone()),
+            // In the same write as the failure itself: a crash cannot separate them.
+            Stage::Terminal { ok: false, .. } => {
+                self.failure = Some(Failure {
+                    at: now,
+                    reason: note.to_owned(),
+                    acknowledged: None,
+                    extra: BTreeMap::new(),
+                })
+            }
             _ => {}
         }
         let from = std::mem::replace(&mut self.stage, to.clone());
@@ -514,12 +567,17 @@ impl BatchRecord {
     }
 }
 
-/// Whether a tenant's batches may be submitted. Stored as `{"state": "halted", ...}`.
+/// The operator's gate of a tenant. Stored as `{"state": "paused", ...}`.
+///
+/// A halt is not the gate's: it is derived from the batches (an unacknowledged
+/// [`Failure`]) and recorded in [`TenantRecord::halt`], so it survives a pause laid over it.
+/// `Halted` is what canvas-sis wrote before that; it still loads and still means halted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Gate {
     Open,
-    /// Closed by a failed, aborted or rejected `batch` until an operator resumes.
+    /// Closed by a failed, aborted or rejected `batch` until an operator resumes (as written by
+    /// earlier versions; now [`TenantRecord::halt`]).
     Halted {
         reason: String,
         batch: BatchId,
@@ -562,6 +620,11 @@ pub struct TenantRecord {
     pub next_arrival_seq: u64,
     #[serde(default)]
     pub last_accepted: Option<AcceptedStats>,
+    /// The failure that halts the tenant, recorded after the batch's own failure so that every
+    /// stage need not list the batches to see it. The truth is the batches' [`Failure`]s: a
+    /// halt lost between the two writes is recorded again by the next run of the tenant.
+    #[serde(default)]
+    pub halt: Option<Halt>,
     pub updated_at: DateTime<Utc>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
@@ -577,10 +640,46 @@ impl TenantRecord {
             gate: Gate::Open,
             next_arrival_seq: 1,
             last_accepted: None,
+            halt: None,
             updated_at: now,
             extra: BTreeMap::new(),
         }
     }
+
+    /// The recorded halt: [`Self::halt`], or a `Gate::Halted` written by an earlier version.
+    pub fn recorded_halt(&self) -> Option<Halt> {
+        match &self.gate {
+            Gate::Halted { reason, batch, at } => Some(Halt {
+                batch: batch.clone(),
+                reason: reason.clone(),
+                at: *at,
+                extra: BTreeMap::new(),
+            }),
+            _ => self.halt.clone(),
+        }
+    }
+
+    /// Moves a `Gate::Halted` of an earlier version into [`Self::halt`], leaving the gate to the
+    /// operator's pause. Call it before changing the gate, so the halt is not written over.
+    pub fn lift_legacy_halt(&mut self) {
+        if let Some(h) = self.recorded_halt() {
+            self.halt.get_or_insert(h);
+        }
+        if matches!(self.gate, Gate::Halted { .. }) {
+            self.gate = Gate::Open;
+        }
+    }
+}
+
+/// A tenant halted by a failed, aborted or rejected batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    pub batch: BatchId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// Marks a batch's dedup key as taken. Stored at `tenants/<tenant>/claims/<hash>.json`, created
@@ -961,6 +1060,48 @@ mod tests {
             msg.contains("/ledger/k") && msg.contains("upgrade canvas-sis"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_failure_is_recorded_in_the_same_change_as_its_terminal_stage() {
+        let mut r = record();
+        let failed = Stage::Terminal {
+            state: "failed".into(),
+            ok: false,
+        };
+        r.apply_transition(Stage::Validated, "", t0()).unwrap();
+        assert!(r.failure.is_none());
+        r.apply_transition(failed, "Canvas ended it failed", t0())
+            .unwrap();
+        let f = r.unacknowledged_failure().expect("a failure halts");
+        assert_eq!((f.reason.as_str(), f.at), ("Canvas ended it failed", t0()));
+        r.failure.as_mut().unwrap().acknowledged = Some(Acknowledgement {
+            by: "ops".into(),
+            at: t0(),
+            extra: BTreeMap::new(),
+        });
+        assert!(r.unacknowledged_failure().is_none());
+        let back: BatchRecord = decode("k", "k".into(), &encode("k", &r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn records_of_the_version_before_derived_halts_still_load_and_a_halted_gate_still_halts() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&encode("k", &record()).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("failure");
+        let r: BatchRecord = decode("k", "k".into(), &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(r.failure.is_none());
+        let old = r#"{"schema": 1, "tenant": "a", "next_arrival_seq": 3,
+            "gate": {"state": "halted", "reason": "import failed",
+                     "batch": "a/00000002-0123456789ab", "at": "2026-03-01T08:00:00Z"},
+            "updated_at": "2026-03-01T08:00:00Z"}"#;
+        let mut t: TenantRecord = decode("k", "k".into(), old.as_bytes()).unwrap();
+        let h = t.recorded_halt().expect("still halted");
+        assert_eq!(h.batch.as_str(), "a/00000002-0123456789ab");
+        t.lift_legacy_halt();
+        assert_eq!(t.gate, Gate::Open);
+        assert_eq!(t.recorded_halt(), Some(h), "moved, not lost");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! in-memory ledger); [`tenant`] orders a tenant's batches; [`operator`] is what an admin does.
 
 pub mod collect;
+pub mod gate;
 pub mod lease;
 pub mod observer;
 pub mod operator;

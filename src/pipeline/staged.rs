@@ -25,7 +25,8 @@
 //!   recorded — checks it has the recorded sha256, and archives it then.
 //! - At the end the outcome is recorded (Canvas JSON and errors file archived in the ledger), the
 //!   tenant's last accepted statistics are updated, or its gate is halted — and only then may the
-//!   caller move or delete the inputs (invariant 3).
+//!   caller move or delete the inputs (invariant 3). A failure halts by being recorded: the halt
+//!   is derived from the batch (`super::gate`), the tenant's copy of it is only a shortcut.
 //!
 //! Ordering between the batches of a tenant is the caller's (`run_tenant` in the trigger): it
 //! runs one batch at a time, in arrival order, and stops at the first that is not finished.
@@ -42,7 +43,7 @@ use super::{
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
 pub use crate::config::OnFailure;
 use crate::ledger::{
-    AcceptedStats, BatchId, BatchRecord, Gate, KindStats, Ledger, LedgerError, LedgerStore, Stage,
+    AcceptedStats, BatchId, BatchRecord, KindStats, Ledger, LedgerError, LedgerStore, Stage,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
 use crate::telemetry::{metrics, spans};
@@ -221,15 +222,15 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(req)
     }
 
-    /// The reason the tenant's gate is closed, if it is.
+    /// The reason the tenant's gate is closed (paused, halted or both), if it is: from the
+    /// tenant record and the batch its halt names (`gate` module docs).
     async fn gate_closed(&self) -> Result<Option<String>, LedgerError> {
-        Ok(match self.ledger.tenant(&self.tenant).await?.gate {
-            Gate::Open => None,
-            Gate::Halted { reason, batch, .. } => {
-                Some(format!("tenant halted by batch {batch}: {reason}"))
-            }
-            Gate::Paused { reason, by, .. } => Some(format!("tenant paused by {by}: {reason}")),
-        })
+        let tenant = self.ledger.tenant(&self.tenant).await?;
+        Ok(
+            super::gate::of_record(self.ledger, &tenant, self.on_failure)
+                .await?
+                .closed_reason(),
+        )
     }
 
     async fn park(&self, rec: &BatchRecord, reason: String) -> Result<BatchRecord, LedgerError> {
@@ -1060,31 +1061,68 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(())
     }
 
-    /// After a failed, aborted or rejected batch: halt the tenant, unless its policy continues.
+    /// After a failed, aborted or rejected batch (its failure recorded): the tenant halts, even
+    /// under a pause, unless its policy continues (then the failure is acknowledged at once).
+    /// The halt itself is the batch's recorded failure; this records its copy on the tenant
+    /// (`gate` module docs), so a crash before it loses nothing.
     async fn after_failure(&self, batch: &BatchId, reason: &str) -> Result<(), RunError> {
+        use super::gate;
+        self.ensure_failure_recorded(batch, reason).await?;
         if self.on_failure == OnFailure::Continue {
+            gate::acknowledge_batch(self.ledger, batch, gate::POLICY_CONTINUES).await?;
             return Ok(());
         }
         self.obs
             .note(&format!("tenant {} halted: {reason}", self.tenant));
-        let mut closed_now = false;
-        self.ledger
-            .update_tenant(&self.tenant, |t| {
-                closed_now = matches!(t.gate, Gate::Open);
-                if closed_now {
-                    t.gate = Gate::Halted {
-                        reason: reason.to_owned(),
-                        batch: batch.clone(),
-                        at: chrono::Utc::now(),
-                    };
-                }
-                Ok::<(), LedgerError>(())
-            })
-            .await?;
-        if closed_now {
+        if gate::record_halt(self.ledger, &self.tenant, batch, reason).await? {
             self.obs
                 .batch_event(&self.tenant, BatchEvent::Halted { batch, reason });
         }
+        Ok(())
+    }
+
+    /// A batch made terminal without going through `apply_transition` lacks its failure record;
+    /// it gets one here, so the halt is derived from it like any other.
+    async fn ensure_failure_recorded(&self, batch: &BatchId, reason: &str) -> Result<(), RunError> {
+        let missing = self.ledger.get_batch(batch).await?.is_some_and(|r| {
+            matches!(r.stage, Stage::Terminal { ok: false, .. }) && r.failure.is_none()
+        });
+        if missing {
+            self.ledger
+                .update_batch(batch, |r| {
+                    r.failure.get_or_insert_with(|| crate::ledger::Failure {
+                        at: chrono::Utc::now(),
+                        reason: reason.to_owned(),
+                        acknowledged: None,
+                        extra: Default::default(),
+                    });
+                    Ok::<(), LedgerError>(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// At the start of a run of the tenant, with its batches listed: the halt of a failure whose
+    /// worker stopped before recording it is recorded now (and told), before any batch goes on.
+    pub(super) async fn recover_halt(&self, batches: &[BatchRecord]) -> Result<(), RunError> {
+        let Some(halt) =
+            super::gate::record_missing_halt(self.ledger, &self.tenant, batches, self.on_failure)
+                .await?
+        else {
+            return Ok(());
+        };
+        self.obs.note(&format!(
+            "tenant {} halted: batch {} failed and its halt was not recorded (the worker stopped in between): {}",
+            self.tenant, halt.batch, halt.reason
+        ));
+        self.obs.batch_event(
+            &self.tenant,
+            BatchEvent::Halted {
+                batch: &halt.batch,
+                reason: &halt.reason,
+            },
+        );
         Ok(())
     }
 }

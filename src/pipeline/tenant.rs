@@ -53,6 +53,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             stopped_at: None,
         };
         let batches = self.ledger.list_batches(&self.tenant).await?;
+        self.recover_halt(&batches).await?;
         for rec in batches.into_iter().filter(|b| !b.stage.is_terminal()) {
             let Some(input) = input_of(&rec) else {
                 run.stopped_at = Some((rec, "held by another worker".into()));

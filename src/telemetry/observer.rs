@@ -4,7 +4,7 @@
 use tracing::Span;
 
 use super::metrics;
-use crate::ledger::{BatchRecord, Gate, Stage};
+use crate::ledger::{BatchRecord, Stage};
 use crate::pipeline::{BatchEvent, Observer};
 
 /// Counts batch outcomes per tenant; add it to the run's `Tee`.
@@ -35,17 +35,15 @@ impl Observer for MetricsObserver {
     }
 }
 
-/// Records what the ledger says of a tenant: its gate and its last successful import.
-pub fn tenant_seen(name: &str, tenant: &crate::ledger::TenantRecord) {
+/// Records what the ledger says of a tenant: its gate (as derived, `pipeline::gate`) and its
+/// last successful import.
+pub fn tenant_seen(
+    name: &str,
+    tenant: &crate::ledger::TenantRecord,
+    gate: &crate::pipeline::gate::GateState,
+) {
     let m = metrics::get();
-    m.gate_state(
-        name,
-        match tenant.gate {
-            Gate::Open => 0,
-            Gate::Paused { .. } => 1,
-            Gate::Halted { .. } => 2,
-        },
-    );
+    m.gate_state(name, gate.level());
     if let Some(a) = &tenant.last_accepted {
         m.last_success(name, a.at);
     }

@@ -18,7 +18,7 @@ use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, Gate, LedgerStore, MANIFEST_SHA256,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, LedgerStore, MANIFEST_SHA256,
     NewBatch, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
@@ -325,8 +325,10 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 continue;
             }
             let state = self.ledger.tenant(name).await?;
-            crate::telemetry::observer::tenant_seen(name, &state);
-            if !matches!(state.gate, Gate::Open) {
+            let gate =
+                crate::pipeline::gate::of_record(self.ledger, &state, rt.tenant.on_failure).await?;
+            crate::telemetry::observer::tenant_seen(name, &state, &gate);
+            if !gate.is_open() {
                 continue;
             }
             let Some(first) = self
