@@ -45,11 +45,7 @@ async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
 }
 
 fn sigterm(w: &Worker) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &w.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::sigterm(w.id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,4 +290,68 @@ async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resum
         imported_users(&c.sim, 1).await,
         vec![sha(&tagged_users("r2", 3)), sha(&tagged_users("r3", 3))]
     );
+}
+
+/// The recorded stage and, for a parked batch, its reason.
+fn stage_and_reason(b: &serde_json::Value) -> (String, String) {
+    (
+        b["stage"]["stage"].as_str().unwrap_or("").to_owned(),
+        b["stage"]["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arrival_order_after_it()
+{
+    // A window that ends soon: long enough for one worker run to see both drops inside it.
+    let end = chrono::Utc::now() + chrono::TimeDelta::seconds(40);
+    let c = Cloud::start(CloudOpts {
+        tenants: vec![("main", "main/", 1)],
+        // One receive only: a message handed back during the window is dead-lettered.
+        max_receive: 1,
+        tenant_toml: format!(
+            "blackout = [{{ from = \"{}\", to = \"{}\" }}]",
+            (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339(),
+            end.to_rfc3339()
+        ),
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("main/1.zip", zip_feed("bk1", 3)).await;
+    c.drop_zip("main/2.zip", zip_feed("bk2", 3)).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        chrono::Utc::now() < end,
+        "the machine was too slow: the window ended before the run; nothing was tested"
+    );
+    let batches = c.batches("main").await;
+    let seen: Vec<(String, String)> = batches.iter().map(stage_and_reason).collect();
+    assert_eq!(batches.len(), 2, "both batches recorded at once: {seen:?}");
+    assert!(
+        batches[0]["source"]["location"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("1.zip")),
+        "in arrival order: {batches:?}"
+    );
+    for (stage, reason) in &seen {
+        assert_eq!(stage, "parked", "{seen:?}");
+        assert!(reason.starts_with("blackout"), "{seen:?}");
+    }
+    assert!(c.sim.imports().await.is_empty(), "nothing sent in the window");
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0), "parked = recorded");
+    assert!(c.dead_letters().await.is_empty(), "nothing dead-lettered");
+    // The window ends; the next run (a CronJob's next start) sends both, in order.
+    while chrono::Utc::now() < end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("bk1", 3)), sha(&tagged_users("bk2", 3))]
+    );
+    for b in c.batches("main").await {
+        assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+    }
 }

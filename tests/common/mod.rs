@@ -336,3 +336,12 @@ pub fn output_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Sends SIGTERM to process `pid` (what Kubernetes, ECS and systemd send before a stop).
+pub fn sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {pid}");
+}
