@@ -355,3 +355,68 @@ async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arri
         assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
     }
 }
+
+/// Posts a zip as another Canvas user of account 1 (the importer token), as a manual upload.
+async fn someone_elses_import(c: &Cloud, zip: Vec<u8>) -> u64 {
+    let resp = c
+        .sim
+        .post(
+            "/api/v1/accounts/1/sis_imports?import_type=instructure_csv",
+            "import-token",
+        )
+        .header("Content-Type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_message_went_to_the_dlq()
+ {
+    let c = Cloud::start(CloudOpts {
+        max_receive: 1,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.sim
+        .add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "import", "stuck_in": "created"}}))
+        .await;
+    let other = someone_elses_import(&c, zip_feed("other", 2)).await;
+    c.drop_zip("exports/mine.zip", zip_feed("mine", 3)).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stage_of_first(&c, "default").await.as_deref(), Some("packed"));
+    // The account stays busy: the message comes back until the redrive policy takes it.
+    for _ in 0..5 {
+        if !c.dead_letters().await.is_empty() {
+            break;
+        }
+        let out = c.drain(&[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(c.dead_letters().await.len(), 1, "the message is dead-lettered");
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    // The other import ends; no message is left to carry the batch on.
+    let resp = c
+        .sim
+        .http
+        .patch(c.sim.url(&format!("/__sim/imports/{other}")))
+        .json(&json!({"workflow_state": "imported"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+    assert_eq!(c.sim.imports().await.len(), 2, "the other one and one of ours");
+    let mine = sha(&tagged_users("mine", 3));
+    let users = imported_users(&c.sim, 1).await;
+    assert_eq!(users.iter().filter(|u| **u == mine).count(), 1, "{users:?}");
+}
