@@ -420,3 +420,51 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
     let users = imported_users(&c.sim, 1).await;
     assert_eq!(users.iter().filter(|u| **u == mine).count(), 1, "{users:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_and_exits_0() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    // Canvas creates the import at once and answers 3 s later.
+    c.sim
+        .add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 3000}}))
+        .await;
+    c.drop_zip("exports/term.zip", zip_feed("st1", 20)).await;
+    let worker = spawn(&c, &["--visibility-secs", "30"]);
+    eventually(
+        Duration::from_secs(60),
+        "the POST reaches Canvas",
+        || async { !c.sim.imports().await.is_empty() },
+    )
+    .await;
+    sigterm(&worker);
+    let out = wait_output(worker, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imports = c.sim.imports().await;
+    assert_eq!(imports.len(), 1);
+    let b = &c.batches("default").await[0];
+    assert_eq!(
+        b["canvas_import_id"], imports[0]["id"],
+        "the POST's answer is recorded: {b}"
+    );
+    assert!(
+        matches!(
+            b["stage"]["stage"].as_str(),
+            Some("submitted") | Some("terminal")
+        ),
+        "{b}"
+    );
+    if b["stage"]["stage"] == json!("submitted") {
+        assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "released at once");
+    }
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
+}
