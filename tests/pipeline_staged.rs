@@ -66,6 +66,8 @@ impl World {
             submit_lease: lease,
             import_defaults: None,
             obs: &LogObserver,
+            blackouts: Vec::new(),
+            stop: Default::default(),
         }
     }
 

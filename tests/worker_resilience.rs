@@ -338,8 +338,15 @@ async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arri
         assert_eq!(stage, "parked", "{seen:?}");
         assert!(reason.starts_with("blackout"), "{seen:?}");
     }
-    assert!(c.sim.imports().await.is_empty(), "nothing sent in the window");
-    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0), "parked = recorded");
+    assert!(
+        c.sim.imports().await.is_empty(),
+        "nothing sent in the window"
+    );
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (0, 0),
+        "parked = recorded"
+    );
     assert!(c.dead_letters().await.is_empty(), "nothing dead-lettered");
     // The window ends; the next run (a CronJob's next start) sends both, in order.
     while chrono::Utc::now() < end {
@@ -390,7 +397,10 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
     c.drop_zip("exports/mine.zip", zip_feed("mine", 3)).await;
     let out = c.drain(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stage_of_first(&c, "default").await.as_deref(), Some("packed"));
+    assert_eq!(
+        stage_of_first(&c, "default").await.as_deref(),
+        Some("packed")
+    );
     // The account stays busy: the message comes back until the redrive policy takes it.
     for _ in 0..5 {
         if !c.dead_letters().await.is_empty() {
@@ -399,7 +409,11 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
         let out = c.drain(&[]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    assert_eq!(c.dead_letters().await.len(), 1, "the message is dead-lettered");
+    assert_eq!(
+        c.dead_letters().await.len(),
+        1,
+        "the message is dead-lettered"
+    );
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
     // The other import ends; no message is left to carry the batch on.
     let resp = c
@@ -415,7 +429,11 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
     assert!(out.status.success(), "{}", stderr(&out));
     let b = &c.batches("default").await[0];
     assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
-    assert_eq!(c.sim.imports().await.len(), 2, "the other one and one of ours");
+    assert_eq!(
+        c.sim.imports().await.len(),
+        2,
+        "the other one and one of ours"
+    );
     let mine = sha(&tagged_users("mine", 3));
     let users = imported_users(&c.sim, 1).await;
     assert_eq!(users.iter().filter(|u| **u == mine).count(), 1, "{users:?}");
