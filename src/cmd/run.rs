@@ -43,6 +43,7 @@ pub struct RunArgs {
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
+    /// Batches parked in a blackout window wait in the ledger; a run after the window sends them.
     #[arg(long)]
     pub until_empty: bool,
     /// Exit after handling this many messages that carried a batch.

@@ -327,13 +327,14 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     /// is handed to the pipeline, which decides from its lease. Closed gates, blackouts and
     /// unapproved holds are skipped. True when a stream moved.
     ///
-    /// Waits on Canvas end after one sweep interval (`sweep_every`): an import still running is
-    /// looked at again by the next sweep, and the worker goes back to its queue meanwhile. With
-    /// several workers a sweep may look at a stream whose message another worker holds: the
-    /// ledger keeps that to one POST (the `submitting` compare-and-swap) and one recorded end.
+    /// A sweep never holds the worker long: an import that was already `submitted` is looked at
+    /// once (the next sweep looks again), and a batch the sweep sends is waited on until one
+    /// sweep interval (`sweep_every`) after the sweep began. With several workers a sweep may
+    /// look at a stream whose message another worker holds: the ledger keeps that to one POST
+    /// (the `submitting` compare-and-swap) and one recorded end.
     pub(super) async fn sweep(&self) -> Result<bool, WorkerError> {
         let mut moved = false;
-        let bounded = self.until(std::time::Instant::now() + self.settings.sweep_every);
+        let sweep_end = std::time::Instant::now() + self.settings.sweep_every;
         for rt in self.runtimes {
             if self.stop.is_cancelled() {
                 break;
@@ -361,8 +362,12 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             }
             self.obs
                 .note(&format!("tenant {name}: resuming at batch {}", first.id));
+            let wait_until = match first.stage {
+                Stage::Submitted { .. } => std::time::Instant::now(),
+                _ => sweep_end,
+            };
             // Not raced against the stop token: the pipeline stops between steps by itself.
-            if let Err(d) = bounded.run_stream(rt, None).await {
+            if let Err(d) = self.until(wait_until).run_stream(rt, None).await {
                 tracing::warn!(tenant = %name, disposition = ?d, "the resumed stream stopped");
             }
             let after = self.ledger.get_batch(&first.id).await?;
