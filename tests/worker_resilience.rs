@@ -486,3 +486,32 @@ async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_
         json!("imported")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_manifest_waits_for_its_files_exits_at_once_and_releases_the_message() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_folder(
+        "exports/partial/",
+        &[("users.csv", tagged_users("w1", 2))],
+        json!({"files": [{"name": "users.csv"}, {"name": "enrollments.csv"}]}),
+    )
+    .await;
+    let worker = spawn(&c, &["--visibility-secs", "30"]);
+    eventually(
+        Duration::from_secs(30),
+        "the message is received",
+        || async { c.moto.depth(&c.queue_url).await == (0, 1) },
+    )
+    .await;
+    let t0 = Instant::now();
+    sigterm(&worker);
+    let out = wait_output(worker, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "a wait that only reads is not finished on a stop: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "released at once");
+    assert!(c.sim.imports().await.is_empty());
+}
