@@ -118,7 +118,14 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     ) -> Result<(), Disposition> {
         let tenant = &rt.tenant.name;
         let fetcher = S3Batches::new(self.s3.clone(), &event.bucket);
-        let fetched = fetcher.fetch(trigger, dir, &self.settings.fetch).await;
+        // Fetching only reads (and may wait up to `incomplete_wait` for a manifest's files): on a
+        // stop it is abandoned, and the message comes back to whoever resumes.
+        let fetched = tokio::select! {
+            f = fetcher.fetch(trigger, dir, &self.settings.fetch) => f,
+            _ = self.stop.cancelled() => {
+                return Err(self.release("the worker is stopping: the batch was not fetched yet"));
+            }
+        };
         let new = match &fetched {
             Ok(f) => new_batch(tenant, &event.bucket, key, f, m),
             Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
