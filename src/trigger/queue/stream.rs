@@ -288,9 +288,13 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             )));
         };
         let trigger = classify(key);
-        let fetched = S3Batches::new(self.s3.clone(), bucket)
-            .fetch(&trigger, dir, &self.settings.fetch)
-            .await;
+        let fetcher = S3Batches::new(self.s3.clone(), bucket);
+        let fetched = tokio::select! {
+            f = fetcher.fetch(&trigger, dir, &self.settings.fetch) => f,
+            _ = self.stop.cancelled() => {
+                return Err(Refetch::Later("the worker is stopping".into()));
+            }
+        };
         match fetched {
             Ok(f) if f.content_sha256 == rec.content_sha256 => Ok(f.input),
             Ok(_) => Err(Refetch::Reject(format!(
