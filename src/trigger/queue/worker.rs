@@ -276,6 +276,8 @@ impl<S: LedgerStore> Worker<'_, S> {
                 _ = stop.cancelled() => None,
             };
             match ended {
+                // The handling may have seen the stop first and ended on its own.
+                Some(d) if stop.is_cancelled() => released_for_stop(d),
                 Some(d) => d,
                 None => released_for_stop(handling.await),
             }
