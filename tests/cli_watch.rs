@@ -547,3 +547,73 @@ async fn watch_once_says_what_is_waiting_and_why() {
         "{open_line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_pass_ends_watch_after_the_current_step_with_the_batch_recorded() {
+    use canvas_sis::ledger::{Ledger, LocalStore, Stage};
+    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 2.0; // 20 rows: the import runs for about 10 s
+    let s = Sim::start(c).await;
+    // Canvas creates the import at once and answers the POST 3 s later.
+    s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 3000}}))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "b1",
+        &[("users.csv", &users_csv(20))],
+        Duration::from_secs(300),
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(["watch", "--poll-secs", "0.05", "--interval-secs", "60"])
+        .arg(dir.path())
+        .env("CANVAS_BASE_URL", s.sim.url())
+        .env("CANVAS_TOKEN", ADMIN)
+        .env_remove("CANVAS_SIS_CONFIG")
+        .env_remove("CANVAS_TOKEN_FILE")
+        .stdout(std::fs::File::create(logs.path().join("out")).unwrap())
+        .stderr(std::fs::File::create(logs.path().join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.imports().await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the POST never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sigterm(child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch still running 15 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let said = std::fs::read_to_string(logs.path().join("err")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{status:?}: {said}");
+    let imports = s.imports().await;
+    assert_eq!(imports.len(), 1);
+    assert!(
+        !is_terminal(&imports[0]),
+        "watch ended without waiting for the import to end"
+    );
+    let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
+    let first = ledger.list_batches("default").await.unwrap().remove(0);
+    assert_eq!(
+        first.stage,
+        Stage::Submitted {
+            import_id: imports[0]["id"].as_u64().unwrap()
+        },
+        "the POST's answer is recorded before the exit"
+    );
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_eq!(s.imports().await.len(), 1, "no second upload");
+}

@@ -67,6 +67,8 @@ impl World {
             submit_lease: lease,
             import_defaults: None,
             obs: &LogObserver,
+            blackouts: Vec::new(),
+            stop: Default::default(),
         }
     }
 
@@ -1100,4 +1102,47 @@ async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_l
         lease.pre_post_ids.contains(&lookalike),
         "listed before our POST"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    w.crash_after_packing(&id, &dir).await;
+    let mut staged = w.staged(Duration::ZERO);
+    let now = chrono::Utc::now();
+    let end = now + chrono::TimeDelta::hours(1);
+    staged.blackouts = vec![canvas_sis::config::Blackout::Range {
+        from: now - chrono::TimeDelta::minutes(1),
+        to: end,
+    }];
+    let Progress::Blocked(rec) = staged.run_batch(&id, &dir).await.unwrap() else {
+        panic!("a packed batch went on during a blackout");
+    };
+    assert!(
+        matches!(&rec.stage, Stage::Parked { reason } if reason.starts_with("blackout until")),
+        "{:?}",
+        rec.stage
+    );
+    assert_eq!(w.posts().await, 0, "nothing sent in the window");
+    staged.blackouts.clear();
+    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
+    assert_eq!(w.posts().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_run_ends_between_steps_and_resumes_from_the_recorded_stage() {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let staged = w.staged(Duration::ZERO);
+    staged.stop.cancel();
+    let err = staged.run_batch(&id, &dir).await.unwrap_err();
+    assert!(matches!(err, RunError::Stopped(_)), "{err}");
+    assert_eq!(
+        w.ledger.get_batch(&id).await.unwrap().unwrap().stage,
+        Stage::Received
+    );
+    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
 }

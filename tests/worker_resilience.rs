@@ -45,11 +45,7 @@ async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
 }
 
 fn sigterm(w: &Worker) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &w.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::sigterm(w.id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,4 +290,228 @@ async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resum
         imported_users(&c.sim, 1).await,
         vec![sha(&tagged_users("r2", 3)), sha(&tagged_users("r3", 3))]
     );
+}
+
+/// The recorded stage and, for a parked batch, its reason.
+fn stage_and_reason(b: &serde_json::Value) -> (String, String) {
+    (
+        b["stage"]["stage"].as_str().unwrap_or("").to_owned(),
+        b["stage"]["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arrival_order_after_it()
+{
+    // A window that ends soon: long enough for one worker run to see both drops inside it.
+    let end = chrono::Utc::now() + chrono::TimeDelta::seconds(40);
+    let c = Cloud::start(CloudOpts {
+        tenants: vec![("main", "main/", 1)],
+        // One receive only: a message handed back during the window is dead-lettered.
+        max_receive: 1,
+        tenant_toml: format!(
+            "blackout = [{{ from = \"{}\", to = \"{}\" }}]",
+            (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339(),
+            end.to_rfc3339()
+        ),
+        ..CloudOpts::default()
+    })
+    .await;
+    c.drop_zip("main/1.zip", zip_feed("bk1", 3)).await;
+    c.drop_zip("main/2.zip", zip_feed("bk2", 3)).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        chrono::Utc::now() < end,
+        "the machine was too slow: the window ended before the run; nothing was tested"
+    );
+    let batches = c.batches("main").await;
+    let seen: Vec<(String, String)> = batches.iter().map(stage_and_reason).collect();
+    assert_eq!(batches.len(), 2, "both batches recorded at once: {seen:?}");
+    assert!(
+        batches[0]["source"]["location"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("1.zip")),
+        "in arrival order: {batches:?}"
+    );
+    for (stage, reason) in &seen {
+        assert_eq!(stage, "parked", "{seen:?}");
+        assert!(reason.starts_with("blackout"), "{seen:?}");
+    }
+    assert!(
+        c.sim.imports().await.is_empty(),
+        "nothing sent in the window"
+    );
+    assert_eq!(
+        c.moto.depth(&c.queue_url).await,
+        (0, 0),
+        "parked = recorded"
+    );
+    assert!(c.dead_letters().await.is_empty(), "nothing dead-lettered");
+    // The window ends; the next run (a CronJob's next start) sends both, in order.
+    while chrono::Utc::now() < end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&tagged_users("bk1", 3)), sha(&tagged_users("bk2", 3))]
+    );
+    for b in c.batches("main").await {
+        assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+    }
+}
+
+/// Posts a zip as another Canvas user of account 1 (the importer token), as a manual upload.
+async fn someone_elses_import(c: &Cloud, zip: Vec<u8>) -> u64 {
+    let resp = c
+        .sim
+        .post(
+            "/api/v1/accounts/1/sis_imports?import_type=instructure_csv",
+            "import-token",
+        )
+        .header("Content-Type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_message_went_to_the_dlq()
+ {
+    let c = Cloud::start(CloudOpts {
+        max_receive: 1,
+        ..CloudOpts::default()
+    })
+    .await;
+    c.sim
+        .add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "import", "stuck_in": "created"}}))
+        .await;
+    let other = someone_elses_import(&c, zip_feed("other", 2)).await;
+    c.drop_zip("exports/mine.zip", zip_feed("mine", 3)).await;
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stage_of_first(&c, "default").await.as_deref(),
+        Some("packed")
+    );
+    // The account stays busy: the message comes back until the redrive policy takes it.
+    for _ in 0..5 {
+        if !c.dead_letters().await.is_empty() {
+            break;
+        }
+        let out = c.drain(&[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        c.dead_letters().await.len(),
+        1,
+        "the message is dead-lettered"
+    );
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    // The other import ends; no message is left to carry the batch on.
+    let resp = c
+        .sim
+        .http
+        .patch(c.sim.url(&format!("/__sim/imports/{other}")))
+        .json(&json!({"workflow_state": "imported"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+    assert_eq!(
+        c.sim.imports().await.len(),
+        2,
+        "the other one and one of ours"
+    );
+    let mine = sha(&tagged_users("mine", 3));
+    let users = imported_users(&c.sim, 1).await;
+    assert_eq!(users.iter().filter(|u| **u == mine).count(), 1, "{users:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_and_exits_0() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        ..CloudOpts::default()
+    })
+    .await;
+    // Canvas creates the import at once and answers 3 s later.
+    c.sim
+        .add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 3000}}))
+        .await;
+    c.drop_zip("exports/term.zip", zip_feed("st1", 20)).await;
+    let worker = spawn(&c, &["--visibility-secs", "30"]);
+    eventually(
+        Duration::from_secs(60),
+        "the POST reaches Canvas",
+        || async { !c.sim.imports().await.is_empty() },
+    )
+    .await;
+    sigterm(&worker);
+    let out = wait_output(worker, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imports = c.sim.imports().await;
+    assert_eq!(imports.len(), 1);
+    let b = &c.batches("default").await[0];
+    assert_eq!(
+        b["canvas_import_id"], imports[0]["id"],
+        "the POST's answer is recorded: {b}"
+    );
+    assert!(
+        matches!(
+            b["stage"]["stage"].as_str(),
+            Some("submitted") | Some("terminal")
+        ),
+        "{b}"
+    );
+    if b["stage"]["stage"] == json!("submitted") {
+        assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "released at once");
+    }
+    let out = c.drain(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_manifest_waits_for_its_files_exits_at_once_and_releases_the_message() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.drop_folder(
+        "exports/partial/",
+        &[("users.csv", tagged_users("w1", 2))],
+        json!({"files": [{"name": "users.csv"}, {"name": "enrollments.csv"}]}),
+    )
+    .await;
+    let worker = spawn(&c, &["--visibility-secs", "30"]);
+    eventually(
+        Duration::from_secs(30),
+        "the message is received",
+        || async { c.moto.depth(&c.queue_url).await == (0, 1) },
+    )
+    .await;
+    let t0 = Instant::now();
+    sigterm(&worker);
+    let out = wait_output(worker, Duration::from_secs(20));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "a wait that only reads is not finished on a stop: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "released at once");
+    assert!(c.sim.imports().await.is_empty());
 }

@@ -110,6 +110,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         },
         submit_lease: Duration::from_secs(120),
         obs: &obs,
+        stop: Default::default(),
     };
     let report = pass.run(&mut HashMap::new()).await?;
     obs.finish();

@@ -94,6 +94,8 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
                 settings,
                 obs: &obs,
                 in_flight: Default::default(),
+                // Lambda ends work by its deadline (`until`), not by a signal.
+                stop: Default::default(),
             };
             serve(&handler, margin, notifier.as_ref()).await
         }};

@@ -43,6 +43,7 @@ pub struct RunArgs {
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
+    /// Batches parked in a blackout window wait in the ledger; a run after the window sends them.
     #[arg(long)]
     pub until_empty: bool,
     /// Exit after handling this many messages that carried a batch.
@@ -197,6 +198,7 @@ async fn work<S: LedgerStore>(
     let (log, metrics) = (LogObserver, MetricsObserver);
     let mut obs = notify::tee(&log, notifier);
     obs.0.push(&metrics);
+    let stop = CancellationToken::new();
     let worker = Worker {
         queue,
         dlq,
@@ -208,16 +210,15 @@ async fn work<S: LedgerStore>(
             settings,
             obs: &obs,
             in_flight: Default::default(),
+            stop: stop.clone(),
         },
     };
-    let stop = CancellationToken::new();
-    let signal = stop.clone();
     let watcher = tokio::spawn(async move {
         wait_for_stop_signal().await;
-        tracing::info!("stop signal: finishing the current message, then exiting");
-        signal.cancel();
+        tracing::info!("stop signal: finishing the current step, then exiting");
+        stop.cancel();
     });
-    let summary = worker.run(&stop).await;
+    let summary = worker.run().await;
     watcher.abort();
     notify::flush(notifier).await;
     let summary = summary?;

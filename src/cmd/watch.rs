@@ -47,6 +47,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let mut obs = notify::tee(&terminal, notifier.as_ref());
     obs.0.push(&metrics);
     let (wait, submit_lease) = args.waits.policy()?;
+    // Listening from the start, so that a signal during a pass (the first one included) ends
+    // the pass after its current step instead of killing the process mid-POST.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signal = stop.clone();
+    let watcher = tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal: finishing the current step, then exiting");
+        signal.cancel();
+    });
     let pass = Pass {
         layout: &layout,
         config: &config,
@@ -56,6 +65,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         wait,
         submit_lease,
         obs: &obs,
+        stop: stop.clone(),
     };
     let interval = secs(args.interval_secs, "--interval-secs")?;
     let mut claims = HashMap::new();
@@ -82,14 +92,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         }
         append_log(&layout, &lines);
         print_waiting(&report.waiting, args.once, &mut told_waiting);
-        if args.once {
+        if args.once || stop.is_cancelled() {
             break;
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = wait_for_stop_signal() => break,
+            _ = stop.cancelled() => break,
         }
     }
+    watcher.abort();
     obs_finish(&terminal);
     notify::flush(notifier.as_ref()).await;
     halted_exit_code(&ledger, &config).await

@@ -191,7 +191,8 @@ pub enum Stage {
     Validated,
     /// Stopped by the mass-change guard until approved.
     Held { reason: String },
-    /// Waiting because the tenant's gate is closed (halted or paused).
+    /// Waiting because the tenant's gate is closed (halted or paused), behind a held batch, or
+    /// until a blackout window ends (`blackout until <end>`).
     Parked { reason: String },
     /// The zip is built and archived.
     Packed,

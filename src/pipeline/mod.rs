@@ -239,6 +239,8 @@ async fn submit_recorded(
         submit_lease: std::time::Duration::ZERO,
         import_defaults: None,
         obs,
+        blackouts: Vec::new(),
+        stop: Default::default(),
     };
     std::fs::rename(zip, staged.zip_path(&rec, req))
         .map_err(|e| gave_up(format!("moving the zip {}: {e}", zip.display())))?;

@@ -67,6 +67,13 @@ pub struct Staged<'a, S> {
     /// are refused (one-shot runs take their options from the flags).
     pub import_defaults: Option<crate::config::ImportDefaults>,
     pub obs: &'a dyn Observer,
+    /// The tenant's blackout windows: checked before every step that leads to a send (like the
+    /// gate), so a window that opens while the stream runs parks what has not been sent yet.
+    pub blackouts: Vec<crate::config::Blackout>,
+    /// Shutdown (SIGTERM): checked between steps. A step under way is finished and recorded —
+    /// a POST is never cut off before its answer is recorded — but the wait for Canvas's end
+    /// is not: the batch stays `submitted` and the next run waits on it.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// `extra` key of a batch record: the import options of the batch's manifest
@@ -117,6 +124,9 @@ pub enum RunError {
     Unknown(BatchId),
     #[error("batch {0} is being submitted by another worker; try again later")]
     Busy(BatchId),
+    /// The run was asked to stop; the batch keeps its recorded stage and resumes later.
+    #[error("batch {0}: stopped (shutting down); it resumes from its recorded stage")]
+    Stopped(BatchId),
 }
 
 impl From<lease::LeaseError> for RunError {
@@ -138,7 +148,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
                 crate::telemetry::observer::record_on_span(&span, rec)
             }
-            Err(RunError::Busy(_)) => {}
+            Err(RunError::Busy(_) | RunError::Stopped(_)) => {}
             Err(_) => spans::mark_error(&span),
         }
         out
@@ -146,6 +156,9 @@ impl<S: LedgerStore> Staged<'_, S> {
 
     async fn run_stages(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
         loop {
+            if self.stop.is_cancelled() {
+                return Err(RunError::Stopped(id.clone()));
+            }
             let rec = self
                 .ledger
                 .get_batch(id)
@@ -179,6 +192,9 @@ impl<S: LedgerStore> Staged<'_, S> {
                 }
                 stage => {
                     if let Some(reason) = self.gate_closed().await? {
+                        return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
+                    }
+                    if let Some(reason) = self.blackout() {
                         return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
                     }
                     match stage {
@@ -233,7 +249,19 @@ impl<S: LedgerStore> Staged<'_, S> {
         )
     }
 
-    async fn park(&self, rec: &BatchRecord, reason: String) -> Result<BatchRecord, LedgerError> {
+    /// Why nothing may be sent now, if a blackout window of the tenant holds: the reason a batch
+    /// is parked with, naming the window's end (the same for the whole window).
+    pub fn blackout(&self) -> Option<String> {
+        crate::config::blackout_until(&self.blackouts, chrono::Utc::now())
+            .map(|until| format!("blackout until {}", until.to_rfc3339()))
+    }
+
+    /// Records `rec` as parked with `reason` (unchanged when it already is).
+    pub(crate) async fn park(
+        &self,
+        rec: &BatchRecord,
+        reason: String,
+    ) -> Result<BatchRecord, LedgerError> {
         if matches!(&rec.stage, Stage::Parked { reason: r } if *r == reason) {
             return Ok(rec.clone());
         }
@@ -920,8 +948,21 @@ impl<S: LedgerStore> Staged<'_, S> {
         .await
     }
 
-    /// Waits until Canvas ends the import, and fetches its errors file.
+    /// Waits until Canvas ends the import, and fetches its errors file — or until the run is
+    /// asked to stop: waiting is only reading, and the next run waits on the recorded import.
     async fn await_end(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        import_id: u64,
+    ) -> Result<Box<super::Finished>, RunError> {
+        tokio::select! {
+            r = self.await_canvas_end(rec, req, import_id) => r,
+            _ = self.stop.cancelled() => Err(RunError::Stopped(rec.id.clone())),
+        }
+    }
+
+    async fn await_canvas_end(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,

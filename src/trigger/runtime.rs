@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::canvas::{CanvasClient, ImportOptions};
 use crate::config::Tenant;
 use crate::ledger::{Ledger, LedgerStore};
@@ -25,7 +27,8 @@ pub struct TenantRuntime {
 }
 
 impl TenantRuntime {
-    /// The staged pipeline for this tenant's batches; zips are built in `work`.
+    /// The staged pipeline for this tenant's batches; zips are built in `work`. It stops between
+    /// steps once `stop` is cancelled, and parks what is unsent during the tenant's blackouts.
     pub fn staged<'s, S: LedgerStore>(
         &'s self,
         ledger: &'s Ledger<S>,
@@ -33,6 +36,7 @@ impl TenantRuntime {
         wait: &WaitPolicy,
         submit_lease: Duration,
         obs: &'s dyn Observer,
+        stop: &CancellationToken,
     ) -> Staged<'s, S> {
         Staged {
             ledger,
@@ -58,6 +62,8 @@ impl TenantRuntime {
             submit_lease,
             import_defaults: Some(self.tenant.import.clone()),
             obs,
+            blackouts: self.tenant.blackouts.clone(),
+            stop: stop.clone(),
         }
     }
 }

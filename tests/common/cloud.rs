@@ -26,6 +26,8 @@ pub struct CloudOpts {
     pub rows_per_sec: f64,
     /// The main queue's redrive policy sends a message to the DLQ after this many receives.
     pub max_receive: u32,
+    /// TOML lines added to every tenant's table of the config file (e.g. a `blackout = [...]`).
+    pub tenant_toml: String,
 }
 
 impl Default for CloudOpts {
@@ -34,6 +36,7 @@ impl Default for CloudOpts {
             tenants: Vec::new(),
             rows_per_sec: 10_000.0,
             max_receive: 10,
+            tenant_toml: String::new(),
         }
     }
 }
@@ -87,7 +90,8 @@ impl Cloud {
                 moto.route_prefix_to_fifo(DROP, prefix, &queue_arn, name)
                     .await;
                 toml.push_str(&format!(
-                    "\n[tenants.{name}]\naccount = \"{account}\"\ns3_prefix = \"{prefix}\"\n"
+                    "\n[tenants.{name}]\naccount = \"{account}\"\ns3_prefix = \"{prefix}\"\n{}\n",
+                    opts.tenant_toml
                 ));
             }
             let path = dir.path().join("canvas-sis.toml");

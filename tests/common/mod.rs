@@ -366,3 +366,12 @@ pub async fn output_within(
         ),
     }
 }
+
+/// Sends SIGTERM to process `pid` (what Kubernetes, ECS and systemd send before a stop).
+pub fn sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {pid}");
+}

@@ -77,6 +77,9 @@ pub struct Pass<'a> {
     pub wait: WaitPolicy,
     pub submit_lease: std::time::Duration,
     pub obs: &'a dyn Observer,
+    /// Shutdown: checked between tenants and, by the pipeline, between steps; a POST under way
+    /// is answered and recorded before the pass ends.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl Pass<'_> {
@@ -105,6 +108,9 @@ impl Pass<'_> {
             }
         }
         for rt in self.runtimes {
+            if self.stop.is_cancelled() {
+                break;
+            }
             self.run_tenant(rt, claims, &mut report).await?;
         }
         Ok(report)
@@ -266,7 +272,14 @@ impl Pass<'_> {
 
     fn staged<'s>(&'s self, rt: &'s TenantRuntime) -> Staged<'s, LocalStore> {
         let work = self.layout.root.join("work");
-        rt.staged(self.ledger, &work, &self.wait, self.submit_lease, self.obs)
+        rt.staged(
+            self.ledger,
+            &work,
+            &self.wait,
+            self.submit_lease,
+            self.obs,
+            &self.stop,
+        )
     }
 
     /// Moves a finished batch out of `processing/` — to `archive/` when it went well (or was

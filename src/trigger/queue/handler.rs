@@ -24,6 +24,9 @@ pub struct MessageHandler<'a, S> {
     pub obs: &'a dyn Observer,
     /// The batch the current message is working on, once recorded (for the release note).
     pub in_flight: std::sync::Mutex<Option<BatchId>>,
+    /// Shutdown: the pipeline stops between steps once it is cancelled (`Staged::stop`), so a
+    /// POST under way is answered and recorded before the message is let go.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl<'a, S> MessageHandler<'a, S> {
@@ -40,6 +43,7 @@ impl<'a, S> MessageHandler<'a, S> {
             settings,
             obs: self.obs,
             in_flight: Default::default(),
+            stop: self.stop.clone(),
         }
     }
 }

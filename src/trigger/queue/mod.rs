@@ -17,8 +17,14 @@
 //! - **poison** ([`poison`]): recorded in the ledger, copied to the dead-letter queue if the queue
 //!   has one, then deleted — it never blocks its group forever.
 //!
-//! Batches whose message is gone (parked behind a halted tenant, held for approval) are picked
-//! up by the [`Worker`]'s sweep once their tenant's gate opens or they are approved.
+//! Every batch is recorded before its message can be released, delayed or dropped, and no
+//! recorded batch needs its message to move on: the [`Worker`]'s sweep resumes any tenant whose
+//! oldest unfinished batch can go on — parked (gate opened, blackout over), approved, or left
+//! at any other stage by a message that was dead-lettered (account busy, Canvas down) — in
+//! arrival order. A batch that arrives in a blackout window is recorded and parked at once.
+//!
+//! On a stop signal the current step is finished — a POST under way is answered and its import
+//! id recorded — then the message is released and the worker exits.
 //!
 //! What a message means and which disposition it gets is decided by the [`MessageHandler`],
 //! which the Lambda trigger (`trigger::lambda`) uses too; the [`Worker`] adds the receive loop,

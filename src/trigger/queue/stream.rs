@@ -1,10 +1,17 @@
 //! One batch event of the worker, and the tenant stream it joins: fetch the batch from the drop
 //! bucket, record it in the ledger, then run the tenant's unfinished batches in arrival order —
-//! and the sweep that restarts streams whose messages are gone (parked or held batches).
+//! and the sweep that carries on streams whose messages are gone.
+//!
+//! Every batch is recorded before anything can release, delay or drop its message, and no
+//! recorded batch depends on a message to move on: the sweep resumes any tenant whose oldest
+//! unfinished batch can go on (everything but a batch held for approval), whatever happened to
+//! its message (released until the dead-letter queue took it, deleted because it was parked).
 //!
 //! A batch's message may be deleted only when the batch is finished or parked in the ledger.
 //! When the batch waits behind an earlier batch that is held or parked, it is parked too, with
-//! that reason, so that the sweep (not a message) carries it on later.
+//! that reason. A batch that arrives during a blackout window is recorded and parked at once
+//! (reason `blackout until <end>`) and its message deleted; the sweep sends the parked batches
+//! in arrival order once the window has ended.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,7 +19,6 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 use super::handler::MessageHandler;
 use super::sqs::Received;
@@ -96,13 +102,6 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 error: format!("tenant {tenant} has no settings in this worker"),
             });
         };
-        if let Some(until) = crate::config::blackout_until(&rt.tenant.blackouts, Utc::now()) {
-            let wait = (until - Utc::now()).to_std().unwrap_or_default();
-            return Err(Disposition::Release {
-                after: wait.min(self.settings.visibility_cap / 2),
-                why: format!("tenant {tenant} is in a blackout window until {until}"),
-            });
-        }
         let key = trigger_key(trigger).unwrap_or_default();
         let dir = self.fresh_dir(&format!(
             "in-{}",
@@ -129,9 +128,14 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             etag: event.etag.clone(),
             files: BTreeMap::new(),
         };
-        let fetched = fetcher
-            .fetch_pinned(trigger, &pin, dir, &self.settings.fetch)
-            .await;
+        // Fetching only reads (and may wait up to `incomplete_wait` for a manifest's files): on a
+        // stop it is abandoned, and the message comes back to whoever resumes.
+        let fetched = tokio::select! {
+            f = fetcher.fetch_pinned(trigger, &pin, dir, &self.settings.fetch) => f,
+            _ = self.stop.cancelled() => {
+                return Err(self.release("the worker is stopping: the batch was not fetched yet"));
+            }
+        };
         let new = match &fetched {
             Ok(f) => new_batch(tenant, event, key, f, m),
             Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
@@ -159,6 +163,9 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 .map_err(|e| self.release(format!("recording the rejection: {e}")))?;
             return Ok(());
         }
+        if self.parked_in_blackout(rt, &rec).await? {
+            return Ok(());
+        }
         let input = fetched
             .as_ref()
             .map(|f| f.input.clone())
@@ -175,7 +182,35 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             &self.settings.wait,
             self.settings.submit_lease,
             self.obs,
+            &self.stop,
         )
+    }
+
+    /// During a blackout window of the tenant, a batch not sent yet is parked (until the window
+    /// ends) rather than run: its message can go, and the sweep sends it after the window. The
+    /// stream is not run either — its other unsent batches would only be fetched to be parked.
+    /// True when the batch was left parked or held. A batch that may already be at Canvas is
+    /// not touched: it goes on (waiting on its import sends nothing).
+    async fn parked_in_blackout(
+        &self,
+        rt: &TenantRuntime,
+        rec: &BatchRecord,
+    ) -> Result<bool, Disposition> {
+        let staged = self.staged(rt);
+        let Some(reason) = staged.blackout() else {
+            return Ok(false);
+        };
+        match &rec.stage {
+            Stage::Received | Stage::Validated | Stage::Packed => {
+                staged
+                    .park(rec, reason)
+                    .await
+                    .map_err(|e| self.release(format!("parking the batch: {e}")))?;
+                Ok(true)
+            }
+            Stage::Parked { .. } | Stage::Held { .. } => Ok(true),
+            _ => Ok(false),
+        }
     }
 
     /// An empty folder under the work dir.
@@ -273,9 +308,13 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 .and_then(|v| serde_json::from_value(v.clone()).ok())
                 .unwrap_or_default(),
         };
-        let fetched = S3Batches::new(self.s3.clone(), bucket)
-            .fetch_pinned(&trigger, &pin, dir, &self.settings.fetch)
-            .await;
+        let fetcher = S3Batches::new(self.s3.clone(), bucket);
+        let fetched = tokio::select! {
+            f = fetcher.fetch_pinned(&trigger, &pin, dir, &self.settings.fetch) => f,
+            _ = self.stop.cancelled() => {
+                return Err(Refetch::Later("the worker is stopping".into()));
+            }
+        };
         match fetched {
             Ok(f) if f.content_sha256 == rec.content_sha256 => Ok(f.input),
             Ok(_) => Err(Refetch::Reject(format!(
@@ -312,12 +351,23 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         }
     }
 
-    /// Runs the streams of tenants whose oldest unfinished batch has no message any more: parked
-    /// (the gate has opened since) or held and approved. True when a stream moved.
-    pub(super) async fn sweep(&self, stop: &CancellationToken) -> Result<bool, WorkerError> {
+    /// Runs the stream of every tenant that has an unfinished batch able to go on, oldest first:
+    /// parked (the gate has opened or the blackout ended since), held and approved, or at any
+    /// other stage — its message may be gone (dead-lettered after being released while the
+    /// account was busy or Canvas down), and no batch waits on a message. A `submitting` batch
+    /// is handed to the pipeline, which decides from its lease. Closed gates, blackouts and
+    /// unapproved holds are skipped. True when a stream moved.
+    ///
+    /// A sweep never holds the worker long: an import that was already `submitted` is looked at
+    /// once (the next sweep looks again), and a batch the sweep sends is waited on until one
+    /// sweep interval (`sweep_every`) after the sweep began. With several workers a sweep may
+    /// look at a stream whose message another worker holds: the ledger keeps that to one POST
+    /// (the `submitting` compare-and-swap) and one recorded end.
+    pub(super) async fn sweep(&self) -> Result<bool, WorkerError> {
         let mut moved = false;
+        let sweep_end = std::time::Instant::now() + self.settings.sweep_every;
         for rt in self.runtimes {
-            if stop.is_cancelled() {
+            if self.stop.is_cancelled() {
                 break;
             }
             let name = &rt.tenant.name;
@@ -340,23 +390,18 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             else {
                 continue;
             };
-            let resumable = match &first.stage {
-                Stage::Parked { .. } => true,
-                Stage::Held { .. } => first.approved,
-                _ => false,
-            };
-            if !resumable {
+            if matches!(first.stage, Stage::Held { .. }) && !first.approved {
                 continue;
             }
             self.obs
                 .note(&format!("tenant {name}: resuming at batch {}", first.id));
-            tokio::select! {
-                r = self.run_stream(rt, None) => {
-                    if let Err(d) = r {
-                        tracing::warn!(tenant = %name, disposition = ?d, "the resumed stream stopped");
-                    }
-                }
-                _ = stop.cancelled() => break,
+            let wait_until = match first.stage {
+                Stage::Submitted { .. } => std::time::Instant::now(),
+                _ => sweep_end,
+            };
+            // Not raced against the stop token: the pipeline stops between steps by itself.
+            if let Err(d) = self.until(wait_until).run_stream(rt, None).await {
+                tracing::warn!(tenant = %name, disposition = ?d, "the resumed stream stopped");
             }
             let after = self.ledger.get_batch(&first.id).await?;
             moved |= after.is_some_and(|a| a.stage != first.stage);

@@ -62,6 +62,31 @@ impl Default for WorkerSettings {
     }
 }
 
+/// The disposition of a message whose 12-hour visibility cap is near.
+fn released_at_cap() -> Option<Disposition> {
+    Some(Disposition::Release {
+        after: Duration::ZERO,
+        why: "the message's 12-hour visibility cap is near: released so that a fresh receive \
+              resumes the batch from the ledger"
+            .into(),
+    })
+}
+
+/// What becomes of a message whose handling ended because the worker is stopping: a batch that
+/// is not finished or parked has its message released at once, for another worker to resume
+/// from the ledger; a message whose work is done is still deleted.
+fn released_for_stop(d: Disposition) -> Disposition {
+    match d {
+        Disposition::Release { .. } => Disposition::Release {
+            after: Duration::ZERO,
+            why: "the worker is stopping: released so that another worker resumes the batch \
+                  from the ledger"
+                .into(),
+        },
+        done => done,
+    }
+}
+
 /// With `until_empty`, consecutive failed receives before the run gives up with the error.
 const RECEIVE_ATTEMPTS: u32 = 3;
 
@@ -115,9 +140,14 @@ pub struct Worker<'a, S> {
 }
 
 impl<S: LedgerStore> Worker<'_, S> {
-    /// Receives and handles messages until `stop` is cancelled, the queue is empty
-    /// (`until_empty`) or `max_batches` is reached.
-    pub async fn run(&self, stop: &CancellationToken) -> Result<RunSummary, WorkerError> {
+    /// Receives and handles messages until the handler's `stop` token is cancelled (SIGTERM),
+    /// the queue is empty (`until_empty`) or `max_batches` is reached.
+    ///
+    /// With `until_empty` the run ends once a receive comes back empty and a sweep moves
+    /// nothing: batches parked in a blackout window (or behind a closed gate) stay parked in the
+    /// ledger, and the next run (a CronJob's next start) sweeps them on once the window ends.
+    pub async fn run(&self) -> Result<RunSummary, WorkerError> {
+        let stop = &self.handler.stop;
         self.handler
             .prepare()
             .map_err(|source| WorkerError::WorkDir {
@@ -148,7 +178,7 @@ impl<S: LedgerStore> Worker<'_, S> {
                         last_sweep.is_none_or(|t| t.elapsed() >= self.handler.settings.sweep_every);
                     if due || self.handler.settings.until_empty {
                         last_sweep = Some(Instant::now());
-                        match self.handler.sweep(stop).await {
+                        match self.handler.sweep().await {
                             Ok(true) => {
                                 summary.swept += 1;
                                 continue;
@@ -220,7 +250,10 @@ impl<S: LedgerStore> Worker<'_, S> {
         Ok(summary)
     }
 
-    /// Handles one message under its heartbeat, racing the release deadline and the stop token.
+    /// Handles one message under its heartbeat, racing the release deadline. A stop (SIGTERM)
+    /// does not cut the handling short: the pipeline sees the same token and stops at its next
+    /// step boundary — a POST under way is answered and its import id recorded first — and the
+    /// message is then released at once (or deleted, when its batches got to a recorded end).
     async fn process(&self, m: &Received, stop: &CancellationToken) -> (Disposition, bool) {
         let s = &self.handler.settings;
         let _beat = Heartbeat::start(
@@ -233,18 +266,21 @@ impl<S: LedgerStore> Worker<'_, S> {
             release_deadline(m.received_at, s.visibility_cap, s.cap_margin, s.visibility);
         self.handler.start_message();
         let mut carried = false;
-        let disposition = tokio::select! {
-            d = self.handler.handle(m, &mut carried) => d,
-            _ = tokio::time::sleep_until(release_at.into()) => Disposition::Release {
-                after: Duration::ZERO,
-                why: "the message's 12-hour visibility cap is near: released so that a fresh \
-                      receive resumes the batch from the ledger".into(),
-            },
-            _ = stop.cancelled() => Disposition::Release {
-                after: Duration::ZERO,
-                why: "the worker is stopping: released so that another worker resumes the batch \
-                      from the ledger".into(),
-            },
+        let disposition = {
+            let handling = self.handler.handle(m, &mut carried);
+            tokio::pin!(handling);
+            // `None`: stopping; the handling goes on to its next step boundary.
+            let ended = tokio::select! {
+                d = &mut handling => Some(d),
+                _ = tokio::time::sleep_until(release_at.into()) => released_at_cap(),
+                _ = stop.cancelled() => None,
+            };
+            match ended {
+                // The handling may have seen the stop first and ended on its own.
+                Some(d) if stop.is_cancelled() => released_for_stop(d),
+                Some(d) => d,
+                None => released_for_stop(handling.await),
+            }
         };
         if let Disposition::Release { why, .. } = &disposition {
             self.handler.note_release(why).await;
