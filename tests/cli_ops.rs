@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use canvas_sis::ledger::{BatchSource, Gate, Ledger, LocalStore, NewBatch, Stage};
-use common::{ADMIN, Sim, small_feed, tokens, users_csv, zip_of};
+use common::{ADMIN, Sim, record_imported, small_feed, tokens, users_csv, zip_of};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
@@ -125,28 +125,7 @@ async fn imported_batch(
         content_sha256: "cd".repeat(32),
     };
     let id = ledger.create_batch(new).await.unwrap().record().id.clone();
-    for stage in [
-        Stage::Validated,
-        Stage::Packed,
-        Stage::Submitting,
-        Stage::Submitted { import_id: import },
-    ] {
-        ledger.transition(&id, stage, "t").await.unwrap();
-    }
-    ledger
-        .update_batch(&id, |r| {
-            r.canvas_json = Some(canvas_json.clone());
-            r.apply_transition(
-                Stage::Terminal {
-                    state: "imported".into(),
-                    ok: true,
-                },
-                "t",
-                chrono::Utc::now(),
-            )
-        })
-        .await
-        .unwrap();
+    record_imported(&ledger, &id, import, canvas_json).await;
     id.to_string()
 }
 

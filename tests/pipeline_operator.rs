@@ -164,28 +164,7 @@ async fn undo_pauses_the_tenant_while_canvas_restores_and_a_restore_left_unfinis
     let id = batch(&ledger, "b1").await;
     let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
     let canvas_json = sim.run_to_end(import).await;
-    for stage in [
-        Stage::Validated,
-        Stage::Packed,
-        Stage::Submitting,
-        Stage::Submitted { import_id: import },
-    ] {
-        ledger.transition(&id, stage, "t").await.unwrap();
-    }
-    ledger
-        .update_batch(&id, |r| {
-            r.canvas_json = Some(canvas_json.clone());
-            r.apply_transition(
-                Stage::Terminal {
-                    state: "imported".into(),
-                    ok: true,
-                },
-                "t",
-                chrono::Utc::now(),
-            )
-        })
-        .await
-        .unwrap();
+    record_imported(&ledger, &id, import, canvas_json).await;
     let err = operator::undo(
         &ledger,
         &client,

@@ -375,3 +375,36 @@ pub fn sigterm(pid: u32) {
         .expect("kill runs");
     assert!(status.success(), "kill -TERM {pid}");
 }
+
+/// Records batch `id` as the pipeline would have: sent as Canvas SIS import `import`, ended
+/// `imported` with Canvas's final JSON `canvas_json`.
+pub async fn record_imported<S: canvas_sis::ledger::LedgerStore>(
+    ledger: &canvas_sis::ledger::Ledger<S>,
+    id: &canvas_sis::ledger::BatchId,
+    import: u64,
+    canvas_json: Value,
+) {
+    use canvas_sis::ledger::Stage;
+    for stage in [
+        Stage::Validated,
+        Stage::Packed,
+        Stage::Submitting,
+        Stage::Submitted { import_id: import },
+    ] {
+        ledger.transition(id, stage, "t").await.unwrap();
+    }
+    ledger
+        .update_batch(id, |r| {
+            r.canvas_json = Some(canvas_json.clone());
+            r.apply_transition(
+                Stage::Terminal {
+                    state: "imported".into(),
+                    ok: true,
+                },
+                "t",
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+}
