@@ -47,6 +47,11 @@ pub async fn submit(
                 ));
                 return Ok(import);
             }
+            // The file never reached Canvas and its import was aborted: nothing was imported,
+            // and the aborted import is among the newest the next attempt notes as not ours.
+            Err(e @ CanvasError::UploadAbandoned { .. }) if attempt < MAX_ATTEMPTS => {
+                obs.note(&format!("{e}; uploading again as a new import"));
+            }
             Err(e) if e.class() == ErrorClass::Uncertain => {
                 obs.note(&format!("the upload's outcome is unknown ({e}); looking for the import in Canvas before sending again"));
                 let since = match &e {
@@ -66,6 +71,14 @@ pub async fn submit(
                     });
                 }
                 obs.note("no import was created; sending the upload again");
+            }
+            // Canvas refused this batch (an unknown term, a bad option): no import exists, and
+            // sending it again would be refused the same way.
+            Err(e) if e.is_refusal() => {
+                return Err(Outcome::Rejected {
+                    reason: format!("Canvas refused the import: {e}"),
+                    report: None,
+                });
             }
             Err(e) => return Err(canvas_outcome(&e, None)),
         }
