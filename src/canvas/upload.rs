@@ -8,6 +8,10 @@
 //! is then read back. Either way the file is streamed from disk with a known length, never read
 //! whole into memory.
 //!
+//! A `pre_attachment` upload that fails is sent again while its import still waits for the file
+//! (`initializing`); if it keeps failing, that import is aborted — Canvas would never process it,
+//! and nobody must wait on it — and the caller may send the batch again as a new import.
+//!
 //! What is never done: sending the create POST twice. See `client.rs` for the retry policy.
 
 use std::path::Path;
@@ -144,24 +148,11 @@ impl CanvasClient {
             let e = failed("Canvas's answer had no pre_attachment".into());
             return self.abandon_upload(account, import.id, e).await;
         };
-        let mut attempt = 0;
-        while let Err(e) = self
-            .upload_file(account, import.id, &pre, zip, &name, size)
-            .await
+        if let Some(moved_on) = self
+            .send_file(account, import.id, &pre, zip, &name, size)
+            .await?
         {
-            attempt += 1;
-            match self.get_sis_import(account, import.id).await {
-                // The file arrived after all (e.g. the answer was lost): the import goes on.
-                Ok(i) if i.workflow_state != WorkflowState::Initializing => return Ok(i),
-                Ok(_) if attempt <= self.cfg.max_retries => {
-                    tracing::info!(import = import.id, account = %account, attempt, error = %e,
-                        "the upload of the SIS import's file failed; its import still waits for it: sending the file again");
-                    tokio::time::sleep(self.upload_backoff().delay(attempt)).await;
-                }
-                Ok(_) => return self.abandon_upload(account, import.id, e).await,
-                // Canvas cannot say whether the file arrived: the outcome stays unknown.
-                Err(_) => return Err(e),
-            }
+            return Ok(moved_on);
         }
         tracing::info!(import = import.id, account = %account, bytes = size, "SIS import file uploaded");
         // The import exists and has its file: a failed read here is no reason to send it again
@@ -173,6 +164,41 @@ impl CanvasClient {
                 Ok(import)
             }
         }
+    }
+
+    /// The upload step, sent again (up to `max_retries` times) while the import still waits for
+    /// its file (`initializing`): Canvas has not got it, so a second upload cannot start a second
+    /// processing. `Some` is the import when it moved on although the upload seemed to fail (the
+    /// file arrived, the answer was lost). When the upload keeps failing, the import is
+    /// abandoned ([`Self::abandon_upload`]).
+    async fn send_file(
+        &self,
+        account: &AccountRef,
+        import_id: u64,
+        pre: &PreAttachment,
+        zip: &Path,
+        name: &str,
+        size: u64,
+    ) -> Result<Option<SisImport>, CanvasError> {
+        let mut attempt = 0;
+        while let Err(e) = self
+            .upload_file(account, import_id, pre, zip, name, size)
+            .await
+        {
+            attempt += 1;
+            match self.get_sis_import(account, import_id).await {
+                Ok(i) if i.workflow_state != WorkflowState::Initializing => return Ok(Some(i)),
+                Ok(_) if attempt <= self.cfg.max_retries => {
+                    tracing::info!(import = import_id, account = %account, attempt, error = %e,
+                        "the upload of the SIS import's file failed and its import still waits for it: sending the file again");
+                    tokio::time::sleep(self.upload_backoff().delay(attempt)).await;
+                }
+                Ok(_) => return self.abandon_upload(account, import_id, e).await.map(Some),
+                // Canvas cannot say whether the file arrived: the outcome stays unknown.
+                Err(_) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     fn upload_backoff(&self) -> super::retry::Backoff {
