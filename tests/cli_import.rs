@@ -130,6 +130,22 @@ async fn an_invalid_batch_is_rejected_with_exit_3_and_nothing_is_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_create_canvas_refuses_exits_3_with_canvass_message() {
+    let s = sim().await;
+    let (data, work) = (good_feed(), tempfile::tempdir().unwrap());
+    // Canvas's api_find of the term answers 404 before any import exists.
+    let args = ["--batch-mode-term", "sis_term_id:NO_SUCH_TERM"];
+    let out = import(&s, ADMIN, data.path(), work.path(), &args).await;
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    assert!(
+        stdout(&out).contains("The specified resource does not exist."),
+        "{}",
+        output_text(&out)
+    );
+    assert!(s.imports().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_previous_import_refuses_with_exit_4_until_after_failure() {
     let s = sim().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;

@@ -198,31 +198,69 @@ async fn a_large_zip_uses_the_pre_attachment_flow_and_ends_imported() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_pre_attachment_upload_names_the_import_and_is_uncertain() {
-    let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
+/// A client that sends every file through the `pre_attachment` flow.
+fn pre_attachment_client(s: &Sim) -> CanvasClient {
+    let mut cfg = client_config(s, ADMIN);
     cfg.pre_attachment_threshold_bytes = 1;
-    let c = CanvasClient::new(cfg).unwrap();
+    CanvasClient::new(cfg).unwrap()
+}
+
+async fn uploads(s: &Sim) -> usize {
+    s.requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/files_api/"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_failed_pre_attachment_upload_is_sent_again_while_its_import_waits_for_the_file() {
+    let s = Sim::manual().await;
+    let c = pre_attachment_client(&s);
     let dir = tempfile::tempdir().unwrap();
     s.add_fault(
         json!({"path_contains": "/files_api/", "action": {"kind": "status", "status": 500}}),
     )
     .await;
+    let i = c
+        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
+        .await
+        .expect("the second upload goes through");
+    assert_eq!(i.workflow_state, WorkflowState::Created, "its file arrived");
+    assert_eq!(uploads(&s).await, 2);
+    assert_eq!(
+        s.imports().await.len(),
+        1,
+        "one import, never a second POST"
+    );
+}
+
+#[tokio::test]
+async fn a_pre_attachment_upload_that_keeps_failing_aborts_its_import_so_it_is_never_waited_on() {
+    let s = Sim::manual().await;
+    let c = pre_attachment_client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    s.add_fault(json!({"path_contains": "/files_api/", "times": null,
+        "action": {"kind": "status", "status": 500}}))
+        .await;
     let e = expect_err(
         c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
             .await,
     );
-    let CanvasError::UploadFailed {
+    let CanvasError::UploadAbandoned {
         import_id,
         upload_host,
         ..
     } = &e
     else {
-        panic!("expected UploadFailed, got {e:?}");
+        panic!("expected UploadAbandoned, got {e:?}");
     };
     assert_eq!(upload_host, "127.0.0.1");
-    assert_eq!(e.class(), ErrorClass::Uncertain);
+    assert_eq!(
+        e.class(),
+        ErrorClass::Retryable,
+        "nothing imported: send again"
+    );
     assert!(e.to_string().contains("HTTP 500"), "{e}");
     assert!(
         !e.to_string().contains("/files_api/upload/"),
@@ -231,19 +269,10 @@ async fn a_failed_pre_attachment_upload_names_the_import_and_is_uncertain() {
     let i = c.get_sis_import(&ROOT, *import_id).await.unwrap();
     assert_eq!(
         i.workflow_state,
-        WorkflowState::Initializing,
-        "never processed without its file"
+        WorkflowState::Aborted,
+        "never left initializing"
     );
-    let uploads = s
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r["path"].as_str().unwrap().starts_with("/files_api/"))
-        .count();
-    assert_eq!(
-        uploads, 1,
-        "an upload that reached the server is not repeated"
-    );
+    assert_eq!(uploads(&s).await, 4, "the first upload and 3 retries");
 }
 
 #[tokio::test]
@@ -306,6 +335,13 @@ async fn canvas_400_and_404_answers_pass_their_message_through() {
     };
     let e = expect_err(c.create_sis_import(&ROOT, &opts, &feed_path(&dir)).await);
     assert!(matches!(e, CanvasError::NotFound { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("Canvas said: The specified resource does not exist."),
+        "{e}"
+    );
+    assert!(e.to_string().contains("sis_term_id:NO_SUCH_TERM"), "{e}");
+    assert!(e.is_refusal(), "Canvas refused the batch: no import exists");
 
     let e = expect_err(c.get_sis_import(&ROOT, 999).await);
     assert!(matches!(e, CanvasError::NotFound { .. }), "{e:?}");

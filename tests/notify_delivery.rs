@@ -210,6 +210,42 @@ async fn a_halt_after_a_notified_failure_sends_no_second_notice_but_a_bare_halt_
 }
 
 #[tokio::test]
+async fn a_batch_canvas_refuses_for_the_token_alerts_once_per_reason_not_once_per_pass() {
+    let r = Receiver::start(&[]).await;
+    let n = notifier(&r, "json", 5, 60);
+    let batch = BatchId::parse("main/00000004-0123456789ab").unwrap();
+    let lacks = "POST /api/v1/accounts/1/sis_imports: HTTP 401: the token's user lacks permission \
+                 on account 1; it needs the account permission import_sis";
+    for _ in 0..3 {
+        let event = BatchEvent::NeedsOperator {
+            batch: &batch,
+            reason: lacks,
+        };
+        n.batch_event("main", event);
+    }
+    let expired = "HTTP 401: the access token has expired";
+    let event = BatchEvent::NeedsOperator {
+        batch: &batch,
+        reason: expired,
+    };
+    n.batch_event("main", event);
+    assert_eq!(flush(&n, 30).await, 0);
+    let got = r.got();
+    assert_eq!(got.len(), 2, "one alert per reason: {got:?}");
+    assert_eq!(got[0].body["event"], "needs_operator");
+    assert_eq!(got[0].body["batch"], "main/00000004-0123456789ab");
+    assert!(
+        got[0].body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("import_sis"),
+        "says what to fix: {}",
+        got[0].body
+    );
+    assert_eq!(got[1].body["errors"][0], expired);
+}
+
+#[tokio::test]
 async fn a_webhook_url_variable_that_is_not_set_is_refused_by_name_at_start() {
     let toml = r#"
         [tenants.main]

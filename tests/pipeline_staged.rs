@@ -1146,3 +1146,130 @@ async fn a_stopped_run_ends_between_steps_and_resumes_from_the_recorded_stage() 
     let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
     assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
 }
+
+/// The batch's staged run with `batch_mode` on a term Canvas does not have (the guard, which
+/// would hold a first batch-mode batch, is off: the POST is the point).
+fn with_unknown_term(mut staged: Staged<'_, MemoryStore>) -> Staged<'_, MemoryStore> {
+    use canvas_sis::canvas::{BatchMode, BatchModeTerm};
+    staged.request.options.batch_mode =
+        Some(BatchMode::Term(BatchModeTerm::SisId("NO_SUCH_TERM".into())));
+    staged.guard.enabled = false;
+    staged
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_refused_by_canvas_ends_the_batch_rejected_with_canvass_message_and_halts_the_tenant()
+ {
+    let w = world().await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let staged = with_unknown_term(w.staged(Duration::ZERO));
+    // Canvas's api_find of the term answers 404 before any import exists.
+    let rec = match staged.run_batch(&id, &dir).await {
+        Ok(p) => finished(p),
+        Err(e) => panic!("a refused create must end the batch, not leave it to be sent again: {e}"),
+    };
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "rejected".into(),
+            ok: false
+        }
+    );
+    assert!(
+        rec.errors
+            .iter()
+            .any(|e| e.contains("The specified resource does not exist.")),
+        "Canvas's own message: {:?}",
+        rec.errors
+    );
+    assert!(
+        !rec.errors
+            .iter()
+            .any(|e| e.contains("account 1 was not found")),
+        "not a made-up reason: {:?}",
+        rec.errors
+    );
+    assert_eq!(rec.canvas_import_id, None);
+    assert!(w.halted().await, "the tenant halts");
+    // The next pass finds it ended: nothing is sent again.
+    let again = finished(staged.run_batch(&id, &dir).await.unwrap());
+    assert_eq!(again.stage, rec.stage);
+    assert_eq!(w.posts().await, 1);
+    assert!(w.sim.imports().await.is_empty());
+}
+
+/// Keeps the batch events the pipeline sends (what notifications are made from).
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<String>>);
+
+impl canvas_sis::pipeline::Observer for Events {
+    fn batch_event(&self, _tenant: &str, event: canvas_sis::pipeline::BatchEvent<'_>) {
+        self.0.lock().unwrap().push(format!("{event:?}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_refused_for_the_tokens_permission_stays_retryable_and_alerts_the_operator() {
+    let mut w = world().await;
+    // This token may read imports (manage_sis) but not create them (import_sis).
+    w.client = client(&w.sim, "manage-token");
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let events = Events::default();
+    let mut staged = w.staged(Duration::ZERO);
+    staged.obs = &events;
+    let err = staged.run_batch(&id, &dir).await.unwrap_err();
+    assert!(err.to_string().contains("import_sis"), "what to fix: {err}");
+    let rec = w.ledger.get_batch(&id).await.unwrap().unwrap();
+    assert!(!rec.stage.is_terminal(), "retryable: {}", rec.stage);
+    assert!(!w.halted().await, "the tenant is not halted");
+    let events = events.0.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("NeedsOperator") && e.contains("import_sis")),
+        "an operator alert saying what to fix: {events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_file_upload_is_retried_and_never_waited_on_as_an_orphan_import() {
+    let mut w = world().await;
+    let mut cfg = client_config(&w.sim, ADMIN);
+    cfg.pre_attachment_threshold_bytes = 1;
+    w.client = CanvasClient::new(cfg).unwrap();
+    // The file host refuses the first import's file every time it is sent (the first try and
+    // the client's 3 retries); the file of a second import goes through.
+    w.sim
+        .add_fault(json!({"path_contains": "/files_api/", "times": 4,
+            "action": {"kind": "status", "status": 502}}))
+        .await;
+    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let mut staged = w.staged(Duration::ZERO);
+    staged.request.wait.deadline = Duration::from_secs(5);
+    let rec = match staged.run_batch(&id, &dir).await {
+        Ok(p) => finished(p),
+        Err(e) => panic!("the batch must not wait on an import whose file never arrived: {e}"),
+    };
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true
+        }
+    );
+    let imports = w.sim.imports().await;
+    let state = |i: &serde_json::Value| i["workflow_state"].as_str().unwrap().to_owned();
+    let imported: Vec<_> = imports.iter().filter(|i| state(i) == "imported").collect();
+    assert_eq!(
+        imported.len(),
+        1,
+        "exactly one import with the data: {imports:?}"
+    );
+    assert_eq!(rec.canvas_import_id, imported[0]["id"].as_u64());
+    assert!(
+        imports
+            .iter()
+            .all(|i| state(i) == "imported" || state(i) == "aborted"),
+        "the orphan is aborted, never left initializing: {imports:?}"
+    );
+}

@@ -326,6 +326,7 @@ impl CanvasClient {
                 method,
                 endpoint,
                 what,
+                message,
             }) => {
                 // A finished import answers 404; if it is aborted, our earlier attempt (or
                 // someone else) did it.
@@ -335,6 +336,7 @@ impl CanvasClient {
                         method,
                         endpoint,
                         what,
+                        message,
                     }),
                 }
             }

@@ -178,11 +178,12 @@ pub enum CanvasError {
     )]
     SisNotEnabled { account: String, message: String },
 
-    #[error("{method} {endpoint}: {what} was not found (HTTP 404)")]
+    #[error("{method} {endpoint}: {what} was not found (HTTP 404; Canvas said: {message})")]
     NotFound {
         method: String,
         endpoint: String,
         what: String,
+        message: String,
     },
 
     #[error("{method} {endpoint}: Canvas refused the request (HTTP {status}): {message}")]
@@ -229,6 +230,16 @@ pub enum CanvasError {
         cause: String,
     },
 
+    #[error(
+        "SIS import {import_id} on account {account} was created, but its file never reached {upload_host} ({cause}); the import was aborted (Canvas never processes an import without its file): send the batch again"
+    )]
+    UploadAbandoned {
+        account: String,
+        import_id: u64,
+        upload_host: String,
+        cause: String,
+    },
+
     #[error("{what} {path}: {source}")]
     File {
         what: &'static str,
@@ -254,7 +265,8 @@ impl CanvasError {
         match self {
             CanvasError::Transport { .. }
             | CanvasError::Server { .. }
-            | CanvasError::Deadline { .. } => ErrorClass::Retryable,
+            | CanvasError::Deadline { .. }
+            | CanvasError::UploadAbandoned { .. } => ErrorClass::Retryable,
             CanvasError::Throttled { .. } => ErrorClass::Throttled,
             CanvasError::Token { .. } | CanvasError::Forbidden { .. } => ErrorClass::Auth,
             CanvasError::CreateOutcomeUnknown { .. }
@@ -271,6 +283,22 @@ impl CanvasError {
             | CanvasError::File { .. }
             | CanvasError::TooManyPages { .. }
             | CanvasError::ForeignLink { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// Whether this is Canvas's definitive refusal of a request: an answer that says the request
+    /// itself is wrong (an unknown account or term, a bad option, a sub-account), so sending it
+    /// again would be refused the same way. For the create POST it also means no import exists
+    /// (Canvas refuses these before creating one). Not a 401/403 (credentials or permissions,
+    /// which an operator can fix without touching the batch: [`ErrorClass::Auth`]), a 408/409
+    /// (try again), throttling, or anything without an answer.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            CanvasError::NotFound { .. } | CanvasError::NotRootAccount { .. } => true,
+            CanvasError::Rejected { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
+            }
+            _ => false,
         }
     }
 

@@ -69,6 +69,7 @@ pub fn classify(call: &CallInfo, status: u16, body: &[u8]) -> Failure {
             method,
             endpoint,
             what: call.what.clone(),
+            message,
         },
         s if s >= 500 => return Failure::Server { status, message },
         _ => CanvasError::Rejected {

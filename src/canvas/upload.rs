@@ -8,6 +8,10 @@
 //! is then read back. Either way the file is streamed from disk with a known length, never read
 //! whole into memory.
 //!
+//! A `pre_attachment` upload that fails is sent again while its import still waits for the file
+//! (`initializing`); if it keeps failing, that import is aborted — Canvas would never process it,
+//! and nobody must wait on it — and the caller may send the batch again as a new import.
+//!
 //! What is never done: sending the create POST twice. See `client.rs` for the retry policy.
 
 use std::path::Path;
@@ -23,7 +27,7 @@ use super::client::{
     AccountRef, Call, CanvasClient, Safety, check_transport, decode, error_chain, file_len,
 };
 use super::error::{CanvasError, NeededPermission};
-use super::model::{PreAttachment, SisImport};
+use super::model::{PreAttachment, SisImport, WorkflowState};
 use super::options::ImportOptions;
 use super::response::CallInfo;
 
@@ -60,13 +64,24 @@ impl CanvasClient {
         url
     }
 
-    fn create_call(&self, url: &Url, account: &AccountRef) -> Call {
+    /// The create call; a 404 to it means the account, or the term named for batch mode
+    /// (Canvas's `api_find` of `batch_mode_term_id`), does not exist.
+    fn create_call(&self, url: &Url, account: &AccountRef, opts: &ImportOptions) -> Call {
+        let term = opts
+            .to_query()
+            .into_iter()
+            .find(|(k, _)| k == "batch_mode_term_id")
+            .map(|(_, v)| v);
+        let what = match term {
+            Some(t) => format!("account {account} or its active term {t}"),
+            None => format!("account {account}"),
+        };
         Call {
             info: CallInfo {
                 method: "POST",
                 endpoint: url.path().to_owned(),
                 account: Some(account.to_string()),
-                what: format!("account {account}"),
+                what,
                 needed: NeededPermission::ImportSis,
             },
             safety: Safety::Create,
@@ -82,7 +97,7 @@ impl CanvasClient {
     ) -> Result<SisImport, CanvasError> {
         let mut url = self.create_url(account, opts);
         url.query_pairs_mut().append_pair("extension", "zip");
-        let call = self.create_call(&url, account);
+        let call = self.create_call(&url, account, opts);
         let (_, body) = self
             .execute(&call, || async {
                 let body = file_body(zip).await?;
@@ -115,7 +130,7 @@ impl CanvasClient {
             .append_pair("pre_attachment[name]", &name)
             .append_pair("pre_attachment[size]", &size.to_string())
             .append_pair("pre_attachment[content_type]", ZIP);
-        let call = self.create_call(&url, account);
+        let call = self.create_call(&url, account, opts);
         let (_, body) = self
             .execute(&call, || async {
                 let req = self.http.post(url.clone()).header(CONTENT_LENGTH, 0);
@@ -129,19 +144,108 @@ impl CanvasClient {
             upload_host: String::new(),
             cause,
         };
-        let pre = import
-            .pre_attachment
-            .clone()
-            .ok_or_else(|| failed("Canvas's answer had no pre_attachment".into()))?;
-        self.upload_file(account, import.id, &pre, zip, &name, size)
-            .await?;
+        let Some(pre) = import.pre_attachment.clone() else {
+            let e = failed("Canvas's answer had no pre_attachment".into());
+            return self.abandon_upload(account, import.id, e).await;
+        };
+        if let Some(moved_on) = self
+            .send_file(account, import.id, &pre, zip, &name, size)
+            .await?
+        {
+            return Ok(moved_on);
+        }
         tracing::info!(import = import.id, account = %account, bytes = size, "SIS import file uploaded");
-        self.get_sis_import(account, import.id).await
+        // The import exists and has its file: a failed read here is no reason to send it again
+        // (nor, being a GET's answer, a refusal of the batch); the wait reads it again.
+        match self.get_sis_import(account, import.id).await {
+            Ok(i) => Ok(i),
+            Err(e) => {
+                tracing::warn!(import = import.id, error = %e, "could not read the SIS import after its upload");
+                Ok(import)
+            }
+        }
+    }
+
+    /// The upload step, sent again (up to `max_retries` times) while the import still waits for
+    /// its file (`initializing`): Canvas has not got it, so a second upload cannot start a second
+    /// processing. `Some` is the import when it moved on although the upload seemed to fail (the
+    /// file arrived, the answer was lost). When the upload keeps failing, the import is
+    /// abandoned ([`Self::abandon_upload`]).
+    async fn send_file(
+        &self,
+        account: &AccountRef,
+        import_id: u64,
+        pre: &PreAttachment,
+        zip: &Path,
+        name: &str,
+        size: u64,
+    ) -> Result<Option<SisImport>, CanvasError> {
+        let mut attempt = 0;
+        while let Err(e) = self
+            .upload_file(account, import_id, pre, zip, name, size)
+            .await
+        {
+            attempt += 1;
+            match self.get_sis_import(account, import_id).await {
+                Ok(i) if i.workflow_state != WorkflowState::Initializing => return Ok(Some(i)),
+                Ok(_) if attempt <= self.cfg.max_retries => {
+                    tracing::info!(import = import_id, account = %account, attempt, error = %e,
+                        "the upload of the SIS import's file failed and its import still waits for it: sending the file again");
+                    tokio::time::sleep(self.upload_backoff().delay(attempt)).await;
+                }
+                Ok(_) => return self.abandon_upload(account, import_id, e).await.map(Some),
+                // Canvas cannot say whether the file arrived: the outcome stays unknown.
+                Err(_) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    fn upload_backoff(&self) -> super::retry::Backoff {
+        super::retry::Backoff {
+            base: self.cfg.backoff_base,
+            max: self.cfg.backoff_max,
+        }
+    }
+
+    /// Gives up on an import whose file could not be uploaded (`failed`, an `UploadFailed`).
+    /// Canvas never processes an import left `initializing` without its file, and a batch must
+    /// never be waited on in that state: the import is aborted, so the batch can be sent again
+    /// as a new import ([`CanvasError::UploadAbandoned`]). If the import moved on meanwhile (the
+    /// file did arrive) it is returned; if Canvas cannot be asked or the abort fails, `failed`
+    /// is returned and the outcome stays unknown.
+    async fn abandon_upload(
+        &self,
+        account: &AccountRef,
+        import_id: u64,
+        failed: CanvasError,
+    ) -> Result<SisImport, CanvasError> {
+        let CanvasError::UploadFailed {
+            upload_host, cause, ..
+        } = &failed
+        else {
+            return Err(failed);
+        };
+        match self.abort(account, import_id).await {
+            Ok(i) if i.workflow_state == WorkflowState::Aborted => {
+                tracing::warn!(import = import_id, account = %account, error = %failed,
+                    "the SIS import's file never arrived: import aborted");
+                Err(CanvasError::UploadAbandoned {
+                    account: account.to_string(),
+                    import_id,
+                    upload_host: upload_host.clone(),
+                    cause: cause.clone(),
+                })
+            }
+            Ok(i) => Ok(i),
+            Err(_) => Err(failed),
+        }
     }
 
     /// The upload step: multipart to `upload_url`, no token, then the optional confirmation.
-    /// Only a connection that never opened is retried: a second upload could start a second
-    /// processing of the same file.
+    /// Only a connection that never opened is retried here; any other failure is the caller's,
+    /// which sends the file again only while its import still waits for it (`initializing`), so
+    /// a file that did arrive is never sent twice.
     async fn upload_file(
         &self,
         account: &AccountRef,
@@ -188,12 +292,7 @@ impl CanvasClient {
             match req.send().await {
                 Ok(r) => break r,
                 Err(e) if e.is_connect() && attempt <= self.cfg.max_retries => {
-                    let wait = super::retry::Backoff {
-                        base: self.cfg.backoff_base,
-                        max: self.cfg.backoff_max,
-                    }
-                    .delay(attempt);
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(self.upload_backoff().delay(attempt)).await;
                 }
                 Err(e) => return Err(failed(error_chain(&e.without_url()))),
             }

@@ -31,6 +31,8 @@ pub enum NoticeKind {
     BatchHeld,
     /// Imported, with warnings (only when the tenant asks for it).
     SucceededWithWarnings,
+    /// A batch cannot go on until an operator fixes the token, its permissions or the account.
+    NeedsOperator,
 }
 
 impl NoticeKind {
@@ -40,6 +42,7 @@ impl NoticeKind {
             NoticeKind::TenantHalted => "tenant_halted",
             NoticeKind::BatchHeld => "batch_held",
             NoticeKind::SucceededWithWarnings => "succeeded_with_warnings",
+            NoticeKind::NeedsOperator => "needs_operator",
         }
     }
 }
@@ -246,6 +249,28 @@ impl Notice {
         }
     }
 
+    /// Canvas refused `batch` for a reason outside it (the token, its permissions, the account);
+    /// the batch waits where it is and is tried again on each pass.
+    pub fn needs_operator(
+        tenant: &str,
+        batch: &BatchId,
+        reason: &str,
+        hint: &LedgerHint,
+    ) -> Notice {
+        let mut n = Notice::halted(tenant, batch, reason, hint);
+        n.event = NoticeKind::NeedsOperator;
+        n.state = "waiting".into();
+        n.summary = format!(
+            "batch {batch} of tenant {tenant} cannot be sent to Canvas: {}",
+            cut(reason)
+        );
+        n.action = "fix what Canvas refused (the token, its permissions or the account, as the \
+                    error says); the batch is tried again on the next pass, nothing is lost"
+            .into();
+        n.command = None;
+        n
+    }
+
     /// SNS's subject: ASCII, one line, at most 100 characters.
     pub fn subject(&self) -> String {
         let what = match self.event {
@@ -253,6 +278,7 @@ impl Notice {
             NoticeKind::TenantHalted => "tenant halted",
             NoticeKind::BatchHeld => "batch held for approval",
             NoticeKind::SucceededWithWarnings => "imported with warnings",
+            NoticeKind::NeedsOperator => "needs an operator",
         };
         let s = format!("canvas-sis {}: {what} ({})", self.tenant, self.state);
         let ascii: String = s

@@ -66,6 +66,9 @@ pub struct Notifier {
     /// The last batch per tenant whose failure was notified: its `Halted` needs no notice of its
     /// own (the failure notice already says the tenant halts and how to resume).
     failed: Mutex<HashMap<String, String>>,
+    /// The last `NeedsOperator` reason per tenant and batch: a batch retried on every pass is
+    /// alerted once per distinct reason, not once per pass.
+    alerted: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Notifier {
@@ -107,6 +110,7 @@ impl Notifier {
             jobs,
             pending,
             failed: Mutex::new(HashMap::new()),
+            alerted: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -155,6 +159,16 @@ impl Notifier {
         }
     }
 
+    /// True the first time `reason` is seen for this batch (remembered in memory only: a
+    /// restarted process alerts once more).
+    fn first_alert(&self, tenant: &str, batch: &str, reason: &str) -> bool {
+        let Ok(mut a) = self.alerted.lock() else {
+            return true;
+        };
+        let key = (tenant.to_owned(), batch.to_owned());
+        a.insert(key, reason.to_owned()).as_deref() != Some(reason)
+    }
+
     fn failure_was_notified(&self, tenant: &str, batch: &str) -> bool {
         self.failed
             .lock()
@@ -184,6 +198,9 @@ impl Observer for Notifier {
                 .failure_was_notified(tenant, batch.as_str()))
             .then(|| Notice::halted(tenant, batch, reason, &self.hint)),
             BatchEvent::Parked(_) => None,
+            BatchEvent::NeedsOperator { batch, reason } => self
+                .first_alert(tenant, batch.as_str(), reason)
+                .then(|| Notice::needs_operator(tenant, batch, reason, &self.hint)),
         };
         if let Some(n) = notice {
             self.enqueue(tenant, n);

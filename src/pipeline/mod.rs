@@ -276,6 +276,11 @@ async fn submit_recorded(
 
 /// The Canvas end recorded for the batch, as the one-shot reports it.
 fn finished_outcome(rec: crate::ledger::BatchRecord, req: &ImportRequest) -> Outcome {
+    // Canvas refused the POST itself (e.g. an unknown batch-mode term): nothing was imported.
+    if matches!(&rec.stage, crate::ledger::Stage::Terminal { state, .. } if state == "rejected") {
+        let reason = rec.errors.first().cloned();
+        return rejected(reason.unwrap_or_else(|| "Canvas refused the import".into()));
+    }
     let import = rec
         .canvas_json
         .and_then(|j| serde_json::from_value::<crate::canvas::SisImport>(j).ok());

@@ -44,6 +44,10 @@ pub enum BatchEvent<'a> {
     Parked(&'a BatchRecord),
     /// The tenant's gate closed because of `batch`; its later batches park until `resume`.
     Halted { batch: &'a BatchId, reason: &'a str },
+    /// `batch` cannot go on until an operator fixes something outside it — the token, its
+    /// permissions, the account (`reason` is Canvas's answer and what to fix). The batch stays
+    /// where it is and is tried again on each pass; nothing is halted or lost.
+    NeedsOperator { batch: &'a BatchId, reason: &'a str },
 }
 
 /// Receives the pipeline's events. Every method has a default that does nothing.
@@ -101,6 +105,9 @@ pub fn log_batch_event(tenant: &str, event: BatchEvent<'_>) {
         }
         BatchEvent::Halted { batch, reason } => {
             tracing::error!(tenant, batch = %batch, reason, "tenant halted");
+        }
+        BatchEvent::NeedsOperator { batch, reason } => {
+            tracing::error!(tenant, batch = %batch, reason, "batch needs an operator");
         }
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Exit codes (documented in the README and `--help`): 0 imported (with or without messages);
 //! 1 Canvas failed or aborted it; 2 usage or configuration error (including a bad token or a
-//! missing permission); 3 rejected before upload; 4 refused because an earlier import failed;
-//! 5 gave up (deadline passed or Canvas unreachable); 6 refused because this token's user
-//! imported the same files recently (a re-run; `--force` sends them again).
+//! missing permission); 3 rejected (before upload, or Canvas refused the upload itself: no import
+//! was created); 4 refused because an earlier import failed; 5 gave up (deadline passed or Canvas
+//! unreachable); 6 refused because this token's user imported the same files recently (a re-run;
+//! `--force` sends them again).
 
 use crate::canvas::SisImport;
 use crate::sis::validate::ValidationReport;
@@ -16,7 +17,8 @@ pub enum Outcome {
     Imported(Box<Finished>),
     /// Canvas ended it `failed`, `failed_with_messages` or `aborted`.
     CanvasFailed(Box<Finished>),
-    /// Our own checks refused the batch before anything was sent.
+    /// Our own checks refused the batch before anything was sent, or Canvas refused its upload
+    /// outright (no import was created).
     Rejected {
         reason: String,
         report: Option<Box<ValidationReport>>,

@@ -148,6 +148,17 @@ impl<S: LedgerStore> Staged<'_, S> {
             Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
                 crate::telemetry::observer::record_on_span(&span, rec)
             }
+            // Canvas refused the token, its permissions or the account: retried on each pass,
+            // but only an operator can make it pass.
+            Err(RunError::Canvas {
+                reason,
+                exit_code: 2,
+                ..
+            }) => {
+                spans::mark_error(&span);
+                let event = BatchEvent::NeedsOperator { batch: id, reason };
+                self.obs.batch_event(&self.tenant, event);
+            }
             Err(RunError::Busy(_) | RunError::Stopped(_)) => {}
             Err(_) => spans::mark_error(&span),
         }
@@ -664,9 +675,13 @@ impl<S: LedgerStore> Staged<'_, S> {
                 lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
             })
             .await?;
+            // Refused by Canvas: the batch is recorded rejected, there is nothing to wait for.
+            let Some(import_id) = import_id else {
+                return Ok(None);
+            };
             let ended =
                 spans::in_stage(&self.tenant, "wait", self.await_end(rec, req, import_id)).await?;
-            Ok::<_, RunError>((import_id, ended))
+            Ok::<_, RunError>(Some((import_id, ended)))
         };
         // Nothing to archive when the batch was never claimed (the send failed before).
         let archiving = async {
@@ -676,7 +691,9 @@ impl<S: LedgerStore> Staged<'_, S> {
             }
         };
         let (ended, archived) = tokio::join!(sending, archiving);
-        let (import_id, ended) = ended?;
+        let Some((import_id, ended)) = ended? else {
+            return Ok(());
+        };
         spans::in_stage(
             &self.tenant,
             "record",
@@ -687,14 +704,16 @@ impl<S: LedgerStore> Staged<'_, S> {
 
     /// The POST; records `submitted` with the import id, which it returns. What tells the
     /// import it makes from anyone else's is recorded in the lease before it leaves, and only
-    /// while this worker still holds the lease.
+    /// while this worker still holds the lease. When Canvas refuses the POST itself (no import
+    /// exists), the batch is recorded rejected with Canvas's answer, the tenant halts unless its
+    /// policy continues, and `None` is returned.
     async fn post(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
         zip: &Path,
         held: &lease::Held,
-    ) -> Result<u64, RunError> {
+    ) -> Result<Option<u64>, RunError> {
         self.obs.stage(ObsStage::Upload);
         let mut one = req.clone();
         one.path = zip.to_owned();
@@ -716,7 +735,11 @@ impl<S: LedgerStore> Staged<'_, S> {
         match submit::submit(self.client, &one, zip, self.obs, &evidence).await {
             Ok(import) => {
                 self.record_submitted(rec, &import).await?;
-                Ok(import.id)
+                Ok(Some(import.id))
+            }
+            Err(Outcome::Rejected { reason, .. }) => {
+                self.reject(rec, reason, None).await?;
+                Ok(None)
             }
             Err(outcome) => Err(RunError::Canvas {
                 batch: rec.id.clone(),

@@ -87,6 +87,8 @@ pub async fn submit(
     obs: &dyn Observer,
     evidence: &Evidence,
 ) -> Result<SisImport, Outcome> {
+    // Imports this call aborted itself (their file never arrived) are not ours to adopt later.
+    let mut evidence = evidence.clone();
     for attempt in 1..=MAX_ATTEMPTS {
         match client
             .create_sis_import(&req.account, &req.options, zip)
@@ -99,6 +101,12 @@ pub async fn submit(
                     import.workflow_state.as_str()
                 ));
                 return Ok(import);
+            }
+            // The file never reached Canvas and its import was aborted: nothing was imported,
+            // and the aborted import is never taken for the next attempt's.
+            Err(e @ CanvasError::UploadAbandoned { import_id, .. }) if attempt < MAX_ATTEMPTS => {
+                evidence.not_ours.insert(import_id);
+                obs.note(&format!("{e}; uploading again as a new import"));
             }
             Err(e) if e.class() == ErrorClass::Uncertain => {
                 obs.note(&format!("the upload's outcome is unknown ({e}); looking for the import in Canvas before sending again"));
@@ -129,6 +137,14 @@ pub async fn submit(
                     });
                 }
                 obs.note("no import was created; sending the upload again");
+            }
+            // Canvas refused this batch (an unknown term, a bad option): no import exists, and
+            // sending it again would be refused the same way.
+            Err(e) if e.is_refusal() => {
+                return Err(Outcome::Rejected {
+                    reason: format!("Canvas refused the import: {e}"),
+                    report: None,
+                });
             }
             Err(e) => return Err(canvas_outcome(&e, None)),
         }

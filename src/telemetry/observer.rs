@@ -24,6 +24,7 @@ impl Observer for MetricsObserver {
             }
             BatchEvent::Held(_) => m.batch_outcome(tenant, "held"),
             BatchEvent::Parked(_) => m.batch_outcome(tenant, "parked"),
+            BatchEvent::NeedsOperator { .. } => m.batch_outcome(tenant, "needs_operator"),
             BatchEvent::Halted { .. } => {
                 m.halts.add(
                     1,
