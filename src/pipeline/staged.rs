@@ -143,7 +143,11 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// (see `telemetry::spans`), which ends with what the run came to.
     pub async fn run_batch(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
         let span = spans::batch(&self.tenant, &id.to_string());
-        let out = self.run_stages(id, input).instrument(span.clone()).await;
+        // Boxed, as are the stages below: their futures are large (a debug build's overflowed a
+        // test thread's 2 MiB stack), and a caller awaiting this one should not carry them.
+        let out = Box::pin(self.run_stages(id, input))
+            .instrument(span.clone())
+            .await;
         match &out {
             Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
                 crate::telemetry::observer::record_on_span(&span, rec)
@@ -193,13 +197,13 @@ impl<S: LedgerStore> Staged<'_, S> {
                 }
                 Stage::Submitted { import_id } => {
                     let import_id = *import_id;
-                    self.finish(&rec, &req, import_id).await?;
+                    Box::pin(self.finish(&rec, &req, import_id)).await?;
                 }
                 Stage::Submitting => {
                     if self.may_be_in_flight(&rec) {
                         return Err(RunError::Busy(rec.id.clone()));
                     }
-                    self.resolve_submitting(&rec, &req).await?
+                    Box::pin(self.resolve_submitting(&rec, &req)).await?
                 }
                 stage => {
                     if let Some(reason) = self.gate_closed().await? {
@@ -215,7 +219,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                                 return Ok(Progress::Blocked(Box::new(held)));
                             }
                         }
-                        Stage::Packed => self.submit(&rec, &req).await?,
+                        Stage::Packed => Box::pin(self.submit(&rec, &req)).await?,
                         _ => unreachable!("handled above"),
                     }
                 }
@@ -671,7 +675,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             let import_id = spans::in_stage(&self.tenant, "submit", async {
                 let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
-                let posting = self.post(rec, req, &zip, &held);
+                let posting = Box::pin(self.post(rec, req, &zip, &held));
                 lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
             })
             .await?;
@@ -679,25 +683,25 @@ impl<S: LedgerStore> Staged<'_, S> {
             let Some(import_id) = import_id else {
                 return Ok(None);
             };
-            let ended =
-                spans::in_stage(&self.tenant, "wait", self.await_end(rec, req, import_id)).await?;
+            let waiting = Box::pin(self.await_end(rec, req, import_id));
+            let ended = spans::in_stage(&self.tenant, "wait", waiting).await?;
             Ok::<_, RunError>(Some((import_id, ended)))
         };
         // Nothing to archive when the batch was never claimed (the send failed before).
         let archiving = async {
             match zip_ready.await {
-                Ok(zip) => self.archive_zip(rec, &zip).await,
+                Ok(zip) => Box::pin(self.archive_zip(rec, &zip)).await,
                 Err(_) => Ok(()),
             }
         };
-        let (ended, archived) = tokio::join!(sending, archiving);
+        let (ended, archived) = tokio::join!(Box::pin(sending), archiving);
         let Some((import_id, ended)) = ended? else {
             return Ok(());
         };
         spans::in_stage(
             &self.tenant,
             "record",
-            self.record_end(rec, import_id, &ended, archived),
+            Box::pin(self.record_end(rec, import_id, &ended, archived)),
         )
         .await
     }
@@ -959,14 +963,18 @@ impl<S: LedgerStore> Staged<'_, S> {
         import_id: u64,
     ) -> Result<(), RunError> {
         let (ended, archived) = tokio::join!(
-            spans::in_stage(&self.tenant, "wait", self.await_end(rec, req, import_id)),
-            self.archive_owed_zip(rec, req)
+            spans::in_stage(
+                &self.tenant,
+                "wait",
+                Box::pin(self.await_end(rec, req, import_id))
+            ),
+            Box::pin(self.archive_owed_zip(rec, req))
         );
         let ended = ended?;
         spans::in_stage(
             &self.tenant,
             "record",
-            self.record_end(rec, import_id, &ended, archived),
+            Box::pin(self.record_end(rec, import_id, &ended, archived)),
         )
         .await
     }
