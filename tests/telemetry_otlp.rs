@@ -109,29 +109,62 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
     c.drop_zip("east/1.zip", zip_feed("e1")).await;
     c.drop_zip("west/1.zip", zip_feed("w1")).await;
     c.drop_zip("west/2.zip", zip_feed("w2")).await;
-    // A message sent by a traced producer: its traceparent is continued. It is queued before
-    // the object's own event (same group), so it is the one that brings the batch.
-    let traced = json!({"version": "0", "id": "traced-1", "detail-type": "Object Created",
-        "source": "aws.s3", "detail": {"bucket": {"name": "drop"}, "object": {"key": "east/2.zip"}}});
-    c.moto
-        .sqs()
-        .await
-        .send_message()
-        .queue_url(&c.queue_url)
-        .message_body(traced.to_string())
-        .message_group_id("east")
-        .message_attributes(
-            "traceparent",
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("send the traced message");
+    // A traced producer forwards the bucket's events with its trace context; the worker
+    // continues the traceparent of east/2.zip's. (Forwarded copies replace the originals: a
+    // write announced twice is one batch when both copies name its version or sequencer, as
+    // AWS's do.) Taken off the queue in order, then sent again in that order.
     c.moto.put(cloud::DROP, "east/2.zip", zip_feed("e2")).await;
+    let sqs = c.moto.sqs().await;
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&c.queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive the queued events");
+        if received.messages().is_empty() {
+            break;
+        }
+        for m in received.messages() {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .expect("a FIFO message has its group");
+            events.push((group, m.body().unwrap_or_default().to_owned()));
+            sqs.delete_message()
+                .queue_url(&c.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .expect("take the event off the queue");
+        }
+    }
+    assert_eq!(events.len(), 4, "one event per object: {events:?}");
+    for (n, (group, body)) in events.into_iter().enumerate() {
+        let mut send = sqs
+            .send_message()
+            .queue_url(&c.queue_url)
+            .message_body(&body)
+            .message_group_id(group)
+            .message_deduplication_id(format!("forwarded-{n}"));
+        if body.contains("east/2.zip") {
+            send = send.message_attributes(
+                "traceparent",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01"))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        send.send().await.expect("forward the event");
+    }
 
     let mut cmd = c.worker(&["--until-empty"]);
     cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
