@@ -371,6 +371,31 @@ async fn a_manifests_import_options_are_applied_to_its_batch_only() {
     );
 }
 
+/// The operator contract: a manifest with `files` means those files. A CSV beside them that the
+/// manifest does not list (an export left over, a file for another run) is never sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_listing_files_sends_only_those_files() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_batch(
+        dir.path(),
+        "listed",
+        &[
+            ("users.csv", &users_csv(2)),
+            ("courses.csv", COURSES),
+            ("manifest.json", r#"{"files": [{"name": "users.csv"}]}"#),
+        ],
+        Duration::from_secs(300),
+    );
+    let out = watch_once(&s, dir.path()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let imports = s.imports().await;
+    assert_eq!(imports.len(), 1, "{}", output_text(&out));
+    let sent = imports[0]["csv_files"].to_string();
+    assert!(sent.contains("users.csv"), "{sent}");
+    assert!(!sent.contains("courses.csv"), "an unlisted file was sent: {sent}");
+}
+
 /// `watch --once` as a process with a deadline: a watcher that blocks fails the test.
 async fn watch_once_within(url: &str, dir: &Path, token_env: (&str, &str)) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
