@@ -393,7 +393,10 @@ async fn a_manifest_listing_files_sends_only_those_files() {
     assert_eq!(imports.len(), 1, "{}", output_text(&out));
     let sent = imports[0]["csv_files"].to_string();
     assert!(sent.contains("users.csv"), "{sent}");
-    assert!(!sent.contains("courses.csv"), "an unlisted file was sent: {sent}");
+    assert!(
+        !sent.contains("courses.csv"),
+        "an unlisted file was sent: {sent}"
+    );
 }
 
 /// `watch --once` as a process with a deadline: a watcher that blocks fails the test.

@@ -4,6 +4,11 @@
 //! skipped), a `.zip` (read safely by `pack::read`: hostile or broken zips are refused whole), or a
 //! single `.csv`. Nothing is read into memory here; files are opened later, once per stage.
 //!
+//! A folder holding a `manifest.json` with a `files` list (the operator contract, design.md) is
+//! those files only: a CSV beside them that the manifest does not list is listed as skipped,
+//! never sent, and a listed file that is not there refuses the batch. (Folder mode and the S3
+//! worker have already checked the list and its digests; here it decides what is read.)
+//!
 //! Inputs are regular files: PATH itself, or a `.csv` of the folder, that is a symbolic link, a
 //! named pipe, a socket or a device refuses the batch (a link could make the batch quote and
 //! upload a file from anywhere, a pipe blocks whoever opens it). Types are read without
@@ -65,6 +70,39 @@ pub enum CollectError {
     Zip(#[from] ZipInputError),
     #[error(transparent)]
     NotRegular(#[from] NotRegular),
+    #[error(
+        "{path}: {problem}; fix manifest.json (`{{}}` means every CSV of the folder) or the folder"
+    )]
+    Manifest { path: PathBuf, problem: String },
+}
+
+/// The file names a folder's `manifest.json` lists, if it has one with a `files` list.
+fn manifest_files(dir: &Path) -> Result<Option<Vec<String>>, CollectError> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        files: Option<Vec<Listed>>,
+    }
+    let path = dir.join("manifest.json");
+    // Opened as every input is: never through a link, never waiting on a pipe.
+    let file = match crate::store::local::open_regular(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CollectError::Io { path, source }),
+    };
+    let manifest: Manifest =
+        serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
+            CollectError::Manifest {
+                path: path.clone(),
+                problem: format!("not a valid manifest ({e})"),
+            }
+        })?;
+    Ok(manifest
+        .files
+        .map(|files| files.into_iter().map(|f| f.name).collect()))
 }
 
 pub fn collect(path: &Path, limits: &ZipLimits) -> Result<Collected, CollectError> {
@@ -140,6 +178,23 @@ fn collect_folder(dir: &Path) -> Result<Collected, CollectError> {
             skipped.push(format!("{name} (not a .csv)"));
         }
     }
+    if let Some(listed) = manifest_files(dir)? {
+        let (kept, unlisted): (Vec<LocalFile>, Vec<LocalFile>) = files
+            .into_iter()
+            .partition(|f| listed.iter().any(|n| n == f.name()));
+        skipped.extend(
+            unlisted
+                .iter()
+                .map(|f| format!("{} (not listed in manifest.json)", f.name())),
+        );
+        if let Some(missing) = listed.iter().find(|n| !kept.iter().any(|f| f.name() == *n)) {
+            return Err(CollectError::Manifest {
+                path: dir.join("manifest.json"),
+                problem: format!("it lists {missing}, which is not a .csv file of the folder"),
+            });
+        }
+        files = kept;
+    }
     if files.is_empty() {
         return Err(CollectError::NoCsv(dir.to_owned()));
     }
@@ -164,6 +219,45 @@ mod tests {
             c.skipped(),
             vec!["notes.txt (not a .csv)", "old/ (sub-folder)"]
         );
+    }
+
+    #[test]
+    fn a_manifest_with_files_keeps_only_those_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("users.csv"), "user_id,login_id,status\n").unwrap();
+        std::fs::write(dir.path().join("courses.csv"), "course_id,short_name\n").unwrap();
+        let manifest = dir.path().join("manifest.json");
+        std::fs::write(&manifest, r#"{"files": [{"name": "users.csv"}]}"#).unwrap();
+        let c = collect(dir.path(), &ZipLimits::default()).unwrap();
+        let names: Vec<&str> = c.files().iter().map(|f| f.name()).collect();
+        assert_eq!(names, vec!["users.csv"]);
+        assert!(
+            c.skipped()
+                .contains(&"courses.csv (not listed in manifest.json)".to_owned()),
+            "{:?}",
+            c.skipped()
+        );
+        std::fs::write(&manifest, "{}").unwrap();
+        assert_eq!(
+            collect(dir.path(), &ZipLimits::default())
+                .unwrap()
+                .files()
+                .len(),
+            2
+        );
+        std::fs::write(&manifest, r#"{"files": [{"name": "terms.csv"}]}"#).unwrap();
+        let e = collect(dir.path(), &ZipLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("lists terms.csv") && e.contains("fix manifest.json"),
+            "{e}"
+        );
+        std::fs::write(&manifest, "{").unwrap();
+        let e = collect(dir.path(), &ZipLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a valid manifest"), "{e}");
     }
 
     #[test]
