@@ -76,7 +76,9 @@ pub enum CollectError {
     Manifest { path: PathBuf, problem: String },
 }
 
-/// The file names a folder's `manifest.json` lists, if it has one with a `files` list.
+/// The file names a folder's `manifest.json` lists, if it has one with a `files` list. Only the
+/// names are read here: the manifest's rules (shape, digests, import options) are folder mode's
+/// and the S3 fetch's, which have checked it before a batch reaches the pipeline.
 fn manifest_files(dir: &Path) -> Result<Option<Vec<String>>, CollectError> {
     #[derive(serde::Deserialize)]
     struct Listed {

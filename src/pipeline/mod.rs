@@ -158,7 +158,7 @@ async fn run(
         });
     }
     if rerun == Rerun::Refuse {
-        refuse_a_rerun(client, req, &packed).await?;
+        refuse_a_rerun(client, req, &zip_path).await?;
     }
     submit_recorded(client, req, obs, &zip_path, &packed.sha256).await
 }
@@ -169,17 +169,9 @@ async fn run(
 async fn refuse_a_rerun(
     client: &CanvasClient,
     req: &ImportRequest,
-    packed: &PackSummary,
+    zip: &std::path::Path,
 ) -> Result<(), Outcome> {
-    let files: Vec<crate::ledger::PostedFile> = packed
-        .entries
-        .iter()
-        .filter(|e| e.name.to_ascii_lowercase().ends_with(".csv"))
-        .map(|e| crate::ledger::PostedFile {
-            name: e.name.clone(),
-            size: e.uncompressed,
-        })
-        .collect();
+    let files = submit::posted_files(zip).map_err(rejected)?;
     let since = chrono::Utc::now() - RERUN_LOOKBACK;
     match submit::already_imported(client, &req.account, &files, since).await? {
         Some(done) => Err(Outcome::AlreadyImported {

@@ -206,10 +206,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                     Box::pin(self.resolve_submitting(&rec, &req)).await?
                 }
                 stage => {
-                    if let Some(reason) = self.gate_closed().await? {
-                        return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
-                    }
-                    if let Some(reason) = self.blackout() {
+                    if let Some(reason) = self.gate_closed().await?.or_else(|| self.blackout()) {
                         return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
                     }
                     match stage {
