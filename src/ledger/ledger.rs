@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::record::{
     BatchId, BatchRecord, BatchSource, ClaimRecord, DELIVERY, MANIFEST_SHA256, NewBatch, Record,
-    SCHEMA_VERSION, Stage, TenantRecord, decode, encode, validate_tenant,
+    SCHEMA_VERSION, SQS_MESSAGE_ID, Stage, TenantRecord, decode, encode, validate_tenant,
 };
 use super::store::{Version, validate_segment};
 use super::{LedgerError, LedgerStore};
@@ -427,9 +427,6 @@ fn archive_key(batch: &BatchId, name: &str) -> Result<String, LedgerError> {
         batch.local_part()
     ))
 }
-
-/// `source.extra` key under which the queue worker records the SQS message id.
-const SQS_MESSAGE_ID: &str = "sqs_message_id";
 
 fn extra_str<'a>(source: &'a BatchSource, key: &str) -> Option<&'a str> {
     source.extra.get(key).and_then(|v| v.as_str())

@@ -33,8 +33,8 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
     AcceptedStats, Acknowledgement, ArchiveRefs, BatchId, BatchRecord, BatchSource, DELIVERY,
-    Failure, FileIdentity, Gate, Halt, KindStats, MANIFEST_SHA256, NewBatch, PostedFile, Stage,
-    StageChange, SubmitLease, TenantRecord, content_hash,
+    Failure, FileIdentity, Gate, Halt, KindStats, MANIFEST_SHA256, NewBatch, PostedFile,
+    SQS_MESSAGE_ID, Stage, StageChange, SubmitLease, TenantRecord, content_hash,
 };
 pub use s3::S3Store;
 pub use store::{LedgerStore, Version};

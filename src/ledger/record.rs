@@ -136,6 +136,9 @@ pub const DELIVERY: &str = "delivery";
 /// dedup key: the same files dropped again with a corrected manifest are a new batch.
 pub const MANIFEST_SHA256: &str = "manifest_sha256";
 
+/// `source.extra` key: the id of the SQS message that brought the batch (the queue worker's).
+pub const SQS_MESSAGE_ID: &str = "sqs_message_id";
+
 /// One input file, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIdentity {

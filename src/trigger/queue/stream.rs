@@ -25,7 +25,7 @@ use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, LedgerStore, MANIFEST_SHA256,
-    NewBatch, Stage,
+    NewBatch, SQS_MESSAGE_ID, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
@@ -417,7 +417,7 @@ fn source_extra(e: &ObjectEvent, key: &str, m: &Received) -> BTreeMap<String, se
     let mut extra = BTreeMap::from([
         (BUCKET.to_owned(), json!(e.bucket)),
         (TRIGGER_KEY.to_owned(), json!(key)),
-        ("sqs_message_id".to_owned(), json!(m.message_id)),
+        (SQS_MESSAGE_ID.to_owned(), json!(m.message_id)),
     ]);
     let optional = [
         (DELIVERY, e.delivery()),
