@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::sis::SisKind;
 
 use super::apply_people;
+use super::apply_users;
 use super::parse::Row;
 use super::rows::{CHANGE_SIS_ID_TYPES, match_status};
 use super::store::{AccountContent, DEFAULT_TERM_KEY, UndoLog, Upsert};
@@ -46,8 +47,8 @@ pub(crate) fn apply_row(
         SisKind::Course => apply_course(c, row, ctx),
         SisKind::Section => apply_section(c, row, ctx),
         SisKind::Xlist => apply_xlist(c, row, ctx),
-        SisKind::User => apply_people::apply_user(c, row, ctx),
-        SisKind::Login => apply_people::apply_login(c, row, ctx),
+        SisKind::User => apply_users::apply_user(c, row, ctx),
+        SisKind::Login => apply_users::apply_login(c, row, ctx),
         SisKind::Enrollment => apply_people::apply_enrollment(c, row, ctx),
         SisKind::Admin => apply_people::apply_admin(c, row, ctx),
         SisKind::GroupCategory => apply_people::apply_group_category(c, row, ctx),

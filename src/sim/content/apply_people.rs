@@ -1,5 +1,5 @@
-//! Applying checked rows to an account: users and logins (pseudonyms), enrollments, admins,
-//! groups and their memberships, user observers.
+//! Applying checked rows to an account: enrollments, admins, groups and their memberships, user
+//! observers (users and logins themselves are in `apply_users`).
 //!
 //! Users and logins are pseudonyms in the users table, keyed by their SIS id; each points at a
 //! Canvas user (`refs.user`), which several logins can share. Join objects are keyed by the
@@ -12,7 +12,10 @@ use crate::sis::SisKind;
 use super::apply::{Applied, ApplyCtx, fields_of, is_noop_delete, status_of};
 use super::parse::Row;
 use super::rows::enrollment_role;
-use super::store::{AccountContent, Entity, UndoEntry, Upsert};
+use super::store::{AccountContent, Entity, Upsert};
+
+/// The built-in account role every Canvas account has.
+const ACCOUNT_ADMIN_ROLE: &str = "AccountAdmin";
 
 /// The Canvas user behind a pseudonym SIS id.
 fn user_of(c: &AccountContent, sis: &str) -> Option<u64> {
@@ -22,7 +25,7 @@ fn user_of(c: &AccountContent, sis: &str) -> Option<u64> {
 }
 
 /// The pseudonym key (SIS id) whose `integration_id` is this one.
-fn pseudonym_by_integration_id(c: &AccountContent, integration: &str) -> Option<String> {
+pub(crate) fn pseudonym_by_integration_id(c: &AccountContent, integration: &str) -> Option<String> {
     c.entities(SisKind::User)
         .find(|(_, p)| p.field("integration_id") == Some(integration))
         .map(|(k, _)| k.clone())
@@ -44,144 +47,6 @@ fn upsert_join(
         refs,
     };
     c.upsert(kind, key, change, ctx.batch_id, ctx.undo);
-}
-
-/// The pseudonym, other than `sis`, that already holds this login id.
-fn login_holder(c: &AccountContent, login: &str, sis: &str) -> Option<String> {
-    c.entities(SisKind::User)
-        .find(|(k, p)| {
-            k.as_str() != sis
-                && !p.is_deleted()
-                && p.field("login_id")
-                    .is_some_and(|l| l.eq_ignore_ascii_case(login))
-        })
-        .map(|(k, _)| k.clone())
-}
-
-pub(crate) fn apply_user(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
-    let sis = row.get("user_id").unwrap_or_default();
-    let login = row.get("login_id").unwrap_or_default();
-    let state = status_of(SisKind::User, row);
-    if let Some(holder) = login_holder(c, login, sis) {
-        claim_login(c, &holder, sis, ctx.update_sis_id_if_login_claimed)?;
-    }
-    if is_noop_delete(c, SisKind::User, sis, state) {
-        return Ok(());
-    }
-    let existing = c
-        .get(SisKind::User, sis)
-        .and_then(|p| p.refs.get("user").copied());
-    let user = existing.unwrap_or_else(|| c.alloc_id());
-    let mut fields = fields_of(row, &["user_id", "status"]);
-    let named = ["full_name", "first_name", "last_name"]
-        .iter()
-        .any(|k| fields.contains_key(*k));
-    if existing.is_none() && !named {
-        fields.insert("full_name".into(), login.to_owned());
-    }
-    let change = Upsert {
-        sis_id: Some(sis.to_owned()),
-        state: state.to_owned(),
-        fields,
-        refs: [("user".to_owned(), user)].into(),
-    };
-    c.upsert(SisKind::User, sis, change, ctx.batch_id, ctx.undo);
-    if existing.is_none() && row.get("email").is_some() {
-        ctx.undo.entries.push(UndoEntry {
-            kind: None,
-            key: sis.to_owned(),
-            class: "CommunicationChannel".into(),
-            previous_state: None,
-            new_state: "unconfirmed".into(),
-            batch_mode: false,
-        });
-    }
-    if state == "deleted" && !has_active_login(c, user) {
-        delete_enrollments_of(c, user, ctx);
-    }
-    Ok(())
-}
-
-/// Another pseudonym holds the login id: with `update_sis_id_if_login_claimed` (and the SIS id
-/// free) that pseudonym takes the new SIS id; otherwise the row is refused.
-fn claim_login(c: &mut AccountContent, holder: &str, sis: &str, update: bool) -> Applied {
-    if update && c.get(SisKind::User, sis).is_none() {
-        let table = c.table_mut(SisKind::User);
-        if let Some(mut p) = table.remove(holder) {
-            p.sis_id = Some(sis.to_owned());
-            table.insert(sis.to_owned(), p);
-        }
-        return Ok(());
-    }
-    Err(format!(
-        "An existing Canvas user with the SIS ID {holder} has already claimed {sis}'s user_id requested login information, skipping"
-    ))
-}
-
-fn has_active_login(c: &AccountContent, user: u64) -> bool {
-    c.entities(SisKind::User)
-        .any(|(_, p)| !p.is_deleted() && p.refs.get("user") == Some(&user))
-}
-
-/// When a user's last login is deleted, Canvas deletes the user's enrollments too.
-fn delete_enrollments_of(c: &mut AccountContent, user: u64, ctx: &mut ApplyCtx<'_>) {
-    let keys: Vec<String> = c
-        .entities(SisKind::Enrollment)
-        .filter(|(_, e)| !e.is_deleted() && e.refs.get("user") == Some(&user))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in keys {
-        c.set_state(
-            SisKind::Enrollment,
-            &k,
-            "deleted",
-            Some(ctx.batch_id),
-            ctx.undo,
-            false,
-        );
-    }
-}
-
-pub(crate) fn apply_login(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
-    let sis = row.get("user_id").unwrap_or_default();
-    let user = existing_user(c, row)
-        .ok_or_else(|| format!("Could not find the existing user for login with SIS ID {sis}"))?;
-    if let Some(p) = c.get(SisKind::User, sis)
-        && p.refs.get("user") != Some(&user)
-    {
-        return Err(format!(
-            "An existing Canvas user with the SIS ID {sis} has already claimed {sis}'s user_id requested login information, skipping"
-        ));
-    }
-    let login = row.get("login_id").unwrap_or_default();
-    if let Some(holder) = login_holder(c, login, sis) {
-        return Err(format!(
-            "An existing Canvas user with the SIS ID {holder} has already claimed {sis}'s user_id requested login information, skipping"
-        ));
-    }
-    let fields = fields_of(row, &["user_id", "status"]);
-    let change = Upsert {
-        sis_id: Some(sis.to_owned()),
-        state: "active".to_owned(), // logins.csv forces the status to active
-        fields,
-        refs: [("user".to_owned(), user)].into(),
-    };
-    c.upsert(SisKind::User, sis, change, ctx.batch_id, ctx.undo);
-    Ok(())
-}
-
-/// The Canvas user a logins row adds a login to.
-fn existing_user(c: &AccountContent, row: &Row) -> Option<u64> {
-    if let Some(sis) = row.get("existing_user_id") {
-        return user_of(c, sis);
-    }
-    if let Some(integration) = row.get("existing_integration_id") {
-        return pseudonym_by_integration_id(c, integration).and_then(|k| user_of(c, &k));
-    }
-    let id: u64 = row.get("existing_canvas_user_id")?.parse().ok()?;
-    c.entities(SisKind::User)
-        .any(|(_, p)| p.refs.get("user") == Some(&id))
-        .then_some(id)
 }
 
 /// The course and section (Canvas ids) an enrollment row names, with Canvas's errors.
@@ -291,22 +156,21 @@ fn other_active_enrollment(c: &AccountContent, key: &str, course: u64, user: u64
     })
 }
 
+/// `SIS::AdminImporter`: the account (the root one when blank, else a live sub-account), then
+/// the role, then the user. Deleting an admin Canvas does not have changes nothing, silently.
 pub(crate) fn apply_admin(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let user_sis = row.get("user_id").unwrap_or_default();
-    let user = user_of(c, user_sis)
-        .ok_or_else(|| format!("Invalid or unknown user_id '{user_sis}' for admin"))?;
     let account = match row.get("account_id") {
         None => c.root_account_id,
         Some(a) => c
             .get(SisKind::Account, a)
             .filter(|a| !a.is_deleted())
             .map(|a| a.id)
-            .ok_or_else(|| format!("Invalid account_id given for admin {user_sis}"))?,
+            .ok_or_else(|| "Invalid account_id given for admin".to_owned())?,
     };
-    let role = row.get("role_id").map_or_else(
-        || row.get("role").unwrap_or_default().to_owned(),
-        |id| format!("role_id:{id}"),
-    );
+    let role = admin_role(row)?;
+    let user = user_of(c, user_sis)
+        .ok_or_else(|| format!("Invalid or unknown user_id '{user_sis}' for admin"))?;
     let key = format!("{account}:{user}:{role}");
     let state = status_of(SisKind::Admin, row);
     if is_noop_delete(c, SisKind::Admin, &key, state) {
@@ -323,6 +187,27 @@ pub(crate) fn apply_admin(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<
         ctx,
     );
     Ok(())
+}
+
+/// The account role an admins row names: by id, else by name. The simulated account has the
+/// built-in `AccountAdmin` role and no custom ones; the ids of the real account's roles are not
+/// known here, so any whole number is taken as one of them.
+fn admin_role(row: &Row) -> Result<String, String> {
+    let by_id = row
+        .get("role_id")
+        .filter(|id| id.parse::<u64>().is_ok())
+        .map(|id| format!("role_id:{id}"));
+    let by_name = row
+        .get("role")
+        .filter(|r| *r == ACCOUNT_ADMIN_ROLE)
+        .map(str::to_owned);
+    by_id.or(by_name).ok_or_else(|| match row.get("role") {
+        Some(role) => format!("Invalid role '{role}' for admin"),
+        None => format!(
+            "Invalid role_id '{}' for admin",
+            row.get("role_id").unwrap_or_default()
+        ),
+    })
 }
 
 /// Resolves an optional `account_id`/`course_id` context column.
@@ -448,6 +333,8 @@ pub(crate) fn apply_group_membership(
     Ok(())
 }
 
+/// `SIS::UserObserverImporter`: both users must have a live login; deleting a link Canvas does
+/// not have (or no longer has) is reported.
 pub(crate) fn apply_user_observer(
     c: &mut AccountContent,
     row: &Row,
@@ -460,12 +347,17 @@ pub(crate) fn apply_user_observer(
     let student = user_of(c, student_sis)
         .ok_or_else(|| format!("A student referenced a non-existent user {student_sis}"))?;
     if observer == student {
-        return Err(format!("Can't observe yourself user {observer_sis}"));
+        return Err(format!("Can't observe yourself user {student_sis}"));
     }
     let key = format!("{observer}:{student}");
     let state = status_of(SisKind::UserObserver, row);
-    if is_noop_delete(c, SisKind::UserObserver, &key, state) {
-        return Ok(());
+    let linked = c
+        .get(SisKind::UserObserver, &key)
+        .is_some_and(|l| !l.is_deleted());
+    if state == "deleted" && !linked {
+        return Err(format!(
+            "Can't delete a non-existent observer for observer: {observer_sis}, student: {student_sis}"
+        ));
     }
     let refs = [
         ("observer".to_owned(), observer),

@@ -524,7 +524,7 @@ mod tests {
             texts,
             vec![
                 "An old_id, 'C404', referenced a non-existent course and was not changed to 'C5'",
-                "Could not find the existing user for login with SIS ID U3",
+                "Could not find the existing user for login with SIS ID U3, skipping",
                 "Can't observe yourself user U2",
             ]
         );

@@ -11,6 +11,7 @@
 
 mod apply;
 mod apply_people;
+mod apply_users;
 pub mod cleanup;
 pub mod diff;
 pub mod job;

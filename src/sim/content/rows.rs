@@ -110,10 +110,11 @@ fn check_named(
 }
 
 fn check_user(row: &Row) -> Result<(), String> {
-    let id = need(row, "user_id", || "No user_id given for a user".into())?;
+    // lib/sis/csv/user_importer.rb validates the row for NUL characters before anything else.
     if row.raw.contains('\0') || row.fields.values().any(|v| v.contains('\0')) {
-        return Err(format!("Invalid character (NUL byte) in row for user {id}"));
+        return Err("Some of the fields contain NULL character".into());
     }
+    let id = need(row, "user_id", || "No user_id given for a user".into())?;
     need(row, "login_id", || {
         format!("No login_id given for user {id}")
     })?;
@@ -123,11 +124,23 @@ fn check_user(row: &Row) -> Result<(), String> {
         .ok_or_else(|| format!("Improper status for user {id}"))
 }
 
+/// logins.csv goes through the user importer with `login_only` (its status is always active):
+/// the user importer's messages, then the one about the existing user.
 fn check_login(row: &Row) -> Result<(), String> {
-    let id = need(row, "user_id", || "No user_id given for login".into())?;
+    let id = need(row, "user_id", || "No user_id given for a user".into())?;
     need(row, "login_id", || {
-        format!("No login_id given for login {id}")
+        format!("No login_id given for user {id}")
     })?;
+    let existing = [
+        "existing_user_id",
+        "existing_integration_id",
+        "existing_canvas_user_id",
+    ];
+    if existing.iter().all(|col| row.get(col).is_none()) {
+        return Err(format!(
+            "No existing user provided for login with SIS ID {id}"
+        ));
+    }
     Ok(())
 }
 
@@ -209,16 +222,18 @@ pub(crate) fn enrollment_role(role: &str) -> Option<&'static str> {
     ENROLLMENT_ROLES.iter().copied().find(|r| *r == lower)
 }
 
+/// The row-only checks of `SIS::AdminImporter#process_admin`, in its order; the account, role
+/// and user are resolved when the row is applied.
 fn check_admin(row: &Row) -> Result<(), String> {
-    let user = need(row, "user_id", || "No user_id given for admin".into())?;
-    match (row.get("role"), row.get("role_id")) {
-        (None, None) => return Err(format!("No role_id or role given for admin {user}")),
-        (Some(role), None) if role != "AccountAdmin" => {
-            return Err(format!("Invalid or unknown role '{role}' for admin {user}"));
-        }
-        _ => {}
+    need(row, "user_id", || "No user_id given for admin".into())?;
+    let status = need(row, "status", || "No status given for admin".into())?;
+    if row.get("role").is_none() && row.get("role_id").is_none() {
+        return Err("No role_id or role given for admin".into());
     }
-    check_status(row, SisKind::Admin, &format!("admin {user}"))
+    match status.to_lowercase().as_str() {
+        "active" | "deleted" => Ok(()),
+        _ => Err(format!("Invalid status {status} for admin")),
+    }
 }
 
 fn check_group_category(row: &Row) -> Result<(), String> {
@@ -246,18 +261,24 @@ fn check_membership(row: &Row) -> Result<(), String> {
     check_status(row, SisKind::GroupMembership, "a group user")
 }
 
+/// `SIS::UserObserverImporter#process_user_observer`: a missing student is reported as a missing
+/// `user_id`, self-observation before the status, and the status must be exactly active or
+/// deleted (a blank one included: `Improper status ""`).
 fn check_observer(row: &Row) -> Result<(), String> {
     let observer = need(row, "observer_id", || {
         "No observer_id given for a user observer".into()
     })?;
     let student = need(row, "student_id", || {
-        "No student_id given for a user observer".into()
+        "No user_id given for a user observer".into()
     })?;
-    check_status(row, SisKind::UserObserver, "a user observer")?;
     if observer == student {
-        return Err(format!("Can't observe yourself user {observer}"));
+        return Err(format!("Can't observe yourself user {student}"));
     }
-    Ok(())
+    let status = row.get("status").unwrap_or_default();
+    match match_status(SisKind::UserObserver, status) {
+        Some(_) => Ok(()),
+        None => Err(format!("Improper status \"{status}\" for a user_observer")),
+    }
 }
 
 /// The SIS types `change_sis_id.csv` can rename.
