@@ -10,7 +10,9 @@
 //! the `importing` / `cleanup_batch` states can be observed while a batch runs.
 
 mod apply;
+mod apply_groups;
 mod apply_people;
+mod apply_tags;
 pub mod cleanup;
 pub mod diff;
 pub mod job;
