@@ -23,8 +23,6 @@ use super::{apply_groups, apply_people, apply_tags};
 pub(crate) struct ApplyCtx<'a> {
     pub batch_id: u64,
     pub update_sis_id_if_login_claimed: bool,
-    /// The account's `institutional_tags` feature.
-    pub institutional_tags: bool,
     /// The account's `allow_assign_to_differentiation_tags` setting.
     pub differentiation_tags: bool,
     pub undo: &'a mut UndoLog,

@@ -2,9 +2,10 @@
 //! (`lib/sis/institutional_tag_category_importer.rb`, `institutional_tag_importer.rb`,
 //! `institutional_tag_association_importer.rb`).
 //!
-//! Every check is made here, in Canvas's order, because Canvas's first one is the account's
-//! `institutional_tags` feature, before the row's own values. Categories and tags are found by
-//! SIS id whatever their state, as Canvas's `find_by` does.
+//! The checks are made here, in Canvas's order: required values, status, then the lookups.
+//! Without the account's `institutional_tags` feature Canvas does not recognise these files at
+//! all (header detection), so no row gets here. Categories and tags are found by SIS id
+//! whatever their state, as Canvas's `find_by` does.
 
 use std::collections::BTreeMap;
 
@@ -13,14 +14,6 @@ use crate::sis::SisKind;
 use super::apply::{Applied, ApplyCtx, fields_of};
 use super::parse::Row;
 use super::store::{AccountContent, Upsert};
-
-fn feature_on(ctx: &ApplyCtx<'_>) -> Applied {
-    if ctx.institutional_tags {
-        Ok(())
-    } else {
-        Err("Institutional tags are not enabled for this account".into())
-    }
-}
 
 fn need<'a>(row: &'a Row, col: &str, msg: impl FnOnce() -> String) -> Result<&'a str, String> {
     row.get(col).ok_or_else(msg)
@@ -58,7 +51,6 @@ fn upsert(
 }
 
 pub(crate) fn apply_category(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
-    feature_on(ctx)?;
     let id = need(row, "category_id", || {
         "No category_id given for an institutional tag category".into()
     })?;
@@ -80,7 +72,6 @@ pub(crate) fn apply_category(c: &mut AccountContent, row: &Row, ctx: &mut ApplyC
 }
 
 pub(crate) fn apply_tag(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
-    feature_on(ctx)?;
     let id = need(row, "institutional_tag_id", || {
         "No institutional_tag_id given for an institutional tag".into()
     })?;
@@ -107,7 +98,6 @@ pub(crate) fn apply_association(
     row: &Row,
     ctx: &mut ApplyCtx<'_>,
 ) -> Applied {
-    feature_on(ctx)?;
     let tag = need(row, "institutional_tag_id", || {
         "No institutional_tag_id given for an institutional tag association".into()
     })?;

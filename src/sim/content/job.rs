@@ -189,7 +189,6 @@ impl ImportJob {
             let mut ctx = ApplyCtx {
                 batch_id: self.settings.batch_id,
                 update_sis_id_if_login_claimed: self.settings.update_sis_id_if_login_claimed,
-                institutional_tags: self.settings.institutional_tags,
                 differentiation_tags: self.settings.differentiation_tags,
                 undo: &mut self.report.undo,
             };
