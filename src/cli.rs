@@ -498,4 +498,9 @@ pub struct SimulateArgs {
     /// Turn on the institutional_tags feature on every root account.
     #[arg(long)]
     pub institutional_tags: bool,
+
+    /// Turn on the allow_assign_to_differentiation_tags setting on every account (without it
+    /// differentiation tag rows are refused, as in Canvas).
+    #[arg(long)]
+    pub differentiation_tags: bool,
 }

@@ -247,7 +247,14 @@ async fn case_sim(features: &[String]) -> Sim {
                     a.institutional_tags = true;
                 }
             }
-            other => panic!("unknown feature `{other}` (the simulator models institutional_tags)"),
+            "differentiation_tags" => {
+                for a in &mut config.accounts {
+                    a.differentiation_tags = true;
+                }
+            }
+            other => panic!(
+                "unknown feature `{other}` (the simulator models institutional_tags, differentiation_tags)"
+            ),
         }
     }
     Sim::start(config).await

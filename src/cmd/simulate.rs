@@ -73,6 +73,7 @@ fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
     };
     for a in &mut config.accounts {
         a.institutional_tags = args.institutional_tags;
+        a.differentiation_tags = args.differentiation_tags;
     }
     Ok(config)
 }

@@ -113,6 +113,10 @@ pub struct AccountSpec {
     pub allow_sis_import: bool,
     /// Whether the `institutional_tags` feature is on (enables those three CSV kinds).
     pub institutional_tags: bool,
+    /// Canvas's `allow_assign_to_differentiation_tags` setting, for this account and the
+    /// sub-accounts its imports create (without it, differentiation tag rows are refused).
+    #[serde(default)]
+    pub differentiation_tags: bool,
 }
 
 /// The status Canvas answers a throttled request with.
@@ -188,6 +192,7 @@ impl SimConfig {
                 parent_id: None,
                 allow_sis_import: true,
                 institutional_tags: false,
+                differentiation_tags: false,
             },
             AccountSpec {
                 id: 2,
@@ -196,6 +201,7 @@ impl SimConfig {
                 parent_id: Some(1),
                 allow_sis_import: true,
                 institutional_tags: false,
+                differentiation_tags: false,
             },
             AccountSpec {
                 id: 3,
@@ -204,6 +210,7 @@ impl SimConfig {
                 parent_id: None,
                 allow_sis_import: false,
                 institutional_tags: false,
+                differentiation_tags: false,
             },
         ]
     }

@@ -67,6 +67,7 @@ impl Cloud {
                     parent_id: None,
                     allow_sis_import: true,
                     institutional_tags: false,
+                    differentiation_tags: false,
                 });
             }
         }

@@ -14,16 +14,17 @@ use std::collections::BTreeMap;
 
 use crate::sis::SisKind;
 
-use super::apply_people;
-use super::apply_users;
 use super::parse::Row;
 use super::rows::{CHANGE_SIS_ID_TYPES, match_status};
 use super::store::{AccountContent, DEFAULT_TERM_KEY, UndoLog, Upsert};
+use super::{apply_groups, apply_people, apply_tags, apply_users};
 
 /// What applying a row needs besides the row and the content.
 pub(crate) struct ApplyCtx<'a> {
     pub batch_id: u64,
     pub update_sis_id_if_login_claimed: bool,
+    /// The account's `allow_assign_to_differentiation_tags` setting.
+    pub differentiation_tags: bool,
     pub undo: &'a mut UndoLog,
 }
 
@@ -51,16 +52,16 @@ pub(crate) fn apply_row(
         SisKind::Login => apply_users::apply_login(c, row, ctx),
         SisKind::Enrollment => apply_people::apply_enrollment(c, row, ctx),
         SisKind::Admin => apply_people::apply_admin(c, row, ctx),
-        SisKind::GroupCategory => apply_people::apply_group_category(c, row, ctx),
-        SisKind::Group => apply_people::apply_group(c, row, ctx),
-        SisKind::GroupMembership => apply_people::apply_group_membership(c, row, ctx),
+        SisKind::GroupCategory => apply_groups::apply_group_category(c, row, ctx),
+        SisKind::DifferentiationTagSet => apply_groups::apply_tag_set(c, row, ctx),
+        SisKind::Group => apply_groups::apply_group(c, row, ctx),
+        SisKind::DifferentiationTag => apply_groups::apply_tag(c, row, ctx),
+        SisKind::GroupMembership => apply_groups::apply_group_membership(c, row, ctx),
+        SisKind::DifferentiationTagMembership => apply_groups::apply_tag_membership(c, row, ctx),
+        SisKind::InstitutionalTagCategory => apply_tags::apply_category(c, row, ctx),
+        SisKind::InstitutionalTag => apply_tags::apply_tag(c, row, ctx),
+        SisKind::InstitutionalTagAssociation => apply_tags::apply_association(c, row, ctx),
         SisKind::UserObserver => apply_people::apply_user_observer(c, row, ctx),
-        SisKind::DifferentiationTagSet
-        | SisKind::DifferentiationTag
-        | SisKind::DifferentiationTagMembership => Err(format!(
-            "Differentiation Tags are not enabled for Account {}.",
-            c.root_account_id
-        )),
         _ => apply_generic(c, kind, row, ctx),
     }
 }
@@ -383,8 +384,8 @@ fn change_integration_id(
     Ok(())
 }
 
-/// Kinds the simulator keeps without modelling their effect (abstract courses, institutional
-/// tags, grade publishing results): stored by their identifying columns, with the row's status.
+/// Kinds the simulator keeps without modelling their effect (abstract courses, grade publishing
+/// results): stored by their identifying columns, with the row's status.
 fn apply_generic(
     c: &mut AccountContent,
     kind: SisKind,

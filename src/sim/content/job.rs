@@ -189,6 +189,7 @@ impl ImportJob {
             let mut ctx = ApplyCtx {
                 batch_id: self.settings.batch_id,
                 update_sis_id_if_login_claimed: self.settings.update_sis_id_if_login_claimed,
+                differentiation_tags: self.settings.differentiation_tags,
                 undo: &mut self.report.undo,
             };
             apply_row(content, file.kind, row, &mut ctx)
@@ -336,6 +337,7 @@ mod tests {
             change_threshold: None,
             diffing: None,
             institutional_tags: false,
+            differentiation_tags: false,
         }
     }
 

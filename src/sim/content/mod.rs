@@ -10,7 +10,9 @@
 //! the `importing` / `cleanup_batch` states can be observed while a batch runs.
 
 mod apply;
+mod apply_groups;
 mod apply_people;
+mod apply_tags;
 mod apply_users;
 pub mod cleanup;
 pub mod diff;
@@ -98,6 +100,10 @@ pub struct ImportSettings {
     pub diffing: Option<DiffingSettings>,
     /// Whether the account has the `institutional_tags` feature (enables those three kinds).
     pub institutional_tags: bool,
+    /// Canvas's `allow_assign_to_differentiation_tags` setting on the account (differentiation
+    /// tag rows are refused without it).
+    #[serde(default)]
+    pub differentiation_tags: bool,
 }
 
 /// One CSV file as Canvas stored it for a batch (a `csv_attachments` entry), kept so later

@@ -57,9 +57,12 @@ pub fn check_row(kind: SisKind, row: &Row) -> Result<(), String> {
         SisKind::Xlist => check_xlist(row),
         SisKind::Enrollment => check_enrollment(row),
         SisKind::Admin => check_admin(row),
-        SisKind::GroupCategory => check_group_category(row),
-        SisKind::Group => check_named(row, kind, "group_id", "a group", "group", "name"),
-        SisKind::GroupMembership => check_membership(row),
+        SisKind::GroupCategory => check_category(row, GROUP_CATEGORY),
+        SisKind::DifferentiationTagSet => check_category(row, TAG_SET),
+        SisKind::Group => check_group(row, false),
+        SisKind::DifferentiationTag => check_group(row, true),
+        SisKind::GroupMembership => check_membership(row, false),
+        SisKind::DifferentiationTagMembership => check_membership(row, true),
         SisKind::UserObserver => check_observer(row),
         SisKind::ChangeSisId => check_change_sis_id(row),
         SisKind::AbstractCourse => check_named(
@@ -236,29 +239,84 @@ fn check_admin(row: &Row) -> Result<(), String> {
     }
 }
 
-fn check_group_category(row: &Row) -> Result<(), String> {
-    let id = need(row, "group_category_id", || {
-        "No group_category_id given for a group category".into()
-    })?;
-    need(row, "category_name", || {
-        format!("No category_name given for group category {id}")
-    })?;
-    if row.get("account_id").is_some() && row.get("course_id").is_some() {
-        return Err(format!(
-            "Only one context is allowed and both course_id and account_id were provided for group category {id}"
-        ));
-    }
-    check_status(row, SisKind::GroupCategory, &format!("group category {id}"))
+/// A group category or a differentiation tag set (a non-collaborative group category): the
+/// columns it is read from and the name Canvas's messages give it.
+pub(crate) struct CategoryKind {
+    pub id_col: &'static str,
+    pub name_col: &'static str,
+    pub noun: &'static str,
 }
 
-fn check_membership(row: &Row) -> Result<(), String> {
-    need(row, "group_id", || {
-        "No group_id given for a group user".into()
+pub(crate) const GROUP_CATEGORY: CategoryKind = CategoryKind {
+    id_col: "group_category_id",
+    name_col: "category_name",
+    noun: "group category",
+};
+
+pub(crate) const TAG_SET: CategoryKind = CategoryKind {
+    id_col: "tag_set_id",
+    name_col: "set_name",
+    noun: "differentiation tag set",
+};
+
+/// Canvas's `invalid_category?` (lib/sis/group_category_importer.rb); the context checks come
+/// when the row is applied.
+fn check_category(row: &Row, k: CategoryKind) -> Result<(), String> {
+    let noun = k.noun;
+    let id = need(row, k.id_col, || format!("No sis_id given for a {noun}"))?;
+    need(row, k.name_col, || format!("No name given for {noun} {id}"))?;
+    let status = need(row, "status", || format!("No status given for {noun} {id}"))?;
+    if !starts_with_any(status, &["active", "deleted"]) {
+        return Err(format!(
+            "Improper status \"{status}\" for {noun} {id}, skipping"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` starts, ignoring case, with one of `prefixes` (Canvas's `/\A(a|b)/i`).
+fn starts_with_any(value: &str, prefixes: &[&str]) -> bool {
+    let lower = value.to_lowercase();
+    prefixes.iter().any(|p| lower.starts_with(p))
+}
+
+/// Canvas's `invalid_import_item?` (lib/sis/group_importer.rb) for a group or a differentiation
+/// tag. The retired statuses `closed` and `completed` are still accepted (the group is
+/// available), and a missing status is improper, shown as `""`.
+fn check_group(row: &Row, tag: bool) -> Result<(), String> {
+    let (id_col, noun) = if tag {
+        ("tag_id", "differentiation tag")
+    } else {
+        ("group_id", "group")
+    };
+    let id = need(row, id_col, || format!("No {id_col} given for a {noun}."))?;
+    need(row, "name", || format!("No name given for {noun} {id}."))?;
+    let status = row.get("status").unwrap_or_default();
+    if !starts_with_any(status, &["available", "closed", "completed", "deleted"]) {
+        return Err(format!("Improper status \"{status}\" for {noun} {id}."));
+    }
+    Ok(())
+}
+
+/// Canvas's first checks in `add_group_membership` (lib/sis/group_membership_importer.rb), for
+/// groups and differentiation tags alike.
+fn check_membership(row: &Row, tag: bool) -> Result<(), String> {
+    let (id_col, noun) = if tag {
+        ("tag_id", "differentiation tag")
+    } else {
+        ("group_id", "group")
+    };
+    need(row, id_col, || {
+        format!("No {id_col} given for a {noun} user")
     })?;
     need(row, "user_id", || {
-        "No user_id given for a group user".into()
+        format!("No user_id given for a {noun} user")
     })?;
-    check_status(row, SisKind::GroupMembership, "a group user")
+    let status = row.get("status").unwrap_or_default();
+    if !starts_with_any(status, &["accepted", "deleted"]) {
+        return Err(format!("Improper status \"{status}\" for a {noun} user"));
+    }
+    Ok(())
 }
 
 /// `SIS::UserObserverImporter#process_user_observer`: a missing student is reported as a missing
@@ -458,6 +516,31 @@ mod tests {
         assert_eq!(
             check_row(SisKind::Account, &r),
             Err("Improper status \"gone\" for account A1, skipping".into())
+        );
+    }
+
+    #[test]
+    fn retired_group_statuses_are_accepted_and_a_missing_one_is_improper() {
+        let r = row(&[("group_id", "G1"), ("name", "Team"), ("status", "Closed")]);
+        assert!(check_row(SisKind::Group, &r).is_ok());
+        let r = row(&[("group_id", "G1"), ("name", "Team")]);
+        assert_eq!(
+            check_row(SisKind::Group, &r),
+            Err("Improper status \"\" for group G1.".into())
+        );
+    }
+
+    #[test]
+    fn tag_rows_use_the_differentiation_tag_wording() {
+        let r = row(&[("tag_set_id", "S1"), ("status", "active")]);
+        assert_eq!(
+            check_row(SisKind::DifferentiationTagSet, &r),
+            Err("No name given for differentiation tag set S1".into())
+        );
+        let r = row(&[("user_id", "U1"), ("status", "accepted")]);
+        assert_eq!(
+            check_row(SisKind::DifferentiationTagMembership, &r),
+            Err("No tag_id given for a differentiation tag user".into())
         );
     }
 

@@ -60,6 +60,9 @@ pub struct RootAccount {
     /// No batch starts before this time (set by an abort while others are pending).
     pub hold_until: Option<DateTime<Utc>>,
     pub institutional_tags: bool,
+    /// Canvas's `allow_assign_to_differentiation_tags` setting (see `AccountSpec`).
+    #[serde(default)]
+    pub differentiation_tags: bool,
 }
 
 /// Which part of a running import the engine is stepping.
@@ -118,6 +121,7 @@ impl Engine {
                     content: AccountContent::new(a.id),
                     hold_until: None,
                     institutional_tags: a.institutional_tags,
+                    differentiation_tags: a.differentiation_tags,
                 };
                 (a.id, root)
             })

@@ -151,6 +151,10 @@ impl Engine {
                 .accounts
                 .get(&b.account_id)
                 .is_some_and(|a| a.institutional_tags),
+            differentiation_tags: self
+                .accounts
+                .get(&b.account_id)
+                .is_some_and(|a| a.differentiation_tags),
         }
     }
 
