@@ -12,6 +12,7 @@
 mod apply;
 mod apply_people;
 pub mod cleanup;
+mod dates;
 pub mod diff;
 pub mod job;
 pub mod parse;
