@@ -9,21 +9,30 @@
 //! which nothing is recognised (`TBD`, `<delete>`) is no date at all, silently; single-digit
 //! months and days (`2011-1-05`) are fine.
 //!
-//! This models the forms feeds send: a clock time `H:M[:S[.f]]` with an optional am/pm and
-//! numeric zone, and a numeric date `a-b-c`, `a/b[/c]` or `a.b.c`, whose parts Ruby orders as
-//! its `s3e` does (`2025-08-20` is year-month-day; a long last part is the year, so `20-08-2025`
-//! and `08/20/2025` are day-month-year, the latter with month 20), or eight digits `yyyymmdd`.
-//! Month names (`Aug 20, 2025`) are accepted without range checks.
+//! This models the forms feeds send, as Ruby 3.1's `Date._parse` reads them: a clock time
+//! `H:M[:S[.f]]` with an optional am/pm and numeric zone; a month name with the day before or
+//! after it; a numeric date `a-b-c`, `a/b[/c]` or `a.b.c`, whose parts Ruby orders as its `s3e`
+//! does (`2025-08-20` is year-month-day; a long last part is the year, so `20-08-2025` and
+//! `08/20/2025` are day-month-year, the latter with month 20); else the first run of digits,
+//! read by its length (`2025` alone is month 20, day 25). A value longer than 128 characters is
+//! refused by `Date._parse` itself. Rarer forms (week dates, `--08-20`) are not modelled.
+
+/// `Date._parse`'s default `limit:` (Ruby 3.0.3 and later).
+const PARSE_LIMIT: usize = 128;
 
 /// True when Canvas's `Time.zone.parse` raises on the value, i.e. Canvas reports
 /// "Bad date format" for the row.
 pub(crate) fn time_zone_parse_raises(value: &str) -> bool {
+    // Ruby's `Date._parse` refuses strings longer than 128 characters outright.
+    if value.chars().count() > PARSE_LIMIT {
+        return true;
+    }
     let mut text: Vec<char> = value.to_lowercase().chars().collect();
     if clock_is_bad(&mut text) == Some(true) {
         return true;
     }
-    if has_month_name(&text) {
-        return false;
+    if let Some(bad) = month_name_day_is_bad(&text) {
+        return bad;
     }
     date_is_bad(&text)
 }
@@ -90,7 +99,7 @@ fn read_clock(s: &mut [char], start: usize, hour: Option<u64>, minute_at: usize)
     let (Some(h), Some(m), Some(sec)) = (hour, minute, second) else {
         return true;
     };
-    h > 24 || (h == 24 && (m > 0 || sec > 0)) || m > 59 || sec > 60 || !offset_ok
+    clock_parts_bad(&[h, m, sec]) || !offset_ok
 }
 
 /// An `am`/`pm` (or `a.m.`/`p.m.`) after a clock time: `Some(true)` for pm.
@@ -146,17 +155,55 @@ fn read_offset(s: &[char], from: usize) -> (usize, bool) {
     (end, ok)
 }
 
-fn has_month_name(s: &[char]) -> bool {
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A date written with a month name: `Some(true)` when its day (a number of at most two digits
+/// right before the name, as `20 Aug`, or right after it, as `Aug 20`) is over 31. A longer
+/// number there is the year.
+fn month_name_day_is_bad(s: &[char]) -> Option<bool> {
     let text: String = s.iter().collect();
-    [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ]
-    .iter()
-    .any(|m| text.contains(m))
+    let at = MONTHS.iter().filter_map(|m| text.find(m)).min()?;
+    // `text` is the lower-cased value; its byte offsets match `s` only for ASCII, so count.
+    let at = text[..at].chars().count();
+    let word_end = (at..s.len())
+        .find(|&i| !s[i].is_alphabetic())
+        .unwrap_or(s.len());
+    let before = number_before(s, at);
+    let after = number_after(s, word_end);
+    let day = before.or(after).filter(|d| d.len() <= 2);
+    Some(day.is_some_and(|d| d.parse::<u64>().map_or(true, |v| v > 31)))
 }
 
-/// The first numeric date (`a-b-c`, then `a/b[/c]`, then `a.b.c`, then `yyyymmdd`): true when
-/// its month or day is out of range.
+/// The digits ending right before `at` (spaces and a `-` or `.` allowed between).
+fn number_before(s: &[char], at: usize) -> Option<String> {
+    let mut end = at;
+    while end > 0 && matches!(s[end - 1], ' ' | '-' | '.') {
+        end -= 1;
+    }
+    let start = (0..end)
+        .rev()
+        .take_while(|&i| s[i].is_ascii_digit())
+        .last()?;
+    Some(text_of(s, start, end))
+}
+
+/// The digits starting right after `from` (spaces, `-` or `.` allowed between).
+fn number_after(s: &[char], from: usize) -> Option<String> {
+    let mut i = from;
+    while s.get(i).is_some_and(|c| matches!(c, ' ' | '-' | '.')) {
+        i += 1;
+    }
+    if !s.get(i).is_some_and(char::is_ascii_digit) {
+        return None;
+    }
+    let (end, _) = digits_at(s, i);
+    Some(text_of(s, i, end))
+}
+
+/// The first numeric date (`a-b-c`, then `a/b[/c]`, then `a.b.c`, then a run of digits): true
+/// when its month or day is out of range.
 fn date_is_bad(s: &[char]) -> bool {
     for sep in ['-', '/', '.'] {
         if let Some(parts) = three_parts(s, sep) {
@@ -166,7 +213,7 @@ fn date_is_bad(s: &[char]) -> bool {
             };
         }
     }
-    eight_digits_bad(s)
+    digit_run_is_bad(s)
 }
 
 /// Numbers joined by `sep`: `a sep b sep c`, or for `/` also `a/b` and `a/b<non-digit>c`.
@@ -237,24 +284,66 @@ fn ruby_s3e(parts: [Option<String>; 3]) -> Option<(u64, u64)> {
     Some((mon?, mday?))
 }
 
-/// A standalone run of exactly eight digits is `yyyymmdd`.
-fn eight_digits_bad(s: &[char]) -> bool {
-    let mut i = 0;
-    while i < s.len() {
-        if s[i].is_ascii_digit() && (i == 0 || !s[i - 1].is_ascii_digit()) {
-            let (end, _) = digits_at(s, i);
-            if end - i == 8 {
-                let text = text_of(s, i, end);
-                let mon: u64 = text[4..6].parse().unwrap_or(0);
-                let mday: u64 = text[6..8].parse().unwrap_or(0);
-                return !(1..=12).contains(&mon) || !(1..=31).contains(&mday);
-            }
-            i = end;
-        } else {
-            i += 1;
+/// Ruby's `parse_ddd`: the first run of 2 to 14 digits (a longer one is cut at 14) is read by
+/// its length: `dd`, `mmdd`, `yymmdd`, `yyyymmdd`, then `hh`, `mm`, `ss` for 10, 12 and 14
+/// digits; 3, 5 and 7 digits end in a day of the year (never out of range here), 9, 11 and 13
+/// digits are nothing. A `T`-or-space separated run of 2, 4 or 6 digits after it is a time.
+fn digit_run_is_bad(s: &[char]) -> bool {
+    let Some(start) = (0..s.len()).find(|&i| {
+        s[i].is_ascii_digit()
+            && (i == 0 || !s[i - 1].is_ascii_digit())
+            && s.get(i + 1).is_some_and(char::is_ascii_digit)
+    }) else {
+        return false;
+    };
+    let (end, _) = digits_at(s, start);
+    let end = end.min(start + 14);
+    let run = text_of(s, start, end);
+    let num = |from: usize, to: usize| run[from..to].parse::<u64>().unwrap_or(u64::MAX);
+    let (mon, mday, mut clock) = match run.len() {
+        2 => (None, Some(num(0, 2)), Vec::new()),
+        4 => (Some(num(0, 2)), Some(num(2, 4)), Vec::new()),
+        6 => (Some(num(2, 4)), Some(num(4, 6)), Vec::new()),
+        8 | 10 | 12 | 14 => {
+            let clock = (8..run.len()).step_by(2).map(|i| num(i, i + 2)).collect();
+            (Some(num(4, 6)), Some(num(6, 8)), clock)
         }
+        _ => return false,
+    };
+    if clock.is_empty() {
+        clock = trailing_time(s, end);
     }
-    false
+    let mon_bad = mon.is_some_and(|m| !(1..=12).contains(&m));
+    let mday_bad = mday.is_some_and(|d| !(1..=31).contains(&d));
+    mon_bad || mday_bad || clock_parts_bad(&clock)
+}
+
+/// `hh[mm[ss]]` digits after a date run, separated by spaces and an optional `t`.
+fn trailing_time(s: &[char], from: usize) -> Vec<u64> {
+    let mut i = skip_spaces(s, from);
+    if s.get(i) == Some(&'t') {
+        i = skip_spaces(s, i + 1);
+    }
+    if !s.get(i).is_some_and(char::is_ascii_digit) {
+        return Vec::new();
+    }
+    let (end, _) = digits_at(s, i);
+    let run = text_of(s, i, end);
+    if ![2, 4, 6].contains(&run.len()) {
+        return Vec::new();
+    }
+    (0..run.len())
+        .step_by(2)
+        .map(|k| run[k..k + 2].parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// Hour, minute and second as `Time.new` takes them (24:00:00 is the next midnight).
+fn clock_parts_bad(parts: &[u64]) -> bool {
+    let h = parts.first().copied().unwrap_or(0);
+    let m = parts.get(1).copied().unwrap_or(0);
+    let sec = parts.get(2).copied().unwrap_or(0);
+    h > 24 || (h == 24 && (m > 0 || sec > 0)) || m > 59 || sec > 60
 }
 
 #[cfg(test)]
@@ -303,5 +392,117 @@ mod tests {
         for none in ["TBD", "<delete>", "soon", ""] {
             assert!(!raises(none), "{none} is silently no date");
         }
+        assert!(raises(&"x".repeat(129)), "over Date._parse's limit");
+    }
+
+    /// `(value, raises)` as Ruby 3.1's `Date._parse` with ActiveSupport 6.1's
+    /// `Time.zone.parse` answered them (a value raises: Canvas says "Bad date format").
+    const RUBY_VERDICTS: &[(&str, bool)] = &[
+        ("2011-1-05 00:00:00", false),
+        ("2012-13-05 00:00:00", true),
+        ("2012-14-14 00:00:00", true),
+        ("2025-08-20", false),
+        ("2025-08-20T08:00:00Z", false),
+        ("2025-08-20T08:00:00.000-06:00", false),
+        ("2025-08-20 8:00 pm", false),
+        ("2025/08/20", false),
+        ("20-08-2025", false),
+        ("20.08.2025", false),
+        ("08/12/2025", false),
+        ("20250820", false),
+        ("Aug 20, 2025", false),
+        ("2025-08-32", true),
+        ("2025-00-10", true),
+        ("08/20/2025", true),
+        ("2025-08-20 25:00:00", true),
+        ("2025-08-20 10:60", true),
+        ("2025-08-20T08:00:00+25:00", true),
+        ("20251320", true),
+        ("TBD", false),
+        ("<delete>", false),
+        ("soon", false),
+        ("next tuesday", false),
+        ("2025", true),
+        ("45", true),
+        ("2025-02-30", false),
+        ("2025-08-20 24:00:00", false),
+        ("2025-08-20 24:30:00", true),
+        ("13/13/2025", true),
+        ("2025-8", true),
+        ("08/20", false),
+        ("20/08", true),
+        ("2025-08-20T08:00:00+0530", false),
+        ("bogus 99:99", true),
+        ("1/2/3", false),
+        ("2025-08-20 13:00 pm", false),
+        ("12:30", false),
+        ("Monday", false),
+        ("31.12.2025 23:59:59", false),
+        ("2025-12-31T23:59:60Z", false),
+        ("201508", true),
+        ("150820", false),
+        ("2025-08-20 08:00:00 EST", false),
+        ("2025-08-20 08:00:00 +2400", true),
+        ("2025-08-20 08:00:00 -2359", false),
+        ("2025-08", true),
+        ("08-2025", false),
+        ("Aug 2025", false),
+        ("20 August 2025", false),
+        ("August 32, 2025", true),
+        ("32 Aug 2025", true),
+        ("Aug 32 2025", true),
+        ("2025-08-20 08:00:00 UTC", false),
+        ("8/20/25", true),
+        ("20/8/25", false),
+        ("2025-13", true),
+        ("2025/13", true),
+        ("12/2025", false),
+        ("08:00 2025-08-20", false),
+        ("2025-08-20,08:00", false),
+        ("Fall 2025", true),
+        ("2025-08-20 12:00 am", false),
+        ("2025-08-20 00:00 pm", false),
+        ("20-8-25", false),
+        ("2025 08 20", true),
+        ("2025-08-20T08", false),
+        ("2025-08-20 0:0:0", false),
+        ("1.2.3", false),
+        ("2025.08.20", false),
+        ("20.8.25", false),
+        ("2025-08-20 08.00", false),
+        ("1234", true),
+        ("123456", true),
+        ("12345678", true),
+        ("1234567890", true),
+        ("20250820083000", false),
+        ("202508200830", false),
+        ("2025082008", false),
+        ("250820", false),
+        ("991231", false),
+        ("2025082", false),
+        ("9999", true),
+        ("1299", true),
+        ("20250820T0800", false),
+        ("20250820T083000Z", false),
+        ("2025-08-20T08:00:00.123456Z", false),
+        ("2025-8-5", false),
+        ("2025-08-20T07:00:00-05:00", false),
+        ("2025-08-20 7:00:00 PM", false),
+        ("2025-08-20 19:00:00 +01:00", false),
+        ("01/31/2025", true),
+        ("31/01/2025", false),
+        ("2025-12-31 23:59:59", false),
+        ("0000-01-01", false),
+        ("2025-1-1 0:00", false),
+    ];
+
+    #[test]
+    fn agrees_with_ruby_on_the_forms_feeds_send() {
+        let wrong: Vec<&str> = RUBY_VERDICTS
+            .iter()
+            .filter(|(v, bad)| raises(v) != *bad)
+            .map(|(v, _)| *v)
+            .collect();
+        assert!(wrong.is_empty(), "differs from Ruby on {wrong:?}");
     }
 }
