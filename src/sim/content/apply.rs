@@ -216,15 +216,13 @@ fn account_chain(c: &AccountContent, mut id: u64) -> Vec<u64> {
 }
 
 /// Terms, as `SIS::TermImporter#add_term`. A term with active courses cannot be deleted (its
-/// validation fails); dates Canvas could not read are stored as none.
+/// validation fails); dates Canvas could not read are stored as none. A deleted row for a term
+/// Canvas does not have creates it deleted (`first_or_initialize`).
 fn apply_term(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("term_id").unwrap_or_default();
     let state = status_of(SisKind::Term, row);
     if let Some(ty) = row.get("date_override_enrollment_type") {
         return apply_term_override(c, id, ty, row, state);
-    }
-    if is_noop_delete(c, SisKind::Term, id, state) {
-        return Ok(());
     }
     if let Some(term) = c.get(SisKind::Term, id)
         && state == "deleted"
@@ -323,14 +321,13 @@ fn course_state(status: &str, current: Option<&str>) -> &'static str {
     }
 }
 
+/// Courses, as `SIS::CourseImporter#add_course` (its checks of the row alone are in `rows`). A
+/// deleted row for a course Canvas does not have creates it deleted (`Course.new`, saved).
 fn apply_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("course_id").unwrap_or_default();
     let status = row.get("status").unwrap_or_default();
     let existing = c.get(SisKind::Course, id).cloned();
     let account = course_account(c, id, row, existing.as_ref())?;
-    if is_noop_delete(c, SisKind::Course, id, status_of(SisKind::Course, row)) {
-        return Ok(());
-    }
     let state = course_state(status, existing.as_ref().map(|e| e.workflow_state.as_str()));
     // Canvas keeps the course's term (or the default term) when term_id names no active term:
     // `course.enrollment_term = term if term`, then `||= default_enrollment_term`. No warning.
@@ -544,13 +541,13 @@ fn apply_change_sis_id(c: &mut AccountContent, row: &Row) -> Applied {
         ));
     }
     let key = find_changed(c, kind, &ty, old_id, old_int)?;
-    if let Some(new) = new_int {
-        if let Some(e) = c.get_mut(kind, &key) {
-            if new == "<delete>" {
-                e.fields.remove("integration_id");
-            } else {
-                e.fields.insert("integration_id".into(), new.to_owned());
-            }
+    if let Some(new) = new_int
+        && let Some(e) = c.get_mut(kind, &key)
+    {
+        if new == "<delete>" {
+            e.fields.remove("integration_id");
+        } else {
+            e.fields.insert("integration_id".into(), new.to_owned());
         }
     }
     if let Some(new) = new_id {
@@ -605,12 +602,10 @@ fn find_changed(
 
 /// Abstract courses, as `SIS::AbstractCourseImporter`: the term (any state) or the Default Term;
 /// the account (any state), the fallback account, or the root account. Unknown ones are no error.
+/// A deleted row for a new abstract course creates it deleted.
 fn apply_abstract_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("abstract_course_id").unwrap_or_default();
     let state = status_of(SisKind::AbstractCourse, row);
-    if is_noop_delete(c, SisKind::AbstractCourse, id, state) {
-        return Ok(());
-    }
     let term = row
         .get("term_id")
         .and_then(|t| c.get(SisKind::Term, t))

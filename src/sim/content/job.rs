@@ -743,4 +743,25 @@ mod tests {
         assert_eq!(r.messages[0].row, Some(2));
         assert_eq!(r.counts.get("courses"), Some(&1));
     }
+
+    #[test]
+    fn a_deleted_row_creates_a_deleted_course_that_sections_can_name() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(
+            &mut c,
+            settings(1),
+            &[
+                (
+                    "c.csv",
+                    "course_id,short_name,long_name,status\nC1,C 1,Course,deleted\n",
+                ),
+                (
+                    "s.csv",
+                    "section_id,course_id,name,status\nS1,C1,Sec,active\n",
+                ),
+            ],
+        );
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+        assert!(c.get(SisKind::Course, "C1").is_some_and(|e| e.is_deleted()));
+    }
 }
