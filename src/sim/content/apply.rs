@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use crate::sis::SisKind;
 
 use super::parse::Row;
-use super::rows::{CHANGE_SIS_ID_TYPES, match_status};
-use super::store::{AccountContent, DEFAULT_TERM_KEY, UndoLog, Upsert};
+use super::rows::{CHANGE_SIS_ID_TYPES, is_date, match_status};
+use super::store::{AccountContent, DEFAULT_TERM_KEY, Entity, UndoLog, Upsert};
 use super::{apply_groups, apply_people, apply_tags, apply_users};
 
 /// What applying a row needs besides the row and the content.
@@ -26,6 +26,9 @@ pub(crate) struct ApplyCtx<'a> {
     /// The account's `allow_assign_to_differentiation_tags` setting.
     pub differentiation_tags: bool,
     pub undo: &'a mut UndoLog,
+    /// Warnings that do not skip the row (Canvas's importers push them to their `messages`
+    /// and go on), reported for the file without a row number.
+    pub notes: Vec<String>,
 }
 
 /// Row result: `Err` is the warning Canvas records when it skips the row.
@@ -43,6 +46,8 @@ pub(crate) fn apply_row(
 ) -> Applied {
     match kind {
         SisKind::ChangeSisId => apply_change_sis_id(c, row),
+        SisKind::AbstractCourse => apply_abstract_course(c, row, ctx),
+        SisKind::GradePublishingResults => apply_grade_publishing_result(c, row),
         SisKind::Account => apply_account(c, row, ctx),
         SisKind::Term => apply_term(c, row, ctx),
         SisKind::Course => apply_course(c, row, ctx),
@@ -62,7 +67,6 @@ pub(crate) fn apply_row(
         SisKind::InstitutionalTag => apply_tags::apply_tag(c, row, ctx),
         SisKind::InstitutionalTagAssociation => apply_tags::apply_association(c, row, ctx),
         SisKind::UserObserver => apply_people::apply_user_observer(c, row, ctx),
-        _ => apply_generic(c, kind, row, ctx),
     }
 }
 
@@ -111,42 +115,154 @@ fn upsert_sis(
     c.upsert(kind, sis, change, ctx.batch_id, ctx.undo)
 }
 
+/// Accounts, as `SIS::AccountImporter#add_account`: the parent (any state) must exist and not be
+/// deleted; a new account needs a name and a proper status, an existing one neither (a blank
+/// status leaves it as it is); deleting needs no active sub-accounts or courses; a parent inside
+/// the account's own subtree is a loop. A deleted row creates a deleted account.
 fn apply_account(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("account_id").unwrap_or_default();
-    let state = status_of(SisKind::Account, row);
-    if is_noop_delete(c, SisKind::Account, id, state) {
-        return Ok(());
-    }
     let parent = match row.get("parent_account_id") {
-        None => c.root_account_id,
-        Some(p) => c
-            .get(SisKind::Account, p)
-            .filter(|a| p != id && !a.is_deleted())
-            .map(|a| a.id)
-            .ok_or_else(|| format!("Parent account didn't exist for {p}"))?,
+        None => None,
+        Some(p) => {
+            let parent = c
+                .get(SisKind::Account, p)
+                .ok_or_else(|| format!("Parent account didn't exist for {id}"))?;
+            if parent.is_deleted() {
+                return Err(format!(
+                    "Cannot restore sub_account with ID: {id} because parent_account with ID: {p} has been deleted."
+                ));
+            }
+            Some((p, parent.id))
+        }
     };
-    if c.get(SisKind::Account, id).is_none() && row.get("name").is_none() {
-        return Err(format!("No name given for account {id}, skipping"));
+    let existing = c.get(SisKind::Account, id).cloned();
+    let status = row.get("status").unwrap_or_default();
+    let state = match &existing {
+        None => {
+            if row.get("name").is_none() {
+                return Err(format!("No name given for account {id}, skipping"));
+            }
+            match_status(SisKind::Account, status)
+                .ok_or_else(|| format!("Improper status \"{status}\" for account {id}, skipping"))?
+        }
+        // An existing account's status is matched anywhere in the value (`when /active/i`).
+        Some(e) => match status.to_lowercase() {
+            s if s.contains("active") => "active",
+            s if s.contains("deleted") => "deleted",
+            _ => state_str(&e.workflow_state),
+        },
+    };
+    if let Some(e) = &existing
+        && state == "deleted"
+        && !e.is_deleted()
+    {
+        refuse_account_delete(c, id, e.id)?;
     }
+    if let (Some(e), Some((p, parent_id))) = (&existing, parent)
+        && account_chain(c, parent_id).contains(&e.id)
+    {
+        return Err(format!(
+            "Setting account {id}'s parent to {p} would create a loop"
+        ));
+    }
+    let parent_id = parent.map_or(c.root_account_id, |(_, pid)| pid);
     let fields = fields_of(row, &["account_id", "status"]);
-    let r = refs(&[("parent_account", parent)]);
+    let r = refs(&[("parent_account", parent_id)]);
     upsert_sis(c, SisKind::Account, id, state, fields, r, ctx);
     Ok(())
 }
 
+/// The static name of a stored workflow state the kinds here use.
+fn state_str(state: &str) -> &'static str {
+    match state {
+        "deleted" => "deleted",
+        _ => "active",
+    }
+}
+
+/// Canvas refuses to delete an account that still has active sub-accounts or courses.
+fn refuse_account_delete(c: &AccountContent, sis: &str, id: u64) -> Applied {
+    let holds = |kind: SisKind, link: &str| {
+        c.entities(kind)
+            .any(|(_, e)| !e.is_deleted() && e.refs.get(link) == Some(&id))
+    };
+    if holds(SisKind::Account, "parent_account") {
+        return Err(format!(
+            "Cannot delete the sub_account with ID: {sis} because it has active sub accounts."
+        ));
+    }
+    if holds(SisKind::Course, "account") {
+        return Err(format!(
+            "Cannot delete the sub_account with ID: {sis} because it has active courses."
+        ));
+    }
+    Ok(())
+}
+
+/// Canvas ids of an account and its ancestors up to the root.
+fn account_chain(c: &AccountContent, mut id: u64) -> Vec<u64> {
+    let mut chain = Vec::new();
+    while id != c.root_account_id && !chain.contains(&id) {
+        chain.push(id);
+        let parent = c
+            .entities(SisKind::Account)
+            .find(|(_, e)| e.id == id)
+            .and_then(|(_, e)| e.refs.get("parent_account").copied());
+        match parent {
+            Some(p) => id = p,
+            None => break,
+        }
+    }
+    chain
+}
+
+/// Terms, as `SIS::TermImporter#add_term`. A term with active courses cannot be deleted (its
+/// validation fails); dates Canvas could not read are stored as none. A deleted row for a term
+/// Canvas does not have creates it deleted (`first_or_initialize`).
 fn apply_term(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("term_id").unwrap_or_default();
     let state = status_of(SisKind::Term, row);
     if let Some(ty) = row.get("date_override_enrollment_type") {
         return apply_term_override(c, id, ty, row, state);
     }
-    if is_noop_delete(c, SisKind::Term, id, state) {
-        return Ok(());
+    if let Some(term) = c.get(SisKind::Term, id)
+        && state == "deleted"
+        && !term.is_deleted()
+    {
+        let term_id = term.id;
+        let has_courses = c
+            .entities(SisKind::Course)
+            .any(|(_, e)| !e.is_deleted() && e.refs.get("term") == Some(&term_id));
+        if has_courses {
+            let name = row.get("name").unwrap_or_default();
+            return Err(format!(
+                "A term did not pass validation (term: {id} / {name}, error: Workflow state Cannot delete a term with active courses)"
+            ));
+        }
     }
     let fields = fields_of(row, &["term_id", "status"]);
     upsert_sis(c, SisKind::Term, id, state, fields, BTreeMap::new(), ctx);
+    // `term.start_at = start_date`: a blank date clears the stored one, and so does one Canvas
+    // could not read (the parse stops at the first bad date, leaving the later one unread too).
+    if let Some(t) = c.get_mut(SisKind::Term, id) {
+        let mut unread = false;
+        for col in ["start_date", "end_date"] {
+            unread = unread || row.get(col).is_some_and(|v| !is_date(v));
+            if unread || row.get(col).is_none() {
+                t.fields.remove(col);
+            }
+        }
+    }
     Ok(())
 }
+
+/// Enrollment types a term's date override can name (exactly, case-sensitively).
+const OVERRIDE_TYPES: [&str; 4] = [
+    "StudentEnrollment",
+    "TeacherEnrollment",
+    "TaEnrollment",
+    "DesignerEnrollment",
+];
 
 /// A `date_override_enrollment_type` row sets (or, when deleted, removes) per-enrollment-type
 /// dates on an existing term.
@@ -159,7 +275,10 @@ fn apply_term_override(
 ) -> Applied {
     let term = c
         .get_mut(SisKind::Term, id)
-        .ok_or_else(|| format!("Term {id} not found for date override"))?;
+        .ok_or_else(|| "Cannot set date override on non-existent term".to_owned())?;
+    if !OVERRIDE_TYPES.contains(&ty) {
+        return Err("Invalid date_override_enrollment_type".into());
+    }
     for col in ["start_date", "end_date"] {
         let key = format!("{ty}.{col}");
         match row.get(col) {
@@ -170,31 +289,47 @@ fn apply_term_override(
     Ok(())
 }
 
-/// Canvas's course states: `active` makes a new (or deleted/completed) course `claimed`
-/// (unpublished) and leaves a published one published.
+/// Canvas's course states for a row's status (`SIS::CourseImporter`): `active`, `unpublished`
+/// and `published` (exactly, any case) make a new, unpublished or deleted course `claimed`
+/// (`available` for `published`), a concluded one `available`, and leave a published one as it
+/// is; other statuses that passed the check act by what they contain (`deleted`, `completed`),
+/// or change nothing.
 fn course_state(status: &str, current: Option<&str>) -> &'static str {
-    match status {
-        "deleted" => "deleted",
-        "completed" => "completed",
-        "published" => "available",
-        "unpublished" => "claimed",
-        _ => match current {
+    let lower = status.to_lowercase();
+    let active_state = if lower == "published" {
+        "available"
+    } else {
+        "claimed"
+    };
+    if ["active", "unpublished", "published"].contains(&lower.as_str()) {
+        return match current {
+            Some("completed") => "available",
             Some("available") => "available",
-            _ => "claimed",
-        },
+            _ => active_state,
+        };
+    }
+    if lower.contains("deleted") {
+        return "deleted";
+    }
+    if lower.contains("completed") {
+        return "completed";
+    }
+    match current {
+        Some("available") => "available",
+        Some("completed") => "completed",
+        Some("deleted") => "deleted",
+        _ => "claimed",
     }
 }
 
+/// Courses, as `SIS::CourseImporter#add_course` (its checks of the row alone are in `rows`). A
+/// deleted row for a course Canvas does not have creates it deleted (`Course.new`, saved).
 fn apply_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("course_id").unwrap_or_default();
-    let status = status_of(SisKind::Course, row);
-    if is_noop_delete(c, SisKind::Course, id, status) {
-        return Ok(());
-    }
-    let current = c
-        .get(SisKind::Course, id)
-        .map(|e| e.workflow_state.as_str());
-    let state = course_state(status, current);
+    let status = row.get("status").unwrap_or_default();
+    let existing = c.get(SisKind::Course, id).cloned();
+    let account = course_account(c, id, row, existing.as_ref())?;
+    let state = course_state(status, existing.as_ref().map(|e| e.workflow_state.as_str()));
     // Canvas keeps the course's term (or the default term) when term_id names no active term:
     // `course.enrollment_term = term if term`, then `||= default_enrollment_term`. No warning.
     let named_term = row
@@ -202,17 +337,26 @@ fn apply_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Ap
         .and_then(|t| c.get(SisKind::Term, t))
         .filter(|t| !t.is_deleted())
         .map(|t| t.id);
-    let existing_term = c
-        .get(SisKind::Course, id)
-        .and_then(|e| e.refs.get("term").copied());
-    let term = named_term
+    let existing_term = existing.as_ref().and_then(|e| e.refs.get("term").copied());
+    let mut term = named_term
         .or(existing_term)
         .unwrap_or_else(|| c.default_term_id());
-    let account = [row.get("account_id"), row.get("fallback_account_id")]
-        .into_iter()
-        .flatten()
-        .find_map(|a| c.get(SisKind::Account, a).filter(|a| !a.is_deleted()))
-        .map_or(c.root_account_id, |a| a.id);
+    let mut account = account;
+    if let Some(ab) = row.get("abstract_course_id") {
+        match c.get(SisKind::AbstractCourse, ab) {
+            None => ctx.notes.push(format!(
+                "unknown abstract course id {ab}, ignoring abstract course reference"
+            )),
+            Some(a) => {
+                if row.get("term_id").is_none() {
+                    term = a.refs.get("term").copied().unwrap_or(term);
+                }
+                if row.get("account_id").is_none() {
+                    account = a.refs.get("account").copied().unwrap_or(account);
+                }
+            }
+        }
+    }
     let fields = fields_of(row, &["course_id", "status"]);
     let r = refs(&[("term", term), ("account", account)]);
     upsert_sis(c, SisKind::Course, id, state, fields, r, ctx);
@@ -220,7 +364,48 @@ fn apply_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Ap
     if let Some(e) = c.get_mut(SisKind::Course, id) {
         e.fields.retain(|_, v| v != "<delete>");
     }
+    // No blueprint course can exist here (only the API makes one), so every association is
+    // reported once the file is done; `dissociate` has nothing to remove.
+    if let Some(bp) = row.get("blueprint_course_id")
+        && bp != "dissociate"
+        && state != "deleted"
+    {
+        ctx.notes.push(format!(
+            "Unknown blueprint course \"{bp}\" for course \"{id}\""
+        ));
+    }
     Ok(())
+}
+
+/// The course's account, as Canvas picks it: `account_id` (any state), else
+/// `fallback_account_id`; a named account that is not found is an error; only an active one is
+/// assigned; a course left in a deleted account cannot be imported; otherwise the course keeps
+/// its account, or a new one goes to the root account.
+fn course_account(
+    c: &AccountContent,
+    id: &str,
+    row: &Row,
+    existing: Option<&Entity>,
+) -> Result<u64, String> {
+    let find = |col: &str| row.get(col).and_then(|a| c.get(SisKind::Account, a));
+    let named = find("account_id").or_else(|| find("fallback_account_id"));
+    if let (Some(a), None) = (row.get("account_id"), named) {
+        return Err(format!("Account not found \"{a}\" for course {id}"));
+    }
+    if let Some(a) = named.filter(|a| !a.is_deleted()) {
+        return Ok(a.id);
+    }
+    let current = existing.and_then(|e| e.refs.get("account").copied());
+    if let Some(acc) = current.and_then(|cur| {
+        c.entities(SisKind::Account)
+            .find(|(_, e)| e.id == cur && e.is_deleted())
+    }) {
+        return Err(format!(
+            "Cannot restore course {id} because the associated account {} is deleted",
+            acc.1.sis_id.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(current.unwrap_or(c.root_account_id))
 }
 
 fn apply_section(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
@@ -319,101 +504,141 @@ fn change_table(ty: &str) -> SisKind {
     }
 }
 
+/// `change_sis_id.csv`, as `SIS::ChangeSisIdImporter`: the new ids must be free, the old ones
+/// must find the object (both the same one when both are given); then the ids change.
 fn apply_change_sis_id(c: &mut AccountContent, row: &Row) -> Applied {
     let ty = row.get("type").unwrap_or_default().to_lowercase();
     debug_assert!(CHANGE_SIS_ID_TYPES.contains(&ty.as_str()));
     let kind = change_table(&ty);
-    if let (Some(old), Some(new)) = (row.get("old_id"), row.get("new_id")) {
-        rename_sis_id(c, kind, &ty, old, new)?;
+    let [old_id, new_id, old_int, new_int] = [
+        "old_id",
+        "new_id",
+        "old_integration_id",
+        "new_integration_id",
+    ]
+    .map(|col| row.get(col));
+    if ty == "group_category" && (old_int.is_some() || new_int.is_some()) {
+        return Err("Group categories should not have integration IDs.".into());
     }
-    if let (Some(old), Some(new)) = (row.get("old_integration_id"), row.get("new_integration_id")) {
-        change_integration_id(c, kind, &ty, old, new)?;
+    let column = if ty == "user" {
+        "sis_user_id"
+    } else {
+        "sis_source_id"
+    };
+    if let Some(new) = new_id
+        && c.get(kind, new).is_some()
+    {
+        let old = old_id.unwrap_or_default();
+        return Err(format!(
+            "A new_id, '{new}', referenced an existing {ty} and the {ty} with {column} '{old}' was not updated"
+        ));
+    }
+    if let Some(new) = new_int
+        && key_by_integration_id(c, kind, new).is_some()
+    {
+        let old = old_int.unwrap_or_default();
+        return Err(format!(
+            "A new_integration_id, '{new}', referenced an existing {ty} and the {ty} with integration_id '{old}' was not updated"
+        ));
+    }
+    let key = find_changed(c, kind, &ty, old_id, old_int)?;
+    if let Some(new) = new_int
+        && let Some(e) = c.get_mut(kind, &key)
+    {
+        if new == "<delete>" {
+            e.fields.remove("integration_id");
+        } else {
+            e.fields.insert("integration_id".into(), new.to_owned());
+        }
+    }
+    if let Some(new) = new_id {
+        let table = c.table_mut(kind);
+        if let Some(mut e) = table.remove(&key) {
+            e.sis_id = Some(new.to_owned());
+            table.insert(new.to_owned(), e);
+        }
     }
     Ok(())
 }
 
-fn rename_sis_id(c: &mut AccountContent, kind: SisKind, ty: &str, old: &str, new: &str) -> Applied {
-    if old == DEFAULT_TERM_KEY || c.get(kind, old).is_none() {
-        return Err(format!(
-            "An old_id, '{old}', referenced a non-existent {ty} and was not changed to '{new}'"
-        ));
-    }
-    if c.get(kind, new).is_some() {
-        return Err(format!(
-            "A new_id, '{new}', referenced an existing {ty} and the {ty} with {ty}_id '{old}' was not updated"
-        ));
-    }
-    let table = c.table_mut(kind);
-    if let Some(mut e) = table.remove(old) {
-        e.sis_id = Some(new.to_owned());
-        table.insert(new.to_owned(), e);
-    }
-    Ok(())
+/// The key of the object holding an integration id.
+fn key_by_integration_id(c: &AccountContent, kind: SisKind, int: &str) -> Option<String> {
+    c.entities(kind)
+        .find(|(_, e)| e.field("integration_id") == Some(int))
+        .map(|(k, _)| k.clone())
 }
 
-fn change_integration_id(
-    c: &mut AccountContent,
+/// The object a change_sis_id row names by its old SIS id and/or old integration id.
+fn find_changed(
+    c: &AccountContent,
     kind: SisKind,
     ty: &str,
-    old: &str,
-    new: &str,
-) -> Applied {
-    let table = c.table_mut(kind);
-    let taken = new != "<delete>"
-        && table
-            .values()
-            .any(|e| e.field("integration_id") == Some(new));
-    let target = table
-        .values_mut()
-        .find(|e| e.field("integration_id") == Some(old))
-        .ok_or_else(|| {
-            format!("An old_integration_id, '{old}', referenced a non-existent {ty} and was not changed to '{new}'")
-        })?;
-    if taken {
-        return Err(format!(
-            "A new_integration_id, '{new}', referenced an existing {ty} and was not changed"
-        ));
+    old_id: Option<&str>,
+    old_int: Option<&str>,
+) -> Result<String, String> {
+    // The Default Term has no SIS id: its empty key is never a row's old_id.
+    let by_id = old_id.filter(|o| *o != DEFAULT_TERM_KEY && c.get(kind, o).is_some());
+    let by_int = old_int.and_then(|o| key_by_integration_id(c, kind, o));
+    match (old_id, old_int) {
+        (Some(o), Some(oi)) => match (by_id, by_int) {
+            (Some(k), Some(ki)) if k == ki => Ok(ki),
+            (None, None) => Err(format!(
+                "An old_id, '{o}', referenced a non-existent {ty} and was not changed."
+            )),
+            _ => Err(format!(
+                "An old_id, '{o}', referenced a different {ty} than the old_integration_id, '{oi}'"
+            )),
+        },
+        (Some(o), None) => by_id.map(str::to_owned).ok_or_else(|| {
+            format!("An old_id, '{o}', referenced a non-existent {ty} and was not changed.")
+        }),
+        (None, Some(oi)) => by_int.ok_or_else(|| {
+            format!(
+                "An old_integration_id, '{oi}', referenced a non-existent {ty} and was not changed."
+            )
+        }),
+        (None, None) => Err("No old_id or old_integration_id given for change_sis_id".into()),
     }
-    if new == "<delete>" {
-        target.fields.remove("integration_id");
-    } else {
-        target
-            .fields
-            .insert("integration_id".into(), new.to_owned());
-    }
+}
+
+/// Abstract courses, as `SIS::AbstractCourseImporter`: the term (any state) or the Default Term;
+/// the account (any state), the fallback account, or the root account. Unknown ones are no error.
+/// A deleted row for a new abstract course creates it deleted.
+fn apply_abstract_course(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
+    let id = row.get("abstract_course_id").unwrap_or_default();
+    let state = status_of(SisKind::AbstractCourse, row);
+    let term = row
+        .get("term_id")
+        .and_then(|t| c.get(SisKind::Term, t))
+        .map_or_else(|| c.default_term_id(), |t| t.id);
+    let account = [row.get("account_id"), row.get("fallback_account_id")]
+        .into_iter()
+        .flatten()
+        .find_map(|a| c.get(SisKind::Account, a))
+        .map_or(c.root_account_id, |a| a.id);
+    let fields = fields_of(row, &["abstract_course_id", "status"]);
+    let r = refs(&[("term", term), ("account", account)]);
+    upsert_sis(c, SisKind::AbstractCourse, id, state, fields, r, ctx);
     Ok(())
 }
 
-/// Kinds the simulator keeps without modelling their effect (abstract courses, grade publishing
-/// results): stored by their identifying columns, with the row's status.
-fn apply_generic(
-    c: &mut AccountContent,
-    kind: SisKind,
-    row: &Row,
-    ctx: &mut ApplyCtx<'_>,
-) -> Applied {
-    let id_cols = super::diff::identifying_fields(kind);
-    let key = id_cols
-        .iter()
-        .map(|col| row.get(col).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("|");
-    if key.chars().all(|ch| ch == '|') {
-        return Err(format!(
-            "No {} given for a {}",
-            id_cols.first().copied().unwrap_or("id"),
-            kind.importer_name().replace('_', " ")
-        ));
+/// Grade publishing results name an enrollment by its Canvas id.
+fn apply_grade_publishing_result(c: &mut AccountContent, row: &Row) -> Applied {
+    let id = row.get("enrollment_id").unwrap_or_default();
+    let status = row
+        .get("grade_publishing_status")
+        .unwrap_or_default()
+        .to_lowercase();
+    let canvas_id = id.parse::<u64>().ok();
+    let key = c
+        .entities(SisKind::Enrollment)
+        .find(|(_, e)| Some(e.id) == canvas_id)
+        .map(|(k, _)| k.clone())
+        .ok_or_else(|| format!("Enrollment {id} doesn't exist"))?;
+    if let Some(e) = c.get_mut(SisKind::Enrollment, &key) {
+        e.fields.insert("grade_publishing_status".into(), status);
+        let message = row.get("message").unwrap_or_default().to_owned();
+        e.fields.insert("grade_publishing_message".into(), message);
     }
-    let state = match row.get("status") {
-        Some(s) if s.to_lowercase().starts_with("deleted") => "deleted".to_owned(),
-        Some(s) => s.to_lowercase(),
-        None => "active".to_owned(),
-    };
-    if is_noop_delete(c, kind, &key, &state) {
-        return Ok(());
-    }
-    let fields = fields_of(row, &["status"]);
-    upsert_sis(c, kind, &key, &state, fields, BTreeMap::new(), ctx);
     Ok(())
 }

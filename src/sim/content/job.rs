@@ -182,6 +182,13 @@ impl ImportJob {
     fn process_row(&mut self, content: &mut AccountContent, fi: usize, ri: usize) {
         let file = &self.files[fi];
         let row = &file.rows[ri];
+        for note in rows::row_notes(file.kind, row) {
+            self.report.messages.push(SisMessage {
+                row_info: Some(parse::row_info(&file.headers, row)),
+                ..SisMessage::warning(Some(&file.name), Some(row.line), note)
+            });
+        }
+        let mut notes = Vec::new();
         let outcome = rows::check_row(file.kind, row).and_then(|()| {
             if self.settings.skip_deletes && is_delete(row) {
                 return Ok(()); // skip_deletes: Canvas's importers return early on such rows
@@ -191,9 +198,18 @@ impl ImportJob {
                 update_sis_id_if_login_claimed: self.settings.update_sis_id_if_login_claimed,
                 differentiation_tags: self.settings.differentiation_tags,
                 undo: &mut self.report.undo,
+                notes: Vec::new(),
             };
-            apply_row(content, file.kind, row, &mut ctx)
+            let applied = apply_row(content, file.kind, row, &mut ctx);
+            notes = ctx.notes;
+            applied
         });
+        // Importer messages that do not skip the row carry no row number in Canvas.
+        for note in notes {
+            self.report
+                .messages
+                .push(SisMessage::warning(Some(&file.name), None, note));
+        }
         match outcome {
             Ok(()) => *self.counts.entry(file.kind).or_default() += 1,
             Err(message) => self.report.messages.push(SisMessage {
@@ -457,7 +473,7 @@ mod tests {
         assert_eq!(
             texts,
             vec![
-                "Parent account didn't exist for A404",
+                "Parent account didn't exist for A002",
                 "Section S1 references course C9 which doesn't exist"
             ]
         );
@@ -525,7 +541,7 @@ mod tests {
         assert_eq!(
             texts,
             vec![
-                "An old_id, 'C404', referenced a non-existent course and was not changed to 'C5'",
+                "An old_id, 'C404', referenced a non-existent course and was not changed.",
                 "Could not find the existing user for login with SIS ID U3, skipping",
                 "Can't observe yourself user U2",
             ]
@@ -687,5 +703,67 @@ mod tests {
         assert!(r.empty_diff && r.diff_generated);
         assert_eq!(r.diffed_against, Some(1));
         assert!(r.supplied_batches.is_empty() && r.counts.is_empty());
+    }
+
+    #[test]
+    fn account_status_is_checked_only_for_new_accounts() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(
+            &mut c,
+            settings(1),
+            &[(
+                "a.csv",
+                "account_id,parent_account_id,name,status\nA1,,Arts,active\nA2,,Biology,gone\n",
+            )],
+        );
+        let texts: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["Improper status \"gone\" for account A2, skipping"]
+        );
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[("a.csv", "account_id,parent_account_id,name,status\nA1,,,\n")],
+        );
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+    }
+
+    #[test]
+    fn a_bad_course_date_is_reported_and_the_course_still_imported() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(
+            &mut c,
+            settings(1),
+            &[(
+                "c.csv",
+                "course_id,short_name,long_name,status,start_date\nC1,C 1,Course,active,2025-14-01\n",
+            )],
+        );
+        let texts: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(texts, vec!["Bad date format for course C1"]);
+        assert_eq!(r.messages[0].row, Some(2));
+        assert_eq!(r.counts.get("courses"), Some(&1));
+    }
+
+    #[test]
+    fn a_deleted_row_creates_a_deleted_course_that_sections_can_name() {
+        let mut c = AccountContent::new(1);
+        let (r, _) = run(
+            &mut c,
+            settings(1),
+            &[
+                (
+                    "c.csv",
+                    "course_id,short_name,long_name,status\nC1,C 1,Course,deleted\n",
+                ),
+                (
+                    "s.csv",
+                    "section_id,course_id,name,status\nS1,C1,Sec,active\n",
+                ),
+            ],
+        );
+        assert!(r.messages.is_empty(), "{:?}", r.messages);
+        assert!(c.get(SisKind::Course, "C1").is_some_and(|e| e.is_deleted()));
     }
 }

@@ -15,6 +15,7 @@ mod apply_people;
 mod apply_tags;
 mod apply_users;
 pub mod cleanup;
+mod dates;
 pub mod diff;
 pub mod job;
 pub mod parse;

@@ -50,7 +50,7 @@ pub fn check_row(kind: SisKind, row: &Row) -> Result<(), String> {
     match kind {
         SisKind::User => check_user(row),
         SisKind::Login => check_login(row),
-        SisKind::Account => check_simple(row, kind, "account_id", "an account", "account"),
+        SisKind::Account => check_account(row),
         SisKind::Term => check_term(row),
         SisKind::Course => check_course(row),
         SisKind::Section => check_section(row),
@@ -65,14 +65,8 @@ pub fn check_row(kind: SisKind, row: &Row) -> Result<(), String> {
         SisKind::DifferentiationTagMembership => check_membership(row, true),
         SisKind::UserObserver => check_observer(row),
         SisKind::ChangeSisId => check_change_sis_id(row),
-        SisKind::AbstractCourse => check_named(
-            row,
-            kind,
-            "abstract_course_id",
-            "an abstract course",
-            "abstract course",
-            "short_name",
-        ),
+        SisKind::AbstractCourse => check_abstract_course(row),
+        SisKind::GradePublishingResults => check_grade_publishing_result(row),
         _ => Ok(()),
     }
 }
@@ -90,26 +84,23 @@ fn check_status(row: &Row, kind: SisKind, what: &str) -> Result<(), String> {
     }
 }
 
-/// Kinds identified by one id column plus a status (accounts).
-fn check_simple(row: &Row, kind: SisKind, id: &str, a: &str, noun: &str) -> Result<(), String> {
-    let v = need(row, id, || format!("No {id} given for {a}"))?;
-    check_status(row, kind, &format!("{noun} {v}")).map_err(|e| format!("{e}, skipping"))
+/// Canvas's `Improper status "<value>" for <what>` when the status (blank reads as `""`) is not
+/// one the kind accepts; Canvas has no separate "No status given" for these kinds.
+fn proper_status(row: &Row, kind: SisKind, what: &str) -> Result<(), String> {
+    let status = row.get("status").unwrap_or_default();
+    match match_status(kind, status) {
+        Some(_) => Ok(()),
+        None => Err(format!("Improper status \"{status}\" for {what}")),
+    }
 }
 
-/// Kinds identified by an id column, with a required name column and a status.
-fn check_named(
-    row: &Row,
-    kind: SisKind,
-    id: &str,
-    a: &str,
-    noun: &str,
-    name_col: &str,
-) -> Result<(), String> {
-    let v = need(row, id, || format!("No {id} given for {a}"))?;
-    need(row, name_col, || {
-        format!("No {name_col} given for {noun} {v}")
+/// Accounts: only the id can be checked without the account's content. Whether a name and a
+/// proper status are needed depends on the account being new (`apply::apply_account`).
+fn check_account(row: &Row) -> Result<(), String> {
+    need(row, "account_id", || {
+        "No account_id given for an account".into()
     })?;
-    check_status(row, kind, &format!("{noun} {v}"))
+    Ok(())
 }
 
 fn check_user(row: &Row) -> Result<(), String> {
@@ -147,25 +138,110 @@ fn check_login(row: &Row) -> Result<(), String> {
     Ok(())
 }
 
+/// Terms, in `SIS::TermImporter#add_term`'s order. A date override row
+/// (`date_override_enrollment_type`) needs no name; its other checks need the term
+/// (`apply::apply_term`). Dates are the CSV layer's ([`row_notes`]).
 fn check_term(row: &Row) -> Result<(), String> {
     let id = need(row, "term_id", || "No term_id given for a term".into())?;
-    need(row, "name", || format!("No name given for term {id}"))?;
-    check_status(row, SisKind::Term, &format!("term {id}"))?;
-    check_dates(row, &format!("term {id}"))
+    proper_status(row, SisKind::Term, &format!("term {id}"))?;
+    if row.get("date_override_enrollment_type").is_none() {
+        need(row, "name", || format!("No name given for term {id}"))?;
+    }
+    Ok(())
 }
 
+/// `course_format` values Canvas accepts (matched case-insensitively at the start).
+const COURSE_FORMATS: [&str; 4] = ["online", "on_campus", "blended", "not_set"];
+
+/// `grade_passback_setting` values Canvas accepts (case-insensitively, stripped).
+const GRADE_PASSBACK_SETTINGS: [&str; 3] = ["nightly_sync", "disabled", "not_set"];
+
+/// Courses, in `SIS::CourseImporter#add_course`'s order: names may come from an abstract course.
+/// Dates are the CSV layer's ([`row_notes`]).
 fn check_course(row: &Row) -> Result<(), String> {
     let id = need(row, "course_id", || {
         "No course_id given for a course".into()
     })?;
-    need(row, "short_name", || {
-        format!("No short_name given for course {id}")
+    let abstract_course = row.get("abstract_course_id").is_some();
+    if !abstract_course {
+        need(row, "short_name", || {
+            format!("No short_name given for course {id}")
+        })?;
+        need(row, "long_name", || {
+            format!("No long_name given for course {id}")
+        })?;
+    }
+    proper_status(row, SisKind::Course, &format!("course {id}"))?;
+    if let Some(format) = row.get("course_format") {
+        let lower = format.to_lowercase();
+        if !COURSE_FORMATS.iter().any(|f| lower.starts_with(f)) {
+            return Err(format!(
+                "Invalid course_format \"{format}\" for course {id}"
+            ));
+        }
+    }
+    if let Some(setting) = row.get("grade_passback_setting")
+        && !GRADE_PASSBACK_SETTINGS.contains(&setting.to_lowercase().trim())
+    {
+        return Err(format!(
+            "Invalid grade_passback_setting \"{setting}\" for course {id}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_abstract_course(row: &Row) -> Result<(), String> {
+    let id = need(row, "abstract_course_id", || {
+        "No abstract_course_id given for an abstract course".into()
     })?;
-    need(row, "long_name", || {
-        format!("No long_name given for course {id}")
+    for col in ["short_name", "long_name"] {
+        need(row, col, || {
+            format!("No {col} given for abstract course {id}")
+        })?;
+    }
+    proper_status(
+        row,
+        SisKind::AbstractCourse,
+        &format!("abstract course {id}"),
+    )
+}
+
+/// Grade publishing results; whether the enrollment exists is `apply`'s question.
+fn check_grade_publishing_result(row: &Row) -> Result<(), String> {
+    let id = need(row, "enrollment_id", || "No enrollment_id given".into())?;
+    let status = need(row, "grade_publishing_status", || {
+        format!("No grade_publishing_status given for enrollment {id}")
     })?;
-    check_status(row, SisKind::Course, &format!("course {id}"))?;
-    check_dates(row, &format!("course {id}"))
+    if !["published", "error"].contains(&status.to_lowercase().as_str()) {
+        return Err(format!(
+            "Improper grade_publishing_status \"{status}\" for enrollment {id}"
+        ));
+    }
+    Ok(())
+}
+
+/// What Canvas's CSV layer reports about a row before the importer sees it, without skipping
+/// the row: a `start_date`/`end_date` `Time.zone.parse` refuses ("Bad date format"; the row goes
+/// on without its dates).
+pub fn row_notes(kind: SisKind, row: &Row) -> Vec<String> {
+    let what = match kind {
+        SisKind::Course => format!("course {}", row.get("course_id").unwrap_or_default()),
+        SisKind::Term => format!("term {}", row.get("term_id").unwrap_or_default()),
+        _ => return Vec::new(),
+    };
+    if has_bad_date(row) {
+        vec![format!("Bad date format for {what}")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A `start_date` or `end_date` Canvas cannot read (`<delete>` is a course's way to clear one).
+pub(crate) fn has_bad_date(row: &Row) -> bool {
+    ["start_date", "end_date"]
+        .iter()
+        .filter_map(|col| row.get(col))
+        .any(|v| v != "<delete>" && !is_date(v))
 }
 
 fn check_section(row: &Row) -> Result<(), String> {
@@ -350,16 +426,18 @@ pub(crate) const CHANGE_SIS_ID_TYPES: [&str; 7] = [
     "user",
 ];
 
+/// In `SIS::ChangeSisIdImporter#process_change_sis_id`'s order; the type is named downcased.
 fn check_change_sis_id(row: &Row) -> Result<(), String> {
     let ty = need(row, "type", || "No type given for change_sis_id".into())?;
-    if !CHANGE_SIS_ID_TYPES.contains(&ty.to_lowercase().as_str()) {
-        return Err(format!("Invalid type '{ty}' for change_sis_id"));
-    }
     if row.get("old_id").is_none() && row.get("old_integration_id").is_none() {
         return Err("No old_id or old_integration_id given for change_sis_id".into());
     }
     if row.get("new_id").is_none() && row.get("new_integration_id").is_none() {
         return Err("No new_id or new_integration_id given for change_sis_id".into());
+    }
+    let ty = ty.to_lowercase();
+    if !CHANGE_SIS_ID_TYPES.contains(&ty.as_str()) {
+        return Err(format!("Invalid type '{ty}' for change_sis_id"));
     }
     Ok(())
 }
@@ -377,21 +455,10 @@ fn check_dates(row: &Row, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// ISO 8601 as Canvas's feeds write it: a date, or a date and time with optional seconds and
-/// zone. (Canvas's `Time.zone.parse` is laxer; anything sensible a feed sends is accepted here.)
+/// Whether Canvas reads the value as a date without error (`Time.zone.parse` does not raise;
+/// see `dates`): text with no date in it counts as read (Canvas stores no date, silently).
 pub(crate) fn is_date(v: &str) -> bool {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
-    DateTime::parse_from_rfc3339(v).is_ok()
-        || DateTime::parse_from_str(v, "%Y-%m-%dT%H:%M%:z").is_ok()
-        || [
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%dT%H:%M:%SZ",
-        ]
-        .iter()
-        .any(|f| NaiveDateTime::parse_from_str(v, f).is_ok())
-        || NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
+    !super::dates::time_zone_parse_raises(v)
 }
 
 #[cfg(test)]
@@ -479,25 +546,42 @@ mod tests {
     }
 
     #[test]
-    fn bad_term_date_is_reported_with_the_term() {
+    fn bad_term_date_is_a_note_and_the_row_goes_on() {
         let r = row(&[
             ("term_id", "T1"),
             ("name", "Fall"),
             ("status", "active"),
-            ("start_date", "next tuesday"),
+            ("start_date", "2025-13-01 00:00:00"),
         ]);
         assert_eq!(
-            check_row(SisKind::Term, &r),
-            Err("Bad date format for term T1".into())
+            row_notes(SisKind::Term, &r),
+            vec!["Bad date format for term T1".to_owned()]
         );
+        assert!(check_row(SisKind::Term, &r).is_ok());
         let ok = row(&[
             ("term_id", "T1"),
             ("name", "Fall"),
             ("status", "active"),
-            ("start_date", "2025-08-20T00:00:00Z"),
-            ("end_date", "2025-12-20"),
+            ("start_date", "2025-8-20 00:00:00"),
+            ("end_date", "not a date"),
         ]);
-        assert!(check_row(SisKind::Term, &ok).is_ok());
+        assert!(row_notes(SisKind::Term, &ok).is_empty());
+    }
+
+    #[test]
+    fn blank_course_status_is_improper_and_abstract_course_supplies_names() {
+        let r = row(&[("course_id", "C1"), ("abstract_course_id", "AC1")]);
+        assert_eq!(
+            check_row(SisKind::Course, &r),
+            Err("Improper status \"\" for course C1".into())
+        );
+        let r = row(&[
+            ("course_id", "C1"),
+            ("abstract_course_id", "AC1"),
+            ("status", "active"),
+            ("course_format", "Online"),
+        ]);
+        assert!(check_row(SisKind::Course, &r).is_ok());
     }
 
     #[test]
@@ -511,12 +595,14 @@ mod tests {
     }
 
     #[test]
-    fn account_status_message_says_skipping() {
-        let r = row(&[("account_id", "A1"), ("status", "gone")]);
+    fn account_rows_need_only_an_id_before_apply() {
+        let r = row(&[("status", "gone")]);
         assert_eq!(
             check_row(SisKind::Account, &r),
-            Err("Improper status \"gone\" for account A1, skipping".into())
+            Err("No account_id given for an account".into())
         );
+        let r = row(&[("account_id", "A1"), ("status", "gone")]);
+        assert!(check_row(SisKind::Account, &r).is_ok());
     }
 
     #[test]
