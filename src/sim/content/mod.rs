@@ -10,6 +10,7 @@
 //! the `importing` / `cleanup_batch` states can be observed while a batch runs.
 
 mod apply;
+mod apply_enrollment;
 mod apply_people;
 pub mod cleanup;
 pub mod diff;
@@ -17,6 +18,7 @@ pub mod job;
 pub mod parse;
 pub mod restore;
 pub mod rows;
+mod ruby_time;
 mod stats;
 pub mod store;
 
