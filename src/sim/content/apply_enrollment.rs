@@ -82,7 +82,8 @@ pub(crate) fn apply_enrollment(
         s => s,
     };
     if existing_state.as_deref() != Some(state) {
-        validate(row, &target, state)?;
+        let observes = associated.map(|a| (user, a));
+        validate(c, row, &target, state, observes)?;
     }
     let mut refs: BTreeMap<String, u64> = [
         ("course".to_owned(), target.course),
@@ -295,17 +296,38 @@ fn other_live_enrollment(
     })
 }
 
-/// Canvas's `Enrollment` validation of a row that is not deleted: its course and section must
-/// not be deleted. The stored message repeats its first half, as Canvas builds it.
-fn validate(row: &Row, target: &Target, state: &str) -> Applied {
-    if state == "deleted" {
-        return Ok(());
-    }
+/// Canvas's `Enrollment` validations, in its order, of an enrollment the row creates or changes:
+/// an observer may not observe themselves, nor someone observing them in the course; a live
+/// enrollment's course and section must not be deleted. The stored message repeats its first
+/// half, as Canvas builds it. `observes` is (user, observed user) for an observer.
+fn validate(
+    c: &AccountContent,
+    row: &Row,
+    target: &Target,
+    state: &str,
+    observes: Option<(u64, u64)>,
+) -> Applied {
+    let live = state != "deleted";
     let mut errors = Vec::new();
-    if target.course_deleted {
+    if let Some((user, observed)) = observes {
+        if user == observed {
+            errors.push("Associated user Cannot observe yourself");
+        }
+        let mutual = c.entities(SisKind::Enrollment).any(|(_, e)| {
+            !e.is_deleted()
+                && e.refs.get("course") == Some(&target.course)
+                && e.field("role") == Some("observer")
+                && e.refs.get("user") == Some(&observed)
+                && e.refs.get("associated_user") == Some(&user)
+        });
+        if live && mutual {
+            errors.push("Associated user Cannot observe observer observing self");
+        }
+    }
+    if live && target.course_deleted {
         errors.push("Course is not a valid course");
     }
-    if target.section_deleted {
+    if live && target.section_deleted {
         errors.push("Course section is not a valid section");
     }
     if errors.is_empty() {

@@ -470,6 +470,29 @@ mod tests {
     }
 
     #[test]
+    fn an_observer_of_themselves_fails_the_enrollment_validation() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[(
+                "e.csv",
+                "course_id,user_id,role,status,associated_user_id\nC1,U1,observer,active,U1\n",
+            )],
+        );
+        let got: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "An enrollment did not pass validation (course: C1, section: , user: U1, role: observer, \
+              error: An enrollment did not pass validation (course: C1, section: , \
+              Associated user Cannot observe yourself)"
+            ]
+        );
+    }
+
+    #[test]
     fn cross_listing_restores_a_deleted_course_and_a_deleted_row_for_another_course_is_ignored() {
         let mut c = AccountContent::new(1);
         run(&mut c, settings(1), &BASE);
