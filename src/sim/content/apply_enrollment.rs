@@ -27,6 +27,16 @@ struct Target {
     section_deleted: bool,
 }
 
+/// The enrollment a row names, once everything it references is found.
+struct Resolved {
+    key: String,
+    user: u64,
+    target: Target,
+    role: String,
+    /// The observed user of an observer.
+    associated: Option<u64>,
+}
+
 pub(crate) fn apply_enrollment(
     c: &mut AccountContent,
     row: &Row,
@@ -41,18 +51,43 @@ pub(crate) fn apply_enrollment(
         // skips such a row without a message.
         return Ok(());
     }
-    let user_id = row.get("user_id").unwrap_or_default();
-    let course_id = row.get("course_id").unwrap_or_default();
-    let (login_key, login) = enrollment_login(c, row).ok_or_else(|| {
-        format!(
-            "User not found for enrollment (User ID: {user_id}, Course ID: {course_id}, Section ID: {})",
-            row.get("section_id").unwrap_or_default()
-        )
-    })?;
-    let login_key = login_key.clone();
-    let login = login.clone();
+    let (login_key, login) = enrollment_login(c, row)
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .ok_or_else(|| {
+            format!(
+                "User not found for enrollment (User ID: {}, Course ID: {}, Section ID: {})",
+                row.get("user_id").unwrap_or_default(),
+                row.get("course_id").unwrap_or_default(),
+                row.get("section_id").unwrap_or_default()
+            )
+        })?;
+    let e = resolve(c, row, &login)?;
+    let existing_state = c
+        .get(SisKind::Enrollment, &e.key)
+        .map(|x| x.workflow_state.clone());
+    if existing_state.as_deref() == Some("deleted") && login.is_deleted() {
+        return Err(format!(
+            "Attempted enrolling with deleted sis login {} in course {}",
+            login.field("login_id").unwrap_or_default(),
+            row.get("course_id").unwrap_or_default()
+        ));
+    }
+    let state = match enrollment_state(c, row, &login_key, &login, ctx) {
+        "deleted_last_completed" if other_live_enrollment(c, &e) => "deleted",
+        "deleted_last_completed" => "completed",
+        s => s,
+    };
+    if existing_state.as_deref() != Some(state) {
+        validate(c, row, &e, state)?;
+    }
+    store(c, row, &e, state, &bad_dates, ctx);
+    Ok(())
+}
+
+/// The course, section, role and observed user of a row, with Canvas's warnings, in its order.
+fn resolve(c: &AccountContent, row: &Row, login: &Entity) -> Result<Resolved, String> {
     let user = login.refs.get("user").copied().unwrap_or_default();
-    let target = enrollment_target(c, row, user_id)?;
+    let target = enrollment_target(c, row, row.get("user_id").unwrap_or_default())?;
     let role = enrollment_role_label(row)?;
     let associated = associated_user(c, row, &role)?;
     temporary_source_user(c, row)?;
@@ -62,52 +97,46 @@ pub(crate) fn apply_enrollment(
         target.section.unwrap_or(0),
         associated.map(|a| a.to_string()).unwrap_or_default()
     );
-    let existing_state = c
-        .get(SisKind::Enrollment, &key)
-        .map(|e| e.workflow_state.clone());
-    if existing_state.as_deref() == Some("deleted") && login.is_deleted() {
-        return Err(format!(
-            "Attempted enrolling with deleted sis login {} in course {course_id}",
-            login.field("login_id").unwrap_or_default()
-        ));
-    }
-    let state = enrollment_state(c, row, &login_key, &login, ctx);
-    let state = match state {
-        "deleted_last_completed"
-            if other_live_enrollment(c, &key, &target, user, &role, associated) =>
-        {
-            "deleted"
-        }
-        "deleted_last_completed" => "completed",
-        s => s,
-    };
-    if existing_state.as_deref() != Some(state) {
-        let observes = associated.map(|a| (user, a));
-        validate(c, row, &target, state, observes)?;
-    }
+    Ok(Resolved {
+        key,
+        user,
+        target,
+        role,
+        associated,
+    })
+}
+
+/// Creates or updates the enrollment; unreadable dates are not stored.
+fn store(
+    c: &mut AccountContent,
+    row: &Row,
+    e: &Resolved,
+    state: &str,
+    bad_dates: &[&str],
+    ctx: &mut ApplyCtx<'_>,
+) {
     let mut refs: BTreeMap<String, u64> = [
-        ("course".to_owned(), target.course),
-        ("user".to_owned(), user),
+        ("course".to_owned(), e.target.course),
+        ("user".to_owned(), e.user),
     ]
     .into();
-    if let Some(s) = target.section {
+    if let Some(s) = e.target.section {
         refs.insert("section".into(), s);
     }
-    if let Some(a) = associated {
+    if let Some(a) = e.associated {
         refs.insert("associated_user".into(), a);
     }
     let mut exclude = vec!["status"];
     exclude.extend(bad_dates.iter().copied());
     let mut fields = fields_of(row, &exclude);
-    fields.insert("role".into(), role);
+    fields.insert("role".into(), e.role.clone());
     let change = Upsert {
         sis_id: None,
         state: state.to_owned(),
         fields,
         refs,
     };
-    c.upsert(SisKind::Enrollment, &key, change, ctx.batch_id, ctx.undo);
-    Ok(())
+    c.upsert(SisKind::Enrollment, &e.key, change, ctx.batch_id, ctx.undo);
 }
 
 /// The date columns `Time.zone.parse` refuses: a bad `start_date` leaves both dates unset (Canvas
@@ -278,38 +307,26 @@ fn enrollment_state(
 
 /// Whether the user holds another enrollment, not deleted, with the same role and observed
 /// user in the course: `deleted_last_completed` then deletes rather than completes.
-fn other_live_enrollment(
-    c: &AccountContent,
-    key: &str,
-    target: &Target,
-    user: u64,
-    role: &str,
-    associated: Option<u64>,
-) -> bool {
-    c.entities(SisKind::Enrollment).any(|(k, e)| {
-        k != key
-            && !e.is_deleted()
-            && e.refs.get("course") == Some(&target.course)
-            && e.refs.get("user") == Some(&user)
-            && e.refs.get("associated_user").copied() == associated
-            && e.field("role") == Some(role)
+fn other_live_enrollment(c: &AccountContent, e: &Resolved) -> bool {
+    c.entities(SisKind::Enrollment).any(|(k, x)| {
+        *k != e.key
+            && !x.is_deleted()
+            && x.refs.get("course") == Some(&e.target.course)
+            && x.refs.get("user") == Some(&e.user)
+            && x.refs.get("associated_user").copied() == e.associated
+            && x.field("role") == Some(e.role.as_str())
     })
 }
 
 /// Canvas's `Enrollment` validations, in its order, of an enrollment the row creates or changes:
 /// an observer may not observe themselves, nor someone observing them in the course; a live
 /// enrollment's course and section must not be deleted. The stored message repeats its first
-/// half, as Canvas builds it. `observes` is (user, observed user) for an observer.
-fn validate(
-    c: &AccountContent,
-    row: &Row,
-    target: &Target,
-    state: &str,
-    observes: Option<(u64, u64)>,
-) -> Applied {
+/// half, as Canvas builds it.
+fn validate(c: &AccountContent, row: &Row, e: &Resolved, state: &str) -> Applied {
     let live = state != "deleted";
+    let target = &e.target;
     let mut errors = Vec::new();
-    if let Some((user, observed)) = observes {
+    if let Some((user, observed)) = e.associated.map(|a| (e.user, a)) {
         if user == observed {
             errors.push("Associated user Cannot observe yourself");
         }
