@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 
 use crate::sis::SisKind;
 
+use super::dates::time_zone_parse_raises;
 use super::parse::Row;
 use super::rows::{CHANGE_SIS_ID_TYPES, is_date, match_status};
 use super::store::{AccountContent, DEFAULT_TERM_KEY, Entity, UndoLog, Upsert};
-use super::{apply_groups, apply_people, apply_tags, apply_users};
+use super::{apply_enrollment, apply_groups, apply_people, apply_tags, apply_users};
 
 /// What applying a row needs besides the row and the content.
 pub(crate) struct ApplyCtx<'a> {
@@ -26,9 +27,12 @@ pub(crate) struct ApplyCtx<'a> {
     /// The account's `allow_assign_to_differentiation_tags` setting.
     pub differentiation_tags: bool,
     pub undo: &'a mut UndoLog,
-    /// Warnings that do not skip the row (Canvas's importers push them to their `messages`
-    /// and go on), reported for the file without a row number.
+    /// Warnings that do not skip the row and that Canvas's importers push to their `messages`
+    /// (an unknown blueprint course): reported for the file, without a row number.
     pub notes: Vec<String>,
+    /// Warnings Canvas records as the row's own errors although it still applies the row (a
+    /// section's bad date, an enrollment through a deleted login): reported with the row.
+    pub warnings: Vec<String>,
 }
 
 /// Row result: `Err` is the warning Canvas records when it skips the row.
@@ -55,7 +59,7 @@ pub(crate) fn apply_row(
         SisKind::Xlist => apply_xlist(c, row, ctx),
         SisKind::User => apply_users::apply_user(c, row, ctx),
         SisKind::Login => apply_users::apply_login(c, row, ctx),
-        SisKind::Enrollment => apply_people::apply_enrollment(c, row, ctx),
+        SisKind::Enrollment => apply_enrollment::apply_enrollment(c, row, ctx),
         SisKind::Admin => apply_people::apply_admin(c, row, ctx),
         SisKind::GroupCategory => apply_groups::apply_group_category(c, row, ctx),
         SisKind::DifferentiationTagSet => apply_groups::apply_tag_set(c, row, ctx),
@@ -408,12 +412,19 @@ fn course_account(
     Ok(current.unwrap_or(c.root_account_id))
 }
 
+/// Canvas's `add_section` after the row checks. The course may be deleted (Canvas looks in
+/// `all_courses`); a new section needs a name, even a deleted one (Canvas creates it deleted); a
+/// cross-listed section keeps its cross-listing course unless the row moves it to another
+/// course, or that course was deleted and the row is active. A bad date is a warning and the
+/// section imports without it; deleting a section deletes its enrollments.
 fn apply_section(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let id = row.get("section_id").unwrap_or_default();
     let course_sis = row.get("course_id").unwrap_or_default();
     let state = status_of(SisKind::Section, row);
-    if is_noop_delete(c, SisKind::Section, id, state) {
-        return Ok(());
+    let bad_dates = section_bad_dates(row);
+    if !bad_dates.is_empty() {
+        ctx.warnings
+            .push(format!("Bad date format for section {id}"));
     }
     let course = c
         .get(SisKind::Course, course_sis)
@@ -421,73 +432,174 @@ fn apply_section(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> A
         .ok_or_else(|| {
             format!("Section {id} references course {course_sis} which doesn't exist")
         })?;
-    // A cross-listed section keeps its cross-listed course while its feed names the original.
     let existing = c.get(SisKind::Section, id);
-    let xlisted = existing.is_some_and(|s| s.refs.get("nonxlist_course") == Some(&course));
+    if existing.is_none() && row.get("name").is_none() {
+        return Err(format!(
+            "No name given for section {id} in course {course_sis}"
+        ));
+    }
+    let uncrosslist = existing.is_some_and(|s| leaves_crosslisting(c, s, course, state));
+    let moves = existing.is_none_or(|s| {
+        s.refs.get("course") != Some(&course)
+            && (uncrosslist || !s.refs.contains_key("nonxlist_course"))
+    });
     let mut r = BTreeMap::new();
-    if !xlisted {
+    if moves {
         r.insert("course".to_owned(), course);
     }
-    let fields = fields_of(row, &["section_id", "status"]);
-    upsert_sis(c, SisKind::Section, id, state, fields, r, ctx);
+    let mut exclude = vec!["section_id", "status"];
+    exclude.extend(bad_dates);
+    let fields = fields_of(row, &exclude);
+    let section = upsert_sis(c, SisKind::Section, id, state, fields, r, ctx);
+    if uncrosslist && let Some(s) = c.get_mut(SisKind::Section, id) {
+        s.refs.remove("nonxlist_course");
+    }
+    if state == "deleted" {
+        delete_section_enrollments(c, section, ctx);
+    }
     Ok(())
 }
 
+/// The date columns of a section row Canvas cannot parse: a bad `start_date` leaves both unset
+/// (one `begin` block), a bad `end_date` only the end.
+fn section_bad_dates(row: &Row) -> Vec<&'static str> {
+    let raises = |col| row.get(col).is_some_and(time_zone_parse_raises);
+    if raises("start_date") {
+        vec!["start_date", "end_date"]
+    } else if raises("end_date") {
+        vec!["end_date"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A cross-listed section named with a course other than its original one is un-cross-listed
+/// and moved there; so is one whose cross-listing course was deleted, by an active row.
+fn leaves_crosslisting(
+    c: &AccountContent,
+    s: &super::store::Entity,
+    course: u64,
+    state: &str,
+) -> bool {
+    let Some(home) = s.refs.get("nonxlist_course") else {
+        return false;
+    };
+    let current = s.refs.get("course").copied();
+    if current == Some(course) {
+        return false;
+    }
+    let xlist_deleted = c
+        .entities(SisKind::Course)
+        .any(|(_, e)| Some(e.id) == current && e.is_deleted());
+    *home != course || (xlist_deleted && state == "active")
+}
+
+/// Canvas deletes the live enrollments of the sections an import deleted.
+fn delete_section_enrollments(c: &mut AccountContent, section: u64, ctx: &mut ApplyCtx<'_>) {
+    let keys: Vec<String> = c
+        .entities(SisKind::Enrollment)
+        .filter(|(_, e)| !e.is_deleted() && e.refs.get("section") == Some(&section))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in keys {
+        c.set_state(
+            SisKind::Enrollment,
+            &k,
+            "deleted",
+            Some(ctx.batch_id),
+            ctx.undo,
+            false,
+        );
+    }
+}
+
+/// Canvas's `add_crosslist` after the row checks. The section may be deleted; so may the
+/// course, which an active row then restores (`claimed`), and which Canvas creates from the
+/// section's course when it does not exist. A deleted row leaves alone a section that is in
+/// another course than the one named, and otherwise un-cross-lists it (even when the named
+/// course does not exist).
 fn apply_xlist(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> Applied {
     let xlist = row.get("xlist_course_id").unwrap_or_default();
     let section_sis = row.get("section_id").unwrap_or_default();
-    let state = status_of(SisKind::Xlist, row);
+    let active = status_of(SisKind::Xlist, row) == "active";
     let section = c
         .get(SisKind::Section, section_sis)
         .cloned()
         .ok_or_else(|| {
             format!("A cross-listing referenced a non-existent section {section_sis}")
         })?;
+    let current = section.refs.get("course").copied().unwrap_or_default();
     let home = section
         .refs
         .get("nonxlist_course")
-        .or(section.refs.get("course"))
         .copied()
-        .unwrap_or_default();
-    if state == "deleted" {
-        if let Some(s) = c.get_mut(SisKind::Section, section_sis) {
-            s.refs.insert("course".into(), home);
-            s.refs.remove("nonxlist_course");
+        .unwrap_or(current);
+    let named = c
+        .get(SisKind::Course, xlist)
+        .map(|e| (e.id, e.is_deleted()));
+    if !active {
+        if named.is_none_or(|(id, _)| id == current) {
+            set_section_course(c, section_sis, home, None);
         }
         return Ok(());
     }
-    let target = match c.get(SisKind::Course, xlist) {
-        Some(e) => e.id,
+    let target = match named {
+        Some((id, deleted)) => {
+            if deleted {
+                c.set_state(
+                    SisKind::Course,
+                    xlist,
+                    "claimed",
+                    Some(ctx.batch_id),
+                    ctx.undo,
+                    false,
+                );
+            }
+            id
+        }
         None => create_xlist_course(c, xlist, home, ctx),
     };
-    if let Some(s) = c.get_mut(SisKind::Section, section_sis) {
-        s.refs.insert("course".into(), target);
-        s.refs.insert("nonxlist_course".into(), home);
+    if target != current {
+        let nonxlist = (target != home).then_some(home);
+        set_section_course(c, section_sis, target, nonxlist);
     }
     Ok(())
 }
 
-/// Canvas creates a missing cross-listing course in the section's course's term and account.
+/// Puts a section in `course`; `nonxlist` is its original course while cross-listed.
+fn set_section_course(c: &mut AccountContent, section: &str, course: u64, nonxlist: Option<u64>) {
+    if let Some(s) = c.get_mut(SisKind::Section, section) {
+        s.refs.insert("course".into(), course);
+        match nonxlist {
+            Some(home) => s.refs.insert("nonxlist_course".into(), home),
+            None => s.refs.remove("nonxlist_course"),
+        };
+    }
+}
+
+/// Canvas creates a missing cross-listing course from the section's course: its names, term and
+/// account, unpublished (`claimed`).
 fn create_xlist_course(
     c: &mut AccountContent,
     xlist: &str,
     home: u64,
     ctx: &mut ApplyCtx<'_>,
 ) -> u64 {
-    let home_refs = c
+    let template = c
         .key_of_id(SisKind::Course, home)
         .and_then(|k| c.get(SisKind::Course, &k))
-        .map(|e| e.refs.clone())
-        .unwrap_or_default();
+        .cloned();
     let mut r = BTreeMap::new();
+    let mut fields = BTreeMap::new();
     for k in ["term", "account"] {
-        if let Some(v) = home_refs.get(k) {
+        if let Some(v) = template.as_ref().and_then(|t| t.refs.get(k)) {
             r.insert(k.to_owned(), *v);
         }
     }
-    let mut fields = BTreeMap::new();
-    fields.insert("short_name".to_owned(), xlist.to_owned());
-    fields.insert("long_name".to_owned(), xlist.to_owned());
+    for k in ["short_name", "long_name"] {
+        let name = template.as_ref().and_then(|t| t.field(k)).unwrap_or(xlist);
+        fields.insert(k.to_owned(), name.to_owned());
+    }
     upsert_sis(c, SisKind::Course, xlist, "claimed", fields, r, ctx)
 }
 

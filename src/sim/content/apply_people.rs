@@ -1,5 +1,6 @@
-//! Applying checked rows to an account: enrollments, admins, user observers. Users and logins
-//! are in `apply_users`; groups and their memberships in `apply_groups`.
+//! Applying checked rows to an account: admins and user observers. Users and logins are in
+//! `apply_users`, enrollments in `apply_enrollment`, groups and their memberships in
+//! `apply_groups`.
 //!
 //! Users and logins are pseudonyms in the users table, keyed by their SIS id; each points at a
 //! Canvas user (`refs.user`), which several logins can share. Join objects are keyed by the
@@ -11,8 +12,7 @@ use crate::sis::SisKind;
 
 use super::apply::{Applied, ApplyCtx, fields_of, is_noop_delete, status_of};
 use super::parse::Row;
-use super::rows::enrollment_role;
-use super::store::{AccountContent, Entity, Upsert};
+use super::store::{AccountContent, Upsert};
 
 /// The built-in account role every Canvas account has.
 const ACCOUNT_ADMIN_ROLE: &str = "AccountAdmin";
@@ -47,113 +47,6 @@ fn upsert_join(
         refs,
     };
     c.upsert(kind, key, change, ctx.batch_id, ctx.undo);
-}
-
-/// The course and section (Canvas ids) an enrollment row names, with Canvas's errors.
-fn enrollment_target(
-    c: &AccountContent,
-    row: &Row,
-    user_label: &str,
-) -> Result<(u64, Option<u64>), String> {
-    let cs = row.get("course_id");
-    let ss = row.get("section_id");
-    let course = cs.and_then(|s| c.get(SisKind::Course, s));
-    let section = ss.and_then(|s| c.get(SisKind::Section, s));
-    match (cs, ss, course, section) {
-        (Some(cs), Some(ss), None, None) => Err(format!(
-            "Neither course nor section existed for user enrollment (Course ID: {cs}, Section ID: {ss}, User ID: {user_label})"
-        )),
-        (_, Some(ss), _, None) => Err(format!(
-            "An enrollment referenced a non-existent section {ss}"
-        )),
-        (Some(cs), _, None, _) => Err(format!(
-            "An enrollment referenced a non-existent course {cs}"
-        )),
-        (_, _, Some(course), Some(section)) if !section_in_course(section, course.id) => {
-            Err(format!(
-                "An enrollment listed a section ({}) and a course ({}) that are unrelated for user ({user_label})",
-                ss.unwrap_or_default(),
-                cs.unwrap_or_default()
-            ))
-        }
-        (_, _, _, Some(section)) => Ok((
-            section.refs.get("course").copied().unwrap_or_default(),
-            Some(section.id),
-        )),
-        (_, _, Some(course), None) => Ok((course.id, None)),
-        (None, None, _, _) => Err("No course_id or section_id given for an enrollment".into()),
-    }
-}
-
-fn section_in_course(section: &Entity, course: u64) -> bool {
-    section.refs.get("course") == Some(&course)
-        || section.refs.get("nonxlist_course") == Some(&course)
-}
-
-/// The enrollment's role label: a built-in role, or `role_id:N`.
-fn role_label(row: &Row) -> String {
-    match (row.get("role_id"), row.get("role")) {
-        (Some(id), _) => format!("role_id:{id}"),
-        (None, Some(role)) => enrollment_role(role).unwrap_or(role).to_owned(),
-        (None, None) => String::new(),
-    }
-}
-
-pub(crate) fn apply_enrollment(
-    c: &mut AccountContent,
-    row: &Row,
-    ctx: &mut ApplyCtx<'_>,
-) -> Applied {
-    let user_label = row
-        .get("user_integration_id")
-        .or(row.get("user_id"))
-        .unwrap_or_default();
-    let (course, section) = enrollment_target(c, row, user_label)?;
-    let role = role_label(row);
-    let pseudonym = match row.get("user_integration_id") {
-        Some(i) => pseudonym_by_integration_id(c, i),
-        None => row.get("user_id").map(str::to_owned),
-    };
-    let user = pseudonym.as_deref().and_then(|p| user_of(c, p)).ok_or_else(|| {
-        format!(
-            "User not found for enrollment (User ID: {}, Course ID: {}, Section ID: {}, Role: {})",
-            user_label,
-            row.get("course_id").unwrap_or_default(),
-            row.get("section_id").unwrap_or_default(),
-            row.get("role").or(row.get("role_id")).unwrap_or_default()
-        )
-    })?;
-    let assoc = row.get("associated_user_id").unwrap_or_default();
-    let key = format!("{course}:{}:{user}:{role}:{assoc}", section.unwrap_or(0));
-    let mut state = status_of(SisKind::Enrollment, row);
-    if state == "deleted_last_completed" {
-        state = if other_active_enrollment(c, &key, course, user) {
-            "deleted"
-        } else {
-            "completed"
-        };
-    }
-    if is_noop_delete(c, SisKind::Enrollment, &key, state) {
-        return Ok(());
-    }
-    let mut refs: BTreeMap<String, u64> =
-        [("course".to_owned(), course), ("user".to_owned(), user)].into();
-    if let Some(s) = section {
-        refs.insert("section".into(), s);
-    }
-    let mut fields = fields_of(row, &["status"]);
-    fields.insert("role".into(), role);
-    upsert_join(c, SisKind::Enrollment, &key, state, fields, refs, ctx);
-    Ok(())
-}
-
-fn other_active_enrollment(c: &AccountContent, key: &str, course: u64, user: u64) -> bool {
-    c.entities(SisKind::Enrollment).any(|(k, e)| {
-        k != key
-            && e.workflow_state == "active"
-            && e.refs.get("course") == Some(&course)
-            && e.refs.get("user") == Some(&user)
-    })
 }
 
 /// `SIS::AdminImporter`: the account (the root one when blank, else a live sub-account), then

@@ -505,4 +505,33 @@ mod tests {
             .collect();
         assert!(wrong.is_empty(), "differs from Ruby on {wrong:?}");
     }
+
+    #[test]
+    fn section_and_enrollment_spec_dates_canvas_reads_do_not_raise() {
+        for v in [
+            "2011-1-05 00:00:00",
+            "2011-04-14 00:00:00",
+            "1985-08-24",
+            "2023-09-10T23:08:51Z",
+            "2011-02-30",
+            "bogus",
+            "",
+        ] {
+            assert!(!raises(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn section_and_enrollment_spec_out_of_range_parts_raise() {
+        for v in [
+            "2012-13-05 00:00:00",
+            "2012-14-14 00:00:00",
+            "2012-00-10",
+            "2012-01-32",
+            "2012-01-10 25:00:00",
+            "2012-01-10T10:60",
+        ] {
+            assert!(raises(v), "{v}");
+        }
+    }
 }

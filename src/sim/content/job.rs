@@ -178,7 +178,8 @@ impl ImportJob {
         applied
     }
 
-    /// Checks and applies one row, recording a warning when Canvas would skip it.
+    /// Checks and applies one row, recording a warning when Canvas would skip it, and the
+    /// warnings Canvas records for a row it still applies.
     fn process_row(&mut self, content: &mut AccountContent, fi: usize, ri: usize) {
         let file = &self.files[fi];
         let row = &file.rows[ri];
@@ -189,6 +190,7 @@ impl ImportJob {
             });
         }
         let mut notes = Vec::new();
+        let mut warnings = Vec::new();
         let outcome = rows::check_row(file.kind, row).and_then(|()| {
             if self.settings.skip_deletes && is_delete(row) {
                 return Ok(()); // skip_deletes: Canvas's importers return early on such rows
@@ -199,9 +201,11 @@ impl ImportJob {
                 differentiation_tags: self.settings.differentiation_tags,
                 undo: &mut self.report.undo,
                 notes: Vec::new(),
+                warnings: Vec::new(),
             };
             let applied = apply_row(content, file.kind, row, &mut ctx);
             notes = ctx.notes;
+            warnings = ctx.warnings;
             applied
         });
         // Importer messages that do not skip the row carry no row number in Canvas.
@@ -210,12 +214,15 @@ impl ImportJob {
                 .messages
                 .push(SisMessage::warning(Some(&file.name), None, note));
         }
-        match outcome {
-            Ok(()) => *self.counts.entry(file.kind).or_default() += 1,
-            Err(message) => self.report.messages.push(SisMessage {
+        let skipped = outcome.as_ref().err().cloned();
+        if outcome.is_ok() {
+            *self.counts.entry(file.kind).or_default() += 1;
+        }
+        for message in warnings.into_iter().chain(skipped) {
+            self.report.messages.push(SisMessage {
                 row_info: Some(parse::row_info(&file.headers, row)),
                 ..SisMessage::warning(Some(&file.name), Some(row.line), message)
-            }),
+            });
         }
     }
 
@@ -442,7 +449,7 @@ mod tests {
         let m = &r.messages[0];
         assert_eq!(
             m.message,
-            "User not found for enrollment (User ID: U999, Course ID: C1, Section ID: , Role: student)"
+            "User not found for enrollment (User ID: U999, Course ID: C1, Section ID: )"
         );
         assert_eq!(
             (m.file.as_deref(), m.row, m.failure),
@@ -450,6 +457,85 @@ mod tests {
         );
         assert_eq!(m.row_info.as_deref(), Some("C1,U999,student,active"));
         assert_eq!(r.counts["enrollments"], 0);
+    }
+
+    #[test]
+    fn enrollment_with_an_unreadable_date_is_imported_without_it_and_a_warning() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[(
+                "e.csv",
+                "course_id,user_id,role,status,start_date\n\
+                 C1,U1,ta,active,2024-13-01\n\
+                 C9,U1,dean,active,\n",
+            )],
+        );
+        let got: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        // The course is looked up before the role, as Canvas does; with no section named,
+        // an unknown course is "neither course nor section".
+        assert_eq!(
+            got,
+            [
+                "Bad date format for user U1 in course C1",
+                "Neither course nor section existed for user enrollment (Course ID: C9, Section ID: , User ID: U1)"
+            ]
+        );
+        assert_eq!(r.counts["enrollments"], 1);
+    }
+
+    #[test]
+    fn an_observer_of_themselves_fails_the_enrollment_validation() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let (r, _) = run(
+            &mut c,
+            settings(2),
+            &[(
+                "e.csv",
+                "course_id,user_id,role,status,associated_user_id\nC1,U1,observer,active,U1\n",
+            )],
+        );
+        let got: Vec<&str> = r.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "An enrollment did not pass validation (course: C1, section: , user: U1, role: observer, \
+              error: An enrollment did not pass validation (course: C1, section: , \
+              Associated user Cannot observe yourself)"
+            ]
+        );
+    }
+
+    #[test]
+    fn cross_listing_restores_a_deleted_course_and_a_deleted_row_for_another_course_is_ignored() {
+        let mut c = AccountContent::new(1);
+        run(&mut c, settings(1), &BASE);
+        let sections = "section_id,course_id,name,status\nS1,C1,One,active\n";
+        let xlist = "xlist_course_id,section_id,status\nC2,S1,active\n";
+        run(
+            &mut c,
+            settings(2),
+            &[("s.csv", sections), ("x.csv", xlist)],
+        );
+        let deleted = "course_id,short_name,long_name,status\nC2,c2,Course 2,deleted\n";
+        run(&mut c, settings(3), &[("c.csv", deleted)]);
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("deleted"));
+        let (r, _) = run(&mut c, settings(4), &[("x.csv", xlist)]);
+        assert!(r.messages.is_empty());
+        assert_eq!(state(&c, SisKind::Course, "C2").as_deref(), Some("claimed"));
+        let other = "xlist_course_id,section_id,status\nC1,S1,deleted\n";
+        run(&mut c, settings(5), &[("x.csv", other)]);
+        let c2 = c.get(SisKind::Course, "C2").map(|e| e.id);
+        let s1 = c
+            .get(SisKind::Section, "S1")
+            .and_then(|s| s.refs.get("course").copied());
+        assert_eq!(
+            s1, c2,
+            "a deleted row naming another course leaves the section alone"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! the `importing` / `cleanup_batch` states can be observed while a batch runs.
 
 mod apply;
+mod apply_enrollment;
 mod apply_groups;
 mod apply_people;
 mod apply_tags;

@@ -75,15 +75,6 @@ fn need<'a>(row: &'a Row, col: &str, msg: impl FnOnce() -> String) -> Result<&'a
     row.get(col).ok_or_else(msg)
 }
 
-/// Checks the status column: present, and one the kind accepts.
-fn check_status(row: &Row, kind: SisKind, what: &str) -> Result<(), String> {
-    let status = need(row, "status", || format!("No status given for {what}"))?;
-    match match_status(kind, status) {
-        Some(_) => Ok(()),
-        None => Err(format!("Improper status \"{status}\" for {what}")),
-    }
-}
-
 /// Canvas's `Improper status "<value>" for <what>` when the status (blank reads as `""`) is not
 /// one the kind accepts; Canvas has no separate "No status given" for these kinds.
 fn proper_status(row: &Row, kind: SisKind, what: &str) -> Result<(), String> {
@@ -244,6 +235,9 @@ pub(crate) fn has_bad_date(row: &Row) -> bool {
         .any(|v| v != "<delete>" && !is_date(v))
 }
 
+/// Canvas's section checks, in its order. The name is needed only for an active row here (a new
+/// section needs one whatever its status: `apply` checks that). Dates are not checked: a bad
+/// date is a warning on a row Canvas still imports (`apply`).
 fn check_section(row: &Row) -> Result<(), String> {
     let course = row.get("course_id");
     let id = need(row, "section_id", || {
@@ -253,17 +247,20 @@ fn check_section(row: &Row) -> Result<(), String> {
         )
     })?;
     let course = course.ok_or_else(|| format!("No course_id given for a section {id}"))?;
-    need(row, "name", || {
-        format!("No name given for section {id} in course {course}")
-    })?;
-    check_status(
-        row,
-        SisKind::Section,
-        &format!("section {id} in course {course}"),
-    )?;
-    check_dates(row, &format!("section {id}"))
+    let status = row.get("status").unwrap_or_default();
+    let lower = status.to_lowercase();
+    if row.get("name").is_none() && lower.starts_with("active") {
+        return Err(format!("No name given for section {id} in course {course}"));
+    }
+    match match_status(SisKind::Section, status) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "Improper status \"{status}\" for section {id} in course {course}"
+        )),
+    }
 }
 
+/// Canvas's cross-listing checks: the status must be exactly `active` or `deleted` (any case).
 fn check_xlist(row: &Row) -> Result<(), String> {
     need(row, "xlist_course_id", || {
         "No xlist_course_id given for a cross-listing".into()
@@ -271,33 +268,37 @@ fn check_xlist(row: &Row) -> Result<(), String> {
     need(row, "section_id", || {
         "No section_id given for a cross-listing".into()
     })?;
-    check_status(row, SisKind::Xlist, "a cross-listing")
+    let status = row.get("status").unwrap_or_default();
+    match status.to_lowercase().as_str() {
+        "active" | "deleted" => Ok(()),
+        _ => Err(format!("Improper status \"{status}\" for a cross-listing")),
+    }
 }
 
+/// The checks Canvas makes before it looks anything up (`add_enrollment`). Roles, dates and
+/// references are checked when the row is applied, in Canvas's order.
 fn check_enrollment(row: &Row) -> Result<(), String> {
     if row.get("course_id").is_none() && row.get("section_id").is_none() {
         return Err("No course_id or section_id given for an enrollment".into());
     }
     if row.get("user_id").is_none() && row.get("user_integration_id").is_none() {
-        return Err("No user_id or user_integration_id given for an enrollment".into());
+        return Err("No user_id given for an enrollment".into());
     }
-    match (row.get("role"), row.get("role_id")) {
-        (None, None) => return Err("No role_id or role given for an enrollment".into()),
-        (Some(role), None) if enrollment_role(role).is_none() => {
-            return Err(format!("Improper role \"{role}\" for an enrollment"));
-        }
-        (_, Some(id)) if id.parse::<u64>().is_err() => {
-            return Err(format!("Improper role_id \"{id}\" for an enrollment"));
-        }
-        _ => {}
+    let status = row.get("status").unwrap_or_default();
+    match match_status(SisKind::Enrollment, status) {
+        Some(_) => Ok(()),
+        None => Err(format!("Improper status \"{status}\" for an enrollment")),
     }
-    check_status(row, SisKind::Enrollment, "an enrollment")?;
-    check_dates(row, "an enrollment")
 }
 
-/// The built-in role a `role` value names. Custom roles do not exist in the simulator.
+/// The built-in role a `role` value names, as Canvas matches it: `teacher`, `ta`, `observer`
+/// and `designer` exactly, `student` as a prefix (`/\Astudent/i`), any case. Custom roles do
+/// not exist in the simulator.
 pub(crate) fn enrollment_role(role: &str) -> Option<&'static str> {
     let lower = role.to_lowercase();
+    if lower.starts_with("student") {
+        return Some("student");
+    }
     ENROLLMENT_ROLES.iter().copied().find(|r| *r == lower)
 }
 
@@ -442,19 +443,6 @@ fn check_change_sis_id(row: &Row) -> Result<(), String> {
     Ok(())
 }
 
-/// `start_date`/`end_date` must parse as dates; `<delete>` clears them (courses).
-fn check_dates(row: &Row, what: &str) -> Result<(), String> {
-    for col in ["start_date", "end_date"] {
-        if let Some(v) = row.get(col)
-            && v != "<delete>"
-            && !is_date(v)
-        {
-            return Err(format!("Bad date format for {what}"));
-        }
-    }
-    Ok(())
-}
-
 /// Whether Canvas reads the value as a date without error (`Time.zone.parse` does not raise;
 /// see `dates`): text with no date in it counts as read (Canvas stores no date, silently).
 pub(crate) fn is_date(v: &str) -> bool {
@@ -524,17 +512,77 @@ mod tests {
     }
 
     #[test]
-    fn improper_enrollment_role_is_a_warning() {
+    fn enrollment_checks_say_what_canvas_says_before_any_lookup() {
+        let r = row(&[
+            ("course_id", "C1"),
+            ("role", "student"),
+            ("status", "active"),
+        ]);
+        assert_eq!(
+            check_row(SisKind::Enrollment, &r),
+            Err("No user_id given for an enrollment".into())
+        );
+        let r = row(&[("course_id", "C1"), ("user_id", "U1"), ("role", "student")]);
+        assert_eq!(
+            check_row(SisKind::Enrollment, &r),
+            Err("Improper status \"\" for an enrollment".into())
+        );
+        // The role is checked once the course is found, as Canvas does (custom roles).
         let r = row(&[
             ("course_id", "C1"),
             ("user_id", "U1"),
             ("role", "dean"),
             ("status", "active"),
         ]);
+        assert!(check_row(SisKind::Enrollment, &r).is_ok());
+        assert_eq!(enrollment_role("Students"), Some("student"));
+        assert_eq!(enrollment_role("teachers"), None);
+    }
+
+    #[test]
+    fn section_name_is_needed_only_for_active_rows_and_status_comes_after_it() {
+        let r = row(&[
+            ("section_id", "S1"),
+            ("course_id", "C1"),
+            ("status", "active"),
+        ]);
         assert_eq!(
-            check_row(SisKind::Enrollment, &r),
-            Err("Improper role \"dean\" for an enrollment".into())
+            check_row(SisKind::Section, &r),
+            Err("No name given for section S1 in course C1".into())
         );
+        let r = row(&[
+            ("section_id", "S1"),
+            ("course_id", "C1"),
+            ("status", "deleted"),
+        ]);
+        assert!(check_row(SisKind::Section, &r).is_ok());
+        let r = row(&[
+            ("section_id", "S1"),
+            ("course_id", "C1"),
+            ("status", "gone"),
+        ]);
+        assert_eq!(
+            check_row(SisKind::Section, &r),
+            Err("Improper status \"gone\" for section S1 in course C1".into())
+        );
+    }
+
+    #[test]
+    fn cross_listing_status_is_exact_and_blank_is_improper() {
+        for (status, ok) in [
+            ("Active", true),
+            ("deleted", true),
+            ("", false),
+            ("actives", false),
+        ] {
+            let mut pairs = vec![("xlist_course_id", "X1"), ("section_id", "S1")];
+            if !status.is_empty() {
+                pairs.push(("status", status));
+            }
+            let got = check_row(SisKind::Xlist, &row(&pairs));
+            let want = format!("Improper status \"{status}\" for a cross-listing");
+            assert_eq!(got, if ok { Ok(()) } else { Err(want) }, "{status}");
+        }
     }
 
     #[test]
