@@ -12,11 +12,14 @@
 mod apply;
 mod apply_people;
 pub mod cleanup;
+mod dedup;
+mod detect;
 pub mod diff;
 pub mod job;
 pub mod parse;
 pub mod restore;
 pub mod rows;
+mod ruby_csv;
 mod stats;
 pub mod store;
 
