@@ -18,10 +18,14 @@ use crate::sis::SisKind;
 use super::ruby_csv::{self, Record};
 use super::{SisMessage, StoredCsv, dedup, detect};
 
-/// Canvas refuses a zip whose content is more than this many times its own size.
+/// Canvas refuses a zip whose content is more than this many times its own size
+/// (`CanvasUnzip.default_limits`).
 pub const MAX_ZIP_RATIO: u64 = 100;
-/// Hard cap on what one upload may expand to in memory, whatever its ratio.
+/// The simulator's own cap on what one upload may expand to in memory, whatever its ratio
+/// (Canvas's is 50 GB on disk).
 pub const MAX_UNCOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
+/// Canvas extracts at most this many entries (`CanvasUnzip.default_limits`).
+const MAX_ZIP_ENTRIES: usize = 100_000;
 /// Columns never stored with a users file (reference §2, `csv_attachments`).
 const PASSWORD_COLUMNS: [&str; 2] = ["password", "ssha_password"];
 
@@ -130,12 +134,15 @@ fn is_ignored_path(name: &str) -> bool {
     lower.contains("__macosx") || lower.contains("desktop db") || lower.contains("desktop df")
 }
 
-/// Extracts the files of a zip into memory, in archive order, skipping directories and ignored
-/// paths. Refuses archives that would expand beyond [`MAX_ZIP_RATIO`] or
-/// [`MAX_UNCOMPRESSED_BYTES`]; the declared sizes are checked first and the actual reads are
-/// bounded too, since a hostile archive can lie about sizes.
+/// Extracts the files of a zip into memory, in archive order, as `CanvasUnzip.extract_archive`
+/// does: unsafe entries (a symlink, or a `..` in the path) are skipped silently, directories and
+/// ignored paths leave nothing. An archive that
+/// does not open, has more than [`MAX_ZIP_ENTRIES`] entries or would expand beyond
+/// [`MAX_ZIP_RATIO`] times its size raises in Canvas, which fails the import with its generic
+/// "contact support" message. Declared sizes are checked first and actual reads are bounded too,
+/// since a hostile archive can lie about sizes.
 fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)>, SisMessage> {
-    let corrupt = || {
+    let failed = || {
         SisMessage::failure(
             None,
             None,
@@ -144,24 +151,28 @@ fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)
             ),
         )
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(upload)).map_err(|_| corrupt())?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(upload)).map_err(|_| failed())?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(failed());
+    }
     let limit = (upload.len() as u64)
         .saturating_mul(MAX_ZIP_RATIO)
         .min(MAX_UNCOMPRESSED_BYTES);
     let mut declared: u64 = 0;
     for i in 0..archive.len() {
-        let entry = archive.by_index_raw(i).map_err(|_| corrupt())?;
+        let entry = archive.by_index_raw(i).map_err(|_| failed())?;
         declared = declared.saturating_add(entry.size());
     }
     if declared > limit {
-        return Err(too_large());
+        return Err(failed());
     }
     let mut files = Vec::new();
     let mut total: u64 = 0;
     for i in 0..archive.len() {
-        let entry = archive.by_index(i).map_err(|_| corrupt())?;
+        let entry = archive.by_index(i).map_err(|_| failed())?;
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-        if entry.is_dir() || is_ignored_path(&name) {
+        let unsafe_entry = entry.is_symlink() || name.split('/').any(|part| part == "..");
+        if unsafe_entry || entry.is_dir() || is_ignored_path(&name) {
             continue;
         }
         let mut bytes = Vec::new();
@@ -169,26 +180,14 @@ fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)
         entry
             .take(room + 1)
             .read_to_end(&mut bytes)
-            .map_err(|_| corrupt())?;
+            .map_err(|_| failed())?;
         total += bytes.len() as u64;
         if total > limit {
-            return Err(too_large());
+            return Err(failed());
         }
         files.push((name, bytes));
     }
     Ok(files)
-}
-
-fn too_large() -> SisMessage {
-    SisMessage::failure(
-        None,
-        None,
-        format!(
-            "Zip file is too large to extract: its content may not exceed {MAX_ZIP_RATIO} times \
-             the size of the zip ({} MB at most)",
-            MAX_UNCOMPRESSED_BYTES / (1024 * 1024)
-        ),
-    )
 }
 
 /// Parses one CSV file. `Ok(None)` when Canvas ignores it silently (empty, or no row at all).
@@ -200,13 +199,16 @@ pub fn parse_csv(
     Ok(read_csv(name, bytes, institutional_tags)?.map(|(csv, _)| csv))
 }
 
+/// A parsed CSV with the bytes it was read from.
+type ReadCsv<'a> = (ParsedCsv, Cow<'a, [u8]>);
+
 /// [`parse_csv`], with the bytes Canvas goes on to read (and stores): the upload's, or the
 /// rewritten file when duplicate lines were collapsed.
 fn read_csv<'a>(
     name: &str,
     bytes: &'a [u8],
     institutional_tags: bool,
-) -> Result<Option<(ParsedCsv, Cow<'a, [u8]>)>, SisMessage> {
+) -> Result<Option<ReadCsv<'a>>, SisMessage> {
     let (name, bytes) = dedup::dedup(name, bytes);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| SisMessage::failure(Some(&name), None, "Invalid UTF-8"))?;
@@ -418,15 +420,28 @@ mod tests {
         let up = parse_upload("bomb.zip", &z, false, 1);
         assert!(up.files.is_empty());
         assert!(up.messages[0].failure);
-        assert!(up.messages[0].message.contains("too large"));
+        assert!(
+            up.messages[0]
+                .message
+                .contains("Please contact support. (Error report 1)")
+        );
     }
 
     #[test]
-    fn hostile_entry_names_are_only_used_as_labels() {
-        let z = zip_of(&[("../../etc/users.csv", USERS), ("/abs/x.txt", b"x")]);
+    fn unsafe_entries_are_skipped_silently() {
+        let z = zip_of(&[
+            ("../../etc/users.csv", USERS),
+            ("/abs/x.txt", b"x"),
+            ("users.csv", USERS),
+        ]);
         let up = parse_upload("a.zip", &z, false, 1);
         assert_eq!(up.files.len(), 1);
-        assert_eq!(up.messages.len(), 1);
+        assert_eq!(up.files[0].name, "users.csv");
+        assert_eq!(
+            up.messages.len(),
+            1,
+            "only /abs/x.txt is an unknown file type"
+        );
     }
 
     #[test]
