@@ -32,11 +32,13 @@ const PASSWORD_COLUMNS: [&str; 2] = ["password", "ssha_password"];
 /// One data row of a CSV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// 1-based line number in the file, the header being line 1.
+    /// Canvas's row number: the record's place in the file, the header being 1 and blank lines
+    /// not counted (a quoted line break does not start a new row).
     pub line: u64,
     /// The raw text of the line(s) the record came from.
     pub raw: String,
-    /// Non-blank values by lower-cased header, whitespace-stripped (Canvas turns blanks into nil).
+    /// Non-blank values by lower-cased header (not stripped: Canvas's importers look them up so),
+    /// each stripped as Ruby's `strip` does; blank values are left out (Canvas turns them into nil).
     pub fields: BTreeMap<String, String>,
 }
 
@@ -51,7 +53,7 @@ impl Row {
 pub struct ParsedCsv {
     pub name: String,
     pub kind: SisKind,
-    /// Lower-cased, trimmed header row.
+    /// The header row lower-cased, not stripped; a blank column is an empty name.
     pub headers: Vec<String>,
     pub rows: Vec<Row>,
 }
