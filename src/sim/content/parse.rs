@@ -292,24 +292,25 @@ fn to_row(keys: &[Option<String>], record: Record, line: u64) -> Option<Row> {
     })
 }
 
-/// The copy of a CSV Canvas keeps: the bytes as uploaded, except that a users or logins file
-/// with password columns is rewritten without them as `<name>_filtered.csv`.
+/// The copy of a CSV Canvas keeps: the bytes as read, except that a users file with password
+/// columns is rewritten without them as `<name>_filtered.csv`. Canvas names its
+/// attachments by the file's base name (`File.basename`), without the zip's folders.
 pub(crate) fn stored_copy(csv: &ParsedCsv, bytes: &[u8]) -> StoredCsv {
-    let has_password = csv
-        .headers
-        .iter()
-        .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()));
+    // `process_file` filters only what the users importer takes (`type == :user`).
+    let has_password = csv.kind == SisKind::User
+        && csv
+            .headers
+            .iter()
+            .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()));
+    let base = csv.name.rsplit('/').next().unwrap_or(&csv.name);
     if !has_password {
         return StoredCsv {
-            name: csv.name.clone(),
+            name: base.to_owned(),
             kind: csv.kind,
             bytes: bytes.to_vec(),
         };
     }
-    let stem = csv
-        .name
-        .rsplit_once('.')
-        .map_or(csv.name.as_str(), |(s, _)| s);
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
     let headers: Vec<String> = csv
         .headers
         .iter()
@@ -574,5 +575,15 @@ mod tests {
         let stored = String::from_utf8(up.stored[0].bytes.clone()).expect("utf8");
         assert!(!stored.contains("secret") && !stored.contains("password"));
         assert!(stored.starts_with("user_id,login_id,status\n"));
+    }
+
+    #[test]
+    fn stored_copies_carry_the_base_name_and_only_users_files_are_filtered() {
+        let logins = b"existing_user_id,user_id,login_id,password\nU1,L1,l1,pw\n";
+        let z = zip_of(&[("feed/users.csv", USERS), ("feed/logins.csv", logins)]);
+        let up = parse_upload("a.zip", &z, false, 1);
+        let names: Vec<&str> = up.stored.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["users.csv", "logins.csv"]);
+        assert_eq!(up.stored[1].bytes, logins.to_vec());
     }
 }
