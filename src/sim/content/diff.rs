@@ -171,12 +171,13 @@ fn diff_files(
             continue;
         }
         let Some(pairs) = pair_files(&cur, &prev) else {
+            // Canvas interpolates the importer's symbol (`user`), on the first current file.
             out.messages.push(SisMessage::warning(
-                None,
+                cur.first().map(|f| f.name.as_str()),
                 None,
                 format!(
                     "Unable to perform diffing against mismatched previous and current {} imports",
-                    kind.counts_key()
+                    kind.importer_name()
                 ),
             ));
             out.files.extend(cur.into_iter().cloned());
@@ -445,7 +446,7 @@ mod tests {
         assert!(out.files.iter().all(|f| f.rows.len() == 1));
         assert_eq!(
             out.messages[0].message,
-            "Unable to perform diffing against mismatched previous and current courses imports"
+            "Unable to perform diffing against mismatched previous and current course imports"
         );
     }
 

@@ -17,11 +17,14 @@ mod apply_tags;
 mod apply_users;
 pub mod cleanup;
 mod dates;
+mod dedup;
+mod detect;
 pub mod diff;
 pub mod job;
 pub mod parse;
 pub mod restore;
 pub mod rows;
+mod ruby_csv;
 mod stats;
 pub mod store;
 

@@ -2,39 +2,43 @@
 //! does (reference §5.1).
 //!
 //! The upload's extension decides: `.zip` is extracted (sub-directories included), `.csv` is one
-//! file, anything else leaves nothing to do. Each CSV is checked for UTF-8, for Ruby-strict
-//! quoting ("Malformed CSV"), and recognised by its header row. Nothing is written to disk: this
-//! server receives untrusted zips, so extraction is in memory, bounded in total size and in
-//! compression ratio, and never trusts entry names for anything but messages.
-//!
-//! One deliberate choice: a leading UTF-8 byte-order mark is stripped before the header row is
-//! read. Canvas's behaviour is unverified (reference §5.1); stripping it avoids the surprise of a
-//! `users.csv` exported by a spreadsheet being rejected for headers it visibly has.
+//! file, anything else leaves nothing to do. Each CSV has its repeated lines collapsed
+//! (`dedup_csv`), is checked for UTF-8, read with Ruby's strictness ("Malformed CSV",
+//! [`super::ruby_csv`]) and recognised by its header row ([`super::detect`]). As Canvas opens
+//! CSVs with `encoding: "bom|utf-8"`, a leading byte-order mark is dropped. Nothing is written to
+//! disk: this server receives untrusted zips, so extraction is in memory, bounded in total size
+//! and in compression ratio, and never trusts entry names for anything but messages.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
 
 use crate::sis::SisKind;
 
-use super::{SisMessage, StoredCsv};
+use super::ruby_csv::{self, Record};
+use super::{SisMessage, StoredCsv, dedup, detect};
 
-/// Canvas refuses a zip whose content is more than this many times its own size.
+/// Canvas refuses a zip whose content is more than this many times its own size
+/// (`CanvasUnzip.default_limits`).
 pub const MAX_ZIP_RATIO: u64 = 100;
-/// Hard cap on what one upload may expand to in memory, whatever its ratio.
+/// The simulator's own cap on what one upload may expand to in memory, whatever its ratio
+/// (Canvas's is 50 GB on disk).
 pub const MAX_UNCOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
-/// De-duplication of identical lines starts at this many duplicates (newest Canvas).
-const DEDUPE_THRESHOLD: usize = 100;
+/// Canvas extracts at most this many entries (`CanvasUnzip.default_limits`).
+const MAX_ZIP_ENTRIES: usize = 100_000;
 /// Columns never stored with a users file (reference §2, `csv_attachments`).
 const PASSWORD_COLUMNS: [&str; 2] = ["password", "ssha_password"];
 
 /// One data row of a CSV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    /// 1-based line number in the file, the header being line 1.
+    /// Canvas's row number: the record's place in the file, the header being 1 and blank lines
+    /// not counted (a quoted line break does not start a new row).
     pub line: u64,
     /// The raw text of the line(s) the record came from.
     pub raw: String,
-    /// Non-blank values by lower-cased header, whitespace-stripped (Canvas turns blanks into nil).
+    /// Non-blank values by lower-cased header (not stripped: Canvas's importers look them up so),
+    /// each stripped as Ruby's `strip` does; blank values are left out (Canvas turns them into nil).
     pub fields: BTreeMap<String, String>,
 }
 
@@ -49,7 +53,7 @@ impl Row {
 pub struct ParsedCsv {
     pub name: String,
     pub kind: SisKind,
-    /// Lower-cased, trimmed header row.
+    /// The header row lower-cased, not stripped; a blank column is an empty name.
     pub headers: Vec<String>,
     pub rows: Vec<Row>,
 }
@@ -106,9 +110,9 @@ fn add_entry(out: &mut ParsedUpload, name: &str, bytes: &[u8], institutional_tag
         ));
         return;
     }
-    match parse_csv(name, bytes, institutional_tags) {
-        Ok(Some(csv)) => {
-            out.stored.push(stored_copy(&csv, bytes));
+    match read_csv(name, bytes, institutional_tags) {
+        Ok(Some((csv, read))) => {
+            out.stored.push(stored_copy(&csv, &read));
             out.files.push(csv);
         }
         Ok(None) => {}
@@ -116,8 +120,12 @@ fn add_entry(out: &mut ParsedUpload, name: &str, bytes: &[u8], institutional_tag
     }
 }
 
+/// Ruby's `File.extname(path).downcase == ".csv"`: the extension of the last path part, where a
+/// leading dot starts no extension (a file named `.csv` has none).
 fn is_csv_name(name: &str) -> bool {
-    name.rsplit_once('.')
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.trim_start_matches('.')
+        .rsplit_once('.')
         .is_some_and(|(_, e)| e.eq_ignore_ascii_case("csv"))
 }
 
@@ -128,12 +136,15 @@ fn is_ignored_path(name: &str) -> bool {
     lower.contains("__macosx") || lower.contains("desktop db") || lower.contains("desktop df")
 }
 
-/// Extracts the files of a zip into memory, in archive order, skipping directories and ignored
-/// paths. Refuses archives that would expand beyond [`MAX_ZIP_RATIO`] or
-/// [`MAX_UNCOMPRESSED_BYTES`]; the declared sizes are checked first and the actual reads are
-/// bounded too, since a hostile archive can lie about sizes.
+/// Extracts the files of a zip into memory, in archive order, as `CanvasUnzip.extract_archive`
+/// does: unsafe entries (a symlink, or a `..` in the path) are skipped silently, directories and
+/// ignored paths leave nothing. An archive that
+/// does not open, has more than [`MAX_ZIP_ENTRIES`] entries or would expand beyond
+/// [`MAX_ZIP_RATIO`] times its size raises in Canvas, which fails the import with its generic
+/// "contact support" message. Declared sizes are checked first and actual reads are bounded too,
+/// since a hostile archive can lie about sizes.
 fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)>, SisMessage> {
-    let corrupt = || {
+    let failed = || {
         SisMessage::failure(
             None,
             None,
@@ -142,24 +153,28 @@ fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)
             ),
         )
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(upload)).map_err(|_| corrupt())?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(upload)).map_err(|_| failed())?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(failed());
+    }
     let limit = (upload.len() as u64)
         .saturating_mul(MAX_ZIP_RATIO)
         .min(MAX_UNCOMPRESSED_BYTES);
     let mut declared: u64 = 0;
     for i in 0..archive.len() {
-        let entry = archive.by_index_raw(i).map_err(|_| corrupt())?;
+        let entry = archive.by_index_raw(i).map_err(|_| failed())?;
         declared = declared.saturating_add(entry.size());
     }
     if declared > limit {
-        return Err(too_large());
+        return Err(failed());
     }
     let mut files = Vec::new();
     let mut total: u64 = 0;
     for i in 0..archive.len() {
-        let entry = archive.by_index(i).map_err(|_| corrupt())?;
+        let entry = archive.by_index(i).map_err(|_| failed())?;
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-        if entry.is_dir() || is_ignored_path(&name) {
+        let unsafe_entry = entry.is_symlink() || name.split('/').any(|part| part == "..");
+        if unsafe_entry || entry.is_dir() || is_ignored_path(&name) {
             continue;
         }
         let mut bytes = Vec::new();
@@ -167,26 +182,14 @@ fn extract_zip(upload: &[u8], error_report: u64) -> Result<Vec<(String, Vec<u8>)
         entry
             .take(room + 1)
             .read_to_end(&mut bytes)
-            .map_err(|_| corrupt())?;
+            .map_err(|_| failed())?;
         total += bytes.len() as u64;
         if total > limit {
-            return Err(too_large());
+            return Err(failed());
         }
         files.push((name, bytes));
     }
     Ok(files)
-}
-
-fn too_large() -> SisMessage {
-    SisMessage::failure(
-        None,
-        None,
-        format!(
-            "Zip file is too large to extract: its content may not exceed {MAX_ZIP_RATIO} times \
-             the size of the zip ({} MB at most)",
-            MAX_UNCOMPRESSED_BYTES / (1024 * 1024)
-        ),
-    )
 }
 
 /// Parses one CSV file. `Ok(None)` when Canvas ignores it silently (empty, or no row at all).
@@ -195,170 +198,119 @@ pub fn parse_csv(
     bytes: &[u8],
     institutional_tags: bool,
 ) -> Result<Option<ParsedCsv>, SisMessage> {
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| SisMessage::failure(Some(name), None, "Invalid UTF-8"))?;
+    Ok(read_csv(name, bytes, institutional_tags)?.map(|(csv, _)| csv))
+}
+
+/// A parsed CSV with the bytes it was read from.
+type ReadCsv<'a> = (ParsedCsv, Cow<'a, [u8]>);
+
+/// [`parse_csv`], with the bytes Canvas goes on to read (and stores): the upload's, or the
+/// rewritten file when duplicate lines were collapsed.
+fn read_csv<'a>(
+    name: &str,
+    bytes: &'a [u8],
+    institutional_tags: bool,
+) -> Result<Option<ReadCsv<'a>>, SisMessage> {
+    let (name, bytes) = dedup::dedup(name, bytes);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| SisMessage::failure(Some(&name), None, "Invalid UTF-8"))?;
+    // Canvas opens CSVs with `encoding: "bom|utf-8"`: a leading byte-order mark is dropped.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let malformed = || SisMessage::failure(Some(name), None, "Malformed CSV");
-    check_quoting(text).map_err(|_| malformed())?;
-    let records = read_records(text).map_err(|_| malformed())?;
-    let mut records = records.into_iter();
-    let Some(header) = records.next() else {
-        return Ok(None);
+    let malformed = || SisMessage::failure(Some(&name), None, "Malformed CSV");
+    let mut records = ruby_csv::records(text).filter(|r| !r.as_ref().is_ok_and(Record::is_blank));
+    let header = match records.next() {
+        None => return Ok(None),
+        Some(Err(_)) => return Err(malformed()),
+        Some(Ok(header)) => header,
     };
-    let headers: Vec<String> = header
-        .values
-        .iter()
-        .map(|h| h.trim().to_lowercase())
-        .collect();
-    let kind = SisKind::detect(&headers, institutional_tags).ok_or_else(|| {
-        SisMessage::failure(Some(name), None, "Couldn't find Canvas CSV import headers")
-    })?;
-    let rows = records.map(|r| to_row(&headers, r)).collect();
-    Ok(Some(ParsedCsv {
-        name: name.to_owned(),
+    let kind =
+        detect::importer_for(&detection_header(&header), institutional_tags).ok_or_else(|| {
+            SisMessage::failure(Some(&name), None, "Couldn't find Canvas CSV import headers")
+        })?;
+    let keys = column_keys(&header);
+    let mut rows = Vec::new();
+    for (index, record) in records.enumerate() {
+        let record = record.map_err(|_| malformed())?;
+        // Canvas numbers rows by record, the header being 1 (blank lines are not counted).
+        let line = index as u64 + 2;
+        rows.extend(to_row(&keys, record, line));
+    }
+    let headers = keys.into_iter().map(Option::unwrap_or_default).collect();
+    let csv = ParsedCsv {
+        name,
         kind,
         headers,
-        rows: dedupe(rows),
-    }))
+        rows,
+    };
+    Ok(Some((csv, bytes)))
 }
 
-/// A record as read, before it is tied to the headers.
-struct Record {
-    line: u64,
-    raw: String,
-    values: Vec<String>,
-}
-
-/// Reads every record; ragged rows are fine (Ruby's CSV accepts them), empty lines are skipped.
-fn read_records(text: &str) -> Result<Vec<Record>, csv::Error> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    let mut record = csv::StringRecord::new();
-    // The reader's own line numbers count from where it started reading, before the blank lines
-    // it skips; lines are counted here instead, from the first character of the record.
-    let mut counted = (0usize, 1u64);
-    loop {
-        let start = reader.position().byte() as usize;
-        if !reader.read_record(&mut record)? {
-            break;
-        }
-        let end = reader.position().byte() as usize;
-        let begin = text
-            .get(start..end)
-            .and_then(|s| s.find(|c| c != '\r' && c != '\n'))
-            .map_or(start, |skip| start + skip);
-        let newlines = text
-            .get(counted.0..begin)
-            .map_or(0, |s| s.matches('\n').count());
-        counted = (begin, counted.1 + newlines as u64);
-        let line = counted.1;
-        let raw = text
-            .get(begin..end)
-            .unwrap_or_default()
-            .trim_end_matches(['\r', '\n'])
-            .to_owned();
-        out.push(Record {
-            line,
-            raw,
-            values: record.iter().map(str::to_owned).collect(),
-        });
-    }
-    Ok(out)
-}
-
-fn to_row(headers: &[String], record: Record) -> Row {
-    let fields = headers
+/// The header row as `process_file` tests it: values stripped (blank ones `nil`), lower-cased.
+fn detection_header(header: &Record) -> Vec<Option<String>> {
+    header
+        .fields
         .iter()
-        .zip(record.values)
-        .filter_map(|(h, v)| {
-            let v = v.trim();
-            (!v.is_empty()).then(|| (h.clone(), v.to_owned()))
-        })
-        .collect();
-    Row {
-        line: record.line,
-        raw: record.raw,
-        fields,
-    }
-}
-
-/// Newest Canvas drops exact duplicate lines, keeping the last, once there are at least
-/// [`DEDUPE_THRESHOLD`] of them; fewer are imported as they are.
-fn dedupe(rows: Vec<Row>) -> Vec<Row> {
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        last.insert(r.raw.as_str(), i);
-    }
-    if rows.len() - last.len() < DEDUPE_THRESHOLD {
-        return rows;
-    }
-    let keep: std::collections::HashSet<usize> = last.into_values().collect();
-    rows.into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| keep.contains(&i).then_some(r))
+        .map(|h| ruby_csv::strip_presence(h.as_deref()).map(|h| h.to_lowercase()))
         .collect()
 }
 
-/// Ruby's CSV is strict where the csv crate is lenient: a quote inside an unquoted field, text
-/// after a closing quote, or a quote never closed all raise `MalformedCSVError`. Returns the
-/// 1-based line of the first such problem.
-fn check_quoting(text: &str) -> Result<(), u64> {
-    #[derive(PartialEq)]
-    enum S {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let mut state = S::FieldStart;
-    let mut line = 1;
-    for c in text.chars() {
-        state = match (state, c) {
-            (S::Quoted, '"') => S::QuoteInQuoted,
-            (S::Quoted, _) => S::Quoted,
-            (S::QuoteInQuoted, '"') => S::Quoted,
-            (S::FieldStart, '"') => S::Quoted,
-            (S::Unquoted, '"') | (S::QuoteInQuoted, _) if !matches!(c, ',' | '\r' | '\n') => {
-                return Err(line);
-            }
-            (_, ',' | '\r' | '\n') => S::FieldStart,
-            _ => S::Unquoted,
-        };
-        if c == '\n' {
-            line += 1;
-        }
-    }
-    if state == S::Quoted {
-        Err(line)
-    } else {
-        Ok(())
-    }
+/// The column names the importers look values up by: `header_converters: :downcase` only, so
+/// not stripped (a header ` status` is not `status` to them, though detection saw `status`).
+fn column_keys(header: &Record) -> Vec<Option<String>> {
+    header
+        .fields
+        .iter()
+        .map(|h| h.as_deref().map(str::to_lowercase))
+        .collect()
 }
 
-/// The copy of a CSV Canvas keeps: the bytes as uploaded, except that a users or logins file
-/// with password columns is rewritten without them as `<name>_filtered.csv`.
+/// A record tied to the headers, or `None` for a row Canvas's `csv_rows` skips because every
+/// value of its hash is nil. As in Ruby's `CSV::Row`, a repeated column name gives the first
+/// column's value, and values beyond the headers fall under one nameless column.
+fn to_row(keys: &[Option<String>], record: Record, line: u64) -> Option<Row> {
+    let mut seen: HashSet<Option<&str>> = HashSet::new();
+    let mut fields = BTreeMap::new();
+    let mut blank = true;
+    for i in 0..keys.len().max(record.fields.len()) {
+        let key = keys.get(i).and_then(Option::as_deref);
+        if !seen.insert(key) {
+            continue;
+        }
+        let value = record
+            .fields
+            .get(i)
+            .and_then(|v| ruby_csv::strip_presence(v.as_deref()));
+        blank &= value.is_none();
+        if let (Some(key), Some(value)) = (key, value) {
+            fields.insert(key.to_owned(), value);
+        }
+    }
+    (!blank).then_some(Row {
+        line,
+        raw: record.raw,
+        fields,
+    })
+}
+
+/// The copy of a CSV Canvas keeps: the bytes as read, except that a users file with password
+/// columns is rewritten without them as `<name>_filtered.csv`. Canvas names its
+/// attachments by the file's base name (`File.basename`), without the zip's folders.
 pub(crate) fn stored_copy(csv: &ParsedCsv, bytes: &[u8]) -> StoredCsv {
-    let has_password = csv
-        .headers
-        .iter()
-        .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()));
+    // `process_file` filters only what the users importer takes (`type == :user`).
+    let has_password = csv.kind == SisKind::User
+        && csv
+            .headers
+            .iter()
+            .any(|h| PASSWORD_COLUMNS.contains(&h.as_str()));
+    let base = csv.name.rsplit('/').next().unwrap_or(&csv.name);
     if !has_password {
         return StoredCsv {
-            name: csv.name.clone(),
+            name: base.to_owned(),
             kind: csv.kind,
             bytes: bytes.to_vec(),
         };
     }
-    let stem = csv
-        .name
-        .rsplit_once('.')
-        .map_or(csv.name.as_str(), |(s, _)| s);
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
     let headers: Vec<String> = csv
         .headers
         .iter()
@@ -471,15 +423,28 @@ mod tests {
         let up = parse_upload("bomb.zip", &z, false, 1);
         assert!(up.files.is_empty());
         assert!(up.messages[0].failure);
-        assert!(up.messages[0].message.contains("too large"));
+        assert!(
+            up.messages[0]
+                .message
+                .contains("Please contact support. (Error report 1)")
+        );
     }
 
     #[test]
-    fn hostile_entry_names_are_only_used_as_labels() {
-        let z = zip_of(&[("../../etc/users.csv", USERS), ("/abs/x.txt", b"x")]);
+    fn unsafe_entries_are_skipped_silently() {
+        let z = zip_of(&[
+            ("../../etc/users.csv", USERS),
+            ("/abs/x.txt", b"x"),
+            ("users.csv", USERS),
+        ]);
         let up = parse_upload("a.zip", &z, false, 1);
         assert_eq!(up.files.len(), 1);
-        assert_eq!(up.messages.len(), 1);
+        assert_eq!(up.files[0].name, "users.csv");
+        assert_eq!(
+            up.messages.len(),
+            1,
+            "only /abs/x.txt is an unknown file type"
+        );
     }
 
     #[test]
@@ -502,6 +467,7 @@ mod tests {
             "user_id,login_id\n\"U1,u1\n",
             "user_id,login_id\nU\"1,u1\n",
             "user_id,login_id\n\"U1\"x,u1\n",
+            "user_id,login_id\r\nU1,u1\nU2,u2\r\n",
         ] {
             let err = parse_csv("u.csv", bad.as_bytes(), false).unwrap_err();
             assert_eq!(err.message, "Malformed CSV", "{bad}");
@@ -513,31 +479,63 @@ mod tests {
     }
 
     #[test]
-    fn unknown_headers_are_a_failure() {
-        let err = parse_csv("x.csv", b"foo,bar\n1,2\n", false).unwrap_err();
+    fn unknown_headers_are_a_failure_and_the_rest_is_not_read() {
+        let err = parse_csv("x.csv", b"foo,bar\n1,\"2\n", false).unwrap_err();
         assert!(err.failure);
         assert_eq!(err.message, "Couldn't find Canvas CSV import headers");
     }
 
     #[test]
-    fn empty_file_is_ignored_silently() {
+    fn empty_or_blank_files_are_ignored_silently() {
         assert_eq!(parse_csv("x.csv", b"", false), Ok(None));
+        assert_eq!(parse_csv("x.csv", b"\n\n", false), Ok(None));
     }
 
     #[test]
-    fn headers_lowercased_values_stripped_lines_numbered_and_bom_removed() {
+    fn headers_lowercased_values_stripped_rows_numbered_by_record_and_bom_removed() {
         let text =
-            "\u{feff} User_ID ,LOGIN_ID,status\n\n  U1 , u1 ,\n\"U2\nx\",u2,active\nU3,u3,active\n";
+            "\u{feff}\nUser_ID,LOGIN_ID,status\n\n  U1 , u1 ,\n\"U2\nx\",u2,active\nU3,u3,active\n";
         let csv = parse_csv("u.csv", text.as_bytes(), false)
             .expect("parses")
             .expect("file");
         assert_eq!(csv.headers, vec!["user_id", "login_id", "status"]);
-        assert_eq!(csv.rows[0].line, 3);
+        assert_eq!(csv.rows[0].line, 2);
         assert_eq!(csv.rows[0].get("user_id"), Some("U1"));
         assert_eq!(csv.rows[0].get("status"), None);
         assert_eq!(csv.rows[0].raw, "  U1 , u1 ,");
-        assert_eq!(csv.rows[1].line, 4);
-        assert_eq!(csv.rows[2].line, 6);
+        assert_eq!(csv.rows[1].line, 3);
+        assert_eq!(csv.rows[1].get("user_id"), Some("U2\nx"));
+        assert_eq!(csv.rows[2].line, 4);
+    }
+
+    #[test]
+    fn header_spaces_count_for_detection_but_not_for_lookup() {
+        // Detection strips the header row; the importers' `:downcase` header converter does not.
+        let csv = parse_csv("u.csv", b"user_id, login_id ,status\nU1,u1,active\n", false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(csv.kind, SisKind::User);
+        assert_eq!(csv.rows[0].get("login_id"), None);
+        assert_eq!(csv.rows[0].get(" login_id "), Some("u1"));
+    }
+
+    #[test]
+    fn rows_with_only_blank_values_are_skipped_but_numbered() {
+        let text = "user_id,login_id,status,status\n , ,,\nU1,u1,active,deleted\n";
+        let csv = parse_csv("u.csv", text.as_bytes(), false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(csv.rows.len(), 1);
+        assert_eq!(csv.rows[0].line, 3);
+        assert_eq!(csv.rows[0].get("status"), Some("active"));
+        let extra = parse_csv("u.csv", b"user_id,login_id\n,,x\n", false)
+            .expect("parses")
+            .expect("file");
+        assert_eq!(
+            extra.rows.len(),
+            1,
+            "a value beyond the headers keeps the row"
+        );
     }
 
     #[test]
@@ -547,16 +545,25 @@ mod tests {
             text.push_str("U1,u1,active\n");
         }
         text.push_str("U2,u2,active\n");
-        let csv = parse_csv("u.csv", text.as_bytes(), false)
-            .expect("parses")
-            .expect("file");
+        let up = parse_upload("users.csv", text.as_bytes(), false, 1);
+        let csv = &up.files[0];
+        assert_eq!(csv.name, "users_deduplicated.csv");
         assert_eq!(csv.rows.len(), 2);
-        assert_eq!(csv.rows[0].line, 102);
+        assert_eq!(csv.rows[0].line, 2);
+        assert_eq!(up.stored[0].name, "users_deduplicated.csv");
         let few = "user_id,login_id,status\nU1,u1,active\nU1,u1,active\n";
         let csv = parse_csv("u.csv", few.as_bytes(), false)
             .expect("parses")
             .expect("file");
         assert_eq!(csv.rows.len(), 2);
+    }
+
+    #[test]
+    fn only_a_csv_extension_is_read() {
+        assert!(is_csv_name("a/b/USERS.Csv"));
+        assert!(!is_csv_name(".csv"));
+        assert!(!is_csv_name("dir/.csv"));
+        assert!(!is_csv_name("users.csv.txt"));
     }
 
     #[test]
@@ -568,5 +575,15 @@ mod tests {
         let stored = String::from_utf8(up.stored[0].bytes.clone()).expect("utf8");
         assert!(!stored.contains("secret") && !stored.contains("password"));
         assert!(stored.starts_with("user_id,login_id,status\n"));
+    }
+
+    #[test]
+    fn stored_copies_carry_the_base_name_and_only_users_files_are_filtered() {
+        let logins = b"existing_user_id,user_id,login_id,password\nU1,L1,l1,pw\n";
+        let z = zip_of(&[("feed/users.csv", USERS), ("feed/logins.csv", logins)]);
+        let up = parse_upload("a.zip", &z, false, 1);
+        let names: Vec<&str> = up.stored.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["users.csv", "logins.csv"]);
+        assert_eq!(up.stored[1].bytes, logins.to_vec());
     }
 }

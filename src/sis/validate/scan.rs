@@ -94,6 +94,8 @@ pub(crate) struct Scanner<R> {
     raw: (usize, usize),
     rec_line: u64,
     rec_offset: u64,
+    /// Records returned so far (the first is the header).
+    records: u64,
 }
 
 impl<R: Read> Scanner<R> {
@@ -112,10 +114,13 @@ impl<R: Read> Scanner<R> {
             raw: (0, 0),
             rec_line: 0,
             rec_offset: 0,
+            records: 0,
         }
     }
 
-    /// Reads the next record, skipping blank lines. `Ok(false)` at the end of the file.
+    /// Reads the next record, skipping blank lines and, after the header, rows whose every value
+    /// is blank: Canvas's `CSVBaseImporter#csv_rows` skips a row whose values are all nil once
+    /// stripped (`,,,` or `  , ,`), without a message. `Ok(false)` at the end of the file.
     pub(crate) fn next_record(&mut self) -> Result<bool, ScanError> {
         loop {
             let step = parse(
@@ -140,6 +145,10 @@ impl<R: Read> Scanner<R> {
                     self.rec_offset = self.base + self.pos as u64;
                     self.line += breaks + u64::from(next > raw_end);
                     self.pos += next;
+                    if self.records > 0 && self.all_values_blank() {
+                        continue;
+                    }
+                    self.records += 1;
                     return Ok(true);
                 }
                 Step::Eof => return Ok(false),
@@ -164,6 +173,15 @@ impl<R: Read> Scanner<R> {
                 }
             }
         }
+    }
+
+    /// Whether every field of the current record is nil to Canvas once stripped: empty, or only
+    /// whitespace (Ruby's `strip`, then `presence`). Bytes that are not UTF-8 are a value.
+    fn all_values_blank(&self) -> bool {
+        (0..self.len()).all(|i| {
+            std::str::from_utf8(self.field(i))
+                .is_ok_and(|v| v.chars().all(|c| c == '\0' || c.is_whitespace()))
+        })
     }
 
     /// Moves the unread tail to the front and reads more; grows the buffer for a long record.
@@ -521,6 +539,15 @@ mod tests {
                 rec(4, &["1", "2"]),
                 rec(6, &["3", "4"])
             ]
+        );
+    }
+
+    #[test]
+    fn rows_of_blank_values_after_the_header_are_skipped() {
+        let got = scan(b",\na,b\n,\n\" \",\t\n1,2\n").expect("valid");
+        assert_eq!(
+            got,
+            vec![rec(1, &["", ""]), rec(2, &["a", "b"]), rec(5, &["1", "2"])]
         );
     }
 
