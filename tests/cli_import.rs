@@ -234,6 +234,42 @@ async fn a_lost_post_answer_never_makes_a_second_import() {
     assert_eq!(imports[0]["workflow_state"], "imported");
 }
 
+/// Canvas keeps the last of 100 or more identical lines of a CSV and stores the file as
+/// `<name>_deduplicated.csv`, smaller than what was sent: still this batch's import.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_post_answer_never_makes_a_second_import_when_canvas_deduplicates_a_file() {
+    let s = sim().await;
+    s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
+    let repeated = ENROLLMENTS.lines().nth(1).expect("an enrollment row");
+    let mut enrollments = ENROLLMENTS.to_owned();
+    for _ in 0..100 {
+        enrollments.push_str(repeated);
+        enrollments.push('\n');
+    }
+    let feed = feed(&[
+        ("terms.csv", TERMS),
+        ("courses.csv", COURSES),
+        ("sections.csv", SECTIONS),
+        ("users.csv", &users_csv(2)),
+        ("enrollments.csv", &enrollments),
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let out = import(&s, ADMIN, feed.path(), work.path(), &[]).await;
+    let imports = s.imports().await;
+    assert_eq!(
+        imports.len(),
+        1,
+        "exactly one import in Canvas: {}\n{imports:?}",
+        output_text(&out)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("created by the lost request"),
+        "{}",
+        output_text(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_on_the_post_is_sent_again_once_canvas_has_no_import() {
     let s = sim().await;
