@@ -290,7 +290,8 @@ fn ids(list: &[SisImport]) -> String {
 
 /// Whether an import's `csv_attachments` are the posted CSVs: the same names (base names) and
 /// sizes. Canvas stores a users file with password columns as `<name>_filtered.csv` without
-/// them (reference §2): that name matches its original, whatever its size.
+/// them (reference §2), and a CSV with 100 or more identical lines as `<name>_deduplicated.csv`
+/// with one of them: such a name matches its original, whatever its size.
 pub fn same_files(posted: &[PostedFile], attachments: &[CanvasFile]) -> bool {
     if posted.len() != attachments.len() {
         return false;
@@ -303,7 +304,7 @@ pub fn same_files(posted: &[PostedFile], attachments: &[CanvasFile]) -> bool {
         let name = base_name(name);
         let found = left.iter().position(|p| {
             let ours = base_name(&p.name);
-            (ours == name && a.size.is_none_or(|s| s == p.size)) || filtered_name(ours) == name
+            (ours == name && a.size.is_none_or(|s| s == p.size)) || rewritten_from(name, ours)
         });
         match found {
             Some(i) => {
@@ -319,11 +320,20 @@ fn base_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-fn filtered_name(name: &str) -> String {
-    match name.strip_suffix(".csv") {
-        Some(stem) => format!("{stem}_filtered.csv"),
-        None => format!("{name}_filtered.csv"),
+/// Whether `stored` is the name Canvas gives `ours` after rewriting its content: `_filtered`
+/// (password columns removed) and `_deduplicated` (repeated lines removed) added to the stem.
+fn rewritten_from(stored: &str, ours: &str) -> bool {
+    let ours = ours.strip_suffix(".csv").unwrap_or(ours);
+    let mut stem = stored.strip_suffix(".csv").unwrap_or(stored);
+    let mut rewritten = false;
+    while let Some(rest) = ["_filtered", "_deduplicated"]
+        .iter()
+        .find_map(|suffix| stem.strip_suffix(suffix))
+    {
+        stem = rest;
+        rewritten = true;
     }
+    rewritten && stem == ours
 }
 
 /// The CSVs of a zip as Canvas will store them: entry names and uncompressed sizes.
@@ -412,5 +422,26 @@ mod tests {
         let ours = posted(&[("2026/users.csv", 100)]);
         assert!(same_files(&ours, &attached(&[("users_filtered.csv", 80)])));
         assert!(same_files(&ours, &attached(&[("users.csv", 100)])));
+    }
+
+    #[test]
+    fn a_deduplicated_file_matches_its_original_and_nothing_else() {
+        let ours = posted(&[("enrollments.csv", 5000), ("users.csv", 100)]);
+        assert!(same_files(
+            &ours,
+            &attached(&[("enrollments_deduplicated.csv", 70), ("users.csv", 100)])
+        ));
+        assert!(same_files(
+            &posted(&[("users.csv", 900)]),
+            &attached(&[("users_filtered_deduplicated.csv", 60)])
+        ));
+        assert!(!same_files(
+            &ours,
+            &attached(&[("courses_deduplicated.csv", 70), ("users.csv", 100)])
+        ));
+        assert!(!same_files(
+            &posted(&[("users.csv", 900)]),
+            &attached(&[("users.csv_deduplicated", 60)])
+        ));
     }
 }
