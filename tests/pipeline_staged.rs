@@ -369,7 +369,7 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
     let (id, dir) = w
         .batch(
             "bad",
-            &[("users.csv", "user_id,login_id,status\nU1,,active\n")],
+            &[("users.csv", "user_id,login_id,status\nU1,u\"1,active\n")],
         )
         .await;
     let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());

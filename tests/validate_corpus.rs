@@ -150,6 +150,7 @@ cases!(
     non_csv_files_are_skipped_with_a_warning,
     parent_account_after_child,
     ragged_rows_are_warnings,
+    same_user_id_twice_in_a_file_is_a_warning,
     references_absent_from_the_batch,
     self_observation_and_nul_bytes,
     stray_quotes_are_malformed,
@@ -227,7 +228,10 @@ fn the_json_report_has_locations_rules_and_fixes() {
         .iter()
         .find(|f| f["rule"] == "bad_status")
         .expect("bad_status");
-    assert_eq!(bad["severity"], "error");
+    assert_eq!(
+        bad["severity"], "warning",
+        "Canvas skips the row and imports the rest"
+    );
     assert_eq!(bad["row"], 3);
     assert_eq!(bad["column"], "status");
     assert_eq!(bad["file"], "users.csv");

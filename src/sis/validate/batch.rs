@@ -65,7 +65,7 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         .collect();
     batch.resolve_parents(&mut outcomes);
     let mut batch_findings = Vec::new();
-    if !outcomes.iter().any(|o| o.kind.is_some()) {
+    if !outcomes.iter().any(|o| o.read_as.is_some()) {
         batch_findings.push(Finding::error(
             "no_sis_files",
             "the batch has no file Canvas would import (no .csv file with a recognised header)",
@@ -162,10 +162,10 @@ impl Batch<'_> {
                 .map_or("?", String::as_str),
             first.row()
         );
-        Finding::error(
+        Finding::warning(
             "duplicate_id",
             format!(
-                "{} \"{}\" is already defined at {at} with different values; Canvas would apply both rows in turn, the last one winning",
+                "{} \"{}\" is already defined at {at} with different values; Canvas imports both rows and the one it processes last wins, which inside a file is not always the later one (Canvas imports a big file in parallel chunks)",
                 space.noun(),
                 show(id)
             ),
@@ -190,7 +190,7 @@ impl Batch<'_> {
                             .map_or("?", String::as_str),
                         seen.row()
                     );
-                    Finding::error(
+                    Finding::warning(
                         "parent_after_child",
                         format!(
                             "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order and skips this one (\"Parent account didn't exist\")",

@@ -7,8 +7,8 @@
 use std::io::{self, Read};
 
 use super::batch::Batch;
-use super::finding::{Finding, FindingList, Severity};
-use super::header::{self, Header};
+use super::finding::{Finding, FindingList};
+use super::header::{self, BomEffect, Header};
 use super::row::{Fields, Plan};
 use super::scan::{LineEnd, MAX_RECORD_BYTES, Malformed, ScanError, ScanErrorKind, Scanner};
 use crate::sis::SisKind;
@@ -93,6 +93,9 @@ impl<R: Read> Fields for Scanner<R> {
 pub(crate) struct FileOutcome {
     pub name: String,
     pub kind: Option<SisKind>,
+    /// The kind the rows are checked as: `kind`, or the institutional tag kind of a file that
+    /// needs a feature the options don't say the account has.
+    pub read_as: Option<SisKind>,
     pub rows: u64,
     /// Rows whose status deletes (for the mass-change guard).
     pub deleted: u64,
@@ -107,6 +110,7 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         findings: FindingList::new(&name, batch.opts.max_findings_per_file),
         name,
         kind: None,
+        read_as: None,
         rows: 0,
         deleted: 0,
         bytes: file.size().unwrap_or(0),
@@ -150,7 +154,7 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         }
     };
     let plan = out
-        .kind
+        .read_as
         .map(|k| Plan::new(k, &header))
         .filter(|_| !out.findings_have("enrollments_read_as_sections"));
     read_rows(&mut scan, &header, plan.as_ref(), pos, batch, &mut out);
@@ -221,9 +225,12 @@ fn read_header<R: Read>(
     match header::detect(&header, tags) {
         Ok(kind) => {
             out.kind = Some(kind);
+            out.read_as = Some(kind);
             let pitfalls = header::check_pitfalls(&header, kind, &out.name);
             // Read as another kind than meant, its "missing" columns would only be noise.
-            let misread = pitfalls.iter().any(|f| f.severity == Severity::Error);
+            let misread = pitfalls
+                .iter()
+                .any(|f| f.rule == "enrollments_read_as_sections");
             for f in pitfalls {
                 out.findings.push(f);
             }
@@ -231,7 +238,20 @@ fn read_header<R: Read>(
                 out.findings.push(f);
             }
         }
-        Err(f) => out.findings.push(*f),
+        Err(f) => match header::needs_institutional_tags(&header, tags) {
+            Some(warning) => {
+                out.findings.push(warning);
+                // Checked as the kind it is where the feature is on, which is where it imports.
+                out.read_as = SisKind::detect(&header.names, true);
+                if let Some(f) = out
+                    .read_as
+                    .and_then(|k| header::check_required_columns(&header, k))
+                {
+                    out.findings.push(f);
+                }
+            }
+            None => out.findings.push(*f),
+        },
     }
     Some(header)
 }
@@ -448,22 +468,30 @@ fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Findi
         .at_row(1)
         .in_column(first.to_owned());
     }
-    if header::bom_breaks_reading(header, institutional_tags) {
-        return Finding::error(
+    match header::bom_effect(header, institutional_tags) {
+        BomEffect::Unrecognised => Finding::error(
             "utf8_bom",
-            format!("{start}; if Canvas keeps the mark as part of the first header, it won't see the column \"{first}\" and won't read the file as intended"),
+            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\", recognises no kind and fails the import (\"Couldn't find Canvas CSV import headers\")"),
             fix,
-        )
-        .at_row(1)
-        .in_column(first.to_owned());
-    }
-    Finding::warning(
-        "utf8_bom",
-        format!(
-            "{start}; its first column \"{first}\" isn't one Canvas uses, so here it does no harm"
         ),
-        fix,
-    )
+        BomEffect::ChangesKind => Finding::warning(
+            "utf8_bom",
+            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\" and reads the file as another kind"),
+            fix,
+        ),
+        BomEffect::HidesColumn => Finding::warning(
+            "utf8_bom",
+            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\" and reads every row as if it were blank"),
+            fix,
+        ),
+        BomEffect::None => Finding::warning(
+            "utf8_bom",
+            format!(
+                "{start}; its first column \"{first}\" isn't one Canvas uses, so here it does no harm"
+            ),
+            fix,
+        ),
+    }
     .at_row(1)
     .in_column(first.to_owned())
 }
@@ -537,14 +565,14 @@ fn malformed_text(m: Malformed) -> (String, &'static str) {
 
 impl FindingList {
     fn has_rule(&self, rule: &str) -> bool {
-        self.iter()
-            .any(|f| f.rule == rule && f.severity == Severity::Error)
+        self.iter().any(|f| f.rule == rule)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sis::validate::Severity;
 
     struct Mem(&'static str, &'static [u8]);
     impl BatchFile for Mem {

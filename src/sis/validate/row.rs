@@ -1,11 +1,9 @@
 //! Per-row checks: a kind's rules bound to one file's header (a [`Plan`]), applied to each
 //! record without allocating unless something is wrong.
 //!
-//! Canvas treats most of these as row errors (a warning in the import: the row is skipped).
-//! canvas-sis makes them errors where the row would be lost (missing value, bad status, bad
-//! date, not a number, self-observation, NUL byte), because a feed that silently drops rows is
-//! what operators most need to hear about; and warnings where Canvas may well be right (custom
-//! roles, a status Canvas accepts by its prefix, date order).
+//! Canvas treats all of these per row: it skips the row (or ignores the value) with a warning in
+//! the import and goes on, so they are warnings here too (design invariant 8: only what fails
+//! Canvas's import rejects a batch). A tenant that wants a rule to reject opts in with `strict`.
 
 use super::finding::Finding;
 use super::header::Header;
@@ -122,7 +120,7 @@ impl Plan {
                     format!("{} has no {}", self.label(row), c.name)
                 };
                 let fix = format!("Fill in {}: Canvas skips a {noun} row without it.", c.name);
-                emit(Finding::error("missing_value", what, fix), c.name);
+                emit(Finding::warning("missing_value", what, fix), c.name);
             }
         }
         for group in &self.one_of {
@@ -134,7 +132,7 @@ impl Plan {
                     "Fill in {}: Canvas skips a {noun} row without one.",
                     names.join(" or ")
                 );
-                emit(Finding::error("missing_value", what, fix), first.name);
+                emit(Finding::warning("missing_value", what, fix), first.name);
             }
         }
     }
@@ -170,7 +168,7 @@ impl Plan {
                 "status",
             ),
             StatusMatch::Bad => emit(
-                Finding::error(
+                Finding::warning(
                     "bad_status",
                     format!(
                         "{}: status \"{}\" is not a {} status, so Canvas skips the row",
@@ -204,7 +202,7 @@ impl Plan {
                         ", or leave it blank"
                     };
                     emit(
-                        Finding::error(
+                        Finding::warning(
                             "bad_date",
                             format!(
                                 "{}: {} \"{}\" is not an ISO 8601 date, so Canvas skips the row (\"Bad date format\")",
@@ -263,7 +261,7 @@ impl Plan {
             let v = trim(row.get(c.idx));
             if !v.is_empty() && !is_integer(v) {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "not_an_integer",
                         format!(
                             "{}: {} \"{}\" is not a whole number",
@@ -289,7 +287,7 @@ impl Plan {
             let v = trim(row.get(c.idx));
             if !v.is_empty() && !allowed.iter().any(|a| v.eq_ignore_ascii_case(a.as_bytes())) {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "bad_value",
                         format!(
                             "{}: {} \"{}\" is not a value Canvas accepts there",
@@ -329,7 +327,7 @@ impl Plan {
             let (ov, sv) = (trim(row.get(o.idx)), trim(row.get(s.idx)));
             if !ov.is_empty() && ov == sv {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "self_observation",
                         format!(
                             "user \"{}\" is set to observe themself; Canvas rejects the row",
@@ -346,7 +344,7 @@ impl Plan {
             && !trim(row.get(c.idx)).is_empty()
         {
             emit(
-                Finding::error(
+                Finding::warning(
                     "conflicting_columns",
                     format!(
                         "{} has both account_id and course_id; Canvas allows only one context and skips the row",
@@ -359,7 +357,7 @@ impl Plan {
         }
         if matches!(self.kind, SisKind::User | SisKind::Login) && row.raw().contains(&0) {
             emit(
-                Finding::error(
+                Finding::warning(
                     "nul_byte",
                     format!(
                         "the row of {} contains a NUL byte, which Canvas rejects",

@@ -275,7 +275,7 @@ static GROUP: KindRules = KindRules {
     noun: "group",
     id: Some(("group_id", IdSpace::Group)),
     required: &["group_id", "name", "status"],
-    statuses: &["available", "deleted"],
+    statuses: &["available", "closed", "completed", "deleted"],
     refs: &[
         ("group_category_id", IdSpace::GroupCategory),
         ("account_id", IdSpace::Account),
