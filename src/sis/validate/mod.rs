@@ -10,6 +10,7 @@
 //! - `header`: how Canvas will recognise a file, its pitfalls, required columns.
 //! - `rules` (data) and `row` (checks): what each kind's rows must hold.
 //! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.
+//! - `dates`: what Canvas makes of a date value (Ruby's `Date._parse`).
 //! - `ids`: ids kept as 64-bit hashes; `lines`: the line set for exact repeats;
 //!   `finding`, `report`: what comes out.
 //!
@@ -21,6 +22,7 @@
 //! own checks that reproduce Canvas's wording; the two deliberately share no code.
 
 mod batch;
+mod dates;
 mod file;
 mod finding;
 mod header;

@@ -5,11 +5,12 @@
 //! the import and goes on, so they are warnings here too (design invariant 8: only what fails
 //! Canvas's import rejects a batch). A tenant that wants a rule to reject opts in with `strict`.
 
+use super::dates::{DateRead, read_date};
 use super::finding::Finding;
 use super::header::Header;
 use super::ids::IdSpace;
 use super::rules::{ENROLLMENT_ROLES, KindRules, rules};
-use super::values::{StatusMatch, is_integer, match_status, parse_date, show, trim};
+use super::values::{StatusMatch, is_integer, match_status, show, trim};
 use crate::sis::SisKind;
 
 /// A column the rules use, and where it is in this file.
@@ -190,33 +191,12 @@ impl Plan {
             if v.is_empty() || (self.rules.delete_clears_dates && v == b"<delete>") {
                 continue;
             }
-            match parse_date(v) {
-                Some(t) => {
+            match read_date(v) {
+                DateRead::Exact(t) => {
                     let slot = usize::from(c.name == "end_date");
                     parsed[slot] = Some(t);
                 }
-                None => {
-                    let delete = if self.rules.delete_clears_dates {
-                        ", or <delete> to clear it"
-                    } else {
-                        ", or leave it blank"
-                    };
-                    emit(
-                        Finding::warning(
-                            "bad_date",
-                            format!(
-                                "{}: {} \"{}\" is not an ISO 8601 date, so Canvas skips the row (\"Bad date format\")",
-                                self.label(row),
-                                c.name,
-                                show(v)
-                            ),
-                            format!(
-                                "Write the date as ISO 8601, e.g. 2026-08-20T00:00:00Z or 2026-08-20{delete}."
-                            ),
-                        ),
-                        c.name,
-                    );
-                }
+                read => emit(self.date_finding(row, c.name, v, read), c.name),
             }
         }
         if let [Some(start), Some(end)] = parsed
@@ -253,6 +233,66 @@ impl Plan {
                 ),
                 lacks,
             );
+        }
+    }
+
+    /// The warning for a date Canvas doesn't read as meant (`read` is not `Exact`).
+    fn date_finding(&self, row: &dyn Fields, column: &str, v: &[u8], read: DateRead) -> Finding {
+        let delete = if self.rules.delete_clears_dates {
+            ", or <delete> to clear it"
+        } else {
+            ", or leave it blank"
+        };
+        let fix =
+            format!("Write the date as ISO 8601, e.g. 2026-08-20T00:00:00Z or 2026-08-20{delete}.");
+        let what = format!("{}: {column} \"{}\"", self.label(row), show(v));
+        match read {
+            DateRead::Bad(why) => Finding::warning(
+                "bad_date",
+                format!(
+                    "{what} can't be read as a date ({why}); Canvas warns \"Bad date format for {}\" and imports the row without it",
+                    self.canvas_name(row)
+                ),
+                fix,
+            ),
+            DateRead::Ignored => Finding::warning(
+                "date_ignored",
+                format!(
+                    "{what} holds no date Canvas can find; it leaves {column} unset, without a message"
+                ),
+                fix,
+            ),
+            DateRead::Unclear(how) => Finding::warning(
+                "unclear_date",
+                format!("{what} is read by Canvas as {how}"),
+                fix,
+            ),
+            DateRead::Exact(_) => Finding::warning("date_ignored", what, fix),
+        }
+    }
+
+    /// How Canvas's "Bad date format for …" names the row's object.
+    fn canvas_name(&self, row: &dyn Fields) -> String {
+        let id = self
+            .id
+            .map_or_else(String::new, |(c, _)| show(trim(row.get(c.idx))));
+        let value = |name: &str| {
+            self.refs
+                .iter()
+                .find(|(c, _)| c.name == name)
+                .map_or_else(String::new, |(c, _)| show(trim(row.get(c.idx))))
+        };
+        match self.kind {
+            SisKind::Enrollment => {
+                let course = value("course_id");
+                let context = if course.is_empty() {
+                    format!("section {}", value("section_id"))
+                } else {
+                    format!("course {course}")
+                };
+                format!("user {} in {context}", value("user_id"))
+            }
+            k => format!("{} {id}", k.importer_name()),
         }
     }
 
