@@ -74,7 +74,10 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     }
     ValidationReport {
         files: outcomes.into_iter().map(finish).collect(),
-        batch_findings,
+        batch_findings: batch_findings
+            .into_iter()
+            .map(|f| opts.strict.apply(f))
+            .collect(),
     }
 }
 

@@ -107,7 +107,7 @@ pub(crate) struct FileOutcome {
 pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -> FileOutcome {
     let name = file.name().to_owned();
     let mut out = FileOutcome {
-        findings: FindingList::new(&name, batch.opts.max_findings_per_file),
+        findings: FindingList::new(&name, batch.opts.max_findings_per_file, &batch.opts.strict),
         name,
         kind: None,
         read_as: None,

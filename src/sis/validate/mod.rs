@@ -47,7 +47,7 @@ pub fn sniff_kinds(
         .filter_map(|f| file::sniff_kind(*f, institutional_tags).map(|k| (f.name().to_owned(), k)))
         .collect()
 }
-pub use finding::{Finding, Severity};
+pub use finding::{Finding, RULES, Severity, Strict, UnknownRule};
 pub use report::{FileReport, ValidationReport};
 
 /// How to validate.
@@ -58,6 +58,8 @@ pub struct ValidateOptions {
     pub institutional_tags: bool,
     /// Findings listed per file; the rest are counted in one `findings_truncated` summary.
     pub max_findings_per_file: usize,
+    /// The warnings the tenant has chosen to make reject the batch.
+    pub strict: Strict,
 }
 
 impl Default for ValidateOptions {
@@ -65,6 +67,7 @@ impl Default for ValidateOptions {
         ValidateOptions {
             institutional_tags: false,
             max_findings_per_file: 200,
+            strict: Strict::Off,
         }
     }
 }
