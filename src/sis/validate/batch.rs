@@ -83,6 +83,7 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
 
 fn finish(o: FileOutcome) -> FileReport {
     let (errors, warnings) = o.findings.counts();
+    let rule_counts = o.findings.tally();
     FileReport {
         name: o.name,
         kind: o.kind,
@@ -90,6 +91,7 @@ fn finish(o: FileOutcome) -> FileReport {
         deleted: o.deleted,
         bytes: o.bytes,
         findings: o.findings.finish(),
+        rule_counts,
         errors,
         warnings,
     }

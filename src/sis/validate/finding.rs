@@ -230,6 +230,16 @@ pub(crate) struct FindingList {
     kept_warnings: usize,
     /// Findings not kept: (rule, severity, count), in first-seen order.
     dropped: Vec<(&'static str, Severity, u64)>,
+    /// Every finding pushed, kept or not, counted per rule and severity in first-seen order.
+    tally: Vec<RuleCount>,
+}
+
+/// How many findings of one rule and severity a file has, listed or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub count: u64,
 }
 
 impl FindingList {
@@ -241,6 +251,7 @@ impl FindingList {
             kept: Vec::new(),
             kept_warnings: 0,
             dropped: Vec::new(),
+            tally: Vec::new(),
         }
     }
 
@@ -250,6 +261,18 @@ impl FindingList {
             file: Some(self.file.clone()),
             ..finding
         });
+        match self
+            .tally
+            .iter_mut()
+            .find(|t| t.rule == finding.rule && t.severity == finding.severity)
+        {
+            Some(t) => t.count += 1,
+            None => self.tally.push(RuleCount {
+                rule: finding.rule,
+                severity: finding.severity,
+                count: 1,
+            }),
+        }
         if self.kept.len() < self.cap {
             self.keep(finding);
             return;
@@ -304,6 +327,11 @@ impl FindingList {
             }
         }
         (errors, warnings)
+    }
+
+    /// Every finding pushed, counted per rule and severity.
+    pub(crate) fn tally(&self) -> Vec<RuleCount> {
+        self.tally.clone()
     }
 
     /// The kept findings in row order, then the summary of the others if any were dropped.
