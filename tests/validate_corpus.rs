@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use canvas_sis::sis::validate::{ValidateOptions, ValidationReport, validate_batch};
+use canvas_sis::sis::validate::{RULES, ValidateOptions, ValidationReport, validate_batch};
 use canvas_sis::store::BatchFile;
 use canvas_sis::store::local::LocalFile;
 
@@ -135,6 +135,7 @@ cases!(
     accounts_without_parent_column_are_not_recognised,
     bad_dates,
     bad_status_values,
+    differentiation_tags_are_detected_and_validated,
     duplicate_ids_across_files,
     empty_files_are_ignored_with_a_warning,
     enrollment_roles_and_role_ids,
@@ -206,6 +207,29 @@ fn an_empty_batch_is_rejected() {
     let report = validate_batch(&[], &ValidateOptions::default());
     assert!(report.is_rejected());
     assert_eq!(report.batch_findings[0].rule, "no_sis_files");
+}
+
+/// Every rule a corpus report names is one `strict` accepts ([`RULES`]), so a tenant can name any
+/// rule it sees in a report.
+#[test]
+fn every_rule_in_the_corpus_reports_is_a_known_rule() {
+    for entry in std::fs::read_dir(corpus()).expect("corpus") {
+        let dir = entry.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let files = batch_files(&dir);
+        let refs: Vec<&dyn BatchFile> = files.iter().map(|f| f as &dyn BatchFile).collect();
+        let report = validate_batch(&refs, &options(&dir));
+        for f in report.findings().filter(|f| f.rule != "findings_truncated") {
+            assert!(
+                RULES.contains(&f.rule),
+                "{}: {} is not in RULES",
+                dir.display(),
+                f.rule
+            );
+        }
+    }
 }
 
 /// The JSON form carries every field a `--json` consumer needs.
