@@ -8,7 +8,7 @@ use std::io::{self, Read};
 
 use super::batch::Batch;
 use super::finding::{Finding, FindingList};
-use super::header::{self, BomEffect, Header};
+use super::header::{self, Header};
 use super::row::{Fields, Plan};
 use super::scan::{LineEnd, MAX_RECORD_BYTES, Malformed, ScanError, ScanErrorKind, Scanner};
 use crate::sis::SisKind;
@@ -53,7 +53,7 @@ pub(crate) fn open(file: &dyn BatchFile) -> io::Result<(Box<dyn Read + Send + '_
 
 /// Reads only the header of `file` and returns the kind Canvas will read it as.
 pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Option<SisKind> {
-    if !is_csv_name(file.name()) {
+    if !is_csv_name(file.name()) || is_ignored_name(file.name()) {
         return None;
     }
     let (stream, start) = open(file).ok()?;
@@ -66,6 +66,13 @@ pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Opti
     }
     let header = Header::new(&header_fields(&scan));
     header::detect(&header, institutional_tags).ok()
+}
+
+/// Canvas's `IGNORE_FILES`: macOS resource forks (`__MACOSX/…`) and Windows desktop files, which
+/// a zip made on those systems carries beside the CSVs; Canvas skips them silently.
+pub(crate) fn is_ignored_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("__macosx") || lower.contains("desktop db") || lower.contains("desktop df")
 }
 
 /// Canvas reads only `*.csv` entries (any case); others are skipped with a warning.
@@ -115,6 +122,10 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         deleted: 0,
         bytes: file.size().unwrap_or(0),
     };
+    if is_ignored_name(&out.name) {
+        // Canvas passes over these without a word; so does the report (the file is listed).
+        return out;
+    }
     if !is_csv_name(&out.name) {
         out.findings.push(Finding::warning(
             "not_a_csv_file",
@@ -216,8 +227,8 @@ fn read_header<R: Read>(
     }
     let header = Header::new(&header_fields(scan));
     let tags = batch.opts.institutional_tags;
-    if let Start::Utf8Bom { quoted } = start {
-        out.findings.push(bom_finding(&header, quoted, tags));
+    if let Start::Utf8Bom { .. } = start {
+        out.findings.push(bom_finding(&header));
     }
     for f in header::check_names(&header) {
         out.findings.push(f);
@@ -454,46 +465,15 @@ fn invalid_utf8_finding(
     }
 }
 
-fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Finding {
+fn bom_finding(header: &Header) -> Finding {
     let first = header.label(0);
-    let first = first.as_str();
-    let fix = "Export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one), or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.";
-    let start = "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged";
-    if quoted {
-        return Finding::error(
-            "utf8_bom",
-            format!("{start}; the mark sits before the quoted first header, which Canvas's CSV parser, if it keeps the mark, rejects as malformed"),
-            fix,
-        )
-        .at_row(1)
-        .in_column(first.to_owned());
-    }
-    match header::bom_effect(header, institutional_tags) {
-        BomEffect::Unrecognised => Finding::error(
-            "utf8_bom",
-            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\", recognises no kind and fails the import (\"Couldn't find Canvas CSV import headers\")"),
-            fix,
-        ),
-        BomEffect::ChangesKind => Finding::warning(
-            "utf8_bom",
-            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\" and reads the file as another kind"),
-            fix,
-        ),
-        BomEffect::HidesColumn => Finding::warning(
-            "utf8_bom",
-            format!("{start}; Canvas keeps the mark as part of the first header, so it doesn't see the column \"{first}\" and reads every row as if it were blank"),
-            fix,
-        ),
-        BomEffect::None => Finding::warning(
-            "utf8_bom",
-            format!(
-                "{start}; its first column \"{first}\" isn't one Canvas uses, so here it does no harm"
-            ),
-            fix,
-        ),
-    }
+    Finding::warning(
+        "utf8_bom",
+        "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged; Canvas reads CSVs as \"bom|utf-8\" and drops it, but other tools reading the file may not",
+        "Nothing to do for Canvas; to drop it, export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one) or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.",
+    )
     .at_row(1)
-    .in_column(first.to_owned())
+    .in_column(first)
 }
 
 /// A scan error as a finding; `header` names the column when known.
@@ -645,6 +625,26 @@ mod tests {
             findings.iter().all(|f| f.rule != "duplicate_column"),
             "no per-column work on a refused header"
         );
+    }
+
+    /// A zip made on a Mac carries `__MACOSX/._x.csv` resource forks (binary, with NUL bytes)
+    /// beside the CSVs; Canvas skips them silently, so they must not reject the batch.
+    #[test]
+    fn mac_resource_forks_and_desktop_files_are_passed_over_silently() {
+        let fork = Mem(
+            "__MACOSX/export/._users.csv",
+            b"\0\x05\x16\x07\0\x02\0\0Mac OS X",
+        );
+        let desktop = Mem("export/Desktop DB.csv", b"\0\0\x01");
+        let users = Mem(
+            "export/users.csv",
+            b"user_id,login_id,status\nU1,u1,active\n",
+        );
+        let opts = super::super::ValidateOptions::default();
+        let report = super::super::validate_batch(&[&fork, &desktop, &users], &opts);
+        assert!(!report.is_rejected(), "{}", report.to_text_all());
+        assert_eq!(report.findings().count(), 0, "{}", report.to_text_all());
+        assert_eq!(sniff_kind(&fork, false), None);
     }
 
     #[test]

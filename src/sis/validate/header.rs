@@ -328,39 +328,6 @@ pub(crate) fn check_required_columns(header: &Header, kind: SisKind) -> Option<F
     )
 }
 
-/// What a byte-order mark glued to the first header would change in how Canvas reads a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BomEffect {
-    /// Nothing: the first column is not one the kind uses.
-    None,
-    /// Canvas still recognises the kind, but not the first column (each row then lacks it).
-    HidesColumn,
-    /// Canvas recognises another kind.
-    ChangesKind,
-    /// Canvas recognises no kind: it fails the import.
-    Unrecognised,
-}
-
-/// How Canvas, reading a byte-order mark as part of the first header, would read the file.
-pub(crate) fn bom_effect(header: &Header, institutional_tags: bool) -> BomEffect {
-    let Some(first) = header.names.first() else {
-        return BomEffect::None;
-    };
-    let mut glued = header.names.clone();
-    glued[0] = format!("\u{feff}{first}");
-    let ours = SisKind::detect(&header.names, institutional_tags);
-    let canvas = SisKind::detect(&glued, institutional_tags);
-    if ours.is_some() && canvas.is_none() {
-        BomEffect::Unrecognised
-    } else if ours != canvas {
-        BomEffect::ChangesKind
-    } else if ours.is_some_and(|k| rules::known_column(k, first)) {
-        BomEffect::HidesColumn
-    } else {
-        BomEffect::None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,21 +468,5 @@ mod tests {
         assert_eq!(f.column.as_deref(), Some("status"));
         let ok = header(&["course_id", "user_id", "role", "status"]);
         assert!(check_required_columns(&ok, SisKind::Enrollment).is_none());
-    }
-
-    #[test]
-    fn a_bom_breaks_reading_when_the_first_column_matters() {
-        assert_eq!(
-            bom_effect(&header(&["user_id", "login_id", "status"]), false),
-            BomEffect::Unrecognised
-        );
-        assert_eq!(
-            bom_effect(&header(&["status", "user_id", "login_id"]), false),
-            BomEffect::HidesColumn
-        );
-        assert_eq!(
-            bom_effect(&header(&["notes", "user_id", "login_id", "status"]), false),
-            BomEffect::None
-        );
     }
 }
