@@ -155,6 +155,7 @@ cases!(
     references_absent_from_the_batch,
     self_observation_and_nul_bytes,
     stray_quotes_are_malformed,
+    term_overrides_and_logins_of_existing_users_are_clean,
     unrecognised_headers_name_the_closest_kind,
     unterminated_quote_is_malformed,
     utf16_with_bom_is_rejected,

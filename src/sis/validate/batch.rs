@@ -111,14 +111,18 @@ impl Batch<'_> {
         let line_hash = hash64(0, row.raw());
         for (col, space) in &plan.refs {
             let v = trim(row.get(col.idx));
-            if v.is_empty() || !self.defines(*space) {
+            // A login names a user Canvas has; only a users file in the batch could define it.
+            let logins_alone =
+                plan.kind == SisKind::Login && !self.present.contains(&SisKind::User);
+            if v.is_empty() || !self.defines(*space) || logins_alone {
                 continue;
             }
             let key = id_key(*space, v);
             if self.ids.contains(*space, key) {
                 continue;
             }
-            if plan.id.is_some_and(|(_, own)| own == *space) {
+            // An account's parent may come later in the file: resolved once all are read.
+            if plan.kind == SisKind::Account && col.name == "parent_account_id" {
                 self.pending_parents.push(PendingParent {
                     file: pos,
                     row: line,
@@ -129,7 +133,7 @@ impl Batch<'_> {
                 out.push(missing_reference(*space, col.name, &show(v)).at_row(line));
             }
         }
-        let Some((col, space)) = plan.id else {
+        let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
             dup.note_line(line_hash, line);
             return;
         };
