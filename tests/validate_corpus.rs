@@ -145,6 +145,7 @@ cases!(
     institutional_tags_need_the_feature,
     institutional_tags_with_the_feature,
     latin1_bytes_are_invalid_utf8,
+    login_ids_emails_and_their_lengths,
     missing_header_row_is_unrecognised,
     missing_required_columns_are_reported_once,
     mixed_line_endings_are_malformed,

@@ -133,6 +133,9 @@ impl Batch<'_> {
                 out.push(missing_reference(*space, col.name, &show(v)).at_row(line));
             }
         }
+        if let Some(f) = self.track_login(plan, row, line, pos) {
+            out.push(f.at_row(line));
+        }
         let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
             dup.note_line(line_hash, line);
             return;
@@ -149,6 +152,60 @@ impl Batch<'_> {
             Some(first) if first.line() == line_hash => {}
             Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
         }
+    }
+
+    /// Records the row's login_id (users and logins) for the user it names; a login_id already
+    /// given to another user is a warning: Canvas skips the later row ("An existing Canvas user
+    /// with the SIS ID … has already claimed …'s user_id requested login information").
+    fn track_login(
+        &mut self,
+        plan: &Plan,
+        row: &dyn Fields,
+        line: u64,
+        pos: u32,
+    ) -> Option<Finding> {
+        let (login_col, (user_col, _)) = plan.login.zip(plan.id)?;
+        let login = trim(row.get(login_col.idx));
+        let user = trim(row.get(user_col.idx));
+        if login.is_empty() || user.is_empty() {
+            return None;
+        }
+        let mut buf = [0u8; 128];
+        let lower: std::borrow::Cow<[u8]> = match buf.get_mut(..login.len()) {
+            Some(b) => {
+                b.copy_from_slice(login);
+                b.make_ascii_lowercase();
+                std::borrow::Cow::Borrowed(&*b)
+            }
+            None => std::borrow::Cow::Owned(login.to_ascii_lowercase()),
+        };
+        let key = id_key(IdSpace::LoginId, &lower);
+        let owner = hash64(0, user);
+        let first = self
+            .ids
+            .define(IdSpace::LoginId, key, Seen::new(pos, line, owner))?;
+        if first.line() == owner {
+            return None;
+        }
+        let at = format!(
+            "{}:{}",
+            self.names
+                .get(first.file() as usize)
+                .map_or("?", String::as_str),
+            first.row()
+        );
+        Some(
+            Finding::warning(
+                "login_id_taken",
+                format!(
+                    "login_id \"{}\" is already the login of another user, at {at} (Canvas compares login ids without case); Canvas skips this row (\"An existing Canvas user with the SIS ID … has already claimed {}'s user_id requested login information\")",
+                    show(login),
+                    show(user)
+                ),
+                format!("Give each user their own login_id: change the one here or at {at}."),
+            )
+            .in_column(login_col.name.to_owned()),
+        )
     }
 
     /// Makes room for `n` more ids of `space`.

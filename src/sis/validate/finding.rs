@@ -151,10 +151,13 @@ pub const RULES: &[&str] = &[
     "self_observation",
     "conflicting_columns",
     "nul_byte",
+    "login_id_too_long",
+    "bad_email",
     // Between rows and files.
     "duplicate_id",
     "parent_after_child",
     "reference_not_in_batch",
+    "login_id_taken",
 ];
 
 /// Which warnings a tenant has chosen to make reject the batch (Canvas itself imports a batch

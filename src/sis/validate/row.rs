@@ -42,6 +42,9 @@ pub(crate) struct Plan {
     values: Vec<(Col, &'static [&'static str])>,
     pub refs: Vec<(Col, IdSpace)>,
     role: Option<Col>,
+    /// Users and logins: `login_id` (one user per login id) and `email`.
+    pub login: Option<Col>,
+    email: Option<Col>,
     /// Terms: `date_override_enrollment_type`, whose rows set dates of an existing term.
     date_override: Option<Col>,
     observer: Option<(Col, Col)>,
@@ -78,6 +81,12 @@ impl Plan {
                 .filter_map(|(c, space)| col(c).map(|c| (c, *space)))
                 .collect(),
             role: (kind == SisKind::Enrollment).then(|| col("role")).flatten(),
+            login: matches!(kind, SisKind::User | SisKind::Login)
+                .then(|| col("login_id"))
+                .flatten(),
+            email: matches!(kind, SisKind::User | SisKind::Login)
+                .then(|| col("email"))
+                .flatten(),
             date_override: (kind == SisKind::Term)
                 .then(|| col("date_override_enrollment_type"))
                 .flatten(),
@@ -411,6 +420,42 @@ impl Plan {
                 "course_id",
             );
         }
+        if let Some(c) = self.login
+            && trim(row.get(c.idx)).len() > MAX_LOGIN_ID_CHARS
+            && String::from_utf8_lossy(trim(row.get(c.idx)))
+                .chars()
+                .count()
+                > MAX_LOGIN_ID_CHARS
+        {
+            emit(
+                Finding::warning(
+                    "login_id_too_long",
+                    format!(
+                        "{}: login_id is longer than the {MAX_LOGIN_ID_CHARS} characters Canvas stores; it skips the row (\"unique_id is too long\")",
+                        self.label(row)
+                    ),
+                    format!("Shorten the login_id to {MAX_LOGIN_ID_CHARS} characters or fewer."),
+                ),
+                "login_id",
+            );
+        }
+        if let Some(c) = self.email {
+            let v = trim(row.get(c.idx));
+            if !v.is_empty() && !looks_like_email(v) {
+                emit(
+                    Finding::warning(
+                        "bad_email",
+                        format!(
+                            "{}: email \"{}\" is not an address; Canvas imports the user without it and warns (\"The email address associated with user … is invalid\")",
+                            self.label(row),
+                            show(v)
+                        ),
+                        "Write one address, name@domain, with nothing around it, or leave email blank.",
+                    ),
+                    "email",
+                );
+            }
+        }
         if matches!(self.kind, SisKind::User | SisKind::Login) && row.raw().contains(&0) {
             emit(
                 Finding::warning(
@@ -425,6 +470,28 @@ impl Plan {
             );
         }
     }
+}
+
+/// The longest login id Canvas stores (its `unique_id` column).
+const MAX_LOGIN_ID_CHARS: usize = 100;
+
+/// Whether `v` can be an email address as Canvas checks it: one `@` between a non-empty local
+/// part and domain, without spaces or the characters that make an address header a display
+/// name, comment or list. (Only the plain cases: what this refuses, Canvas refuses too.)
+fn looks_like_email(v: &[u8]) -> bool {
+    let Some(at) = v.iter().position(|&b| b == b'@') else {
+        return false;
+    };
+    let plain = |part: &[u8]| {
+        !part.is_empty()
+            && !part.iter().any(|&b| {
+                b == b'@'
+                    || b.is_ascii_whitespace()
+                    || b.is_ascii_control()
+                    || b"<>()[],;:\"\\".contains(&b)
+            })
+    };
+    plain(&v[..at]) && plain(&v[at + 1..])
 }
 
 #[cfg(test)]

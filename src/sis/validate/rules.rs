@@ -373,6 +373,7 @@ pub(crate) fn defining_kinds(space: IdSpace) -> &'static [SisKind] {
         IdSpace::Tag => &[SisKind::DifferentiationTag],
         IdSpace::InstitutionalTagCategory => &[SisKind::InstitutionalTagCategory],
         IdSpace::InstitutionalTag => &[SisKind::InstitutionalTag],
+        IdSpace::LoginId => &[SisKind::User, SisKind::Login],
     }
 }
 
