@@ -259,7 +259,7 @@ impl Batch<'_> {
                     Finding::warning(
                         "parent_after_child",
                         format!(
-                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order and skips this one (\"Parent account didn't exist\")",
+                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order, so unless that account already exists in Canvas it skips this one (\"Parent account didn't exist\")",
                             p.parent
                         ),
                         "Put every parent account before its children in accounts.csv.",

@@ -135,8 +135,17 @@ impl Plan {
     fn check_required(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
         let noun = self.rules.noun;
         let date_override = self.is_date_override(row);
+        let deleting = self.is_delete(row);
+        let from_abstract = self.kind == SisKind::Course
+            && self
+                .refs
+                .iter()
+                .any(|(c, _)| c.name == "abstract_course_id" && !trim(row.get(c.idx)).is_empty());
         for c in &self.required {
-            if date_override && c.name == "name" {
+            let is_name = NAME_COLUMNS.contains(&c.name);
+            // Canvas needs names to create objects: not on a date override row, nor to delete,
+            // nor for a course that takes its names from its abstract course.
+            if is_name && (date_override || deleting || from_abstract) {
                 continue;
             }
             if trim(row.get(c.idx)).is_empty() {
@@ -472,6 +481,15 @@ impl Plan {
     }
 }
 
+/// The columns that name an object, needed only to create it.
+const NAME_COLUMNS: &[&str] = &[
+    "name",
+    "short_name",
+    "long_name",
+    "category_name",
+    "set_name",
+];
+
 /// The longest login id Canvas stores (its `unique_id` column).
 const MAX_LOGIN_ID_CHARS: usize = 100;
 
@@ -518,6 +536,40 @@ mod tests {
 
     fn rules_of(found: &[Finding]) -> Vec<&'static str> {
         found.iter().map(|f| f.rule).collect()
+    }
+
+    /// Names are needed to create: not to delete, not on a term's date override row, not for a
+    /// course that takes them from its abstract course. Every problem is a warning.
+    #[test]
+    fn names_are_asked_for_only_where_canvas_needs_them() {
+        let sections = ["section_id", "course_id", "name", "status"];
+        assert!(check(SisKind::Section, &sections, &["S1", "C1", "", "deleted"]).is_empty());
+        let found = check(SisKind::Section, &sections, &["S1", "C1", "", "active"]);
+        assert_eq!(rules_of(&found), ["missing_value"]);
+        assert!(
+            found
+                .iter()
+                .all(|f| f.severity == crate::sis::validate::Severity::Warning)
+        );
+        let terms = ["term_id", "name", "status", "date_override_enrollment_type"];
+        assert!(
+            check(
+                SisKind::Term,
+                &terms,
+                &["T1", "", "active", "StudentEnrollment"]
+            )
+            .is_empty()
+        );
+        let courses = [
+            "course_id",
+            "short_name",
+            "long_name",
+            "status",
+            "abstract_course_id",
+        ];
+        assert!(check(SisKind::Course, &courses, &["C1", "", "", "active", "AC1"]).is_empty());
+        let found = check(SisKind::Course, &courses, &["C1", "", "", "active", ""]);
+        assert_eq!(rules_of(&found), ["missing_value", "missing_value"]);
     }
 
     #[test]
