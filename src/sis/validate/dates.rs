@@ -67,20 +67,25 @@ pub(crate) fn read_date(v: &[u8]) -> DateRead {
     if text.chars().count() > MAX_CHARS {
         return DateRead::Bad("it is longer than the 128 characters Ruby's date parser reads");
     }
-    let mut s = text.to_ascii_lowercase().into_bytes();
+    // At most 128 characters of at most 4 bytes: lower-cased on the stack, not the heap (dates
+    // are read on every row of an enrollments file).
+    let mut buf = [0u8; 4 * MAX_CHARS];
+    let s = &mut buf[..v.len()];
+    s.copy_from_slice(v);
+    s.make_ascii_lowercase();
     let mut p = Parts::default();
-    parse_day(&mut s, &mut p);
-    parse_time(&mut s, &mut p);
-    let _ = parse_eu(&mut s, &mut p)
-        || parse_us(&mut s, &mut p)
-        || parse_iso(&mut s, &mut p)
-        || parse_vms(&mut s, &mut p)
-        || parse_sep(&mut s, &mut p, b'/')
-        || parse_sep(&mut s, &mut p, b'.')
-        || parse_quoted_year(&mut s, &mut p)
-        || parse_mon(&mut s, &mut p)
-        || parse_mday(&mut s, &mut p)
-        || parse_ddd(&mut s, &mut p);
+    parse_day(s, &mut p);
+    parse_time(s, &mut p);
+    let _ = parse_eu(s, &mut p)
+        || parse_us(s, &mut p)
+        || parse_iso(s, &mut p)
+        || parse_vms(s, &mut p)
+        || parse_sep(s, &mut p, b'/')
+        || parse_sep(s, &mut p, b'.')
+        || parse_quoted_year(s, &mut p)
+        || parse_mon(s, &mut p)
+        || parse_mday(s, &mut p)
+        || parse_ddd(s, &mut p);
     if p.is_empty() {
         return DateRead::Ignored;
     }
