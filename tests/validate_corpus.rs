@@ -133,6 +133,7 @@ macro_rules! cases {
 
 cases!(
     accounts_without_parent_column_are_not_recognised,
+    an_enrollment_naming_a_section_of_another_course,
     bad_dates,
     bad_status_values,
     differentiation_tags_are_detected_and_validated,

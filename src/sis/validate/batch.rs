@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use super::ValidateOptions;
 use super::file::{self, DuplicateLines, FileOutcome};
 use super::finding::{Finding, FindingList};
-use super::ids::{IdSpace, IdStore, Seen, hash64, id_key};
+use super::ids::{IdSpace, IdStore, KeyTable, Seen, hash64, id_key};
 use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
 use super::rules::defining_kinds;
@@ -30,6 +30,10 @@ pub(crate) struct Batch<'o> {
     names: Vec<String>,
     /// Account rows whose parent was not defined yet when they were read.
     pending_parents: Vec<PendingParent>,
+    /// The course of each section of the batch (hash of its course_id), and the sections a
+    /// cross-listing moves (whose enrollments may name either course).
+    section_course: KeyTable<u64>,
+    crosslisted: KeyTable<()>,
 }
 
 struct PendingParent {
@@ -57,6 +61,8 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         present: kinds.iter().flatten().copied().collect(),
         names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
         pending_parents: Vec::new(),
+        section_course: KeyTable::default(),
+        crosslisted: KeyTable::default(),
     };
     let mut outcomes: Vec<FileOutcome> = order
         .iter()
@@ -136,6 +142,9 @@ impl Batch<'_> {
         if let Some(f) = self.track_login(plan, row, line, pos) {
             out.push(f.at_row(line));
         }
+        if let Some(f) = self.track_section_course(plan, row) {
+            out.push(f.at_row(line));
+        }
         let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
             dup.note_line(line_hash, line);
             return;
@@ -152,6 +161,57 @@ impl Batch<'_> {
             Some(first) if first.line() == line_hash => {}
             Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
         }
+    }
+
+    /// Sections record their course, cross-listings the sections they move; an enrollment
+    /// naming a section of the batch and another course is a warning: Canvas skips it ("An
+    /// enrollment listed a section (…) and a course (…) that are unrelated").
+    fn track_section_course(&mut self, plan: &Plan, row: &dyn Fields) -> Option<Finding> {
+        if !matches!(
+            plan.kind,
+            SisKind::Section | SisKind::Xlist | SisKind::Enrollment
+        ) {
+            return None;
+        }
+        let value = |name: &str| {
+            plan.refs
+                .iter()
+                .chain(plan.id.iter())
+                .find(|(c, _)| c.name == name)
+                .map(|(c, _)| trim(row.get(c.idx)))
+                .filter(|v| !v.is_empty())
+        };
+        let section = value("section_id")?;
+        let key = id_key(IdSpace::Section, section);
+        match plan.kind {
+            SisKind::Section => {
+                let course = value("course_id")?;
+                self.section_course.insert(key, hash64(0, course));
+            }
+            SisKind::Xlist => {
+                self.crosslisted.insert(key, ());
+            }
+            SisKind::Enrollment => {
+                let course = value("course_id")?;
+                let of_section = self.section_course.get(key)?;
+                if of_section != hash64(0, course) && !self.crosslisted.contains(key) {
+                    return Some(
+                        Finding::warning(
+                            "section_not_in_course",
+                            format!(
+                                "section \"{}\" belongs to another course than course_id \"{}\" in sections.csv; Canvas skips the enrollment (\"An enrollment listed a section and a course that are unrelated\")",
+                                show(section),
+                                show(course)
+                            ),
+                            "Give the section's own course in course_id, or leave course_id blank: the section says which course it is in.",
+                        )
+                        .in_column("course_id".to_owned()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        None
     }
 
     /// Records the row's login_id (users and logins) for the user it names; a login_id already

@@ -158,6 +158,7 @@ pub const RULES: &[&str] = &[
     "parent_after_child",
     "reference_not_in_batch",
     "login_id_taken",
+    "section_not_in_course",
 ];
 
 /// Which warnings a tenant has chosen to make reject the batch (Canvas itself imports a batch
