@@ -309,6 +309,15 @@ pub struct ValidateArgs {
     /// The Canvas account has the institutional tags feature on.
     #[arg(long)]
     pub institutional_tags: bool,
+    /// Every warning rejects the batch (by default only what fails Canvas's import does).
+    #[arg(long)]
+    pub strict: bool,
+    /// Warnings of this rule reject the batch (repeatable), e.g. --strict-rule bad_date.
+    #[arg(long = "strict-rule", value_name = "RULE")]
+    pub strict_rules: Vec<String>,
+    /// List every finding, one line each (by default one line per rule, with a count).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

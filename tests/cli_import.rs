@@ -118,7 +118,8 @@ async fn warnings_exit_0_and_the_errors_file_is_saved() {
 async fn an_invalid_batch_is_rejected_with_exit_3_and_nothing_is_sent() {
     let s = sim().await;
     let (data, work) = (
-        feed(&[("users.csv", "user_id,login_id,status\nU1,,active\n")]),
+        // A stray quote: Canvas fails the import ("Malformed CSV").
+        feed(&[("users.csv", "user_id,login_id,status\nU1,u\"1,active\n")]),
         tempfile::tempdir().unwrap(),
     );
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;

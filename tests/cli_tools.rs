@@ -35,14 +35,18 @@ fn validate_passes_the_example_institution() {
 
 #[test]
 fn validate_rejects_with_exit_3_naming_file_row_and_column() {
+    // A stray quote: Canvas fails the whole import ("Malformed CSV").
     let dir = folder(&[(
         "users.csv",
-        "user_id,login_id,status\nU1,u1,active\nU2,u2,retired\n",
+        "user_id,login_id,status\nU1,u1,active\nU2,u\"2,active\n",
     )]);
     let out = run(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("users.csv:3") && t.contains("status"), "{t}");
+    assert!(
+        t.contains("users.csv:3") && t.contains("malformed_csv"),
+        "{t}"
+    );
 
     let out = run(&["validate", dir.path().to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(3));
@@ -50,8 +54,99 @@ fn validate_rejects_with_exit_3_naming_file_row_and_column() {
     let f = &v["files"][0]["findings"][0];
     assert_eq!(f["file"], "users.csv");
     assert_eq!(f["row"], 3);
-    assert_eq!(f["column"], "status");
+    assert_eq!(f["severity"], "error");
     assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+/// What Canvas skips per row is a warning: the batch goes (exit 0), the report names the place;
+/// `--strict` or `--strict-rule` make warnings reject, and an unknown rule is a usage error.
+#[test]
+fn validate_warns_on_what_canvas_skips_and_rejects_it_only_when_strict() {
+    let dir = folder(&[(
+        "users.csv",
+        "user_id,login_id,status\nU1,u1,active\nU2,u2,retired\n",
+    )]);
+    let path = dir.path().to_str().unwrap();
+    let out = run(&["validate", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("users.csv:3:status") && t.contains("bad_status"),
+        "{t}"
+    );
+    assert!(t.contains("accepted with warnings"), "{t}");
+
+    let out = run(&["validate", path, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"][0]["findings"][0]["severity"], "warning");
+
+    for strict in [&["--strict"][..], &["--strict-rule", "bad_status"]] {
+        let out = run(&[&["validate", path][..], strict].concat());
+        assert_eq!(out.status.code(), Some(3), "{strict:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("strict setting covers bad_status"),
+            "{}",
+            text(&out)
+        );
+    }
+    let out = run(&["validate", path, "--strict-rule", "bad_date"]);
+    assert_eq!(out.status.code(), Some(0), "another rule: {}", text(&out));
+    let out = run(&["validate", path, "--strict-rule", "bad_stat"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("\"bad_stat\" is not a validation rule"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("bad_status"),
+        "lists the rules: {}",
+        text(&out)
+    );
+}
+
+/// One problem on every row prints one line with a count and the first places, not a line per
+/// row; `--all` lists every one (issue 14).
+#[test]
+fn validate_groups_a_repeated_problem_into_one_line_and_all_lists_every_one() {
+    let mut users = String::from("user_id,login_id,status\n");
+    let mut enrollments = String::from("course_id,user_id,role,status\n");
+    for i in 0..2000 {
+        users.push_str(&format!("U{i},u{i},active\n"));
+        enrollments.push_str(&format!("C1,F{i},student,active\n"));
+    }
+    let courses = "course_id,short_name,long_name,status\nC1,C1,Course 1,active\n";
+    let dir = folder(&[
+        ("users.csv", &users),
+        ("courses.csv", courses),
+        ("enrollments.csv", &enrollments),
+    ]);
+    let path = dir.path().to_str().unwrap();
+    let out = run(&["validate", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.lines().count() < 10, "{stdout}");
+    assert!(
+        stdout.contains("2000 warnings reference_not_in_batch: user_id \"F0\"")
+            && stdout.contains("(at enrollments.csv:2:user_id); also at enrollments.csv:3:user_id"),
+        "{stdout}"
+    );
+    let out = run(&["validate", path, "--all"]);
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(all.matches("reference_not_in_batch").count(), 2000, "{all}");
+    let out = run(&["validate", path, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let enr = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "enrollments.csv")
+        .unwrap();
+    assert_eq!(
+        enr["findings"].as_array().unwrap().len(),
+        2000,
+        "the JSON keeps every finding"
+    );
 }
 
 #[test]

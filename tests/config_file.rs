@@ -156,6 +156,34 @@ fn an_unknown_key_is_an_error_naming_it() {
     assert!(e.to_string().contains("max_deleted"), "{e}");
 }
 
+/// Stricter validation is the tenant's explicit choice (issue 14): all warnings, or named rules;
+/// a rule name that doesn't exist is refused with the list of those that do.
+#[test]
+fn strict_validation_is_a_tenant_choice_checked_at_load() {
+    use canvas_sis::sis::validate::Strict;
+    let c = parse(ONE).unwrap();
+    assert_eq!(c.tenant("main").unwrap().validate.strict, Strict::Off);
+    let c = parse(&format!("[defaults]\nstrict = true\n{ONE}")).unwrap();
+    assert_eq!(c.tenant("main").unwrap().validate.strict, Strict::All);
+    let c = parse(&format!(
+        "{ONE}strict = [\"bad_date\", \"duplicate_id\"]\ninstitutional_tags = true\n"
+    ))
+    .unwrap();
+    let v = &c.tenant("main").unwrap().validate;
+    assert_eq!(v.strict, Strict::Rules(vec!["bad_date", "duplicate_id"]));
+    assert!(v.institutional_tags);
+    let (key, msg) = refusal(&format!("{ONE}strict = [\"bad_dates\"]\n"));
+    assert_eq!(key, "tenants.main.strict");
+    assert!(
+        msg.contains("\"bad_dates\" is not a validation rule"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bad_date, date_ignored"),
+        "lists the rules: {msg}"
+    );
+}
+
 #[test]
 fn every_refusal_names_its_key_and_what_to_write() {
     let cases: &[(&str, &str, &str)] = &[

@@ -81,9 +81,10 @@ fn canonical(dir: &Path) -> String {
     std::fs::canonicalize(dir).unwrap().display().to_string()
 }
 
-/// A users file with a row whose status Canvas does not know: rejected before upload.
+/// A users file with a stray quote in a row, which fails Canvas's import ("Malformed CSV"):
+/// rejected before upload.
 fn bad_users() -> String {
-    "user_id,login_id,status\nu1,u1,active\nu2,u2,gone\n".into()
+    "user_id,login_id,status\nu1,u1,active\nu2,u\"2,active\n".into()
 }
 
 /// Users plus an enrollment in a course Canvas does not have: imported with a warning.
@@ -139,7 +140,7 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
     );
     let detail = n["errors"][1].as_str().unwrap();
     assert!(
-        detail.contains("users.csv") && detail.contains("gone"),
+        detail.contains("users.csv") && detail.contains("users.csv:3"),
         "the first validation error, with its place: {detail}"
     );
     assert!(

@@ -369,7 +369,7 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
     let (id, dir) = w
         .batch(
             "bad",
-            &[("users.csv", "user_id,login_id,status\nU1,,active\n")],
+            &[("users.csv", "user_id,login_id,status\nU1,u\"1,active\n")],
         )
         .await;
     let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
@@ -389,6 +389,42 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
     assert!(String::from_utf8_lossy(&report).contains("users.csv:2"));
     assert!(w.sim.requests().await.is_empty());
     assert!(w.halted().await, "the tenant is halted");
+}
+
+/// A warning rejects only where the tenant chose it (`strict`): Canvas would import this batch
+/// and skip the row, but this tenant makes `bad_status` reject (issue 14).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_strict_rule_rejects_a_batch_canvas_would_import_with_a_warning() {
+    let w = world().await;
+    let (id, dir) = w
+        .batch(
+            "strict",
+            &[("users.csv", "user_id,login_id,status\nU1,u1,retired\n")],
+        )
+        .await;
+    let mut staged = w.staged(Duration::ZERO);
+    staged.request.validate.strict =
+        canvas_sis::sis::validate::Strict::rules(&["bad_status"]).unwrap();
+    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    assert_eq!(
+        rec.stage,
+        Stage::Terminal {
+            state: "rejected".into(),
+            ok: false
+        }
+    );
+    let report = w
+        .ledger
+        .get_archive(rec.archive.report.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report);
+    assert!(
+        report.contains("strict setting covers bad_status"),
+        "{report}"
+    );
+    assert!(w.sim.requests().await.is_empty());
 }
 
 fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf> {

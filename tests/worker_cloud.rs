@@ -244,7 +244,7 @@ async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_recorded_version
     // A rejected batch halts the tenant: Monday's batch waits parked behind it, and Tuesday's
     // upload overwrites the key meanwhile.
     let bad =
-        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B,u1@x.edu,bogus\n";
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B\",u1@x.edu,active\n";
     c.drop_zip("exports/0-bad.zip", common::zip_of(&[("users.csv", bad)]))
         .await;
     c.drop_zip("exports/daily.zip", zip_feed("monday")).await;

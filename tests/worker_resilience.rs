@@ -262,7 +262,7 @@ async fn three_workers_keep_each_tenants_order_and_import_every_batch_once() {
 async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resume() {
     let c = Cloud::start(CloudOpts::default()).await;
     let bad =
-        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B,u1@x.edu,bogus\n";
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B\",u1@x.edu,active\n";
     c.drop_zip("exports/1-bad.zip", common::zip_of(&[("users.csv", bad)]))
         .await;
     c.drop_zip("exports/2.zip", zip_feed("r2", 3)).await;

@@ -1,13 +1,25 @@
-//! `canvas-sis validate PATH [--json]`: the report, and exit 3 when the batch would be rejected.
+//! `canvas-sis validate PATH [--json] [--all] [--strict | --strict-rule RULE]...`: the report
+//! (grouped by rule unless `--all`), and exit 3 when the batch would be rejected.
 
 use canvas_sis::pack::ZipLimits;
 use canvas_sis::pipeline::collect::collect;
-use canvas_sis::sis::validate::ValidateOptions;
+use canvas_sis::sis::validate::{Strict, ValidateOptions};
 
 use crate::cli::ValidateArgs;
 use crate::cmd::exit;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
+    let strict = if args.strict {
+        Strict::All
+    } else {
+        match Strict::rules(&args.strict_rules) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: --strict-rule: {e}");
+                return Ok(exit::USAGE);
+            }
+        }
+    };
     let collected = match collect(&args.path, &ZipLimits::default()) {
         Ok(c) => c,
         Err(e) => {
@@ -20,11 +32,14 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     }
     let opts = ValidateOptions {
         institutional_tags: args.institutional_tags,
+        strict,
         ..ValidateOptions::default()
     };
     let report = canvas_sis::pipeline::validate(&collected, &opts);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.all {
+        print!("{}", report.to_text_all());
     } else {
         print!("{}", report.to_text());
     }

@@ -41,6 +41,18 @@ pub(crate) struct RawTenant {
     pub guard: Option<RawGuard>,
     pub blackout: Option<Vec<RawBlackout>>,
     pub notify: Option<crate::notify::config::RawNotify>,
+    /// Warnings that reject the tenant's batches: `true` (all), or rule names.
+    pub strict: Option<RawStrict>,
+    /// The Canvas account has the institutional tags feature on (validate those files as such).
+    pub institutional_tags: Option<bool>,
+}
+
+/// `strict = true` or `strict = ["bad_date", ...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawStrict {
+    All(bool),
+    Rules(Vec<String>),
 }
 
 /// Import options as written in `[tenants.<name>.import]` or in a batch's `manifest.json`

@@ -14,10 +14,11 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::blackout::{Blackout, parse_day, parse_hhmm, parse_offset};
-use super::file::{ImportOverrides, RawBlackout, RawGuard, RawKindGuard, RawTenant};
+use super::file::{ImportOverrides, RawBlackout, RawGuard, RawKindGuard, RawStrict, RawTenant};
 use crate::canvas::token::{TokenError, load_token};
 use crate::canvas::{AccountRef, EnrollmentDropStatus, UserRemoveStatus};
 use crate::sis::SisKind;
+use crate::sis::validate::{Strict, ValidateOptions};
 
 /// Quiet period when none is configured: a file must be unchanged this long to be picked up.
 pub const DEFAULT_QUIET_PERIOD_SECS: u64 = 60;
@@ -46,6 +47,8 @@ pub struct Tenant {
     pub blackouts: Vec<Blackout>,
     /// Who hears about failed, halted, held (and optionally warned) batches.
     pub notify: crate::notify::NotifyConfig,
+    /// How its batches are validated: `strict` (which warnings reject) and `institutional_tags`.
+    pub validate: ValidateOptions,
 }
 
 /// Where the token is; never the token (except a secret already fetched, which stays secret).
@@ -237,6 +240,8 @@ pub(crate) fn merge(defaults: &RawTenant, t: &RawTenant) -> RawTenant {
         guard: merge_guard(d.guard, t.guard.clone()),
         blackout: t.blackout.clone().or(d.blackout),
         notify: t.notify.clone().or(d.notify),
+        strict: t.strict.clone().or(d.strict),
+        institutional_tags: t.institutional_tags.or(d.institutional_tags),
     }
 }
 
@@ -328,6 +333,30 @@ pub(crate) fn resolve(
         guard: guard(raw.guard.as_ref(), &format!("{key}.guard"))?,
         blackouts: blackouts(raw.blackout.as_deref(), &format!("{key}.blackout"))?,
         notify: crate::notify::config::resolve(raw.notify.as_ref(), &format!("{key}.notify"))?,
+        validate: validate_options(raw, key)?,
+    })
+}
+
+/// `strict` and `institutional_tags`: an unknown rule name is refused with the known ones.
+fn validate_options(raw: &RawTenant, key: &str) -> Result<ValidateOptions, Problem> {
+    let strict = match &raw.strict {
+        None | Some(RawStrict::All(false)) => Strict::Off,
+        Some(RawStrict::All(true)) => Strict::All,
+        Some(RawStrict::Rules(names)) => Strict::rules(names).map_err(|e| {
+            problem(
+                format!("{key}.strict"),
+                format!("{:?} is not a validation rule", e.name),
+                format!(
+                    "write true (every warning rejects) or a list of rules from: {}",
+                    crate::sis::validate::RULES.join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok(ValidateOptions {
+        institutional_tags: raw.institutional_tags.unwrap_or(false),
+        strict,
+        ..ValidateOptions::default()
     })
 }
 

@@ -316,7 +316,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         }
         let report_key = self
             .ledger
-            .put_archive(&rec.id, "validation.txt", report.to_text().as_bytes())
+            .put_archive(&rec.id, "validation.txt", report.to_text_all().as_bytes())
             .await?;
         if report.is_rejected() {
             let reason = format!(

@@ -50,7 +50,7 @@ impl TenantRuntime {
                 dry_run: false,
                 wait: wait.clone(),
                 work_dir: work.to_owned(),
-                validate: Default::default(),
+                validate: self.tenant.validate.clone(),
                 pack: crate::pack::PackOptions {
                     level: UNATTENDED_ZIP_LEVEL,
                     ..Default::default()

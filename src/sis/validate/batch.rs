@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use super::ValidateOptions;
 use super::file::{self, DuplicateLines, FileOutcome};
 use super::finding::{Finding, FindingList};
-use super::ids::{IdSpace, IdStore, Seen, hash64, id_key};
+use super::ids::{IdSpace, IdStore, KeyTable, Seen, hash64, id_key};
 use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
 use super::rules::defining_kinds;
@@ -30,6 +30,10 @@ pub(crate) struct Batch<'o> {
     names: Vec<String>,
     /// Account rows whose parent was not defined yet when they were read.
     pending_parents: Vec<PendingParent>,
+    /// The course of each section of the batch (hash of its course_id), and the sections a
+    /// cross-listing moves (whose enrollments may name either course).
+    section_course: KeyTable<u64>,
+    crosslisted: KeyTable<()>,
 }
 
 struct PendingParent {
@@ -57,6 +61,8 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         present: kinds.iter().flatten().copied().collect(),
         names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
         pending_parents: Vec::new(),
+        section_course: KeyTable::default(),
+        crosslisted: KeyTable::default(),
     };
     let mut outcomes: Vec<FileOutcome> = order
         .iter()
@@ -65,7 +71,7 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         .collect();
     batch.resolve_parents(&mut outcomes);
     let mut batch_findings = Vec::new();
-    if !outcomes.iter().any(|o| o.kind.is_some()) {
+    if !outcomes.iter().any(|o| o.read_as.is_some()) {
         batch_findings.push(Finding::error(
             "no_sis_files",
             "the batch has no file Canvas would import (no .csv file with a recognised header)",
@@ -74,12 +80,16 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     }
     ValidationReport {
         files: outcomes.into_iter().map(finish).collect(),
-        batch_findings,
+        batch_findings: batch_findings
+            .into_iter()
+            .map(|f| opts.strict.apply(f))
+            .collect(),
     }
 }
 
 fn finish(o: FileOutcome) -> FileReport {
     let (errors, warnings) = o.findings.counts();
+    let rule_counts = o.findings.tally();
     FileReport {
         name: o.name,
         kind: o.kind,
@@ -87,6 +97,7 @@ fn finish(o: FileOutcome) -> FileReport {
         deleted: o.deleted,
         bytes: o.bytes,
         findings: o.findings.finish(),
+        rule_counts,
         errors,
         warnings,
     }
@@ -106,14 +117,18 @@ impl Batch<'_> {
         let line_hash = hash64(0, row.raw());
         for (col, space) in &plan.refs {
             let v = trim(row.get(col.idx));
-            if v.is_empty() || !self.defines(*space) {
+            // A login names a user Canvas has; only a users file in the batch could define it.
+            let logins_alone =
+                plan.kind == SisKind::Login && !self.present.contains(&SisKind::User);
+            if v.is_empty() || !self.defines(*space) || logins_alone {
                 continue;
             }
             let key = id_key(*space, v);
             if self.ids.contains(*space, key) {
                 continue;
             }
-            if plan.id.is_some_and(|(_, own)| own == *space) {
+            // An account's parent may come later in the file: resolved once all are read.
+            if plan.kind == SisKind::Account && col.name == "parent_account_id" {
                 self.pending_parents.push(PendingParent {
                     file: pos,
                     row: line,
@@ -124,7 +139,13 @@ impl Batch<'_> {
                 out.push(missing_reference(*space, col.name, &show(v)).at_row(line));
             }
         }
-        let Some((col, space)) = plan.id else {
+        if let Some(f) = self.track_login(plan, row, line, pos) {
+            out.push(f.at_row(line));
+        }
+        if let Some(f) = self.track_section_course(plan, row) {
+            out.push(f.at_row(line));
+        }
+        let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
             dup.note_line(line_hash, line);
             return;
         };
@@ -140,6 +161,111 @@ impl Batch<'_> {
             Some(first) if first.line() == line_hash => {}
             Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
         }
+    }
+
+    /// Sections record their course, cross-listings the sections they move; an enrollment
+    /// naming a section of the batch and another course is a warning: Canvas skips it ("An
+    /// enrollment listed a section (…) and a course (…) that are unrelated").
+    fn track_section_course(&mut self, plan: &Plan, row: &dyn Fields) -> Option<Finding> {
+        if !matches!(
+            plan.kind,
+            SisKind::Section | SisKind::Xlist | SisKind::Enrollment
+        ) {
+            return None;
+        }
+        let value = |name: &str| {
+            plan.refs
+                .iter()
+                .chain(plan.id.iter())
+                .find(|(c, _)| c.name == name)
+                .map(|(c, _)| trim(row.get(c.idx)))
+                .filter(|v| !v.is_empty())
+        };
+        let section = value("section_id")?;
+        let key = id_key(IdSpace::Section, section);
+        match plan.kind {
+            SisKind::Section => {
+                let course = value("course_id")?;
+                self.section_course.insert(key, hash64(0, course));
+            }
+            SisKind::Xlist => {
+                self.crosslisted.insert(key, ());
+            }
+            SisKind::Enrollment => {
+                let course = value("course_id")?;
+                let of_section = self.section_course.get(key)?;
+                if of_section != hash64(0, course) && !self.crosslisted.contains(key) {
+                    return Some(
+                        Finding::warning(
+                            "section_not_in_course",
+                            format!(
+                                "section \"{}\" belongs to another course than course_id \"{}\" in sections.csv; Canvas skips the enrollment (\"An enrollment listed a section and a course that are unrelated\")",
+                                show(section),
+                                show(course)
+                            ),
+                            "Give the section's own course in course_id, or leave course_id blank: the section says which course it is in.",
+                        )
+                        .in_column("course_id".to_owned()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Records the row's login_id (users and logins) for the user it names; a login_id already
+    /// given to another user is a warning: Canvas skips the later row ("An existing Canvas user
+    /// with the SIS ID … has already claimed …'s user_id requested login information").
+    fn track_login(
+        &mut self,
+        plan: &Plan,
+        row: &dyn Fields,
+        line: u64,
+        pos: u32,
+    ) -> Option<Finding> {
+        let (login_col, (user_col, _)) = plan.login.zip(plan.id)?;
+        let login = trim(row.get(login_col.idx));
+        let user = trim(row.get(user_col.idx));
+        if login.is_empty() || user.is_empty() {
+            return None;
+        }
+        let mut buf = [0u8; 128];
+        let lower: std::borrow::Cow<[u8]> = match buf.get_mut(..login.len()) {
+            Some(b) => {
+                b.copy_from_slice(login);
+                b.make_ascii_lowercase();
+                std::borrow::Cow::Borrowed(&*b)
+            }
+            None => std::borrow::Cow::Owned(login.to_ascii_lowercase()),
+        };
+        let key = id_key(IdSpace::LoginId, &lower);
+        let owner = hash64(0, user);
+        let first = self
+            .ids
+            .define(IdSpace::LoginId, key, Seen::new(pos, line, owner))?;
+        if first.line() == owner {
+            return None;
+        }
+        let at = format!(
+            "{}:{}",
+            self.names
+                .get(first.file() as usize)
+                .map_or("?", String::as_str),
+            first.row()
+        );
+        Some(
+            Finding::warning(
+                "login_id_taken",
+                format!(
+                    "login_id \"{}\" is already the login of another user, at {at} (Canvas compares login ids without case); Canvas skips this row (\"An existing Canvas user with the SIS ID … has already claimed {}'s user_id requested login information\")",
+                    show(login),
+                    show(user)
+                ),
+                format!("Give each user their own login_id: change the one here or at {at}."),
+            )
+            .in_column(login_col.name.to_owned()),
+        )
     }
 
     /// Makes room for `n` more ids of `space`.
@@ -162,10 +288,10 @@ impl Batch<'_> {
                 .map_or("?", String::as_str),
             first.row()
         );
-        Finding::error(
+        Finding::warning(
             "duplicate_id",
             format!(
-                "{} \"{}\" is already defined at {at} with different values; Canvas would apply both rows in turn, the last one winning",
+                "{} \"{}\" is already defined at {at} with different values; Canvas imports both rows and the one it processes last wins, which inside a file is not always the later one (Canvas imports a big file in parallel chunks)",
                 space.noun(),
                 show(id)
             ),
@@ -190,10 +316,10 @@ impl Batch<'_> {
                             .map_or("?", String::as_str),
                         seen.row()
                     );
-                    Finding::error(
+                    Finding::warning(
                         "parent_after_child",
                         format!(
-                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order and skips this one (\"Parent account didn't exist\")",
+                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order, so unless that account already exists in Canvas it skips this one (\"Parent account didn't exist\")",
                             p.parent
                         ),
                         "Put every parent account before its children in accounts.csv.",

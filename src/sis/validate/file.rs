@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 
 use super::batch::Batch;
-use super::finding::{Finding, FindingList, Severity};
+use super::finding::{Finding, FindingList};
 use super::header::{self, Header};
 use super::row::{Fields, Plan};
 use super::scan::{LineEnd, MAX_RECORD_BYTES, Malformed, ScanError, ScanErrorKind, Scanner};
@@ -53,7 +53,7 @@ pub(crate) fn open(file: &dyn BatchFile) -> io::Result<(Box<dyn Read + Send + '_
 
 /// Reads only the header of `file` and returns the kind Canvas will read it as.
 pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Option<SisKind> {
-    if !is_csv_name(file.name()) {
+    if !is_csv_name(file.name()) || is_ignored_name(file.name()) {
         return None;
     }
     let (stream, start) = open(file).ok()?;
@@ -66,6 +66,13 @@ pub(crate) fn sniff_kind(file: &dyn BatchFile, institutional_tags: bool) -> Opti
     }
     let header = Header::new(&header_fields(&scan));
     header::detect(&header, institutional_tags).ok()
+}
+
+/// Canvas's `IGNORE_FILES`: macOS resource forks (`__MACOSX/…`) and Windows desktop files, which
+/// a zip made on those systems carries beside the CSVs; Canvas skips them silently.
+pub(crate) fn is_ignored_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("__macosx") || lower.contains("desktop db") || lower.contains("desktop df")
 }
 
 /// Canvas reads only `*.csv` entries (any case); others are skipped with a warning.
@@ -93,6 +100,9 @@ impl<R: Read> Fields for Scanner<R> {
 pub(crate) struct FileOutcome {
     pub name: String,
     pub kind: Option<SisKind>,
+    /// The kind the rows are checked as: `kind`, or the institutional tag kind of a file that
+    /// needs a feature the options don't say the account has.
+    pub read_as: Option<SisKind>,
     pub rows: u64,
     /// Rows whose status deletes (for the mass-change guard).
     pub deleted: u64,
@@ -104,13 +114,18 @@ pub(crate) struct FileOutcome {
 pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -> FileOutcome {
     let name = file.name().to_owned();
     let mut out = FileOutcome {
-        findings: FindingList::new(&name, batch.opts.max_findings_per_file),
+        findings: FindingList::new(&name, batch.opts.max_findings_per_file, &batch.opts.strict),
         name,
         kind: None,
+        read_as: None,
         rows: 0,
         deleted: 0,
         bytes: file.size().unwrap_or(0),
     };
+    if is_ignored_name(&out.name) {
+        // Canvas passes over these without a word; so does the report (the file is listed).
+        return out;
+    }
     if !is_csv_name(&out.name) {
         out.findings.push(Finding::warning(
             "not_a_csv_file",
@@ -150,7 +165,7 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         }
     };
     let plan = out
-        .kind
+        .read_as
         .map(|k| Plan::new(k, &header))
         .filter(|_| !out.findings_have("enrollments_read_as_sections"));
     read_rows(&mut scan, &header, plan.as_ref(), pos, batch, &mut out);
@@ -212,8 +227,8 @@ fn read_header<R: Read>(
     }
     let header = Header::new(&header_fields(scan));
     let tags = batch.opts.institutional_tags;
-    if let Start::Utf8Bom { quoted } = start {
-        out.findings.push(bom_finding(&header, quoted, tags));
+    if let Start::Utf8Bom { .. } = start {
+        out.findings.push(bom_finding(&header));
     }
     for f in header::check_names(&header) {
         out.findings.push(f);
@@ -221,9 +236,12 @@ fn read_header<R: Read>(
     match header::detect(&header, tags) {
         Ok(kind) => {
             out.kind = Some(kind);
+            out.read_as = Some(kind);
             let pitfalls = header::check_pitfalls(&header, kind, &out.name);
             // Read as another kind than meant, its "missing" columns would only be noise.
-            let misread = pitfalls.iter().any(|f| f.severity == Severity::Error);
+            let misread = pitfalls
+                .iter()
+                .any(|f| f.rule == "enrollments_read_as_sections");
             for f in pitfalls {
                 out.findings.push(f);
             }
@@ -231,7 +249,20 @@ fn read_header<R: Read>(
                 out.findings.push(f);
             }
         }
-        Err(f) => out.findings.push(*f),
+        Err(f) => match header::needs_institutional_tags(&header, tags) {
+            Some(warning) => {
+                out.findings.push(warning);
+                // Checked as the kind it is where the feature is on, which is where it imports.
+                out.read_as = SisKind::detect(&header.names, true);
+                if let Some(f) = out
+                    .read_as
+                    .and_then(|k| header::check_required_columns(&header, k))
+                {
+                    out.findings.push(f);
+                }
+            }
+            None => out.findings.push(*f),
+        },
     }
     Some(header)
 }
@@ -434,38 +465,15 @@ fn invalid_utf8_finding(
     }
 }
 
-fn bom_finding(header: &Header, quoted: bool, institutional_tags: bool) -> Finding {
+fn bom_finding(header: &Header) -> Finding {
     let first = header.label(0);
-    let first = first.as_str();
-    let fix = "Export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one), or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.";
-    let start = "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged";
-    if quoted {
-        return Finding::error(
-            "utf8_bom",
-            format!("{start}; the mark sits before the quoted first header, which Canvas's CSV parser, if it keeps the mark, rejects as malformed"),
-            fix,
-        )
-        .at_row(1)
-        .in_column(first.to_owned());
-    }
-    if header::bom_breaks_reading(header, institutional_tags) {
-        return Finding::error(
-            "utf8_bom",
-            format!("{start}; if Canvas keeps the mark as part of the first header, it won't see the column \"{first}\" and won't read the file as intended"),
-            fix,
-        )
-        .at_row(1)
-        .in_column(first.to_owned());
-    }
     Finding::warning(
         "utf8_bom",
-        format!(
-            "{start}; its first column \"{first}\" isn't one Canvas uses, so here it does no harm"
-        ),
-        fix,
+        "the file starts with a UTF-8 byte-order mark, which canvas-sis sends on unchanged; Canvas reads CSVs as \"bom|utf-8\" and drops it, but other tools reading the file may not",
+        "Nothing to do for Canvas; to drop it, export as UTF-8 without a byte-order mark (Excel's \"CSV UTF-8\" adds one) or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' file.csv.",
     )
     .at_row(1)
-    .in_column(first.to_owned())
+    .in_column(first)
 }
 
 /// A scan error as a finding; `header` names the column when known.
@@ -537,14 +545,14 @@ fn malformed_text(m: Malformed) -> (String, &'static str) {
 
 impl FindingList {
     fn has_rule(&self, rule: &str) -> bool {
-        self.iter()
-            .any(|f| f.rule == rule && f.severity == Severity::Error)
+        self.iter().any(|f| f.rule == rule)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sis::validate::Severity;
 
     struct Mem(&'static str, &'static [u8]);
     impl BatchFile for Mem {
@@ -617,6 +625,26 @@ mod tests {
             findings.iter().all(|f| f.rule != "duplicate_column"),
             "no per-column work on a refused header"
         );
+    }
+
+    /// A zip made on a Mac carries `__MACOSX/._x.csv` resource forks (binary, with NUL bytes)
+    /// beside the CSVs; Canvas skips them silently, so they must not reject the batch.
+    #[test]
+    fn mac_resource_forks_and_desktop_files_are_passed_over_silently() {
+        let fork = Mem(
+            "__MACOSX/export/._users.csv",
+            b"\0\x05\x16\x07\0\x02\0\0Mac OS X",
+        );
+        let desktop = Mem("export/Desktop DB.csv", b"\0\0\x01");
+        let users = Mem(
+            "export/users.csv",
+            b"user_id,login_id,status\nU1,u1,active\n",
+        );
+        let opts = super::super::ValidateOptions::default();
+        let report = super::super::validate_batch(&[&fork, &desktop, &users], &opts);
+        assert!(!report.is_rejected(), "{}", report.to_text_all());
+        assert_eq!(report.findings().count(), 0, "{}", report.to_text_all());
+        assert_eq!(sniff_kind(&fork, false), None);
     }
 
     #[test]

@@ -110,34 +110,173 @@ impl Finding {
     }
 }
 
+/// Every rule a finding can have, by its stable name: what `strict` may name. (The
+/// `findings_truncated` summary is not a rule of its own: it counts the others.)
+pub const RULES: &[&str] = &[
+    // The batch and its files: what fails Canvas's import is an error.
+    "no_sis_files",
+    "not_a_csv_file",
+    "unreadable_file",
+    "read_error",
+    "empty_file",
+    "utf16_encoding",
+    "invalid_utf8",
+    "utf8_bom",
+    "malformed_csv",
+    "row_too_long",
+    "ragged_row",
+    "duplicate_lines",
+    // Headers.
+    "header_too_wide",
+    "header_whitespace",
+    "duplicate_column",
+    "unrecognised_headers",
+    "accounts_missing_parent_column",
+    "needs_institutional_tags",
+    "enrollments_read_as_sections",
+    "file_name_mismatch",
+    "missing_required_column",
+    // Rows: Canvas warns and skips the row or the value.
+    "missing_value",
+    "status_prefix",
+    "bad_status",
+    "bad_date",
+    "date_ignored",
+    "unclear_date",
+    "end_before_start",
+    "enrollment_date_without_pair",
+    "not_an_integer",
+    "bad_value",
+    "unknown_role",
+    "self_observation",
+    "conflicting_columns",
+    "nul_byte",
+    "login_id_too_long",
+    "bad_email",
+    // Between rows and files.
+    "duplicate_id",
+    "parent_after_child",
+    "reference_not_in_batch",
+    "login_id_taken",
+    "section_not_in_course",
+];
+
+/// Which warnings a tenant has chosen to make reject the batch (Canvas itself imports a batch
+/// with them; design invariant 8 makes rejecting on them an explicit choice).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Strict {
+    /// Only what fails Canvas's import rejects.
+    #[default]
+    Off,
+    /// Every warning rejects.
+    All,
+    /// The warnings of these rules reject.
+    Rules(Vec<&'static str>),
+}
+
+/// A `strict` rule name that is not one of [`RULES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a validation rule; the rules are: {}", RULES.join(", "))]
+pub struct UnknownRule {
+    pub name: String,
+}
+
+impl Strict {
+    /// The rules named, each checked against [`RULES`]; none named is [`Strict::Off`].
+    pub fn rules<S: AsRef<str>>(names: &[S]) -> Result<Strict, UnknownRule> {
+        let mut rules = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.as_ref().trim();
+            let rule = RULES
+                .iter()
+                .find(|r| **r == name)
+                .ok_or_else(|| UnknownRule {
+                    name: name.to_owned(),
+                })?;
+            rules.push(*rule);
+        }
+        Ok(if rules.is_empty() {
+            Strict::Off
+        } else {
+            Strict::Rules(rules)
+        })
+    }
+
+    /// Whether a warning of `rule` rejects.
+    pub fn covers(&self, rule: &str) -> bool {
+        match self {
+            Strict::Off => false,
+            Strict::All => true,
+            Strict::Rules(rules) => rules.contains(&rule),
+        }
+    }
+
+    /// Makes `f` an error if it is a warning this setting covers, saying so in its fix.
+    pub(crate) fn apply(&self, mut f: Finding) -> Finding {
+        if f.severity == Severity::Warning && self.covers(f.rule) {
+            f.severity = Severity::Error;
+            f.fix = format!(
+                "{} (Canvas itself would only warn: this is an error because the strict setting covers {}.)",
+                f.fix, f.rule
+            );
+        }
+        f
+    }
+}
+
 /// The findings of one file, bounded.
 #[derive(Debug)]
 pub(crate) struct FindingList {
     file: String,
     cap: usize,
+    strict: Strict,
     kept: Vec<Finding>,
     kept_warnings: usize,
     /// Findings not kept: (rule, severity, count), in first-seen order.
     dropped: Vec<(&'static str, Severity, u64)>,
+    /// Every finding pushed, kept or not, counted per rule and severity in first-seen order.
+    tally: Vec<RuleCount>,
+}
+
+/// How many findings of one rule and severity a file has, listed or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub count: u64,
 }
 
 impl FindingList {
-    pub(crate) fn new(file: &str, cap: usize) -> Self {
+    pub(crate) fn new(file: &str, cap: usize, strict: &Strict) -> Self {
         FindingList {
             file: file.to_owned(),
             cap: cap.max(1),
+            strict: strict.clone(),
             kept: Vec::new(),
             kept_warnings: 0,
             dropped: Vec::new(),
+            tally: Vec::new(),
         }
     }
 
-    /// Adds a finding of this file (its `file` is filled in).
+    /// Adds a finding of this file (its `file` is filled in; made an error if `strict` says so).
     pub(crate) fn push(&mut self, finding: Finding) {
-        let finding = Finding {
+        let finding = self.strict.apply(Finding {
             file: Some(self.file.clone()),
             ..finding
-        };
+        });
+        match self
+            .tally
+            .iter_mut()
+            .find(|t| t.rule == finding.rule && t.severity == finding.severity)
+        {
+            Some(t) => t.count += 1,
+            None => self.tally.push(RuleCount {
+                rule: finding.rule,
+                severity: finding.severity,
+                count: 1,
+            }),
+        }
         if self.kept.len() < self.cap {
             self.keep(finding);
             return;
@@ -194,6 +333,11 @@ impl FindingList {
         (errors, warnings)
     }
 
+    /// Every finding pushed, counted per rule and severity.
+    pub(crate) fn tally(&self) -> Vec<RuleCount> {
+        self.tally.clone()
+    }
+
     /// The kept findings in row order, then the summary of the others if any were dropped.
     pub(crate) fn finish(mut self) -> Vec<Finding> {
         self.kept.sort_by_key(|f| f.row.unwrap_or(0));
@@ -241,7 +385,7 @@ mod tests {
 
     #[test]
     fn findings_past_the_cap_are_summarised_with_counts() {
-        let mut list = FindingList::new("u.csv", 2);
+        let mut list = FindingList::new("u.csv", 2, &Strict::Off);
         for row in 2..7 {
             list.push(w(row));
         }
@@ -259,7 +403,7 @@ mod tests {
 
     #[test]
     fn errors_are_not_crowded_out_by_warnings() {
-        let mut list = FindingList::new("u.csv", 2);
+        let mut list = FindingList::new("u.csv", 2, &Strict::Off);
         list.push(w(2));
         list.push(w(3));
         list.push(e(9));
@@ -277,11 +421,38 @@ mod tests {
 
     #[test]
     fn dropped_errors_make_the_summary_an_error() {
-        let mut list = FindingList::new("u.csv", 1);
+        let mut list = FindingList::new("u.csv", 1, &Strict::Off);
         list.push(e(2));
         list.push(e(3));
         let out = list.finish();
         assert_eq!(out[1].severity, Severity::Error);
+    }
+
+    #[test]
+    fn strict_makes_the_warnings_it_covers_errors() {
+        let mut list = FindingList::new("u.csv", 10, &Strict::rules(&["ragged_row"]).unwrap());
+        list.push(w(2));
+        list.push(Finding::warning("bad_date", "m", "f").at_row(3));
+        assert_eq!(list.counts(), (1, 1));
+        let out = list.finish();
+        assert_eq!(out[0].severity, Severity::Error);
+        assert!(
+            out[0].fix.contains("strict setting covers ragged_row"),
+            "{}",
+            out[0].fix
+        );
+        assert_eq!(out[1].severity, Severity::Warning);
+        let mut all = FindingList::new("u.csv", 10, &Strict::All);
+        all.push(w(2));
+        assert_eq!(all.counts(), (1, 0));
+    }
+
+    #[test]
+    fn strict_refuses_unknown_rules_naming_the_known_ones() {
+        let e = Strict::rules(&["bad_date", "bad_dates"]).unwrap_err();
+        assert_eq!(e.name, "bad_dates");
+        assert!(e.to_string().contains("bad_date, date_ignored"), "{e}");
+        assert_eq!(Strict::rules::<&str>(&[]), Ok(Strict::Off));
     }
 
     #[test]

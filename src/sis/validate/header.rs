@@ -170,12 +170,6 @@ pub(crate) fn detect(header: &Header, institutional_tags: bool) -> Result<SisKin
         "the header row ({}) matches no Canvas SIS CSV kind; Canvas fails the batch with \"Couldn't find Canvas CSV import headers\"",
         header.list()
     );
-    if !institutional_tags && let Some(kind) = SisKind::detect(&header.names, true) {
-        return Err(Box::new(Finding::error("unrecognised_headers", message, format!(
-            "This looks like {}, which Canvas reads only when the institutional tags feature is on: enable it (and the institutional_tags validation option), or leave the file out.",
-            kind.doc_file_name()
-        )).at_row(1)));
-    }
     let fix = match closest_kind(header, institutional_tags) {
         Some((kind, missing)) => format!(
             "If this is {}, add the column(s) {}: Canvas recognises it by {}. File names don't matter to Canvas, only the header row.",
@@ -188,6 +182,32 @@ pub(crate) fn detect(header: &Header, institutional_tags: bool) -> Result<SisKin
     Err(Box::new(
         Finding::error("unrecognised_headers", message, fix).at_row(1),
     ))
+}
+
+/// The institutional tag kind of a header Canvas recognises only where that feature is on,
+/// when validating without it. Canvas imports such a file where the feature is on and fails the
+/// import elsewhere; which one the account has is not known here, so the file is read as that
+/// kind and sent as is, with a warning (never rejected by default).
+pub(crate) fn needs_institutional_tags(
+    header: &Header,
+    institutional_tags: bool,
+) -> Option<Finding> {
+    if institutional_tags || SisKind::detect(&header.names, false).is_some() {
+        return None;
+    }
+    let kind = SisKind::detect(&header.names, true)?;
+    Some(
+        Finding::warning(
+            "needs_institutional_tags",
+            format!(
+                "this is {} ({}), which Canvas reads only where the institutional tags feature is on; it is sent as is, and Canvas fails the import (\"Couldn't find Canvas CSV import headers\") if the account doesn't have the feature",
+                kind.doc_file_name(),
+                kind.counts_key()
+            ),
+            "Check that the account has the institutional tags feature on (then set the institutional_tags validation option to check the file as such), or leave the file out.",
+        )
+        .at_row(1),
+    )
 }
 
 /// The kind whose detection columns the header comes closest to, with the ones it lacks.
@@ -230,7 +250,7 @@ pub(crate) fn check_pitfalls(header: &Header, kind: SisKind, file_name: &str) ->
     let has_role = header.has("role") || header.has("role_id");
     if kind == SisKind::Section && has_user && has_role {
         out.push(
-            Finding::error(
+            Finding::warning(
                 "enrollments_read_as_sections",
                 "this file has user and role columns like an enrollments file, but Canvas reads it as sections: it has section_id and name, and Canvas takes the first kind whose columns match (sections come before enrollments); every row would update a section instead of enrolling a user",
                 "Remove the name column from the enrollments file (Canvas doesn't use it there).",
@@ -291,7 +311,7 @@ pub(crate) fn check_required_columns(header: &Header, kind: SisKind) -> Option<F
         .strip_prefix("one of ")
         .map_or(first.as_str(), |g| g.split('/').next().unwrap_or(g));
     Some(
-        Finding::error(
+        Finding::warning(
             "missing_required_column",
             format!(
                 "this {} file lacks required column(s): {}",
@@ -306,19 +326,6 @@ pub(crate) fn check_required_columns(header: &Header, kind: SisKind) -> Option<F
         .at_row(1)
         .in_column(column.to_owned()),
     )
-}
-
-/// Whether Canvas, reading a byte-order mark as part of the first header, would read the file
-/// differently: another kind, or without a column the kind uses.
-pub(crate) fn bom_breaks_reading(header: &Header, institutional_tags: bool) -> bool {
-    let Some(first) = header.names.first() else {
-        return false;
-    };
-    let mut glued = header.names.clone();
-    glued[0] = format!("\u{feff}{first}");
-    let ours = SisKind::detect(&header.names, institutional_tags);
-    let canvas = SisKind::detect(&glued, institutional_tags);
-    ours != canvas || ours.is_some_and(|k| rules::known_column(k, first))
 }
 
 #[cfg(test)]
@@ -423,13 +430,14 @@ mod tests {
     }
 
     #[test]
-    fn institutional_tag_files_without_the_feature_say_so() {
-        let err = detect(&header(&["category_id", "name", "status"]), false).unwrap_err();
-        assert!(
-            err.fix.contains("institutional tags feature"),
-            "{}",
-            err.fix
-        );
+    fn institutional_tag_files_without_the_feature_are_a_warning_that_says_so() {
+        let h = header(&["category_id", "name", "status"]);
+        let f = needs_institutional_tags(&h, false).expect("a finding");
+        assert_eq!(f.severity, crate::sis::validate::Severity::Warning);
+        assert!(f.fix.contains("institutional tags feature"), "{}", f.fix);
+        assert!(needs_institutional_tags(&h, true).is_none());
+        let users = header(&["user_id", "login_id", "status"]);
+        assert!(needs_institutional_tags(&users, false).is_none());
     }
 
     #[test]
@@ -460,17 +468,5 @@ mod tests {
         assert_eq!(f.column.as_deref(), Some("status"));
         let ok = header(&["course_id", "user_id", "role", "status"]);
         assert!(check_required_columns(&ok, SisKind::Enrollment).is_none());
-    }
-
-    #[test]
-    fn a_bom_breaks_reading_when_the_first_column_matters() {
-        assert!(bom_breaks_reading(
-            &header(&["user_id", "login_id", "status"]),
-            false
-        ));
-        assert!(!bom_breaks_reading(
-            &header(&["notes", "user_id", "login_id", "status"]),
-            false
-        ));
     }
 }

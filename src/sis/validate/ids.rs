@@ -23,6 +23,9 @@ pub(crate) enum IdSpace {
     Tag,
     InstitutionalTagCategory,
     InstitutionalTag,
+    /// Login ids (users.csv and logins.csv `login_id`), lower-cased: Canvas compares them
+    /// without case, and one login id belongs to one user.
+    LoginId,
 }
 
 impl IdSpace {
@@ -52,6 +55,7 @@ impl IdSpace {
             IdSpace::Tag => "differentiation tag",
             IdSpace::InstitutionalTagCategory => "institutional tag category",
             IdSpace::InstitutionalTag => "institutional tag",
+            IdSpace::LoginId => "login_id",
         }
     }
 
@@ -70,6 +74,7 @@ impl IdSpace {
             IdSpace::Tag => "differentiation_tags.csv",
             IdSpace::InstitutionalTagCategory => "institutional_tag_categories.csv",
             IdSpace::InstitutionalTag => "institutional_tags.csv",
+            IdSpace::LoginId => "users.csv",
         }
     }
 }
@@ -257,7 +262,7 @@ fn next(i: usize, slots: usize) -> usize {
 }
 
 /// Number of [`IdSpace`]s.
-const SPACES: usize = IdSpace::InstitutionalTag as usize + 1;
+const SPACES: usize = IdSpace::LoginId as usize + 1;
 
 /// Every id defined so far in the batch, one table per namespace: the few thousand courses or
 /// sections an enrollment names stay in cache while the big users table does not.
@@ -310,6 +315,7 @@ mod tests {
             IdSpace::Tag,
             IdSpace::InstitutionalTagCategory,
             IdSpace::InstitutionalTag,
+            IdSpace::LoginId,
         ];
         let mut keys = std::collections::HashSet::new();
         for space in spaces {

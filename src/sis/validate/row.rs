@@ -1,17 +1,16 @@
 //! Per-row checks: a kind's rules bound to one file's header (a [`Plan`]), applied to each
 //! record without allocating unless something is wrong.
 //!
-//! Canvas treats most of these as row errors (a warning in the import: the row is skipped).
-//! canvas-sis makes them errors where the row would be lost (missing value, bad status, bad
-//! date, not a number, self-observation, NUL byte), because a feed that silently drops rows is
-//! what operators most need to hear about; and warnings where Canvas may well be right (custom
-//! roles, a status Canvas accepts by its prefix, date order).
+//! Canvas treats all of these per row: it skips the row (or ignores the value) with a warning in
+//! the import and goes on, so they are warnings here too (design invariant 8: only what fails
+//! Canvas's import rejects a batch). A tenant that wants a rule to reject opts in with `strict`.
 
+use super::dates::{DateRead, read_date};
 use super::finding::Finding;
 use super::header::Header;
 use super::ids::IdSpace;
 use super::rules::{ENROLLMENT_ROLES, KindRules, rules};
-use super::values::{StatusMatch, is_integer, match_status, parse_date, show, trim};
+use super::values::{StatusMatch, is_integer, match_status, show, trim};
 use crate::sis::SisKind;
 
 /// A column the rules use, and where it is in this file.
@@ -43,6 +42,11 @@ pub(crate) struct Plan {
     values: Vec<(Col, &'static [&'static str])>,
     pub refs: Vec<(Col, IdSpace)>,
     role: Option<Col>,
+    /// Users and logins: `login_id` (one user per login id) and `email`.
+    pub login: Option<Col>,
+    email: Option<Col>,
+    /// Terms: `date_override_enrollment_type`, whose rows set dates of an existing term.
+    date_override: Option<Col>,
     observer: Option<(Col, Col)>,
     contexts: Option<(Col, Col)>,
 }
@@ -77,6 +81,15 @@ impl Plan {
                 .filter_map(|(c, space)| col(c).map(|c| (c, *space)))
                 .collect(),
             role: (kind == SisKind::Enrollment).then(|| col("role")).flatten(),
+            login: matches!(kind, SisKind::User | SisKind::Login)
+                .then(|| col("login_id"))
+                .flatten(),
+            email: matches!(kind, SisKind::User | SisKind::Login)
+                .then(|| col("email"))
+                .flatten(),
+            date_override: (kind == SisKind::Term)
+                .then(|| col("date_override_enrollment_type"))
+                .flatten(),
             observer: (kind == SisKind::UserObserver)
                 .then(|| pair("observer_id", "student_id"))
                 .flatten(),
@@ -112,9 +125,29 @@ impl Plan {
         self.check_kind_specific(row, &mut emit);
     }
 
+    /// Whether the row is a term's date override for one enrollment type: it sets dates of a
+    /// term (defined by its own row), needs no name, and repeats the term's id by design.
+    pub(crate) fn is_date_override(&self, row: &dyn Fields) -> bool {
+        self.date_override
+            .is_some_and(|c| !trim(row.get(c.idx)).is_empty())
+    }
+
     fn check_required(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
         let noun = self.rules.noun;
+        let date_override = self.is_date_override(row);
+        let deleting = self.is_delete(row);
+        let from_abstract = self.kind == SisKind::Course
+            && self
+                .refs
+                .iter()
+                .any(|(c, _)| c.name == "abstract_course_id" && !trim(row.get(c.idx)).is_empty());
         for c in &self.required {
+            let is_name = NAME_COLUMNS.contains(&c.name);
+            // Canvas needs names to create objects: not on a date override row, nor to delete,
+            // nor for a course that takes its names from its abstract course.
+            if is_name && (date_override || deleting || from_abstract) {
+                continue;
+            }
             if trim(row.get(c.idx)).is_empty() {
                 let what = if self.id.is_some_and(|(id, _)| id.idx == c.idx) {
                     format!("a {noun} row has no {}", c.name)
@@ -122,7 +155,7 @@ impl Plan {
                     format!("{} has no {}", self.label(row), c.name)
                 };
                 let fix = format!("Fill in {}: Canvas skips a {noun} row without it.", c.name);
-                emit(Finding::error("missing_value", what, fix), c.name);
+                emit(Finding::warning("missing_value", what, fix), c.name);
             }
         }
         for group in &self.one_of {
@@ -134,7 +167,7 @@ impl Plan {
                     "Fill in {}: Canvas skips a {noun} row without one.",
                     names.join(" or ")
                 );
-                emit(Finding::error("missing_value", what, fix), first.name);
+                emit(Finding::warning("missing_value", what, fix), first.name);
             }
         }
     }
@@ -170,7 +203,7 @@ impl Plan {
                 "status",
             ),
             StatusMatch::Bad => emit(
-                Finding::error(
+                Finding::warning(
                     "bad_status",
                     format!(
                         "{}: status \"{}\" is not a {} status, so Canvas skips the row",
@@ -192,33 +225,12 @@ impl Plan {
             if v.is_empty() || (self.rules.delete_clears_dates && v == b"<delete>") {
                 continue;
             }
-            match parse_date(v) {
-                Some(t) => {
+            match read_date(v) {
+                DateRead::Exact(t) => {
                     let slot = usize::from(c.name == "end_date");
                     parsed[slot] = Some(t);
                 }
-                None => {
-                    let delete = if self.rules.delete_clears_dates {
-                        ", or <delete> to clear it"
-                    } else {
-                        ", or leave it blank"
-                    };
-                    emit(
-                        Finding::error(
-                            "bad_date",
-                            format!(
-                                "{}: {} \"{}\" is not an ISO 8601 date, so Canvas skips the row (\"Bad date format\")",
-                                self.label(row),
-                                c.name,
-                                show(v)
-                            ),
-                            format!(
-                                "Write the date as ISO 8601, e.g. 2026-08-20T00:00:00Z or 2026-08-20{delete}."
-                            ),
-                        ),
-                        c.name,
-                    );
-                }
+                read => emit(self.date_finding(row, c.name, v, read), c.name),
             }
         }
         if let [Some(start), Some(end)] = parsed
@@ -258,12 +270,72 @@ impl Plan {
         }
     }
 
+    /// The warning for a date Canvas doesn't read as meant (`read` is not `Exact`).
+    fn date_finding(&self, row: &dyn Fields, column: &str, v: &[u8], read: DateRead) -> Finding {
+        let delete = if self.rules.delete_clears_dates {
+            ", or <delete> to clear it"
+        } else {
+            ", or leave it blank"
+        };
+        let fix =
+            format!("Write the date as ISO 8601, e.g. 2026-08-20T00:00:00Z or 2026-08-20{delete}.");
+        let what = format!("{}: {column} \"{}\"", self.label(row), show(v));
+        match read {
+            DateRead::Bad(why) => Finding::warning(
+                "bad_date",
+                format!(
+                    "{what} can't be read as a date ({why}); Canvas warns \"Bad date format for {}\" and imports the row without it",
+                    self.canvas_name(row)
+                ),
+                fix,
+            ),
+            DateRead::Ignored => Finding::warning(
+                "date_ignored",
+                format!(
+                    "{what} holds no date Canvas can find; it leaves {column} unset, without a message"
+                ),
+                fix,
+            ),
+            DateRead::Unclear(how) => Finding::warning(
+                "unclear_date",
+                format!("{what} is read by Canvas as {how}"),
+                fix,
+            ),
+            DateRead::Exact(_) => Finding::warning("date_ignored", what, fix),
+        }
+    }
+
+    /// How Canvas's "Bad date format for …" names the row's object.
+    fn canvas_name(&self, row: &dyn Fields) -> String {
+        let id = self
+            .id
+            .map_or_else(String::new, |(c, _)| show(trim(row.get(c.idx))));
+        let value = |name: &str| {
+            self.refs
+                .iter()
+                .find(|(c, _)| c.name == name)
+                .map_or_else(String::new, |(c, _)| show(trim(row.get(c.idx))))
+        };
+        match self.kind {
+            SisKind::Enrollment => {
+                let course = value("course_id");
+                let context = if course.is_empty() {
+                    format!("section {}", value("section_id"))
+                } else {
+                    format!("course {course}")
+                };
+                format!("user {} in {context}", value("user_id"))
+            }
+            k => format!("{} {id}", k.importer_name()),
+        }
+    }
+
     fn check_numbers_and_values(&self, row: &dyn Fields, emit: &mut dyn FnMut(Finding, &str)) {
         for c in &self.integers {
             let v = trim(row.get(c.idx));
             if !v.is_empty() && !is_integer(v) {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "not_an_integer",
                         format!(
                             "{}: {} \"{}\" is not a whole number",
@@ -289,7 +361,7 @@ impl Plan {
             let v = trim(row.get(c.idx));
             if !v.is_empty() && !allowed.iter().any(|a| v.eq_ignore_ascii_case(a.as_bytes())) {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "bad_value",
                         format!(
                             "{}: {} \"{}\" is not a value Canvas accepts there",
@@ -329,7 +401,7 @@ impl Plan {
             let (ov, sv) = (trim(row.get(o.idx)), trim(row.get(s.idx)));
             if !ov.is_empty() && ov == sv {
                 emit(
-                    Finding::error(
+                    Finding::warning(
                         "self_observation",
                         format!(
                             "user \"{}\" is set to observe themself; Canvas rejects the row",
@@ -346,7 +418,7 @@ impl Plan {
             && !trim(row.get(c.idx)).is_empty()
         {
             emit(
-                Finding::error(
+                Finding::warning(
                     "conflicting_columns",
                     format!(
                         "{} has both account_id and course_id; Canvas allows only one context and skips the row",
@@ -357,9 +429,45 @@ impl Plan {
                 "course_id",
             );
         }
+        if let Some(c) = self.login
+            && trim(row.get(c.idx)).len() > MAX_LOGIN_ID_CHARS
+            && String::from_utf8_lossy(trim(row.get(c.idx)))
+                .chars()
+                .count()
+                > MAX_LOGIN_ID_CHARS
+        {
+            emit(
+                Finding::warning(
+                    "login_id_too_long",
+                    format!(
+                        "{}: login_id is longer than the {MAX_LOGIN_ID_CHARS} characters Canvas stores; it skips the row (\"unique_id is too long\")",
+                        self.label(row)
+                    ),
+                    format!("Shorten the login_id to {MAX_LOGIN_ID_CHARS} characters or fewer."),
+                ),
+                "login_id",
+            );
+        }
+        if let Some(c) = self.email {
+            let v = trim(row.get(c.idx));
+            if !v.is_empty() && !looks_like_email(v) {
+                emit(
+                    Finding::warning(
+                        "bad_email",
+                        format!(
+                            "{}: email \"{}\" is not an address; Canvas imports the user without it and warns (\"The email address associated with user … is invalid\")",
+                            self.label(row),
+                            show(v)
+                        ),
+                        "Write one address, name@domain, with nothing around it, or leave email blank.",
+                    ),
+                    "email",
+                );
+            }
+        }
         if matches!(self.kind, SisKind::User | SisKind::Login) && row.raw().contains(&0) {
             emit(
-                Finding::error(
+                Finding::warning(
                     "nul_byte",
                     format!(
                         "the row of {} contains a NUL byte, which Canvas rejects",
@@ -371,6 +479,37 @@ impl Plan {
             );
         }
     }
+}
+
+/// The columns that name an object, needed only to create it.
+const NAME_COLUMNS: &[&str] = &[
+    "name",
+    "short_name",
+    "long_name",
+    "category_name",
+    "set_name",
+];
+
+/// The longest login id Canvas stores (its `unique_id` column).
+const MAX_LOGIN_ID_CHARS: usize = 100;
+
+/// Whether `v` can be an email address as Canvas checks it: one `@` between a non-empty local
+/// part and domain, without spaces or the characters that make an address header a display
+/// name, comment or list. (Only the plain cases: what this refuses, Canvas refuses too.)
+fn looks_like_email(v: &[u8]) -> bool {
+    let Some(at) = v.iter().position(|&b| b == b'@') else {
+        return false;
+    };
+    let plain = |part: &[u8]| {
+        !part.is_empty()
+            && !part.iter().any(|&b| {
+                b == b'@'
+                    || b.is_ascii_whitespace()
+                    || b.is_ascii_control()
+                    || b"<>()[],;:\"\\".contains(&b)
+            })
+    };
+    plain(&v[..at]) && plain(&v[at + 1..])
 }
 
 #[cfg(test)]
@@ -397,6 +536,40 @@ mod tests {
 
     fn rules_of(found: &[Finding]) -> Vec<&'static str> {
         found.iter().map(|f| f.rule).collect()
+    }
+
+    /// Names are needed to create: not to delete, not on a term's date override row, not for a
+    /// course that takes them from its abstract course. Every problem is a warning.
+    #[test]
+    fn names_are_asked_for_only_where_canvas_needs_them() {
+        let sections = ["section_id", "course_id", "name", "status"];
+        assert!(check(SisKind::Section, &sections, &["S1", "C1", "", "deleted"]).is_empty());
+        let found = check(SisKind::Section, &sections, &["S1", "C1", "", "active"]);
+        assert_eq!(rules_of(&found), ["missing_value"]);
+        assert!(
+            found
+                .iter()
+                .all(|f| f.severity == crate::sis::validate::Severity::Warning)
+        );
+        let terms = ["term_id", "name", "status", "date_override_enrollment_type"];
+        assert!(
+            check(
+                SisKind::Term,
+                &terms,
+                &["T1", "", "active", "StudentEnrollment"]
+            )
+            .is_empty()
+        );
+        let courses = [
+            "course_id",
+            "short_name",
+            "long_name",
+            "status",
+            "abstract_course_id",
+        ];
+        assert!(check(SisKind::Course, &courses, &["C1", "", "", "active", "AC1"]).is_empty());
+        let found = check(SisKind::Course, &courses, &["C1", "", "", "active", ""]);
+        assert_eq!(rules_of(&found), ["missing_value", "missing_value"]);
     }
 
     #[test]

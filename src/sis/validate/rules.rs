@@ -275,7 +275,7 @@ static GROUP: KindRules = KindRules {
     noun: "group",
     id: Some(("group_id", IdSpace::Group)),
     required: &["group_id", "name", "status"],
-    statuses: &["available", "deleted"],
+    statuses: &["available", "closed", "completed", "deleted"],
     refs: &[
         ("group_category_id", IdSpace::GroupCategory),
         ("account_id", IdSpace::Account),
@@ -373,6 +373,7 @@ pub(crate) fn defining_kinds(space: IdSpace) -> &'static [SisKind] {
         IdSpace::Tag => &[SisKind::DifferentiationTag],
         IdSpace::InstitutionalTagCategory => &[SisKind::InstitutionalTagCategory],
         IdSpace::InstitutionalTag => &[SisKind::InstitutionalTag],
+        IdSpace::LoginId => &[SisKind::User, SisKind::Login],
     }
 }
 
