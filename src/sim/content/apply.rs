@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::sis::SisKind;
 
-use super::dates::time_zone_parse_raises;
+use super::dates::bad_date_columns;
 use super::parse::Row;
 use super::rows::{CHANGE_SIS_ID_TYPES, is_date, match_status};
 use super::store::{AccountContent, DEFAULT_TERM_KEY, Entity, UndoLog, Upsert};
@@ -421,7 +421,7 @@ fn apply_section(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> A
     let id = row.get("section_id").unwrap_or_default();
     let course_sis = row.get("course_id").unwrap_or_default();
     let state = status_of(SisKind::Section, row);
-    let bad_dates = section_bad_dates(row);
+    let bad_dates = bad_date_columns(row);
     if !bad_dates.is_empty() {
         ctx.warnings
             .push(format!("Bad date format for section {id}"));
@@ -458,19 +458,6 @@ fn apply_section(c: &mut AccountContent, row: &Row, ctx: &mut ApplyCtx<'_>) -> A
         delete_section_enrollments(c, section, ctx);
     }
     Ok(())
-}
-
-/// The date columns of a section row Canvas cannot parse: a bad `start_date` leaves both unset
-/// (one `begin` block), a bad `end_date` only the end.
-fn section_bad_dates(row: &Row) -> Vec<&'static str> {
-    let raises = |col| row.get(col).is_some_and(time_zone_parse_raises);
-    if raises("start_date") {
-        vec!["start_date", "end_date"]
-    } else if raises("end_date") {
-        vec!["end_date"]
-    } else {
-        Vec::new()
-    }
 }
 
 /// A cross-listed section named with a course other than its original one is un-cross-listed

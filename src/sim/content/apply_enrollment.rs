@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::sis::SisKind;
 
 use super::apply::{Applied, ApplyCtx, fields_of, status_of};
-use super::dates::time_zone_parse_raises;
+use super::dates::bad_date_columns;
 use super::parse::Row;
 use super::rows::enrollment_role;
 use super::store::{AccountContent, Entity, Upsert};
@@ -137,19 +137,6 @@ fn store(
         refs,
     };
     c.upsert(SisKind::Enrollment, &e.key, change, ctx.batch_id, ctx.undo);
-}
-
-/// The date columns `Time.zone.parse` refuses: a bad `start_date` leaves both dates unset (Canvas
-/// parses them in one `begin` block), a bad `end_date` only the end.
-fn bad_date_columns(row: &Row) -> Vec<&'static str> {
-    let raises = |col| row.get(col).is_some_and(time_zone_parse_raises);
-    if raises("start_date") {
-        vec!["start_date", "end_date"]
-    } else if raises("end_date") {
-        vec!["end_date"]
-    } else {
-        Vec::new()
-    }
 }
 
 fn bad_date_message(row: &Row) -> String {
