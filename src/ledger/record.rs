@@ -1108,6 +1108,182 @@ mod tests {
         assert_eq!(t.recorded_halt(), Some(h), "moved, not lost");
     }
 
+    /// A batch record as canvas-sis wrote it while it kept its own state in `extra` (an S3
+    /// batch, released once, imported, then undone): every key it wrote.
+    const STATE_IN_EXTRA: &str =
+        include_str!("../../tests/fixtures/ledger/batch_record_state_in_extra.json");
+
+    #[test]
+    fn a_record_written_with_its_state_in_extra_is_written_back_byte_for_byte() {
+        let r: BatchRecord = decode("k", "k".into(), STATE_IN_EXTRA.as_bytes()).unwrap();
+        let again = String::from_utf8(encode("k", &r).unwrap()).unwrap();
+        assert_eq!(again, STATE_IN_EXTRA);
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_record_written_with_its_state_in_extra_loads_it_into_typed_fields() {
+        let r: BatchRecord = decode("k", "k".into(), STATE_IN_EXTRA.as_bytes()).unwrap();
+        assert!(r.extra.is_empty(), "left in extra: {:?}", r.extra.keys());
+        let s = &r.source;
+        assert!(
+            s.extra.is_empty(),
+            "left in source.extra: {:?}",
+            s.extra.keys()
+        );
+        let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
+        assert_eq!(s.delivery, Some(format!("s3-version:{version}")));
+        assert_eq!(
+            s.manifest_sha256.as_deref(),
+            Some("b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c")
+        );
+        assert_eq!(
+            s.sqs_message_id.as_deref(),
+            Some("6f2c4e1a-8b3d-4c5e-9f70-1a2b3c4d5e6f")
+        );
+        let o = s
+            .import_overrides
+            .as_ref()
+            .expect("the manifest's import options");
+        assert_eq!(
+            (
+                o["batch_mode_term"].as_str(),
+                o["change_threshold"].as_u64(),
+                o["skip_deletes"].as_bool()
+            ),
+            (Some("2026-spring"), Some(10), Some(true))
+        );
+        assert_eq!(s.s3_bucket.as_deref(), Some("sis-drop"));
+        assert_eq!(
+            s.s3_etag.as_deref(),
+            Some("\"5d41402abc4b2a76b9719d911017c592\"")
+        );
+        assert_eq!(
+            s.s3_trigger_key.as_deref(),
+            Some("district-a/2026-03-01/manifest.json")
+        );
+        assert_eq!(s.s3_version_id.as_deref(), Some(version));
+        assert_eq!(s.s3_versions.len(), 3);
+        assert_eq!(s.s3_versions["manifest.json"], version);
+        assert_eq!(
+            s.s3_versions["users.csv"],
+            "nSdKxa2IOIWqUk.gXV4dTV0Yu6nMHl2p"
+        );
+        let kinds = r.file_kinds.as_ref().expect("the kinds validation found");
+        assert_eq!(kinds.len(), 2);
+        assert_eq!(kinds["users.csv"], SisKind::User);
+        assert_eq!(kinds["enrollments.csv"], SisKind::Enrollment);
+        let zip = ZipDigest::new(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            2048,
+        );
+        assert_eq!(r.packed_zip.as_ref(), Some(&zip));
+        assert_eq!(r.prepacked.as_ref(), Some(&zip));
+        let released = r.message_released.as_ref().expect("released once");
+        assert_eq!(released.at, at("2026-03-01T20:00:00.125Z"));
+        assert_eq!(released.why, "the 12-hour visibility cap");
+        assert_eq!(r.counts.iter().count(), 2);
+        assert_eq!(
+            r.counts.get("users"),
+            Some(&KindStats {
+                rows: 12,
+                deleted: 1
+            })
+        );
+        assert_eq!(
+            r.counts.get("enrollments"),
+            Some(&KindStats {
+                rows: 40,
+                deleted: 3
+            })
+        );
+        assert_eq!(r.counts.total_rows(), 52);
+        let [restore] = r.restores.as_slice() else {
+            panic!("one restore: {:?}", r.restores)
+        };
+        assert_eq!(restore.at, at("2026-03-02T09:30:00.250Z"));
+        assert_eq!(
+            (restore.import_id, restore.progress_id),
+            (4242, 88),
+            "{restore:?}"
+        );
+        assert_eq!(restore.workflow_state, "completed");
+        assert_eq!(restore.message, None);
+        assert_eq!(
+            (
+                restore.batch_mode,
+                restore.undelete_only,
+                restore.unconclude_only
+            ),
+            (false, true, false)
+        );
+    }
+
+    /// A batch record as the first versions wrote it: none of those fields, rows counted without
+    /// their deletions.
+    const BEFORE_ALL_OF_THEM: &str = r#"{"schema": 1, "id": "district-a/00000001-0123456789ab",
+        "tenant": "district-a", "arrival_seq": 1,
+        "source": {"kind": "folder", "location": "inbox/district-a/1", "files": []},
+        "content_sha256": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "stage": {"stage": "validated"},
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "counts": {"users": 5}}"#;
+
+    #[test]
+    fn a_record_written_before_any_of_them_loads_with_them_unset_and_writes_none_of_them() {
+        let r: BatchRecord = decode("k", "k".into(), BEFORE_ALL_OF_THEM.as_bytes()).unwrap();
+        let s = &r.source;
+        assert_eq!(
+            (&s.delivery, &s.manifest_sha256, &s.sqs_message_id),
+            (&None, &None, &None)
+        );
+        assert_eq!(
+            (
+                &s.s3_bucket,
+                &s.s3_etag,
+                &s.s3_trigger_key,
+                &s.s3_version_id
+            ),
+            (&None, &None, &None, &None)
+        );
+        assert!(s.import_overrides.is_none() && s.s3_versions.is_empty() && s.extra.is_empty());
+        assert!(r.file_kinds.is_none() && r.message_released.is_none());
+        assert!(r.packed_zip.is_none() && r.prepacked.is_none() && r.restores.is_empty());
+        assert!(r.extra.is_empty(), "{:?}", r.extra);
+        assert_eq!(
+            r.counts.get("users"),
+            Some(&KindStats {
+                rows: 5,
+                deleted: 0
+            })
+        );
+        let written: serde_json::Value = serde_json::from_slice(&encode("k", &r).unwrap()).unwrap();
+        for key in [
+            "file_kinds",
+            "message_released",
+            "packed_zip",
+            "prepacked",
+            "restores",
+        ] {
+            assert!(written.get(key).is_none(), "{key}: {written}");
+        }
+        let source = written["source"].as_object().unwrap();
+        let keys: Vec<&str> = source.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["files", "kind", "location"]);
+    }
+
+    #[test]
+    fn file_kinds_naming_a_kind_this_version_does_not_know_load_as_unknown() {
+        let mut v: serde_json::Value = serde_json::from_str(STATE_IN_EXTRA).unwrap();
+        v["file_kinds"]["badges.csv"] = "badge".into();
+        let r: BatchRecord = decode("k", "k".into(), &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(r.file_kinds, None, "validated again instead");
+        assert!(r.packed_zip.is_some());
+    }
+
     #[test]
     fn truncated_json_is_corrupt_and_names_the_file() {
         let body = encode("k", &record()).unwrap();
