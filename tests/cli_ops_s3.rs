@@ -46,7 +46,7 @@ async fn held_batch(m: &Moto) -> String {
             kind: "s3".into(),
             location: "s3://drop/main/b1.zip".into(),
             files: vec![],
-            extra: BTreeMap::new(),
+            ..Default::default()
         },
         content_sha256: "ab".repeat(32),
     };

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LedgerError;
 use super::store::validate_segment;
+use crate::sis::SisKind;
 
 /// The schema these types write. Bump it when a change is not forward compatible.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,35 +110,63 @@ fn is_lower_hex(s: &str) -> bool {
 }
 
 /// Where a batch came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The optional fields are absent from the JSON when unset, so a source written before one
+/// existed loads with it unset, and is written back as it was. They are declared in name order
+/// after `files`: earlier versions kept them in `extra`, which writes its keys sorted, so a
+/// record they wrote is written back byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSource {
     /// `folder`, `zip`, `csv` or `s3`.
     pub kind: String,
     /// The folder path, file path or `s3://bucket/key` the batch was read from. Part of the
     /// dedup key: the same bytes dropped at another location are another batch (and at the same
-    /// location, by another delivery, too: [`DELIVERY`]).
+    /// location, by another delivery, too: [`Self::delivery`]).
     pub location: String,
     /// The input files, in the order they were listed.
     #[serde(default)]
     pub files: Vec<FileIdentity>,
+    /// What brought the batch — an S3 object version or event sequencer, a drop in the inbox
+    /// (its files' inodes and change times). With the content and the location it is the dedup
+    /// key: the same delivery seen twice is one batch, the same content delivered again later is
+    /// a new one. Absent on batches recorded before it existed (and where a trigger cannot tell
+    /// deliveries apart): then content and location alone are the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    /// The batch's own import options (its manifest's `import`: a `config::ImportOverrides` as
+    /// JSON), laid over the tenant's defaults when it is sent. Kept as JSON and read by the
+    /// pipeline when it sends the batch: options this version cannot read then reject that
+    /// batch, saying why, instead of making its record unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_overrides: Option<serde_json::Value>,
+    /// sha256 of the batch's `manifest.json`, when one closed it. Part of the dedup key: the
+    /// same files dropped again with a corrected manifest are a new batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// The bucket an S3 batch was read from (with [`Self::s3_trigger_key`], how any worker
+    /// fetches it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket: Option<String>,
+    /// The ETag of the S3 trigger object, from its event: what pins it in an unversioned bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_etag: Option<String>,
+    /// The key whose event started an S3 batch: the zip, or the folder's marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_trigger_key: Option<String>,
+    /// The version of the S3 trigger object that was read, when the bucket keeps versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_version_id: Option<String>,
+    /// The version read of each object of an S3 batch, by its name in the batch, when the bucket
+    /// keeps versions: a batch fetched again is read as it was.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub s3_versions: BTreeMap<String, String>,
+    /// The id of the SQS message that brought the batch (the queue worker's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs_message_id: Option<String>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
-
-/// `source.extra` key: what brought the batch — an S3 object version or event sequencer, a drop
-/// in the inbox (its files' inodes and change times). With the content and the location it is
-/// the dedup key: the same delivery seen twice is one batch, the same content delivered again
-/// later is a new one. Absent on batches recorded before it existed (and where a trigger cannot
-/// tell deliveries apart): then content and location alone are the key.
-pub const DELIVERY: &str = "delivery";
-
-/// `source.extra` key: sha256 of the batch's `manifest.json`, when one closed it. Part of the
-/// dedup key: the same files dropped again with a corrected manifest are a new batch.
-pub const MANIFEST_SHA256: &str = "manifest_sha256";
-
-/// `source.extra` key: the id of the SQS message that brought the batch (the queue worker's).
-pub const SQS_MESSAGE_ID: &str = "sqs_message_id";
 
 /// One input file, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,8 +367,9 @@ pub struct BatchRecord {
     /// arrival, never reused (may skip a number when two callers race on one drop).
     pub arrival_seq: u64,
     pub source: BatchSource,
-    /// sha256 over the batch's content (lowercase hex); with the location and the delivery
-    /// ([`DELIVERY`]), the dedup key.
+    /// sha256 over the batch's content (lowercase hex); with the location, the delivery and the
+    /// manifest's hash ([`BatchSource::delivery`], [`BatchSource::manifest_sha256`]), the dedup
+    /// key.
     pub content_sha256: String,
     pub stage: Stage,
     pub created_at: DateTime<Utc>,
@@ -358,9 +388,9 @@ pub struct BatchRecord {
     /// Absent on records written before leases (their `submit_started_at` stands in for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submit_lease: Option<SubmitLease>,
-    /// Rows per file kind (and other counters), e.g. `{"users": 1200}`.
+    /// Rows and deleting rows per SIS kind, recorded at validation.
     #[serde(default)]
-    pub counts: BTreeMap<String, i64>,
+    pub counts: KindCounts,
     #[serde(default)]
     pub warnings: Vec<String>,
     #[serde(default)]
@@ -380,9 +410,172 @@ pub struct BatchRecord {
     /// it was recorded before halts were derived; its halt, if any, is the tenant's `Gate::Halted`.
     #[serde(default)]
     pub failure: Option<Failure>,
+    // The fields below are absent from the JSON when unset, and declared in name order: earlier
+    // versions kept them in `extra` (which writes its keys sorted), so the records they wrote
+    // load into them and are written back byte for byte.
+    /// The SIS kind validation detected for each file (by its name in the batch), recorded at
+    /// validation so packing need not validate again. `None` before validation, and when a
+    /// newer canvas-sis recorded a kind this one does not know (this one then validates again).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_file_kinds"
+    )]
+    pub file_kinds: Option<BTreeMap<String, SisKind>>,
+    /// When and why the queue message that brought the batch was last handed back unfinished
+    /// (the 12-hour cap, a stop, Lambda's deadline); the next delivery resumes from the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_released: Option<MessageRelease>,
+    /// The batch's zip as packed, recorded with `packed`. Set while `archive.zip` is not: the
+    /// zip is still owed to the archive, and a run that resumes the batch packs it again from
+    /// its input (and must get these bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed_zip: Option<ZipDigest>,
+    /// The zip built while validating, when validation agreed with the kinds it was packed
+    /// with: packing uses it if it is still on disk with this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepacked: Option<ZipDigest>,
+    /// Every `undo` of the batch's import in Canvas, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<Restore>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The recorded file kinds, or `None` when a newer canvas-sis recorded a kind this one does not
+/// know: the batch's record still loads, and this version validates the batch again.
+fn known_file_kinds<'de, D>(d: D) -> Result<Option<BTreeMap<String, SisKind>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(raw).ok())
+}
+
+/// A zip as recorded: its size and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZipDigest {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256 of the zip's bytes, lowercase hex.
+    pub sha256: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ZipDigest {
+    pub fn new(sha256: &str, bytes: u64) -> Self {
+        ZipDigest {
+            bytes,
+            sha256: sha256.to_owned(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// A queue message handed back before its batch finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRelease {
+    pub at: DateTime<Utc>,
+    /// Why, in a few words (`"the worker is stopping"`).
+    pub why: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One restore (`canvas-sis undo`) of a batch's import: what was asked of Canvas and how its
+/// progress ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub at: DateTime<Utc>,
+    /// Only what batch mode removed was restored.
+    pub batch_mode: bool,
+    /// The Canvas SIS import whose changes were restored.
+    pub import_id: u64,
+    /// Canvas's progress message, if it gave one.
+    pub message: Option<String>,
+    /// The Canvas progress object that followed the restore.
+    pub progress_id: u64,
+    /// Only unconcluded (nothing undeleted).
+    pub unconclude_only: bool,
+    /// Only undeleted (nothing unconcluded).
+    pub undelete_only: bool,
+    /// The progress's last state (`completed`, `failed`, ...).
+    pub workflow_state: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Rows and deleting rows per SIS kind of a batch, keyed by Canvas's name for the kind
+/// (`users`, `enrollments`: `SisKind::counts_key`).
+///
+/// Stored flat, as canvas-sis has always written it: `{"users": 1200, "users.deleted": 3}` (a
+/// kind's rows under its name, its deleting rows under `<kind>.deleted`), so records written
+/// before this type load, and versions that read the flat map still read what this one writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindCounts(pub BTreeMap<String, KindStats>);
+
+/// The suffix of a kind's deleting rows in the stored form of [`KindCounts`].
+const DELETED_SUFFIX: &str = ".deleted";
+
+impl KindCounts {
+    /// The counts of `kind`, if the batch had any.
+    pub fn get(&self, kind: &str) -> Option<&KindStats> {
+        self.0.get(kind)
+    }
+
+    /// The counts of `kind`, created empty if the batch had none.
+    pub fn entry(&mut self, kind: &str) -> &mut KindStats {
+        self.0.entry(kind.to_owned()).or_default()
+    }
+
+    /// Every kind's counts, in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &KindStats)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Rows of every kind together.
+    pub fn total_rows(&self) -> u64 {
+        self.0.values().map(|s| s.rows).sum()
+    }
+}
+
+impl Serialize for KindCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Kinds are lowercase words and `_`, which sort after `.`: kind order is the order of
+        // the flat keys, the order earlier versions wrote them in.
+        let mut map = s.serialize_map(Some(self.0.len() * 2))?;
+        for (kind, stats) in &self.0 {
+            map.serialize_entry(kind, &stats.rows)?;
+            map.serialize_entry(&format!("{kind}{DELETED_SUFFIX}"), &stats.deleted)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KindCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Signed, as earlier versions typed them; a negative count reads as none.
+        let flat = BTreeMap::<String, i64>::deserialize(d)?;
+        let mut counts = KindCounts::default();
+        for (key, n) in flat {
+            let n = n.max(0) as u64;
+            match key.strip_suffix(DELETED_SUFFIX) {
+                Some(kind) => counts.entry(kind).deleted = n,
+                None => counts.entry(&key).rows = n,
+            }
+        }
+        Ok(counts)
+    }
 }
 
 /// A batch's failure as its tenant's stream sees it: it halts the stream (unless the tenant's
@@ -517,7 +710,7 @@ impl BatchRecord {
             canvas_import_id: None,
             submit_started_at: None,
             submit_lease: None,
-            counts: BTreeMap::new(),
+            counts: KindCounts::default(),
             warnings: Vec::new(),
             errors: Vec::new(),
             canvas_json: None,
@@ -525,6 +718,11 @@ impl BatchRecord {
             approved: false,
             superseded_by: None,
             failure: None,
+            file_kinds: None,
+            message_released: None,
+            packed_zip: None,
+            prepacked: None,
+            restores: Vec::new(),
             extra: BTreeMap::new(),
         }
     }
@@ -696,7 +894,7 @@ pub struct ClaimRecord {
     pub arrival_seq: u64,
     pub content_sha256: String,
     pub location: String,
-    /// The batch's [`DELIVERY`], when it had one (claims written before it existed have none).
+    /// The batch's [`BatchSource::delivery`], when it had one (claims written before it existed have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
     pub claimed_at: DateTime<Utc>,
@@ -791,7 +989,7 @@ mod tests {
                     size: 120,
                     sha256: SHA.into(),
                 }],
-                extra: BTreeMap::new(),
+                ..Default::default()
             },
             content_sha256: SHA.into(),
         }
@@ -943,7 +1141,9 @@ mod tests {
             t0(),
         )
         .unwrap();
-        r.counts.insert("users".into(), 3);
+        r.counts.entry("users").rows = 3;
+        r.counts.entry("users").deleted = 1;
+        r.packed_zip = Some(ZipDigest::new(SHA, 9));
         r.canvas_json = Some(serde_json::json!({"id": 1, "workflow_state": "imported"}));
         r.archive.zip = Some("tenants/a/archive/x/batch.zip".into());
         let body = encode("k", &r).unwrap();

@@ -63,13 +63,7 @@ pub fn record_on_span(span: &Span, rec: &BatchRecord) {
             super::spans::mark_error(span);
         }
     }
-    let rows: i64 = rec
-        .counts
-        .iter()
-        .filter(|(k, _)| !k.ends_with(".deleted"))
-        .map(|(_, v)| (*v).max(0))
-        .sum();
-    span.record("sis.rows", rows);
+    span.record("sis.rows", rec.counts.total_rows());
     span.record("sis.warnings", rec.warnings.len() as u64);
     span.record("sis.errors", rec.errors.len() as u64);
 }
