@@ -415,7 +415,8 @@ pub struct BatchRecord {
     // load into them and are written back byte for byte.
     /// The SIS kind validation detected for each file (by its name in the batch), recorded at
     /// validation so packing need not validate again. `None` before validation, and when a
-    /// newer canvas-sis recorded a kind this one does not know (this one then validates again).
+    /// newer canvas-sis recorded a kind this one does not know (this one then validates again,
+    /// and does not write the unknown kinds back).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -426,9 +427,9 @@ pub struct BatchRecord {
     /// (the 12-hour cap, a stop, Lambda's deadline); the next delivery resumes from the stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_released: Option<MessageRelease>,
-    /// The batch's zip as packed, recorded with `packed`. Set while `archive.zip` is not: the
-    /// zip is still owed to the archive, and a run that resumes the batch packs it again from
-    /// its input (and must get these bytes).
+    /// The batch's zip as packed, recorded with `packed`. Set with `archive.zip` unset: the zip
+    /// is still owed to the archive, and a run that resumes the batch packs it again from its
+    /// input (and must get these bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed_zip: Option<ZipDigest>,
     /// The zip built while validating, when validation agreed with the kinds it was packed
