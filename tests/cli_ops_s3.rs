@@ -4,7 +4,6 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, S3Store, Stage};

@@ -5,7 +5,6 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
