@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::LedgerError;
 use super::store::validate_segment;
 use crate::sis::SisKind;
+/// Row and deletion counts of one file kind (rows with `status=deleted`, or the kind's
+/// equivalent): the mass-change guard's own, so that what the ledger records is what it compares.
+pub use crate::sis::guard::KindStats;
 
 /// The schema these types write. Bump it when a change is not forward compatible.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -792,14 +795,6 @@ pub enum Gate {
         by: String,
         at: DateTime<Utc>,
     },
-}
-
-/// Row and deletion counts of one file kind in an accepted batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindStats {
-    pub rows: u64,
-    /// Rows with `status=deleted` (or the kind's equivalent).
-    pub deleted: u64,
 }
 
 /// What the mass-change guard compares the next batch with.

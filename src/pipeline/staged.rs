@@ -43,8 +43,8 @@ use super::{
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
 pub use crate::config::OnFailure;
 use crate::ledger::{
-    AcceptedStats, BatchId, BatchRecord, BatchSource, KindCounts, KindStats, Ledger, LedgerError,
-    LedgerStore, Stage, ZipDigest,
+    AcceptedStats, BatchId, BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, Stage,
+    ZipDigest,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
 use crate::telemetry::{metrics, spans};
@@ -328,25 +328,12 @@ impl<S: LedgerStore> Staged<'_, S> {
             packed_bytes(&kinds_found, p);
         }
         let prepacked = prepacked.map(|p| ZipDigest::new(&p.sha256, p.bytes));
-        let counts = KindCounts(
-            stats
-                .0
-                .iter()
-                .map(|(kind, s)| {
-                    let stats = KindStats {
-                        rows: s.rows,
-                        deleted: s.deleted,
-                    };
-                    (kind.clone(), stats)
-                })
-                .collect(),
-        );
         self.ledger
             .update_batch(&rec.id, |r| {
                 r.archive.report = Some(report_key.clone());
                 r.file_kinds = Some(kinds_found.clone());
                 r.prepacked = prepacked.clone();
-                r.counts.0.extend(counts.0.clone());
+                r.counts.0.extend(stats.0.clone());
                 r.apply_transition(Stage::Validated, "validated", chrono::Utc::now())
             })
             .await?;
@@ -1230,33 +1217,9 @@ fn prepacked_zip(rec: &BatchRecord, zip: &Path) -> Option<String> {
 
 /// The guard's view of a recorded batch: its rows and deleting rows per kind.
 fn stats_of_record(rec: &BatchRecord) -> BatchStats {
-    BatchStats(
-        rec.counts
-            .iter()
-            .map(|(kind, s)| {
-                let stats = guard::KindStats {
-                    rows: s.rows,
-                    deleted: s.deleted,
-                };
-                (kind.clone(), stats)
-            })
-            .collect(),
-    )
+    BatchStats(rec.counts.0.clone())
 }
 
 fn stats_of_accepted(a: &AcceptedStats) -> BatchStats {
-    BatchStats(
-        a.per_kind
-            .iter()
-            .map(|(k, s)| {
-                (
-                    k.clone(),
-                    guard::KindStats {
-                        rows: s.rows,
-                        deleted: s.deleted,
-                    },
-                )
-            })
-            .collect(),
-    )
+    BatchStats(a.per_kind.clone())
 }
