@@ -32,7 +32,7 @@ async fn held_batch(dir: &std::path::Path) -> String {
             kind: "folder".into(),
             location: "/drop/b1".into(),
             files: vec![],
-            extra: Default::default(),
+            ..Default::default()
         },
         content_sha256: "ab".repeat(32),
     };
@@ -120,7 +120,7 @@ async fn imported_batch(
             kind: "folder".into(),
             location: "/drop/west/b1".into(),
             files: vec![],
-            extra: Default::default(),
+            ..Default::default()
         },
         content_sha256: "cd".repeat(32),
     };

@@ -4,7 +4,6 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, S3Store, Stage};
@@ -46,7 +45,7 @@ async fn held_batch(m: &Moto) -> String {
             kind: "s3".into(),
             location: "s3://drop/main/b1.zip".into(),
             files: vec![],
-            extra: BTreeMap::new(),
+            ..Default::default()
         },
         content_sha256: "ab".repeat(32),
     };

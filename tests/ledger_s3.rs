@@ -5,7 +5,6 @@
 #[path = "common/moto.rs"]
 mod moto;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -53,7 +52,7 @@ fn new_batch(location: &str) -> NewBatch {
             kind: "s3".into(),
             location: location.into(),
             files: vec![],
-            extra: BTreeMap::new(),
+            ..Default::default()
         },
         content_sha256: "ab".repeat(32),
     }
@@ -294,7 +293,7 @@ async fn racing_batch_updates_all_land() {
             let (l, id) = (Arc::clone(&ledger), id.clone());
             tokio::spawn(async move {
                 l.update_batch(&id, |r| {
-                    *r.counts.entry("n".into()).or_insert(0) += 1;
+                    r.counts.entry("n").rows += 1;
                     Ok::<(), LedgerError>(())
                 })
                 .await
@@ -305,7 +304,11 @@ async fn racing_batch_updates_all_land() {
         t.await.unwrap().unwrap();
     }
     let rec = ledger.get_batch(&id).await.unwrap().unwrap();
-    assert_eq!(rec.counts["n"], 8, "every increment landed exactly once");
+    assert_eq!(
+        rec.counts.get("n").map(|n| n.rows),
+        Some(8),
+        "every increment landed exactly once"
+    );
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ fn failed_batch() -> BatchRecord {
             kind: "folder".into(),
             location: "inbox/b1".into(),
             files: vec![],
-            extra: Default::default(),
+            ..Default::default()
         },
         content_sha256: sha.clone(),
     };

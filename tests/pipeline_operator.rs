@@ -17,7 +17,7 @@ async fn batch(ledger: &Ledger<MemoryStore>, name: &str) -> canvas_sis::ledger::
             kind: "folder".into(),
             location: format!("/drop/{name}"),
             files: vec![],
-            extra: Default::default(),
+            ..Default::default()
         },
         content_sha256: hex::encode(Sha256::digest(name.as_bytes())),
     };
@@ -133,7 +133,8 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     assert_eq!(entry["workflow_state"], "completed");
     assert_eq!(sim.show(import).await["workflow_state"], "restored");
     let rec = ledger.get_batch(&id).await.unwrap().unwrap();
-    assert_eq!(rec.extra["restores"].as_array().unwrap().len(), 1);
+    assert_eq!(rec.restores.len(), 1);
+    assert_eq!(rec.restores[0].import_id, import);
     assert_eq!(
         ledger.tenant("main").await.unwrap().gate,
         Gate::Open,

@@ -4,14 +4,16 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use canvas_sis::canvas::{AccountRef, CanvasClient};
-use canvas_sis::ledger::{BatchId, BatchSource, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::ledger::{BatchId, BatchSource, Ledger, MemoryStore, NewBatch, Stage, ZipDigest};
 use canvas_sis::pipeline::operator;
 use canvas_sis::pipeline::staged::{OnFailure, Progress, RunError, Staged};
 use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
+use canvas_sis::sis::SisKind;
 use canvas_sis::sis::guard::Thresholds;
 use common::*;
 use serde_json::json;
@@ -93,16 +95,15 @@ impl World {
             use sha2::{Digest, Sha256};
             hex::encode(Sha256::digest(name.as_bytes()))
         };
-        let mut extra = Default::default();
-        canvas_sis::pipeline::staged::record_import_overrides(&mut extra, import);
+        let mut source = BatchSource {
+            kind: "folder".into(),
+            location: dir.display().to_string(),
+            ..Default::default()
+        };
+        canvas_sis::pipeline::staged::record_import_overrides(&mut source, import);
         let new = NewBatch {
             tenant: "main".into(),
-            source: BatchSource {
-                kind: "folder".into(),
-                location: dir.display().to_string(),
-                files: vec![],
-                extra,
-            },
+            source,
             content_sha256: sha,
         };
         let created = self.ledger.create_batch(new).await.unwrap();
@@ -205,8 +206,11 @@ async fn a_batch_runs_from_received_to_terminal_and_its_outcome_is_archived() {
         assert!(w.ledger.get_archive(key).await.unwrap().is_some(), "{key}");
     }
     assert_eq!(
-        rec.extra["file_kinds"],
-        json!({"courses.csv": "course", "users.csv": "user"}),
+        rec.file_kinds,
+        Some(BTreeMap::from([
+            ("courses.csv".to_owned(), SisKind::Course),
+            ("users.csv".to_owned(), SisKind::User),
+        ])),
         "kinds kept for packing"
     );
     let names: Vec<_> = rec.history.iter().map(|h| h.to.name()).collect();
@@ -864,10 +868,10 @@ async fn crash_after_the_post_before_the_archive(
     w.crash_after_packing(id, dir).await;
     let zip = w.work.path().join(format!("{}.zip", id.local_part()));
     let bytes = std::fs::read(&zip).unwrap();
-    let packed = json!({"sha256": hex::encode(Sha256::digest(&bytes)), "bytes": bytes.len()});
+    let packed = ZipDigest::new(&hex::encode(Sha256::digest(&bytes)), bytes.len() as u64);
     w.ledger
         .update_batch(id, |r| {
-            r.extra.insert("packed_zip".into(), packed.clone());
+            r.packed_zip = Some(packed.clone());
             Ok::<(), canvas_sis::ledger::LedgerError>(())
         })
         .await

@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::record::{
-    BatchId, BatchRecord, BatchSource, ClaimRecord, DELIVERY, MANIFEST_SHA256, NewBatch, Record,
-    SCHEMA_VERSION, SQS_MESSAGE_ID, Stage, TenantRecord, decode, encode, validate_tenant,
+    BatchId, BatchRecord, ClaimRecord, NewBatch, Record, SCHEMA_VERSION, Stage, TenantRecord,
+    decode, encode, validate_tenant,
 };
 use super::store::{Version, validate_segment};
 use super::{LedgerError, LedgerStore};
@@ -98,7 +98,8 @@ impl<S: LedgerStore> Ledger<S> {
     /// Records a new batch, or finds the one already recorded for the same delivery.
     ///
     /// The dedup key is tenant + content sha256 + source location + the delivery and manifest
-    /// hash in `source.extra` ([`DELIVERY`], [`MANIFEST_SHA256`]): a duplicate message, a
+    /// hash of its source ([`BatchSource::delivery`], [`BatchSource::manifest_sha256`]): a
+    /// duplicate message, a
     /// redelivery or a second watcher seeing the same drop all map to one batch, while the same
     /// content delivered again later (a rollback, a corrected manifest) is a new batch. Of any
     /// number of concurrent callers exactly one gets [`CreateOutcome::Created`]. A claim written
@@ -126,7 +127,7 @@ impl<S: LedgerStore> Ledger<S> {
             arrival_seq: seq,
             content_sha256: new.content_sha256.clone(),
             location: new.source.location.clone(),
-            delivery: extra_str(&new.source, DELIVERY).map(str::to_owned),
+            delivery: new.source.delivery.clone(),
             claimed_at: (self.clock)(),
             extra: Default::default(),
         };
@@ -162,8 +163,8 @@ impl<S: LedgerStore> Ledger<S> {
             None => true,
             Some(rec) if !rec.stage.is_terminal() => true,
             Some(rec) => {
-                let msg = |s: &BatchSource| extra_str(s, SQS_MESSAGE_ID).map(str::to_owned);
-                msg(&rec.source).is_some() && msg(&rec.source) == msg(&new.source)
+                let msg = &rec.source.sqs_message_id;
+                msg.is_some() && *msg == new.source.sqs_message_id
             }
         };
         Ok(same.then_some(claim))
@@ -428,10 +429,6 @@ fn archive_key(batch: &BatchId, name: &str) -> Result<String, LedgerError> {
     ))
 }
 
-fn extra_str<'a>(source: &'a BatchSource, key: &str) -> Option<&'a str> {
-    source.extra.get(key).and_then(|v| v.as_str())
-}
-
 /// `tenants/<tenant>/claims/<first 32 hex of sha256(content_sha256 "\n" location ["\n"
 /// "delivery:" delivery] ["\n" "manifest:" manifest_sha256])>.json`. The location is hashed
 /// because it may hold characters keys do not allow. Without a delivery or manifest it is the
@@ -441,8 +438,12 @@ fn claim_key(new: &NewBatch) -> String {
     h.update(new.content_sha256.as_bytes());
     h.update(b"\n");
     h.update(new.source.location.as_bytes());
-    for (label, key) in [("delivery:", DELIVERY), ("manifest:", MANIFEST_SHA256)] {
-        if let Some(v) = extra_str(&new.source, key) {
+    let source = &new.source;
+    for (label, value) in [
+        ("delivery:", &source.delivery),
+        ("manifest:", &source.manifest_sha256),
+    ] {
+        if let Some(v) = value {
             h.update(b"\n");
             h.update(label.as_bytes());
             h.update(v.as_bytes());
@@ -455,7 +456,8 @@ fn claim_key(new: &NewBatch) -> String {
 /// The claim key of older versions: content and location only.
 fn legacy_claim_key(new: &NewBatch) -> String {
     let mut legacy = new.clone();
-    legacy.source.extra.clear();
+    legacy.source.delivery = None;
+    legacy.source.manifest_sha256 = None;
     claim_key(&legacy)
 }
 
@@ -478,7 +480,7 @@ mod tests {
                 kind: "folder".into(),
                 location: location.into(),
                 files: vec![],
-                extra: BTreeMap::new(),
+                ..Default::default()
             },
             content_sha256: sha.into(),
         }
@@ -507,9 +509,7 @@ mod tests {
 
     /// `new` as brought by delivery `id` (an object version, an event, a drop in the inbox).
     fn delivered(mut new: NewBatch, id: &str) -> NewBatch {
-        new.source
-            .extra
-            .insert(DELIVERY.into(), serde_json::json!(id));
+        new.source.delivery = Some(id.to_owned());
         new
     }
 
@@ -546,9 +546,7 @@ mod tests {
         let l = ledger();
         let with = |m: &str| {
             let mut n = new_batch("t", SHA_A, "inbox/t/run");
-            n.source
-                .extra
-                .insert(MANIFEST_SHA256.into(), serde_json::json!(m));
+            n.source.manifest_sha256 = Some(m.to_owned());
             n
         };
         assert!(l.create_batch(with("m1")).await.unwrap().is_created());
@@ -560,9 +558,7 @@ mod tests {
     async fn a_claim_written_before_deliveries_still_answers_for_its_delivery_after_an_upgrade() {
         let l = ledger();
         let mut old = new_batch("t", SHA_A, "s3://b/daily.zip");
-        old.source
-            .extra
-            .insert(SQS_MESSAGE_ID.into(), serde_json::json!("m-1"));
+        old.source.sqs_message_id = Some("m-1".into());
         // What an older canvas-sis recorded: no delivery, the legacy claim key.
         let first = l.create_batch(old.clone()).await.unwrap();
         assert!(first.is_created());
@@ -588,10 +584,7 @@ mod tests {
             "the same message again after it finished: still the same batch"
         );
         let mut later = delivered(old, "v2");
-        later
-            .source
-            .extra
-            .insert(SQS_MESSAGE_ID.into(), serde_json::json!("m-2"));
+        later.source.sqs_message_id = Some("m-2".into());
         assert!(
             l.create_batch(later).await.unwrap().is_created(),
             "a later delivery of the same content is a new batch"
@@ -798,12 +791,15 @@ mod tests {
         let r = l
             .update_batch(&id, |r| {
                 r.stage = Stage::Validated;
-                r.counts.insert("users".into(), 5);
+                r.counts.entry("users").rows = 5;
                 Ok::<(), LedgerError>(())
             })
             .await
             .unwrap();
-        assert_eq!((r.stage, r.counts["users"]), (Stage::Validated, 5));
+        assert_eq!(
+            (r.stage, r.counts.get("users").map(|u| u.rows)),
+            (Stage::Validated, Some(5))
+        );
     }
 
     #[tokio::test]

@@ -32,9 +32,9 @@ pub use ledger::{CreateOutcome, DEFAULT_MAX_ATTEMPTS, Ledger, batch_key, tenant_
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use record::{
-    AcceptedStats, Acknowledgement, ArchiveRefs, BatchId, BatchRecord, BatchSource, DELIVERY,
-    Failure, FileIdentity, Gate, Halt, KindStats, MANIFEST_SHA256, NewBatch, PostedFile,
-    SQS_MESSAGE_ID, Stage, StageChange, SubmitLease, TenantRecord, content_hash,
+    AcceptedStats, Acknowledgement, ArchiveRefs, BatchId, BatchRecord, BatchSource, Failure,
+    FileIdentity, Gate, Halt, KindCounts, KindStats, MessageRelease, NewBatch, PostedFile, Restore,
+    Stage, StageChange, SubmitLease, TenantRecord, ZipDigest, content_hash,
 };
 pub use s3::S3Store;
 pub use store::{LedgerStore, Version};

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::LedgerError;
 use super::store::validate_segment;
+use crate::sis::SisKind;
+/// Row and deletion counts of one file kind (rows with `status=deleted`, or the kind's
+/// equivalent): the mass-change guard's own, so that what the ledger records is what it compares.
+pub use crate::sis::guard::KindStats;
 
 /// The schema these types write. Bump it when a change is not forward compatible.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,35 +113,63 @@ fn is_lower_hex(s: &str) -> bool {
 }
 
 /// Where a batch came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The optional fields are absent from the JSON when unset, so a source written before one
+/// existed loads with it unset, and is written back as it was. They are declared in name order
+/// after `files`: earlier versions kept them in `extra`, which writes its keys sorted, so a
+/// record they wrote is written back byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSource {
     /// `folder`, `zip`, `csv` or `s3`.
     pub kind: String,
     /// The folder path, file path or `s3://bucket/key` the batch was read from. Part of the
     /// dedup key: the same bytes dropped at another location are another batch (and at the same
-    /// location, by another delivery, too: [`DELIVERY`]).
+    /// location, by another delivery, too: [`Self::delivery`]).
     pub location: String,
     /// The input files, in the order they were listed.
     #[serde(default)]
     pub files: Vec<FileIdentity>,
+    /// What brought the batch — an S3 object version or event sequencer, a drop in the inbox
+    /// (its files' inodes and change times). With the content and the location it is the dedup
+    /// key: the same delivery seen twice is one batch, the same content delivered again later is
+    /// a new one. Absent on batches recorded before it existed (and where a trigger cannot tell
+    /// deliveries apart): then content and location alone are the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    /// The batch's own import options (its manifest's `import`: a `config::ImportOverrides` as
+    /// JSON), laid over the tenant's defaults when it is sent. Kept as JSON and read by the
+    /// pipeline when it sends the batch: options this version cannot read then reject that
+    /// batch, saying why, instead of making its record unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_overrides: Option<serde_json::Value>,
+    /// sha256 of the batch's `manifest.json`, when one closed it. Part of the dedup key: the
+    /// same files dropped again with a corrected manifest are a new batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// The bucket an S3 batch was read from (with [`Self::s3_trigger_key`], how any worker
+    /// fetches it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket: Option<String>,
+    /// The ETag of the S3 trigger object, from its event: what pins it in an unversioned bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_etag: Option<String>,
+    /// The key whose event started an S3 batch: the zip, or the folder's marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_trigger_key: Option<String>,
+    /// The version of the S3 trigger object that was read, when the bucket keeps versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_version_id: Option<String>,
+    /// The version read of each object of an S3 batch, by its name in the batch, when the bucket
+    /// keeps versions: a batch fetched again is read as it was.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub s3_versions: BTreeMap<String, String>,
+    /// The id of the SQS message that brought the batch (the queue worker's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs_message_id: Option<String>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
-
-/// `source.extra` key: what brought the batch — an S3 object version or event sequencer, a drop
-/// in the inbox (its files' inodes and change times). With the content and the location it is
-/// the dedup key: the same delivery seen twice is one batch, the same content delivered again
-/// later is a new one. Absent on batches recorded before it existed (and where a trigger cannot
-/// tell deliveries apart): then content and location alone are the key.
-pub const DELIVERY: &str = "delivery";
-
-/// `source.extra` key: sha256 of the batch's `manifest.json`, when one closed it. Part of the
-/// dedup key: the same files dropped again with a corrected manifest are a new batch.
-pub const MANIFEST_SHA256: &str = "manifest_sha256";
-
-/// `source.extra` key: the id of the SQS message that brought the batch (the queue worker's).
-pub const SQS_MESSAGE_ID: &str = "sqs_message_id";
 
 /// One input file, identified by content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,8 +370,9 @@ pub struct BatchRecord {
     /// arrival, never reused (may skip a number when two callers race on one drop).
     pub arrival_seq: u64,
     pub source: BatchSource,
-    /// sha256 over the batch's content (lowercase hex); with the location and the delivery
-    /// ([`DELIVERY`]), the dedup key.
+    /// sha256 over the batch's content (lowercase hex); with the location, the delivery and the
+    /// manifest's hash ([`BatchSource::delivery`], [`BatchSource::manifest_sha256`]), the dedup
+    /// key.
     pub content_sha256: String,
     pub stage: Stage,
     pub created_at: DateTime<Utc>,
@@ -358,9 +391,9 @@ pub struct BatchRecord {
     /// Absent on records written before leases (their `submit_started_at` stands in for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submit_lease: Option<SubmitLease>,
-    /// Rows per file kind (and other counters), e.g. `{"users": 1200}`.
+    /// Rows and deleting rows per SIS kind, recorded at validation.
     #[serde(default)]
-    pub counts: BTreeMap<String, i64>,
+    pub counts: KindCounts,
     #[serde(default)]
     pub warnings: Vec<String>,
     #[serde(default)]
@@ -380,9 +413,173 @@ pub struct BatchRecord {
     /// it was recorded before halts were derived; its halt, if any, is the tenant's `Gate::Halted`.
     #[serde(default)]
     pub failure: Option<Failure>,
+    // The fields below are absent from the JSON when unset, and declared in name order: earlier
+    // versions kept them in `extra` (which writes its keys sorted), so the records they wrote
+    // load into them and are written back byte for byte.
+    /// The SIS kind validation detected for each file (by its name in the batch), recorded at
+    /// validation so packing need not validate again. `None` before validation, and when a
+    /// newer canvas-sis recorded a kind this one does not know (this one then validates again,
+    /// and does not write the unknown kinds back).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_file_kinds"
+    )]
+    pub file_kinds: Option<BTreeMap<String, SisKind>>,
+    /// When and why the queue message that brought the batch was last handed back unfinished
+    /// (the 12-hour cap, a stop, Lambda's deadline); the next delivery resumes from the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_released: Option<MessageRelease>,
+    /// The batch's zip as packed, recorded with `packed`. Set with `archive.zip` unset: the zip
+    /// is still owed to the archive, and a run that resumes the batch packs it again from its
+    /// input (and must get these bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed_zip: Option<ZipDigest>,
+    /// The zip built while validating, when validation agreed with the kinds it was packed
+    /// with: packing uses it if it is still on disk with this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepacked: Option<ZipDigest>,
+    /// Every `undo` of the batch's import in Canvas, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<Restore>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The recorded file kinds, or `None` when a newer canvas-sis recorded a kind this one does not
+/// know: the batch's record still loads, and this version validates the batch again.
+fn known_file_kinds<'de, D>(d: D) -> Result<Option<BTreeMap<String, SisKind>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(raw).ok())
+}
+
+/// A zip as recorded: its size and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZipDigest {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256 of the zip's bytes, lowercase hex.
+    pub sha256: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ZipDigest {
+    pub fn new(sha256: &str, bytes: u64) -> Self {
+        ZipDigest {
+            bytes,
+            sha256: sha256.to_owned(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// A queue message handed back before its batch finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRelease {
+    pub at: DateTime<Utc>,
+    /// Why, in a few words (`"the worker is stopping"`).
+    pub why: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One restore (`canvas-sis undo`) of a batch's import: what was asked of Canvas and how its
+/// progress ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub at: DateTime<Utc>,
+    /// Only what batch mode removed was restored.
+    pub batch_mode: bool,
+    /// The Canvas SIS import whose changes were restored.
+    pub import_id: u64,
+    /// Canvas's progress message, if it gave one.
+    pub message: Option<String>,
+    /// The Canvas progress object that followed the restore.
+    pub progress_id: u64,
+    /// Only unconcluded (nothing undeleted).
+    pub unconclude_only: bool,
+    /// Only undeleted (nothing unconcluded).
+    pub undelete_only: bool,
+    /// The progress's last state (`completed`, `failed`, ...).
+    pub workflow_state: String,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Rows and deleting rows per SIS kind of a batch, keyed by Canvas's name for the kind
+/// (`users`, `enrollments`: `SisKind::counts_key`).
+///
+/// Stored flat, as canvas-sis has always written it: `{"users": 1200, "users.deleted": 3}` (a
+/// kind's rows under its name, its deleting rows under `<kind>.deleted`), so records written
+/// before this type load, and versions that read the flat map still read what this one writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindCounts(pub BTreeMap<String, KindStats>);
+
+/// The suffix of a kind's deleting rows in the stored form of [`KindCounts`].
+const DELETED_SUFFIX: &str = ".deleted";
+
+impl KindCounts {
+    /// The counts of `kind`, if the batch had any.
+    pub fn get(&self, kind: &str) -> Option<&KindStats> {
+        self.0.get(kind)
+    }
+
+    /// The counts of `kind`, created empty if the batch had none.
+    pub fn entry(&mut self, kind: &str) -> &mut KindStats {
+        self.0.entry(kind.to_owned()).or_default()
+    }
+
+    /// Every kind's counts, in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &KindStats)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Rows of every kind together.
+    pub fn total_rows(&self) -> u64 {
+        self.0.values().map(|s| s.rows).sum()
+    }
+}
+
+impl Serialize for KindCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Kinds are lowercase words and `_`, which sort after `.`: kind order is the order of
+        // the flat keys, the order earlier versions wrote them in.
+        let mut map = s.serialize_map(Some(self.0.len() * 2))?;
+        for (kind, stats) in &self.0 {
+            map.serialize_entry(kind, &stats.rows)?;
+            map.serialize_entry(&format!("{kind}{DELETED_SUFFIX}"), &stats.deleted)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KindCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Signed, as earlier versions typed them; a negative count reads as none.
+        let flat = BTreeMap::<String, i64>::deserialize(d)?;
+        let mut counts = KindCounts::default();
+        for (key, n) in flat {
+            let n = n.max(0) as u64;
+            match key.strip_suffix(DELETED_SUFFIX) {
+                Some(kind) => counts.entry(kind).deleted = n,
+                None => counts.entry(&key).rows = n,
+            }
+        }
+        Ok(counts)
+    }
 }
 
 /// A batch's failure as its tenant's stream sees it: it halts the stream (unless the tenant's
@@ -517,7 +714,7 @@ impl BatchRecord {
             canvas_import_id: None,
             submit_started_at: None,
             submit_lease: None,
-            counts: BTreeMap::new(),
+            counts: KindCounts::default(),
             warnings: Vec::new(),
             errors: Vec::new(),
             canvas_json: None,
@@ -525,6 +722,11 @@ impl BatchRecord {
             approved: false,
             superseded_by: None,
             failure: None,
+            file_kinds: None,
+            message_released: None,
+            packed_zip: None,
+            prepacked: None,
+            restores: Vec::new(),
             extra: BTreeMap::new(),
         }
     }
@@ -593,14 +795,6 @@ pub enum Gate {
         by: String,
         at: DateTime<Utc>,
     },
-}
-
-/// Row and deletion counts of one file kind in an accepted batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindStats {
-    pub rows: u64,
-    /// Rows with `status=deleted` (or the kind's equivalent).
-    pub deleted: u64,
 }
 
 /// What the mass-change guard compares the next batch with.
@@ -696,7 +890,7 @@ pub struct ClaimRecord {
     pub arrival_seq: u64,
     pub content_sha256: String,
     pub location: String,
-    /// The batch's [`DELIVERY`], when it had one (claims written before it existed have none).
+    /// The batch's [`BatchSource::delivery`], when it had one (claims written before it existed have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
     pub claimed_at: DateTime<Utc>,
@@ -791,7 +985,7 @@ mod tests {
                     size: 120,
                     sha256: SHA.into(),
                 }],
-                extra: BTreeMap::new(),
+                ..Default::default()
             },
             content_sha256: SHA.into(),
         }
@@ -943,7 +1137,9 @@ mod tests {
             t0(),
         )
         .unwrap();
-        r.counts.insert("users".into(), 3);
+        r.counts.entry("users").rows = 3;
+        r.counts.entry("users").deleted = 1;
+        r.packed_zip = Some(ZipDigest::new(SHA, 9));
         r.canvas_json = Some(serde_json::json!({"id": 1, "workflow_state": "imported"}));
         r.archive.zip = Some("tenants/a/archive/x/batch.zip".into());
         let body = encode("k", &r).unwrap();
@@ -1106,6 +1302,182 @@ mod tests {
         t.lift_legacy_halt();
         assert_eq!(t.gate, Gate::Open);
         assert_eq!(t.recorded_halt(), Some(h), "moved, not lost");
+    }
+
+    /// A batch record as canvas-sis wrote it while it kept its own state in `extra` (an S3
+    /// batch, released once, imported, then undone): every key it wrote.
+    const STATE_IN_EXTRA: &str =
+        include_str!("../../tests/fixtures/ledger/batch_record_state_in_extra.json");
+
+    #[test]
+    fn a_record_written_with_its_state_in_extra_is_written_back_byte_for_byte() {
+        let r: BatchRecord = decode("k", "k".into(), STATE_IN_EXTRA.as_bytes()).unwrap();
+        let again = String::from_utf8(encode("k", &r).unwrap()).unwrap();
+        assert_eq!(again, STATE_IN_EXTRA);
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_record_written_with_its_state_in_extra_loads_it_into_typed_fields() {
+        let r: BatchRecord = decode("k", "k".into(), STATE_IN_EXTRA.as_bytes()).unwrap();
+        assert!(r.extra.is_empty(), "left in extra: {:?}", r.extra.keys());
+        let s = &r.source;
+        assert!(
+            s.extra.is_empty(),
+            "left in source.extra: {:?}",
+            s.extra.keys()
+        );
+        let version = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY";
+        assert_eq!(s.delivery, Some(format!("s3-version:{version}")));
+        assert_eq!(
+            s.manifest_sha256.as_deref(),
+            Some("b5bb9d8014a0f9b1d61e21e796d78dccdf1352f23cd32812f4850b878ae4944c")
+        );
+        assert_eq!(
+            s.sqs_message_id.as_deref(),
+            Some("6f2c4e1a-8b3d-4c5e-9f70-1a2b3c4d5e6f")
+        );
+        let o = s
+            .import_overrides
+            .as_ref()
+            .expect("the manifest's import options");
+        assert_eq!(
+            (
+                o["batch_mode_term"].as_str(),
+                o["change_threshold"].as_u64(),
+                o["skip_deletes"].as_bool()
+            ),
+            (Some("2026-spring"), Some(10), Some(true))
+        );
+        assert_eq!(s.s3_bucket.as_deref(), Some("sis-drop"));
+        assert_eq!(
+            s.s3_etag.as_deref(),
+            Some("\"5d41402abc4b2a76b9719d911017c592\"")
+        );
+        assert_eq!(
+            s.s3_trigger_key.as_deref(),
+            Some("district-a/2026-03-01/manifest.json")
+        );
+        assert_eq!(s.s3_version_id.as_deref(), Some(version));
+        assert_eq!(s.s3_versions.len(), 3);
+        assert_eq!(s.s3_versions["manifest.json"], version);
+        assert_eq!(
+            s.s3_versions["users.csv"],
+            "nSdKxa2IOIWqUk.gXV4dTV0Yu6nMHl2p"
+        );
+        let kinds = r.file_kinds.as_ref().expect("the kinds validation found");
+        assert_eq!(kinds.len(), 2);
+        assert_eq!(kinds["users.csv"], SisKind::User);
+        assert_eq!(kinds["enrollments.csv"], SisKind::Enrollment);
+        let zip = ZipDigest::new(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            2048,
+        );
+        assert_eq!(r.packed_zip.as_ref(), Some(&zip));
+        assert_eq!(r.prepacked.as_ref(), Some(&zip));
+        let released = r.message_released.as_ref().expect("released once");
+        assert_eq!(released.at, at("2026-03-01T20:00:00.125Z"));
+        assert_eq!(released.why, "the 12-hour visibility cap");
+        assert_eq!(r.counts.iter().count(), 2);
+        assert_eq!(
+            r.counts.get("users"),
+            Some(&KindStats {
+                rows: 12,
+                deleted: 1
+            })
+        );
+        assert_eq!(
+            r.counts.get("enrollments"),
+            Some(&KindStats {
+                rows: 40,
+                deleted: 3
+            })
+        );
+        assert_eq!(r.counts.total_rows(), 52);
+        let [restore] = r.restores.as_slice() else {
+            panic!("one restore: {:?}", r.restores)
+        };
+        assert_eq!(restore.at, at("2026-03-02T09:30:00.250Z"));
+        assert_eq!(
+            (restore.import_id, restore.progress_id),
+            (4242, 88),
+            "{restore:?}"
+        );
+        assert_eq!(restore.workflow_state, "completed");
+        assert_eq!(restore.message, None);
+        assert_eq!(
+            (
+                restore.batch_mode,
+                restore.undelete_only,
+                restore.unconclude_only
+            ),
+            (false, true, false)
+        );
+    }
+
+    /// A batch record as the first versions wrote it: none of those fields, rows counted without
+    /// their deletions.
+    const BEFORE_ALL_OF_THEM: &str = r#"{"schema": 1, "id": "district-a/00000001-0123456789ab",
+        "tenant": "district-a", "arrival_seq": 1,
+        "source": {"kind": "folder", "location": "inbox/district-a/1", "files": []},
+        "content_sha256": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "stage": {"stage": "validated"},
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "counts": {"users": 5}}"#;
+
+    #[test]
+    fn a_record_written_before_any_of_them_loads_with_them_unset_and_writes_none_of_them() {
+        let r: BatchRecord = decode("k", "k".into(), BEFORE_ALL_OF_THEM.as_bytes()).unwrap();
+        let s = &r.source;
+        assert_eq!(
+            (&s.delivery, &s.manifest_sha256, &s.sqs_message_id),
+            (&None, &None, &None)
+        );
+        assert_eq!(
+            (
+                &s.s3_bucket,
+                &s.s3_etag,
+                &s.s3_trigger_key,
+                &s.s3_version_id
+            ),
+            (&None, &None, &None, &None)
+        );
+        assert!(s.import_overrides.is_none() && s.s3_versions.is_empty() && s.extra.is_empty());
+        assert!(r.file_kinds.is_none() && r.message_released.is_none());
+        assert!(r.packed_zip.is_none() && r.prepacked.is_none() && r.restores.is_empty());
+        assert!(r.extra.is_empty(), "{:?}", r.extra);
+        assert_eq!(
+            r.counts.get("users"),
+            Some(&KindStats {
+                rows: 5,
+                deleted: 0
+            })
+        );
+        let written: serde_json::Value = serde_json::from_slice(&encode("k", &r).unwrap()).unwrap();
+        for key in [
+            "file_kinds",
+            "message_released",
+            "packed_zip",
+            "prepacked",
+            "restores",
+        ] {
+            assert!(written.get(key).is_none(), "{key}: {written}");
+        }
+        let source = written["source"].as_object().unwrap();
+        let keys: Vec<&str> = source.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["files", "kind", "location"]);
+    }
+
+    #[test]
+    fn file_kinds_naming_a_kind_this_version_does_not_know_load_as_unknown() {
+        let mut v: serde_json::Value = serde_json::from_str(STATE_IN_EXTRA).unwrap();
+        v["file_kinds"]["badges.csv"] = "badge".into();
+        let r: BatchRecord = decode("k", "k".into(), &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(r.file_kinds, None, "validated again instead");
+        assert!(r.packed_zip.is_some());
     }
 
     #[test]

@@ -6,11 +6,9 @@
 //! ([`MAX_LISTED`] entries of at most [`MAX_LINE_CHARS`] characters) so a batch with ten thousand
 //! errors still makes a message Slack accepts. Nothing here sends anything.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use crate::ledger::{BatchId, BatchRecord, Stage};
+use crate::ledger::{BatchId, BatchRecord, KindCounts, Stage};
 
 /// The schema name written in every notice.
 pub const SCHEMA: &str = "canvas-sis.notice.v1";
@@ -101,8 +99,8 @@ pub struct Notice {
     /// The first warnings (at most [`MAX_LISTED`]).
     pub warnings: Vec<String>,
     pub warnings_total: usize,
-    /// Rows per data type, as recorded.
-    pub counts: BTreeMap<String, i64>,
+    /// Rows and deleting rows per data type, as recorded (`{"users": 12, "users.deleted": 1}`).
+    pub counts: KindCounts,
     /// Where Canvas's errors file was archived, when there is one.
     pub errors_file: Option<String>,
     /// Where the validation report was archived (every finding with its place and fix).
@@ -238,7 +236,7 @@ impl Notice {
             errors_total: 1,
             warnings: Vec::new(),
             warnings_total: 0,
-            counts: BTreeMap::new(),
+            counts: KindCounts::default(),
             errors_file: None,
             validation_report: None,
             action: "later batches are parked, not lost; fix the feed or Canvas, then resume the \
@@ -378,7 +376,7 @@ mod tests {
                 kind: "folder".into(),
                 location: "inbox/x".into(),
                 files: vec![],
-                extra: Default::default(),
+                ..Default::default()
             },
             content_sha256: "ab".repeat(32),
         };

@@ -340,7 +340,7 @@ mod tests {
                 kind: "folder".into(),
                 location: name.into(),
                 files: vec![],
-                extra: Default::default(),
+                ..Default::default()
             },
             content_sha256: hex::encode(Sha256::digest(name.as_bytes())),
         };

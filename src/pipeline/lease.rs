@@ -222,7 +222,7 @@ mod tests {
                 kind: "folder".into(),
                 location: "in/b1".into(),
                 files: vec![],
-                extra: Default::default(),
+                ..Default::default()
             },
             content_sha256: "ab".repeat(32),
         };

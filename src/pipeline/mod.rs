@@ -206,7 +206,7 @@ async fn submit_recorded(
             kind: "path".into(),
             location: req.path.display().to_string(),
             files: vec![],
-            extra: Default::default(),
+            ..Default::default()
         },
         content_sha256: zip_sha256.to_owned(),
     };

@@ -15,7 +15,8 @@ use super::gate::{self, Paused};
 use crate::canvas::{AccountRef, CanvasClient, RestoreOptions, SisImport};
 use crate::config::OnFailure;
 use crate::ledger::{
-    BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Stage, TenantRecord,
+    BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Restore, Stage,
+    TenantRecord,
 };
 
 /// Why an operator action was refused; each says what to do instead.
@@ -248,30 +249,25 @@ pub async fn undo<S: LedgerStore>(
         }
     };
     let progress = follow_restore(client, batch, progress, limit).await?;
-    let entry = serde_json::json!({
-        "at": Utc::now(),
-        "import_id": import_id,
-        "progress_id": progress.id,
-        "workflow_state": progress.workflow_state,
-        "message": progress.message,
-        "batch_mode": opts.batch_mode,
-        "undelete_only": opts.undelete_only,
-        "unconclude_only": opts.unconclude_only,
-    });
+    let restore = Restore {
+        at: Utc::now(),
+        batch_mode: opts.batch_mode,
+        import_id,
+        message: progress.message,
+        progress_id: progress.id,
+        unconclude_only: opts.unconclude_only,
+        undelete_only: opts.undelete_only,
+        workflow_state: progress.workflow_state,
+        extra: Default::default(),
+    };
     ledger
         .update_batch(&id, |r| {
-            let list = r
-                .extra
-                .entry("restores".to_owned())
-                .or_insert_with(|| serde_json::json!([]));
-            if let Some(a) = list.as_array_mut() {
-                a.push(entry.clone());
-            }
+            r.restores.push(restore.clone());
             Ok::<(), LedgerError>(())
         })
         .await?;
     unpause_after_restore(ledger, &id, paused.as_ref()).await?;
-    Ok(entry)
+    Ok(serde_json::to_value(&restore).unwrap_or_default())
 }
 
 /// Whether Canvas's `live` import is the one the batch's submit made, as recorded with its

@@ -43,7 +43,8 @@ use super::{
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
 pub use crate::config::OnFailure;
 use crate::ledger::{
-    AcceptedStats, BatchId, BatchRecord, KindStats, Ledger, LedgerError, LedgerStore, Stage,
+    AcceptedStats, BatchId, BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, Stage,
+    ZipDigest,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
 use crate::telemetry::{metrics, spans};
@@ -63,7 +64,7 @@ pub struct Staged<'a, S> {
     /// (compare-and-swap) and Canvas is asked what became of the POST.
     pub submit_lease: std::time::Duration,
     /// The tenant's default import settings, which a batch's own options (its manifest's
-    /// `import`, recorded under [`IMPORT_OVERRIDES`]) are laid over. `None`: the batch options
+    /// `import`, recorded in [`BatchSource::import_overrides`]) are laid over. `None`: the batch options
     /// are refused (one-shot runs take their options from the flags).
     pub import_defaults: Option<crate::config::ImportDefaults>,
     pub obs: &'a dyn Observer,
@@ -76,25 +77,18 @@ pub struct Staged<'a, S> {
     pub stop: tokio_util::sync::CancellationToken,
 }
 
-/// `extra` key of a batch record: the import options of the batch's manifest
-/// (`ImportOverrides` as JSON), applied over the tenant's defaults when it is sent.
-pub const IMPORT_OVERRIDES: &str = "import_overrides";
-
 /// A rejected batch's record keeps this many validation errors after the reason (the full list
 /// is in the archived validation report).
 const FIRST_ERRORS_RECORDED: usize = 20;
 
-/// Records a batch's own import options (its manifest's `import`) in its source's `extra`, where
+/// Records a batch's own import options (its manifest's `import`) with its source, where
 /// [`Staged`] finds them when the batch is sent.
 pub fn record_import_overrides(
-    extra: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    source: &mut BatchSource,
     overrides: Option<&crate::config::ImportOverrides>,
 ) {
     if let Some(o) = overrides {
-        extra.insert(
-            IMPORT_OVERRIDES.to_owned(),
-            serde_json::to_value(o).unwrap_or_default(),
-        );
+        source.import_overrides = Some(serde_json::to_value(o).unwrap_or_default());
     }
 }
 
@@ -232,7 +226,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<ImportRequest, String> {
         let mut req = self.request.clone();
         req.path = input.to_owned();
-        let Some(raw) = rec.source.extra.get(IMPORT_OVERRIDES) else {
+        let Some(raw) = &rec.source.import_overrides else {
             return Ok(req);
         };
         let bad = |e: String| format!("the batch's manifest import options: {e}");
@@ -333,21 +327,13 @@ impl<S: LedgerStore> Staged<'_, S> {
         if let Some(p) = &prepacked {
             packed_bytes(&kinds_found, p);
         }
-        let kinds = serde_json::to_value(&kinds_found).unwrap_or_default();
-        let prepacked =
-            prepacked.map(|p| serde_json::json!({"sha256": p.sha256, "bytes": p.bytes}));
+        let prepacked = prepacked.map(|p| ZipDigest::new(&p.sha256, p.bytes));
         self.ledger
             .update_batch(&rec.id, |r| {
                 r.archive.report = Some(report_key.clone());
-                r.extra.insert(FILE_KINDS.to_owned(), kinds.clone());
-                match &prepacked {
-                    Some(p) => r.extra.insert(PREPACKED.to_owned(), p.clone()),
-                    None => r.extra.remove(PREPACKED),
-                };
-                for (kind, s) in &stats.0 {
-                    r.counts.insert(kind.clone(), s.rows as i64);
-                    r.counts.insert(format!("{kind}.deleted"), s.deleted as i64);
-                }
+                r.file_kinds = Some(kinds_found.clone());
+                r.prepacked = prepacked.clone();
+                r.counts.0.extend(stats.0.clone());
                 r.apply_transition(Stage::Validated, "validated", chrono::Utc::now())
             })
             .await?;
@@ -487,10 +473,10 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         // Archived while it is uploaded (`send_and_finish`); until then it is owed.
         let bytes = std::fs::metadata(&zip).map_or(0, |m| m.len());
-        let packed = serde_json::json!({"sha256": sha256, "bytes": bytes});
+        let packed = ZipDigest::new(&sha256, bytes);
         self.ledger
             .update_batch(&rec.id, |r| {
-                r.extra.insert(PACKED_ZIP.to_owned(), packed.clone());
+                r.packed_zip = Some(packed.clone());
                 r.apply_transition(
                     Stage::Packed,
                     &format!("packed, sha256 {sha256}"),
@@ -515,9 +501,10 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(None);
             }
         };
-        let kinds = match recorded_kinds(rec) {
-            Some(k) => k,
-            // A record from before kinds were recorded, or validated by another path: detect again.
+        let kinds = match &rec.file_kinds {
+            Some(k) => k.clone(),
+            // A record from before kinds were recorded, validated by another path, or naming a
+            // kind this version does not know: detect again.
             None => super::kinds_of(&validate(&collected, &req.validate)),
         };
         match pack(&collected, &kinds, zip, &req.pack) {
@@ -590,13 +577,13 @@ impl<S: LedgerStore> Staged<'_, S> {
                 req.path.display()
             ))
         })?;
-        let kinds = match recorded_kinds(rec) {
-            Some(k) => k,
+        let kinds = match &rec.file_kinds {
+            Some(k) => k.clone(),
             None => super::kinds_of(&validate(&collected, &req.validate)),
         };
         let summary = pack(&collected, &kinds, zip, &req.pack)
             .map_err(|e| fail(format!("packing the zip again: {e}")))?;
-        let recorded = rec.extra.get(PACKED_ZIP).and_then(|p| p["sha256"].as_str());
+        let recorded = rec.packed_zip.as_ref().map(|p| p.sha256.as_str());
         if recorded != Some(summary.sha256.as_str()) {
             let _ = std::fs::remove_file(zip);
             return Err(fail(format!(
@@ -1103,19 +1090,7 @@ impl<S: LedgerStore> Staged<'_, S> {
 
     /// A successful batch becomes the guard's reference for the next one.
     async fn accept(&self, rec: &BatchRecord) -> Result<(), LedgerError> {
-        let per_kind = stats_of_record(rec)
-            .0
-            .into_iter()
-            .map(|(k, s)| {
-                (
-                    k,
-                    KindStats {
-                        rows: s.rows,
-                        deleted: s.deleted,
-                    },
-                )
-            })
-            .collect();
+        let per_kind = rec.counts.0.clone();
         let accepted = AcceptedStats {
             batch: rec.id.clone(),
             at: chrono::Utc::now(),
@@ -1227,62 +1202,24 @@ fn packed_bytes(
     }
 }
 
-/// Record key of the kind validation detected for each file, so packing need not validate again.
-const FILE_KINDS: &str = "file_kinds";
-
-/// `extra` key: the zip built while validating (`{"sha256", "bytes"}`), when validation agreed
-/// with the kinds it was packed with.
-const PREPACKED: &str = "prepacked";
-
-/// `extra` key: the batch's zip as packed (`{"sha256", "bytes"}`), recorded with `packed`. Its
-/// presence without `archive.zip` means the zip is still owed to the archive.
-const PACKED_ZIP: &str = "packed_zip";
-
 /// Whether the batch's zip was packed by the staged pipeline but is not archived yet: a run
 /// that resumes it needs its input to pack the zip again (the queue worker fetches it).
 pub fn zip_archive_owed(rec: &BatchRecord) -> bool {
-    rec.archive.zip.is_none() && rec.extra.contains_key(PACKED_ZIP) && !rec.stage.is_terminal()
+    rec.archive.zip.is_none() && rec.packed_zip.is_some() && !rec.stage.is_terminal()
 }
 
 /// The sha256 of the zip packed during validation, if it is still on disk with its size.
 fn prepacked_zip(rec: &BatchRecord, zip: &Path) -> Option<String> {
-    let p = rec.extra.get(PREPACKED)?;
+    let p = rec.prepacked.as_ref()?;
     let size = std::fs::metadata(zip).ok()?.len();
-    (p["bytes"].as_u64()? == size).then(|| p["sha256"].as_str().map(str::to_owned))?
+    (p.bytes == size).then(|| p.sha256.clone())
 }
 
-fn recorded_kinds(
-    rec: &BatchRecord,
-) -> Option<std::collections::BTreeMap<String, crate::sis::SisKind>> {
-    serde_json::from_value(rec.extra.get(FILE_KINDS)?.clone()).ok()
-}
-
-/// The guard's view of a recorded batch: `<kind>` rows and `<kind>.deleted` from its counts.
+/// The guard's view of a recorded batch: its rows and deleting rows per kind.
 fn stats_of_record(rec: &BatchRecord) -> BatchStats {
-    let mut s = BatchStats::default();
-    for (k, v) in &rec.counts {
-        if let Some(kind) = k.strip_suffix(".deleted") {
-            s.0.entry(kind.to_owned()).or_default().deleted = (*v).max(0) as u64;
-        } else {
-            s.0.entry(k.clone()).or_default().rows = (*v).max(0) as u64;
-        }
-    }
-    s
+    BatchStats(rec.counts.0.clone())
 }
 
 fn stats_of_accepted(a: &AcceptedStats) -> BatchStats {
-    BatchStats(
-        a.per_kind
-            .iter()
-            .map(|(k, s)| {
-                (
-                    k.clone(),
-                    guard::KindStats {
-                        rows: s.rows,
-                        deleted: s.deleted,
-                    },
-                )
-            })
-            .collect(),
-    )
+    BatchStats(a.per_kind.clone())
 }

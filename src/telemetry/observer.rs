@@ -63,12 +63,9 @@ pub fn record_on_span(span: &Span, rec: &BatchRecord) {
             super::spans::mark_error(span);
         }
     }
-    let rows: i64 = rec
-        .counts
-        .iter()
-        .filter(|(k, _)| !k.ends_with(".deleted"))
-        .map(|(_, v)| (*v).max(0))
-        .sum();
+    // Recorded signed: OpenTelemetry has no unsigned integers, and tracing's bridge writes a
+    // u64 as text.
+    let rows = i64::try_from(rec.counts.total_rows()).unwrap_or(i64::MAX);
     span.record("sis.rows", rows);
     span.record("sis.warnings", rec.warnings.len() as u64);
     span.record("sis.errors", rec.errors.len() as u64);

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::config::Config;
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, FileIdentity, Ledger, LocalStore,
-    MANIFEST_SHA256, NewBatch, content_hash,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, FileIdentity, Ledger, LocalStore, NewBatch,
+    content_hash,
 };
 use crate::pipeline::staged::{RunError, Staged};
 use crate::pipeline::{Observer, WaitPolicy};
@@ -125,19 +125,22 @@ impl Pass<'_> {
         let files = identify(&ready.paths)?;
         let content = content_hash(&files);
         let kind = format!("{:?}", ready.kind).to_lowercase();
-        let mut extra = manifest_options(ready);
-        extra.insert(DELIVERY.to_owned(), drop_identity(ready)?.into());
-        if let Some(sha) = manifest_sha256(ready)? {
-            extra.insert(MANIFEST_SHA256.to_owned(), sha.into());
-        }
+        let mut source = BatchSource {
+            kind,
+            location: ready.source.display().to_string(),
+            files,
+            delivery: Some(drop_identity(ready)?),
+            manifest_sha256: manifest_sha256(ready)?,
+            ..Default::default()
+        };
+        // The manifest's import options, recorded with the batch so they apply when it is sent.
+        crate::pipeline::staged::record_import_overrides(
+            &mut source,
+            ready.manifest.as_ref().and_then(|m| m.import.as_ref()),
+        );
         let new = NewBatch {
             tenant: ready.tenant.clone(),
-            source: BatchSource {
-                kind,
-                location: ready.source.display().to_string(),
-                files,
-                extra,
-            },
+            source,
             content_sha256: content,
         };
         let rec = match self.ledger.create_batch(new).await? {
@@ -330,16 +333,6 @@ impl Pass<'_> {
             .note(&format!("batch {} archived to {}", rec.id, to.display()));
         Ok(())
     }
-}
-
-/// The manifest's import options, recorded with the batch so they apply when it is sent.
-fn manifest_options(ready: &ReadyBatch) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut extra = std::collections::BTreeMap::new();
-    crate::pipeline::staged::record_import_overrides(
-        &mut extra,
-        ready.manifest.as_ref().and_then(|m| m.import.as_ref()),
-    );
-    extra
 }
 
 /// What tells this drop from a later drop of the same files at the same place (design.md: a

@@ -8,8 +8,8 @@
 
 use super::poison::PoisonRecord;
 use super::sqs::Received;
-use super::worker::{Disposition, MESSAGE_RELEASED, WorkerSettings};
-use crate::ledger::{BatchId, Ledger, LedgerError, LedgerStore};
+use super::worker::{Disposition, WorkerSettings};
+use crate::ledger::{BatchId, Ledger, LedgerError, LedgerStore, MessageRelease};
 use crate::pipeline::Observer;
 use crate::trigger::events::{BatchTrigger, Parsed, PoisonError, Router, classify, parse_message};
 use crate::trigger::runtime::TenantRuntime;
@@ -67,12 +67,16 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     pub async fn note_release(&self, why: &str) {
         let id = self.in_flight.lock().ok().and_then(|mut g| g.take());
         let Some(id) = id else { return };
-        let note = serde_json::json!({"at": chrono::Utc::now(), "why": why});
+        let note = MessageRelease {
+            at: chrono::Utc::now(),
+            why: why.to_owned(),
+            extra: Default::default(),
+        };
         let noted = self
             .ledger
             .update_batch(&id, |r| {
                 if !r.stage.is_terminal() {
-                    r.extra.insert(MESSAGE_RELEASED.to_owned(), note.clone());
+                    r.message_released = Some(note.clone());
                 }
                 Ok::<(), LedgerError>(())
             })

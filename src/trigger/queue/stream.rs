@@ -17,15 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
 use crate::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, DELIVERY, LedgerStore, MANIFEST_SHA256,
-    NewBatch, SQS_MESSAGE_ID, Stage,
+    BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
@@ -33,14 +31,6 @@ use crate::store::s3::{Fetched, Pin, S3Batches};
 use crate::trigger::events::batch::{MANIFEST, READY};
 use crate::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
 use crate::trigger::runtime::TenantRuntime;
-
-/// `source.extra` keys that let any worker fetch a recorded batch again, as it was: the trigger
-/// object's version (or, in an unversioned bucket, its ETag) and the versions of the files read.
-const BUCKET: &str = "s3_bucket";
-const TRIGGER_KEY: &str = "s3_trigger_key";
-const VERSION_ID: &str = "s3_version_id";
-const ETAG: &str = "s3_etag";
-const VERSIONS: &str = "s3_versions";
 
 /// The key whose event started the batch: the zip, or the folder's marker.
 fn trigger_key(trigger: &BatchTrigger) -> Option<String> {
@@ -288,25 +278,20 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     /// Fetches a recorded batch again — the versions recorded when it was first fetched — and
     /// checks it is still the same content.
     async fn refetch(&self, rec: &BatchRecord, dir: &Path) -> Result<PathBuf, Refetch> {
-        let extra = &rec.source.extra;
-        let (Some(bucket), Some(key)) = (
-            extra.get(BUCKET).and_then(|v| v.as_str()),
-            extra.get(TRIGGER_KEY).and_then(|v| v.as_str()),
-        ) else {
+        let source = &rec.source;
+        let (Some(bucket), Some(key)) = (&source.s3_bucket, &source.s3_trigger_key) else {
             return Err(Refetch::Reject(format!(
                 "batch {} has no recorded S3 source ({}); it cannot be fetched again: upload it again",
                 rec.id, rec.source.location
             )));
         };
         let trigger = classify(key);
-        let text = |k: &str| extra.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        // The trigger object's version (or, in an unversioned bucket, its ETag) and the
+        // versions of the files read: the batch as it was.
         let pin = Pin {
-            version_id: text(VERSION_ID),
-            etag: text(ETAG),
-            files: extra
-                .get(VERSIONS)
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default(),
+            version_id: source.s3_version_id.clone(),
+            etag: source.s3_etag.clone(),
+            files: source.s3_versions.clone(),
         };
         let fetcher = S3Batches::new(self.s3.clone(), bucket);
         let fetched = tokio::select! {
@@ -410,51 +395,44 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     }
 }
 
-/// What any worker needs to fetch a recorded batch again, which upload it is (the ledger's
-/// [`DELIVERY`]: the same upload seen twice is one batch, another upload of the same content a
-/// new one), and which message brought it.
-fn source_extra(e: &ObjectEvent, key: &str, m: &Received) -> BTreeMap<String, serde_json::Value> {
-    let mut extra = BTreeMap::from([
-        (BUCKET.to_owned(), json!(e.bucket)),
-        (TRIGGER_KEY.to_owned(), json!(key)),
-        (SQS_MESSAGE_ID.to_owned(), json!(m.message_id)),
-    ]);
-    let optional = [
-        (DELIVERY, e.delivery()),
-        (VERSION_ID, e.version().map(str::to_owned)),
-        (ETAG, e.etag.clone()),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            extra.insert(k.to_owned(), json!(v));
-        }
+/// What any worker needs to fetch a recorded batch again (its bucket, trigger key and
+/// versions), which upload it is (its delivery: the same upload seen twice is one batch, another
+/// upload of the same content a new one), and which message brought it.
+fn s3_source(
+    kind: &str,
+    location: String,
+    e: &ObjectEvent,
+    key: &str,
+    m: &Received,
+) -> BatchSource {
+    BatchSource {
+        kind: kind.to_owned(),
+        location,
+        delivery: e.delivery(),
+        s3_bucket: Some(e.bucket.clone()),
+        s3_etag: e.etag.clone(),
+        s3_trigger_key: Some(key.to_owned()),
+        s3_version_id: e.version().map(str::to_owned),
+        sqs_message_id: Some(m.message_id.clone()),
+        ..Default::default()
     }
-    extra
 }
 
 fn new_batch(tenant: &str, e: &ObjectEvent, key: &str, f: &Fetched, m: &Received) -> NewBatch {
-    let mut extra = source_extra(e, key, m);
-    if let Some(sha) = &f.manifest_sha256 {
-        extra.insert(MANIFEST_SHA256.to_owned(), json!(sha));
-    }
-    if !f.versions.is_empty() {
-        extra.insert(VERSIONS.to_owned(), json!(f.versions));
-    }
+    let mut source = s3_source(f.kind, f.location.clone(), e, key, m);
+    source.files = f.files.clone();
+    source.manifest_sha256 = f.manifest_sha256.clone();
+    source.s3_versions = f.versions.clone();
     // The version the event named is the one read; an event without one (moto's S3
     // notifications) still records what was read.
     let trigger_name = key.rsplit('/').next().unwrap_or(key);
     if let Some(v) = f.versions.get(trigger_name) {
-        extra.entry(VERSION_ID.to_owned()).or_insert(json!(v));
+        source.s3_version_id.get_or_insert_with(|| v.clone());
     }
-    crate::pipeline::staged::record_import_overrides(&mut extra, f.import.as_ref());
+    crate::pipeline::staged::record_import_overrides(&mut source, f.import.as_ref());
     NewBatch {
         tenant: tenant.to_owned(),
-        source: BatchSource {
-            kind: f.kind.to_owned(),
-            location: f.location.clone(),
-            files: f.files.clone(),
-            extra,
-        },
+        source,
         content_sha256: f.content_sha256.clone(),
     }
 }
@@ -472,12 +450,7 @@ fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> 
     );
     NewBatch {
         tenant: tenant.to_owned(),
-        source: BatchSource {
-            kind: "s3-unfetchable".into(),
-            location,
-            files: Vec::new(),
-            extra: source_extra(e, key, m),
-        },
+        source: s3_source("s3-unfetchable", location, e, key, m),
         content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
     }
 }
@@ -499,22 +472,22 @@ fn cleanup(dirs: &[PathBuf]) {
 mod tests {
     use super::*;
 
-    fn submitted(extra: &[(&str, serde_json::Value)], archived: bool) -> BatchRecord {
+    fn submitted(packed: bool, archived: bool) -> BatchRecord {
         let new = NewBatch {
             tenant: "t".into(),
             source: BatchSource {
                 kind: "s3-folder".into(),
                 location: "s3://b/t/b1/".into(),
                 files: Vec::new(),
-                extra: BTreeMap::new(),
+                ..Default::default()
             },
             content_sha256: "ab".repeat(32),
         };
         let id = BatchId::new("t", 1, &new.content_sha256).unwrap();
         let mut rec = BatchRecord::received(&new, id, 1, Utc::now());
         rec.stage = Stage::Submitted { import_id: 7 };
-        for (k, v) in extra {
-            rec.extra.insert((*k).to_owned(), v.clone());
+        if packed {
+            rec.packed_zip = Some(crate::ledger::ZipDigest::new("00", 1));
         }
         if archived {
             rec.archive.zip = Some("tenants/t/archive/1/batch.zip".into());
@@ -524,17 +497,13 @@ mod tests {
 
     #[test]
     fn a_sent_batch_needs_its_input_only_while_its_zip_is_owed_to_the_archive() {
-        let packed = [("packed_zip", json!({"sha256": "00", "bytes": 1}))];
+        assert!(needs_input(&submitted(true, false)), "owed: packed again");
+        assert!(!needs_input(&submitted(true, true)), "archived");
         assert!(
-            needs_input(&submitted(&packed, false)),
-            "owed: packed again"
-        );
-        assert!(!needs_input(&submitted(&packed, true)), "archived");
-        assert!(
-            !needs_input(&submitted(&[], false)),
+            !needs_input(&submitted(false, false)),
             "packed elsewhere (one-shot): nothing owed"
         );
-        assert!(maybe_sent(&submitted(&packed, false).stage));
+        assert!(maybe_sent(&submitted(true, false).stage));
         assert!(!maybe_sent(&Stage::Packed));
     }
 

@@ -90,9 +90,6 @@ fn released_for_stop(d: Disposition) -> Disposition {
 /// With `until_empty`, consecutive failed receives before the run gives up with the error.
 const RECEIVE_ATTEMPTS: u32 = 3;
 
-/// `extra` key of a batch record: when and why its message was last handed back unfinished.
-pub const MESSAGE_RELEASED: &str = "message_released";
-
 /// What becomes of one received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
