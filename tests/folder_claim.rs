@@ -187,6 +187,26 @@ fn a_claim_interrupted_before_its_first_move_is_dropped_and_the_batch_scanned_ag
     assert_eq!(ready(&w).len(), 1, "the batch is found again");
 }
 
+/// A claimer killed while it wrote its journal in the staging folder leaves `claim.json.tmp`
+/// there; recovery removes that dead staging folder all the same (nothing of the batch is in it).
+#[test]
+fn a_staging_folder_left_by_a_claimer_killed_mid_journal_is_removed_by_recover() {
+    let w = Watch::new();
+    let staging = w
+        .layout
+        .processing()
+        .join(".claiming-b10-4242-1796578431872761983");
+    std::fs::create_dir_all(staging.join("input")).unwrap();
+    std::fs::write(staging.join("claim.lock"), b"").unwrap();
+    std::fs::write(staging.join("claim.json.tmp"), b"{\"version\": 1, \"batch_").unwrap();
+    assert!(recover(&w.layout).unwrap().is_empty());
+    assert!(
+        !staging.exists(),
+        "the dead staging folder is gone: {:?}",
+        tree(&w.layout.processing())
+    );
+}
+
 #[test]
 fn a_file_that_vanished_during_an_interrupted_claim_is_named_not_silently_dropped() {
     let w = Watch::new();
