@@ -250,11 +250,13 @@ fn move_all(layout: &Layout, record: &ClaimRecord, dir: &Path) -> Result<(), Fol
     Ok(())
 }
 
-/// Removes a claim folder that owns no batch files: the journal, the lock, an empty `input/`.
-/// Uses exact removals (never a recursive delete), so a folder that unexpectedly holds files
-/// is left for the operator rather than deleted.
+/// Removes a claim folder that owns no batch files: the journal (and the temp file of a journal
+/// write a kill interrupted), the lock, an empty `input/`. Uses exact removals (never a
+/// recursive delete), so a folder that unexpectedly holds files is left for the operator rather
+/// than deleted.
 fn remove_claim_dir(dir: &Path) {
     let _ = std::fs::remove_file(dir.join(CLAIM_FILE));
+    let _ = std::fs::remove_file(dir.join(journal_tmp_name()));
     let _ = std::fs::remove_dir(dir.join(INPUT_DIR));
     let _ = std::fs::remove_file(dir.join(LOCK_FILE));
     if let Err(e) = std::fs::remove_dir(dir)
@@ -280,9 +282,14 @@ fn claimed(layout: &Layout, r: ClaimRecord, dir: PathBuf, lock: File) -> Claimed
     }
 }
 
+/// The temp file a journal is written to before it is renamed over `claim.json`.
+fn journal_tmp_name() -> String {
+    format!("{CLAIM_FILE}.tmp")
+}
+
 /// Writes `claim.json` durably: a temp file, fsync, rename over the old one.
 pub(crate) fn write_record(dir: &Path, record: &ClaimRecord) -> Result<(), FolderError> {
-    let tmp = dir.join(format!("{CLAIM_FILE}.tmp"));
+    let tmp = dir.join(journal_tmp_name());
     let path = dir.join(CLAIM_FILE);
     let body = serde_json::to_vec_pretty(record).map_err(|e| FolderError::BadClaim {
         path: path.clone(),
