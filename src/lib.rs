@@ -15,7 +15,7 @@
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
-//! See `../shared/design.md` for the whole shape.
+//! See `docs/design.md` for the whole shape.
 
 pub mod aws;
 pub mod canvas;

@@ -229,3 +229,139 @@ fn demo_imports_the_example_institution_into_the_simulator() {
     assert!(t.contains("160 enrollments"), "{t}");
     assert!(t.contains("Try next"), "{t}");
 }
+
+// Citations of the project's documents. Module docs and comments cite `docs/<file>.md §N` (a
+// heading numbered N, or item k of the numbered list under heading M for `§M.k`) and
+// `docs/design.md invariant N`; a renumbered section or a moved file must fail here rather than
+// leave a reader at a dead end.
+
+/// A document's citable places: its heading numbers, `M.k` for item k of a numbered list under
+/// heading M, and `invariant k` for the items under a heading named "Invariants".
+fn citable_sections(doc: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut current: Option<String> = None;
+    let mut invariants = false;
+    for line in doc.lines() {
+        if let Some(title) = line.strip_prefix('#') {
+            let title = title.trim_start_matches('#').trim();
+            let number: String = title
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let number = number.trim_end_matches('.').to_owned();
+            invariants = title.starts_with("Invariants");
+            current = (!number.is_empty()).then_some(number.clone());
+            if !number.is_empty() {
+                found.insert(number);
+            }
+        } else if let Some((item, _)) = line.split_once(". ") {
+            if !item.is_empty() && item.chars().all(|c| c.is_ascii_digit()) {
+                if let Some(section) = &current {
+                    found.insert(format!("{section}.{item}"));
+                }
+                if invariants {
+                    found.insert(format!("invariant {item}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The places cited right after a document's name: `§1.2`, `§1.1 and §6.3`, `§1.3–§1.7`,
+/// `§2, §1.8` or `invariant 3`.
+fn cited_after(rest: &str) -> Vec<String> {
+    let mut cited = Vec::new();
+    let mut rest = rest.trim_start_matches('`');
+    loop {
+        rest = rest.trim_start_matches([' ', ',', '–', '-']);
+        rest = rest.strip_prefix("and ").unwrap_or(rest);
+        let (prefix, tail) = if let Some(tail) = rest.strip_prefix('§') {
+            ("", tail)
+        } else if let Some(tail) = rest.strip_prefix("invariant ") {
+            ("invariant ", tail)
+        } else {
+            return cited;
+        };
+        let number: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let number = number.trim_end_matches('.');
+        if number.is_empty() {
+            return cited;
+        }
+        cited.push(format!("{prefix}{number}"));
+        rest = &tail[number.len()..];
+    }
+}
+
+/// Every text file under `dir` that may hold citations (fixtures are data, not prose).
+fn cited_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if !path.ends_with("fixtures") && !path.ends_with("__pycache__") {
+                cited_files(&path, out);
+            }
+        } else if path
+            .extension()
+            .is_some_and(|e| ["rs", "py", "md", "sh", "toml"].contains(&e.to_str().unwrap()))
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_citation_of_a_document_names_a_file_and_section_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for dir in ["src", "tests", "scripts"] {
+        if root.join(dir).is_dir() {
+            cited_files(&root.join(dir), &mut files);
+        }
+    }
+    // Spelled in two pieces so that this file does not cite itself.
+    let bare = ["reference", " §"].concat();
+    let mut broken = Vec::new();
+    let mut citations = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let shown = file.strip_prefix(root).unwrap().display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            let at = format!("{shown}:{}", n + 1);
+            if line.to_lowercase().contains(&bare) {
+                broken.push(format!("{at}: bare `{bare}`; cite docs/canvas-api.md §N"));
+            }
+            for (start, _) in line.match_indices("docs/") {
+                let name: String = line[start + 5..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || ['-', '_', '.'].contains(c))
+                    .collect();
+                let Some(stem) = name.strip_suffix(".md") else {
+                    continue;
+                };
+                let doc = root.join("docs").join(format!("{stem}.md"));
+                let Ok(doc_text) = std::fs::read_to_string(&doc) else {
+                    broken.push(format!("{at}: docs/{stem}.md does not exist"));
+                    continue;
+                };
+                let sections = citable_sections(&doc_text);
+                for cited in cited_after(&line[start + 5 + name.len()..]) {
+                    citations += 1;
+                    if !sections.contains(&cited) {
+                        broken.push(format!("{at}: docs/{stem}.md has no {cited}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "broken citations:\n{}",
+        broken.join("\n")
+    );
+    // The scan must see the citations it is meant to check (a broken pattern would pass vacuously).
+    assert!(citations > 50, "only {citations} citations found");
+}

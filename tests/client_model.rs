@@ -1,6 +1,6 @@
-//! The client's serde types parse Canvas's JSON as the reference documents it (§2, §1.8, §1.9),
-//! including the doc model's variants (§7.8), from fixtures copied out of the reference, so the
-//! client and the simulator cannot drift into one shared wrong model.
+//! The client's serde types parse Canvas's JSON as docs/canvas-api.md §2, §1.8, §1.9 documents it,
+//! including the doc model's variants (docs/canvas-api.md §7.8), from fixtures copied out of that
+//! file, so the client and the simulator cannot drift into one shared wrong model.
 
 use canvas_sis::canvas::{Progress, SisImport, SisImportErrorList, SisImportList, WorkflowState};
 

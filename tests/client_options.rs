@@ -1,5 +1,6 @@
 //! Import options are checked before anything is sent, and written with Canvas's names
-//! (reference §1.2): contradictory combinations are refused with a message saying what to do.
+//! (docs/canvas-api.md §1.2): contradictory combinations are refused with a message saying what to
+//! do.
 
 use canvas_sis::canvas::{
     BatchMode, BatchModeTerm, Diffing, EnrollmentDropStatus, ImportOptions, OptionsError,

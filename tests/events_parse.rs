@@ -1,4 +1,4 @@
-//! Queue message bodies → object events, against the shapes of aws.md §1.3 (the doc examples
+//! Queue message bodies → object events, against the shapes of docs/aws.md §1.3 (the doc examples
 //! verbatim, moto's variant) and the variants that break naive parsers: encoded keys, mixed
 //! records, other event kinds, and bodies that must be poison.
 

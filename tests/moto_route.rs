@@ -1,4 +1,4 @@
-//! The test harness's moto really routes S3 → EventBridge → SQS FIFO (aws.md §1.2 route A) and
+//! The test harness's moto really routes S3 → EventBridge → SQS FIFO (docs/aws.md §1.2 route A) and
 //! S3 → standard queue notifications, and what arrives parses with the worker's own parser —
 //! the base every cloud-worker test stands on.
 

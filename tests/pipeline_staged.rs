@@ -1,5 +1,5 @@
-//! The unattended, ledger-backed pipeline against the simulator: each invariant of design.md it
-//! touches has a test named after it. Crashes are reproduced by leaving the ledger exactly as a
+//! The unattended, ledger-backed pipeline against the simulator: each invariant of docs/design.md
+//! it touches has a test named after it. Crashes are reproduced by leaving the ledger exactly as a
 //! worker that died at that point would have left it.
 
 mod common;

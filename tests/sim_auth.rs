@@ -1,5 +1,5 @@
 //! Authentication, account checks and permissions answer exactly as Canvas does
-//! (reference §1.1, §6.3): status, body and `WWW-Authenticate`.
+//! (docs/canvas-api.md §1.1, §6.3): status, body and `WWW-Authenticate`.
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `POST .../sis_imports`: the three ways to send a file, parameter validation with Canvas's exact
-//! 400 bodies and its quirks, and the SisImport JSON of a fresh import (reference §1.2, §2).
+//! 400 bodies and its quirks, and the SisImport JSON of a fresh import
+//! (docs/canvas-api.md §1.2, §2).
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! The simulator's SisImport JSON has the shape of Canvas's, checked against the example in the
-//! reference (`tests/fixtures/sis_import_finished_with_warnings.json`, copied from §2), so the
-//! simulator and a client cannot drift into sharing one wrong model.
+//! The simulator's SisImport JSON has the shape of Canvas's, checked against the example of
+//! docs/canvas-api.md §2 (copied to `tests/fixtures/sis_import_finished_with_warnings.json`), so
+//! the simulator and a client cannot drift into sharing one wrong model.
 
 mod common;
 

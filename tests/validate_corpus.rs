@@ -4,7 +4,7 @@
 //! `_options.txt` (`institutional_tags=true`, `max_findings_per_file=N`), and `expected.txt`,
 //! the exact report: one `file` line per file (name, kind, rows, bytes) and one line per finding
 //! (severity, rule, file:row:column, message), then the verdict. Fixes are not spelled out in
-//! `expected.txt`, but every finding must carry one (design invariant 7).
+//! `expected.txt`, but every finding must carry one (docs/design.md invariant 7).
 //!
 //! `VALIDATE_BLESS=1 cargo test --test validate_corpus` rewrites `expected.txt` from the current
 //! output; review the diff before committing it.

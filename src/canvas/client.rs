@@ -186,7 +186,7 @@ pub(crate) struct Call {
 }
 
 /// A Canvas SIS Imports API client. Cheap to share by reference; calls may run concurrently,
-/// though Canvas advises one request at a time per token (reference §6.4).
+/// though Canvas advises one request at a time per token (docs/canvas-api.md §6.4).
 pub struct CanvasClient {
     pub(crate) cfg: ClientConfig,
     pub(crate) http: reqwest::Client,

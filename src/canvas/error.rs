@@ -29,7 +29,7 @@ pub enum ErrorClass {
     Uncertain,
 }
 
-/// A permission Canvas checks for SIS endpoints (reference §1, §6.3).
+/// A permission Canvas checks for SIS endpoints (docs/canvas-api.md §1, §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NeededPermission {
     /// Create needs `import_sis` specifically.
@@ -54,7 +54,7 @@ impl std::fmt::Display for NeededPermission {
     }
 }
 
-/// Why Canvas refused the token itself (HTTP 401, reference §6.3).
+/// Why Canvas refused the token itself (HTTP 401, docs/canvas-api.md §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenProblem {
     /// Canvas saw no credentials.

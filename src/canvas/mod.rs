@@ -1,4 +1,4 @@
-//! The Canvas SIS Imports API client (reference `canvas-sis-api.md` §1, §2, §6).
+//! The Canvas SIS Imports API client (docs/canvas-api.md §1, §2, §6).
 //!
 //! # Layout
 //!

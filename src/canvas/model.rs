@@ -1,5 +1,5 @@
 //! The JSON Canvas answers with, as serde types that accept what Canvas's code sends and what its
-//! docs claim (reference §2 and §7.8).
+//! docs claim (docs/canvas-api.md §2 and §7.8).
 //!
 //! Canvas's code and its doc model disagree (numbers vs strings, flat vs nested lists,
 //! `statistics` placement), and hosted Canvas adds keys over time. So every field is optional or
@@ -52,7 +52,7 @@ pub struct SisImport {
     pub diffing_data_set_identifier: Option<String>,
     #[serde(default)]
     pub diffing_remaster: Option<bool>,
-    /// Often `null` even after a diff (reference §2); see [`SisImport::diffed_against`].
+    /// Often `null` even after a diff (docs/canvas-api.md §2); see [`SisImport::diffed_against`].
     #[serde(default, deserialize_with = "opt_number")]
     pub diffed_against_import_id: Option<u64>,
     #[serde(default)]
@@ -73,7 +73,8 @@ pub struct SisImport {
     /// Warnings as `(file, message)`; at most 24 plus a summary pair.
     #[serde(default, deserialize_with = "message_pairs")]
     pub processing_warnings: Vec<(Option<String>, String)>,
-    /// The errors CSV; may appear a little after the state turned terminal (reference §7.9).
+    /// The errors CSV; may appear a little after the state turned terminal
+    /// (docs/canvas-api.md §7.9).
     #[serde(default)]
     pub errors_attachment: Option<CanvasFile>,
     #[serde(default)]
@@ -213,7 +214,8 @@ impl WorkflowState {
         )
     }
 
-    /// The import failed. `failed_with_messages` may still have applied other files (§7.4).
+    /// The import failed. `failed_with_messages` may still have applied other files
+    /// (docs/canvas-api.md §7.4).
     pub fn is_failure(&self) -> bool {
         matches!(
             self,

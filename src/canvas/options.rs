@@ -1,4 +1,4 @@
-//! Typed options of the create call (reference §1.2), checked before anything is sent.
+//! Typed options of the create call (docs/canvas-api.md §1.2), checked before anything is sent.
 //!
 //! Canvas accepts several contradictory combinations and silently does something else (diffing
 //! with batch mode: batch mode wins; stickiness flags without override: dropped;
@@ -73,7 +73,8 @@ impl UserRemoveStatus {
     }
 }
 
-/// Diffing (reference §4.2): only the rows that changed since the last import of the data set.
+/// Diffing (docs/canvas-api.md §4.2): only the rows that changed since the last import of the data
+/// set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diffing {
     /// `diffing_data_set_identifier`, at most 128 bytes.
@@ -98,7 +99,7 @@ impl Diffing {
     }
 }
 
-/// Sticky-field handling (reference §7.15).
+/// Sticky-field handling (docs/canvas-api.md §7.15).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stickiness {
     /// `override_sis_stickiness`: SIS data overwrites fields changed in the UI.
@@ -119,7 +120,7 @@ pub struct ImportOptions {
     /// Ignore rows with status `deleted`.
     pub skip_deletes: bool,
     pub update_sis_id_if_login_claimed: bool,
-    /// Percent, 1..=100 (reference §4).
+    /// Percent, 1..=100 (docs/canvas-api.md §1.2, §4.1).
     pub change_threshold: Option<u32>,
 }
 

@@ -1,4 +1,5 @@
-//! Canvas pagination (reference §6.1): the `Link` header's `rel="next"` URL, taken as opaque.
+//! Canvas pagination (docs/canvas-api.md §6.1): the `Link` header's `rel="next"` URL, taken as
+//! opaque.
 //!
 //! The client follows `next` until it is absent, never builds page URLs itself, and refuses a
 //! link to another host (the token would go with it). How many pages it follows is bounded by

@@ -1,4 +1,4 @@
-//! Canvas's error answers turned into [`CanvasError`]s (reference §1.1, §6.3).
+//! Canvas's error answers turned into [`CanvasError`]s (docs/canvas-api.md §1.1, §6.3).
 //!
 //! Canvas writes errors in several shapes (`{"errors":[{"message":..}]}`, `{"errors":["..."]}`,
 //! `{"message":..}`, `{"error_message":..}`, `{"error":..}`, plain text); [`canvas_message`]

@@ -1,5 +1,5 @@
 //! When to wait and for how long: jittered exponential backoff, and pacing on Canvas's
-//! `X-Rate-Limit-Remaining` (reference §6.4).
+//! `X-Rate-Limit-Remaining` (docs/canvas-api.md §6.4).
 //!
 //! The policy (which calls are retried at all) lives in `client.rs`, next to the loop that applies
 //! it; this file only computes delays, so it can be tested without a network.
@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Below this remaining budget the client slows down (Canvas's docs suggest ~100).
 pub const LOW_RATE_LIMIT_REMAINING: f64 = 100.0;
 
-/// Canvas's bucket leaks 10 units a second (reference §6.4).
+/// Canvas's bucket leaks 10 units a second (docs/canvas-api.md §6.4).
 const LEAK_PER_SEC: f64 = 10.0;
 
 /// Exponential backoff with jitter: attempt `n` (1-based) waits a random time between half and

@@ -1,8 +1,8 @@
 //! Sending a zip to Canvas (`POST .../sis_imports`) and downloading files back.
 //!
 //! Small files go as a raw `application/zip` body with `extension=zip` and every option in the
-//! query string (reference §1.2). Files at or over `pre_attachment_threshold_bytes` use the
-//! `pre_attachment` flow: a metadata-only POST creates the import and returns an upload URL;
+//! query string (docs/canvas-api.md §1.2). Files at or over `pre_attachment_threshold_bytes` use
+//! the `pre_attachment` flow: a metadata-only POST creates the import and returns an upload URL;
 //! the file is POSTed there as multipart (the `upload_params` first, then the file part named by
 //! `file_param`), without the token; a redirect to a confirmation URL is followed; the import
 //! is then read back. Either way the file is streamed from disk with a known length, never read

@@ -131,7 +131,7 @@ impl TokenSource {
 /// What happens to a tenant's later batches after a failed, aborted or rejected one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnFailure {
-    /// Park later batches until an operator resumes the tenant (design invariant 2).
+    /// Park later batches until an operator resumes the tenant (docs/design.md invariant 2).
     #[default]
     Halt,
     /// Go on with the next batch.

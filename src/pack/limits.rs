@@ -1,8 +1,9 @@
 //! Limits applied to incoming zips before anything is decompressed.
 //!
-//! The defaults are Canvas's own (reference §5.1): an import whose content expands to 100× the
-//! zip's size or more fails, and there is a 50 GB hard cap. Refusing such zips here means the
-//! operator hears about it before an upload, with the entry named, instead of from a failed import.
+//! The defaults are Canvas's own (docs/canvas-api.md §1.2, §5.1): an import whose content expands
+//! to more than 100× the zip's size fails, and there is a 50 GB hard cap. Refusing such zips here
+//! means the operator hears about it before an upload, with the entry named, instead of from a
+//! failed import.
 
 /// Limits for [`crate::pack::open_zip`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //!   pure function of the inputs (names, kinds, bytes), the deflate level and the chunk size:
 //!   never of the thread count or of timing. Entries are compressed in parallel *within* an
 //!   entry, pigz-style ([`deflate`], [`pipeline`]), and memory stays bounded whatever the input
-//!   size (design invariant 6).
+//!   size (docs/design.md invariant 6).
 //! - [`read`] opens a zip a user or an SIS dropped, refuses hostile or broken ones as a whole
 //!   with an error that says what, where and what to do (invariant 7), and exposes its CSVs as
 //!   [`crate::store::BatchFile`]s that stream from the zip on every `open`.

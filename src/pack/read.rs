@@ -4,7 +4,8 @@
 //! names, duplicates, nested zips, encryption, overlapping entries, and the size limits Canvas
 //! itself applies (see [`ZipLimits`]). Any of these refuses the whole zip, because a batch is
 //! all or nothing. Litter (directories, `__MACOSX`, `desktop.ini`, dot-files) and non-CSV files
-//! are skipped and reported, as Canvas skips them.
+//! are skipped and reported: Canvas skips directories and `__MACOSX` silently and warns "Skipping
+//! unknown file type" about the rest (docs/canvas-api.md §5.1), so none of them is data.
 //!
 //! Headers can lie, so they are not trusted while reading either: every entry is read through
 //! [`super::entry_reader`], which fails as soon as an entry yields more bytes than it declared.
@@ -216,7 +217,8 @@ fn classify(zip: &Path, e: &RawEntry) -> Result<Option<SkipReason>, ZipInputErro
     Ok(None)
 }
 
-/// The skip rules Canvas applies (reference §5.1), plus dot-files.
+/// Canvas's silent skips (`__MACOSX`, `Desktop DB`/`Desktop DF`; docs/canvas-api.md §5.1), plus
+/// `desktop.ini` and dot-files, which Canvas would only warn about as unknown file types.
 fn litter(name: &str) -> Option<SkipReason> {
     let parts: Vec<String> = name.split('/').map(str::to_ascii_lowercase).collect();
     if parts.iter().any(|p| p == "__macosx") {

@@ -4,8 +4,8 @@
 //! skipped), a `.zip` (read safely by `pack::read`: hostile or broken zips are refused whole), or a
 //! single `.csv`. Nothing is read into memory here; files are opened later, once per stage.
 //!
-//! A folder holding a `manifest.json` with a `files` list (the operator contract, design.md) is
-//! those files only: a CSV beside them that the manifest does not list is listed as skipped,
+//! A folder holding a `manifest.json` with a `files` list (the operator contract, docs/design.md)
+//! is those files only: a CSV beside them that the manifest does not list is listed as skipped,
 //! never sent, and a listed file that is not there refuses the batch. (Folder mode and the S3
 //! worker have already checked the list and its digests; here it decides what is read.)
 //!

@@ -1,5 +1,5 @@
 //! The lease on a `submitting` batch: who may send its POST, kept alive while they do, and taken
-//! over only by a compare-and-swap once its holder is gone (design.md, "precisions").
+//! over only by a compare-and-swap once its holder is gone (docs/design.md, "precisions").
 //!
 //! A worker that records `submitting` holds the lease ([`claim`]); while its POST runs (a large
 //! upload, a throttled Canvas, the listing before it) it renews the lease every third of the

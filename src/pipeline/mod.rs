@@ -2,8 +2,8 @@
 //! report, one step function per stage, ending in one [`Outcome`].
 //!
 //! [`import`] is the one-shot form (`canvas-sis import`): it does what Canvas's own guide asks of
-//! an import script (design.md) — wait for a running or queued import of the account, refuse to
-//! run after a failed one unless told, check the upload, handle every terminal state and a
+//! an import script (docs/design.md) — wait for a running or queued import of the account, refuse
+//! to run after a failed one unless told, check the upload, handle every terminal state and a
 //! deadline, report stuck imports — and never sends a batch twice: after a POST whose outcome is
 //! unknown it looks for the import in Canvas before sending again, and a re-run of files this
 //! token's user imported recently is refused ([`Rerun`]). Its upload, wait and record go

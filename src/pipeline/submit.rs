@@ -2,7 +2,7 @@
 //!
 //! A create whose outcome is unknown (the connection dropped after the request was sent, a
 //! timeout, a 5xx) is never blindly repeated: Canvas is asked first whether the request made an
-//! import. Canvas has no idempotency key, so "ours" is decided by [`Evidence`] (design.md): an
+//! import. Canvas has no idempotency key, so "ours" is decided by [`Evidence`] (docs/design.md): an
 //! import is the lost request's only if it was created by this token's user (`users/self`),
 //! inside the POST's time window (less and plus a clock-skew allowance), was not among the
 //! account's imports listed *before* the POST (nor owned by another batch), and — once Canvas has
@@ -290,8 +290,9 @@ fn ids(list: &[SisImport]) -> String {
 
 /// Whether an import's `csv_attachments` are the posted CSVs: the same names (base names) and
 /// sizes. Canvas stores a users file with password columns as `<name>_filtered.csv` without
-/// them (reference §2), and a CSV with 100 or more identical lines as `<name>_deduplicated.csv`
-/// with one of them: such a name matches its original, whatever its size.
+/// them (docs/canvas-api.md §2), and a CSV in which 100 or more records repeat earlier ones as
+/// `<name>_deduplicated.csv` with one copy of each (docs/canvas-api.md §5.1): such a name matches
+/// its original, whatever its size.
 pub fn same_files(posted: &[PostedFile], attachments: &[CanvasFile]) -> bool {
     if posted.len() != attachments.len() {
         return false;

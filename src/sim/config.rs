@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-/// A permission a token's user holds on every root account (reference §6.3, §7.11).
+/// A permission a token's user holds on every root account (docs/canvas-api.md §6.3, §7.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
@@ -15,7 +15,7 @@ pub enum Permission {
     ManageSis,
 }
 
-/// How Canvas would treat the token itself, before any permission check (reference §6.3).
+/// How Canvas would treat the token itself, before any permission check (docs/canvas-api.md §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenStatus {
@@ -128,7 +128,7 @@ pub enum ThrottleStatus {
     TooMany429,
 }
 
-/// Canvas's leaky bucket (reference §6.4), per token.
+/// Canvas's leaky bucket (docs/canvas-api.md §6.4), per token.
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
     pub enabled: bool,

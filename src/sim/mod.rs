@@ -1,7 +1,7 @@
 //! A Canvas SIS Imports API simulator: an HTTP server that behaves like Canvas's code does.
 //!
 //! Used by the tests (in-process on an ephemeral port), by `canvas-sis demo`, and by users who want
-//! to dry-run a feed (`canvas-sis simulate`). It follows `../shared/reference/canvas-sis-api.md`;
+//! to dry-run a feed (`canvas-sis simulate`). It follows `docs/canvas-api.md`;
 //! where the published docs and Canvas's code differ, it does what the code does.
 //!
 //! # Layout

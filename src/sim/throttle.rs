@@ -1,4 +1,4 @@
-//! Canvas's request throttle: a leaky bucket per access token (reference §6.4).
+//! Canvas's request throttle: a leaky bucket per access token (docs/canvas-api.md §6.4).
 //!
 //! A request is refused while the bucket is at or above the high-water mark. Otherwise it
 //! reserves an up-front cost (which is what makes parallel requests expensive), and when it ends

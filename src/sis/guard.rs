@@ -100,7 +100,7 @@ pub enum Decision {
     Hold(Vec<HoldReason>),
 }
 
-/// The kinds Canvas's batch mode cleans up (reference §4.1).
+/// The kinds Canvas's batch mode cleans up (docs/canvas-api.md §4.1).
 fn batch_mode_cleans(kind: &str) -> bool {
     matches!(kind, "courses" | "sections" | "enrollments")
 }

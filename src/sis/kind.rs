@@ -1,11 +1,11 @@
 //! The kinds of SIS CSV file Canvas knows, in its processing order, and header detection.
 //!
 //! Canvas does not look at file names: it lower-cases the first row and tests it against each
-//! importer's predicate in processing order, and the first match wins (reference §5.2). That is
-//! why an enrollments file carrying `name` and `section_id` is read as sections, and why
+//! importer's predicate in processing order, and the first match wins (docs/canvas-api.md §5.2).
+//! That is why an enrollments file carrying `name` and `section_id` is read as sections, and why
 //! `accounts.csv` must carry a `parent_account_id` column even when every value is blank.
 
-/// One Canvas SIS importer, declared in Canvas's processing order (reference §5.2).
+/// One Canvas SIS importer, declared in Canvas's processing order (docs/canvas-api.md §5.2).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]

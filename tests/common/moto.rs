@@ -183,7 +183,7 @@ impl Moto {
         (url, arn)
     }
 
-    /// Route A of aws.md §1.2: the bucket sends its events to EventBridge, and a rule puts
+    /// Route A of docs/aws.md §1.2: the bucket sends its events to EventBridge, and a rule puts
     /// every "Object Created" of the bucket on the FIFO queue in `group`.
     pub async fn route_bucket_to_fifo(&self, bucket: &str, queue_arn: &str, group: &str) {
         self.route_prefix_to_fifo(bucket, "", queue_arn, group)
@@ -191,7 +191,7 @@ impl Moto {
     }
 
     /// Like [`Moto::route_bucket_to_fifo`] for the keys under `prefix` only: one rule per
-    /// tenant, each with its own message group (aws.md §1.2: group ids are static per target).
+    /// tenant, each with its own message group (docs/aws.md §1.2: group ids are static per target).
     pub async fn route_prefix_to_fifo(
         &self,
         bucket: &str,
@@ -238,7 +238,7 @@ impl Moto {
     }
 
     /// A standard queue `name` that receives the bucket's S3 event notifications directly (the
-    /// classic route, aws.md §1.3 (a)); returns its URL.
+    /// classic route, docs/aws.md §1.3 (a)); returns its URL.
     pub async fn notify_standard_queue(&self, bucket: &str, name: &str) -> String {
         use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
         let url = self

@@ -21,13 +21,15 @@ from typing import Callable, TypeVar
 
 import requests
 
-# Reference §0 and §3.1: the states after which an import never changes again (until a restore).
+# docs/canvas-api.md §0 and §3.1: the states after which an import never changes again (until a
+# restore).
 TERMINAL_STATES = frozenset(
     {"imported", "imported_with_messages", "failed", "failed_with_messages", "aborted"}
 )
 RESTORE_TERMINAL_STATES = frozenset({"restored", "partially_restored"})
 
-# Reference §2, data.counts: the keys of a 2023-ish Canvas; every one is listed, 0 when unused.
+# docs/canvas-api.md §2, data.counts: the keys of a 2023-ish Canvas; every one is listed, 0 when
+# unused.
 BASE_COUNT_KEYS = frozenset(
     {
         "change_sis_ids", "accounts", "terms", "abstract_courses", "courses", "sections",
@@ -51,7 +53,10 @@ def unique_prefix() -> str:
 
 
 def csv_text(header: list[str], rows: list[list[str]]) -> str:
-    """One CSV file: RFC 4180 quoting, `\\n` line ends, UTF-8 without BOM (reference §5.1)."""
+    """One CSV file: RFC 4180 quoting, `\\n` line ends, UTF-8 without BOM (docs/canvas-api.md §5.1).
+
+    Canvas would drop a byte-order mark, but none is needed.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)

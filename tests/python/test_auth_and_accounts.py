@@ -2,7 +2,8 @@
 
 canvasapi maps statuses to exceptions (`requester.py`): 401 with `WWW-Authenticate` is
 `InvalidAccessToken`, 401 without it `Unauthorized`, 403 `Forbidden`, 404 `ResourceDoesNotExist`,
-400 `BadRequest`. The bodies and headers are checked with `requests` against reference §1.1 and §6.3.
+400 `BadRequest`. The bodies and headers are checked with `requests` against docs/canvas-api.md
+§1.1 and §6.3.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 If canvasapi can create, show, list and page SIS imports against the simulator exactly as it does
 against Canvas, the simulator's wire format (multipart field, JSON shapes, Link headers, status
 codes) is at least as right as canvasapi needs it to be. Expected values come from
-`shared/reference/canvas-sis-api.md` (cited by section).
+`docs/canvas-api.md` (cited by section).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_create_sis_import_uploads_multipart_attachment_and_answers_created(acco
 
     created = account.create_sis_import(str(path), import_type="instructure_csv")
 
-    # Reference §1.2 "Success response": HTTP 200 (canvasapi raises on anything else),
+    # docs/canvas-api.md §1.2 "Success response": HTTP 200 (canvasapi raises on anything else),
     # state created, progress 0, data holding only the import type, no timestamps yet.
     assert created.workflow_state == "created"
     assert created.progress == 0

@@ -6,7 +6,7 @@
          "$URL/api/v1/accounts/1/sis_imports?import_type=instructure_csv"
 
 The simulator's request log (`/__sim/requests`) shows what arrived: the bytes must be the zip's
-bytes, and the token must not be recorded.
+bytes, and the token must not be recorded. Sections (§N) cite `docs/canvas-api.md`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def curl_poll_until_terminal(url: str, deadline_s: float = 60.0) -> dict:
 
 
 def assert_fresh_import(body: dict) -> None:
-    """Reference §1.2, success response of a create."""
+    """docs/canvas-api.md §1.2, success response of a create."""
     assert body["workflow_state"] == "created"
     assert body["progress"] == 0
     assert body["data"] == {"import_type": "instructure_csv"}

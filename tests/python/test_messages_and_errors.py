@@ -3,7 +3,7 @@
 canvasapi 3.6.0 has no method for `GET /accounts/:id/sis_imports/:id/errors` or
 `GET /accounts/:id/sis_import_errors` (its source has neither path). We still page them through
 canvasapi's own `PaginatedList` over its Requester, which is what a canvasapi user would write,
-and check the raw Link headers with `requests`.
+and check the raw Link headers with `requests`. Sections (§N) cite `docs/canvas-api.md`.
 """
 
 from __future__ import annotations

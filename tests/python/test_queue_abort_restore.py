@@ -2,7 +2,7 @@
 
 Queue tests start their own simulator (`sim_factory`) with a slow import speed, so that one import
 is reliably `importing` while others wait in `created`, and so that the abort hold they trigger
-cannot stall the shared simulator's queue.
+cannot stall the shared simulator's queue. Sections (§N) cite `docs/canvas-api.md`.
 """
 
 from __future__ import annotations

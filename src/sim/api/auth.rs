@@ -1,4 +1,4 @@
-//! Who is calling, and may they touch this account's SIS imports (reference §1.1, §6.3).
+//! Who is calling, and may they touch this account's SIS imports (docs/canvas-api.md §1.1, §6.3).
 //!
 //! The order is Canvas's: a bad token is refused before anything else; then the account is
 //! loaded (404), checked to be a root account (400) with SIS imports allowed (403); only then is

@@ -1,4 +1,4 @@
-//! `POST /api/v1/accounts/:account_id/sis_imports` — the upload (reference §1.2).
+//! `POST /api/v1/accounts/:account_id/sis_imports` — the upload (docs/canvas-api.md §1.2).
 //!
 //! Three ways in: a multipart `attachment`, a raw body (file type from `extension` or the media
 //! type, default zip), or the `pre_attachment` file-upload flow. Parameters are validated in the

@@ -1,6 +1,6 @@
-//! Canvas's error answers, with the exact status codes, bodies and headers of reference §1.1 and
-//! §6.3. Every failure of a Canvas endpoint goes through [`ApiError`], so no handler can answer
-//! an error in a shape Canvas would not use.
+//! Canvas's error answers, with the exact status codes, bodies and headers of
+//! docs/canvas-api.md §1.1 and §6.3. Every failure of a Canvas endpoint goes through [`ApiError`],
+//! so no handler can answer an error in a shape Canvas would not use.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

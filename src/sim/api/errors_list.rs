@@ -1,4 +1,4 @@
-//! `GET .../sis_imports/:id/errors` and `GET .../sis_import_errors` (reference §1.9):
+//! `GET .../sis_imports/:id/errors` and `GET .../sis_import_errors` (docs/canvas-api.md §1.9):
 //! `{"sis_import_errors":[{sis_import_id,file,message,row,row_info}]}`, newest first, paginated
 //! with a `last` link; `failure=true` keeps only failure-level errors.
 //!

@@ -1,5 +1,5 @@
 //! The read and abort endpoints of SIS imports: list, importing, show, abort, abort_all_pending
-//! (reference §1.3–§1.7).
+//! (docs/canvas-api.md §1.3–§1.7).
 
 use std::sync::Arc;
 

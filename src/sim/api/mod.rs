@@ -1,9 +1,9 @@
 //! The Canvas endpoints of the simulator, one module per group, and the router that joins them
 //! with the test controls.
 //!
-//! Routes are Canvas's (reference §1): every SIS route is account-scoped; `:account_id` may be a
-//! number, `self` or `sis_account_id:X`; a `.json` suffix is accepted (stripped by the server
-//! before routing). Unknown routes answer Canvas's 404 body.
+//! Routes are Canvas's (docs/canvas-api.md §1): every SIS route is account-scoped; `:account_id`
+//! may be a number, `self` or `sis_account_id:X`; a `.json` suffix is accepted (stripped by the
+//! server before routing). Unknown routes answer Canvas's 404 body.
 
 pub mod accounts;
 pub mod auth;

@@ -1,4 +1,4 @@
-//! Canvas pagination: `page`/`per_page` in, a `Link` header out (reference §6.1).
+//! Canvas pagination: `page`/`per_page` in, a `Link` header out (docs/canvas-api.md §6.1).
 //!
 //! Links come in the order current, next, prev, first, last, each carrying the request's other
 //! query parameters (minus `page`, `per_page`, `access_token`, `api_key`) and then

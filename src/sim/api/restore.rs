@@ -1,4 +1,5 @@
-//! `PUT .../sis_imports/:id/restore_states` and `GET /api/v1/progress/:id` (reference §1.8).
+//! `PUT .../sis_imports/:id/restore_states` and `GET /api/v1/progress/:id`
+//! (docs/canvas-api.md §1.8).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
-//! Batch-mode cleanup (reference §4.1): after all rows are applied, the courses, sections and
-//! enrollments of the batch's term(s) that an earlier SIS batch touched and this one did not are
-//! removed, unless `change_threshold` says the removal is too large.
+//! Batch-mode cleanup (docs/canvas-api.md §4.1): after all rows are applied, the courses, sections
+//! and enrollments of the batch's term(s) that an earlier SIS batch touched and this one did not
+//! are removed, unless `change_threshold` says the removal is too large.
 //!
 //! Only the kinds present in the upload are cleaned, and admins never are. All threshold checks
 //! run before any object is touched, so an aborted batch deletes nothing (its upserts stay).

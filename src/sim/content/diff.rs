@@ -1,4 +1,4 @@
-//! Diffing a batch against an earlier batch of the same data set (reference §4.2).
+//! Diffing a batch against an earlier batch of the same data set (docs/canvas-api.md §4.2).
 //!
 //! Canvas picks a base batch, checks two guards (file size against `change_threshold`, diff
 //! size against `diff_row_count_threshold`), and then, per kind present in both batches, keeps

@@ -19,7 +19,7 @@ use super::stats;
 use super::store::{AccountContent, UndoLog};
 use super::{DiffCandidate, ImportSettings, SisMessage, StoredCsv};
 
-/// What a batch-mode cleanup decided once all rows were applied (reference §4.1).
+/// What a batch-mode cleanup decided once all rows were applied (docs/canvas-api.md §4.1).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CleanupPlan {
     /// Not a batch-mode import, or nothing to do.

@@ -30,7 +30,7 @@ pub mod store;
 
 use serde::{Deserialize, Serialize};
 
-/// One SIS batch error, as Canvas stores it (`SisBatchError`; reference §1.9 and §3.1).
+/// One SIS batch error, as Canvas stores it (`SisBatchError`; docs/canvas-api.md §1.9 and §3.1).
 ///
 /// `failure: true` marks the errors that make a batch end `failed_with_messages`; all others are
 /// warnings (the row or file was skipped, the rest imported).
@@ -65,7 +65,7 @@ impl SisMessage {
     }
 }
 
-/// Which terms a batch-mode import owns (reference §4.1).
+/// Which terms a batch-mode import owns (docs/canvas-api.md §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BatchModeScope {
     /// `batch_mode=true` + `batch_mode_term_id`: the Canvas id of that (active) term.
@@ -74,7 +74,8 @@ pub enum BatchModeScope {
     MultiTerm,
 }
 
-/// Diffing options of a batch (reference §4.2). Ignored by the engine when batch mode is on.
+/// Diffing options of a batch (docs/canvas-api.md §4.2). Ignored by the engine when batch mode is
+/// on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffingSettings {
     pub data_set_identifier: String,
@@ -120,7 +121,8 @@ pub struct StoredCsv {
     pub bytes: Vec<u8>,
 }
 
-/// An earlier batch of the same account, as the diffing code needs to see it (reference §4.2).
+/// An earlier batch of the same account, as the diffing code needs to see it
+/// (docs/canvas-api.md §4.2).
 #[derive(Debug, Clone)]
 pub struct DiffCandidate<'a> {
     pub batch_id: u64,

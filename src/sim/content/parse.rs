@@ -1,5 +1,5 @@
 //! Turning an uploaded SIS file into CSV files, the way Canvas's `SIS::CSV::ImportRefactored`
-//! does (reference §5.1).
+//! does (docs/canvas-api.md §5.1).
 //!
 //! The upload's extension decides: `.zip` is extracted (sub-directories included), `.csv` is one
 //! file, anything else leaves nothing to do. Each CSV has its repeated lines collapsed
@@ -26,7 +26,7 @@ pub const MAX_ZIP_RATIO: u64 = 100;
 pub const MAX_UNCOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
 /// Canvas extracts at most this many entries (`CanvasUnzip.default_limits`).
 const MAX_ZIP_ENTRIES: usize = 100_000;
-/// Columns never stored with a users file (reference §2, `csv_attachments`).
+/// Columns never stored with a users file (docs/canvas-api.md §2, `csv_attachments`).
 const PASSWORD_COLUMNS: [&str; 2] = ["password", "ssha_password"];
 
 /// One data row of a CSV.

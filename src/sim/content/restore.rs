@@ -1,4 +1,5 @@
-//! `restore_states`: rolling a batch's state changes back from its [`UndoLog`] (reference §1.8).
+//! `restore_states`: rolling a batch's state changes back from its [`UndoLog`]
+//! (docs/canvas-api.md §1.8).
 //!
 //! Canvas keeps, per changed object, the state before and after the batch, and a restore puts
 //! the earlier state back, newest change first so that an object changed twice ends where it

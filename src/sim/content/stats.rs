@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::store::UndoLog;
 
-/// The classes Canvas reports, in the order of reference §2.
+/// The classes Canvas reports, in the order of docs/canvas-api.md §2.
 const CLASSES: [&str; 13] = [
     "Account",
     "EnrollmentTerm",

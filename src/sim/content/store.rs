@@ -40,7 +40,7 @@ pub struct UndoLog {
     pub entries: Vec<UndoEntry>,
 }
 
-/// How much of a batch's changes `restore_states` rolls back (reference §1.8).
+/// How much of a batch's changes `restore_states` rolls back (docs/canvas-api.md §1.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreMode {
     /// Everything the batch changed.
@@ -98,7 +98,7 @@ pub struct AccountContent {
 /// Key of the Default Term in the terms table.
 pub(crate) const DEFAULT_TERM_KEY: &str = "";
 
-/// The statistics class of the objects in a table (reference §2), if Canvas counts them.
+/// The statistics class of the objects in a table (docs/canvas-api.md §2), if Canvas counts them.
 pub(crate) fn stat_class(kind: SisKind) -> Option<&'static str> {
     Some(match kind {
         SisKind::Account => "Account",

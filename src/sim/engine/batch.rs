@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::content::store::UndoLog;
 use crate::sim::content::{SisMessage, StoredCsv};
 
-/// Canvas's twelve batch states (reference §3.1).
+/// Canvas's twelve batch states (docs/canvas-api.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowState {
@@ -88,7 +88,8 @@ impl WorkflowState {
     }
 }
 
-/// The create options Canvas stores on the batch and echoes in the JSON (reference §1.2, §2).
+/// The create options Canvas stores on the batch and echoes in the JSON
+/// (docs/canvas-api.md §1.2, §2).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchOptions {
     pub import_type: String,

@@ -1,6 +1,7 @@
 //! The simulated Canvas's SIS machinery: batches, their workflow states, and the per-account queue.
 //!
-//! Transitions (reference §3.2), all driven by [`Engine::tick`] except the API-driven ones:
+//! Transitions (docs/canvas-api.md §3.2), all driven by [`Engine::tick`] except the API-driven
+//! ones:
 //!
 //! ```text
 //! POST ─► initializing ─(upload complete)─► created ─(account idle, FIFO, start delay, no hold)─► importing

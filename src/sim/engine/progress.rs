@@ -2,7 +2,7 @@
 //!
 //! A restore goes `queued` → `running` → `completed` over two engine ticks, while its batch is
 //! `restoring`; at the end the batch becomes `restored`, or `partially_restored` when only part of
-//! its changes were asked for (reference §1.8).
+//! its changes were asked for (docs/canvas-api.md §1.8).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,5 @@
-//! The SisImport JSON, as Canvas's code renders it (reference §2), not as its doc model says.
+//! The SisImport JSON, as Canvas's code renders it (docs/canvas-api.md §2), not as its doc model
+//! says.
 //!
 //! `progress` and `batch_mode_term_id` are numbers, `statistics` sits under `data`,
 //! `csv_attachments` is a flat list, option fields are `null` unless set, and the conditional
@@ -55,8 +56,9 @@ pub fn sis_import_json(
         json!(o.diffing_data_set_identifier),
     );
     m.insert("diffing_remaster".into(), json!(o.diffing_remaster));
-    // Canvas reads this from options while the diff code writes it into data (reference §2):
-    // the top-level key stays null; data.diffed_against_sis_batch_id carries the id.
+    // Canvas reads this from options while the diff code writes it into data
+    // (docs/canvas-api.md §2): the top-level key stays null; data.diffed_against_sis_batch_id
+    // carries the id.
     m.insert("diffed_against_import_id".into(), Value::Null);
     m.insert("diffing_drop_status".into(), json!(o.diffing_drop_status));
     m.insert(

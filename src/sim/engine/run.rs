@@ -3,7 +3,8 @@
 //! Canvas runs one job per root account (`process_all_for_account`): it returns at once while a
 //! batch is `importing`/`cleanup_batch`, otherwise takes `created` batches oldest first. Rows are
 //! applied at `rows_per_sec`; a batch of at most 50 rows is "running immediately" and keeps
-//! progress 0 until it ends, a larger one shows rows done / rows, capped at 99 (reference §3.4).
+//! progress 0 until it ends, a larger one shows rows done / rows, capped at 99
+//! (docs/canvas-api.md §3.4).
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -124,7 +125,7 @@ impl Engine {
         } else {
             None
         };
-        // Batch mode wins silently over diffing (reference §4.2).
+        // Batch mode wins silently over diffing (docs/canvas-api.md §4.2).
         let diffing = match (&batch_mode, &o.diffing_data_set_identifier) {
             (None, Some(id)) => Some(DiffingSettings {
                 data_set_identifier: id.clone(),
@@ -319,7 +320,7 @@ impl Engine {
         }
     }
 
-    /// Decides the final state (reference §3.1) and records the outcome.
+    /// Decides the final state (docs/canvas-api.md §3.1) and records the outcome.
     fn finish(
         &mut self,
         id: u64,

@@ -2,10 +2,10 @@
 //! course or section, every file that could define it has been read; duplicate ids across the
 //! batch; references to objects the batch does not define.
 //!
-//! Canvas orders files by kind, never by name or position in the zip (reference §5.2). Files of
-//! one kind are taken in name order. A reference is checked only if the batch has at least one
-//! file defining that kind of object: an incremental feed of enrollments alone relies on Canvas's
-//! existing users by design, and flagging every row of it would bury real problems.
+//! Canvas orders files by kind, never by name or position in the zip (docs/canvas-api.md §5.2).
+//! Files of one kind are taken in name order. A reference is checked only if the batch has at least
+//! one file defining that kind of object: an incremental feed of enrollments alone relies on
+//! Canvas's existing users by design, and flagging every row of it would bury real problems.
 
 use std::collections::HashSet;
 

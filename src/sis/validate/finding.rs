@@ -162,7 +162,7 @@ pub const RULES: &[&str] = &[
 ];
 
 /// Which warnings a tenant has chosen to make reject the batch (Canvas itself imports a batch
-/// with them; design invariant 8 makes rejecting on them an explicit choice).
+/// with them; docs/design.md invariant 8 makes rejecting on them an explicit choice).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Strict {
     /// Only what fails Canvas's import rejects.

@@ -12,7 +12,8 @@ use crate::sis::SisKind;
 
 /// The widest header row checked. Canvas's kinds use a few dozen columns; a header this wide is
 /// not an SIS export (or is a broken one), and its names alone would take memory out of
-/// proportion to one record, so it is refused before any per-column work (design invariant 6).
+/// proportion to one record, so it is refused before any per-column work (invariant 6 of
+/// docs/design.md).
 pub(crate) const MAX_HEADER_COLUMNS: usize = 10_000;
 
 /// Names listed when a message shows the header row; the rest are counted.

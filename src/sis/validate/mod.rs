@@ -1,9 +1,9 @@
 //! Validation of a batch of SIS CSV files against Canvas's rules, before anything is sent.
 //!
 //! [`validate_batch`] streams every file once, in Canvas's processing order, and reports each
-//! problem with what it is, where it is (file, row, column) and what to do (design invariant 7).
-//! Errors reject the batch before upload; warnings travel with it. It never fails and never
-//! panics on input: an unreadable file is a finding too.
+//! problem with what it is, where it is (file, row, column) and what to do (docs/design.md
+//! invariant 7). Errors reject the batch before upload; warnings travel with it. It never fails and
+//! never panics on input: an unreadable file is a finding too.
 //!
 //! Layout:
 //! - `scan`: a Ruby-strict streaming CSV record reader (Canvas parses with Ruby's CSV).

@@ -2,8 +2,9 @@
 //! record without allocating unless something is wrong.
 //!
 //! Canvas treats all of these per row: it skips the row (or ignores the value) with a warning in
-//! the import and goes on, so they are warnings here too (design invariant 8: only what fails
-//! Canvas's import rejects a batch). A tenant that wants a rule to reject opts in with `strict`.
+//! the import and goes on, so they are warnings here too (docs/design.md invariant 8: only what
+//! fails Canvas's import rejects a batch). A tenant that wants a rule to reject opts in with
+//! `strict`.
 
 use super::dates::{DateRead, read_date};
 use super::finding::Finding;

@@ -1,6 +1,6 @@
 //! What each kind of SIS CSV must contain, per Canvas's `sis_csv` documentation and importers
-//! (reference §5.3): required columns and values, status values, dates, whole numbers, value
-//! lists, and which columns name objects defined elsewhere in the batch.
+//! (docs/canvas-api.md §5.3): required columns and values, status values, dates, whole numbers,
+//! value lists, and which columns name objects defined elsewhere in the batch.
 //!
 //! This is data only; `plan` binds it to one file's header and `row` applies it.
 

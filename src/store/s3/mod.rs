@@ -9,7 +9,7 @@
 //!   not there yet, and checked against the manifest's sha256 when it gives one.
 //!
 //! Every object is streamed chunk by chunk to disk ([`download`]) and hashed on the way, so
-//! memory does not grow with the batch (design invariant 6). What
+//! memory does not grow with the batch (docs/design.md invariant 6). What
 //! comes back ([`Fetched`]) identifies the input the way folder mode does (same
 //! [`content_hash`]), so the ledger's dedup treats both triggers alike.
 //!

@@ -1,5 +1,5 @@
 //! What an object key means to the worker: a zip batch, a folder closed by its marker, or
-//! nothing (design.md, "Batches and triggers").
+//! nothing (docs/design.md, "Batches and triggers").
 //!
 //! Judged from the key alone, like folder mode judges an inbox entry by its name
 //! (`trigger::folder::ready`): a key whose last segment ends in `.zip` (any case) is a batch; a

@@ -1,9 +1,9 @@
 //! EventBridge events from `aws.s3`, as an EventBridge rule delivers them to the FIFO queue
-//! (route A of aws.md §1.2): the whole event is the message body.
+//! (route A of docs/aws.md §1.2): the whole event is the message body.
 //!
 //! Field names are kebab-case (`detail-type`, `version-id`) and the ETag is `etag`. Keys are taken
 //! **as they are**: the S3 docs do not say this format encodes them and moto sends them plain
-//! (aws.md §1.3 b), so decoding on a guess would corrupt a key holding `+` or `%`.
+//! (docs/aws.md §1.3 b), so decoding on a guess would corrupt a key holding `+` or `%`.
 //! Only `detail-type: "Object Created"` becomes work; other S3 detail types ("Object Deleted",
 //! "Object Restore Completed", …) are [`Ignored`]. An event from another source is poison: the
 //! rule feeding this queue is wrong.

@@ -1,7 +1,7 @@
 //! Queue message bodies of the cloud worker, turned into object events: the pure first step of
 //! S3 drop → EventBridge → SQS FIFO → `canvas-sis run`.
 //!
-//! [`parse_message`] accepts the three bodies of design.md's operator contract — an S3 event
+//! [`parse_message`] accepts the three bodies of docs/design.md's operator contract — an S3 event
 //! notification ([`s3`]), the `s3:TestEvent`, an EventBridge event from `aws.s3`
 //! ([`eventbridge`]) — and calls anything else poison ([`PoisonError`]). [`classify`] says what
 //! an object key means (zip batch, closed folder, nothing), and [`Router`] which tenant it
@@ -32,7 +32,7 @@ pub struct ObjectEvent {
     pub size: Option<u64>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
-    /// Hex, comparable only between events of the same key (aws.md §1.3).
+    /// Hex, comparable only between events of the same key (docs/aws.md §1.3).
     pub sequencer: Option<String>,
     /// `None` when absent or not RFC 3339: the time is for logs, never worth a poison message.
     pub event_time: Option<DateTime<Utc>>,

@@ -1,5 +1,5 @@
 //! Tenant routing: which tenant an object key belongs to, by the tenants' `s3_prefix`
-//! (design.md: "A tenant is chosen by S3 key prefix").
+//! (docs/design.md: "A tenant is chosen by S3 key prefix").
 //!
 //! Plain string prefixes, as S3 itself uses them: `main` matches `main2/x.zip` too, so prefixes
 //! should end in `/`. The longest matching prefix wins, so `east/` and `east/law/` can be two

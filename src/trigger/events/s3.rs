@@ -1,8 +1,8 @@
 //! S3 event notifications (`{"Records":[…]}`) and the `s3:TestEvent`, as S3 sends them to a
-//! standard queue (route B/C of aws.md §1.2) or moto sends them in tests.
+//! standard queue (route B/C of docs/aws.md §1.2) or moto sends them in tests.
 //!
 //! The serde types are ours and lenient: every field is optional, because moto omits
-//! `userIdentity`, `versionId`, `sequencer` and more (aws.md §3.4). What the worker cannot do
+//! `userIdentity`, `versionId`, `sequencer` and more (docs/aws.md §3.4). What the worker cannot do
 //! without — `eventName`, the bucket name and the key of an `ObjectCreated:*` record — is checked
 //! by hand afterwards, so the poison message names the exact field. Records of other events
 //! (`ObjectRemoved:*`, `ObjectRestore:*`, …) are kept aside as [`Ignored`] without being checked.

@@ -1,8 +1,8 @@
 //! Archiving: moving a finished batch from `processing/<id>/` to `archive/<id>/` (outcome good)
 //! or `failed/<id>/` (failed, aborted or rejected), together with the files that explain it.
 //!
-//! **Call this only after the batch's outcome is recorded in the ledger** (design invariant 3:
-//! inputs are not moved until the outcome is recorded). This module cannot check that; it is the
+//! **Call this only after the batch's outcome is recorded in the ledger** (docs/design.md invariant
+//! 3: inputs are not moved until the outcome is recorded). This module cannot check that; it is the
 //! caller's duty. If the process dies before `archive`, the batch is still in `processing/` and
 //! [`super::recover`] hands it back; the caller then finds the recorded outcome and archives.
 //!

@@ -14,9 +14,10 @@
 //!
 //! One watcher cycle: [`recover`] (once, at start) → [`scan`] (what in the inbox is ready, in
 //! arrival order) → [`claim`] each batch in order → run it → record the outcome → [`archive`].
-//! Design invariant 3 ("nothing is lost") is split between this module and its caller: files
-//! only ever move by `rename` inside DIR, a claim is journaled in `claim.json` before anything
-//! moves, and [`archive`] is called only after the outcome is recorded — the caller's duty.
+//! docs/design.md invariant 3 ("nothing is lost") is split between this module and its caller:
+//! files only ever move by `rename` inside DIR, a claim is journaled in `claim.json` before
+//! anything moves, and [`archive`] is called only after the outcome is recorded — the caller's
+//! duty.
 //!
 //! Several watchers may share one DIR: a rename is the arbiter of every claim (the loser gets
 //! [`FolderError::Lost`] and skips), and a claimed batch stays locked (`claim.lock`, an advisory

@@ -335,7 +335,7 @@ impl Pass<'_> {
     }
 }
 
-/// What tells this drop from a later drop of the same files at the same place (design.md: a
+/// What tells this drop from a later drop of the same files at the same place (docs/design.md: a
 /// batch's identity is its delivery, not its content). Each file's inode and change time:
 /// copying or moving a file into the inbox sets them, and nothing changes them while the drop
 /// waits there, so two passes or two watchers seeing one drop agree, while a re-drop — even of

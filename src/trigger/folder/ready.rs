@@ -1,6 +1,6 @@
 //! Readiness: when an inbox entry is a complete batch, and what it holds.
 //!
-//! The rules (the operator contract of design.md plus the classic sample-script layout):
+//! The rules (the operator contract of docs/design.md plus the classic sample-script layout):
 //!
 //! - **Folder** (`inbox/<name>/`): closed by a `manifest.json` or a `READY` file in it — a batch
 //!   at once, since the marker is written last (a manifest that is not valid JSON yet gets the

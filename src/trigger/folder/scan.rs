@@ -3,7 +3,7 @@
 //!
 //! **Arrival order** (deterministic): by `ready_at` — the newest mtime among the batch's files
 //! and its closing marker, i.e. when the batch became complete — then by batch name, then by
-//! tenant name. Per tenant this is the order the pipeline submits in (design invariant 2).
+//! tenant name. Per tenant this is the order the pipeline submits in (docs/design.md invariant 2).
 //!
 //! Scanning only reads. Entries that are not batches (yet) are reported in [`Scan::pending`]
 //! with the reason, for the watcher's log. Entries that another watcher is claiming right now
