@@ -1286,3 +1286,19 @@ async fn users_self_is_the_user_canvas_records_on_the_imports_this_token_creates
     assert_no_token(&e);
     assert_eq!(e.class(), ErrorClass::Auth, "{e}");
 }
+
+/// Writes `bytes` as `name` in `dir` and returns the path.
+fn write_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A recorded request's header, by lower-case name.
+fn header_of<'a>(req: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    req["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        .and_then(|h| h[1].as_str())
+}

@@ -458,3 +458,9 @@ fn a_batch_folder_holding_a_symlink_or_a_named_pipe_is_a_batch_to_reject() {
         );
     }
 }
+
+/// A file's SHA-256, as the manifest and the ledger write it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

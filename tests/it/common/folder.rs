@@ -72,11 +72,6 @@ pub fn empty_zip() -> Vec<u8> {
     z
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 pub const USERS: &[u8] = b"user_id,login_id,status\nu1,u1,active\n";
 pub const COURSES: &[u8] = b"course_id,short_name,long_name,status\nc1,C1,Course 1,active\n";
 

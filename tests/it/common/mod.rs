@@ -298,13 +298,6 @@ pub fn client(sim: &Sim, token: &str) -> canvas_sis::canvas::CanvasClient {
     canvas_sis::canvas::CanvasClient::new(client_config(sim, token)).expect("client builds")
 }
 
-/// Writes `bytes` as `name` in `dir` and returns the path.
-pub fn write_file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let p = dir.path().join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 impl Sim {
     /// The simulator's request log (`/__sim/requests`).
     pub async fn requests(&self) -> Vec<Value> {
@@ -331,15 +324,6 @@ impl Sim {
             .unwrap();
         assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
-}
-
-/// A recorded request's header, by lower-case name.
-pub fn header_of<'a>(req: &'a Value, name: &str) -> Option<&'a str> {
-    req["headers"]
-        .as_array()?
-        .iter()
-        .find(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
-        .and_then(|h| h[1].as_str())
 }
 
 /// A simulator for the folder-mode tests: fast imports, the errors file 100 ms after the end.
