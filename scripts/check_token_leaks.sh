@@ -5,7 +5,7 @@
 #   scripts/check_token_leaks.sh FILE
 #
 # The values are read from the test sources, so a new test token is checked without editing this
-# file: the simulator token specs of tests/common/mod.rs ("name:TOKEN[:perms]") and the
+# file: the simulator token specs of tests/it/common/mod.rs ("name:TOKEN[:perms]") and the
 # `*_TOKEN = "..."` constants of tests/python. Values shorter than 6 characters are skipped.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ file="${1:?usage: check_token_leaks.sh FILE}"
 [ -f "$file" ] || { echo "check_token_leaks.sh: no such file: $file" >&2; exit 2; }
 
 tokens() {
-    grep -ohE '"[a-z]+:[A-Za-z0-9_.-]+(:[a-z_,]*)?"' "$ROOT/tests/common/mod.rs" | tr -d '"' | cut -d: -f2
+    grep -ohE '"[a-z]+:[A-Za-z0-9_.-]+(:[a-z_,]*)?"' "$ROOT/tests/it/common/mod.rs" | tr -d '"' | cut -d: -f2
     grep -ohE '^[A-Z_]*TOKEN *= *"[^"]+"' "$ROOT"/tests/python/*.py | sed -E 's/.*"([^"]+)"/\1/'
 }
 

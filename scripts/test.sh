@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: every Rust test, the black-box Python suite against the built simulator, the
-# local cloud stack end to end, and the static checks of everything that deploys it.
+# The test command: rustfmt and clippy, every Rust test, the black-box Python suite against the
+# built simulator, the local cloud stack end to end, and the static checks of everything that
+# deploys it.
 #
 #   scripts/test.sh            # from anywhere inside the repository
 #
@@ -78,6 +79,17 @@ ensure_curl
 ensure_venv
 [ -x "$CANVAS_SIS_MOTO" ] || die "moto_server is missing from .venv after installing the requirements"
 SUMMARY+=("setup ok")
+
+# Static checks of the Rust code first: they are the quickest to fail. clippy comes with rustup's
+# default profile; without it the script stops and says how to get it.
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+SUMMARY+=("fmt ok")
+
+step "cargo clippy --locked --all-targets -- -D warnings"
+cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup component add clippy"
+cargo clippy --locked --all-targets -- -D warnings
+SUMMARY+=("clippy ok")
 
 step "cargo build --locked"
 cargo build --locked

@@ -5,7 +5,7 @@
 #
 # S3 cannot notify a FIFO queue directly; EventBridge can, with a static message group per target,
 # hence one rule per tenant (the same layout as the worker's tests build in moto:
-# tests/common/moto.rs route_prefix_to_fifo). The queue deduplicates on content (a rule target
+# tests/it/common/moto.rs route_prefix_to_fifo). The queue deduplicates on content (a rule target
 # cannot set a deduplication id). Everything is encrypted with the module's KMS key.
 
 data "aws_caller_identity" "current" {}

@@ -1,0 +1,198 @@
+//! The operator commands on the cloud worker's S3 ledger (`--state s3://bucket/prefix/`), run as
+//! an admin runs them: the built binary against a real moto server.
+
+use std::process::{Command, Output};
+
+use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, S3Store, Stage};
+
+use crate::common::moto::Moto;
+
+const URL: &str = "s3://state/canvas-sis/";
+
+/// Runs the binary with only moto's environment (no stray AWS profile or SIS_STATE_URL).
+fn run(m: &Moto, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(args)
+        .env_clear()
+        .envs(m.env())
+        .envs(extra_env.iter().copied())
+        .env("USER", "ops-test")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn ledger(m: &Moto) -> Ledger<S3Store> {
+    Ledger::new(S3Store::from_url(m.s3().await, URL).unwrap())
+}
+
+/// A bucket `state` whose ledger holds one batch of tenant `main`, held by the guard.
+async fn held_batch(m: &Moto) -> String {
+    m.create_bucket("state").await;
+    let ledger = ledger(m).await;
+    let new = NewBatch {
+        tenant: "main".into(),
+        source: BatchSource {
+            kind: "s3".into(),
+            location: "s3://drop/main/b1.zip".into(),
+            files: vec![],
+            ..Default::default()
+        },
+        content_sha256: "ab".repeat(32),
+    };
+    let id = ledger.create_batch(new).await.unwrap().record().id.clone();
+    ledger.transition(&id, Stage::Validated, "t").await.unwrap();
+    let held = Stage::Held {
+        reason: "users went from 100 to 30 rows".into(),
+    };
+    ledger.transition(&id, held, "t").await.unwrap();
+    id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_pauses_resumes_and_approves_on_the_s3_ledger() {
+    let m = Moto::start();
+    let id = held_batch(&m).await;
+    let l = ledger(&m).await;
+
+    let out = run(&m, &[], &["status", "--state", URL]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&id) && text(&out).contains("held (users went from 100 to 30 rows)"),
+        "{}",
+        text(&out)
+    );
+
+    let pause = [
+        "pause",
+        "--state",
+        URL,
+        "--tenant",
+        "main",
+        "--reason",
+        "term rollover",
+    ];
+    let out = run(&m, &[], &pause);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        matches!(l.tenant("main").await.unwrap().gate, Gate::Paused { ref by, .. } if by == "ops-test")
+    );
+    let out = run(&m, &[], &["status", "--state", URL]);
+    assert!(text(&out).contains("tenant main: paused"), "{}", text(&out));
+
+    let out = run(&m, &[], &["resume", "--state", URL, "--tenant", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("it was paused: term rollover"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(l.tenant("main").await.unwrap().gate, Gate::Open);
+
+    let out = run(&m, &[], &["approve", "--state", URL, &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rec = l
+        .get_batch(&BatchId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rec.approved, "approve sets the flag in the S3 record");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_url_may_come_from_sis_state_url() {
+    let m = Moto::start();
+    let id = held_batch(&m).await;
+    let out = run(&m, &[("SIS_STATE_URL", URL)], &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    let out = run(
+        &m,
+        &[("SIS_STATE_URL", URL)],
+        &["pause", "--tenant", "main"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(matches!(
+        ledger(&m).await.tenant("main").await.unwrap().gate,
+        Gate::Paused { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bucket_fails_clearly_and_creates_nothing() {
+    let m = Moto::start();
+    held_batch(&m).await;
+    let out = run(
+        &m,
+        &[],
+        &[
+            "pause",
+            "--state",
+            "s3://nope/canvas-sis/",
+            "--tenant",
+            "main",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("bucket `nope` does not exist"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&m, &[], &["status", "--state", "s3://nope/canvas-sis/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let buckets = m.s3().await.list_buckets().send().await.unwrap();
+    let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["state"], "no bucket was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_without_a_ledger_is_refused_and_left_empty() {
+    let m = Moto::start();
+    held_batch(&m).await;
+    let typo = "s3://state/canvas-sys/";
+    let out = run(&m, &[], &["pause", "--state", typo, "--tenant", "main"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("holds no ledger"), "{}", text(&out));
+    let listed = m
+        .s3()
+        .await
+        .list_objects_v2()
+        .bucket("state")
+        .prefix("canvas-sys/")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        listed.contents().is_empty(),
+        "nothing written under the typo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_one_of_dir_and_state_is_required() {
+    let m = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(
+        &m,
+        &[],
+        &["pause", "--dir", d, "--state", URL, "--tenant", "t"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot be used with"), "{}", text(&out));
+    let out = run(&m, &[], &["resume", "--tenant", "t"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--dir") && text(&out).contains("--state"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,0 +1,352 @@
+//! `canvas-sis lambda` as AWS Lambda runs it: the real binary against a local Runtime API
+//! (tests/it/lambda_mode/lambda_api.rs), fed SQS events built from messages received from moto's FIFO
+//! queue — which the drop bucket fills through S3 → EventBridge — with the simulator as Canvas.
+//! The harness plays Lambda: it deletes the messages the function did not report and leaves the
+//! reported ones to come back.
+
+mod lambda_api;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lambda_api::{Answer, Delivery, EventSource, RuntimeApi};
+use serde_json::json;
+
+use crate::common::cloud::{Cloud, CloudOpts, Worker, imported_users, sha, tagged_users};
+use crate::common::{self, cloud, receiver};
+
+/// Every invocation's time: short, so that a slow import needs several.
+const INVOCATION: Duration = Duration::from_secs(3);
+
+fn zip_feed(tag: &str, rows: usize) -> Vec<u8> {
+    common::zip_of(&[("users.csv", &tagged_users(tag, rows))])
+}
+
+/// The function's command: `args` empty starts it as Lambda does (`bootstrap`, no command).
+fn function(c: &Cloud, api: &RuntimeApi, args: &[&str]) -> Command {
+    let mut cmd = c.command(args);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.host_port())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "canvas-sis")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("SIS_LAMBDA_MARGIN_SECS", "1");
+    cmd
+}
+
+fn start_function(c: &Cloud, api: &RuntimeApi, args: &[&str]) -> Worker {
+    c.spawn_command(function(c, api, args))
+}
+
+async fn event_source(c: &Cloud) -> EventSource {
+    EventSource {
+        sqs: c.moto.sqs().await,
+        queue_url: c.queue_url.clone(),
+        queue_arn: c.queue_arn.clone(),
+        batch_size: 10,
+        visibility_secs: 4,
+    }
+}
+
+/// Waits until the queue holds `n` visible messages (EventBridge delivers asynchronously).
+async fn until_visible(c: &Cloud, n: u64) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while c.moto.depth(&c.queue_url).await.0 < n {
+        assert!(Instant::now() < end, "{n} messages never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Delivers until the queue is empty (bounded), returning every delivery.
+async fn deliver_all(c: &Cloud, source: &EventSource, api: &RuntimeApi) -> Vec<Delivery> {
+    let end = Instant::now() + Duration::from_secs(120);
+    let mut all = Vec::new();
+    loop {
+        assert!(Instant::now() < end, "the queue never drained: {all:#?}");
+        match source.deliver(api, INVOCATION, 1).await {
+            Some(d) => all.push(d),
+            None if c.moto.depth(&c.queue_url).await == (0, 0) => return all,
+            None => {}
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_no_token(out: &Output) {
+    let all = text(out);
+    assert!(
+        !all.contains(common::ADMIN),
+        "the Canvas token appears in the function's output"
+    );
+    assert!(all.contains("invocation done"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_import_spans_several_invocations_and_is_uploaded_once() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        max_receive: 100,
+        ..CloudOpts::default()
+    })
+    .await;
+    let api = RuntimeApi::start().await;
+    let function = start_function(
+        &c,
+        &api,
+        &["lambda", "--poll-secs", "0.2", "--submit-lease-secs", "5"],
+    );
+    let source = event_source(&c).await;
+    let users = tagged_users("long", 24);
+    c.drop_zip("exports/long.zip", common::zip_of(&[("users.csv", &users)]))
+        .await;
+    until_visible(&c, 1).await;
+    let started = Instant::now();
+    let deliveries = deliver_all(&c, &source, &api).await;
+    let took = started.elapsed();
+    let out = function.stop();
+    let log = text(&out);
+
+    // About 12 s of import at 3 s an invocation: several invocations, one message.
+    assert!(deliveries.len() >= 3, "{deliveries:#?}\n{log}");
+    let id = &deliveries[0].ids[0];
+    for d in &deliveries {
+        assert_eq!(&d.ids, &vec![id.clone()], "always the same message");
+        assert!(d.in_time, "answered after the deadline: {d:?}");
+        assert!(matches!(d.answer, Answer::Response(_)), "{d:?}");
+    }
+    let (last, waiting) = deliveries.split_last().unwrap();
+    for d in waiting {
+        assert_eq!(d.failures, vec![id.clone()], "unfinished: reported");
+    }
+    assert!(last.failures.is_empty(), "finished: not reported");
+
+    let imports = c.sim.imports().await;
+    assert_eq!(
+        imports.len(),
+        1,
+        "one upload, whatever the invocations: {imports:#?}"
+    );
+    assert_eq!(imports[0]["workflow_state"], json!("imported"));
+    assert_eq!(imported_users(&c.sim, 1).await, vec![sha(&users)]);
+    let batches = c.batches("default").await;
+    assert_eq!(batches.len(), 1);
+    assert_eq!(
+        batches[0]["stage"]["stage"],
+        json!("terminal"),
+        "{}",
+        batches[0]
+    );
+    assert_eq!(batches[0]["stage"]["state"], json!("imported"));
+    // The ledger says why the message came back: the wait stopped at the margin (not cut off).
+    let why = batches[0]["message_released"]["why"].as_str().unwrap_or("");
+    assert!(why.contains("time was up"), "{}", batches[0]);
+    eprintln!(
+        "{} invocations of {INVOCATION:?} over {took:?} for one import",
+        deliveries.len()
+    );
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    assert!(api.init_errors().is_empty());
+    assert_no_token(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_unfinished_message_and_every_later_one_come_back_in_order() {
+    let c = Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        max_receive: 100,
+        ..CloudOpts::default()
+    })
+    .await;
+    let api = RuntimeApi::start().await;
+    // Started as Lambda starts a custom runtime: no command at all.
+    let function = start_function(&c, &api, &[]);
+    let source = event_source(&c).await;
+    c.moto
+        .put(cloud::DROP, "exports/notes.txt", b"not a batch".to_vec())
+        .await;
+    until_visible(&c, 1).await;
+    let slow = tagged_users("slow", 12);
+    let quick = tagged_users("quick", 2);
+    c.drop_zip(
+        "exports/a-slow.zip",
+        common::zip_of(&[("users.csv", &slow)]),
+    )
+    .await;
+    until_visible(&c, 2).await;
+    c.drop_zip(
+        "exports/b-quick.zip",
+        common::zip_of(&[("users.csv", &quick)]),
+    )
+    .await;
+    until_visible(&c, 3).await;
+
+    let first = source
+        .deliver(&api, INVOCATION, 1)
+        .await
+        .expect("a delivery");
+    assert_eq!(first.ids.len(), 3, "one event of three messages: {first:?}");
+    assert!(first.bodies[0].contains("notes.txt"), "{first:?}");
+    assert!(first.bodies[1].contains("a-slow.zip"), "{first:?}");
+    // The first message carried no batch: done. The second's import is still running: it and
+    // the third (not started) come back, in order.
+    assert_eq!(first.failures, first.ids[1..].to_vec(), "{first:?}");
+    assert!(
+        !imported_users(&c.sim, 1).await.contains(&sha(&quick)),
+        "the third batch was not started"
+    );
+
+    let rest = deliver_all(&c, &source, &api).await;
+    let out = function.stop();
+    assert!(!rest.is_empty());
+    for d in &rest {
+        assert!(
+            !d.ids.contains(&first.ids[0]),
+            "the done message was deleted"
+        );
+        if let Some(f) = d.failures.first() {
+            let at = d.ids.iter().position(|i| i == f).unwrap();
+            assert_eq!(d.failures, d.ids[at..].to_vec(), "{d:?}");
+        }
+    }
+    assert_eq!(
+        imported_users(&c.sim, 1).await,
+        vec![sha(&slow), sha(&quick)],
+        "each batch imported once, in order"
+    );
+    let batches = c.batches("default").await;
+    assert_eq!(batches.len(), 2);
+    for b in &batches {
+        assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+    }
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    assert_no_token(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_recorded_and_not_reported_with_the_token_from_secrets_manager() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let arn = c
+        .moto
+        .secrets()
+        .await
+        .create_secret()
+        .name("canvas-sis/canvas-token")
+        .secret_string(format!("{}\n", common::ADMIN))
+        .send()
+        .await
+        .expect("create the secret")
+        .arn
+        .expect("arn");
+    let mut cmd = function(&c, &api, &["lambda", "--poll-secs", "0.2"]);
+    cmd.env_remove("CANVAS_TOKEN")
+        .env("CANVAS_TOKEN_SECRET_ARN", &arn);
+    let function = c.spawn_command(cmd);
+    let source = event_source(&c).await;
+    c.send("this is not an S3 event", "default").await;
+    c.drop_zip("exports/ok.zip", zip_feed("ok", 3)).await;
+    until_visible(&c, 2).await;
+
+    let d = source
+        .deliver(&api, Duration::from_secs(10), 1)
+        .await
+        .expect("a delivery");
+    let out = function.stop();
+    assert_eq!(d.ids.len(), 2, "{d:?}");
+    assert!(
+        d.failures.is_empty(),
+        "poison is done with, not reported: {d:?}"
+    );
+    let poison = c.state_json("poison/").await;
+    assert_eq!(poison.len(), 1, "{poison:?}");
+    assert_eq!(poison[0].1["message_id"], json!(d.ids[0]));
+    assert_eq!(poison[0].1["kind"], json!("not_json"));
+    assert_eq!(
+        c.sim.imports().await.len(),
+        1,
+        "the batch behind it went on"
+    );
+    assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
+    assert!(
+        c.dead_letters().await.is_empty(),
+        "Lambda mode does not use the DLQ itself"
+    );
+    assert_no_token(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_tells_the_runtime_api_why_and_exits() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let mut cmd = function(&c, &api, &[]);
+    cmd.env_remove("CANVAS_BASE_URL");
+    let out = cloud::wait_output(c.spawn_command(cmd), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let errors = api.init_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["errorMessage"].as_str().unwrap_or("");
+    assert!(message.contains("CANVAS_BASE_URL"), "{message}");
+    assert!(!message.contains(common::ADMIN) && !text(&out).contains(common::ADMIN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_folder_is_rejected_once_its_wait_is_over_across_invocations() {
+    let c = Cloud::start(CloudOpts {
+        max_receive: 100,
+        ..CloudOpts::default()
+    })
+    .await;
+    let api = RuntimeApi::start().await;
+    // The first notice is answered "retry in 1 s": only a flush before answering waits for it.
+    let hooks = receiver::Receiver::start(&[receiver::Reply::RetryAfter(1)]).await;
+    // The wait (4 s) is longer than what one invocation (3 s) can give it.
+    let mut cmd = function(&c, &api, &["lambda", "--incomplete-wait-secs", "4"]);
+    cmd.env("SIS_NOTIFY_WEBHOOK_URL", format!("{}/hook", hooks.base));
+    let function = c.spawn_command(cmd);
+    let source = event_source(&c).await;
+    c.drop_folder(
+        "exports/partial/",
+        &[("users.csv", tagged_users("p", 2))],
+        json!({"files": [{"name": "users.csv"}, {"name": "enrollments.csv"}]}),
+    )
+    .await;
+    until_visible(&c, 1).await;
+    let mut deliveries = Vec::new();
+    let mut hooks_at_answer = Vec::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    while deliveries
+        .last()
+        .is_none_or(|d: &Delivery| !d.failures.is_empty())
+    {
+        assert!(Instant::now() < end, "{deliveries:#?}");
+        if let Some(d) = source.deliver(&api, INVOCATION, 1).await {
+            hooks_at_answer.push(hooks.got().len());
+            deliveries.push(d);
+        }
+    }
+    let out = function.stop();
+    assert!(deliveries.len() >= 2, "{deliveries:#?}");
+    assert_eq!(
+        hooks_at_answer.last(),
+        Some(&2),
+        "the notice was retried and delivered before the invocation answered: {hooks_at_answer:?}"
+    );
+    assert!(deliveries.last().unwrap().failures.is_empty());
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["state"], json!("rejected"), "{b}");
+    assert!(b["errors"].to_string().contains("enrollments.csv"), "{b}");
+    assert!(c.sim.imports().await.is_empty());
+    let got = hooks.got();
+    assert!(
+        got.iter()
+            .any(|g| g.body["tenant"] == json!("default") && g.body["batch"] == b["id"]),
+        "{got:?}"
+    );
+    assert_no_token(&out);
+}

@@ -1,0 +1,187 @@
+//! Operator actions on the ledger: pause, resume, approve, undo.
+
+use std::time::Duration;
+
+use canvas_sis::canvas::{AccountRef, RestoreOptions};
+use canvas_sis::ledger::{BatchSource, Gate, Ledger, MemoryStore, NewBatch, Stage};
+use canvas_sis::pipeline::operator::{self, OperatorError};
+
+use crate::common::*;
+
+async fn batch(ledger: &Ledger<MemoryStore>, name: &str) -> canvas_sis::ledger::BatchId {
+    use sha2::{Digest, Sha256};
+    let new = NewBatch {
+        tenant: "main".into(),
+        source: BatchSource {
+            kind: "folder".into(),
+            location: format!("/drop/{name}"),
+            files: vec![],
+            ..Default::default()
+        },
+        content_sha256: hex::encode(Sha256::digest(name.as_bytes())),
+    };
+    ledger.create_batch(new).await.unwrap().record().id.clone()
+}
+
+#[tokio::test]
+async fn pause_and_resume_close_and_reopen_the_gate_but_a_halt_is_not_paused_over() {
+    let ledger = Ledger::new(MemoryStore::new());
+    let t = operator::pause(&ledger, "main", "ops", "term rollover")
+        .await
+        .unwrap();
+    assert!(matches!(t.gate, Gate::Paused { ref reason, .. } if reason == "term rollover"));
+    let before = operator::resume(&ledger, "main").await.unwrap();
+    assert!(
+        matches!(
+            before,
+            operator::Resumed::Unpaused {
+                still_halted: None,
+                ..
+            }
+        ),
+        "{before:?}"
+    );
+    assert_eq!(ledger.tenant("main").await.unwrap().gate, Gate::Open);
+    let id = batch(&ledger, "b1").await;
+    ledger
+        .update_tenant("main", |t| {
+            t.gate = Gate::Halted {
+                reason: "failed".into(),
+                batch: id.clone(),
+                at: chrono::Utc::now(),
+            };
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let err = operator::pause(&ledger, "main", "ops", "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OperatorError::Halted { .. }), "{err}");
+    assert!(err.to_string().contains("resume"));
+    assert_eq!(
+        operator::tenants(&ledger).await.unwrap(),
+        vec!["main".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn only_a_held_batch_can_be_approved() {
+    let ledger = Ledger::new(MemoryStore::new());
+    let id = batch(&ledger, "b1").await;
+    let err = operator::approve(&ledger, id.as_str()).await.unwrap_err();
+    assert!(matches!(err, OperatorError::NotHeld { .. }), "{err}");
+    ledger.transition(&id, Stage::Validated, "t").await.unwrap();
+    ledger
+        .transition(
+            &id,
+            Stage::Held {
+                reason: "too many deletes".into(),
+            },
+            "t",
+        )
+        .await
+        .unwrap();
+    let rec = operator::approve(&ledger, id.as_str()).await.unwrap();
+    assert!(rec.approved);
+    let err = operator::approve(&ledger, "main/00000099-0123456789ab")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OperatorError::NoSuchBatch(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
+    let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
+    c.rows_per_sec = 2000.0;
+    let sim = Sim::start(c).await;
+    let client = client(&sim, ADMIN);
+    let ledger = Ledger::new(MemoryStore::new());
+    let id = batch(&ledger, "b1").await;
+    let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
+    let canvas_json = sim.wait_real(import, Duration::from_secs(10)).await;
+    for stage in [
+        Stage::Validated,
+        Stage::Packed,
+        Stage::Submitting,
+        Stage::Submitted { import_id: import },
+        Stage::Terminal {
+            state: "imported".into(),
+            ok: true,
+        },
+    ] {
+        ledger.transition(&id, stage, "t").await.unwrap();
+    }
+    ledger
+        .update_batch(&id, |r| {
+            r.canvas_json = Some(canvas_json.clone());
+            Ok::<(), canvas_sis::ledger::LedgerError>(())
+        })
+        .await
+        .unwrap();
+    let entry = operator::undo(
+        &ledger,
+        &client,
+        &AccountRef::Id(1),
+        id.as_str(),
+        RestoreOptions::default(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert_eq!(entry["workflow_state"], "completed");
+    assert_eq!(sim.show(import).await["workflow_state"], "restored");
+    let rec = ledger.get_batch(&id).await.unwrap().unwrap();
+    assert_eq!(rec.restores.len(), 1);
+    assert_eq!(rec.restores[0].import_id, import);
+    assert_eq!(
+        ledger.tenant("main").await.unwrap().gate,
+        Gate::Open,
+        "paused during the restore only"
+    );
+
+    let never = batch(&ledger, "b2").await;
+    let err = operator::undo(
+        &ledger,
+        &client,
+        &AccountRef::Id(1),
+        never.as_str(),
+        RestoreOptions::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OperatorError::NothingToUndo(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_pauses_the_tenant_while_canvas_restores_and_a_restore_left_unfinished_keeps_it_paused_saying_so()
+ {
+    // A manual clock: Canvas's restore does not move until the test says so.
+    let sim = Sim::manual().await;
+    let client = client(&sim, ADMIN);
+    let ledger = Ledger::new(MemoryStore::new());
+    let id = batch(&ledger, "b1").await;
+    let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
+    let canvas_json = sim.run_to_end(import).await;
+    record_imported(&ledger, &id, import, canvas_json).await;
+    let err = operator::undo(
+        &ledger,
+        &client,
+        &AccountRef::Id(1),
+        id.as_str(),
+        RestoreOptions::default(),
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OperatorError::RestoreTimeout { .. }), "{err}");
+    let gate = ledger.tenant("main").await.unwrap().gate;
+    let Gate::Paused { reason, .. } = &gate else {
+        panic!("the tenant must stay paused while the restore may still run: {gate:?}")
+    };
+    assert!(
+        reason.contains(&format!("undo of batch {id}")) && reason.contains("interrupted"),
+        "{reason}"
+    );
+}
