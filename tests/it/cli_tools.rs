@@ -254,14 +254,15 @@ fn citable_sections(doc: &str) -> std::collections::BTreeSet<String> {
             if !number.is_empty() {
                 found.insert(number);
             }
-        } else if let Some((item, _)) = line.split_once(". ") {
-            if !item.is_empty() && item.chars().all(|c| c.is_ascii_digit()) {
-                if let Some(section) = &current {
-                    found.insert(format!("{section}.{item}"));
-                }
-                if invariants {
-                    found.insert(format!("invariant {item}"));
-                }
+        } else if let Some((item, _)) = line.split_once(". ")
+            && !item.is_empty()
+            && item.chars().all(|c| c.is_ascii_digit())
+        {
+            if let Some(section) = &current {
+                found.insert(format!("{section}.{item}"));
+            }
+            if invariants {
+                found.insert(format!("invariant {item}"));
             }
         }
     }
