@@ -17,6 +17,8 @@
 //!
 //! See `../shared/design.md` for the whole shape.
 
+#[cfg(test)]
+mod architecture_test;
 pub mod aws;
 pub mod canvas;
 pub mod config;
