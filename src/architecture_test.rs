@@ -105,7 +105,9 @@ fn module_graph() -> Graph {
     let mut graph = Graph::new();
     for path in files {
         let rel = path.strip_prefix(&src).expect("under src").to_path_buf();
-        let Some(from) = top_module(&rel) else { continue };
+        let Some(from) = top_module(&rel) else {
+            continue;
+        };
         let code = code_only(&std::fs::read_to_string(&path).expect("read file"));
         let mut to = targets(&code, "crate::");
         to.extend(targets(&code, "canvas_sis::"));
@@ -195,12 +197,17 @@ fn commands_do_not_borrow_from_other_commands() {
             }
         }
     }
-    assert!(borrowed.is_empty(), "commands borrow from commands:\n{}", borrowed.join("\n"));
+    assert!(
+        borrowed.is_empty(),
+        "commands borrow from commands:\n{}",
+        borrowed.join("\n")
+    );
 }
 
 #[test]
 fn the_reader_sees_paths_in_groups_and_skips_comments() {
-    let code = code_only("use crate::{a, b::c};\n// crate::d\nlet x = crate::e::f(\"crate::g\");\n");
+    let code =
+        code_only("use crate::{a, b::c};\n// crate::d\nlet x = crate::e::f(\"crate::g\");\n");
     let found: Vec<_> = targets(&code, "crate::").into_iter().collect();
     assert_eq!(found, ["a", "b", "e"]);
 }

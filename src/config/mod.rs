@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use blackout::{Blackout, blackout_until};
 pub use file::ImportOverrides;
 pub use secret::{SecretError, fetch_secret_tokens};
+pub use tenant::import_problem;
 pub use tenant::{
     GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
     TokenSourceError,

@@ -849,3 +849,12 @@ impl GuardConfig {
         }
     }
 }
+
+/// Why the manifest's import options cannot be used, if they cannot.
+pub fn import_problem(m: &crate::batch::Manifest) -> Option<String> {
+    let o = m.import.as_ref()?;
+    ImportDefaults::default()
+        .with(o, "manifest.json import")
+        .err()
+        .map(|p| p.to_string())
+}
