@@ -15,6 +15,7 @@
 
 pub mod blackout;
 mod file;
+mod notifier;
 pub mod secret;
 pub mod tenant;
 
@@ -218,7 +219,7 @@ impl Config {
         }
         apply_env("default", &mut raw, env).map_err(|p| ConfigError::at("environment", p))?;
         raw.notify = crate::notify::config::raw_from_env(env)
-            .map_err(|p| ConfigError::at("environment", p))?;
+            .map_err(|p| ConfigError::at("environment", p.into()))?;
         let tenant = resolve("default", "default", &raw, None)
             .map_err(|p| ConfigError::at("environment", env_key(p)))?;
         Ok(Config {

@@ -209,6 +209,13 @@ pub struct Problem {
     pub fix: String,
 }
 
+/// Notify's settings speak the same words as the config's.
+impl From<crate::notify::config::Problem> for Problem {
+    fn from(p: crate::notify::config::Problem) -> Problem {
+        problem(p.key, p.problem, p.fix)
+    }
+}
+
 pub(crate) fn problem(
     key: impl Into<String>,
     problem: impl Into<String>,

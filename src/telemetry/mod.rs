@@ -135,6 +135,8 @@ fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
 /// Installs logging, tracing and metrics as the environment asks (see the module docs).
 pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     let env = OtelEnv::from_env();
+    // The Canvas client reports its requests through its own hook, into the metrics.
+    crate::canvas::hook::install(metrics::get());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match style {
         LogStyle::Text => fmt.boxed(),

@@ -412,7 +412,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("users.csv"), body).unwrap();
         if let Some(m) = manifest {
-            std::fs::write(dir.join(super::crate::batch::MANIFEST), m).unwrap();
+            std::fs::write(dir.join(crate::batch::MANIFEST), m).unwrap();
         }
         ReadyBatch {
             tenant: "t".into(),
