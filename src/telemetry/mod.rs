@@ -135,8 +135,6 @@ fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
 /// Installs logging, tracing and metrics as the environment asks (see the module docs).
 pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     let env = OtelEnv::from_env();
-    // The Canvas client reports its requests through its own hook, into the metrics.
-    crate::canvas::hook::install(metrics::get());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match style {
         LogStyle::Text => fmt.boxed(),
@@ -155,6 +153,9 @@ pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     let _ = PULL.set(pull.clone());
     let _ = PROVIDERS.set((tracer.clone(), meter.clone()));
     opentelemetry::global::set_meter_provider(meter.clone());
+    // The Canvas client reports its requests through its own hook, into the metrics; installed
+    // only now, since the instruments are made from the meter provider set just above.
+    crate::canvas::hook::install(metrics::get());
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
