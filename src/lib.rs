@@ -16,7 +16,8 @@
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
-//! See `../shared/design.md` for the whole shape.
+//! See `../shared/design.md` for the whole shape, and `docs/architecture.md` for how these modules
+//! depend on each other (a DAG, checked by `architecture_test`).
 
 #[cfg(test)]
 mod architecture_test;
