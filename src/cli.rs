@@ -58,7 +58,7 @@ pub enum Command {
     ///   SIS_STATE_URL=s3://sis-state/canvas-sis/ CANVAS_BASE_URL=https://school.instructure.com \
     ///   CANVAS_TOKEN_FILE=/var/run/secrets/canvas-token canvas-sis run
     ///   canvas-sis run --until-empty          # Kubernetes CronJob: drain the queue, then exit
-    Run(crate::cmd::run::RunArgs),
+    Run(RunArgs),
     /// The cloud worker as an AWS Lambda function fed by the SQS FIFO queue (the default when
     /// AWS_LAMBDA_RUNTIME_API is set and no command is given, e.g. as `bootstrap`).
     ///
@@ -66,7 +66,7 @@ pub enum Command {
     ///
     ///   SIS_STATE_URL=s3://sis-state/canvas-sis/ CANVAS_BASE_URL=https://school.instructure.com
     ///   CANVAS_TOKEN_SECRET_ARN=arn:aws:secretsmanager:... (or CANVAS_TOKEN / CANVAS_TOKEN_FILE)
-    Lambda(crate::cmd::lambda::LambdaArgs),
+    Lambda(LambdaArgs),
     /// Validate, pack, check Canvas, upload, wait for the end and report.
     ///
     /// Examples:
@@ -512,4 +512,72 @@ pub struct SimulateArgs {
     /// differentiation tag rows are refused, as in Canvas).
     #[arg(long)]
     pub differentiation_tags: bool,
+}
+
+/// `canvas-sis run`: the SQS FIFO cloud worker.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct RunArgs {
+    /// The SQS queue (FIFO) the drop bucket's events arrive on.
+    #[arg(long, env = "SIS_QUEUE_URL")]
+    pub queue_url: String,
+    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
+    #[arg(long = "state", env = "SIS_STATE_URL")]
+    pub state: String,
+    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
+    /// Batches parked in a blackout window wait in the ledger; a run after the window sends them.
+    #[arg(long)]
+    pub until_empty: bool,
+    /// Exit after handling this many messages that carried a batch.
+    #[arg(long)]
+    pub max_batches: Option<u64>,
+    /// Visibility timeout of a received message, renewed every third of it while it is worked on.
+    #[arg(long, default_value_t = 300.0)]
+    pub visibility_secs: f64,
+    /// How long a message that could not be finished now stays hidden before it is retried.
+    #[arg(long, default_value_t = 60.0)]
+    pub retry_after_secs: f64,
+    /// Long-poll wait of one receive, at most 20.
+    #[arg(long, default_value_t = 20.0)]
+    pub receive_wait_secs: f64,
+    #[command(flatten)]
+    pub drop: DropArgs,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
+    /// How often an idle worker looks for parked batches of resumed tenants.
+    #[arg(long, default_value_t = 60.0)]
+    pub sweep_secs: f64,
+    /// SQS's 12-hour cap on one receipt, in seconds (lower it only to test the release).
+    #[arg(long, default_value_t = 43200.0, hide = true)]
+    pub visibility_cap_secs: f64,
+    /// How long before the cap the message is released, in seconds.
+    #[arg(long, default_value_t = 600.0, hide = true)]
+    pub cap_margin_secs: f64,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    #[arg(long, env = "SIS_LISTEN_ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `canvas-sis lambda`: one Lambda invocation per SQS batch of messages.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct LambdaArgs {
+    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
+    #[arg(long = "state", env = "SIS_STATE_URL")]
+    pub state: Option<String>,
+    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub drop: DropArgs,
+    #[command(flatten)]
+    pub waits: UnattendedWaits,
+    /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
+    /// comes back and a later invocation waits on the same import. Half of it is kept to record
+    /// and answer.
+    #[arg(long, env = "SIS_LAMBDA_MARGIN_SECS", default_value_t = 60.0)]
+    pub margin_secs: f64,
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`batch`]: what a batch is: folder markers, the manifest and its rules, object keys, files.
 //! - [`config`]: the config file (tenants, token sources, import defaults, guard, blackouts).
 //! - [`store`]: where a batch's files are read from (local files; S3 batches fetched to a work folder).
 //! - [`sis`]: Canvas's SIS CSV rules: kinds and detection, validation, the mass-change guard.
@@ -15,9 +16,13 @@
 //! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
 //! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
-//! See `docs/design.md` for the whole shape.
+//! See `docs/design.md` for the whole shape, and `docs/architecture.md` for how these modules
+//! depend on each other (a DAG, checked by `architecture_test`).
 
+#[cfg(test)]
+mod architecture_test;
 pub mod aws;
+pub mod batch;
 pub mod canvas;
 pub mod config;
 pub mod ledger;

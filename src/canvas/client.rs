@@ -36,7 +36,7 @@ use super::options::{ListFilter, RestoreOptions};
 use super::pagination::next_link;
 use super::response::{CallInfo, Failure, classify};
 use super::retry::{Backoff, is_throttled, pacing_delay};
-use crate::telemetry::{metrics, spans};
+use super::{hook, trace as spans};
 use tracing::Instrument as _;
 
 /// How to reach Canvas. Build with [`ClientConfig::new`] and adjust fields.
@@ -716,7 +716,9 @@ impl CanvasClient {
         let started = std::time::Instant::now();
         let counted = |status: Option<u16>, throttled: bool| {
             let took = started.elapsed();
-            metrics::get().canvas_request(info.method, &route, &host, status, took, throttled);
+            if let Some(h) = hook::get() {
+                h.request(info.method, &route, &host, status, took, throttled);
+            }
         };
         let answered = async {
             let resp: Response = client.execute(request).await?;
@@ -832,8 +834,10 @@ impl CanvasClient {
         };
         let remaining = read("x-rate-limit-remaining");
         let cost = read("x-request-cost");
-        if let Some(r) = remaining {
-            metrics::get().rate_limit(host, r);
+        if let Some(r) = remaining
+            && let Some(h) = hook::get()
+        {
+            h.rate_limit(host, r);
         }
         if remaining.is_some() || cost.is_some() {
             tracing::debug!(?remaining, ?cost, "Canvas rate limit");

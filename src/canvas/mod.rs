@@ -16,12 +16,14 @@
 
 pub mod client;
 pub mod error;
+pub mod hook;
 pub mod model;
 pub mod options;
 pub mod pagination;
 pub mod response;
 pub mod retry;
 pub mod token;
+pub mod trace;
 pub mod upload;
 
 pub use client::{AccountRef, CanvasClient, ClientConfig};

@@ -18,7 +18,7 @@ use canvas_sis::trigger::folder::pass::Pass;
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 
 use crate::cli::DemoArgs;
-use crate::cmd::import::print;
+use crate::cmd::output::print;
 use crate::cmd::progress::TerminalObserver;
 
 /// The example institution, bundled so the demo works from any directory.
@@ -93,8 +93,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let layout = Layout::ensure(&dir)?;
     std::fs::create_dir_all(layout.root.join("work"))?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
-    let runtimes = crate::cmd::watch::runtimes(&config)?;
-    let obs = TerminalObserver::new();
+    let runtimes = crate::cmd::common::runtimes(&config)?;
+    let (terminal, metrics) = (
+        TerminalObserver::new(),
+        canvas_sis::telemetry::MetricsObserver,
+    );
+    let obs = canvas_sis::pipeline::Tee(vec![&terminal, &metrics]);
     let pass = Pass {
         layout: &layout,
         config: &config,

@@ -6,10 +6,12 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{EnrollmentDropStatus, ImportOptions, UserRemoveStatus};
 use canvas_sis::config::ImportDefaults;
-use canvas_sis::pipeline::{ImportRequest, Outcome, Rerun, WaitPolicy};
+use canvas_sis::pipeline::{ImportRequest, Rerun, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
-use crate::cmd::{connect, output, progress::TerminalObserver};
+use crate::cmd::common::secs;
+use crate::cmd::output::print;
+use crate::cmd::{connect, progress::TerminalObserver};
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     let (client, account) =
@@ -42,11 +44,17 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     };
     // One trace for the one-shot import: its Canvas calls are the batch span's children.
     let span = canvas_sis::telemetry::spans::batch("local", "import");
+    // The metrics hear the run through the observer port, next to the progress display.
+    let (terminal, metrics) = (
+        TerminalObserver::new(),
+        canvas_sis::telemetry::MetricsObserver,
+    );
+    let obs = canvas_sis::pipeline::Tee(vec![&terminal, &metrics]);
     let outcome = tracing::Instrument::instrument(
         canvas_sis::pipeline::import(
             &client,
             &req,
-            &TerminalObserver::new(),
+            &obs,
             if args.force {
                 Rerun::Force
             } else {
@@ -58,24 +66,6 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     .await;
     print(&outcome, args.json);
     Ok(outcome.exit_code())
-}
-
-pub fn print(outcome: &Outcome, json: bool) {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&output::outcome_json(outcome)).unwrap_or_default()
-        );
-    } else {
-        print!("{}", output::outcome_text(outcome));
-    }
-}
-
-pub fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .with_context(|| format!("{flag} must be a number of seconds above 0, got {v}"))
 }
 
 /// The typed Canvas options from the flags, through the same mapping as the config file's

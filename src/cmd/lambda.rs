@@ -12,7 +12,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use clap::Args;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
@@ -26,32 +25,12 @@ use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
 use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
-use crate::cli::{DropArgs, UnattendedWaits};
-use crate::cmd::import::secs;
+use crate::cli::LambdaArgs;
+use crate::cmd::common::secs;
 use crate::cmd::notify;
 
 /// Set by Lambda in a function's environment: where its Runtime API listens.
 const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
-
-#[derive(Debug, Args)]
-#[command(args_override_self = true)]
-pub struct LambdaArgs {
-    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
-    #[arg(long = "state", env = "SIS_STATE_URL")]
-    pub state: Option<String>,
-    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
-    #[arg(long, env = "CANVAS_SIS_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[command(flatten)]
-    pub drop: DropArgs,
-    #[command(flatten)]
-    pub waits: UnattendedWaits,
-    /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
-    /// comes back and a later invocation waits on the same import. Half of it is kept to record
-    /// and answer.
-    #[arg(long, env = "SIS_LAMBDA_MARGIN_SECS", default_value_t = 60.0)]
-    pub margin_secs: f64,
-}
 
 /// True when Lambda started the binary with no command (as `bootstrap`): run lambda mode.
 pub fn started_by_lambda() -> bool {
@@ -137,7 +116,8 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
         "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
     )?;
-    let (config, router, runtimes) = crate::cmd::run::load_tenants(args.config.as_deref()).await?;
+    let (config, router, runtimes) =
+        crate::cmd::common::load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(args.drop.s3_checksums).await;
     let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;

@@ -17,11 +17,7 @@ pub async fn start(
     runtimes: &[TenantRuntime],
 ) -> anyhow::Result<Option<Listener>> {
     let Some(addr) = addr else { return Ok(None) };
-    let mut checks: Vec<Check> = queue
-        .into_iter()
-        .cloned()
-        .map(listener::queue_check)
-        .collect();
+    let mut checks: Vec<Check> = queue.into_iter().map(SqsQueue::readiness_check).collect();
     for rt in runtimes {
         let check = listener::canvas_check(
             &rt.tenant.name,

@@ -1,6 +1,7 @@
 //! One module per command: each turns parsed arguments into a call of the library and an exit
 //! code. Printing for people (tables, summaries, progress bars) lives here and nowhere else.
 
+pub mod common;
 pub mod connect;
 pub mod demo;
 pub mod import;

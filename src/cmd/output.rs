@@ -164,3 +164,15 @@ fn human_age(secs: i64) -> String {
         s => format!("{}d", s / 86_400),
     }
 }
+
+/// Prints an outcome on stdout, as text or as JSON.
+pub fn print(outcome: &Outcome, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome_json(outcome)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", outcome_text(outcome));
+    }
+}

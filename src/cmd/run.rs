@@ -10,11 +10,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use canvas_sis::aws;
-use canvas_sis::config::Config;
 use canvas_sis::ledger::{Halt, Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
@@ -24,77 +22,11 @@ use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
-use crate::cli::{DropArgs, UnattendedWaits};
-use crate::cmd::import::secs;
+use crate::cli::DropArgs;
+use crate::cli::RunArgs;
+use crate::cmd::common::secs;
+use crate::cmd::common::{load_tenants, wait_for_stop_signal};
 use crate::cmd::notify;
-use crate::cmd::simulate::wait_for_stop_signal;
-use crate::cmd::watch::runtimes;
-
-#[derive(Debug, Args)]
-#[command(args_override_self = true)]
-pub struct RunArgs {
-    /// The SQS queue (FIFO) the drop bucket's events arrive on.
-    #[arg(long, env = "SIS_QUEUE_URL")]
-    pub queue_url: String,
-    /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
-    #[arg(long = "state", env = "SIS_STATE_URL")]
-    pub state: String,
-    /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
-    #[arg(long, env = "CANVAS_SIS_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Exit 0 once the queue is drained (exit 1 if a tenant is left halted): for a CronJob.
-    /// Batches parked in a blackout window wait in the ledger; a run after the window sends them.
-    #[arg(long)]
-    pub until_empty: bool,
-    /// Exit after handling this many messages that carried a batch.
-    #[arg(long)]
-    pub max_batches: Option<u64>,
-    /// Visibility timeout of a received message, renewed every third of it while it is worked on.
-    #[arg(long, default_value_t = 300.0)]
-    pub visibility_secs: f64,
-    /// How long a message that could not be finished now stays hidden before it is retried.
-    #[arg(long, default_value_t = 60.0)]
-    pub retry_after_secs: f64,
-    /// Long-poll wait of one receive, at most 20.
-    #[arg(long, default_value_t = 20.0)]
-    pub receive_wait_secs: f64,
-    #[command(flatten)]
-    pub drop: DropArgs,
-    #[command(flatten)]
-    pub waits: UnattendedWaits,
-    /// How often an idle worker looks for parked batches of resumed tenants.
-    #[arg(long, default_value_t = 60.0)]
-    pub sweep_secs: f64,
-    /// SQS's 12-hour cap on one receipt, in seconds (lower it only to test the release).
-    #[arg(long, default_value_t = 43200.0, hide = true)]
-    pub visibility_cap_secs: f64,
-    /// How long before the cap the message is released, in seconds.
-    #[arg(long, default_value_t = 600.0, hide = true)]
-    pub cap_margin_secs: f64,
-    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
-    #[arg(long, env = "SIS_LISTEN_ADDR")]
-    pub listen: Option<std::net::SocketAddr>,
-}
-
-/// The queue modes' tenants: the config (tokens from Secrets Manager fetched), the key-prefix
-/// router and each tenant's runtime. Shared by `run` and `lambda`.
-pub async fn load_tenants(
-    path: Option<&std::path::Path>,
-) -> anyhow::Result<(Config, Router, Vec<TenantRuntime>)> {
-    let mut config = Config::load(path).context("loading the configuration")?;
-    canvas_sis::config::fetch_secret_tokens(&mut config)
-        .await
-        .context("reading the Canvas token from AWS Secrets Manager")?;
-    let router = Router::new(
-        config
-            .tenants
-            .iter()
-            .map(|t| (t.name.clone(), t.s3_prefix.clone())),
-    )
-    .context("routing keys to tenants")?;
-    let runtimes = runtimes(&config)?;
-    Ok((config, router, runtimes))
-}
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (config, router, runtimes) = load_tenants(args.config.as_deref()).await?;

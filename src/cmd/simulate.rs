@@ -8,6 +8,7 @@ use canvas_sis::sim::config::{ThrottleStatus, TokenStatus};
 use canvas_sis::sim::{Permission, SimConfig, TokenSpec};
 
 use crate::cli::SimulateArgs;
+use crate::cmd::common::wait_for_stop_signal;
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     let config = sim_config(&args)?;
@@ -76,26 +77,4 @@ fn sim_config(args: &SimulateArgs) -> anyhow::Result<SimConfig> {
         a.differentiation_tags = args.differentiation_tags;
     }
     Ok(config)
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

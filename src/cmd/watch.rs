@@ -4,19 +4,18 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 
-use canvas_sis::canvas::{CanvasClient, ClientConfig};
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{Halt, Ledger, LocalStore};
 use canvas_sis::notify::LedgerHint;
 use canvas_sis::pipeline::WaitPolicy;
-use canvas_sis::trigger::folder::pass::{Pass, TenantRuntime};
+use canvas_sis::trigger::folder::pass::Pass;
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 
 use crate::cli::{UnattendedWaits, WatchArgs};
-use crate::cmd::import::secs;
+use crate::cmd::common::secs;
+use crate::cmd::common::{runtimes, wait_for_stop_signal};
 use crate::cmd::notify;
 use crate::cmd::progress::TerminalObserver;
-use crate::cmd::simulate::wait_for_stop_signal;
 use canvas_sis::telemetry::MetricsObserver;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
@@ -160,31 +159,6 @@ impl UnattendedWaits {
             secs(self.submit_lease_secs, "--submit-lease-secs")?,
         ))
     }
-}
-
-/// A client and the checked default options for every tenant; the tokens are read here.
-pub fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
-    config
-        .tenants
-        .iter()
-        .map(|t| {
-            let token = t
-                .token
-                .load()
-                .with_context(|| format!("tenant {}: reading the token", t.name))?;
-            let client = CanvasClient::new(ClientConfig::new(t.canvas_url.clone(), token))
-                .with_context(|| format!("tenant {}: setting up the Canvas client", t.name))?;
-            let options = t
-                .import
-                .to_options()
-                .with_context(|| format!("tenant {}: import options", t.name))?;
-            Ok(TenantRuntime {
-                tenant: t.clone(),
-                client,
-                options,
-            })
-        })
-        .collect()
 }
 
 /// 1 when a tenant is left halted (an operator must look), else 0.

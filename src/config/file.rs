@@ -55,27 +55,7 @@ pub(crate) enum RawStrict {
     Rules(Vec<String>),
 }
 
-/// Import options as written in `[tenants.<name>.import]` or in a batch's `manifest.json`
-/// (`"import": {...}`): the names of `canvas-sis import`'s flags, every one optional so that a
-/// later layer (tenant over defaults, manifest over tenant) only changes what it names.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportOverrides {
-    pub batch_mode_term: Option<String>,
-    pub multi_term_batch_mode: Option<bool>,
-    pub change_threshold: Option<u32>,
-    pub batch_mode_enrollment_drop_status: Option<String>,
-    pub diffing_data_set: Option<String>,
-    pub diffing_remaster: Option<bool>,
-    pub diffing_drop_status: Option<String>,
-    pub diffing_user_remove_status: Option<String>,
-    pub diff_row_count_threshold: Option<u64>,
-    pub override_sis_stickiness: Option<bool>,
-    pub add_sis_stickiness: Option<bool>,
-    pub clear_sis_stickiness: Option<bool>,
-    pub skip_deletes: Option<bool>,
-    pub update_sis_id_if_login_claimed: Option<bool>,
-}
+pub use crate::batch::ImportOverrides;
 
 /// `[tenants.<name>.guard]`.
 #[derive(Debug, Default, Clone, Deserialize)]

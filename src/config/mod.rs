@@ -15,6 +15,7 @@
 
 pub mod blackout;
 mod file;
+mod notifier;
 pub mod secret;
 pub mod tenant;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use blackout::{Blackout, blackout_until};
 pub use file::ImportOverrides;
 pub use secret::{SecretError, fetch_secret_tokens};
+pub use tenant::import_problem;
 pub use tenant::{
     GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
     TokenSourceError,
@@ -217,7 +219,7 @@ impl Config {
         }
         apply_env("default", &mut raw, env).map_err(|p| ConfigError::at("environment", p))?;
         raw.notify = crate::notify::config::raw_from_env(env)
-            .map_err(|p| ConfigError::at("environment", p))?;
+            .map_err(|p| ConfigError::at("environment", p.into()))?;
         let tenant = resolve("default", "default", &raw, None)
             .map_err(|p| ConfigError::at("environment", env_key(p)))?;
         Ok(Config {

@@ -209,6 +209,13 @@ pub struct Problem {
     pub fix: String,
 }
 
+/// Notify's settings speak the same words as the config's.
+impl From<crate::notify::config::Problem> for Problem {
+    fn from(p: crate::notify::config::Problem) -> Problem {
+        problem(p.key, p.problem, p.fix)
+    }
+}
+
 pub(crate) fn problem(
     key: impl Into<String>,
     problem: impl Into<String>,
@@ -848,4 +855,13 @@ impl GuardConfig {
             ..Thresholds::default()
         }
     }
+}
+
+/// Why the manifest's import options cannot be used, if they cannot.
+pub fn import_problem(m: &crate::batch::Manifest) -> Option<String> {
+    let o = m.import.as_ref()?;
+    ImportDefaults::default()
+        .with(o, "manifest.json import")
+        .err()
+        .map(|p| p.to_string())
 }

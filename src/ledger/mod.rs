@@ -19,6 +19,7 @@
 //! upload.
 
 pub mod error;
+pub mod event;
 #[allow(clippy::module_inception)] // The brief names the file; the type is `Ledger`.
 mod ledger;
 pub mod local;
@@ -28,6 +29,7 @@ pub mod s3;
 pub mod store;
 
 pub use error::{ErrorClass, LedgerError};
+pub use event::BatchEvent;
 pub use ledger::{CreateOutcome, DEFAULT_MAX_ATTEMPTS, Ledger, batch_key, tenant_key};
 pub use local::LocalStore;
 pub use memory::MemoryStore;

@@ -171,33 +171,7 @@ pub struct BatchSource {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-/// One input file, identified by content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileIdentity {
-    /// Name inside the batch, `/`-separated.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// sha256 of the bytes, lowercase hex.
-    pub sha256: String,
-}
-
-/// A batch's content hash: sha256 over its files' names and hashes, in name order (each followed
-/// by a NUL byte), lowercase hex. The order files were listed or downloaded in does not matter,
-/// so the same files give the same hash whichever trigger (folder mode, S3) brought them.
-pub fn content_hash(files: &[FileIdentity]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut sorted: Vec<&FileIdentity> = files.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut h = Sha256::new();
-    for f in sorted {
-        h.update(f.name.as_bytes());
-        h.update([0]);
-        h.update(f.sha256.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
-}
+pub use crate::batch::{FileIdentity, content_hash};
 
 /// Where a batch is in its life. Stored as `{"stage": "submitted", "import_id": 7}`.
 ///

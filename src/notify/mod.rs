@@ -6,7 +6,10 @@
 //!
 //! - [`config`]: the `notify` table of a tenant and the `SIS_NOTIFY_*` variables, checked at load.
 //! - [`message`]: the notice (versioned JSON fields) and its text and subject renderings.
-//! - [`notifier`]: the [`Observer`](crate::pipeline::Observer) that queues notices, and `flush`.
+//! - [`notifier`]: the [`Notifier`] that turns batch events into queued notices, and `flush`
+//!   (the pipeline feeds it through its `Observer` port; `config` builds it from a config file).
+//!
+//! This module depends on the ledger only, so that `config` can embed its settings.
 //! - [`deliver`]: the retry loop for one notice and one target; [`retry`]: its pure rules.
 //! - [`webhook`], [`sns`]: one attempt each.
 //!

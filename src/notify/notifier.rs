@@ -17,8 +17,7 @@ use super::deliver::{Job, Limits, Target, deliver};
 use super::message::{LedgerHint, Notice, NoticeKind};
 use super::sns::SnsTopic;
 use super::webhook::{Webhook, http_client};
-use crate::config::{Config, OnFailure};
-use crate::pipeline::{BatchEvent, Observer};
+use crate::ledger::BatchEvent;
 
 /// Jobs waiting for the dispatcher; more are dropped with a warning.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -55,7 +54,8 @@ struct Route {
 }
 
 /// Sends notices for the tenants that configure them. Build one per process with
-/// [`Notifier::from_config`]; put it in the observer [`crate::pipeline::Tee`].
+/// [`Notifier::for_tenants`] (or `Notifier::from_config`); put it in the pipeline's observer
+/// `Tee`.
 pub struct Notifier {
     routes: HashMap<String, Route>,
     hint: LedgerHint,
@@ -72,31 +72,21 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// True when some tenant publishes to SNS (the caller then builds an SNS client).
-    pub fn needs_sns(config: &Config) -> bool {
-        config
-            .tenants
-            .iter()
-            .any(|t| t.notify.sns_topic_arn.is_some())
-    }
-
-    /// A notifier for the tenants of `config` that configure notifications, or `None` when none
-    /// does. Reads `url_env` variables now. Starts the dispatcher: call inside a Tokio runtime.
-    pub fn from_config(
-        config: &Config,
+    /// A notifier for `tenants` (name, settings, whether a failure halts the tenant) that
+    /// configure notifications, or `None` when none does. Reads `url_env` variables now. Starts
+    /// the dispatcher: call inside a Tokio runtime. `Notifier::from_config` (in `config`) gives
+    /// it a config file's tenants.
+    pub fn for_tenants<'a>(
+        tenants: impl IntoIterator<Item = (&'a str, &'a NotifyConfig, bool)>,
         hint: LedgerHint,
         sns: Option<aws_sdk_sns::Client>,
     ) -> Result<Option<Notifier>, NotifyError> {
         let mut routes = HashMap::new();
-        for t in config.tenants.iter().filter(|t| t.notify.is_enabled()) {
-            let route = route(
-                &t.name,
-                &t.notify,
-                t.on_failure == OnFailure::Halt,
-                sns.as_ref(),
-                &|v| std::env::var(v).ok(),
-            )?;
-            routes.insert(t.name.clone(), route);
+        for (name, notify, halts) in tenants.into_iter().filter(|t| t.1.is_enabled()) {
+            let route = route(name, notify, halts, sns.as_ref(), &|v| {
+                std::env::var(v).ok()
+            })?;
+            routes.insert(name.to_owned(), route);
         }
         if routes.is_empty() {
             return Ok(None);
@@ -177,8 +167,10 @@ impl Notifier {
     }
 }
 
-impl Observer for Notifier {
-    fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
+impl Notifier {
+    /// Queues the notice `event` calls for, if `tenant` has notifications and the event is one
+    /// to tell (the pipeline's `Observer` port calls this).
+    pub fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
         let Some(route) = self.routes.get(tenant) else {
             return;
         };

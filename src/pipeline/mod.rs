@@ -18,6 +18,7 @@ pub mod operator;
 pub mod outcome;
 pub mod preflight;
 pub mod report;
+pub mod spans;
 pub mod staged;
 pub mod submit;
 pub mod tenant;

@@ -3,7 +3,9 @@
 //! The pipeline never writes to a terminal; the CLI turns these calls into progress bars on a
 //! TTY and log lines elsewhere.
 
-use crate::ledger::{BatchId, BatchRecord};
+use std::time::Duration;
+
+use crate::canvas::SisImport;
 
 /// The stages of a one-shot import, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,24 +33,7 @@ impl Stage {
     }
 }
 
-/// A change in a batch's life that an operator may need to hear about: what notifications,
-/// metrics and the batch's log line are made from. Sent once, when the ledger has recorded it.
-#[derive(Debug, Clone, Copy)]
-pub enum BatchEvent<'a> {
-    /// Terminal: Canvas ended the import (successfully or not), or the batch was rejected
-    /// before it was sent (`stage` is `Terminal { state: "rejected", .. }`).
-    Finished(&'a BatchRecord),
-    /// Held by the mass-change guard until an operator approves it.
-    Held(&'a BatchRecord),
-    /// Parked behind a closed gate (halted or paused tenant, or a held batch before it).
-    Parked(&'a BatchRecord),
-    /// The tenant's gate closed because of `batch`; its later batches park until `resume`.
-    Halted { batch: &'a BatchId, reason: &'a str },
-    /// `batch` cannot go on until an operator fixes something outside it — the token, its
-    /// permissions, the account (`reason` is Canvas's answer and what to fix). The batch stays
-    /// where it is and is tried again on each pass; nothing is halted or lost.
-    NeedsOperator { batch: &'a BatchId, reason: &'a str },
-}
+pub use crate::ledger::BatchEvent;
 
 /// Receives the pipeline's events. Every method has a default that does nothing.
 pub trait Observer: Send + Sync {
@@ -60,6 +45,12 @@ pub trait Observer: Send + Sync {
     /// A recorded change of batch `event` of `tenant` (see [`BatchEvent`]).
     fn batch_event(&self, _tenant: &str, _event: BatchEvent<'_>) {}
     fn finish(&self) {}
+    /// Stage `stage` of a batch of `tenant` ended after `took` (the metrics' stage durations).
+    fn stage_done(&self, _tenant: &str, _stage: &'static str, _took: Duration) {}
+    /// One kind of a batch was packed: its rows (counted) or its uncompressed bytes (written).
+    fn packed(&self, _kind: &str, _rows: u64, _bytes: u64) {}
+    /// Canvas ended `tenant`'s import in the state `import` shows.
+    fn canvas_import(&self, _tenant: &str, _import: &SisImport) {}
 }
 
 /// An observer that only logs.
@@ -135,11 +126,33 @@ impl Observer for Tee<'_> {
     fn finish(&self) {
         self.0.iter().for_each(|o| o.finish());
     }
+
+    fn stage_done(&self, tenant: &str, stage: &'static str, took: Duration) {
+        self.0
+            .iter()
+            .for_each(|o| o.stage_done(tenant, stage, took));
+    }
+
+    fn packed(&self, kind: &str, rows: u64, bytes: u64) {
+        self.0.iter().for_each(|o| o.packed(kind, rows, bytes));
+    }
+
+    fn canvas_import(&self, tenant: &str, import: &SisImport) {
+        self.0.iter().for_each(|o| o.canvas_import(tenant, import));
+    }
 }
 
 fn stage_reason(stage: &crate::ledger::Stage) -> &str {
     match stage {
         crate::ledger::Stage::Held { reason } | crate::ledger::Stage::Parked { reason } => reason,
         _ => "",
+    }
+}
+
+/// The notifier hears the pipeline's batch events through this port (`notify` itself depends
+/// on the ledger only, so that `config` can embed its settings).
+impl Observer for crate::notify::Notifier {
+    fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
+        crate::notify::Notifier::batch_event(self, tenant, event);
     }
 }

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use chrono::TimeDelta;
 use tracing::Instrument as _;
 
+use super::spans;
 use super::{
     BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, lease, pack, submit,
     validate, wait,
@@ -47,7 +48,6 @@ use crate::ledger::{
     ZipDigest,
 };
 use crate::sis::guard::{self, BatchStats, Decision, Thresholds};
-use crate::telemetry::{metrics, spans};
 
 /// Everything the staged run of one tenant's batches needs.
 pub struct Staged<'a, S> {
@@ -144,7 +144,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             .await;
         match &out {
             Ok(Progress::Finished(rec) | Progress::Blocked(rec)) => {
-                crate::telemetry::observer::record_on_span(&span, rec)
+                spans::record_on_span(&span, rec)
             }
             // Canvas refused the token, its permissions or the account: retried on each pass,
             // but only an operator can make it pass.
@@ -290,7 +290,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
     async fn validate(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         self.obs.stage(ObsStage::Validate);
-        let collected = match spans::in_stage_sync(&self.tenant, "collect", || {
+        let collected = match spans::in_stage_sync(self.obs, &self.tenant, "collect", || {
             collect::collect(&req.path, &req.limits)
         }) {
             Ok(c) => c,
@@ -298,7 +298,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         // Packed while validating (other cores); kept only if validation agrees (below).
         let zip = self.zip_path(rec, req);
-        let (report, prepacked) = spans::in_stage_sync(&self.tenant, "validate", || {
+        let (report, prepacked) = spans::in_stage_sync(self.obs, &self.tenant, "validate", || {
             super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack)
         });
         let kinds_found = super::kinds_of(&report);
@@ -322,10 +322,10 @@ impl<S: LedgerStore> Staged<'_, S> {
         }
         let stats = BatchStats::from_report(&report);
         for (kind, s) in &stats.0 {
-            metrics::get().packed(kind, s.rows, 0);
+            self.obs.packed(kind, s.rows, 0);
         }
         if let Some(p) = &prepacked {
-            packed_bytes(&kinds_found, p);
+            packed_bytes(self.obs, &kinds_found, p);
         }
         let prepacked = prepacked.map(|p| ZipDigest::new(&p.sha256, p.bytes));
         self.ledger
@@ -402,10 +402,18 @@ impl<S: LedgerStore> Staged<'_, S> {
         rec: &BatchRecord,
         req: &ImportRequest,
     ) -> Result<Option<BatchRecord>, RunError> {
-        if let Some(held) = spans::in_stage(&self.tenant, "guard", self.guard(rec, req)).await? {
+        if let Some(held) =
+            spans::in_stage(self.obs, &self.tenant, "guard", self.guard(rec, req)).await?
+        {
             return Ok(Some(held));
         }
-        spans::in_stage(&self.tenant, "pack", self.pack_and_archive(rec, req)).await
+        spans::in_stage(
+            self.obs,
+            &self.tenant,
+            "pack",
+            self.pack_and_archive(rec, req),
+        )
+        .await
     }
 
     /// The mass-change guard. Returns the record when the batch is held.
@@ -509,7 +517,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         match pack(&collected, &kinds, zip, &req.pack) {
             Ok(s) => {
-                packed_bytes(&kinds, &s);
+                packed_bytes(self.obs, &kinds, &s);
                 Ok(Some(s.sha256))
             }
             Err(e) => Err(RunError::Canvas {
@@ -656,7 +664,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<(), RunError> {
         let (claimed, zip_ready) = tokio::sync::oneshot::channel::<PathBuf>();
         let sending = async {
-            let import_id = spans::in_stage(&self.tenant, "submit", async {
+            let import_id = spans::in_stage(self.obs, &self.tenant, "submit", async {
                 let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
                 let posting = Box::pin(self.post(rec, req, &zip, &held));
@@ -668,7 +676,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(None);
             };
             let waiting = Box::pin(self.await_end(rec, req, import_id));
-            let ended = spans::in_stage(&self.tenant, "wait", waiting).await?;
+            let ended = spans::in_stage(self.obs, &self.tenant, "wait", waiting).await?;
             Ok::<_, RunError>(Some((import_id, ended)))
         };
         // Nothing to archive when the batch was never claimed (the send failed before).
@@ -683,6 +691,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             return Ok(());
         };
         spans::in_stage(
+            self.obs,
             &self.tenant,
             "record",
             Box::pin(self.record_end(rec, import_id, &ended, archived)),
@@ -816,7 +825,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 submit::Found::None
             }
             Some(evidence) => {
-                let looking = spans::in_stage(&self.tenant, "submit", async {
+                let looking = spans::in_stage(self.obs, &self.tenant, "submit", async {
                     submit::find_ours(self.client, &req.account, &evidence, &req.wait)
                         .await
                         .map_err(|o| RunError::Canvas {
@@ -948,6 +957,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<(), RunError> {
         let (ended, archived) = tokio::join!(
             spans::in_stage(
+                self.obs,
                 &self.tenant,
                 "wait",
                 Box::pin(self.await_end(rec, req, import_id))
@@ -956,6 +966,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         );
         let ended = ended?;
         spans::in_stage(
+            self.obs,
             &self.tenant,
             "record",
             Box::pin(self.record_end(rec, import_id, &ended, archived)),
@@ -1041,7 +1052,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             },
             None => None,
         };
-        metrics::get().canvas_import(&self.tenant, &f.import);
+        self.obs.canvas_import(&self.tenant, &f.import);
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
@@ -1191,14 +1202,15 @@ fn outcome_reason(o: &Outcome) -> String {
     }
 }
 
-/// Counts the uncompressed bytes of a packed zip per data type.
+/// Reports the uncompressed bytes of a packed zip per data type.
 fn packed_bytes(
+    obs: &dyn Observer,
     kinds: &std::collections::BTreeMap<String, crate::sis::SisKind>,
     summary: &crate::pack::PackSummary,
 ) {
     for e in &summary.entries {
         let kind = kinds.get(&e.name).map_or("other", |k| k.counts_key());
-        metrics::get().packed(kind, 0, e.uncompressed);
+        obs.packed(kind, 0, e.uncompressed);
     }
 }
 

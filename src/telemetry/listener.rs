@@ -141,14 +141,6 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-/// Readiness of the queue: `GetQueueAttributes` answers.
-pub fn queue_check(queue: crate::trigger::queue::SqsQueue) -> Check {
-    Check::new("queue", move || {
-        let q = queue.clone();
-        async move { q.reachable().await.map_err(|e| e.to_string()) }
-    })
-}
-
 /// Readiness of a tenant's Canvas: an authenticated one-item list of the account's SIS imports,
 /// without retries (a probe must answer fast), made by a client of its own.
 pub fn canvas_check(

@@ -292,3 +292,22 @@ impl Metrics {
         }
     }
 }
+
+/// The Canvas client reports its requests through its hook; they land in these instruments.
+impl crate::canvas::hook::RequestHook for Metrics {
+    fn request(
+        &self,
+        method: &'static str,
+        route: &str,
+        host: &str,
+        status: Option<u16>,
+        took: Duration,
+        throttled: bool,
+    ) {
+        self.canvas_request(method, route, host, status, took, throttled);
+    }
+
+    fn rate_limit(&self, host: &str, remaining: f64) {
+        Metrics::rate_limit(self, host, remaining);
+    }
+}

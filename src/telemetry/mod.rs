@@ -153,6 +153,9 @@ pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     let _ = PULL.set(pull.clone());
     let _ = PROVIDERS.set((tracer.clone(), meter.clone()));
     opentelemetry::global::set_meter_provider(meter.clone());
+    // The Canvas client reports its requests through its own hook, into the metrics; installed
+    // only now, since the instruments are made from the meter provider set just above.
+    crate::canvas::hook::install(metrics::get());
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

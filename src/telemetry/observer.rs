@@ -1,16 +1,30 @@
 //! The pipeline's recorded batch events turned into metrics and into the attributes of the
 //! batch's span: outcomes, holds, parks, halts, and each tenant's last success.
 
-use tracing::Span;
+use std::time::Duration;
 
 use super::metrics;
-use crate::ledger::{BatchRecord, Stage};
+use crate::canvas::SisImport;
+use crate::ledger::Stage;
 use crate::pipeline::{BatchEvent, Observer};
 
 /// Counts batch outcomes per tenant; add it to the run's `Tee`.
 pub struct MetricsObserver;
 
+/// The pipeline reports through its port; the instruments are recorded here.
 impl Observer for MetricsObserver {
+    fn stage_done(&self, tenant: &str, stage: &'static str, took: Duration) {
+        metrics::get().stage_done(tenant, stage, took);
+    }
+
+    fn packed(&self, kind: &str, rows: u64, bytes: u64) {
+        metrics::get().packed(kind, rows, bytes);
+    }
+
+    fn canvas_import(&self, tenant: &str, import: &SisImport) {
+        metrics::get().canvas_import(tenant, import);
+    }
+
     fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {
         let m = metrics::get();
         match event {
@@ -48,25 +62,4 @@ pub fn tenant_seen(
     if let Some(a) = &tenant.last_accepted {
         m.last_success(name, a.at);
     }
-}
-
-/// Puts what a batch run ended with on its span: stage, Canvas import and state, row count,
-/// warnings and errors; a failed or rejected batch marks the span as an error.
-pub fn record_on_span(span: &Span, rec: &BatchRecord) {
-    span.record("sis.stage", rec.stage.name());
-    if let Some(id) = rec.canvas_import_id {
-        span.record("sis.import_id", id);
-    }
-    if let Stage::Terminal { state, ok } = &rec.stage {
-        span.record("sis.workflow_state", state.as_str());
-        if !ok {
-            super::spans::mark_error(span);
-        }
-    }
-    // Recorded signed: OpenTelemetry has no unsigned integers, and tracing's bridge writes a
-    // u64 as text.
-    let rows = i64::try_from(rec.counts.total_rows()).unwrap_or(i64::MAX);
-    span.record("sis.rows", rows);
-    span.record("sis.warnings", rec.warnings.len() as u64);
-    span.record("sis.errors", rec.errors.len() as u64);
 }

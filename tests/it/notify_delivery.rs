@@ -8,7 +8,7 @@ use std::time::Duration;
 use canvas_sis::config::Config;
 use canvas_sis::ledger::{BatchId, BatchRecord, BatchSource, NewBatch, Stage};
 use canvas_sis::notify::{LedgerHint, Notifier};
-use canvas_sis::pipeline::{BatchEvent, Observer};
+use canvas_sis::pipeline::BatchEvent;
 use tokio::time::Instant;
 
 use crate::common::receiver::{Receiver, Reply};

@@ -17,8 +17,8 @@ use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
 use super::rules::defining_kinds;
 use super::values::{show, trim};
+use crate::batch::BatchFile;
 use crate::sis::SisKind;
-use crate::store::BatchFile;
 
 /// What the batch knows while its files are read.
 pub(crate) struct Batch<'o> {

@@ -11,8 +11,8 @@ use super::finding::{Finding, FindingList};
 use super::header::{self, Header};
 use super::row::{Fields, Plan};
 use super::scan::{LineEnd, MAX_RECORD_BYTES, Malformed, ScanError, ScanErrorKind, Scanner};
+use crate::batch::BatchFile;
 use crate::sis::SisKind;
-use crate::store::BatchFile;
 
 /// What the first bytes of a file say about its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

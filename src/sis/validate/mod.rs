@@ -41,7 +41,7 @@ pub use batch::validate_batch;
 /// The kind each CSV's header says it is, read from the first record only — what validation
 /// will find unless the file is unreadable. Lets packing start before validation ends.
 pub fn sniff_kinds(
-    files: &[&dyn crate::store::BatchFile],
+    files: &[&dyn crate::batch::BatchFile],
     institutional_tags: bool,
 ) -> std::collections::BTreeMap<String, crate::sis::SisKind> {
     files

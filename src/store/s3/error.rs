@@ -18,7 +18,7 @@ use std::time::Duration;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::trigger::events::IgnoreReason;
+use crate::batch::IgnoreReason;
 
 /// What went wrong while fetching a batch.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@
 use aws_sdk_s3::Client;
 
 use super::error::{FetchError, Op, from_sdk};
-use crate::trigger::folder::ready::{has_ext, is_temp_name};
+use crate::batch::{has_ext, is_temp_name};
 
 /// One object directly under a folder prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! A batch folder's `manifest.json` in the bucket: read it, judge it by folder mode's rules, and
 //! wait (bounded) for the files it lists.
 //!
-//! The manifest types and rules are folder mode's ([`Manifest`], `ready::parse_manifest`,
-//! `ready::bad_listing`, `ready::import_problem`), so an operator's manifest means the same in
+//! The manifest types and rules are the batch's own ([`Manifest`], [`parse_manifest`],
+//! [`bad_listing`], with [`import_problem`]), shared with folder mode, so an operator's manifest means the same in
 //! both modes. One difference: listed names may hold spaces and unicode here (S3 keys often
 //! do); they must still be one safe path component ([`super::listing::unsafe_name`]).
 //!
@@ -21,9 +21,9 @@ use super::FetchPolicy;
 use super::download::{At, MANIFEST_MAX_BYTES, to_memory, url};
 use super::error::FetchError;
 use super::listing::{Listed, is_safe_name, list_folder};
-use crate::trigger::events::batch::MANIFEST;
-use crate::trigger::folder::Manifest;
-use crate::trigger::folder::ready::{bad_listing, import_problem, parse_manifest};
+use crate::batch::MANIFEST;
+use crate::batch::manifest::{Manifest, bad_listing, parse_manifest};
+use crate::config::import_problem;
 
 /// A manifest as read: its parsed form, the sha256 of its bytes and the version read.
 #[derive(Debug, Clone)]

@@ -37,10 +37,10 @@ use aws_sdk_s3::Client;
 
 pub use error::FetchError;
 
-use crate::config::ImportOverrides;
-use crate::ledger::{FileIdentity, content_hash};
-use crate::trigger::events::{BatchTrigger, FolderMarker};
-use crate::trigger::folder::DEFAULT_INCOMPLETE_WAIT;
+use crate::batch::{
+    BatchTrigger, DEFAULT_INCOMPLETE_WAIT, FileIdentity, FolderMarker, ImportOverrides, MANIFEST,
+    content_hash,
+};
 use download::{At, url};
 use listing::Listed;
 
@@ -208,7 +208,7 @@ impl S3Batches {
         let location = url(&self.bucket, prefix);
         let read = match marker {
             FolderMarker::Manifest => {
-                let key = format!("{prefix}{}", crate::trigger::events::batch::MANIFEST);
+                let key = format!("{prefix}{}", MANIFEST);
                 pin.check_not_deleted(&self.client, &self.bucket, &key)
                     .await?;
                 Some(manifest::read(&self.client, &self.bucket, prefix, pin.trigger()).await?)
@@ -217,7 +217,7 @@ impl S3Batches {
         };
         let mut versions = BTreeMap::new();
         if let Some(v) = read.as_ref().and_then(|r| r.version_id.clone()) {
-            versions.insert(crate::trigger::events::batch::MANIFEST.to_owned(), v);
+            versions.insert(MANIFEST.to_owned(), v);
         }
         let listed = match read.as_ref().and_then(|r| r.manifest.files.as_ref()) {
             Some(files) => {
@@ -332,7 +332,7 @@ fn check_name(location: &str, name: &str) -> Result<(), FetchError> {
 /// Every sha256 the manifest gives must match what was downloaded.
 fn check_digests(
     location: &str,
-    manifest: &crate::trigger::folder::Manifest,
+    manifest: &crate::batch::Manifest,
     files: &[FileIdentity],
 ) -> Result<(), FetchError> {
     for listed in manifest.files.iter().flatten() {

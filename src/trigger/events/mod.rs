@@ -11,7 +11,6 @@
 //! What this module deliberately does not do: talk to AWS, delete or retry messages, look at the
 //! objects, dedupe events (the ledger does), or compare sequencers.
 
-pub mod batch;
 pub mod error;
 pub mod eventbridge;
 pub mod route;
@@ -19,7 +18,7 @@ pub mod s3;
 
 use chrono::{DateTime, Utc};
 
-pub use batch::{BatchTrigger, FolderMarker, IgnoreReason, classify};
+pub use crate::batch::{BatchTrigger, FolderMarker, IgnoreReason, classify};
 pub use error::{ACCEPTED_SHAPES, PoisonError, PoisonKind, RouterError};
 pub use route::Router;
 

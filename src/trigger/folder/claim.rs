@@ -28,8 +28,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::ready::{BatchKind, Manifest, ReadyBatch};
+use super::ready::{BatchKind, ReadyBatch};
 use super::{FolderError, Layout, is_plain_name};
+use crate::batch::Manifest;
 
 const CLAIM_FILE: &str = "claim.json";
 const LOCK_FILE: &str = "claim.lock";

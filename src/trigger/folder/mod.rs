@@ -39,7 +39,7 @@ use std::path::PathBuf;
 pub use archive::{Extra, archive};
 pub use claim::{ClaimedBatch, claim, recover};
 pub use layout::{Layout, TenantInbox};
-pub use ready::{BatchKind, DEFAULT_INCOMPLETE_WAIT, Manifest, ManifestFile, ReadyBatch};
+pub use ready::{BatchKind, ReadyBatch};
 pub use scan::{Pending, Scan, ScanPolicy, ready_batches, scan};
 
 /// What went wrong in the watch folder. Each message names the path and what to do.

@@ -375,7 +375,7 @@ fn manifest_sha256(ready: &ReadyBatch) -> Result<Option<String>, PassError> {
     if ready.kind != BatchKind::Folder || ready.manifest.is_none() {
         return Ok(None);
     }
-    let path = ready.source.join(super::ready::MANIFEST);
+    let path = ready.source.join(crate::batch::MANIFEST);
     let bytes = std::fs::read(&path).map_err(|source| PassError::Read { path, source })?;
     Ok(Some(hex::encode(Sha256::digest(&bytes))))
 }
@@ -412,7 +412,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("users.csv"), body).unwrap();
         if let Some(m) = manifest {
-            std::fs::write(dir.join(super::super::ready::MANIFEST), m).unwrap();
+            std::fs::write(dir.join(crate::batch::MANIFEST), m).unwrap();
         }
         ReadyBatch {
             tenant: "t".into(),

@@ -22,7 +22,7 @@
 //! and left alone. Nothing is opened but regular files, and never through a link.
 //!
 //! Never picked up: a zip or loose CSV whose mtime is within the quiet period of `now` (or in
-//! the future), temp names ([`is_temp_name`]), a folder without its closing marker. "Unchanged" is judged by
+//! the future), temp names ([`crate::batch::is_temp_name`]), a folder without its closing marker. "Unchanged" is judged by
 //! mtime against the injected `now`, so tests set mtimes instead of sleeping. A rejected batch is
 //! still returned: the caller claims it and records a rejection, so the operator sees why and the
 //! files land in `failed/` rather than sitting in the inbox forever.
@@ -36,15 +36,9 @@ use sha2::{Digest, Sha256};
 
 use super::FolderError;
 use super::scan::Entry;
-use crate::config::{ImportDefaults, ImportOverrides};
-
-/// How long a folder whose manifest names missing files, or a zip without its end record, waits
-/// before it becomes a batch to reject.
-pub const DEFAULT_INCOMPLETE_WAIT: Duration = Duration::from_secs(15 * 60);
-
-/// The closing markers of a batch folder.
-pub const MANIFEST: &str = "manifest.json";
-pub const READY: &str = "READY";
+use crate::batch::manifest::{Manifest, ManifestFile, bad_listing, parse_manifest};
+use crate::batch::{MANIFEST, READY, has_ext, is_temp_name};
+use crate::config::import_problem;
 
 /// What kind of drop a batch came as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,25 +47,6 @@ pub enum BatchKind {
     Folder,
     Zip,
     LooseCsv,
-}
-
-/// `manifest.json`: `{}` or `{"files": [{"name": "users.csv", "sha256": "…"}], "import": {…}}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<Vec<ManifestFile>>,
-    /// Import options for this batch, over the tenant's defaults (same names as the flags).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportOverrides>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestFile {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
 }
 
 /// A complete batch found in an inbox.
@@ -98,23 +73,6 @@ pub(crate) enum Verdict {
     Ready(Box<ReadyBatch>),
     /// Not yet; the reason is for logs.
     Waiting(String),
-}
-
-/// Temp names of uploaders and editors: `.tmp`, `~`, `.part`, `.partial`, `.filepart`,
-/// `.crdownload`, and hidden names (leading `.`, e.g. rsync's temp files).
-pub fn is_temp_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.starts_with('.')
-        || lower.ends_with('~')
-        || [".tmp", ".part", ".partial", ".filepart", ".crdownload"]
-            .iter()
-            .any(|s| lower.ends_with(s))
-}
-
-pub(crate) fn has_ext(name: &str, ext: &str) -> bool {
-    Path::new(name)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// Whether `mtime` is at least `quiet` before `now`. A future mtime is not quiet.
@@ -243,26 +201,6 @@ fn read_manifest(path: &Path) -> Result<Manifest, String> {
     parse_manifest(&text, &path.display().to_string())
 }
 
-/// Parses a manifest's text; the error names `place` (a path or `s3://` URL), quotes serde's
-/// message and shows a valid manifest.
-pub(crate) fn parse_manifest(text: &str, place: &str) -> Result<Manifest, String> {
-    serde_json::from_str(text).map_err(|e| {
-        format!(
-            "{place} is not a valid manifest ({e}); write {{}} for every CSV in the folder, or \
-             {{\"files\": [{{\"name\": \"users.csv\", \"sha256\": \"…\"}}], \"import\": {{…}}}}"
-        )
-    })
-}
-
-/// Why the manifest's import options cannot be used, if they cannot.
-pub(crate) fn import_problem(m: &Manifest) -> Option<String> {
-    let o = m.import.as_ref()?;
-    ImportDefaults::default()
-        .with(o, "manifest.json import")
-        .err()
-        .map(|p| p.to_string())
-}
-
 enum Listed {
     Files(Vec<PathBuf>),
     Waiting(String),
@@ -319,43 +257,6 @@ fn listed_files(
     Ok(Listed::Files(
         files.iter().map(|f| dir.join(&f.name)).collect(),
     ))
-}
-
-/// Why a manifest's `"files"` list cannot be used, if it cannot: empty, a name `plain` refuses
-/// or that is not a `.csv`, a name listed twice, a sha256 that is not 64 hex digits.
-pub(crate) fn bad_listing(files: &[ManifestFile], plain: fn(&str) -> bool) -> Option<String> {
-    if files.is_empty() {
-        return Some(
-            "manifest.json has an empty \"files\" list; list the CSV files, or write {} for every \
-             CSV in the folder"
-                .into(),
-        );
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for f in files {
-        if !plain(&f.name) || !has_ext(&f.name, "csv") {
-            return Some(format!(
-                "manifest.json lists {:?}; list plain .csv file names of this folder (no paths)",
-                f.name
-            ));
-        }
-        if !seen.insert(f.name.as_str()) {
-            return Some(format!(
-                "manifest.json lists {} twice; list each file once",
-                f.name
-            ));
-        }
-        if let Some(d) = &f.sha256
-            && (d.trim().len() != 64 || !d.trim().chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            return Some(format!(
-                "manifest.json gives {:?} as the sha256 of {}; write the 64 hex digits of \
-                     `sha256sum {}`",
-                d, f.name, f.name
-            ));
-        }
-    }
-    None
 }
 
 fn sha256_file(path: &Path) -> Result<String, FolderError> {

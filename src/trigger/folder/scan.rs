@@ -14,11 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::claim::in_flight_sources;
-use super::ready::{
-    DEFAULT_INCOMPLETE_WAIT, ReadyBatch, Verdict, folder_verdict, has_ext, is_temp_name,
-    loose_verdict, zip_verdict,
-};
+use super::ready::{ReadyBatch, Verdict, folder_verdict, loose_verdict, zip_verdict};
 use super::{FolderError, Layout, TenantInbox};
+use crate::batch::{DEFAULT_INCOMPLETE_WAIT, has_ext, is_temp_name};
 
 /// Scan settings shared by all tenants (each tenant brings its own quiet period).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

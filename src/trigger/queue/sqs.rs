@@ -85,6 +85,15 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// The listener's readiness check of the queue: `GetQueueAttributes` answers.
+    pub fn readiness_check(&self) -> crate::telemetry::listener::Check {
+        let queue = self.clone();
+        crate::telemetry::listener::Check::new("queue", move || {
+            let q = queue.clone();
+            async move { q.reachable().await.map_err(|e| e.to_string()) }
+        })
+    }
+
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         SqsQueue {
             client,

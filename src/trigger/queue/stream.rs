@@ -22,13 +22,13 @@ use sha2::{Digest, Sha256};
 use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError};
+use crate::batch::{MANIFEST, READY};
 use crate::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
 use crate::pipeline::staged::zip_archive_owed;
 use crate::pipeline::tenant::TenantRun;
 use crate::store::s3::{Fetched, Pin, S3Batches};
-use crate::trigger::events::batch::{MANIFEST, READY};
 use crate::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
 use crate::trigger::runtime::TenantRuntime;
 

@@ -10,13 +10,11 @@
 //!
 //! Everything else — a CSV landing before its manifest, a folder placeholder (`dir/`), a stray
 //! file — is acknowledged and ignored. What this module does not do: look at the objects, check
-//! that the folder holds CSVs, or decide whether the prefix belongs to a tenant (see `route`).
+//! that the folder holds CSVs, or decide whether the prefix belongs to a tenant (see `trigger::events::route`).
 
 use std::fmt;
 
-/// The closing markers of a batch folder (the same names as folder mode).
-pub const MANIFEST: &str = "manifest.json";
-pub const READY: &str = "READY";
+use super::{MANIFEST, READY};
 
 /// What an object event asks the worker to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
