@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{EnrollmentDropStatus, ImportOptions, UserRemoveStatus};
 use canvas_sis::config::ImportDefaults;
-use canvas_sis::pipeline::{ImportRequest, Outcome, Rerun, WaitPolicy};
+use canvas_sis::pipeline::{ImportRequest, Outcome, Preflight, Rerun, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
 use crate::cmd::{connect, output, progress::TerminalObserver};
@@ -27,6 +27,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         options: import_options(&args.options)?,
         after_failure: args.after_failure,
         dry_run: args.dry_run,
+        preflight: Preflight::OneShot(if args.force {
+            Rerun::Force
+        } else {
+            Rerun::Refuse
+        }),
         wait: WaitPolicy {
             busy_max: secs(args.busy_wait_secs, "--busy-wait-secs")?,
             deadline: secs(args.deadline_secs, "--deadline-secs")?,
@@ -43,16 +48,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     // One trace for the one-shot import: its Canvas calls are the batch span's children.
     let span = canvas_sis::telemetry::spans::batch("local", "import");
     let outcome = tracing::Instrument::instrument(
-        canvas_sis::pipeline::import(
-            &client,
-            &req,
-            &TerminalObserver::new(),
-            if args.force {
-                Rerun::Force
-            } else {
-                Rerun::Refuse
-            },
-        ),
+        canvas_sis::pipeline::import(&client, &req, &TerminalObserver::new()),
         span,
     )
     .await;

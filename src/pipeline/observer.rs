@@ -4,6 +4,7 @@
 //! TTY and log lines elsewhere.
 
 use crate::ledger::{BatchId, BatchRecord};
+use crate::sis::validate::ValidationReport;
 
 /// The stages of a one-shot import, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub trait Observer: Send + Sync {
     fn progress(&self, _stage: Stage, _done: u64, _total: Option<u64>) {}
     /// Something an operator should read (a stuck import, a wait, an adopted import).
     fn note(&self, _message: &str) {}
+    /// The batch's validation report, as soon as it is made (a one-shot run prints it when the
+    /// batch is rejected; the ledger keeps it as text).
+    fn validated(&self, _report: &ValidationReport) {}
     /// A recorded change of batch `event` of `tenant` (see [`BatchEvent`]).
     fn batch_event(&self, _tenant: &str, _event: BatchEvent<'_>) {}
     fn finish(&self) {}
@@ -126,6 +130,10 @@ impl Observer for Tee<'_> {
 
     fn note(&self, message: &str) {
         self.0.iter().for_each(|o| o.note(message));
+    }
+
+    fn validated(&self, report: &ValidationReport) {
+        self.0.iter().for_each(|o| o.validated(report));
     }
 
     fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {

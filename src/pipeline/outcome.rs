@@ -58,4 +58,25 @@ impl Outcome {
             Outcome::AlreadyImported { .. } => 6,
         }
     }
+
+    /// What the end says in a sentence, for logs and a batch's error.
+    pub fn reason(&self) -> String {
+        match self {
+            Outcome::GaveUp { reason, .. }
+            | Outcome::Config { reason }
+            | Outcome::Rejected { reason, .. } => reason.clone(),
+            Outcome::RefusedAfterFailure { previous } => {
+                format!("the previous import {} did not succeed", previous.id)
+            }
+            Outcome::DryRun { .. } => "dry run".into(),
+            Outcome::AlreadyImported { import } => {
+                format!("SIS import {} already holds these files", import.id)
+            }
+            Outcome::Imported(f) | Outcome::CanvasFailed(f) => format!(
+                "import {} ended {}",
+                f.import.id,
+                f.import.workflow_state.as_str()
+            ),
+        }
+    }
 }
