@@ -9,7 +9,7 @@ use canvas_sis::config::ImportDefaults;
 use canvas_sis::pipeline::{ImportRequest, Outcome, Preflight, Rerun, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
-use crate::cmd::{connect, output, progress::TerminalObserver};
+use crate::cmd::{connect, exit, output, progress::TerminalObserver};
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     let (client, account) =
@@ -53,7 +53,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     )
     .await;
     print(&outcome, args.json);
-    Ok(outcome.exit_code())
+    Ok(exit::of_outcome(&outcome))
 }
 
 pub fn print(outcome: &Outcome, json: bool) {

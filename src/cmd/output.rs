@@ -4,6 +4,8 @@ use canvas_sis::canvas::SisImport;
 use canvas_sis::pipeline::{Finished, Outcome};
 use serde_json::json;
 
+use crate::cmd::exit;
+
 /// The outcome as text, for stdout.
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {
@@ -98,7 +100,7 @@ pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         Outcome::Config { .. } => "configuration_error",
         Outcome::AlreadyImported { .. } => "already_imported",
     };
-    let mut v = json!({"outcome": kind, "exit_code": outcome.exit_code()});
+    let mut v = json!({"outcome": kind, "exit_code": exit::of_outcome(outcome)});
     match outcome {
         Outcome::Imported(f) | Outcome::CanvasFailed(f) => {
             v["import"] = serde_json::to_value(&f.import).unwrap_or_default();

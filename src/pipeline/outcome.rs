@@ -1,11 +1,6 @@
-//! How a one-shot import ended, and the exit code each ending maps to.
-//!
-//! Exit codes (documented in the README and `--help`): 0 imported (with or without messages);
-//! 1 Canvas failed or aborted it; 2 usage or configuration error (including a bad token or a
-//! missing permission); 3 rejected (before upload, or Canvas refused the upload itself: no import
-//! was created); 4 refused because an earlier import failed; 5 gave up (deadline passed or Canvas
-//! unreachable); 6 refused because this token's user imported the same files recently (a re-run;
-//! `--force` sends them again).
+//! How a run of the pipeline ended (or why a stage stopped it): what a one-shot import reports,
+//! and what the staged run's [`super::staged::RunError::Stage`] carries. The CLI maps each
+//! ending to its exit code in one place (`src/cmd/exit.rs`).
 
 use crate::canvas::SisImport;
 use crate::sis::validate::ValidationReport;
@@ -47,18 +42,6 @@ pub struct Finished {
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Imported(_) | Outcome::DryRun { .. } => 0,
-            Outcome::CanvasFailed(_) => 1,
-            Outcome::Config { .. } => 2,
-            Outcome::Rejected { .. } => 3,
-            Outcome::RefusedAfterFailure { .. } => 4,
-            Outcome::GaveUp { .. } => 5,
-            Outcome::AlreadyImported { .. } => 6,
-        }
-    }
-
     /// What the end says in a sentence, for logs and a batch's error.
     pub fn reason(&self) -> String {
         match self {
