@@ -33,6 +33,7 @@ pub fn of_outcome(outcome: &Outcome) -> u8 {
         Outcome::RefusedAfterFailure { .. } => REFUSED_AFTER_FAILURE,
         Outcome::GaveUp { .. } => GAVE_UP,
         Outcome::AlreadyImported { .. } => ALREADY_IMPORTED,
+        Outcome::Canvas { error, .. } => of_canvas_error(error),
     }
 }
 

@@ -28,7 +28,7 @@ pub mod wait;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::canvas::{AccountRef, CanvasError, ErrorClass, ImportOptions};
+use crate::canvas::{AccountRef, CanvasError, ImportOptions};
 use crate::pack::{PackEntry, PackOptions, PackSummary, ZipLimits, pack_to_file};
 use crate::sis::validate::{ValidateOptions, ValidationReport, validate_batch};
 use collect::Collected;
@@ -36,7 +36,7 @@ pub use observer::{BatchEvent, LogObserver, Observer, Stage, Tee};
 pub use one_shot::import;
 pub use outcome::{Finished, Outcome};
 
-/// How long to wait for what, in a one-shot import.
+/// How long to wait for what, in a run of a batch.
 #[derive(Debug, Clone)]
 pub struct WaitPolicy {
     /// Longest wait for an earlier import of the account to end before uploading.
@@ -69,7 +69,8 @@ impl Default for WaitPolicy {
     }
 }
 
-/// Everything a one-shot import needs besides the Canvas client.
+/// What a run of a batch needs besides the Canvas client (and the ledger): the one-shot's, or
+/// a tenant's with each batch's input as `path`.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
     /// A folder of CSVs, a `.zip` or a `.csv`.
@@ -208,15 +209,11 @@ pub fn validate_and_prepack(
     })
 }
 
-/// What a Canvas error means for a one-shot run that cannot go on.
-pub fn canvas_outcome(e: &CanvasError, import_id: Option<u64>) -> Outcome {
-    match e.class() {
-        ErrorClass::Auth | ErrorClass::Permanent => Outcome::Config {
-            reason: e.to_string(),
-        },
-        ErrorClass::Retryable | ErrorClass::Throttled | ErrorClass::Uncertain => Outcome::GaveUp {
-            reason: format!("Canvas could not be reached reliably: {e}"),
-            import_id,
-        },
+/// A Canvas error a stage cannot go past, kept whole: its class decides what it means
+/// ([`Outcome::needs_operator`]); `import_id` is the import it was about, if any.
+pub fn canvas_outcome(e: CanvasError, import_id: Option<u64>) -> Outcome {
+    Outcome::Canvas {
+        error: Box::new(e),
+        import_id,
     }
 }

@@ -72,6 +72,10 @@ async fn run(client: &CanvasClient, req: &ImportRequest, obs: &KeepReport<'_>) -
                 reason,
                 import_id: None,
             } => gave_up(reason, import_id),
+            Outcome::Canvas {
+                error,
+                import_id: None,
+            } => Outcome::Canvas { error, import_id },
             cause => cause,
         },
         Err(e) => gave_up(e.to_string(), import_id),

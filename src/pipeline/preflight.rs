@@ -41,7 +41,7 @@ async fn report_orphans(
     let orphans = client
         .recent_sis_imports(&req.account, &filter, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let now = Utc::now();
     for o in orphans {
         let age = o
@@ -66,7 +66,7 @@ pub(crate) async fn busy(
     let mut busy = client
         .importing(&req.account)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let queued = ListFilter {
         workflow_states: vec![WorkflowState::Created],
         per_page: Some(100),
@@ -75,7 +75,7 @@ pub(crate) async fn busy(
     let created = client
         .recent_sis_imports(&req.account, &queued, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     busy.extend(created);
     Ok(busy)
 }
@@ -157,7 +157,7 @@ async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Resul
             20,
         )
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let Some(previous) = recent
         .into_iter()
         .find(|i| i.workflow_state != WorkflowState::Initializing)

@@ -172,7 +172,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             }
             // Canvas refused the token, its permissions or the account: retried on each pass,
             // but only an operator can make it pass.
-            Err(RunError::Stage { cause, .. }) if matches!(**cause, Outcome::Config { .. }) => {
+            Err(RunError::Stage { cause, .. }) if cause.needs_operator() => {
                 spans::mark_error(&span);
                 let reason = &cause.reason();
                 let event = BatchEvent::NeedsOperator { batch: id, reason };
@@ -1008,7 +1008,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             .client
             .get_sis_import(&req.account, import_id)
             .await
-            .map_err(|e| RunError::stage(&rec.id, super::canvas_outcome(&e, Some(import_id))))?;
+            .map_err(|e| RunError::stage(&rec.id, super::canvas_outcome(e, Some(import_id))))?;
         let done = wait::until_terminal(self.client, req, current, self.obs)
             .await
             .map_err(|o| RunError::stage(&rec.id, o))?;
