@@ -43,7 +43,8 @@ async fn run(client: &CanvasClient, req: &ImportRequest, obs: &KeepReport<'_>) -
         client,
         tenant: TENANT.into(),
         request: req.clone(),
-        on_failure: OnFailure::Halt,
+        // One batch: there is no later one to halt, nor a tenant to `resume`.
+        on_failure: OnFailure::Continue,
         // One batch, no history: the guard needs a previous accepted batch (use `watch`).
         guard: crate::sis::guard::Thresholds {
             enabled: false,
