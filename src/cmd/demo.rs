@@ -148,7 +148,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     }
     println!("{}", next_steps());
     sim.shutdown().await;
-    Ok(if ok { 0 } else { 1 })
+    Ok(if ok {
+        crate::cmd::exit::OK
+    } else {
+        crate::cmd::exit::CANVAS_FAILED
+    })
 }
 
 /// Copies the CSVs of `from` into a new batch folder.

@@ -6,12 +6,12 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{EnrollmentDropStatus, ImportOptions, UserRemoveStatus};
 use canvas_sis::config::ImportDefaults;
-use canvas_sis::pipeline::{ImportRequest, Rerun, WaitPolicy};
+use canvas_sis::pipeline::{ImportRequest, Preflight, Rerun, WaitPolicy};
 
 use crate::cli::{DropStatus, ImportArgs, ImportOptionArgs, UserRemove};
 use crate::cmd::common::secs;
 use crate::cmd::output::print;
-use crate::cmd::{connect, progress::TerminalObserver};
+use crate::cmd::{connect, exit, progress::TerminalObserver};
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     let (client, account) =
@@ -29,6 +29,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         options: import_options(&args.options)?,
         after_failure: args.after_failure,
         dry_run: args.dry_run,
+        preflight: Preflight::OneShot(if args.force {
+            Rerun::Force
+        } else {
+            Rerun::Refuse
+        }),
         wait: WaitPolicy {
             busy_max: secs(args.busy_wait_secs, "--busy-wait-secs")?,
             deadline: secs(args.deadline_secs, "--deadline-secs")?,
@@ -50,22 +55,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         canvas_sis::telemetry::MetricsObserver,
     );
     let obs = canvas_sis::pipeline::Tee(vec![&terminal, &metrics]);
-    let outcome = tracing::Instrument::instrument(
-        canvas_sis::pipeline::import(
-            &client,
-            &req,
-            &obs,
-            if args.force {
-                Rerun::Force
-            } else {
-                Rerun::Refuse
-            },
-        ),
-        span,
-    )
-    .await;
+    let outcome =
+        tracing::Instrument::instrument(canvas_sis::pipeline::import(&client, &req, &obs), span)
+            .await;
     print(&outcome, args.json);
-    Ok(outcome.exit_code())
+    Ok(exit::of_outcome(&outcome))
 }
 
 /// The typed Canvas options from the flags, through the same mapping as the config file's

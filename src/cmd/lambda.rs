@@ -206,7 +206,7 @@ async fn serve<S: LedgerStore>(
     }))
     .await
     .map_err(|e| anyhow::anyhow!("the Lambda runtime client stopped: {e}"))?;
-    Ok(0)
+    Ok(crate::cmd::exit::OK)
 }
 
 /// Runs after every invocation, before its response is sent (Lambda may freeze the process

@@ -4,6 +4,7 @@
 pub mod common;
 pub mod connect;
 pub mod demo;
+pub mod exit;
 pub mod import;
 pub mod lambda;
 pub mod listen;
@@ -17,10 +18,3 @@ pub mod simulate;
 pub mod status;
 pub mod validate;
 pub mod watch;
-
-/// The exit codes of `cli.rs`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const USAGE: u8 = 2;
-    pub const REJECTED: u8 = 3;
-}

@@ -4,6 +4,8 @@ use canvas_sis::canvas::SisImport;
 use canvas_sis::pipeline::{Finished, Outcome};
 use serde_json::json;
 
+use crate::cmd::exit;
+
 /// The outcome as text, for stdout.
 pub fn outcome_text(outcome: &Outcome) -> String {
     match outcome {
@@ -27,11 +29,13 @@ pub fn outcome_text(outcome: &Outcome) -> String {
         } => format!(
             "DRY RUN: the batch is valid and packed ({zip_bytes} bytes, sha256 {zip_sha256}); Canvas is ready for it. Nothing was sent.\n"
         ),
-        Outcome::GaveUp { reason, import_id } => match import_id {
-            Some(id) => format!("GAVE UP on SIS import {id}: {reason}\n"),
-            None => format!("GAVE UP: {reason}\n"),
-        },
-        Outcome::Config { reason } => format!("CONFIGURATION: {reason}\n"),
+        Outcome::GaveUp { reason, import_id } => gave_up_text(reason, *import_id),
+        Outcome::Canvas { import_id, .. } if !outcome.needs_operator() => {
+            gave_up_text(&outcome.reason(), *import_id)
+        }
+        Outcome::Config { .. } | Outcome::Canvas { .. } => {
+            format!("CONFIGURATION: {}\n", outcome.reason())
+        }
         Outcome::AlreadyImported { import } => format!(
             "REFUSED: SIS import {} (created {}, {}) by this token's user already holds these same files; \
              this looks like a re-run. Nothing was sent. Check it (canvas-sis status); to send the files again anyway, add --force.\n",
@@ -42,6 +46,13 @@ pub fn outcome_text(outcome: &Outcome) -> String {
                 .unwrap_or_else(|| "at an unknown time".into()),
             import.workflow_state.as_str()
         ),
+    }
+}
+
+fn gave_up_text(reason: &str, import_id: Option<u64>) -> String {
+    match import_id {
+        Some(id) => format!("GAVE UP on SIS import {id}: {reason}\n"),
+        None => format!("GAVE UP: {reason}\n"),
     }
 }
 
@@ -94,11 +105,12 @@ pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
         Outcome::Rejected { .. } => "rejected",
         Outcome::RefusedAfterFailure { .. } => "refused_after_failure",
         Outcome::DryRun { .. } => "dry_run",
+        Outcome::Canvas { .. } if !outcome.needs_operator() => "gave_up",
         Outcome::GaveUp { .. } => "gave_up",
-        Outcome::Config { .. } => "configuration_error",
+        Outcome::Config { .. } | Outcome::Canvas { .. } => "configuration_error",
         Outcome::AlreadyImported { .. } => "already_imported",
     };
-    let mut v = json!({"outcome": kind, "exit_code": outcome.exit_code()});
+    let mut v = json!({"outcome": kind, "exit_code": exit::of_outcome(outcome)});
     match outcome {
         Outcome::Imported(f) | Outcome::CanvasFailed(f) => {
             v["import"] = serde_json::to_value(&f.import).unwrap_or_default();
@@ -123,6 +135,13 @@ pub fn outcome_json(outcome: &Outcome) -> serde_json::Value {
             v["import_id"] = json!(import_id);
         }
         Outcome::Config { reason } => v["reason"] = json!(reason),
+        // Canvas's error as the ending it means (kind above): a configuration error or giving up.
+        Outcome::Canvas { import_id, .. } => {
+            v["reason"] = json!(outcome.reason());
+            if !outcome.needs_operator() {
+                v["import_id"] = json!(import_id);
+            }
+        }
         Outcome::AlreadyImported { import } => {
             v["import"] = serde_json::to_value(import).unwrap_or_default()
         }

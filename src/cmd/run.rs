@@ -163,7 +163,7 @@ async fn work<S: LedgerStore>(
         stopped = summary.stopped,
         "worker exits"
     );
-    let mut code = 0;
+    let mut code = crate::cmd::exit::OK;
     if until_empty && !summary.stopped {
         for rt in runtimes {
             let gate =
@@ -174,7 +174,7 @@ async fn work<S: LedgerStore>(
                     "tenant {} is HALTED by batch {batch}: {reason}\n  fix the feed or Canvas, then: canvas-sis resume --state STATE_URL --tenant {}",
                     rt.tenant.name, rt.tenant.name
                 );
-                code = 1;
+                code = crate::cmd::exit::HALTED;
             }
         }
     }

@@ -24,7 +24,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     wait_for_stop_signal().await;
     tracing::info!("stopping the Canvas simulator");
     sim.shutdown().await;
-    Ok(0)
+    Ok(crate::cmd::exit::OK)
 }
 
 fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {

@@ -19,7 +19,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         Ok(list) => list,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(canvas_sis::pipeline::canvas_outcome(&e, None).exit_code());
+            return Ok(exit::of_canvas_error(&e));
         }
     };
     if args.json {

@@ -161,9 +161,9 @@ impl UnattendedWaits {
     }
 }
 
-/// 1 when a tenant is left halted (an operator must look), else 0.
+/// [`crate::cmd::exit::HALTED`] when a tenant is left halted (an operator must look).
 async fn halted_exit_code(ledger: &Ledger<LocalStore>, config: &Config) -> anyhow::Result<u8> {
-    let mut code = 0;
+    let mut code = crate::cmd::exit::OK;
     for t in &config.tenants {
         let gate = canvas_sis::pipeline::gate::current(ledger, &t.name, t.on_failure).await?;
         if let Some(Halt { batch, reason, .. }) = gate.halted {
@@ -171,7 +171,7 @@ async fn halted_exit_code(ledger: &Ledger<LocalStore>, config: &Config) -> anyho
                 "tenant {} is HALTED by batch {batch}: {reason}\n  look at failed/, fix the feed or Canvas, then: canvas-sis resume --dir DIR --tenant {}",
                 t.name, t.name
             );
-            code = 1;
+            code = crate::cmd::exit::HALTED;
         }
     }
     Ok(code)

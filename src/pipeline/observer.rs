@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::canvas::SisImport;
+use crate::sis::validate::ValidationReport;
 
 /// The stages of a one-shot import, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub trait Observer: Send + Sync {
     fn progress(&self, _stage: Stage, _done: u64, _total: Option<u64>) {}
     /// Something an operator should read (a stuck import, a wait, an adopted import).
     fn note(&self, _message: &str) {}
+    /// The batch's validation report, as soon as it is made (a one-shot run prints it when the
+    /// batch is rejected; the ledger keeps it as text).
+    fn validated(&self, _report: &ValidationReport) {}
     /// A recorded change of batch `event` of `tenant` (see [`BatchEvent`]).
     fn batch_event(&self, _tenant: &str, _event: BatchEvent<'_>) {}
     fn finish(&self) {}
@@ -117,6 +121,10 @@ impl Observer for Tee<'_> {
 
     fn note(&self, message: &str) {
         self.0.iter().for_each(|o| o.note(message));
+    }
+
+    fn validated(&self, report: &ValidationReport) {
+        self.0.iter().for_each(|o| o.validated(report));
     }
 
     fn batch_event(&self, tenant: &str, event: BatchEvent<'_>) {

@@ -1,13 +1,8 @@
-//! How a one-shot import ended, and the exit code each ending maps to.
-//!
-//! Exit codes (documented in the README and `--help`): 0 imported (with or without messages);
-//! 1 Canvas failed or aborted it; 2 usage or configuration error (including a bad token or a
-//! missing permission); 3 rejected (before upload, or Canvas refused the upload itself: no import
-//! was created); 4 refused because an earlier import failed; 5 gave up (deadline passed or Canvas
-//! unreachable); 6 refused because this token's user imported the same files recently (a re-run;
-//! `--force` sends them again).
+//! How a run of the pipeline ended (or why a stage stopped it): what a one-shot import reports,
+//! and what the staged run's [`super::staged::RunError::Stage`] carries. The CLI maps each
+//! ending to its exit code in one place (`src/cmd/exit.rs`).
 
-use crate::canvas::SisImport;
+use crate::canvas::{CanvasError, ErrorClass, SisImport};
 use crate::sis::validate::ValidationReport;
 
 /// The end of one run of the pipeline.
@@ -32,8 +27,16 @@ pub enum Outcome {
         reason: String,
         import_id: Option<u64>,
     },
-    /// A configuration problem Canvas reported: bad token, missing permission, unknown account.
+    /// A configuration problem found before Canvas was asked (contradictory import options).
     Config { reason: String },
+    /// Canvas answered with an error the run cannot go past. Its [`CanvasError::class`] decides
+    /// what it means ([`Outcome::needs_operator`]): a bad token, a missing permission or an
+    /// unknown account is for a person to fix; Canvas unreachable, still throttling or an unknown
+    /// outcome may pass on a later run. `import_id`: the import it was about, if any.
+    Canvas {
+        error: Box<CanvasError>,
+        import_id: Option<u64>,
+    },
     /// This token's user imported the same CSVs recently (`import`): a re-run, not sent again
     /// unless forced.
     AlreadyImported { import: Box<SisImport> },
@@ -47,15 +50,48 @@ pub struct Finished {
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> u8 {
+    /// Whether only a person can make the run pass: a configuration problem, or Canvas refused
+    /// the token, its permissions or the request ([`ErrorClass::Auth`], [`ErrorClass::Permanent`]).
+    pub fn needs_operator(&self) -> bool {
         match self {
-            Outcome::Imported(_) | Outcome::DryRun { .. } => 0,
-            Outcome::CanvasFailed(_) => 1,
-            Outcome::Config { .. } => 2,
-            Outcome::Rejected { .. } => 3,
-            Outcome::RefusedAfterFailure { .. } => 4,
-            Outcome::GaveUp { .. } => 5,
-            Outcome::AlreadyImported { .. } => 6,
+            Outcome::Config { .. } => true,
+            Outcome::Canvas { error, .. } => {
+                matches!(error.class(), ErrorClass::Auth | ErrorClass::Permanent)
+            }
+            _ => false,
+        }
+    }
+
+    /// The Canvas error the run stopped on, if it did.
+    pub fn canvas_error(&self) -> Option<&CanvasError> {
+        match self {
+            Outcome::Canvas { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// What the end says in a sentence, for logs and a batch's error.
+    pub fn reason(&self) -> String {
+        match self {
+            Outcome::GaveUp { reason, .. }
+            | Outcome::Config { reason }
+            | Outcome::Rejected { reason, .. } => reason.clone(),
+            Outcome::Canvas { error, .. } if self.needs_operator() => error.to_string(),
+            Outcome::Canvas { error, .. } => {
+                format!("Canvas could not be reached reliably: {error}")
+            }
+            Outcome::RefusedAfterFailure { previous } => {
+                format!("the previous import {} did not succeed", previous.id)
+            }
+            Outcome::DryRun { .. } => "dry run".into(),
+            Outcome::AlreadyImported { import } => {
+                format!("SIS import {} already holds these files", import.id)
+            }
+            Outcome::Imported(f) | Outcome::CanvasFailed(f) => format!(
+                "import {} ended {}",
+                f.import.id,
+                f.import.workflow_state.as_str()
+            ),
         }
     }
 }

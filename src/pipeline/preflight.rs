@@ -6,12 +6,15 @@
 //!    (orphans in `initializing` are never processed, so they are not waited for).
 //! 2. Did the previous import of this account succeed? If it failed or was aborted, refuse
 //!    (exit 4) unless `--after-failure`: updates must never run out of order past a failure.
+//! 3. Did this token's user import these same files a moment ago? A one-shot run has no ledger
+//!    to remember what it sent: Canvas's recent imports are its history, and a re-run is refused
+//!    (exit 6) unless `--force` ([`refuse_a_rerun`]).
 
 use std::time::Instant;
 
 use chrono::Utc;
 
-use super::{ImportRequest, Observer, Outcome, canvas_outcome};
+use super::{ImportRequest, Observer, Outcome, RERUN_LOOKBACK, canvas_outcome, submit};
 use crate::canvas::{CanvasClient, ListFilter, SisImport, WorkflowState};
 
 pub async fn check(
@@ -38,7 +41,7 @@ async fn report_orphans(
     let orphans = client
         .recent_sis_imports(&req.account, &filter, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let now = Utc::now();
     for o in orphans {
         let age = o
@@ -63,7 +66,7 @@ pub(crate) async fn busy(
     let mut busy = client
         .importing(&req.account)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let queued = ListFilter {
         workflow_states: vec![WorkflowState::Created],
         per_page: Some(100),
@@ -72,7 +75,7 @@ pub(crate) async fn busy(
     let created = client
         .recent_sis_imports(&req.account, &queued, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     busy.extend(created);
     Ok(busy)
 }
@@ -154,7 +157,7 @@ async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Resul
             20,
         )
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     let Some(previous) = recent
         .into_iter()
         .find(|i| i.workflow_state != WorkflowState::Initializing)
@@ -167,4 +170,25 @@ async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Resul
         });
     }
     Ok(())
+}
+
+/// Refuses a re-run: an import of the same CSVs (names and sizes) as `zip` by this token's user
+/// within [`RERUN_LOOKBACK`]. Checked after [`check`], so any import of ours still running has
+/// ended and has its files.
+pub async fn refuse_a_rerun(
+    client: &CanvasClient,
+    req: &ImportRequest,
+    zip: &std::path::Path,
+) -> Result<(), Outcome> {
+    let files = submit::posted_files(zip).map_err(|reason| Outcome::Rejected {
+        reason,
+        report: None,
+    })?;
+    let since = Utc::now() - RERUN_LOOKBACK;
+    match submit::already_imported(client, &req.account, &files, since).await? {
+        Some(done) => Err(Outcome::AlreadyImported {
+            import: Box::new(done),
+        }),
+        None => Ok(()),
+    }
 }

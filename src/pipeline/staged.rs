@@ -38,8 +38,8 @@ use tracing::Instrument as _;
 
 use super::spans;
 use super::{
-    BatchEvent, ImportRequest, Observer, Outcome, Stage as ObsStage, collect, lease, pack, submit,
-    validate, wait,
+    BatchEvent, ImportRequest, Observer, Outcome, Preflight, Rerun, Stage as ObsStage, collect,
+    lease, pack, submit, validate, wait,
 };
 use crate::canvas::{BatchMode, CanvasClient, SisImport};
 pub use crate::config::OnFailure;
@@ -97,7 +97,8 @@ pub fn record_import_overrides(
 pub enum Progress {
     /// Terminal (or superseded): the caller may archive the inputs.
     Finished(Box<BatchRecord>),
-    /// Waiting for an operator: held by the guard, or parked behind a closed gate.
+    /// Waiting for an operator: held by the guard, or parked behind a closed gate; or, in a
+    /// dry run (`ImportRequest::dry_run`), packed and checked, stopped before the send.
     Blocked(Box<BatchRecord>),
 }
 
@@ -106,14 +107,10 @@ pub enum Progress {
 pub enum RunError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// Canvas (or the files) could not be dealt with now; `exit_code` is what a one-shot run
-    /// exits with (2 configuration, 3 rejected, 5 gave up; see `outcome.rs`).
-    #[error("batch {batch}: {reason}")]
-    Canvas {
-        batch: BatchId,
-        reason: String,
-        exit_code: u8,
-    },
+    /// A stage could not go on now (Canvas, the account, a deadline, the zip on disk): `cause`
+    /// is the typed end a one-shot run reports (see `outcome.rs`), which callers decide from.
+    #[error("batch {batch}: {}", cause.reason())]
+    Stage { batch: BatchId, cause: Box<Outcome> },
     #[error("batch {0} is not in the ledger")]
     Unknown(BatchId),
     #[error("batch {0} is being submitted by another worker; try again later")]
@@ -121,6 +118,33 @@ pub enum RunError {
     /// The run was asked to stop; the batch keeps its recorded stage and resumes later.
     #[error("batch {0}: stopped (shutting down); it resumes from its recorded stage")]
     Stopped(BatchId),
+}
+
+impl RunError {
+    /// Batch `batch` stopped at a stage with `cause`.
+    fn stage(batch: &BatchId, cause: Outcome) -> Self {
+        RunError::Stage {
+            batch: batch.clone(),
+            cause: Box::new(cause),
+        }
+    }
+
+    /// Batch `batch` cannot go on now for `reason` (e.g. its zip): it keeps its stage.
+    fn gave_up(batch: &BatchId, reason: String) -> Self {
+        let cause = Outcome::GaveUp {
+            reason,
+            import_id: None,
+        };
+        Self::stage(batch, cause)
+    }
+
+    /// Why a stage stopped, when one did.
+    pub fn cause(&self) -> Option<&Outcome> {
+        match self {
+            RunError::Stage { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
 }
 
 impl From<lease::LeaseError> for RunError {
@@ -148,12 +172,9 @@ impl<S: LedgerStore> Staged<'_, S> {
             }
             // Canvas refused the token, its permissions or the account: retried on each pass,
             // but only an operator can make it pass.
-            Err(RunError::Canvas {
-                reason,
-                exit_code: 2,
-                ..
-            }) => {
+            Err(RunError::Stage { cause, .. }) if cause.needs_operator() => {
                 spans::mark_error(&span);
+                let reason = &cause.reason();
                 let event = BatchEvent::NeedsOperator { batch: id, reason };
                 self.obs.batch_event(&self.tenant, event);
             }
@@ -209,6 +230,11 @@ impl<S: LedgerStore> Staged<'_, S> {
                             if let Some(held) = self.guard_and_pack(&rec, &req).await? {
                                 return Ok(Progress::Blocked(Box::new(held)));
                             }
+                        }
+                        Stage::Packed if req.dry_run => {
+                            let zip = self.zip_on_disk(&rec, &req).await?;
+                            Box::pin(self.account_ready(&rec, &req, &zip)).await?;
+                            return Ok(Progress::Blocked(Box::new(rec)));
                         }
                         Stage::Packed => Box::pin(self.submit(&rec, &req)).await?,
                         _ => unreachable!("handled above"),
@@ -289,18 +315,23 @@ impl<S: LedgerStore> Staged<'_, S> {
 
     /// Received/Parked → Validated, or Terminal("rejected") with the report archived.
     async fn validate(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
-        self.obs.stage(ObsStage::Validate);
+        self.obs.stage(ObsStage::Collect);
         let collected = match spans::in_stage_sync(self.obs, &self.tenant, "collect", || {
             collect::collect(&req.path, &req.limits)
         }) {
             Ok(c) => c,
             Err(e) => return self.reject(rec, e.to_string(), None).await,
         };
+        for s in collected.skipped() {
+            self.obs.note(&format!("skipped {s}"));
+        }
+        self.obs.stage(ObsStage::Validate);
         // Packed while validating (other cores); kept only if validation agrees (below).
         let zip = self.zip_path(rec, req);
         let (report, prepacked) = spans::in_stage_sync(self.obs, &self.tenant, "validate", || {
             super::validate_and_prepack(&collected, &req.validate, &zip, &req.pack)
         });
+        self.obs.validated(&report);
         let kinds_found = super::kinds_of(&report);
         let prepacked = prepacked
             .filter(|(guess, _)| !report.is_rejected() && *guess == kinds_found)
@@ -481,6 +512,10 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         // Archived while it is uploaded (`send_and_finish`); until then it is owed.
         let bytes = std::fs::metadata(&zip).map_or(0, |m| m.len());
+        let files = submit::posted_files(&zip).map_or(0, |f| f.len());
+        self.obs.note(&format!(
+            "packed {files} file(s) into {bytes} bytes (sha256 {sha256})"
+        ));
         let packed = ZipDigest::new(&sha256, bytes);
         self.ledger
             .update_batch(&rec.id, |r| {
@@ -520,11 +555,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 packed_bytes(self.obs, &kinds, &s);
                 Ok(Some(s.sha256))
             }
-            Err(e) => Err(RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: format!("packing failed: {e}"),
-                exit_code: 5,
-            }),
+            Err(e) => Err(RunError::gave_up(&rec.id, format!("packing failed: {e}"))),
         }
     }
 
@@ -548,25 +579,17 @@ impl<S: LedgerStore> Staged<'_, S> {
             self.repack(rec, req, &path)?;
             return Ok(path);
         }
-        let key = rec.archive.zip.clone().ok_or_else(|| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason: "packed but no zip archived".into(),
-            exit_code: 5,
-        })?;
-        let bytes = self
-            .ledger
-            .get_archive(&key)
-            .await?
-            .ok_or_else(|| RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: format!("archived zip {key} is missing"),
-                exit_code: 5,
+        let key = rec
+            .archive
+            .zip
+            .clone()
+            .ok_or_else(|| RunError::gave_up(&rec.id, "packed but no zip archived".into()))?;
+        let bytes =
+            self.ledger.get_archive(&key).await?.ok_or_else(|| {
+                RunError::gave_up(&rec.id, format!("archived zip {key} is missing"))
             })?;
-        std::fs::write(&path, bytes).map_err(|e| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason: format!("writing {}: {e}", path.display()),
-            exit_code: 5,
-        })?;
+        std::fs::write(&path, bytes)
+            .map_err(|e| RunError::gave_up(&rec.id, format!("writing {}: {e}", path.display())))?;
         Ok(path)
     }
 
@@ -574,11 +597,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Packing is deterministic, so the zip is the one that was (or is about to be) sent, which
     /// the recorded sha256 proves; a zip that differs (the inputs changed) is refused.
     fn repack(&self, rec: &BatchRecord, req: &ImportRequest, zip: &Path) -> Result<(), RunError> {
-        let fail = |reason: String| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason,
-            exit_code: 5,
-        };
+        let fail = |reason: String| RunError::gave_up(&rec.id, reason);
         let collected = collect::collect(&req.path, &req.limits).map_err(|e| {
             fail(format!(
                 "packing the zip again from {}: {e}",
@@ -645,7 +664,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     async fn submit(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         let claim = async {
             let zip = self.zip_on_disk(rec, req).await?;
-            self.account_idle(rec, req).await?;
+            self.account_ready(rec, req, &zip).await?;
             // Another worker recorded Submitting first: it owns the POST (`Lost` is Busy).
             let held = lease::claim(self.ledger, &rec.id).await?;
             Ok((zip, held))
@@ -714,16 +733,9 @@ impl<S: LedgerStore> Staged<'_, S> {
         self.obs.stage(ObsStage::Upload);
         let mut one = req.clone();
         one.path = zip.to_owned();
-        let canvas = |o: Outcome| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason: outcome_reason(&o),
-            exit_code: o.exit_code(),
-        };
-        let files = submit::posted_files(zip).map_err(|reason| RunError::Canvas {
-            batch: rec.id.clone(),
-            reason,
-            exit_code: 5,
-        })?;
+        let canvas = |o: Outcome| RunError::stage(&rec.id, o);
+        let files =
+            submit::posted_files(zip).map_err(|reason| RunError::gave_up(&rec.id, reason))?;
         let known = self.known_imports().await?;
         let fresh = submit::evidence_before_post(self.client, &req.account, &known, files)
             .await
@@ -738,11 +750,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 self.reject(rec, reason, None).await?;
                 Ok(None)
             }
-            Err(outcome) => Err(RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: outcome_reason(&outcome),
-                exit_code: outcome.exit_code(),
-            }),
+            Err(outcome) => Err(canvas(outcome)),
         }
     }
 
@@ -763,28 +771,47 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(())
     }
 
+    /// Whether the account is ready for the batch, as the request's [`Preflight`] asks: for the
+    /// unattended modes, no import of the account ahead of it ([`Self::account_idle`]); for a
+    /// one-shot run, Canvas's guide in full (`preflight.rs`) and, unless forced or in a dry run
+    /// (which sends nothing), no recent import of `zip`'s files by this token's user.
+    async fn account_ready(
+        &self,
+        rec: &BatchRecord,
+        req: &ImportRequest,
+        zip: &Path,
+    ) -> Result<(), RunError> {
+        let Preflight::OneShot(rerun) = req.preflight else {
+            return self.account_idle(rec, req).await;
+        };
+        self.obs.stage(ObsStage::Preflight);
+        let checked = async {
+            super::preflight::check(self.client, req, self.obs).await?;
+            if rerun == Rerun::Refuse && !req.dry_run {
+                super::preflight::refuse_a_rerun(self.client, req, zip).await?;
+            }
+            Ok(())
+        };
+        checked.await.map_err(|o| RunError::stage(&rec.id, o))
+    }
+
     /// Canvas's guide: do not queue a batch behind an import of the account that is still running
     /// or queued (someone else's, or a manual one). The batch stays packed and the stream waits;
     /// the next run checks again.
     async fn account_idle(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
         let ahead = super::preflight::busy(self.client, req)
             .await
-            .map_err(|o| RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: outcome_reason(&o),
-                exit_code: o.exit_code(),
-            })?;
+            .map_err(|o| RunError::stage(&rec.id, o))?;
         match ahead.first() {
             None => Ok(()),
-            Some(i) => Err(RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: format!(
+            Some(i) => Err(RunError::gave_up(
+                &rec.id,
+                format!(
                     "SIS import {} of the account is still {}; this batch waits for it",
                     i.id,
                     i.workflow_state.as_str()
                 ),
-                exit_code: 5,
-            }),
+            )),
         }
     }
 
@@ -828,11 +855,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 let looking = spans::in_stage(self.obs, &self.tenant, "submit", async {
                     submit::find_ours(self.client, &req.account, &evidence, &req.wait)
                         .await
-                        .map_err(|o| RunError::Canvas {
-                            batch: rec.id.clone(),
-                            reason: outcome_reason(&o),
-                            exit_code: o.exit_code(),
-                        })
+                        .map_err(|o| RunError::stage(&rec.id, o))
                 });
                 lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await?
             }
@@ -872,11 +895,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         let Some(post_started_at) = l.post_started_at else {
             return Ok(None);
         };
-        let canvas = |o: Outcome| RunError::Canvas {
-            batch: seen.id.clone(),
-            reason: outcome_reason(&o),
-            exit_code: o.exit_code(),
-        };
+        let canvas = |o: Outcome| RunError::stage(&seen.id, o);
         let user_id = match l.user_id {
             Some(u) => u,
             None => submit::own_user_id(self.client).await.map_err(canvas)?,
@@ -928,7 +947,8 @@ impl<S: LedgerStore> Staged<'_, S> {
             .ledger
             .update_batch(&rec.id, |r| {
                 r.errors.push(advice.clone());
-                if let Err(RunError::Canvas { reason, .. }) = &archived {
+                if let Some(cause) = archived.as_ref().err().and_then(RunError::cause) {
+                    let reason = cause.reason();
                     r.errors
                         .push(format!("the batch's zip is not archived: {reason}"));
                 }
@@ -999,26 +1019,14 @@ impl<S: LedgerStore> Staged<'_, S> {
             .client
             .get_sis_import(&req.account, import_id)
             .await
-            .map_err(|e| RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: e.to_string(),
-                exit_code: super::canvas_outcome(&e, Some(import_id)).exit_code(),
-            })?;
+            .map_err(|e| RunError::stage(&rec.id, super::canvas_outcome(e, Some(import_id))))?;
         let done = wait::until_terminal(self.client, req, current, self.obs)
             .await
-            .map_err(|o| RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: outcome_reason(&o),
-                exit_code: o.exit_code(),
-            })?;
+            .map_err(|o| RunError::stage(&rec.id, o))?;
         self.obs.stage(ObsStage::Report);
         match super::report::finish(self.client, req, done, self.obs).await {
             Outcome::Imported(f) | Outcome::CanvasFailed(f) => Ok(f),
-            outcome => Err(RunError::Canvas {
-                batch: rec.id.clone(),
-                reason: outcome_reason(&outcome),
-                exit_code: outcome.exit_code(),
-            }),
+            outcome => Err(RunError::stage(&rec.id, outcome)),
         }
     }
 
@@ -1035,9 +1043,10 @@ impl<S: LedgerStore> Staged<'_, S> {
     ) -> Result<(), RunError> {
         let unarchived = match archived {
             Ok(()) => None,
-            Err(RunError::Canvas { reason, .. }) => {
-                Some(format!("the batch's zip is not archived: {reason}"))
-            }
+            Err(RunError::Stage { cause, .. }) => Some(format!(
+                "the batch's zip is not archived: {}",
+                cause.reason()
+            )),
             Err(e) => return Err(e),
         };
         let json = serde_json::to_vec_pretty(&f.import).unwrap_or_default();
@@ -1179,26 +1188,6 @@ impl<S: LedgerStore> Staged<'_, S> {
             },
         );
         Ok(())
-    }
-}
-
-fn outcome_reason(o: &Outcome) -> String {
-    match o {
-        Outcome::GaveUp { reason, .. }
-        | Outcome::Config { reason }
-        | Outcome::Rejected { reason, .. } => reason.clone(),
-        Outcome::RefusedAfterFailure { previous } => {
-            format!("the previous import {} did not succeed", previous.id)
-        }
-        Outcome::DryRun { .. } => "dry run".into(),
-        Outcome::AlreadyImported { import } => {
-            format!("SIS import {} already holds these files", import.id)
-        }
-        Outcome::Imported(f) | Outcome::CanvasFailed(f) => format!(
-            "import {} ended {}",
-            f.import.id,
-            f.import.workflow_state.as_str()
-        ),
     }
 }
 

@@ -146,7 +146,7 @@ pub async fn submit(
                     report: None,
                 });
             }
-            Err(e) => return Err(canvas_outcome(&e, None)),
+            Err(e) => return Err(canvas_outcome(e, None)),
         }
     }
     unreachable!("the loop returns on its last attempt")
@@ -158,7 +158,7 @@ pub async fn own_user_id(client: &CanvasClient) -> Result<u64, Outcome> {
     let user = client
         .users_self()
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     user.id.ok_or_else(|| Outcome::GaveUp {
         reason: "Canvas's users/self answer has no user id; the token's imports cannot be told from others'".into(),
         import_id: None,
@@ -174,7 +174,7 @@ async fn newest_ids(client: &CanvasClient, account: &AccountRef) -> Result<HashS
     let recent = client
         .recent_sis_imports(account, &filter, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     Ok(recent.into_iter().map(|i| i.id).collect())
 }
 
@@ -197,7 +197,7 @@ pub async fn find_ours(
                 Some(evidence.user_id),
             )
             .await
-            .map_err(|e| canvas_outcome(&e, None))?;
+            .map_err(|e| canvas_outcome(e, None))?;
         let sorted = Sorted::of(listed, evidence);
         if let Some(found) = sorted.decision() {
             return Ok(found);
@@ -368,7 +368,7 @@ pub async fn already_imported(
     let recent = client
         .recent_sis_imports(account, &filter, 100)
         .await
-        .map_err(|e| canvas_outcome(&e, None))?;
+        .map_err(|e| canvas_outcome(e, None))?;
     Ok(recent.into_iter().find(|i| {
         !(i.workflow_state.is_failure() || i.workflow_state == WorkflowState::Aborted)
             && i.user.as_ref().and_then(|u| u.id) == Some(user_id)

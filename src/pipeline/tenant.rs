@@ -27,6 +27,10 @@ pub struct TenantRun {
     pub finished: Vec<BatchRecord>,
     /// The batch the run stopped at, and why, if it stopped before the end of the stream.
     pub stopped_at: Option<(BatchRecord, String)>,
+    /// The error the run stopped on, if it stopped on one: typed, for the trigger that decides
+    /// what to do with the batch's message ([`RunError::cause`], and through it a Canvas error's
+    /// class: `Outcome::canvas_error`).
+    pub error: Option<RunError>,
 }
 
 /// Not yet handed to Canvas: may still be parked or superseded.
@@ -51,6 +55,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         let mut run = TenantRun {
             finished: self.supersede_snapshots().await?,
             stopped_at: None,
+            error: None,
         };
         let batches = self.ledger.list_batches(&self.tenant).await?;
         self.recover_halt(&batches).await?;
@@ -70,6 +75,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 Err(e) => {
                     let current = self.ledger.get_batch(&rec.id).await?.unwrap_or(rec);
                     run.stopped_at = Some((current, e.to_string()));
+                    run.error = Some(e);
                     return Ok(run);
                 }
             }

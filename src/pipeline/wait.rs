@@ -70,7 +70,7 @@ pub async fn until_terminal(
                     import.id
                 ));
             }
-            Err(e) => return Err(canvas_outcome(&e, Some(import.id))),
+            Err(e) => return Err(canvas_outcome(e, Some(import.id))),
         }
     }
 }

@@ -48,6 +48,7 @@ impl TenantRuntime {
                 options: self.options.clone(),
                 after_failure: true,
                 dry_run: false,
+                preflight: crate::pipeline::Preflight::Unattended,
                 wait: wait.clone(),
                 work_dir: work.to_owned(),
                 validate: self.tenant.validate.clone(),

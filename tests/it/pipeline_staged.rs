@@ -52,6 +52,7 @@ impl World {
                 options: Default::default(),
                 after_failure: true,
                 dry_run: false,
+                preflight: canvas_sis::pipeline::Preflight::Unattended,
                 wait: WaitPolicy {
                     poll_min: Duration::from_millis(20),
                     poll_max: Duration::from_millis(100),
