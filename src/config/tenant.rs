@@ -199,34 +199,11 @@ impl GuardConfig {
     }
 }
 
-/// A refusal: the dotted key, what is wrong, what to write instead. [`super::ConfigError`]
-/// adds where it came from (file or environment).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {problem}; {fix}")]
-pub struct Problem {
-    pub key: String,
-    pub problem: String,
-    pub fix: String,
-}
-
-/// Notify's settings speak the same words as the config's.
-impl From<crate::notify::config::Problem> for Problem {
-    fn from(p: crate::notify::config::Problem) -> Problem {
-        problem(p.key, p.problem, p.fix)
-    }
-}
-
-pub(crate) fn problem(
-    key: impl Into<String>,
-    problem: impl Into<String>,
-    fix: impl Into<String>,
-) -> Problem {
-    Problem {
-        key: key.into(),
-        problem: problem.into(),
-        fix: fix.into(),
-    }
-}
+/// A refusal: the dotted key, what is wrong, what to write instead ([`super::ConfigError`] adds
+/// where it came from). One type for every setting, defined where the lowest of them (notify's)
+/// lives so the notification settings speak the same words.
+pub use crate::notify::config::Problem;
+pub(crate) use crate::notify::config::problem;
 
 /// Merges `[defaults]` under a tenant: every key the tenant sets wins; `import` and `guard`
 /// merge key by key; a tenant's `blackout` list and `notify` table replace the default ones.

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-/// A notification setting that cannot be used: its key, what is wrong, how to fix it (the
-/// config turns it into its own `Problem`, same words).
+/// A setting that cannot be used: its dotted key, what is wrong, how to fix it. The config file's
+/// refusals are this type too (`config::Problem`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}; {fix}")]
 pub struct Problem {
@@ -28,7 +28,11 @@ pub struct Problem {
     pub fix: String,
 }
 
-fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Problem {
+pub(crate) fn problem(
+    key: impl Into<String>,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> Problem {
     Problem {
         key: key.into(),
         problem: problem.into(),
