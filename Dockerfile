@@ -5,8 +5,7 @@
 #   docker run --rm --read-only --tmpfs /tmp --tmpfs /work -e SIS_QUEUE_URL=... canvas-sis:0.1.0 run
 #
 # Build stage: exactly the release binary the tests build (`cargo build --release --locked`),
-# for the only target these machines have (x86_64-unknown-linux-gnu, dynamically linked glibc),
-# linked by rustc's LLD with the worker's hot functions first (build.rs, link/).
+# for the only target these machines have (x86_64-unknown-linux-gnu, dynamically linked glibc).
 # Runtime stage: distroless cc (glibc, libgcc_s, CA certificates, /etc/passwd with `nonroot`),
 # no shell and no package manager. Both bases are pinned by tag; pin them by digest
 # (`image:tag@sha256:...`) in your registry mirror: the digests cannot be checked offline where
@@ -21,8 +20,6 @@ WORKDIR /src
 # Manifests first, so the dependency download is cached apart from the sources.
 COPY Cargo.toml Cargo.lock ./
 RUN cargo fetch --locked --target x86_64-unknown-linux-gnu
-COPY build.rs ./
-COPY link ./link
 COPY src ./src
 COPY examples ./examples
 RUN cargo build --release --locked --bin canvas-sis \

@@ -162,13 +162,6 @@ fi
 echo
 echo "one folder batch: $size ($input bytes, 4 CSVs) via moto + simulator on loopback"
 echo "$(nproc) cores, load average $load before the runs (wall times need a quiet machine; CPU s does not)"
-# How much of link/hot-functions.txt the measured binary has (build.rs lays those out first; a
-# list older than the code or the toolchain matches less, and the worker's code pages grow).
-if command -v nm >/dev/null && [ -f link/hot-functions.txt ]; then
-    echo "hot functions of link/hot-functions.txt found in the binary: $(nm --defined-only "$bin" |
-        awk 'NR == FNR { hot[$1]; next } $3 in hot { n++ } END { print n + 0 }' \
-            link/hot-functions.txt -) of $(wc -l <link/hot-functions.txt)"
-fi
 awk '
     { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4 }
     END {

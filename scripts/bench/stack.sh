@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The local stack the worker benchmarks run against, sourced by scripts/bench_worker.sh and
-# scripts/profile_hot_functions.sh: the pinned Python tooling in .venv, moto (S3 → EventBridge →
-# SQS FIFO, set up by scripts/bench_worker.py) and the Canvas simulator, on loopback.
+# The local stack the worker benchmark runs against, sourced by scripts/bench_worker.sh: the
+# pinned Python tooling in .venv, moto (S3 → EventBridge → SQS FIFO, set up by
+# scripts/bench_worker.py) and the Canvas simulator, on loopback.
 #
 # The sourcing script sets `root` (the checkout), `bin` (the canvas-sis binary), `work` (a
 # scratch dir), `pids=()` and a `die` function, and traps EXIT to `stack_cleanup`. After
