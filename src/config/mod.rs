@@ -219,7 +219,7 @@ impl Config {
         }
         apply_env("default", &mut raw, env).map_err(|p| ConfigError::at("environment", p))?;
         raw.notify = crate::notify::config::raw_from_env(env)
-            .map_err(|p| ConfigError::at("environment", p.into()))?;
+            .map_err(|p| ConfigError::at("environment", p))?;
         let tenant = resolve("default", "default", &raw, None)
             .map_err(|p| ConfigError::at("environment", env_key(p)))?;
         Ok(Config {
