@@ -91,6 +91,12 @@ cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup c
 cargo clippy --locked --all-targets -- -D warnings
 SUMMARY+=("clippy ok")
 
+# The worker image and the Lambda zip are built without the simulator (the default feature
+# `sim`); nothing else builds that way, so check it here or it rots unseen.
+step "cargo check --locked --no-default-features --bins (the worker, without the simulator)"
+cargo check --locked --no-default-features --bins
+SUMMARY+=("worker check ok")
+
 step "cargo build --locked"
 cargo build --locked
 SUMMARY+=("cargo build ok")
