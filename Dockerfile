@@ -1,11 +1,14 @@
-# canvas-sis container image: the cloud worker (`canvas-sis run`), the one-shot commands and the
-# simulator, in one binary on a distroless runtime.
+# canvas-sis container image: the cloud worker (`canvas-sis run`) and the one-shot and operator
+# commands, in one binary on a distroless runtime. Without the Canvas simulator: see the build.
 #
 #   docker build -t canvas-sis:0.1.0 .
 #   docker run --rm --read-only --tmpfs /tmp --tmpfs /work -e SIS_QUEUE_URL=... canvas-sis:0.1.0 run
 #
-# Build stage: exactly the release binary the tests build (`cargo build --release --locked`),
-# for the only target these machines have (x86_64-unknown-linux-gnu, dynamically linked glibc).
+# Build stage: the release binary the tests build, but with `--no-default-features`: the default
+# feature `sim` (the Canvas simulator, `demo` and `simulate`, and the crates only they use: axum's
+# multipart and JSON extractors, multer, csv, hyper's server) is for tests and trying things out,
+# so a worker image carries none of its code (in the image, `demo` and `simulate` only say so).
+# For the only target these machines have (x86_64-unknown-linux-gnu, dynamically linked glibc).
 # Runtime stage: distroless cc (glibc, libgcc_s, CA certificates, /etc/passwd with `nonroot`),
 # no shell and no package manager. Both bases are pinned by tag; pin them by digest
 # (`image:tag@sha256:...`) in your registry mirror: the digests cannot be checked offline where
@@ -22,7 +25,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN cargo fetch --locked --target x86_64-unknown-linux-gnu
 COPY src ./src
 COPY examples ./examples
-RUN cargo build --release --locked --bin canvas-sis \
+RUN cargo build --release --locked --no-default-features --bin canvas-sis \
     && install -D -m 0555 target/release/canvas-sis /out/canvas-sis \
     && install -d -m 0700 /out/work
 

@@ -91,6 +91,15 @@ cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup c
 cargo clippy --locked --all-targets -- -D warnings
 SUMMARY+=("clippy ok")
 
+# The worker image and the Lambda zip are built without the simulator (the default feature
+# `sim`); nothing else builds that way, so check it here or it rots unseen. clippy rather than
+# `cargo check`: the same cost (it re-checks only axum, serde_json and their few dependents,
+# whose features differ, then this crate), and code that only the simulator's commands still use
+# fails as dead code instead of passing with a warning.
+step "cargo clippy --locked --no-default-features --lib --bins -- -D warnings (the worker, without the simulator)"
+cargo clippy --locked --no-default-features --lib --bins -- -D warnings
+SUMMARY+=("worker clippy ok")
+
 step "cargo build --locked"
 cargo build --locked
 SUMMARY+=("cargo build ok")

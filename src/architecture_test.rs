@@ -204,6 +204,32 @@ fn commands_do_not_borrow_from_other_commands() {
     );
 }
 
+/// The simulator is optional (cargo feature `sim`; the worker image is built without it), so
+/// it may lean on `sis` only, and only the files of its commands may use it. A `#[cfg]`-gated
+/// use elsewhere would compile both ways yet tie the library to the simulator.
+#[test]
+fn only_the_simulator_commands_use_the_simulator() {
+    let graph = module_graph();
+    let sim_uses: Vec<_> = graph
+        .get("sim")
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|to| *to != "sis")
+        .collect();
+    assert!(sim_uses.is_empty(), "sim uses more than sis: {sim_uses:?}");
+    let allowed = ["cli.rs", "cmd/demo.rs", "cmd/simulate.rs"];
+    let users: Vec<_> = graph
+        .values()
+        .filter_map(|edges| edges.get("sim"))
+        .flatten()
+        .filter(|file| !allowed.contains(&file.as_str()))
+        .collect();
+    assert!(
+        users.is_empty(),
+        "the simulator is used outside its commands: {users:?}"
+    );
+}
+
 #[test]
 fn the_reader_sees_paths_in_groups_and_skips_comments() {
     let code =

@@ -12,11 +12,13 @@
 //! | 5 | gave up: a deadline passed or Canvas stayed unreachable |
 //! | 6 | `import` refused a re-run: this token's user imported the same files recently (see `--force`) |
 
+#[cfg(feature = "sim")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[cfg(feature = "sim")]
 use canvas_sis::sim::TokenSpec;
 
 #[derive(Debug, Parser)]
@@ -115,6 +117,7 @@ pub enum Command {
     /// Example: canvas-sis undo --dir /srv/sis --config /etc/canvas-sis.toml main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
     /// Folder mode end to end against a built-in simulated Canvas, on bundled example data.
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
     /// Run a Canvas SIS Imports API simulator (for tests, demos and dry runs of a feed).
     ///
@@ -122,7 +125,27 @@ pub enum Command {
     ///
     /// Example:
     ///   canvas-sis simulate --listen 127.0.0.1:0 --token sis-bot:s3cret:import_sis,manage_sis
+    #[cfg(feature = "sim")]
     Simulate(SimulateArgs),
+    /// Built without the simulator (the worker image): `demo` is hidden and only says so,
+    /// rather than clap's bare "unrecognized subcommand".
+    #[cfg(not(feature = "sim"))]
+    #[command(hide = true)]
+    Demo(NoSimulator),
+    /// Built without the simulator: `simulate` is hidden and only says so.
+    #[cfg(not(feature = "sim"))]
+    #[command(hide = true)]
+    Simulate(NoSimulator),
+}
+
+/// The arguments of `demo` and `simulate` in a build without the simulator: whatever they are,
+/// the command only explains that this binary has no simulator.
+#[cfg(not(feature = "sim"))]
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct NoSimulator {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub ignored: Vec<String>,
 }
 
 /// Where Canvas is. The token is never a flag (flags show in `ps`): CANVAS_TOKEN or a token file.
@@ -437,6 +460,7 @@ pub struct UndoArgs {
     pub wait_secs: u64,
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Drop the CSVs of this folder instead of the bundled example institution.
@@ -444,6 +468,7 @@ pub struct DemoArgs {
     pub data: Option<PathBuf>,
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Address to listen on; port 0 picks a free port.

@@ -13,7 +13,8 @@
 //! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
 //! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
 //! - [`notify`]: webhook and SNS notifications of failed, halted, held (and warned) batches.
-//! - [`sim`]: a Canvas SIS Imports API simulator for tests, the demo and dry runs.
+//! - `sim`: a Canvas SIS Imports API simulator for tests, the demo and dry runs (cargo feature
+//!   `sim`, on by default; the worker image is built without it).
 //! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
 //!
 //! See `docs/design.md` for the whole shape, and `docs/architecture.md` for how these modules
@@ -29,6 +30,7 @@ pub mod ledger;
 pub mod notify;
 pub mod pack;
 pub mod pipeline;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod sis;
 pub mod store;

@@ -58,8 +58,15 @@ fn main() -> ExitCode {
             Command::Resume(a) => cmd::ops::resume(a).await,
             Command::Approve(a) => cmd::ops::approve(a).await,
             Command::Undo(a) => cmd::ops::undo(a).await,
+            #[cfg(feature = "sim")]
             Command::Demo(a) => cmd::demo::run(a).await,
+            #[cfg(feature = "sim")]
             Command::Simulate(a) => cmd::simulate::run(a).await,
+            #[cfg(not(feature = "sim"))]
+            Command::Demo(_) | Command::Simulate(_) => Err(anyhow::anyhow!(
+                "this canvas-sis was built without the simulator (cargo feature `sim`, left out of \
+                 the worker image): `demo` and `simulate` need the default build (`cargo build`)"
+            )),
         }
     });
     let code = match result {

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod connect;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod exit;
 pub mod import;
@@ -14,6 +15,7 @@ pub mod output;
 pub mod pack;
 pub mod progress;
 pub mod run;
+#[cfg(feature = "sim")]
 pub mod simulate;
 pub mod status;
 pub mod validate;
