@@ -269,6 +269,20 @@ mod tests {
         }
     }
 
+    /// Canvas (`CanvasUnzip.default_limits`) fails an upload whose content is MORE than 100x the
+    /// zip's size, or that has more than 100,000 entries; a zip at those limits imports.
+    #[test]
+    fn a_zip_at_canvas_own_limits_is_accepted_and_one_past_them_refused() {
+        let zip = Path::new("in.zip");
+        let limits = ZipLimits::default();
+        let mut at_ratio = raw("users.csv", 0, 39, 10);
+        at_ratio.uncompressed = 100 * 1000;
+        assert!(check_sizes(zip, &[at_ratio.clone()], 1000, &limits).is_ok());
+        at_ratio.uncompressed += 1;
+        assert!(check_sizes(zip, &[at_ratio], 1000, &limits).is_err());
+        assert_eq!(limits.max_entries, 100_000, "Canvas extracts up to 100,000 entries");
+    }
+
     #[test]
     fn entries_sharing_bytes_are_refused_as_overlapping() {
         let zip = Path::new("in.zip");
