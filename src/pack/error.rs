@@ -139,7 +139,7 @@ pub enum ZipInputError {
     },
 
     #[error(
-        "`{zip}` expands from {zip_bytes} to {uncompressed} bytes, {limit}x or more of its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches"
+        "`{zip}` expands from {zip_bytes} to {uncompressed} bytes, more than {limit}x its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches"
     )]
     RatioTooHigh {
         zip: PathBuf,

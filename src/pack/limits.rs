@@ -8,12 +8,13 @@
 /// Limits for [`crate::pack::open_zip`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZipLimits {
-    /// Refuse when the declared uncompressed total is this many times the zip's size or more.
+    /// Refuse when the declared uncompressed total is more than this many times the zip's size.
     pub max_ratio: u64,
     /// Refuse when the declared uncompressed total of all entries exceeds this many bytes.
     pub max_total_uncompressed_bytes: u64,
-    /// Refuse zips with more entries than this (a central directory can hold millions of tiny
-    /// entries; no SIS export has that many files).
+    /// Refuse zips with more entries than this: Canvas's own cap (`CanvasUnzip` extracts at most
+    /// 100,000); it also bounds the central directory read into memory, which could otherwise
+    /// list millions of tiny entries.
     pub max_entries: u64,
 }
 
@@ -22,7 +23,7 @@ impl Default for ZipLimits {
         ZipLimits {
             max_ratio: 100,
             max_total_uncompressed_bytes: 50_000_000_000,
-            max_entries: 10_000,
+            max_entries: 100_000,
         }
     }
 }

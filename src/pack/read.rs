@@ -169,7 +169,7 @@ fn check_sizes(
             limit: limits.max_total_uncompressed_bytes,
         });
     }
-    if u128::from(total) >= u128::from(limits.max_ratio) * u128::from(zip_bytes.max(1)) {
+    if u128::from(total) > u128::from(limits.max_ratio) * u128::from(zip_bytes.max(1)) {
         return Err(ZipInputError::RatioTooHigh {
             zip: zip.to_path_buf(),
             zip_bytes,
@@ -280,7 +280,10 @@ mod tests {
         assert!(check_sizes(zip, &[at_ratio.clone()], 1000, &limits).is_ok());
         at_ratio.uncompressed += 1;
         assert!(check_sizes(zip, &[at_ratio], 1000, &limits).is_err());
-        assert_eq!(limits.max_entries, 100_000, "Canvas extracts up to 100,000 entries");
+        assert_eq!(
+            limits.max_entries, 100_000,
+            "Canvas extracts up to 100,000 entries"
+        );
     }
 
     #[test]
