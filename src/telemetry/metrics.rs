@@ -202,41 +202,6 @@ impl Metrics {
         }
     }
 
-    /// One attempt of a Canvas request, answered with `status` (`None`: no answer).
-    pub fn canvas_request(
-        &self,
-        method: &'static str,
-        route: &str,
-        host: &str,
-        status: Option<u16>,
-        took: Duration,
-        throttled: bool,
-    ) {
-        let status_attr = status.map(i64::from).unwrap_or(0);
-        self.canvas_requests.add(
-            1,
-            &[
-                kv("endpoint", route.to_owned()),
-                kv("method", method),
-                kv("status", status_attr),
-            ],
-        );
-        let mut attrs = vec![
-            kv("http.request.method", method),
-            kv("url.template", route.to_owned()),
-            kv("server.address", host.to_owned()),
-        ];
-        match status {
-            Some(s) => attrs.push(kv("http.response.status_code", i64::from(s))),
-            None => attrs.push(kv("error.type", "transport")),
-        }
-        self.http_duration.record(took.as_secs_f64(), &attrs);
-        if throttled {
-            self.canvas_throttled
-                .add(1, &[kv("endpoint", route.to_owned())]);
-        }
-    }
-
     pub fn heartbeat(&self, result: &'static str) {
         self.heartbeats.add(1, &[kv("result", result)]);
     }
@@ -251,11 +216,6 @@ impl Metrics {
 
     pub fn message_disposed(&self, disposition: &'static str) {
         self.messages.add(1, &[kv("disposition", disposition)]);
-    }
-
-    pub fn rate_limit(&self, host: &str, remaining: f64) {
-        self.rate_limit_remaining
-            .record(remaining, &[kv("server.address", host.to_owned())]);
     }
 
     /// Rows and uncompressed bytes packed, per data type.
@@ -295,6 +255,7 @@ impl Metrics {
 
 /// The Canvas client reports its requests through its hook; they land in these instruments.
 impl crate::canvas::hook::RequestHook for Metrics {
+    /// One attempt of a Canvas request, answered with `status` (`None`: no answer).
     fn request(
         &self,
         method: &'static str,
@@ -304,10 +265,33 @@ impl crate::canvas::hook::RequestHook for Metrics {
         took: Duration,
         throttled: bool,
     ) {
-        self.canvas_request(method, route, host, status, took, throttled);
+        let status_attr = status.map(i64::from).unwrap_or(0);
+        self.canvas_requests.add(
+            1,
+            &[
+                kv("endpoint", route.to_owned()),
+                kv("method", method),
+                kv("status", status_attr),
+            ],
+        );
+        let mut attrs = vec![
+            kv("http.request.method", method),
+            kv("url.template", route.to_owned()),
+            kv("server.address", host.to_owned()),
+        ];
+        match status {
+            Some(s) => attrs.push(kv("http.response.status_code", i64::from(s))),
+            None => attrs.push(kv("error.type", "transport")),
+        }
+        self.http_duration.record(took.as_secs_f64(), &attrs);
+        if throttled {
+            self.canvas_throttled
+                .add(1, &[kv("endpoint", route.to_owned())]);
+        }
     }
 
     fn rate_limit(&self, host: &str, remaining: f64) {
-        Metrics::rate_limit(self, host, remaining);
+        self.rate_limit_remaining
+            .record(remaining, &[kv("server.address", host.to_owned())]);
     }
 }
