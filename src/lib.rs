@@ -35,4 +35,6 @@ pub mod sim;
 pub mod sis;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_fixtures;
 pub mod trigger;

@@ -409,18 +409,7 @@ mod tests {
         assert!(raises(&"x".repeat(129)), "over Date._parse's limit");
     }
 
-    /// `(value, raises)` as Ruby answered them (`tests/fixtures/ruby_time_zone_parse.tsv`).
-    fn ruby_verdicts() -> Vec<(&'static str, bool)> {
-        include_str!("../../../tests/fixtures/ruby_time_zone_parse.tsv")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| match l.split_once('\t') {
-                Some(("raises", v)) => (v, true),
-                Some(("reads", v)) => (v, false),
-                _ => panic!("a verdict line is raises|reads<TAB>value: {l:?}"),
-            })
-            .collect()
-    }
+    use crate::test_fixtures::ruby_time_zone_parse_verdicts as ruby_verdicts;
 
     #[test]
     fn agrees_with_ruby_on_the_forms_feeds_send() {
