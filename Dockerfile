@@ -4,8 +4,8 @@
 #   docker build -t canvas-sis:0.1.0 .
 #   docker run --rm --read-only --tmpfs /tmp --tmpfs /work -e SIS_QUEUE_URL=... canvas-sis:0.1.0 run
 #
-# Build stage: the release binary the tests build, but with `--no-default-features`: the default
-# feature `sim` (the Canvas simulator, `demo` and `simulate`, and the crates only they use: axum's
+# Build stage: the release binary the tests build, but with `--no-default-features --features aws`
+# (the worker's AWS side, without the default feature `sim`): `sim` (the Canvas simulator, `demo` and `simulate`, and the crates only they use: axum's
 # multipart and JSON extractors, multer, csv, hyper's server) is for tests and trying things out,
 # so a worker image carries none of its code (in the image, `demo` and `simulate` only say so).
 # For the only target these machines have (x86_64-unknown-linux-gnu, dynamically linked glibc).
@@ -20,12 +20,14 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Manifests first, so the dependency download is cached apart from the sources.
+# The workspace's manifests and crates first (cargo needs every member to resolve), so the
+# dependency download is cached apart from the binary's own sources.
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 RUN cargo fetch --locked --target x86_64-unknown-linux-gnu
 COPY src ./src
 COPY examples ./examples
-RUN cargo build --release --locked --no-default-features --bin canvas-sis \
+RUN cargo build --release --locked --no-default-features --features aws --bin canvas-sis \
     && install -D -m 0555 target/release/canvas-sis /out/canvas-sis \
     && install -d -m 0700 /out/work
 

@@ -30,7 +30,7 @@ WORKER_ENV = {
     "CANVAS_BASE_URL", "CANVAS_ACCOUNT_ID", "CANVAS_TOKEN_FILE", "CANVAS_TOKEN_SECRET_ARN", "CANVAS_SIS_CONFIG",
     "CANVAS_SIS_LOG_FORMAT", "RUST_LOG", "AWS_REGION", "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
-    # src/notify/config.rs raw_from_env; SIS_NOTIFY_WEBHOOK_URL is a secret, never plain environment.
+    # crates/core/src/notify/config.rs raw_from_env; SIS_NOTIFY_WEBHOOK_URL is a secret, never plain environment.
     "SIS_NOTIFY_SNS_TOPIC_ARN", "SIS_NOTIFY_WEBHOOK_FORMAT", "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",
 }
 # The secrets ECS may inject: the token, and the no-config webhook URL (a config file's url_env
@@ -41,7 +41,7 @@ WEBHOOK_FORMATS = {"json", "slack", "teams"}
 WEBHOOK_URL = re.compile(r"^https?://([^/]*\.)?(hooks\.slack\.com|webhook\.office\.com|logic\.azure\.com)", re.I)
 SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\.fifo)?$")
 POLICY = "deploy/iam/worker-policy.json"
-# What the worker calls (src/ledger/s3.rs, src/store/s3/, src/trigger/queue/sqs.rs), plus the
+# What the worker calls (crates/aws/src/ledger/, crates/aws/src/store/, crates/aws/src/queue/sqs.rs), plus the
 # token read of the Lambda mode and the SNS notifications.
 WORKER_ACTIONS = {
     "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",

@@ -86,26 +86,32 @@ step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 SUMMARY+=("fmt ok")
 
-step "cargo clippy --locked --all-targets -- -D warnings"
+step "cargo clippy --locked --workspace --all-targets -- -D warnings"
 cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing: rustup component add clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 SUMMARY+=("clippy ok")
 
 # The worker image and the Lambda zip are built without the simulator (the default feature
 # `sim`); nothing else builds that way, so check it here or it rots unseen. clippy rather than
-# `cargo check`: the same cost (it re-checks only axum, serde_json and their few dependents,
-# whose features differ, then this crate), and code that only the simulator's commands still use
-# fails as dead code instead of passing with a warning.
-step "cargo clippy --locked --no-default-features --lib --bins -- -D warnings (the worker, without the simulator)"
-cargo clippy --locked --no-default-features --lib --bins -- -D warnings
+# `cargo check`: about the same cost (it re-checks only the few crates whose features differ,
+# then the binary), and code that only the simulator's commands still use fails as dead code
+# instead of passing with a warning.
+step "cargo clippy --locked --no-default-features --features aws --lib --bins -- -D warnings (the worker, without the simulator)"
+cargo clippy --locked --no-default-features --features aws --lib --bins -- -D warnings
 SUMMARY+=("worker clippy ok")
+
+# `cargo demo` (the README's first command) builds without AWS; check that build the same way.
+# The demo itself runs once the tests have passed, below.
+step "cargo clippy --locked --no-default-features --features sim --lib --bins -- -D warnings (the demo, without AWS)"
+cargo clippy --locked --no-default-features --features sim --lib --bins -- -D warnings
+SUMMARY+=("demo clippy ok")
 
 step "cargo build --locked"
 cargo build --locked
 SUMMARY+=("cargo build ok")
 
-step "cargo test --locked --all-targets"
-cargo test --locked --all-targets
+step "cargo test --locked --workspace --all-targets"
+cargo test --locked --workspace --all-targets
 SUMMARY+=("cargo test ok")
 
 step "pytest tests/python (simulator: $CANVAS_SIS_BIN)"
@@ -113,6 +119,10 @@ step "pytest tests/python (simulator: $CANVAS_SIS_BIN)"
 # Exit 5 (no tests collected) is a failure too: set -e takes every non-zero code.
 "$VENV/bin/python" -m pytest "$ROOT/tests/python"
 SUMMARY+=("pytest ok")
+
+step "cargo demo (the README's first command, built without AWS)"
+cargo demo
+SUMMARY+=("demo ok")
 
 step "deploy/local/run.sh (the laptop stack: moto + simulator + run --until-empty)"
 CANVAS_SIS_BIN="$CANVAS_SIS_BIN" bash "$ROOT/deploy/local/run.sh"

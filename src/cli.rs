@@ -199,7 +199,16 @@ pub struct DropArgs {
     pub incomplete_wait_secs: f64,
     /// S3 checksums: when-required for S3-compatible stores that refuse the SDK's default.
     #[arg(long, env = "SIS_S3_CHECKSUMS", value_enum)]
-    pub s3_checksums: Option<canvas_sis::aws::ChecksumMode>,
+    pub s3_checksums: Option<S3Checksums>,
+}
+
+/// Whether the S3 client computes and checks request/response checksums (`--s3-checksums`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum S3Checksums {
+    /// The SDK's default: CRC32 on every upload, checked on every download that has one.
+    WhenSupported,
+    /// Only where the API demands it: for S3-compatible stores that refuse trailing checksums.
+    WhenRequired,
 }
 
 /// How the unattended modes (`watch`, `run`) wait on Canvas.

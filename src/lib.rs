@@ -1,40 +1,27 @@
 //! canvas-sis: moves SIS CSV exports into Canvas LMS through the SIS Imports API.
 //!
-//! # Layout
+//! This crate is the top of the workspace: the `canvas-sis` binary (`src/main.rs`: `cli`, one
+//! module per command under `cmd`) and this library, which only names the layers below it under
+//! one roof, so that a command (or an integration test) says `canvas_sis::ledger` whatever crate
+//! the ledger lives in. The crates, bottom up (`docs/architecture.md` draws them):
 //!
-//! - [`batch`]: what a batch is: folder markers, the manifest and its rules, object keys, files.
-//! - [`config`]: the config file (tenants, token sources, import defaults, guard, blackouts).
-//! - [`store`]: where a batch's files are read from (local files; S3 batches fetched to a work folder).
-//! - [`sis`]: Canvas's SIS CSV rules: kinds and detection, validation, the mass-change guard.
-//! - [`pack`]: deterministic, parallel zip packing; safe reading of incoming zips.
-//! - [`canvas`]: the Canvas SIS Imports API client.
-//! - [`ledger`]: the durable record of every batch and tenant (compare-and-swap writes), in a
-//!   local directory or in S3 (conditional writes).
-//! - [`pipeline`]: the one pipeline: one-shot (`import`) and ledger-backed (unattended) runs.
-//! - [`trigger`]: how work arrives: the folder drop (`watch`) and the SQS FIFO worker (`run`).
-//! - [`notify`]: webhook and SNS notifications of failed, halted, held (and warned) batches.
-//! - `sim`: a Canvas SIS Imports API simulator for tests, the demo and dry runs (cargo feature
-//!   `sim`, on by default; the worker image is built without it).
-//! - [`telemetry`]: logs, OpenTelemetry traces and metrics, the Prometheus scrape.
-//!
-//! See `docs/design.md` for the whole shape, and `docs/architecture.md` for how these modules
-//! depend on each other (a DAG, checked by `architecture_test`).
+//! - `canvas-sis-rules`: [`batch`] (what a batch is) and [`sis`] (Canvas's SIS CSV rules).
+//! - `canvas-sis-client`: [`canvas`], the Canvas SIS Imports API client.
+//! - `canvas-sis-core`: [`ledger`], [`notify`], [`config`], [`store`], [`pack`], [`pipeline`],
+//!   [`trigger`] (folder mode): the one pipeline, free of any cloud SDK.
+//! - `canvas-sis-telemetry`: [`telemetry`], logs, OpenTelemetry traces and metrics.
+//! - `canvas-sis-aws`: `aws`, the S3 ledger and batches, the SQS worker, Lambda, SNS, Secrets
+//!   Manager (cargo feature `aws`, on by default; `cargo demo` builds without it).
+//! - `canvas-sis-sim`: `sim`, the Canvas simulator (cargo feature `sim`, on by default; the
+//!   worker image is built without it).
 
 #[cfg(test)]
 mod architecture_test;
-pub mod aws;
-pub mod batch;
-pub mod canvas;
-pub mod config;
-pub mod ledger;
-pub mod notify;
-pub mod pack;
-pub mod pipeline;
+#[cfg(feature = "aws")]
+pub use canvas_sis_aws as aws;
+pub use canvas_sis_client as canvas;
+pub use canvas_sis_core::{config, ledger, notify, pack, pipeline, store, trigger};
+pub use canvas_sis_rules::{batch, sis};
 #[cfg(feature = "sim")]
-pub mod sim;
-pub mod sis;
-pub mod store;
-pub mod telemetry;
-#[cfg(test)]
-mod test_fixtures;
-pub mod trigger;
+pub use canvas_sis_sim as sim;
+pub use canvas_sis_telemetry as telemetry;

@@ -16,7 +16,11 @@ use cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     memory::return_large_buffers_promptly();
-    let cli = if cmd::lambda::started_by_lambda() {
+    #[cfg(feature = "aws")]
+    let started_by_lambda = cmd::lambda::started_by_lambda();
+    #[cfg(not(feature = "aws"))]
+    let started_by_lambda = false;
+    let cli = if started_by_lambda {
         Cli::parse_from(["canvas-sis", "lambda"])
     } else {
         Cli::parse()
@@ -46,8 +50,15 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Import(a) => cmd::import::run(a).await,
             Command::Watch(a) => cmd::watch::run(a).await,
+            #[cfg(feature = "aws")]
             Command::Run(a) => cmd::run::run(a).await,
+            #[cfg(feature = "aws")]
             Command::Lambda(a) => cmd::lambda::run(a).await,
+            #[cfg(not(feature = "aws"))]
+            Command::Run(_) | Command::Lambda(_) => Err(anyhow::anyhow!(
+                "this canvas-sis was built without AWS (cargo feature `aws`, left out of `cargo \
+                 demo`): `run` and `lambda` need the default build (`cargo build`)"
+            )),
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
             Command::Status(a) => match cmd::ops::Location::chosen(&a.ledger) {

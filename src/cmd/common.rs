@@ -8,8 +8,45 @@ use anyhow::Context;
 
 use canvas_sis::canvas::{CanvasClient, ClientConfig};
 use canvas_sis::config::Config;
-use canvas_sis::trigger::events::Router;
+
 use canvas_sis::trigger::runtime::TenantRuntime;
+
+/// Fetches the Canvas tokens the config keeps in AWS Secrets Manager (nothing is called when
+/// no tenant does).
+#[cfg(feature = "aws")]
+pub async fn fetch_secret_tokens(config: &mut Config) -> anyhow::Result<()> {
+    canvas_sis::aws::secrets::fetch_secret_tokens(config)
+        .await
+        .context("reading the Canvas token from AWS Secrets Manager")?;
+    Ok(())
+}
+
+/// In a build without AWS (cargo feature `aws`), a token kept in Secrets Manager cannot be read:
+/// say so instead of going on without it.
+#[cfg(not(feature = "aws"))]
+pub async fn fetch_secret_tokens(config: &mut Config) -> anyhow::Result<()> {
+    let wanted = canvas_sis::config::secret::unfetched_secrets(config);
+    anyhow::ensure!(
+        wanted.is_empty(),
+        "the Canvas token is kept in AWS Secrets Manager ({}), but this canvas-sis was built \
+         without AWS (cargo feature `aws`); build it with the default features (`cargo build`)",
+        wanted.join(", ")
+    );
+    Ok(())
+}
+
+/// `--s3-checksums` as the AWS clients take it.
+#[cfg(feature = "aws")]
+pub fn s3_checksums(
+    flag: Option<crate::cli::S3Checksums>,
+) -> Option<canvas_sis::aws::ChecksumMode> {
+    use crate::cli::S3Checksums;
+    use canvas_sis::aws::ChecksumMode;
+    flag.map(|f| match f {
+        S3Checksums::WhenSupported => ChecksumMode::WhenSupported,
+        S3Checksums::WhenRequired => ChecksumMode::WhenRequired,
+    })
+}
 
 /// A duration flag in seconds, above 0.
 pub fn secs(v: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -68,14 +105,17 @@ pub fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
 
 /// The queue modes' tenants: the config (tokens from Secrets Manager fetched), the key-prefix
 /// router and each tenant's runtime. Shared by `run` and `lambda`.
+#[cfg(feature = "aws")]
 pub async fn load_tenants(
     path: Option<&std::path::Path>,
-) -> anyhow::Result<(Config, Router, Vec<TenantRuntime>)> {
+) -> anyhow::Result<(
+    Config,
+    canvas_sis::trigger::events::Router,
+    Vec<TenantRuntime>,
+)> {
     let mut config = Config::load(path).context("loading the configuration")?;
-    canvas_sis::config::fetch_secret_tokens(&mut config)
-        .await
-        .context("reading the Canvas token from AWS Secrets Manager")?;
-    let router = Router::new(
+    fetch_secret_tokens(&mut config).await?;
+    let router = canvas_sis::trigger::events::Router::new(
         config
             .tenants
             .iter()

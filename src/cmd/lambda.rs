@@ -16,13 +16,13 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
 use canvas_sis::aws;
-use canvas_sis::ledger::s3::S3Store;
+use canvas_sis::aws::lambda::{BatchResponse, SqsEvent, handle_event};
+use canvas_sis::aws::ledger::S3Store;
+use canvas_sis::aws::queue::{MessageHandler, WorkerSettings};
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::trigger::events::Router;
-use canvas_sis::trigger::lambda::{BatchResponse, SqsEvent, handle_event};
-use canvas_sis::trigger::queue::{MessageHandler, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::LambdaArgs;
@@ -118,7 +118,7 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     )?;
     let (config, router, runtimes) =
         crate::cmd::common::load_tenants(args.config.as_deref()).await?;
-    let clients = aws::clients(args.drop.s3_checksums).await;
+    let clients = aws::clients(crate::cmd::common::s3_checksums(args.drop.s3_checksums)).await;
     let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;
     std::fs::create_dir_all(&settings.work_dir)
@@ -131,8 +131,12 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         Store::Local(LocalStore::open(&dir)?)
     };
-    let notifier =
-        notify::build(&config, LedgerHint::state(state), Some(clients.sns.clone())).await?;
+    let notifier = notify::build(
+        &config,
+        LedgerHint::state(state),
+        Some(notify::sns_publisher(clients.sns.clone())),
+    )
+    .await?;
     Ok(Ready {
         router,
         runtimes,

@@ -1,23 +1,21 @@
 //! `--listen ADDR` (`SIS_LISTEN_ADDR`) of `run` and `watch`: starts the probe and metrics
-//! listener once the configuration is loaded, with a readiness check for the queue (`run`) and
-//! for each tenant's Canvas.
+//! listener once the configuration is loaded, with the command's own readiness checks (the
+//! queue's, for `run`) and one for each tenant's Canvas.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 
 use canvas_sis::telemetry::listener::{self, Check, Listener};
-use canvas_sis::trigger::queue::SqsQueue;
 use canvas_sis::trigger::runtime::TenantRuntime;
 
 /// The listener, when an address was given; it stops when dropped.
 pub async fn start(
     addr: Option<SocketAddr>,
-    queue: Option<&SqsQueue>,
+    mut checks: Vec<Check>,
     runtimes: &[TenantRuntime],
 ) -> anyhow::Result<Option<Listener>> {
     let Some(addr) = addr else { return Ok(None) };
-    let mut checks: Vec<Check> = queue.into_iter().map(SqsQueue::readiness_check).collect();
     for rt in runtimes {
         let check = listener::canvas_check(
             &rt.tenant.name,

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod demo;
 pub mod exit;
 pub mod import;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod listen;
 pub mod notify;
@@ -14,6 +15,7 @@ pub mod ops;
 pub mod output;
 pub mod pack;
 pub mod progress;
+#[cfg(feature = "aws")]
 pub mod run;
 #[cfg(feature = "sim")]
 pub mod simulate;

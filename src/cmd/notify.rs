@@ -1,10 +1,12 @@
 //! The notifier of the unattended commands (`watch`, `run`): built from the config, put next to
 //! the command's own observer, flushed before the process exits.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 
 use canvas_sis::config::Config;
-use canvas_sis::notify::{LedgerHint, Notifier};
+use canvas_sis::notify::{LedgerHint, Notifier, TopicPublisher};
 use canvas_sis::pipeline::{Observer, Tee};
 
 /// How long an exiting process waits for notifications still being delivered.
@@ -12,19 +14,27 @@ pub const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(20
 
 /// The notifier for `config`, or `None` when no tenant configures notifications. `sns` is
 /// used when given; when it is not and a tenant publishes to SNS, a client is built from the
-/// environment.
+/// environment (in a build without AWS, such a tenant is refused: `NotifyError::NoSnsClient`).
 pub async fn build(
     config: &Config,
     hint: LedgerHint,
-    sns: Option<aws_sdk_sns::Client>,
+    sns: Option<Arc<dyn TopicPublisher>>,
 ) -> anyhow::Result<Option<Notifier>> {
+    #[cfg(feature = "aws")]
     let sns = match sns {
-        Some(c) => Some(c),
-        None if Notifier::needs_sns(config) => Some(canvas_sis::aws::sns_from_env().await),
-        None => None,
+        None if Notifier::needs_sns(config) => {
+            Some(sns_publisher(canvas_sis::aws::sns_from_env().await))
+        }
+        given => given,
     };
     warn_ignored_variables(config);
     Notifier::from_config(config, hint, sns).context("setting up notifications")
+}
+
+/// Notices for SNS topics, published with `client`.
+#[cfg(feature = "aws")]
+pub fn sns_publisher(client: aws_sdk_sns::Client) -> Arc<dyn TopicPublisher> {
+    Arc::new(canvas_sis::aws::sns::SnsPublisher { client })
 }
 
 /// The `SIS_NOTIFY_*` variables describe the no-config tenant only; with a config file they are

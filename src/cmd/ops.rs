@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+#[cfg(feature = "aws")]
+use canvas_sis::aws::ledger::S3Store;
 use canvas_sis::canvas::{AccountRef, CanvasClient, ClientConfig, RestoreOptions};
 use canvas_sis::config::{Config, Tenant, TokenSource};
-use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore, S3Store};
+use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore};
 use canvas_sis::pipeline::operator::{self, Resumed};
 
 use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, UndoArgs};
@@ -52,6 +54,7 @@ impl Location {
 /// An opened ledger, on whichever store the location names.
 pub enum OpsLedger {
     Local(Ledger<LocalStore>),
+    #[cfg(feature = "aws")]
     S3(Ledger<S3Store>),
 }
 
@@ -61,6 +64,7 @@ macro_rules! on_ledger {
     ($ledger:expr, $l:ident => $body:expr) => {
         match &$ledger {
             OpsLedger::Local($l) => $body,
+            #[cfg(feature = "aws")]
             OpsLedger::S3($l) => $body,
         }
     };
@@ -70,7 +74,13 @@ impl OpsLedger {
     pub async fn open(location: &Location) -> anyhow::Result<OpsLedger> {
         Ok(match location {
             Location::Dir(dir) => OpsLedger::Local(open_ledger(dir)?),
+            #[cfg(feature = "aws")]
             Location::State(url) => OpsLedger::S3(open_s3_ledger(url).await?),
+            #[cfg(not(feature = "aws"))]
+            Location::State(url) => anyhow::bail!(
+                "{url}: this canvas-sis was built without AWS (cargo feature `aws`), so it cannot \
+                 open an S3 ledger; build it with the default features (`cargo build`)"
+            ),
         })
     }
 }
@@ -90,6 +100,7 @@ pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
 }
 
 /// The cloud worker's ledger at `url`: the bucket must exist and the prefix hold objects.
+#[cfg(feature = "aws")]
 pub async fn open_s3_ledger(url: &str) -> anyhow::Result<Ledger<S3Store>> {
     let clients = canvas_sis::aws::clients(None).await;
     let store = S3Store::from_url(clients.s3, url)?;
@@ -139,7 +150,7 @@ async fn status_on<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<u8> {
 
 /// The cloud worker's poison messages, newest five, if there are any.
 async fn print_poison<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<()> {
-    use canvas_sis::trigger::queue::{POISON_PREFIX, PoisonRecord};
+    use canvas_sis::ledger::poison::{POISON_PREFIX, PoisonRecord};
     let keys = ledger.store().list(POISON_PREFIX).await?;
     if keys.is_empty() {
         return Ok(());
@@ -251,9 +262,7 @@ pub async fn undo(args: UndoArgs) -> anyhow::Result<u8> {
 /// their variables) that name another instance, account or token file.
 async fn tenant_client(args: &UndoArgs, name: &str) -> anyhow::Result<(CanvasClient, AccountRef)> {
     let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
-    canvas_sis::config::fetch_secret_tokens(&mut config)
-        .await
-        .context("reading the Canvas token from AWS Secrets Manager")?;
+    crate::cmd::common::fetch_secret_tokens(&mut config).await?;
     let tenant = config.tenant(name).with_context(|| {
         format!(
             "the batch's tenant {name} is not in the configuration; give the config file \

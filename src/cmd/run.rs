@@ -13,13 +13,13 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use canvas_sis::aws;
+use canvas_sis::aws::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
+use canvas_sis::aws::store::FetchPolicy;
 use canvas_sis::ledger::{Halt, Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
-use canvas_sis::store::s3::FetchPolicy;
 use canvas_sis::telemetry::MetricsObserver;
 use canvas_sis::trigger::events::Router;
-use canvas_sis::trigger::queue::{MessageHandler, SqsQueue, Worker, WorkerSettings};
 use canvas_sis::trigger::runtime::TenantRuntime;
 
 use crate::cli::DropArgs;
@@ -30,7 +30,7 @@ use crate::cmd::notify;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (config, router, runtimes) = load_tenants(args.config.as_deref()).await?;
-    let clients = aws::clients(args.drop.s3_checksums).await;
+    let clients = aws::clients(crate::cmd::common::s3_checksums(args.drop.s3_checksums)).await;
     let queue = SqsQueue::new(clients.sqs.clone(), &args.queue_url);
     if !queue.is_fifo() {
         tracing::warn!(queue = %args.queue_url, "not a FIFO queue: batches of a tenant may arrive out of order");
@@ -41,11 +41,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("reading the queue's redrive policy")?;
     let settings = settings(&args)?;
     let hint = LedgerHint::state(&args.state);
-    let notifier = notify::build(&config, hint, Some(clients.sns.clone())).await?;
+    let notifier = notify::build(
+        &config,
+        hint,
+        Some(notify::sns_publisher(clients.sns.clone())),
+    )
+    .await?;
     let notifier = notifier.as_ref();
-    let _listener = crate::cmd::listen::start(args.listen, Some(&queue), &runtimes).await?;
+    let _listener =
+        crate::cmd::listen::start(args.listen, vec![queue.readiness_check()], &runtimes).await?;
     if args.state.starts_with("s3://") {
-        let store = canvas_sis::ledger::s3::S3Store::from_url(clients.s3.clone(), &args.state)
+        let store = canvas_sis::aws::ledger::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
         work(
             Ledger::new(store),

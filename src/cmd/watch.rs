@@ -20,9 +20,7 @@ use canvas_sis::telemetry::MetricsObserver;
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let mut config = Config::load(args.config.as_deref()).context("loading the configuration")?;
-    canvas_sis::config::fetch_secret_tokens(&mut config)
-        .await
-        .context("reading the Canvas token from AWS Secrets Manager")?;
+    crate::cmd::common::fetch_secret_tokens(&mut config).await?;
     if config.tenants.len() > 1
         && let Some(t) = config.tenants.iter().find(|t| t.folder.is_none())
     {
@@ -38,7 +36,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
-    let _listener = crate::cmd::listen::start(args.listen, None, &runtimes).await?;
+    let _listener = crate::cmd::listen::start(args.listen, Vec::new(), &runtimes).await?;
     let (terminal, metrics) = (TerminalObserver::new(), MetricsObserver);
     let hint =
         LedgerHint::folder(&std::fs::canonicalize(&layout.root).unwrap_or(layout.root.clone()));

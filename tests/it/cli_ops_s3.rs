@@ -3,7 +3,8 @@
 
 use std::process::{Command, Output};
 
-use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, S3Store, Stage};
+use canvas_sis::aws::ledger::S3Store;
+use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, Stage};
 
 use crate::common::moto::Moto;
 

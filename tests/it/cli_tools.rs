@@ -318,7 +318,7 @@ fn cited_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn every_citation_of_a_document_names_a_file_and_section_that_exist() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md")];
-    for dir in ["src", "tests", "scripts"] {
+    for dir in ["src", "crates", "tests", "scripts"] {
         if root.join(dir).is_dir() {
             cited_files(&root.join(dir), &mut files);
         }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use canvas_sis::aws::ledger::S3Store;
 use canvas_sis::ledger::{
     BatchId, BatchSource, CreateOutcome, ErrorClass, Ledger, LedgerError, LedgerStore, NewBatch,
-    S3Store, Version,
+    Version,
 };
 
 use crate::common::moto::Moto;

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use canvas_sis::aws::store::{FetchError, FetchPolicy, Fetched, Pin, S3Batches};
 use canvas_sis::ledger::FileIdentity;
-use canvas_sis::store::s3::{FetchError, FetchPolicy, Fetched, Pin, S3Batches};
 use canvas_sis::trigger::events::classify;
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,160 @@
+//! One Lambda invocation: the records of an SQS FIFO batch, handled in order by the worker's
+//! [`MessageHandler`], within the invocation's deadline.
+//!
+//! Time: every wait on Canvas ends `margin` before the deadline (the batch stays `submitted` in
+//! the ledger, its import running at Canvas); whatever still runs at `margin / 2` before it is
+//! abandoned where the ledger has it, so that the response (and the telemetry flush) still fits.
+//!
+//! A manifest naming files not uploaded yet is waited for from when its message was sent, across
+//! invocations, so that the bounded wait ends (and the batch is rejected) as in the worker.
+//!
+//! Order: the first message that is not finished — and every later one of the event, finished or
+//! not started — is reported in `batchItemFailures`, so Lambda hands them back in order and the
+//! next invocation resumes from the ledger (waiting on the recorded import, never uploading
+//! again). Done messages (batches finished, parked or held; no batch; poison recorded) are not
+//! reported, and Lambda deletes them.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::Instrument;
+
+use super::event::{BatchResponse, SqsEvent, SqsRecord};
+use crate::queue::{Disposition, MessageHandler};
+use canvas_sis_core::ledger::LedgerStore;
+
+/// Where a poison message goes in Lambda mode (its record says so).
+const POISON_MOVED_TO: &str = "reported to Lambda as processed, which deletes it (the source queue's redrive policy is not used)";
+
+/// Handles the event's records in order and says which come back.
+pub async fn handle_event<S: LedgerStore>(
+    base: &MessageHandler<'_, S>,
+    event: &SqsEvent,
+    deadline: Instant,
+    margin: Duration,
+) -> BatchResponse {
+    let now = Instant::now();
+    let wait_end = deadline.checked_sub(margin).unwrap_or(now);
+    let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now);
+    let mut response = BatchResponse::default();
+    for (i, rec) in event.records.iter().enumerate() {
+        let mut handler = base.until(wait_end);
+        let fetch = &mut handler.settings.fetch;
+        fetch.incomplete_wait = incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms());
+        let m = rec.to_received();
+        canvas_sis_telemetry::metrics::get().message_received(m.sent_at_ms);
+        // The queue's name: the last part of the event source's ARN.
+        let arn = rec.event_source_arn.as_deref().unwrap_or("sqs");
+        let queue = arn.rsplit(':').next().unwrap_or(arn);
+        let span = canvas_sis_telemetry::spans::sqs_process(
+            queue,
+            &m.message_id,
+            m.receive_count,
+            m.trace_parent.as_deref(),
+            m.trace_state.as_deref(),
+        );
+        let done = if Instant::now() >= wait_end {
+            span.in_scope(|| {
+                tracing::info!("no time left in this invocation to start the message")
+            });
+            false
+        } else {
+            handle_record(&handler, rec, hard_end)
+                .instrument(span)
+                .await
+        };
+        if !done {
+            for later in &event.records[i..] {
+                response.fail(&later.message_id);
+            }
+            break;
+        }
+    }
+    response
+}
+
+/// What is left of the wait for a manifest's missing files, counted from when the message was
+/// sent: each invocation is shorter than the wait may be, so a returning message goes on waiting
+/// where the last one stopped instead of starting over (and is rejected once the wait is over).
+fn incomplete_wait_left(wait: Duration, sent_at_ms: Option<u64>) -> Duration {
+    let Some(sent) = sent_at_ms else { return wait };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    wait.saturating_sub(Duration::from_millis(now_ms.saturating_sub(sent)))
+}
+
+/// True when the message is done with (Lambda may delete it).
+async fn handle_record<S: LedgerStore>(
+    handler: &MessageHandler<'_, S>,
+    rec: &SqsRecord,
+    hard_end: Instant,
+) -> bool {
+    let m = rec.to_received();
+    handler.start_message();
+    let mut carried = false;
+    let disposition = tokio::select! {
+        d = handler.handle(&m, &mut carried) => d,
+        _ = tokio::time::sleep_until(hard_end.into()) => Disposition::Release {
+            after: Duration::ZERO,
+            why: "the Lambda invocation's deadline is near: the message comes back and the next \
+                  invocation resumes the batch from the ledger".into(),
+        },
+    };
+    match disposition {
+        Disposition::Delete(why) => {
+            tracing::info!(%why, "message done");
+            true
+        }
+        Disposition::Release { why, .. } => {
+            handler.note_release(&why).await;
+            tracing::info!(%why, "message not finished; reported so that it comes back");
+            false
+        }
+        Disposition::Poison { kind, error } => {
+            tracing::error!(kind, %error, "poison message");
+            match handler
+                .record_poison(&m, &kind, &error, POISON_MOVED_TO.into())
+                .await
+            {
+                Ok(r) => {
+                    tracing::info!(record = %r.key(), "poison message recorded; not reported, so Lambda deletes it");
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record the poison message; it is reported so that it comes back");
+                    false
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_wait_counts_from_when_the_message_was_sent() {
+        let wait = Duration::from_secs(900);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert_eq!(incomplete_wait_left(wait, None), wait);
+        let left = incomplete_wait_left(wait, Some(now_ms - 600_000));
+        assert!(
+            left <= Duration::from_secs(300) && left > Duration::from_secs(290),
+            "{left:?}"
+        );
+        assert_eq!(
+            incomplete_wait_left(wait, Some(now_ms - 901_000)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            incomplete_wait_left(wait, Some(now_ms + 5_000)),
+            wait,
+            "clock skew"
+        );
+    }
+}

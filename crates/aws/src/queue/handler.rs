@@ -1,0 +1,167 @@
+//! What one message means and the work it asks for, decided the same way whoever received it:
+//! the long-polling worker (`canvas-sis run`) or a Lambda invocation (`canvas-sis lambda`).
+//!
+//! [`MessageHandler::handle`] parses the body, routes each object to its tenant, records and
+//! runs the batches (see `stream`), and answers with a [`Disposition`]; carrying it out (delete,
+//! release, dead-letter) is the receiver's. Poison messages are recorded in the ledger here
+//! ([`MessageHandler::record_poison`]) before the receiver lets them go.
+
+use super::poison::poison_record;
+use super::sqs::Received;
+use super::worker::{Disposition, WorkerSettings};
+use canvas_sis_core::ledger::poison::PoisonRecord;
+use canvas_sis_core::ledger::{BatchId, Ledger, LedgerError, LedgerStore, MessageRelease};
+use canvas_sis_core::pipeline::Observer;
+use canvas_sis_core::trigger::events::{
+    BatchTrigger, Parsed, PoisonError, Router, classify, parse_message,
+};
+use canvas_sis_core::trigger::runtime::TenantRuntime;
+
+/// Everything needed to turn one message into a [`Disposition`].
+pub struct MessageHandler<'a, S> {
+    pub s3: aws_sdk_s3::Client,
+    pub ledger: &'a Ledger<S>,
+    pub router: Router,
+    pub runtimes: &'a [TenantRuntime],
+    pub settings: WorkerSettings,
+    pub obs: &'a dyn Observer,
+    /// The batch the current message is working on, once recorded (for the release note).
+    pub in_flight: std::sync::Mutex<Option<BatchId>>,
+    /// Shutdown: the pipeline stops between steps once it is cancelled (`Staged::stop`), so a
+    /// POST under way is answered and recorded before the message is let go.
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+impl<'a, S> MessageHandler<'a, S> {
+    /// The same handler, with every wait on Canvas ending by `until` at the latest (one Lambda
+    /// invocation's time) and no batch in flight.
+    pub fn until(&self, until: std::time::Instant) -> MessageHandler<'a, S> {
+        let mut settings = self.settings.clone();
+        settings.wait.until = Some(until);
+        MessageHandler {
+            s3: self.s3.clone(),
+            ledger: self.ledger,
+            router: self.router.clone(),
+            runtimes: self.runtimes,
+            settings,
+            obs: self.obs,
+            in_flight: Default::default(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+impl<S: LedgerStore> MessageHandler<'_, S> {
+    /// Creates the work folder (downloads and zips go under it).
+    pub fn prepare(&self) -> Result<(), std::io::Error> {
+        std::fs::create_dir_all(&self.settings.work_dir)
+    }
+
+    /// Forgets the batch of the previous message: call before handling a new one.
+    pub fn start_message(&self) {
+        if let Ok(mut current) = self.in_flight.lock() {
+            *current = None;
+        }
+    }
+
+    /// Records on the batch in flight that its message was handed back, and why (the 12-hour
+    /// cap, a stop, Lambda's deadline): the ledger says where it stands, and the next delivery
+    /// resumes from there.
+    pub async fn note_release(&self, why: &str) {
+        let id = self.in_flight.lock().ok().and_then(|mut g| g.take());
+        let Some(id) = id else { return };
+        let note = MessageRelease {
+            at: chrono::Utc::now(),
+            why: why.to_owned(),
+            extra: Default::default(),
+        };
+        let noted = self
+            .ledger
+            .update_batch(&id, |r| {
+                if !r.stage.is_terminal() {
+                    r.message_released = Some(note.clone());
+                }
+                Ok::<(), LedgerError>(())
+            })
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(batch = %id, error = %e, "could not note the release on the batch");
+        }
+    }
+
+    /// What the message means, and the work it asks for.
+    pub async fn handle(&self, m: &Received, carried: &mut bool) -> Disposition {
+        let events = match parse_message(&m.body) {
+            Err(p) => return poison(&p),
+            Ok(Parsed::TestEvent { bucket }) => {
+                return Disposition::Delete(format!(
+                    "S3 test event (bucket {})",
+                    bucket.as_deref().unwrap_or("?")
+                ));
+            }
+            Ok(Parsed::Objects { events, ignored }) => {
+                for i in &ignored {
+                    tracing::info!(event = %i.event, key = ?i.key, "not an object-created event; ignored");
+                }
+                events
+            }
+        };
+        let mut work = Vec::new();
+        for e in events {
+            if !self.settings.buckets.is_empty() && !self.settings.buckets.contains(&e.bucket) {
+                return Disposition::Poison {
+                    kind: "unknown_bucket".into(),
+                    error: format!(
+                        "an event from bucket {:?} (key {:?}), which is not a drop bucket of this \
+                         worker ({}); point the bucket's notifications elsewhere or add it with \
+                         --bucket / SIS_BUCKET",
+                        e.bucket,
+                        e.key,
+                        self.settings.buckets.join(", ")
+                    ),
+                };
+            }
+            let Some(tenant) = self.router.route(&e.key).map(str::to_owned) else {
+                return poison(&PoisonError::unknown_tenant(&e.bucket, &e.key));
+            };
+            match classify(&e.key) {
+                BatchTrigger::Ignore { reason } => {
+                    tracing::info!(bucket = %e.bucket, key = %e.key, %reason, "object ignored");
+                }
+                trigger => work.push((tenant, e, trigger)),
+            }
+        }
+        if work.is_empty() {
+            return Disposition::Delete("no batch in the message".into());
+        }
+        *carried = true;
+        for (tenant, event, trigger) in work {
+            if let Err(d) = self.batch_event(&tenant, &event, &trigger, m).await {
+                return d;
+            }
+        }
+        Disposition::Delete("every batch of the message is recorded as finished or parked".into())
+    }
+
+    /// Writes the poison record of `m` under `poison/` in the ledger. Only once it is written may
+    /// the message be deleted (`moved_to` says where it went).
+    pub async fn record_poison(
+        &self,
+        m: &Received,
+        kind: &str,
+        error: &str,
+        moved_to: String,
+    ) -> Result<PoisonRecord, LedgerError> {
+        let rec = poison_record(m, kind, error, moved_to);
+        let body = serde_json::to_vec_pretty(&rec).unwrap_or_default();
+        self.ledger.store().put_blob(&rec.key(), &body).await?;
+        Ok(rec)
+    }
+}
+
+fn poison(p: &PoisonError) -> Disposition {
+    Disposition::Poison {
+        kind: p.kind.as_str().to_owned(),
+        error: p.to_string(),
+    }
+}

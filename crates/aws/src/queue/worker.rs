@@ -1,0 +1,338 @@
+//! The receive loop of `canvas-sis run`: one message at a time, a heartbeat while it is in
+//! flight, and exactly one disposition per receipt (see the module docs of `trigger::queue`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::handler::MessageHandler;
+use super::heartbeat::{Heartbeat, release_deadline};
+use super::sqs::{QueueError, Received, SqsQueue, VISIBILITY_CAP};
+use crate::store::FetchPolicy;
+use canvas_sis_core::ledger::{LedgerError, LedgerStore};
+use canvas_sis_core::pipeline::WaitPolicy;
+
+/// How the worker behaves; `Default` is the production setting.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Long-poll wait of one receive (at most 20 s).
+    pub receive_wait: Duration,
+    /// Visibility of a received message, renewed by the heartbeat.
+    pub visibility: Duration,
+    /// SQS's cap on one receipt's total visibility (12 h; smaller only in tests).
+    pub visibility_cap: Duration,
+    /// How long before the cap the worker stops and releases the message.
+    pub cap_margin: Duration,
+    /// How long a released message stays hidden before it is retried.
+    pub retry_after: Duration,
+    /// Exit once a receive comes back empty and no parked work is left.
+    pub until_empty: bool,
+    /// Exit after this many messages that carried a batch.
+    pub max_batches: Option<u64>,
+    /// Where batches are downloaded and zips built; one sub-folder per batch, removed after.
+    pub work_dir: PathBuf,
+    /// Buckets the worker accepts events from; empty = any.
+    pub buckets: Vec<String>,
+    pub fetch: FetchPolicy,
+    pub wait: WaitPolicy,
+    pub submit_lease: Duration,
+    /// How often an idle worker looks for parked batches whose tenant was resumed.
+    pub sweep_every: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            receive_wait: Duration::from_secs(20),
+            visibility: Duration::from_secs(300),
+            visibility_cap: VISIBILITY_CAP,
+            cap_margin: Duration::from_secs(600),
+            retry_after: Duration::from_secs(60),
+            until_empty: false,
+            max_batches: None,
+            work_dir: std::env::temp_dir().join("canvas-sis-work"),
+            buckets: Vec::new(),
+            fetch: FetchPolicy::default(),
+            wait: WaitPolicy::default(),
+            submit_lease: Duration::from_secs(120),
+            sweep_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The disposition of a message whose 12-hour visibility cap is near.
+fn released_at_cap() -> Option<Disposition> {
+    Some(Disposition::Release {
+        after: Duration::ZERO,
+        why: "the message's 12-hour visibility cap is near: released so that a fresh receive \
+              resumes the batch from the ledger"
+            .into(),
+    })
+}
+
+/// What becomes of a message whose handling ended because the worker is stopping: a batch that
+/// is not finished or parked has its message released at once, for another worker to resume
+/// from the ledger; a message whose work is done is still deleted.
+fn released_for_stop(d: Disposition) -> Disposition {
+    match d {
+        Disposition::Release { .. } => Disposition::Release {
+            after: Duration::ZERO,
+            why: "the worker is stopping: released so that another worker resumes the batch \
+                  from the ledger"
+                .into(),
+        },
+        done => done,
+    }
+}
+
+/// With `until_empty`, consecutive failed receives before the run gives up with the error.
+const RECEIVE_ATTEMPTS: u32 = 3;
+
+/// What becomes of one received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done with: delete it.
+    Delete(String),
+    /// Not done: make it visible again after `after`.
+    Release { after: Duration, why: String },
+    /// Can never become work: record, move to the DLQ if any, delete.
+    Poison { kind: String, error: String },
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub messages: u64,
+    /// Messages that carried at least one batch.
+    pub batch_messages: u64,
+    pub deleted: u64,
+    pub released: u64,
+    pub poison: u64,
+    /// Sweeps that found parked work and ran it.
+    pub swept: u64,
+    /// Stopped by the stop token (SIGTERM).
+    pub stopped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("work folder {path}: {source}")]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The cloud worker: a queue to receive from, and the handler that decides each message.
+pub struct Worker<'a, S> {
+    pub queue: SqsQueue,
+    pub dlq: Option<SqsQueue>,
+    pub handler: MessageHandler<'a, S>,
+}
+
+impl<S: LedgerStore> Worker<'_, S> {
+    /// Receives and handles messages until the handler's `stop` token is cancelled (SIGTERM),
+    /// the queue is empty (`until_empty`) or `max_batches` is reached.
+    ///
+    /// With `until_empty` the run ends once a receive comes back empty and a sweep moves
+    /// nothing: batches parked in a blackout window (or behind a closed gate) stay parked in the
+    /// ledger, and the next run (a CronJob's next start) sweeps them on once the window ends.
+    pub async fn run(&self) -> Result<RunSummary, WorkerError> {
+        let stop = &self.handler.stop;
+        self.handler
+            .prepare()
+            .map_err(|source| WorkerError::WorkDir {
+                path: self.handler.settings.work_dir.clone(),
+                source,
+            })?;
+        let mut summary = RunSummary::default();
+        let mut last_sweep: Option<Instant> = None;
+        let mut failures = 0u32;
+        loop {
+            if self
+                .handler
+                .settings
+                .max_batches
+                .is_some_and(|n| summary.batch_messages >= n)
+            {
+                break;
+            }
+            let received = tokio::select! {
+                r = self.queue.receive_one(self.handler.settings.receive_wait, self.handler.settings.visibility) => r,
+                _ = stop.cancelled() => { summary.stopped = true; break; }
+            };
+            let m = match received {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    failures = 0;
+                    let due =
+                        last_sweep.is_none_or(|t| t.elapsed() >= self.handler.settings.sweep_every);
+                    if due || self.handler.settings.until_empty {
+                        last_sweep = Some(Instant::now());
+                        match self.handler.sweep().await {
+                            Ok(true) => {
+                                summary.swept += 1;
+                                continue;
+                            }
+                            Ok(false) => {}
+                            // The ledger is unreachable now; the next sweep tries again.
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the sweep of parked batches failed")
+                            }
+                        }
+                    }
+                    if self.handler.settings.until_empty {
+                        break;
+                    }
+                    continue;
+                }
+                Err(e) if self.handler.settings.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
+                    // A run that must end (a CronJob) ends with the error instead of looping.
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = Duration::from_secs(2u64.pow(failures.min(5)));
+                    tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "receive failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = stop.cancelled() => { summary.stopped = true; break; }
+                    }
+                }
+            };
+            failures = 0;
+            summary.messages += 1;
+            let metrics = canvas_sis_telemetry::metrics::get();
+            metrics.message_received(m.sent_at_ms);
+            let span = canvas_sis_telemetry::spans::sqs_process(
+                self.queue.url(),
+                &m.message_id,
+                m.receive_count,
+                m.trace_parent.as_deref(),
+                m.trace_state.as_deref(),
+            );
+            let (disposition, carried_batch) =
+                self.process(&m, stop).instrument(span.clone()).await;
+            if carried_batch {
+                summary.batch_messages += 1;
+            }
+            let name = match &disposition {
+                Disposition::Delete(_) => {
+                    summary.deleted += 1;
+                    "deleted"
+                }
+                Disposition::Release { .. } => {
+                    summary.released += 1;
+                    "released"
+                }
+                Disposition::Poison { .. } => {
+                    canvas_sis_telemetry::spans::mark_error(&span);
+                    summary.poison += 1;
+                    "poison"
+                }
+            };
+            metrics.message_disposed(name);
+            self.dispose(&m, disposition).instrument(span).await;
+            if stop.is_cancelled() {
+                summary.stopped = true;
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Handles one message under its heartbeat, racing the release deadline. A stop (SIGTERM)
+    /// does not cut the handling short: the pipeline sees the same token and stops at its next
+    /// step boundary — a POST under way is answered and its import id recorded first — and the
+    /// message is then released at once (or deleted, when its batches got to a recorded end).
+    async fn process(&self, m: &Received, stop: &CancellationToken) -> (Disposition, bool) {
+        let s = &self.handler.settings;
+        let _beat = Heartbeat::start(
+            self.queue.clone(),
+            m.clone(),
+            s.visibility,
+            s.visibility_cap,
+        );
+        let release_at =
+            release_deadline(m.received_at, s.visibility_cap, s.cap_margin, s.visibility);
+        self.handler.start_message();
+        let mut carried = false;
+        let disposition = {
+            let handling = self.handler.handle(m, &mut carried);
+            tokio::pin!(handling);
+            // `None`: stopping; the handling goes on to its next step boundary.
+            let ended = tokio::select! {
+                d = &mut handling => Some(d),
+                _ = tokio::time::sleep_until(release_at.into()) => released_at_cap(),
+                _ = stop.cancelled() => None,
+            };
+            match ended {
+                // The handling may have seen the stop first and ended on its own.
+                Some(d) if stop.is_cancelled() => released_for_stop(d),
+                Some(d) => d,
+                None => released_for_stop(handling.await),
+            }
+        };
+        if let Disposition::Release { why, .. } = &disposition {
+            self.handler.note_release(why).await;
+        }
+        (disposition, carried)
+    }
+
+    /// Carries out a disposition. Failures are logged: an undeleted message comes back and the
+    /// ledger recognises its batch; an unrecorded poison message is released, never deleted.
+    async fn dispose(&self, m: &Received, d: Disposition) {
+        let id = &m.message_id;
+        match d {
+            Disposition::Delete(why) => {
+                tracing::info!(message_id = %id, %why, "message done");
+                if let Err(e) = self.queue.delete(m).await {
+                    tracing::warn!(message_id = %id, error = %e, "could not delete the message; it will come back and be recognised");
+                }
+            }
+            Disposition::Release { after, why } => {
+                tracing::info!(message_id = %id, %why, retry_in_s = after.as_secs(), "message released");
+                if let Err(e) = self.queue.set_visibility(m, after).await {
+                    tracing::warn!(message_id = %id, error = %e, "could not release the message; it returns when its visibility runs out");
+                }
+            }
+            Disposition::Poison { kind, error } => self.move_poison(m, &kind, &error).await,
+        }
+    }
+
+    async fn move_poison(&self, m: &Received, kind: &str, error: &str) {
+        let id = &m.message_id;
+        tracing::error!(message_id = %id, kind, %error, "poison message");
+        let moved_to = match &self.dlq {
+            Some(dlq) => format!("dead-letter queue {}", dlq.url()),
+            None => "deleted (the queue has no dead-letter queue)".into(),
+        };
+        if let Err(e) = self.handler.record_poison(m, kind, error, moved_to).await {
+            tracing::error!(message_id = %id, error = %e, "could not record the poison message; it is kept in the queue");
+            let _ = self
+                .queue
+                .set_visibility(m, self.handler.settings.retry_after)
+                .await;
+            return;
+        }
+        if let Some(dlq) = &self.dlq
+            && let Err(e) = dlq.send_copy(m, error).await
+        {
+            tracing::error!(message_id = %id, error = %e, "could not copy the poison message to the dead-letter queue; it is kept in the queue");
+            let _ = self
+                .queue
+                .set_visibility(m, self.handler.settings.retry_after)
+                .await;
+            return;
+        }
+        if let Err(e) = self.queue.delete(m).await {
+            tracing::warn!(message_id = %id, error = %e, "could not delete the poison message");
+        }
+    }
+}

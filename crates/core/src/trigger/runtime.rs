@@ -1,0 +1,70 @@
+//! What every trigger needs per tenant to run its stream: the tenant's settings, a Canvas client
+//! and its checked default options — and the one way to build the staged pipeline from them, so
+//! folder mode and the queue worker run batches identically.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Tenant;
+use crate::ledger::{Ledger, LedgerStore};
+use crate::pipeline::staged::Staged;
+use crate::pipeline::{ImportRequest, Observer, WaitPolicy};
+use canvas_sis_client::{CanvasClient, ImportOptions};
+
+/// Deflate level of the zips the unattended modes (`watch`, `run`) build. On SIS CSVs level 3
+/// comes within 3 % of level 6's size for about half the CPU (`scripts/bench_worker.sh`: the
+/// worker's CPU for a 200 MiB feed went from 6.2 s to 3.1 s), and an unattended worker in a small
+/// container is CPU-bound. `pack` and `import` keep level 6 (`--level` on `pack`).
+pub const UNATTENDED_ZIP_LEVEL: u32 = 3;
+
+/// One tenant, ready to run: its config, a client and its checked default options.
+pub struct TenantRuntime {
+    pub tenant: Tenant,
+    pub client: CanvasClient,
+    pub options: ImportOptions,
+}
+
+impl TenantRuntime {
+    /// The staged pipeline for this tenant's batches; zips are built in `work`. It stops between
+    /// steps once `stop` is cancelled, and parks what is unsent during the tenant's blackouts.
+    pub fn staged<'s, S: LedgerStore>(
+        &'s self,
+        ledger: &'s Ledger<S>,
+        work: &Path,
+        wait: &WaitPolicy,
+        submit_lease: Duration,
+        obs: &'s dyn Observer,
+        stop: &CancellationToken,
+    ) -> Staged<'s, S> {
+        Staged {
+            ledger,
+            client: &self.client,
+            tenant: self.tenant.name.clone(),
+            request: ImportRequest {
+                path: work.to_owned(),
+                account: self.tenant.account.clone(),
+                options: self.options.clone(),
+                after_failure: true,
+                dry_run: false,
+                preflight: crate::pipeline::Preflight::Unattended,
+                wait: wait.clone(),
+                work_dir: work.to_owned(),
+                validate: self.tenant.validate.clone(),
+                pack: crate::pack::PackOptions {
+                    level: UNATTENDED_ZIP_LEVEL,
+                    ..Default::default()
+                },
+                limits: Default::default(),
+            },
+            on_failure: self.tenant.on_failure,
+            guard: self.tenant.guard.thresholds(),
+            submit_lease,
+            import_defaults: Some(self.tenant.import.clone()),
+            obs,
+            blackouts: self.tenant.blackouts.clone(),
+            stop: stop.clone(),
+        }
+    }
+}
