@@ -15,18 +15,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::handler::MessageHandler;
 use super::sqs::Received;
-use super::worker::{Disposition, WorkerError};
+use super::worker::{Disposition, WorkerError, WorkerSettings};
 use crate::store::{Fetched, Pin, S3Batches};
 use canvas_sis_core::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
-use canvas_sis_core::pipeline::staged::zip_archive_owed;
+use canvas_sis_core::pipeline::Outcome;
+use canvas_sis_core::pipeline::staged::{RunError, zip_archive_owed};
 use canvas_sis_core::pipeline::tenant::TenantRun;
 use canvas_sis_core::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
 use canvas_sis_core::trigger::runtime::TenantRuntime;
@@ -61,6 +63,20 @@ fn maybe_sent(stage: &Stage) -> bool {
     matches!(stage, Stage::Submitting | Stage::Submitted { .. })
 }
 
+/// How long the message of a run that stopped on `error` stays hidden: `retry_after`, or
+/// `operator_retry_after` when only a person can make the batch pass
+/// ([`Outcome::needs_operator`]: Canvas refused the token, a permission or the account, or the
+/// import options contradict each other). Coming back every minute would only knock on Canvas
+/// with a refused token and spend the message's receive budget until the dead-letter queue
+/// takes it, while nobody has fixed anything yet; a transient cause (Canvas unreachable or
+/// throttling, the account busy, a ledger write, a stop) comes back soon.
+pub fn release_after(settings: &WorkerSettings, error: Option<&RunError>) -> Duration {
+    match error.and_then(RunError::cause) {
+        Some(cause) if cause.needs_operator() => settings.operator_retry_after,
+        _ => settings.retry_after,
+    }
+}
+
 fn short_hash(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..8])
 }
@@ -73,6 +89,15 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     fn release(&self, why: impl Into<String>) -> Disposition {
         Disposition::Release {
             after: self.settings.retry_after,
+            why: why.into(),
+        }
+    }
+
+    /// A run that stopped on `error`, released: the one place where the pipeline's typed error
+    /// becomes the message's disposition ([`release_after`]).
+    fn release_run(&self, error: Option<&RunError>, why: impl Into<String>) -> Disposition {
+        Disposition::Release {
+            after: release_after(&self.settings, error),
             why: why.into(),
         }
     }
@@ -271,7 +296,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         }
         let run = staged.run_tenant(|rec| inputs.get(&rec.id).cloned()).await;
         cleanup(&refetched);
-        let run = run.map_err(|e| self.release(e.to_string()))?;
+        let run = run.map_err(|e| self.release_run(Some(&e), e.to_string()))?;
         for done in &run.finished {
             let _ = std::fs::remove_file(staged.zip_path(done, &staged.request));
         }
@@ -332,10 +357,13 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         match &rec.stage {
             s if s.is_terminal() => Ok(()),
             Stage::Superseded { .. } | Stage::Parked { .. } | Stage::Held { .. } => Ok(()),
-            _ => Err(self.release(match &run.stopped_at {
-                Some((blocker, why)) => format!("batch {}: {why}", blocker.id),
-                None => format!("batch {id} is {}", rec.stage),
-            })),
+            _ => Err(self.release_run(
+                run.error.as_ref(),
+                match &run.stopped_at {
+                    Some((blocker, why)) => format!("batch {}: {why}", blocker.id),
+                    None => format!("batch {id} is {}", rec.stage),
+                },
+            )),
         }
     }
 
@@ -478,6 +506,7 @@ fn cleanup(dirs: &[PathBuf]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use canvas_sis_client::{CanvasError, TokenProblem};
 
     fn submitted(packed: bool, archived: bool) -> BatchRecord {
         let new = NewBatch {
@@ -500,6 +529,43 @@ mod tests {
             rec.archive.zip = Some("tenants/t/archive/1/batch.zip".into());
         }
         rec
+    }
+
+    #[test]
+    fn a_run_only_a_person_can_fix_comes_back_after_the_operator_wait_anything_else_soon() {
+        let settings = WorkerSettings::default();
+        let id = BatchId::parse("main/00000001-0123456789ab").unwrap();
+        let stopped = |cause: Outcome| RunError::Stage {
+            batch: id.clone(),
+            cause: Box::new(cause),
+        };
+        let refused_token = stopped(Outcome::Canvas {
+            error: Box::new(CanvasError::Token {
+                method: "POST".into(),
+                endpoint: "/api/v1/accounts/1/sis_imports".into(),
+                problem: TokenProblem::Invalid,
+                message: "Invalid access token.".into(),
+            }),
+            import_id: None,
+        });
+        let contradictory = stopped(Outcome::Config {
+            reason: "diffing_drop_status without diffing_data_set".into(),
+        });
+        let unreachable = stopped(Outcome::GaveUp {
+            reason: "Canvas unreachable".into(),
+            import_id: None,
+        });
+        let busy = RunError::Busy(id.clone());
+        let operator = settings.operator_retry_after;
+        assert!(operator > settings.retry_after, "{operator:?}");
+        assert_eq!(release_after(&settings, Some(&refused_token)), operator);
+        assert_eq!(release_after(&settings, Some(&contradictory)), operator);
+        assert_eq!(
+            release_after(&settings, Some(&unreachable)),
+            settings.retry_after
+        );
+        assert_eq!(release_after(&settings, Some(&busy)), settings.retry_after);
+        assert_eq!(release_after(&settings, None), settings.retry_after);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct WorkerSettings {
     pub cap_margin: Duration,
     /// How long a released message stays hidden before it is retried.
     pub retry_after: Duration,
+    /// How long it stays hidden when only a person can make its batch pass (a refused token or
+    /// permission, an unknown account, a contradictory configuration): see `release_after`.
+    pub operator_retry_after: Duration,
     /// Exit once a receive comes back empty and no parked work is left.
     pub until_empty: bool,
     /// Exit after this many messages that carried a batch.
@@ -50,6 +53,7 @@ impl Default for WorkerSettings {
             visibility_cap: VISIBILITY_CAP,
             cap_margin: Duration::from_secs(600),
             retry_after: Duration::from_secs(60),
+            operator_retry_after: Duration::from_secs(900),
             until_empty: false,
             max_batches: None,
             work_dir: std::env::temp_dir().join("canvas-sis-work"),
