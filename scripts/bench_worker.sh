@@ -12,8 +12,11 @@
 # 3 million), so the helper forces each import to `imported` once uploaded (finish_imports).
 #
 # Usage: scripts/bench_worker.sh [SIZE]         (default: 200M)
-# Env:   CANVAS_SIS_BIN  the binary to measure (default: `cargo build --release --locked`, then
-#                        target/release/canvas-sis); it also runs the simulator and `validate`
+# Env:   CANVAS_SIS_BIN  the binary to measure (default: the worker as the image ships it,
+#                        `cargo build --release --locked --no-default-features --features aws`,
+#                        copied to target/release/canvas-sis-worker); it also runs `validate`
+#        CANVAS_SIM_BIN  the binary that runs the simulator (default: the default release build,
+#                        target/release/canvas-sis)
 #        BENCH_KEEP=1    keep the work dir (data, logs, /usr/bin/time outputs)
 #
 # Needs python3 ≥ 3.11 (the pinned moto[server] and boto3 of tests/python/requirements.txt go into
@@ -34,11 +37,19 @@ die() { echo "bench_worker: $*" >&2; exit 1; }
 need_package /usr/bin/time time
 ensure_venv
 if [ -z "${CANVAS_SIS_BIN:-}" ]; then
+    # The worker measured is the one deployed: no simulator in it, as the Dockerfile builds it.
+    cargo build --release --locked --no-default-features --features aws --bin canvas-sis >&2
+    cp target/release/canvas-sis target/release/canvas-sis-worker
+    CANVAS_SIS_BIN=$root/target/release/canvas-sis-worker
+fi
+if [ -z "${CANVAS_SIM_BIN:-}" ]; then
     cargo build --release --locked --bin canvas-sis >&2
-    CANVAS_SIS_BIN=$root/target/release/canvas-sis
+    CANVAS_SIM_BIN=$root/target/release/canvas-sis
 fi
 bin=$CANVAS_SIS_BIN
+sim_bin=$CANVAS_SIM_BIN
 [ -x "$bin" ] || die "no executable at CANVAS_SIS_BIN=$bin"
+[ -x "$sim_bin" ] || die "no executable at CANVAS_SIM_BIN=$sim_bin"
 has_run=1
 "$bin" run --help >/dev/null 2>&1 || has_run=0
 
@@ -46,7 +57,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/canvas-sis-bench-worker.XXXXXX")
 pids=()
 trap stack_cleanup EXIT
 trap 'exit 130' INT TERM
-echo "work dir: $work; cores: $(nproc); binary: $bin" >&2
+echo "work dir: $work; cores: $(nproc); worker: $bin ($(stat -c %s "$bin") bytes); simulator: $sim_bin" >&2
 
 # --- services -------------------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ stack_start() {
     # --rows-per-second says), so it never starts a job by itself (start delay of a day) and
     # the helper's finisher forces each new import to `imported` within ~20 ms of its creation.
     token=bench-$RANDOM$RANDOM
-    "$bin" simulate --listen 127.0.0.1:0 --token "bench:$token" --rows-per-second 1000000000 \
+    "$sim_bin" simulate --listen 127.0.0.1:0 --token "bench:$token" --rows-per-second 1000000000 \
         --no-throttle --max-body-bytes 4294967296 --start-delay-secs 86400 \
         >"$work/sim.out" 2>"$work/sim.log" &
     pids+=($!)

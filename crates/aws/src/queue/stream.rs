@@ -27,7 +27,6 @@ use crate::store::{Fetched, Pin, S3Batches};
 use canvas_sis_core::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
-use canvas_sis_core::pipeline::Outcome;
 use canvas_sis_core::pipeline::staged::{RunError, zip_archive_owed};
 use canvas_sis_core::pipeline::tenant::TenantRun;
 use canvas_sis_core::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
@@ -65,7 +64,7 @@ fn maybe_sent(stage: &Stage) -> bool {
 
 /// How long the message of a run that stopped on `error` stays hidden: `retry_after`, or
 /// `operator_retry_after` when only a person can make the batch pass
-/// ([`Outcome::needs_operator`]: Canvas refused the token, a permission or the account, or the
+/// ([`Outcome::needs_operator`](canvas_sis_core::pipeline::Outcome::needs_operator): Canvas refused the token, a permission or the account, or the
 /// import options contradict each other). Coming back every minute would only knock on Canvas
 /// with a refused token and spend the message's receive budget until the dead-letter queue
 /// takes it, while nobody has fixed anything yet; a transient cause (Canvas unreachable or
@@ -507,6 +506,7 @@ fn cleanup(dirs: &[PathBuf]) {
 mod tests {
     use super::*;
     use canvas_sis_client::{CanvasError, TokenProblem};
+    use canvas_sis_core::pipeline::Outcome;
 
     fn submitted(packed: bool, archived: bool) -> BatchRecord {
         let new = NewBatch {
