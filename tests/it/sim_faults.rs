@@ -6,6 +6,15 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// A raw-body create of the small feed, for faults that break the connection.
+async fn try_create(s: &Sim) -> reqwest::Result<reqwest::Response> {
+    s.post("/api/v1/accounts/1/sis_imports", ADMIN)
+        .header("Content-Type", "application/zip")
+        .body(small_feed())
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn a_5xx_fault_answers_once_with_canvas_error_json() {
     let s = Sim::manual().await;
@@ -22,12 +31,7 @@ async fn a_5xx_fault_answers_once_with_canvas_error_json() {
 async fn a_dropped_connection_after_the_post_leaves_an_import_the_client_never_heard_of() {
     let s = Sim::manual().await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
-    let result = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await;
+    let result = try_create(&s).await;
     assert!(
         result.is_err(),
         "the client must see a transport error, got {result:?}"
@@ -48,12 +52,7 @@ async fn a_connection_dropped_before_handling_creates_nothing() {
     let s = Sim::manual().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "drop_before"}}))
         .await;
-    let result = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await;
+    let result = try_create(&s).await;
     assert!(result.is_err());
     assert!(s.imports().await.is_empty());
 }

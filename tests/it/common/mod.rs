@@ -107,6 +107,12 @@ impl Sim {
         resp.json().await.expect("a JSON body")
     }
 
+    /// The JSON body of an admin PUT of `path` (an abort, a restore).
+    pub async fn put_json(&self, path: &str) -> Value {
+        let resp = self.put(path, ADMIN).send().await.unwrap();
+        resp.json().await.expect("a JSON body")
+    }
+
     pub fn put(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http.put(self.url(path)).bearer_auth(token)
     }
@@ -433,6 +439,17 @@ pub async fn record_held<S: canvas_sis::ledger::LedgerStore>(
     };
     ledger.transition(&id, held, "t").await.unwrap();
     id.to_string()
+}
+
+/// Checks that `status` ended well and shows batch `id` held as [`record_held`] holds it.
+#[track_caller]
+pub fn assert_status_shows_held(status: &std::process::Output, id: &str) {
+    assert_exit(status, 0);
+    let said = output_text(status);
+    assert!(
+        said.contains(id) && said.contains("held (users went from 100 to 30 rows)"),
+        "{said}"
+    );
 }
 
 /// A finished command's stdout, then its stderr, as text (for assertions on what it said).
