@@ -27,6 +27,26 @@ async fn setup() -> (Moto, S3Batches) {
     (m, fetcher)
 }
 
+/// Puts each (key, body) in the drop bucket, in order.
+async fn put_all(m: &Moto, objects: &[(&str, &[u8])]) {
+    for (key, body) in objects {
+        m.put(BUCKET, key, body.to_vec()).await;
+    }
+}
+
+/// Puts `main/{folder}/users.csv` and a manifest listing it and `also`, which is not put.
+async fn put_users_listing_also(m: &Moto, folder: &str, also: &str) {
+    m.put(BUCKET, &format!("main/{folder}/users.csv"), b"u".to_vec())
+        .await;
+    let manifest = format!(r#"{{"files":[{{"name":"users.csv"}},{{"name":"{also}"}}]}}"#);
+    m.put(
+        BUCKET,
+        &format!("main/{folder}/manifest.json"),
+        manifest.into_bytes(),
+    )
+    .await;
+}
+
 /// Fetches what `key` triggers into a fresh folder.
 async fn fetch(
     s3: &S3Batches,
@@ -127,10 +147,16 @@ async fn a_ready_folder_takes_only_its_top_level_csvs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_manifest_means_every_csv_of_the_folder() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b2/a.csv", b"a".to_vec()).await;
-    m.put(BUCKET, "main/b2/b.csv", b"b".to_vec()).await;
-    m.put(BUCKET, "main/b2/sub/c.csv", b"c".to_vec()).await;
-    m.put(BUCKET, "main/b2/manifest.json", b"{}".to_vec()).await;
+    put_all(
+        &m,
+        &[
+            ("main/b2/a.csv", b"a"),
+            ("main/b2/b.csv", b"b"),
+            ("main/b2/sub/c.csv", b"c"),
+            ("main/b2/manifest.json", b"{}"),
+        ],
+    )
+    .await;
     let (dir, got) = fetch(&s3, "main/b2/manifest.json", &fast()).await;
     let f = got.expect("fetched");
     assert_eq!(names(&f), ["a.csv", "b.csv"]);
@@ -142,12 +168,15 @@ async fn an_empty_manifest_means_every_csv_of_the_folder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_its_options() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b3/users.csv", b"user_id\n1\n".to_vec())
-        .await;
-    m.put(BUCKET, "main/b3/courses.csv", b"course_id\n".to_vec())
-        .await;
-    m.put(BUCKET, "main/b3/extra.csv", b"not listed".to_vec())
-        .await;
+    put_all(
+        &m,
+        &[
+            ("main/b3/users.csv", b"user_id\n1\n"),
+            ("main/b3/courses.csv", b"course_id\n"),
+            ("main/b3/extra.csv", b"not listed"),
+        ],
+    )
+    .await;
     let manifest = serde_json::json!({
         "files": [
             {"name": "users.csv", "sha256": sha(b"user_id\n1\n")},
@@ -202,13 +231,7 @@ async fn a_digest_mismatch_is_permanent_and_names_file_expected_and_got() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_file_that_arrives_during_the_wait_is_fetched() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b5/users.csv", b"u".to_vec()).await;
-    m.put(
-        BUCKET,
-        "main/b5/manifest.json",
-        br#"{"files":[{"name":"users.csv"},{"name":"late.csv"}]}"#.to_vec(),
-    )
-    .await;
+    put_users_listing_also(&m, "b5", "late.csv").await;
     let late_client = m.s3().await;
     let uploader = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -233,13 +256,7 @@ async fn a_listed_file_that_arrives_during_the_wait_is_fetched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_file_that_never_arrives_is_incomplete_naming_it() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b6/users.csv", b"u".to_vec()).await;
-    m.put(
-        BUCKET,
-        "main/b6/manifest.json",
-        br#"{"files":[{"name":"users.csv"},{"name":"never.csv"}]}"#.to_vec(),
-    )
-    .await;
+    put_users_listing_also(&m, "b6", "never.csv").await;
     let policy = FetchPolicy {
         incomplete_wait: Duration::from_secs(1),
         ..fast()
@@ -313,9 +330,14 @@ async fn path_tricks_and_bad_lists_in_a_manifest_are_refused_with_the_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparseable_manifest_is_permanent_and_shows_a_valid_one() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b7/a.csv", b"a".to_vec()).await;
-    m.put(BUCKET, "main/b7/manifest.json", br#"{"file": []}"#.to_vec())
-        .await;
+    put_all(
+        &m,
+        &[
+            ("main/b7/a.csv", b"a"),
+            ("main/b7/manifest.json", br#"{"file": []}"#),
+        ],
+    )
+    .await;
     let (_dir, got) = fetch(&s3, "main/b7/manifest.json", &fast()).await;
     let e = got.expect_err("bad manifest");
     assert!(e.is_permanent());
