@@ -374,15 +374,19 @@ fn more_entries_than_the_limit_are_refused_before_reading_them() {
     );
 }
 
+/// Rewrites the uncompressed size the central directory declares for the first entry (offset 24).
+fn declare_size(zip: &std::path::Path, size: u32) {
+    patch(zip, |b| {
+        let c = records(b, CENTRAL)[0];
+        b[c + 24..c + 28].copy_from_slice(&size.to_le_bytes());
+    });
+}
+
 #[test]
 fn an_entry_larger_than_it_declares_is_caught_while_reading() {
     let dir = tempfile::tempdir().unwrap();
     let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
-    // Declare 10 bytes in the central directory (offset 24 = uncompressed size).
-    patch(&zip, |b| {
-        let c = records(b, CENTRAL)[0];
-        b[c + 24..c + 28].copy_from_slice(&10u32.to_le_bytes());
-    });
+    declare_size(&zip, 10);
     let incoming = open_zip(&zip, &ZipLimits::default()).expect("headers alone look fine");
     let file = &incoming.files()[0];
     assert_eq!(file.size(), Some(10));
@@ -399,10 +403,7 @@ fn an_entry_larger_than_it_declares_is_caught_while_reading() {
 fn an_entry_shorter_than_it_declares_is_caught_at_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
-    patch(&zip, |b| {
-        let c = records(b, CENTRAL)[0];
-        b[c + 24..c + 28].copy_from_slice(&200u32.to_le_bytes());
-    });
+    declare_size(&zip, 200);
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert_eq!(
         read_error(&incoming.files()[0]),
