@@ -76,6 +76,13 @@ fn assert_no_token(out: &Output, token: &str) {
     }
 }
 
+/// Checks that the command said `needle` on stdout.
+#[track_caller]
+fn assert_stdout_says(o: &Output, needle: &str) {
+    let said = stdout(o);
+    assert!(said.contains(needle), "{said}");
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -135,7 +142,7 @@ async fn an_invalid_batch_is_rejected_with_exit_3_and_nothing_is_sent() {
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;
     assert_exit(&out, 3);
     assert!(stdout(&out).contains("REJECTED before upload"));
-    assert!(stdout(&out).contains("users.csv:2"), "{}", stdout(&out));
+    assert_stdout_says(&out, "users.csv:2");
     assert!(s.imports().await.is_empty());
     assert!(s.requests().await.is_empty(), "not even a preflight call");
 }
@@ -216,12 +223,8 @@ async fn a_threshold_abort_exits_1_with_canvas_message() {
     )
     .await;
     assert_exit(&out, 1);
-    assert!(stdout(&out).contains("aborted"), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("exceeds the set threshold of 10%"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_says(&out, "aborted");
+    assert_stdout_says(&out, "exceeds the set threshold of 10%");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,11 +233,7 @@ async fn a_lost_post_answer_never_makes_a_second_import() {
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
     let out = import_good(&s, &[]).await;
     assert_exit(&out, 0);
-    assert!(
-        output_text(&out).contains("created by the lost request"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "created by the lost request");
     let imports = s.imports().await;
     assert_eq!(
         imports.len(),
@@ -273,11 +272,7 @@ async fn a_lost_post_answer_never_makes_a_second_import_when_canvas_deduplicates
         output_text(&out)
     );
     assert_exit(&out, 0);
-    assert!(
-        output_text(&out).contains("created by the lost request"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "created by the lost request");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,11 +311,7 @@ async fn it_waits_for_a_running_import_of_the_account_then_goes() {
         .await;
     let out = import_good(&s, &[]).await;
     assert_exit(&out, 0);
-    assert!(
-        output_text(&out).contains("waiting for earlier imports"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "waiting for earlier imports");
     let first = s.show(earlier["id"].as_u64().unwrap()).await;
     let ours = s.show(2).await;
     assert_eq!(first["workflow_state"], "imported");
@@ -338,11 +329,7 @@ async fn a_queue_that_stays_busy_gives_up_with_exit_5_before_uploading() {
     s.post_zip(small_feed(), "").await;
     let out = import_good(&s, &["--busy-wait-secs", "0.5"]).await;
     assert_exit(&out, 5);
-    assert!(
-        stdout(&out).contains("import 1 of this account was still created"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_says(&out, "import 1 of this account was still created");
     assert_eq!(s.imports().await.len(), 1, "nothing was sent");
 }
 
@@ -368,7 +355,7 @@ async fn bad_tokens_and_missing_permissions_exit_2_and_say_what_is_wrong() {
     );
     let out = import(&s, "manage-token", good_feed().path(), work.path(), &[]).await;
     assert_exit(&out, 2);
-    assert!(stdout(&out).contains("import_sis"), "{}", stdout(&out));
+    assert_stdout_says(&out, "import_sis");
     assert!(s.imports().await.is_empty());
 }
 
@@ -386,11 +373,7 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
     let s = sim().await;
     let out = import_good(&s, &["--multi-term-batch-mode"]).await;
     assert_exit(&out, 2);
-    assert!(
-        output_text(&out).contains("change_threshold"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "change_threshold");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
         .env_remove("CANVAS_BASE_URL")
@@ -399,11 +382,7 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        output_text(&out).contains("CANVAS_BASE_URL"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "CANVAS_BASE_URL");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
         .env("CANVAS_BASE_URL", "http://canvas.example.edu")
@@ -450,11 +429,7 @@ async fn an_orphan_in_initializing_is_reported_and_does_not_block() {
     tokio::time::sleep(Duration::from_millis(1100)).await; // the orphan must be at least 1 s old
     let out = import_good(&s, &["--stuck-after-secs", "1"]).await;
     assert_exit(&out, 0);
-    assert!(
-        output_text(&out).contains("SIS import 1 has been stuck in initializing"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "SIS import 1 has been stuck in initializing");
 }
 
 #[tokio::test(flavor = "multi_thread")]

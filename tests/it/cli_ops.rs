@@ -6,8 +6,8 @@ use std::time::Duration;
 use canvas_sis::ledger::{BatchSource, Gate, Ledger, LocalStore, NewBatch, Stage};
 
 use crate::common::{
-    ADMIN, Sim, assert_status_shows_held, output_text, record_held, record_imported, run_cli,
-    small_feed, tokens, users_csv, zip_of,
+    ADMIN, Sim, assert_says, assert_status_shows_held, output_text, record_held, record_imported,
+    run_cli, small_feed, tokens, users_csv, zip_of,
 };
 
 async fn held_batch(dir: &std::path::Path) -> String {
@@ -45,11 +45,7 @@ async fn an_admin_sees_the_hold_approves_it_and_pauses_and_resumes_the_tenant() 
     assert!(output_text(&run_cli(&["status", "--dir", d])).contains("paused"));
     let out = run_cli(&["resume", "--dir", d, "--tenant", "main"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("it was paused: term rollover"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "it was paused: term rollover");
 
     let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
     assert_eq!(ledger.tenant("main").await.unwrap().gate, Gate::Open);
@@ -66,11 +62,7 @@ fn a_directory_without_a_ledger_is_refused_rather_than_created() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_cli(&["resume", "--dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        output_text(&out).contains("has no ledger"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "has no ledger");
     assert!(!dir.path().join("ledger").exists());
 }
 
@@ -216,11 +208,7 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
     ))
     .await;
     assert_ne!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("not the batch's"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "not the batch's");
 
     // From the ledger and the tenant's config alone: the batch's own import, on its instance.
     let out = undo_with(env(&[]), args(&[])).await;
@@ -268,11 +256,7 @@ async fn a_failure_under_a_pause_is_shown_with_it_and_resume_lifts_one_then_the_
     );
     assert!(output_text(&run_cli(&["status", "--dir", d])).contains("HALTED"));
     let out = run_cli(&["resume", "--dir", d, "--tenant", "main"]);
-    assert!(
-        output_text(&out).contains(&format!("it was halted by batch {id}")),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, &format!("it was halted by batch {id}"));
     let status = output_text(&run_cli(&["status", "--dir", d]));
     assert!(status.contains("tenant main: open"), "{status}");
 }

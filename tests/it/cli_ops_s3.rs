@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, S3Store};
 
 use crate::common::moto::Moto;
-use crate::common::{assert_status_shows_held, output_text, record_held};
+use crate::common::{assert_says, assert_status_shows_held, output_text, record_held};
 
 const URL: &str = "s3://state/canvas-sis/";
 
@@ -61,19 +61,11 @@ async fn an_admin_pauses_resumes_and_approves_on_the_s3_ledger() {
         matches!(l.tenant("main").await.unwrap().gate, Gate::Paused { ref by, .. } if by == "ops-test")
     );
     let out = run(&m, &[], &["status", "--state", URL]);
-    assert!(
-        output_text(&out).contains("tenant main: paused"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "tenant main: paused");
 
     let out = run(&m, &[], &["resume", "--state", URL, "--tenant", "main"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("it was paused: term rollover"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "it was paused: term rollover");
     assert_eq!(l.tenant("main").await.unwrap().gate, Gate::Open);
 
     let out = run(&m, &[], &["approve", "--state", URL, &id]);
@@ -92,7 +84,7 @@ async fn the_state_url_may_come_from_sis_state_url() {
     let id = held_batch(&m).await;
     let out = run(&m, &[("SIS_STATE_URL", URL)], &["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(output_text(&out).contains(&id), "{}", output_text(&out));
+    assert_says(&out, &id);
     let out = run(
         &m,
         &[("SIS_STATE_URL", URL)],
@@ -121,11 +113,7 @@ async fn a_missing_bucket_fails_clearly_and_creates_nothing() {
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("bucket `nope` does not exist"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "bucket `nope` does not exist");
     let out = run(&m, &[], &["status", "--state", "s3://nope/canvas-sis/"]);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     let buckets = m.s3().await.list_buckets().send().await.unwrap();
@@ -140,11 +128,7 @@ async fn a_prefix_without_a_ledger_is_refused_and_left_empty() {
     let typo = "s3://state/canvas-sys/";
     let out = run(&m, &[], &["pause", "--state", typo, "--tenant", "main"]);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("holds no ledger"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "holds no ledger");
     let listed = m
         .s3()
         .await
@@ -171,11 +155,7 @@ async fn exactly_one_of_dir_and_state_is_required() {
         &["pause", "--dir", d, "--state", URL, "--tenant", "t"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("cannot be used with"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "cannot be used with");
     let out = run(&m, &[], &["resume", "--tenant", "t"]);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(

@@ -1,6 +1,6 @@
 //! `validate`, `pack` and `demo` as a user runs them: exit codes and what they print.
 
-use crate::common::{output_text, run_cli};
+use crate::common::{assert_says, output_text, run_cli};
 
 fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -73,11 +73,7 @@ fn validate_warns_on_what_canvas_skips_and_rejects_it_only_when_strict() {
             "{strict:?}: {}",
             output_text(&out)
         );
-        assert!(
-            output_text(&out).contains("strict setting covers bad_status"),
-            "{}",
-            output_text(&out)
-        );
+        assert_says(&out, "strict setting covers bad_status");
     }
     let out = run_cli(&["validate", path, "--strict-rule", "bad_date"]);
     assert_eq!(
@@ -88,11 +84,7 @@ fn validate_warns_on_what_canvas_skips_and_rejects_it_only_when_strict() {
     );
     let out = run_cli(&["validate", path, "--strict-rule", "bad_stat"]);
     assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("\"bad_stat\" is not a validation rule"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "\"bad_stat\" is not a validation rule");
     assert!(
         output_text(&out).contains("bad_status"),
         "lists the rules: {}",
@@ -158,11 +150,7 @@ fn validate_refuses_a_zip_slip_archive() {
     w.finish().unwrap();
     let out = run_cli(&["validate", zip_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("../../etc/users.csv"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "../../etc/users.csv");
 }
 
 #[test]

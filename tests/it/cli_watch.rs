@@ -122,11 +122,7 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
         "a halted tenant: {}",
         output_text(&out)
     );
-    assert!(
-        output_text(&out).contains("HALTED"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "HALTED");
     assert_eq!(entries(&dir.path().join("failed")).len(), 1);
     assert_eq!(
         entries(&dir.path().join("processing")).len(),
@@ -184,11 +180,7 @@ async fn nothing_is_sent_during_a_blackout_window() {
         .await
         .unwrap();
     assert_exit(&out, 0);
-    assert!(
-        output_text(&out).contains("blackout"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "blackout");
     assert!(
         s.imports().await.is_empty(),
         "held back during the blackout"

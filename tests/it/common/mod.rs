@@ -103,7 +103,13 @@ impl Sim {
 
     /// The JSON body of an admin GET of `path`.
     pub async fn get_json(&self, path: &str) -> Value {
-        let resp = self.get(path, ADMIN).send().await.unwrap();
+        self.get_url_json(&self.url(path)).await
+    }
+
+    /// The JSON body of an admin GET of a whole URL the simulator handed out (a next page, a
+    /// progress).
+    pub async fn get_url_json(&self, url: &str) -> Value {
+        let resp = self.http.get(url).bearer_auth(ADMIN).send().await.unwrap();
         resp.json().await.expect("a JSON body")
     }
 
@@ -439,6 +445,13 @@ pub async fn record_held<S: canvas_sis::ledger::LedgerStore>(
     };
     ledger.transition(&id, held, "t").await.unwrap();
     id.to_string()
+}
+
+/// Checks that a finished command said `needle` (on stdout or stderr).
+#[track_caller]
+pub fn assert_says(o: &std::process::Output, needle: &str) {
+    let said = output_text(o);
+    assert!(said.contains(needle), "{said}");
 }
 
 /// Checks that `status` ended well and shows batch `id` held as [`record_held`] holds it.
