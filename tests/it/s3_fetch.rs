@@ -58,6 +58,19 @@ async fn fetch(
     (dir, got)
 }
 
+/// Fetches what `key` triggers, pinned to `pin`, into a fresh folder.
+async fn fetch_pinned(
+    s3: &S3Batches,
+    key: &str,
+    pin: &Pin,
+) -> (tempfile::TempDir, Result<Fetched, FetchError>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let got = s3
+        .fetch_pinned(&classify(key), pin, dir.path(), &fast())
+        .await;
+    (dir, got)
+}
+
 fn fast() -> FetchPolicy {
     FetchPolicy {
         incomplete_wait: Duration::from_secs(3),
@@ -593,15 +606,12 @@ async fn a_pinned_fetch_reads_the_version_its_event_named_not_the_newest() {
         .await
         .0
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         version_id: Some(monday.clone()),
         ..Pin::default()
     };
-    let f = s3
-        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect("fetched");
+    let (_dir, got) = fetch_pinned(&s3, "main/daily.zip", &pin).await;
+    let f = got.expect("fetched");
     assert_eq!(std::fs::read(&f.input).unwrap(), b"monday");
     assert_eq!(f.versions.get("daily.zip"), Some(&monday));
     let (_dir, newest) = fetch(&s3, "main/daily.zip", &fast()).await;
@@ -615,15 +625,12 @@ async fn an_overwritten_object_of_an_unversioned_bucket_is_refused_not_taken_for
     let (_, etag) = put_returning(&m, "main/daily.zip", b"monday").await;
     let etag = etag.trim_matches('"').to_owned();
     m.put(BUCKET, "main/daily.zip", b"tuesday".to_vec()).await;
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         etag: Some(etag),
         ..Pin::default()
     };
-    let e = s3
-        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect_err("Monday's content is gone");
+    let (_dir, got) = fetch_pinned(&s3, "main/daily.zip", &pin).await;
+    let e = got.expect_err("Monday's content is gone");
     assert!(matches!(e, FetchError::Overwritten { .. }), "{e}");
     assert!(e.is_permanent());
     assert!(e.to_string().contains("versioning"), "{e}");
@@ -642,14 +649,11 @@ async fn a_zip_deleted_after_its_event_is_gone_even_though_its_version_is_kept()
         .send()
         .await
         .expect("delete");
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         version_id: Some(version),
         ..Pin::default()
     };
-    let e = s3
-        .fetch_pinned(&classify("main/gone.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect_err("a deletion means: do not import");
+    let (_dir, got) = fetch_pinned(&s3, "main/gone.zip", &pin).await;
+    let e = got.expect_err("a deletion means: do not import");
     assert!(matches!(e, FetchError::Gone { .. }), "{e}");
 }

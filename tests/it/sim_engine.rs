@@ -379,16 +379,7 @@ async fn list_is_newest_first_filtered_and_paginated_without_last() {
         .split('>')
         .next()
         .unwrap();
-    let page2: Value = s
-        .http
-        .get(next_url)
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page2 = s.get_url_json(next_url).await;
     assert_eq!(page2["sis_imports"].as_array().unwrap().len(), 2);
 
     let filtered: Value = s.get_json("/api/v1/accounts/1/sis_imports?workflow_state[]=imported&workflow_state[]=bogus&per_page=100").await;

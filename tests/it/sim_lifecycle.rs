@@ -138,16 +138,7 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
     assert_eq!(s.show(id(&full)).await["workflow_state"], "restoring");
     let url = progress["url"].as_str().unwrap().to_owned();
     s.advance(1.0).await;
-    let p: Value = s
-        .http
-        .get(&url)
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = s.get_url_json(&url).await;
     assert_eq!(p["workflow_state"], "completed");
     assert_eq!(p["completion"], json!(100));
     assert_eq!(
