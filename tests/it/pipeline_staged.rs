@@ -159,14 +159,14 @@ impl World {
         self.batch(name, &refs(&good())).await
     }
 
+    /// [`World::batch`] of a users.csv of `users` users alone.
+    async fn users_batch(&self, name: &str, users: usize) -> (BatchId, std::path::PathBuf) {
+        self.batch(name, &[("users.csv", &users_csv(users))]).await
+    }
+
     /// One run of the batch with no submit lease, which must finish it.
     async fn run_once(&self, id: &BatchId, dir: &Path) -> canvas_sis::ledger::BatchRecord {
-        finished(
-            self.staged(Duration::ZERO)
-                .run_batch(id, dir)
-                .await
-                .unwrap(),
-        )
+        run_finished(&self.staged(Duration::ZERO), id, dir).await
     }
 
     /// Records an operator's approval of a held batch, straight in the ledger.
@@ -248,6 +248,15 @@ fn finished_stages(finished: &[canvas_sis::ledger::BatchRecord]) -> Vec<(BatchId
 async fn seed_terms(sim: &Sim, terms: &str) {
     let seed = sim.post_zip_id(zip_of(&[("terms.csv", terms)]), "").await;
     sim.wait_real(seed, Duration::from_secs(10)).await;
+}
+
+/// One run of the batch by `staged`, which must finish it.
+async fn run_finished(
+    staged: &Staged<'_, MemoryStore>,
+    id: &BatchId,
+    dir: &Path,
+) -> canvas_sis::ledger::BatchRecord {
+    finished(staged.run_batch(id, dir).await.unwrap())
 }
 
 fn finished(p: Progress) -> canvas_sis::ledger::BatchRecord {
@@ -346,10 +355,10 @@ async fn a_batch_being_submitted_by_a_live_worker_is_left_alone() {
 async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
     let w = world().await;
     let (b1, d1) = w.good_batch("b1").await;
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b2, d2) = w.users_batch("b2", 4).await;
     w.sim.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
     let staged = w.staged(Duration::ZERO);
-    let r1 = finished(staged.run_batch(&b1, &d1).await.unwrap());
+    let r1 = run_finished(&staged, &b1, &d1).await;
     assert_eq!(r1.stage, terminal("failed_with_messages", false));
     assert!(w.halted().await, "the tenant is halted");
     let Progress::Blocked(parked) = staged.run_batch(&b2, &d2).await.unwrap() else {
@@ -368,7 +377,7 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
     canvas_sis::pipeline::operator::resume(&w.ledger, "main")
         .await
         .unwrap();
-    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    let r2 = run_finished(&staged, &b2, &d2).await;
     assert_eq!(r2.stage, terminal("imported", true));
 }
 
@@ -376,9 +385,9 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
 async fn a_mass_change_is_held_until_approved() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
-    finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
+    let (b1, d1) = w.users_batch("b1", 100).await;
+    run_finished(&staged, &b1, &d1).await;
+    let (b2, d2) = w.users_batch("b2", 30).await;
     let Progress::Blocked(held) = staged.run_batch(&b2, &d2).await.unwrap() else {
         panic!("must hold")
     };
@@ -388,7 +397,7 @@ async fn a_mass_change_is_held_until_approved() {
     assert!(reason.contains("users went from 100 to 30"), "{reason}");
     assert_eq!(w.sim.imports().await.len(), 1);
     w.approve_in_ledger(&b2).await;
-    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    let r2 = run_finished(&staged, &b2, &d2).await;
     assert_eq!(r2.stage, terminal("imported", true));
 }
 
@@ -423,7 +432,7 @@ async fn a_tenants_strict_rule_rejects_a_batch_canvas_would_import_with_a_warnin
     let mut staged = w.staged(Duration::ZERO);
     staged.request.validate.strict =
         canvas_sis::sis::validate::Strict::rules(&["bad_status"]).unwrap();
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let rec = run_finished(&staged, &id, &dir).await;
     assert_eq!(rec.stage, terminal("rejected", false));
     let report = w.report_of(&rec).await;
     let report = String::from_utf8_lossy(&report);
@@ -442,10 +451,10 @@ fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf>
 async fn batches_behind_a_held_batch_are_parked_and_go_on_in_order_once_it_is_approved() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
-    finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
-    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(31))]).await;
+    let (b1, d1) = w.users_batch("b1", 100).await;
+    run_finished(&staged, &b1, &d1).await;
+    let (b2, _) = w.users_batch("b2", 30).await;
+    let (b3, _) = w.users_batch("b3", 31).await;
     let run = staged.run_tenant(input_of).await.unwrap();
     let (stopped, _) = run.stopped_at.expect("stopped at the held batch");
     assert_eq!(stopped.id, b2);
@@ -478,9 +487,9 @@ async fn batches_behind_a_held_batch_are_parked_and_go_on_in_order_once_it_is_ap
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest() {
     let w = world().await;
-    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
-    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(5))]).await;
+    let (b1, _) = w.users_batch("b1", 3).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
+    let (b3, _) = w.users_batch("b3", 5).await;
     w.sim.add_fault(json!({"method": "POST", "skip": 1, "action": {"kind": "import", "final_state": "failed"}})).await;
     let staged = w.staged(Duration::ZERO);
     let run = staged.run_tenant(input_of).await.unwrap();
@@ -526,7 +535,7 @@ async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str
 async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_after_resume() {
     let w = world().await;
     let (b1, d1) = w.good_batch("b1").await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     submitted_ending(&w, &b1, &d1, "failed_with_messages").await;
     operator::pause(&w.ledger, "main", "ops", "term rollover")
         .await
@@ -577,7 +586,7 @@ async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_a
 async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt_still_halts() {
     let w = world().await;
     let (b1, d1) = w.good_batch("b1").await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     let import = submitted_ending(&w, &b1, &d1, "failed").await;
     w.sim.wait_real(import, Duration::from_secs(10)).await;
     // The worker recorded Canvas's end, then died before it could halt the tenant.
@@ -605,8 +614,8 @@ async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt
 async fn a_tenant_whose_policy_continues_goes_on_past_a_failure_which_is_acknowledged_by_the_policy()
  {
     let w = world().await;
-    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, _) = w.users_batch("b1", 3).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     w.sim
         .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
         .await;
@@ -691,11 +700,11 @@ async fn a_batch_is_superseded_only_by_a_later_snapshot_of_the_same_term() {
 async fn after_a_crash_the_previous_batch_import_is_never_taken_for_this_one() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let first = finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, d1) = w.users_batch("b1", 3).await;
+    let first = run_finished(&staged, &b1, &d1).await;
+    let (b2, d2) = w.users_batch("b2", 4).await;
     w.crash_after_recording_submitting(&b2, &d2).await;
-    let second = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    let second = run_finished(&staged, &b2, &d2).await;
     assert_ne!(
         second.canvas_import_id, first.canvas_import_id,
         "b1's import, created a moment ago, is not b2's"
@@ -708,17 +717,17 @@ async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() 
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
     // Left validated, then left packed (zip on disk), as a worker that died there would.
-    let (validated, d1) = w.batch("validated", &[("users.csv", &users_csv(3))]).await;
+    let (validated, d1) = w.users_batch("validated", 3).await;
     w.ledger
         .transition(&validated, Stage::Validated, "crash after validate")
         .await
         .unwrap();
-    let r1 = finished(staged.run_batch(&validated, &d1).await.unwrap());
+    let r1 = run_finished(&staged, &validated, &d1).await;
     assert_eq!(r1.stage, terminal("imported", true));
 
-    let (packed, d2) = w.batch("packed", &[("users.csv", &users_csv(4))]).await;
+    let (packed, d2) = w.users_batch("packed", 4).await;
     w.crash_after_packing(&packed, &d2).await;
-    let r2 = finished(staged.run_batch(&packed, &d2).await.unwrap());
+    let r2 = run_finished(&staged, &packed, &d2).await;
     assert_eq!(r2.stage, terminal("imported", true));
     assert_eq!(w.sim.imports().await.len(), 2, "one import per batch");
     let history: Vec<_> = r1.history.iter().map(|h| h.to.name()).collect();
@@ -733,7 +742,7 @@ async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() 
 async fn a_crash_while_held_or_parked_resumes_there() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (held, d1) = w.batch("held", &[("users.csv", &users_csv(3))]).await;
+    let (held, d1) = w.users_batch("held", 3).await;
     w.ledger
         .transition(&held, Stage::Validated, "t")
         .await
@@ -749,10 +758,10 @@ async fn a_crash_while_held_or_parked_resumes_there() {
         .await
         .unwrap();
     w.approve_in_ledger(&held).await;
-    let r1 = finished(staged.run_batch(&held, &d1).await.unwrap());
+    let r1 = run_finished(&staged, &held, &d1).await;
     assert_eq!(r1.stage, terminal("imported", true));
 
-    let (parked, d2) = w.batch("parked", &[("users.csv", &users_csv(4))]).await;
+    let (parked, d2) = w.users_batch("parked", 4).await;
     w.ledger
         .transition(
             &parked,
@@ -763,7 +772,7 @@ async fn a_crash_while_held_or_parked_resumes_there() {
         )
         .await
         .unwrap();
-    let r2 = finished(staged.run_batch(&parked, &d2).await.unwrap());
+    let r2 = run_finished(&staged, &parked, &d2).await;
     assert_eq!(r2.stage, terminal("imported", true));
     assert_eq!(w.sim.imports().await.len(), 2);
 }
@@ -776,7 +785,7 @@ async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
         .add_fault(json!({"method": "POST", "action": {"kind": "import", "stuck_in": "created"}}))
         .await;
     let other = w.sim.post_zip_id(small_feed(), "").await;
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     let err = staged.run_batch(&id, &dir).await.unwrap_err();
     assert!(
         err.to_string().contains(&format!("SIS import {other}")),
@@ -790,7 +799,7 @@ async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
     assert_eq!(w.posts().await, 1);
     w.sim.patch_import(other, json!({"frozen": false})).await;
     w.sim.wait_real(other, Duration::from_secs(10)).await;
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let rec = run_finished(&staged, &id, &dir).await;
     assert_eq!(rec.stage, terminal("imported", true));
 }
 
@@ -1052,7 +1061,7 @@ async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_l
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     w.crash_after_packing(&id, &dir).await;
     let mut staged = w.staged(Duration::ZERO);
     let now = chrono::Utc::now();
@@ -1071,7 +1080,7 @@ async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent()
     );
     assert_eq!(w.posts().await, 0, "nothing sent in the window");
     staged.blackouts.clear();
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let rec = run_finished(&staged, &id, &dir).await;
     assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
     assert_eq!(w.posts().await, 1);
 }
@@ -1079,7 +1088,7 @@ async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_run_ends_between_steps_and_resumes_from_the_recorded_stage() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     let staged = w.staged(Duration::ZERO);
     staged.stop.cancel();
     let err = staged.run_batch(&id, &dir).await.unwrap_err();
@@ -1131,7 +1140,7 @@ async fn a_create_refused_by_canvas_ends_the_batch_rejected_with_canvass_message
     assert_eq!(rec.canvas_import_id, None);
     assert!(w.halted().await, "the tenant halts");
     // The next pass finds it ended: nothing is sent again.
-    let again = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let again = run_finished(&staged, &id, &dir).await;
     assert_eq!(again.stage, rec.stage);
     assert_eq!(w.posts().await, 1);
     assert!(w.sim.imports().await.is_empty());
