@@ -27,6 +27,13 @@ async fn setup() -> (Moto, S3Batches) {
     (m, fetcher)
 }
 
+/// [`setup`] with the drop bucket holding `objects`.
+async fn setup_with(objects: &[(&str, &[u8])]) -> (Moto, S3Batches) {
+    let (m, s3) = setup().await;
+    put_all(&m, objects).await;
+    (m, s3)
+}
+
 /// Puts each (key, body) in the drop bucket, in order.
 async fn put_all(m: &Moto, objects: &[(&str, &[u8])]) {
     for (key, body) in objects {
@@ -56,6 +63,12 @@ async fn fetch(
     let dir = tempfile::tempdir().expect("temp dir");
     let got = s3.fetch(&classify(key), dir.path(), policy).await;
     (dir, got)
+}
+
+/// Fetches what `key` triggers with the [`fast`] policy, which must succeed.
+async fn fetch_ok(s3: &S3Batches, key: &str) -> (tempfile::TempDir, Fetched) {
+    let (dir, got) = fetch(s3, key, &fast()).await;
+    (dir, got.expect("fetched"))
 }
 
 /// Fetches what `key` triggers, pinned to `pin`, into a fresh folder.
@@ -112,8 +125,7 @@ async fn a_zip_object_arrives_byte_for_byte_with_its_sha256() {
     let (m, s3) = setup().await;
     let body = b"PK\x03\x04 not really a zip, but bytes are bytes".to_vec();
     m.put(BUCKET, "main/2026-09-01.zip", body.clone()).await;
-    let (dir, got) = fetch(&s3, "main/2026-09-01.zip", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/2026-09-01.zip").await;
     assert_eq!(f.input, dir.path().join("2026-09-01.zip"));
     assert_eq!(std::fs::read(&f.input).unwrap(), body);
     assert_eq!(
@@ -143,8 +155,7 @@ async fn a_ready_folder_takes_only_its_top_level_csvs() {
     ] {
         m.put(BUCKET, key, body.to_vec()).await;
     }
-    let (dir, got) = fetch(&s3, "main/b1/READY", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/b1/READY").await;
     assert_eq!(names(&f), ["COURSES.CSV", "users.csv"]);
     assert_eq!(f.input, dir.path());
     assert_eq!(local_names(dir.path()), ["COURSES.CSV", "users.csv"]);
@@ -159,19 +170,14 @@ async fn a_ready_folder_takes_only_its_top_level_csvs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_manifest_means_every_csv_of_the_folder() {
-    let (m, s3) = setup().await;
-    put_all(
-        &m,
-        &[
-            ("main/b2/a.csv", b"a"),
-            ("main/b2/b.csv", b"b"),
-            ("main/b2/sub/c.csv", b"c"),
-            ("main/b2/manifest.json", b"{}"),
-        ],
-    )
+    let (_m, s3) = setup_with(&[
+        ("main/b2/a.csv", b"a"),
+        ("main/b2/b.csv", b"b"),
+        ("main/b2/sub/c.csv", b"c"),
+        ("main/b2/manifest.json", b"{}"),
+    ])
     .await;
-    let (dir, got) = fetch(&s3, "main/b2/manifest.json", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/b2/manifest.json").await;
     assert_eq!(names(&f), ["a.csv", "b.csv"]);
     assert_eq!(local_names(dir.path()), ["a.csv", "b.csv"]);
     assert_eq!(f.manifest_sha256.as_deref(), Some(sha(b"{}").as_str()));
@@ -180,15 +186,11 @@ async fn an_empty_manifest_means_every_csv_of_the_folder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_its_options() {
-    let (m, s3) = setup().await;
-    put_all(
-        &m,
-        &[
-            ("main/b3/users.csv", b"user_id\n1\n"),
-            ("main/b3/courses.csv", b"course_id\n"),
-            ("main/b3/extra.csv", b"not listed"),
-        ],
-    )
+    let (m, s3) = setup_with(&[
+        ("main/b3/users.csv", b"user_id\n1\n"),
+        ("main/b3/courses.csv", b"course_id\n"),
+        ("main/b3/extra.csv", b"not listed"),
+    ])
     .await;
     let manifest = serde_json::json!({
         "files": [
@@ -204,8 +206,7 @@ async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_i
         manifest.clone().into_bytes(),
     )
     .await;
-    let (dir, got) = fetch(&s3, "main/b3/manifest.json", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/b3/manifest.json").await;
     assert_eq!(names(&f), ["users.csv", "courses.csv"], "manifest order");
     assert_eq!(local_names(dir.path()), ["courses.csv", "users.csv"]);
     assert_eq!(f.files[0].sha256, sha(b"user_id\n1\n"));
@@ -342,14 +343,10 @@ async fn path_tricks_and_bad_lists_in_a_manifest_are_refused_with_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparseable_manifest_is_permanent_and_shows_a_valid_one() {
-    let (m, s3) = setup().await;
-    put_all(
-        &m,
-        &[
-            ("main/b7/a.csv", b"a"),
-            ("main/b7/manifest.json", br#"{"file": []}"#),
-        ],
-    )
+    let (_m, s3) = setup_with(&[
+        ("main/b7/a.csv", b"a"),
+        ("main/b7/manifest.json", br#"{"file": []}"#),
+    ])
     .await;
     let (_dir, got) = fetch(&s3, "main/b7/manifest.json", &fast()).await;
     let e = got.expect_err("bad manifest");
