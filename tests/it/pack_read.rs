@@ -54,6 +54,17 @@ fn patch(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// What an error says of the zip at `path`: its quoted path, then `rest`.
+fn about(path: &Path, rest: &str) -> String {
+    format!("`{}` {rest}", path.display())
+}
+
+/// Checks that the zip at `path` is refused with exactly [`about`]`(path, rest)`.
+#[track_caller]
+fn assert_refused(path: &Path, rest: &str) {
+    assert_eq!(refusal(path).to_string(), about(path, rest));
+}
+
 fn refusal(path: &Path) -> ZipInputError {
     open_zip(path, &ZipLimits::default()).expect_err("the zip must be refused")
 }
@@ -171,12 +182,9 @@ fn a_name_with_dot_dot_is_refused_as_zip_slip() {
             ("../../etc/cron.d/x.csv", USERS, Stored),
         ],
     );
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `../../etc/cron.d/x.csv` has an unsafe name (the name contains a `..` component): extracting it could write outside the target folder; re-create the zip with relative paths only",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `../../etc/cron.d/x.csv` has an unsafe name (the name contains a `..` component): extracting it could write outside the target folder; re-create the zip with relative paths only",
     );
 }
 
@@ -236,12 +244,9 @@ fn a_duplicate_name_is_refused() {
         &[("users.csv", USERS, Stored), ("userz.csv", USERS, Stored)],
     );
     patch(&zip, |b| replace_all(b, b"userz.csv", b"users.csv"));
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` holds the name `users.csv` twice; a batch must name each file once, re-create the zip without the duplicate",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "holds the name `users.csv` twice; a batch must name each file once, re-create the zip without the duplicate",
     );
 }
 
@@ -255,12 +260,9 @@ fn a_nested_zip_is_refused() {
             ("more/Inner.ZIP", b"PK\x05\x06", Stored),
         ],
     );
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `more/Inner.ZIP` is itself a zip; nested zips are not accepted, put its CSV files in the top-level zip",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `more/Inner.ZIP` is itself a zip; nested zips are not accepted, put its CSV files in the top-level zip",
     );
 }
 
@@ -274,12 +276,9 @@ fn an_encrypted_entry_is_refused() {
         b[l + 6] |= 1;
         b[c + 8] |= 1;
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` is encrypted; Canvas cannot read encrypted zips, re-create the zip without a password",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` is encrypted; Canvas cannot read encrypted zips, re-create the zip without a password",
     );
 }
 
@@ -291,12 +290,9 @@ fn an_unsupported_compression_method_is_refused() {
         let c = records(b, CENTRAL)[0];
         b[c + 10] = 12; // bzip2
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` uses compression method 12, which is not supported; re-create the zip with deflate (the default of every zip tool)",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` uses compression method 12, which is not supported; re-create the zip with deflate (the default of every zip tool)",
     );
 }
 
@@ -306,12 +302,11 @@ fn an_expansion_of_more_than_100x_is_refused_like_canvas_does() {
     let zeros = vec![b'0'; 20_000_000];
     let zip = make_zip(dir.path(), &[("users.csv", &zeros, Deflated)]);
     let zip_bytes = std::fs::metadata(&zip).unwrap().len();
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` expands from {zip_bytes} to 20000000 bytes, more than 100x its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        &format!(
+            "expands from {zip_bytes} to 20000000 bytes, more than 100x its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches"
+        ),
     );
     let just_under = ZipLimits {
         max_ratio: 20_000_000 / zip_bytes + 1,
@@ -337,11 +332,13 @@ fn an_uncompressed_total_over_the_cap_is_refused() {
     let err = open_zip(&zip, &limits).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "`{}` expands to {} bytes, more than the limit of {}; split the data into smaller batches",
-            zip.display(),
-            2 * USERS.len(),
-            USERS.len()
+        about(
+            &zip,
+            &format!(
+                "expands to {} bytes, more than the limit of {}; split the data into smaller batches",
+                2 * USERS.len(),
+                USERS.len()
+            )
         )
     );
 }
@@ -367,9 +364,9 @@ fn more_entries_than_the_limit_are_refused_before_reading_them() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "`{}` has 3 entries, more than the limit of 2; send fewer files per batch",
-            zip.display()
+        about(
+            &zip,
+            "has 3 entries, more than the limit of 2; send fewer files per batch"
         )
     );
 }
@@ -392,9 +389,9 @@ fn an_entry_larger_than_it_declares_is_caught_while_reading() {
     assert_eq!(file.size(), Some(10));
     assert_eq!(
         read_error(file),
-        format!(
-            "`{}` entry `users.csv` decompresses to more than the 10 bytes its header declares; the zip is corrupt or hostile, re-create it",
-            zip.display()
+        about(
+            &zip,
+            "entry `users.csv` decompresses to more than the 10 bytes its header declares; the zip is corrupt or hostile, re-create it"
         )
     );
 }
@@ -407,10 +404,12 @@ fn an_entry_shorter_than_it_declares_is_caught_at_its_end() {
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert_eq!(
         read_error(&incoming.files()[0]),
-        format!(
-            "`{}` entry `users.csv` decompresses to {} bytes but its header declares 200; the zip is corrupt or was cut short, re-create it",
-            zip.display(),
-            USERS.len()
+        about(
+            &zip,
+            &format!(
+                "entry `users.csv` decompresses to {} bytes but its header declares 200; the zip is corrupt or was cut short, re-create it",
+                USERS.len()
+            )
         )
     );
 }
@@ -429,12 +428,9 @@ fn a_truncated_zip_is_refused_as_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
     patch(&zip, |b| b.truncate(b.len() - 30));
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` is not a readable zip: there is no end-of-central-directory record (not a zip, or cut short); it is corrupt or was cut short, export or upload it again",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "is not a readable zip: there is no end-of-central-directory record (not a zip, or cut short); it is corrupt or was cut short, export or upload it again",
     );
 }
 
@@ -456,12 +452,9 @@ fn a_local_header_naming_another_file_is_refused() {
         let l = records(b, LOCAL)[0];
         b[l + 30..l + 39].copy_from_slice(b"evil.exe\0");
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` is corrupt: its local header names a different file than the central directory; export or upload the zip again",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` is corrupt: its local header names a different file than the central directory; export or upload the zip again",
     );
 }
 
