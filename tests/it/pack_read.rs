@@ -54,6 +54,13 @@ fn patch(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// A zip of `users.csv` alone, stored with `method`, in a folder of its own.
+fn users_zip(method: zip::CompressionMethod) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = make_zip(dir.path(), &[("users.csv", USERS, method)]);
+    (dir, zip)
+}
+
 /// What an error says of the zip at `path`: its quoted path, then `rest`.
 fn about(path: &Path, rest: &str) -> String {
     format!("`{}` {rest}", path.display())
@@ -268,8 +275,7 @@ fn a_nested_zip_is_refused() {
 
 #[test]
 fn an_encrypted_entry_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     // Set bit 0 (encrypted) of the flags in both headers.
     patch(&zip, |b| {
         let (l, c) = (records(b, LOCAL)[0], records(b, CENTRAL)[0]);
@@ -284,8 +290,7 @@ fn an_encrypted_entry_is_refused() {
 
 #[test]
 fn an_unsupported_compression_method_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| {
         let c = records(b, CENTRAL)[0];
         b[c + 10] = 12; // bzip2
@@ -381,8 +386,7 @@ fn declare_size(zip: &std::path::Path, size: u32) {
 
 #[test]
 fn an_entry_larger_than_it_declares_is_caught_while_reading() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
+    let (_dir, zip) = users_zip(Deflated);
     declare_size(&zip, 10);
     let incoming = open_zip(&zip, &ZipLimits::default()).expect("headers alone look fine");
     let file = &incoming.files()[0];
@@ -398,8 +402,7 @@ fn an_entry_larger_than_it_declares_is_caught_while_reading() {
 
 #[test]
 fn an_entry_shorter_than_it_declares_is_caught_at_its_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
+    let (_dir, zip) = users_zip(Deflated);
     declare_size(&zip, 200);
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert_eq!(
@@ -416,8 +419,7 @@ fn an_entry_shorter_than_it_declares_is_caught_at_its_end() {
 
 #[test]
 fn a_corrupted_entry_fails_its_checksum() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| replace_all(b, b"jdoe", b"jdoo"));
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert!(read_error(&incoming.files()[0]).contains("entry `users.csv` fails its checksum"));
@@ -425,8 +427,7 @@ fn a_corrupted_entry_fails_its_checksum() {
 
 #[test]
 fn a_truncated_zip_is_refused_as_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
+    let (_dir, zip) = users_zip(Deflated);
     patch(&zip, |b| b.truncate(b.len() - 30));
     assert_refused(
         &zip,
@@ -446,8 +447,7 @@ fn a_file_that_is_not_a_zip_is_refused_as_corrupt() {
 
 #[test]
 fn a_local_header_naming_another_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| {
         let l = records(b, LOCAL)[0];
         b[l + 30..l + 39].copy_from_slice(b"evil.exe\0");
