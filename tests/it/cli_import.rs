@@ -55,6 +55,17 @@ async fn import(s: &Sim, token: &str, path: &Path, work: &Path, args: &[&str]) -
     out
 }
 
+/// [`import`] of `path` as the admin, with a work folder of its own.
+async fn import_fresh(s: &Sim, path: &Path, args: &[&str]) -> Output {
+    let work = tempfile::tempdir().unwrap();
+    import(s, ADMIN, path, work.path(), args).await
+}
+
+/// [`import_fresh`] of [`good_feed`].
+async fn import_good(s: &Sim, args: &[&str]) -> Output {
+    import_fresh(s, good_feed().path(), args).await
+}
+
 fn assert_no_token(out: &Output, token: &str) {
     for stream in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(stream);
@@ -63,6 +74,13 @@ fn assert_no_token(out: &Output, token: &str) {
             "the token appeared in the output:\n{text}"
         );
     }
+}
+
+/// Checks that the command said `needle` on stdout.
+#[track_caller]
+fn assert_stdout_says(o: &Output, needle: &str) {
+    let said = stdout(o);
+    assert!(said.contains(needle), "{said}");
 }
 
 fn stdout(o: &Output) -> String {
@@ -74,7 +92,7 @@ async fn a_good_folder_is_imported_and_exits_0() {
     let s = sim().await;
     let (data, work) = (good_feed(), tempfile::tempdir().unwrap());
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_exit(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("imported (progress 100%)"), "{text}");
     assert!(text.contains("enrollments=3"), "{text}");
@@ -101,7 +119,7 @@ async fn warnings_exit_0_and_the_errors_file_is_saved() {
         tempfile::tempdir().unwrap(),
     );
     let out = import(&s, ADMIN, data.path(), work.path(), &["--json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "imported");
     assert_eq!(v["import"]["workflow_state"], "imported_with_messages");
@@ -122,9 +140,9 @@ async fn an_invalid_batch_is_rejected_with_exit_3_and_nothing_is_sent() {
         tempfile::tempdir().unwrap(),
     );
     let out = import(&s, ADMIN, data.path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    assert_exit(&out, 3);
     assert!(stdout(&out).contains("REJECTED before upload"));
-    assert!(stdout(&out).contains("users.csv:2"), "{}", stdout(&out));
+    assert_stdout_says(&out, "users.csv:2");
     assert!(s.imports().await.is_empty());
     assert!(s.requests().await.is_empty(), "not even a preflight call");
 }
@@ -136,7 +154,7 @@ async fn a_create_canvas_refuses_exits_3_with_canvass_message() {
     // Canvas's api_find of the term answers 404 before any import exists.
     let args = ["--batch-mode-term", "sis_term_id:NO_SUCH_TERM"];
     let out = import(&s, ADMIN, data.path(), work.path(), &args).await;
-    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    assert_exit(&out, 3);
     assert!(
         stdout(&out).contains("The specified resource does not exist."),
         "{}",
@@ -159,7 +177,7 @@ async fn a_failed_previous_import_refuses_with_exit_4_until_after_failure() {
     );
     assert!(stdout(&first).contains("failed_with_messages"));
     let second = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(second.status.code(), Some(4), "{}", output_text(&second));
+    assert_exit(&second, 4);
     assert!(stdout(&second).contains("--after-failure"));
     assert_eq!(s.imports().await.len(), 1, "refused before the upload");
     let third = import(
@@ -170,7 +188,7 @@ async fn a_failed_previous_import_refuses_with_exit_4_until_after_failure() {
         &["--after-failure"],
     )
     .await;
-    assert_eq!(third.status.code(), Some(0), "{}", output_text(&third));
+    assert_exit(&third, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,27 +222,18 @@ async fn a_threshold_abort_exits_1_with_canvas_message() {
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
-    assert!(stdout(&out).contains("aborted"), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("exceeds the set threshold of 10%"),
-        "{}",
-        stdout(&out)
-    );
+    assert_exit(&out, 1);
+    assert_stdout_says(&out, "aborted");
+    assert_stdout_says(&out, "exceeds the set threshold of 10%");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_post_answer_never_makes_a_second_import() {
     let s = sim().await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("created by the lost request"),
-        "{}",
-        output_text(&out)
-    );
+    let out = import_good(&s, &[]).await;
+    assert_exit(&out, 0);
+    assert_says(&out, "created by the lost request");
     let imports = s.imports().await;
     assert_eq!(
         imports.len(),
@@ -262,21 +271,16 @@ async fn a_lost_post_answer_never_makes_a_second_import_when_canvas_deduplicates
         "exactly one import in Canvas: {}\n{imports:?}",
         output_text(&out)
     );
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("created by the lost request"),
-        "{}",
-        output_text(&out)
-    );
+    assert_exit(&out, 0);
+    assert_says(&out, "created by the lost request");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_on_the_post_is_sent_again_once_canvas_has_no_import() {
     let s = sim().await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_before"}})).await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = import_good(&s, &[]).await;
+    assert_exit(&out, 0);
     assert_eq!(s.imports().await.len(), 1);
 }
 
@@ -285,16 +289,8 @@ async fn past_the_deadline_it_gives_up_with_exit_5_and_reports_the_stuck_import(
     let s = sim().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "stuck_in": "created"}}))
         .await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(
-        &s,
-        ADMIN,
-        good_feed().path(),
-        work.path(),
-        &["--deadline-secs", "1", "--stuck-after-secs", "0.3"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
+    let out = import_good(&s, &["--deadline-secs", "1", "--stuck-after-secs", "0.3"]).await;
+    assert_exit(&out, 5);
     let text = output_text(&out);
     assert!(text.contains("GAVE UP on SIS import 1"), "{text}");
     assert!(text.contains("stuck in created"), "{text}");
@@ -313,14 +309,9 @@ async fn it_waits_for_a_running_import_of_the_account_then_goes() {
     let earlier = s
         .post_zip(zip_of(&[("users.csv", &users_csv(30))]), "")
         .await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("waiting for earlier imports"),
-        "{}",
-        output_text(&out)
-    );
+    let out = import_good(&s, &[]).await;
+    assert_exit(&out, 0);
+    assert_says(&out, "waiting for earlier imports");
     let first = s.show(earlier["id"].as_u64().unwrap()).await;
     let ours = s.show(2).await;
     assert_eq!(first["workflow_state"], "imported");
@@ -336,21 +327,9 @@ async fn a_queue_that_stays_busy_gives_up_with_exit_5_before_uploading() {
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "stuck_in": "created"}}))
         .await;
     s.post_zip(small_feed(), "").await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(
-        &s,
-        ADMIN,
-        good_feed().path(),
-        work.path(),
-        &["--busy-wait-secs", "0.5"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
-    assert!(
-        stdout(&out).contains("import 1 of this account was still created"),
-        "{}",
-        stdout(&out)
-    );
+    let out = import_good(&s, &["--busy-wait-secs", "0.5"]).await;
+    assert_exit(&out, 5);
+    assert_stdout_says(&out, "import 1 of this account was still created");
     assert_eq!(s.imports().await.len(), 1, "nothing was sent");
 }
 
@@ -359,9 +338,8 @@ async fn throttling_is_waited_out() {
     let s = sim().await;
     s.add_fault(json!({"method": "GET", "times": 2, "action": {"kind": "throttle"}}))
         .await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = import_good(&s, &[]).await;
+    assert_exit(&out, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -369,24 +347,23 @@ async fn bad_tokens_and_missing_permissions_exit_2_and_say_what_is_wrong() {
     let s = sim().await;
     let work = tempfile::tempdir().unwrap();
     let out = import(&s, "not-a-token", good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_exit(&out, 2);
     assert!(
         stdout(&out).to_lowercase().contains("invalid"),
         "{}",
         stdout(&out)
     );
     let out = import(&s, "manage-token", good_feed().path(), work.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(stdout(&out).contains("import_sis"), "{}", stdout(&out));
+    assert_exit(&out, 2);
+    assert_stdout_says(&out, "import_sis");
     assert!(s.imports().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_checks_everything_and_sends_nothing() {
     let s = sim().await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(&s, ADMIN, good_feed().path(), work.path(), &["--dry-run"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = import_good(&s, &["--dry-run"]).await;
+    assert_exit(&out, 0);
     assert!(stdout(&out).contains("DRY RUN"));
     assert!(s.imports().await.is_empty());
 }
@@ -394,21 +371,9 @@ async fn dry_run_checks_everything_and_sends_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn contradictory_options_and_missing_configuration_are_usage_errors() {
     let s = sim().await;
-    let work = tempfile::tempdir().unwrap();
-    let out = import(
-        &s,
-        ADMIN,
-        good_feed().path(),
-        work.path(),
-        &["--multi-term-batch-mode"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("change_threshold"),
-        "{}",
-        output_text(&out)
-    );
+    let out = import_good(&s, &["--multi-term-batch-mode"]).await;
+    assert_exit(&out, 2);
+    assert_says(&out, "change_threshold");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
         .env_remove("CANVAS_BASE_URL")
@@ -417,11 +382,7 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        output_text(&out).contains("CANVAS_BASE_URL"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "CANVAS_BASE_URL");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["import", "."])
         .env("CANVAS_BASE_URL", "http://canvas.example.edu")
@@ -440,14 +401,7 @@ async fn contradictory_options_and_missing_configuration_are_usage_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_lists_recent_imports() {
     let s = sim().await;
-    let work = tempfile::tempdir().unwrap();
-    assert_eq!(
-        import(&s, ADMIN, good_feed().path(), work.path(), &[])
-            .await
-            .status
-            .code(),
-        Some(0)
-    );
+    assert_exit(&import_good(&s, &[]).await, 0);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["status", "--limit", "5"])
         .env("CANVAS_BASE_URL", s.sim.url())
@@ -456,7 +410,7 @@ async fn status_lists_recent_imports() {
         .await
         .unwrap();
     assert_no_token(&out, ADMIN);
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_exit(&out, 0);
     let text = stdout(&out);
     assert!(
         text.contains("imported") && text.contains("rows=10"),
@@ -473,21 +427,9 @@ async fn an_orphan_in_initializing_is_reported_and_does_not_block() {
     .await;
     s.post_zip(small_feed(), "").await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // the orphan must be at least 1 s old
-    let work = tempfile::tempdir().unwrap();
-    let out = import(
-        &s,
-        ADMIN,
-        good_feed().path(),
-        work.path(),
-        &["--stuck-after-secs", "1"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("SIS import 1 has been stuck in initializing"),
-        "{}",
-        output_text(&out)
-    );
+    let out = import_good(&s, &["--stuck-after-secs", "1"]).await;
+    assert_exit(&out, 0);
+    assert_says(&out, "SIS import 1 has been stuck in initializing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -496,17 +438,9 @@ async fn a_lost_post_answer_does_not_adopt_an_earlier_import_of_the_account() {
     let earlier = s.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
     s.wait_real(earlier, Duration::from_secs(10)).await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
-    let work = tempfile::tempdir().unwrap();
     // The same files: `--force` sends them again (a re-run would be refused, exit 6).
-    let out = import(
-        &s,
-        ADMIN,
-        good_feed().path(),
-        work.path(),
-        &["--json", "--force"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = import_good(&s, &["--json", "--force"]).await;
+    assert_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(
         v["import"]["id"].as_u64(),
@@ -566,27 +500,13 @@ async fn a_named_pipe_as_input_or_inside_a_batch_is_refused_at_once() {
 async fn a_rerun_of_an_imported_batch_is_refused_with_exit_6_naming_the_import_unless_forced() {
     let s = sim().await;
     let data = good_feed();
-    let first = import(
-        &s,
-        ADMIN,
-        data.path(),
-        tempfile::tempdir().unwrap().path(),
-        &["--json"],
-    )
-    .await;
-    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    let first = import_fresh(&s, data.path(), &["--json"]).await;
+    assert_exit(&first, 0);
     let v: Value = serde_json::from_slice(&first.stdout).unwrap();
     let id = v["import"]["id"].as_u64().unwrap();
     // The operator re-runs the same command (the first run's end was lost in a crash).
-    let again = import(
-        &s,
-        ADMIN,
-        data.path(),
-        tempfile::tempdir().unwrap().path(),
-        &[],
-    )
-    .await;
-    assert_eq!(again.status.code(), Some(6), "{}", output_text(&again));
+    let again = import_fresh(&s, data.path(), &[]).await;
+    assert_exit(&again, 6);
     let text = output_text(&again);
     assert!(text.contains(&format!("SIS import {id}")), "{text}");
     assert!(text.contains("--force"), "says how to send anyway: {text}");
@@ -594,24 +514,10 @@ async fn a_rerun_of_an_imported_batch_is_refused_with_exit_6_naming_the_import_u
     // Another user's import of the same files is no reason to refuse.
     let other = sim().await;
     other.post_zip_as("import-token", small_feed(), "").await;
-    let out = import(
-        &other,
-        ADMIN,
-        data.path(),
-        tempfile::tempdir().unwrap().path(),
-        &[],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = import_fresh(&other, data.path(), &[]).await;
+    assert_exit(&out, 0);
     // Forced, it goes.
-    let forced = import(
-        &s,
-        ADMIN,
-        data.path(),
-        tempfile::tempdir().unwrap().path(),
-        &["--force"],
-    )
-    .await;
-    assert_eq!(forced.status.code(), Some(0), "{}", output_text(&forced));
+    let forced = import_fresh(&s, data.path(), &["--force"]).await;
+    assert_exit(&forced, 0);
     assert_eq!(s.imports().await.len(), 2);
 }

@@ -5,49 +5,21 @@ use std::time::Duration;
 
 use canvas_sis::ledger::{BatchSource, Gate, Ledger, LocalStore, NewBatch, Stage};
 
-use crate::common::{ADMIN, Sim, record_imported, small_feed, tokens, users_csv, zip_of};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::common::{
+    ADMIN, Sim, assert_says, assert_status_shows_held, output_text, record_held, record_imported,
+    run_cli, small_feed, tokens, users_csv, zip_of,
+};
 
 async fn held_batch(dir: &std::path::Path) -> String {
     std::fs::create_dir_all(dir.join("ledger")).unwrap();
     let ledger = Ledger::new(LocalStore::open(dir.join("ledger")).unwrap());
-    let new = NewBatch {
-        tenant: "main".into(),
-        source: BatchSource {
-            kind: "folder".into(),
-            location: "/drop/b1".into(),
-            files: vec![],
-            ..Default::default()
-        },
-        content_sha256: "ab".repeat(32),
+    let source = BatchSource {
+        kind: "folder".into(),
+        location: "/drop/b1".into(),
+        files: vec![],
+        ..Default::default()
     };
-    let id = ledger.create_batch(new).await.unwrap().record().id.clone();
-    ledger.transition(&id, Stage::Validated, "t").await.unwrap();
-    ledger
-        .transition(
-            &id,
-            Stage::Held {
-                reason: "users went from 100 to 30 rows".into(),
-            },
-            "t",
-        )
-        .await
-        .unwrap();
-    id.to_string()
+    record_held(&ledger, source).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,34 +28,24 @@ async fn an_admin_sees_the_hold_approves_it_and_pauses_and_resumes_the_tenant() 
     let d = dir.path().to_str().unwrap();
     let id = held_batch(dir.path()).await;
 
-    let out = run(&["status", "--dir", d]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(&id) && text(&out).contains("held (users went from 100 to 30 rows)"),
-        "{}",
-        text(&out)
-    );
+    assert_status_shows_held(&run_cli(&["status", "--dir", d]), &id);
 
-    let out = run(&["approve", "--dir", d, &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = run(&["approve", "--dir", d, &id]);
+    let out = run_cli(&["approve", "--dir", d, &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = run_cli(&["approve", "--dir", d, &id]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "approving twice is harmless: {}",
-        text(&out)
+        output_text(&out)
     );
 
-    let out = run(&["pause", "--dir", d, "--reason", "term rollover"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&run(&["status", "--dir", d])).contains("paused"));
-    let out = run(&["resume", "--dir", d, "--tenant", "main"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("it was paused: term rollover"),
-        "{}",
-        text(&out)
-    );
+    let out = run_cli(&["pause", "--dir", d, "--reason", "term rollover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(output_text(&run_cli(&["status", "--dir", d])).contains("paused"));
+    let out = run_cli(&["resume", "--dir", d, "--tenant", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_says(&out, "it was paused: term rollover");
 
     let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
     assert_eq!(ledger.tenant("main").await.unwrap().gate, Gate::Open);
@@ -98,9 +60,9 @@ async fn an_admin_sees_the_hold_approves_it_and_pauses_and_resumes_the_tenant() 
 #[test]
 fn a_directory_without_a_ledger_is_refused_rather_than_created() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&["resume", "--dir", dir.path().to_str().unwrap()]);
+    let out = run_cli(&["resume", "--dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("has no ledger"), "{}", text(&out));
+    assert_says(&out, "has no ledger");
     assert!(!dir.path().join("ledger").exists());
 }
 
@@ -218,18 +180,18 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
     let out = undo_with(env(&[]), args(&["--canvas-url", &east.url("")])).await;
     untouched(&format!(
         "--canvas-url naming another instance: {}",
-        text(&out)
+        output_text(&out)
     ))
     .await;
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", output_text(&out));
     // The same from the environment.
     let out = undo_with(env(&[("CANVAS_BASE_URL", east.url(""))]), args(&[])).await;
     untouched(&format!(
         "CANVAS_BASE_URL naming another instance: {}",
-        text(&out)
+        output_text(&out)
     ))
     .await;
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", output_text(&out));
     // A tenant config pointing at another instance: its import of that id is not the batch's.
     let wrong = config("wrong.toml", &east.url(""));
     let out = undo_with(
@@ -240,13 +202,17 @@ async fn undo_restores_only_the_batchs_own_import_on_its_tenants_canvas() {
         args(&[]),
     )
     .await;
-    untouched(&format!("a config naming another instance: {}", text(&out))).await;
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("not the batch's"), "{}", text(&out));
+    untouched(&format!(
+        "a config naming another instance: {}",
+        output_text(&out)
+    ))
+    .await;
+    assert_ne!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_says(&out, "not the batch's");
 
     // From the ledger and the tenant's config alone: the batch's own import, on its instance.
     let out = undo_with(env(&[]), args(&[])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(west.show(ours).await["workflow_state"], "restored");
     assert_eq!(east.show(theirs).await["workflow_state"], "imported");
     let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
@@ -263,8 +229,8 @@ async fn a_failure_under_a_pause_is_shown_with_it_and_resume_lifts_one_then_the_
     let d = dir.path().to_str().unwrap();
     let id = held_batch(dir.path()).await;
     let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
-    let out = run(&["pause", "--dir", d, "--reason", "term rollover"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_cli(&["pause", "--dir", d, "--reason", "term rollover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     // The batch fails while the tenant is paused (a guard rejection, say).
     let rejected = Stage::Terminal {
         state: "rejected".into(),
@@ -276,25 +242,21 @@ async fn a_failure_under_a_pause_is_shown_with_it_and_resume_lifts_one_then_the_
         .await
         .unwrap();
 
-    let status = text(&run(&["status", "--dir", d]));
+    let status = output_text(&run_cli(&["status", "--dir", d]));
     assert!(
         status.contains("paused") && status.contains("HALTED since") && status.contains(&id),
         "{status}"
     );
-    let out = run(&["resume", "--dir", d, "--tenant", "main"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_cli(&["resume", "--dir", d, "--tenant", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        text(&out).contains("STILL HALTED") && text(&out).contains(&id),
+        output_text(&out).contains("STILL HALTED") && output_text(&out).contains(&id),
         "{}",
-        text(&out)
+        output_text(&out)
     );
-    assert!(text(&run(&["status", "--dir", d])).contains("HALTED"));
-    let out = run(&["resume", "--dir", d, "--tenant", "main"]);
-    assert!(
-        text(&out).contains(&format!("it was halted by batch {id}")),
-        "{}",
-        text(&out)
-    );
-    let status = text(&run(&["status", "--dir", d]));
+    assert!(output_text(&run_cli(&["status", "--dir", d])).contains("HALTED"));
+    let out = run_cli(&["resume", "--dir", d, "--tenant", "main"]);
+    assert_says(&out, &format!("it was halted by batch {id}"));
+    let status = output_text(&run_cli(&["status", "--dir", d]));
     assert!(status.contains("tenant main: open"), "{status}");
 }

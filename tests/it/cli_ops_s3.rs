@@ -4,9 +4,10 @@
 use std::process::{Command, Output};
 
 use canvas_sis::aws::ledger::S3Store;
-use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger, NewBatch, Stage};
+use canvas_sis::ledger::{BatchId, BatchSource, Gate, Ledger};
 
 use crate::common::moto::Moto;
+use crate::common::{assert_says, assert_status_shows_held, output_text, record_held};
 
 const URL: &str = "s3://state/canvas-sis/";
 
@@ -22,14 +23,6 @@ fn run(m: &Moto, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 async fn ledger(m: &Moto) -> Ledger<S3Store> {
     Ledger::new(S3Store::from_url(m.s3().await, URL).unwrap())
 }
@@ -37,24 +30,13 @@ async fn ledger(m: &Moto) -> Ledger<S3Store> {
 /// A bucket `state` whose ledger holds one batch of tenant `main`, held by the guard.
 async fn held_batch(m: &Moto) -> String {
     m.create_bucket("state").await;
-    let ledger = ledger(m).await;
-    let new = NewBatch {
-        tenant: "main".into(),
-        source: BatchSource {
-            kind: "s3".into(),
-            location: "s3://drop/main/b1.zip".into(),
-            files: vec![],
-            ..Default::default()
-        },
-        content_sha256: "ab".repeat(32),
+    let source = BatchSource {
+        kind: "s3".into(),
+        location: "s3://drop/main/b1.zip".into(),
+        files: vec![],
+        ..Default::default()
     };
-    let id = ledger.create_batch(new).await.unwrap().record().id.clone();
-    ledger.transition(&id, Stage::Validated, "t").await.unwrap();
-    let held = Stage::Held {
-        reason: "users went from 100 to 30 rows".into(),
-    };
-    ledger.transition(&id, held, "t").await.unwrap();
-    id.to_string()
+    record_held(&ledger(m).await, source).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,13 +45,7 @@ async fn an_admin_pauses_resumes_and_approves_on_the_s3_ledger() {
     let id = held_batch(&m).await;
     let l = ledger(&m).await;
 
-    let out = run(&m, &[], &["status", "--state", URL]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains(&id) && text(&out).contains("held (users went from 100 to 30 rows)"),
-        "{}",
-        text(&out)
-    );
+    assert_status_shows_held(&run(&m, &[], &["status", "--state", URL]), &id);
 
     let pause = [
         "pause",
@@ -81,24 +57,20 @@ async fn an_admin_pauses_resumes_and_approves_on_the_s3_ledger() {
         "term rollover",
     ];
     let out = run(&m, &[], &pause);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
         matches!(l.tenant("main").await.unwrap().gate, Gate::Paused { ref by, .. } if by == "ops-test")
     );
     let out = run(&m, &[], &["status", "--state", URL]);
-    assert!(text(&out).contains("tenant main: paused"), "{}", text(&out));
+    assert_says(&out, "tenant main: paused");
 
     let out = run(&m, &[], &["resume", "--state", URL, "--tenant", "main"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("it was paused: term rollover"),
-        "{}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_says(&out, "it was paused: term rollover");
     assert_eq!(l.tenant("main").await.unwrap().gate, Gate::Open);
 
     let out = run(&m, &[], &["approve", "--state", URL, &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let rec = l
         .get_batch(&BatchId::parse(&id).unwrap())
         .await
@@ -112,14 +84,14 @@ async fn the_state_url_may_come_from_sis_state_url() {
     let m = Moto::start();
     let id = held_batch(&m).await;
     let out = run(&m, &[("SIS_STATE_URL", URL)], &["status"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains(&id), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_says(&out, &id);
     let out = run(
         &m,
         &[("SIS_STATE_URL", URL)],
         &["pause", "--tenant", "main"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(matches!(
         ledger(&m).await.tenant("main").await.unwrap().gate,
         Gate::Paused { .. }
@@ -141,14 +113,10 @@ async fn a_missing_bucket_fails_clearly_and_creates_nothing() {
             "main",
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("bucket `nope` does not exist"),
-        "{}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_says(&out, "bucket `nope` does not exist");
     let out = run(&m, &[], &["status", "--state", "s3://nope/canvas-sis/"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     let buckets = m.s3().await.list_buckets().send().await.unwrap();
     let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, ["state"], "no bucket was created");
@@ -160,8 +128,8 @@ async fn a_prefix_without_a_ledger_is_refused_and_left_empty() {
     held_batch(&m).await;
     let typo = "s3://state/canvas-sys/";
     let out = run(&m, &[], &["pause", "--state", typo, "--tenant", "main"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("holds no ledger"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_says(&out, "holds no ledger");
     let listed = m
         .s3()
         .await
@@ -187,13 +155,13 @@ async fn exactly_one_of_dir_and_state_is_required() {
         &[],
         &["pause", "--dir", d, "--state", URL, "--tenant", "t"],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("cannot be used with"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_says(&out, "cannot be used with");
     let out = run(&m, &[], &["resume", "--tenant", "t"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        text(&out).contains("--dir") && text(&out).contains("--state"),
+        output_text(&out).contains("--dir") && output_text(&out).contains("--state"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }

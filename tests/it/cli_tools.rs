@@ -1,21 +1,6 @@
 //! `validate`, `pack` and `demo` as a user runs them: exit codes and what they print.
 
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::common::{assert_says, output_text, run_cli};
 
 fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -29,8 +14,8 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/northwind")
 
 #[test]
 fn validate_passes_the_example_institution() {
-    let out = run(&["validate", EXAMPLE]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_cli(&["validate", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
 }
 
 #[test]
@@ -40,15 +25,15 @@ fn validate_rejects_with_exit_3_naming_file_row_and_column() {
         "users.csv",
         "user_id,login_id,status\nU1,u1,active\nU2,u\"2,active\n",
     )]);
-    let out = run(&["validate", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    let t = text(&out);
+    let out = run_cli(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    let t = output_text(&out);
     assert!(
         t.contains("users.csv:3") && t.contains("malformed_csv"),
         "{t}"
     );
 
-    let out = run(&["validate", dir.path().to_str().unwrap(), "--json"]);
+    let out = run_cli(&["validate", dir.path().to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = &v["files"][0]["findings"][0];
@@ -67,41 +52,43 @@ fn validate_warns_on_what_canvas_skips_and_rejects_it_only_when_strict() {
         "user_id,login_id,status\nU1,u1,active\nU2,u2,retired\n",
     )]);
     let path = dir.path().to_str().unwrap();
-    let out = run(&["validate", path]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let t = text(&out);
+    let out = run_cli(&["validate", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let t = output_text(&out);
     assert!(
         t.contains("users.csv:3:status") && t.contains("bad_status"),
         "{t}"
     );
     assert!(t.contains("accepted with warnings"), "{t}");
 
-    let out = run(&["validate", path, "--json"]);
+    let out = run_cli(&["validate", path, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["files"][0]["findings"][0]["severity"], "warning");
 
     for strict in [&["--strict"][..], &["--strict-rule", "bad_status"]] {
-        let out = run(&[&["validate", path][..], strict].concat());
-        assert_eq!(out.status.code(), Some(3), "{strict:?}: {}", text(&out));
-        assert!(
-            text(&out).contains("strict setting covers bad_status"),
-            "{}",
-            text(&out)
+        let out = run_cli(&[&["validate", path][..], strict].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{strict:?}: {}",
+            output_text(&out)
         );
+        assert_says(&out, "strict setting covers bad_status");
     }
-    let out = run(&["validate", path, "--strict-rule", "bad_date"]);
-    assert_eq!(out.status.code(), Some(0), "another rule: {}", text(&out));
-    let out = run(&["validate", path, "--strict-rule", "bad_stat"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("\"bad_stat\" is not a validation rule"),
-        "{}",
-        text(&out)
+    let out = run_cli(&["validate", path, "--strict-rule", "bad_date"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "another rule: {}",
+        output_text(&out)
     );
+    let out = run_cli(&["validate", path, "--strict-rule", "bad_stat"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_says(&out, "\"bad_stat\" is not a validation rule");
     assert!(
-        text(&out).contains("bad_status"),
+        output_text(&out).contains("bad_status"),
         "lists the rules: {}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -122,8 +109,8 @@ fn validate_groups_a_repeated_problem_into_one_line_and_all_lists_every_one() {
         ("enrollments.csv", &enrollments),
     ]);
     let path = dir.path().to_str().unwrap();
-    let out = run(&["validate", path]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_cli(&["validate", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.lines().count() < 10, "{stdout}");
     assert!(
@@ -131,10 +118,10 @@ fn validate_groups_a_repeated_problem_into_one_line_and_all_lists_every_one() {
             && stdout.contains("(at enrollments.csv:2:user_id); also at enrollments.csv:3:user_id"),
         "{stdout}"
     );
-    let out = run(&["validate", path, "--all"]);
+    let out = run_cli(&["validate", path, "--all"]);
     let all = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(all.matches("reference_not_in_batch").count(), 2000, "{all}");
-    let out = run(&["validate", path, "--json"]);
+    let out = run_cli(&["validate", path, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let enr = v["files"]
         .as_array()
@@ -161,9 +148,9 @@ fn validate_refuses_a_zip_slip_archive() {
     .unwrap();
     std::io::Write::write_all(&mut w, b"user_id,login_id,status\n").unwrap();
     w.finish().unwrap();
-    let out = run(&["validate", zip_path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("../../etc/users.csv"), "{}", text(&out));
+    let out = run_cli(&["validate", zip_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    assert_says(&out, "../../etc/users.csv");
 }
 
 #[test]
@@ -172,8 +159,8 @@ fn pack_is_deterministic_and_in_canvas_order() {
     let a = out_dir.path().join("a.zip");
     let b = out_dir.path().join("b.zip");
     for p in [&a, &b] {
-        let out = run(&["pack", EXAMPLE, "-o", p.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let out = run_cli(&["pack", EXAMPLE, "-o", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     }
     assert_eq!(
         std::fs::read(&a).unwrap(),
@@ -201,29 +188,29 @@ fn pack_is_deterministic_and_in_canvas_order() {
 fn pack_refuses_an_invalid_batch_unless_told() {
     let dir = folder(&[("mystery.csv", "foo,bar\n1,2\n")]);
     let out_zip = dir.path().join("out.zip");
-    let out = run(&[
+    let out = run_cli(&[
         "pack",
         dir.path().to_str().unwrap(),
         "-o",
         out_zip.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
     assert!(!out_zip.exists());
-    let out = run(&[
+    let out = run_cli(&[
         "pack",
         dir.path().to_str().unwrap(),
         "-o",
         out_zip.to_str().unwrap(),
         "--no-validate",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(out_zip.exists());
 }
 
 #[test]
 fn demo_imports_the_example_institution_into_the_simulator() {
-    let out = run(&["demo"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_cli(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(t.contains("SIS import 1 imported"), "{t}");
     assert!(t.contains("160 enrollments"), "{t}");

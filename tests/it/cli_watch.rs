@@ -9,17 +9,21 @@ use serde_json::json;
 
 use crate::common::*;
 
-async fn watch_once(s: &Sim, dir: &Path) -> Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
-        .args(["watch", "--once", "--poll-secs", "0.05"])
+/// `canvas-sis watch DIR --once` against the simulator at `url`, the token from the environment
+/// and no config file.
+fn watch_once_command(url: &str, dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
+    cmd.args(["watch", "--once", "--poll-secs", "0.05"])
         .arg(dir)
-        .env("CANVAS_BASE_URL", s.sim.url())
+        .env("CANVAS_BASE_URL", url)
         .env("CANVAS_TOKEN", ADMIN)
         .env_remove("CANVAS_SIS_CONFIG")
-        .env_remove("CANVAS_TOKEN_FILE")
-        .output()
-        .await
-        .unwrap();
+        .env_remove("CANVAS_TOKEN_FILE");
+    cmd
+}
+
+async fn watch_once(s: &Sim, dir: &Path) -> Output {
+    let out = watch_once_command(s.sim.url(), dir).output().await.unwrap();
     for stream in [&out.stdout, &out.stderr] {
         assert!(
             !String::from_utf8_lossy(stream).contains(ADMIN),
@@ -27,6 +31,31 @@ async fn watch_once(s: &Sim, dir: &Path) -> Output {
         );
     }
     out
+}
+
+/// [`watch_once`], which must end with exit code 0.
+async fn watch_once_ok(s: &Sim, dir: &Path) -> Output {
+    let out = watch_once(s, dir).await;
+    assert_exit(&out, 0);
+    out
+}
+
+/// Drops a batch folder `name` holding a users.csv of `users` users, last written `age_secs` ago.
+fn drop_users(dir: &Path, name: &str, users: usize, age_secs: u64) {
+    drop_batch(
+        dir,
+        name,
+        &[("users.csv", &users_csv(users))],
+        Duration::from_secs(age_secs),
+    );
+}
+
+/// All that the files under `failed/` say (why the batches there were refused).
+fn failed_said(dir: &Path) -> String {
+    files_under(&dir.join("failed"))
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect()
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -45,20 +74,9 @@ fn entries(dir: &Path) -> Vec<String> {
 async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_outcome() {
     let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(
-        dir.path(),
-        "zz-first",
-        &[("users.csv", &users_csv(2))],
-        Duration::from_secs(300),
-    );
-    drop_batch(
-        dir.path(),
-        "aa-second",
-        &[("users.csv", &users_csv(3))],
-        Duration::from_secs(200),
-    );
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    drop_users(dir.path(), "zz-first", 2, 300);
+    drop_users(dir.path(), "aa-second", 3, 200);
+    watch_once_ok(&s, dir.path()).await;
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2);
     let sizes: Vec<u64> = imports
@@ -86,8 +104,7 @@ async fn dropped_batches_are_imported_in_arrival_order_and_archived_with_their_o
         "{log}"
     );
     // A second pass finds nothing new and sends nothing again.
-    let again = watch_once(&s, dir.path()).await;
-    assert_eq!(again.status.code(), Some(0), "{}", output_text(&again));
+    watch_once_ok(&s, dir.path()).await;
     assert_eq!(s.imports().await.len(), 2);
 }
 
@@ -96,18 +113,8 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
     let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(2))],
-        Duration::from_secs(300),
-    );
-    drop_batch(
-        dir.path(),
-        "b2",
-        &[("users.csv", &users_csv(3))],
-        Duration::from_secs(200),
-    );
+    drop_users(dir.path(), "b1", 2, 300);
+    drop_users(dir.path(), "b2", 3, 200);
     let out = watch_once(&s, dir.path()).await;
     assert_eq!(
         out.status.code(),
@@ -115,11 +122,7 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
         "a halted tenant: {}",
         output_text(&out)
     );
-    assert!(
-        output_text(&out).contains("HALTED"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "HALTED");
     assert_eq!(entries(&dir.path().join("failed")).len(), 1);
     assert_eq!(
         entries(&dir.path().join("processing")).len(),
@@ -143,10 +146,9 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(resume.status.code(), Some(0), "{}", output_text(&resume));
+    assert_exit(&resume, 0);
 
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    watch_once_ok(&s, dir.path()).await;
     assert_eq!(s.imports().await.len(), 2);
     assert_eq!(entries(&dir.path().join("archive")).len(), 1);
     assert!(entries(&dir.path().join("processing")).is_empty());
@@ -156,12 +158,7 @@ async fn a_failure_halts_the_tenant_later_drops_wait_and_resume_releases_them_in
 async fn nothing_is_sent_during_a_blackout_window() {
     let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(2))],
-        Duration::from_secs(300),
-    );
+    drop_users(dir.path(), "b1", 2, 300);
     let now = chrono::Utc::now();
     let config = dir.path().join("canvas-sis.toml");
     std::fs::write(
@@ -182,12 +179,8 @@ async fn nothing_is_sent_during_a_blackout_window() {
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
-    assert!(
-        output_text(&out).contains("blackout"),
-        "{}",
-        output_text(&out)
-    );
+    assert_exit(&out, 0);
+    assert_says(&out, "blackout");
     assert!(
         s.imports().await.is_empty(),
         "held back during the blackout"
@@ -205,12 +198,7 @@ async fn nothing_is_moved_to_the_archive_before_the_outcome_is_recorded() {
     c.rows_per_sec = 20.0; // 60 rows: about three seconds of importing
     let s = Sim::start(c).await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(60))],
-        Duration::from_secs(300),
-    );
+    drop_users(dir.path(), "b1", 60, 300);
     let watcher = tokio::spawn(watch_once_owned(
         s.sim.url().to_owned(),
         dir.path().to_owned(),
@@ -237,22 +225,13 @@ async fn nothing_is_moved_to_the_archive_before_the_outcome_is_recorded() {
         "archived before the outcome"
     );
     let out = watcher.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_exit(&out, 0);
     assert_eq!(entries(&dir.path().join("archive")).len(), 1);
     assert!(entries(&dir.path().join("processing")).is_empty());
 }
 
 async fn watch_once_owned(url: String, dir: std::path::PathBuf) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
-        .args(["watch", "--once", "--poll-secs", "0.05"])
-        .arg(&dir)
-        .env("CANVAS_BASE_URL", url)
-        .env("CANVAS_TOKEN", ADMIN)
-        .env_remove("CANVAS_SIS_CONFIG")
-        .env_remove("CANVAS_TOKEN_FILE")
-        .output()
-        .await
-        .unwrap()
+    watch_once_command(&url, &dir).output().await.unwrap()
 }
 
 /// The users.csv size of each import the simulator holds, oldest first.
@@ -269,14 +248,8 @@ async fn the_same_content_dropped_again_later_is_a_new_batch_and_both_are_archiv
     let s = watch_sim().await;
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        drop_batch(
-            dir.path(),
-            "b1",
-            &[("users.csv", &users_csv(2))],
-            Duration::from_secs(300),
-        );
-        let out = watch_once(&s, dir.path()).await;
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        drop_users(dir.path(), "b1", 2, 300);
+        watch_once_ok(&s, dir.path()).await;
     }
     assert_eq!(
         s.imports().await.len(),
@@ -301,8 +274,7 @@ async fn a_rollback_to_an_earlier_snapshot_is_a_new_batch_and_is_imported() {
             &[("users.csv", body)],
             Duration::from_secs(300),
         );
-        let out = watch_once(&s, dir.path()).await;
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        watch_once_ok(&s, dir.path()).await;
     }
     let (a, b) = (a.len() as u64, b.len() as u64);
     assert_eq!(
@@ -324,8 +296,7 @@ async fn a_corrected_redrop_with_a_new_manifest_is_a_new_batch() {
             &[("users.csv", &users), ("manifest.json", manifest)],
             Duration::from_secs(300),
         );
-        let out = watch_once(&s, dir.path()).await;
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        watch_once_ok(&s, dir.path()).await;
     }
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2, "the corrected drop is imported too");
@@ -346,14 +317,8 @@ async fn a_manifests_import_options_are_applied_to_its_batch_only() {
         ],
         Duration::from_secs(300),
     );
-    drop_batch(
-        dir.path(),
-        "b-plain",
-        &[("users.csv", &users_csv(3))],
-        Duration::from_secs(200),
-    );
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    drop_users(dir.path(), "b-plain", 3, 200);
+    watch_once_ok(&s, dir.path()).await;
     let imports = s.imports().await;
     assert_eq!(imports.len(), 2);
     assert_eq!(
@@ -386,8 +351,7 @@ async fn a_manifest_listing_files_sends_only_those_files() {
         ],
         Duration::from_secs(300),
     );
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let out = watch_once_ok(&s, dir.path()).await;
     let imports = s.imports().await;
     assert_eq!(imports.len(), 1, "{}", output_text(&out));
     let sent = imports[0]["csv_files"].to_string();
@@ -400,14 +364,8 @@ async fn a_manifest_listing_files_sends_only_those_files() {
 
 /// `watch --once` as a process with a deadline: a watcher that blocks fails the test.
 async fn watch_once_within(url: &str, dir: &Path, token_env: (&str, &str)) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
-    cmd.args(["watch", "--once", "--poll-secs", "0.05"])
-        .arg(dir)
-        .env("CANVAS_BASE_URL", url)
-        .env_remove("CANVAS_SIS_CONFIG")
-        .env_remove("CANVAS_TOKEN")
-        .env_remove("CANVAS_TOKEN_FILE")
-        .env(token_env.0, token_env.1);
+    let mut cmd = watch_once_command(url, dir);
+    cmd.env_remove("CANVAS_TOKEN").env(token_env.0, token_env.1);
     output_within(&mut cmd, Duration::from_secs(20)).await
 }
 
@@ -471,10 +429,7 @@ async fn secrets_stay_secret_a_symlink_to_the_token_file_is_refused_and_its_cont
     assert!(s.imports().await.is_empty(), "nothing was sent");
     let failed = entries(&dir.path().join("failed"));
     assert_eq!(failed.len(), 1, "the batch is refused: {failed:?}\n{text}");
-    let said: String = files_under(&dir.path().join("failed"))
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
+    let said = failed_said(dir.path());
     assert!(
         said.contains("users.csv") && said.contains("symbolic link"),
         "the refusal names the file and why: {said}"
@@ -510,10 +465,7 @@ async fn a_named_pipe_in_the_inbox_or_a_batch_folder_never_blocks_the_watcher() 
     let text = output_text(&out);
     assert!(s.imports().await.is_empty(), "nothing was sent: {text}");
     assert_eq!(entries(&dir.path().join("failed")).len(), 1, "{text}");
-    let said: String = files_under(&dir.path().join("failed"))
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
+    let said = failed_said(dir.path());
     assert!(said.contains("named pipe"), "the refusal says why: {said}");
     for pipe in ["inbox/feed.zip", "inbox/loose.csv"] {
         assert!(
@@ -585,12 +537,7 @@ async fn sigterm_during_a_pass_ends_watch_after_the_current_step_with_the_batch_
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 3000}}))
         .await;
     let dir = tempfile::tempdir().unwrap();
-    drop_batch(
-        dir.path(),
-        "b1",
-        &[("users.csv", &users_csv(20))],
-        Duration::from_secs(300),
-    );
+    drop_users(dir.path(), "b1", 20, 300);
     let logs = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
         .args(["watch", "--poll-secs", "0.05", "--interval-secs", "60"])
@@ -640,7 +587,6 @@ async fn sigterm_during_a_pass_ends_watch_after_the_current_step_with_the_batch_
         },
         "the POST's answer is recorded before the exit"
     );
-    let out = watch_once(&s, dir.path()).await;
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    watch_once_ok(&s, dir.path()).await;
     assert_eq!(s.imports().await.len(), 1, "no second upload");
 }

@@ -36,6 +36,55 @@ fn assert_no_token(e: &CanvasError) {
     }
 }
 
+/// A manual-clock simulator, an admin client of it and a folder for the zips it sends.
+async fn manual_with_client() -> (Sim, CanvasClient, tempfile::TempDir) {
+    let s = Sim::manual().await;
+    let c = client(&s, ADMIN);
+    (s, c, tempfile::tempdir().unwrap())
+}
+
+/// An admin client of `s` with `tweak` made to the test client config.
+fn client_with(s: &Sim, tweak: impl FnOnce(&mut ClientConfig)) -> CanvasClient {
+    let mut cfg = client_config(s, ADMIN);
+    tweak(&mut cfg);
+    CanvasClient::new(cfg).unwrap()
+}
+
+/// Creates an import of `zip` on the root account with the default options.
+async fn create(
+    c: &CanvasClient,
+    zip: &std::path::Path,
+) -> Result<canvas_sis::canvas::SisImport, CanvasError> {
+    c.create_sis_import(&ROOT, &ImportOptions::default(), zip)
+        .await
+}
+
+/// Creates an import of the small feed (written into `dir`) on the root account.
+async fn create_feed(
+    c: &CanvasClient,
+    dir: &tempfile::TempDir,
+) -> Result<canvas_sis::canvas::SisImport, CanvasError> {
+    create(c, &feed_path(dir)).await
+}
+
+/// The status of every request the simulator logged, in order.
+async fn request_statuses(s: &Sim) -> Vec<serde_json::Value> {
+    s.requests()
+        .await
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect()
+}
+
+/// How many POSTs reached the simulator.
+async fn posts_sent(s: &Sim) -> usize {
+    s.requests()
+        .await
+        .iter()
+        .filter(|r| r["method"] == "POST")
+        .count()
+}
+
 fn expect_err<T: std::fmt::Debug>(r: Result<T, CanvasError>) -> CanvasError {
     let e = r.expect_err("expected an error");
     assert_no_token(&e);
@@ -61,15 +110,10 @@ fn users_with_bad_statuses(n: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_small_zip_goes_as_a_raw_body_with_its_length_and_ends_imported() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     let zip = feed_path(&dir);
     let size = std::fs::metadata(&zip).unwrap().len();
-    let created = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-        .await
-        .unwrap();
+    let created = create(&c, &zip).await.unwrap();
     assert_eq!(created.workflow_state, WorkflowState::Created);
     assert_eq!(created.progress, Some(0));
     s.run_to_end(created.id).await;
@@ -98,15 +142,10 @@ async fn a_small_zip_goes_as_a_raw_body_with_its_length_and_ends_imported() {
 
 #[tokio::test]
 async fn options_travel_in_the_query_string_of_a_raw_upload() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     // The term must exist and be active for batch mode: import it first.
     let terms = write_file(&dir, "terms.zip", &zip_of(&[("terms.csv", TERMS)]));
-    let t = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &terms)
-        .await
-        .unwrap();
+    let t = create(&c, &terms).await.unwrap();
     s.run_to_end(t.id).await;
     let opts = ImportOptions {
         batch_mode: Some(BatchMode::Term(BatchModeTerm::SisId("T2026".into()))),
@@ -131,16 +170,11 @@ async fn options_travel_in_the_query_string_of_a_raw_upload() {
 #[tokio::test]
 async fn a_large_zip_uses_the_pre_attachment_flow_and_ends_imported() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.pre_attachment_threshold_bytes = 1;
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = pre_attachment_client(&s);
     let dir = tempfile::tempdir().unwrap();
     let zip = feed_path(&dir);
     let size = std::fs::metadata(&zip).unwrap().len();
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-        .await
-        .unwrap();
+    let i = create(&c, &zip).await.unwrap();
     assert!(
         matches!(
             i.workflow_state,
@@ -199,9 +233,7 @@ async fn a_large_zip_uses_the_pre_attachment_flow_and_ends_imported() {
 
 /// A client that sends every file through the `pre_attachment` flow.
 fn pre_attachment_client(s: &Sim) -> CanvasClient {
-    let mut cfg = client_config(s, ADMIN);
-    cfg.pre_attachment_threshold_bytes = 1;
-    CanvasClient::new(cfg).unwrap()
+    client_with(s, |cfg| cfg.pre_attachment_threshold_bytes = 1)
 }
 
 async fn uploads(s: &Sim) -> usize {
@@ -221,8 +253,7 @@ async fn a_failed_pre_attachment_upload_is_sent_again_while_its_import_waits_for
         json!({"path_contains": "/files_api/", "action": {"kind": "status", "status": 500}}),
     )
     .await;
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
+    let i = create_feed(&c, &dir)
         .await
         .expect("the second upload goes through");
     assert_eq!(i.workflow_state, WorkflowState::Created, "its file arrived");
@@ -242,10 +273,7 @@ async fn a_pre_attachment_upload_that_keeps_failing_aborts_its_import_so_it_is_n
     s.add_fault(json!({"path_contains": "/files_api/", "times": null,
         "action": {"kind": "status", "status": 500}}))
         .await;
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&c, &dir).await);
     let CanvasError::UploadAbandoned {
         import_id,
         upload_host,
@@ -276,9 +304,7 @@ async fn a_pre_attachment_upload_that_keeps_failing_aborts_its_import_so_it_is_n
 
 #[tokio::test]
 async fn invalid_options_are_refused_before_anything_is_sent() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     let opts = ImportOptions {
         batch_mode: Some(BatchMode::MultiTerm),
         ..Default::default()
@@ -310,16 +336,11 @@ async fn a_missing_zip_is_a_file_error_naming_the_path() {
 
 #[tokio::test]
 async fn canvas_400_and_404_answers_pass_their_message_through() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "status", "status": 400,
         "body": "{\"message\":\"Batch mode specified, but the given batch_mode_term_id cannot be found.\"}"}}))
         .await;
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&c, &dir).await);
     assert!(
         matches!(e, CanvasError::Rejected { status: 400, .. }),
         "{e:?}"
@@ -351,25 +372,14 @@ async fn canvas_400_and_404_answers_pass_their_message_through() {
 
 #[tokio::test]
 async fn listing_follows_next_links_across_pages_newest_first() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     let zip = feed_path(&dir);
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(
-            c.create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(create(&c, &zip).await.unwrap().id);
         s.advance(1.0).await;
     }
-    s.http
-        .delete(s.url("/__sim/requests"))
-        .send()
-        .await
-        .unwrap();
+    s.clear_requests().await;
     let filter = ListFilter {
         per_page: Some(2),
         ..Default::default()
@@ -407,15 +417,13 @@ async fn listing_follows_next_links_across_pages_newest_first() {
 #[tokio::test]
 async fn listing_stops_at_the_page_limit() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.max_pages = 2;
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.max_pages = 2;
+    });
     let dir = tempfile::tempdir().unwrap();
     let zip = feed_path(&dir);
     for _ in 0..3 {
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-            .await
-            .unwrap();
+        create(&c, &zip).await.unwrap();
     }
     let filter = ListFilter {
         per_page: Some(1),
@@ -430,20 +438,12 @@ async fn listing_stops_at_the_page_limit() {
 
 #[tokio::test]
 async fn importing_lists_only_running_imports() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     assert!(c.importing(&ROOT).await.unwrap().is_empty());
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "rows_per_sec": 0.5}}))
         .await;
-    let slow = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
-    let queued = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let slow = create_feed(&c, &dir).await.unwrap();
+    let queued = create_feed(&c, &dir).await.unwrap();
     s.advance(2.0).await;
     let running = c.importing(&ROOT).await.unwrap();
     let ids: Vec<u64> = running.iter().map(|i| i.id).collect();
@@ -460,13 +460,8 @@ async fn importing_lists_only_running_imports() {
 
 #[tokio::test]
 async fn accounts_by_self_and_sis_id_reach_the_same_imports() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let (s, c, dir) = manual_with_client().await;
+    let i = create_feed(&c, &dir).await.unwrap();
     for acc in ["self", "sis_account_id:SIM_ROOT"] {
         let a: AccountRef = acc.parse().unwrap();
         assert_eq!(c.get_sis_import(&a, i.id).await.unwrap().id, i.id, "{acc}");
@@ -489,25 +484,14 @@ async fn accounts_by_self_and_sis_id_reach_the_same_imports() {
 
 #[tokio::test]
 async fn abort_and_abort_all_pending() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     s.add_fault(
         json!({"method": "POST", "times": 3, "action": {"kind": "import", "stuck_in": "created"}}),
     )
     .await;
-    let a = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
-    let b = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
-    let d = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let a = create_feed(&c, &dir).await.unwrap();
+    let b = create_feed(&c, &dir).await.unwrap();
+    let d = create_feed(&c, &dir).await.unwrap();
     let aborted = c.abort(&ROOT, a.id).await.unwrap();
     assert_eq!(aborted.workflow_state, WorkflowState::Aborted);
     assert!(c.abort_all_pending(&ROOT).await.unwrap());
@@ -522,10 +506,7 @@ async fn abort_and_abort_all_pending() {
         c.abort(&ROOT, a.id).await.unwrap().workflow_state,
         WorkflowState::Aborted
     );
-    let ok = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let ok = create_feed(&c, &dir).await.unwrap();
     s.run_to_end(ok.id).await;
     let e = expect_err(c.abort(&ROOT, ok.id).await);
     assert!(matches!(e, CanvasError::NotFound { .. }), "{e:?}");
@@ -534,22 +515,13 @@ async fn abort_and_abort_all_pending() {
 
 #[tokio::test]
 async fn errors_are_listed_across_pages_and_filtered_by_failure() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     let zip = write_file(&dir, "bad.zip", &users_with_bad_statuses(130));
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-        .await
-        .unwrap();
+    let i = create(&c, &zip).await.unwrap();
     s.run_to_end(i.id).await;
     let done = c.get_sis_import(&ROOT, i.id).await.unwrap();
     assert_eq!(done.workflow_state, WorkflowState::ImportedWithMessages);
-    s.http
-        .delete(s.url("/__sim/requests"))
-        .send()
-        .await
-        .unwrap();
+    s.clear_requests().await;
     let errors = c.list_errors(&ROOT, i.id, false).await.unwrap();
     assert_eq!(errors.len(), 130);
     assert_eq!(s.requests().await.len(), 2, "two pages of 100");
@@ -579,10 +551,7 @@ async fn errors_are_listed_across_pages_and_filtered_by_failure() {
         "junk.zip",
         &zip_of(&[("mystery.csv", "foo,bar\n1,2\n")]),
     );
-    let f = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &junk)
-        .await
-        .unwrap();
+    let f = create(&c, &junk).await.unwrap();
     s.run_to_end(f.id).await;
     let failures = c.list_errors(&ROOT, f.id, true).await.unwrap();
     assert_eq!(failures.len(), 1, "{failures:?}");
@@ -591,14 +560,9 @@ async fn errors_are_listed_across_pages_and_filtered_by_failure() {
 
 #[tokio::test]
 async fn the_errors_file_downloads_without_the_token_to_a_file() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     let zip = write_file(&dir, "bad.zip", &users_with_bad_statuses(3));
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-        .await
-        .unwrap();
+    let i = create(&c, &zip).await.unwrap();
     s.run_to_end(i.id).await;
     s.advance(6.0).await; // the errors file appears after a lag
     let done = c.get_sis_import(&ROOT, i.id).await.unwrap();
@@ -642,9 +606,7 @@ async fn capture_server() -> (String, tokio::task::JoinHandle<String>) {
 
 #[tokio::test]
 async fn the_token_is_not_sent_to_another_host() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (_s, c, dir) = manual_with_client().await;
     let (other, seen) = capture_server().await;
     let n = c
         .download_to(
@@ -668,13 +630,8 @@ async fn the_token_is_not_sent_to_another_host() {
 
 #[tokio::test]
 async fn restore_returns_a_progress_that_completes() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let (s, c, dir) = manual_with_client().await;
+    let i = create_feed(&c, &dir).await.unwrap();
     s.run_to_end(i.id).await;
     let p = c
         .restore_states(
@@ -722,26 +679,16 @@ async fn a_throttled_get_is_retried_and_succeeds() {
     s.add_fault(json!({"method": "GET", "times": 2, "action": {"kind": "throttle"}}))
         .await;
     assert!(c.importing(&ROOT).await.unwrap().is_empty());
-    let statuses: Vec<_> = s
-        .requests()
-        .await
-        .iter()
-        .map(|r| r["status"].clone())
-        .collect();
+    let statuses = request_statuses(&s).await;
     assert_eq!(statuses, [json!(403), json!(403), json!(200)]);
 }
 
 #[tokio::test]
 async fn a_throttled_create_is_retried_once_refused_and_creates_one_import() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "throttle"}}))
         .await;
-    let i = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let i = create_feed(&c, &dir).await.unwrap();
     assert_eq!(s.imports().await.len(), 1);
     assert_eq!(s.imports().await[0]["id"], json!(i.id));
     let posts: Vec<_> = s
@@ -763,17 +710,12 @@ async fn a_full_bucket_is_waited_out_on_a_real_clock() {
     let mut cfg = manual_config();
     cfg.manual_clock = false;
     let s = Sim::start(cfg).await;
-    let mut ccfg = client_config(&s, ADMIN);
-    ccfg.backoff_base = Duration::from_millis(20);
-    let c = CanvasClient::new(ccfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.backoff_base = Duration::from_millis(20);
+    });
     s.throttle_level(ADMIN, 600.0).await;
     assert!(c.importing(&ROOT).await.unwrap().is_empty());
-    let statuses: Vec<_> = s
-        .requests()
-        .await
-        .iter()
-        .map(|r| r["status"].clone())
-        .collect();
+    let statuses = request_statuses(&s).await;
     assert_eq!(statuses.first(), Some(&json!(403)), "first refused");
     assert_eq!(statuses.last(), Some(&json!(200)), "then admitted");
 }
@@ -814,9 +756,9 @@ async fn a_429_counts_as_throttling() {
 #[tokio::test]
 async fn a_low_rate_limit_budget_slows_the_next_request() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.backoff_max = Duration::from_millis(400);
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.backoff_max = Duration::from_millis(400);
+    });
     s.throttle_level(ADMIN, 560.0).await; // remaining ≈ 39 after the next request
     c.importing(&ROOT).await.unwrap();
     let t = std::time::Instant::now();
@@ -869,27 +811,17 @@ async fn a_persistent_500_on_a_get_is_a_retryable_server_error_with_canvas_messa
 
 #[tokio::test]
 async fn a_503_on_the_create_is_not_resent_and_its_outcome_is_unknown() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (s, c, dir) = manual_with_client().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "status", "status": 503}}))
         .await;
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&c, &dir).await);
     assert!(
         matches!(e, CanvasError::CreateOutcomeUnknown { .. }),
         "{e:?}"
     );
     assert_eq!(e.class(), ErrorClass::Uncertain);
     assert!(e.to_string().contains("HTTP 503"), "{e}");
-    let posts = s
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r["method"] == "POST")
-        .count();
+    let posts = posts_sent(&s).await;
     assert_eq!(posts, 1, "a POST is never blindly retried");
 }
 
@@ -901,18 +833,12 @@ async fn a_connection_dropped_after_the_create_is_found_again_without_a_duplicat
     let c = client(&s, ADMIN);
     let dir = tempfile::tempdir().unwrap();
     let zip = feed_path(&dir);
-    let earlier = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-        .await
-        .unwrap();
+    let earlier = create(&c, &zip).await.unwrap();
     let me = earlier.user.as_ref().and_then(|u| u.id);
     assert!(me.is_some());
     s.add_fault(json!({"method": "POST", "action": {"kind": "drop_after"}}))
         .await;
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &zip)
-            .await,
-    );
+    let e = expect_err(create(&c, &zip).await);
     let CanvasError::CreateOutcomeUnknown {
         account, sent_at, ..
     } = &e
@@ -949,10 +875,10 @@ async fn a_connection_dropped_after_the_create_is_found_again_without_a_duplicat
 #[tokio::test]
 async fn a_hang_beyond_the_timeout_is_a_timeout_error() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.request_timeout = Duration::from_millis(200);
-    cfg.max_retries = 1;
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.request_timeout = Duration::from_millis(200);
+        cfg.max_retries = 1;
+    });
     s.add_fault(json!({"method": "GET", "times": null, "action": {"kind": "hang"}}))
         .await;
     let e = expect_err(c.importing(&ROOT).await);
@@ -974,9 +900,9 @@ async fn a_hang_beyond_the_timeout_is_a_timeout_error() {
 #[tokio::test]
 async fn a_single_hang_on_a_get_is_retried() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.request_timeout = Duration::from_millis(200);
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.request_timeout = Duration::from_millis(200);
+    });
     s.add_fault(json!({"method": "GET", "action": {"kind": "hang"}}))
         .await;
     assert!(c.importing(&ROOT).await.is_ok());
@@ -985,27 +911,19 @@ async fn a_single_hang_on_a_get_is_retried() {
 #[tokio::test]
 async fn a_hang_on_the_create_leaves_its_outcome_unknown() {
     let s = Sim::manual().await;
-    let mut cfg = client_config(&s, ADMIN);
-    cfg.transfer_timeout = Duration::from_millis(300);
-    let c = CanvasClient::new(cfg).unwrap();
+    let c = client_with(&s, |cfg| {
+        cfg.transfer_timeout = Duration::from_millis(300);
+    });
     let dir = tempfile::tempdir().unwrap();
     s.add_fault(json!({"method": "POST", "action": {"kind": "hang"}}))
         .await;
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&c, &dir).await);
     assert!(
         matches!(e, CanvasError::CreateOutcomeUnknown { .. }),
         "{e:?}"
     );
     assert!(e.to_string().contains("timed out"), "{e}");
-    let posts = s
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r["method"] == "POST")
-        .count();
+    let posts = posts_sent(&s).await;
     assert_eq!(posts, 1);
 }
 
@@ -1036,10 +954,7 @@ async fn a_refused_connection_is_a_connect_error_after_retries() {
     );
     // Never sent, so even a create may say so plainly instead of "outcome unknown".
     let dir = tempfile::tempdir().unwrap();
-    let e = expect_err(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&c, &dir).await);
     assert!(
         matches!(
             e,
@@ -1082,11 +997,7 @@ async fn permission_errors_name_the_missing_permission() {
     let s = Sim::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let manager = client(&s, "manage-token");
-    let e = expect_err(
-        manager
-            .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&manager, &dir).await);
     assert!(
         matches!(
             e,
@@ -1106,10 +1017,7 @@ async fn permission_errors_name_the_missing_permission() {
     );
 
     let admin = client(&s, ADMIN);
-    let i = admin
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let i = create_feed(&admin, &dir).await.unwrap();
     s.run_to_end(i.id).await;
     let importer = client(&s, "import-token");
     let e = expect_err(
@@ -1150,11 +1058,7 @@ async fn legacy_401_permission_answers_are_permission_errors_too() {
     cfg.legacy_unauthorized_401 = true;
     let s = Sim::start(cfg).await;
     let dir = tempfile::tempdir().unwrap();
-    let e = expect_err(
-        client(&s, "manage-token")
-            .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await,
-    );
+    let e = expect_err(create_feed(&client(&s, "manage-token"), &dir).await);
     assert!(
         matches!(
             e,
@@ -1170,9 +1074,7 @@ async fn legacy_401_permission_answers_are_permission_errors_too() {
 
 #[tokio::test]
 async fn sub_accounts_disabled_and_unknown_accounts_are_refused_clearly() {
-    let s = Sim::manual().await;
-    let c = client(&s, ADMIN);
-    let dir = tempfile::tempdir().unwrap();
+    let (_s, c, dir) = manual_with_client().await;
     let e = expect_err(
         c.create_sis_import(
             &AccountRef::Id(2),
@@ -1246,11 +1148,7 @@ async fn the_token_never_appears_in_errors_or_debug_output() {
     );
     s.add_fault(json!({"method": "POST", "action": {"kind": "drop_after"}}))
         .await;
-    errors.push(
-        c.create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-            .await
-            .unwrap_err(),
-    );
+    errors.push(create_feed(&c, &dir).await.unwrap_err());
     s.add_fault(
         json!({"method": "GET", "times": null, "action": {"kind": "status", "status": 502}}),
     )
@@ -1275,10 +1173,7 @@ async fn users_self_is_the_user_canvas_records_on_the_imports_this_token_creates
     let me = c.users_self().await.unwrap();
     assert!(me.id.is_some(), "{me:?}");
     let dir = tempfile::tempdir().unwrap();
-    let import = c
-        .create_sis_import(&ROOT, &ImportOptions::default(), &feed_path(&dir))
-        .await
-        .unwrap();
+    let import = create_feed(&c, &dir).await.unwrap();
     assert_eq!(import.user.and_then(|u| u.id), me.id);
     let other = client(&s, "import-token").users_self().await.unwrap();
     assert_ne!(other.id, me.id);

@@ -123,28 +123,22 @@ fn diffing_options_use_canvas_names() {
 
 #[test]
 fn stickiness_flags_need_override_and_exclude_each_other() {
-    let add_only = ImportOptions {
-        stickiness: Stickiness {
-            add: true,
+    // Adding or clearing stickiness means nothing without overriding it.
+    for (add, clear) in [(true, false), (false, true)] {
+        let without_override = ImportOptions {
+            stickiness: Stickiness {
+                add,
+                clear,
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
-    };
-    assert_eq!(
-        add_only.validate(),
-        Err(OptionsError::StickinessWithoutOverride)
-    );
-    let clear_only = ImportOptions {
-        stickiness: Stickiness {
-            clear: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    assert_eq!(
-        clear_only.validate(),
-        Err(OptionsError::StickinessWithoutOverride)
-    );
+        };
+        assert_eq!(
+            without_override.validate(),
+            Err(OptionsError::StickinessWithoutOverride),
+            "add {add}, clear {clear}"
+        );
+    }
     let both = ImportOptions {
         stickiness: Stickiness {
             override_sticky: true,

@@ -9,6 +9,13 @@ use canvas_sis::trigger::folder::{
 
 use crate::common::folder::*;
 
+/// Puts `one.zip`, then `two.zip`, settled in the inbox; returns the two ready batches.
+fn two_settled_zips(w: &Watch) -> Vec<ReadyBatch> {
+    put(&w.inbox("one.zip"), &empty_zip(), secs_ago(300));
+    put(&w.inbox("two.zip"), &empty_zip(), secs_ago(200));
+    ready(w)
+}
+
 fn ready(w: &Watch) -> Vec<ReadyBatch> {
     ready_batches(&w.layout, &w.single(), &policy(), now()).unwrap()
 }
@@ -111,9 +118,7 @@ fn two_watchers_racing_for_one_batch_never_both_win() {
 #[test]
 fn two_claims_with_the_same_batch_id_cannot_both_succeed() {
     let w = Watch::new();
-    put(&w.inbox("one.zip"), &empty_zip(), secs_ago(300));
-    put(&w.inbox("two.zip"), &empty_zip(), secs_ago(200));
-    let b = ready(&w);
+    let b = two_settled_zips(&w);
     let _first = claim(&w.layout, &b[0], "same").unwrap();
     let e = claim(&w.layout, &b[1], "same").unwrap_err();
     assert!(matches!(e, FolderError::AlreadyClaimed { .. }), "{e}");
@@ -221,9 +226,7 @@ fn a_file_that_vanished_during_an_interrupted_claim_is_named_not_silently_droppe
 #[test]
 fn recover_leaves_a_live_claim_alone_and_returns_a_dead_one() {
     let w = Watch::new();
-    put(&w.inbox("one.zip"), &empty_zip(), secs_ago(300));
-    put(&w.inbox("two.zip"), &empty_zip(), secs_ago(200));
-    let b = ready(&w);
+    let b = two_settled_zips(&w);
     let live = claim(&w.layout, &b[0], "live").unwrap();
     let dead = claim(&w.layout, &b[1], "dead").unwrap();
     drop(dead); // its owner is gone: the lock is released
@@ -292,9 +295,7 @@ fn archive_moves_everything_with_the_extras_and_nothing_is_lost() {
 #[test]
 fn a_failed_batch_goes_to_failed_and_an_existing_archive_is_never_overwritten() {
     let w = Watch::new();
-    put(&w.inbox("one.zip"), &empty_zip(), secs_ago(300));
-    put(&w.inbox("two.zip"), &empty_zip(), secs_ago(200));
-    let b = ready(&w);
+    let b = two_settled_zips(&w);
     let c = claim(&w.layout, &b[0], "f1").unwrap();
     let dest = archive(&w.layout, c, false, &[Extra::Bytes("errors.csv", b"e")]).unwrap();
     assert_eq!(dest, w.layout.failed().join("f1"));

@@ -78,6 +78,16 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// A cloud whose imports take a few invocations (2 rows a second), with room for many receives.
+async fn slow_cloud() -> Cloud {
+    Cloud::start(CloudOpts {
+        rows_per_sec: 2.0,
+        max_receive: 100,
+        ..CloudOpts::default()
+    })
+    .await
+}
+
 fn assert_no_token(out: &Output) {
     let all = text(out);
     assert!(
@@ -89,12 +99,7 @@ fn assert_no_token(out: &Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_import_spans_several_invocations_and_is_uploaded_once() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        max_receive: 100,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = slow_cloud().await;
     let api = RuntimeApi::start().await;
     let function = start_function(
         &c,
@@ -157,12 +162,7 @@ async fn a_long_import_spans_several_invocations_and_is_uploaded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_unfinished_message_and_every_later_one_come_back_in_order() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        max_receive: 100,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = slow_cloud().await;
     let api = RuntimeApi::start().await;
     // Started as Lambda starts a custom runtime: no command at all.
     let function = start_function(&c, &api, &[]);

@@ -161,6 +161,12 @@ fn allocate(store: &LocalStore, times: usize) -> Vec<String> {
         .collect()
 }
 
+/// Records drop `i` of tenant `t`; returns its batch id.
+fn created_id(rt: &tokio::runtime::Runtime, ledger: &Ledger<LocalStore>, i: usize) -> BatchId {
+    let created = rt.block_on(ledger.create_batch(new_batch("t", i)));
+    created.unwrap().record().id.clone()
+}
+
 /// Records the drops `0..count` of tenant `t`; returns `<drop> <created|known> <batch id>`.
 fn create_batches(store: &LocalStore, count: usize) -> Vec<String> {
     let rt = runtime();
@@ -480,12 +486,7 @@ fn a_damaged_record_is_corrupt_naming_its_file() {
     let (_dir, store) = open();
     let rt = runtime();
     let ledger = Ledger::new(store.clone());
-    let id = rt
-        .block_on(ledger.create_batch(new_batch("t", 5)))
-        .unwrap()
-        .record()
-        .id
-        .clone();
+    let id = created_id(&rt, &ledger, 5);
     let path = store.path_of(&batch_key(&id).unwrap()).unwrap();
     let body = fs::read(&path).unwrap();
     fs::write(&path, &body[..body.len() / 2]).unwrap();
@@ -555,12 +556,7 @@ fn a_writer_killed_mid_update_leaves_a_whole_record_and_no_lock_behind() {
     let (dir, store) = open();
     let rt = runtime();
     let ledger = Ledger::new(store.clone());
-    let id = rt
-        .block_on(ledger.create_batch(new_batch("t", 1)))
-        .unwrap()
-        .record()
-        .id
-        .clone();
+    let id = created_id(&rt, &ledger, 1);
     let mut children = Children::spawn(1, "increment", dir.path(), 1_000_000);
     children.go();
     // Let it get well into its loop, then SIGKILL it: somewhere in a read, a temp write, a

@@ -86,6 +86,16 @@ fn bad_users() -> String {
 }
 
 /// Users plus an enrollment in a course Canvas does not have: imported with a warning.
+/// Drops batch `b1` of [`users_and_stray_enrollment`], settled: Canvas imports it with a warning.
+fn drop_warned_batch(dir: &std::path::Path) {
+    drop_batch(
+        dir,
+        "b1",
+        &as_refs(&users_and_stray_enrollment()),
+        Duration::from_secs(300),
+    );
+}
+
 fn users_and_stray_enrollment() -> Vec<(&'static str, String)> {
     vec![
         ("users.csv", users_csv(2)),
@@ -156,7 +166,7 @@ async fn a_rejected_batch_notifies_its_first_errors_and_the_resume_command_after
         )
     );
     let resumed = run_pasted(&n["command"]);
-    assert_eq!(resumed.status.code(), Some(0), "{}", output_text(&resumed));
+    assert_exit(&resumed, 0);
     assert!(
         output_text(&out).contains("HTTP 503") && output_text(&out).contains("127.0.0.1"),
         "the failed attempt is a warning naming host and status: {}",
@@ -171,12 +181,7 @@ async fn a_canvas_failure_names_the_import_id_and_state_in_slack_text() {
     let dir = tempfile::tempdir().unwrap();
     let r = Receiver::start(&[]).await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
-    drop_batch(
-        dir.path(),
-        "b1",
-        &as_refs(&users_and_stray_enrollment()),
-        Duration::from_secs(300),
-    );
+    drop_warned_batch(dir.path());
     let env = [
         ("SIS_NOTIFY_WEBHOOK_URL", format!("{}{SECRET_PATH}", r.base)),
         ("SIS_NOTIFY_WEBHOOK_FORMAT", "slack".to_owned()),
@@ -264,19 +269,14 @@ async fn success_with_warnings_is_notified_only_when_the_tenant_asks() {
         let r = Receiver::start(&[]).await;
         let notify = format!("on_success_with_warnings = {wanted}\n{}", webhook("json"));
         let cfg = config(dir.path(), &s, &notify);
-        drop_batch(
-            dir.path(),
-            "b1",
-            &as_refs(&users_and_stray_enrollment()),
-            Duration::from_secs(300),
-        );
+        drop_warned_batch(dir.path());
         let mut env = hook_env(&r, &cfg);
         if !wanted {
             // Describes the no-config tenant only: with a file it is ignored, and said so.
             env.push(("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS", "true".to_owned()));
         }
         let out = watch_once(&s, dir.path(), &env).await;
-        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        assert_exit(&out, 0);
         let got = r.got();
         if !wanted {
             assert!(got.is_empty(), "not asked for: {got:?}");
@@ -315,22 +315,13 @@ async fn a_receiver_that_never_answers_does_not_hold_up_the_import() {
         webhook("teams")
     );
     let cfg = config(dir.path(), &s, &notify);
-    drop_batch(
-        dir.path(),
-        "b1",
-        &as_refs(&users_and_stray_enrollment()),
-        Duration::from_secs(300),
-    );
+    drop_warned_batch(dir.path());
     let started = std::time::Instant::now();
     let out = watch_once(&s, dir.path(), &hook_env(&r, &cfg)).await;
     let spent = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_exit(&out, 0);
     assert_eq!(s.imports().await.len(), 1, "the import went through");
     assert!(spent < Duration::from_secs(15), "bounded: {spent:?}");
     assert!(r.got().len() >= 2, "retried: {}", r.got().len());
-    assert!(
-        output_text(&out).contains("giving up"),
-        "{}",
-        output_text(&out)
-    );
+    assert_says(&out, "giving up");
 }

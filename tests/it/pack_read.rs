@@ -54,6 +54,24 @@ fn patch(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// A zip of `users.csv` alone, stored with `method`, in a folder of its own.
+fn users_zip(method: zip::CompressionMethod) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = make_zip(dir.path(), &[("users.csv", USERS, method)]);
+    (dir, zip)
+}
+
+/// What an error says of the zip at `path`: its quoted path, then `rest`.
+fn about(path: &Path, rest: &str) -> String {
+    format!("`{}` {rest}", path.display())
+}
+
+/// Checks that the zip at `path` is refused with exactly [`about`]`(path, rest)`.
+#[track_caller]
+fn assert_refused(path: &Path, rest: &str) {
+    assert_eq!(refusal(path).to_string(), about(path, rest));
+}
+
 fn refusal(path: &Path) -> ZipInputError {
     open_zip(path, &ZipLimits::default()).expect_err("the zip must be refused")
 }
@@ -171,12 +189,9 @@ fn a_name_with_dot_dot_is_refused_as_zip_slip() {
             ("../../etc/cron.d/x.csv", USERS, Stored),
         ],
     );
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `../../etc/cron.d/x.csv` has an unsafe name (the name contains a `..` component): extracting it could write outside the target folder; re-create the zip with relative paths only",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `../../etc/cron.d/x.csv` has an unsafe name (the name contains a `..` component): extracting it could write outside the target folder; re-create the zip with relative paths only",
     );
 }
 
@@ -236,12 +251,9 @@ fn a_duplicate_name_is_refused() {
         &[("users.csv", USERS, Stored), ("userz.csv", USERS, Stored)],
     );
     patch(&zip, |b| replace_all(b, b"userz.csv", b"users.csv"));
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` holds the name `users.csv` twice; a batch must name each file once, re-create the zip without the duplicate",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "holds the name `users.csv` twice; a batch must name each file once, re-create the zip without the duplicate",
     );
 }
 
@@ -255,48 +267,37 @@ fn a_nested_zip_is_refused() {
             ("more/Inner.ZIP", b"PK\x05\x06", Stored),
         ],
     );
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `more/Inner.ZIP` is itself a zip; nested zips are not accepted, put its CSV files in the top-level zip",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `more/Inner.ZIP` is itself a zip; nested zips are not accepted, put its CSV files in the top-level zip",
     );
 }
 
 #[test]
 fn an_encrypted_entry_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     // Set bit 0 (encrypted) of the flags in both headers.
     patch(&zip, |b| {
         let (l, c) = (records(b, LOCAL)[0], records(b, CENTRAL)[0]);
         b[l + 6] |= 1;
         b[c + 8] |= 1;
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` is encrypted; Canvas cannot read encrypted zips, re-create the zip without a password",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` is encrypted; Canvas cannot read encrypted zips, re-create the zip without a password",
     );
 }
 
 #[test]
 fn an_unsupported_compression_method_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| {
         let c = records(b, CENTRAL)[0];
         b[c + 10] = 12; // bzip2
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` uses compression method 12, which is not supported; re-create the zip with deflate (the default of every zip tool)",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` uses compression method 12, which is not supported; re-create the zip with deflate (the default of every zip tool)",
     );
 }
 
@@ -306,12 +307,11 @@ fn an_expansion_of_more_than_100x_is_refused_like_canvas_does() {
     let zeros = vec![b'0'; 20_000_000];
     let zip = make_zip(dir.path(), &[("users.csv", &zeros, Deflated)]);
     let zip_bytes = std::fs::metadata(&zip).unwrap().len();
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` expands from {zip_bytes} to 20000000 bytes, more than 100x its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        &format!(
+            "expands from {zip_bytes} to 20000000 bytes, more than 100x its size; Canvas refuses such zips (and it may be a zip bomb), split the data into smaller batches"
+        ),
     );
     let just_under = ZipLimits {
         max_ratio: 20_000_000 / zip_bytes + 1,
@@ -337,11 +337,13 @@ fn an_uncompressed_total_over_the_cap_is_refused() {
     let err = open_zip(&zip, &limits).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "`{}` expands to {} bytes, more than the limit of {}; split the data into smaller batches",
-            zip.display(),
-            2 * USERS.len(),
-            USERS.len()
+        about(
+            &zip,
+            &format!(
+                "expands to {} bytes, more than the limit of {}; split the data into smaller batches",
+                2 * USERS.len(),
+                USERS.len()
+            )
         )
     );
 }
@@ -367,57 +369,57 @@ fn more_entries_than_the_limit_are_refused_before_reading_them() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "`{}` has 3 entries, more than the limit of 2; send fewer files per batch",
-            zip.display()
+        about(
+            &zip,
+            "has 3 entries, more than the limit of 2; send fewer files per batch"
         )
     );
 }
 
+/// Rewrites the uncompressed size the central directory declares for the first entry (offset 24).
+fn declare_size(zip: &std::path::Path, size: u32) {
+    patch(zip, |b| {
+        let c = records(b, CENTRAL)[0];
+        b[c + 24..c + 28].copy_from_slice(&size.to_le_bytes());
+    });
+}
+
 #[test]
 fn an_entry_larger_than_it_declares_is_caught_while_reading() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
-    // Declare 10 bytes in the central directory (offset 24 = uncompressed size).
-    patch(&zip, |b| {
-        let c = records(b, CENTRAL)[0];
-        b[c + 24..c + 28].copy_from_slice(&10u32.to_le_bytes());
-    });
+    let (_dir, zip) = users_zip(Deflated);
+    declare_size(&zip, 10);
     let incoming = open_zip(&zip, &ZipLimits::default()).expect("headers alone look fine");
     let file = &incoming.files()[0];
     assert_eq!(file.size(), Some(10));
     assert_eq!(
         read_error(file),
-        format!(
-            "`{}` entry `users.csv` decompresses to more than the 10 bytes its header declares; the zip is corrupt or hostile, re-create it",
-            zip.display()
+        about(
+            &zip,
+            "entry `users.csv` decompresses to more than the 10 bytes its header declares; the zip is corrupt or hostile, re-create it"
         )
     );
 }
 
 #[test]
 fn an_entry_shorter_than_it_declares_is_caught_at_its_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
-    patch(&zip, |b| {
-        let c = records(b, CENTRAL)[0];
-        b[c + 24..c + 28].copy_from_slice(&200u32.to_le_bytes());
-    });
+    let (_dir, zip) = users_zip(Deflated);
+    declare_size(&zip, 200);
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert_eq!(
         read_error(&incoming.files()[0]),
-        format!(
-            "`{}` entry `users.csv` decompresses to {} bytes but its header declares 200; the zip is corrupt or was cut short, re-create it",
-            zip.display(),
-            USERS.len()
+        about(
+            &zip,
+            &format!(
+                "entry `users.csv` decompresses to {} bytes but its header declares 200; the zip is corrupt or was cut short, re-create it",
+                USERS.len()
+            )
         )
     );
 }
 
 #[test]
 fn a_corrupted_entry_fails_its_checksum() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| replace_all(b, b"jdoe", b"jdoo"));
     let incoming = open_zip(&zip, &ZipLimits::default()).unwrap();
     assert!(read_error(&incoming.files()[0]).contains("entry `users.csv` fails its checksum"));
@@ -425,15 +427,11 @@ fn a_corrupted_entry_fails_its_checksum() {
 
 #[test]
 fn a_truncated_zip_is_refused_as_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Deflated)]);
+    let (_dir, zip) = users_zip(Deflated);
     patch(&zip, |b| b.truncate(b.len() - 30));
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` is not a readable zip: there is no end-of-central-directory record (not a zip, or cut short); it is corrupt or was cut short, export or upload it again",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "is not a readable zip: there is no end-of-central-directory record (not a zip, or cut short); it is corrupt or was cut short, export or upload it again",
     );
 }
 
@@ -449,18 +447,14 @@ fn a_file_that_is_not_a_zip_is_refused_as_corrupt() {
 
 #[test]
 fn a_local_header_naming_another_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let zip = make_zip(dir.path(), &[("users.csv", USERS, Stored)]);
+    let (_dir, zip) = users_zip(Stored);
     patch(&zip, |b| {
         let l = records(b, LOCAL)[0];
         b[l + 30..l + 39].copy_from_slice(b"evil.exe\0");
     });
-    assert_eq!(
-        refusal(&zip).to_string(),
-        format!(
-            "`{}` entry `users.csv` is corrupt: its local header names a different file than the central directory; export or upload the zip again",
-            zip.display()
-        )
+    assert_refused(
+        &zip,
+        "entry `users.csv` is corrupt: its local header names a different file than the central directory; export or upload the zip again",
     );
 }
 

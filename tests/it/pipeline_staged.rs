@@ -154,6 +154,38 @@ impl World {
             .is_some()
     }
 
+    /// [`World::batch`] of the [`good`] files.
+    async fn good_batch(&self, name: &str) -> (BatchId, std::path::PathBuf) {
+        self.batch(name, &refs(&good())).await
+    }
+
+    /// [`World::batch`] of a users.csv of `users` users alone.
+    async fn users_batch(&self, name: &str, users: usize) -> (BatchId, std::path::PathBuf) {
+        self.batch(name, &[("users.csv", &users_csv(users))]).await
+    }
+
+    /// One run of the batch with no submit lease, which must finish it.
+    async fn run_once(&self, id: &BatchId, dir: &Path) -> canvas_sis::ledger::BatchRecord {
+        run_finished(&self.staged(Duration::ZERO), id, dir).await
+    }
+
+    /// Records an operator's approval of a held batch, straight in the ledger.
+    async fn approve_in_ledger(&self, id: &BatchId) {
+        self.ledger
+            .update_batch(id, |r| {
+                r.approved = true;
+                Ok::<(), canvas_sis::ledger::LedgerError>(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The validation report archived for the batch.
+    async fn report_of(&self, rec: &canvas_sis::ledger::BatchRecord) -> Vec<u8> {
+        let key = rec.archive.report.as_ref().expect("a report is archived");
+        self.ledger.get_archive(key).await.unwrap().unwrap()
+    }
+
     async fn posts(&self) -> usize {
         self.sim
             .requests()
@@ -177,6 +209,56 @@ fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(n, b)| (*n, b.as_str())).collect()
 }
 
+/// A world with one batch of the [`good`] files, left as a worker that died right after
+/// recording `submitting` would.
+async fn crashed_after_recording_submitting() -> (World, BatchId, std::path::PathBuf) {
+    let w = world().await;
+    let (id, dir) = w.good_batch("b1").await;
+    w.crash_after_recording_submitting(&id, &dir).await;
+    (w, id, dir)
+}
+
+const COURSES_ONLY: &[(&str, &str)] = &[("courses.csv", COURSES)];
+
+fn good_zip() -> Vec<u8> {
+    zip_of(&refs(&good()))
+}
+
+fn terminal(state: &str, ok: bool) -> Stage {
+    Stage::Terminal {
+        state: state.into(),
+        ok,
+    }
+}
+
+/// The batches a tenant run finished, in the order it finished them.
+fn finished_ids(finished: &[canvas_sis::ledger::BatchRecord]) -> Vec<BatchId> {
+    finished.iter().map(|r| r.id.clone()).collect()
+}
+
+/// The batches a tenant run finished, each with the name of the stage it ended in.
+fn finished_stages(finished: &[canvas_sis::ledger::BatchRecord]) -> Vec<(BatchId, &'static str)> {
+    finished
+        .iter()
+        .map(|r| (r.id.clone(), r.stage.name()))
+        .collect()
+}
+
+/// Imports `terms` into the simulator and waits for it: batch mode needs the term to exist.
+async fn seed_terms(sim: &Sim, terms: &str) {
+    let seed = sim.post_zip_id(zip_of(&[("terms.csv", terms)]), "").await;
+    sim.wait_real(seed, Duration::from_secs(10)).await;
+}
+
+/// One run of the batch by `staged`, which must finish it.
+async fn run_finished(
+    staged: &Staged<'_, MemoryStore>,
+    id: &BatchId,
+    dir: &Path,
+) -> canvas_sis::ledger::BatchRecord {
+    finished(staged.run_batch(id, dir).await.unwrap())
+}
+
 fn finished(p: Progress) -> canvas_sis::ledger::BatchRecord {
     match p {
         Progress::Finished(r) => *r,
@@ -187,15 +269,9 @@ fn finished(p: Progress) -> canvas_sis::ledger::BatchRecord {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_runs_from_received_to_terminal_and_its_outcome_is_archived() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let (id, dir) = w.good_batch("b1").await;
+    let rec = w.run_once(&id, &dir).await;
+    assert_eq!(rec.stage, terminal("imported", true));
     assert!(rec.canvas_import_id.is_some());
     for key in [
         &rec.archive.report,
@@ -228,31 +304,19 @@ async fn a_batch_runs_from_received_to_terminal_and_its_outcome_is_archived() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_most_one_import_when_the_worker_died_after_recording_submitting_before_the_post() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let (w, id, dir) = crashed_after_recording_submitting().await;
+    let rec = w.run_once(&id, &dir).await;
+    assert_eq!(rec.stage, terminal("imported", true));
     assert_eq!(w.sim.imports().await.len(), 1);
     assert_eq!(w.posts().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_most_one_import_when_the_worker_died_after_the_post_before_recording_it() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     // The dead worker's POST (this batch's files, our user) reached Canvas.
-    let theirs = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
-        .as_u64()
-        .unwrap();
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let theirs = w.sim.post_zip_id(good_zip(), "").await;
+    let rec = w.run_once(&id, &dir).await;
     assert_eq!(
         rec.canvas_import_id,
         Some(theirs),
@@ -264,26 +328,20 @@ async fn at_most_one_import_when_the_worker_died_after_the_post_before_recording
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submitted_batch_is_only_waited_on_never_uploaded_again() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
-    let import = w.sim.post_zip(small_feed(), "").await["id"]
-        .as_u64()
-        .unwrap();
+    let (w, id, dir) = crashed_after_recording_submitting().await;
+    let import = w.sim.post_zip_id(small_feed(), "").await;
     w.ledger
         .transition(&id, Stage::Submitted { import_id: import }, "test")
         .await
         .unwrap();
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let rec = w.run_once(&id, &dir).await;
     assert_eq!(rec.canvas_import_id, Some(import));
     assert_eq!(w.posts().await, 1, "only the one made before the crash");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_being_submitted_by_a_live_worker_is_left_alone() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     let err = w
         .staged(Duration::from_secs(600))
         .run_batch(&id, &dir)
@@ -296,18 +354,12 @@ async fn a_batch_being_submitted_by_a_live_worker_is_left_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
     let w = world().await;
-    let (b1, d1) = w.batch("b1", &refs(&good())).await;
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, d1) = w.good_batch("b1").await;
+    let (b2, d2) = w.users_batch("b2", 4).await;
     w.sim.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
     let staged = w.staged(Duration::ZERO);
-    let r1 = finished(staged.run_batch(&b1, &d1).await.unwrap());
-    assert_eq!(
-        r1.stage,
-        Stage::Terminal {
-            state: "failed_with_messages".into(),
-            ok: false
-        }
-    );
+    let r1 = run_finished(&staged, &b1, &d1).await;
+    assert_eq!(r1.stage, terminal("failed_with_messages", false));
     assert!(w.halted().await, "the tenant is halted");
     let Progress::Blocked(parked) = staged.run_batch(&b2, &d2).await.unwrap() else {
         panic!("must park")
@@ -325,23 +377,17 @@ async fn in_order_never_past_a_failure_later_batches_park_until_resume() {
     canvas_sis::pipeline::operator::resume(&w.ledger, "main")
         .await
         .unwrap();
-    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
-    assert_eq!(
-        r2.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let r2 = run_finished(&staged, &b2, &d2).await;
+    assert_eq!(r2.stage, terminal("imported", true));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mass_change_is_held_until_approved() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
-    finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
+    let (b1, d1) = w.users_batch("b1", 100).await;
+    run_finished(&staged, &b1, &d1).await;
+    let (b2, d2) = w.users_batch("b2", 30).await;
     let Progress::Blocked(held) = staged.run_batch(&b2, &d2).await.unwrap() else {
         panic!("must hold")
     };
@@ -350,21 +396,9 @@ async fn a_mass_change_is_held_until_approved() {
     };
     assert!(reason.contains("users went from 100 to 30"), "{reason}");
     assert_eq!(w.sim.imports().await.len(), 1);
-    w.ledger
-        .update_batch(&b2, |r| {
-            r.approved = true;
-            Ok::<(), canvas_sis::ledger::LedgerError>(())
-        })
-        .await
-        .unwrap();
-    let r2 = finished(staged.run_batch(&b2, &d2).await.unwrap());
-    assert_eq!(
-        r2.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    w.approve_in_ledger(&b2).await;
+    let r2 = run_finished(&staged, &b2, &d2).await;
+    assert_eq!(r2.stage, terminal("imported", true));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,20 +410,9 @@ async fn a_rejected_batch_sends_nothing_keeps_its_report_and_halts_the_tenant() 
             &[("users.csv", "user_id,login_id,status\nU1,u\"1,active\n")],
         )
         .await;
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "rejected".into(),
-            ok: false
-        }
-    );
-    let report = w
-        .ledger
-        .get_archive(rec.archive.report.as_ref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = w.run_once(&id, &dir).await;
+    assert_eq!(rec.stage, terminal("rejected", false));
+    let report = w.report_of(&rec).await;
     assert!(String::from_utf8_lossy(&report).contains("users.csv:2"));
     assert!(w.sim.requests().await.is_empty());
     assert!(w.halted().await, "the tenant is halted");
@@ -409,20 +432,9 @@ async fn a_tenants_strict_rule_rejects_a_batch_canvas_would_import_with_a_warnin
     let mut staged = w.staged(Duration::ZERO);
     staged.request.validate.strict =
         canvas_sis::sis::validate::Strict::rules(&["bad_status"]).unwrap();
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "rejected".into(),
-            ok: false
-        }
-    );
-    let report = w
-        .ledger
-        .get_archive(rec.archive.report.as_ref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = run_finished(&staged, &id, &dir).await;
+    assert_eq!(rec.stage, terminal("rejected", false));
+    let report = w.report_of(&rec).await;
     let report = String::from_utf8_lossy(&report);
     assert!(
         report.contains("strict setting covers bad_status"),
@@ -439,10 +451,10 @@ fn input_of(rec: &canvas_sis::ledger::BatchRecord) -> Option<std::path::PathBuf>
 async fn batches_behind_a_held_batch_are_parked_and_go_on_in_order_once_it_is_approved() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(100))]).await;
-    finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(30))]).await;
-    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(31))]).await;
+    let (b1, d1) = w.users_batch("b1", 100).await;
+    run_finished(&staged, &b1, &d1).await;
+    let (b2, _) = w.users_batch("b2", 30).await;
+    let (b3, _) = w.users_batch("b3", 31).await;
     let run = staged.run_tenant(input_of).await.unwrap();
     let (stopped, _) = run.stopped_at.expect("stopped at the held batch");
     assert_eq!(stopped.id, b2);
@@ -468,20 +480,20 @@ async fn batches_behind_a_held_batch_are_parked_and_go_on_in_order_once_it_is_ap
         .await
         .unwrap();
     let run = staged.run_tenant(input_of).await.unwrap();
-    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    let ids = finished_ids(&run.finished);
     assert_eq!(ids, vec![b2, b3]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_runs_in_arrival_order_and_stops_at_a_failure_parking_the_rest() {
     let w = world().await;
-    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
-    let (b3, _) = w.batch("b3", &[("users.csv", &users_csv(5))]).await;
+    let (b1, _) = w.users_batch("b1", 3).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
+    let (b3, _) = w.users_batch("b3", 5).await;
     w.sim.add_fault(json!({"method": "POST", "skip": 1, "action": {"kind": "import", "final_state": "failed"}})).await;
     let staged = w.staged(Duration::ZERO);
     let run = staged.run_tenant(input_of).await.unwrap();
-    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    let ids = finished_ids(&run.finished);
     assert_eq!(
         ids,
         vec![b1.clone(), b2.clone()],
@@ -511,9 +523,7 @@ async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str
             json!({"method": "POST", "action": {"kind": "import", "final_state": final_state}}),
         )
         .await;
-    let import = w.sim.post_zip(small_feed(), "").await["id"]
-        .as_u64()
-        .unwrap();
+    let import = w.sim.post_zip_id(small_feed(), "").await;
     w.ledger
         .transition(id, Stage::Submitted { import_id: import }, "test")
         .await
@@ -524,8 +534,8 @@ async fn submitted_ending(w: &World, id: &BatchId, dir: &Path, final_state: &str
 #[tokio::test(flavor = "multi_thread")]
 async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_after_resume() {
     let w = world().await;
-    let (b1, d1) = w.batch("b1", &refs(&good())).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, d1) = w.good_batch("b1").await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     submitted_ending(&w, &b1, &d1, "failed_with_messages").await;
     operator::pause(&w.ledger, "main", "ops", "term rollover")
         .await
@@ -575,15 +585,12 @@ async fn never_past_a_failure_a_failure_during_a_pause_keeps_the_tenant_halted_a
 #[tokio::test(flavor = "multi_thread")]
 async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt_still_halts() {
     let w = world().await;
-    let (b1, d1) = w.batch("b1", &refs(&good())).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, d1) = w.good_batch("b1").await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     let import = submitted_ending(&w, &b1, &d1, "failed").await;
     w.sim.wait_real(import, Duration::from_secs(10)).await;
     // The worker recorded Canvas's end, then died before it could halt the tenant.
-    let failed = Stage::Terminal {
-        state: "failed".into(),
-        ok: false,
-    };
+    let failed = terminal("failed", false);
     w.ledger
         .transition(&b1, failed, "Canvas ended it failed")
         .await
@@ -607,15 +614,15 @@ async fn never_past_a_failure_a_crash_between_recording_the_failure_and_the_halt
 async fn a_tenant_whose_policy_continues_goes_on_past_a_failure_which_is_acknowledged_by_the_policy()
  {
     let w = world().await;
-    let (b1, _) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let (b2, _) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, _) = w.users_batch("b1", 3).await;
+    let (b2, _) = w.users_batch("b2", 4).await;
     w.sim
         .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
         .await;
     let mut staged = w.staged(Duration::ZERO);
     staged.on_failure = OnFailure::Continue;
     let run = staged.run_tenant(input_of).await.unwrap();
-    let ids: Vec<_> = run.finished.iter().map(|r| r.id.clone()).collect();
+    let ids = finished_ids(&run.finished);
     assert_eq!(ids, vec![b1.clone(), b2]);
     assert!(
         !w.halted().await,
@@ -632,24 +639,17 @@ async fn a_tenant_whose_policy_continues_goes_on_past_a_failure_which_is_acknowl
 async fn only_the_newest_full_snapshot_is_sent_older_ones_are_superseded() {
     let w = world().await;
     // The term must exist before batch mode can name it.
-    let seed = w.sim.post_zip(zip_of(&[("terms.csv", TERMS)]), "").await;
-    w.sim
-        .wait_real(seed["id"].as_u64().unwrap(), Duration::from_secs(10))
-        .await;
+    seed_terms(&w.sim, TERMS).await;
     let mut staged = w.staged(Duration::ZERO);
     staged.request.options.batch_mode = Some(canvas_sis::canvas::BatchMode::Term(
         canvas_sis::canvas::BatchModeTerm::SisId("T2026".into()),
     ));
     staged.request.options.change_threshold = Some(100);
-    let (s1, _) = w.batch("s1", &[("courses.csv", COURSES)]).await;
-    let (s2, _) = w.batch("s2", &[("courses.csv", COURSES)]).await;
-    let (s3, _) = w.batch("s3", &[("courses.csv", COURSES)]).await;
+    let (s1, _) = w.batch("s1", COURSES_ONLY).await;
+    let (s2, _) = w.batch("s2", COURSES_ONLY).await;
+    let (s3, _) = w.batch("s3", COURSES_ONLY).await;
     let run = staged.run_tenant(input_of).await.unwrap();
-    let stages: Vec<_> = run
-        .finished
-        .iter()
-        .map(|r| (r.id.clone(), r.stage.name()))
-        .collect();
+    let stages = finished_stages(&run.finished);
     assert_eq!(
         stages,
         vec![(s1, "superseded"), (s2, "superseded"), (s3, "terminal")]
@@ -666,10 +666,7 @@ async fn a_batch_is_superseded_only_by_a_later_snapshot_of_the_same_term() {
     let w = world().await;
     let terms =
         format!("{TERMS}T2025S,Spring 2026,active,2026-01-10T00:00:00Z,2026-05-20T00:00:00Z\n");
-    let seed = w.sim.post_zip(zip_of(&[("terms.csv", &terms)]), "").await;
-    w.sim
-        .wait_real(seed["id"].as_u64().unwrap(), Duration::from_secs(10))
-        .await;
+    seed_terms(&w.sim, &terms).await;
     // The tenant's default is fall's full snapshot; spring's batch names its own term.
     let defaults = canvas_sis::config::ImportDefaults {
         batch_mode_term: Some("sis_term_id:T2026".into()),
@@ -686,14 +683,10 @@ async fn a_batch_is_superseded_only_by_a_later_snapshot_of_the_same_term() {
     let (s1, _) = w
         .batch_with_import("spring", &[("courses.csv", COURSES)], Some(&spring))
         .await;
-    let (f1, _) = w.batch("fall-1", &[("courses.csv", COURSES)]).await;
-    let (f2, _) = w.batch("fall-2", &[("courses.csv", COURSES)]).await;
+    let (f1, _) = w.batch("fall-1", COURSES_ONLY).await;
+    let (f2, _) = w.batch("fall-2", COURSES_ONLY).await;
     let run = staged.run_tenant(input_of).await.unwrap();
-    let stages: Vec<_> = run
-        .finished
-        .iter()
-        .map(|r| (r.id.clone(), r.stage.name()))
-        .collect();
+    let stages = finished_stages(&run.finished);
     assert_eq!(
         stages,
         vec![(f1, "superseded"), (s1, "terminal"), (f2, "terminal")],
@@ -707,11 +700,11 @@ async fn a_batch_is_superseded_only_by_a_later_snapshot_of_the_same_term() {
 async fn after_a_crash_the_previous_batch_import_is_never_taken_for_this_one() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (b1, d1) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
-    let first = finished(staged.run_batch(&b1, &d1).await.unwrap());
-    let (b2, d2) = w.batch("b2", &[("users.csv", &users_csv(4))]).await;
+    let (b1, d1) = w.users_batch("b1", 3).await;
+    let first = run_finished(&staged, &b1, &d1).await;
+    let (b2, d2) = w.users_batch("b2", 4).await;
     w.crash_after_recording_submitting(&b2, &d2).await;
-    let second = finished(staged.run_batch(&b2, &d2).await.unwrap());
+    let second = run_finished(&staged, &b2, &d2).await;
     assert_ne!(
         second.canvas_import_id, first.canvas_import_id,
         "b1's import, created a moment ago, is not b2's"
@@ -724,30 +717,18 @@ async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() 
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
     // Left validated, then left packed (zip on disk), as a worker that died there would.
-    let (validated, d1) = w.batch("validated", &[("users.csv", &users_csv(3))]).await;
+    let (validated, d1) = w.users_batch("validated", 3).await;
     w.ledger
         .transition(&validated, Stage::Validated, "crash after validate")
         .await
         .unwrap();
-    let r1 = finished(staged.run_batch(&validated, &d1).await.unwrap());
-    assert_eq!(
-        r1.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let r1 = run_finished(&staged, &validated, &d1).await;
+    assert_eq!(r1.stage, terminal("imported", true));
 
-    let (packed, d2) = w.batch("packed", &[("users.csv", &users_csv(4))]).await;
+    let (packed, d2) = w.users_batch("packed", 4).await;
     w.crash_after_packing(&packed, &d2).await;
-    let r2 = finished(staged.run_batch(&packed, &d2).await.unwrap());
-    assert_eq!(
-        r2.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let r2 = run_finished(&staged, &packed, &d2).await;
+    assert_eq!(r2.stage, terminal("imported", true));
     assert_eq!(w.sim.imports().await.len(), 2, "one import per batch");
     let history: Vec<_> = r1.history.iter().map(|h| h.to.name()).collect();
     assert_eq!(
@@ -761,7 +742,7 @@ async fn a_crash_at_each_stage_before_the_post_resumes_there_and_imports_once() 
 async fn a_crash_while_held_or_parked_resumes_there() {
     let w = world().await;
     let staged = w.staged(Duration::ZERO);
-    let (held, d1) = w.batch("held", &[("users.csv", &users_csv(3))]).await;
+    let (held, d1) = w.users_batch("held", 3).await;
     w.ledger
         .transition(&held, Stage::Validated, "t")
         .await
@@ -776,23 +757,11 @@ async fn a_crash_while_held_or_parked_resumes_there() {
         )
         .await
         .unwrap();
-    w.ledger
-        .update_batch(&held, |r| {
-            r.approved = true;
-            Ok::<(), canvas_sis::ledger::LedgerError>(())
-        })
-        .await
-        .unwrap();
-    let r1 = finished(staged.run_batch(&held, &d1).await.unwrap());
-    assert_eq!(
-        r1.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    w.approve_in_ledger(&held).await;
+    let r1 = run_finished(&staged, &held, &d1).await;
+    assert_eq!(r1.stage, terminal("imported", true));
 
-    let (parked, d2) = w.batch("parked", &[("users.csv", &users_csv(4))]).await;
+    let (parked, d2) = w.users_batch("parked", 4).await;
     w.ledger
         .transition(
             &parked,
@@ -803,14 +772,8 @@ async fn a_crash_while_held_or_parked_resumes_there() {
         )
         .await
         .unwrap();
-    let r2 = finished(staged.run_batch(&parked, &d2).await.unwrap());
-    assert_eq!(
-        r2.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let r2 = run_finished(&staged, &parked, &d2).await;
+    assert_eq!(r2.stage, terminal("imported", true));
     assert_eq!(w.sim.imports().await.len(), 2);
 }
 
@@ -821,10 +784,8 @@ async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
     w.sim
         .add_fault(json!({"method": "POST", "action": {"kind": "import", "stuck_in": "created"}}))
         .await;
-    let other = w.sim.post_zip(small_feed(), "").await["id"]
-        .as_u64()
-        .unwrap();
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let other = w.sim.post_zip_id(small_feed(), "").await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     let err = staged.run_batch(&id, &dir).await.unwrap_err();
     assert!(
         err.to_string().contains(&format!("SIS import {other}")),
@@ -836,24 +797,10 @@ async fn a_batch_waits_packed_while_another_import_of_the_account_runs() {
         "not sent behind it"
     );
     assert_eq!(w.posts().await, 1);
-    let resp = w
-        .sim
-        .http
-        .patch(w.sim.url(&format!("/__sim/imports/{other}")))
-        .json(&json!({"frozen": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    w.sim.patch_import(other, json!({"frozen": false})).await;
     w.sim.wait_real(other, Duration::from_secs(10)).await;
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let rec = run_finished(&staged, &id, &dir).await;
+    assert_eq!(rec.stage, terminal("imported", true));
 }
 
 /// Leaves the batch as a worker that died after recording `packed` *and* sending its POST,
@@ -880,9 +827,7 @@ async fn crash_after_the_post_before_the_archive(
         .transition(id, Stage::Submitting, "test")
         .await
         .unwrap();
-    let import = w.sim.post_zip(bytes.clone(), "").await["id"]
-        .as_u64()
-        .unwrap();
+    let import = w.sim.post_zip_id(bytes.clone(), "").await;
     std::fs::remove_file(&zip).unwrap();
     (bytes, import)
 }
@@ -890,16 +835,10 @@ async fn crash_after_the_post_before_the_archive(
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_is_lost_a_zip_not_archived_before_a_crash_is_packed_again_and_archived() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     let (sent, theirs) = crash_after_the_post_before_the_archive(&w, &id, &dir).await;
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    let rec = w.run_once(&id, &dir).await;
+    assert_eq!(rec.stage, terminal("imported", true));
     assert_eq!(
         rec.canvas_import_id,
         Some(theirs),
@@ -918,17 +857,14 @@ async fn nothing_is_lost_a_zip_not_archived_before_a_crash_is_packed_again_and_a
 #[tokio::test(flavor = "multi_thread")]
 async fn a_zip_that_can_no_longer_be_packed_the_same_does_not_hold_back_canvass_end() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     let (_, theirs) = crash_after_the_post_before_the_archive(&w, &id, &dir).await;
     std::fs::write(dir.join("users.csv"), users_csv(5)).unwrap();
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let rec = w.run_once(&id, &dir).await;
     assert_eq!(rec.canvas_import_id, Some(theirs));
     assert_eq!(
         rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        },
+        terminal("imported", true),
         "Canvas's end is recorded all the same"
     );
     assert_eq!(
@@ -975,7 +911,7 @@ async fn at_most_one_import_when_a_second_worker_finds_a_submitting_batch_whose_
         .add_fault(json!({"method": "POST", "path_contains": "/sis_imports",
             "action": {"kind": "delay", "millis": 4000}}))
         .await;
-    let (id, dir) = w.batch("wednesday", &refs(&good())).await;
+    let (id, dir) = w.good_batch("wednesday").await;
     let (a, b) = (w.staged(lease), w.staged(lease));
     let second = async {
         // B's sweep comes while A's POST is in Canvas's hands, two leases after A claimed it.
@@ -1010,9 +946,7 @@ async fn at_most_one_import_when_a_second_worker_finds_a_submitting_batch_whose_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_one_of_two_workers_takes_over_an_abandoned_submitting_batch() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     age_submitting(&w, &id).await;
     let (a, b) = (
         w.staged(Duration::from_secs(60)),
@@ -1040,17 +974,10 @@ async fn only_one_of_two_workers_takes_over_an_abandoned_submitting_batch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_by_another_user_in_the_post_window_is_never_adopted() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     // Another tool on the account, with its own token, posts the same files meanwhile.
-    let theirs = w
-        .sim
-        .post_zip_as("import-token", zip_of(&refs(&good())), "")
-        .await["id"]
-        .as_u64()
-        .unwrap();
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let theirs = w.sim.post_zip_id_as("import-token", good_zip(), "").await;
+    let rec = w.run_once(&id, &dir).await;
     assert_ne!(
         rec.canvas_import_id,
         Some(theirs),
@@ -1061,39 +988,28 @@ async fn an_import_by_another_user_in_the_post_window_is_never_adopted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_of_our_user_with_other_files_in_the_post_window_is_never_adopted() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     // An admin's manual import with the integration's token, of other files.
-    let theirs = w.sim.post_zip(small_feed(), "").await["id"]
-        .as_u64()
-        .unwrap();
+    let theirs = w.sim.post_zip_id(small_feed(), "").await;
     w.sim.wait_real(theirs, Duration::from_secs(10)).await;
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let rec = w.run_once(&id, &dir).await;
     assert_ne!(rec.canvas_import_id, Some(theirs), "its files are not ours");
     assert_eq!(w.sim.imports().await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_imports_of_ours_that_could_each_be_the_lost_post_leave_the_batch_to_an_operator() {
-    let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
-    w.crash_after_recording_submitting(&id, &dir).await;
+    let (w, id, dir) = crashed_after_recording_submitting().await;
     let mut candidates = Vec::new();
     for _ in 0..2 {
-        let i = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
-            .as_u64()
-            .unwrap();
+        let i = w.sim.post_zip_id(good_zip(), "").await;
         w.sim.wait_real(i, Duration::from_secs(10)).await;
         candidates.push(i);
     }
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let rec = w.run_once(&id, &dir).await;
     assert_eq!(
         rec.stage,
-        Stage::Terminal {
-            state: "unresolved".into(),
-            ok: false
-        },
+        terminal("unresolved", false),
         "neither is adopted, nothing is sent"
     );
     let said = rec.errors.join("\n");
@@ -1108,7 +1024,7 @@ async fn two_imports_of_ours_that_could_each_be_the_lost_post_leave_the_batch_to
 async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_lookalike() {
     use canvas_sis::ledger::SubmitLease;
     let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     w.crash_after_packing(&id, &dir).await;
     // The worker died after claiming the batch, before recording its POST: none left.
     let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
@@ -1121,9 +1037,7 @@ async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_l
         .await
         .unwrap();
     // Meanwhile the same files reach Canvas with our token by another way (an admin's script).
-    let lookalike = w.sim.post_zip(zip_of(&refs(&good())), "").await["id"]
-        .as_u64()
-        .unwrap();
+    let lookalike = w.sim.post_zip_id(good_zip(), "").await;
     let rec = finished(
         w.staged(Duration::from_secs(60))
             .run_batch(&id, &dir)
@@ -1147,7 +1061,7 @@ async fn a_batch_whose_lease_shows_no_post_left_is_uploaded_without_adopting_a_l
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     w.crash_after_packing(&id, &dir).await;
     let mut staged = w.staged(Duration::ZERO);
     let now = chrono::Utc::now();
@@ -1166,7 +1080,7 @@ async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent()
     );
     assert_eq!(w.posts().await, 0, "nothing sent in the window");
     staged.blackouts.clear();
-    let rec = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let rec = run_finished(&staged, &id, &dir).await;
     assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
     assert_eq!(w.posts().await, 1);
 }
@@ -1174,7 +1088,7 @@ async fn a_blackout_that_opens_before_the_submit_parks_the_packed_batch_unsent()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_run_ends_between_steps_and_resumes_from_the_recorded_stage() {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &[("users.csv", &users_csv(3))]).await;
+    let (id, dir) = w.users_batch("b1", 3).await;
     let staged = w.staged(Duration::ZERO);
     staged.stop.cancel();
     let err = staged.run_batch(&id, &dir).await.unwrap_err();
@@ -1183,7 +1097,7 @@ async fn a_stopped_run_ends_between_steps_and_resumes_from_the_recorded_stage() 
         w.ledger.get_batch(&id).await.unwrap().unwrap().stage,
         Stage::Received
     );
-    let rec = finished(w.staged(Duration::ZERO).run_batch(&id, &dir).await.unwrap());
+    let rec = w.run_once(&id, &dir).await;
     assert!(matches!(rec.stage, Stage::Terminal { ok: true, .. }));
 }
 
@@ -1201,20 +1115,14 @@ fn with_unknown_term(mut staged: Staged<'_, MemoryStore>) -> Staged<'_, MemorySt
 async fn a_create_refused_by_canvas_ends_the_batch_rejected_with_canvass_message_and_halts_the_tenant()
  {
     let w = world().await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     let staged = with_unknown_term(w.staged(Duration::ZERO));
     // Canvas's api_find of the term answers 404 before any import exists.
     let rec = match staged.run_batch(&id, &dir).await {
         Ok(p) => finished(p),
         Err(e) => panic!("a refused create must end the batch, not leave it to be sent again: {e}"),
     };
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "rejected".into(),
-            ok: false
-        }
-    );
+    assert_eq!(rec.stage, terminal("rejected", false));
     assert!(
         rec.errors
             .iter()
@@ -1232,7 +1140,7 @@ async fn a_create_refused_by_canvas_ends_the_batch_rejected_with_canvass_message
     assert_eq!(rec.canvas_import_id, None);
     assert!(w.halted().await, "the tenant halts");
     // The next pass finds it ended: nothing is sent again.
-    let again = finished(staged.run_batch(&id, &dir).await.unwrap());
+    let again = run_finished(&staged, &id, &dir).await;
     assert_eq!(again.stage, rec.stage);
     assert_eq!(w.posts().await, 1);
     assert!(w.sim.imports().await.is_empty());
@@ -1253,7 +1161,7 @@ async fn a_create_refused_for_the_tokens_permission_stays_retryable_and_alerts_t
     let mut w = world().await;
     // This token may read imports (manage_sis) but not create them (import_sis).
     w.client = client(&w.sim, "manage-token");
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     let events = Events::default();
     let mut staged = w.staged(Duration::ZERO);
     staged.obs = &events;
@@ -1283,20 +1191,14 @@ async fn a_failed_file_upload_is_retried_and_never_waited_on_as_an_orphan_import
         .add_fault(json!({"path_contains": "/files_api/", "times": 4,
             "action": {"kind": "status", "status": 502}}))
         .await;
-    let (id, dir) = w.batch("b1", &refs(&good())).await;
+    let (id, dir) = w.good_batch("b1").await;
     let mut staged = w.staged(Duration::ZERO);
     staged.request.wait.deadline = Duration::from_secs(5);
     let rec = match staged.run_batch(&id, &dir).await {
         Ok(p) => finished(p),
         Err(e) => panic!("the batch must not wait on an import whose file never arrived: {e}"),
     };
-    assert_eq!(
-        rec.stage,
-        Stage::Terminal {
-            state: "imported".into(),
-            ok: true
-        }
-    );
+    assert_eq!(rec.stage, terminal("imported", true));
     let imports = w.sim.imports().await;
     let state = |i: &serde_json::Value| i["workflow_state"].as_str().unwrap().to_owned();
     let imported: Vec<_> = imports.iter().filter(|i| state(i) == "imported").collect();

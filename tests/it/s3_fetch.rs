@@ -27,6 +27,33 @@ async fn setup() -> (Moto, S3Batches) {
     (m, fetcher)
 }
 
+/// [`setup`] with the drop bucket holding `objects`.
+async fn setup_with(objects: &[(&str, &[u8])]) -> (Moto, S3Batches) {
+    let (m, s3) = setup().await;
+    put_all(&m, objects).await;
+    (m, s3)
+}
+
+/// Puts each (key, body) in the drop bucket, in order.
+async fn put_all(m: &Moto, objects: &[(&str, &[u8])]) {
+    for (key, body) in objects {
+        m.put(BUCKET, key, body.to_vec()).await;
+    }
+}
+
+/// Puts `main/{folder}/users.csv` and a manifest listing it and `also`, which is not put.
+async fn put_users_listing_also(m: &Moto, folder: &str, also: &str) {
+    m.put(BUCKET, &format!("main/{folder}/users.csv"), b"u".to_vec())
+        .await;
+    let manifest = format!(r#"{{"files":[{{"name":"users.csv"}},{{"name":"{also}"}}]}}"#);
+    m.put(
+        BUCKET,
+        &format!("main/{folder}/manifest.json"),
+        manifest.into_bytes(),
+    )
+    .await;
+}
+
 /// Fetches what `key` triggers into a fresh folder.
 async fn fetch(
     s3: &S3Batches,
@@ -35,6 +62,25 @@ async fn fetch(
 ) -> (tempfile::TempDir, Result<Fetched, FetchError>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let got = s3.fetch(&classify(key), dir.path(), policy).await;
+    (dir, got)
+}
+
+/// Fetches what `key` triggers with the [`fast`] policy, which must succeed.
+async fn fetch_ok(s3: &S3Batches, key: &str) -> (tempfile::TempDir, Fetched) {
+    let (dir, got) = fetch(s3, key, &fast()).await;
+    (dir, got.expect("fetched"))
+}
+
+/// Fetches what `key` triggers, pinned to `pin`, into a fresh folder.
+async fn fetch_pinned(
+    s3: &S3Batches,
+    key: &str,
+    pin: &Pin,
+) -> (tempfile::TempDir, Result<Fetched, FetchError>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let got = s3
+        .fetch_pinned(&classify(key), pin, dir.path(), &fast())
+        .await;
     (dir, got)
 }
 
@@ -79,8 +125,7 @@ async fn a_zip_object_arrives_byte_for_byte_with_its_sha256() {
     let (m, s3) = setup().await;
     let body = b"PK\x03\x04 not really a zip, but bytes are bytes".to_vec();
     m.put(BUCKET, "main/2026-09-01.zip", body.clone()).await;
-    let (dir, got) = fetch(&s3, "main/2026-09-01.zip", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/2026-09-01.zip").await;
     assert_eq!(f.input, dir.path().join("2026-09-01.zip"));
     assert_eq!(std::fs::read(&f.input).unwrap(), body);
     assert_eq!(
@@ -110,8 +155,7 @@ async fn a_ready_folder_takes_only_its_top_level_csvs() {
     ] {
         m.put(BUCKET, key, body.to_vec()).await;
     }
-    let (dir, got) = fetch(&s3, "main/b1/READY", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/b1/READY").await;
     assert_eq!(names(&f), ["COURSES.CSV", "users.csv"]);
     assert_eq!(f.input, dir.path());
     assert_eq!(local_names(dir.path()), ["COURSES.CSV", "users.csv"]);
@@ -126,13 +170,14 @@ async fn a_ready_folder_takes_only_its_top_level_csvs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_manifest_means_every_csv_of_the_folder() {
-    let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b2/a.csv", b"a".to_vec()).await;
-    m.put(BUCKET, "main/b2/b.csv", b"b".to_vec()).await;
-    m.put(BUCKET, "main/b2/sub/c.csv", b"c".to_vec()).await;
-    m.put(BUCKET, "main/b2/manifest.json", b"{}".to_vec()).await;
-    let (dir, got) = fetch(&s3, "main/b2/manifest.json", &fast()).await;
-    let f = got.expect("fetched");
+    let (_m, s3) = setup_with(&[
+        ("main/b2/a.csv", b"a"),
+        ("main/b2/b.csv", b"b"),
+        ("main/b2/sub/c.csv", b"c"),
+        ("main/b2/manifest.json", b"{}"),
+    ])
+    .await;
+    let (dir, f) = fetch_ok(&s3, "main/b2/manifest.json").await;
     assert_eq!(names(&f), ["a.csv", "b.csv"]);
     assert_eq!(local_names(dir.path()), ["a.csv", "b.csv"]);
     assert_eq!(f.manifest_sha256.as_deref(), Some(sha(b"{}").as_str()));
@@ -141,13 +186,12 @@ async fn an_empty_manifest_means_every_csv_of_the_folder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_its_options() {
-    let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b3/users.csv", b"user_id\n1\n".to_vec())
-        .await;
-    m.put(BUCKET, "main/b3/courses.csv", b"course_id\n".to_vec())
-        .await;
-    m.put(BUCKET, "main/b3/extra.csv", b"not listed".to_vec())
-        .await;
+    let (m, s3) = setup_with(&[
+        ("main/b3/users.csv", b"user_id\n1\n"),
+        ("main/b3/courses.csv", b"course_id\n"),
+        ("main/b3/extra.csv", b"not listed"),
+    ])
+    .await;
     let manifest = serde_json::json!({
         "files": [
             {"name": "users.csv", "sha256": sha(b"user_id\n1\n")},
@@ -162,8 +206,7 @@ async fn a_manifest_list_with_matching_digests_fetches_exactly_those_files_and_i
         manifest.clone().into_bytes(),
     )
     .await;
-    let (dir, got) = fetch(&s3, "main/b3/manifest.json", &fast()).await;
-    let f = got.expect("fetched");
+    let (dir, f) = fetch_ok(&s3, "main/b3/manifest.json").await;
     assert_eq!(names(&f), ["users.csv", "courses.csv"], "manifest order");
     assert_eq!(local_names(dir.path()), ["courses.csv", "users.csv"]);
     assert_eq!(f.files[0].sha256, sha(b"user_id\n1\n"));
@@ -202,13 +245,7 @@ async fn a_digest_mismatch_is_permanent_and_names_file_expected_and_got() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_file_that_arrives_during_the_wait_is_fetched() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b5/users.csv", b"u".to_vec()).await;
-    m.put(
-        BUCKET,
-        "main/b5/manifest.json",
-        br#"{"files":[{"name":"users.csv"},{"name":"late.csv"}]}"#.to_vec(),
-    )
-    .await;
+    put_users_listing_also(&m, "b5", "late.csv").await;
     let late_client = m.s3().await;
     let uploader = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -233,13 +270,7 @@ async fn a_listed_file_that_arrives_during_the_wait_is_fetched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listed_file_that_never_arrives_is_incomplete_naming_it() {
     let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b6/users.csv", b"u".to_vec()).await;
-    m.put(
-        BUCKET,
-        "main/b6/manifest.json",
-        br#"{"files":[{"name":"users.csv"},{"name":"never.csv"}]}"#.to_vec(),
-    )
-    .await;
+    put_users_listing_also(&m, "b6", "never.csv").await;
     let policy = FetchPolicy {
         incomplete_wait: Duration::from_secs(1),
         ..fast()
@@ -312,10 +343,11 @@ async fn path_tricks_and_bad_lists_in_a_manifest_are_refused_with_the_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparseable_manifest_is_permanent_and_shows_a_valid_one() {
-    let (m, s3) = setup().await;
-    m.put(BUCKET, "main/b7/a.csv", b"a".to_vec()).await;
-    m.put(BUCKET, "main/b7/manifest.json", br#"{"file": []}"#.to_vec())
-        .await;
+    let (_m, s3) = setup_with(&[
+        ("main/b7/a.csv", b"a"),
+        ("main/b7/manifest.json", br#"{"file": []}"#),
+    ])
+    .await;
     let (_dir, got) = fetch(&s3, "main/b7/manifest.json", &fast()).await;
     let e = got.expect_err("bad manifest");
     assert!(e.is_permanent());
@@ -571,15 +603,12 @@ async fn a_pinned_fetch_reads_the_version_its_event_named_not_the_newest() {
         .await
         .0
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         version_id: Some(monday.clone()),
         ..Pin::default()
     };
-    let f = s3
-        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect("fetched");
+    let (_dir, got) = fetch_pinned(&s3, "main/daily.zip", &pin).await;
+    let f = got.expect("fetched");
     assert_eq!(std::fs::read(&f.input).unwrap(), b"monday");
     assert_eq!(f.versions.get("daily.zip"), Some(&monday));
     let (_dir, newest) = fetch(&s3, "main/daily.zip", &fast()).await;
@@ -593,15 +622,12 @@ async fn an_overwritten_object_of_an_unversioned_bucket_is_refused_not_taken_for
     let (_, etag) = put_returning(&m, "main/daily.zip", b"monday").await;
     let etag = etag.trim_matches('"').to_owned();
     m.put(BUCKET, "main/daily.zip", b"tuesday".to_vec()).await;
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         etag: Some(etag),
         ..Pin::default()
     };
-    let e = s3
-        .fetch_pinned(&classify("main/daily.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect_err("Monday's content is gone");
+    let (_dir, got) = fetch_pinned(&s3, "main/daily.zip", &pin).await;
+    let e = got.expect_err("Monday's content is gone");
     assert!(matches!(e, FetchError::Overwritten { .. }), "{e}");
     assert!(e.is_permanent());
     assert!(e.to_string().contains("versioning"), "{e}");
@@ -620,14 +646,11 @@ async fn a_zip_deleted_after_its_event_is_gone_even_though_its_version_is_kept()
         .send()
         .await
         .expect("delete");
-    let dir = tempfile::tempdir().unwrap();
     let pin = Pin {
         version_id: Some(version),
         ..Pin::default()
     };
-    let e = s3
-        .fetch_pinned(&classify("main/gone.zip"), &pin, dir.path(), &fast())
-        .await
-        .expect_err("a deletion means: do not import");
+    let (_dir, got) = fetch_pinned(&s3, "main/gone.zip", &pin).await;
+    let e = got.expect_err("a deletion means: do not import");
     assert!(matches!(e, FetchError::Gone { .. }), "{e}");
 }

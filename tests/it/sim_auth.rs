@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+const IMPORTS: &str = "/api/v1/accounts/1/sis_imports";
+
+/// What Canvas answers: status, `WWW-Authenticate` and the JSON body (null when not JSON).
 async fn answer(resp: reqwest::Response) -> (u16, Option<String>, Value) {
     let status = resp.status().as_u16();
     let www = resp
@@ -14,17 +17,30 @@ async fn answer(resp: reqwest::Response) -> (u16, Option<String>, Value) {
     (status, www, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// [`answer`] to a GET of `path` with bearer `token`.
+async fn get_as(s: &Sim, path: &str, token: &str) -> (u16, Option<String>, Value) {
+    answer(s.get(path, token).send().await.unwrap()).await
+}
+
+/// [`answer`] to a GET of `path` with no credentials at all.
+async fn get_anonymous(s: &Sim, path: &str) -> (u16, Option<String>, Value) {
+    answer(s.http.get(s.url(path)).send().await.unwrap()).await
+}
+
+/// A raw zip create of the small feed with `token`.
+async fn create_as(s: &Sim, token: &str) -> reqwest::Response {
+    s.post(IMPORTS, token)
+        .header("Content-Type", "application/zip")
+        .body(small_feed())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn no_credentials_is_401_unauthenticated_with_www_authenticate() {
     let s = Sim::manual().await;
-    let (status, www, body) = answer(
-        s.http
-            .get(s.url("/api/v1/accounts/1/sis_imports"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, www, body) = get_anonymous(&s, IMPORTS).await;
     assert_eq!(status, 401);
     assert_eq!(www.as_deref(), Some("Bearer realm=\"canvas-lms\""));
     assert_eq!(
@@ -41,13 +57,7 @@ async fn bad_expired_and_revoked_tokens_are_401_with_www_authenticate() {
         ("expired-token", "Expired access token."),
         ("revoked-token", "Revoked access token."),
     ] {
-        let (status, www, body) = answer(
-            s.get("/api/v1/accounts/1/sis_imports", token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, www, body) = get_as(&s, IMPORTS, token).await;
         assert_eq!(status, 401, "{token}");
         assert!(www.is_some(), "{token} lacks WWW-Authenticate");
         assert_eq!(body["errors"][0]["message"], message, "{token}");
@@ -57,13 +67,7 @@ async fn bad_expired_and_revoked_tokens_are_401_with_www_authenticate() {
 #[tokio::test]
 async fn missing_scopes_is_401_without_www_authenticate() {
     let s = Sim::manual().await;
-    let (status, www, body) = answer(
-        s.get("/api/v1/accounts/1/sis_imports", "scopes-token")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, www, body) = get_as(&s, IMPORTS, "scopes-token").await;
     assert_eq!(status, 401);
     assert_eq!(www, None);
     assert_eq!(
@@ -75,13 +79,7 @@ async fn missing_scopes_is_401_without_www_authenticate() {
 #[tokio::test]
 async fn user_without_sis_permission_gets_403_unauthorized() {
     let s = Sim::manual().await;
-    let (status, www, body) = answer(
-        s.get("/api/v1/accounts/1/sis_imports", "none-token")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, www, body) = get_as(&s, IMPORTS, "none-token").await;
     assert_eq!(status, 403);
     assert_eq!(www, None);
     assert_eq!(
@@ -95,13 +93,7 @@ async fn older_canvas_answers_401_to_a_user_without_permission() {
     let mut c = manual_config();
     c.legacy_unauthorized_401 = true;
     let s = Sim::start(c).await;
-    let (status, www, body) = answer(
-        s.get("/api/v1/accounts/1/sis_imports", "none-token")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, www, body) = get_as(&s, IMPORTS, "none-token").await;
     assert_eq!(status, 401);
     assert_eq!(www, None);
     assert_eq!(body["status"], "unauthorized");
@@ -110,19 +102,9 @@ async fn older_canvas_answers_401_to_a_user_without_permission() {
 #[tokio::test]
 async fn manage_sis_alone_can_read_but_not_create() {
     let s = Sim::manual().await;
-    let list = s
-        .get("/api/v1/accounts/1/sis_imports", "manage-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(list.status(), 200);
-    let create = s
-        .post("/api/v1/accounts/1/sis_imports", "manage-token")
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await
-        .unwrap();
+    let (list, _, _) = get_as(&s, IMPORTS, "manage-token").await;
+    assert_eq!(list, 200);
+    let create = create_as(&s, "manage-token").await;
     assert_eq!(create.status(), 403);
     let imports = s.imports().await;
     assert!(
@@ -134,13 +116,7 @@ async fn manage_sis_alone_can_read_but_not_create() {
 #[tokio::test]
 async fn import_sis_alone_can_create_but_not_restore() {
     let s = Sim::manual().await;
-    let create = s
-        .post("/api/v1/accounts/1/sis_imports", "import-token")
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await
-        .unwrap();
+    let create = create_as(&s, "import-token").await;
     assert_eq!(create.status(), 200);
     let id = create.json::<Value>().await.unwrap()["id"]
         .as_u64()
@@ -159,39 +135,20 @@ async fn import_sis_alone_can_create_but_not_restore() {
 #[tokio::test]
 async fn unknown_account_is_404_even_without_credentials() {
     let s = Sim::manual().await;
-    let (status, _, body) = answer(
-        s.get("/api/v1/accounts/999/sis_imports", ADMIN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = get_as(&s, "/api/v1/accounts/999/sis_imports", ADMIN).await;
     assert_eq!(status, 404);
     assert_eq!(
         body,
         json!({"errors": [{"message": "The specified resource does not exist."}]})
     );
-    let (status, _, _) = answer(
-        s.http
-            .get(s.url("/api/v1/accounts/999/sis_imports"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, _) = get_anonymous(&s, "/api/v1/accounts/999/sis_imports").await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn sub_account_is_400_with_plain_string_errors() {
     let s = Sim::manual().await;
-    let (status, _, body) = answer(
-        s.get("/api/v1/accounts/2/sis_imports", ADMIN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = get_as(&s, "/api/v1/accounts/2/sis_imports", ADMIN).await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
@@ -202,13 +159,7 @@ async fn sub_account_is_400_with_plain_string_errors() {
 #[tokio::test]
 async fn root_without_allow_sis_import_is_403() {
     let s = Sim::manual().await;
-    let (status, _, body) = answer(
-        s.get("/api/v1/accounts/3/sis_imports", ADMIN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = get_as(&s, "/api/v1/accounts/3/sis_imports", ADMIN).await;
     assert_eq!(status, 403);
     assert_eq!(
         body,
@@ -283,29 +234,24 @@ async fn unknown_import_is_404() {
 #[tokio::test]
 async fn the_account_itself_can_be_read_by_any_token_user() {
     let s = Sim::manual().await;
-    let (status, _, body) = answer(
-        s.get("/api/v1/accounts/sis_account_id:SIM_ROOT", "none-token")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) =
+        get_as(&s, "/api/v1/accounts/sis_account_id:SIM_ROOT", "none-token").await;
     assert_eq!(status, 200);
     assert_eq!(body["id"], json!(1));
     assert_eq!(body["sis_account_id"], "SIM_ROOT");
-    let (status, _, body) = answer(s.get("/api/v1/accounts/2", ADMIN).send().await.unwrap()).await;
+    let (status, _, body) = get_as(&s, "/api/v1/accounts/2", ADMIN).await;
     assert_eq!((status, body["parent_account_id"].clone()), (200, json!(1)));
-    let (status, www, _) = answer(s.get("/api/v1/accounts/1", "bad").send().await.unwrap()).await;
+    let (status, www, _) = get_as(&s, "/api/v1/accounts/1", "bad").await;
     assert_eq!(status, 401);
     assert!(www.is_some());
-    let (status, _, _) = answer(s.get("/api/v1/accounts/77", ADMIN).send().await.unwrap()).await;
+    let (status, _, _) = get_as(&s, "/api/v1/accounts/77", ADMIN).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn users_self_is_the_token_user_that_imports_name_as_their_user() {
     let s = Sim::manual().await;
-    let (status, _, me) = answer(s.get("/api/v1/users/self", ADMIN).send().await.unwrap()).await;
+    let (status, _, me) = get_as(&s, "/api/v1/users/self", ADMIN).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["name"], "admin");
     for key in ["id", "name", "sortable_name", "short_name", "created_at"] {
@@ -316,14 +262,8 @@ async fn users_self_is_the_token_user_that_imports_name_as_their_user() {
         import["user"]["id"], me["id"],
         "the import's user is users/self"
     );
-    let (_, _, other) = answer(
-        s.get("/api/v1/users/self", "import-token")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, other) = get_as(&s, "/api/v1/users/self", "import-token").await;
     assert_ne!(other["id"], me["id"], "another token, another user");
-    let (status, _, _) = answer(s.get("/api/v1/users/self", "bad").send().await.unwrap()).await;
+    let (status, _, _) = get_as(&s, "/api/v1/users/self", "bad").await;
     assert_eq!(status, 401);
 }

@@ -21,6 +21,23 @@ async fn create_raw(
     req.send().await.unwrap()
 }
 
+const IMPORTS: &str = "/api/v1/accounts/1/sis_imports";
+
+/// A raw-body create of the small feed as a zip, with `query` (from its `?`).
+async fn create_zip(s: &Sim, query: &str) -> reqwest::Response {
+    create_raw(s, query, Some("application/zip"), small_feed()).await
+}
+
+/// A multipart create with `form`.
+async fn create_multipart(s: &Sim, form: reqwest::multipart::Form) -> reqwest::Response {
+    s.post(IMPORTS, ADMIN).multipart(form).send().await.unwrap()
+}
+
+/// A JSON create with `body`.
+async fn create_json(s: &Sim, body: Value) -> reqwest::Response {
+    s.post(IMPORTS, ADMIN).json(&body).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn fresh_import_json_has_canvas_types_and_nulls() {
     let s = Sim::manual().await;
@@ -127,10 +144,12 @@ async fn non_utf8_charset_is_refused_without_a_batch() {
         users_csv(1).into_bytes(),
     )
     .await;
-    assert_eq!(resp.status(), 400);
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": "Invalid content type, UTF-8 required"})
+        status_json(resp).await,
+        (
+            400,
+            json!({"error": "Invalid content type, UTF-8 required"})
+        )
     );
     assert!(s.imports().await.is_empty());
 }
@@ -145,12 +164,7 @@ async fn multipart_attachment_keeps_the_part_file_name_and_form_options() {
             "attachment",
             reqwest::multipart::Part::bytes(small_feed()).file_name("nightly_feed.ZIP"),
         );
-    let resp = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let resp = create_multipart(&s, form).await;
     assert_eq!(resp.status(), 200);
     let j: Value = resp.json().await.unwrap();
     assert_eq!(j["skip_deletes"], json!(true));
@@ -169,16 +183,13 @@ async fn multipart_attachment_keeps_the_part_file_name_and_form_options() {
 async fn multipart_without_attachment_is_400_missing_attachment() {
     let s = Sim::manual().await;
     let form = reqwest::multipart::Form::new().text("import_type", "instructure_csv");
-    let resp = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let resp = create_multipart(&s, form).await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": true, "error_message": "Missing attachment"})
+        status_json(resp).await,
+        (
+            400,
+            json!({"error": true, "error_message": "Missing attachment"})
+        )
     );
 }
 
@@ -191,28 +202,20 @@ async fn attachment_and_pre_attachment_together_are_400() {
             "attachment",
             reqwest::multipart::Part::bytes(small_feed()).file_name("feed.zip"),
         );
-    let resp = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let resp = create_multipart(&s, form).await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": true, "error_message": "Cannot specify both attachment and pre_attachment"})
+        status_json(resp).await,
+        (
+            400,
+            json!({"error": true, "error_message": "Cannot specify both attachment and pre_attachment"})
+        )
     );
 }
 
 #[tokio::test]
 async fn pre_attachment_flow_waits_in_initializing_until_the_upload_lands() {
     let s = Sim::manual().await;
-    let resp = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .json(&json!({"import_type": "instructure_csv", "pre_attachment": {"name": "big_feed.zip", "size": 1234}}))
-        .send()
-        .await
-        .unwrap();
+    let resp = create_json(&s, json!({"import_type": "instructure_csv", "pre_attachment": {"name": "big_feed.zip", "size": 1234}})).await;
     assert_eq!(resp.status(), 200);
     let j: Value = resp.json().await.unwrap();
     assert_eq!(j["workflow_state"], "initializing");
@@ -262,13 +265,7 @@ async fn pre_attachment_flow_waits_in_initializing_until_the_upload_lands() {
 #[tokio::test]
 async fn unknown_import_type_is_a_500_with_an_error_report() {
     let s = Sim::manual().await;
-    let resp = create_raw(
-        &s,
-        "?import_type=ims_xml",
-        Some("application/zip"),
-        small_feed(),
-    )
-    .await;
+    let resp = create_zip(&s, "?import_type=ims_xml").await;
     assert_eq!(resp.status(), 500);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -281,11 +278,13 @@ async fn unknown_import_type_is_a_500_with_an_error_report() {
 #[tokio::test]
 async fn batch_mode_without_term_is_400_and_creates_nothing() {
     let s = Sim::manual().await;
-    let resp = create_raw(&s, "?batch_mode=1", Some("application/zip"), small_feed()).await;
-    assert_eq!(resp.status(), 400);
+    let resp = create_zip(&s, "?batch_mode=1").await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."})
+        status_json(resp).await,
+        (
+            400,
+            json!({"message": "Batch mode specified, but the given batch_mode_term_id cannot be found."})
+        )
     );
     assert!(s.imports().await.is_empty());
 }
@@ -293,13 +292,7 @@ async fn batch_mode_without_term_is_400_and_creates_nothing() {
 #[tokio::test]
 async fn batch_mode_with_an_unknown_term_is_404() {
     let s = Sim::manual().await;
-    let resp = create_raw(
-        &s,
-        "?batch_mode=1&batch_mode_term_id=sis_term_id:NOPE",
-        Some("application/zip"),
-        small_feed(),
-    )
-    .await;
+    let resp = create_zip(&s, "?batch_mode=1&batch_mode_term_id=sis_term_id:NOPE").await;
     assert_eq!(resp.status(), 404);
     assert!(s.imports().await.is_empty());
 }
@@ -307,17 +300,13 @@ async fn batch_mode_with_an_unknown_term_is_404() {
 #[tokio::test]
 async fn multi_term_batch_mode_false_still_demands_change_threshold_and_leaves_an_orphan() {
     let s = Sim::manual().await;
-    let resp = create_raw(
-        &s,
-        "?multi_term_batch_mode=false",
-        Some("application/zip"),
-        small_feed(),
-    )
-    .await;
-    assert_eq!(resp.status(), 400);
+    let resp = create_zip(&s, "?multi_term_batch_mode=false").await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"message": "change_threshold is required to use multi term_batch mode."})
+        status_json(resp).await,
+        (
+            400,
+            json!({"message": "change_threshold is required to use multi term_batch mode."})
+        )
     );
     let all = s.imports().await;
     assert_eq!(all.len(), 1, "the 400 comes after the batch row was saved");
@@ -346,17 +335,11 @@ async fn invalid_drop_statuses_are_400_after_creation() {
             "Invalid batch_mode_enrollment_drop_status",
         ),
     ] {
-        let resp = create_raw(
-            &s,
-            &format!("?{param}"),
-            Some("application/zip"),
-            small_feed(),
-        )
-        .await;
-        assert_eq!(resp.status(), 400, "{param}");
+        let resp = create_zip(&s, &format!("?{param}")).await;
         assert_eq!(
-            resp.json::<Value>().await.unwrap(),
-            json!({"message": message})
+            status_json(resp).await,
+            (400, json!({"message": message})),
+            "{param}"
         );
     }
     let all = s.imports().await;
@@ -471,12 +454,8 @@ async fn pre_attachment_uploads_have_their_own_larger_limit() {
     let mut c = manual_config();
     c.max_body_bytes = 300;
     let s = Sim::start(c).await;
-    let j: Value = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .json(&json!({"pre_attachment": {"name": "feed.zip"}}))
-        .send()
+    let j: Value = create_json(&s, json!({"pre_attachment": {"name": "feed.zip"}}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

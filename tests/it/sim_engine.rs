@@ -9,6 +9,14 @@ fn id(j: &Value) -> u64 {
     j["id"].as_u64().unwrap()
 }
 
+/// Creates an import of `users` users, then one of the small feed queued behind it.
+async fn big_then_small(s: &Sim, users: usize) -> (Value, Value) {
+    let big = s
+        .post_zip(zip_of(&[("users.csv", &users_csv(users))]), "")
+        .await;
+    (big, s.post_zip(small_feed(), "").await)
+}
+
 #[tokio::test]
 async fn small_import_runs_immediately_and_ends_imported_with_counts() {
     let s = Sim::manual().await;
@@ -78,24 +86,14 @@ async fn progress_moves_while_a_large_import_runs() {
     let done = s.run_to_end(id(&created)).await;
     assert_eq!(done["workflow_state"], "imported");
     assert_eq!(done["data"]["counts"]["users"], json!(200));
-    let imports_running: Value = s
-        .get("/api/v1/accounts/1/sis_imports/importing", ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let imports_running: Value = s.get_json("/api/v1/accounts/1/sis_imports/importing").await;
     assert_eq!(imports_running, json!({"sis_imports": []}));
 }
 
 #[tokio::test]
 async fn one_import_per_account_at_a_time_in_creation_order() {
     let s = Sim::manual().await;
-    let first = s
-        .post_zip(zip_of(&[("users.csv", &users_csv(100))]), "")
-        .await;
-    let second = s.post_zip(small_feed(), "").await;
+    let (first, second) = big_then_small(&s, 100).await;
     s.advance(2.0).await;
     assert_eq!(s.show(id(&first)).await["workflow_state"], "importing");
     assert_eq!(
@@ -103,14 +101,7 @@ async fn one_import_per_account_at_a_time_in_creation_order() {
         "created",
         "waits for the first"
     );
-    let importing: Value = s
-        .get("/api/v1/accounts/1/sis_imports/importing", ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let importing: Value = s.get_json("/api/v1/accounts/1/sis_imports/importing").await;
     let ids: Vec<u64> = importing["sis_imports"]
         .as_array()
         .unwrap()
@@ -274,24 +265,16 @@ async fn messages_are_capped_at_24_plus_a_summary_and_all_are_in_the_errors_list
 #[tokio::test]
 async fn abort_stops_a_running_import_and_holds_the_queue_ten_minutes() {
     let s = Sim::manual().await;
-    let first = s
-        .post_zip(zip_of(&[("users.csv", &users_csv(300))]), "")
-        .await;
-    let second = s.post_zip(small_feed(), "").await;
+    let (first, second) = big_then_small(&s, 300).await;
     s.advance(3.0).await;
     let before = s.show(id(&first)).await;
     assert_eq!(before["workflow_state"], "importing");
     let aborted: Value = s
-        .put(
-            &format!("/api/v1/accounts/1/sis_imports/{}/abort", id(&first)),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .put_json(&format!(
+            "/api/v1/accounts/1/sis_imports/{}/abort",
+            id(&first)
+        ))
+        .await;
     assert_eq!(aborted["workflow_state"], "aborted");
     assert_eq!(
         aborted["progress"], before["progress"],
@@ -331,10 +314,7 @@ async fn abort_hold_is_configurable() {
     let mut c = manual_config();
     c.abort_hold = std::time::Duration::from_secs(30);
     let s = Sim::start(c).await;
-    let first = s
-        .post_zip(zip_of(&[("users.csv", &users_csv(300))]), "")
-        .await;
-    let second = s.post_zip(small_feed(), "").await;
+    let (first, second) = big_then_small(&s, 300).await;
     s.advance(1.0).await;
     s.put(
         &format!("/api/v1/accounts/1/sis_imports/{}/abort", id(&first)),
@@ -352,19 +332,11 @@ async fn abort_hold_is_configurable() {
 #[tokio::test]
 async fn abort_all_pending_aborts_queued_imports_but_not_the_running_one() {
     let s = Sim::manual().await;
-    let running = s
-        .post_zip(zip_of(&[("users.csv", &users_csv(300))]), "")
-        .await;
-    let queued = s.post_zip(small_feed(), "").await;
+    let (running, queued) = big_then_small(&s, 300).await;
     s.advance(1.0).await;
     let resp: Value = s
-        .put("/api/v1/accounts/1/sis_imports/abort_all_pending", ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .put_json("/api/v1/accounts/1/sis_imports/abort_all_pending")
+        .await;
     assert_eq!(resp, json!({"aborted": true}));
     let q = s.show(id(&queued)).await;
     assert_eq!(q["workflow_state"], "aborted");
@@ -382,11 +354,7 @@ async fn list_is_newest_first_filtered_and_paginated_without_last() {
             .await));
         s.advance(1.0).await;
     }
-    let resp = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.list_imports().await;
     let link = resp.headers()["link"].to_str().unwrap().to_owned();
     assert!(
         link.contains("rel=\"next\"") && !link.contains("rel=\"last\""),
@@ -411,21 +379,10 @@ async fn list_is_newest_first_filtered_and_paginated_without_last() {
         .split('>')
         .next()
         .unwrap();
-    let page2: Value = s
-        .http
-        .get(next_url)
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page2 = s.get_url_json(next_url).await;
     assert_eq!(page2["sis_imports"].as_array().unwrap().len(), 2);
 
-    let filtered: Value = s
-        .get("/api/v1/accounts/1/sis_imports?workflow_state[]=imported&workflow_state[]=bogus&per_page=100", ADMIN)
-        .send().await.unwrap().json().await.unwrap();
+    let filtered: Value = s.get_json("/api/v1/accounts/1/sis_imports?workflow_state[]=imported&workflow_state[]=bogus&per_page=100").await;
     assert!(
         filtered["sis_imports"]
             .as_array()
@@ -438,32 +395,20 @@ async fn list_is_newest_first_filtered_and_paginated_without_last() {
     let third = s.show(ids[2]).await;
     let since = third["created_at"].as_str().unwrap();
     let after: Value = s
-        .get(
-            &format!("/api/v1/accounts/1/sis_imports?per_page=100&created_since={since}"),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!(
+            "/api/v1/accounts/1/sis_imports?per_page=100&created_since={since}"
+        ))
+        .await;
     assert_eq!(
         after["sis_imports"].as_array().unwrap().len(),
         9,
         "strictly after the third"
     );
     let before: Value = s
-        .get(
-            &format!("/api/v1/accounts/1/sis_imports?created_before={since}"),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!(
+            "/api/v1/accounts/1/sis_imports?created_before={since}"
+        ))
+        .await;
     assert_eq!(before["sis_imports"].as_array().unwrap().len(), 2);
 }
 
@@ -479,25 +424,13 @@ async fn account_errors_listing_spans_imports_and_filters_failures() {
     s.run_to_end(id(&warn)).await;
     let fail = s.post_zip(zip_of(&[("x.csv", "a,b\n1,2\n")]), "").await;
     s.run_to_end(id(&fail)).await;
-    let all: Value = s
-        .get("/api/v1/accounts/1/sis_import_errors", ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = s.get_json("/api/v1/accounts/1/sis_import_errors").await;
     let all = all["sis_import_errors"].as_array().unwrap().clone();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0]["sis_import_id"], json!(id(&fail)), "newest first");
     let failures: Value = s
-        .get("/api/v1/accounts/1/sis_import_errors?failure=true", ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/accounts/1/sis_import_errors?failure=true")
+        .await;
     let failures = failures["sis_import_errors"].as_array().unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(

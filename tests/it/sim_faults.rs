@@ -6,23 +6,24 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// A raw-body create of the small feed, for faults that break the connection.
+async fn try_create(s: &Sim) -> reqwest::Result<reqwest::Response> {
+    s.post("/api/v1/accounts/1/sis_imports", ADMIN)
+        .header("Content-Type", "application/zip")
+        .body(small_feed())
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn a_5xx_fault_answers_once_with_canvas_error_json() {
     let s = Sim::manual().await;
     s.add_fault(json!({"method": "GET", "path_contains": "/sis_imports", "action": {"kind": "status", "status": 503}})).await;
-    let first = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let first = s.list_imports().await;
     assert_eq!(first.status(), 503);
     let body: Value = first.json().await.unwrap();
     assert_eq!(body["errors"][0]["error_code"], "internal_server_error");
-    let second = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let second = s.list_imports().await;
     assert_eq!(second.status(), 200, "the rule fires once by default");
 }
 
@@ -30,12 +31,7 @@ async fn a_5xx_fault_answers_once_with_canvas_error_json() {
 async fn a_dropped_connection_after_the_post_leaves_an_import_the_client_never_heard_of() {
     let s = Sim::manual().await;
     s.add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "drop_after"}})).await;
-    let result = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await;
+    let result = try_create(&s).await;
     assert!(
         result.is_err(),
         "the client must see a transport error, got {result:?}"
@@ -43,15 +39,7 @@ async fn a_dropped_connection_after_the_post_leaves_an_import_the_client_never_h
     let all = s.imports().await;
     assert_eq!(all.len(), 1, "the import exists anyway");
     assert_eq!(all[0]["workflow_state"], "created");
-    let log: Value = s
-        .http
-        .get(s.url("/__sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = s.request_log().await;
     assert_eq!(
         log["requests"][0]["status"],
         json!(200),
@@ -64,12 +52,7 @@ async fn a_connection_dropped_before_handling_creates_nothing() {
     let s = Sim::manual().await;
     s.add_fault(json!({"method": "POST", "action": {"kind": "drop_before"}}))
         .await;
-    let result = s
-        .post("/api/v1/accounts/1/sis_imports", ADMIN)
-        .header("Content-Type", "application/zip")
-        .body(small_feed())
-        .send()
-        .await;
+    let result = try_create(&s).await;
     assert!(result.is_err());
     assert!(s.imports().await.is_empty());
 }
@@ -89,11 +72,7 @@ async fn a_hang_trips_the_client_timeout_and_a_delay_only_slows_down() {
     s.add_fault(json!({"method": "GET", "action": {"kind": "delay", "millis": 150}}))
         .await;
     let started = std::time::Instant::now();
-    let ok = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let ok = s.list_imports().await;
     assert_eq!(ok.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
@@ -125,14 +104,8 @@ async fn imports_can_be_stuck_in_created_or_initializing_and_released() {
         "imported",
         "stuck batches do not block"
     );
-    let resp = s
-        .http
-        .patch(s.url(&format!("/__sim/imports/{}", stuck["id"])))
-        .json(&json!({"frozen": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    s.patch_import(stuck["id"].as_u64().unwrap(), json!({"frozen": false}))
+        .await;
     let done = s.run_to_end(stuck["id"].as_u64().unwrap()).await;
     assert_eq!(done["workflow_state"], "imported");
 }
@@ -157,14 +130,11 @@ async fn forced_terminal_states_and_slow_imports() {
     assert_eq!(mid["workflow_state"], "importing");
     assert!(mid["progress"].as_u64().unwrap() <= 25, "1 row/s: {mid}");
 
-    let resp = s
-        .http
-        .patch(s.url(&format!("/__sim/imports/{}", slow["id"])))
-        .json(&json!({"workflow_state": "imported"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
+    s.patch_import(
+        slow["id"].as_u64().unwrap(),
+        json!({"workflow_state": "imported"}),
+    )
+    .await;
     let forced = s.show(slow["id"].as_u64().unwrap()).await;
     assert_eq!(forced["workflow_state"], "imported");
     assert_eq!(forced["progress"], json!(100));
@@ -173,11 +143,7 @@ async fn forced_terminal_states_and_slow_imports() {
 #[tokio::test]
 async fn responses_carry_rate_limit_headers() {
     let s = Sim::manual().await;
-    let resp = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.list_imports().await;
     assert_eq!(resp.headers()["x-request-cost"], "1.0");
     let remaining: f64 = resp.headers()["x-rate-limit-remaining"]
         .to_str()
@@ -196,11 +162,7 @@ async fn a_full_bucket_answers_403_text_plain_rate_limit_exceeded_then_leaks() {
         .send()
         .await
         .unwrap();
-    let resp = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.list_imports().await;
     assert_eq!(resp.status(), 403);
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
     assert_eq!(resp.headers()["x-rate-limit-remaining"], "0.0");
@@ -210,23 +172,9 @@ async fn a_full_bucket_answers_403_text_plain_rate_limit_exceeded_then_leaks() {
         "403 Forbidden (Rate Limit Exceeded)\n"
     );
     // Another token is not affected.
-    assert_eq!(
-        s.get("/api/v1/accounts/1/sis_imports", "manage-token")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.list_imports_as("manage-token").await.status(), 200);
     s.advance(1.0).await; // leaks 10 units
-    assert_eq!(
-        s.get("/api/v1/accounts/1/sis_imports", ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.list_imports().await.status(), 200);
 }
 
 #[tokio::test]
@@ -242,12 +190,7 @@ async fn parallel_requests_are_throttled_by_the_up_front_cost() {
     for _ in 0..5 {
         let s = s.clone();
         handles.push(tokio::spawn(async move {
-            s.get("/api/v1/accounts/1/sis_imports", ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            s.list_imports().await.status().as_u16()
         }));
     }
     let mut statuses = Vec::new();
@@ -268,11 +211,7 @@ async fn the_429_switch_and_the_throttle_fault() {
     c.throttle.status = canvas_sis::sim::config::ThrottleStatus::TooMany429;
     let s = Sim::start(c).await;
     s.add_fault(json!({"action": {"kind": "throttle"}})).await;
-    let resp = s
-        .get("/api/v1/accounts/1/sis_imports", ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.list_imports().await;
     assert_eq!(resp.status(), 429);
     assert!(resp.text().await.unwrap().contains("Rate Limit Exceeded"));
 }
@@ -286,15 +225,7 @@ async fn the_request_log_has_everything_but_credentials() {
         hex::encode(Sha256::digest(&zip))
     };
     s.post_zip(zip.clone(), "&skip_deletes=1").await;
-    let log: Value = s
-        .http
-        .get(s.url("/__sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = s.request_log().await;
     let r = &log["requests"][0];
     assert_eq!(r["method"], "POST");
     assert_eq!(r["path"], "/api/v1/accounts/1/sis_imports");

@@ -16,6 +16,23 @@ fn courses(n: usize) -> String {
     s
 }
 
+/// `PUT .../sis_imports/{import}/restore_states{query}` as the admin.
+async fn restore(s: &Sim, import: u64, query: &str) -> reqwest::Response {
+    s.put(
+        &format!("/api/v1/accounts/1/sis_imports/{import}/restore_states{query}"),
+        ADMIN,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+/// Imports `users` (a users.csv) with `query` and runs the import to its end.
+async fn import_users(s: &Sim, users: &str, query: &str) -> Value {
+    let created = s.post_zip(zip_of(&[("users.csv", users)]), query).await;
+    s.run_to_end(id(&created)).await
+}
+
 /// The workflow_state of the course with this SIS id in the simulated Canvas.
 async fn course_state(s: &Sim, sis_id: &str) -> String {
     let content = s.content().await;
@@ -111,17 +128,7 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
     assert_eq!(course_state(&s, "C1").await, "claimed");
 
     // restore_states brings them back (batch_mode → partially_restored).
-    let resp = s
-        .put(
-            &format!(
-                "/api/v1/accounts/1/sis_imports/{}/restore_states?batch_mode=1",
-                id(&full)
-            ),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = restore(&s, id(&full), "?batch_mode=1").await;
     assert_eq!(resp.status(), 200);
     let progress: Value = resp.json().await.unwrap();
     assert_eq!(progress["context_type"], "SisBatch");
@@ -131,16 +138,7 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
     assert_eq!(s.show(id(&full)).await["workflow_state"], "restoring");
     let url = progress["url"].as_str().unwrap().to_owned();
     s.advance(1.0).await;
-    let p: Value = s
-        .http
-        .get(&url)
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = s.get_url_json(&url).await;
     assert_eq!(p["workflow_state"], "completed");
     assert_eq!(p["completion"], json!(100));
     assert_eq!(
@@ -158,30 +156,19 @@ async fn batch_mode_cleanup_deletes_what_the_feed_no_longer_has() {
 async fn restore_refuses_both_only_switches_and_unavailable_data() {
     let s = Sim::manual().await;
     let done = s.run_to_end(id(&s.post_zip(small_feed(), "").await)).await;
-    let both = s
-        .put(&format!("/api/v1/accounts/1/sis_imports/{}/restore_states?undelete_only=1&unconclude_only=1", id(&done)), ADMIN)
-        .send().await.unwrap();
-    assert_eq!(both.status(), 400);
+    let both = restore(&s, id(&done), "?undelete_only=1&unconclude_only=1").await;
     assert_eq!(
-        both.json::<Value>().await.unwrap(),
-        json!({"message": "cannot set both undelete_only and unconclude_only"})
+        status_json(both).await,
+        (
+            400,
+            json!({"message": "cannot set both undelete_only and unconclude_only"})
+        )
     );
     let never_ran = s.post_zip(small_feed(), "").await;
-    let resp = s
-        .put(
-            &format!(
-                "/api/v1/accounts/1/sis_imports/{}/restore_states",
-                id(&never_ran)
-            ),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let resp = restore(&s, id(&never_ran), "").await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"message": "restore data unavailable"})
+        status_json(resp).await,
+        (400, json!({"message": "restore data unavailable"}))
     );
 }
 
@@ -189,17 +176,7 @@ async fn restore_refuses_both_only_switches_and_unavailable_data() {
 async fn full_restore_undoes_an_import() {
     let s = Sim::manual().await;
     let done = s.run_to_end(id(&s.post_zip(small_feed(), "").await)).await;
-    let resp = s
-        .put(
-            &format!(
-                "/api/v1/accounts/1/sis_imports/{}/restore_states",
-                id(&done)
-            ),
-            ADMIN,
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = restore(&s, id(&done), "").await;
     assert_eq!(resp.status(), 200);
     s.advance(1.0).await;
     assert_eq!(s.show(id(&done)).await["workflow_state"], "restored");
@@ -222,13 +199,7 @@ fn users_with(ids: &[(&str, &str)]) -> String {
 async fn diffing_applies_only_changes_and_removes_vanished_rows() {
     let s = Sim::manual().await;
     let base = users_with(&[("U1", "Ann"), ("U2", "Bob"), ("U3", "Cy"), ("U4", "Di")]);
-    let first = s
-        .post_zip(
-            zip_of(&[("users.csv", &base)]),
-            "&diffing_data_set_identifier=campus",
-        )
-        .await;
-    let first = s.run_to_end(id(&first)).await;
+    let first = import_users(&s, &base, "&diffing_data_set_identifier=campus").await;
     assert_eq!(first["workflow_state"], "imported");
     assert_eq!(first["diffing_threshold_exceeded"], json!(false));
     assert_eq!(
@@ -238,13 +209,12 @@ async fn diffing_applies_only_changes_and_removes_vanished_rows() {
     );
 
     let next = users_with(&[("U1", "Annie"), ("U2", "Bob"), ("U3", "Cy")]);
-    let second = s
-        .post_zip(
-            zip_of(&[("users.csv", &next)]),
-            "&diffing_data_set_identifier=campus&diffing_user_remove_status=suspended",
-        )
-        .await;
-    let second = s.run_to_end(id(&second)).await;
+    let second = import_users(
+        &s,
+        &next,
+        "&diffing_data_set_identifier=campus&diffing_user_remove_status=suspended",
+    )
+    .await;
     assert_eq!(second["workflow_state"], "imported", "{second}");
     assert_eq!(
         second["data"]["diffed_against_sis_batch_id"],
@@ -269,13 +239,7 @@ async fn diffing_applies_only_changes_and_removes_vanished_rows() {
         .unwrap();
     assert_eq!(u4["workflow_state"], "suspended");
 
-    let same = s
-        .post_zip(
-            zip_of(&[("users.csv", &next)]),
-            "&diffing_data_set_identifier=campus",
-        )
-        .await;
-    let same = s.run_to_end(id(&same)).await;
+    let same = import_users(&s, &next, "&diffing_data_set_identifier=campus").await;
     assert_eq!(same["workflow_state"], "imported");
     assert!(
         same["data"].get("supplied_batches").is_none(),
@@ -291,24 +255,20 @@ async fn diffing_applies_only_changes_and_removes_vanished_rows() {
 async fn diffing_size_guard_applies_the_whole_file_with_a_warning() {
     let s = Sim::manual().await;
     let small = users_with(&[("U1", "Ann")]);
-    let first = s
-        .run_to_end(id(&s
-            .post_zip(
-                zip_of(&[("users.csv", &small)]),
-                "&diffing_data_set_identifier=g&change_threshold=5",
-            )
-            .await))
-        .await;
+    let first = import_users(
+        &s,
+        &small,
+        "&diffing_data_set_identifier=g&change_threshold=5",
+    )
+    .await;
     assert_eq!(first["workflow_state"], "imported");
     let big = users_csv(50);
-    let second = s
-        .run_to_end(id(&s
-            .post_zip(
-                zip_of(&[("users.csv", &big)]),
-                "&diffing_data_set_identifier=g&change_threshold=5",
-            )
-            .await))
-        .await;
+    let second = import_users(
+        &s,
+        &big,
+        "&diffing_data_set_identifier=g&change_threshold=5",
+    )
+    .await;
     assert_eq!(second["workflow_state"], "imported_with_messages");
     assert_eq!(second["diffing_threshold_exceeded"], json!(true));
     assert_eq!(

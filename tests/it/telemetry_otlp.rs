@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use otlp::{Point, Receiver, Span};
 use serde_json::json;
 
-use crate::common::cloud::{Cloud, CloudOpts, stderr, tagged_users};
+use crate::common::cloud::{Cloud, CloudOpts, assert_success, stderr, tagged_users};
 use crate::common::{self, cloud};
 
 const PARENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -433,7 +433,7 @@ async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing()
     let out = tokio::task::spawn_blocking(move || off.output().unwrap())
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     assert!(
         rx.spans().is_empty(),
         "OTEL_SDK_DISABLED=true: no span sent"
@@ -448,7 +448,7 @@ async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing()
     let out = tokio::task::spawn_blocking(move || on.output().unwrap())
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     let stages: Vec<String> = rx
         .spans()
         .iter()

@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use canvas_sis::sis::validate::{RULES, ValidateOptions, ValidationReport, validate_batch};
+use canvas_sis::sis::validate::{
+    Finding, RULES, ValidateOptions, ValidationReport, validate_batch,
+};
 use canvas_sis::store::BatchFile;
 use canvas_sis::store::local::LocalFile;
 
@@ -50,6 +52,17 @@ fn batch_files(dir: &Path) -> Vec<LocalFile> {
         .collect()
 }
 
+/// One finding of the report: `{lead} severity rule location: message`.
+fn finding_line(lead: &str, x: &Finding) -> String {
+    format!(
+        "{lead} {} {} {}: {}\n",
+        x.severity.label(),
+        x.rule,
+        x.location(),
+        x.message
+    )
+}
+
 fn render(report: &ValidationReport) -> String {
     let mut out = String::new();
     for f in &report.files {
@@ -59,23 +72,11 @@ fn render(report: &ValidationReport) -> String {
             f.name, f.rows, f.bytes
         ));
         for x in &f.findings {
-            out.push_str(&format!(
-                "  {} {} {}: {}\n",
-                x.severity.label(),
-                x.rule,
-                x.location(),
-                x.message
-            ));
+            out.push_str(&finding_line(" ", x));
         }
     }
     for x in &report.batch_findings {
-        out.push_str(&format!(
-            "batch {} {} {}: {}\n",
-            x.severity.label(),
-            x.rule,
-            x.location(),
-            x.message
-        ));
+        out.push_str(&finding_line("batch", x));
     }
     out.push_str(&format!(
         "errors={} warnings={} rejected={}\n",

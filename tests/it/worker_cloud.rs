@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::common::cloud::{Cloud, CloudOpts, imported_users, sha, stderr, tagged_users};
+use crate::common::cloud::{
+    Cloud, CloudOpts, assert_success, imported_users, sha, stderr, tagged_shas, tagged_users,
+};
 use crate::common::moto;
 use crate::common::{self, cloud};
 use crate::common::{ADMIN, Sim, tokens};
@@ -21,8 +23,7 @@ fn zip_feed(tag: &str) -> Vec<u8> {
 async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.drop_zip("exports/2026-11-27.zip", zip_feed("z1")).await;
-    let out = c.drain(&["--log-format", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.drain_ok(&["--log-format", "json"]);
     // The line the "no successful import" alarm (terraform/alarms.tf) filters on.
     let finished: Vec<Value> = stderr(&out)
         .lines()
@@ -33,10 +34,7 @@ async fn a_zip_dropped_in_s3_is_imported_once_and_recorded_in_the_s3_ledger() {
     assert_eq!(finished[0]["fields"]["outcome"], json!("imported"));
     assert_eq!(finished[0]["fields"]["tenant"], json!("default"));
     assert_eq!(finished[0]["level"], json!("INFO"));
-    assert_eq!(
-        imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("z1", 3))]
-    );
+    assert_eq!(imported_users(&c.sim, 1).await, tagged_shas(&["z1"], 3));
     let batches = c.batches("default").await;
     assert_eq!(batches.len(), 1, "{batches:?}");
     assert_eq!(
@@ -66,12 +64,8 @@ async fn folder_batches_with_spaces_plus_percent_and_unicode_in_their_keys_are_i
     let c = Cloud::start(CloudOpts::default()).await;
     let prefix = "fall 2026+x%41/été/run 1/";
     c.drop_folder(prefix, &feed("f1"), json!({})).await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("f1", 3))]
-    );
+    c.drain_ok(&[]);
+    assert_eq!(imported_users(&c.sim, 1).await, tagged_shas(&["f1"], 3));
     let b = &c.batches("default").await[0];
     assert_eq!(
         b["source"]["location"],
@@ -98,8 +92,7 @@ async fn s3_test_events_and_other_objects_are_deleted_without_work() {
             tagged_users("x", 1).into_bytes(),
         )
         .await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert!(c.sim.imports().await.is_empty());
     assert!(c.batches("default").await.is_empty());
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
@@ -131,12 +124,8 @@ async fn poison_messages_are_recorded_moved_to_the_dlq_and_never_block_their_gro
     .await;
     // A good batch behind the poison in the same group still goes through.
     c.drop_zip("east/good.zip", zip_feed("g1")).await;
-    let out = c.drain(&["--bucket", "drop"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("g1", 3))]
-    );
+    c.drain_ok(&["--bucket", "drop"]);
+    assert_eq!(imported_users(&c.sim, 1).await, tagged_shas(&["g1"], 3));
     let dead = c.dead_letters().await;
     assert_eq!(dead.len(), 4, "{dead:?}");
     assert!(dead.iter().any(|b| b == "this is not json"));
@@ -167,6 +156,21 @@ async fn poison_messages_are_recorded_moved_to_the_dlq_and_never_block_their_gro
     assert!(shown.contains("unknown_tenant"), "{shown}");
 }
 
+/// Sends `body` to the queue again under another deduplication id, as SQS redelivers a message.
+async fn redeliver(c: &Cloud, body: &str, dedup_id: &str) {
+    c.moto
+        .sqs()
+        .await
+        .send_message()
+        .queue_url(&c.queue_url)
+        .message_body(body)
+        .message_group_id("default")
+        .message_deduplication_id(dedup_id)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_message_and_a_late_redelivery_import_the_batch_once() {
     let c = Cloud::start(CloudOpts::default()).await;
@@ -174,28 +178,11 @@ async fn a_duplicate_message_and_a_late_redelivery_import_the_batch_once() {
     let original = c.moto.peek(&c.queue_url, 10).await;
     assert_eq!(original.len(), 1);
     // The same event again with another dedup id: what SQS delivers after its 5-minute window.
-    let sqs = c.moto.sqs().await;
-    sqs.send_message()
-        .queue_url(&c.queue_url)
-        .message_body(&original[0])
-        .message_group_id("default")
-        .message_deduplication_id("redelivered-1")
-        .send()
-        .await
-        .unwrap();
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    redeliver(&c, &original[0], "redelivered-1").await;
+    c.drain_ok(&[]);
     // And once more after the batch finished.
-    sqs.send_message()
-        .queue_url(&c.queue_url)
-        .message_body(&original[0])
-        .message_group_id("default")
-        .message_deduplication_id("redelivered-2")
-        .send()
-        .await
-        .unwrap();
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    redeliver(&c, &original[0], "redelivered-2").await;
+    let out = c.drain_ok(&[]);
     assert_eq!(c.sim.imports().await.len(), 1, "imported exactly once");
     assert_eq!(c.batches("default").await.len(), 1);
     assert!(
@@ -212,14 +199,10 @@ async fn nothing_is_lost_an_overwritten_key_imports_both_versions_in_order() {
     // Monday's export is overwritten by Tuesday's before the worker gets to it.
     c.drop_zip("exports/daily.zip", zip_feed("monday")).await;
     c.drop_zip("exports/daily.zip", zip_feed("tuesday")).await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.drain_ok(&[]);
     assert_eq!(
         imported_users(&c.sim, 1).await,
-        vec![
-            sha(&tagged_users("monday", 3)),
-            sha(&tagged_users("tuesday", 3))
-        ],
+        tagged_shas(&["monday", "tuesday"], 3),
         "Monday's version, then Tuesday's: {}",
         stderr(&out)
     );
@@ -260,14 +243,10 @@ async fn nothing_is_lost_a_parked_batch_is_fetched_again_at_its_recorded_version
     );
     let resumed = c.ops(&["resume", "--state", state, "--tenant", "default"]);
     assert!(resumed.status.success(), "{resumed:?}");
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.drain_ok(&[]);
     assert_eq!(
         imported_users(&c.sim, 1).await,
-        vec![
-            sha(&tagged_users("monday", 3)),
-            sha(&tagged_users("tuesday", 3))
-        ],
+        tagged_shas(&["monday", "tuesday"], 3),
         "{}",
         stderr(&out)
     );
@@ -279,8 +258,7 @@ async fn a_rollback_to_an_earlier_snapshot_in_s3_is_a_new_batch_and_is_imported(
     c.moto.enable_versioning(cloud::DROP).await;
     for tag in ["a", "b", "a"] {
         c.drop_zip("exports/daily.zip", zip_feed(tag)).await;
-        let out = c.drain(&[]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        c.drain_ok(&[]);
     }
     let (a, b) = (sha(&tagged_users("a", 3)), sha(&tagged_users("b", 3)));
     assert_eq!(
@@ -300,8 +278,7 @@ async fn a_corrected_redrop_with_a_new_manifest_is_a_new_batch_in_s3() {
         json!({"import": {"skip_deletes": true}}),
     )
     .await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     // The operator corrects the options and drops the manifest again; the CSVs are unchanged.
     c.moto
         .put(
@@ -310,8 +287,7 @@ async fn a_corrected_redrop_with_a_new_manifest_is_a_new_batch_in_s3() {
             json!({}).to_string().into_bytes(),
         )
         .await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     let imports = c.sim.imports().await;
     assert_eq!(imports.len(), 2, "the corrected drop is imported too");
     assert_eq!(imports[0]["options"]["skip_deletes"], json!(true));
@@ -336,8 +312,7 @@ async fn the_same_version_delivered_twice_is_one_batch() {
             .send()
             .await
             .unwrap();
-        let out = c.drain(&[]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        c.drain_ok(&[]);
     }
     assert_eq!(c.sim.imports().await.len(), 1, "imported exactly once");
     assert_eq!(c.batches("default").await.len(), 1);
@@ -410,11 +385,8 @@ async fn s3_notifications_on_a_standard_queue_are_understood_too() {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        imported_users(&sim, 1).await,
-        vec![sha(&tagged_users("s1", 3))]
-    );
+    assert_success(&out);
+    assert_eq!(imported_users(&sim, 1).await, tagged_shas(&["s1"], 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,8 +398,7 @@ async fn a_manifests_import_options_travel_with_its_batch() {
         json!({"import": {"skip_deletes": true}}),
     )
     .await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     let imports = c.sim.imports().await;
     assert_eq!(
         imports[0]["options"]["skip_deletes"],
@@ -442,12 +413,8 @@ async fn max_batches_stops_the_worker_and_leaves_the_rest_queued() {
     let c = Cloud::start(CloudOpts::default()).await;
     c.drop_zip("exports/1.zip", zip_feed("m1")).await;
     c.drop_zip("exports/2.zip", zip_feed("m2")).await;
-    let out = c.drain(&["--max-batches", "1"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("m1", 3))]
-    );
+    c.drain_ok(&["--max-batches", "1"]);
+    assert_eq!(imported_users(&c.sim, 1).await, tagged_shas(&["m1"], 3));
     assert_eq!(
         c.moto.depth(&c.queue_url).await,
         (1, 0),
@@ -479,8 +446,7 @@ async fn two_workers_handed_the_same_batch_at_once_import_it_once() {
         stderr(&b)
     );
     // Both exit when their receive comes back empty; whichever left work behind, drain it.
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert_eq!(c.sim.imports().await.len(), 1, "imported once");
     assert_eq!(c.batches("default").await.len(), 1);
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));

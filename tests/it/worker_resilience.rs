@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::cloud::{
-    Cloud, CloudOpts, Worker, imported_users, sha, stderr, tagged_users, wait_output,
+    Cloud, CloudOpts, Worker, assert_success, imported_users, sha, stderr, tagged_shas,
+    tagged_users, wait_output,
 };
 use crate::common::{self, cloud};
 
@@ -42,25 +43,47 @@ async fn stage_of_first(c: &Cloud, tenant: &str) -> Option<String> {
         .and_then(|b| b["stage"]["stage"].as_str().map(str::to_owned))
 }
 
+/// A cloud whose simulator imports `rows_per_sec` rows a second (slow enough to catch a batch
+/// while Canvas imports it).
+async fn cloud_importing_at(rows_per_sec: f64) -> Cloud {
+    Cloud::start(CloudOpts {
+        rows_per_sec,
+        ..CloudOpts::default()
+    })
+    .await
+}
+
+/// Waits until the default tenant's first batch is submitted to Canvas.
+async fn until_submitted(c: &Cloud) {
+    eventually(
+        Duration::from_secs(60),
+        "the batch is submitted",
+        || async { stage_of_first(c, "default").await.as_deref() == Some("submitted") },
+    )
+    .await;
+}
+
+/// Drains the queue with a new worker, which must end the batch imported with the one upload
+/// already made.
+async fn next_run_imports_without_a_second_upload(c: &Cloud) {
+    c.drain_ok(&[]);
+    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
+}
+
 fn sigterm(w: &Worker) {
     common::sigterm(w.id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_upload() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 4.0,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = cloud_importing_at(4.0).await;
     c.drop_zip("exports/slow.zip", zip_feed("k1", 24)).await;
     let mut first = spawn(&c, &["--visibility-secs", "3"]);
-    eventually(
-        Duration::from_secs(60),
-        "the batch is submitted",
-        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
-    )
-    .await;
+    until_submitted(&c).await;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     assert_eq!(c.sim.imports().await.len(), 1);
@@ -71,8 +94,7 @@ async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_u
         || async { c.moto.depth(&c.queue_url).await.0 == 1 },
     )
     .await;
-    let out = c.drain(&["--visibility-secs", "3"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&["--visibility-secs", "3"]);
     let imports = c.sim.imports().await;
     assert_eq!(imports.len(), 1, "no second upload");
     assert_eq!(imports[0]["workflow_state"], json!("imported"));
@@ -83,52 +105,28 @@ async fn a_worker_killed_while_waiting_is_resumed_by_the_next_without_a_second_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_the_message_at_once_and_the_next_worker_finishes_the_batch() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = cloud_importing_at(2.0).await;
     c.drop_zip("exports/term.zip", zip_feed("t1", 30)).await;
     let worker = spawn(&c, &["--visibility-secs", "30"]);
-    eventually(
-        Duration::from_secs(60),
-        "the batch is submitted",
-        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
-    )
-    .await;
+    until_submitted(&c).await;
     let t0 = Instant::now();
     sigterm(&worker);
     let out = wait_output(worker, Duration::from_secs(10));
     let took = t0.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     assert!(took < Duration::from_secs(5), "exited after {took:?}");
     // Released: visible again now, not after the 30-second visibility.
     assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0));
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(
-        c.batches("default").await[0]["stage"]["state"],
-        json!("imported")
-    );
+    next_run_imports_without_a_second_upload(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = cloud_importing_at(2.0).await;
     c.drop_zip("exports/long.zip", zip_feed("h1", 16)).await;
     // Visibility 2 s; the import takes about 8 s.
     let first = spawn(&c, &["--visibility-secs", "2"]);
-    eventually(
-        Duration::from_secs(60),
-        "the batch is submitted",
-        || async { stage_of_first(&c, "default").await.as_deref() == Some("submitted") },
-    )
-    .await;
+    until_submitted(&c).await;
     let second = spawn(&c, &["--visibility-secs", "2", "--until-empty"]);
     let t0 = Instant::now();
     while stage_of_first(&c, "default").await.as_deref() != Some("terminal") {
@@ -142,7 +140,7 @@ async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
         "the import was not long enough to test"
     );
     let out2 = wait_output(second, Duration::from_secs(30));
-    assert!(out2.status.success(), "{}", stderr(&out2));
+    assert_success(&out2);
     eventually(
         Duration::from_secs(20),
         "the message is deleted",
@@ -156,13 +154,9 @@ async fn the_heartbeat_keeps_a_long_import_invisible_to_other_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = cloud_importing_at(2.0).await;
     c.drop_zip("exports/cap.zip", zip_feed("c1", 16)).await;
-    let out = c.drain(&[
+    let out = c.drain_ok(&[
         "--visibility-secs",
         "2",
         "--visibility-cap-secs",
@@ -170,7 +164,6 @@ async fn near_the_visibility_cap_the_message_is_released_and_waiting_resumes() {
         "--cap-margin-secs",
         "1",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("visibility cap is near"),
         "{}",
@@ -239,7 +232,7 @@ async fn three_workers_keep_each_tenants_order_and_import_every_batch_once() {
     for w in workers {
         sigterm(&w);
         let out = wait_output(w, Duration::from_secs(20));
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert_success(&out);
         handled_by.push(stderr(&out).matches("message done").count());
     }
     for (name, _, account) in &tenants {
@@ -282,11 +275,10 @@ async fn a_halted_tenant_parks_later_batches_and_releases_them_in_order_on_resum
     );
     let resumed = c.ops(&["resume", "--state", cloud::STATE_URL, "--tenant", "default"]);
     assert!(resumed.status.success(), "{resumed:?}");
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert_eq!(
         imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("r2", 3)), sha(&tagged_users("r3", 3))]
+        tagged_shas(&["r2", "r3"], 3)
     );
 }
 
@@ -317,8 +309,7 @@ async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arri
     .await;
     c.drop_zip("main/1.zip", zip_feed("bk1", 3)).await;
     c.drop_zip("main/2.zip", zip_feed("bk2", 3)).await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert!(
         chrono::Utc::now() < end,
         "the machine was too slow: the window ended before the run; nothing was tested"
@@ -350,11 +341,10 @@ async fn batches_dropped_during_a_blackout_are_recorded_at_once_and_sent_in_arri
     while chrono::Utc::now() < end {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert_eq!(
         imported_users(&c.sim, 1).await,
-        vec![sha(&tagged_users("bk1", 3)), sha(&tagged_users("bk2", 3))]
+        tagged_shas(&["bk1", "bk2"], 3)
     );
     for b in c.batches("main").await {
         assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
@@ -393,8 +383,7 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
         .await;
     let other = someone_elses_import(&c, zip_feed("other", 2)).await;
     c.drop_zip("exports/mine.zip", zip_feed("mine", 3)).await;
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.drain_ok(&[]);
     assert_eq!(
         stage_of_first(&c, "default").await.as_deref(),
         Some("packed")
@@ -404,8 +393,7 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
         if !c.dead_letters().await.is_empty() {
             break;
         }
-        let out = c.drain(&[]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        c.drain_ok(&[]);
     }
     assert_eq!(
         c.dead_letters().await.len(),
@@ -414,17 +402,10 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
     );
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
     // The other import ends; no message is left to carry the batch on.
-    let resp = c
-        .sim
-        .http
-        .patch(c.sim.url(&format!("/__sim/imports/{other}")))
-        .json(&json!({"workflow_state": "imported"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    c.sim
+        .patch_import(other, json!({"workflow_state": "imported"}))
+        .await;
+    c.drain_ok(&[]);
     let b = &c.batches("default").await[0];
     assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
     assert_eq!(
@@ -439,11 +420,7 @@ async fn a_batch_left_packed_behind_a_busy_account_is_sent_once_idle_though_its_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_and_exits_0() {
-    let c = Cloud::start(CloudOpts {
-        rows_per_sec: 2.0,
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = cloud_importing_at(2.0).await;
     // Canvas creates the import at once and answers 3 s later.
     c.sim
         .add_fault(json!({"method": "POST", "path_contains": "/sis_imports", "action": {"kind": "delay_after", "millis": 3000}}))
@@ -458,7 +435,7 @@ async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_
     .await;
     sigterm(&worker);
     let out = wait_output(worker, Duration::from_secs(20));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     let imports = c.sim.imports().await;
     assert_eq!(imports.len(), 1);
     let b = &c.batches("default").await[0];
@@ -476,13 +453,7 @@ async fn sigterm_while_the_create_post_is_in_flight_records_its_import_releases_
     if b["stage"]["stage"] == json!("submitted") {
         assert_eq!(c.moto.depth(&c.queue_url).await, (1, 0), "released at once");
     }
-    let out = c.drain(&[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(c.sim.imports().await.len(), 1, "no second upload");
-    assert_eq!(
-        c.batches("default").await[0]["stage"]["state"],
-        json!("imported")
-    );
+    next_run_imports_without_a_second_upload(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,7 +475,7 @@ async fn sigterm_while_a_manifest_waits_for_its_files_exits_at_once_and_releases
     let t0 = Instant::now();
     sigterm(&worker);
     let out = wait_output(worker, Duration::from_secs(20));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out);
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "a wait that only reads is not finished on a stop: {:?}",

@@ -162,6 +162,14 @@ impl Cloud {
         wait_output(self.spawn(&args), Duration::from_secs(120))
     }
 
+    /// [`Cloud::drain`], which must end successfully (its stderr shown when not).
+    #[track_caller]
+    pub fn drain_ok(&self, extra: &[&str]) -> Output {
+        let out = self.drain(extra);
+        assert_success(&out);
+        out
+    }
+
     /// Starts a worker whose output goes to files (a pipe nobody reads would stall it).
     pub fn spawn(&self, extra: &[&str]) -> Worker {
         self.spawn_command(self.worker(extra))
@@ -348,6 +356,11 @@ pub fn tagged_users(tag: &str, n: usize) -> String {
 }
 
 /// The sha256 (hex) of a string, as the simulator reports CSV files.
+/// The digests [`imported_users`] lists for batches of [`tagged_users`] `(tag, rows)`, in order.
+pub fn tagged_shas(tags: &[&str], rows: usize) -> Vec<String> {
+    tags.iter().map(|t| sha(&tagged_users(t, rows))).collect()
+}
+
 pub fn sha(s: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(s.as_bytes()))
@@ -374,4 +387,10 @@ pub async fn imported_users(sim: &Sim, account: u64) -> Vec<String> {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Checks that a worker (or another command) ended successfully, showing its stderr when not.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(out.status.success(), "{}", stderr(out));
 }

@@ -101,6 +101,24 @@ impl Sim {
         self.http.get(self.url(path)).bearer_auth(token)
     }
 
+    /// The JSON body of an admin GET of `path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get_url_json(&self.url(path)).await
+    }
+
+    /// The JSON body of an admin GET of a whole URL the simulator handed out (a next page, a
+    /// progress).
+    pub async fn get_url_json(&self, url: &str) -> Value {
+        let resp = self.http.get(url).bearer_auth(ADMIN).send().await.unwrap();
+        resp.json().await.expect("a JSON body")
+    }
+
+    /// The JSON body of an admin PUT of `path` (an abort, a restore).
+    pub async fn put_json(&self, path: &str) -> Value {
+        let resp = self.put(path, ADMIN).send().await.unwrap();
+        resp.json().await.expect("a JSON body")
+    }
+
     pub fn put(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http.put(self.url(path)).bearer_auth(token)
     }
@@ -133,6 +151,17 @@ impl Sim {
             resp.text().await
         );
         resp.json().await.unwrap()
+    }
+
+    /// [`Sim::post_zip`], for the new import's id alone.
+    pub async fn post_zip_id(&self, zip: Vec<u8>, query: &str) -> u64 {
+        self.post_zip_id_as(ADMIN, zip, query).await
+    }
+
+    /// [`Sim::post_zip_as`], for the new import's id alone.
+    pub async fn post_zip_id_as(&self, token: &str, zip: Vec<u8>, query: &str) -> u64 {
+        let created = self.post_zip_as(token, zip, query).await;
+        created["id"].as_u64().expect("a created import has an id")
     }
 
     pub async fn show(&self, id: u64) -> Value {
@@ -185,9 +214,10 @@ impl Sim {
         }
     }
 
-    pub async fn content(&self) -> Value {
+    /// The JSON of a simulator inspection endpoint (`/__sim/...`, no credentials).
+    pub async fn inspect(&self, path: &str) -> Value {
         self.http
-            .get(self.url("/__sim/accounts/1/content"))
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
@@ -196,18 +226,39 @@ impl Sim {
             .unwrap()
     }
 
+    pub async fn content(&self) -> Value {
+        self.inspect("/__sim/accounts/1/content").await
+    }
+
     /// Every import the simulator holds (`/__sim/imports`), oldest first.
     pub async fn imports(&self) -> Vec<Value> {
-        let v: Value = self
+        let v = self.inspect("/__sim/imports").await;
+        v["imports"].as_array().unwrap().clone()
+    }
+
+    /// Changes an import by hand (`PATCH /__sim/imports/{id}`): unfreezes it, forces its state.
+    pub async fn patch_import(&self, id: u64, change: Value) {
+        let resp = self
             .http
-            .get(self.url("/__sim/imports"))
+            .patch(self.url(&format!("/__sim/imports/{id}")))
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+    }
+
+    /// An admin GET of the account's import list (`/api/v1/accounts/1/sis_imports`), as sent.
+    pub async fn list_imports(&self) -> reqwest::Response {
+        self.list_imports_as(ADMIN).await
+    }
+
+    /// [`Sim::list_imports`] with another token.
+    pub async fn list_imports_as(&self, token: &str) -> reqwest::Response {
+        self.get("/api/v1/accounts/1/sis_imports", token)
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["imports"].as_array().unwrap().clone()
     }
 
     pub async fn add_fault(&self, rule: Value) {
@@ -220,6 +271,12 @@ impl Sim {
             .unwrap();
         assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
     }
+}
+
+/// A simulator answer's status and JSON body, to compare both in one assertion.
+pub async fn status_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("a JSON body"))
 }
 
 pub fn is_terminal(j: &Value) -> bool {
@@ -299,18 +356,28 @@ pub fn client(sim: &Sim, token: &str) -> canvas_sis::canvas::CanvasClient {
 }
 
 impl Sim {
-    /// The simulator's request log (`/__sim/requests`).
+    /// The simulator's request log (`/__sim/requests`), whole as it answers it.
+    pub async fn request_log(&self) -> Value {
+        self.inspect("/__sim/requests").await
+    }
+
+    /// The requests of the simulator's request log, oldest first.
     pub async fn requests(&self) -> Vec<Value> {
-        let v: Value = self
+        self.request_log().await["requests"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Empties the simulator's request log, so that what follows is counted alone.
+    pub async fn clear_requests(&self) {
+        let resp = self
             .http
-            .get(self.url("/__sim/requests"))
+            .delete(self.url("/__sim/requests"))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        v["requests"].as_array().unwrap().clone()
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
     }
 
     /// Sets a token's throttle bucket level (`/__sim/throttle`).
@@ -351,6 +418,53 @@ pub fn drop_batch(dir: &std::path::Path, name: &str, files: &[(&str, &str)], age
     }
 }
 
+/// Runs the built `canvas-sis` with `args` to its end, in this process's environment.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Records a batch of tenant `main` from `source` that the guard held (`users went from 100 to
+/// 30 rows`), as the operator commands find one. Returns its id.
+pub async fn record_held<S: canvas_sis::ledger::LedgerStore>(
+    ledger: &canvas_sis::ledger::Ledger<S>,
+    source: canvas_sis::ledger::BatchSource,
+) -> String {
+    use canvas_sis::ledger::{NewBatch, Stage};
+    let new = NewBatch {
+        tenant: "main".into(),
+        source,
+        content_sha256: "ab".repeat(32),
+    };
+    let id = ledger.create_batch(new).await.unwrap().record().id.clone();
+    ledger.transition(&id, Stage::Validated, "t").await.unwrap();
+    let held = Stage::Held {
+        reason: "users went from 100 to 30 rows".into(),
+    };
+    ledger.transition(&id, held, "t").await.unwrap();
+    id.to_string()
+}
+
+/// Checks that a finished command said `needle` (on stdout or stderr).
+#[track_caller]
+pub fn assert_says(o: &std::process::Output, needle: &str) {
+    let said = output_text(o);
+    assert!(said.contains(needle), "{said}");
+}
+
+/// Checks that `status` ended well and shows batch `id` held as [`record_held`] holds it.
+#[track_caller]
+pub fn assert_status_shows_held(status: &std::process::Output, id: &str) {
+    assert_exit(status, 0);
+    let said = output_text(status);
+    assert!(
+        said.contains(id) && said.contains("held (users went from 100 to 30 rows)"),
+        "{said}"
+    );
+}
+
 /// A finished command's stdout, then its stderr, as text (for assertions on what it said).
 pub fn output_text(o: &std::process::Output) -> String {
     format!(
@@ -358,6 +472,12 @@ pub fn output_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Checks a finished command's exit code, showing what it said when it is not `code`.
+#[track_caller]
+pub fn assert_exit(o: &std::process::Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", output_text(o));
 }
 
 /// Runs `cmd` to its end, or kills it once `deadline` has passed and fails the test: for inputs

@@ -199,18 +199,14 @@ impl Moto {
         group: &str,
     ) {
         use aws_sdk_s3::types::{EventBridgeConfiguration, NotificationConfiguration};
-        self.s3()
-            .await
-            .put_bucket_notification_configuration()
-            .bucket(bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .event_bridge_configuration(EventBridgeConfiguration::builder().build())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("bucket → EventBridge");
+        self.notify(
+            bucket,
+            NotificationConfiguration::builder()
+                .event_bridge_configuration(EventBridgeConfiguration::builder().build())
+                .build(),
+            "bucket → EventBridge",
+        )
+        .await;
         let rule = format!("drop-{bucket}-{group}");
         let mut detail = json!({"bucket": {"name": [bucket]}});
         if !prefix.is_empty() {
@@ -250,25 +246,38 @@ impl Moto {
             .expect("create queue")
             .queue_url
             .expect("queue url");
+        self.notify(
+            bucket,
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(format!("arn:aws:sqs:{REGION}:123456789012:{name}"))
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+            "bucket → queue notifications",
+        )
+        .await;
+        url
+    }
+
+    /// Sets the bucket's notification configuration (`what` names it in a failure).
+    async fn notify(
+        &self,
+        bucket: &str,
+        config: aws_sdk_s3::types::NotificationConfiguration,
+        what: &str,
+    ) {
         self.s3()
             .await
             .put_bucket_notification_configuration()
             .bucket(bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(
-                        QueueConfiguration::builder()
-                            .queue_arn(format!("arn:aws:sqs:{REGION}:123456789012:{name}"))
-                            .events(Event::from("s3:ObjectCreated:*"))
-                            .build()
-                            .expect("queue configuration"),
-                    )
-                    .build(),
-            )
+            .notification_configuration(config)
             .send()
             .await
-            .expect("bucket → queue notifications");
-        url
+            .expect(what);
     }
 
     /// Turns on versioning, as the Terraform module does for the drop bucket.
