@@ -102,4 +102,43 @@ mod tests {
         use secrecy::ExposeSecret;
         assert_eq!(source.load().unwrap().expose_secret(), "s3cret-value");
     }
+
+    #[test]
+    fn each_secret_is_asked_for_once_and_its_token_kept_for_every_tenant_naming_it() {
+        let text = r#"
+[tenants.a]
+canvas_url = "https://a.test"
+token_secret_arn = "arn:aws:secretsmanager:eu-west-1:1:secret:shared"
+folder = "a"
+[tenants.b]
+canvas_url = "https://b.test"
+token_secret_arn = "arn:aws:secretsmanager:eu-west-1:1:secret:shared"
+folder = "b"
+[tenants.c]
+canvas_url = "https://c.test"
+token_env = "C_TOKEN"
+folder = "c"
+"#;
+        let mut c =
+            Config::from_toml(text, std::path::Path::new("/etc/c.toml"), &|_| None).unwrap();
+        let shared = "arn:aws:secretsmanager:eu-west-1:1:secret:shared";
+        assert_eq!(unfetched_secrets(&c), [shared]);
+        let tokens = HashMap::from([(shared.to_owned(), SecretString::from("tok-1".to_owned()))]);
+        keep_fetched_tokens(&mut c, &tokens);
+        use secrecy::ExposeSecret;
+        for t in &c.tenants[..2] {
+            assert_eq!(
+                t.token.load().unwrap().expose_secret(),
+                "tok-1",
+                "{}",
+                t.name
+            );
+        }
+        assert!(
+            matches!(c.tenants[2].token, TokenSource::Env(_)),
+            "{:?}",
+            c.tenants[2].token
+        );
+        assert!(unfetched_secrets(&c).is_empty(), "nothing left to fetch");
+    }
 }
