@@ -1,7 +1,7 @@
 //! What every trigger needs per tenant to run its stream: the tenant's settings, its Canvas (the
 //! [`CanvasApi`] port: the HTTP client, or a simulated Canvas in a test) and its checked default
-//! options — and the one way to build the staged pipeline from them, so
-//! folder mode and the queue worker run batches identically.
+//! options — and the one way to build the staged pipeline from them, so folder mode and the
+//! queue worker run batches identically.
 
 use std::path::Path;
 use std::sync::Arc;
