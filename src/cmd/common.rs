@@ -94,11 +94,7 @@ pub fn runtimes(config: &Config) -> anyhow::Result<Vec<TenantRuntime>> {
                 .import
                 .to_options()
                 .with_context(|| format!("tenant {}: import options", t.name))?;
-            Ok(TenantRuntime {
-                tenant: t.clone(),
-                client,
-                options,
-            })
+            Ok(TenantRuntime::over_http(t.clone(), client, options))
         })
         .collect()
 }

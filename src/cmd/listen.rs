@@ -16,13 +16,11 @@ pub async fn start(
     runtimes: &[TenantRuntime],
 ) -> anyhow::Result<Option<Listener>> {
     let Some(addr) = addr else { return Ok(None) };
+    // Every runtime the commands build reaches Canvas over HTTP, so each has a check.
     for rt in runtimes {
-        let check = listener::canvas_check(
-            &rt.tenant.name,
-            rt.client.config(),
-            rt.tenant.account.clone(),
-        )
-        .with_context(|| format!("the Canvas readiness check of tenant {}", rt.tenant.name))?;
+        let Some(http) = &rt.http else { continue };
+        let check = listener::canvas_check(&rt.tenant.name, http, rt.tenant.account.clone())
+            .with_context(|| format!("the Canvas readiness check of tenant {}", rt.tenant.name))?;
         checks.push(check);
     }
     Ok(Some(listener::start(addr, checks).await?))

@@ -29,6 +29,7 @@ mod notify_worker;
 mod pack_read;
 mod pack_write;
 mod pipeline_operator;
+mod pipeline_port;
 mod pipeline_staged;
 mod s3_fetch;
 mod sim_auth;

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - `api`: [`CanvasApi`], the port the pipeline calls Canvas through, implemented by the client
+//!   (a simulated Canvas implements it too).
 //! - `client`: [`ClientConfig`], [`CanvasClient`] with one method per endpoint, the request loop
 //!   and its retry policy (documented there), [`AccountRef`].
 //! - `upload`: the create call (raw body or `pre_attachment` flow, streamed) and `download_to`.
@@ -14,6 +16,7 @@
 //! The client never polls on its own and never decides what to do after a failure beyond the
 //! retries that are safe; the pipeline does that from [`CanvasError::class`].
 
+pub mod api;
 pub mod client;
 pub mod error;
 pub mod hook;
@@ -26,6 +29,7 @@ pub mod token;
 pub mod trace;
 pub mod upload;
 
+pub use api::{CanvasApi, CanvasFuture};
 pub use client::{AccountRef, CanvasClient, ClientConfig};
 pub use error::{CanvasError, ErrorClass, NeededPermission, TokenProblem, TransportKind};
 pub use model::{

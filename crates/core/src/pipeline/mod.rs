@@ -70,7 +70,7 @@ impl Default for WaitPolicy {
     }
 }
 
-/// What a run of a batch needs besides the Canvas client (and the ledger): the one-shot's, or
+/// What a run of a batch needs besides Canvas (and the ledger): the one-shot's, or
 /// a tenant's with each batch's input as `path`.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use super::staged::{OnFailure, Progress, RunError, Staged};
 use super::{BatchEvent, Finished, ImportRequest, Observer, Outcome, Stage};
 use crate::ledger::{BatchRecord, BatchSource, Ledger, MemoryStore, NewBatch, Stage as Recorded};
-use canvas_sis_client::{CanvasClient, SisImport};
+use canvas_sis_client::{CanvasApi, SisImport};
 use canvas_sis_rules::sis::validate::ValidationReport;
 
 /// The tenant a one-shot run's batch is recorded under, in its own in-memory ledger.
@@ -17,7 +17,7 @@ const TENANT: &str = "one-shot";
 
 /// Runs the batch at `req.path` through every stage; `req.preflight` says what is checked in
 /// Canvas before the upload (`Preflight::OneShot` for Canvas's guide in full).
-pub async fn import(client: &CanvasClient, req: &ImportRequest, obs: &dyn Observer) -> Outcome {
+pub async fn import(client: &dyn CanvasApi, req: &ImportRequest, obs: &dyn Observer) -> Outcome {
     let obs = KeepReport {
         inner: obs,
         rejected: Mutex::new(None),
@@ -27,7 +27,7 @@ pub async fn import(client: &CanvasClient, req: &ImportRequest, obs: &dyn Observ
     outcome
 }
 
-async fn run(client: &CanvasClient, req: &ImportRequest, obs: &KeepReport<'_>) -> Outcome {
+async fn run(client: &dyn CanvasApi, req: &ImportRequest, obs: &KeepReport<'_>) -> Outcome {
     if let Err(e) = req.options.validate() {
         return Outcome::Config {
             reason: e.to_string(),

@@ -17,7 +17,7 @@ use crate::ledger::{
     BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Restore, Stage,
     TenantRecord,
 };
-use canvas_sis_client::{AccountRef, CanvasClient, RestoreOptions, SisImport};
+use canvas_sis_client::{AccountRef, CanvasApi, RestoreOptions, SisImport};
 
 /// Why an operator action was refused; each says what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +209,7 @@ pub async fn approve<S: LedgerStore>(
 /// with a reason that says so.
 pub async fn undo<S: LedgerStore>(
     ledger: &Ledger<S>,
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     account: &AccountRef,
     batch: &str,
     opts: RestoreOptions,
@@ -363,7 +363,7 @@ async fn unpause_after_restore<S: LedgerStore>(
 
 /// Polls Canvas's progress of a restore until it completes or fails, within `limit`.
 async fn follow_restore(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     batch: &str,
     mut progress: canvas_sis_client::Progress,
     limit: Duration,

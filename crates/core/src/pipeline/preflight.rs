@@ -15,10 +15,10 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::{ImportRequest, Observer, Outcome, RERUN_LOOKBACK, canvas_outcome, submit};
-use canvas_sis_client::{CanvasClient, ListFilter, SisImport, WorkflowState};
+use canvas_sis_client::{CanvasApi, ListFilter, SisImport, WorkflowState};
 
 pub async fn check(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     obs: &dyn Observer,
 ) -> Result<(), Outcome> {
@@ -30,7 +30,7 @@ pub async fn check(
 /// Imports stuck in `initializing` (an interrupted upload, or a 400 Canvas returned after saving
 /// the batch) are never processed and block nothing; they are reported so an admin can tidy up.
 async fn report_orphans(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     obs: &dyn Observer,
 ) -> Result<(), Outcome> {
@@ -60,7 +60,7 @@ async fn report_orphans(
 
 /// Imports of the account that Canvas will still process: running, or queued in `created`.
 pub(crate) async fn busy(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
 ) -> Result<Vec<SisImport>, Outcome> {
     let mut busy = client
@@ -81,7 +81,7 @@ pub(crate) async fn busy(
 }
 
 async fn wait_until_idle(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     obs: &dyn Observer,
 ) -> Result<(), Outcome> {
@@ -146,7 +146,7 @@ fn describe_busy(busy: &[SisImport], req: &ImportRequest) -> String {
 }
 
 /// The newest import that Canvas processed (orphans in `initializing` never are).
-async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Result<(), Outcome> {
+async fn previous_succeeded(client: &dyn CanvasApi, req: &ImportRequest) -> Result<(), Outcome> {
     let recent = client
         .recent_sis_imports(
             &req.account,
@@ -176,7 +176,7 @@ async fn previous_succeeded(client: &CanvasClient, req: &ImportRequest) -> Resul
 /// within [`RERUN_LOOKBACK`]. Checked after [`check`], so any import of ours still running has
 /// ended and has its files.
 pub async fn refuse_a_rerun(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     zip: &std::path::Path,
 ) -> Result<(), Outcome> {

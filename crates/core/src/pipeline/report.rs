@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Finished, ImportRequest, Observer, Outcome};
-use canvas_sis_client::{CanvasClient, SisImport};
+use canvas_sis_client::{CanvasApi, SisImport};
 
 pub async fn finish(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     import: SisImport,
     obs: &dyn Observer,
@@ -37,7 +37,7 @@ fn has_messages(i: &SisImport) -> bool {
 }
 
 async fn await_errors_file(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     mut import: SisImport,
 ) -> SisImport {
@@ -56,7 +56,7 @@ async fn await_errors_file(
 }
 
 async fn save_errors_file(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     import: &SisImport,
     url: Option<&str>,

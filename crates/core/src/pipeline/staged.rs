@@ -46,13 +46,14 @@ use crate::ledger::{
     AcceptedStats, BatchId, BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, Stage,
     ZipDigest,
 };
-use canvas_sis_client::{BatchMode, CanvasClient, SisImport};
+use canvas_sis_client::{BatchMode, CanvasApi, SisImport};
 use canvas_sis_rules::sis::guard::{self, BatchStats, Decision, Thresholds};
 
 /// Everything the staged run of one tenant's batches needs.
 pub struct Staged<'a, S> {
     pub ledger: &'a Ledger<S>,
-    pub client: &'a CanvasClient,
+    /// The tenant's Canvas, through its port: the HTTP client, or a simulated Canvas.
+    pub client: &'a dyn CanvasApi,
     pub tenant: String,
     /// Account, options, waits, limits; `path` is replaced by each batch's input.
     pub request: ImportRequest,

@@ -20,7 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{ImportRequest, Observer, Outcome, canvas_outcome};
 use crate::ledger::PostedFile;
 use canvas_sis_client::{
-    AccountRef, CanvasClient, CanvasError, CanvasFile, ErrorClass, ListFilter, SisImport,
+    AccountRef, CanvasApi, CanvasError, CanvasFile, ErrorClass, ListFilter, SisImport,
     WorkflowState,
 };
 
@@ -62,7 +62,7 @@ pub enum Found {
 /// The evidence for a POST about to leave now: the account's newest imports (not ours) and the
 /// token's user, listed first.
 pub async fn evidence_before_post(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     account: &AccountRef,
     known: &HashSet<u64>,
     files: Vec<PostedFile>,
@@ -81,7 +81,7 @@ pub async fn evidence_before_post(
 
 /// Uploads `zip`, sent after `evidence` was taken (and recorded by the caller).
 pub async fn submit(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     zip: &Path,
     obs: &dyn Observer,
@@ -154,7 +154,7 @@ pub async fn submit(
 
 /// The id of the token's user (`users/self`). Without it no import can be told to be ours, so
 /// its absence is an error, never "any user".
-pub async fn own_user_id(client: &CanvasClient) -> Result<u64, Outcome> {
+pub async fn own_user_id(client: &dyn CanvasApi) -> Result<u64, Outcome> {
     let user = client
         .users_self()
         .await
@@ -166,7 +166,7 @@ pub async fn own_user_id(client: &CanvasClient) -> Result<u64, Outcome> {
 }
 
 /// The ids of the account's newest imports (one page).
-async fn newest_ids(client: &CanvasClient, account: &AccountRef) -> Result<HashSet<u64>, Outcome> {
+async fn newest_ids(client: &dyn CanvasApi, account: &AccountRef) -> Result<HashSet<u64>, Outcome> {
     let filter = ListFilter {
         per_page: Some(100),
         ..ListFilter::default()
@@ -182,7 +182,7 @@ async fn newest_ids(client: &CanvasClient, account: &AccountRef) -> Result<HashS
 /// ours but that Canvas has not split into files yet is waited for (polling, up to
 /// `wait.stuck_after`), so that its files can be compared; past that the caller tries later.
 pub async fn find_ours(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     account: &AccountRef,
     evidence: &Evidence,
     wait: &super::WaitPolicy,
@@ -355,7 +355,7 @@ pub fn posted_files(zip: &Path) -> Result<Vec<PostedFile>, String> {
 /// not fail: what a re-run of a one-shot import after a crash would send twice. A failed or
 /// aborted one is no reason to refuse: sending again after it is what `--after-failure` is for.
 pub async fn already_imported(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     account: &AccountRef,
     files: &[PostedFile],
     since: DateTime<Utc>,

@@ -10,10 +10,10 @@
 use std::time::Instant;
 
 use super::{ImportRequest, Observer, Outcome, Stage, canvas_outcome};
-use canvas_sis_client::{CanvasClient, ErrorClass, SisImport, WorkflowState};
+use canvas_sis_client::{CanvasApi, ErrorClass, SisImport, WorkflowState};
 
 pub async fn until_terminal(
-    client: &CanvasClient,
+    client: &dyn CanvasApi,
     req: &ImportRequest,
     mut import: SisImport,
     obs: &dyn Observer,
@@ -75,7 +75,7 @@ pub async fn until_terminal(
     }
 }
 
-async fn stuck_message(client: &CanvasClient, req: &ImportRequest, import: &SisImport) -> String {
+async fn stuck_message(client: &dyn CanvasApi, req: &ImportRequest, import: &SisImport) -> String {
     let ahead = client.importing(&req.account).await.unwrap_or_default();
     let state = import.workflow_state.as_str();
     match ahead.iter().find(|i| i.id != import.id) {

@@ -13,7 +13,7 @@
 //! - `lambda` (in `canvas-sis-aws`): the same work delivered by a Lambda SQS event source (`canvas-sis lambda`):
 //!   each invocation's records in order, within its deadline, reporting what must come back.
 //!
-//! - [`runtime`]: what both need per tenant (settings, Canvas client, the staged pipeline).
+//! - [`runtime`]: what both need per tenant (settings, its Canvas, the staged pipeline).
 
 pub mod events;
 pub mod folder;

@@ -1,8 +1,10 @@
-//! What every trigger needs per tenant to run its stream: the tenant's settings, a Canvas client
-//! and its checked default options — and the one way to build the staged pipeline from them, so
-//! folder mode and the queue worker run batches identically.
+//! What every trigger needs per tenant to run its stream: the tenant's settings, its Canvas (the
+//! [`CanvasApi`] port: the HTTP client, or a simulated Canvas in a test) and its checked default
+//! options — and the one way to build the staged pipeline from them, so folder mode and the
+//! queue worker run batches identically.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -11,7 +13,7 @@ use crate::config::Tenant;
 use crate::ledger::{Ledger, LedgerStore};
 use crate::pipeline::staged::Staged;
 use crate::pipeline::{ImportRequest, Observer, WaitPolicy};
-use canvas_sis_client::{CanvasClient, ImportOptions};
+use canvas_sis_client::{CanvasApi, CanvasClient, ClientConfig, ImportOptions};
 
 /// Deflate level of the zips the unattended modes (`watch`, `run`) build. On SIS CSVs level 3
 /// comes within 3 % of level 6's size for about half the CPU (`scripts/bench_worker.sh`: the
@@ -19,14 +21,29 @@ use canvas_sis_client::{CanvasClient, ImportOptions};
 /// container is CPU-bound. `pack` and `import` keep level 6 (`--level` on `pack`).
 pub const UNATTENDED_ZIP_LEVEL: u32 = 3;
 
-/// One tenant, ready to run: its config, a client and its checked default options.
+/// One tenant, ready to run: its config, its Canvas and its checked default options.
 pub struct TenantRuntime {
     pub tenant: Tenant,
-    pub client: CanvasClient,
+    /// The tenant's Canvas, which the pipeline calls.
+    pub client: Arc<dyn CanvasApi>,
+    /// The HTTP client's settings when `client` is the HTTP client: what the `--listen`
+    /// readiness probe builds its own client from. `None` for a Canvas that is not reached over
+    /// HTTP (a simulated one), which has no readiness to probe.
+    pub http: Option<ClientConfig>,
     pub options: ImportOptions,
 }
 
 impl TenantRuntime {
+    /// A tenant whose Canvas is reached over HTTP by `client`.
+    pub fn over_http(tenant: Tenant, client: CanvasClient, options: ImportOptions) -> Self {
+        TenantRuntime {
+            tenant,
+            http: Some(client.config().clone()),
+            client: Arc::new(client),
+            options,
+        }
+    }
+
     /// The staged pipeline for this tenant's batches; zips are built in `work`. It stops between
     /// steps once `stop` is cancelled, and parks what is unsent during the tenant's blackouts.
     pub fn staged<'s, S: LedgerStore>(
@@ -40,7 +57,7 @@ impl TenantRuntime {
     ) -> Staged<'s, S> {
         Staged {
             ledger,
-            client: &self.client,
+            client: self.client.as_ref(),
             tenant: self.tenant.name.clone(),
             request: ImportRequest {
                 path: work.to_owned(),
