@@ -1,5 +1,5 @@
-//! The port a notice is published to a topic through: SNS in production (`canvas-sis-aws`
-//! implements it), a recording fake in tests. One attempt per call; the retry loop in
+//! The port a notice is published to a topic through: SNS (`canvas-sis-aws` implements it), so
+//! that core needs no AWS SDK. One attempt per call; the retry loop in
 //! [`deliver`](super::deliver) decides what happens next from the [`Attempt`] it returns.
 
 use std::fmt;
