@@ -214,7 +214,7 @@ impl ScriptedCanvas {
         let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
         let lose = self.chance(faults.p_lose_answer);
         let sent_at = Utc::now();
-        let import = {
+        let (import, lost) = {
             let now = Instant::now();
             let mut a = self.account();
             if let Some(busy) = a.made.iter().find(|m| m.running_at(now)) {
@@ -245,14 +245,14 @@ impl ScriptedCanvas {
         };
         // The answer travels back: a worker killed here never learns the import's id.
         self.delay().await;
-        if import.1 {
+        if lost {
             return Err(CanvasError::CreateOutcomeUnknown {
                 account: account.to_string(),
                 sent_at,
                 cause: "the scripted Canvas dropped the answer".into(),
             });
         }
-        Ok(import.0)
+        Ok(import)
     }
 
     /// Import `id` as Canvas shows it now.
