@@ -15,6 +15,7 @@ mod client_model;
 mod client_options;
 mod config_file;
 mod conformance;
+mod dst;
 mod events_parse;
 mod folder_claim;
 mod folder_ready;

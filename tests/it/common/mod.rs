@@ -3,6 +3,7 @@
 //! Each test gets its own simulator (fresh state, its own port). Tokens: `admin-token` (both
 //! permissions), `import-token` (import_sis), `manage-token` (manage_sis), `none-token` (no SIS
 //! permission), `expired-token`, `revoked-token`, `scopes-token`.
+pub mod canvas;
 pub mod cloud;
 pub mod folder;
 pub mod moto;

@@ -1,0 +1,439 @@
+//! A scripted, in-memory Canvas behind the `CanvasApi` port: no HTTP, no sockets, no simulator
+//! server. `pipeline_port` runs single batches through it; `dst` (deterministic simulation
+//! testing, issue 16) drives several workers against one of it with seeded faults.
+//!
+//! Imports progress with tokio's clock, not with reads: each is `created` for a while, then
+//! `importing`, then `imported`, so a paused-time test sees the same account whoever looks. With
+//! the default [`CanvasFaults`] (none) every import is `imported` the moment it is first seen
+//! and no call fails or waits, which is what a single-batch test wants. The account keeps every
+//! zip posted to it and every breach of "one import at a time" it witnessed, for a test's
+//! invariants.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use canvas_sis::canvas::{
+    AccountRef, CanvasApi, CanvasError, CanvasFile, CanvasFuture, CanvasUser, ImportOptions,
+    ListFilter, Progress as RestoreProgress, RestoreOptions, SisImport, WorkflowState,
+};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::time::Instant;
+
+/// The id of the token's user in the scripted Canvas: every import it creates is this user's.
+pub const OUR_USER: u64 = 7;
+
+/// A shared, ordered log of what happened in a run: the scripted Canvas and a test's other
+/// fakes append to it, and a failing test prints it. Times are tokio's (paused in a simulation,
+/// so a replay prints the same trace), relative to the first event.
+#[derive(Debug, Clone, Default)]
+pub struct Trace(Arc<Mutex<(Option<Instant>, Vec<String>)>>);
+
+impl Trace {
+    pub fn log(&self, event: impl AsRef<str>) {
+        let now = Instant::now();
+        let mut t = self.0.lock().unwrap();
+        let origin = *t.0.get_or_insert(now);
+        let ms = now.saturating_duration_since(origin).as_millis();
+        t.1.push(format!("{ms:>7}ms {}", event.as_ref()));
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().1.clone()
+    }
+}
+
+/// What the scripted Canvas does wrong, and how slowly: drawn from its seeded RNG per call.
+/// The default is a perfect, instant Canvas.
+#[derive(Debug, Clone, Default)]
+pub struct CanvasFaults {
+    /// Each call waits up to this long (tokio time) before it is answered, and a create also
+    /// after it made the import: the windows in which a killed worker dies mid-call.
+    pub latency: Duration,
+    /// Chance that a read answers a transient 5xx or 429 instead.
+    pub p_transient: f64,
+    /// Chance that a create is refused with a 429 before it makes anything.
+    pub p_throttle_create: f64,
+    /// Chance that a create makes its import and its answer is lost (`CreateOutcomeUnknown`).
+    pub p_lose_answer: f64,
+    /// An import stays `created` up to this long, then `importing` up to this long again.
+    pub max_stage: Duration,
+}
+
+/// One import Canvas made, and when its stages end.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub import: SisImport,
+    /// The bytes of the zip its create received.
+    pub zip: Vec<u8>,
+    pub created: Instant,
+    pub queued_for: Duration,
+    pub runs_for: Duration,
+}
+
+impl Made {
+    /// The import as Canvas shows it at `now`.
+    fn at(&self, now: Instant) -> SisImport {
+        let mut i = self.import.clone();
+        let age = now.saturating_duration_since(self.created);
+        if age >= self.queued_for + self.runs_for {
+            i.workflow_state = WorkflowState::Imported;
+            i.progress = Some(100);
+            i.ended_at = Some(Utc::now());
+        } else if age >= self.queued_for {
+            i.workflow_state = WorkflowState::Importing;
+            i.progress = Some(50);
+        }
+        i
+    }
+
+    fn running_at(&self, now: Instant) -> bool {
+        !self.at(now).workflow_state.is_terminal()
+    }
+}
+
+/// The account's state: what it holds and what it saw.
+#[derive(Debug, Default)]
+pub struct Account {
+    /// Every import made, oldest first.
+    pub made: Vec<Made>,
+    /// Set by a test: the next create makes its import and then loses the answer.
+    pub lose_next_answer: bool,
+    /// Breaches of "never two imports of the account in flight", as Canvas saw them.
+    pub overlaps: Vec<String>,
+}
+
+impl Account {
+    /// The bytes of every zip a create received, in order.
+    pub fn posted(&self) -> Vec<Vec<u8>> {
+        self.made.iter().map(|m| m.zip.clone()).collect()
+    }
+
+    /// Every import as Canvas shows it now, oldest first.
+    pub fn imports(&self) -> Vec<SisImport> {
+        let now = Instant::now();
+        self.made.iter().map(|m| m.at(now)).collect()
+    }
+}
+
+/// A Canvas that answers from memory (module docs).
+#[derive(Debug)]
+pub struct ScriptedCanvas {
+    base: url::Url,
+    state: Mutex<Account>,
+    faults: Mutex<CanvasFaults>,
+    rng: Mutex<fastrand::Rng>,
+    trace: Trace,
+}
+
+impl Default for ScriptedCanvas {
+    fn default() -> Self {
+        ScriptedCanvas::new(CanvasFaults::default(), 0, Trace::default())
+    }
+}
+
+impl ScriptedCanvas {
+    /// A Canvas with `faults`, drawn from an RNG seeded with `seed`, logging to `trace`.
+    pub fn new(faults: CanvasFaults, seed: u64, trace: Trace) -> Self {
+        ScriptedCanvas {
+            base: "https://canvas.invalid/".parse().unwrap(),
+            state: Mutex::new(Account::default()),
+            faults: Mutex::new(faults),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            trace,
+        }
+    }
+
+    pub fn account(&self) -> MutexGuard<'_, Account> {
+        self.state.lock().unwrap()
+    }
+
+    /// Replaces the faults from now on (a simulation heals Canvas for its last round).
+    pub fn set_faults(&self, faults: CanvasFaults) {
+        *self.faults.lock().unwrap() = faults;
+    }
+
+    fn faults(&self) -> CanvasFaults {
+        self.faults.lock().unwrap().clone()
+    }
+
+    fn chance(&self, p: f64) -> bool {
+        p > 0.0 && self.rng.lock().unwrap().f64() < p
+    }
+
+    fn up_to(&self, d: Duration) -> Duration {
+        if d.is_zero() {
+            return d;
+        }
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(self.rng.lock().unwrap().u64(0..=ms))
+    }
+
+    /// Waits a seeded share of the latency: a point where a caller's future may be dropped.
+    async fn delay(&self) {
+        let d = self.up_to(self.faults().latency);
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// A transient failure of a read, when the dice say so.
+    fn transient(&self, method: &str, endpoint: &str) -> Result<(), CanvasError> {
+        if !self.chance(self.faults().p_transient) {
+            return Ok(());
+        }
+        self.trace
+            .log(format!("canvas: {method} {endpoint} answers 503"));
+        Err(CanvasError::Server {
+            method: method.into(),
+            endpoint: endpoint.into(),
+            status: 503,
+            attempts: 1,
+            message: "the scripted Canvas is briefly unavailable".into(),
+        })
+    }
+
+    /// Records a create of `zip`: the new import, `created`, with the zip's CSVs as Canvas
+    /// lists them once it has split the upload.
+    async fn create(&self, account: &AccountRef, zip: &Path) -> Result<SisImport, CanvasError> {
+        let bytes = std::fs::read(zip).map_err(|e| CanvasError::Config(e.to_string()))?;
+        self.delay().await;
+        let faults = self.faults();
+        if self.chance(faults.p_throttle_create) {
+            self.trace
+                .log("canvas: create refused with 429 (nothing made)");
+            return Err(CanvasError::Throttled {
+                method: "POST".into(),
+                endpoint: "sis_imports".into(),
+                status: 429,
+                attempts: 1,
+            });
+        }
+        let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
+        let lose = self.chance(faults.p_lose_answer);
+        let sent_at = Utc::now();
+        let (import, lost) = {
+            let now = Instant::now();
+            let mut a = self.account();
+            if let Some(busy) = a.made.iter().find(|m| m.running_at(now)) {
+                let breach = format!(
+                    "import {} created while import {} is still in flight",
+                    a.made.len() + 1,
+                    busy.import.id
+                );
+                self.trace.log(format!("canvas: BREACH {breach}"));
+                a.overlaps.push(breach);
+            }
+            let id = a.made.len() as u64 + 1;
+            let import = new_import(id, sent_at, csv_files(&bytes));
+            a.made.push(Made {
+                import: import.clone(),
+                zip: bytes.clone(),
+                created: now,
+                queued_for,
+                runs_for,
+            });
+            let lose = lose || std::mem::take(&mut a.lose_next_answer);
+            self.trace.log(format!(
+                "canvas: create -> import {id} ({}; created {queued_for:?}, importing {runs_for:?}){}",
+                zip_label(&bytes),
+                if lose { ", ANSWER LOST" } else { "" }
+            ));
+            (import, lose)
+        };
+        // The answer travels back: a worker killed here never learns the import's id.
+        self.delay().await;
+        if lost {
+            return Err(CanvasError::CreateOutcomeUnknown {
+                account: account.to_string(),
+                sent_at,
+                cause: "the scripted Canvas dropped the answer".into(),
+            });
+        }
+        Ok(import)
+    }
+
+    /// Import `id` as Canvas shows it now.
+    async fn read(&self, id: u64) -> Result<SisImport, CanvasError> {
+        self.delay().await;
+        self.transient("GET", &format!("sis_imports/{id}"))?;
+        let a = self.account();
+        let made = a.made.iter().find(|m| m.import.id == id);
+        made.map(|m| m.at(Instant::now()))
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// The account's imports, newest first, that `keep` selects.
+    async fn newest(
+        &self,
+        keep: impl Fn(&SisImport) -> bool,
+    ) -> Result<Vec<SisImport>, CanvasError> {
+        self.delay().await;
+        self.transient("GET", "sis_imports")?;
+        let a = self.account();
+        Ok(a.imports().into_iter().rev().filter(|i| keep(i)).collect())
+    }
+}
+
+/// A short name for a posted zip in a trace: its CSVs and their sizes.
+pub fn zip_label(zip: &[u8]) -> String {
+    let files = csv_files(zip);
+    let parts: Vec<_> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f.display_name.as_deref().unwrap_or("?"),
+                f.size.unwrap_or(0)
+            )
+        })
+        .collect();
+    parts.join(",")
+}
+
+/// The bytes of the entry `name` of a zip, if it has one.
+pub fn zip_entry(zip: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut z = zip::ZipArchive::new(Cursor::new(zip)).ok()?;
+    let mut f = z.by_name(name).ok()?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+fn new_import(id: u64, created_at: DateTime<Utc>, files: Vec<CanvasFile>) -> SisImport {
+    let mut import: SisImport = serde_json::from_value(json!({
+        "id": id,
+        "workflow_state": "created",
+        "progress": 0,
+        "user": { "id": OUR_USER },
+    }))
+    .unwrap();
+    import.created_at = Some(created_at);
+    import.csv_attachments = files;
+    import
+}
+
+/// The CSV entries of a zip with their uncompressed sizes: Canvas's `csv_attachments`.
+fn csv_files(zip: &[u8]) -> Vec<CanvasFile> {
+    let mut z = zip::ZipArchive::new(Cursor::new(zip)).expect("the pipeline posts a zip");
+    (0..z.len())
+        .filter_map(|i| {
+            let f = z.by_index(i).unwrap();
+            let name = f.name().unwrap().into_owned();
+            name.ends_with(".csv").then(|| CanvasFile {
+                display_name: Some(name),
+                size: Some(f.size()),
+                ..CanvasFile::default()
+            })
+        })
+        .collect()
+}
+
+fn not_found(id: u64) -> CanvasError {
+    CanvasError::NotFound {
+        method: "GET".into(),
+        endpoint: format!("sis_imports/{id}"),
+        what: format!("SIS import {id}"),
+        message: "not found".into(),
+    }
+}
+
+/// What the pipeline must never ask of this Canvas in these tests.
+fn not_scripted(what: &str) -> CanvasError {
+    CanvasError::Config(format!("the scripted Canvas has no {what}"))
+}
+
+impl CanvasApi for ScriptedCanvas {
+    fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    fn get_sis_import<'a>(
+        &'a self,
+        _account: &'a AccountRef,
+        id: u64,
+    ) -> CanvasFuture<'a, SisImport> {
+        Box::pin(self.read(id))
+    }
+
+    fn recent_sis_imports<'a>(
+        &'a self,
+        _account: &'a AccountRef,
+        filter: &'a ListFilter,
+        limit: usize,
+    ) -> CanvasFuture<'a, Vec<SisImport>> {
+        Box::pin(async move {
+            let listed = self
+                .newest(|i| {
+                    (filter.workflow_states.is_empty()
+                        || filter.workflow_states.contains(&i.workflow_state))
+                        && filter
+                            .created_since
+                            .is_none_or(|since| i.created_at.is_some_and(|c| c >= since))
+                })
+                .await?;
+            Ok(listed.into_iter().take(limit.clamp(1, 100)).collect())
+        })
+    }
+
+    fn importing<'a>(&'a self, _account: &'a AccountRef) -> CanvasFuture<'a, Vec<SisImport>> {
+        Box::pin(self.newest(|i| i.workflow_state.is_running()))
+    }
+
+    fn create_sis_import<'a>(
+        &'a self,
+        account: &'a AccountRef,
+        _opts: &'a ImportOptions,
+        zip: &'a Path,
+    ) -> CanvasFuture<'a, SisImport> {
+        Box::pin(self.create(account, zip))
+    }
+
+    fn imports_created_since<'a>(
+        &'a self,
+        _account: &'a AccountRef,
+        since: DateTime<Utc>,
+        user_id: Option<u64>,
+    ) -> CanvasFuture<'a, Vec<SisImport>> {
+        Box::pin(async move {
+            let mut found = self
+                .newest(|i| {
+                    i.created_at.is_some_and(|c| c >= since)
+                        && (user_id.is_none() || i.user.as_ref().and_then(|u| u.id) == user_id)
+                })
+                .await?;
+            found.reverse();
+            Ok(found)
+        })
+    }
+
+    fn users_self(&self) -> CanvasFuture<'_, CanvasUser> {
+        Box::pin(async move {
+            self.delay().await;
+            self.transient("GET", "users/self")?;
+            Ok(CanvasUser {
+                id: Some(OUR_USER),
+                ..CanvasUser::default()
+            })
+        })
+    }
+
+    fn download_to<'a>(&'a self, _url: &'a str, _path: &'a Path) -> CanvasFuture<'a, u64> {
+        Box::pin(async move { Err(not_scripted("files to download")) })
+    }
+
+    fn restore_states<'a>(
+        &'a self,
+        _account: &'a AccountRef,
+        _id: u64,
+        _opts: RestoreOptions,
+    ) -> CanvasFuture<'a, RestoreProgress> {
+        Box::pin(async move { Err(not_scripted("restore")) })
+    }
+
+    fn get_progress(&self, _id: u64) -> CanvasFuture<'_, RestoreProgress> {
+        Box::pin(async move { Err(not_scripted("progress")) })
+    }
+}

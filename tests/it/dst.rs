@@ -1,0 +1,591 @@
+//! Deterministic simulation testing, first slice (issue 16): seeded worlds of one tenant,
+//! several workers, a faulty ledger and a faulty Canvas, run on a paused tokio clock, with the
+//! pipeline's guarantees checked at the end of every seed.
+//!
+//! **A world** (all drawn from `fastrand::Rng::with_seed(seed)`): one tenant; 2–4 batches (small
+//! valid CSVs, each batch's `users.csv` a different size so Canvas's copy names its batch)
+//! recorded in arrival order at seeded times; 1–3 workers, each a loop of
+//! [`Staged::run_tenant`] over ONE shared ledger and ONE shared [`ScriptedCanvas`], with its own
+//! work directory (its host's disk, kept across its restarts). Everything runs on one
+//! current-thread runtime with paused time: tasks switch only at the seeded delays of the fakes
+//! and the pipeline's own sleeps, and time jumps when every task waits, so no wall clock is
+//! waited on and a seed replays the same interleaving.
+//!
+//! **Faults.** The ledger store ([`FaultyStore`] over `MemoryStore`) may fail a write before
+//! applying it, or apply it and then report failure (a lost answer), and answers after a seeded
+//! latency. Canvas may lose a create's answer after making the import (`CreateOutcomeUnknown`),
+//! refuse a create with a 429, answer a read with a 503, leave an import `created` or
+//! `importing` for seconds, and answer slowly. A worker may be killed — its future dropped at
+//! whatever await point a seeded `tokio::time::timeout` finds it — and is restarted in the next
+//! round. A run is 1–3 faulty rounds, then one healthy round: faults off, every worker
+//! restarted, each looping until the stream is finished. Between rounds no worker is alive, so
+//! the harness expires the submit leases of `submitting` batches (backdates them in the
+//! ledger): the lease is wall-clock (`chrono::Utc::now`), which paused tokio time does not move.
+//!
+//! **Invariants**, checked after every seed: each batch's content reached Canvas at most once;
+//! Canvas never saw a create while another import of the account was in flight (the scripted
+//! Canvas checks this as it goes); and since every run ends healthy: every batch reached Canvas
+//! exactly once, in arrival order, and the ledger agrees with Canvas (each batch `imported`,
+//! recording the id of the import Canvas made from its zip).
+//!
+//! **Seeds.** `SIM_SEEDS=N` runs seeds `0..N` (default [`DEFAULT_SEEDS`], about 25 s in a
+//! debug build here; 1,000 took 85 s) after the [`KEPT_SEEDS`]; `SIM_SEED=N` replays
+//! one seed and prints its trace. A failing seed panics with its violations, its trace and the
+//! command that replays it:
+//! `SIM_SEED=N cargo test --locked --test it -- dst:: --nocapture`.
+//!
+//! **It can see.** With `submit.rs` patched to resend after an uncertain create without looking
+//! in Canvas first (a temporary patch, never committed), seed 3 — the fourth seed run — fails
+//! with every batch sent three times; 22 of seeds 0..100 catch it.
+//!
+//! **Not yet deterministic to the last line:** tokio's `select!` (the submit lease's
+//! `keep_alive`) picks branches with a per-runtime random seed the test cannot set without
+//! tokio's unstable `rng_seed`, so two replays of a seed may differ in a late step (seen: the
+//! last pass of seed 42). The wall-clock deadlines of `wait.rs`/`preflight.rs`
+//! (`std::time::Instant`) and the lease's `chrono::Utc::now` are outside the seed too.
+//!
+//! Not yet simulated (the next slices of issue 16): Canvas-side import failures and the halted
+//! gate with an operator's resume; other users' imports; the queue, the object store, the sweep,
+//! operators, blackouts.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use canvas_sis::canvas::AccountRef;
+use canvas_sis::ledger::{
+    BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, MemoryStore, NewBatch, Stage,
+    Version,
+};
+use canvas_sis::pipeline::staged::{OnFailure, Staged};
+use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
+use canvas_sis::sis::guard::Thresholds;
+use futures_util::future::join_all;
+
+use crate::common::canvas::{CanvasFaults, ScriptedCanvas, Trace, zip_entry};
+use crate::common::{COURSES, users_csv};
+
+/// Seeds run when `SIM_SEEDS` is not set: well under a minute in a debug build.
+const DEFAULT_SEEDS: u64 = 300;
+/// Seeds that once failed, run on top of the budget: both caught harness artifacts in lease
+/// expiry ([`World::expire_leases`]).
+const KEPT_SEEDS: [u64; 2] = [42, 422];
+const TENANT: &str = "main";
+/// The submit lease: far longer than any run, so a live worker's POST is never taken over; a
+/// dead one's is expired by the harness between rounds (module docs).
+const LEASE: Duration = Duration::from_secs(3600);
+
+/// What the ledger store does wrong, and how slowly.
+#[derive(Debug, Clone, Default)]
+struct StoreFaults {
+    latency: Duration,
+    /// Chance that a write fails before it is applied.
+    p_fail_before: f64,
+    /// Chance that a write is applied and then reported failed.
+    p_lose_answer: f64,
+}
+
+#[derive(Debug)]
+struct StoreCtl {
+    faults: Mutex<StoreFaults>,
+    rng: Mutex<fastrand::Rng>,
+    trace: Trace,
+}
+
+/// A [`LedgerStore`] over a `MemoryStore` whose writes fail by the seed (module docs).
+#[derive(Debug, Clone)]
+struct FaultyStore {
+    inner: MemoryStore,
+    ctl: Arc<StoreCtl>,
+}
+
+impl FaultyStore {
+    fn chance(&self, p: f64) -> bool {
+        p > 0.0 && self.ctl.rng.lock().unwrap().f64() < p
+    }
+
+    fn faults(&self) -> StoreFaults {
+        self.ctl.faults.lock().unwrap().clone()
+    }
+
+    async fn delay(&self) {
+        let max = self.faults().latency.as_millis() as u64;
+        if max > 0 {
+            let ms = self.ctl.rng.lock().unwrap().u64(0..=max);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    fn injected(&self, op: &str, key: &str, when: &str) -> LedgerError {
+        self.ctl
+            .trace
+            .log(format!("ledger: {op} {key} FAILS {when}"));
+        LedgerError::io(
+            key,
+            std::io::Error::other(format!("injected failure {when}")),
+        )
+    }
+
+    /// A write: latency, maybe a failure before it, `apply`, maybe a lost answer after it.
+    async fn write<T>(
+        &self,
+        op: &str,
+        key: &str,
+        apply: impl Future<Output = Result<T, LedgerError>>,
+    ) -> Result<T, LedgerError> {
+        self.delay().await;
+        let faults = self.faults();
+        if self.chance(faults.p_fail_before) {
+            return Err(self.injected(op, key, "before applying"));
+        }
+        let out = apply.await;
+        if out.is_ok() && self.chance(faults.p_lose_answer) {
+            self.delay().await;
+            return Err(self.injected(op, key, "after applying (answer lost)"));
+        }
+        out
+    }
+}
+
+impl LedgerStore for FaultyStore {
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
+        self.delay().await;
+        self.inner.get(key).await
+    }
+
+    async fn create(&self, key: &str, body: &[u8]) -> Result<Version, LedgerError> {
+        self.write("create", key, self.inner.create(key, body))
+            .await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        body: &[u8],
+        expected: &Version,
+    ) -> Result<Version, LedgerError> {
+        self.write("update", key, self.inner.update(key, body, expected))
+            .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        self.delay().await;
+        self.inner.list(prefix).await
+    }
+
+    async fn put_blob(&self, key: &str, body: &[u8]) -> Result<(), LedgerError> {
+        self.write("put_blob", key, self.inner.put_blob(key, body))
+            .await
+    }
+
+    async fn put_blob_file(&self, key: &str, path: &Path) -> Result<(), LedgerError> {
+        self.write("put_blob_file", key, self.inner.put_blob_file(key, path))
+            .await
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.delay().await;
+        self.inner.get_blob(key).await
+    }
+}
+
+/// Everything a seed decided before the run starts.
+#[derive(Debug)]
+struct Plan {
+    batches: usize,
+    workers: usize,
+    /// Pause before each batch arrives.
+    arrivals: Vec<Duration>,
+    /// Per faulty round, per worker: when it is killed (`None`: it runs its passes out).
+    kills: Vec<Vec<Option<Duration>>>,
+    canvas: CanvasFaults,
+    store: StoreFaults,
+}
+
+impl Plan {
+    fn draw(rng: &mut fastrand::Rng) -> Plan {
+        let batches = rng.usize(2..=4);
+        let workers = rng.usize(1..=3);
+        let rounds = rng.usize(1..=3);
+        let ms = |rng: &mut fastrand::Rng, max: u64| Duration::from_millis(rng.u64(0..=max));
+        let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
+        Plan {
+            batches,
+            workers,
+            arrivals: (0..batches).map(|_| ms(rng, 800)).collect(),
+            kills: (0..rounds)
+                .map(|_| {
+                    (0..workers)
+                        .map(|_| rng.bool().then(|| ms(rng, 3000)))
+                        .collect()
+                })
+                .collect(),
+            canvas: CanvasFaults {
+                latency: ms(rng, 200),
+                p_transient: pick(rng, &[0.0, 0.05, 0.2]),
+                p_throttle_create: pick(rng, &[0.0, 0.1, 0.3]),
+                p_lose_answer: pick(rng, &[0.0, 0.2, 0.5]),
+                max_stage: ms(rng, 3000),
+            },
+            store: StoreFaults {
+                latency: ms(rng, 50),
+                p_fail_before: pick(rng, &[0.0, 0.02, 0.05]),
+                p_lose_answer: pick(rng, &[0.0, 0.02, 0.05]),
+            },
+        }
+    }
+}
+
+/// One seed's world (module docs).
+struct World {
+    plan: Plan,
+    canvas: ScriptedCanvas,
+    store: FaultyStore,
+    /// What the workers use: through the faulty store.
+    ledger: Ledger<FaultyStore>,
+    /// The harness's own view of the same map, without faults: arrivals, lease expiry, checks.
+    clean: Ledger<MemoryStore>,
+    rng: Mutex<fastrand::Rng>,
+    trace: Trace,
+    inputs: tempfile::TempDir,
+    /// One work directory per worker slot: its host's disk.
+    work: Vec<tempfile::TempDir>,
+}
+
+impl World {
+    fn new(seed: u64) -> World {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let plan = Plan::draw(&mut rng);
+        let trace = Trace::default();
+        let memory = MemoryStore::new();
+        let store = FaultyStore {
+            inner: memory.clone(),
+            ctl: Arc::new(StoreCtl {
+                faults: Mutex::new(plan.store.clone()),
+                rng: Mutex::new(fastrand::Rng::with_seed(rng.u64(..))),
+                trace: trace.clone(),
+            }),
+        };
+        World {
+            canvas: ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone()),
+            ledger: Ledger::new(store.clone()),
+            clean: Ledger::new(memory),
+            store,
+            rng: Mutex::new(rng),
+            inputs: tempfile::tempdir().unwrap(),
+            work: (0..plan.workers)
+                .map(|_| tempfile::tempdir().unwrap())
+                .collect(),
+            trace,
+            plan,
+        }
+    }
+
+    fn staged(&self, worker: usize) -> Staged<'_, FaultyStore> {
+        let work = self.work[worker].path().to_owned();
+        Staged {
+            ledger: &self.ledger,
+            client: &self.canvas,
+            tenant: TENANT.into(),
+            request: ImportRequest {
+                path: work.clone(),
+                account: AccountRef::Id(1),
+                options: Default::default(),
+                after_failure: true,
+                dry_run: false,
+                preflight: canvas_sis::pipeline::Preflight::Unattended,
+                wait: WaitPolicy {
+                    poll_min: Duration::from_millis(50),
+                    poll_max: Duration::from_millis(500),
+                    errors_file_wait: Duration::from_millis(100),
+                    ..WaitPolicy::default()
+                },
+                work_dir: work,
+                validate: Default::default(),
+                pack: Default::default(),
+                limits: Default::default(),
+            },
+            on_failure: OnFailure::Halt,
+            guard: Thresholds::default(),
+            submit_lease: LEASE,
+            import_defaults: None,
+            obs: &LogObserver,
+            blackouts: Vec::new(),
+            stop: Default::default(),
+        }
+    }
+
+    fn pause(&self, min_ms: u64, max_ms: u64) -> Duration {
+        Duration::from_millis(self.rng.lock().unwrap().u64(min_ms..=max_ms))
+    }
+
+    /// The `users.csv` of batch `n`: its size names the batch in Canvas's copy.
+    fn users_of(n: usize) -> String {
+        users_csv(3 + n)
+    }
+
+    /// Records the batches, in order, at the plan's times, through the fault-free ledger (the
+    /// trigger that records them is not what this slice tests).
+    async fn arrivals(&self) {
+        for (n, wait) in self.plan.arrivals.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
+            let dir = self.inputs.path().join(format!("b{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let users = Self::users_of(n);
+            std::fs::write(dir.join("users.csv"), &users).unwrap();
+            std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
+            let sha = {
+                use sha2::{Digest, Sha256};
+                hex::encode(Sha256::digest(users.as_bytes()))
+            };
+            let new = NewBatch {
+                tenant: TENANT.into(),
+                source: BatchSource {
+                    kind: "folder".into(),
+                    location: dir.display().to_string(),
+                    ..Default::default()
+                },
+                content_sha256: sha,
+            };
+            let rec = self.clean.create_batch(new).await.unwrap();
+            self.trace
+                .log(format!("arrival: b{n} is {}", rec.record().id));
+        }
+    }
+
+    async fn batches(&self) -> Vec<BatchRecord> {
+        self.clean.list_batches(TENANT).await.unwrap()
+    }
+
+    /// Every batch arrived and ended.
+    async fn finished(&self) -> bool {
+        let batches = self.batches().await;
+        batches.len() == self.plan.batches
+            && batches
+                .iter()
+                .all(|b| matches!(b.stage, Stage::Terminal { .. } | Stage::Superseded { .. }))
+    }
+
+    /// One worker: passes over the tenant's stream until it is finished or `passes` ran out.
+    async fn worker(&self, w: usize, round: usize, passes: usize) {
+        let staged = self.staged(w);
+        for _ in 0..passes {
+            let run = staged
+                .run_tenant(|r| Some(PathBuf::from(&r.source.location)))
+                .await;
+            let what = match run {
+                Ok(run) => format!(
+                    "finished {}, stopped at {}, error {}",
+                    run.finished.len(),
+                    run.stopped_at
+                        .map_or("-".into(), |(r, why)| format!("{} ({why})", r.id)),
+                    run.error.map_or("-".into(), |e| e.to_string())
+                ),
+                Err(e) => format!("error {e}"),
+            };
+            self.trace.log(format!("w{w} r{round}: pass: {what}"));
+            if self.finished().await {
+                return;
+            }
+            tokio::time::sleep(self.pause(50, 500)).await;
+        }
+    }
+
+    /// A worker that may be killed at `kill`: its future is dropped wherever it waits then.
+    async fn mortal(&self, w: usize, round: usize, kill: Option<Duration>) {
+        let Some(at) = kill else {
+            return self.worker(w, round, 20).await;
+        };
+        if tokio::time::timeout(at, self.worker(w, round, 20))
+            .await
+            .is_err()
+        {
+            self.trace.log(format!("w{w} r{round}: KILLED"));
+        }
+    }
+
+    /// With no worker alive, a dead worker's submit lease has run out: every `submitting`
+    /// batch's last renewal is set to just over one lease ago (module docs). Just over, and
+    /// set rather than shifted: the last renewal plus one lease bounds when the dead holder's
+    /// POST could have reached Canvas (`evidence_of_lost_post`), and that bound must stay after
+    /// any import it made. (Backdating by two leases, or by one lease once per round, pushed it
+    /// before the import and made the takeover upload again: harness artifacts that seeds 42
+    /// and 422 found, not product defects.)
+    async fn expire_leases(&self) {
+        let expired = chrono::Utc::now()
+            - chrono::TimeDelta::from_std(LEASE + Duration::from_millis(1)).unwrap();
+        for b in self.batches().await {
+            if b.stage != Stage::Submitting {
+                continue;
+            }
+            self.trace
+                .log(format!("harness: lease of {} expires", b.id));
+            self.clean
+                .update_batch(&b.id, |r| {
+                    match r.submit_lease.as_mut() {
+                        Some(l) => l.renewed_at = l.renewed_at.min(expired),
+                        None => r.submit_started_at = r.submit_started_at.map(|t| t.min(expired)),
+                    }
+                    Ok::<(), LedgerError>(())
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The faulty rounds, then the healthy one (module docs).
+    async fn run(&self) {
+        let arrivals = self.arrivals();
+        let mut arrivals = Some(Box::pin(arrivals));
+        for (round, kills) in self.plan.kills.iter().enumerate() {
+            self.trace
+                .log(format!("harness: round {round}, kills {kills:?}"));
+            let workers = join_all(
+                kills
+                    .iter()
+                    .enumerate()
+                    .map(|(w, kill)| Box::pin(self.mortal(w, round, *kill))),
+            );
+            match arrivals.take() {
+                Some(a) => {
+                    tokio::join!(a, workers);
+                }
+                None => {
+                    workers.await;
+                }
+            }
+            self.expire_leases().await;
+        }
+        self.trace.log("harness: healthy round (faults off)");
+        self.canvas.set_faults(CanvasFaults::default());
+        *self.store.ctl.faults.lock().unwrap() = StoreFaults::default();
+        let round = self.plan.kills.len();
+        join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100)))).await;
+    }
+
+    /// The batch whose content a posted zip carries, by its `users.csv`.
+    fn batch_of(&self, zip: &[u8]) -> Option<usize> {
+        let users = zip_entry(zip, "users.csv")?;
+        (0..self.plan.batches).find(|n| Self::users_of(*n).as_bytes() == users.as_slice())
+    }
+
+    /// The invariants (module docs): every breach found, empty when the seed is clean.
+    async fn breaches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let made: Vec<(u64, Option<usize>)> = {
+            let a = self.canvas.account();
+            out.extend(a.overlaps.iter().cloned());
+            a.made
+                .iter()
+                .map(|m| (m.import.id, self.batch_of(&m.zip)))
+                .collect()
+        };
+        let sent: Vec<usize> = made.iter().filter_map(|(_, b)| *b).collect();
+        if sent.len() != made.len() {
+            out.push(format!("Canvas holds an import of no batch: {made:?}"));
+        }
+        for n in 0..self.plan.batches {
+            let ids: Vec<u64> = made
+                .iter()
+                .filter(|(_, b)| *b == Some(n))
+                .map(|(id, _)| *id)
+                .collect();
+            if ids.len() != 1 {
+                out.push(format!(
+                    "b{n} reached Canvas {} times (imports {ids:?})",
+                    ids.len()
+                ));
+            }
+        }
+        if !sent.is_sorted() {
+            out.push(format!(
+                "Canvas saw the batches out of arrival order: {sent:?}"
+            ));
+        }
+        let batches = self.batches().await;
+        if !self.finished().await {
+            let stages: Vec<_> = batches.iter().map(|b| b.stage.name()).collect();
+            out.push(format!(
+                "the healthy round did not finish the stream: {stages:?}"
+            ));
+        }
+        for (n, b) in batches.iter().enumerate() {
+            let imported = Stage::Terminal {
+                state: "imported".into(),
+                ok: true,
+            };
+            let canvas_id = made.iter().find(|(_, m)| *m == Some(n)).map(|(id, _)| *id);
+            if b.stage != imported || b.canvas_import_id != canvas_id {
+                out.push(format!(
+                    "ledger disagrees with Canvas on b{n}: {:?} with import {:?}, Canvas made {canvas_id:?}",
+                    b.stage, b.canvas_import_id
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Runs one seed on a paused current-thread runtime: its breaches and its trace.
+fn simulate(seed: u64) -> (Vec<String>, Vec<String>) {
+    // The pipeline's futures are large in a debug build: a roomy stack of its own.
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let world = World::new(seed);
+                world.trace.log(format!("seed {seed}: {:?}", world.plan));
+                world.run().await;
+                (world.breaches().await, world.trace.lines())
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap_or_else(|_| {
+            panic!("seed {seed} panicked; replay: SIM_SEED={seed} cargo test --locked --test it -- dst:: --nocapture")
+        })
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+    )
+}
+
+#[test]
+fn every_seed_sends_each_batch_once_in_order_and_the_ledger_agrees() {
+    let replay = env_u64("SIM_SEED");
+    let seeds: Vec<u64> = match replay {
+        Some(n) => vec![n],
+        None => KEPT_SEEDS
+            .into_iter()
+            .chain(0..env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS))
+            .collect(),
+    };
+    let started = std::time::Instant::now();
+    let count = seeds.len();
+    for seed in seeds {
+        let (breaches, trace) = simulate(seed);
+        if replay.is_some() || !breaches.is_empty() {
+            eprintln!("--- seed {seed} trace ---\n{}", trace.join("\n"));
+        }
+        assert!(
+            breaches.is_empty(),
+            "seed {seed} breaks the pipeline's guarantees:\n  {}\nreplay: SIM_SEED={seed} cargo test --locked --test it -- dst:: --nocapture",
+            breaches.join("\n  ")
+        );
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "dst: {count} seeds clean in {took:.1?} ({:.1} seeds/s)",
+        count as f64 / took.as_secs_f64()
+    );
+}
