@@ -53,14 +53,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canvas_sis::canvas::AccountRef;
 use canvas_sis::ledger::{
     BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, MemoryStore, NewBatch, Stage,
     Version,
 };
-use canvas_sis::pipeline::staged::{OnFailure, Staged};
-use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
-use canvas_sis::sis::guard::Thresholds;
+use canvas_sis::pipeline::WaitPolicy;
+use canvas_sis::pipeline::staged::Staged;
 use futures_util::future::join_all;
 
 use crate::common::canvas::{CanvasFaults, ScriptedCanvas, Trace, zip_entry};
@@ -283,37 +281,19 @@ impl World {
     }
 
     fn staged(&self, worker: usize) -> Staged<'_, FaultyStore> {
-        let work = self.work[worker].path().to_owned();
-        Staged {
-            ledger: &self.ledger,
-            client: &self.canvas,
-            tenant: TENANT.into(),
-            request: ImportRequest {
-                path: work.clone(),
-                account: AccountRef::Id(1),
-                options: Default::default(),
-                after_failure: true,
-                dry_run: false,
-                preflight: canvas_sis::pipeline::Preflight::Unattended,
-                wait: WaitPolicy {
-                    poll_min: Duration::from_millis(50),
-                    poll_max: Duration::from_millis(500),
-                    errors_file_wait: Duration::from_millis(100),
-                    ..WaitPolicy::default()
-                },
-                work_dir: work,
-                validate: Default::default(),
-                pack: Default::default(),
-                limits: Default::default(),
+        crate::common::staged::staged(
+            &self.ledger,
+            &self.canvas,
+            TENANT,
+            self.work[worker].path(),
+            WaitPolicy {
+                poll_min: Duration::from_millis(50),
+                poll_max: Duration::from_millis(500),
+                errors_file_wait: Duration::from_millis(100),
+                ..WaitPolicy::default()
             },
-            on_failure: OnFailure::Halt,
-            guard: Thresholds::default(),
-            submit_lease: LEASE,
-            import_defaults: None,
-            obs: &LogObserver,
-            blackouts: Vec::new(),
-            stop: Default::default(),
-        }
+            LEASE,
+        )
     }
 
     fn pause(&self, min_ms: u64, max_ms: u64) -> Duration {

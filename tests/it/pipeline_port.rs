@@ -6,11 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use canvas_sis::canvas::AccountRef;
 use canvas_sis::ledger::{BatchId, BatchRecord, BatchSource, Ledger, MemoryStore, NewBatch, Stage};
-use canvas_sis::pipeline::staged::{OnFailure, Progress, Staged};
-use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
-use canvas_sis::sis::guard::Thresholds;
+use canvas_sis::pipeline::WaitPolicy;
+use canvas_sis::pipeline::staged::{Progress, Staged};
 
 use crate::common::canvas::ScriptedCanvas;
 use crate::common::{COURSES, users_csv};
@@ -34,35 +32,18 @@ impl World {
     }
 
     fn staged(&self) -> Staged<'_, MemoryStore> {
-        Staged {
-            ledger: &self.ledger,
-            client: &self.canvas,
-            tenant: "main".into(),
-            request: ImportRequest {
-                path: self.work.path().to_owned(),
-                account: AccountRef::Id(1),
-                options: Default::default(),
-                after_failure: true,
-                dry_run: false,
-                preflight: canvas_sis::pipeline::Preflight::Unattended,
-                wait: WaitPolicy {
-                    poll_min: Duration::from_millis(1),
-                    poll_max: Duration::from_millis(5),
-                    ..WaitPolicy::default()
-                },
-                work_dir: self.work.path().to_owned(),
-                validate: Default::default(),
-                pack: Default::default(),
-                limits: Default::default(),
+        crate::common::staged::staged(
+            &self.ledger,
+            &self.canvas,
+            "main",
+            self.work.path(),
+            WaitPolicy {
+                poll_min: Duration::from_millis(1),
+                poll_max: Duration::from_millis(5),
+                ..WaitPolicy::default()
             },
-            on_failure: OnFailure::Halt,
-            guard: Thresholds::default(),
-            submit_lease: Duration::ZERO,
-            import_defaults: None,
-            obs: &LogObserver,
-            blackouts: Vec::new(),
-            stop: Default::default(),
-        }
+            Duration::ZERO,
+        )
     }
 
     /// A batch folder of three users and two courses, recorded in the ledger as received.

@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use canvas_sis::canvas::{AccountRef, CanvasClient};
+use canvas_sis::canvas::CanvasClient;
 use canvas_sis::ledger::{BatchId, BatchSource, Ledger, MemoryStore, NewBatch, Stage, ZipDigest};
+use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::pipeline::operator;
 use canvas_sis::pipeline::staged::{OnFailure, Progress, RunError, Staged};
-use canvas_sis::pipeline::{ImportRequest, LogObserver, WaitPolicy};
 use canvas_sis::sis::SisKind;
-use canvas_sis::sis::guard::Thresholds;
 use serde_json::json;
 
 use crate::common::*;
@@ -42,36 +41,19 @@ async fn world() -> World {
 
 impl World {
     fn staged(&self, lease: Duration) -> Staged<'_, MemoryStore> {
-        Staged {
-            ledger: &self.ledger,
-            client: &self.client,
-            tenant: "main".into(),
-            request: ImportRequest {
-                path: self.work.path().to_owned(),
-                account: AccountRef::Id(1),
-                options: Default::default(),
-                after_failure: true,
-                dry_run: false,
-                preflight: canvas_sis::pipeline::Preflight::Unattended,
-                wait: WaitPolicy {
-                    poll_min: Duration::from_millis(20),
-                    poll_max: Duration::from_millis(100),
-                    errors_file_wait: Duration::from_secs(2),
-                    ..WaitPolicy::default()
-                },
-                work_dir: self.work.path().to_owned(),
-                validate: Default::default(),
-                pack: Default::default(),
-                limits: Default::default(),
+        crate::common::staged::staged(
+            &self.ledger,
+            &self.client,
+            "main",
+            self.work.path(),
+            WaitPolicy {
+                poll_min: Duration::from_millis(20),
+                poll_max: Duration::from_millis(100),
+                errors_file_wait: Duration::from_secs(2),
+                ..WaitPolicy::default()
             },
-            on_failure: OnFailure::Halt,
-            guard: Thresholds::default(),
-            submit_lease: lease,
-            import_defaults: None,
-            obs: &LogObserver,
-            blackouts: Vec::new(),
-            stop: Default::default(),
-        }
+            lease,
+        )
     }
 
     /// A batch folder with `files`, recorded in the ledger as received.

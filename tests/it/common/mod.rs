@@ -9,6 +9,7 @@ pub mod folder;
 pub mod moto;
 pub mod receiver;
 mod special;
+pub mod staged;
 
 pub use special::{mkfifo, set_mtime_nofollow};
 
