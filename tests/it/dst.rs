@@ -53,15 +53,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use canvas_sis::config::OnFailure;
 use canvas_sis::ledger::{
-    BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, MemoryStore, NewBatch, Stage,
-    Version,
+    BatchId, BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, MemoryStore, NewBatch,
+    Stage, Version,
 };
 use canvas_sis::pipeline::WaitPolicy;
+use canvas_sis::pipeline::gate;
+use canvas_sis::pipeline::operator::{self, Resumed};
 use canvas_sis::pipeline::staged::Staged;
 use futures_util::future::join_all;
 
-use crate::common::canvas::{CanvasFaults, ScriptedCanvas, Trace, zip_entry};
+use crate::common::canvas::{CanvasFaults, Fate, ScriptedCanvas, Trace, zip_entry};
+use crate::common::sim_clock;
 use crate::common::{COURSES, users_csv};
 
 /// Seeds run when `SIM_SEEDS` is not set: well under a minute in a debug build.
@@ -70,9 +74,15 @@ const DEFAULT_SEEDS: u64 = 300;
 /// expiry ([`World::expire_leases`]).
 const KEPT_SEEDS: [u64; 2] = [42, 422];
 const TENANT: &str = "main";
-/// The submit lease: far longer than any run, so a live worker's POST is never taken over; a
-/// dead one's is expired by the harness between rounds (module docs).
-const LEASE: Duration = Duration::from_secs(3600);
+/// The submit leases a seed draws from: a live worker renews its lease every third of it; a
+/// killed one's runs out on the simulated clock while the others go on.
+const LEASES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
+/// When every simulation starts, by the simulated wall clock (`common::sim_clock`).
+const EPOCH: &str = "2026-09-01T02:00:00Z";
 
 /// What the ledger store does wrong, and how slowly.
 #[derive(Debug, Clone, Default)]
@@ -188,10 +198,21 @@ impl LedgerStore for FaultyStore {
     }
 }
 
+/// What an operator does at a seeded moment of the first round.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Pause,
+    Resume,
+}
+
 /// Everything a seed decided before the run starts.
 #[derive(Debug)]
 struct Plan {
     batches: usize,
+    /// What Canvas makes of each batch's content.
+    fates: Vec<Fate>,
+    /// The operator's actions during the first round: after how long, what.
+    acts: Vec<(Duration, Act)>,
     workers: usize,
     /// Pause before each batch arrives.
     arrivals: Vec<Duration>,
@@ -199,6 +220,7 @@ struct Plan {
     kills: Vec<Vec<Option<Duration>>>,
     canvas: CanvasFaults,
     store: StoreFaults,
+    lease: Duration,
 }
 
 impl Plan {
@@ -208,8 +230,25 @@ impl Plan {
         let rounds = rng.usize(1..=3);
         let ms = |rng: &mut fastrand::Rng, max: u64| Duration::from_millis(rng.u64(0..=max));
         let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
+        let p_bad = pick(rng, &[0.0, 0.0, 0.15, 0.35]);
+        let bad = [Fate::ImportedWithMessages, Fate::Failed, Fate::Refused];
         Plan {
             batches,
+            fates: (0..batches)
+                .map(|_| {
+                    if rng.f64() < p_bad {
+                        bad[rng.usize(..bad.len())]
+                    } else {
+                        Fate::Imported
+                    }
+                })
+                .collect(),
+            acts: (0..rng.usize(0..=3))
+                .map(|_| {
+                    let act = if rng.bool() { Act::Pause } else { Act::Resume };
+                    (ms(rng, 4000), act)
+                })
+                .collect(),
             workers,
             arrivals: (0..batches).map(|_| ms(rng, 800)).collect(),
             kills: (0..rounds)
@@ -231,6 +270,7 @@ impl Plan {
                 p_fail_before: pick(rng, &[0.0, 0.02, 0.05]),
                 p_lose_answer: pick(rng, &[0.0, 0.02, 0.05]),
             },
+            lease: LEASES[rng.usize(..LEASES.len())],
         }
     }
 }
@@ -246,13 +286,19 @@ struct World {
     clean: Ledger<MemoryStore>,
     rng: Mutex<fastrand::Rng>,
     trace: Trace,
+    /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
+    acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
     inputs: tempfile::TempDir,
     /// One work directory per worker slot: its host's disk.
     work: Vec<tempfile::TempDir>,
 }
 
 impl World {
+    /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
+    /// lease holder ids) and the simulated wall clock.
     fn new(seed: u64) -> World {
+        sim_clock::start(EPOCH.parse().unwrap());
+        fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
         let plan = Plan::draw(&mut rng);
         let trace = Trace::default();
@@ -265,12 +311,17 @@ impl World {
                 trace: trace.clone(),
             }),
         };
+        let canvas = ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone());
+        for (n, fate) in plan.fates.iter().enumerate() {
+            canvas.set_fate(Self::users_of(n).as_bytes(), *fate);
+        }
         World {
-            canvas: ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone()),
-            ledger: Ledger::new(store.clone()),
-            clean: Ledger::new(memory),
+            canvas,
+            ledger: Ledger::new(store.clone()).with_clock(sim_clock::now),
+            clean: Ledger::new(memory).with_clock(sim_clock::now),
             store,
             rng: Mutex::new(rng),
+            acks: Mutex::new(Vec::new()),
             inputs: tempfile::tempdir().unwrap(),
             work: (0..plan.workers)
                 .map(|_| tempfile::tempdir().unwrap())
@@ -292,7 +343,7 @@ impl World {
                 errors_file_wait: Duration::from_millis(100),
                 ..WaitPolicy::default()
             },
-            LEASE,
+            self.plan.lease,
         )
     }
 
@@ -385,32 +436,58 @@ impl World {
         }
     }
 
-    /// With no worker alive, a dead worker's submit lease has run out: every `submitting`
-    /// batch's last renewal is set to just over one lease ago (module docs). Just over, and
-    /// set rather than shifted: the last renewal plus one lease bounds when the dead holder's
-    /// POST could have reached Canvas (`evidence_of_lost_post`), and that bound must stay after
-    /// any import it made. (Backdating by two leases, or by one lease once per round, pushed it
-    /// before the import and made the takeover upload again: harness artifacts that seeds 42
-    /// and 422 found, not product defects.)
-    async fn expire_leases(&self) {
-        let expired = chrono::Utc::now()
-            - chrono::TimeDelta::from_std(LEASE + Duration::from_millis(1)).unwrap();
-        for b in self.batches().await {
-            if b.stage != Stage::Submitting {
-                continue;
+    /// An operator's `resume`, through the fault-free ledger (an operator sees a failed command
+    /// and runs it again): the failures it acknowledged are remembered for the invariants.
+    async fn resume(&self, why: &str) {
+        match operator::resume_by(&self.clean, TENANT, "sim-operator").await {
+            Ok(Resumed::Acknowledged { halt, batches }) => {
+                self.trace.log(format!(
+                    "operator ({why}): resume acknowledges {batches:?} (halted by {})",
+                    halt.batch
+                ));
+                self.acks
+                    .lock()
+                    .unwrap()
+                    .push((tokio::time::Instant::now(), batches));
             }
-            self.trace
-                .log(format!("harness: lease of {} expires", b.id));
-            self.clean
-                .update_batch(&b.id, |r| {
-                    match r.submit_lease.as_mut() {
-                        Some(l) => l.renewed_at = l.renewed_at.min(expired),
-                        None => r.submit_started_at = r.submit_started_at.map(|t| t.min(expired)),
+            Ok(other) => self
+                .trace
+                .log(format!("operator ({why}): resume: {other:?}")),
+            Err(e) => self.trace.log(format!("operator ({why}): resume: {e}")),
+        }
+    }
+
+    /// The operator of the first round: the plan's pauses and resumes, at its moments.
+    async fn operator(&self) {
+        for (wait, act) in &self.plan.acts {
+            tokio::time::sleep(*wait).await;
+            match act {
+                Act::Pause => {
+                    let r = operator::pause(&self.clean, TENANT, "sim-operator", "term break");
+                    match r.await {
+                        Ok(_) => self.trace.log("operator: pause"),
+                        Err(e) => self.trace.log(format!("operator: pause: {e}")),
                     }
-                    Ok::<(), LedgerError>(())
-                })
+                }
+                Act::Resume => self.resume("planned").await,
+            }
+        }
+    }
+
+    /// The operator of the healthy round: whenever the tenant is paused or halted, looks and
+    /// resumes it, until the stream is finished.
+    async fn attentive_operator(&self) {
+        for _ in 0..200 {
+            if self.finished().await {
+                return;
+            }
+            let state = gate::current(&self.clean, TENANT, OnFailure::Halt)
                 .await
                 .unwrap();
+            if !state.is_open() {
+                self.resume("healthy round").await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -429,19 +506,20 @@ impl World {
             );
             match arrivals.take() {
                 Some(a) => {
-                    tokio::join!(a, workers);
+                    tokio::join!(a, self.operator(), workers);
                 }
                 None => {
                     workers.await;
                 }
             }
-            self.expire_leases().await;
         }
         self.trace.log("harness: healthy round (faults off)");
         self.canvas.set_faults(CanvasFaults::default());
         *self.store.ctl.faults.lock().unwrap() = StoreFaults::default();
         let round = self.plan.kills.len();
-        join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100)))).await;
+        let workers =
+            join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100))));
+        tokio::join!(workers, self.attentive_operator());
     }
 
     /// The batch whose content a posted zip carries, by its `users.csv`.
@@ -453,27 +531,40 @@ impl World {
     /// The invariants (module docs): every breach found, empty when the seed is clean.
     async fn breaches(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let made: Vec<(u64, Option<usize>)> = {
+        let batches = self.batches().await;
+        // Canvas's side: each import (id, batch, created, ended if it failed), each refusal.
+        let (made, refused) = {
             let a = self.canvas.account();
             out.extend(a.overlaps.iter().cloned());
-            a.made
+            let made: Vec<_> = a
+                .made
                 .iter()
-                .map(|m| (m.import.id, self.batch_of(&m.zip)))
-                .collect()
+                .map(|m| {
+                    let failed = (m.fate == Fate::Failed).then(|| m.ends());
+                    (m.import.id, self.batch_of(&m.zip), m.created, failed)
+                })
+                .collect();
+            let refused: Vec<_> = a
+                .refused
+                .iter()
+                .map(|r| (r.at, self.batch_of(&r.zip)))
+                .collect();
+            (made, refused)
         };
-        let sent: Vec<usize> = made.iter().filter_map(|(_, b)| *b).collect();
+        let sent: Vec<usize> = made.iter().filter_map(|m| m.1).collect();
         if sent.len() != made.len() {
             out.push(format!("Canvas holds an import of no batch: {made:?}"));
         }
-        for n in 0..self.plan.batches {
+        for (n, fate) in self.plan.fates.iter().enumerate() {
             let ids: Vec<u64> = made
                 .iter()
-                .filter(|(_, b)| *b == Some(n))
-                .map(|(id, _)| *id)
+                .filter(|m| m.1 == Some(n))
+                .map(|m| m.0)
                 .collect();
-            if ids.len() != 1 {
+            let expected = usize::from(*fate != Fate::Refused);
+            if ids.len() != expected {
                 out.push(format!(
-                    "b{n} reached Canvas {} times (imports {ids:?})",
+                    "b{n} ({fate:?}) reached Canvas {} times (imports {ids:?})",
                     ids.len()
                 ));
             }
@@ -483,7 +574,7 @@ impl World {
                 "Canvas saw the batches out of arrival order: {sent:?}"
             ));
         }
-        let batches = self.batches().await;
+        out.extend(self.sent_past_a_failure(&batches, &made, &refused));
         if !self.finished().await {
             let stages: Vec<_> = batches.iter().map(|b| b.stage.name()).collect();
             out.push(format!(
@@ -491,16 +582,61 @@ impl World {
             ));
         }
         for (n, b) in batches.iter().enumerate() {
-            let imported = Stage::Terminal {
-                state: "imported".into(),
-                ok: true,
+            let fate = self.plan.fates[n];
+            let (state, ok) = match fate {
+                Fate::Imported => ("imported", true),
+                Fate::ImportedWithMessages => ("imported_with_messages", true),
+                Fate::Failed => ("failed_with_messages", false),
+                Fate::Refused => ("rejected", false),
             };
-            let canvas_id = made.iter().find(|(_, m)| *m == Some(n)).map(|(id, _)| *id);
-            if b.stage != imported || b.canvas_import_id != canvas_id {
+            let expected = Stage::Terminal {
+                state: state.into(),
+                ok,
+            };
+            let canvas_id = made.iter().find(|m| m.1 == Some(n)).map(|m| m.0);
+            if b.stage != expected || b.canvas_import_id != canvas_id {
                 out.push(format!(
-                    "ledger disagrees with Canvas on b{n}: {:?} with import {:?}, Canvas made {canvas_id:?}",
+                    "ledger disagrees with Canvas on b{n} ({fate:?}): {:?} with import {:?}, Canvas made {canvas_id:?}",
                     b.stage, b.canvas_import_id
                 ));
+            }
+        }
+        out
+    }
+
+    /// "Never past a failure": after a batch failed in Canvas (its import ended failed, or its
+    /// create was refused), Canvas saw no create until an operator's resume acknowledged it.
+    fn sent_past_a_failure(
+        &self,
+        batches: &[BatchRecord],
+        made: &[(
+            u64,
+            Option<usize>,
+            tokio::time::Instant,
+            Option<tokio::time::Instant>,
+        )],
+        refused: &[(tokio::time::Instant, Option<usize>)],
+    ) -> Vec<String> {
+        let failures = made
+            .iter()
+            .filter_map(|m| Some((m.3?, m.1?)))
+            .chain(refused.iter().filter_map(|r| Some((r.0, r.1?))));
+        let acks = self.acks.lock().unwrap();
+        let mut out = Vec::new();
+        for (failed_at, n) in failures {
+            let Some(id) = batches.get(n).map(|b| &b.id) else {
+                continue;
+            };
+            for (import, _, created, _) in made.iter().filter(|m| m.2 > failed_at) {
+                let acknowledged = acks
+                    .iter()
+                    .any(|(at, ids)| *at >= failed_at && *at <= *created && ids.contains(id));
+                if !acknowledged {
+                    out.push(format!(
+                        "import {import} was created {:?} after b{n} failed, before any resume acknowledged it",
+                        *created - failed_at
+                    ));
+                }
             }
         }
         out

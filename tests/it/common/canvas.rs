@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::sim_clock;
+
 /// The id of the token's user in the scripted Canvas: every import it creates is this user's.
 pub const OUR_USER: u64 = 7;
 
@@ -62,6 +64,21 @@ pub struct CanvasFaults {
     pub max_stage: Duration,
 }
 
+/// What Canvas makes of a batch's content, whoever sends it and however often: set per content
+/// by a test ([`ScriptedCanvas::set_fate`]); a content without one is imported cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fate {
+    #[default]
+    Imported,
+    /// Imported, with a warning about a row.
+    ImportedWithMessages,
+    /// The import runs and fails (`failed_with_messages`, an error about a row).
+    Failed,
+    /// The create itself is refused with a 400 (e.g. a `batch_mode_term` Canvas does not know):
+    /// no import is made.
+    Refused,
+}
+
 /// One import Canvas made, and when its stages end.
 #[derive(Debug, Clone)]
 pub struct Made {
@@ -71,17 +88,46 @@ pub struct Made {
     pub created: Instant,
     pub queued_for: Duration,
     pub runs_for: Duration,
+    /// How it ends.
+    pub fate: Fate,
+}
+
+/// A create Canvas refused (`Fate::Refused`): nothing was made.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub at: Instant,
+    pub zip: Vec<u8>,
 }
 
 impl Made {
+    /// When Canvas ends it (tokio time).
+    pub fn ends(&self) -> Instant {
+        self.created + self.queued_for + self.runs_for
+    }
+
     /// The import as Canvas shows it at `now`.
     fn at(&self, now: Instant) -> SisImport {
         let mut i = self.import.clone();
         let age = now.saturating_duration_since(self.created);
         if age >= self.queued_for + self.runs_for {
-            i.workflow_state = WorkflowState::Imported;
+            let row = (Some("users.csv".to_owned()), String::new());
+            match self.fate {
+                Fate::Imported | Fate::Refused => i.workflow_state = WorkflowState::Imported,
+                Fate::ImportedWithMessages => {
+                    i.workflow_state = WorkflowState::ImportedWithMessages;
+                    i.processing_warnings = vec![(
+                        row.0,
+                        "Improper status \"sleeping\" for user u1, skipping".into(),
+                    )];
+                }
+                Fate::Failed => {
+                    i.workflow_state = WorkflowState::FailedWithMessages;
+                    i.processing_errors = vec![(row.0, "Error while importing CSV".into())];
+                }
+            }
             i.progress = Some(100);
-            i.ended_at = Some(Utc::now());
+            let ran = chrono::TimeDelta::from_std(self.queued_for + self.runs_for).unwrap();
+            i.ended_at = self.import.created_at.map(|c| c + ran);
         } else if age >= self.queued_for {
             i.workflow_state = WorkflowState::Importing;
             i.progress = Some(50);
@@ -103,6 +149,8 @@ pub struct Account {
     pub lose_next_answer: bool,
     /// Breaches of "never two imports of the account in flight", as Canvas saw them.
     pub overlaps: Vec<String>,
+    /// Every create refused for its content, oldest first.
+    pub refused: Vec<Refusal>,
 }
 
 impl Account {
@@ -124,6 +172,8 @@ pub struct ScriptedCanvas {
     base: url::Url,
     state: Mutex<Account>,
     faults: Mutex<CanvasFaults>,
+    /// Per content (a zip's `users.csv`), what Canvas makes of it.
+    fates: Mutex<Vec<(Vec<u8>, Fate)>>,
     rng: Mutex<fastrand::Rng>,
     trace: Trace,
 }
@@ -141,6 +191,7 @@ impl ScriptedCanvas {
             base: "https://canvas.invalid/".parse().unwrap(),
             state: Mutex::new(Account::default()),
             faults: Mutex::new(faults),
+            fates: Mutex::new(Vec::new()),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             trace,
         }
@@ -153,6 +204,20 @@ impl ScriptedCanvas {
     /// Replaces the faults from now on (a simulation heals Canvas for its last round).
     pub fn set_faults(&self, faults: CanvasFaults) {
         *self.faults.lock().unwrap() = faults;
+    }
+
+    /// From now on, a zip whose `users.csv` is `users` meets `fate`.
+    pub fn set_fate(&self, users: &[u8], fate: Fate) {
+        self.fates.lock().unwrap().push((users.to_vec(), fate));
+    }
+
+    fn fate_of(&self, zip: &[u8]) -> Fate {
+        let users = zip_entry(zip, "users.csv").unwrap_or_default();
+        let fates = self.fates.lock().unwrap();
+        fates
+            .iter()
+            .find(|(u, _)| *u == users)
+            .map_or(Fate::Imported, |(_, f)| *f)
     }
 
     fn faults(&self) -> CanvasFaults {
@@ -211,9 +276,26 @@ impl ScriptedCanvas {
                 attempts: 1,
             });
         }
+        let fate = self.fate_of(&bytes);
+        if fate == Fate::Refused {
+            self.trace.log(format!(
+                "canvas: create of {} refused with 400 (nothing made)",
+                zip_label(&bytes)
+            ));
+            self.account().refused.push(Refusal {
+                at: Instant::now(),
+                zip: bytes,
+            });
+            return Err(CanvasError::Rejected {
+                method: "POST".into(),
+                endpoint: "sis_imports".into(),
+                status: 400,
+                message: "The specified term does not exist".into(),
+            });
+        }
         let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
         let lose = self.chance(faults.p_lose_answer);
-        let sent_at = Utc::now();
+        let sent_at = sim_clock::now();
         let (import, lost) = {
             let now = Instant::now();
             let mut a = self.account();
@@ -234,10 +316,11 @@ impl ScriptedCanvas {
                 created: now,
                 queued_for,
                 runs_for,
+                fate,
             });
             let lose = lose || std::mem::take(&mut a.lose_next_answer);
             self.trace.log(format!(
-                "canvas: create -> import {id} ({}; created {queued_for:?}, importing {runs_for:?}){}",
+                "canvas: create -> import {id} ({}; created {queued_for:?}, importing {runs_for:?}, then {fate:?}){}",
                 zip_label(&bytes),
                 if lose { ", ANSWER LOST" } else { "" }
             ));

@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod folder;
 pub mod moto;
 pub mod receiver;
+pub mod sim_clock;
 mod special;
 pub mod staged;
 

@@ -79,10 +79,22 @@ impl<S: LedgerStore> Ledger<S> {
         }
     }
 
-    /// Uses `clock` for `created_at`, `updated_at` and history times (tests).
+    /// Uses `clock` for every time the ledger records and the pipeline compares: `created_at`,
+    /// `updated_at`, history, submit leases, the create's evidence window, blackouts (tests: a
+    /// simulated clock).
     pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The time now by this ledger's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// This ledger's clock, for code that compares times without holding the ledger.
+    pub fn clock(&self) -> fn() -> DateTime<Utc> {
+        self.clock
     }
 
     /// Gives up a read-modify-write after `n` (at least 1) conflicting attempts.

@@ -211,7 +211,7 @@ pub async fn record_halt<S: LedgerStore>(
     let halt = Halt {
         batch: batch.clone(),
         reason: reason.to_owned(),
-        at: Utc::now(),
+        at: ledger.now(),
         extra: Default::default(),
     };
     ledger
@@ -272,7 +272,7 @@ pub async fn acknowledge_batch<S: LedgerStore>(
     batch: &BatchId,
     by: &str,
 ) -> Result<(), LedgerError> {
-    let at = Utc::now();
+    let at = ledger.now();
     ledger
         .update_batch(batch, |r| {
             if let Some(f) = &mut r.failure

@@ -63,7 +63,7 @@ pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<H
     let holder = holder_id();
     let result = ledger
         .update_batch(id, |r| {
-            let now = Utc::now();
+            let now = ledger.now();
             r.apply_transition(Stage::Submitting, "about to POST", now)?;
             r.submit_lease = Some(SubmitLease::new(&holder, now));
             Ok::<(), LedgerError>(())
@@ -92,7 +92,7 @@ pub async fn take_over<S: LedgerStore>(
     let id = seen.id.clone();
     let rec = ledger
         .update_batch(&id, |r| {
-            let now = Utc::now();
+            let now = ledger.now();
             let attempt = r.submit_lease.as_ref().map_or(0, |l| l.attempt);
             if r.stage != Stage::Submitting || attempt != attempt_seen || may_be_live(r, lease, now)
             {
@@ -135,7 +135,7 @@ async fn with_held<S: LedgerStore>(
                     .is_some_and(|l| l.holder == held.holder && l.attempt == held.attempt);
             match r.submit_lease.as_mut() {
                 Some(l) if mine => {
-                    change(l, Utc::now());
+                    change(l, ledger.now());
                     Ok(())
                 }
                 _ => Err(LeaseError::Lost(r.id.clone())),
@@ -203,7 +203,9 @@ pub async fn keep_alive<S: LedgerStore, T>(
         }
     };
     tokio::pin!(work);
+    // Biased: the same order on every run (a simulation's seed replays exactly), the work first.
     tokio::select! {
+        biased;
         out = &mut work => out,
         () = renewing => work.await,
     }

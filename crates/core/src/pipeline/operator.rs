@@ -7,9 +7,10 @@
 //! `resume` of a tenant that is not paused acknowledges its failures — so a failure that landed
 //! during a pause is never walked past without the operator being told.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
+use tokio::time::Instant;
 
 use super::gate::{self, Paused};
 use crate::config::OnFailure;
@@ -101,7 +102,7 @@ pub async fn pause<S: LedgerStore>(
             t.gate = Gate::Paused {
                 reason: reason.to_owned(),
                 by: by.to_owned(),
-                at: Utc::now(),
+                at: ledger.now(),
             };
             Ok::<(), OperatorError>(())
         })
@@ -250,7 +251,7 @@ pub async fn undo<S: LedgerStore>(
     };
     let progress = follow_restore(client, batch, progress, limit).await?;
     let restore = Restore {
-        at: Utc::now(),
+        at: ledger.now(),
         batch_mode: opts.batch_mode,
         import_id,
         message: progress.message,
@@ -325,7 +326,7 @@ async fn pause_for_restore<S: LedgerStore>(
              is running any more, it was interrupted: check the import's state in Canvas, then `canvas-sis resume`"
         ),
         by: RESTORING.to_owned(),
-        at: Utc::now(),
+        at: ledger.now(),
     };
     let mut paused = false;
     ledger

@@ -10,8 +10,6 @@
 //!    to remember what it sent: Canvas's recent imports are its history, and a re-run is refused
 //!    (exit 6) unless `--force` ([`refuse_a_rerun`]).
 
-use std::time::Instant;
-
 use chrono::Utc;
 
 use super::{ImportRequest, Observer, Outcome, RERUN_LOOKBACK, canvas_outcome, submit};
@@ -85,7 +83,7 @@ async fn wait_until_idle(
     req: &ImportRequest,
     obs: &dyn Observer,
 ) -> Result<(), Outcome> {
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let mut delay = req.wait.poll_min;
     let mut told = false;
     loop {

@@ -5,7 +5,7 @@
 //! for up to `errors_file_wait`. The file is saved in the work directory; its path is reported.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::{Finished, ImportRequest, Observer, Outcome};
 use canvas_sis_client::{CanvasApi, SisImport};

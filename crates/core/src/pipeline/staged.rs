@@ -285,7 +285,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Why nothing may be sent now, if a blackout window of the tenant holds: the reason a batch
     /// is parked with, naming the window's end (the same for the whole window).
     pub fn blackout(&self) -> Option<String> {
-        crate::config::blackout_until(&self.blackouts, chrono::Utc::now())
+        crate::config::blackout_until(&self.blackouts, self.ledger.now())
             .map(|until| format!("blackout until {}", until.to_rfc3339()))
     }
 
@@ -366,7 +366,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 r.file_kinds = Some(kinds_found.clone());
                 r.prepacked = prepacked.clone();
                 r.counts.0.extend(stats.0.clone());
-                r.apply_transition(Stage::Validated, "validated", chrono::Utc::now())
+                r.apply_transition(Stage::Validated, "validated", self.ledger.now())
             })
             .await?;
         Ok(())
@@ -419,7 +419,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                         ok: false,
                     },
                     &reason,
-                    chrono::Utc::now(),
+                    self.ledger.now(),
                 )
             })
             .await?;
@@ -524,7 +524,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 r.apply_transition(
                     Stage::Packed,
                     &format!("packed, sha256 {sha256}"),
-                    chrono::Utc::now(),
+                    self.ledger.now(),
                 )
             })
             .await?;
@@ -738,11 +738,26 @@ impl<S: LedgerStore> Staged<'_, S> {
         let files =
             submit::posted_files(zip).map_err(|reason| RunError::gave_up(&rec.id, reason))?;
         let known = self.known_imports().await?;
-        let fresh = submit::evidence_before_post(self.client, &req.account, &known, files)
-            .await
-            .map_err(canvas)?;
+        let fresh = submit::evidence_before_post(
+            self.client,
+            &req.account,
+            &known,
+            files,
+            self.ledger.clock(),
+        )
+        .await
+        .map_err(canvas)?;
         let evidence = lease::record_post(self.ledger, held, &fresh).await?;
-        match submit::submit(self.client, &one, zip, self.obs, &evidence).await {
+        match submit::submit(
+            self.client,
+            &one,
+            zip,
+            self.obs,
+            &evidence,
+            self.ledger.clock(),
+        )
+        .await
+        {
             Ok(import) => {
                 self.record_submitted(rec, &import).await?;
                 Ok(Some(import.id))
@@ -819,7 +834,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     /// Whether another worker may still be sending this batch's POST: its lease was renewed
     /// less than a lease period ago.
     fn may_be_in_flight(&self, rec: &BatchRecord) -> bool {
-        lease::may_be_live(rec, self.submit_lease, chrono::Utc::now())
+        lease::may_be_live(rec, self.submit_lease, self.ledger.now())
     }
 
     /// The Canvas imports the tenant's other batches are known to have made: never this one's.
@@ -959,7 +974,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                         ok: false,
                     },
                     "the lost POST's import cannot be told apart",
-                    chrono::Utc::now(),
+                    self.ledger.now(),
                 )
             })
             .await?;
@@ -1003,7 +1018,9 @@ impl<S: LedgerStore> Staged<'_, S> {
         req: &ImportRequest,
         import_id: u64,
     ) -> Result<Box<super::Finished>, RunError> {
+        // Biased: an import that ended is recorded even if the stop came at the same moment.
         tokio::select! {
+            biased;
             r = self.await_canvas_end(rec, req, import_id) => r,
             _ = self.stop.cancelled() => Err(RunError::Stopped(rec.id.clone())),
         }
@@ -1091,7 +1108,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                         ok,
                     },
                     &format!("Canvas ended it {state}"),
-                    chrono::Utc::now(),
+                    self.ledger.now(),
                 )
             })
             .await?;
@@ -1114,7 +1131,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         let per_kind = rec.counts.0.clone();
         let accepted = AcceptedStats {
             batch: rec.id.clone(),
-            at: chrono::Utc::now(),
+            at: self.ledger.now(),
             per_kind,
         };
         self.ledger
@@ -1156,7 +1173,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             self.ledger
                 .update_batch(batch, |r| {
                     r.failure.get_or_insert_with(|| crate::ledger::Failure {
-                        at: chrono::Utc::now(),
+                        at: self.ledger.now(),
                         reason: reason.to_owned(),
                         acknowledged: None,
                         extra: Default::default(),

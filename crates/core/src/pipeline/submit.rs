@@ -59,13 +59,14 @@ pub enum Found {
     Ambiguous { reason: String },
 }
 
-/// The evidence for a POST about to leave now: the account's newest imports (not ours) and the
-/// token's user, listed first.
+/// The evidence for a POST about to leave now (by `clock`, the ledger's): the account's newest
+/// imports (not ours) and the token's user, listed first.
 pub async fn evidence_before_post(
     client: &dyn CanvasApi,
     account: &AccountRef,
     known: &HashSet<u64>,
     files: Vec<PostedFile>,
+    clock: fn() -> DateTime<Utc>,
 ) -> Result<Evidence, Outcome> {
     let user_id = own_user_id(client).await?;
     let mut not_ours = newest_ids(client, account).await?;
@@ -73,19 +74,21 @@ pub async fn evidence_before_post(
     Ok(Evidence {
         user_id,
         not_ours,
-        post_started_at: Utc::now(),
+        post_started_at: clock(),
         post_ended_by: None,
         files,
     })
 }
 
-/// Uploads `zip`, sent after `evidence` was taken (and recorded by the caller).
+/// Uploads `zip`, sent after `evidence` was taken (and recorded by the caller); `clock` (the
+/// ledger's) ends the window of a create whose answer was lost.
 pub async fn submit(
     client: &dyn CanvasApi,
     req: &ImportRequest,
     zip: &Path,
     obs: &dyn Observer,
     evidence: &Evidence,
+    clock: fn() -> DateTime<Utc>,
 ) -> Result<SisImport, Outcome> {
     // Imports this call aborted itself (their file never arrived) are not ours to adopt later.
     let mut evidence = evidence.clone();
@@ -111,7 +114,7 @@ pub async fn submit(
             Err(e) if e.class() == ErrorClass::Uncertain => {
                 obs.note(&format!("the upload's outcome is unknown ({e}); looking for the import in Canvas before sending again"));
                 let mut now = evidence.clone();
-                now.post_ended_by = Some(Utc::now());
+                now.post_ended_by = Some(clock());
                 if let CanvasError::CreateOutcomeUnknown { sent_at, .. } = &e {
                     now.post_started_at = now.post_started_at.min(*sent_at);
                 }

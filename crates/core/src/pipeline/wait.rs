@@ -18,7 +18,7 @@ pub async fn until_terminal(
     mut import: SisImport,
     obs: &dyn Observer,
 ) -> Result<SisImport, Outcome> {
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let mut delay = req.wait.poll_min;
     let mut reported_stuck = false;
     loop {
