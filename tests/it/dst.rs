@@ -117,10 +117,13 @@ impl FaultyStore {
         self.ctl.faults.lock().unwrap().clone()
     }
 
-    async fn delay(&self) {
+    async fn delay(&self, op: &str, key: &str) {
         let max = self.faults().latency.as_millis() as u64;
         if max > 0 {
             let ms = self.ctl.rng.lock().unwrap().u64(0..=max);
+            self.ctl
+                .trace
+                .detail(|| format!("ledger: {op} {key} waits {ms}ms"));
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
     }
@@ -142,14 +145,14 @@ impl FaultyStore {
         key: &str,
         apply: impl Future<Output = Result<T, LedgerError>>,
     ) -> Result<T, LedgerError> {
-        self.delay().await;
+        self.delay(op, key).await;
         let faults = self.faults();
         if self.chance(faults.p_fail_before) {
             return Err(self.injected(op, key, "before applying"));
         }
         let out = apply.await;
         if out.is_ok() && self.chance(faults.p_lose_answer) {
-            self.delay().await;
+            self.delay(op, key).await;
             return Err(self.injected(op, key, "after applying (answer lost)"));
         }
         out
@@ -158,7 +161,7 @@ impl FaultyStore {
 
 impl LedgerStore for FaultyStore {
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>, LedgerError> {
-        self.delay().await;
+        self.delay("get", key).await;
         self.inner.get(key).await
     }
 
@@ -178,7 +181,7 @@ impl LedgerStore for FaultyStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
-        self.delay().await;
+        self.delay("list", prefix).await;
         self.inner.list(prefix).await
     }
 
@@ -187,13 +190,17 @@ impl LedgerStore for FaultyStore {
             .await
     }
 
+    /// Reads the file on the runtime's thread: `MemoryStore` reads it with `tokio::fs` (a
+    /// blocking-pool thread), whose answer comes back after however long the read really took,
+    /// so two runs of a seed would interleave differently (`a_seed_replays_exactly` found it).
     async fn put_blob_file(&self, key: &str, path: &Path) -> Result<(), LedgerError> {
-        self.write("put_blob_file", key, self.inner.put_blob_file(key, path))
+        let body = std::fs::read(path).map_err(|e| LedgerError::io(key, e))?;
+        self.write("put_blob_file", key, self.inner.put_blob(key, &body))
             .await
     }
 
     async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        self.delay().await;
+        self.delay("get_blob", key).await;
         self.inner.get_blob(key).await
     }
 }
@@ -296,12 +303,16 @@ struct World {
 impl World {
     /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
     /// lease holder ids) and the simulated wall clock.
-    fn new(seed: u64) -> World {
+    fn new(seed: u64, verbose: bool) -> World {
         sim_clock::start(EPOCH.parse().unwrap());
         fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
         let plan = Plan::draw(&mut rng);
-        let trace = Trace::default();
+        let trace = if verbose {
+            Trace::verbose()
+        } else {
+            Trace::default()
+        };
         let memory = MemoryStore::new();
         let store = FaultyStore {
             inner: memory.clone(),
@@ -643,29 +654,89 @@ impl World {
     }
 }
 
-/// Runs one seed on a paused current-thread runtime: its breaches and its trace.
-fn simulate(seed: u64) -> (Vec<String>, Vec<String>) {
-    // The pipeline's futures are large in a debug build: a roomy stack of its own.
-    std::thread::Builder::new()
-        .stack_size(32 << 20)
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .start_paused(true)
-                .build()
+/// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
+/// (with every call and wait if `verbose`).
+fn simulate(seed: u64, verbose: bool) -> (Vec<String>, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let world = World::new(seed, verbose);
+        world.trace.log(format!("seed {seed}: {:?}", world.plan));
+        world.run().await;
+        (world.breaches().await, world.trace.lines())
+    })
+}
+
+/// A seed that broke something: where it stands in the run order, its breaches (or its panic)
+/// and its trace.
+struct Failed {
+    position: usize,
+    seed: u64,
+    breaches: Vec<String>,
+    trace: Vec<String>,
+}
+
+/// Runs `seeds` on `threads` threads, each taking the next seed in order; after a failure no
+/// new seed starts. Returns the traces of every seed run if `keep_traces`, and the failure
+/// earliest in the order (every seed before it ran, so it is the first failing seed whatever
+/// the thread count).
+fn run_seeds(
+    seeds: &[u64],
+    threads: usize,
+    keep_traces: bool,
+) -> (Vec<Vec<String>>, Option<Failed>) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failures = Mutex::new(Vec::<Failed>::new());
+    let traces = Mutex::new(vec![Vec::new(); if keep_traces { seeds.len() } else { 0 }]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            // The pipeline's futures are large in a debug build: a roomy stack.
+            std::thread::Builder::new()
+                .stack_size(32 << 20)
+                .spawn_scoped(scope, || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let position = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&seed) = seeds.get(position) else {
+                            return;
+                        };
+                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces));
+                        let (breaches, trace) = run.unwrap_or_else(|panic| {
+                            let what = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default();
+                            (vec![format!("the simulation panicked: {what}")], Vec::new())
+                        });
+                        if breaches.is_empty() {
+                            if keep_traces {
+                                traces.lock().unwrap()[position] = trace;
+                            }
+                            continue;
+                        }
+                        stop.store(true, Ordering::SeqCst);
+                        failures.lock().unwrap().push(Failed {
+                            position,
+                            seed,
+                            breaches,
+                            trace,
+                        });
+                    }
+                })
                 .unwrap();
-            rt.block_on(async {
-                let world = World::new(seed);
-                world.trace.log(format!("seed {seed}: {:?}", world.plan));
-                world.run().await;
-                (world.breaches().await, world.trace.lines())
-            })
-        })
+        }
+    });
+    let first = failures
+        .into_inner()
         .unwrap()
-        .join()
-        .unwrap_or_else(|_| {
-            panic!("seed {seed} panicked; replay: SIM_SEED={seed} cargo test --locked --test it -- dst:: --nocapture")
-        })
+        .into_iter()
+        .min_by_key(|f| f.position);
+    (traces.into_inner().unwrap(), first)
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -676,8 +747,16 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
+/// `SIM_THREADS`, else every core.
+fn threads() -> usize {
+    env_u64("SIM_THREADS").map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    )
+}
+
 #[test]
-fn every_seed_sends_each_batch_once_in_order_and_the_ledger_agrees() {
+fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_ledger_agrees() {
     let replay = env_u64("SIM_SEED");
     let seeds: Vec<u64> = match replay {
         Some(n) => vec![n],
@@ -687,21 +766,46 @@ fn every_seed_sends_each_batch_once_in_order_and_the_ledger_agrees() {
             .collect(),
     };
     let started = std::time::Instant::now();
-    let count = seeds.len();
-    for seed in seeds {
-        let (breaches, trace) = simulate(seed);
-        if replay.is_some() || !breaches.is_empty() {
-            eprintln!("--- seed {seed} trace ---\n{}", trace.join("\n"));
-        }
-        assert!(
-            breaches.is_empty(),
-            "seed {seed} breaks the pipeline's guarantees:\n  {}\nreplay: SIM_SEED={seed} cargo test --locked --test it -- dst:: --nocapture",
-            breaches.join("\n  ")
+    let (traces, failed) = run_seeds(&seeds, threads(), replay.is_some());
+    if let Some(f) = failed {
+        eprintln!("--- seed {} trace ---\n{}", f.seed, f.trace.join("\n"));
+        panic!(
+            "dst: seed {} breaks the pipeline's guarantees (seed number {} of the run, after {:.1?}):\n  {}\nreplay: SIM_SEED={} cargo test --locked --test it -- dst:: --nocapture",
+            f.seed,
+            f.position + 1,
+            started.elapsed(),
+            f.breaches.join("\n  "),
+            f.seed
         );
+    }
+    if replay.is_some() {
+        eprintln!("--- seed {} trace ---\n{}", seeds[0], traces[0].join("\n"));
     }
     let took = started.elapsed();
     eprintln!(
-        "dst: {count} seeds clean in {took:.1?} ({:.1} seeds/s)",
-        count as f64 / took.as_secs_f64()
+        "dst: {} seeds clean in {took:.1?} ({:.1} seeds/s, {} threads)",
+        seeds.len(),
+        seeds.len() as f64 / took.as_secs_f64(),
+        threads()
     );
+}
+
+/// A failing seed is only worth its number if running it again does exactly the same: every
+/// event of its trace, at the same simulated millisecond.
+#[test]
+fn a_seed_replays_exactly() {
+    let seeds: Vec<u64> = (1000..1030).collect();
+    let (first, failed) = run_seeds(&seeds, threads(), true);
+    assert!(failed.is_none(), "seeds 1000..1030 run clean");
+    let (second, _) = run_seeds(&seeds, threads(), true);
+    for (n, seed) in seeds.iter().enumerate() {
+        assert!(first[n].len() > 3, "seed {seed} left a trace");
+        let differ = first[n].iter().zip(&second[n]).position(|(a, b)| a != b);
+        assert!(
+            differ.is_none() && first[n].len() == second[n].len(),
+            "seed {seed} ran differently the second time, from line {differ:?}:\n{}\n---\n{}",
+            first[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n"),
+            second[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n")
+        );
+    }
 }

@@ -29,21 +29,41 @@ pub const OUR_USER: u64 = 7;
 
 /// A shared, ordered log of what happened in a run: the scripted Canvas and a test's other
 /// fakes append to it, and a failing test prints it. Times are tokio's (paused in a simulation,
-/// so a replay prints the same trace), relative to the first event.
+/// so a replay prints the same trace), relative to the first event. A verbose trace also logs
+/// every call and its wait ([`Trace::detail`]).
 #[derive(Debug, Clone, Default)]
-pub struct Trace(Arc<Mutex<(Option<Instant>, Vec<String>)>>);
+pub struct Trace {
+    lines: Arc<Mutex<(Option<Instant>, Vec<String>)>>,
+    verbose: bool,
+}
 
 impl Trace {
+    /// A trace that logs details too.
+    pub fn verbose() -> Self {
+        Trace {
+            verbose: true,
+            ..Trace::default()
+        }
+    }
+
+    /// Logs `event` only in a verbose trace: every call and its wait, to find where two runs of
+    /// a seed part.
+    pub fn detail(&self, event: impl FnOnce() -> String) {
+        if self.verbose {
+            self.log(event());
+        }
+    }
+
     pub fn log(&self, event: impl AsRef<str>) {
         let now = Instant::now();
-        let mut t = self.0.lock().unwrap();
+        let mut t = self.lines.lock().unwrap();
         let origin = *t.0.get_or_insert(now);
         let ms = now.saturating_duration_since(origin).as_millis();
         t.1.push(format!("{ms:>7}ms {}", event.as_ref()));
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().1.clone()
+        self.lines.lock().unwrap().1.clone()
     }
 }
 
@@ -237,8 +257,9 @@ impl ScriptedCanvas {
     }
 
     /// Waits a seeded share of the latency: a point where a caller's future may be dropped.
-    async fn delay(&self) {
+    async fn delay(&self, call: &str) {
         let d = self.up_to(self.faults().latency);
+        self.trace.detail(|| format!("canvas: {call} waits {d:?}"));
         if !d.is_zero() {
             tokio::time::sleep(d).await;
         }
@@ -264,7 +285,7 @@ impl ScriptedCanvas {
     /// lists them once it has split the upload.
     async fn create(&self, account: &AccountRef, zip: &Path) -> Result<SisImport, CanvasError> {
         let bytes = std::fs::read(zip).map_err(|e| CanvasError::Config(e.to_string()))?;
-        self.delay().await;
+        self.delay("POST sis_imports").await;
         let faults = self.faults();
         if self.chance(faults.p_throttle_create) {
             self.trace
@@ -327,7 +348,7 @@ impl ScriptedCanvas {
             (import, lose)
         };
         // The answer travels back: a worker killed here never learns the import's id.
-        self.delay().await;
+        self.delay("answer of POST sis_imports").await;
         if lost {
             return Err(CanvasError::CreateOutcomeUnknown {
                 account: account.to_string(),
@@ -340,7 +361,7 @@ impl ScriptedCanvas {
 
     /// Import `id` as Canvas shows it now.
     async fn read(&self, id: u64) -> Result<SisImport, CanvasError> {
-        self.delay().await;
+        self.delay(&format!("GET sis_imports/{id}")).await;
         self.transient("GET", &format!("sis_imports/{id}"))?;
         let a = self.account();
         let made = a.made.iter().find(|m| m.import.id == id);
@@ -353,7 +374,7 @@ impl ScriptedCanvas {
         &self,
         keep: impl Fn(&SisImport) -> bool,
     ) -> Result<Vec<SisImport>, CanvasError> {
-        self.delay().await;
+        self.delay("GET sis_imports (list)").await;
         self.transient("GET", "sis_imports")?;
         let a = self.account();
         Ok(a.imports().into_iter().rev().filter(|i| keep(i)).collect())
@@ -494,7 +515,7 @@ impl CanvasApi for ScriptedCanvas {
 
     fn users_self(&self) -> CanvasFuture<'_, CanvasUser> {
         Box::pin(async move {
-            self.delay().await;
+            self.delay("GET users/self").await;
             self.transient("GET", "users/self")?;
             Ok(CanvasUser {
                 id: Some(OUR_USER),
