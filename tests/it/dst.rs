@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canvas_sis::config::OnFailure;
+use canvas_sis::config::{Blackout, OnFailure};
 use canvas_sis::ledger::{
     BatchId, BatchRecord, BatchSource, Ledger, LedgerError, LedgerStore, MemoryStore, NewBatch,
     Stage, Version,
@@ -64,15 +64,15 @@ use canvas_sis::pipeline::operator::{self, Resumed};
 use canvas_sis::pipeline::staged::Staged;
 use futures_util::future::join_all;
 
-use crate::common::canvas::{CanvasFaults, Fate, ScriptedCanvas, Trace, zip_entry};
+use crate::common::canvas::{CanvasFaults, Fate, OUR_USER, ScriptedCanvas, Trace, zip_entry};
 use crate::common::sim_clock;
 use crate::common::{COURSES, users_csv};
 
 /// Seeds run when `SIM_SEEDS` is not set: well under a minute in a debug build.
 const DEFAULT_SEEDS: u64 = 300;
-/// Seeds that once failed, run on top of the budget: both caught harness artifacts in lease
-/// expiry ([`World::expire_leases`]).
-const KEPT_SEEDS: [u64; 2] = [42, 422];
+/// Seeds that once failed, run on top of the budget: 42 and 422 caught harness artifacts in an
+/// earlier lease expiry of the harness's own; 11 a takeover that re-uploaded inside a blackout.
+const KEPT_SEEDS: [u64; 3] = [42, 422, 11];
 const TENANT: &str = "main";
 /// The submit leases a seed draws from: a live worker renews its lease every third of it; a
 /// killed one's runs out on the simulated clock while the others go on.
@@ -81,6 +81,8 @@ const LEASES: [Duration; 3] = [
     Duration::from_secs(3),
     Duration::from_secs(10),
 ];
+/// The account's other user, who imports by hand now and then.
+const OTHER_USER: u64 = 99;
 /// When every simulation starts, by the simulated wall clock (`common::sim_clock`).
 const EPOCH: &str = "2026-09-01T02:00:00Z";
 
@@ -220,6 +222,11 @@ struct Plan {
     fates: Vec<Fate>,
     /// The operator's actions during the first round: after how long, what.
     acts: Vec<(Duration, Act)>,
+    /// Imports another user of the account makes by hand during the first round: after how
+    /// long each.
+    others: Vec<Duration>,
+    /// The tenant's blackout window, if any: its start after the epoch, and its length.
+    blackout: Option<(Duration, Duration)>,
     workers: usize,
     /// Pause before each batch arrives.
     arrivals: Vec<Duration>,
@@ -256,6 +263,10 @@ impl Plan {
                     (ms(rng, 4000), act)
                 })
                 .collect(),
+            others: (0..rng.usize(0..=2)).map(|_| ms(rng, 5000)).collect(),
+            blackout: rng
+                .bool()
+                .then(|| (ms(rng, 10_000), Duration::from_millis(rng.u64(500..=8000)))),
             workers,
             arrivals: (0..batches).map(|_| ms(rng, 800)).collect(),
             kills: (0..rounds)
@@ -343,7 +354,7 @@ impl World {
     }
 
     fn staged(&self, worker: usize) -> Staged<'_, FaultyStore> {
-        crate::common::staged::staged(
+        let mut staged = crate::common::staged::staged(
             &self.ledger,
             &self.canvas,
             TENANT,
@@ -355,7 +366,19 @@ impl World {
                 ..WaitPolicy::default()
             },
             self.plan.lease,
-        )
+        );
+        staged.blackouts = self.blackout().into_iter().collect();
+        staged
+    }
+
+    /// The plan's blackout window, on the simulated clock.
+    fn blackout(&self) -> Option<Blackout> {
+        let epoch: chrono::DateTime<chrono::Utc> = EPOCH.parse().unwrap();
+        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap();
+        self.plan.blackout.map(|(start, len)| Blackout::Range {
+            from: epoch + delta(start),
+            to: epoch + delta(start + len),
+        })
     }
 
     fn pause(&self, min_ms: u64, max_ms: u64) -> Duration {
@@ -485,6 +508,14 @@ impl World {
         }
     }
 
+    /// The account's other users: their imports by hand, at the plan's moments.
+    async fn other_users(&self) {
+        for wait in &self.plan.others {
+            tokio::time::sleep(*wait).await;
+            self.canvas.someone_else_imports(OTHER_USER);
+        }
+    }
+
     /// The operator of the healthy round: whenever the tenant is paused or halted, looks and
     /// resumes it, until the stream is finished.
     async fn attentive_operator(&self) {
@@ -517,7 +548,7 @@ impl World {
             );
             match arrivals.take() {
                 Some(a) => {
-                    tokio::join!(a, self.operator(), workers);
+                    tokio::join!(a, self.operator(), self.other_users(), workers);
                 }
                 None => {
                     workers.await;
@@ -550,6 +581,7 @@ impl World {
             let made: Vec<_> = a
                 .made
                 .iter()
+                .filter(|m| m.by() == OUR_USER)
                 .map(|m| {
                     let failed = (m.fate == Fate::Failed).then(|| m.ends());
                     (m.import.id, self.batch_of(&m.zip), m.created, failed)
@@ -586,6 +618,7 @@ impl World {
             ));
         }
         out.extend(self.sent_past_a_failure(&batches, &made, &refused));
+        out.extend(self.sent_in_a_blackout());
         if !self.finished().await {
             let stages: Vec<_> = batches.iter().map(|b| b.stage.name()).collect();
             out.push(format!(
@@ -613,6 +646,32 @@ impl World {
             }
         }
         out
+    }
+
+    /// No create of ours reached Canvas inside the blackout window, past the few calls a send
+    /// that checked the window just before it opened still makes (the listing, `users/self`,
+    /// the lease's write, the POST itself).
+    fn sent_in_a_blackout(&self) -> Vec<String> {
+        let Some(Blackout::Range { from, to }) = self.blackout() else {
+            return Vec::new();
+        };
+        let calls = self.plan.canvas.latency * 4 + self.plan.store.latency * 6;
+        let grace = chrono::TimeDelta::from_std(calls + Duration::from_millis(100)).unwrap();
+        let a = self.canvas.account();
+        a.made
+            .iter()
+            .filter(|m| m.by() == OUR_USER)
+            .filter_map(|m| {
+                let at = m.import.created_at?;
+                (from + grace <= at && at < to).then(|| {
+                    format!(
+                        "import {} was created {} into the blackout {from} - {to}",
+                        m.import.id,
+                        at - from
+                    )
+                })
+            })
+            .collect()
     }
 
     /// "Never past a failure": after a batch failed in Canvas (its import ended failed, or its
