@@ -247,7 +247,9 @@ impl<S: LedgerStore> Ledger<S> {
             change(rec)?;
             let identity_kept =
                 (&rec.id, &rec.tenant, rec.arrival_seq) == (&before.0, &before.1, before.2);
-            let stage_ok = rec.stage == before.3 || before.3.can_go_to(&rec.stage);
+            let stage_ok = rec.stage == before.3
+                || before.3.can_go_to(&rec.stage)
+                || rec.is_unsent_park_of(&before.3);
             if identity_kept && stage_ok {
                 return Ok(());
             }

@@ -273,6 +273,7 @@ impl Stage {
                 to,
                 Submitting | Held { .. } | Parked { .. } | Terminal { .. } | Superseded { .. }
             ),
+            // Never parked by a move: see `BatchRecord::park_unsent`.
             Submitting => matches!(to, Submitted { .. } | Terminal { .. }),
             Submitted { .. } => matches!(to, Terminal { .. }),
             Terminal { .. } | Superseded { .. } => false,
@@ -744,6 +745,41 @@ impl BatchRecord {
             note: note.to_owned(),
         });
         Ok(())
+    }
+
+    /// `submitting` → `parked` with `reason`, the submit lease dropped: for a batch whose POST
+    /// was proven to have made no import (a takeover found none) and that may not be sent now.
+    /// Not a move of the state machine — [`Stage::can_go_to`] refuses it, so that a park from a
+    /// stale read can never land on a batch whose POST is in flight; only the worker holding the
+    /// lease does it (`pipeline::lease::park_held`), and the ledger's guard lets exactly this
+    /// through ([`BatchRecord::is_unsent_park_of`]).
+    pub fn park_unsent(&mut self, reason: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        if self.stage != Stage::Submitting {
+            return Err(LedgerError::IllegalTransition {
+                batch: self.id.to_string(),
+                from: self.stage.to_string(),
+                to: "parked (unsent)".into(),
+            });
+        }
+        let to = Stage::Parked {
+            reason: reason.to_owned(),
+        };
+        let from = std::mem::replace(&mut self.stage, to.clone());
+        self.submit_lease = None;
+        self.history.push(StageChange {
+            at: now,
+            from,
+            to,
+            note: reason.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Whether this record is [`BatchRecord::park_unsent`] applied to one at stage `before`.
+    pub fn is_unsent_park_of(&self, before: &Stage) -> bool {
+        *before == Stage::Submitting
+            && matches!(self.stage, Stage::Parked { .. })
+            && self.submit_lease.is_none()
     }
 }
 

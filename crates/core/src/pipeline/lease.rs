@@ -129,10 +129,7 @@ async fn with_held<S: LedgerStore>(
 ) -> Result<BatchRecord, LeaseError> {
     ledger
         .update_batch(&held.batch, |r| {
-            let mine = r.stage == Stage::Submitting
-                && r.submit_lease
-                    .as_ref()
-                    .is_some_and(|l| l.holder == held.holder && l.attempt == held.attempt);
+            let mine = holds(r, held);
             match r.submit_lease.as_mut() {
                 Some(l) if mine => {
                     change(l, ledger.now());
@@ -142,6 +139,34 @@ async fn with_held<S: LedgerStore>(
             }
         })
         .await
+}
+
+/// Parks the batch whose lease this worker holds, `submitting` → `parked` with `reason`, in one
+/// write and only while the lease is still this worker's. For a takeover that proved the dead
+/// holder's POST made no import, when the tenant may not send now: sending again is a new send,
+/// held back like any other; the lease goes with the stage (the next claim starts afresh).
+pub async fn park_held<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    held: &Held,
+    reason: &str,
+) -> Result<BatchRecord, LeaseError> {
+    ledger
+        .update_batch(&held.batch, |r| {
+            if !holds(r, held) {
+                return Err(LeaseError::Lost(r.id.clone()));
+            }
+            r.park_unsent(reason, ledger.now())?;
+            Ok(())
+        })
+        .await
+}
+
+/// Whether `held` is the lease `r` records, on a batch still `submitting`.
+fn holds(r: &BatchRecord, held: &Held) -> bool {
+    r.stage == Stage::Submitting
+        && r.submit_lease
+            .as_ref()
+            .is_some_and(|l| l.holder == held.holder && l.attempt == held.attempt)
 }
 
 /// Records, before the create request leaves, what identifies the import it will make. The
@@ -279,5 +304,50 @@ mod tests {
             !may_be_live(&rec, lease, later),
             "expires a lease after its last renewal"
         );
+    }
+
+    #[tokio::test]
+    async fn only_the_lease_holder_parks_a_submitting_batch_and_a_stale_park_never_does() {
+        let (ledger, id) = packed().await;
+        let first = claim(&ledger, &id).await.unwrap();
+        // A park from a stale read (the batch looked packed) must not land on a batch whose
+        // POST may be in flight.
+        let stale = ledger
+            .transition(
+                &id,
+                Stage::Parked {
+                    reason: "blackout".into(),
+                },
+                "blackout",
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(LedgerError::IllegalTransition { .. })),
+            "{stale:?}"
+        );
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        let (taker, _) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert!(matches!(
+            park_held(&ledger, &first, "blackout until 03:00").await,
+            Err(LeaseError::Lost(_))
+        ));
+        let parked = park_held(&ledger, &taker, "blackout until 03:00")
+            .await
+            .unwrap();
+        assert_eq!(
+            parked.stage,
+            Stage::Parked {
+                reason: "blackout until 03:00".into()
+            }
+        );
+        assert!(
+            parked.submit_lease.is_none(),
+            "the lease goes with the stage"
+        );
+        // Parked, it is claimed afresh later like any packed batch (after validation).
+        assert!(matches!(
+            park_held(&ledger, &taker, "again").await,
+            Err(LeaseError::Lost(_))
+        ));
     }
 }
