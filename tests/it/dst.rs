@@ -512,7 +512,8 @@ impl World {
     async fn other_users(&self) {
         for wait in &self.plan.others {
             tokio::time::sleep(*wait).await;
-            self.canvas.someone_else_imports(OTHER_USER);
+            let runs_for = self.pause(0, 4000);
+            self.canvas.someone_else_imports(OTHER_USER, runs_for);
         }
     }
 

@@ -375,10 +375,10 @@ impl ScriptedCanvas {
     }
 
     /// Another user (an admin's manual upload, another tool) imports a zip of their own on the
-    /// same account: `users.csv` and `courses.csv` like ours, of sizes none of ours has.
-    pub fn someone_else_imports(&self, user: u64) {
-        let faults = self.faults();
-        let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
+    /// same account, which runs for `runs_for`: `users.csv` and `courses.csv` like ours, of
+    /// sizes none of ours has.
+    pub fn someone_else_imports(&self, user: u64, runs_for: Duration) {
+        let queued_for = Duration::ZERO;
         let mut a = self.account();
         let id = a.made.len() as u64 + 1;
         let files = [("users.csv", 9_999), ("courses.csv", 118)]

@@ -666,48 +666,32 @@ impl<S: LedgerStore> Staged<'_, S> {
         let claim = async {
             let zip = self.zip_on_disk(rec, req).await?;
             self.account_ready(rec, req, &zip).await?;
-            // Waiting for the account can take long (another user's import): the gate and the
-            // blackout windows are looked at again, just before the claim.
-            if let Some(reason) = self.gate_closed().await?.or_else(|| self.blackout()) {
-                return match self.park(rec, reason).await {
-                    Ok(_) => Ok(None),
-                    // Claimed by another worker meanwhile: its send, not this one's.
-                    Err(LedgerError::IllegalTransition { .. }) => {
-                        Err(RunError::Busy(rec.id.clone()))
-                    }
-                    Err(e) => Err(e.into()),
-                };
-            }
             // Another worker recorded Submitting first: it owns the POST (`Lost` is Busy).
             let held = lease::claim(self.ledger, &rec.id).await?;
-            Ok(Some((zip, held)))
+            Ok((zip, held))
         };
         self.send_and_finish(rec, req, claim).await
     }
 
-    /// `claim` (the zip on disk, the batch ours to send; `None`: parked instead, nothing to
-    /// send) and the POST — the "submit" stage — then the wait for Canvas's end ("wait"), with
-    /// the zip archived alongside from the moment it is claimed; the end is recorded ("record")
-    /// once both are done (module docs).
+    /// `claim` (the zip on disk, the batch ours to send) and the POST — the "submit" stage —
+    /// then the wait for Canvas's end ("wait"), with the zip archived alongside from the moment
+    /// it is claimed; the end is recorded ("record") once both are done (module docs).
     async fn send_and_finish(
         &self,
         rec: &BatchRecord,
         req: &ImportRequest,
-        claim: impl Future<Output = Result<Option<(PathBuf, lease::Held)>, RunError>>,
+        claim: impl Future<Output = Result<(PathBuf, lease::Held), RunError>>,
     ) -> Result<(), RunError> {
         let (claimed, zip_ready) = tokio::sync::oneshot::channel::<PathBuf>();
         let sending = async {
             let import_id = spans::in_stage(self.obs, &self.tenant, "submit", async {
-                let Some((zip, held)) = claim.await? else {
-                    return Ok(None);
-                };
+                let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
                 let posting = Box::pin(self.post(rec, req, &zip, &held));
                 lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
             })
             .await?;
-            // Parked before the claim, or refused by Canvas (the batch is recorded rejected):
-            // there is nothing to wait for.
+            // Refused by Canvas: the batch is recorded rejected, there is nothing to wait for.
             let Some(import_id) = import_id else {
                 return Ok(None);
             };
@@ -914,8 +898,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                     "batch {}: no import was created before the interruption; uploading",
                     rec.id
                 ));
-                let claim =
-                    async { Ok::<_, RunError>(Some((self.zip_on_disk(rec, req).await?, held))) };
+                let claim = async { Ok::<_, RunError>((self.zip_on_disk(rec, req).await?, held)) };
                 self.send_and_finish(rec, req, claim).await
             }
             submit::Found::Ambiguous { reason } => self.unresolved(&taken, req, reason).await,
