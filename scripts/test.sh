@@ -110,6 +110,15 @@ step "cargo build --locked"
 cargo build --locked
 SUMMARY+=("cargo build ok")
 
+# The simulation's mutation patches (docs/simulation.md) must keep applying to the code they
+# re-break; scripts/mutants.sh runs them (too long for every change).
+step "git apply --check tests/mutations/*.patch"
+for patch in "$ROOT"/tests/mutations/*.patch; do
+  git -C "$ROOT" apply --check "$patch"
+done
+SUMMARY+=("mutation patches apply")
+
+# Includes the deterministic simulation's CI budget (tests/it/dst.rs: 2,000 seeds).
 step "cargo test --locked --workspace --all-targets"
 cargo test --locked --workspace --all-targets
 SUMMARY+=("cargo test ok")

@@ -82,6 +82,9 @@ pub struct CanvasFaults {
     pub p_lose_answer: f64,
     /// An import stays `created` up to this long, then `importing` up to this long again.
     pub max_stage: Duration,
+    /// A create's upload takes up to this long before Canvas makes the import (a large zip on
+    /// a slow link): the window in which a lease must be kept alive.
+    pub max_upload: Duration,
 }
 
 /// What Canvas makes of a batch's content, whoever sends it and however often: set per content
@@ -110,6 +113,8 @@ pub struct Made {
     pub runs_for: Duration,
     /// How it ends.
     pub fate: Fate,
+    /// When the create request that made it was sent (its upload then took a while).
+    pub sent_at: DateTime<Utc>,
 }
 
 /// A create Canvas refused (`Fate::Refused`): nothing was made.
@@ -293,6 +298,7 @@ impl ScriptedCanvas {
     /// Records a create of `zip`: the new import, `created`, with the zip's CSVs as Canvas
     /// lists them once it has split the upload.
     async fn create(&self, account: &AccountRef, zip: &Path) -> Result<SisImport, CanvasError> {
+        let sent_at = sim_clock::now();
         let bytes = std::fs::read(zip).map_err(|e| CanvasError::Config(e.to_string()))?;
         self.delay("POST sis_imports").await;
         let faults = self.faults();
@@ -305,6 +311,12 @@ impl ScriptedCanvas {
                 status: 429,
                 attempts: 1,
             });
+        }
+        let upload = self.up_to(faults.max_upload);
+        if !upload.is_zero() {
+            self.trace
+                .detail(|| format!("canvas: the upload takes {upload:?}"));
+            tokio::time::sleep(upload).await;
         }
         let fate = self.fate_of(&bytes);
         if fate == Fate::Refused {
@@ -325,7 +337,6 @@ impl ScriptedCanvas {
         }
         let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
         let lose = self.chance(faults.p_lose_answer);
-        let sent_at = sim_clock::now();
         let (import, lost) = {
             let now = Instant::now();
             let mut a = self.account();
@@ -345,7 +356,7 @@ impl ScriptedCanvas {
                 a.overlaps.push(breach);
             }
             let id = a.made.len() as u64 + 1;
-            let import = new_import(id, sent_at, csv_files(&bytes));
+            let import = new_import(id, sim_clock::now(), csv_files(&bytes));
             a.made.push(Made {
                 import: import.clone(),
                 zip: bytes.clone(),
@@ -353,6 +364,7 @@ impl ScriptedCanvas {
                 queued_for,
                 runs_for,
                 fate,
+                sent_at,
             });
             let lose = lose || std::mem::take(&mut a.lose_next_answer);
             self.trace.log(format!(
@@ -401,6 +413,7 @@ impl ScriptedCanvas {
             queued_for,
             runs_for,
             fate: Fate::Imported,
+            sent_at: sim_clock::now(),
         });
         self.trace.log(format!(
             "canvas: user {user} creates import {id} by hand (created {queued_for:?}, importing {runs_for:?})"
