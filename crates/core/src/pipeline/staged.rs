@@ -103,6 +103,9 @@ pub enum Progress {
     Blocked(Box<BatchRecord>),
 }
 
+/// How many times in a row one run looks again at a batch another worker moved on under it.
+const MAX_RACED: u32 = 3;
+
 /// Why a run stopped without a recorded outcome; the batch keeps its stage and resumes later.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -186,6 +189,7 @@ impl<S: LedgerStore> Staged<'_, S> {
     }
 
     async fn run_stages(&self, id: &BatchId, input: &Path) -> Result<Progress, RunError> {
+        let mut raced = 0;
         loop {
             if self.stop.is_cancelled() {
                 return Err(RunError::Stopped(id.clone()));
@@ -207,42 +211,67 @@ impl<S: LedgerStore> Staged<'_, S> {
                     ..self.request.clone()
                 },
             };
-            match &rec.stage {
-                Stage::Terminal { .. } | Stage::Superseded { .. } => {
-                    return Ok(Progress::Finished(Box::new(rec)));
+            match Box::pin(self.step(rec, &req)).await {
+                Ok(Some(progress)) => return Ok(progress),
+                Ok(None) => {}
+                // Another worker moved the batch on between this one's read and its write, and
+                // the state machine refused the stale step (two workers validating or packing the
+                // same batch): look again at where it is now. Bounded, so that a step the state
+                // machine always refuses is still an error.
+                Err(RunError::Ledger(LedgerError::IllegalTransition { .. }))
+                    if raced < MAX_RACED =>
+                {
+                    raced += 1;
                 }
-                Stage::Submitted { import_id } => {
-                    let import_id = *import_id;
-                    Box::pin(self.finish(&rec, &req, import_id)).await?;
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One step of `rec` from its recorded stage: `Some` when the run ends here, `None` when the
+    /// batch moved on and the next step may follow.
+    async fn step(
+        &self,
+        rec: BatchRecord,
+        req: &ImportRequest,
+    ) -> Result<Option<Progress>, RunError> {
+        match &rec.stage {
+            Stage::Terminal { .. } | Stage::Superseded { .. } => {
+                return Ok(Some(Progress::Finished(Box::new(rec))));
+            }
+            Stage::Submitted { import_id } => {
+                let import_id = *import_id;
+                Box::pin(self.finish(&rec, req, import_id)).await?;
+            }
+            Stage::Submitting => {
+                if self.may_be_in_flight(&rec) {
+                    return Err(RunError::Busy(rec.id.clone()));
                 }
-                Stage::Submitting => {
-                    if self.may_be_in_flight(&rec) {
-                        return Err(RunError::Busy(rec.id.clone()));
-                    }
-                    Box::pin(self.resolve_submitting(&rec, &req)).await?
+                Box::pin(self.resolve_submitting(&rec, req)).await?
+            }
+            stage => {
+                if let Some(reason) = self.gate_closed().await?.or_else(|| self.blackout()) {
+                    let parked = self.park(&rec, reason).await?;
+                    return Ok(Some(Progress::Blocked(Box::new(parked))));
                 }
-                stage => {
-                    if let Some(reason) = self.gate_closed().await?.or_else(|| self.blackout()) {
-                        return Ok(Progress::Blocked(Box::new(self.park(&rec, reason).await?)));
-                    }
-                    match stage {
-                        Stage::Received | Stage::Parked { .. } => self.validate(&rec, &req).await?,
-                        Stage::Validated | Stage::Held { .. } => {
-                            if let Some(held) = self.guard_and_pack(&rec, &req).await? {
-                                return Ok(Progress::Blocked(Box::new(held)));
-                            }
+                match stage {
+                    Stage::Received | Stage::Parked { .. } => self.validate(&rec, req).await?,
+                    Stage::Validated | Stage::Held { .. } => {
+                        if let Some(held) = self.guard_and_pack(&rec, req).await? {
+                            return Ok(Some(Progress::Blocked(Box::new(held))));
                         }
-                        Stage::Packed if req.dry_run => {
-                            let zip = self.zip_on_disk(&rec, &req).await?;
-                            Box::pin(self.account_ready(&rec, &req, &zip)).await?;
-                            return Ok(Progress::Blocked(Box::new(rec)));
-                        }
-                        Stage::Packed => Box::pin(self.submit(&rec, &req)).await?,
-                        _ => unreachable!("handled above"),
                     }
+                    Stage::Packed if req.dry_run => {
+                        let zip = self.zip_on_disk(&rec, req).await?;
+                        Box::pin(self.account_ready(&rec, req, &zip)).await?;
+                        return Ok(Some(Progress::Blocked(Box::new(rec))));
+                    }
+                    Stage::Packed => Box::pin(self.submit(&rec, req)).await?,
+                    _ => unreachable!("handled above"),
                 }
             }
         }
+        Ok(None)
     }
 
     /// The request for one batch: its input, and its own import options over the tenant's.
@@ -1092,9 +1121,16 @@ impl<S: LedgerStore> Staged<'_, S> {
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
+        // Two workers may wait on the same import (one took over a lease the other still used):
+        // the first to record the end records it, once; the other has nothing left to do.
+        let mut ended_elsewhere = false;
         let record = self
             .ledger
             .update_batch(&rec.id, |r| {
+                ended_elsewhere = r.stage.is_terminal();
+                if ended_elsewhere {
+                    return Ok(());
+                }
                 r.canvas_json = value.clone();
                 r.archive.canvas_json = Some(json_key.clone());
                 r.archive.errors_file = errors_key.clone();
@@ -1121,6 +1157,13 @@ impl<S: LedgerStore> Staged<'_, S> {
                 )
             })
             .await?;
+        if ended_elsewhere {
+            self.obs.note(&format!(
+                "batch {}: another worker recorded the end of SIS import {import_id} first",
+                rec.id
+            ));
+            return Ok(());
+        }
         self.obs
             .batch_event(&self.tenant, BatchEvent::Finished(&record));
         if ok {
