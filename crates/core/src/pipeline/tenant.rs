@@ -65,7 +65,16 @@ impl<S: LedgerStore> Staged<'_, S> {
                 return Ok(run);
             };
             match self.run_batch(&rec.id, &input).await {
-                Ok(Progress::Finished(done)) => run.finished.push(*done),
+                Ok(Progress::Finished(done)) => {
+                    // Never past a failure, whoever recorded it: a worker that recorded the
+                    // batch's end and died (or lost the write) before its halt leaves the halt
+                    // to this run, before the next batch looks at the gate.
+                    if done.unacknowledged_failure().is_some() {
+                        let batches = self.ledger.list_batches(&self.tenant).await?;
+                        self.recover_halt(&batches).await?;
+                    }
+                    run.finished.push(*done)
+                }
                 Ok(Progress::Blocked(blocked)) => {
                     let why = blocked.stage.to_string();
                     self.park_the_rest(&blocked).await?;
