@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves that the deterministic simulation (tests/it/dst.rs) can see: re-introduces, one at a
+# Proves that the deterministic simulation (tests/it/dst/) can see: re-introduces, one at a
 # time, each defect kept as a patch under tests/mutations/ (defects the guarantees issue fixed,
 # written against today's code), runs the simulation's budget on it, and prints a table: which
 # seed caught it, after how many seeds, with which breach. A mutant nobody catches is a hole in

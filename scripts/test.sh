@@ -118,7 +118,7 @@ for patch in "$ROOT"/tests/mutations/*.patch; do
 done
 SUMMARY+=("mutation patches apply")
 
-# Includes the deterministic simulation's CI budget (tests/it/dst.rs: 2,000 seeds).
+# Includes the deterministic simulation's CI budget (tests/it/dst/: 2,000 seeds).
 step "cargo test --locked --workspace --all-targets"
 cargo test --locked --workspace --all-targets
 SUMMARY+=("cargo test ok")

@@ -103,7 +103,8 @@ pub enum Progress {
     Blocked(Box<BatchRecord>),
 }
 
-/// How many times in a row one run looks again at a batch another worker moved on under it.
+/// How many times one run of a batch looks again at it after another worker moved it on under
+/// this one's step.
 const MAX_RACED: u32 = 3;
 
 /// Why a run stopped without a recorded outcome; the batch keeps its stage and resumes later.
@@ -1121,7 +1122,7 @@ impl<S: LedgerStore> Staged<'_, S> {
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
-        // Two workers may wait on the same import (one took over a lease the other still used):
+        // Two workers may wait on the same import (the second's pass found the batch submitted):
         // the first to record the end records it, once; the other has nothing left to do.
         let mut ended_elsewhere = false;
         let record = self

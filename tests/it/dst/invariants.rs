@@ -1,0 +1,162 @@
+//! The promises, checked after every seed against what the scripted Canvas saw, what the
+//! operator acknowledged and what the ledger says (`docs/simulation.md`, "What is checked").
+
+use std::time::Duration;
+
+use canvas_sis::config::Blackout;
+use canvas_sis::ledger::{BatchRecord, Stage};
+
+use crate::common::canvas::{Fate, OUR_USER, zip_entry};
+
+use super::world::World;
+
+impl World {
+    /// The batch whose content a posted zip carries, by its `users.csv`.
+    pub(super) fn batch_of(&self, zip: &[u8]) -> Option<usize> {
+        let users = zip_entry(zip, "users.csv")?;
+        (0..self.plan.batches).find(|n| Self::users_of(*n).as_bytes() == users.as_slice())
+    }
+
+    /// The invariants (module docs): every breach found, empty when the seed is clean.
+    pub(super) async fn breaches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let batches = self.batches().await;
+        // Canvas's side: each import (id, batch, created, ended if it failed), each refusal.
+        let (made, refused) = {
+            let a = self.canvas.account();
+            out.extend(a.overlaps.iter().cloned());
+            let made: Vec<_> = a
+                .made
+                .iter()
+                .filter(|m| m.by() == OUR_USER)
+                .map(|m| {
+                    let failed = (m.fate == Fate::Failed).then(|| m.ends());
+                    (m.import.id, self.batch_of(&m.zip), m.created, failed)
+                })
+                .collect();
+            let refused: Vec<_> = a
+                .refused
+                .iter()
+                .map(|r| (r.at, self.batch_of(&r.zip)))
+                .collect();
+            (made, refused)
+        };
+        let sent: Vec<usize> = made.iter().filter_map(|m| m.1).collect();
+        if sent.len() != made.len() {
+            out.push(format!("Canvas holds an import of no batch: {made:?}"));
+        }
+        for (n, fate) in self.plan.fates.iter().enumerate() {
+            let ids: Vec<u64> = made
+                .iter()
+                .filter(|m| m.1 == Some(n))
+                .map(|m| m.0)
+                .collect();
+            let expected = usize::from(*fate != Fate::Refused);
+            if ids.len() != expected {
+                out.push(format!(
+                    "b{n} ({fate:?}) reached Canvas {} times (imports {ids:?})",
+                    ids.len()
+                ));
+            }
+        }
+        if !sent.is_sorted() {
+            out.push(format!(
+                "Canvas saw the batches out of arrival order: {sent:?}"
+            ));
+        }
+        out.extend(self.sent_past_a_failure(&batches, &made, &refused));
+        out.extend(self.sent_in_a_blackout());
+        out.extend(self.noise.lock().unwrap().iter().cloned());
+        if !self.finished().await {
+            let stages: Vec<_> = batches.iter().map(|b| b.stage.name()).collect();
+            out.push(format!(
+                "the healthy round did not finish the stream: {stages:?}"
+            ));
+        }
+        for (n, b) in batches.iter().enumerate() {
+            let fate = self.plan.fates[n];
+            let (state, ok) = match fate {
+                Fate::Imported => ("imported", true),
+                Fate::ImportedWithMessages => ("imported_with_messages", true),
+                Fate::Failed => ("failed_with_messages", false),
+                Fate::Refused => ("rejected", false),
+            };
+            let expected = Stage::Terminal {
+                state: state.into(),
+                ok,
+            };
+            let canvas_id = made.iter().find(|m| m.1 == Some(n)).map(|m| m.0);
+            if b.stage != expected || b.canvas_import_id != canvas_id {
+                out.push(format!(
+                    "ledger disagrees with Canvas on b{n} ({fate:?}): {:?} with import {:?}, Canvas made {canvas_id:?}",
+                    b.stage, b.canvas_import_id
+                ));
+            }
+        }
+        out
+    }
+
+    /// No create of ours was sent inside the blackout window, past the few calls a send that
+    /// checked the window just before it opened still makes (the listing, `users/self`, the
+    /// lease's write). An upload sent before the window may end inside it.
+    pub(super) fn sent_in_a_blackout(&self) -> Vec<String> {
+        let Some(Blackout::Range { from, to }) = self.blackout() else {
+            return Vec::new();
+        };
+        let calls = self.plan.canvas.latency * 4 + self.plan.store.latency * 6;
+        let grace = chrono::TimeDelta::from_std(calls + Duration::from_millis(100)).unwrap();
+        let a = self.canvas.account();
+        a.made
+            .iter()
+            .filter(|m| m.by() == OUR_USER)
+            .filter_map(|m| {
+                let at = m.sent_at;
+                (from + grace <= at && at < to).then(|| {
+                    format!(
+                        "import {} was sent {} into the blackout {from} - {to}",
+                        m.import.id,
+                        at - from
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// "Never past a failure": after a batch failed in Canvas (its import ended failed, or its
+    /// create was refused), Canvas saw no create until an operator's resume acknowledged it.
+    pub(super) fn sent_past_a_failure(
+        &self,
+        batches: &[BatchRecord],
+        made: &[(
+            u64,
+            Option<usize>,
+            tokio::time::Instant,
+            Option<tokio::time::Instant>,
+        )],
+        refused: &[(tokio::time::Instant, Option<usize>)],
+    ) -> Vec<String> {
+        let failures = made
+            .iter()
+            .filter_map(|m| Some((m.3?, m.1?)))
+            .chain(refused.iter().filter_map(|r| Some((r.0, r.1?))));
+        let acks = self.acks.lock().unwrap();
+        let mut out = Vec::new();
+        for (failed_at, n) in failures {
+            let Some(id) = batches.get(n).map(|b| &b.id) else {
+                continue;
+            };
+            for (import, _, created, _) in made.iter().filter(|m| m.2 > failed_at) {
+                let acknowledged = acks
+                    .iter()
+                    .any(|(at, ids)| *at >= failed_at && *at <= *created && ids.contains(id));
+                if !acknowledged {
+                    out.push(format!(
+                        "import {import} was created {:?} after b{n} failed, before any resume acknowledged it",
+                        *created - failed_at
+                    ));
+                }
+            }
+        }
+        out
+    }
+}

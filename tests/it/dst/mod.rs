@@ -1,0 +1,133 @@
+//! Deterministic simulation testing (issue 16): seeded worlds of one tenant, several workers,
+//! a faulty ledger, a faulty Canvas shared with another user, an operator and a blackout
+//! window, run on a paused tokio clock, with the pipeline's promises checked after every seed.
+//! `docs/simulation.md` says how to run it, what it covers and what it does not yet.
+//!
+//! **A world** (all drawn from `fastrand::Rng::with_seed(seed)`): one tenant; 2–4 batches (small
+//! valid CSVs, each batch's `users.csv` a different size so Canvas's copy names its batch)
+//! recorded in arrival order at seeded times, each with a fate in Canvas (imported, imported
+//! with a warning, failed, or its create refused with a 400); 1–3 workers, each a loop of
+//! `Staged::run_tenant` over ONE shared ledger and ONE shared `ScriptedCanvas`, with its own
+//! work directory (its host's disk, kept across its restarts); a submit lease of 1, 3 or 10 s;
+//! maybe a blackout window; an operator who pauses and resumes at seeded moments; another user
+//! of the account who imports by hand. Everything runs on one current-thread runtime with
+//! paused time: tasks switch only at the seeded delays of the fakes and the pipeline's own
+//! sleeps, time jumps when every task waits, and the ledger's clock (`common::sim_clock`) is
+//! that paused clock, so leases expire, evidence windows close and blackouts open by the seed.
+//!
+//! **Faults.** The ledger store (`store::FaultyStore` over `MemoryStore`) may fail a write before
+//! applying it, or apply it and then report failure (a lost answer), and answers after a seeded
+//! latency. Canvas may lose a create's answer after making the import (`CreateOutcomeUnknown`),
+//! refuse a create with a 429, take seconds over a create's upload, answer a read with a 503,
+//! leave an import `created` or `importing` for seconds, and answer slowly. A worker may be killed — its future dropped at
+//! whatever await point a seeded `tokio::time::timeout` finds it — and is restarted in the next
+//! round; its lease runs out on the simulated clock while the others go on. A run is 1–3 faulty
+//! rounds, then one healthy round: faults off, every worker restarted and looping until the
+//! stream is finished, and an attentive operator who resumes whatever is paused or halted.
+//!
+//! **Invariants**, checked after every seed: each batch's content reached Canvas at most once,
+//! and exactly once unless Canvas refused its create; Canvas never saw a create of ours while
+//! another import of ours was in flight (the scripted Canvas checks this as it goes); Canvas saw
+//! the batches in arrival order; after a batch failed in Canvas, no create until an operator's
+//! resume acknowledged the failure; no create of ours inside the blackout window (past the
+//! few calls of a send that checked just before it opened); the healthy round finished the
+//! stream; and the ledger agrees with Canvas (each batch terminal as its fate says, recording
+//! the id of the import Canvas made from its zip).
+//!
+//! **Seeds.** `SIM_SEEDS=N` runs seeds `0..N` (default [`DEFAULT_SEEDS`], the CI budget) after
+//! the [`KEPT_SEEDS`], on every core (`SIM_THREADS`); `SIM_SEED=N` replays one seed and prints
+//! its trace with every call and wait. A failing seed panics with its breaches, its trace and
+//! the command that replays it:
+//! `SIM_SEED=N cargo test --locked --test it -- dst:: --nocapture`.
+//! [`a_seed_replays_exactly`] holds the harness to its word: 30 seeds run twice must leave the
+//! same verbose trace, to the simulated millisecond.
+//!
+//! **It can see**: `scripts/mutants.sh` re-introduces each defect kept under `tests/mutations/`
+//! and reports the seed that catches it.
+
+mod invariants;
+mod plan;
+mod runner;
+mod store;
+mod world;
+
+use std::time::Duration;
+
+use runner::{env_u64, run_seeds, threads};
+
+/// Seeds run when `SIM_SEEDS` is not set: the CI budget, about a minute on two cores in a
+/// debug build.
+const DEFAULT_SEEDS: u64 = 2000;
+/// Seeds that once failed, run on top of the budget (each found with the world generator of its
+/// day; the mutation patches are what keeps a defect found whatever the draw): 42 and 422 caught
+/// harness artifacts of an earlier lease expiry; 11 a takeover that re-uploaded inside a
+/// blackout; 6 two workers validating one batch, the second's pass failing on the stale step;
+/// 1332 a second worker that found the failed batch ended and sent the next one past it.
+const KEPT_SEEDS: [u64; 5] = [42, 422, 11, 6, 1332];
+const TENANT: &str = "main";
+/// The submit leases a seed draws from: a live worker renews its lease every third of it; a
+/// killed one's runs out on the simulated clock while the others go on.
+const LEASES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
+/// The account's other user, who imports by hand now and then.
+const OTHER_USER: u64 = 99;
+/// When every simulation starts, by the simulated wall clock (`common::sim_clock`).
+const EPOCH: &str = "2026-09-01T02:00:00Z";
+
+#[test]
+fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_ledger_agrees() {
+    let replay = env_u64("SIM_SEED");
+    let seeds: Vec<u64> = match replay {
+        Some(n) => vec![n],
+        None => KEPT_SEEDS
+            .into_iter()
+            .chain(0..env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS))
+            .collect(),
+    };
+    let started = std::time::Instant::now();
+    let (traces, failed) = run_seeds(&seeds, threads(), replay.is_some());
+    if let Some(f) = failed {
+        eprintln!("--- seed {} trace ---\n{}", f.seed, f.trace.join("\n"));
+        panic!(
+            "dst: seed {} breaks the pipeline's guarantees (seed number {} of the run, after {:.1?}):\n  {}\nreplay: SIM_SEED={} cargo test --locked --test it -- dst:: --nocapture",
+            f.seed,
+            f.position + 1,
+            started.elapsed(),
+            f.breaches.join("\n  "),
+            f.seed
+        );
+    }
+    if replay.is_some() {
+        eprintln!("--- seed {} trace ---\n{}", seeds[0], traces[0].join("\n"));
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "dst: {} seeds clean in {took:.1?} ({:.1} seeds/s, {} threads)",
+        seeds.len(),
+        seeds.len() as f64 / took.as_secs_f64(),
+        threads()
+    );
+}
+
+/// A failing seed is only worth its number if running it again does exactly the same: every
+/// event of its trace, at the same simulated millisecond.
+#[test]
+fn a_seed_replays_exactly() {
+    let seeds: Vec<u64> = (1000..1030).collect();
+    let (first, failed) = run_seeds(&seeds, threads(), true);
+    assert!(failed.is_none(), "seeds 1000..1030 run clean");
+    let (second, _) = run_seeds(&seeds, threads(), true);
+    for (n, seed) in seeds.iter().enumerate() {
+        assert!(first[n].len() > 3, "seed {seed} left a trace");
+        let differ = first[n].iter().zip(&second[n]).position(|(a, b)| a != b);
+        assert!(
+            differ.is_none() && first[n].len() == second[n].len(),
+            "seed {seed} ran differently the second time, from line {differ:?}:\n{}\n---\n{}",
+            first[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n"),
+            second[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n")
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! What a seed decides before its world runs: the batches and their fates, the workers and when
+//! each is killed, the operator's acts, the other user's imports, the blackout, the faults.
+
+use std::time::Duration;
+
+use crate::common::canvas::{CanvasFaults, Fate};
+
+use super::LEASES;
+use super::store::StoreFaults;
+
+/// What an operator does at a seeded moment of the first round.
+#[derive(Debug, Clone, Copy)]
+pub enum Act {
+    Pause,
+    Resume,
+}
+
+/// Everything a seed decided before the run starts.
+#[derive(Debug)]
+pub struct Plan {
+    pub(super) batches: usize,
+    /// What Canvas makes of each batch's content.
+    pub(super) fates: Vec<Fate>,
+    /// The operator's actions during the first round: after how long, what.
+    pub(super) acts: Vec<(Duration, Act)>,
+    /// Imports another user of the account makes by hand during the first round: after how
+    /// long each.
+    pub(super) others: Vec<Duration>,
+    /// The tenant's blackout window, if any: its start after the epoch, and its length.
+    pub(super) blackout: Option<(Duration, Duration)>,
+    pub(super) workers: usize,
+    /// Pause before each batch arrives.
+    pub(super) arrivals: Vec<Duration>,
+    /// Per faulty round, per worker: when it is killed (`None`: it runs its passes out).
+    pub(super) kills: Vec<Vec<Option<Duration>>>,
+    pub(super) canvas: CanvasFaults,
+    pub(super) store: StoreFaults,
+    pub(super) lease: Duration,
+}
+
+impl Plan {
+    pub fn draw(rng: &mut fastrand::Rng) -> Plan {
+        let batches = rng.usize(2..=4);
+        let workers = rng.usize(1..=3);
+        let rounds = rng.usize(1..=3);
+        let ms = |rng: &mut fastrand::Rng, max: u64| Duration::from_millis(rng.u64(0..=max));
+        let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
+        let p_bad = pick(rng, &[0.0, 0.0, 0.15, 0.35]);
+        let bad = [Fate::ImportedWithMessages, Fate::Failed, Fate::Refused];
+        let mut plan = Plan {
+            batches,
+            fates: (0..batches)
+                .map(|_| {
+                    if rng.f64() < p_bad {
+                        bad[rng.usize(..bad.len())]
+                    } else {
+                        Fate::Imported
+                    }
+                })
+                .collect(),
+            acts: (0..rng.usize(0..=3))
+                .map(|_| {
+                    let act = if rng.bool() { Act::Pause } else { Act::Resume };
+                    (ms(rng, 4000), act)
+                })
+                .collect(),
+            others: (0..rng.usize(0..=2)).map(|_| ms(rng, 5000)).collect(),
+            blackout: rng
+                .bool()
+                .then(|| (ms(rng, 10_000), Duration::from_millis(rng.u64(500..=8000)))),
+            workers,
+            arrivals: (0..batches).map(|_| ms(rng, 800)).collect(),
+            kills: (0..rounds)
+                .map(|_| {
+                    (0..workers)
+                        .map(|_| rng.bool().then(|| ms(rng, 3000)))
+                        .collect()
+                })
+                .collect(),
+            canvas: CanvasFaults {
+                latency: ms(rng, 200),
+                p_transient: pick(rng, &[0.0, 0.05, 0.2]),
+                p_throttle_create: pick(rng, &[0.0, 0.1, 0.3]),
+                p_lose_answer: pick(rng, &[0.0, 0.2, 0.5]),
+                max_stage: ms(rng, 3000),
+                // Drawn last (below): a new draw in the middle would change every seed's world.
+                max_upload: Duration::ZERO,
+            },
+            store: StoreFaults {
+                latency: ms(rng, 50),
+                p_fail_before: pick(rng, &[0.0, 0.02, 0.05]),
+                p_lose_answer: pick(rng, &[0.0, 0.02, 0.05]),
+            },
+            lease: LEASES[rng.usize(..LEASES.len())],
+        };
+        plan.canvas.max_upload =
+            Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
+        plan
+    }
+}

@@ -1,0 +1,107 @@
+//! Running seeds: one on a paused current-thread runtime, many across threads, stopping at the
+//! first failing seed in seed order.
+
+use std::sync::Mutex;
+
+use super::world::World;
+
+/// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
+/// (with every call and wait if `verbose`).
+fn simulate(seed: u64, verbose: bool) -> (Vec<String>, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let world = World::new(seed, verbose);
+        world.trace.log(format!("seed {seed}: {:?}", world.plan));
+        world.run().await;
+        (world.breaches().await, world.trace.lines())
+    })
+}
+
+/// A seed that broke something: where it stands in the run order, its breaches (or its panic)
+/// and its trace.
+pub struct Failed {
+    pub(super) position: usize,
+    pub(super) seed: u64,
+    pub(super) breaches: Vec<String>,
+    pub(super) trace: Vec<String>,
+}
+
+/// Runs `seeds` on `threads` threads, each taking the next seed in order; after a failure no
+/// new seed starts. Returns the traces of every seed run if `keep_traces`, and the failure
+/// earliest in the order (every seed before it ran, so it is the first failing seed whatever
+/// the thread count).
+pub fn run_seeds(
+    seeds: &[u64],
+    threads: usize,
+    keep_traces: bool,
+) -> (Vec<Vec<String>>, Option<Failed>) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failures = Mutex::new(Vec::<Failed>::new());
+    let traces = Mutex::new(vec![Vec::new(); if keep_traces { seeds.len() } else { 0 }]);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            // The pipeline's futures are large in a debug build: a roomy stack.
+            std::thread::Builder::new()
+                .stack_size(32 << 20)
+                .spawn_scoped(scope, || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let position = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(&seed) = seeds.get(position) else {
+                            return;
+                        };
+                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces));
+                        let (breaches, trace) = run.unwrap_or_else(|panic| {
+                            let what = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default();
+                            (vec![format!("the simulation panicked: {what}")], Vec::new())
+                        });
+                        if breaches.is_empty() {
+                            if keep_traces {
+                                traces.lock().unwrap()[position] = trace;
+                            }
+                            continue;
+                        }
+                        stop.store(true, Ordering::SeqCst);
+                        failures.lock().unwrap().push(Failed {
+                            position,
+                            seed,
+                            breaches,
+                            trace,
+                        });
+                    }
+                })
+                .unwrap();
+        }
+    });
+    let first = failures
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .min_by_key(|f| f.position);
+    (traces.into_inner().unwrap(), first)
+}
+
+pub fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+    )
+}
+
+/// `SIM_THREADS`, else every core.
+pub fn threads() -> usize {
+    env_u64("SIM_THREADS").map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    )
+}

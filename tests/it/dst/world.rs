@@ -1,0 +1,313 @@
+//! One seed's world: the shared ledger and Canvas, the batches arriving, the workers looping
+//! (and killed), the operators, the other user, the rounds — the run itself.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use canvas_sis::config::{Blackout, OnFailure};
+use canvas_sis::ledger::{
+    BatchId, BatchRecord, BatchSource, Ledger, LedgerError, MemoryStore, NewBatch, Stage,
+};
+use canvas_sis::pipeline::WaitPolicy;
+use canvas_sis::pipeline::gate;
+use canvas_sis::pipeline::operator::{self, Resumed};
+use canvas_sis::pipeline::staged::{RunError, Staged};
+use canvas_sis::pipeline::tenant::TenantRun;
+use futures_util::future::join_all;
+
+use crate::common::canvas::{CanvasFaults, ScriptedCanvas, Trace};
+use crate::common::sim_clock;
+use crate::common::{COURSES, users_csv};
+
+use super::plan::{Act, Plan};
+use super::store::{FaultyStore, StoreCtl, StoreFaults};
+use super::{EPOCH, OTHER_USER, TENANT};
+
+/// One seed's world (module docs).
+pub struct World {
+    pub(super) plan: Plan,
+    pub(super) canvas: ScriptedCanvas,
+    pub(super) store: FaultyStore,
+    /// What the workers use: through the faulty store.
+    pub(super) ledger: Ledger<FaultyStore>,
+    /// The harness's own view of the same map, without faults: arrivals, lease expiry, checks.
+    pub(super) clean: Ledger<MemoryStore>,
+    pub(super) rng: Mutex<fastrand::Rng>,
+    pub(super) trace: Trace,
+    /// Errors no pass should end with (an illegal stage change), as the passes met them.
+    pub(super) noise: Mutex<Vec<String>>,
+    /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
+    pub(super) acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
+    pub(super) inputs: tempfile::TempDir,
+    /// One work directory per worker slot: its host's disk.
+    pub(super) work: Vec<tempfile::TempDir>,
+}
+
+impl World {
+    /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
+    /// lease holder ids) and the simulated wall clock.
+    pub(super) fn new(seed: u64, verbose: bool) -> World {
+        sim_clock::start(EPOCH.parse().unwrap());
+        fastrand::seed(seed);
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let plan = Plan::draw(&mut rng);
+        let trace = if verbose {
+            Trace::verbose()
+        } else {
+            Trace::default()
+        };
+        let memory = MemoryStore::new();
+        let store = FaultyStore {
+            inner: memory.clone(),
+            ctl: Arc::new(StoreCtl {
+                faults: Mutex::new(plan.store.clone()),
+                rng: Mutex::new(fastrand::Rng::with_seed(rng.u64(..))),
+                trace: trace.clone(),
+            }),
+        };
+        let canvas = ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone());
+        for (n, fate) in plan.fates.iter().enumerate() {
+            canvas.set_fate(Self::users_of(n).as_bytes(), *fate);
+        }
+        World {
+            canvas,
+            ledger: Ledger::new(store.clone()).with_clock(sim_clock::now),
+            clean: Ledger::new(memory).with_clock(sim_clock::now),
+            store,
+            rng: Mutex::new(rng),
+            acks: Mutex::new(Vec::new()),
+            noise: Mutex::new(Vec::new()),
+            inputs: tempfile::tempdir().unwrap(),
+            work: (0..plan.workers)
+                .map(|_| tempfile::tempdir().unwrap())
+                .collect(),
+            trace,
+            plan,
+        }
+    }
+
+    pub(super) fn staged(&self, worker: usize) -> Staged<'_, FaultyStore> {
+        let mut staged = crate::common::staged::staged(
+            &self.ledger,
+            &self.canvas,
+            TENANT,
+            self.work[worker].path(),
+            WaitPolicy {
+                poll_min: Duration::from_millis(50),
+                poll_max: Duration::from_millis(500),
+                errors_file_wait: Duration::from_millis(100),
+                ..WaitPolicy::default()
+            },
+            self.plan.lease,
+        );
+        staged.blackouts = self.blackout().into_iter().collect();
+        staged
+    }
+
+    /// The plan's blackout window, on the simulated clock.
+    pub(super) fn blackout(&self) -> Option<Blackout> {
+        let epoch: chrono::DateTime<chrono::Utc> = EPOCH.parse().unwrap();
+        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap();
+        self.plan.blackout.map(|(start, len)| Blackout::Range {
+            from: epoch + delta(start),
+            to: epoch + delta(start + len),
+        })
+    }
+
+    pub(super) fn pause(&self, min_ms: u64, max_ms: u64) -> Duration {
+        Duration::from_millis(self.rng.lock().unwrap().u64(min_ms..=max_ms))
+    }
+
+    /// The `users.csv` of batch `n`: its size names the batch in Canvas's copy.
+    pub(super) fn users_of(n: usize) -> String {
+        users_csv(3 + n)
+    }
+
+    /// Records the batches, in order, at the plan's times, through the fault-free ledger (the
+    /// trigger that records them is not what this slice tests).
+    pub(super) async fn arrivals(&self) {
+        for (n, wait) in self.plan.arrivals.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
+            let dir = self.inputs.path().join(format!("b{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let users = Self::users_of(n);
+            std::fs::write(dir.join("users.csv"), &users).unwrap();
+            std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
+            let sha = {
+                use sha2::{Digest, Sha256};
+                hex::encode(Sha256::digest(users.as_bytes()))
+            };
+            let new = NewBatch {
+                tenant: TENANT.into(),
+                source: BatchSource {
+                    kind: "folder".into(),
+                    location: dir.display().to_string(),
+                    ..Default::default()
+                },
+                content_sha256: sha,
+            };
+            let rec = self.clean.create_batch(new).await.unwrap();
+            self.trace
+                .log(format!("arrival: b{n} is {}", rec.record().id));
+        }
+    }
+
+    pub(super) async fn batches(&self) -> Vec<BatchRecord> {
+        self.clean.list_batches(TENANT).await.unwrap()
+    }
+
+    /// Every batch arrived and ended.
+    pub(super) async fn finished(&self) -> bool {
+        let batches = self.batches().await;
+        batches.len() == self.plan.batches
+            && batches
+                .iter()
+                .all(|b| matches!(b.stage, Stage::Terminal { .. } | Stage::Superseded { .. }))
+    }
+
+    /// One worker: passes over the tenant's stream until it is finished or `passes` ran out.
+    pub(super) async fn worker(&self, w: usize, round: usize, passes: usize) {
+        let staged = self.staged(w);
+        for _ in 0..passes {
+            let run = staged
+                .run_tenant(|r| Some(PathBuf::from(&r.source.location)))
+                .await;
+            if let Ok(TenantRun {
+                error: Some(RunError::Ledger(e @ LedgerError::IllegalTransition { .. })),
+                ..
+            }) = &run
+            {
+                // The pipeline's own races end in Busy or in the other worker's result; an
+                // illegal move reaching the pass is an error an operator would be paged for.
+                self.noise
+                    .lock()
+                    .unwrap()
+                    .push(format!("w{w} r{round}: a pass failed with {e}"));
+            }
+            let what = match run {
+                Ok(run) => format!(
+                    "finished {}, stopped at {}, error {}",
+                    run.finished.len(),
+                    run.stopped_at
+                        .map_or("-".into(), |(r, why)| format!("{} ({why})", r.id)),
+                    run.error.map_or("-".into(), |e| e.to_string())
+                ),
+                Err(e) => format!("error {e}"),
+            };
+            self.trace.log(format!("w{w} r{round}: pass: {what}"));
+            if self.finished().await {
+                return;
+            }
+            tokio::time::sleep(self.pause(50, 500)).await;
+        }
+    }
+
+    /// A worker that may be killed at `kill`: its future is dropped wherever it waits then.
+    pub(super) async fn mortal(&self, w: usize, round: usize, kill: Option<Duration>) {
+        let Some(at) = kill else {
+            return self.worker(w, round, 20).await;
+        };
+        if tokio::time::timeout(at, self.worker(w, round, 20))
+            .await
+            .is_err()
+        {
+            self.trace.log(format!("w{w} r{round}: KILLED"));
+        }
+    }
+
+    /// An operator's `resume`, through the fault-free ledger (an operator sees a failed command
+    /// and runs it again): the failures it acknowledged are remembered for the invariants.
+    pub(super) async fn resume(&self, why: &str) {
+        match operator::resume_by(&self.clean, TENANT, "sim-operator").await {
+            Ok(Resumed::Acknowledged { halt, batches }) => {
+                self.trace.log(format!(
+                    "operator ({why}): resume acknowledges {batches:?} (halted by {})",
+                    halt.batch
+                ));
+                self.acks
+                    .lock()
+                    .unwrap()
+                    .push((tokio::time::Instant::now(), batches));
+            }
+            Ok(other) => self
+                .trace
+                .log(format!("operator ({why}): resume: {other:?}")),
+            Err(e) => self.trace.log(format!("operator ({why}): resume: {e}")),
+        }
+    }
+
+    /// The operator of the first round: the plan's pauses and resumes, at its moments.
+    pub(super) async fn operator(&self) {
+        for (wait, act) in &self.plan.acts {
+            tokio::time::sleep(*wait).await;
+            match act {
+                Act::Pause => {
+                    let r = operator::pause(&self.clean, TENANT, "sim-operator", "term break");
+                    match r.await {
+                        Ok(_) => self.trace.log("operator: pause"),
+                        Err(e) => self.trace.log(format!("operator: pause: {e}")),
+                    }
+                }
+                Act::Resume => self.resume("planned").await,
+            }
+        }
+    }
+
+    /// The account's other users: their imports by hand, at the plan's moments.
+    pub(super) async fn other_users(&self) {
+        for wait in &self.plan.others {
+            tokio::time::sleep(*wait).await;
+            let runs_for = self.pause(0, 4000);
+            self.canvas.someone_else_imports(OTHER_USER, runs_for);
+        }
+    }
+
+    /// The operator of the healthy round: whenever the tenant is paused or halted, looks and
+    /// resumes it, until the stream is finished.
+    pub(super) async fn attentive_operator(&self) {
+        for _ in 0..200 {
+            if self.finished().await {
+                return;
+            }
+            let state = gate::current(&self.clean, TENANT, OnFailure::Halt)
+                .await
+                .unwrap();
+            if !state.is_open() {
+                self.resume("healthy round").await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The faulty rounds, then the healthy one (module docs).
+    pub(super) async fn run(&self) {
+        let arrivals = self.arrivals();
+        let mut arrivals = Some(Box::pin(arrivals));
+        for (round, kills) in self.plan.kills.iter().enumerate() {
+            self.trace
+                .log(format!("harness: round {round}, kills {kills:?}"));
+            let workers = join_all(
+                kills
+                    .iter()
+                    .enumerate()
+                    .map(|(w, kill)| Box::pin(self.mortal(w, round, *kill))),
+            );
+            match arrivals.take() {
+                Some(a) => {
+                    tokio::join!(a, self.operator(), self.other_users(), workers);
+                }
+                None => {
+                    workers.await;
+                }
+            }
+        }
+        self.trace.log("harness: healthy round (faults off)");
+        self.canvas.set_faults(CanvasFaults::default());
+        *self.store.ctl.faults.lock().unwrap() = StoreFaults::default();
+        let round = self.plan.kills.len();
+        let workers =
+            join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100))));
+        tokio::join!(workers, self.attentive_operator());
+    }
+}
