@@ -3,9 +3,7 @@
 //!
 //! A worker that records `submitting` holds the lease ([`claim`]); while its POST runs (a large
 //! upload, a throttled Canvas, the listing before it) it renews the lease every third of the
-//! lease period ([`keep_alive`]), so the lease expires only when the holder is really gone — and
-//! a holder that cannot renew (its ledger does not answer) abandons its request a third of a
-//! lease before the lease could run out, so it is gone by then too. A
+//! lease period ([`keep_alive`]), so the lease expires only when the holder is really gone. A
 //! worker that finds an expired lease takes the batch over with [`take_over`]: a write that
 //! checks the attempt it read, that the lease is still expired, and bumps the attempt — of two
 //! takers, one wins and the other is told the batch is busy. Before its create request leaves,
@@ -27,12 +25,6 @@ pub enum LeaseError {
     /// Another worker holds the lease now (or the batch moved on): this one must not POST.
     #[error("batch {0} is held by another worker")]
     Lost(BatchId),
-    /// This worker could not renew its lease for two beats: its request was abandoned before the
-    /// lease could run out, so that a worker taking over never races it.
-    #[error(
-        "batch {0}: the submit lease could not be renewed (the ledger did not answer), so the request was abandoned before the lease ran out; the batch resumes from its recorded stage"
-    )]
-    Unrenewed(BatchId),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -43,9 +35,6 @@ pub struct Held {
     pub batch: BatchId,
     pub holder: String,
     pub attempt: u32,
-    /// Taken just before the write that recorded the lease: the lease runs out no sooner than a
-    /// lease period after this (the write's own time is later).
-    pub since: tokio::time::Instant,
 }
 
 /// A fresh worker id for one claim or takeover: the process id and a random part.
@@ -72,7 +61,6 @@ pub fn may_be_live(rec: &BatchRecord, lease: Duration, now: DateTime<Utc>) -> bo
 /// [`LeaseError::Lost`].
 pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<Held, LeaseError> {
     let holder = holder_id();
-    let since = tokio::time::Instant::now();
     let result = ledger
         .update_batch(id, |r| {
             let now = ledger.now();
@@ -86,7 +74,6 @@ pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<H
             batch: id.clone(),
             holder,
             attempt: 1,
-            since,
         }),
         Err(LedgerError::IllegalTransition { .. }) => Err(LeaseError::Lost(id.clone())),
         Err(e) => Err(e.into()),
@@ -101,7 +88,6 @@ pub async fn take_over<S: LedgerStore>(
     lease: Duration,
 ) -> Result<(Held, BatchRecord), LeaseError> {
     let holder = holder_id();
-    let since = tokio::time::Instant::now();
     let attempt_seen = seen.submit_lease.as_ref().map_or(0, |l| l.attempt);
     let id = seen.id.clone();
     let rec = ledger
@@ -130,7 +116,6 @@ pub async fn take_over<S: LedgerStore>(
             batch: id,
             holder,
             attempt: attempt_seen + 1,
-            since,
         },
         rec,
     ))
@@ -217,36 +202,28 @@ pub async fn record_post<S: LedgerStore>(
     })
 }
 
-/// Runs `work` while renewing the lease every third of `lease`. `work` is abandoned (dropped:
-/// an upload in progress is cut off, and Canvas makes no import of a body it never received)
-/// when this worker may no longer send: its lease was taken over ([`LeaseError::Lost`]), or two
-/// beats passed without a renewal that landed ([`LeaseError::Unrenewed`]) — a third of a lease
-/// before another worker could take over, left for the request to stop and for clocks that
-/// differ. A zero lease (one-shot runs) is not renewed.
+/// Runs `work` while renewing the lease every third of `lease`. A renewal that finds the lease
+/// lost (taken over, or the batch moved on from `submitting`) stops renewing; `work` goes on,
+/// as a request already sent cannot be taken back. A zero lease (one-shot runs) is not renewed.
 pub async fn keep_alive<S: LedgerStore, T>(
     ledger: &Ledger<S>,
     held: &Held,
     lease: Duration,
     work: impl Future<Output = T>,
-) -> Result<T, LeaseError> {
+) -> T {
     if lease.is_zero() {
-        return Ok(work.await);
+        return work.await;
     }
-    let beat = lease / 3;
     let renewing = async {
-        let mut confirmed = held.since;
         loop {
-            tokio::time::sleep(beat).await;
-            let started = tokio::time::Instant::now();
+            tokio::time::sleep(lease / 3).await;
             match with_held(ledger, held, |l, now| l.renewed_at = now).await {
-                Ok(_) => confirmed = started,
+                Ok(_) => {}
+                Err(LeaseError::Lost(_)) => return,
+                // The next beat tries again; the lease lasts three beats.
                 Err(LeaseError::Ledger(e)) => {
-                    tracing::warn!(batch = %held.batch, error = %e, "could not renew the submit lease");
-                    if confirmed.elapsed() >= beat * 2 {
-                        return LeaseError::Unrenewed(held.batch.clone());
-                    }
+                    tracing::warn!(batch = %held.batch, error = %e, "could not renew the submit lease")
                 }
-                Err(other) => return other,
             }
         }
     };
@@ -254,8 +231,8 @@ pub async fn keep_alive<S: LedgerStore, T>(
     // Biased: the same order on every run (a simulation's seed replays exactly), the work first.
     tokio::select! {
         biased;
-        out = &mut work => Ok(out),
-        stop = renewing => Err(stop),
+        out = &mut work => out,
+        () = renewing => work.await,
     }
 }
 
@@ -372,91 +349,5 @@ mod tests {
             park_held(&ledger, &taker, "again").await,
             Err(LeaseError::Lost(_))
         ));
-    }
-
-    /// A ledger store whose updates fail once `down` is set (the holder cut off from its ledger).
-    #[derive(Clone)]
-    struct CutOff {
-        inner: MemoryStore,
-        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl LedgerStore for CutOff {
-        async fn get(
-            &self,
-            key: &str,
-        ) -> Result<Option<(Vec<u8>, crate::ledger::Version)>, LedgerError> {
-            self.inner.get(key).await
-        }
-        async fn create(
-            &self,
-            key: &str,
-            body: &[u8],
-        ) -> Result<crate::ledger::Version, LedgerError> {
-            self.inner.create(key, body).await
-        }
-        async fn update(
-            &self,
-            key: &str,
-            body: &[u8],
-            expected: &crate::ledger::Version,
-        ) -> Result<crate::ledger::Version, LedgerError> {
-            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-                let cut = std::io::Error::other("the ledger does not answer");
-                return Err(LedgerError::io(key, cut));
-            }
-            self.inner.update(key, body, expected).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
-            self.inner.list(prefix).await
-        }
-        async fn put_blob(&self, key: &str, body: &[u8]) -> Result<(), LedgerError> {
-            self.inner.put_blob(key, body).await
-        }
-        async fn put_blob_file(
-            &self,
-            key: &str,
-            path: &std::path::Path,
-        ) -> Result<(), LedgerError> {
-            self.inner.put_blob_file(key, path).await
-        }
-        async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-            self.inner.get_blob(key).await
-        }
-    }
-
-    /// At most one import per batch when the holder cannot renew: its slow upload is abandoned
-    /// after two beats without a renewal, a third of a lease before anyone may take over; with
-    /// its ledger answering, the same upload runs to its end.
-    #[tokio::test(start_paused = true)]
-    async fn a_holder_that_cannot_renew_abandons_its_request_before_its_lease_can_run_out() {
-        let (memory, id) = {
-            let (ledger, id) = packed().await;
-            (ledger.store().clone(), id)
-        };
-        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let store = CutOff {
-            inner: memory,
-            down: down.clone(),
-        };
-        let ledger = Ledger::new(store);
-        let lease = Duration::from_secs(90);
-        let upload = || tokio::time::sleep(Duration::from_secs(600));
-
-        let held = claim(&ledger, &id).await.unwrap();
-        let answered = keep_alive(&ledger, &held, lease, upload()).await;
-        assert!(answered.is_ok(), "renewed all along: {answered:?}");
-
-        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
-        let (held, _) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
-        down.store(true, std::sync::atomic::Ordering::SeqCst);
-        let started = tokio::time::Instant::now();
-        let cut = keep_alive(&ledger, &held, lease, upload()).await;
-        assert!(matches!(cut, Err(LeaseError::Unrenewed(_))), "{cut:?}");
-        let after = started.elapsed();
-        assert!(
-            after >= lease * 2 / 3 && after < lease,
-            "abandoned after {after:?}: two beats without a renewal, before the lease ran out"
-        );
     }
 }

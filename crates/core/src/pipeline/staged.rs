@@ -156,11 +156,6 @@ impl From<lease::LeaseError> for RunError {
     fn from(e: lease::LeaseError) -> Self {
         match e {
             lease::LeaseError::Lost(id) => RunError::Busy(id),
-            // Nothing was lost: the batch resumes from its recorded stage on a later pass.
-            lease::LeaseError::Unrenewed(id) => {
-                let reason = lease::LeaseError::Unrenewed(id.clone()).to_string();
-                RunError::gave_up(&id, reason)
-            }
             lease::LeaseError::Ledger(e) => RunError::Ledger(e),
         }
     }
@@ -723,7 +718,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
                 let posting = Box::pin(self.post(rec, req, &zip, &held));
-                lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await?
+                lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
             })
             .await?;
             // Refused by Canvas: the batch is recorded rejected, there is nothing to wait for.
@@ -908,7 +903,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                         .await
                         .map_err(|o| RunError::stage(&rec.id, o))
                 });
-                lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await??
+                lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await?
             }
         };
         match found {
