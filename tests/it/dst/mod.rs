@@ -34,7 +34,8 @@
 //! stream; and the ledger agrees with Canvas (each batch terminal as its fate says, recording
 //! the id of the import Canvas made from its zip).
 //!
-//! **Seeds.** `SIM_SEEDS=N` runs seeds `0..N` (default [`DEFAULT_SEEDS`], the CI budget) after
+//! **Seeds.** `SIM_SEEDS=N` runs seeds `0..N` (`SIM_FROM=F`: `F..F+N`; default N is
+//! [`DEFAULT_SEEDS`], the CI budget) after
 //! the [`KEPT_SEEDS`], on every core (`SIM_THREADS`); `SIM_SEED=N` replays one seed and prints
 //! its trace with every call and wait. A failing seed panics with its breaches, its trace and
 //! the command that replays it:
@@ -84,7 +85,11 @@ fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_le
         Some(n) => vec![n],
         None => KEPT_SEEDS
             .into_iter()
-            .chain(0..env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS))
+            .chain({
+                // A soak may start past a known failing seed (`SIM_FROM`).
+                let from = env_u64("SIM_FROM").unwrap_or(0);
+                from..from + env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)
+            })
             .collect(),
     };
     let started = std::time::Instant::now();
