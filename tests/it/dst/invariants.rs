@@ -10,6 +10,17 @@ use crate::common::canvas::{Fate, OUR_USER, zip_entry};
 
 use super::world::World;
 
+/// One of our imports, as the invariants look at it.
+#[derive(Debug)]
+pub(super) struct Ours {
+    id: u64,
+    /// The batch whose `users.csv` it holds, if any.
+    batch: Option<usize>,
+    created: tokio::time::Instant,
+    /// When Canvas ended it failed, if it did.
+    failed_at: Option<tokio::time::Instant>,
+}
+
 impl World {
     /// The batch whose content a posted zip carries, by its `users.csv`.
     pub(super) fn batch_of(&self, zip: &[u8]) -> Option<usize> {
@@ -29,9 +40,11 @@ impl World {
                 .made
                 .iter()
                 .filter(|m| m.by() == OUR_USER)
-                .map(|m| {
-                    let failed = (m.fate == Fate::Failed).then(|| m.ends());
-                    (m.import.id, self.batch_of(&m.zip), m.created, failed)
+                .map(|m| Ours {
+                    id: m.import.id,
+                    batch: self.batch_of(&m.zip),
+                    created: m.created,
+                    failed_at: (m.fate == Fate::Failed).then(|| m.ends()),
                 })
                 .collect();
             let refused: Vec<_> = a
@@ -41,15 +54,15 @@ impl World {
                 .collect();
             (made, refused)
         };
-        let sent: Vec<usize> = made.iter().filter_map(|m| m.1).collect();
+        let sent: Vec<usize> = made.iter().filter_map(|m| m.batch).collect();
         if sent.len() != made.len() {
             out.push(format!("Canvas holds an import of no batch: {made:?}"));
         }
         for (n, fate) in self.plan.fates.iter().enumerate() {
             let ids: Vec<u64> = made
                 .iter()
-                .filter(|m| m.1 == Some(n))
-                .map(|m| m.0)
+                .filter(|m| m.batch == Some(n))
+                .map(|m| m.id)
                 .collect();
             let expected = usize::from(*fate != Fate::Refused);
             if ids.len() != expected {
@@ -85,7 +98,7 @@ impl World {
                 state: state.into(),
                 ok,
             };
-            let canvas_id = made.iter().find(|m| m.1 == Some(n)).map(|m| m.0);
+            let canvas_id = made.iter().find(|m| m.batch == Some(n)).map(|m| m.id);
             if b.stage != expected || b.canvas_import_id != canvas_id {
                 out.push(format!(
                     "ledger disagrees with Canvas on b{n} ({fate:?}): {:?} with import {:?}, Canvas made {canvas_id:?}",
@@ -127,17 +140,12 @@ impl World {
     pub(super) fn sent_past_a_failure(
         &self,
         batches: &[BatchRecord],
-        made: &[(
-            u64,
-            Option<usize>,
-            tokio::time::Instant,
-            Option<tokio::time::Instant>,
-        )],
+        made: &[Ours],
         refused: &[(tokio::time::Instant, Option<usize>)],
     ) -> Vec<String> {
         let failures = made
             .iter()
-            .filter_map(|m| Some((m.3?, m.1?)))
+            .filter_map(|m| Some((m.failed_at?, m.batch?)))
             .chain(refused.iter().filter_map(|r| Some((r.0, r.1?))));
         let acks = self.acks.lock().unwrap();
         let mut out = Vec::new();
@@ -145,7 +153,12 @@ impl World {
             let Some(id) = batches.get(n).map(|b| &b.id) else {
                 continue;
             };
-            for (import, _, created, _) in made.iter().filter(|m| m.2 > failed_at) {
+            for Ours {
+                id: import,
+                created,
+                ..
+            } in made.iter().filter(|m| m.created > failed_at)
+            {
                 let acknowledged = acks
                     .iter()
                     .any(|(at, ids)| *at >= failed_at && *at <= *created && ids.contains(id));

@@ -76,7 +76,9 @@ const LEASES: [Duration; 3] = [
 /// The account's other user, who imports by hand now and then.
 const OTHER_USER: u64 = 99;
 /// When every simulation starts, by the simulated wall clock (`common::sim_clock`).
-const EPOCH: &str = "2026-09-01T02:00:00Z";
+fn epoch() -> chrono::DateTime<chrono::Utc> {
+    "2026-09-01T02:00:00Z".parse().unwrap()
+}
 
 #[test]
 fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_ledger_agrees() {

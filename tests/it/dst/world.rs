@@ -22,7 +22,7 @@ use crate::common::{COURSES, users_csv};
 
 use super::plan::{Act, Plan};
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
-use super::{EPOCH, OTHER_USER, TENANT};
+use super::{OTHER_USER, TENANT, epoch};
 
 /// One seed's world (module docs).
 pub struct World {
@@ -48,7 +48,7 @@ impl World {
     /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
     /// lease holder ids) and the simulated wall clock.
     pub(super) fn new(seed: u64, verbose: bool) -> World {
-        sim_clock::start(EPOCH.parse().unwrap());
+        sim_clock::start(epoch());
         fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
         let plan = Plan::draw(&mut rng);
@@ -107,7 +107,7 @@ impl World {
 
     /// The plan's blackout window, on the simulated clock.
     pub(super) fn blackout(&self) -> Option<Blackout> {
-        let epoch: chrono::DateTime<chrono::Utc> = EPOCH.parse().unwrap();
+        let epoch = epoch();
         let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap();
         self.plan.blackout.map(|(start, len)| Blackout::Range {
             from: epoch + delta(start),
@@ -115,7 +115,8 @@ impl World {
         })
     }
 
-    pub(super) fn pause(&self, min_ms: u64, max_ms: u64) -> Duration {
+    /// A seeded wait between `min_ms` and `max_ms`.
+    pub(super) fn jitter(&self, min_ms: u64, max_ms: u64) -> Duration {
         Duration::from_millis(self.rng.lock().unwrap().u64(min_ms..=max_ms))
     }
 
@@ -199,7 +200,7 @@ impl World {
             if self.finished().await {
                 return;
             }
-            tokio::time::sleep(self.pause(50, 500)).await;
+            tokio::time::sleep(self.jitter(50, 500)).await;
         }
     }
 
@@ -258,7 +259,7 @@ impl World {
     pub(super) async fn other_users(&self) {
         for wait in &self.plan.others {
             tokio::time::sleep(*wait).await;
-            let runs_for = self.pause(0, 4000);
+            let runs_for = self.jitter(0, 4000);
             self.canvas.someone_else_imports(OTHER_USER, runs_for);
         }
     }

@@ -216,9 +216,9 @@ impl<S: LedgerStore> Staged<'_, S> {
                 Ok(Some(progress)) => return Ok(progress),
                 Ok(None) => {}
                 // Another worker moved the batch on between this one's read and its write, and
-                // the state machine refused the stale step (two workers validating or packing the
-                // same batch): look again at where it is now. Bounded, so that a step the state
-                // machine always refuses is still an error.
+                // the state machine refused the stale step (two workers validating, packing or recording
+                // the end of one batch): look again at where it is now. Bounded, so that a step the
+                // state machine always refuses is still an error.
                 Err(RunError::Ledger(LedgerError::IllegalTransition { .. }))
                     if raced < MAX_RACED =>
                 {
@@ -1122,16 +1122,11 @@ impl<S: LedgerStore> Staged<'_, S> {
         let ok = f.import.workflow_state.is_success();
         let state = f.import.workflow_state.as_str().to_owned();
         let value = serde_json::to_value(&f.import).ok();
-        // Two workers may wait on the same import (the second's pass found the batch submitted):
-        // the first to record the end records it, once; the other has nothing left to do.
-        let mut ended_elsewhere = false;
+        // Two workers may wait on the same import: the second's terminal -> terminal is refused
+        // here, and `run_stages` looks at the batch again and finds it ended.
         let record = self
             .ledger
             .update_batch(&rec.id, |r| {
-                ended_elsewhere = r.stage.is_terminal();
-                if ended_elsewhere {
-                    return Ok(());
-                }
                 r.canvas_json = value.clone();
                 r.archive.canvas_json = Some(json_key.clone());
                 r.archive.errors_file = errors_key.clone();
@@ -1158,13 +1153,6 @@ impl<S: LedgerStore> Staged<'_, S> {
                 )
             })
             .await?;
-        if ended_elsewhere {
-            self.obs.note(&format!(
-                "batch {}: another worker recorded the end of SIS import {import_id} first",
-                rec.id
-            ));
-            return Ok(());
-        }
         self.obs
             .batch_event(&self.tenant, BatchEvent::Finished(&record));
         if ok {
