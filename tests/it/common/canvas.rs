@@ -97,8 +97,8 @@ pub enum Fate {
     ImportedWithMessages,
     /// The import runs and fails (`failed_with_messages`, an error about a row).
     Failed,
-    /// The create itself is refused with a 400 (e.g. a `batch_mode_term` Canvas does not know):
-    /// no import is made.
+    /// The create itself is refused with a 400, as Canvas refuses batch mode without a term it
+    /// can find (docs/canvas-api.md §1.2, `batch_mode`): no import is made.
     Refused,
 }
 
@@ -332,7 +332,8 @@ impl ScriptedCanvas {
                 method: "POST".into(),
                 endpoint: "sis_imports".into(),
                 status: 400,
-                message: "The specified term does not exist".into(),
+                message: "Batch mode specified, but the given batch_mode_term_id cannot be found."
+                    .into(),
             });
         }
         let (queued_for, runs_for) = (self.up_to(faults.max_stage), self.up_to(faults.max_stage));
