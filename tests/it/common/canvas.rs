@@ -11,7 +11,7 @@
 
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use canvas_sis::canvas::{
@@ -23,49 +23,10 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::sim_clock;
+use super::trace::Trace;
 
 /// The id of the token's user in the scripted Canvas: every import it creates is this user's.
 pub const OUR_USER: u64 = 7;
-
-/// A shared, ordered log of what happened in a run: the scripted Canvas and a test's other
-/// fakes append to it, and a failing test prints it. Times are tokio's (paused in a simulation,
-/// so a replay prints the same trace), relative to the first event. A verbose trace also logs
-/// every call and its wait ([`Trace::detail`]).
-#[derive(Debug, Clone, Default)]
-pub struct Trace {
-    lines: Arc<Mutex<(Option<Instant>, Vec<String>)>>,
-    verbose: bool,
-}
-
-impl Trace {
-    /// A trace that logs details too.
-    pub fn verbose() -> Self {
-        Trace {
-            verbose: true,
-            ..Trace::default()
-        }
-    }
-
-    /// Logs `event` only in a verbose trace: every call and its wait, to find where two runs of
-    /// a seed part.
-    pub fn detail(&self, event: impl FnOnce() -> String) {
-        if self.verbose {
-            self.log(event());
-        }
-    }
-
-    pub fn log(&self, event: impl AsRef<str>) {
-        let now = Instant::now();
-        let mut t = self.lines.lock().unwrap();
-        let origin = *t.0.get_or_insert(now);
-        let ms = now.saturating_duration_since(origin).as_millis();
-        t.1.push(format!("{ms:>7}ms {}", event.as_ref()));
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().1.clone()
-    }
-}
 
 /// What the scripted Canvas does wrong, and how slowly: drawn from its seeded RNG per call.
 /// The default is a perfect, instant Canvas.

@@ -11,6 +11,7 @@ pub mod receiver;
 pub mod sim_clock;
 mod special;
 pub mod staged;
+pub mod trace;
 
 pub use special::{mkfifo, set_mtime_nofollow};
 

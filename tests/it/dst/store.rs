@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use canvas_sis::ledger::{LedgerError, LedgerStore, MemoryStore, Version};
 
-use crate::common::canvas::Trace;
+use crate::common::trace::Trace;
 
 /// What the ledger store does wrong, and how slowly.
 #[derive(Debug, Clone, Default)]

@@ -16,8 +16,9 @@ use canvas_sis::pipeline::staged::{RunError, Staged};
 use canvas_sis::pipeline::tenant::TenantRun;
 use futures_util::future::join_all;
 
-use crate::common::canvas::{CanvasFaults, ScriptedCanvas, Trace};
+use crate::common::canvas::{CanvasFaults, ScriptedCanvas};
 use crate::common::sim_clock;
+use crate::common::trace::Trace;
 use crate::common::{COURSES, users_csv};
 
 use super::plan::{Act, Plan};
