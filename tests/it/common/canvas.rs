@@ -3,7 +3,8 @@
 //! testing, issue 16) drives several workers against one of it with seeded faults.
 //!
 //! Imports progress with tokio's clock, not with reads: each is `created` for a while, then
-//! `importing`, then `imported`, so a paused-time test sees the same account whoever looks. With
+//! `importing`, then ends as its content's [`Fate`] says (`imported` unless a test set another),
+//! so a paused-time test sees the same account whoever looks. With
 //! the default [`CanvasFaults`] (none) every import is `imported` the moment it is first seen
 //! and no call fails or waits, which is what a single-batch test wants. The account keeps every
 //! zip posted to it and every breach of "one import at a time" it witnessed, for a test's
