@@ -10,6 +10,15 @@ use crate::common::*;
 
 const BATCHES: usize = 4;
 
+/// The watchers' submit lease: short, so that a killed watcher's batch is taken over soon, and
+/// long enough for a live one to renew it (every third) while its POST runs.
+const LEASE: Duration = Duration::from_millis(600);
+
+/// Waits until the lease of a killed watcher has certainly run out.
+async fn lease_runs_out() {
+    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
+}
+
 async fn slow_sim() -> Sim {
     let mut c = canvas_sis::sim::SimConfig::with_tokens(tokens());
     c.rows_per_sec = 150.0;
@@ -34,8 +43,8 @@ fn watch(s: &Sim, dir: &Path) -> tokio::process::Command {
         "--poll-secs",
         "0.02",
         "--submit-lease-secs",
-        "0.001",
     ])
+    .arg(LEASE.as_secs_f64().to_string())
     .arg(dir)
     .env("CANVAS_BASE_URL", s.sim.url())
     .env("CANVAS_TOKEN", ADMIN)
@@ -96,6 +105,7 @@ async fn killed_at_random_thirty_times_every_batch_is_imported_exactly_once_in_o
         tokio::time::sleep(Duration::from_millis(rng.u64(5..250))).await;
         let _ = child.kill().await; // SIGKILL; may find it already finished
     }
+    lease_runs_out().await;
     let mut last = watch(&s, dir.path());
     last.stdout(Stdio::piped()).stderr(Stdio::piped());
     let out = last.output().await.unwrap();
@@ -179,6 +189,7 @@ async fn at_most_one_import_when_the_watcher_is_killed_after_the_post_before_rec
     );
     assert_eq!(first.canvas_import_id, None);
 
+    lease_runs_out().await;
     let out = watch(&s, dir.path()).output().await.unwrap();
     assert_eq!(out.status.code(), Some(0));
     let first = ledger.get_batch(&first.id).await.unwrap().unwrap();

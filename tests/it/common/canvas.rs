@@ -47,6 +47,10 @@ pub struct CanvasFaults {
     /// A create's upload takes up to this long before Canvas makes the import (a large zip on
     /// a slow link): the window in which a lease must be kept alive.
     pub max_upload: Duration,
+    /// Chance that an upload cut off before its end (its sender killed, or abandoning it) leaves
+    /// an import in `initializing` that never gets its file, as a `pre_attachment` create does
+    /// (docs/canvas-api.md, "Stuck in `initializing`"): Canvas never processes it.
+    pub p_orphan_of_cut_upload: f64,
 }
 
 /// What Canvas makes of a batch's content, whoever sends it and however often: set per content
@@ -147,6 +151,8 @@ pub struct Account {
     pub overlaps: Vec<String>,
     /// Every create refused for its content, oldest first.
     pub refused: Vec<Refusal>,
+    /// Imports left `initializing` by uploads cut off before their end: never processed.
+    pub orphans: Vec<SisImport>,
 }
 
 impl Account {
@@ -155,10 +161,46 @@ impl Account {
         self.made.iter().map(|m| m.zip.clone()).collect()
     }
 
-    /// Every import as Canvas shows it now, oldest first.
+    /// Every import as Canvas shows it now, oldest first (orphans included).
     pub fn imports(&self) -> Vec<SisImport> {
         let now = Instant::now();
-        self.made.iter().map(|m| m.at(now)).collect()
+        let mut all: Vec<SisImport> = self.made.iter().map(|m| m.at(now)).collect();
+        all.extend(self.orphans.iter().cloned());
+        all.sort_by_key(|i| i.id);
+        all
+    }
+
+    /// The id the next import gets: one sequence for made imports and orphans.
+    fn next_id(&self) -> u64 {
+        (self.made.len() + self.orphans.len()) as u64 + 1
+    }
+}
+
+/// An upload under way: dropped before its end (its sender killed, or abandoning it), it may
+/// leave an orphan (`CanvasFaults::p_orphan_of_cut_upload`).
+struct Uploading<'a> {
+    canvas: &'a ScriptedCanvas,
+    sent_at: DateTime<Utc>,
+    done: bool,
+}
+
+impl Drop for Uploading<'_> {
+    fn drop(&mut self) {
+        if self.done
+            || !self
+                .canvas
+                .chance(self.canvas.faults().p_orphan_of_cut_upload)
+        {
+            return;
+        }
+        let mut a = self.canvas.account();
+        let id = a.next_id();
+        let mut orphan = new_import(id, self.sent_at, Vec::new());
+        orphan.workflow_state = WorkflowState::Initializing;
+        a.orphans.push(orphan);
+        self.canvas.trace.log(format!(
+            "canvas: an upload was cut off; import {id} stays initializing (never processed)"
+        ));
     }
 }
 
@@ -278,7 +320,13 @@ impl ScriptedCanvas {
         if !upload.is_zero() {
             self.trace
                 .detail(|| format!("canvas: the upload takes {upload:?}"));
+            let mut uploading = Uploading {
+                canvas: self,
+                sent_at,
+                done: false,
+            };
             tokio::time::sleep(upload).await;
+            uploading.done = true;
         }
         let fate = self.fate_of(&bytes);
         if fate == Fate::Refused {
@@ -312,13 +360,13 @@ impl ScriptedCanvas {
             {
                 let breach = format!(
                     "import {} created while import {} is still in flight",
-                    a.made.len() + 1,
+                    a.next_id(),
                     busy.import.id
                 );
                 self.trace.log(format!("canvas: BREACH {breach}"));
                 a.overlaps.push(breach);
             }
-            let id = a.made.len() as u64 + 1;
+            let id = a.next_id();
             let import = new_import(id, sim_clock::now(), csv_files(&bytes));
             a.made.push(Made {
                 import: import.clone(),
@@ -355,7 +403,7 @@ impl ScriptedCanvas {
     pub fn someone_else_imports(&self, user: u64, runs_for: Duration) {
         let queued_for = Duration::ZERO;
         let mut a = self.account();
-        let id = a.made.len() as u64 + 1;
+        let id = a.next_id();
         let files = [("users.csv", 9_999), ("courses.csv", 118)]
             .into_iter()
             .map(|(name, size)| CanvasFile {
@@ -388,8 +436,9 @@ impl ScriptedCanvas {
         self.delay(&format!("GET sis_imports/{id}")).await;
         self.transient("GET", &format!("sis_imports/{id}"))?;
         let a = self.account();
-        let made = a.made.iter().find(|m| m.import.id == id);
-        made.map(|m| m.at(Instant::now()))
+        a.imports()
+            .into_iter()
+            .find(|i| i.id == id)
             .ok_or_else(|| not_found(id))
     }
 

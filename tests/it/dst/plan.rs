@@ -84,7 +84,9 @@ impl Plan {
                 p_lose_answer: pick(rng, &[0.0, 0.2, 0.5]),
                 max_stage: ms(rng, 3000),
                 // Drawn last (below): a new draw in the middle would change every seed's world.
+                // New draws go after them.
                 max_upload: Duration::ZERO,
+                p_orphan_of_cut_upload: 0.0,
             },
             store: StoreFaults {
                 latency: ms(rng, 50),
@@ -95,6 +97,7 @@ impl Plan {
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
+        plan.canvas.p_orphan_of_cut_upload = pick(rng, &[0.0, 0.5, 1.0]);
         plan
     }
 }

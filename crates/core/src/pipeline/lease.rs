@@ -3,7 +3,9 @@
 //!
 //! A worker that records `submitting` holds the lease ([`claim`]); while its POST runs (a large
 //! upload, a throttled Canvas, the listing before it) it renews the lease every third of the
-//! lease period ([`keep_alive`]), so the lease expires only when the holder is really gone. A
+//! lease period ([`keep_alive`]), so the lease expires only when the holder is really gone — and
+//! a holder that cannot renew (its ledger does not answer) abandons its request a third of a
+//! lease before the lease could run out, so it is gone by then too. A
 //! worker that finds an expired lease takes the batch over with [`take_over`]: a write that
 //! checks the attempt it read, that the lease is still expired, and bumps the attempt — of two
 //! takers, one wins and the other is told the batch is busy. Before its create request leaves,
@@ -25,6 +27,12 @@ pub enum LeaseError {
     /// Another worker holds the lease now (or the batch moved on): this one must not POST.
     #[error("batch {0} is held by another worker")]
     Lost(BatchId),
+    /// This worker could not renew its lease for two beats: its request was abandoned before the
+    /// lease could run out, so that a worker taking over never races it.
+    #[error(
+        "its submit lease could not be renewed (the ledger did not answer), so its request was abandoned before the lease ran out; the batch resumes from its recorded stage once the lease has run out"
+    )]
+    Unrenewed(BatchId),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -35,6 +43,9 @@ pub struct Held {
     pub batch: BatchId,
     pub holder: String,
     pub attempt: u32,
+    /// Taken just before the write that recorded the lease: the lease runs out no sooner than a
+    /// lease period after this (the write's own time is later).
+    pub since: tokio::time::Instant,
 }
 
 /// A fresh worker id for one claim or takeover: the process id and a random part.
@@ -61,6 +72,7 @@ pub fn may_be_live(rec: &BatchRecord, lease: Duration, now: DateTime<Utc>) -> bo
 /// [`LeaseError::Lost`].
 pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<Held, LeaseError> {
     let holder = holder_id();
+    let since = tokio::time::Instant::now();
     let result = ledger
         .update_batch(id, |r| {
             let now = ledger.now();
@@ -74,6 +86,7 @@ pub async fn claim<S: LedgerStore>(ledger: &Ledger<S>, id: &BatchId) -> Result<H
             batch: id.clone(),
             holder,
             attempt: 1,
+            since,
         }),
         Err(LedgerError::IllegalTransition { .. }) => Err(LeaseError::Lost(id.clone())),
         Err(e) => Err(e.into()),
@@ -88,6 +101,7 @@ pub async fn take_over<S: LedgerStore>(
     lease: Duration,
 ) -> Result<(Held, BatchRecord), LeaseError> {
     let holder = holder_id();
+    let since = tokio::time::Instant::now();
     let attempt_seen = seen.submit_lease.as_ref().map_or(0, |l| l.attempt);
     let id = seen.id.clone();
     let rec = ledger
@@ -116,6 +130,7 @@ pub async fn take_over<S: LedgerStore>(
             batch: id,
             holder,
             attempt: attempt_seen + 1,
+            since,
         },
         rec,
     ))
@@ -202,28 +217,39 @@ pub async fn record_post<S: LedgerStore>(
     })
 }
 
-/// Runs `work` while renewing the lease every third of `lease`. A renewal that finds the lease
-/// lost (taken over, or the batch moved on from `submitting`) stops renewing; `work` goes on,
-/// as a request already sent cannot be taken back. A zero lease (one-shot runs) is not renewed.
+/// Runs `work` while renewing the lease every third of `lease`. `work` is abandoned (dropped:
+/// an upload in progress is cut off, and Canvas makes no import of a body it never received)
+/// when this worker may no longer send: its lease was taken over ([`LeaseError::Lost`]), or two
+/// beats passed without a renewal that landed ([`LeaseError::Unrenewed`]: a renewal that fails,
+/// or hangs, past that) — a third of a lease before another worker could take over, left for
+/// the request to stop and for clocks that differ. A zero lease (one-shot runs) is not renewed.
 pub async fn keep_alive<S: LedgerStore, T>(
     ledger: &Ledger<S>,
     held: &Held,
     lease: Duration,
     work: impl Future<Output = T>,
-) -> T {
+) -> Result<T, LeaseError> {
     if lease.is_zero() {
-        return work.await;
+        return Ok(work.await);
     }
+    let beat = lease / 3;
     let renewing = async {
+        let mut confirmed = held.since;
         loop {
-            tokio::time::sleep(lease / 3).await;
-            match with_held(ledger, held, |l, now| l.renewed_at = now).await {
-                Ok(_) => {}
-                Err(LeaseError::Lost(_)) => return,
-                // The next beat tries again; the lease lasts three beats.
-                Err(LeaseError::Ledger(e)) => {
-                    tracing::warn!(batch = %held.batch, error = %e, "could not renew the submit lease")
+            tokio::time::sleep(beat).await;
+            let started = tokio::time::Instant::now();
+            let abandon_at = confirmed + beat * 2;
+            let renewal = with_held(ledger, held, |l, now| l.renewed_at = now);
+            match tokio::time::timeout_at(abandon_at, renewal).await {
+                Ok(Ok(_)) => confirmed = started,
+                Ok(Err(LeaseError::Ledger(e))) => {
+                    tracing::warn!(batch = %held.batch, error = %e, "could not renew the submit lease");
+                    if tokio::time::Instant::now() >= abandon_at {
+                        return LeaseError::Unrenewed(held.batch.clone());
+                    }
                 }
+                Ok(Err(other)) => return other,
+                Err(_) => return LeaseError::Unrenewed(held.batch.clone()),
             }
         }
     };
@@ -231,8 +257,8 @@ pub async fn keep_alive<S: LedgerStore, T>(
     // Biased: the same order on every run (a simulation's seed replays exactly), the work first.
     tokio::select! {
         biased;
-        out = &mut work => out,
-        () = renewing => work.await,
+        out = &mut work => Ok(out),
+        stop = renewing => Err(stop),
     }
 }
 
@@ -349,5 +375,123 @@ mod tests {
             park_held(&ledger, &taker, "again").await,
             Err(LeaseError::Lost(_))
         ));
+    }
+
+    /// How the holder's ledger answers its writes.
+    const ANSWERS: u8 = 0;
+    const FAILS: u8 = 1;
+    const HANGS: u8 = 2;
+
+    /// A ledger store whose updates answer, fail or never answer, as `mode` says (a holder cut
+    /// off from its ledger).
+    #[derive(Clone)]
+    struct CutOff {
+        inner: MemoryStore,
+        mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    }
+
+    impl LedgerStore for CutOff {
+        async fn get(
+            &self,
+            key: &str,
+        ) -> Result<Option<(Vec<u8>, crate::ledger::Version)>, LedgerError> {
+            self.inner.get(key).await
+        }
+        async fn create(
+            &self,
+            key: &str,
+            body: &[u8],
+        ) -> Result<crate::ledger::Version, LedgerError> {
+            self.inner.create(key, body).await
+        }
+        async fn update(
+            &self,
+            key: &str,
+            body: &[u8],
+            expected: &crate::ledger::Version,
+        ) -> Result<crate::ledger::Version, LedgerError> {
+            match self.mode.load(std::sync::atomic::Ordering::SeqCst) {
+                FAILS => {
+                    let cut = std::io::Error::other("the ledger does not answer");
+                    Err(LedgerError::io(key, cut))
+                }
+                HANGS => std::future::pending().await,
+                _ => self.inner.update(key, body, expected).await,
+            }
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+            self.inner.list(prefix).await
+        }
+        async fn put_blob(&self, key: &str, body: &[u8]) -> Result<(), LedgerError> {
+            self.inner.put_blob(key, body).await
+        }
+        async fn put_blob_file(
+            &self,
+            key: &str,
+            path: &std::path::Path,
+        ) -> Result<(), LedgerError> {
+            self.inner.put_blob_file(key, path).await
+        }
+        async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+            self.inner.get_blob(key).await
+        }
+    }
+
+    /// At most one import per batch when the holder cannot renew: its slow upload is abandoned
+    /// after two beats without a renewal (its ledger failing, or not answering at all), a third
+    /// of a lease before anyone may take over; with its ledger answering, the same upload runs
+    /// to its end.
+    #[tokio::test(start_paused = true)]
+    async fn a_holder_that_cannot_renew_abandons_its_request_before_its_lease_can_run_out() {
+        let (memory, id) = {
+            let (ledger, id) = packed().await;
+            (ledger.store().clone(), id)
+        };
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(ANSWERS));
+        let store = CutOff {
+            inner: memory,
+            mode: mode.clone(),
+        };
+        let ledger = Ledger::new(store);
+        let lease = Duration::from_secs(90);
+        let upload = || tokio::time::sleep(Duration::from_secs(600));
+
+        let mut held = claim(&ledger, &id).await.unwrap();
+        let answered = keep_alive(&ledger, &held, lease, upload()).await;
+        assert!(answered.is_ok(), "renewed all along: {answered:?}");
+
+        for cut_off in [FAILS, HANGS] {
+            mode.store(ANSWERS, std::sync::atomic::Ordering::SeqCst);
+            let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+            held = take_over(&ledger, &seen, Duration::ZERO).await.unwrap().0;
+            mode.store(cut_off, std::sync::atomic::Ordering::SeqCst);
+            let started = tokio::time::Instant::now();
+            let cut = keep_alive(&ledger, &held, lease, upload()).await;
+            assert!(matches!(cut, Err(LeaseError::Unrenewed(_))), "{cut:?}");
+            let after = started.elapsed();
+            assert!(
+                after >= lease * 2 / 3 && after < lease,
+                "abandoned after {after:?}: two beats without a renewal, before the lease ran out"
+            );
+        }
+    }
+
+    /// At most one import per batch when another worker took the lease over (its holder's
+    /// clock ran slow, or it stalled): the holder's upload is abandoned at its next beat.
+    #[tokio::test(start_paused = true)]
+    async fn a_holder_whose_lease_was_taken_over_abandons_its_request() {
+        let (ledger, id) = packed().await;
+        let lease = Duration::from_secs(90);
+        let held = claim(&ledger, &id).await.unwrap();
+        let upload = tokio::time::sleep(Duration::from_secs(600));
+        let taking = async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+            take_over(&ledger, &seen, Duration::ZERO).await.unwrap()
+        };
+        let started = tokio::time::Instant::now();
+        let (cut, _) = tokio::join!(keep_alive(&ledger, &held, lease, upload), taking);
+        assert!(matches!(cut, Err(LeaseError::Lost(_))), "{cut:?}");
+        assert_eq!(started.elapsed(), lease / 3, "abandoned at the first beat");
     }
 }

@@ -156,6 +156,8 @@ impl From<lease::LeaseError> for RunError {
     fn from(e: lease::LeaseError) -> Self {
         match e {
             lease::LeaseError::Lost(id) => RunError::Busy(id),
+            // Nothing was lost: the batch resumes from its recorded stage on a later pass.
+            lease::LeaseError::Unrenewed(ref id) => RunError::gave_up(id, e.to_string()),
             lease::LeaseError::Ledger(e) => RunError::Ledger(e),
         }
     }
@@ -718,7 +720,7 @@ impl<S: LedgerStore> Staged<'_, S> {
                 let (zip, held) = claim.await?;
                 let _ = claimed.send(zip.clone());
                 let posting = Box::pin(self.post(rec, req, &zip, &held));
-                lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await
+                lease::keep_alive(self.ledger, &held, self.submit_lease, posting).await?
             })
             .await?;
             // Refused by Canvas: the batch is recorded rejected, there is nothing to wait for.
@@ -899,11 +901,12 @@ impl<S: LedgerStore> Staged<'_, S> {
             }
             Some(evidence) => {
                 let looking = spans::in_stage(self.obs, &self.tenant, "submit", async {
-                    submit::find_ours(self.client, &req.account, &evidence, &req.wait)
+                    let clock = self.ledger.clock();
+                    submit::find_ours(self.client, &req.account, &evidence, &req.wait, clock)
                         .await
                         .map_err(|o| RunError::stage(&rec.id, o))
                 });
-                lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await?
+                lease::keep_alive(self.ledger, &held, self.submit_lease, looking).await??
             }
         };
         match found {

@@ -30,6 +30,13 @@ const MAX_ATTEMPTS: u32 = 3;
 /// created "since the POST".
 pub const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
+/// How long after its request ended (by this host's clock) an import may still leave
+/// `initializing`: Canvas finishing a request it received whole. Past it, an `initializing`
+/// import never gets its file (a `pre_attachment` upload cut off, a request that died) and
+/// Canvas never processes it (docs/canvas-api.md, "Stuck in `initializing`"): it is not waited
+/// for, and it is no import of this batch's content.
+pub const STALLED_AFTER: TimeDelta = TimeDelta::minutes(1);
+
 /// What tells the import a POST of ours made from anyone else's.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -118,7 +125,7 @@ pub async fn submit(
                 if let CanvasError::CreateOutcomeUnknown { sent_at, .. } = &e {
                     now.post_started_at = now.post_started_at.min(*sent_at);
                 }
-                match find_ours(client, &req.account, &now, &req.wait).await? {
+                match find_ours(client, &req.account, &now, &req.wait, clock).await? {
                     Found::Ours(found) => {
                         obs.note(&format!("found SIS import {} created by the lost request; waiting on it instead of uploading again", found.id));
                         return Ok(*found);
@@ -184,14 +191,18 @@ async fn newest_ids(client: &dyn CanvasApi, account: &AccountRef) -> Result<Hash
 /// Looks in Canvas for the import a POST described by `evidence` made. An import that could be
 /// ours but that Canvas has not split into files yet is waited for (polling, up to
 /// `wait.stuck_after`), so that its files can be compared; past that the caller tries later.
+/// One left `initializing` [`STALLED_AFTER`] after the POST ended (by `clock`, the ledger's) is
+/// no import of the batch's: Canvas never processes it.
 pub async fn find_ours(
     client: &dyn CanvasApi,
     account: &AccountRef,
     evidence: &Evidence,
     wait: &super::WaitPolicy,
+    clock: fn() -> DateTime<Utc>,
 ) -> Result<Found, Outcome> {
     let give_up_at = tokio::time::Instant::now() + wait.stuck_after;
     let mut pause = wait.poll_min;
+    let mut told_stalled = false;
     loop {
         let listed = client
             .imports_created_since(
@@ -201,7 +212,14 @@ pub async fn find_ours(
             )
             .await
             .map_err(|e| canvas_outcome(e, None))?;
-        let sorted = Sorted::of(listed, evidence);
+        let sorted = Sorted::of(listed, evidence, clock());
+        if !sorted.stalled.is_empty() && !told_stalled {
+            told_stalled = true;
+            tracing::warn!(
+                imports = %ids(&sorted.stalled),
+                "SIS import(s) of this token's user, created in the lost POST's window, are stuck in initializing: Canvas never processes them, so they are not this batch's import; abort them to tidy up (PUT .../sis_imports/:id/abort)"
+            );
+        }
         if let Some(found) = sorted.decision() {
             return Ok(found);
         }
@@ -229,15 +247,20 @@ struct Sorted {
     pending: Vec<SisImport>,
     /// Our user, our window, ended without files: cannot be compared.
     unknowable: Vec<SisImport>,
+    /// Our user, our window, still `initializing` [`STALLED_AFTER`] after the POST ended: never
+    /// processed, no one's import of anything.
+    stalled: Vec<SisImport>,
 }
 
 impl Sorted {
-    fn of(listed: Vec<SisImport>, evidence: &Evidence) -> Sorted {
+    fn of(listed: Vec<SisImport>, evidence: &Evidence, now: DateTime<Utc>) -> Sorted {
         let until = evidence.post_ended_by.map(|t| t + CLOCK_SKEW);
+        let stalled_since = evidence.post_ended_by.map(|t| t + STALLED_AFTER);
         let mut s = Sorted {
             matching: Vec::new(),
             pending: Vec::new(),
             unknowable: Vec::new(),
+            stalled: Vec::new(),
         };
         let in_window = |i: &SisImport| match (until, i.created_at) {
             (Some(until), Some(created)) => created <= until,
@@ -247,7 +270,11 @@ impl Sorted {
             .into_iter()
             .filter(|i| !evidence.not_ours.contains(&i.id) && in_window(i))
         {
-            if evidence.files.is_empty() {
+            let stalled = i.workflow_state == WorkflowState::Initializing
+                && stalled_since.is_some_and(|t| now >= t);
+            if stalled {
+                s.stalled.push(i);
+            } else if evidence.files.is_empty() {
                 s.matching.push(i);
             } else if !i.csv_attachments.is_empty() {
                 if same_files(&evidence.files, &i.csv_attachments) {
@@ -401,6 +428,73 @@ mod tests {
                 ..CanvasFile::default()
             })
             .collect()
+    }
+
+    fn import(id: u64, state: &str, created_at: DateTime<Utc>) -> SisImport {
+        let mut i: SisImport = serde_json::from_value(serde_json::json!({
+            "id": id,
+            "workflow_state": state,
+            "user": { "id": 7 },
+        }))
+        .unwrap();
+        i.created_at = Some(created_at);
+        i
+    }
+
+    /// A batch is never stuck behind an import Canvas will never process: one left
+    /// `initializing` (a `pre_attachment` upload cut off) is waited for while its request may
+    /// still be finishing, then neither waited for nor adopted, so the batch is sent again.
+    #[test]
+    fn an_import_stuck_in_initializing_after_its_post_ended_is_never_this_batchs() {
+        let ended: DateTime<Utc> = "2026-12-07T02:00:00Z".parse().unwrap();
+        let orphan = import(5, "initializing", ended - TimeDelta::seconds(30));
+        for files in [posted(&[("users.csv", 10)]), Vec::new()] {
+            let evidence = Evidence {
+                user_id: 7,
+                post_started_at: ended - TimeDelta::seconds(40),
+                post_ended_by: Some(ended),
+                files,
+                ..Evidence::default()
+            };
+            let soon = Sorted::of(
+                vec![orphan.clone()],
+                &evidence,
+                ended + TimeDelta::seconds(5),
+            );
+            if evidence.files.is_empty() {
+                // Nothing to compare: an import in the window is taken as ours, unless stalled.
+                assert!(matches!(soon.decision(), Some(Found::Ours(_))));
+            } else {
+                assert!(soon.decision().is_none(), "waited for while it may finish");
+            }
+            let later = Sorted::of(vec![orphan.clone()], &evidence, ended + STALLED_AFTER);
+            assert!(matches!(later.decision(), Some(Found::None)));
+            assert_eq!(later.stalled.len(), 1);
+        }
+        // A POST whose end is unknown (a record from before leases): still waited for.
+        let open = Evidence {
+            user_id: 7,
+            post_started_at: ended - TimeDelta::seconds(40),
+            files: posted(&[("users.csv", 10)]),
+            ..Evidence::default()
+        };
+        let far = ended + TimeDelta::days(1);
+        assert!(
+            Sorted::of(vec![orphan.clone()], &open, far)
+                .decision()
+                .is_none()
+        );
+        // An import in `created` is Canvas's to process: waited for, never stalled.
+        let queued = import(6, "created", ended - TimeDelta::seconds(30));
+        let evidence = Evidence {
+            post_ended_by: Some(ended),
+            ..open
+        };
+        assert!(
+            Sorted::of(vec![queued], &evidence, far)
+                .decision()
+                .is_none()
+        );
     }
 
     #[test]
