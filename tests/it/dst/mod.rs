@@ -63,8 +63,10 @@ const DEFAULT_SEEDS: u64 = 2000;
 /// day; the mutation patches are what keeps a defect found whatever the draw): 42 and 422 caught
 /// harness artifacts of an earlier lease expiry; 11 a takeover that re-uploaded inside a
 /// blackout; 6 two workers validating one batch, the second's pass failing on the stale step;
-/// 1332 a second worker that found the failed batch ended and sent the next one past it.
-const KEPT_SEEDS: [u64; 5] = [42, 422, 11, 6, 1332];
+/// 1332 a second worker that found the failed batch ended and sent the next one past it; 3165
+/// and 3290 a holder whose renewals failed sending on past its lease, uploaded again by the
+/// worker that took over.
+const KEPT_SEEDS: [u64; 7] = [42, 422, 11, 6, 1332, 3165, 3290];
 const TENANT: &str = "main";
 /// The submit leases a seed draws from: a live worker renews its lease every third of it; a
 /// killed one's runs out on the simulated clock while the others go on.
