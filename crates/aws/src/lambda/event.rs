@@ -79,7 +79,7 @@ impl SqsRecord {
                 .as_deref()
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
-            received_at: std::time::Instant::now(),
+            received_at: tokio::time::Instant::now(),
             sent_at_ms: self.sent_at_ms().and_then(|ms| i64::try_from(ms).ok()),
             trace_parent: self.traceparent().map(str::to_owned),
             trace_state: self

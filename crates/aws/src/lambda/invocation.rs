@@ -37,7 +37,7 @@ pub async fn handle_event<S: LedgerStore>(
     let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now);
     let mut response = BatchResponse::default();
     for (i, rec) in event.records.iter().enumerate() {
-        let mut handler = base.until(wait_end);
+        let mut handler = base.until(tokio::time::Instant::from_std(wait_end));
         let fetch = &mut handler.settings.fetch;
         fetch.incomplete_wait = incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms());
         let m = rec.to_received();

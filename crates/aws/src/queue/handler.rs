@@ -35,7 +35,7 @@ pub struct MessageHandler<'a, S> {
 impl<'a, S> MessageHandler<'a, S> {
     /// The same handler, with every wait on Canvas ending by `until` at the latest (one Lambda
     /// invocation's time) and no batch in flight.
-    pub fn until(&self, until: std::time::Instant) -> MessageHandler<'a, S> {
+    pub fn until(&self, until: tokio::time::Instant) -> MessageHandler<'a, S> {
         let mut settings = self.settings.clone();
         settings.wait.until = Some(until);
         MessageHandler {
@@ -71,7 +71,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         let id = self.in_flight.lock().ok().and_then(|mut g| g.take());
         let Some(id) = id else { return };
         let note = MessageRelease {
-            at: chrono::Utc::now(),
+            at: self.ledger.now(),
             why: why.to_owned(),
             extra: Default::default(),
         };

@@ -10,9 +10,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::sqs::{Received, SqsQueue};
+use tokio::time::Instant;
+
+use super::port::MessageQueue;
+use super::sqs::Received;
 
 /// A running heartbeat; dropping it stops the beats.
 pub struct Heartbeat {
@@ -22,7 +25,12 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     /// Starts beating for `m`, which was received with `visibility`.
-    pub fn start(queue: SqsQueue, m: Received, visibility: Duration, cap: Duration) -> Heartbeat {
+    pub fn start<Q: MessageQueue>(
+        queue: Q,
+        m: Received,
+        visibility: Duration,
+        cap: Duration,
+    ) -> Heartbeat {
         let beats = Arc::new(AtomicU32::new(0));
         let count = beats.clone();
         let interval = (visibility / 3).max(Duration::from_secs(1));

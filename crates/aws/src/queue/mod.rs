@@ -28,11 +28,13 @@
 //!
 //! What a message means and which disposition it gets is decided by the [`MessageHandler`],
 //! which the Lambda trigger (`trigger::lambda`) uses too; the [`Worker`] adds the receive loop,
-//! heartbeat, release, dead-letter queue and sweep.
+//! heartbeat, release, dead-letter queue and sweep, over any [`MessageQueue`] (SQS in
+//! production).
 
 mod handler;
 pub mod heartbeat;
 pub mod poison;
+pub mod port;
 pub mod sqs;
 mod stream;
 mod worker;
@@ -40,5 +42,6 @@ mod worker;
 pub use handler::MessageHandler;
 pub use heartbeat::Heartbeat;
 pub use poison::poison_record;
+pub use port::MessageQueue;
 pub use sqs::{QueueError, Received, SqsQueue};
 pub use worker::{Disposition, RunSummary, Worker, WorkerError, WorkerSettings};

@@ -1,12 +1,14 @@
-//! The queue port of the cloud worker: one SQS queue (FIFO in production), spoken to through the
-//! AWS SDK — receive one message, delete it, change its visibility, move it to the dead-letter
-//! queue named by the queue's redrive policy.
+//! The queue port ([`MessageQueue`]) spoken to SQS (FIFO in production) through the AWS SDK —
+//! receive one message, delete it, change its visibility, move it to the dead-letter queue named
+//! by the queue's redrive policy.
 //!
 //! Nothing here decides what a message means or when to delete it; that is the worker's.
 
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+use super::port::MessageQueue;
 
 /// The longest long poll SQS allows.
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
@@ -23,8 +25,8 @@ pub struct Received {
     pub group: Option<String>,
     /// `ApproximateReceiveCount`: 1 on first delivery.
     pub receive_count: u32,
-    /// When this receipt was handed out (for the 12-hour cap).
-    pub received_at: std::time::Instant,
+    /// When this receipt was handed out (for the 12-hour cap), on the runtime's clock.
+    pub received_at: tokio::time::Instant,
     /// `SentTimestamp` (milliseconds since the epoch): when the message entered the queue.
     pub sent_at_ms: Option<i64>,
     /// The W3C trace context the sender attached (message attributes `traceparent` and
@@ -101,83 +103,9 @@ impl SqsQueue {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// FIFO queues' names end in `.fifo`.
     pub fn is_fifo(&self) -> bool {
         self.url.ends_with(".fifo")
-    }
-
-    /// Long-polls for at most one message, hidden for `visibility` once received.
-    pub async fn receive_one(
-        &self,
-        wait: Duration,
-        visibility: Duration,
-    ) -> Result<Option<Received>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.url)
-            .max_number_of_messages(1)
-            .wait_time_seconds(wait.min(MAX_WAIT).as_secs() as i32)
-            .visibility_timeout(secs_i32(visibility))
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .set_message_attribute_names(Some(TRACE_ATTRIBUTES.map(str::to_owned).to_vec()))
-            .send()
-            .await
-            .map_err(|e| queue_error("ReceiveMessage", &self.url, e))?;
-        let received_at = std::time::Instant::now();
-        let Some(m) = out.messages.unwrap_or_default().into_iter().next() else {
-            return Ok(None);
-        };
-        let attrs = m.attributes.unwrap_or_default();
-        let attr = |a: MessageSystemAttributeName| attrs.get(&a).cloned();
-        let user = m.message_attributes.unwrap_or_default();
-        let text = |name: &str| user.get(name).and_then(|v| v.string_value.clone());
-        Ok(Some(Received {
-            message_id: m.message_id.unwrap_or_default(),
-            receipt: m.receipt_handle.unwrap_or_default(),
-            body: m.body.unwrap_or_default(),
-            group: attr(MessageSystemAttributeName::MessageGroupId),
-            receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
-            received_at,
-            sent_at_ms: attr(MessageSystemAttributeName::SentTimestamp)
-                .and_then(|t| t.parse().ok()),
-            trace_parent: text("traceparent"),
-            trace_state: text("tracestate"),
-        }))
-    }
-
-    pub async fn delete(&self, m: &Received) -> Result<(), QueueError> {
-        self.client
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(&m.receipt)
-            .send()
-            .await
-            .map_err(|e| queue_error("DeleteMessage", &self.url, e))?;
-        Ok(())
-    }
-
-    /// Hides the message for `visibility` from now (0 makes it receivable again at once).
-    pub async fn set_visibility(
-        &self,
-        m: &Received,
-        visibility: Duration,
-    ) -> Result<(), QueueError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(&m.receipt)
-            .visibility_timeout(secs_i32(visibility))
-            .send()
-            .await
-            .map_err(|e| queue_error("ChangeMessageVisibility", &self.url, e))?;
-        Ok(())
     }
 
     /// Whether the queue answers (`GetQueueAttributes`): the readiness probe's check.
@@ -230,10 +158,78 @@ impl SqsQueue {
             .unwrap_or_default();
         Ok(Some(SqsQueue::new(self.client.clone(), url)))
     }
+}
 
-    /// Sends `m` to this queue (a dead-letter queue) with the same group, deduplicated by the
-    /// original message id so a retried move does not make two copies.
-    pub async fn send_copy(&self, m: &Received, reason: &str) -> Result<(), QueueError> {
+impl MessageQueue for SqsQueue {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn receive_one(
+        &self,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Option<Received>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(1)
+            .wait_time_seconds(wait.min(MAX_WAIT).as_secs() as i32)
+            .visibility_timeout(secs_i32(visibility))
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .set_message_attribute_names(Some(TRACE_ATTRIBUTES.map(str::to_owned).to_vec()))
+            .send()
+            .await
+            .map_err(|e| queue_error("ReceiveMessage", &self.url, e))?;
+        let received_at = tokio::time::Instant::now();
+        let Some(m) = out.messages.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let attrs = m.attributes.unwrap_or_default();
+        let attr = |a: MessageSystemAttributeName| attrs.get(&a).cloned();
+        let user = m.message_attributes.unwrap_or_default();
+        let text = |name: &str| user.get(name).and_then(|v| v.string_value.clone());
+        Ok(Some(Received {
+            message_id: m.message_id.unwrap_or_default(),
+            receipt: m.receipt_handle.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+            group: attr(MessageSystemAttributeName::MessageGroupId),
+            receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            received_at,
+            sent_at_ms: attr(MessageSystemAttributeName::SentTimestamp)
+                .and_then(|t| t.parse().ok()),
+            trace_parent: text("traceparent"),
+            trace_state: text("tracestate"),
+        }))
+    }
+
+    async fn delete(&self, m: &Received) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(&m.receipt)
+            .send()
+            .await
+            .map_err(|e| queue_error("DeleteMessage", &self.url, e))?;
+        Ok(())
+    }
+
+    async fn set_visibility(&self, m: &Received, visibility: Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(&m.receipt)
+            .visibility_timeout(secs_i32(visibility))
+            .send()
+            .await
+            .map_err(|e| queue_error("ChangeMessageVisibility", &self.url, e))?;
+        Ok(())
+    }
+
+    async fn send_copy(&self, m: &Received, reason: &str) -> Result<(), QueueError> {
         use aws_sdk_sqs::types::MessageAttributeValue;
         let mut req = self
             .client

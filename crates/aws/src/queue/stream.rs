@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use super::handler::MessageHandler;
@@ -380,13 +379,15 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     /// (the `submitting` compare-and-swap) and one recorded end.
     pub(super) async fn sweep(&self) -> Result<bool, WorkerError> {
         let mut moved = false;
-        let sweep_end = std::time::Instant::now() + self.settings.sweep_every;
+        let sweep_end = tokio::time::Instant::now() + self.settings.sweep_every;
         for rt in self.runtimes {
             if self.stop.is_cancelled() {
                 break;
             }
             let name = &rt.tenant.name;
-            if canvas_sis_core::config::blackout_until(&rt.tenant.blackouts, Utc::now()).is_some() {
+            if canvas_sis_core::config::blackout_until(&rt.tenant.blackouts, self.ledger.now())
+                .is_some()
+            {
                 continue;
             }
             let state = self.ledger.tenant(name).await?;
@@ -415,7 +416,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             self.obs
                 .note(&format!("tenant {name}: resuming at batch {}", first.id));
             let wait_until = match first.stage {
-                Stage::Submitted { .. } => std::time::Instant::now(),
+                Stage::Submitted { .. } => tokio::time::Instant::now(),
                 _ => sweep_end,
             };
             // Not raced against the stop token: the pipeline stops between steps by itself.
@@ -520,7 +521,7 @@ mod tests {
             content_sha256: "ab".repeat(32),
         };
         let id = BatchId::new("t", 1, &new.content_sha256).unwrap();
-        let mut rec = BatchRecord::received(&new, id, 1, Utc::now());
+        let mut rec = BatchRecord::received(&new, id, 1, chrono::Utc::now());
         rec.stage = Stage::Submitted { import_id: 7 };
         if packed {
             rec.packed_zip = Some(canvas_sis_core::ledger::ZipDigest::new("00", 1));

@@ -2,13 +2,16 @@
 //! flight, and exactly one disposition per receipt (see the module docs of `trigger::queue`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::handler::MessageHandler;
 use super::heartbeat::{Heartbeat, release_deadline};
+use super::port::MessageQueue;
 use super::sqs::{QueueError, Received, SqsQueue, VISIBILITY_CAP};
 use crate::store::FetchPolicy;
 use canvas_sis_core::ledger::{LedgerError, LedgerStore};
@@ -133,14 +136,15 @@ pub enum WorkerError {
     },
 }
 
-/// The cloud worker: a queue to receive from, and the handler that decides each message.
-pub struct Worker<'a, S> {
-    pub queue: SqsQueue,
-    pub dlq: Option<SqsQueue>,
+/// The cloud worker: a queue to receive from (SQS in production), and the handler that decides
+/// each message.
+pub struct Worker<'a, S, Q = SqsQueue> {
+    pub queue: Q,
+    pub dlq: Option<Q>,
     pub handler: MessageHandler<'a, S>,
 }
 
-impl<S: LedgerStore> Worker<'_, S> {
+impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
     /// Receives and handles messages until the handler's `stop` token is cancelled (SIGTERM),
     /// the queue is empty (`until_empty`) or `max_batches` is reached.
     ///
@@ -273,7 +277,7 @@ impl<S: LedgerStore> Worker<'_, S> {
             // `None`: stopping; the handling goes on to its next step boundary.
             let ended = tokio::select! {
                 d = &mut handling => Some(d),
-                _ = tokio::time::sleep_until(release_at.into()) => released_at_cap(),
+                _ = tokio::time::sleep_until(release_at) => released_at_cap(),
                 _ = stop.cancelled() => None,
             };
             match ended {

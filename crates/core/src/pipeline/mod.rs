@@ -53,7 +53,7 @@ pub struct WaitPolicy {
     pub errors_file_wait: Duration,
     /// An end no wait on Canvas goes past, whatever `deadline` says (a Lambda invocation's
     /// deadline less its margin). `None`: only `deadline` counts.
-    pub until: Option<std::time::Instant>,
+    pub until: Option<tokio::time::Instant>,
 }
 
 impl Default for WaitPolicy {

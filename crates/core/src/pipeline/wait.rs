@@ -7,8 +7,6 @@
 //! ahead of it. Past the deadline we give up (exit 5) and leave the import alone: Canvas may still
 //! finish it, and `canvas-sis status` shows it.
 
-use std::time::Instant;
-
 use super::{ImportRequest, Observer, Outcome, Stage, canvas_outcome};
 use canvas_sis_client::{CanvasApi, ErrorClass, SisImport, WorkflowState};
 
@@ -47,7 +45,7 @@ pub async fn until_terminal(
         let left = req
             .wait
             .until
-            .map(|u| u.saturating_duration_since(Instant::now()));
+            .map(|u| u.saturating_duration_since(tokio::time::Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
             return Err(Outcome::GaveUp {
                 reason: format!(
