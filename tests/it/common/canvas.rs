@@ -88,6 +88,8 @@ pub struct Made {
 pub struct Refusal {
     pub at: Instant,
     pub zip: Vec<u8>,
+    /// When the refused create was sent (its upload then took a while).
+    pub sent_at: DateTime<Utc>,
 }
 
 impl Made {
@@ -337,6 +339,7 @@ impl ScriptedCanvas {
             self.account().refused.push(Refusal {
                 at: Instant::now(),
                 zip: bytes,
+                sent_at,
             });
             return Err(CanvasError::Rejected {
                 method: "POST".into(),

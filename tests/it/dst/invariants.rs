@@ -25,7 +25,7 @@ impl World {
     /// The batch whose content a posted zip carries, by its `users.csv`.
     pub(super) fn batch_of(&self, zip: &[u8]) -> Option<usize> {
         let users = zip_entry(zip, "users.csv")?;
-        (0..self.plan.batches).find(|n| Self::users_of(*n).as_bytes() == users.as_slice())
+        (0..self.plan.batches).find(|n| self.users_of(*n).as_bytes() == users.as_slice())
     }
 
     /// The invariants (module docs): every breach found, empty when the seed is clean.
@@ -79,6 +79,7 @@ impl World {
         }
         out.extend(self.sent_past_a_failure(&batches, &made, &refused));
         out.extend(self.sent_in_a_blackout());
+        out.extend(self.sent_unapproved(&batches));
         out.extend(self.noise.lock().unwrap().iter().cloned());
         if !self.finished().await {
             let stages: Vec<_> = batches.iter().map(|b| b.stage.name()).collect();
@@ -133,6 +134,34 @@ impl World {
                 })
             })
             .collect()
+    }
+
+    /// A purge (which the mass-change guard holds) was sent only after an operator approved it:
+    /// no create of its content, made or refused, left before the approval.
+    pub(super) fn sent_unapproved(&self, batches: &[BatchRecord]) -> Vec<String> {
+        let approved = self.approved.lock().unwrap();
+        let a = self.canvas.account();
+        let sends = a
+            .made
+            .iter()
+            .filter(|m| m.by() == OUR_USER)
+            .map(|m| (m.sent_at, &m.zip))
+            .chain(a.refused.iter().map(|r| (r.sent_at, &r.zip)));
+        let mut out = Vec::new();
+        for (sent_at, zip) in sends {
+            let Some(n) = self.batch_of(zip).filter(|n| self.plan.purges[*n]) else {
+                continue;
+            };
+            let Some(id) = batches.get(n).map(|b| &b.id) else {
+                continue;
+            };
+            if !approved.iter().any(|(at, b)| b == id && *at <= sent_at) {
+                out.push(format!(
+                    "b{n}, a purge the guard holds, was sent at {sent_at} before an operator approved it"
+                ));
+            }
+        }
+        out
     }
 
     /// "Never past a failure": after a batch failed in Canvas (its import ended failed, or its

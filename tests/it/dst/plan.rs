@@ -1,5 +1,6 @@
-//! What a seed decides before its world runs: the batches and their fates, the workers and when
-//! each is killed, the operator's acts, the other user's imports, the blackout, the faults.
+//! What a seed decides before its world runs: the batches, their fates and which are purges, the
+//! workers and when each is killed, the operator's acts and approvals, the other user's imports,
+//! the blackout, the faults.
 
 use std::time::Duration;
 
@@ -36,6 +37,11 @@ pub struct Plan {
     pub(super) canvas: CanvasFaults,
     pub(super) store: StoreFaults,
     pub(super) lease: Duration,
+    /// Per batch: a purge (every user `deleted`), which the mass-change guard holds until an
+    /// operator approves it.
+    pub(super) purges: Vec<bool>,
+    /// When the operator of the first round approves whatever the guard holds.
+    pub(super) approvals: Vec<Duration>,
 }
 
 impl Plan {
@@ -94,10 +100,15 @@ impl Plan {
                 p_lose_answer: pick(rng, &[0.0, 0.02, 0.05]),
             },
             lease: LEASES[rng.usize(..LEASES.len())],
+            purges: Vec::new(),
+            approvals: Vec::new(),
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
         plan.canvas.p_orphan_of_cut_upload = pick(rng, &[0.0, 0.5, 1.0]);
+        let p_purge = pick(rng, &[0.0, 0.0, 0.2, 0.5]);
+        plan.purges = (0..batches).map(|_| rng.f64() < p_purge).collect();
+        plan.approvals = (0..rng.usize(0..=2)).map(|_| ms(rng, 8000)).collect();
         plan
     }
 }

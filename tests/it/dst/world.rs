@@ -40,6 +40,9 @@ pub struct World {
     pub(super) noise: Mutex<Vec<String>>,
     /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
     pub(super) acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
+    /// Every batch an operator approved past the mass-change guard, and when (simulated wall
+    /// clock).
+    pub(super) approved: Mutex<Vec<(chrono::DateTime<chrono::Utc>, BatchId)>>,
     pub(super) inputs: tempfile::TempDir,
     /// One work directory per worker slot: its host's disk.
     pub(super) work: Vec<tempfile::TempDir>,
@@ -69,7 +72,7 @@ impl World {
         };
         let canvas = ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone());
         for (n, fate) in plan.fates.iter().enumerate() {
-            canvas.set_fate(Self::users_of(n).as_bytes(), *fate);
+            canvas.set_fate(users_of(&plan, n).as_bytes(), *fate);
         }
         World {
             canvas,
@@ -78,6 +81,7 @@ impl World {
             store,
             rng: Mutex::new(rng),
             acks: Mutex::new(Vec::new()),
+            approved: Mutex::new(Vec::new()),
             noise: Mutex::new(Vec::new()),
             inputs: tempfile::tempdir().unwrap(),
             work: (0..plan.workers)
@@ -121,9 +125,9 @@ impl World {
         Duration::from_millis(self.rng.lock().unwrap().u64(min_ms..=max_ms))
     }
 
-    /// The `users.csv` of batch `n`: its size names the batch in Canvas's copy.
-    pub(super) fn users_of(n: usize) -> String {
-        users_csv(3 + n)
+    /// The `users.csv` of batch `n` (see [`users_of`]).
+    pub(super) fn users_of(&self, n: usize) -> String {
+        users_of(&self.plan, n)
     }
 
     /// Records the batches, in order, at the plan's times, through the fault-free ledger (the
@@ -133,7 +137,7 @@ impl World {
             tokio::time::sleep(*wait).await;
             let dir = self.inputs.path().join(format!("b{n}"));
             std::fs::create_dir_all(&dir).unwrap();
-            let users = Self::users_of(n);
+            let users = self.users_of(n);
             std::fs::write(dir.join("users.csv"), &users).unwrap();
             std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
             let sha = {
@@ -239,6 +243,35 @@ impl World {
         }
     }
 
+    /// An operator's `approve` of every batch the guard holds now, through the fault-free
+    /// ledger; each approval is remembered for the invariants.
+    pub(super) async fn approve_held(&self, why: &str) {
+        for b in self.batches().await {
+            if !matches!(b.stage, Stage::Held { .. }) || b.approved {
+                continue;
+            }
+            match operator::approve(&self.clean, b.id.as_str()).await {
+                Ok(_) => {
+                    self.trace
+                        .log(format!("operator ({why}): approve {}", b.id));
+                    let now = sim_clock::now();
+                    self.approved.lock().unwrap().push((now, b.id.clone()));
+                }
+                Err(e) => self
+                    .trace
+                    .log(format!("operator ({why}): approve {}: {e}", b.id)),
+            }
+        }
+    }
+
+    /// The operator who approves held batches in the first round, at the plan's moments.
+    pub(super) async fn approver(&self) {
+        for wait in &self.plan.approvals {
+            tokio::time::sleep(*wait).await;
+            self.approve_held("planned").await;
+        }
+    }
+
     /// The operator of the first round: the plan's pauses and resumes, at its moments.
     pub(super) async fn operator(&self) {
         for (wait, act) in &self.plan.acts {
@@ -278,6 +311,7 @@ impl World {
             if !state.is_open() {
                 self.resume("healthy round").await;
             }
+            self.approve_held("healthy round").await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -297,7 +331,13 @@ impl World {
             );
             match arrivals.take() {
                 Some(a) => {
-                    tokio::join!(a, self.operator(), self.other_users(), workers);
+                    tokio::join!(
+                        a,
+                        self.operator(),
+                        self.approver(),
+                        self.other_users(),
+                        workers
+                    );
                 }
                 None => {
                     workers.await;
@@ -311,5 +351,17 @@ impl World {
         let workers =
             join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100))));
         tokio::join!(workers, self.attentive_operator());
+    }
+}
+
+/// The `users.csv` of batch `n` under `plan`: its size names the batch in Canvas's copy. 20 and
+/// more users, so that the mass-change guard judges every batch (it leaves feeds under 20 rows
+/// alone); a purge marks every one of its users `deleted`, which the guard holds.
+pub(super) fn users_of(plan: &Plan, n: usize) -> String {
+    let users = users_csv(20 + n);
+    if plan.purges.get(n).copied().unwrap_or(false) {
+        users.replace(",active\n", ",deleted\n")
+    } else {
+        users
     }
 }
