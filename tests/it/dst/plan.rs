@@ -1,6 +1,6 @@
 //! What a seed decides before its world runs: the batches, their fates and which are purges, the
 //! workers and when each is killed, the operator's acts and approvals, the other user's imports,
-//! the blackout, the faults.
+//! the blackout, the faults, and whether a worker is killed or stopped.
 
 use std::time::Duration;
 
@@ -42,6 +42,9 @@ pub struct Plan {
     pub(super) purges: Vec<bool>,
     /// When the operator of the first round approves whatever the guard holds.
     pub(super) approvals: Vec<Duration>,
+    /// Per faulty round, per worker: whether its interruption (`kills`) is a stop (SIGTERM:
+    /// the step under way finishes, within a grace period) rather than a kill.
+    pub(super) stops: Vec<Vec<bool>>,
 }
 
 impl Plan {
@@ -102,6 +105,7 @@ impl Plan {
             lease: LEASES[rng.usize(..LEASES.len())],
             purges: Vec::new(),
             approvals: Vec::new(),
+            stops: Vec::new(),
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
@@ -109,6 +113,9 @@ impl Plan {
         let p_purge = pick(rng, &[0.0, 0.0, 0.2, 0.5]);
         plan.purges = (0..batches).map(|_| rng.f64() < p_purge).collect();
         plan.approvals = (0..rng.usize(0..=2)).map(|_| ms(rng, 8000)).collect();
+        plan.stops = (0..rounds)
+            .map(|_| (0..workers).map(|_| rng.bool()).collect())
+            .collect();
         plan
     }
 }

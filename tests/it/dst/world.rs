@@ -15,6 +15,7 @@ use canvas_sis::pipeline::operator::{self, Resumed};
 use canvas_sis::pipeline::staged::{RunError, Staged};
 use canvas_sis::pipeline::tenant::TenantRun;
 use futures_util::future::join_all;
+use tokio_util::sync::CancellationToken;
 
 use crate::common::canvas::{CanvasFaults, ScriptedCanvas};
 use crate::common::sim_clock;
@@ -24,6 +25,10 @@ use crate::common::{COURSES, users_csv};
 use super::plan::{Act, Plan};
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{OTHER_USER, TENANT, epoch};
+
+/// How long a stopped worker may take to finish its step before it is killed (Kubernetes'
+/// default termination grace period).
+const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// One seed's world (module docs).
 pub struct World {
@@ -172,9 +177,17 @@ impl World {
                 .all(|b| matches!(b.stage, Stage::Terminal { .. } | Stage::Superseded { .. }))
     }
 
-    /// One worker: passes over the tenant's stream until it is finished or `passes` ran out.
-    pub(super) async fn worker(&self, w: usize, round: usize, passes: usize) {
-        let staged = self.staged(w);
+    /// One worker: passes over the tenant's stream until it is finished, `passes` ran out or it
+    /// was stopped (`stop`: it finishes the step under way, then its pass ends).
+    pub(super) async fn worker(
+        &self,
+        w: usize,
+        round: usize,
+        passes: usize,
+        stop: &CancellationToken,
+    ) {
+        let mut staged = self.staged(w);
+        staged.stop = stop.clone();
         for _ in 0..passes {
             let run = staged
                 .run_tenant(|r| Some(PathBuf::from(&r.source.location)))
@@ -202,6 +215,10 @@ impl World {
                 Err(e) => format!("error {e}"),
             };
             self.trace.log(format!("w{w} r{round}: pass: {what}"));
+            if stop.is_cancelled() {
+                self.trace.log(format!("w{w} r{round}: stopped"));
+                return;
+            }
             if self.finished().await {
                 return;
             }
@@ -209,17 +226,27 @@ impl World {
         }
     }
 
-    /// A worker that may be killed at `kill`: its future is dropped wherever it waits then.
-    pub(super) async fn mortal(&self, w: usize, round: usize, kill: Option<Duration>) {
+    /// A worker that may be interrupted at `kill`: killed (its future dropped wherever it waits
+    /// then), or with `stop` stopped as by SIGTERM — it finishes the step under way and exits,
+    /// and is killed only if that takes longer than [`STOP_GRACE`].
+    pub(super) async fn mortal(&self, w: usize, round: usize, kill: Option<Duration>, stop: bool) {
+        let token = CancellationToken::new();
         let Some(at) = kill else {
-            return self.worker(w, round, 20).await;
+            return self.worker(w, round, 20, &token).await;
         };
-        if tokio::time::timeout(at, self.worker(w, round, 20))
-            .await
-            .is_err()
-        {
-            self.trace.log(format!("w{w} r{round}: KILLED"));
+        let working = self.worker(w, round, 20, &token);
+        tokio::pin!(working);
+        if tokio::time::timeout(at, &mut working).await.is_ok() {
+            return;
         }
+        if stop {
+            self.trace.log(format!("w{w} r{round}: STOP (SIGTERM)"));
+            token.cancel();
+            if tokio::time::timeout(STOP_GRACE, &mut working).await.is_ok() {
+                return;
+            }
+        }
+        self.trace.log(format!("w{w} r{round}: KILLED"));
     }
 
     /// An operator's `resume`, through the fault-free ledger (an operator sees a failed command
@@ -323,11 +350,12 @@ impl World {
         for (round, kills) in self.plan.kills.iter().enumerate() {
             self.trace
                 .log(format!("harness: round {round}, kills {kills:?}"));
+            let stops = &self.plan.stops[round];
             let workers = join_all(
                 kills
                     .iter()
                     .enumerate()
-                    .map(|(w, kill)| Box::pin(self.mortal(w, round, *kill))),
+                    .map(|(w, kill)| Box::pin(self.mortal(w, round, *kill, stops[w]))),
             );
             match arrivals.take() {
                 Some(a) => {
@@ -348,8 +376,9 @@ impl World {
         self.canvas.set_faults(CanvasFaults::default());
         *self.store.ctl.faults.lock().unwrap() = StoreFaults::default();
         let round = self.plan.kills.len();
+        let never = CancellationToken::new();
         let workers =
-            join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100))));
+            join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100, &never))));
         tokio::join!(workers, self.attentive_operator());
     }
 }
