@@ -6,10 +6,11 @@
 //! **A world** (all drawn from `fastrand::Rng::with_seed(seed)`): one tenant; 2–4 batches (small
 //! valid CSVs, each batch's `users.csv` a different size so Canvas's copy names its batch)
 //! recorded in arrival order at seeded times, each with a fate in Canvas (imported, imported
-//! with a warning, failed, or its create refused with a 400); 1–3 workers, each a loop of
+//! with a warning, failed, or its create refused with a 400), some of them purges that the
+//! mass-change guard holds; 1–3 workers, each a loop of
 //! `Staged::run_tenant` over ONE shared ledger and ONE shared `ScriptedCanvas`, with its own
 //! work directory (its host's disk, kept across its restarts); a submit lease of 1, 3 or 10 s;
-//! maybe a blackout window; an operator who pauses and resumes at seeded moments; another user
+//! maybe a blackout window; an operator who pauses, resumes and approves at seeded moments; another user
 //! of the account who imports by hand. Everything runs on one current-thread runtime with
 //! paused time: tasks switch only at the seeded delays of the fakes and the pipeline's own
 //! sleeps, time jumps when every task waits, and the ledger's clock (`common::sim_clock`) is
@@ -19,18 +20,22 @@
 //! applying it, or apply it and then report failure (a lost answer), and answers after a seeded
 //! latency. Canvas may lose a create's answer after making the import (`CreateOutcomeUnknown`),
 //! refuse a create with a 429, take seconds over a create's upload, answer a read with a 503,
-//! leave an import `created` or `importing` for seconds, and answer slowly. A worker may be killed — its future dropped at
-//! whatever await point a seeded `tokio::time::timeout` finds it — and is restarted in the next
+//! leave an import `created` or `importing` for seconds, leave an import `initializing` forever
+//! when an upload is cut off, and answer slowly. A worker may be killed — its future dropped at
+//! whatever await point a seeded `tokio::time::timeout` finds it — or stopped as by SIGTERM
+//! (finishing its step within a grace period), and is restarted in the next
 //! round; its lease runs out on the simulated clock while the others go on. A run is 1–3 faulty
 //! rounds, then one healthy round: faults off, every worker restarted and looping until the
-//! stream is finished, and an attentive operator who resumes whatever is paused or halted.
+//! stream is finished, and an attentive operator who resumes whatever is paused or halted and
+//! approves whatever is held.
 //!
 //! **Invariants**, checked after every seed: each batch's content reached Canvas at most once,
 //! and exactly once unless Canvas refused its create; Canvas never saw a create of ours while
 //! another import of ours was in flight (the scripted Canvas checks this as it goes); Canvas saw
 //! the batches in arrival order; after a batch failed in Canvas, no create until an operator's
 //! resume acknowledged the failure; no create of ours inside the blackout window (past the
-//! few calls of a send that checked just before it opened); the healthy round finished the
+//! few calls of a send that checked just before it opened); no purge sent before an operator
+//! approved it; the healthy round finished the
 //! stream; and the ledger agrees with Canvas (each batch terminal as its fate says, recording
 //! the id of the import Canvas made from its zip).
 //!
