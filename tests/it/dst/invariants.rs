@@ -110,7 +110,7 @@ impl World {
         out
     }
 
-    /// No create of ours was sent inside the blackout window, past the few calls a send that
+    /// No create of ours (made or refused) was sent inside the blackout window, past the few calls a send that
     /// checked the window just before it opened still makes (the listing, `users/self`, the
     /// lease's write). An upload sent before the window may end inside it.
     pub(super) fn sent_in_a_blackout(&self) -> Vec<String> {
@@ -120,15 +120,22 @@ impl World {
         let calls = self.plan.canvas.latency * 4 + self.plan.store.latency * 6;
         let grace = chrono::TimeDelta::from_std(calls + Duration::from_millis(100)).unwrap();
         let a = self.canvas.account();
-        a.made
+        let made = a
+            .made
             .iter()
             .filter(|m| m.by() == OUR_USER)
-            .filter_map(|m| {
-                let at = m.sent_at;
+            .map(|m| (m.sent_at, format!("import {}", m.import.id)));
+        let refused = a.refused.iter().map(|r| {
+            let b = self
+                .batch_of(&r.zip)
+                .map_or("?".into(), |n| format!("b{n}"));
+            (r.sent_at, format!("a refused create of {b}"))
+        });
+        made.chain(refused)
+            .filter_map(|(at, what)| {
                 (from + grace <= at && at < to).then(|| {
                     format!(
-                        "import {} was sent {} into the blackout {from} - {to}",
-                        m.import.id,
+                        "{what} was sent {} into the blackout {from} - {to}",
                         at - from
                     )
                 })

@@ -45,6 +45,9 @@ pub struct Plan {
     /// Per faulty round, per worker: whether its interruption (`kills`) is a stop (SIGTERM:
     /// the step under way finishes, within a grace period) rather than a kill.
     pub(super) stops: Vec<Vec<bool>>,
+    /// When an operator runs the one-shot `import` again on the files of a batch the stream
+    /// already imported (a mistaken re-run, which must be refused).
+    pub(super) reruns: Vec<Duration>,
 }
 
 impl Plan {
@@ -106,6 +109,7 @@ impl Plan {
             purges: Vec::new(),
             approvals: Vec::new(),
             stops: Vec::new(),
+            reruns: Vec::new(),
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
@@ -116,6 +120,7 @@ impl Plan {
         plan.stops = (0..rounds)
             .map(|_| (0..workers).map(|_| rng.bool()).collect())
             .collect();
+        plan.reruns = (0..rng.usize(0..=2)).map(|_| ms(rng, 15_000)).collect();
         plan
     }
 }

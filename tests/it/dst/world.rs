@@ -9,11 +9,11 @@ use canvas_sis::config::{Blackout, OnFailure};
 use canvas_sis::ledger::{
     BatchId, BatchRecord, BatchSource, Ledger, LedgerError, MemoryStore, NewBatch, Stage,
 };
-use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::pipeline::gate;
 use canvas_sis::pipeline::operator::{self, Resumed};
 use canvas_sis::pipeline::staged::{RunError, Staged};
 use canvas_sis::pipeline::tenant::TenantRun;
+use canvas_sis::pipeline::{LogObserver, Outcome, Preflight, Rerun, WaitPolicy, import_on_clock};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
@@ -299,6 +299,41 @@ impl World {
         }
     }
 
+    /// An operator who runs the one-shot `import` again, at the plan's moments, on the files of
+    /// a batch the stream imported (a re-run by mistake): it must be refused
+    /// (`AlreadyImported`), and an import it made would be a second import of that content.
+    pub(super) async fn rerunner(&self) {
+        for wait in &self.plan.reruns {
+            tokio::time::sleep(*wait).await;
+            self.rerun("planned").await;
+        }
+    }
+
+    /// One re-run of the one-shot `import` on the newest batch the stream imported (see
+    /// [`Self::rerunner`]).
+    pub(super) async fn rerun(&self, why: &str) {
+        let done = self.batches().await.into_iter().rev().find(|b| {
+            matches!(b.stage, Stage::Terminal { ok: true, .. }) && b.canvas_import_id.is_some()
+        });
+        let Some(done) = done else {
+            self.trace
+                .log(format!("operator ({why}): re-run: nothing imported yet"));
+            return;
+        };
+        let mut req = self.staged(0).request;
+        req.path = PathBuf::from(&done.source.location);
+        req.work_dir = self.inputs.path().join("operator");
+        std::fs::create_dir_all(&req.work_dir).unwrap();
+        req.preflight = Preflight::OneShot(Rerun::Refuse);
+        let outcome = import_on_clock(&self.canvas, &req, &LogObserver, sim_clock::now).await;
+        let said = match &outcome {
+            Outcome::AlreadyImported { import } => format!("refused, import {}", import.id),
+            other => format!("{other:?}"),
+        };
+        self.trace
+            .log(format!("operator ({why}): re-run of {}: {said}", done.id));
+    }
+
     /// The operator of the first round: the plan's pauses and resumes, at its moments.
     pub(super) async fn operator(&self) {
         for (wait, act) in &self.plan.acts {
@@ -363,6 +398,7 @@ impl World {
                         a,
                         self.operator(),
                         self.approver(),
+                        self.rerunner(),
                         self.other_users(),
                         workers
                     );
@@ -380,6 +416,9 @@ impl World {
         let workers =
             join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100, &never))));
         tokio::join!(workers, self.attentive_operator());
+        if !self.plan.reruns.is_empty() {
+            self.rerun("the morning after").await;
+        }
     }
 }
 

@@ -34,7 +34,7 @@ use canvas_sis_client::{AccountRef, CanvasError, ImportOptions};
 use canvas_sis_rules::sis::validate::{ValidateOptions, ValidationReport, validate_batch};
 use collect::Collected;
 pub use observer::{BatchEvent, LogObserver, Observer, Stage, Tee};
-pub use one_shot::import;
+pub use one_shot::{import, import_on_clock};
 pub use outcome::{Finished, Outcome};
 
 /// How long to wait for what, in a run of a batch.

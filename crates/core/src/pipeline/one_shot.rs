@@ -6,6 +6,8 @@
 
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
+
 use super::staged::{OnFailure, Progress, RunError, Staged};
 use super::{BatchEvent, Finished, ImportRequest, Observer, Outcome, Stage};
 use crate::ledger::{BatchRecord, BatchSource, Ledger, MemoryStore, NewBatch, Stage as Recorded};
@@ -18,22 +20,38 @@ const TENANT: &str = "one-shot";
 /// Runs the batch at `req.path` through every stage; `req.preflight` says what is checked in
 /// Canvas before the upload (`Preflight::OneShot` for Canvas's guide in full).
 pub async fn import(client: &dyn CanvasApi, req: &ImportRequest, obs: &dyn Observer) -> Outcome {
+    import_on_clock(client, req, obs, Utc::now).await
+}
+
+/// [`import`], with the times it records and compares (the re-run lookback) read from `clock`:
+/// a simulation's.
+pub async fn import_on_clock(
+    client: &dyn CanvasApi,
+    req: &ImportRequest,
+    obs: &dyn Observer,
+    clock: fn() -> DateTime<Utc>,
+) -> Outcome {
     let obs = KeepReport {
         inner: obs,
         rejected: Mutex::new(None),
     };
-    let outcome = run(client, req, &obs).await;
+    let outcome = run(client, req, &obs, clock).await;
     obs.finish();
     outcome
 }
 
-async fn run(client: &dyn CanvasApi, req: &ImportRequest, obs: &KeepReport<'_>) -> Outcome {
+async fn run(
+    client: &dyn CanvasApi,
+    req: &ImportRequest,
+    obs: &KeepReport<'_>,
+    clock: fn() -> DateTime<Utc>,
+) -> Outcome {
     if let Err(e) = req.options.validate() {
         return Outcome::Config {
             reason: e.to_string(),
         };
     }
-    let ledger = Ledger::new(MemoryStore::new());
+    let ledger = Ledger::new(MemoryStore::new()).with_clock(clock);
     let id = match ledger.create_batch(new_batch(req)).await {
         Ok(created) => created.record().id.clone(),
         Err(e) => return gave_up(format!("recording the batch: {e}"), None),

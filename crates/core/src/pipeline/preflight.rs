@@ -171,18 +171,19 @@ async fn previous_succeeded(client: &dyn CanvasApi, req: &ImportRequest) -> Resu
 }
 
 /// Refuses a re-run: an import of the same CSVs (names and sizes) as `zip` by this token's user
-/// within [`RERUN_LOOKBACK`]. Checked after [`check`], so any import of ours still running has
-/// ended and has its files.
+/// within [`RERUN_LOOKBACK`] of `now` (the ledger's clock). Checked after [`check`], so any
+/// import of ours still running has ended and has its files.
 pub async fn refuse_a_rerun(
     client: &dyn CanvasApi,
     req: &ImportRequest,
     zip: &std::path::Path,
+    now: chrono::DateTime<Utc>,
 ) -> Result<(), Outcome> {
     let files = submit::posted_files(zip).map_err(|reason| Outcome::Rejected {
         reason,
         report: None,
     })?;
-    let since = Utc::now() - RERUN_LOOKBACK;
+    let since = now - RERUN_LOOKBACK;
     match submit::already_imported(client, &req.account, &files, since).await? {
         Some(done) => Err(Outcome::AlreadyImported {
             import: Box::new(done),

@@ -836,7 +836,8 @@ impl<S: LedgerStore> Staged<'_, S> {
         let checked = async {
             super::preflight::check(self.client, req, self.obs).await?;
             if rerun == Rerun::Refuse && !req.dry_run {
-                super::preflight::refuse_a_rerun(self.client, req, zip).await?;
+                let now = self.ledger.now();
+                super::preflight::refuse_a_rerun(self.client, req, zip, now).await?;
             }
             Ok(())
         };
