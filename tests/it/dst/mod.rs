@@ -10,7 +10,8 @@
 //! mass-change guard holds; 1–3 workers, each a loop of
 //! `Staged::run_tenant` over ONE shared ledger and ONE shared `ScriptedCanvas`, with its own
 //! work directory (its host's disk, kept across its restarts); a submit lease of 1, 3 or 10 s;
-//! maybe a blackout window; an operator who pauses, resumes and approves at seeded moments; another user
+//! maybe a blackout window; an operator who pauses, resumes and approves at seeded moments and
+//! re-runs the one-shot `import` on an imported batch's files by mistake; another user
 //! of the account who imports by hand. Everything runs on one current-thread runtime with
 //! paused time: tasks switch only at the seeded delays of the fakes and the pipeline's own
 //! sleeps, time jumps when every task waits, and the ledger's clock (`common::sim_clock`) is
