@@ -155,6 +155,24 @@ pub struct Account {
     pub refused: Vec<Refusal>,
     /// Imports left `initializing` by uploads cut off before their end: never processed.
     pub orphans: Vec<SisImport>,
+    /// Every `restore_states` Canvas ran (an operator's `undo`), oldest first.
+    pub restores: Vec<Restoring>,
+    /// Breaches of "nothing sent while a restore runs", as Canvas saw them.
+    pub sent_during_restore: Vec<String>,
+}
+
+/// One `restore_states` of an import: its progress ends after `runs_for`.
+#[derive(Debug, Clone)]
+pub struct Restoring {
+    pub import_id: u64,
+    pub started: Instant,
+    pub runs_for: Duration,
+}
+
+impl Restoring {
+    fn running_at(&self, now: Instant) -> bool {
+        now < self.started + self.runs_for
+    }
 }
 
 impl Account {
@@ -356,6 +374,15 @@ impl ScriptedCanvas {
             let mut a = self.account();
             // Only the token's own imports count: another user's may run beside ours (Canvas
             // queues them), and the pipeline's own check of the account is necessarily racy.
+            if let Some(r) = a.restores.iter().find(|r| r.running_at(now)) {
+                let breach = format!(
+                    "import {} created while the restore of import {} runs",
+                    a.next_id(),
+                    r.import_id
+                );
+                self.trace.log(format!("canvas: BREACH {breach}"));
+                a.sent_during_restore.push(breach);
+            }
             if let Some(busy) = a
                 .made
                 .iter()
@@ -495,6 +522,17 @@ fn new_import(id: u64, created_at: DateTime<Utc>, files: Vec<CanvasFile>) -> Sis
     import
 }
 
+/// A `Progress` of a restore, in `state`.
+fn restore_progress(id: u64, state: &str) -> RestoreProgress {
+    serde_json::from_value(json!({
+        "id": id,
+        "tag": "sis_batch_state_restore",
+        "workflow_state": state,
+        "completion": if state == "completed" { 100 } else { 0 },
+    }))
+    .unwrap()
+}
+
 /// The CSV entries of a zip with their uncompressed sizes: Canvas's `csv_attachments`.
 fn csv_files(zip: &[u8]) -> Vec<CanvasFile> {
     let mut z = zip::ZipArchive::new(Cursor::new(zip)).expect("the pipeline posts a zip");
@@ -607,13 +645,46 @@ impl CanvasApi for ScriptedCanvas {
     fn restore_states<'a>(
         &'a self,
         _account: &'a AccountRef,
-        _id: u64,
+        id: u64,
         _opts: RestoreOptions,
     ) -> CanvasFuture<'a, RestoreProgress> {
-        Box::pin(async move { Err(not_scripted("restore")) })
+        Box::pin(async move {
+            self.delay("PUT sis_imports/:id/restore_states").await;
+            self.transient("PUT", "sis_imports/:id/restore_states")?;
+            // A restore takes a while even on a healthy Canvas.
+            let runs_for = Duration::from_secs(1) + self.up_to(Duration::from_secs(5));
+            let mut a = self.account();
+            if !a.made.iter().any(|m| m.import.id == id) {
+                return Err(not_found(id));
+            }
+            a.restores.push(Restoring {
+                import_id: id,
+                started: Instant::now(),
+                runs_for,
+            });
+            let progress = a.restores.len() as u64;
+            self.trace.log(format!(
+                "canvas: restore of import {id} runs {runs_for:?} (progress {progress})"
+            ));
+            Ok(restore_progress(progress, "queued"))
+        })
     }
 
-    fn get_progress(&self, _id: u64) -> CanvasFuture<'_, RestoreProgress> {
-        Box::pin(async move { Err(not_scripted("progress")) })
+    fn get_progress(&self, id: u64) -> CanvasFuture<'_, RestoreProgress> {
+        Box::pin(async move {
+            self.delay("GET progress/:id").await;
+            self.transient("GET", "progress/:id")?;
+            let a = self.account();
+            let r = a
+                .restores
+                .get((id as usize).wrapping_sub(1))
+                .ok_or_else(|| not_scripted("an unknown progress"))?;
+            let state = if r.running_at(Instant::now()) {
+                "running"
+            } else {
+                "completed"
+            };
+            Ok(restore_progress(id, state))
+        })
     }
 }

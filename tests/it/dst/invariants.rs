@@ -36,6 +36,7 @@ impl World {
         let (made, refused) = {
             let a = self.canvas.account();
             out.extend(a.overlaps.iter().cloned());
+            out.extend(a.sent_during_restore.iter().cloned());
             let made: Vec<_> = a
                 .made
                 .iter()

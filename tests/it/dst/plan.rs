@@ -48,6 +48,9 @@ pub struct Plan {
     /// When an operator runs the one-shot `import` again on the files of a batch the stream
     /// already imported (a mistaken re-run, which must be refused).
     pub(super) reruns: Vec<Duration>,
+    /// When an operator undoes the newest imported batch (`canvas-sis undo`: Canvas's
+    /// `restore_states`, with the tenant paused while it runs).
+    pub(super) undos: Vec<Duration>,
 }
 
 impl Plan {
@@ -110,6 +113,7 @@ impl Plan {
             approvals: Vec::new(),
             stops: Vec::new(),
             reruns: Vec::new(),
+            undos: Vec::new(),
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);
@@ -121,6 +125,7 @@ impl Plan {
             .map(|_| (0..workers).map(|_| rng.bool()).collect())
             .collect();
         plan.reruns = (0..rng.usize(0..=2)).map(|_| ms(rng, 15_000)).collect();
+        plan.undos = (0..rng.usize(0..=2)).map(|_| ms(rng, 15_000)).collect();
         plan
     }
 }

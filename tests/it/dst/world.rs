@@ -2,9 +2,11 @@
 //! (and killed), the operators, the other user, the rounds — the run itself.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use canvas_sis::canvas::{AccountRef, RestoreOptions};
 use canvas_sis::config::{Blackout, OnFailure};
 use canvas_sis::ledger::{
     BatchId, BatchRecord, BatchSource, Ledger, LedgerError, MemoryStore, NewBatch, Stage,
@@ -45,6 +47,8 @@ pub struct World {
     pub(super) noise: Mutex<Vec<String>>,
     /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
     pub(super) acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
+    /// Whether an operator's `undo` is running (its restore, with the tenant paused).
+    pub(super) undoing: AtomicBool,
     /// Every batch an operator approved past the mass-change guard, and when (simulated wall
     /// clock).
     pub(super) approved: Mutex<Vec<(chrono::DateTime<chrono::Utc>, BatchId)>>,
@@ -87,6 +91,7 @@ impl World {
             rng: Mutex::new(rng),
             acks: Mutex::new(Vec::new()),
             approved: Mutex::new(Vec::new()),
+            undoing: AtomicBool::new(false),
             noise: Mutex::new(Vec::new()),
             inputs: tempfile::tempdir().unwrap(),
             work: (0..plan.workers)
@@ -334,6 +339,46 @@ impl World {
             .log(format!("operator ({why}): re-run of {}: {said}", done.id));
     }
 
+    /// An operator who undoes the newest batch the stream imported, at the plan's moments of the
+    /// healthy round, while the workers send the rest. While Canvas restores, the tenant is
+    /// paused and nothing of it may be sent (the scripted Canvas checks every create); the
+    /// attentive operator does not resume meanwhile (`undoing`).
+    pub(super) async fn undoer(&self) {
+        for wait in &self.plan.undos {
+            tokio::time::sleep(*wait).await;
+            // The newest imported batch, once there is one (looked for over 30 s at most).
+            let mut found = None;
+            for _ in 0..60 {
+                found = self.batches().await.into_iter().rev().find(|b| {
+                    matches!(b.stage, Stage::Terminal { ok: true, .. }) && b.canvas_json.is_some()
+                });
+                if found.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let Some(done) = found else {
+                self.trace.log("operator: undo: nothing imported yet");
+                continue;
+            };
+            self.undoing.store(true, Ordering::SeqCst);
+            self.trace.log(format!("operator: undo {}", done.id));
+            let undone = operator::undo(
+                &self.clean,
+                &self.canvas,
+                &AccountRef::Id(1),
+                done.id.as_str(),
+                RestoreOptions::default(),
+                Duration::from_secs(120),
+            )
+            .await;
+            self.undoing.store(false, Ordering::SeqCst);
+            let said = undone.map_or_else(|e| e.to_string(), |_| "restored".into());
+            self.trace
+                .log(format!("operator: undo {}: {said}", done.id));
+        }
+    }
+
     /// The operator of the first round: the plan's pauses and resumes, at its moments.
     pub(super) async fn operator(&self) {
         for (wait, act) in &self.plan.acts {
@@ -370,7 +415,7 @@ impl World {
             let state = gate::current(&self.clean, TENANT, OnFailure::Halt)
                 .await
                 .unwrap();
-            if !state.is_open() {
+            if !state.is_open() && !self.undoing.load(Ordering::SeqCst) {
                 self.resume("healthy round").await;
             }
             self.approve_held("healthy round").await;
@@ -415,7 +460,7 @@ impl World {
         let never = CancellationToken::new();
         let workers =
             join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100, &never))));
-        tokio::join!(workers, self.attentive_operator());
+        tokio::join!(workers, self.attentive_operator(), self.undoer());
         if !self.plan.reruns.is_empty() {
             self.rerun("the morning after").await;
         }
