@@ -5,6 +5,9 @@ use std::sync::Mutex;
 
 use super::world::World;
 
+/// A soak prints a line every this many seeds.
+const PROGRESS_EVERY: usize = 10_000;
+
 /// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
 /// (with every call and wait if `verbose`).
 fn simulate(seed: u64, verbose: bool) -> (Vec<String>, Vec<String>) {
@@ -65,6 +68,14 @@ pub fn run_seeds(
                             (vec![format!("the simulation panicked: {what}")], Vec::new())
                         });
                         if breaches.is_empty() {
+                            // A soak says how far it got (stderr, shown by `--nocapture`).
+                            let done = position + 1;
+                            if done % PROGRESS_EVERY == 0 {
+                                eprintln!(
+                                    "dst: {done} of {} seeds run, seed {seed} clean",
+                                    seeds.len()
+                                );
+                            }
                             if keep_traces {
                                 traces.lock().unwrap()[position] = trace;
                             }
