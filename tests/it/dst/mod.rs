@@ -28,11 +28,13 @@
 //! round; its lease runs out on the simulated clock while the others go on. A run is 1–3 faulty
 //! rounds, then one healthy round: faults off, every worker restarted and looping until the
 //! stream is finished, and an attentive operator who resumes whatever is paused or halted and
-//! approves whatever is held.
+//! approves whatever is held, while an operator may undo the newest imported batch (Canvas's
+//! `restore_states`, the tenant paused meanwhile).
 //!
 //! **Invariants**, checked after every seed: each batch's content reached Canvas at most once,
 //! and exactly once unless Canvas refused its create; Canvas never saw a create of ours while
-//! another import of ours was in flight (the scripted Canvas checks this as it goes); Canvas saw
+//! another import of ours was in flight, nor while an undo's restore ran (the scripted Canvas
+//! checks both as it goes); Canvas saw
 //! the batches in arrival order; after a batch failed in Canvas, no create until an operator's
 //! resume acknowledged the failure; no create of ours inside the blackout window (past the
 //! few calls of a send that checked just before it opened); no purge sent before an operator
