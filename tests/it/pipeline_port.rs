@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use canvas_sis::ledger::{BatchId, BatchRecord, BatchSource, Ledger, MemoryStore, NewBatch, Stage};
-use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::pipeline::staged::{Progress, Staged};
+use canvas_sis::pipeline::{WaitPolicy, gate};
 
-use crate::common::canvas::ScriptedCanvas;
+use crate::common::canvas::{CanvasFaults, Fate, ScriptedCanvas};
 use crate::common::{COURSES, users_csv};
 
 /// One tenant's ledger, its batch folders and the scripted Canvas.
@@ -48,9 +48,14 @@ impl World {
 
     /// A batch folder of three users and two courses, recorded in the ledger as received.
     async fn batch(&self) -> (BatchId, std::path::PathBuf) {
-        let dir = self.inputs.path().join("b1");
+        self.batch_of("b1", 3).await
+    }
+
+    /// Batch folder `name` of `users` users and two courses, recorded in the ledger as received.
+    async fn batch_of(&self, name: &str, users: usize) -> (BatchId, std::path::PathBuf) {
+        let dir = self.inputs.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("users.csv"), users_csv(3)).unwrap();
+        std::fs::write(dir.join("users.csv"), users_csv(users)).unwrap();
         std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
         let new = NewBatch {
             tenant: "main".into(),
@@ -59,7 +64,7 @@ impl World {
                 location: dir.display().to_string(),
                 ..Default::default()
             },
-            content_sha256: "b1".repeat(32),
+            content_sha256: format!("{name:0>64}"),
         };
         let created = self.ledger.create_batch(new).await.unwrap();
         (created.record().id.clone(), dir)
@@ -130,4 +135,58 @@ async fn a_lost_create_answer_is_found_in_canvas_and_never_sent_again() {
     );
     assert_eq!(rec.stage, imported());
     assert_eq!(posted, [w.archived_zip(&rec).await]);
+}
+
+/// Never past a failure, whoever recorded it: another worker recorded the batch's failed end and
+/// lost its halt write (it died, or the ledger failed it); this worker, waiting on the same
+/// import, finds the batch ended when it comes to record it — and must halt the tenant before
+/// the next batch looks at the gate, not send it.
+#[tokio::test(start_paused = true)]
+async fn never_past_a_failure_another_worker_recorded_without_its_halt() {
+    let w = World {
+        canvas: ScriptedCanvas::new(
+            CanvasFaults {
+                max_stage: Duration::from_secs(5),
+                ..CanvasFaults::default()
+            },
+            7,
+            Default::default(),
+        ),
+        ..World::new()
+    };
+    let (b1, d1) = w.batch_of("b1", 3).await;
+    let (b2, _) = w.batch_of("b2", 4).await;
+    w.canvas.set_fate(users_csv(3).as_bytes(), Fate::Failed);
+    // b1 is sent; its worker gives up waiting at once: b1 stays submitted, its import runs.
+    let mut sender = w.staged();
+    sender.request.wait.deadline = Duration::ZERO;
+    let sent = sender.run_batch(&b1, &d1).await;
+    assert!(sent.is_err(), "the sender gave up waiting: {sent:?}");
+    let ends = w.canvas.account().made[0].ends();
+    // This worker waits on the same import, looking every 3 s.
+    let mut waiter = w.staged();
+    waiter.request.wait.poll_min = Duration::from_secs(3);
+    waiter.request.wait.poll_max = Duration::from_secs(3);
+    let other_worker = async {
+        // Canvas ends the import; the other worker records it failed, and dies before its halt.
+        tokio::time::sleep_until(ends + Duration::from_millis(1)).await;
+        let failed = Stage::Terminal {
+            state: "failed_with_messages".into(),
+            ok: false,
+        };
+        w.ledger
+            .transition(&b1, failed, "another worker")
+            .await
+            .unwrap();
+    };
+    let input_of = |r: &BatchRecord| Some(std::path::PathBuf::from(&r.source.location));
+    let (run, ()) = tokio::join!(waiter.run_tenant(input_of), other_worker);
+    let run = run.unwrap();
+    assert_eq!(w.canvas.account().made.len(), 1, "b2 was never sent");
+    let b2 = w.ledger.get_batch(&b2).await.unwrap().unwrap();
+    assert!(!b2.stage.is_terminal(), "b2 waits: {}", b2.stage);
+    let state = gate::current(&w.ledger, "main", canvas_sis::config::OnFailure::Halt)
+        .await
+        .unwrap();
+    assert!(!state.is_open(), "the tenant is halted by b1: {run:?}");
 }
