@@ -9,8 +9,11 @@
 #   SIM_SEEDS=500 scripts/mutants.sh tests/mutations/m07-*.patch
 #
 # The patches are applied to a scratch worktree of HEAD (target/mutants/tree; committed code
-# only), built into the same target directory as the checkout so that dependencies are built
-# once; each mutant then rebuilds only the crates it touches (1-3 min on 2 cores).
+# only), built into a target directory of its own (target/mutants/target: the first run builds
+# the dependencies once, ~10 min on 2 cores); each mutant then rebuilds only the crates it touches
+# (1-3 min). Not the checkout's target directory: cargo names a workspace's crates by their path
+# inside the workspace, so a mutant built there would be taken for the checkout's own code by
+# the checkout's next build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,7 +27,7 @@ git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
 git worktree prune
 git worktree add -q --detach "$tree" HEAD
 trap 'git -C "$root" worktree remove --force "$tree" 2>/dev/null || true' EXIT
-export CARGO_TARGET_DIR=$root/target
+export CARGO_TARGET_DIR=$root/target/mutants/target
 
 # One simulation run in the tree as it is now: prints "caught <seed> <position> <breach>" or
 # "clean".
