@@ -70,7 +70,7 @@ pub fn run_seeds(
                         if breaches.is_empty() {
                             // A soak says how far it got (stderr, shown by `--nocapture`).
                             let done = position + 1;
-                            if done % PROGRESS_EVERY == 0 {
+                            if done.is_multiple_of(PROGRESS_EVERY) {
                                 eprintln!(
                                     "dst: {done} of {} seeds run, seed {seed} clean",
                                     seeds.len()
