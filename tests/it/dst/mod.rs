@@ -55,6 +55,7 @@
 //! and reports the seed that catches it.
 
 mod invariants;
+mod operators;
 mod plan;
 mod runner;
 mod store;

@@ -1,21 +1,19 @@
 //! One seed's world: the shared ledger and Canvas, the batches arriving, the workers looping
-//! (and killed), the operators, the other user, the rounds — the run itself.
+//! (and killed or stopped), the rounds — the run itself. The people around it are in
+//! `operators`.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use canvas_sis::canvas::{AccountRef, RestoreOptions};
-use canvas_sis::config::{Blackout, OnFailure};
+use canvas_sis::config::Blackout;
 use canvas_sis::ledger::{
     BatchId, BatchRecord, BatchSource, Ledger, LedgerError, MemoryStore, NewBatch, Stage,
 };
-use canvas_sis::pipeline::gate;
-use canvas_sis::pipeline::operator::{self, Resumed};
+use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::pipeline::staged::{RunError, Staged};
 use canvas_sis::pipeline::tenant::TenantRun;
-use canvas_sis::pipeline::{LogObserver, Outcome, Preflight, Rerun, WaitPolicy, import_on_clock};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
@@ -24,9 +22,9 @@ use crate::common::sim_clock;
 use crate::common::trace::Trace;
 use crate::common::{COURSES, users_csv};
 
-use super::plan::{Act, Plan};
+use super::plan::Plan;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
-use super::{OTHER_USER, TENANT, epoch};
+use super::{TENANT, epoch};
 
 /// How long a stopped worker may take to finish its step before it is killed (Kubernetes'
 /// default termination grace period).
@@ -252,175 +250,6 @@ impl World {
             }
         }
         self.trace.log(format!("w{w} r{round}: KILLED"));
-    }
-
-    /// An operator's `resume`, through the fault-free ledger (an operator sees a failed command
-    /// and runs it again): the failures it acknowledged are remembered for the invariants.
-    pub(super) async fn resume(&self, why: &str) {
-        match operator::resume_by(&self.clean, TENANT, "sim-operator").await {
-            Ok(Resumed::Acknowledged { halt, batches }) => {
-                self.trace.log(format!(
-                    "operator ({why}): resume acknowledges {batches:?} (halted by {})",
-                    halt.batch
-                ));
-                self.acks
-                    .lock()
-                    .unwrap()
-                    .push((tokio::time::Instant::now(), batches));
-            }
-            Ok(other) => self
-                .trace
-                .log(format!("operator ({why}): resume: {other:?}")),
-            Err(e) => self.trace.log(format!("operator ({why}): resume: {e}")),
-        }
-    }
-
-    /// An operator's `approve` of every batch the guard holds now, through the fault-free
-    /// ledger; each approval is remembered for the invariants.
-    pub(super) async fn approve_held(&self, why: &str) {
-        for b in self.batches().await {
-            if !matches!(b.stage, Stage::Held { .. }) || b.approved {
-                continue;
-            }
-            match operator::approve(&self.clean, b.id.as_str()).await {
-                Ok(_) => {
-                    self.trace
-                        .log(format!("operator ({why}): approve {}", b.id));
-                    let now = sim_clock::now();
-                    self.approved.lock().unwrap().push((now, b.id.clone()));
-                }
-                Err(e) => self
-                    .trace
-                    .log(format!("operator ({why}): approve {}: {e}", b.id)),
-            }
-        }
-    }
-
-    /// The operator who approves held batches in the first round, at the plan's moments.
-    pub(super) async fn approver(&self) {
-        for wait in &self.plan.approvals {
-            tokio::time::sleep(*wait).await;
-            self.approve_held("planned").await;
-        }
-    }
-
-    /// An operator who runs the one-shot `import` again, at the plan's moments, on the files of
-    /// a batch the stream imported (a re-run by mistake): it must be refused
-    /// (`AlreadyImported`), and an import it made would be a second import of that content.
-    pub(super) async fn rerunner(&self) {
-        for wait in &self.plan.reruns {
-            tokio::time::sleep(*wait).await;
-            self.rerun("planned").await;
-        }
-    }
-
-    /// One re-run of the one-shot `import` on the newest batch the stream imported (see
-    /// [`Self::rerunner`]).
-    pub(super) async fn rerun(&self, why: &str) {
-        let done = self.batches().await.into_iter().rev().find(|b| {
-            matches!(b.stage, Stage::Terminal { ok: true, .. }) && b.canvas_import_id.is_some()
-        });
-        let Some(done) = done else {
-            self.trace
-                .log(format!("operator ({why}): re-run: nothing imported yet"));
-            return;
-        };
-        let mut req = self.staged(0).request;
-        req.path = PathBuf::from(&done.source.location);
-        req.work_dir = self.inputs.path().join("operator");
-        std::fs::create_dir_all(&req.work_dir).unwrap();
-        req.preflight = Preflight::OneShot(Rerun::Refuse);
-        let outcome = import_on_clock(&self.canvas, &req, &LogObserver, sim_clock::now).await;
-        let said = match &outcome {
-            Outcome::AlreadyImported { import } => format!("refused, import {}", import.id),
-            other => format!("{other:?}"),
-        };
-        self.trace
-            .log(format!("operator ({why}): re-run of {}: {said}", done.id));
-    }
-
-    /// An operator who undoes the newest batch the stream imported, at the plan's moments of the
-    /// healthy round, while the workers send the rest. While Canvas restores, the tenant is
-    /// paused and nothing of it may be sent (the scripted Canvas checks every create); the
-    /// attentive operator does not resume meanwhile (`undoing`).
-    pub(super) async fn undoer(&self) {
-        for wait in &self.plan.undos {
-            tokio::time::sleep(*wait).await;
-            // The newest imported batch, once there is one (looked for over 30 s at most).
-            let mut found = None;
-            for _ in 0..60 {
-                found = self.batches().await.into_iter().rev().find(|b| {
-                    matches!(b.stage, Stage::Terminal { ok: true, .. }) && b.canvas_json.is_some()
-                });
-                if found.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            let Some(done) = found else {
-                self.trace.log("operator: undo: nothing imported yet");
-                continue;
-            };
-            self.undoing.store(true, Ordering::SeqCst);
-            self.trace.log(format!("operator: undo {}", done.id));
-            let undone = operator::undo(
-                &self.clean,
-                &self.canvas,
-                &AccountRef::Id(1),
-                done.id.as_str(),
-                RestoreOptions::default(),
-                Duration::from_secs(120),
-            )
-            .await;
-            self.undoing.store(false, Ordering::SeqCst);
-            let said = undone.map_or_else(|e| e.to_string(), |_| "restored".into());
-            self.trace
-                .log(format!("operator: undo {}: {said}", done.id));
-        }
-    }
-
-    /// The operator of the first round: the plan's pauses and resumes, at its moments.
-    pub(super) async fn operator(&self) {
-        for (wait, act) in &self.plan.acts {
-            tokio::time::sleep(*wait).await;
-            match act {
-                Act::Pause => {
-                    let r = operator::pause(&self.clean, TENANT, "sim-operator", "term break");
-                    match r.await {
-                        Ok(_) => self.trace.log("operator: pause"),
-                        Err(e) => self.trace.log(format!("operator: pause: {e}")),
-                    }
-                }
-                Act::Resume => self.resume("planned").await,
-            }
-        }
-    }
-
-    /// The account's other users: their imports by hand, at the plan's moments.
-    pub(super) async fn other_users(&self) {
-        for wait in &self.plan.others {
-            tokio::time::sleep(*wait).await;
-            let runs_for = self.jitter(0, 4000);
-            self.canvas.someone_else_imports(OTHER_USER, runs_for);
-        }
-    }
-
-    /// The operator of the healthy round: whenever the tenant is paused or halted, looks and
-    /// resumes it, until the stream is finished.
-    pub(super) async fn attentive_operator(&self) {
-        for _ in 0..200 {
-            if self.finished().await {
-                return;
-            }
-            let state = gate::current(&self.clean, TENANT, OnFailure::Halt)
-                .await
-                .unwrap();
-            if !state.is_open() && !self.undoing.load(Ordering::SeqCst) {
-                self.resume("healthy round").await;
-            }
-            self.approve_held("healthy round").await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
     }
 
     /// The faulty rounds, then the healthy one (module docs).
