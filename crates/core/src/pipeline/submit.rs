@@ -9,7 +9,8 @@
 //! split it into files — holds our CSVs (names and sizes of its `csv_attachments`). Exactly one
 //! such import is adopted; none means none was made and the upload may go again (at most
 //! `MAX_ATTEMPTS` times in all); more than one, or one that cannot be compared, is for an
-//! operator ([`Found::Ambiguous`]).
+//! operator ([`Found::Ambiguous`]). An import still `initializing` [`STALLED_AFTER`] after the
+//! POST ended never gets its file (an upload cut off): Canvas never processes it, so it is none.
 
 use std::collections::HashSet;
 use std::path::Path;
