@@ -85,18 +85,29 @@ impl Layout {
     }
 }
 
+/// The probe files' names: `.canvas-sis-probe-<pid>`.
+const PROBE: &str = ".canvas-sis-probe-";
+
 /// Writes and removes a probe file: the only reliable writability test (permissions, ACLs,
-/// read-only mounts, root squash all show up here).
+/// read-only mounts, root squash all show up here). Probes a watcher left when it was killed
+/// between the two are removed too, so that none stays in the folder for good; one that another
+/// watcher probing at the same moment removes first is as good as removed.
 fn probe(dir: &Path) -> Result<(), FolderError> {
-    let p = dir.join(format!(".canvas-sis-probe-{}", std::process::id()));
-    std::fs::write(&p, b"").map_err(|source| FolderError::NotWritable {
+    let p = dir.join(format!("{PROBE}{}", std::process::id()));
+    let not_writable = |source| FolderError::NotWritable {
         path: dir.to_owned(),
         source,
-    })?;
-    std::fs::remove_file(&p).map_err(|source| FolderError::NotWritable {
-        path: dir.to_owned(),
-        source,
-    })
+    };
+    std::fs::write(&p, b"").map_err(not_writable)?;
+    match std::fs::remove_file(&p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(not_writable(e)),
+        _ => {}
+    }
+    let left = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    for entry in left.filter(|e| e.file_name().to_string_lossy().starts_with(PROBE)) {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    Ok(())
 }
 
 fn not_writable_or_io(path: &Path, source: std::io::Error) -> FolderError {
@@ -112,5 +123,29 @@ fn not_writable_or_io(path: &Path, source: std::io::Error) -> FolderError {
             path: path.to_owned(),
             source,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing left behind in the watch folder: a probe file a watcher killed between writing
+    /// and removing it left is removed by the next start's probe.
+    #[test]
+    fn a_probe_left_by_a_killed_watcher_is_removed_by_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join(format!("{PROBE}4194303"));
+        std::fs::write(&left, b"").unwrap();
+        Layout::ensure(dir.path()).unwrap();
+        for sub in ["", "inbox", "processing"] {
+            let probes: Vec<_> = std::fs::read_dir(dir.path().join(sub))
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(PROBE))
+                .map(|e| e.file_name())
+                .collect();
+            assert!(probes.is_empty(), "{sub}/ keeps {probes:?}");
+        }
     }
 }
