@@ -372,8 +372,6 @@ impl ScriptedCanvas {
         let (import, lost) = {
             let now = Instant::now();
             let mut a = self.account();
-            // Only the token's own imports count: another user's may run beside ours (Canvas
-            // queues them), and the pipeline's own check of the account is necessarily racy.
             if let Some(r) = a.restores.iter().find(|r| r.running_at(now)) {
                 let breach = format!(
                     "import {} created while the restore of import {} runs",
@@ -383,6 +381,8 @@ impl ScriptedCanvas {
                 self.trace.log(format!("canvas: BREACH {breach}"));
                 a.sent_during_restore.push(breach);
             }
+            // Only the token's own imports count: another user's may run beside ours (Canvas
+            // queues them), and the pipeline's own check of the account is necessarily racy.
             if let Some(busy) = a
                 .made
                 .iter()
