@@ -65,7 +65,7 @@ use std::time::Duration;
 
 use runner::{env_u64, run_seeds, threads};
 
-/// Seeds run when `SIM_SEEDS` is not set: the CI budget, about a minute on two cores in a
+/// Seeds run when `SIM_SEEDS` is not set: the CI budget, a minute or two on two cores in a
 /// debug build.
 const DEFAULT_SEEDS: u64 = 2000;
 /// Seeds that once failed, run on top of the budget (each found with the world generator of its
