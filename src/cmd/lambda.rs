@@ -66,7 +66,7 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
         ($store:expr) => {{
             let ledger = Ledger::new($store);
             let handler = MessageHandler {
-                s3,
+                objects: std::sync::Arc::new(canvas_sis::aws::store::S3Objects::new(s3)),
                 ledger: &ledger,
                 router,
                 runtimes: &runtimes,

@@ -141,7 +141,7 @@ async fn work<S: LedgerStore>(
         queue,
         dlq,
         handler: MessageHandler {
-            s3,
+            objects: std::sync::Arc::new(canvas_sis::aws::store::S3Objects::new(s3)),
             ledger: &ledger,
             router,
             runtimes,

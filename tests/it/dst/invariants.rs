@@ -73,9 +73,18 @@ impl World {
                 ));
             }
         }
-        if !sent.is_sorted() {
+        // Arrival is the ledger's order (a cloud world records an upload whose message came
+        // back from the dead-letter queue after later ones).
+        let arrived: Vec<Option<usize>> = sent
+            .iter()
+            .map(|n| {
+                let id = &self.record_of(&batches, *n)?.id;
+                batches.iter().position(|b| &b.id == id)
+            })
+            .collect();
+        if !arrived.is_sorted() {
             out.push(format!(
-                "Canvas saw the batches out of arrival order: {sent:?}"
+                "Canvas saw the batches out of arrival order: {sent:?} (ledger positions {arrived:?})"
             ));
         }
         out.extend(self.sent_past_a_failure(&batches, &made, &refused));
@@ -88,7 +97,9 @@ impl World {
                 "the healthy round did not finish the stream: {stages:?}"
             ));
         }
-        for (n, b) in batches.iter().enumerate() {
+        out.extend(self.cloud_breaches().await);
+        for b in &batches {
+            let Some(n) = self.index_of(b) else { continue };
             let fate = self.plan.fates[n];
             let (state, ok) = match fate {
                 Fate::Imported => ("imported", true),
@@ -160,7 +171,7 @@ impl World {
             let Some(n) = self.batch_of(zip).filter(|n| self.plan.purges[*n]) else {
                 continue;
             };
-            let Some(id) = batches.get(n).map(|b| &b.id) else {
+            let Some(id) = self.record_of(batches, n).map(|b| &b.id) else {
                 continue;
             };
             if !approved.iter().any(|(at, b)| b == id && *at <= sent_at) {
@@ -187,7 +198,7 @@ impl World {
         let acks = self.acks.lock().unwrap();
         let mut out = Vec::new();
         for (failed_at, n) in failures {
-            let Some(id) = batches.get(n).map(|b| &b.id) else {
+            let Some(id) = self.record_of(batches, n).map(|b| &b.id) else {
                 continue;
             };
             for Ours {

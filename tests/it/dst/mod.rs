@@ -54,10 +54,14 @@
 //! **It can see**: `scripts/mutants.sh` re-introduces each defect kept under `tests/mutations/`
 //! and reports the seed that catches it.
 
+mod cloud;
 mod invariants;
+mod objects;
 mod operators;
 mod plan;
+mod queue;
 mod runner;
+mod scenarios;
 mod store;
 mod world;
 
@@ -77,6 +81,10 @@ const DEFAULT_SEEDS: u64 = 2000;
 /// worker that took over; 12119 catches mutation m09 (sent past a failure another worker
 /// recorded without its halt) in today's world, which 1332 no longer does.
 const KEPT_SEEDS: [u64; 8] = [42, 422, 11, 6, 1332, 3165, 3290, 12119];
+/// Cloud seeds that once failed (none yet).
+const KEPT_CLOUD_SEEDS: [u64; 0] = [];
+/// Cloud seeds run when `SIM_SEEDS` is not set.
+const DEFAULT_CLOUD_SEEDS: u64 = 300;
 const TENANT: &str = "main";
 /// The submit leases a seed draws from: a live worker renews its lease every third of it; a
 /// killed one's runs out on the simulated clock while the others go on.
@@ -94,24 +102,43 @@ fn epoch() -> chrono::DateTime<chrono::Utc> {
 
 #[test]
 fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_ledger_agrees() {
+    check_seeds("every_seed", &KEPT_SEEDS, DEFAULT_SEEDS, false);
+}
+
+/// The same promises when the batches come through the drop bucket and the FIFO queue to whole
+/// `canvas-sis run` workers (`cloud`), plus the queue's own: no message lost or left behind.
+#[test]
+fn every_cloud_seed_keeps_the_promises_through_the_bucket_and_the_fifo_queue() {
+    check_seeds(
+        "every_cloud_seed",
+        &KEPT_CLOUD_SEEDS,
+        DEFAULT_CLOUD_SEEDS,
+        true,
+    );
+}
+
+/// Runs the kept seeds and the budget (or `SIM_SEED` alone) in one world; panics with the first
+/// failing seed's breaches, its trace and the command that replays it (`test`: the test's name).
+fn check_seeds(test: &str, kept: &[u64], budget: u64, cloud: bool) {
     let replay = env_u64("SIM_SEED");
     let seeds: Vec<u64> = match replay {
         Some(n) => vec![n],
-        None => KEPT_SEEDS
-            .into_iter()
+        None => kept
+            .iter()
+            .copied()
             .chain({
                 // A soak may start past a known failing seed (`SIM_FROM`).
                 let from = env_u64("SIM_FROM").unwrap_or(0);
-                from..from + env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)
+                from..from + env_u64("SIM_SEEDS").unwrap_or(budget)
             })
             .collect(),
     };
     let started = std::time::Instant::now();
-    let (traces, failed) = run_seeds(&seeds, threads(), replay.is_some());
+    let (traces, failed) = run_seeds(&seeds, threads(), replay.is_some(), cloud);
     if let Some(f) = failed {
         eprintln!("--- seed {} trace ---\n{}", f.seed, f.trace.join("\n"));
         panic!(
-            "dst: seed {} breaks the pipeline's guarantees (seed number {} of the run, after {:.1?}):\n  {}\nreplay: SIM_SEED={} cargo test --locked --test it -- dst:: --nocapture",
+            "dst: seed {} breaks the pipeline's guarantees (seed number {} of the run, after {:.1?}):\n  {}\nreplay: SIM_SEED={} cargo test --locked --test it -- dst::{test} --nocapture",
             f.seed,
             f.position + 1,
             started.elapsed(),
@@ -124,7 +151,7 @@ fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_le
     }
     let took = started.elapsed();
     eprintln!(
-        "dst: {} seeds clean in {took:.1?} ({:.1} seeds/s, {} threads)",
+        "dst {test}: {} seeds clean in {took:.1?} ({:.1} seeds/s, {} threads)",
         seeds.len(),
         seeds.len() as f64 / took.as_secs_f64(),
         threads()
@@ -136,9 +163,9 @@ fn every_seed_sends_each_batch_once_in_order_and_never_past_a_failure_and_the_le
 #[test]
 fn a_seed_replays_exactly() {
     let seeds: Vec<u64> = (1000..1030).collect();
-    let (first, failed) = run_seeds(&seeds, threads(), true);
+    let (first, failed) = run_seeds(&seeds, threads(), true, false);
     assert!(failed.is_none(), "seeds 1000..1030 run clean");
-    let (second, _) = run_seeds(&seeds, threads(), true);
+    let (second, _) = run_seeds(&seeds, threads(), true, false);
     for (n, seed) in seeds.iter().enumerate() {
         assert!(first[n].len() > 3, "seed {seed} left a trace");
         let differ = first[n].iter().zip(&second[n]).position(|(a, b)| a != b);

@@ -3,7 +3,6 @@
 //! and the attentive operator of the healthy round. What they did that the invariants need
 //! (acknowledgments, approvals, an undo running) is remembered on the [`World`].
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -93,11 +92,17 @@ impl World {
             return;
         };
         let mut req = self.staged(0).request;
-        req.path = PathBuf::from(&done.source.location);
+        // The batch's files as the SIS exported them (a folder world reads them there; a cloud
+        // world uploaded them from there).
+        let Some(n) = self.index_of(&done) else {
+            return;
+        };
+        req.path = self.inputs.path().join(format!("b{n}"));
         req.work_dir = self.inputs.path().join("operator");
         std::fs::create_dir_all(&req.work_dir).unwrap();
         req.preflight = Preflight::OneShot(Rerun::Refuse);
-        let outcome = import_on_clock(&self.canvas, &req, &LogObserver, sim_clock::now).await;
+        let outcome =
+            import_on_clock(self.canvas.as_ref(), &req, &LogObserver, sim_clock::now).await;
         let said = match &outcome {
             Outcome::AlreadyImported { import } => format!("refused, import {}", import.id),
             other => format!("{other:?}"),
@@ -132,7 +137,7 @@ impl World {
             self.trace.log(format!("operator: undo {}", done.id));
             let undone = operator::undo(
                 &self.clean,
-                &self.canvas,
+                self.canvas.as_ref(),
                 &AccountRef::Id(1),
                 done.id.as_str(),
                 RestoreOptions::default(),

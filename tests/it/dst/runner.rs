@@ -10,14 +10,14 @@ const PROGRESS_EVERY: usize = 10_000;
 
 /// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
 /// (with every call and wait if `verbose`).
-fn simulate(seed: u64, verbose: bool) -> (Vec<String>, Vec<String>) {
+fn simulate(seed: u64, verbose: bool, cloud: bool) -> (Vec<String>, Vec<String>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap();
     rt.block_on(async {
-        let world = World::new(seed, verbose);
+        let world = World::new(seed, verbose, cloud);
         world.trace.log(format!("seed {seed}: {:?}", world.plan));
         world.run().await;
         (world.breaches().await, world.trace.lines())
@@ -41,6 +41,7 @@ pub fn run_seeds(
     seeds: &[u64],
     threads: usize,
     keep_traces: bool,
+    cloud: bool,
 ) -> (Vec<Vec<String>>, Option<Failed>) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
@@ -58,7 +59,7 @@ pub fn run_seeds(
                         let Some(&seed) = seeds.get(position) else {
                             return;
                         };
-                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces));
+                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces, cloud));
                         let (breaches, trace) = run.unwrap_or_else(|panic| {
                             let what = panic
                                 .downcast_ref::<String>()

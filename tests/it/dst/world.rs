@@ -22,6 +22,7 @@ use crate::common::sim_clock;
 use crate::common::trace::Trace;
 use crate::common::{COURSES, users_csv};
 
+use super::cloud::{Cloud, CloudPlan};
 use super::plan::Plan;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{TENANT, epoch};
@@ -33,7 +34,10 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// One seed's world (module docs).
 pub struct World {
     pub(super) plan: Plan,
-    pub(super) canvas: ScriptedCanvas,
+    pub(super) canvas: Arc<ScriptedCanvas>,
+    /// The queue, bucket and worker settings of a cloud world (`cloud`); `None` in the folder
+    /// world.
+    pub(super) cloud: Option<Cloud>,
     pub(super) store: FaultyStore,
     /// What the workers use: through the faulty store.
     pub(super) ledger: Ledger<FaultyStore>,
@@ -57,8 +61,9 @@ pub struct World {
 
 impl World {
     /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
-    /// lease holder ids) and the simulated wall clock.
-    pub(super) fn new(seed: u64, verbose: bool) -> World {
+    /// lease holder ids) and the simulated wall clock. A `cloud` world draws its own parts after
+    /// everything the folder world draws, so a seed's folder world is the same either way.
+    pub(super) fn new(seed: u64, verbose: bool, cloud: bool) -> World {
         sim_clock::start(epoch());
         fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
@@ -77,12 +82,22 @@ impl World {
                 trace: trace.clone(),
             }),
         };
-        let canvas = ScriptedCanvas::new(plan.canvas.clone(), rng.u64(..), trace.clone());
+        let canvas = Arc::new(ScriptedCanvas::new(
+            plan.canvas.clone(),
+            rng.u64(..),
+            trace.clone(),
+        ));
         for (n, fate) in plan.fates.iter().enumerate() {
             canvas.set_fate(users_of(&plan, n).as_bytes(), *fate);
         }
+        let cloud = cloud.then(|| {
+            let drawn = CloudPlan::draw(&mut rng, plan.batches);
+            trace.log(format!("cloud: {drawn:?}"));
+            Cloud::new(drawn, &mut rng, canvas.clone(), blackout_of(&plan), &trace)
+        });
         World {
             canvas,
+            cloud,
             ledger: Ledger::new(store.clone()).with_clock(sim_clock::now),
             clean: Ledger::new(memory).with_clock(sim_clock::now),
             store,
@@ -103,7 +118,7 @@ impl World {
     pub(super) fn staged(&self, worker: usize) -> Staged<'_, FaultyStore> {
         let mut staged = crate::common::staged::staged(
             &self.ledger,
-            &self.canvas,
+            self.canvas.as_ref(),
             TENANT,
             self.work[worker].path(),
             WaitPolicy {
@@ -120,12 +135,7 @@ impl World {
 
     /// The plan's blackout window, on the simulated clock.
     pub(super) fn blackout(&self) -> Option<Blackout> {
-        let epoch = epoch();
-        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap();
-        self.plan.blackout.map(|(start, len)| Blackout::Range {
-            from: epoch + delta(start),
-            to: epoch + delta(start + len),
-        })
+        blackout_of(&self.plan)
     }
 
     /// A seeded wait between `min_ms` and `max_ms`.
@@ -165,6 +175,27 @@ impl World {
             self.trace
                 .log(format!("arrival: b{n} is {}", rec.record().id));
         }
+    }
+
+    /// Which batch of the plan a record is: its location ends in `b<n>` (a folder) or `b<n>/`
+    /// (an S3 prefix).
+    pub(super) fn index_of(&self, rec: &BatchRecord) -> Option<usize> {
+        let last = rec
+            .source
+            .location
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()?;
+        last.strip_prefix('b')?.parse().ok()
+    }
+
+    /// The record of batch `n` of the plan, if it was recorded.
+    pub(super) fn record_of<'b>(
+        &self,
+        batches: &'b [BatchRecord],
+        n: usize,
+    ) -> Option<&'b BatchRecord> {
+        batches.iter().find(|b| self.index_of(b) == Some(n))
     }
 
     pub(super) async fn batches(&self) -> Vec<BatchRecord> {
@@ -232,12 +263,24 @@ impl World {
     /// A worker that may be interrupted at `kill`: killed (its future dropped wherever it waits
     /// then), or with `stop` stopped as by SIGTERM — it finishes the step under way and exits,
     /// and is killed only if that takes longer than [`STOP_GRACE`].
+    ///
+    /// A cloud worker that is not killed in the round is stopped at its end
+    /// ([`World::round_length`]).
     pub(super) async fn mortal(&self, w: usize, round: usize, kill: Option<Duration>, stop: bool) {
         let token = CancellationToken::new();
+        let (kill, stop) = match kill {
+            None if self.cloud.is_some() => (Some(self.round_length()), true),
+            other => (other, stop),
+        };
         let Some(at) = kill else {
             return self.worker(w, round, 20, &token).await;
         };
-        let working = self.worker(w, round, 20, &token);
+        let working: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> =
+            if self.cloud.is_some() {
+                Box::pin(self.cloud_worker(w, round, &token))
+            } else {
+                Box::pin(self.worker(w, round, 20, &token))
+            };
         tokio::pin!(working);
         if tokio::time::timeout(at, &mut working).await.is_ok() {
             return;
@@ -254,8 +297,21 @@ impl World {
 
     /// The faulty rounds, then the healthy one (module docs).
     pub(super) async fn run(&self) {
-        let arrivals = self.arrivals();
-        let mut arrivals = Some(Box::pin(arrivals));
+        if self.cloud.is_some() {
+            tokio::join!(self.rounds(), self.redeliveries());
+        } else {
+            self.rounds().await;
+        }
+    }
+
+    async fn rounds(&self) {
+        let arrivals: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> =
+            if self.cloud.is_some() {
+                Box::pin(self.uploads())
+            } else {
+                Box::pin(self.arrivals())
+            };
+        let mut arrivals = Some(arrivals);
         for (round, kills) in self.plan.kills.iter().enumerate() {
             self.trace
                 .log(format!("harness: round {round}, kills {kills:?}"));
@@ -285,15 +341,40 @@ impl World {
         self.trace.log("harness: healthy round (faults off)");
         self.canvas.set_faults(CanvasFaults::default());
         *self.store.ctl.faults.lock().unwrap() = StoreFaults::default();
+        self.heal_cloud();
         let round = self.plan.kills.len();
-        let never = CancellationToken::new();
-        let workers =
-            join_all((0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100, &never))));
-        tokio::join!(workers, self.attentive_operator(), self.undoer());
+        if self.cloud.is_some() {
+            let done = CancellationToken::new();
+            let workers = join_all(
+                (0..self.plan.workers).map(|w| Box::pin(self.cloud_worker(w, round, &done))),
+            );
+            tokio::join!(
+                workers,
+                self.attentive_operator(),
+                self.undoer(),
+                self.queue_operator(&done)
+            );
+        } else {
+            let never = CancellationToken::new();
+            let workers = join_all(
+                (0..self.plan.workers).map(|w| Box::pin(self.worker(w, round, 100, &never))),
+            );
+            tokio::join!(workers, self.attentive_operator(), self.undoer());
+        }
         if !self.plan.reruns.is_empty() {
             self.rerun("the morning after").await;
         }
     }
+}
+
+/// The plan's blackout window, on the simulated clock.
+fn blackout_of(plan: &Plan) -> Option<Blackout> {
+    let epoch = epoch();
+    let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap();
+    plan.blackout.map(|(start, len)| Blackout::Range {
+        from: epoch + delta(start),
+        to: epoch + delta(start + len),
+    })
 }
 
 /// The `users.csv` of batch `n` under `plan`: its size names the batch in Canvas's copy. 20 and

@@ -19,7 +19,8 @@ use canvas_sis_core::trigger::runtime::TenantRuntime;
 
 /// Everything needed to turn one message into a [`Disposition`].
 pub struct MessageHandler<'a, S> {
-    pub s3: aws_sdk_s3::Client,
+    /// The drop buckets' objects (S3 in production: [`S3Objects`](crate::store::S3Objects)).
+    pub objects: std::sync::Arc<dyn crate::store::ObjectStore>,
     pub ledger: &'a Ledger<S>,
     pub router: Router,
     pub runtimes: &'a [TenantRuntime],
@@ -39,7 +40,7 @@ impl<'a, S> MessageHandler<'a, S> {
         let mut settings = self.settings.clone();
         settings.wait.until = Some(until);
         MessageHandler {
-            s3: self.s3.clone(),
+            objects: self.objects.clone(),
             ledger: self.ledger,
             router: self.router.clone(),
             runtimes: self.runtimes,

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError, WorkerSettings};
-use crate::store::{Fetched, Pin, S3Batches};
+use crate::store::{FetchError, Fetched, Pin, S3Batches};
 use canvas_sis_core::ledger::{
     BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
 };
@@ -135,35 +135,30 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         m: &Received,
     ) -> Result<(), Disposition> {
         let tenant = &rt.tenant.name;
-        let fetcher = S3Batches::new(self.s3.clone(), &event.bucket);
         let pin = Pin {
             version_id: event.version().map(str::to_owned),
             etag: event.etag.clone(),
             files: BTreeMap::new(),
         };
-        // Fetching only reads (and may wait up to `incomplete_wait` for a manifest's files): on a
-        // stop it is abandoned, and the message comes back to whoever resumes.
-        let fetched = tokio::select! {
-            f = fetcher.fetch_pinned(trigger, &pin, dir, &self.settings.fetch) => f,
-            _ = self.stop.cancelled() => {
-                return Err(self.release("the worker is stopping: the batch was not fetched yet"));
+        // Until the batch is recorded nothing else knows it exists, so its message is kept (the
+        // heartbeat hides it and blocks its group) while a transient failure is retried here:
+        // released, it would spend one receive per retry until the dead-letter queue took it,
+        // and the tenant's later batches would go to Canvas before it.
+        let mut attempt = 0u32;
+        let (fetched, rec) = loop {
+            match self
+                .fetch_and_record(tenant, event, trigger, key, &pin, dir, m)
+                .await
+            {
+                Ok(Some(done)) => break done,
+                Ok(None) => return Ok(()),
+                Err(Unrecorded::Release(d)) => return Err(d),
+                Err(Unrecorded::Retry(why)) => {
+                    attempt += 1;
+                    self.pause_unrecorded(attempt, &why).await?;
+                    self.fresh_dir_at(dir)?;
+                }
             }
-        };
-        let new = match &fetched {
-            Ok(f) => new_batch(tenant, event, key, f, m),
-            Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
-            Err(e) => return Err(self.release(format!("fetching the batch: {e}"))),
-        };
-        let rec = match self.ledger.create_batch(new).await {
-            Ok(CreateOutcome::AlreadyKnown(r)) if r.stage.is_terminal() => {
-                self.obs.note(&format!(
-                    "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
-                    event.bucket, r.id, r.stage
-                ));
-                return Ok(());
-            }
-            Ok(o) => o.record().clone(),
-            Err(e) => return Err(self.release(format!("recording the batch: {e}"))),
         };
         if let Ok(mut current) = self.in_flight.lock() {
             *current = Some(rec.id.clone());
@@ -185,6 +180,72 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             .unwrap_or_default();
         let run = self.run_stream(rt, Some((rec.id.clone(), input))).await?;
         self.settle_current(&rec.id, run).await
+    }
+
+    /// Fetches the batch the event names and records it. `Ok(None)`: it repeats a finished
+    /// batch. A transient failure (S3, the ledger) is [`Unrecorded::Retry`]; a stop is
+    /// [`Unrecorded::Release`] (fetching only reads, so it is abandoned, and whoever receives
+    /// the message next starts over).
+    #[allow(clippy::too_many_arguments)] // one event's parts, as `record_and_run` holds them
+    async fn fetch_and_record(
+        &self,
+        tenant: &str,
+        event: &ObjectEvent,
+        trigger: &BatchTrigger,
+        key: &str,
+        pin: &Pin,
+        dir: &Path,
+        m: &Received,
+    ) -> Result<Option<(Result<Fetched, FetchError>, BatchRecord)>, Unrecorded> {
+        let fetcher = S3Batches::over(self.objects.clone(), &event.bucket);
+        let fetched = tokio::select! {
+            f = fetcher.fetch_pinned(trigger, pin, dir, &self.settings.fetch) => f,
+            _ = self.stop.cancelled() => {
+                return Err(Unrecorded::Release(
+                    self.release("the worker is stopping: the batch was not fetched yet"),
+                ));
+            }
+        };
+        let new = match &fetched {
+            Ok(f) => new_batch(tenant, event, key, f, m),
+            Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
+            Err(e) => return Err(Unrecorded::Retry(format!("fetching the batch: {e}"))),
+        };
+        match self.ledger.create_batch(new).await {
+            Ok(CreateOutcome::AlreadyKnown(r)) if r.stage.is_terminal() => {
+                self.obs.note(&format!(
+                    "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
+                    event.bucket, r.id, r.stage
+                ));
+                Ok(None)
+            }
+            Ok(o) => Ok(Some((fetched, o.record().clone()))),
+            Err(e) => Err(Unrecorded::Retry(format!("recording the batch: {e}"))),
+        }
+    }
+
+    /// Waits before fetching and recording an unrecorded batch again: doubling from one second
+    /// up to `retry_after`. The message is released instead when the worker is stopping or the
+    /// wait would pass the handling's deadline (a Lambda invocation's end).
+    async fn pause_unrecorded(&self, attempt: u32, why: &str) -> Result<(), Disposition> {
+        let pause = Duration::from_secs(1u64 << attempt.min(6)).min(self.settings.retry_after);
+        if let Some(until) = self.settings.wait.until
+            && tokio::time::Instant::now() + pause >= until
+        {
+            return Err(self.release(format!("{why} (no time left to try again)")));
+        }
+        tracing::warn!(attempt, retry_in_ms = pause.as_millis() as u64, %why, "the batch is not recorded yet; trying again while its message waits");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => Ok(()),
+            _ = self.stop.cancelled() => Err(self.release(format!("the worker is stopping: {why}"))),
+        }
+    }
+
+    /// Empties `dir` for another try (a failed fetch may have left some files in it).
+    fn fresh_dir_at(&self, dir: &Path) -> Result<(), Disposition> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| self.release(format!("creating {}: {e}", dir.display())))
     }
 
     fn staged<'s>(
@@ -232,9 +293,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     /// An empty folder under the work dir.
     fn fresh_dir(&self, name: &str) -> Result<PathBuf, Disposition> {
         let dir = self.settings.work_dir.join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| self.release(format!("creating {}: {e}", dir.display())))?;
+        self.fresh_dir_at(&dir)?;
         Ok(dir)
     }
 
@@ -319,7 +378,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             etag: source.s3_etag.clone(),
             files: source.s3_versions.clone(),
         };
-        let fetcher = S3Batches::new(self.s3.clone(), bucket);
+        let fetcher = S3Batches::over(self.objects.clone(), bucket);
         let fetched = tokio::select! {
             f = fetcher.fetch_pinned(&trigger, &pin, dir, &self.settings.fetch) => f,
             _ = self.stop.cancelled() => {
@@ -488,6 +547,14 @@ fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> 
         source: s3_source("s3-unfetchable", location, e, key, m),
         content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
     }
+}
+
+/// Why a batch event's batch is not recorded yet.
+enum Unrecorded {
+    /// A transient failure: fetch and record again while the message waits.
+    Retry(String),
+    /// Let the message go with this disposition.
+    Release(Disposition),
 }
 
 enum Refetch {

@@ -1,54 +1,27 @@
 //! What a batch folder in the bucket holds: the objects directly under its prefix, and which of
 //! them are safe to write as local files.
 //!
-//! One `ListObjectsV2` walk with delimiter `/`, every page followed: sub-folders come back as
-//! common prefixes and are left out, so only the folder's top level is seen (as in folder mode).
+//! The store's listing ([`ObjectStore::list`]: in S3 one `ListObjectsV2` walk with delimiter
+//! `/`) leaves sub-folders out, so only the folder's top level is seen (as in folder mode).
 //! Names are the keys with the prefix cut off, exactly as uploaded (spaces, `+`, `%`, unicode
 //! included). This module does not choose which objects are the batch; `mod.rs` does.
 
-use aws_sdk_s3::Client;
-
-use super::error::{FetchError, Op, from_sdk};
+use super::error::FetchError;
+pub(crate) use super::port::Listed;
+use super::port::ObjectStore;
 use canvas_sis_rules::batch::{has_ext, is_temp_name};
-
-/// One object directly under a folder prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Listed {
-    /// The key without the prefix.
-    pub name: String,
-    pub size: u64,
-}
 
 /// Every object directly under `prefix` (ending in `/`), in S3's (key) order.
 pub(crate) async fn list_folder(
-    client: &Client,
+    objects: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<Listed>, FetchError> {
     let location = format!("s3://{bucket}/{prefix}");
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| from_sdk(e, Op::ListObjectsV2, &location))?;
-        for obj in page.contents() {
-            let Some(name) = obj.key().and_then(|k| k.strip_prefix(prefix)) else {
-                continue;
-            };
-            if name.is_empty() || name.contains('/') {
-                continue;
-            }
-            out.push(Listed {
-                name: name.to_owned(),
-                size: obj.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-            });
-        }
-    }
+    let mut out = objects.list(bucket, prefix, &location).await?;
+    // Whatever the store answers, only names directly under the prefix are objects of the
+    // folder.
+    out.retain(|o| !o.name.is_empty() && !o.name.contains('/'));
     Ok(out)
 }
 

@@ -13,14 +13,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::FetchPolicy;
-use super::download::{At, MANIFEST_MAX_BYTES, to_memory, url};
+use super::download::{MANIFEST_MAX_BYTES, to_memory, url};
 use super::error::FetchError;
 use super::listing::{Listed, is_safe_name, list_folder};
+use super::port::{At, ObjectStore};
 use canvas_sis_core::config::import_problem;
 use canvas_sis_rules::batch::MANIFEST;
 use canvas_sis_rules::batch::manifest::{Manifest, bad_listing, parse_manifest};
@@ -36,14 +36,14 @@ pub(crate) struct ReadManifest {
 /// Reads `<prefix>manifest.json` as it was `at` and checks it: JSON shape, file list, import
 /// options.
 pub(crate) async fn read(
-    client: &Client,
+    objects: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
     at: At<'_>,
 ) -> Result<ReadManifest, FetchError> {
     let key = format!("{prefix}{MANIFEST}");
     let location = url(bucket, &key);
-    let (bytes, version_id) = to_memory(client, bucket, &key, at, MANIFEST_MAX_BYTES).await?;
+    let (bytes, version_id) = to_memory(objects, bucket, &key, at, MANIFEST_MAX_BYTES).await?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let bad = |detail: String| FetchError::BadManifest {
         location: location.clone(),
@@ -73,7 +73,7 @@ pub(crate) async fn read(
 /// Lists the folder until every name in `wanted` is there, polling every `policy.poll` for at
 /// most `policy.incomplete_wait`; returns the listing of the wanted names, in `wanted`'s order.
 pub(crate) async fn wait_for(
-    client: &Client,
+    objects: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
     wanted: &[String],
@@ -81,7 +81,7 @@ pub(crate) async fn wait_for(
 ) -> Result<Vec<Listed>, FetchError> {
     let start = Instant::now();
     loop {
-        let mut present: HashMap<String, Listed> = list_folder(client, bucket, prefix)
+        let mut present: HashMap<String, Listed> = list_folder(objects, bucket, prefix)
             .await?
             .into_iter()
             .map(|o| (o.name.clone(), o))

@@ -28,26 +28,30 @@ mod download;
 pub mod error;
 mod listing;
 mod manifest;
+pub mod port;
+mod s3;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
 
 pub use error::FetchError;
+pub use port::{At, Listed, ObjectBody, ObjectStore};
+pub use s3::S3Objects;
 
 use canvas_sis_rules::batch::{
     BatchTrigger, DEFAULT_INCOMPLETE_WAIT, FileIdentity, FolderMarker, ImportOverrides, MANIFEST,
     content_hash,
 };
-use download::{At, url};
-use listing::Listed;
+use download::url;
 
-/// Fetches batches from one drop bucket.
+/// Fetches batches from one drop bucket, through its [`ObjectStore`] (S3 in production).
 #[derive(Debug, Clone)]
 pub struct S3Batches {
-    client: Client,
+    objects: Arc<dyn ObjectStore>,
     bucket: String,
 }
 
@@ -118,14 +122,14 @@ impl Pin {
     /// `download::still_there`); without one, the GET itself finds out.
     async fn check_not_deleted(
         &self,
-        client: &Client,
+        objects: &dyn ObjectStore,
         bucket: &str,
         key: &str,
     ) -> Result<(), FetchError> {
         if download::real_version(self.version_id.as_deref()).is_none() {
             return Ok(());
         }
-        download::still_there(client, bucket, key).await
+        download::still_there(objects, bucket, key).await
     }
 
     fn file(&self, name: &str) -> At<'_> {
@@ -138,8 +142,13 @@ impl Pin {
 
 impl S3Batches {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Batches::over(Arc::new(S3Objects::new(client)), bucket)
+    }
+
+    /// Batches in `bucket` of any object store.
+    pub fn over(objects: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> Self {
         S3Batches {
-            client,
+            objects,
             bucket: bucket.into(),
         }
     }
@@ -185,7 +194,7 @@ impl S3Batches {
         let location = url(&self.bucket, key);
         let name = key.rsplit('/').next().unwrap_or(key);
         check_name(&location, name)?;
-        pin.check_not_deleted(&self.client, &self.bucket, key)
+        pin.check_not_deleted(self.objects.as_ref(), &self.bucket, key)
             .await?;
         let mut versions = BTreeMap::new();
         let file = self
@@ -209,9 +218,12 @@ impl S3Batches {
         let read = match marker {
             FolderMarker::Manifest => {
                 let key = format!("{prefix}{}", MANIFEST);
-                pin.check_not_deleted(&self.client, &self.bucket, &key)
+                pin.check_not_deleted(self.objects.as_ref(), &self.bucket, &key)
                     .await?;
-                Some(manifest::read(&self.client, &self.bucket, prefix, pin.trigger()).await?)
+                Some(
+                    manifest::read(self.objects.as_ref(), &self.bucket, prefix, pin.trigger())
+                        .await?,
+                )
             }
             FolderMarker::Ready => None,
         };
@@ -222,10 +234,11 @@ impl S3Batches {
         let listed = match read.as_ref().and_then(|r| r.manifest.files.as_ref()) {
             Some(files) => {
                 let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-                manifest::wait_for(&self.client, &self.bucket, prefix, &names, policy).await?
+                manifest::wait_for(self.objects.as_ref(), &self.bucket, prefix, &names, policy)
+                    .await?
             }
             None => {
-                let all = listing::list_folder(&self.client, &self.bucket, prefix).await?;
+                let all = listing::list_folder(self.objects.as_ref(), &self.bucket, prefix).await?;
                 listing::csvs(all)
             }
         };
@@ -293,7 +306,7 @@ impl S3Batches {
     ) -> Result<FileIdentity, FetchError> {
         let to = dest.join(name);
         let w = download::to_file(
-            &self.client,
+            self.objects.as_ref(),
             &self.bucket,
             key,
             at,

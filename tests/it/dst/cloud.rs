@@ -1,0 +1,438 @@
+//! The cloud world: the same tenant, ledger, Canvas and people as the folder world, but the
+//! batches reach the workers as the SQS worker (`canvas-sis run`) gets them — each batch a
+//! folder uploaded to a versioned drop bucket ([`SimObjects`]) and closed by a manifest whose
+//! "Object Created" event EventBridge puts on a FIFO queue ([`SimQueue`], with a dead-letter
+//! queue) — and each worker is a whole [`Worker::run`]: receive loop, heartbeat, release,
+//! dead-letter path and sweep.
+//!
+//! What a seed adds here: a manifest uploaded before its files (which the fetch waits for); an
+//! event EventBridge delivers twice, inside the queue's deduplication window or minutes later;
+//! the visibility timeout and `maxReceiveCount`; a queue whose calls fail or lose their answer
+//! (a receive that hands a message out and never says so, a delete applied but reported failed);
+//! a bucket that answers 503 or breaks a body off. Workers not killed in a faulty round are
+//! stopped (SIGTERM) at its end. The healthy round's operator also redrives the dead-letter
+//! queue, as `aws sqs start-message-move-task` would, and the round ends once every batch is
+//! finished, every event sent and both queues are empty.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use canvas_sis::aws::queue::{MessageHandler, Worker, WorkerSettings};
+use canvas_sis::aws::store::FetchPolicy;
+use canvas_sis::config::{Config, OnFailure};
+use canvas_sis::ledger::LedgerStore;
+use canvas_sis::pipeline::LogObserver;
+use canvas_sis::trigger::events::Router;
+use canvas_sis::trigger::runtime::TenantRuntime;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::COURSES;
+
+use super::objects::{ObjectFaults, SimObjects};
+use super::queue::{QueueFaults, SimQueue};
+use super::world::World;
+use super::{TENANT, epoch};
+
+/// The drop bucket's name.
+const BUCKET: &str = "drop";
+/// How long a faulty round lasts for a worker that is not killed in it: then it is stopped.
+const ROUND: Duration = Duration::from_secs(15);
+/// The longest a healthy round may take (an event delivered again minutes later included).
+const HEALTHY_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// What a seed decides for the cloud world (module docs).
+#[derive(Debug)]
+pub struct CloudPlan {
+    /// Per batch: its files are uploaded this long after its manifest.
+    pub(super) late_files: Vec<Option<Duration>>,
+    /// Per batch: EventBridge delivers its event again this long after the first time.
+    pub(super) duplicates: Vec<Option<Duration>>,
+    pub(super) visibility: Duration,
+    pub(super) max_receives: u32,
+    pub(super) queue: QueueFaults,
+    pub(super) objects: ObjectFaults,
+}
+
+impl CloudPlan {
+    pub fn draw(rng: &mut fastrand::Rng, batches: usize) -> CloudPlan {
+        let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
+        let p_late = pick(rng, &[0.0, 0.3, 1.0]);
+        let p_dup = pick(rng, &[0.0, 0.3, 1.0]);
+        CloudPlan {
+            late_files: (0..batches)
+                .map(|_| (rng.f64() < p_late).then(|| Duration::from_millis(rng.u64(0..=4000))))
+                .collect(),
+            duplicates: (0..batches)
+                .map(|_| {
+                    (rng.f64() < p_dup).then(|| {
+                        if rng.bool() {
+                            // Inside the dedup window: the queue drops it.
+                            Duration::from_millis(rng.u64(0..=20_000))
+                        } else {
+                            Duration::from_secs(rng.u64(301..=420))
+                        }
+                    })
+                })
+                .collect(),
+            visibility: Duration::from_secs(rng.u64(3..=8)),
+            max_receives: rng.u32(2..=5),
+            queue: QueueFaults {
+                p_fail: pick(rng, &[0.0, 0.05, 0.15]),
+                p_lose_answer: pick(rng, &[0.0, 0.05, 0.15]),
+                latency: Duration::from_millis(rng.u64(0..=50)),
+            },
+            objects: ObjectFaults {
+                latency: Duration::from_millis(rng.u64(0..=50)),
+                p_unavailable: pick(rng, &[0.0, 0.05, 0.2]),
+                p_cut_body: pick(rng, &[0.0, 0.05, 0.2]),
+            },
+        }
+    }
+}
+
+/// The cloud world's parts (module docs).
+pub struct Cloud {
+    pub(super) plan: CloudPlan,
+    pub(super) queue: SimQueue,
+    pub(super) dlq: SimQueue,
+    pub(super) objects: SimObjects,
+    pub(super) router: Router,
+    pub(super) runtimes: Vec<TenantRuntime>,
+    /// Events still to be delivered again.
+    pub(super) pending: AtomicUsize,
+    /// Whether the operator redrove a message from the dead-letter queue.
+    pub(super) redriven: AtomicBool,
+}
+
+impl Cloud {
+    pub fn new(
+        plan: CloudPlan,
+        rng: &mut fastrand::Rng,
+        canvas: Arc<dyn canvas_sis::canvas::CanvasApi>,
+        blackout: Option<canvas_sis::config::Blackout>,
+        trace: &crate::common::trace::Trace,
+    ) -> Cloud {
+        let dlq = SimQueue::new(
+            "dlq",
+            rng.u64(..),
+            None,
+            QueueFaults::default(),
+            trace.clone(),
+        );
+        let queue = SimQueue::new(
+            "queue",
+            rng.u64(..),
+            Some((plan.max_receives, dlq.clone())),
+            plan.queue.clone(),
+            trace.clone(),
+        );
+        let objects = SimObjects::new(rng.u64(..), plan.objects.clone(), trace.clone());
+        let (router, runtimes) = tenant_runtimes(canvas, blackout);
+        let pending = plan.duplicates.iter().flatten().count();
+        Cloud {
+            plan,
+            queue,
+            dlq,
+            objects,
+            router,
+            runtimes,
+            pending: AtomicUsize::new(pending),
+            redriven: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The tenant as the worker's configuration makes it (prefix `main/`, halting on failure, the
+/// plan's blackout) over `canvas`, and the router to it.
+pub(super) fn tenant_runtimes(
+    canvas: Arc<dyn canvas_sis::canvas::CanvasApi>,
+    blackout: Option<canvas_sis::config::Blackout>,
+) -> (Router, Vec<TenantRuntime>) {
+    let env = |name: &str| match name {
+        "CANVAS_BASE_URL" => Some("http://canvas.sim.invalid".to_owned()),
+        "CANVAS_ACCOUNT_ID" => Some("1".to_owned()),
+        "CANVAS_TOKEN" => Some("sim-token".to_owned()),
+        _ => None,
+    };
+    let mut tenant = Config::single_tenant_from(&env).unwrap().tenants.remove(0);
+    tenant.name = TENANT.into();
+    tenant.s3_prefix = Some(format!("{TENANT}/"));
+    tenant.on_failure = OnFailure::Halt;
+    tenant.blackouts = blackout.into_iter().collect();
+    let router = Router::new([(TENANT, Some(format!("{TENANT}/")))]).unwrap();
+    let runtimes = vec![TenantRuntime {
+        tenant,
+        client: canvas,
+        http: None,
+        options: Default::default(),
+    }];
+    (router, runtimes)
+}
+
+/// The "Object Created" event EventBridge sends for a put of `key` (batch `n`'s manifest).
+pub(super) fn event(n: usize, key: &str, put: &super::objects::Put) -> String {
+    json!({
+        "version": "0",
+        "id": format!("event-b{n}"),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "time": epoch().to_rfc3339(),
+        "detail": {
+            "bucket": {"name": BUCKET},
+            "object": {
+                "key": key,
+                "size": put.size,
+                "etag": put.etag,
+                "version-id": put.version_id,
+                "sequencer": put.sequencer,
+            },
+        },
+    })
+    .to_string()
+}
+
+/// Uploads batch `n` as a folder closed by a manifest listing its files, and sends the
+/// manifest's event; with `late`, the files come that long after the manifest.
+pub(super) async fn upload(
+    objects: &SimObjects,
+    queue: &SimQueue,
+    n: usize,
+    users: &str,
+    late: Option<Duration>,
+) {
+    let manifest = json!({"files": [{"name": "users.csv"}, {"name": "courses.csv"}]});
+    let prefix = format!("{TENANT}/b{n}/");
+    let files = || {
+        objects.put(&format!("{prefix}users.csv"), users.as_bytes());
+        objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
+    };
+    if late.is_none() {
+        files();
+    }
+    let key = format!("{prefix}manifest.json");
+    let put = objects.put(&key, manifest.to_string().as_bytes());
+    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    if let Some(after) = late {
+        tokio::time::sleep(after).await;
+        files();
+    }
+}
+
+/// A worker's settings in the simulation: short waits, the plan's visibility and lease.
+pub(super) fn worker_settings(
+    work_dir: std::path::PathBuf,
+    visibility: Duration,
+    submit_lease: Duration,
+    wait: canvas_sis::pipeline::WaitPolicy,
+) -> WorkerSettings {
+    WorkerSettings {
+        receive_wait: Duration::from_secs(2),
+        visibility,
+        retry_after: Duration::from_secs(1),
+        operator_retry_after: Duration::from_secs(5),
+        work_dir,
+        buckets: vec![BUCKET.into()],
+        fetch: FetchPolicy {
+            incomplete_wait: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+            ..FetchPolicy::default()
+        },
+        wait,
+        submit_lease,
+        sweep_every: Duration::from_secs(2),
+        ..WorkerSettings::default()
+    }
+}
+
+/// One `canvas-sis run` worker over the simulated queue and bucket, until `stop`: what it said
+/// when it exited.
+pub(super) async fn run_worker<S: LedgerStore>(
+    ledger: &canvas_sis::ledger::Ledger<S>,
+    queue: &SimQueue,
+    dlq: &SimQueue,
+    objects: &SimObjects,
+    (router, runtimes): (&Router, &[TenantRuntime]),
+    settings: WorkerSettings,
+    stop: &CancellationToken,
+) -> String {
+    let worker = Worker {
+        queue: queue.clone(),
+        dlq: Some(dlq.clone()),
+        handler: MessageHandler {
+            objects: Arc::new(objects.clone()),
+            ledger,
+            router: router.clone(),
+            runtimes,
+            settings,
+            obs: &LogObserver,
+            in_flight: Default::default(),
+            stop: stop.clone(),
+        },
+    };
+    match worker.run().await {
+        Ok(s) => format!("{s:?}"),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+impl World {
+    fn cloud(&self) -> &Cloud {
+        self.cloud.as_ref().expect("a cloud world")
+    }
+
+    /// The batches arriving in the bucket, in order at the plan's times: each folder's files and
+    /// manifest (the files late, if the seed says so), and the manifest's event on the queue.
+    pub(super) async fn uploads(&self) {
+        let cloud = self.cloud();
+        for (n, wait) in self.plan.arrivals.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
+            let users = self.users_of(n);
+            let dir = self.inputs.path().join(format!("b{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("users.csv"), &users).unwrap();
+            std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
+            let late = cloud.plan.late_files[n];
+            upload(&cloud.objects, &cloud.queue, n, &users, late).await;
+            self.trace
+                .log(format!("arrival: b{n} uploaded (files late by {late:?})"));
+        }
+    }
+
+    /// EventBridge delivering events again, at the plan's delays after their first delivery.
+    pub(super) async fn redeliveries(&self) {
+        let cloud = self.cloud();
+        let mut at = Duration::ZERO;
+        let mut sends: Vec<(Duration, usize)> = Vec::new();
+        for (n, arrival) in self.plan.arrivals.iter().enumerate() {
+            at += *arrival + cloud.plan.late_files[n].unwrap_or_default();
+            if let Some(after) = cloud.plan.duplicates[n] {
+                sends.push((at + after, n));
+            }
+        }
+        sends.sort();
+        let start = tokio::time::Instant::now();
+        for (when, n) in sends {
+            tokio::time::sleep_until(start + when).await;
+            let key = format!("{TENANT}/b{n}/manifest.json");
+            // The event as first sent: the manifest's first version.
+            let first = cloud
+                .objects
+                .first_put(&key)
+                .expect("the manifest was uploaded before its event is sent again");
+            let event = event(n, &key, &first);
+            self.trace
+                .log(format!("eventbridge: the event of b{n} delivered again"));
+            cloud.queue.send(&event, TENANT, &format!("event-b{n}"));
+            cloud.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// One `canvas-sis run` worker until `stop` (SIGTERM) ends it.
+    pub(super) async fn cloud_worker(&self, w: usize, round: usize, stop: &CancellationToken) {
+        let cloud = self.cloud();
+        let settings = worker_settings(
+            self.work[w].path().join("cloud"),
+            cloud.plan.visibility,
+            self.plan.lease,
+            self.staged(w).request.wait,
+        );
+        let said = run_worker(
+            &self.ledger,
+            &cloud.queue,
+            &cloud.dlq,
+            &cloud.objects,
+            (&cloud.router, &cloud.runtimes),
+            settings,
+            stop,
+        )
+        .await;
+        self.trace
+            .log(format!("w{w} r{round}: worker exits: {said}"));
+    }
+
+    /// How long a faulty round lasts for a cloud worker that is not killed in it.
+    pub(super) fn round_length(&self) -> Duration {
+        ROUND
+    }
+
+    /// Whether the cloud world has settled: every batch finished, every event sent, both
+    /// queues empty.
+    async fn settled(&self) -> bool {
+        let cloud = self.cloud();
+        self.finished().await
+            && cloud.pending.load(Ordering::SeqCst) == 0
+            && cloud.queue.messages().is_empty()
+            && cloud.dlq.messages().is_empty()
+    }
+
+    /// The healthy round's operator of the queue: redrives whatever the dead-letter queue holds
+    /// back to the queue, and ends the round (`done`) once the world has settled.
+    pub(super) async fn queue_operator(&self, done: &CancellationToken) {
+        let cloud = self.cloud();
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < HEALTHY_LIMIT {
+            for m in cloud.dlq.take_all() {
+                self.trace.log(format!(
+                    "operator: redrive {} from the dead-letter queue",
+                    m.id
+                ));
+                cloud.redriven.store(true, Ordering::SeqCst);
+                cloud
+                    .queue
+                    .send(&m.body, &m.group, &format!("redrive-{}", m.id));
+            }
+            if self.settled().await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        done.cancel();
+    }
+
+    /// Faults off in the queue and the bucket (the healthy round).
+    pub(super) fn heal_cloud(&self) {
+        if let Some(cloud) = &self.cloud {
+            cloud.queue.set_faults(QueueFaults::default());
+            cloud.objects.set_faults(ObjectFaults::default());
+        }
+    }
+
+    /// The cloud world's own promises: every upload recorded once, no message lost or left, no
+    /// poison, and the ledger in upload order unless a message came back from the dead-letter
+    /// queue.
+    pub(super) async fn cloud_breaches(&self) -> Vec<String> {
+        let Some(cloud) = &self.cloud else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let batches = self.batches().await;
+        let order: Vec<Option<usize>> = batches.iter().map(|b| self.index_of(b)).collect();
+        for n in 0..self.plan.batches {
+            let times = order.iter().filter(|o| **o == Some(n)).count();
+            if times != 1 {
+                out.push(format!("the upload of b{n} was recorded {times} times"));
+            }
+        }
+        if order.contains(&None) {
+            out.push(format!("the ledger holds a batch of no upload: {order:?}"));
+        }
+        if !cloud.redriven.load(Ordering::SeqCst) && !order.is_sorted() {
+            out.push(format!(
+                "the ledger recorded the uploads out of order: {order:?}"
+            ));
+        }
+        for (name, q) in [("queue", &cloud.queue), ("dead-letter queue", &cloud.dlq)] {
+            let left = q.messages();
+            if !left.is_empty() {
+                out.push(format!("the {name} still holds {left:?}"));
+            }
+        }
+        let poison = self.clean.store().list("poison/").await.unwrap_or_default();
+        if !poison.is_empty() {
+            out.push(format!("messages were taken for poison: {poison:?}"));
+        }
+        out
+    }
+}
