@@ -162,18 +162,27 @@ fn check_seeds(test: &str, kept: &[u64], budget: u64, cloud: bool) {
 /// event of its trace, at the same simulated millisecond.
 #[test]
 fn a_seed_replays_exactly() {
-    let seeds: Vec<u64> = (1000..1030).collect();
-    let (first, failed) = run_seeds(&seeds, threads(), true, false);
-    assert!(failed.is_none(), "seeds 1000..1030 run clean");
-    let (second, _) = run_seeds(&seeds, threads(), true, false);
-    for (n, seed) in seeds.iter().enumerate() {
-        assert!(first[n].len() > 3, "seed {seed} left a trace");
-        let differ = first[n].iter().zip(&second[n]).position(|(a, b)| a != b);
+    // Thirty folder worlds and ten cloud worlds (cloud seed 1008 breaks a promise: see
+    // docs/simulation.md, "Found, not fixed yet").
+    for (seeds, cloud) in [
+        ((1000..1030).collect::<Vec<u64>>(), false),
+        ((2000..2010).collect(), true),
+    ] {
+        let (first, failed) = run_seeds(&seeds, threads(), true, cloud);
         assert!(
-            differ.is_none() && first[n].len() == second[n].len(),
-            "seed {seed} ran differently the second time, from line {differ:?}:\n{}\n---\n{}",
-            first[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n"),
-            second[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n")
+            failed.is_none(),
+            "seeds {seeds:?} run clean (cloud: {cloud})"
         );
+        let (second, _) = run_seeds(&seeds, threads(), true, cloud);
+        for (n, seed) in seeds.iter().enumerate() {
+            assert!(first[n].len() > 3, "seed {seed} left a trace");
+            let differ = first[n].iter().zip(&second[n]).position(|(a, b)| a != b);
+            assert!(
+                differ.is_none() && first[n].len() == second[n].len(),
+                "seed {seed} (cloud: {cloud}) ran differently the second time, from line {differ:?}:\n{}\n---\n{}",
+                first[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n"),
+                second[n][differ.unwrap_or(0).saturating_sub(6)..].join("\n")
+            );
+        }
     }
 }
