@@ -267,6 +267,7 @@ impl MessageQueue for SimQueue {
             }
             let until = self.next_visible().map_or(deadline, |at| at.min(deadline));
             tokio::select! {
+                biased;
                 _ = arrived => {}
                 _ = tokio::time::sleep_until(until) => {}
             }

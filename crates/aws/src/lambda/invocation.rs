@@ -93,7 +93,9 @@ async fn handle_record<S: LedgerStore>(
     let m = rec.to_received();
     handler.start_message();
     let mut carried = false;
+    // Biased: a handling that ended is taken even if the deadline came at once.
     let disposition = tokio::select! {
+        biased;
         d = handler.handle(&m, &mut carried) => d,
         _ = tokio::time::sleep_until(hard_end.into()) => Disposition::Release {
             after: Duration::ZERO,

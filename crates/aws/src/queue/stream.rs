@@ -198,7 +198,10 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         m: &Received,
     ) -> Result<Option<(Result<Fetched, FetchError>, BatchRecord)>, Unrecorded> {
         let fetcher = S3Batches::over(self.objects.clone(), &event.bucket);
+        // Biased (here and below): the same order on every run (a simulation's seed replays
+        // exactly), the work first.
         let fetched = tokio::select! {
+            biased;
             f = fetcher.fetch_pinned(trigger, pin, dir, &self.settings.fetch) => f,
             _ = self.stop.cancelled() => {
                 return Err(Unrecorded::Release(
@@ -236,8 +239,9 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         }
         tracing::warn!(attempt, retry_in_ms = pause.as_millis() as u64, %why, "the batch is not recorded yet; trying again while its message waits");
         tokio::select! {
-            _ = tokio::time::sleep(pause) => Ok(()),
+            biased;
             _ = self.stop.cancelled() => Err(self.release(format!("the worker is stopping: {why}"))),
+            _ = tokio::time::sleep(pause) => Ok(()),
         }
     }
 
@@ -380,6 +384,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         };
         let fetcher = S3Batches::over(self.objects.clone(), bucket);
         let fetched = tokio::select! {
+            biased;
             f = fetcher.fetch_pinned(&trigger, &pin, dir, &self.settings.fetch) => f,
             _ = self.stop.cancelled() => {
                 return Err(Refetch::Later("the worker is stopping".into()));

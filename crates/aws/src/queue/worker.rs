@@ -171,9 +171,12 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
             {
                 break;
             }
+            // Biased (here and below): the same order on every run, so a simulation's seed replays
+            // exactly; a stop is seen before a new message is taken.
             let received = tokio::select! {
-                r = self.queue.receive_one(self.handler.settings.receive_wait, self.handler.settings.visibility) => r,
+                biased;
                 _ = stop.cancelled() => { summary.stopped = true; break; }
+                r = self.queue.receive_one(self.handler.settings.receive_wait, self.handler.settings.visibility) => r,
             };
             let m = match received {
                 Ok(Some(m)) => m,
@@ -209,8 +212,9 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
                     let pause = Duration::from_secs(2u64.pow(failures.min(5)));
                     tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "receive failed");
                     tokio::select! {
-                        _ = tokio::time::sleep(pause) => continue,
+                        biased;
                         _ = stop.cancelled() => { summary.stopped = true; break; }
+                        _ = tokio::time::sleep(pause) => continue,
                     }
                 }
             };
@@ -275,7 +279,9 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
             let handling = self.handler.handle(m, &mut carried);
             tokio::pin!(handling);
             // `None`: stopping; the handling goes on to its next step boundary.
+            // Biased: a handling that ended is taken even if the cap or a stop came at once.
             let ended = tokio::select! {
+                biased;
                 d = &mut handling => Some(d),
                 _ = tokio::time::sleep_until(release_at) => released_at_cap(),
                 _ = stop.cancelled() => None,

@@ -127,10 +127,12 @@ impl<S: LedgerStore> Ledger<S> {
         BatchId::new(&new.tenant, 0, &new.content_sha256)?;
         let claim_key = claim_key(&new);
         if let Some((claim, _)) = self.read::<ClaimRecord>(&claim_key).await? {
-            return self.finish_claimed(&new, &claim).await;
+            return self.finish_claimed(&new, &claim_key, claim).await;
         }
         if let Some(claim) = self.legacy_claim(&new).await? {
-            return self.finish_claimed(&new, &claim).await;
+            return self
+                .finish_claimed(&new, &legacy_claim_key(&new), claim)
+                .await;
         }
         let seq = self.next_arrival_seq(&new.tenant).await?;
         let claim = ClaimRecord {
@@ -155,7 +157,7 @@ impl<S: LedgerStore> Ledger<S> {
             }
             Err(e) => return Err(e),
         };
-        self.finish_claimed(&new, &claim).await
+        self.finish_claimed(&new, &claim_key, claim).await
     }
 
     /// The claim an older canvas-sis wrote for this content at this location (keyed without the
@@ -183,22 +185,98 @@ impl<S: LedgerStore> Ledger<S> {
     }
 
     /// Step 4 of [`Ledger::create_batch`]: the claimed batch's record, created if missing.
+    ///
+    /// A claim whose record is missing while a later arrival of the tenant is already recorded
+    /// (its writer died between the two writes, and its drop came back only after later ones —
+    /// a queue message from the dead-letter queue) is moved to a new arrival sequence first
+    /// ([`Ledger::move_claim`]): the later batch may already be in Canvas, and the ledger's
+    /// order must stay the order in which batches can be sent. Left out: a caller that found
+    /// nothing later just before another caller moved the same claim still writes the record at
+    /// the old place; that takes two deliveries of one drop at once, which a FIFO group does not
+    /// hand out.
     async fn finish_claimed(
         &self,
         new: &NewBatch,
-        claim: &ClaimRecord,
+        claim_key: &str,
+        mut claim: ClaimRecord,
     ) -> Result<CreateOutcome, LedgerError> {
-        let key = batch_key(&claim.batch)?;
-        if let Some((rec, _)) = self.read::<BatchRecord>(&key).await? {
-            return Ok(CreateOutcome::AlreadyKnown(rec));
-        }
-        let rec =
-            BatchRecord::received(new, claim.batch.clone(), claim.arrival_seq, (self.clock)());
-        match self.store.create(&key, &encode(&key, &rec)?).await {
-            Ok(_) => Ok(CreateOutcome::Created(rec)),
-            Err(LedgerError::AlreadyExists { .. }) => {
-                Ok(CreateOutcome::AlreadyKnown(self.read_existing(&key).await?))
+        for _ in 0..self.max_attempts {
+            let key = batch_key(&claim.batch)?;
+            if let Some((rec, _)) = self.read::<BatchRecord>(&key).await? {
+                return Ok(CreateOutcome::AlreadyKnown(rec));
             }
+            if self.recorded_after(&new.tenant, claim.arrival_seq).await? {
+                claim = self.move_claim(new, claim_key, &claim).await?;
+                continue;
+            }
+            let rec =
+                BatchRecord::received(new, claim.batch.clone(), claim.arrival_seq, (self.clock)());
+            return match self.store.create(&key, &encode(&key, &rec)?).await {
+                Ok(_) => Ok(CreateOutcome::Created(rec)),
+                Err(LedgerError::AlreadyExists { .. }) => {
+                    Ok(CreateOutcome::AlreadyKnown(self.read_existing(&key).await?))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        Err(LedgerError::TooManyConflicts {
+            key: claim_key.to_owned(),
+            attempts: self.max_attempts,
+        })
+    }
+
+    /// Whether the tenant has a batch recorded with an arrival sequence after `seq` (read from
+    /// the record keys alone).
+    async fn recorded_after(&self, tenant: &str, seq: u64) -> Result<bool, LedgerError> {
+        let keys = self
+            .store
+            .list(&format!("tenants/{tenant}/batches/"))
+            .await?;
+        Ok(keys.iter().any(|k| {
+            k.rsplit('/')
+                .next()
+                .and_then(|name| name.split('-').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n > seq)
+        }))
+    }
+
+    /// Moves `claim` (stored at `claim_key`) to a new arrival sequence, with a compare-and-swap:
+    /// of callers moving it at once, one does and the others take its move.
+    async fn move_claim(
+        &self,
+        new: &NewBatch,
+        claim_key: &str,
+        claim: &ClaimRecord,
+    ) -> Result<ClaimRecord, LedgerError> {
+        let Some((current, version)) = self.read::<ClaimRecord>(claim_key).await? else {
+            return Ok(claim.clone());
+        };
+        if current.batch != claim.batch {
+            return Ok(current);
+        }
+        let seq = self.next_arrival_seq(&new.tenant).await?;
+        let moved = ClaimRecord {
+            batch: BatchId::new(&new.tenant, seq, &current.content_sha256)?,
+            arrival_seq: seq,
+            ..current.clone()
+        };
+        match self
+            .store
+            .update(claim_key, &encode(claim_key, &moved)?, &version)
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(
+                    tenant = %new.tenant,
+                    from = current.arrival_seq,
+                    to = seq,
+                    location = %new.source.location,
+                    "a batch claimed before later arrivals but recorded only after them arrives now"
+                );
+                Ok(moved)
+            }
+            Err(LedgerError::Conflict { .. }) => self.read_existing(claim_key).await,
             Err(e) => Err(e),
         }
     }
@@ -683,6 +761,59 @@ mod tests {
             "no sequence spent"
         );
         assert!(!l.create_batch(new).await.unwrap().is_created());
+    }
+
+    /// A claim whose writer died before the batch record, finished only after a later batch was
+    /// recorded (its message came back late, from the dead-letter queue): by then the later
+    /// batch may be in Canvas, so the repaired batch arrives now, after it — not at the place its
+    /// claim once took, which would put it before a batch Canvas already has (cloud seed 1008 of
+    /// the simulation).
+    #[tokio::test]
+    async fn in_order_a_claim_repaired_after_a_later_batch_was_recorded_arrives_after_it() {
+        let l = ledger();
+        let a = delivered(new_batch("t", SHA_A, "s3://b/t/a/"), "v1");
+        let seq = l.next_arrival_seq("t").await.unwrap();
+        let orphan = ClaimRecord {
+            schema: SCHEMA_VERSION,
+            batch: BatchId::new("t", seq, SHA_A).unwrap(),
+            arrival_seq: seq,
+            content_sha256: SHA_A.into(),
+            location: a.source.location.clone(),
+            delivery: a.source.delivery.clone(),
+            claimed_at: Utc::now(),
+            extra: BTreeMap::new(),
+        };
+        let key = claim_key(&a);
+        l.store()
+            .create(&key, &encode(&key, &orphan).unwrap())
+            .await
+            .unwrap();
+        let b = l
+            .create_batch(delivered(new_batch("t", SHA_B, "s3://b/t/b/"), "v2"))
+            .await
+            .unwrap();
+        assert_eq!(b.record().arrival_seq, 2);
+        let repaired = l.create_batch(a.clone()).await.unwrap();
+        assert!(repaired.is_created());
+        assert_eq!(repaired.record().arrival_seq, 3, "it arrives now");
+        let listed: Vec<String> = l
+            .list_batches("t")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.source.location)
+            .collect();
+        assert_eq!(listed, ["s3://b/t/b/", "s3://b/t/a/"]);
+        let again = l.create_batch(a).await.unwrap();
+        assert_eq!(
+            again,
+            CreateOutcome::AlreadyKnown(repaired.record().clone())
+        );
+        assert_eq!(
+            l.get_batch(&orphan.batch).await.unwrap(),
+            None,
+            "nothing is left at the claim's old place"
+        );
     }
 
     #[tokio::test]
