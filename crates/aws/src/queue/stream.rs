@@ -141,9 +141,11 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             files: BTreeMap::new(),
         };
         // Until the batch is recorded nothing else knows it exists, so its message is kept (the
-        // heartbeat hides it and blocks its group) while a transient failure is retried here:
-        // released, it would spend one receive per retry until the dead-letter queue took it,
-        // and the tenant's later batches would go to Canvas before it.
+        // heartbeat hides it and blocks its group) while a transient failure is retried here,
+        // for `unrecorded_patience`: released at once, it would spend one receive per retry
+        // until the dead-letter queue took it, and the tenant's later batches would go to Canvas
+        // before it.
+        let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         let (fetched, rec) = loop {
             match self
@@ -155,7 +157,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
                 Err(Unrecorded::Release(d)) => return Err(d),
                 Err(Unrecorded::Retry(why)) => {
                     attempt += 1;
-                    self.pause_unrecorded(attempt, &why).await?;
+                    self.pause_unrecorded(attempt, started, &why).await?;
                     self.fresh_dir_at(dir)?;
                 }
             }
@@ -228,14 +230,25 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     }
 
     /// Waits before fetching and recording an unrecorded batch again: doubling from one second
-    /// up to `retry_after`. The message is released instead when the worker is stopping or the
-    /// wait would pass the handling's deadline (a Lambda invocation's end).
-    async fn pause_unrecorded(&self, attempt: u32, why: &str) -> Result<(), Disposition> {
+    /// up to `retry_after`. The message is released instead when the worker is stopping, the
+    /// retries `started` `unrecorded_patience` ago, or the wait would pass the handling's
+    /// deadline (a Lambda invocation's end).
+    async fn pause_unrecorded(
+        &self,
+        attempt: u32,
+        started: tokio::time::Instant,
+        why: &str,
+    ) -> Result<(), Disposition> {
         let pause = Duration::from_secs(1u64 << attempt.min(6)).min(self.settings.retry_after);
-        if let Some(until) = self.settings.wait.until
-            && tokio::time::Instant::now() + pause >= until
-        {
+        let end = tokio::time::Instant::now() + pause;
+        if self.settings.wait.until.is_some_and(|until| end >= until) {
             return Err(self.release(format!("{why} (no time left to try again)")));
+        }
+        if end >= started + self.settings.unrecorded_patience {
+            return Err(self.release(format!(
+                "{why} (tried for {} s; the message comes back)",
+                started.elapsed().as_secs()
+            )));
         }
         tracing::warn!(attempt, retry_in_ms = pause.as_millis() as u64, %why, "the batch is not recorded yet; trying again while its message waits");
         tokio::select! {

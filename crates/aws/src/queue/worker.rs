@@ -33,6 +33,10 @@ pub struct WorkerSettings {
     /// How long it stays hidden when only a person can make its batch pass (a refused token or
     /// permission, an unknown account, a contradictory configuration): see `release_after`.
     pub operator_retry_after: Duration,
+    /// How long a batch that cannot be fetched or recorded yet (S3 or the ledger failing for
+    /// now) is retried while its message waits, before the message is released (each release
+    /// spends one of its receives: see `stream::record_and_run`).
+    pub unrecorded_patience: Duration,
     /// Exit once a receive comes back empty and no parked work is left.
     pub until_empty: bool,
     /// Exit after this many messages that carried a batch.
@@ -57,6 +61,7 @@ impl Default for WorkerSettings {
             cap_margin: Duration::from_secs(600),
             retry_after: Duration::from_secs(60),
             operator_retry_after: Duration::from_secs(900),
+            unrecorded_patience: Duration::from_secs(900),
             until_empty: false,
             max_batches: None,
             work_dir: std::env::temp_dir().join("canvas-sis-work"),
