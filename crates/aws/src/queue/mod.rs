@@ -12,8 +12,12 @@
 //! - **deleted** when every batch it carried has a recorded terminal outcome or is parked in the
 //!   ledger, or when it carried no batch (test event, other objects, other S3 events);
 //! - **released** (made visible again, after a delay) when a batch could not be finished now —
-//!   Canvas unreachable, still importing at the wait deadline, an S3 hiccup, a stop signal, the
-//!   12-hour visibility cap near; the next receive resumes from the ledger and never uploads twice;
+//!   Canvas unreachable, still importing at the wait deadline, a stop signal, the 12-hour
+//!   visibility cap near; the next receive resumes from the ledger and never uploads twice. An
+//!   S3 or ledger hiccup before the batch is recorded does not release it: fetching and
+//!   recording are retried while the message waits (up to `unrecorded_patience`), since a
+//!   release spends one of its receives and a dead-lettered, unrecorded batch would lose its
+//!   place behind later uploads;
 //! - **poison** ([`poison`]): recorded in the ledger, copied to the dead-letter queue if the queue
 //!   has one, then deleted — it never blocks its group forever.
 //!
