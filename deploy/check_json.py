@@ -44,7 +44,7 @@ POLICY = "deploy/iam/worker-policy.json"
 # What the worker calls (crates/aws/src/ledger/, crates/aws/src/store/, crates/aws/src/queue/sqs.rs), plus the
 # token read of the Lambda mode and the SNS notifications.
 WORKER_ACTIONS = {
-    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket",
+    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket", "s3:ListBucketVersions",
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl", "sqs:SendMessage",
     "kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue", "sns:Publish",

@@ -1,7 +1,9 @@
 # The worker's permissions, least privilege, shared by every place it runs (ECS task role, Lambda
 # execution role, an EKS role through outputs.worker_policy_json):
 #   drop bucket   read the tenants' prefixes (GetObject, GetObjectVersion: a batch is fetched at
-#                 the version its event names; ListBucket on those prefixes)
+#                 the version its event names; ListBucket on those prefixes, and
+#                 ListBucketVersions: a folder's CSV is read at the version its manifest's
+#                 sha256 names)
 #   state bucket  read and write the ledger prefix (GetObject, PutObject, ListBucket on it)
 #   queue         receive, delete, change visibility, read attributes (the redrive policy)
 #   DLQ           send (poison messages are copied there before they are deleted)
@@ -25,7 +27,7 @@ data "aws_iam_policy_document" "worker" {
 
   statement {
     sid       = "ListTheDropPrefixes"
-    actions   = ["s3:ListBucket"]
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
     resources = [aws_s3_bucket.this["drop"].arn]
     condition {
       test     = "StringLike"

@@ -654,3 +654,83 @@ async fn a_zip_deleted_after_its_event_is_gone_even_though_its_version_is_kept()
     let e = got.expect_err("a deletion means: do not import");
     assert!(matches!(e, FetchError::Gone { .. }), "{e}");
 }
+
+/// Puts `main/daily/users.csv` with `users` and a manifest listing it with its sha256; returns
+/// the manifest's version.
+async fn put_daily_export(m: &Moto, users: &[u8]) -> String {
+    put_returning(m, "main/daily/users.csv", users).await;
+    let manifest = format!(
+        r#"{{"files":[{{"name":"users.csv","sha256":"{}"}}]}}"#,
+        sha(users)
+    );
+    put_returning(m, "main/daily/manifest.json", manifest.as_bytes())
+        .await
+        .0
+        .expect("a versioned bucket")
+}
+
+/// An SIS writing every export to one folder: Monday's batch fetched only after Tuesday's export
+/// landed reads Monday's bytes (the version its manifest's sha256 names), not Tuesday's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_a_folder_written_again_is_read_at_the_versions_its_manifest_digests_name()
+{
+    let (m, s3) = setup().await;
+    m.enable_versioning(BUCKET).await;
+    let monday = put_daily_export(&m, b"user_id\nmonday\n").await;
+    let tuesday = put_daily_export(&m, b"user_id\ntuesday\n").await;
+    for (manifest, users) in [(monday, "monday"), (tuesday, "tuesday")] {
+        let pin = Pin {
+            version_id: Some(manifest),
+            ..Pin::default()
+        };
+        let (dir, got) = fetch_pinned(&s3, "main/daily/manifest.json", &pin).await;
+        let f = got.expect("fetched");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("users.csv")).unwrap(),
+            format!("user_id\n{users}\n")
+        );
+        assert_eq!(
+            f.files[0].sha256,
+            sha(format!("user_id\n{users}\n").as_bytes())
+        );
+    }
+}
+
+/// Tuesday's manifest written before Tuesday's file, over Monday's: the fetch waits for the
+/// bytes the manifest names rather than take Monday's file for Tuesday's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_written_over_an_older_export_before_its_files_waits_for_its_own_bytes() {
+    let (m, s3) = setup().await;
+    m.enable_versioning(BUCKET).await;
+    put_daily_export(&m, b"user_id\nmonday\n").await;
+    let tuesday = b"user_id\ntuesday\n";
+    let manifest = format!(
+        r#"{{"files":[{{"name":"users.csv","sha256":"{}"}}]}}"#,
+        sha(tuesday)
+    );
+    let version = put_returning(&m, "main/daily/manifest.json", manifest.as_bytes())
+        .await
+        .0;
+    let late = m.s3().await;
+    let uploader = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        late.put_object()
+            .bucket(BUCKET)
+            .key("main/daily/users.csv")
+            .body(tuesday.to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    });
+    let pin = Pin {
+        version_id: version,
+        ..Pin::default()
+    };
+    let (dir, got) = fetch_pinned(&s3, "main/daily/manifest.json", &pin).await;
+    uploader.await.unwrap();
+    got.expect("fetched once its file came");
+    assert_eq!(
+        std::fs::read(dir.path().join("users.csv")).unwrap(),
+        tuesday
+    );
+}

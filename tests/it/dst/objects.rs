@@ -236,6 +236,29 @@ impl ObjectStore for SimObjects {
         })
     }
 
+    fn versions<'a>(
+        &'a self,
+        _bucket: &'a str,
+        key: &'a str,
+        location: &'a str,
+    ) -> StoreFuture<'a, Vec<String>> {
+        boxed(async move {
+            self.call("ListObjectVersions", location).await?;
+            let keys = self.0.keys.lock().unwrap();
+            Ok(keys
+                .get(key)
+                .map(|versions| {
+                    versions
+                        .iter()
+                        .rev()
+                        .filter(|v| v.body.is_some())
+                        .map(|v| v.id.clone())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
     fn list<'a>(
         &'a self,
         _bucket: &'a str,

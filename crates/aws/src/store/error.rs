@@ -154,6 +154,7 @@ impl FetchError {
 pub(crate) enum Op {
     GetObject,
     ListObjectsV2,
+    ListObjectVersions,
 }
 
 impl Op {
@@ -161,6 +162,7 @@ impl Op {
         match self {
             Op::GetObject => "GetObject",
             Op::ListObjectsV2 => "ListObjectsV2",
+            Op::ListObjectVersions => "ListObjectVersions",
         }
     }
 
@@ -168,6 +170,7 @@ impl Op {
         match self {
             Op::GetObject => "s3:GetObject and s3:GetObjectVersion",
             Op::ListObjectsV2 => "s3:ListBucket",
+            Op::ListObjectVersions => "s3:ListBucketVersions",
         }
     }
 }

@@ -16,14 +16,18 @@
 //! Which state of an object is read is pinned ([`Pin`]): the version the event named, or else
 //! the current object only while its ETag is still the event's — so an overwritten key is never
 //! mistaken for the version its event announced (drop bucket versioning is required; without
-//! it, an overwritten object is [`FetchError::Overwritten`]). The version of every object read
-//! comes back in [`Fetched::versions`], so the batch can be fetched again exactly as it was.
+//! it, an overwritten object is [`FetchError::Overwritten`]). A folder's CSVs are not named by
+//! the event: one whose manifest lists its sha256 is read at the version with those bytes, even
+//! when the folder was written again since (`digest`); others as they are now. The version of
+//! every object read comes back in [`Fetched::versions`], so the batch can be fetched again
+//! exactly as it was.
 //!
 //! What this module deliberately does not do: delete or move objects in the bucket (inputs stay
 //! until the outcome is recorded, invariant 3), open the zip (collect does, with its zip-slip
 //! and zip-bomb checks), validate CSV contents, or retry — a [`FetchError`] says whether a retry
 //! can help and the caller decides when.
 
+mod digest;
 mod download;
 pub mod error;
 mod listing;
@@ -214,6 +218,7 @@ impl S3Batches {
         dest: &Path,
         policy: &FetchPolicy,
     ) -> Result<Fetched, FetchError> {
+        let started = tokio::time::Instant::now();
         let location = url(&self.bucket, prefix);
         let read = match marker {
             FolderMarker::Manifest => {
@@ -245,10 +250,29 @@ impl S3Batches {
         if listed.is_empty() {
             return Err(FetchError::Empty { location });
         }
-        let files = self
+        let mut files = self
             .download_all(prefix, &listed, pin, dest, policy, &mut versions)
             .await?;
         if let Some(r) = &read {
+            // A file the manifest gives a digest for, read as it is now with other bytes: the key
+            // was written again since (`digest`), unless this fetch is of recorded versions.
+            for file in &mut files {
+                let want = r
+                    .manifest
+                    .files
+                    .iter()
+                    .flatten()
+                    .find(|f| f.name == file.name)
+                    .and_then(|f| f.sha256.as_deref().map(str::trim));
+                if let Some(want) = want
+                    && !file.sha256.eq_ignore_ascii_case(want)
+                    && !pin.files.contains_key(&file.name)
+                {
+                    *file = self
+                        .at_digest(prefix, file, want, dest, policy, &mut versions, started)
+                        .await?;
+                }
+            }
             check_digests(&location, &r.manifest, &files)?;
         }
         let mut out = fetched(dest.to_owned(), files, location, "s3-folder");

@@ -1,6 +1,6 @@
 //! The object-store port of batch fetching: what [`S3Batches`](super::S3Batches) asks of the
 //! drop bucket — read one object (a version, or the current one while its ETag holds), say
-//! whether a key still has a current object, list a folder's top level. [`S3Objects`](super::S3Objects)
+//! whether a key still has a current object, list a key's versions, list a folder's top level. [`S3Objects`](super::S3Objects)
 //! speaks it to S3; a test speaks it from memory, so that the cloud worker's fetches run on a
 //! simulated clock, with versions, overwrites and late files decided by a seed.
 //!
@@ -59,6 +59,14 @@ pub trait ObjectStore: Send + Sync + Debug {
 
     /// `Ok` while the key has a current object; [`FetchError::Gone`] once it was deleted.
     fn head<'a>(&'a self, bucket: &'a str, key: &'a str, location: &'a str) -> StoreFuture<'a, ()>;
+
+    /// The versions of `key` that hold bytes (delete markers left out), newest first.
+    fn versions<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        location: &'a str,
+    ) -> StoreFuture<'a, Vec<String>>;
 
     /// Every object directly under `prefix` (ending in `/`; sub-folders left out), in key order.
     fn list<'a>(

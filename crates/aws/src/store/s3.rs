@@ -1,6 +1,7 @@
 //! [`S3Objects`]: the object-store port spoken to S3 — `GetObject` (by version, or with
-//! `If-Match` on the event's ETag), `HeadObject`, and one `ListObjectsV2` walk with delimiter
-//! `/`, every page followed. Every SDK error becomes a [`FetchError`] in `error::from_sdk`.
+//! `If-Match` on the event's ETag), `HeadObject`, `ListObjectVersions` of one key (its first
+//! page: the newest thousand versions), and one `ListObjectsV2` walk with delimiter `/`, every
+//! page followed. Every SDK error becomes a [`FetchError`] in `error::from_sdk`.
 
 use aws_sdk_s3::Client;
 use futures_util::StreamExt as _;
@@ -69,6 +70,30 @@ impl ObjectStore for S3Objects {
                 .await
                 .map(drop)
                 .map_err(|e| from_sdk(e, Op::GetObject, location))
+        })
+    }
+
+    fn versions<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        location: &'a str,
+    ) -> StoreFuture<'a, Vec<String>> {
+        boxed(async move {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(key)
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, Op::ListObjectVersions, location))?;
+            Ok(out
+                .versions()
+                .iter()
+                .filter(|v| v.key() == Some(key))
+                .filter_map(|v| real_version(v.version_id()).map(str::to_owned))
+                .collect())
         })
     }
 
