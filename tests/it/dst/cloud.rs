@@ -53,6 +53,11 @@ pub struct CloudPlan {
     pub(super) max_receives: u32,
     pub(super) queue: QueueFaults,
     pub(super) objects: ObjectFaults,
+    /// Per batch: the folder it is written to (`b<folder>/`): its own, or the previous batch's
+    /// (an SIS that writes every export to one folder, overwriting the last).
+    pub(super) folders: Vec<usize>,
+    /// Per batch: its manifest lists each file's sha256 (always, when its folder is shared).
+    pub(super) digests: Vec<bool>,
 }
 
 impl CloudPlan {
@@ -60,7 +65,7 @@ impl CloudPlan {
         let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
         let p_late = pick(rng, &[0.0, 0.3, 1.0]);
         let p_dup = pick(rng, &[0.0, 0.3, 1.0]);
-        CloudPlan {
+        let mut plan = CloudPlan {
             late_files: (0..batches)
                 .map(|_| (rng.f64() < p_late).then(|| Duration::from_millis(rng.u64(0..=4000))))
                 .collect(),
@@ -88,7 +93,30 @@ impl CloudPlan {
                 p_unavailable: pick(rng, &[0.0, 0.05, 0.2]),
                 p_cut_body: pick(rng, &[0.0, 0.05, 0.2]),
             },
+            folders: Vec::new(),
+            digests: Vec::new(),
+        };
+        let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
+        for n in 0..batches {
+            let folder = match plan.folders.last() {
+                Some(last) if rng.f64() < p_reuse => *last,
+                _ => n,
+            };
+            plan.folders.push(folder);
         }
+        let p_digest = pick(rng, &[0.0, 0.5, 1.0]);
+        plan.digests = (0..batches)
+            .map(|n| {
+                let shared = plan
+                    .folders
+                    .iter()
+                    .filter(|f| **f == plan.folders[n])
+                    .count()
+                    > 1;
+                rng.f64() < p_digest || shared
+            })
+            .collect();
+        plan
     }
 }
 
@@ -102,6 +130,9 @@ pub struct Cloud {
     pub(super) runtimes: Vec<TenantRuntime>,
     /// Events still to be delivered again.
     pub(super) pending: AtomicUsize,
+    /// Per batch, once uploaded: its manifest's key and what the put answered (what its event
+    /// announced, and announces again when EventBridge delivers it twice).
+    pub(super) sent: std::sync::Mutex<Vec<Option<(String, super::objects::Put)>>>,
     /// Whether the operator redrove a message from the dead-letter queue.
     pub(super) redriven: AtomicBool,
 }
@@ -131,6 +162,7 @@ impl Cloud {
         let objects = SimObjects::new(rng.u64(..), plan.objects.clone(), trace.clone());
         let (router, runtimes) = tenant_runtimes(canvas, blackout);
         let pending = plan.duplicates.iter().flatten().count();
+        let sent = std::sync::Mutex::new(vec![None; plan.folders.len()]);
         Cloud {
             plan,
             queue,
@@ -139,6 +171,7 @@ impl Cloud {
             router,
             runtimes,
             pending: AtomicUsize::new(pending),
+            sent,
             redriven: AtomicBool::new(false),
         }
     }
@@ -193,17 +226,30 @@ pub(super) fn event(n: usize, key: &str, put: &super::objects::Put) -> String {
     .to_string()
 }
 
-/// Uploads batch `n` as a folder closed by a manifest listing its files, and sends the
-/// manifest's event; with `late`, the files come that long after the manifest.
+/// Uploads batch `n` into folder `b<folder>/`, closed by a manifest listing its files (with
+/// their sha256 if `digests`), and sends the manifest's event; with `late`, the files come that
+/// long after the manifest. Returns the manifest's key and its put.
 pub(super) async fn upload(
     objects: &SimObjects,
     queue: &SimQueue,
-    n: usize,
+    (n, folder): (usize, usize),
     users: &str,
     late: Option<Duration>,
-) {
-    let manifest = json!({"files": [{"name": "users.csv"}, {"name": "courses.csv"}]});
-    let prefix = format!("{TENANT}/b{n}/");
+    digests: bool,
+) -> (String, super::objects::Put) {
+    let listed = |name: &str, body: &str| {
+        let sha = {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest(body.as_bytes()))
+        };
+        if digests {
+            json!({"name": name, "sha256": sha})
+        } else {
+            json!({"name": name})
+        }
+    };
+    let manifest = json!({"files": [listed("users.csv", users), listed("courses.csv", COURSES)]});
+    let prefix = format!("{TENANT}/b{folder}/");
     let files = || {
         objects.put(&format!("{prefix}users.csv"), users.as_bytes());
         objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
@@ -218,6 +264,7 @@ pub(super) async fn upload(
         tokio::time::sleep(after).await;
         files();
     }
+    (key, put)
 }
 
 /// A worker's settings in the simulation: short waits, the plan's visibility and lease.
@@ -294,9 +341,21 @@ impl World {
             std::fs::write(dir.join("users.csv"), &users).unwrap();
             std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
             let late = cloud.plan.late_files[n];
-            upload(&cloud.objects, &cloud.queue, n, &users, late).await;
-            self.trace
-                .log(format!("arrival: b{n} uploaded (files late by {late:?})"));
+            let folder = cloud.plan.folders[n];
+            let digests = cloud.plan.digests[n];
+            let sent = upload(
+                &cloud.objects,
+                &cloud.queue,
+                (n, folder),
+                &users,
+                late,
+                digests,
+            )
+            .await;
+            cloud.sent.lock().unwrap()[n] = Some(sent);
+            self.trace.log(format!(
+                "arrival: b{n} uploaded to b{folder}/ (files late by {late:?}, digests {digests})"
+            ));
         }
     }
 
@@ -315,12 +374,10 @@ impl World {
         let start = tokio::time::Instant::now();
         for (when, n) in sends {
             tokio::time::sleep_until(start + when).await;
-            let key = format!("{TENANT}/b{n}/manifest.json");
-            // The event as first sent: the manifest's first version.
-            let first = cloud
-                .objects
-                .first_put(&key)
-                .expect("the manifest was uploaded before its event is sent again");
+            // The event as first sent.
+            let Some((key, first)) = cloud.sent.lock().unwrap()[n].clone() else {
+                panic!("b{n}'s event is delivered again before it was first sent");
+            };
             let event = event(n, &key, &first);
             self.trace
                 .log(format!("eventbridge: the event of b{n} delivered again"));

@@ -113,20 +113,6 @@ impl SimObjects {
         }
     }
 
-    /// The answer of the first put of `key` (what its first event announced).
-    pub fn first_put(&self, key: &str) -> Option<Put> {
-        let keys = self.0.keys.lock().unwrap();
-        let v = keys.get(key)?.first()?;
-        let body = v.body.as_ref()?;
-        let n: u64 = v.id.trim_start_matches('v').parse().ok()?;
-        Some(Put {
-            version_id: v.id.clone(),
-            etag: v.etag.clone(),
-            sequencer: format!("{n:016X}"),
-            size: body.len() as u64,
-        })
-    }
-
     async fn call(&self, op: &str, location: &str) -> Result<ObjectFaults, FetchError> {
         let faults = self.0.faults.lock().unwrap().clone();
         let max = faults.latency.as_millis() as u64;

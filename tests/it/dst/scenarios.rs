@@ -62,9 +62,9 @@ fn a_batch_the_bucket_cannot_serve_for_a_while_keeps_its_place_and_its_message()
         objects.outage("main/b0/", Duration::from_secs(60));
         let stop = CancellationToken::new();
         let arrivals = async {
-            upload(&objects, &queue, 0, &users[0], None).await;
+            upload(&objects, &queue, (0, 0), &users[0], None, false).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            upload(&objects, &queue, 1, &users[1], None).await;
+            upload(&objects, &queue, (1, 1), &users[1], None, false).await;
             tokio::time::sleep(Duration::from_secs(300)).await;
             stop.cancel();
         };

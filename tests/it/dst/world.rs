@@ -177,9 +177,15 @@ impl World {
         }
     }
 
-    /// Which batch of the plan a record is: its location ends in `b<n>` (a folder) or `b<n>/`
-    /// (an S3 prefix).
+    /// Which batch of the plan a record is: by the digest of the `users.csv` it read (batches
+    /// may share an S3 folder), else by its location, which ends in `b<n>` (a folder).
     pub(super) fn index_of(&self, rec: &BatchRecord) -> Option<usize> {
+        if let Some(users) = rec.source.files.iter().find(|f| f.name == "users.csv") {
+            use sha2::{Digest, Sha256};
+            return (0..self.plan.batches).find(|n| {
+                hex::encode(Sha256::digest(self.users_of(*n).as_bytes())) == users.sha256
+            });
+        }
         let last = rec
             .source
             .location
