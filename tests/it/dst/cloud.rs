@@ -58,6 +58,9 @@ pub struct CloudPlan {
     pub(super) folders: Vec<usize>,
     /// Per batch: its manifest lists each file's sha256 (always, when its folder is shared).
     pub(super) digests: Vec<bool>,
+    /// Per batch: a zip (`b<folder>.zip`, overwritten when the folder is shared) rather than a
+    /// folder closed by a manifest.
+    pub(super) zips: Vec<bool>,
 }
 
 impl CloudPlan {
@@ -95,6 +98,7 @@ impl CloudPlan {
             },
             folders: Vec::new(),
             digests: Vec::new(),
+            zips: Vec::new(),
         };
         let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
         for n in 0..batches {
@@ -116,6 +120,8 @@ impl CloudPlan {
                 rng.f64() < p_digest || shared
             })
             .collect();
+        let p_zip = pick(rng, &[0.0, 0.3, 1.0]);
+        plan.zips = (0..batches).map(|_| rng.f64() < p_zip).collect();
         plan
     }
 }
@@ -133,6 +139,8 @@ pub struct Cloud {
     /// Per batch, once uploaded: its manifest's key and what the put answered (what its event
     /// announced, and announces again when EventBridge delivers it twice).
     pub(super) sent: std::sync::Mutex<Vec<Option<(String, super::objects::Put)>>>,
+    /// The sha256 of each zip uploaded, and its batch: a zip batch's record names only its zip.
+    pub(super) zipped: std::sync::Mutex<Vec<(String, usize)>>,
     /// Whether the operator redrove a message from the dead-letter queue.
     pub(super) redriven: AtomicBool,
 }
@@ -172,6 +180,7 @@ impl Cloud {
             runtimes,
             pending: AtomicUsize::new(pending),
             sent,
+            zipped: Default::default(),
             redriven: AtomicBool::new(false),
         }
     }
@@ -267,6 +276,36 @@ pub(super) async fn upload(
     (key, put)
 }
 
+/// Uploads batch `n` as the zip `b<folder>.zip` and sends its event. Returns the zip's key, its
+/// put and the sha256 of its bytes.
+pub(super) fn upload_zip(
+    objects: &SimObjects,
+    queue: &SimQueue,
+    (n, folder): (usize, usize),
+    users: &str,
+) -> (String, super::objects::Put, String) {
+    // A fixed entry time: the same seed uploads the same bytes.
+    let zip = {
+        use std::io::Write as _;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts =
+            zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
+        for (name, body) in [("users.csv", users), ("courses.csv", COURSES)] {
+            w.start_file(name, opts).unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let key = format!("{TENANT}/b{folder}.zip");
+    let put = objects.put(&key, &zip);
+    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    let sha = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(&zip))
+    };
+    (key, put, sha)
+}
+
 /// A worker's settings in the simulation: short waits, the plan's visibility and lease.
 pub(super) fn worker_settings(
     work_dir: std::path::PathBuf,
@@ -342,6 +381,14 @@ impl World {
             std::fs::write(dir.join("courses.csv"), COURSES).unwrap();
             let late = cloud.plan.late_files[n];
             let folder = cloud.plan.folders[n];
+            if cloud.plan.zips[n] {
+                let (key, put, sha) = upload_zip(&cloud.objects, &cloud.queue, (n, folder), &users);
+                cloud.zipped.lock().unwrap().push((sha, n));
+                cloud.sent.lock().unwrap()[n] = Some((key, put));
+                self.trace
+                    .log(format!("arrival: b{n} uploaded as b{folder}.zip"));
+                continue;
+            }
             let digests = cloud.plan.digests[n];
             let sent = upload(
                 &cloud.objects,

@@ -180,6 +180,16 @@ impl World {
     /// Which batch of the plan a record is: by the digest of the `users.csv` it read (batches
     /// may share an S3 folder), else by its location, which ends in `b<n>` (a folder).
     pub(super) fn index_of(&self, rec: &BatchRecord) -> Option<usize> {
+        if let Some(cloud) = &self.cloud
+            && let [zip] = rec.source.files.as_slice()
+            && zip.name.ends_with(".zip")
+        {
+            let zipped = cloud.zipped.lock().unwrap();
+            return zipped
+                .iter()
+                .find(|(sha, _)| *sha == zip.sha256)
+                .map(|(_, n)| *n);
+        }
         if let Some(users) = rec.source.files.iter().find(|f| f.name == "users.csv") {
             use sha2::{Digest, Sha256};
             return (0..self.plan.batches).find(|n| {
