@@ -29,8 +29,8 @@ git worktree add -q --detach "$tree" HEAD
 trap 'git -C "$root" worktree remove --force "$tree" 2>/dev/null || true' EXIT
 export CARGO_TARGET_DIR=$root/target/mutants/target
 
-# One simulation run in the tree as it is now: prints "caught <seed> <position> <breach>" or
-# "clean".
+# One simulation run in the tree as it is now (both worlds: folder and cloud): prints
+# "caught <world> <seed> <position> <breach>" or "clean".
 simulate() {
   local log=$1
   if (cd "$tree" && SIM_SEEDS=$seeds cargo test -q --locked --test it -- dst::every >"$log" 2>&1); then
@@ -47,7 +47,9 @@ simulate() {
   seed=$(sed -E 's/^dst: seed ([0-9]+) .*/\1/' <<<"$line")
   position=$(sed -E 's/.*seed number ([0-9]+) of the run.*/\1/' <<<"$line")
   breach=$(grep -A1 -m1 '^dst: seed [0-9]* breaks' "$log" | tail -1 | sed -E 's/^ +//' | cut -c1-110)
-  echo "caught $seed $position $breach"
+  local world=folder
+  if grep -m1 '^replay: ' "$log" | grep -q every_cloud_seed; then world=cloud; fi
+  echo "caught $world $seed $position $breach"
 }
 
 echo "baseline (no mutation), $seeds seeds ..."
@@ -57,7 +59,7 @@ if [ "$base" != clean ]; then
   exit 2
 fi
 
-printf '\n| mutation | caught by seed | seeds run until caught | first breach |\n|---|---|---|---|\n' >"$logs/table.md"
+printf '\n| mutation | world | caught by seed | seeds run until caught | first breach |\n|---|---|---|---|---|\n' >"$logs/table.md"
 missed=0
 for patch in "${patches[@]}"; do
   name=$(basename "$patch" .patch)
@@ -67,12 +69,12 @@ for patch in "${patches[@]}"; do
   result=$(simulate "$logs/$name.log")
   case $result in
     caught*)
-      read -r _ seed position breach <<<"$result"
-      echo "| $name | $seed | $position | $breach |" >>"$logs/table.md"
+      read -r _ world seed position breach <<<"$result"
+      echo "| $name | $world | $seed | $position | $breach |" >>"$logs/table.md"
       ;;
     *)
       missed=$((missed + 1))
-      echo "| $name | NOT CAUGHT in $seeds seeds | - | $result |" >>"$logs/table.md"
+      echo "| $name | - | NOT CAUGHT in $seeds seeds | - | $result |" >>"$logs/table.md"
       ;;
   esac
 done
