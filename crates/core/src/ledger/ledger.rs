@@ -731,27 +731,32 @@ mod tests {
         assert_eq!(l.list_batches("t").await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn a_claim_without_its_batch_record_is_repaired_by_the_next_caller() {
-        let l = ledger();
-        // A crash between claim and record: write the claim by hand.
-        let new = new_batch("t", SHA_A, "inbox/t/1");
-        let seq = l.next_arrival_seq("t").await.unwrap();
+    /// The claim of `new`, written as a worker that died before writing its record left it.
+    async fn orphan_claim(l: &Ledger<MemoryStore>, new: &NewBatch) -> ClaimRecord {
+        let seq = l.next_arrival_seq(&new.tenant).await.unwrap();
         let claim = ClaimRecord {
             schema: SCHEMA_VERSION,
-            batch: BatchId::new("t", seq, SHA_A).unwrap(),
+            batch: BatchId::new(&new.tenant, seq, &new.content_sha256).unwrap(),
             arrival_seq: seq,
-            content_sha256: SHA_A.into(),
-            location: "inbox/t/1".into(),
-            delivery: None,
+            content_sha256: new.content_sha256.clone(),
+            location: new.source.location.clone(),
+            delivery: new.source.delivery.clone(),
             claimed_at: Utc::now(),
             extra: BTreeMap::new(),
         };
-        let key = claim_key(&new);
+        let key = claim_key(new);
         l.store()
             .create(&key, &encode(&key, &claim).unwrap())
             .await
             .unwrap();
+        claim
+    }
+
+    #[tokio::test]
+    async fn a_claim_without_its_batch_record_is_repaired_by_the_next_caller() {
+        let l = ledger();
+        let new = new_batch("t", SHA_A, "inbox/t/1");
+        let claim = orphan_claim(&l, &new).await;
         let out = l.create_batch(new.clone()).await.unwrap();
         assert!(out.is_created());
         assert_eq!(out.record().id, claim.batch);
@@ -772,22 +777,7 @@ mod tests {
     async fn in_order_a_claim_repaired_after_a_later_batch_was_recorded_arrives_after_it() {
         let l = ledger();
         let a = delivered(new_batch("t", SHA_A, "s3://b/t/a/"), "v1");
-        let seq = l.next_arrival_seq("t").await.unwrap();
-        let orphan = ClaimRecord {
-            schema: SCHEMA_VERSION,
-            batch: BatchId::new("t", seq, SHA_A).unwrap(),
-            arrival_seq: seq,
-            content_sha256: SHA_A.into(),
-            location: a.source.location.clone(),
-            delivery: a.source.delivery.clone(),
-            claimed_at: Utc::now(),
-            extra: BTreeMap::new(),
-        };
-        let key = claim_key(&a);
-        l.store()
-            .create(&key, &encode(&key, &orphan).unwrap())
-            .await
-            .unwrap();
+        let orphan = orphan_claim(&l, &a).await;
         let b = l
             .create_batch(delivered(new_batch("t", SHA_B, "s3://b/t/b/"), "v2"))
             .await
