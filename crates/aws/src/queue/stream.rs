@@ -239,7 +239,8 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         started: tokio::time::Instant,
         why: &str,
     ) -> Result<(), Disposition> {
-        let pause = Duration::from_secs(1u64 << attempt.min(6)).min(self.settings.retry_after);
+        let pause = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6))
+            .min(self.settings.retry_after);
         let end = tokio::time::Instant::now() + pause;
         if self.settings.wait.until.is_some_and(|until| end >= until) {
             return Err(self.release(format!("{why} (no time left to try again)")));
