@@ -61,6 +61,9 @@ pub struct CloudPlan {
     /// Per batch: a zip (`b<folder>.zip`, overwritten when the folder is shared) rather than a
     /// folder closed by a manifest.
     pub(super) zips: Vec<bool>,
+    /// Per batch: a folder closed by a `READY` marker written after its CSVs, rather than by a
+    /// manifest (only a folder of its own whose files are not late: `READY` lists nothing).
+    pub(super) ready: Vec<bool>,
 }
 
 impl CloudPlan {
@@ -99,6 +102,7 @@ impl CloudPlan {
             folders: Vec::new(),
             digests: Vec::new(),
             zips: Vec::new(),
+            ready: Vec::new(),
         };
         let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
         for n in 0..batches {
@@ -122,6 +126,19 @@ impl CloudPlan {
             .collect();
         let p_zip = pick(rng, &[0.0, 0.3, 1.0]);
         plan.zips = (0..batches).map(|_| rng.f64() < p_zip).collect();
+        let p_ready = pick(rng, &[0.0, 0.5, 1.0]);
+        plan.ready = (0..batches)
+            .map(|n| {
+                let own = plan
+                    .folders
+                    .iter()
+                    .filter(|f| **f == plan.folders[n])
+                    .count()
+                    == 1;
+                let ready = rng.f64() < p_ready;
+                ready && own && !plan.zips[n] && plan.late_files[n].is_none()
+            })
+            .collect();
         plan
     }
 }
@@ -306,6 +323,23 @@ pub(super) fn upload_zip(
     (key, put, sha)
 }
 
+/// Uploads batch `n` as the folder `b<n>/`, its CSVs, then the `READY` marker whose event is
+/// sent. Returns the marker's key and its put.
+pub(super) fn upload_ready(
+    objects: &SimObjects,
+    queue: &SimQueue,
+    n: usize,
+    users: &str,
+) -> (String, super::objects::Put) {
+    let prefix = format!("{TENANT}/b{n}/");
+    objects.put(&format!("{prefix}users.csv"), users.as_bytes());
+    objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
+    let key = format!("{prefix}READY");
+    let put = objects.put(&key, b"");
+    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    (key, put)
+}
+
 /// A worker's settings in the simulation: short waits, the plan's visibility and lease.
 pub(super) fn worker_settings(
     work_dir: std::path::PathBuf,
@@ -387,6 +421,13 @@ impl World {
                 cloud.sent.lock().unwrap()[n] = Some((key, put));
                 self.trace
                     .log(format!("arrival: b{n} uploaded as b{folder}.zip"));
+                continue;
+            }
+            if cloud.plan.ready[n] {
+                let sent = upload_ready(&cloud.objects, &cloud.queue, n, &users);
+                cloud.sent.lock().unwrap()[n] = Some(sent);
+                self.trace
+                    .log(format!("arrival: b{n} uploaded to b{n}/, closed by READY"));
                 continue;
             }
             let digests = cloud.plan.digests[n];
