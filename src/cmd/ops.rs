@@ -201,6 +201,14 @@ async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyho
     for t in chosen_tenants(ledger, &args.tenant).await? {
         match operator::resume_by(ledger, &t, &operator_name()).await? {
             Resumed::AlreadyOpen => println!("tenant {t} was already open"),
+            Resumed::UndoHoldLifted { mark, gate } => println!(
+                "tenant {t}: the hold of an undo of batch {} is lifted (it stopped checking in at {}; \
+                 Canvas may not have finished restoring import {}: check it in Canvas). The tenant is now {}",
+                mark.batch,
+                mark.seen,
+                mark.import_id,
+                gate.describe()
+            ),
             Resumed::Acknowledged { halt, .. } => println!(
                 "tenant {t} resumed (it was halted by batch {}: {}); parked batches go on in arrival order",
                 halt.batch, halt.reason

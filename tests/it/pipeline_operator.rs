@@ -154,34 +154,90 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     assert!(matches!(err, OperatorError::NothingToUndo(_)), "{err}");
 }
 
+/// The operators' clock of these tests: the wall clock, moved on by [`later`].
+static AHEAD_SECS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn operators_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        + chrono::TimeDelta::seconds(AHEAD_SECS.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Moves [`operators_clock`] on by `secs`.
+fn later(secs: i64) {
+    AHEAD_SECS.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// An undo holds its tenant while Canvas restores, whatever an operator does meanwhile: a
+/// `pause` and `resume` lift only the pause, a `resume` of the hold itself is refused while the
+/// undo checks in, and nothing can be sent. A restore the undo gave up on keeps the tenant held
+/// (status says why) until a `resume` once the undo has been silent for a minute.
 #[tokio::test(flavor = "multi_thread")]
-async fn undo_pauses_the_tenant_while_canvas_restores_and_a_restore_left_unfinished_keeps_it_paused_saying_so()
- {
+async fn undo_holds_the_tenant_while_canvas_restores_whatever_an_operator_resumes_until_it_ends() {
     // A manual clock: Canvas's restore does not move until the test says so.
     let sim = Sim::manual().await;
     let client = client(&sim, ADMIN);
-    let ledger = Ledger::new(MemoryStore::new());
+    let ledger = Ledger::new(MemoryStore::new()).with_clock(operators_clock);
     let id = batch(&ledger, "b1").await;
     let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
     let canvas_json = sim.run_to_end(import).await;
     record_imported(&ledger, &id, import, canvas_json).await;
-    let err = operator::undo(
+    let undo = operator::undo(
         &ledger,
         &client,
         &AccountRef::Id(1),
         id.as_str(),
         RestoreOptions::default(),
-        Duration::from_secs(1),
-    )
-    .await
-    .unwrap_err();
+        Duration::from_secs(2),
+    );
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        operator::pause(&ledger, "main", "ops", "look")
+            .await
+            .unwrap();
+        let lifted = operator::resume(&ledger, "main").await;
+        let refused = operator::resume(&ledger, "main").await;
+        let state = canvas_sis::pipeline::gate::current(&ledger, "main", Default::default())
+            .await
+            .unwrap();
+        (lifted, refused, state)
+    };
+    let (undone, (lifted, refused, during)) = tokio::join!(undo, meanwhile);
+    assert!(
+        matches!(lifted, Err(OperatorError::UndoRunning { .. })),
+        "the undo's hold comes first: {lifted:?}"
+    );
+    let refused = refused.unwrap_err().to_string();
+    assert!(
+        refused.contains(&format!("undo of batch {id}")) && refused.contains("goes on by itself"),
+        "{refused}"
+    );
+    assert!(!during.is_open(), "{during:?}");
+    let err = undone.unwrap_err();
     assert!(matches!(err, OperatorError::RestoreTimeout { .. }), "{err}");
-    let gate = ledger.tenant("main").await.unwrap().gate;
-    let Gate::Paused { reason, .. } = &gate else {
-        panic!("the tenant must stay paused while the restore may still run: {gate:?}")
+    let state = canvas_sis::pipeline::gate::current(&ledger, "main", Default::default())
+        .await
+        .unwrap();
+    assert!(
+        state.describe().contains("HELD by an undo") && !state.is_open(),
+        "a restore the undo gave up on keeps the tenant held, saying so: {}",
+        state.describe()
+    );
+    assert!(matches!(
+        operator::resume(&ledger, "main").await,
+        Err(OperatorError::UndoRunning { .. })
+    ));
+    later(61);
+    let after = operator::resume(&ledger, "main").await.unwrap();
+    let operator::Resumed::UndoHoldLifted { gate, .. } = after else {
+        panic!("{after:?}")
     };
     assert!(
-        reason.contains(&format!("undo of batch {id}")) && reason.contains("interrupted"),
-        "{reason}"
+        gate.paused.is_some(),
+        "the operator's pause is still under it: {gate:?}"
     );
+    operator::resume(&ledger, "main").await.unwrap();
+    let open = canvas_sis::pipeline::gate::current(&ledger, "main", Default::default())
+        .await
+        .unwrap();
+    assert!(open.is_open(), "{open:?}");
 }

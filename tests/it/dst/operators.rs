@@ -3,7 +3,6 @@
 //! and the attentive operator of the healthy round. What they did that the invariants need
 //! (acknowledgments, approvals, an undo running) is remembered on the [`World`].
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use canvas_sis::canvas::{AccountRef, RestoreOptions};
@@ -112,9 +111,9 @@ impl World {
     }
 
     /// An operator who undoes the newest batch the stream imported, at the plan's moments of the
-    /// healthy round, while the workers send the rest. While Canvas restores, the tenant is
-    /// paused and nothing of it may be sent (the scripted Canvas checks every create); the
-    /// attentive operator does not resume meanwhile (`undoing`).
+    /// healthy round, while the workers send the rest. While Canvas restores, the tenant is held
+    /// and nothing of it may be sent (the scripted Canvas checks every create), though the
+    /// attentive operator goes on resuming whatever looks closed.
     pub(super) async fn undoer(&self) {
         for wait in &self.plan.undos {
             tokio::time::sleep(*wait).await;
@@ -133,7 +132,6 @@ impl World {
                 self.trace.log("operator: undo: nothing imported yet");
                 continue;
             };
-            self.undoing.store(true, Ordering::SeqCst);
             self.trace.log(format!("operator: undo {}", done.id));
             let undone = operator::undo(
                 &self.clean,
@@ -144,7 +142,6 @@ impl World {
                 Duration::from_secs(120),
             )
             .await;
-            self.undoing.store(false, Ordering::SeqCst);
             let said = undone.map_or_else(|e| e.to_string(), |_| "restored".into());
             self.trace
                 .log(format!("operator: undo {}: {said}", done.id));
@@ -187,7 +184,7 @@ impl World {
             let state = gate::current(&self.clean, TENANT, OnFailure::Halt)
                 .await
                 .unwrap();
-            if !state.is_open() && !self.undoing.load(Ordering::SeqCst) {
+            if !state.is_open() {
                 self.resume("healthy round").await;
             }
             self.approve_held("healthy round").await;

@@ -3,7 +3,6 @@
 //! `operators`.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,7 +49,6 @@ pub struct World {
     /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
     pub(super) acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
     /// Whether an operator's `undo` is running (its restore, with the tenant paused).
-    pub(super) undoing: AtomicBool,
     /// Every batch an operator approved past the mass-change guard, and when (simulated wall
     /// clock).
     pub(super) approved: Mutex<Vec<(chrono::DateTime<chrono::Utc>, BatchId)>>,
@@ -104,7 +102,6 @@ impl World {
             rng: Mutex::new(rng),
             acks: Mutex::new(Vec::new()),
             approved: Mutex::new(Vec::new()),
-            undoing: AtomicBool::new(false),
             noise: Mutex::new(Vec::new()),
             inputs: tempfile::tempdir().unwrap(),
             work: (0..plan.workers)

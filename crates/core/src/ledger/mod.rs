@@ -36,6 +36,6 @@ pub use memory::MemoryStore;
 pub use record::{
     AcceptedStats, Acknowledgement, ArchiveRefs, BatchId, BatchRecord, BatchSource, Failure,
     FileIdentity, Gate, Halt, KindCounts, KindStats, MessageRelease, NewBatch, PostedFile, Restore,
-    Stage, StageChange, SubmitLease, TenantRecord, ZipDigest, content_hash,
+    RestoreMark, Stage, StageChange, SubmitLease, TenantRecord, ZipDigest, content_hash,
 };
 pub use store::{LedgerStore, Version};

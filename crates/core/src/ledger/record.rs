@@ -833,6 +833,10 @@ pub struct TenantRecord {
     /// halt lost between the two writes is recorded again by the next run of the tenant.
     #[serde(default)]
     pub halt: Option<Halt>,
+    /// An undo restoring one of the tenant's imports in Canvas: nothing of the tenant is sent
+    /// while it is set (`canvas-sis undo` sets it, renews it and clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restoring: Option<RestoreMark>,
     pub updated_at: DateTime<Utc>,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
@@ -849,6 +853,7 @@ impl TenantRecord {
             next_arrival_seq: 1,
             last_accepted: None,
             halt: None,
+            restoring: None,
             updated_at: now,
             extra: BTreeMap::new(),
         }
@@ -877,6 +882,19 @@ impl TenantRecord {
             self.gate = Gate::Open;
         }
     }
+}
+
+/// An undo under way: Canvas restoring the import of `batch`. `seen` is when the undo last said
+/// it was alive (it renews the mark while it follows the restore); a mark left by an undo that
+/// died still holds the tenant, until an operator's `resume` lifts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreMark {
+    pub batch: BatchId,
+    pub import_id: u64,
+    pub seen: DateTime<Utc>,
+    /// Fields written by a newer canvas-sis, kept as they are.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A tenant halted by a failed, aborted or rejected batch.

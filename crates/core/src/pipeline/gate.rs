@@ -4,7 +4,9 @@
 //! A failed, aborted or rejected batch records its [`Failure`] in the same write as its terminal
 //! stage. Until an operator's `resume` acknowledges it, the tenant is halted — unless its policy
 //! continues, which acknowledges each failure as it happens. A pause is the operator's gate laid
-//! *over* a halt, never in its place: lifting the pause leaves the halt.
+//! *over* a halt, never in its place: lifting the pause leaves the halt. An undo restoring one of
+//! the tenant's imports holds it too ([`TenantRecord::restoring`]), whatever an operator pauses
+//! or resumes meanwhile: no batch is sent over a half-restored account.
 //!
 //! The tenant record keeps a copy of the newest halt ([`TenantRecord::halt`]) so that the check
 //! before every stage reads one record (and the batch it names), not every batch. The copy is
@@ -19,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::config::OnFailure;
 use crate::ledger::{
     Acknowledgement, BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore,
-    TenantRecord,
+    RestoreMark, TenantRecord,
 };
 
 /// Who acknowledges a failure of a tenant whose policy continues.
@@ -33,21 +35,29 @@ pub struct Paused {
     pub at: DateTime<Utc>,
 }
 
-/// What keeps a tenant's batches from going on; both may hold at once.
+/// What keeps a tenant's batches from going on; several may hold at once.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GateState {
     pub paused: Option<Paused>,
     /// The newest failure no operator has acknowledged.
     pub halted: Option<Halt>,
+    /// An undo restoring one of the tenant's imports (or one that died doing so).
+    pub restoring: Option<RestoreMark>,
 }
 
 impl GateState {
     pub fn is_open(&self) -> bool {
-        self.paused.is_none() && self.halted.is_none()
+        self.paused.is_none() && self.halted.is_none() && self.restoring.is_none()
     }
 
     /// Why batches park now, in the words a parked batch records.
     pub fn closed_reason(&self) -> Option<String> {
+        if let Some(r) = &self.restoring {
+            return Some(format!(
+                "tenant held while an undo of batch {} restores Canvas import {}",
+                r.batch, r.import_id
+            ));
+        }
         let halted = self
             .halted
             .as_ref()
@@ -85,20 +95,28 @@ impl GateState {
                 }
             )
         });
-        match (paused, halted) {
+        let state = match (paused, halted) {
             (None, None) => "open".into(),
             (Some(p), None) => p,
             (None, Some(h)) => h,
             (Some(p), Some(h)) => format!("{p} And {h}"),
+        };
+        match &self.restoring {
+            Some(r) => format!(
+                "HELD by an undo of batch {}: Canvas is restoring import {} (the undo last checked in at {};                  it lets the tenant go on when the restore ends; if no `canvas-sis undo` runs any more,                  check the import in Canvas, then `canvas-sis resume`). Under it: {state}",
+                r.batch, r.import_id, r.seen
+            ),
+            None => state,
         }
     }
 
-    /// The `canvas_sis.tenant.gate` gauge: 0 open, 1 paused, 2 halted (paused or not).
+    /// The `canvas_sis.tenant.gate` gauge: 0 open, 1 paused (or held by an undo), 2 halted
+    /// (paused or not).
     pub fn level(&self) -> i64 {
         match (&self.paused, &self.halted) {
             (_, Some(_)) => 2,
             (Some(_), None) => 1,
-            (None, None) => 0,
+            (None, None) => i64::from(self.restoring.is_some()),
         }
     }
 }
@@ -135,6 +153,7 @@ pub fn derive(tenant: &TenantRecord, batches: &[BatchRecord], policy: OnFailure)
     GateState {
         paused: paused(tenant),
         halted,
+        restoring: tenant.restoring.clone(),
     }
 }
 
@@ -158,6 +177,7 @@ pub async fn of_record<S: LedgerStore>(
     Ok(GateState {
         paused: paused(tenant),
         halted,
+        restoring: tenant.restoring.clone(),
     })
 }
 

@@ -5,7 +5,9 @@
 //!
 //! A pause and a halt are two things (`super::gate`): `resume` lifts a pause first, and only a
 //! `resume` of a tenant that is not paused acknowledges its failures — so a failure that landed
-//! during a pause is never walked past without the operator being told.
+//! during a pause is never walked past without the operator being told. An undo holds its
+//! tenant with a mark of its own while Canvas restores ([`undo`]): `resume` refuses to lift the
+//! mark of an undo that is alive, and lifts the mark of one that died.
 
 use std::time::Duration;
 
@@ -15,8 +17,8 @@ use tokio::time::Instant;
 use super::gate::{self, Paused};
 use crate::config::OnFailure;
 use crate::ledger::{
-    BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Restore, Stage,
-    TenantRecord,
+    BatchId, BatchRecord, Gate, Halt, Ledger, LedgerError, LedgerStore, Restore, RestoreMark,
+    Stage, TenantRecord,
 };
 use canvas_sis_client::{AccountRef, CanvasApi, RestoreOptions, SisImport};
 
@@ -55,7 +57,17 @@ pub enum OperatorError {
     #[error("Canvas refused to restore batch {batch}: {reason}")]
     Canvas { batch: String, reason: String },
     #[error(
-        "the restore of batch {batch} did not finish within {after:?}; follow Canvas progress {progress}. The tenant stays paused until `canvas-sis resume`"
+        "tenant {tenant} is held by an undo of batch {batch}, which is restoring Canvas import {import_id} now (it checked in {seen_secs} s ago); the tenant goes on by itself when the restore ends. If no `canvas-sis undo` runs any more, `resume` lifts the hold once the undo has been silent for {alive_secs} s",
+        alive_secs = UNDO_ALIVE.as_secs()
+    )]
+    UndoRunning {
+        tenant: String,
+        batch: BatchId,
+        import_id: u64,
+        seen_secs: i64,
+    },
+    #[error(
+        "the restore of batch {batch} did not finish within {after:?}; follow Canvas progress {progress}. The tenant stays held until `canvas-sis resume`"
     )]
     RestoreTimeout {
         batch: String,
@@ -123,6 +135,12 @@ pub enum Resumed {
     /// The tenant's failures (`batches`, the newest being `halt`) are acknowledged: parked
     /// batches go on in arrival order on the next run.
     Acknowledged { halt: Halt, batches: Vec<BatchId> },
+    /// The hold of an undo that stopped checking in (it died, or its restore timed out) is
+    /// lifted; `gate` is what holds the tenant under it, if anything.
+    UndoHoldLifted {
+        mark: RestoreMark,
+        gate: gate::GateState,
+    },
 }
 
 /// [`resume_by`] an unnamed operator.
@@ -143,6 +161,31 @@ pub async fn resume_by<S: LedgerStore>(
     let batches = ledger.list_batches(tenant).await?;
     let record = ledger.tenant(tenant).await?;
     let state = gate::derive(&record, &batches, OnFailure::Halt);
+    if let Some(mark) = &state.restoring {
+        let seen_secs = (ledger.now() - mark.seen).num_seconds();
+        if seen_secs < UNDO_ALIVE.as_secs() as i64 {
+            return Err(OperatorError::UndoRunning {
+                tenant: tenant.to_owned(),
+                batch: mark.batch.clone(),
+                import_id: mark.import_id,
+                seen_secs,
+            });
+        }
+        ledger
+            .update_tenant(tenant, |t| {
+                if t.restoring.as_ref() == Some(mark) {
+                    t.restoring = None;
+                }
+                Ok::<(), OperatorError>(())
+            })
+            .await?;
+        let mut under = state.clone();
+        under.restoring = None;
+        return Ok(Resumed::UndoHoldLifted {
+            mark: mark.clone(),
+            gate: under,
+        });
+    }
     if let Some(paused) = state.paused {
         ledger
             .update_tenant(tenant, |t| {
@@ -205,9 +248,11 @@ pub async fn approve<S: LedgerStore>(
 /// configuration, never from flags). Before anything is restored, Canvas's import of the
 /// recorded id is fetched and must be the one the batch's submit made (its recorded JSON: same
 /// id, creation time and user), so a tenant pointed at another instance restores nothing. The
-/// tenant is paused while the restore runs — no batch of it is sent over a half-restored
-/// account — and its gate is put back after; a crash or a timeout mid-restore leaves it paused
-/// with a reason that says so.
+/// tenant is held while the restore runs (`TenantRecord::restoring`, renewed every
+/// [`CHECK_IN_EVERY`]) — no batch of it is sent over a half-restored account, whatever an
+/// operator pauses or resumes meanwhile — and let go after; a crash or a timeout mid-restore
+/// leaves it held, which `status` says, until an operator's `resume` once the undo has been
+/// silent for [`UNDO_ALIVE`].
 pub async fn undo<S: LedgerStore>(
     ledger: &Ledger<S>,
     client: &dyn CanvasApi,
@@ -240,16 +285,16 @@ pub async fn undo<S: LedgerStore>(
             why,
         });
     }
-    let paused = pause_for_restore(ledger, &id, import_id).await?;
+    let mut mark = hold_for_restore(ledger, &id, import_id).await?;
     let progress = match client.restore_states(account, import_id, opts).await {
         Ok(p) => p,
         Err(e) => {
-            // Canvas started nothing: the gate goes back as it was.
-            unpause_after_restore(ledger, &id, paused.as_ref()).await?;
+            // Canvas started nothing: the tenant goes on.
+            release_after_restore(ledger, &mark).await?;
             return Err(canvas(e));
         }
     };
-    let progress = follow_restore(client, batch, progress, limit).await?;
+    let progress = follow_restore(ledger, client, batch, progress, limit, &mut mark).await?;
     let restore = Restore {
         at: ledger.now(),
         batch_mode: opts.batch_mode,
@@ -267,7 +312,7 @@ pub async fn undo<S: LedgerStore>(
             Ok::<(), LedgerError>(())
         })
         .await?;
-    unpause_after_restore(ledger, &id, paused.as_ref()).await?;
+    release_after_restore(ledger, &mark).await?;
     Ok(serde_json::to_value(&restore).unwrap_or_default())
 }
 
@@ -310,51 +355,64 @@ fn when(t: Option<chrono::DateTime<Utc>>) -> String {
     t.map_or_else(|| "an unknown time".to_owned(), |t| t.to_rfc3339())
 }
 
-/// Who pauses a tenant for a restore.
-const RESTORING: &str = "canvas-sis undo";
+/// How long an undo may go without checking in before `resume` takes it for dead.
+pub const UNDO_ALIVE: Duration = Duration::from_secs(60);
+/// How often a running undo checks in (renews its mark).
+const CHECK_IN_EVERY: Duration = Duration::from_secs(10);
 
-/// Pauses the batch's tenant for the restore, unless an operator paused it already (then the
-/// pause is theirs and stays). Returns the pause written, to lift exactly that one after.
-async fn pause_for_restore<S: LedgerStore>(
+/// Holds the batch's tenant for the restore (`TenantRecord::restoring`), whatever its gate.
+/// Returns the mark written, to renew and clear exactly that one.
+async fn hold_for_restore<S: LedgerStore>(
     ledger: &Ledger<S>,
     batch: &BatchId,
     import_id: u64,
-) -> Result<Option<Gate>, OperatorError> {
-    let ours = Gate::Paused {
-        reason: format!(
-            "undo of batch {batch}: Canvas is restoring SIS import {import_id}. If no `canvas-sis undo` \
-             is running any more, it was interrupted: check the import's state in Canvas, then `canvas-sis resume`"
-        ),
-        by: RESTORING.to_owned(),
-        at: ledger.now(),
+) -> Result<RestoreMark, OperatorError> {
+    let mark = RestoreMark {
+        batch: batch.clone(),
+        import_id,
+        seen: ledger.now(),
+        extra: Default::default(),
     };
-    let mut paused = false;
     ledger
         .update_tenant(batch.tenant(), |t| {
-            t.lift_legacy_halt();
-            paused = matches!(t.gate, Gate::Open);
-            if paused {
-                t.gate = ours.clone();
+            t.restoring = Some(mark.clone());
+            Ok::<(), OperatorError>(())
+        })
+        .await?;
+    Ok(mark)
+}
+
+/// Renews `mark` (the undo is alive), if it is still the tenant's.
+async fn check_in<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    mark: &mut RestoreMark,
+) -> Result<(), OperatorError> {
+    let renewed = RestoreMark {
+        seen: ledger.now(),
+        ..mark.clone()
+    };
+    let ours = mark.clone();
+    ledger
+        .update_tenant(mark.batch.tenant(), |t| {
+            if t.restoring.as_ref() == Some(&ours) {
+                t.restoring = Some(renewed.clone());
             }
             Ok::<(), OperatorError>(())
         })
         .await?;
-    Ok(paused.then_some(ours))
+    *mark = renewed;
+    Ok(())
 }
 
-/// Lifts the restore's pause, if it is still the one [`pause_for_restore`] wrote.
-async fn unpause_after_restore<S: LedgerStore>(
+/// Lifts the restore's hold, if it is still `mark`.
+async fn release_after_restore<S: LedgerStore>(
     ledger: &Ledger<S>,
-    batch: &BatchId,
-    ours: Option<&Gate>,
+    mark: &RestoreMark,
 ) -> Result<(), OperatorError> {
-    let Some(ours) = ours else {
-        return Ok(());
-    };
     ledger
-        .update_tenant(batch.tenant(), |t| {
-            if t.gate == *ours {
-                t.gate = Gate::Open;
+        .update_tenant(mark.batch.tenant(), |t| {
+            if t.restoring.as_ref() == Some(mark) {
+                t.restoring = None;
             }
             Ok::<(), OperatorError>(())
         })
@@ -363,14 +421,21 @@ async fn unpause_after_restore<S: LedgerStore>(
 }
 
 /// Polls Canvas's progress of a restore until it completes or fails, within `limit`.
-async fn follow_restore(
+async fn follow_restore<S: LedgerStore>(
+    ledger: &Ledger<S>,
     client: &dyn CanvasApi,
     batch: &str,
     mut progress: canvas_sis_client::Progress,
     limit: Duration,
+    mark: &mut RestoreMark,
 ) -> Result<canvas_sis_client::Progress, OperatorError> {
     let started = Instant::now();
+    let mut checked_in = Instant::now();
     while !matches!(progress.workflow_state.as_str(), "completed" | "failed") {
+        if checked_in.elapsed() >= CHECK_IN_EVERY {
+            check_in(ledger, mark).await?;
+            checked_in = Instant::now();
+        }
         if started.elapsed() > limit {
             return Err(OperatorError::RestoreTimeout {
                 batch: batch.to_owned(),
