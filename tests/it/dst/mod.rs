@@ -29,7 +29,7 @@
 //! rounds, then one healthy round: faults off, every worker restarted and looping until the
 //! stream is finished, and an attentive operator who resumes whatever is paused or halted and
 //! approves whatever is held, while an operator may undo the newest imported batch (Canvas's
-//! `restore_states`, the tenant paused meanwhile).
+//! `restore_states`, the tenant held meanwhile, whatever the attentive operator resumes).
 //!
 //! **Invariants**, checked after every seed: each batch's content reached Canvas at most once,
 //! and exactly once unless Canvas refused its create; Canvas never saw a create of ours while
