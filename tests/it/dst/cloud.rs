@@ -1,18 +1,18 @@
 //! The cloud world: the same tenant, ledger, Canvas and people as the folder world, but the
-//! batches reach the workers as the SQS worker (`canvas-sis run`) gets them — each batch a
-//! folder uploaded to a versioned drop bucket ([`SimObjects`]) and closed by a manifest whose
-//! "Object Created" event EventBridge puts on a FIFO queue ([`SimQueue`], with a dead-letter
-//! queue) — and each worker is a whole [`Worker::run`]: receive loop, heartbeat, release,
-//! dead-letter path and sweep.
+//! batches reach the workers as the SQS worker (`canvas-sis run`) gets them — put in a versioned
+//! drop bucket ([`SimObjects`]) and announced by the "Object Created" event EventBridge puts on a
+//! FIFO queue ([`SimQueue`], with a dead-letter queue) — and each worker is a whole
+//! [`Worker::run`]: receive loop, heartbeat, release, dead-letter path and sweep.
 //!
-//! What a seed adds here: a manifest uploaded before its files (which the fetch waits for); an
-//! event EventBridge delivers twice, inside the queue's deduplication window or minutes later;
-//! the visibility timeout and `maxReceiveCount`; a queue whose calls fail or lose their answer
-//! (a receive that hands a message out and never says so, a delete applied but reported failed);
-//! a bucket that answers 503 or breaks a body off. Workers not killed in a faulty round are
-//! stopped (SIGTERM) at its end. The healthy round's operator also redrives the dead-letter
-//! queue, as `aws sqs start-message-move-task` would, and the round ends once every batch is
-//! finished, every event sent and both queues are empty.
+//! What a seed adds here is drawn in `cloud_plan` and uploaded by `uploads`: folders closed by a
+//! manifest (files late, digests listed) or `READY`, zips, a name reused by the next batch,
+//! events delivered twice (inside the queue's deduplication window or minutes later), the
+//! visibility timeout and `maxReceiveCount`, a queue whose calls fail or lose their answer, a
+//! bucket that answers 503 or breaks a body off. Workers not killed in a faulty round are stopped
+//! (SIGTERM) at its end. The healthy round's operator also reads the dead-letter queue by the
+//! README's rule (a message whose batch the ledger knows is deleted, the others redriven, as
+//! `aws sqs start-message-move-task` would), and the round ends once every batch is finished,
+//! every event sent and both queues are empty.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,123 +25,23 @@ use canvas_sis::ledger::LedgerStore;
 use canvas_sis::pipeline::LogObserver;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::runtime::TenantRuntime;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::COURSES;
 
+use super::TENANT;
+use super::cloud_plan::CloudPlan;
 use super::objects::{ObjectFaults, SimObjects};
 use super::queue::{QueueFaults, SimQueue};
+use super::uploads::{event, upload, upload_ready, upload_zip};
 use super::world::World;
-use super::{TENANT, epoch};
 
 /// The drop bucket's name.
-const BUCKET: &str = "drop";
+pub(super) const BUCKET: &str = "drop";
 /// How long a faulty round lasts for a worker that is not killed in it: then it is stopped.
 const ROUND: Duration = Duration::from_secs(15);
 /// The longest a healthy round may take (an event delivered again minutes later included).
 const HEALTHY_LIMIT: Duration = Duration::from_secs(20 * 60);
-
-/// What a seed decides for the cloud world (module docs).
-#[derive(Debug)]
-pub struct CloudPlan {
-    /// Per batch: its files are uploaded this long after its manifest.
-    pub(super) late_files: Vec<Option<Duration>>,
-    /// Per batch: EventBridge delivers its event again this long after the first time.
-    pub(super) duplicates: Vec<Option<Duration>>,
-    pub(super) visibility: Duration,
-    pub(super) max_receives: u32,
-    pub(super) queue: QueueFaults,
-    pub(super) objects: ObjectFaults,
-    /// Per batch: the folder it is written to (`b<folder>/`): its own, or the previous batch's
-    /// (an SIS that writes every export to one folder, overwriting the last).
-    pub(super) folders: Vec<usize>,
-    /// Per batch: its manifest lists each file's sha256 (always, when its folder is shared).
-    pub(super) digests: Vec<bool>,
-    /// Per batch: a zip (`b<folder>.zip`, overwritten when the folder is shared) rather than a
-    /// folder closed by a manifest.
-    pub(super) zips: Vec<bool>,
-    /// Per batch: a folder closed by a `READY` marker written after its CSVs, rather than by a
-    /// manifest (only a folder of its own whose files are not late: `READY` lists nothing).
-    pub(super) ready: Vec<bool>,
-}
-
-impl CloudPlan {
-    pub fn draw(rng: &mut fastrand::Rng, batches: usize) -> CloudPlan {
-        let pick = |rng: &mut fastrand::Rng, of: &[f64]| of[rng.usize(..of.len())];
-        let p_late = pick(rng, &[0.0, 0.3, 1.0]);
-        let p_dup = pick(rng, &[0.0, 0.3, 1.0]);
-        let mut plan = CloudPlan {
-            late_files: (0..batches)
-                .map(|_| (rng.f64() < p_late).then(|| Duration::from_millis(rng.u64(0..=4000))))
-                .collect(),
-            duplicates: (0..batches)
-                .map(|_| {
-                    (rng.f64() < p_dup).then(|| {
-                        if rng.bool() {
-                            // Inside the dedup window: the queue drops it.
-                            Duration::from_millis(rng.u64(0..=20_000))
-                        } else {
-                            Duration::from_secs(rng.u64(301..=420))
-                        }
-                    })
-                })
-                .collect(),
-            visibility: Duration::from_secs(rng.u64(3..=8)),
-            max_receives: rng.u32(2..=5),
-            queue: QueueFaults {
-                p_fail: pick(rng, &[0.0, 0.05, 0.15]),
-                p_lose_answer: pick(rng, &[0.0, 0.05, 0.15]),
-                latency: Duration::from_millis(rng.u64(0..=50)),
-            },
-            objects: ObjectFaults {
-                latency: Duration::from_millis(rng.u64(0..=50)),
-                p_unavailable: pick(rng, &[0.0, 0.05, 0.2]),
-                p_cut_body: pick(rng, &[0.0, 0.05, 0.2]),
-            },
-            folders: Vec::new(),
-            digests: Vec::new(),
-            zips: Vec::new(),
-            ready: Vec::new(),
-        };
-        let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
-        for n in 0..batches {
-            let folder = match plan.folders.last() {
-                Some(last) if rng.f64() < p_reuse => *last,
-                _ => n,
-            };
-            plan.folders.push(folder);
-        }
-        let p_digest = pick(rng, &[0.0, 0.5, 1.0]);
-        plan.digests = (0..batches)
-            .map(|n| {
-                let shared = plan
-                    .folders
-                    .iter()
-                    .filter(|f| **f == plan.folders[n])
-                    .count()
-                    > 1;
-                rng.f64() < p_digest || shared
-            })
-            .collect();
-        let p_zip = pick(rng, &[0.0, 0.3, 1.0]);
-        plan.zips = (0..batches).map(|_| rng.f64() < p_zip).collect();
-        let p_ready = pick(rng, &[0.0, 0.5, 1.0]);
-        plan.ready = (0..batches)
-            .map(|n| {
-                let own = plan
-                    .folders
-                    .iter()
-                    .filter(|f| **f == plan.folders[n])
-                    .count()
-                    == 1;
-                let ready = rng.f64() < p_ready;
-                ready && own && !plan.zips[n] && plan.late_files[n].is_none()
-            })
-            .collect();
-        plan
-    }
-}
 
 /// The cloud world's parts (module docs).
 pub struct Cloud {
@@ -228,116 +128,6 @@ pub(super) fn tenant_runtimes(
         options: Default::default(),
     }];
     (router, runtimes)
-}
-
-/// The "Object Created" event EventBridge sends for a put of `key` (batch `n`'s manifest).
-pub(super) fn event(n: usize, key: &str, put: &super::objects::Put) -> String {
-    json!({
-        "version": "0",
-        "id": format!("event-b{n}"),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "time": epoch().to_rfc3339(),
-        "detail": {
-            "bucket": {"name": BUCKET},
-            "object": {
-                "key": key,
-                "size": put.size,
-                "etag": put.etag,
-                "version-id": put.version_id,
-                "sequencer": put.sequencer,
-            },
-        },
-    })
-    .to_string()
-}
-
-/// Uploads batch `n` into folder `b<folder>/`, closed by a manifest listing its files (with
-/// their sha256 if `digests`), and sends the manifest's event; with `late`, the files come that
-/// long after the manifest. Returns the manifest's key and its put.
-pub(super) async fn upload(
-    objects: &SimObjects,
-    queue: &SimQueue,
-    (n, folder): (usize, usize),
-    users: &str,
-    late: Option<Duration>,
-    digests: bool,
-) -> (String, super::objects::Put) {
-    let listed = |name: &str, body: &str| {
-        let sha = {
-            use sha2::{Digest, Sha256};
-            hex::encode(Sha256::digest(body.as_bytes()))
-        };
-        if digests {
-            json!({"name": name, "sha256": sha})
-        } else {
-            json!({"name": name})
-        }
-    };
-    let manifest = json!({"files": [listed("users.csv", users), listed("courses.csv", COURSES)]});
-    let prefix = format!("{TENANT}/b{folder}/");
-    let files = || {
-        objects.put(&format!("{prefix}users.csv"), users.as_bytes());
-        objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
-    };
-    if late.is_none() {
-        files();
-    }
-    let key = format!("{prefix}manifest.json");
-    let put = objects.put(&key, manifest.to_string().as_bytes());
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
-    if let Some(after) = late {
-        tokio::time::sleep(after).await;
-        files();
-    }
-    (key, put)
-}
-
-/// Uploads batch `n` as the zip `b<folder>.zip` and sends its event. Returns the zip's key, its
-/// put and the sha256 of its bytes.
-pub(super) fn upload_zip(
-    objects: &SimObjects,
-    queue: &SimQueue,
-    (n, folder): (usize, usize),
-    users: &str,
-) -> (String, super::objects::Put, String) {
-    // A fixed entry time: the same seed uploads the same bytes.
-    let zip = {
-        use std::io::Write as _;
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts =
-            zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
-        for (name, body) in [("users.csv", users), ("courses.csv", COURSES)] {
-            w.start_file(name, opts).unwrap();
-            w.write_all(body.as_bytes()).unwrap();
-        }
-        w.finish().unwrap().into_inner()
-    };
-    let key = format!("{TENANT}/b{folder}.zip");
-    let put = objects.put(&key, &zip);
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
-    let sha = {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(&zip))
-    };
-    (key, put, sha)
-}
-
-/// Uploads batch `n` as the folder `b<n>/`, its CSVs, then the `READY` marker whose event is
-/// sent. Returns the marker's key and its put.
-pub(super) fn upload_ready(
-    objects: &SimObjects,
-    queue: &SimQueue,
-    n: usize,
-    users: &str,
-) -> (String, super::objects::Put) {
-    let prefix = format!("{TENANT}/b{n}/");
-    objects.put(&format!("{prefix}users.csv"), users.as_bytes());
-    objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
-    let key = format!("{prefix}READY");
-    let put = objects.put(&key, b"");
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
-    (key, put)
 }
 
 /// A worker's settings in the simulation: short waits, the plan's visibility and lease.

@@ -55,6 +55,7 @@
 //! and reports the seed that catches it.
 
 mod cloud;
+mod cloud_plan;
 mod invariants;
 mod objects;
 mod operators;
@@ -63,6 +64,7 @@ mod queue;
 mod runner;
 mod scenarios;
 mod store;
+mod uploads;
 mod world;
 
 use std::time::Duration;

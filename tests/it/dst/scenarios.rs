@@ -12,10 +12,11 @@ use crate::common::canvas::{OUR_USER, ScriptedCanvas, zip_entry};
 use crate::common::trace::Trace;
 use crate::common::{sim_clock, users_csv};
 
-use super::cloud::{run_worker, tenant_runtimes, upload, worker_settings};
+use super::cloud::{run_worker, tenant_runtimes, worker_settings};
 use super::epoch;
 use super::objects::{ObjectFaults, SimObjects};
 use super::queue::{QueueFaults, SimQueue};
+use super::uploads::upload;
 
 fn paused() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -21,7 +21,8 @@ use crate::common::sim_clock;
 use crate::common::trace::Trace;
 use crate::common::{COURSES, users_csv};
 
-use super::cloud::{Cloud, CloudPlan};
+use super::cloud::Cloud;
+use super::cloud_plan::CloudPlan;
 use super::plan::Plan;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{TENANT, epoch};

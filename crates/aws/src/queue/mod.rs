@@ -35,6 +35,7 @@
 //! heartbeat, release, dead-letter queue and sweep, over any [`MessageQueue`] (SQS in
 //! production).
 
+mod arrival;
 mod handler;
 pub mod heartbeat;
 pub mod poison;

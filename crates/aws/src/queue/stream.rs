@@ -1,8 +1,9 @@
 //! One batch event of the worker, and the tenant stream it joins: fetch the batch from the drop
-//! bucket, record it in the ledger, then run the tenant's unfinished batches in arrival order —
-//! and the sweep that carries on streams whose messages are gone.
+//! bucket and record it in the ledger (`arrival`), then run the tenant's unfinished batches in
+//! arrival order — and the sweep that carries on streams whose messages are gone.
 //!
-//! Every batch is recorded before anything can release, delay or drop its message, and no
+//! Every batch is recorded before anything but a stop can release, delay or drop its message
+//! (`arrival` retries S3 and ledger hiccups while the message waits), and no
 //! recorded batch depends on a message to move on: the sweep resumes any tenant whose oldest
 //! unfinished batch can go on (everything but a batch held for approval), whatever happened to
 //! its message (released until the dead-letter queue took it, deleted because it was parked).
@@ -19,13 +20,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::arrival::Unrecorded;
 use super::handler::MessageHandler;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerError, WorkerSettings};
-use crate::store::{FetchError, Fetched, Pin, S3Batches};
-use canvas_sis_core::ledger::{
-    BatchId, BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch, Stage,
-};
+use crate::store::{Pin, S3Batches};
+use canvas_sis_core::ledger::{BatchId, BatchRecord, LedgerStore, Stage};
 use canvas_sis_core::pipeline::staged::{RunError, zip_archive_owed};
 use canvas_sis_core::pipeline::tenant::TenantRun;
 use canvas_sis_core::trigger::events::{BatchTrigger, FolderMarker, ObjectEvent, classify};
@@ -84,7 +84,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         self.runtimes.iter().find(|r| r.tenant.name == tenant)
     }
 
-    fn release(&self, why: impl Into<String>) -> Disposition {
+    pub(super) fn release(&self, why: impl Into<String>) -> Disposition {
         Disposition::Release {
             after: self.settings.retry_after,
             why: why.into(),
@@ -184,83 +184,8 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         self.settle_current(&rec.id, run).await
     }
 
-    /// Fetches the batch the event names and records it. `Ok(None)`: it repeats a finished
-    /// batch. A transient failure (S3, the ledger) is [`Unrecorded::Retry`]; a stop is
-    /// [`Unrecorded::Release`] (fetching only reads, so it is abandoned, and whoever receives
-    /// the message next starts over).
-    #[allow(clippy::too_many_arguments)] // one event's parts, as `record_and_run` holds them
-    async fn fetch_and_record(
-        &self,
-        tenant: &str,
-        event: &ObjectEvent,
-        trigger: &BatchTrigger,
-        key: &str,
-        pin: &Pin,
-        dir: &Path,
-        m: &Received,
-    ) -> Result<Option<(Result<Fetched, FetchError>, BatchRecord)>, Unrecorded> {
-        let fetcher = S3Batches::over(self.objects.clone(), &event.bucket);
-        // Biased (here and below): the same order on every run (a simulation's seed replays
-        // exactly), the work first.
-        let fetched = tokio::select! {
-            biased;
-            f = fetcher.fetch_pinned(trigger, pin, dir, &self.settings.fetch) => f,
-            _ = self.stop.cancelled() => {
-                return Err(Unrecorded::Release(
-                    self.release("the worker is stopping: the batch was not fetched yet"),
-                ));
-            }
-        };
-        let new = match &fetched {
-            Ok(f) => new_batch(tenant, event, key, f, m),
-            Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
-            Err(e) => return Err(Unrecorded::Retry(format!("fetching the batch: {e}"))),
-        };
-        match self.ledger.create_batch(new).await {
-            Ok(CreateOutcome::AlreadyKnown(r)) if r.stage.is_terminal() => {
-                self.obs.note(&format!(
-                    "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
-                    event.bucket, r.id, r.stage
-                ));
-                Ok(None)
-            }
-            Ok(o) => Ok(Some((fetched, o.record().clone()))),
-            Err(e) => Err(Unrecorded::Retry(format!("recording the batch: {e}"))),
-        }
-    }
-
-    /// Waits before fetching and recording an unrecorded batch again: doubling from one second
-    /// up to `retry_after`. The message is released instead when the worker is stopping, the
-    /// retries `started` `unrecorded_patience` ago, or the wait would pass the handling's
-    /// deadline (a Lambda invocation's end).
-    async fn pause_unrecorded(
-        &self,
-        attempt: u32,
-        started: tokio::time::Instant,
-        why: &str,
-    ) -> Result<(), Disposition> {
-        let pause = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6))
-            .min(self.settings.retry_after);
-        let end = tokio::time::Instant::now() + pause;
-        if self.settings.wait.until.is_some_and(|until| end >= until) {
-            return Err(self.release(format!("{why} (no time left to try again)")));
-        }
-        if end >= started + self.settings.unrecorded_patience {
-            return Err(self.release(format!(
-                "{why} (tried for {} s; the message comes back)",
-                started.elapsed().as_secs()
-            )));
-        }
-        tracing::warn!(attempt, retry_in_ms = pause.as_millis() as u64, %why, "the batch is not recorded yet; trying again while its message waits");
-        tokio::select! {
-            biased;
-            _ = self.stop.cancelled() => Err(self.release(format!("the worker is stopping: {why}"))),
-            _ = tokio::time::sleep(pause) => Ok(()),
-        }
-    }
-
     /// Empties `dir` for another try (a failed fetch may have left some files in it).
-    fn fresh_dir_at(&self, dir: &Path) -> Result<(), Disposition> {
+    pub(super) fn fresh_dir_at(&self, dir: &Path) -> Result<(), Disposition> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)
             .map_err(|e| self.release(format!("creating {}: {e}", dir.display())))
@@ -508,74 +433,6 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     }
 }
 
-/// What any worker needs to fetch a recorded batch again (its bucket, trigger key and
-/// versions), which upload it is (its delivery: the same upload seen twice is one batch, another
-/// upload of the same content a new one), and which message brought it.
-fn s3_source(
-    kind: &str,
-    location: String,
-    e: &ObjectEvent,
-    key: &str,
-    m: &Received,
-) -> BatchSource {
-    BatchSource {
-        kind: kind.to_owned(),
-        location,
-        delivery: e.delivery(),
-        s3_bucket: Some(e.bucket.clone()),
-        s3_etag: e.etag.clone(),
-        s3_trigger_key: Some(key.to_owned()),
-        s3_version_id: e.version().map(str::to_owned),
-        sqs_message_id: Some(m.message_id.clone()),
-        ..Default::default()
-    }
-}
-
-fn new_batch(tenant: &str, e: &ObjectEvent, key: &str, f: &Fetched, m: &Received) -> NewBatch {
-    let mut source = s3_source(f.kind, f.location.clone(), e, key, m);
-    source.files = f.files.clone();
-    source.manifest_sha256 = f.manifest_sha256.clone();
-    source.s3_versions = f.versions.clone();
-    // The version the event named is the one read; an event without one (moto's S3
-    // notifications) still records what was read.
-    let trigger_name = key.rsplit('/').next().unwrap_or(key);
-    if let Some(v) = f.versions.get(trigger_name) {
-        source.s3_version_id.get_or_insert_with(|| v.clone());
-    }
-    canvas_sis_core::pipeline::staged::record_import_overrides(&mut source, f.import.as_ref());
-    NewBatch {
-        tenant: tenant.to_owned(),
-        source,
-        content_sha256: f.content_sha256.clone(),
-    }
-}
-
-/// A batch that can never be fetched is still recorded (then rejected), so that the tenant halts
-/// and the operator sees why; its identity comes from the event (its delivery, and a hash of the
-/// event in place of the content it could not read).
-fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> NewBatch {
-    let location = format!("s3://{}/{key}", e.bucket);
-    let identity = format!(
-        "unfetchable\0{location}\0{}\0{}\0{}",
-        e.etag.as_deref().unwrap_or(""),
-        e.sequencer.as_deref().unwrap_or(""),
-        e.size.unwrap_or(0)
-    );
-    NewBatch {
-        tenant: tenant.to_owned(),
-        source: s3_source("s3-unfetchable", location, e, key, m),
-        content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
-    }
-}
-
-/// Why a batch event's batch is not recorded yet.
-enum Unrecorded {
-    /// A transient failure: fetch and record again while the message waits.
-    Retry(String),
-    /// Let the message go with this disposition.
-    Release(Disposition),
-}
-
 enum Refetch {
     /// The batch can never be fetched as recorded: reject it.
     Reject(String),
@@ -593,6 +450,7 @@ fn cleanup(dirs: &[PathBuf]) {
 mod tests {
     use super::*;
     use canvas_sis_client::{CanvasError, TokenProblem};
+    use canvas_sis_core::ledger::{BatchSource, NewBatch};
     use canvas_sis_core::pipeline::Outcome;
 
     fn submitted(packed: bool, archived: bool) -> BatchRecord {
