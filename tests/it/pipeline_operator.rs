@@ -168,8 +168,8 @@ fn later(secs: i64) {
 }
 
 /// An undo holds its tenant while Canvas restores, whatever an operator does meanwhile: a
-/// `pause` and `resume` lift only the pause, a `resume` of the hold itself is refused while the
-/// undo checks in, and nothing can be sent. A restore the undo gave up on keeps the tenant held
+/// `resume` is refused while the undo checks in (the operator's own pause stays under the hold),
+/// so is a second undo, and nothing can be sent. A restore the undo gave up on keeps the tenant held
 /// (status says why) until a `resume` once the undo has been silent for a minute.
 #[tokio::test(flavor = "multi_thread")]
 async fn undo_holds_the_tenant_while_canvas_restores_whatever_an_operator_resumes_until_it_ends() {
@@ -199,9 +199,22 @@ async fn undo_holds_the_tenant_while_canvas_restores_whatever_an_operator_resume
         let state = canvas_sis::pipeline::gate::current(&ledger, "main", Default::default())
             .await
             .unwrap();
-        (lifted, refused, state)
+        let second = operator::undo(
+            &ledger,
+            &client,
+            &AccountRef::Id(1),
+            id.as_str(),
+            RestoreOptions::default(),
+            Duration::from_secs(2),
+        )
+        .await;
+        (lifted, refused, state, second)
     };
-    let (undone, (lifted, refused, during)) = tokio::join!(undo, meanwhile);
+    let (undone, (lifted, refused, during, second)) = tokio::join!(undo, meanwhile);
+    assert!(
+        matches!(second, Err(OperatorError::UndoRunning { .. })),
+        "a second undo while one is alive is refused: {second:?}"
+    );
     assert!(
         matches!(lifted, Err(OperatorError::UndoRunning { .. })),
         "the undo's hold comes first: {lifted:?}"

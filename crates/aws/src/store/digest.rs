@@ -5,8 +5,9 @@
 //! batch is fetched only after the next export landed there (the tenant's stream was busy, its
 //! message came back later), the current objects are the next batch's — and with them, the first
 //! batch would import the second's content and the second import it again. The manifest's digest
-//! says which bytes are meant: the key's versions are tried newest first (at most [`MAX_TRIED`]
-//! per look), and while none has it yet (a manifest written before its files, over an older
+//! says which bytes are meant: the newest [`MAX_TRIED`] versions of the key are tried, newest
+//! first (an older export is not searched for: a digest that far back is a wrong manifest), and
+//! while none has it yet (a manifest written before its files, over an older
 //! export's) the key is looked at again every `poll`, until `incomplete_wait` after the fetch
 //! began; then the digest mismatch stands ([`FetchError::ChecksumMismatch`]).
 //!
@@ -23,7 +24,7 @@ use super::port::At;
 use super::{FetchError, FetchPolicy, S3Batches};
 use canvas_sis_rules::batch::FileIdentity;
 
-/// The most versions of one key read per look.
+/// How many of a key's newest versions are looked at.
 pub(crate) const MAX_TRIED: usize = 10;
 
 impl S3Batches {
@@ -48,8 +49,8 @@ impl S3Batches {
             let all = self.objects.versions(&self.bucket, &key, &location).await?;
             let fresh: Vec<String> = all
                 .into_iter()
-                .filter(|v| !tried.contains(v))
                 .take(MAX_TRIED)
+                .filter(|v| !tried.contains(v))
                 .collect();
             for v in fresh {
                 tried.insert(v.clone());

@@ -360,8 +360,10 @@ pub const UNDO_ALIVE: Duration = Duration::from_secs(60);
 /// How often a running undo checks in (renews its mark).
 const CHECK_IN_EVERY: Duration = Duration::from_secs(10);
 
-/// Holds the batch's tenant for the restore (`TenantRecord::restoring`), whatever its gate.
-/// Returns the mark written, to renew and clear exactly that one.
+/// Holds the batch's tenant for the restore (`TenantRecord::restoring`), whatever its gate —
+/// unless another undo of the tenant is alive ([`OperatorError::UndoRunning`]: two restores at
+/// once would each let the tenant go when theirs ends). Returns the mark written, to renew and
+/// clear exactly that one.
 async fn hold_for_restore<S: LedgerStore>(
     ledger: &Ledger<S>,
     batch: &BatchId,
@@ -373,8 +375,20 @@ async fn hold_for_restore<S: LedgerStore>(
         seen: ledger.now(),
         extra: Default::default(),
     };
+    let now = ledger.now();
     ledger
         .update_tenant(batch.tenant(), |t| {
+            if let Some(other) = &t.restoring {
+                let seen_secs = (now - other.seen).num_seconds();
+                if seen_secs < UNDO_ALIVE.as_secs() as i64 {
+                    return Err(OperatorError::UndoRunning {
+                        tenant: batch.tenant().to_owned(),
+                        batch: other.batch.clone(),
+                        import_id: other.import_id,
+                        seen_secs,
+                    });
+                }
+            }
             t.restoring = Some(mark.clone());
             Ok::<(), OperatorError>(())
         })
