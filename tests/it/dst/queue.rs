@@ -43,6 +43,8 @@ pub struct Message {
 #[derive(Debug, Default)]
 struct State {
     messages: Vec<Message>,
+    /// Messages ever accepted (a send the dedup window dropped is not counted).
+    accepted: usize,
     dedup: HashMap<String, Instant>,
     next: u64,
 }
@@ -130,6 +132,7 @@ impl SimQueue {
             return None;
         }
         s.dedup.insert(dedup.to_owned(), now);
+        s.accepted += 1;
         s.next += 1;
         let id = format!("{}-m{}", self.0.name, s.next);
         s.messages.push(Message {
@@ -147,6 +150,11 @@ impl SimQueue {
             .log(format!("{}: {id} sent (dedup {dedup})", self.0.name));
         self.0.arrived.notify_waiters();
         Some(id)
+    }
+
+    /// How many messages the queue ever accepted.
+    pub fn accepted(&self) -> usize {
+        self.0.state.lock().unwrap().accepted
     }
 
     /// Every message still in the queue, in flight or not.
