@@ -119,16 +119,7 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
         })
         .await
         .unwrap();
-    let entry = operator::undo(
-        &ledger,
-        &client,
-        &AccountRef::Id(1),
-        id.as_str(),
-        RestoreOptions::default(),
-        Duration::from_secs(20),
-    )
-    .await
-    .unwrap();
+    let entry = undo_within(&ledger, &client, &id, 20).await.unwrap();
     assert_eq!(entry["workflow_state"], "completed");
     assert_eq!(sim.show(import).await["workflow_state"], "restored");
     let rec = ledger.get_batch(&id).await.unwrap().unwrap();
@@ -152,6 +143,24 @@ async fn undo_restores_the_batch_import_in_canvas_and_records_it() {
     .await
     .unwrap_err();
     assert!(matches!(err, OperatorError::NothingToUndo(_)), "{err}");
+}
+
+/// `undo` of batch `id` on account 1, following the restore for at most `secs`.
+async fn undo_within<S: canvas_sis::ledger::LedgerStore>(
+    ledger: &Ledger<S>,
+    client: &canvas_sis::canvas::CanvasClient,
+    id: &canvas_sis::ledger::BatchId,
+    secs: u64,
+) -> Result<serde_json::Value, OperatorError> {
+    operator::undo(
+        ledger,
+        client,
+        &AccountRef::Id(1),
+        id.as_str(),
+        RestoreOptions::default(),
+        Duration::from_secs(secs),
+    )
+    .await
 }
 
 /// The operators' clock of these tests: the wall clock, moved on by [`later`].
@@ -181,14 +190,7 @@ async fn undo_holds_the_tenant_while_canvas_restores_whatever_an_operator_resume
     let import = sim.post_zip(small_feed(), "").await["id"].as_u64().unwrap();
     let canvas_json = sim.run_to_end(import).await;
     record_imported(&ledger, &id, import, canvas_json).await;
-    let undo = operator::undo(
-        &ledger,
-        &client,
-        &AccountRef::Id(1),
-        id.as_str(),
-        RestoreOptions::default(),
-        Duration::from_secs(2),
-    );
+    let undo = undo_within(&ledger, &client, &id, 2);
     let meanwhile = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         operator::pause(&ledger, "main", "ops", "look")
@@ -199,15 +201,7 @@ async fn undo_holds_the_tenant_while_canvas_restores_whatever_an_operator_resume
         let state = canvas_sis::pipeline::gate::current(&ledger, "main", Default::default())
             .await
             .unwrap();
-        let second = operator::undo(
-            &ledger,
-            &client,
-            &AccountRef::Id(1),
-            id.as_str(),
-            RestoreOptions::default(),
-            Duration::from_secs(2),
-        )
-        .await;
+        let second = undo_within(&ledger, &client, &id, 2).await;
         (lifted, refused, state, second)
     };
     let (undone, (lifted, refused, during, second)) = tokio::join!(undo, meanwhile);
