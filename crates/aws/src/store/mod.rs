@@ -257,14 +257,7 @@ impl S3Batches {
             // A file the manifest gives a digest for, read as it is now with other bytes: the key
             // was written again since (`digest`), unless this fetch is of recorded versions.
             for file in &mut files {
-                let want = r
-                    .manifest
-                    .files
-                    .iter()
-                    .flatten()
-                    .find(|f| f.name == file.name)
-                    .and_then(|f| f.sha256.as_deref().map(str::trim));
-                if let Some(want) = want
+                if let Some(want) = manifest_digest(&r.manifest, &file.name)
                     && !file.sha256.eq_ignore_ascii_case(want)
                     && !pin.files.contains_key(&file.name)
                 {
@@ -372,21 +365,33 @@ fn check_digests(
     manifest: &canvas_sis_rules::batch::Manifest,
     files: &[FileIdentity],
 ) -> Result<(), FetchError> {
-    for listed in manifest.files.iter().flatten() {
-        let Some(want) = &listed.sha256 else { continue };
-        let Some(got) = files.iter().find(|f| f.name == listed.name) else {
+    for got in files {
+        let Some(want) = manifest_digest(manifest, &got.name) else {
             continue;
         };
-        if !got.sha256.eq_ignore_ascii_case(want.trim()) {
+        if !got.sha256.eq_ignore_ascii_case(want) {
             return Err(FetchError::ChecksumMismatch {
                 location: location.to_owned(),
-                name: listed.name.clone(),
-                expected: want.trim().to_owned(),
+                name: got.name.clone(),
+                expected: want.to_owned(),
                 got: got.sha256.clone(),
             });
         }
     }
     Ok(())
+}
+
+/// The sha256 the manifest gives for `name`, if it gives one.
+fn manifest_digest<'m>(
+    manifest: &'m canvas_sis_rules::batch::Manifest,
+    name: &str,
+) -> Option<&'m str> {
+    manifest
+        .files
+        .iter()
+        .flatten()
+        .find(|f| f.name == name)
+        .and_then(|f| f.sha256.as_deref().map(str::trim))
 }
 
 fn fetched(
