@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::LedgerError;
@@ -614,6 +614,16 @@ pub struct SubmitLease {
     /// The CSVs in the zip as posted, to compare with an import's `csv_attachments`.
     #[serde(default)]
     pub files: Vec<PostedFile>,
+    /// By when every POST an earlier holder may have sent had ended (its lease ran out): the
+    /// window in which a lost POST's import can have been created closes then. Set at each
+    /// takeover; `None` while no earlier holder posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posts_ended_by: Option<DateTime<Utc>>,
+    /// This holder took the lease over and has sent nothing (yet): its lease running out moves
+    /// no POST's window. Absent (a first holder, or a record from before this field): it may
+    /// have posted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub looked_only: bool,
     /// Fields written by a newer canvas-sis, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -638,17 +648,28 @@ impl SubmitLease {
             pre_post_ids: Vec::new(),
             user_id: None,
             files: Vec::new(),
+            posts_ended_by: None,
+            looked_only: false,
             extra: BTreeMap::new(),
         }
     }
 
-    /// The lease a taker writes: the next attempt, for `holder`, with the evidence kept.
-    pub fn taken_over(&self, holder: &str, now: DateTime<Utc>) -> Self {
+    /// The lease a taker writes: the next attempt, for `holder`, with the evidence kept. A
+    /// holder that may have posted had ended its POST by the time its lease (`lease` long) ran
+    /// out; one that only looked moves nothing.
+    pub fn taken_over(&self, holder: &str, now: DateTime<Utc>, lease: TimeDelta) -> Self {
+        let mut posts_ended_by = self.posts_ended_by;
+        if self.post_started_at.is_some() && !self.looked_only {
+            let this_one = self.renewed_at.checked_add_signed(lease);
+            posts_ended_by = posts_ended_by.max(this_one);
+        }
         SubmitLease {
             holder: holder.to_owned(),
             attempt: self.attempt + 1,
             started_at: now,
             renewed_at: now,
+            posts_ended_by,
+            looked_only: true,
             ..self.clone()
         }
     }
@@ -1262,7 +1283,7 @@ mod tests {
             name: "users.csv".into(),
             size: 10,
         }];
-        r.submit_lease = Some(lease.taken_over("w2", t0()));
+        r.submit_lease = Some(lease.taken_over("w2", t0(), TimeDelta::seconds(30)));
         let back: BatchRecord = decode("k", "k".into(), &encode("k", &r).unwrap()).unwrap();
         assert_eq!(back, r);
         let l = back.submit_lease.unwrap();
@@ -1272,6 +1293,8 @@ mod tests {
             vec![4, 5],
             "evidence kept across a takeover"
         );
+        assert_eq!(l.posts_ended_by, Some(t0() + TimeDelta::seconds(30)));
+        assert!(l.looked_only);
     }
 
     #[test]

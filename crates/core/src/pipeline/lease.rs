@@ -113,7 +113,7 @@ pub async fn take_over<S: LedgerStore>(
                 return Err(LeaseError::Lost(r.id.clone()));
             }
             r.submit_lease = Some(match &r.submit_lease {
-                Some(l) => l.taken_over(&holder, now),
+                Some(l) => l.taken_over(&holder, now, period(lease)),
                 None => SubmitLease::new(&holder, now),
             });
             if attempt == 0 {
@@ -201,6 +201,8 @@ pub async fn record_post<S: LedgerStore>(
         l.user_id = l.user_id.or(Some(fresh.user_id));
         l.files = fresh.files.clone();
         l.renewed_at = now;
+        // This holder's request may reach Canvas: its lease running out ends its window.
+        l.looked_only = false;
     })
     .await?;
     let l = rec
@@ -308,6 +310,45 @@ mod tests {
             with_held(&ledger, &first, |l, now| l.renewed_at = now).await,
             Err(LeaseError::Lost(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_window_of_a_lost_post_closes_when_the_last_holder_that_posted_lost_its_lease() {
+        let (ledger, id) = packed().await;
+        let lease = |r: &BatchRecord| r.submit_lease.clone().unwrap();
+        let posted = |at| Evidence {
+            user_id: 7,
+            post_started_at: at,
+            ..Evidence::default()
+        };
+        let first = claim(&ledger, &id).await.unwrap();
+        record_post(&ledger, &first, &posted(ledger.now()))
+            .await
+            .unwrap();
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        let first_ended = lease(&seen).renewed_at;
+        // A zero lease: each holder's window ends at its last renewal.
+        let (looker, rec) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert_eq!(lease(&rec).posts_ended_by, Some(first_ended));
+        assert!(lease(&rec).looked_only);
+        with_held(&ledger, &looker, |l, now| l.renewed_at = now)
+            .await
+            .unwrap();
+        // The second holder only looked (its search gave up, its time ran out): the window a
+        // third holder searches is still the first POST's, whenever it comes.
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        let (poster, rec) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert_eq!(lease(&rec).posts_ended_by, Some(first_ended));
+        // The third found nothing and posts again: its lease bounds the window from then on.
+        record_post(&ledger, &poster, &posted(ledger.now()))
+            .await
+            .unwrap();
+        let seen = ledger.get_batch(&id).await.unwrap().unwrap();
+        assert!(!lease(&seen).looked_only);
+        let third_ended = lease(&seen).renewed_at;
+        let (_, rec) = take_over(&ledger, &seen, Duration::ZERO).await.unwrap();
+        assert_eq!(lease(&rec).posts_ended_by, Some(third_ended));
+        assert!(third_ended > first_ended);
     }
 
     #[tokio::test]

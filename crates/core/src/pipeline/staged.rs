@@ -33,7 +33,6 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::TimeDelta;
 use tracing::Instrument as _;
 
 use super::spans;
@@ -940,8 +939,8 @@ impl<S: LedgerStore> Staged<'_, S> {
     }
 
     /// What identifies the import the lost POST may have made, or `None` when the lease proves
-    /// that no POST left. `seen` is the record before the takeover (its lease's last renewal
-    /// bounds when the dead holder's request could have reached Canvas), `taken` after it.
+    /// that no POST left. `seen` is the record before the takeover, `taken` after it (its lease
+    /// says by when every earlier holder's request had ended: `posts_ended_by`).
     async fn evidence_of_lost_post(
         &self,
         seen: &BatchRecord,
@@ -971,11 +970,9 @@ impl<S: LedgerStore> Staged<'_, S> {
         };
         let mut not_ours = self.known_imports().await?;
         not_ours.extend(l.pre_post_ids.iter().copied());
-        let lease = TimeDelta::from_std(self.submit_lease).unwrap_or(TimeDelta::MAX);
-        let post_ended_by = seen
-            .submit_lease
-            .as_ref()
-            .and_then(|prev| prev.renewed_at.checked_add_signed(lease));
+        // The takeover set it: when the last holder that may have posted lost its lease (a
+        // holder that only looked, as this one may yet, moves nothing).
+        let post_ended_by = l.posts_ended_by;
         Ok(Some(submit::Evidence {
             user_id,
             not_ours,
