@@ -168,3 +168,34 @@ resource "aws_lambda_event_source_mapping" "queue" {
     maximum_concurrency = var.lambda_maximum_concurrency
   }
 }
+
+# The sweep's schedule. Lambda has no idle worker: a batch whose message is gone (parked behind a
+# blackout or a halt since resumed, approved, or recorded before its message went to the DLQ)
+# would wait for its tenant's next upload. Every lambda_sweep_minutes this rule invokes the
+# function with a "Scheduled Event", and that invocation runs the worker's sweep.
+resource "aws_cloudwatch_event_rule" "lambda_sweep" {
+  count = var.create_lambda ? 1 : 0
+
+  name                = "${var.name}-sweep"
+  description         = "canvas-sis: the Lambda worker's sweep of batches whose messages are gone"
+  schedule_expression = var.lambda_sweep_minutes == 1 ? "rate(1 minute)" : "rate(${var.lambda_sweep_minutes} minutes)"
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "lambda_sweep" {
+  count = var.create_lambda ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.lambda_sweep[0].name
+  target_id = "sweep"
+  arn       = aws_lambda_function.worker[0].arn
+}
+
+resource "aws_lambda_permission" "lambda_sweep" {
+  count = var.create_lambda ? 1 : 0
+
+  statement_id  = "SweepOnSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.worker[0].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.lambda_sweep[0].arn
+}

@@ -356,6 +356,17 @@ variable "lambda_maximum_concurrency" {
   default     = 2
 }
 
+variable "lambda_sweep_minutes" {
+  description = "Minutes between the scheduled invocations that sweep on batches whose messages are gone (parked, approved, dead-lettered)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.lambda_sweep_minutes >= 1 && floor(var.lambda_sweep_minutes) == var.lambda_sweep_minutes
+    error_message = "The sweep runs every whole number of minutes, 1 or more."
+  }
+}
+
 variable "lambda_in_vpc" {
   description = "Run the function in subnet_ids (needs NAT or VPC endpoints for Canvas, S3, SQS, Secrets Manager)."
   type        = bool

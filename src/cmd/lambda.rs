@@ -9,14 +9,16 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use anyhow::Context;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
 use canvas_sis::aws;
-use canvas_sis::aws::lambda::{BatchResponse, SqsEvent, handle_event};
+use canvas_sis::aws::lambda::{BatchResponse, Invocation, handle_invocation};
 use canvas_sis::aws::ledger::S3Store;
 use canvas_sis::aws::queue::{MessageHandler, WorkerSettings};
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
@@ -190,13 +192,17 @@ async fn serve<S: LedgerStore>(
         margin_s = margin.as_secs_f64(),
         "lambda mode: waiting for invocations"
     );
-    lambda_runtime::run(service_fn(|ev: LambdaEvent<SqsEvent>| async move {
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<Invocation>| async move {
         let span = tracing::info_span!("invocation", request_id = %ev.context.request_id);
         let deadline = instant_of(ev.context.deadline);
-        let records = ev.payload.records.len();
+        let records = match &ev.payload {
+            Invocation::Queue(e) => e.records.len(),
+            _ => 0,
+        };
         // Boxed: the handler's future is too deeply nested for the compiler to lay out inline.
-        let handling: Pin<Box<dyn Future<Output = BatchResponse> + '_>> =
-            Box::pin(handle_event(base, &ev.payload, deadline, margin).instrument(span.clone()));
+        let handling: Pin<Box<dyn Future<Output = BatchResponse> + '_>> = Box::pin(
+            handle_invocation(base, &ev.payload, deadline, margin).instrument(span.clone()),
+        );
         let response = handling.await;
         span.in_scope(|| {
             tracing::info!(
@@ -218,7 +224,7 @@ async fn serve<S: LedgerStore>(
 /// flushes the telemetry buffered during the invocation.
 async fn after_invocation(notifier: Option<&Notifier>, until: Option<Instant>) {
     if let (Some(n), Some(until)) = (notifier, until) {
-        n.flush(until.into()).await;
+        n.flush(until).await;
     }
     // Spans and metrics of the invocation leave before the response does.
     if let Err(e) = tokio::task::spawn_blocking(canvas_sis::telemetry::flush).await {

@@ -155,6 +155,14 @@ run "lambda_reads_the_fifo_queue_with_partial_batch_failures" {
     condition     = aws_lambda_function.worker[0].environment[0].variables["CANVAS_TOKEN_SECRET_ARN"] == output.token_secret_arn
     error_message = "the function reads the token from the secret at start"
   }
+  assert {
+    condition     = aws_cloudwatch_event_rule.lambda_sweep[0].schedule_expression == "rate(5 minutes)" && aws_cloudwatch_event_target.lambda_sweep[0].arn == aws_lambda_function.worker[0].arn
+    error_message = "a schedule invokes the function for the sweep every five minutes"
+  }
+  assert {
+    condition     = aws_lambda_permission.lambda_sweep[0].principal == "events.amazonaws.com" && aws_lambda_permission.lambda_sweep[0].source_arn == aws_cloudwatch_event_rule.lambda_sweep[0].arn
+    error_message = "only the sweep's rule may invoke the function from EventBridge"
+  }
 }
 
 run "scheduled_mode_drains_the_queue" {

@@ -350,3 +350,57 @@ async fn an_incomplete_folder_is_rejected_once_its_wait_is_over_across_invocatio
     );
     assert_no_token(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_paused() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let function = start_function(&c, &api, &["lambda", "--poll-secs", "0.2"]);
+    let source = event_source(&c).await;
+    let out = c.ops(&["pause", "--tenant", "default", "--reason", "term rollover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The batch arrives while the tenant is paused: recorded, parked, its message done with.
+    let users = tagged_users("parked", 3);
+    c.drop_zip("exports/parked.zip", common::zip_of(&[("users.csv", &users)]))
+        .await;
+    until_visible(&c, 1).await;
+    let deliveries = deliver_all(&c, &source, &api).await;
+    assert!(
+        deliveries.last().is_some_and(|d| d.failures.is_empty()),
+        "{deliveries:#?}"
+    );
+    let b = &c.batches("default").await[0];
+    assert_eq!(b["stage"]["stage"], json!("parked"), "{b}");
+    assert!(c.sim.imports().await.is_empty());
+
+    // Resumed, with no message left to carry the batch on: the schedule's invocations do.
+    let out = c.ops(&["resume", "--tenant", "default"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let tick = json!({"version": "0", "id": "tick", "detail-type": "Scheduled Event",
+        "source": "aws.events", "detail": {}});
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut ticks = 0;
+    loop {
+        let (answer, _) = api
+            .invoke(tick.clone(), INVOCATION, INVOCATION + Duration::from_secs(30))
+            .await;
+        ticks += 1;
+        assert!(
+            matches!(&answer, Answer::Response(v) if v["batchItemFailures"] == json!([])),
+            "{answer:?}"
+        );
+        let b = &c.batches("default").await[0];
+        if b["stage"]["stage"] == json!("terminal") {
+            assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
+            break;
+        }
+        assert!(Instant::now() < end, "the sweep never finished the batch: {b}");
+    }
+    let out = function.stop();
+    assert_eq!(c.sim.imports().await.len(), 1);
+    assert_eq!(imported_users(&c.sim, 1).await, vec![sha(&users)]);
+    assert!(text(&out).contains("scheduled sweep done"), "{}", text(&out));
+    eprintln!("the parked batch imported after {ticks} scheduled invocations");
+    assert_no_token(&out);
+}

@@ -1,7 +1,8 @@
-//! The SQS event a Lambda event source mapping delivers, and the partial-batch response it reads
-//! back — our own lenient serde types: every field is optional and unknown fields are ignored,
-//! so a record that lacks something becomes a message with less context, never a failed
-//! invocation.
+//! What a Lambda invocation brings — the SQS event an event source mapping delivers, or the tick
+//! of the sweep's schedule (an EventBridge "Scheduled Event") — and the partial-batch response
+//! the mapping reads back. Our own lenient serde types: every field is optional and unknown
+//! fields are ignored, so a record that lacks something becomes a message with less context,
+//! never a failed invocation.
 //!
 //! ```json
 //! {"Records": [{"messageId": "…", "receiptHandle": "…", "body": "…",
@@ -21,6 +22,38 @@ use crate::queue::Received;
 pub struct SqsEvent {
     #[serde(rename = "Records", default)]
     pub records: Vec<SqsRecord>,
+}
+
+/// What an invocation is for: the queue's records, or the schedule's tick, which runs the sweep
+/// (Lambda has no idle worker to carry on batches whose messages are gone).
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    Queue(SqsEvent),
+    /// An EventBridge scheduled event (`"detail-type": "Scheduled Event"`, from a rule or from
+    /// EventBridge Scheduler's `aws.scheduler` source).
+    Sweep,
+    /// Neither: answered with nothing to report (its `detail-type`, if it had one).
+    Other(Option<String>),
+}
+
+/// The fields that tell the invocations apart.
+#[derive(Deserialize)]
+struct InvocationWire {
+    #[serde(rename = "Records")]
+    records: Option<Vec<SqsRecord>>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Invocation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = InvocationWire::deserialize(d)?;
+        Ok(match (wire.records, wire.detail_type) {
+            (Some(records), _) => Invocation::Queue(SqsEvent { records }),
+            (None, Some(t)) if t == "Scheduled Event" => Invocation::Sweep,
+            (None, other) => Invocation::Other(other),
+        })
+    }
 }
 
 /// One SQS message of the event.
@@ -116,6 +149,28 @@ impl BatchResponse {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_scheduled_event_asks_for_the_sweep_and_records_for_their_handling() {
+        let tick = json!({"version": "0", "id": "e-1", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-12-07T08:00:00Z",
+            "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/sweep"],
+            "detail": {}});
+        assert!(matches!(
+            serde_json::from_value::<Invocation>(tick).unwrap(),
+            Invocation::Sweep
+        ));
+        let queue = json!({"Records": [{"messageId": "m-1", "body": "{}"}]});
+        match serde_json::from_value::<Invocation>(queue).unwrap() {
+            Invocation::Queue(e) => assert_eq!(e.records[0].message_id, "m-1"),
+            other => panic!("{other:?}"),
+        }
+        let test_event = json!({"detail-type": "Object Created", "detail": {}});
+        assert!(matches!(
+            serde_json::from_value::<Invocation>(test_event).unwrap(),
+            Invocation::Other(Some(t)) if t == "Object Created"
+        ));
+    }
 
     #[test]
     fn a_full_record_is_read() {

@@ -8,22 +8,73 @@
 //! A manifest naming files not uploaded yet is waited for from when its message was sent, across
 //! invocations, so that the bounded wait ends (and the batch is rejected) as in the worker.
 //!
+//! The sweep: an invocation by the sweep's schedule (EventBridge, every few minutes) runs the
+//! worker's sweep within the same deadline — it carries on every tenant's oldest unfinished
+//! batch whose gate is open (parked behind a blackout or a halt since lifted, approved, or
+//! recorded and its message gone to the dead-letter queue), which otherwise would wait for the
+//! tenant's next message.
+//!
 //! Order: the first message that is not finished — and every later one of the event, finished or
 //! not started — is reported in `batchItemFailures`, so Lambda hands them back in order and the
 //! next invocation resumes from the ledger (waiting on the recorded import, never uploading
 //! again). Done messages (batches finished, parked or held; no batch; poison recorded) are not
 //! reported, and Lambda deletes them.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::event::{BatchResponse, SqsEvent, SqsRecord};
+use super::event::{BatchResponse, Invocation, SqsEvent, SqsRecord};
 use crate::queue::{Disposition, MessageHandler};
 use canvas_sis_core::ledger::LedgerStore;
 
 /// Where a poison message goes in Lambda mode (its record says so).
 const POISON_MOVED_TO: &str = "reported to Lambda as processed, which deletes it (the source queue's redrive policy is not used)";
+
+/// Handles one invocation by the deadline: the queue's records (`handle_event`), or the
+/// schedule's sweep.
+pub async fn handle_invocation<S: LedgerStore>(
+    base: &MessageHandler<'_, S>,
+    invocation: &Invocation,
+    deadline: Instant,
+    margin: Duration,
+) -> BatchResponse {
+    match invocation {
+        Invocation::Queue(event) => handle_event(base, event, deadline, margin).await,
+        Invocation::Sweep => {
+            sweep(base, deadline, margin).await;
+            BatchResponse::default()
+        }
+        Invocation::Other(kind) => {
+            tracing::warn!(
+                detail_type = kind.as_deref().unwrap_or("none"),
+                "an invocation that is neither SQS records nor a scheduled event: nothing to do"
+            );
+            BatchResponse::default()
+        }
+    }
+}
+
+/// The sweep of a scheduled invocation: waits end `margin` before the deadline, and whatever
+/// still runs at `margin / 2` before it is left where the ledger has it (the next sweep, or the
+/// batch's message, carries it on).
+async fn sweep<S: LedgerStore>(base: &MessageHandler<'_, S>, deadline: Instant, margin: Duration) {
+    let now = Instant::now();
+    let wait_end = deadline.checked_sub(margin).unwrap_or(now).max(now);
+    let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now).max(now);
+    let handler = base.until(wait_end);
+    tokio::select! {
+        biased;
+        swept = handler.sweep() => match swept {
+            Ok(moved) => tracing::info!(moved, "scheduled sweep done"),
+            Err(e) => tracing::warn!(error = %e, "the scheduled sweep failed; the next one tries again"),
+        },
+        _ = tokio::time::sleep_until(hard_end) => {
+            tracing::info!("the invocation's deadline is near: the sweep stops where the ledger has it")
+        }
+    }
+}
 
 /// Handles the event's records in order and says which come back.
 pub async fn handle_event<S: LedgerStore>(
@@ -37,9 +88,11 @@ pub async fn handle_event<S: LedgerStore>(
     let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now);
     let mut response = BatchResponse::default();
     for (i, rec) in event.records.iter().enumerate() {
-        let mut handler = base.until(tokio::time::Instant::from_std(wait_end));
+        let mut handler = base.until(wait_end);
         let fetch = &mut handler.settings.fetch;
-        fetch.incomplete_wait = incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms());
+        let now_ms = base.ledger.now().timestamp_millis();
+        fetch.incomplete_wait =
+            incomplete_wait_left(fetch.incomplete_wait, rec.sent_at_ms(), now_ms);
         let m = rec.to_received();
         canvas_sis_telemetry::metrics::get().message_received(m.sent_at_ms);
         // The queue's name: the last part of the event source's ARN.
@@ -75,12 +128,10 @@ pub async fn handle_event<S: LedgerStore>(
 /// What is left of the wait for a manifest's missing files, counted from when the message was
 /// sent: each invocation is shorter than the wait may be, so a returning message goes on waiting
 /// where the last one stopped instead of starting over (and is rejected once the wait is over).
-fn incomplete_wait_left(wait: Duration, sent_at_ms: Option<u64>) -> Duration {
+/// `now_ms` is the ledger's clock, in milliseconds since the epoch.
+fn incomplete_wait_left(wait: Duration, sent_at_ms: Option<u64>, now_ms: i64) -> Duration {
     let Some(sent) = sent_at_ms else { return wait };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
+    let now_ms = u64::try_from(now_ms).unwrap_or_default();
     wait.saturating_sub(Duration::from_millis(now_ms.saturating_sub(sent)))
 }
 
@@ -97,7 +148,7 @@ async fn handle_record<S: LedgerStore>(
     let disposition = tokio::select! {
         biased;
         d = handler.handle(&m, &mut carried) => d,
-        _ = tokio::time::sleep_until(hard_end.into()) => Disposition::Release {
+        _ = tokio::time::sleep_until(hard_end) => Disposition::Release {
             after: Duration::ZERO,
             why: "the Lambda invocation's deadline is near: the message comes back and the next \
                   invocation resumes the batch from the ledger".into(),
@@ -139,22 +190,20 @@ mod tests {
     #[test]
     fn the_manifest_wait_counts_from_when_the_message_was_sent() {
         let wait = Duration::from_secs(900);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        assert_eq!(incomplete_wait_left(wait, None), wait);
-        let left = incomplete_wait_left(wait, Some(now_ms - 600_000));
+        let now_ms: u64 = 1_765_000_000_000;
+        let now = now_ms as i64;
+        assert_eq!(incomplete_wait_left(wait, None, now), wait);
+        let left = incomplete_wait_left(wait, Some(now_ms - 600_000), now);
         assert!(
             left <= Duration::from_secs(300) && left > Duration::from_secs(290),
             "{left:?}"
         );
         assert_eq!(
-            incomplete_wait_left(wait, Some(now_ms - 901_000)),
+            incomplete_wait_left(wait, Some(now_ms - 901_000), now),
             Duration::ZERO
         );
         assert_eq!(
-            incomplete_wait_left(wait, Some(now_ms + 5_000)),
+            incomplete_wait_left(wait, Some(now_ms + 5_000), now),
             wait,
             "clock skew"
         );

@@ -35,10 +35,10 @@ pub struct MessageHandler<'a, S> {
 
 impl<'a, S> MessageHandler<'a, S> {
     /// The same handler, with every wait on Canvas ending by `until` at the latest (one Lambda
-    /// invocation's time) and no batch in flight.
+    /// invocation's time; an earlier end already set stays) and no batch in flight.
     pub fn until(&self, until: tokio::time::Instant) -> MessageHandler<'a, S> {
         let mut settings = self.settings.clone();
-        settings.wait.until = Some(until);
+        settings.wait.until = Some(settings.wait.until.map_or(until, |u| u.min(until)));
         MessageHandler {
             objects: self.objects.clone(),
             ledger: self.ledger,

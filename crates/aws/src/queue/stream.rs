@@ -380,7 +380,7 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
     /// sweep interval (`sweep_every`) after the sweep began. With several workers a sweep may
     /// look at a stream whose message another worker holds: the ledger keeps that to one POST
     /// (the `submitting` compare-and-swap) and one recorded end.
-    pub(super) async fn sweep(&self) -> Result<bool, WorkerError> {
+    pub(crate) async fn sweep(&self) -> Result<bool, WorkerError> {
         let mut moved = false;
         let sweep_end = tokio::time::Instant::now() + self.settings.sweep_every;
         for rt in self.runtimes {
