@@ -41,7 +41,7 @@ pub(super) const BUCKET: &str = "drop";
 /// How long a faulty round lasts for a worker that is not killed in it: then it is stopped.
 const ROUND: Duration = Duration::from_secs(15);
 /// The longest a healthy round may take (an event delivered again minutes later included).
-const HEALTHY_LIMIT: Duration = Duration::from_secs(20 * 60);
+pub(super) const HEALTHY_LIMIT: Duration = Duration::from_secs(20 * 60);
 
 /// The cloud world's parts (module docs).
 pub struct Cloud {
@@ -58,6 +58,9 @@ pub struct Cloud {
     pub(super) sent: std::sync::Mutex<Vec<Option<(String, super::objects::Put)>>>,
     /// The sha256 of each zip uploaded, and its batch: a zip batch's record names only its zip.
     pub(super) zipped: std::sync::Mutex<Vec<(String, usize)>>,
+    /// In a Lambda world, the function's settings: the workers are the function's execution
+    /// environments (`lambda`).
+    pub(super) lambda: Option<super::cloud_plan::LambdaPlan>,
 }
 
 impl Cloud {
@@ -96,6 +99,7 @@ impl Cloud {
             pending: AtomicUsize::new(pending),
             sent,
             zipped: Default::default(),
+            lambda: None,
         }
     }
 }
@@ -185,7 +189,7 @@ pub(super) async fn run_worker<S: LedgerStore>(
 }
 
 impl World {
-    fn cloud(&self) -> &Cloud {
+    pub(super) fn cloud(&self) -> &Cloud {
         self.cloud.as_ref().expect("a cloud world")
     }
 
@@ -261,9 +265,13 @@ impl World {
         }
     }
 
-    /// One `canvas-sis run` worker until `stop` (SIGTERM) ends it.
+    /// One `canvas-sis run` worker (or, in a Lambda world, one execution environment of the
+    /// function) until `stop` (SIGTERM) ends it.
     pub(super) async fn cloud_worker(&self, w: usize, round: usize, stop: &CancellationToken) {
         let cloud = self.cloud();
+        if let Some(lambda) = &cloud.lambda {
+            return self.lambda_worker(lambda, w, round, stop).await;
+        }
         let settings = worker_settings(
             self.work[w].path().join("cloud"),
             cloud.plan.visibility,

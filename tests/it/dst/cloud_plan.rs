@@ -1,7 +1,8 @@
 //! What a seed decides for the cloud world before it runs (`cloud`): how each batch is
 //! uploaded (a folder closed by a manifest or `READY`, or a zip; its own name or the previous
 //! batch's; files late; digests listed), which events EventBridge delivers twice, the queue's
-//! visibility and `maxReceiveCount`, and the faults of the queue and the bucket.
+//! visibility and `maxReceiveCount`, and the faults of the queue and the bucket; and for a
+//! Lambda world, the function's settings (`LambdaPlan`).
 
 use std::time::Duration;
 
@@ -106,5 +107,33 @@ impl CloudPlan {
             })
             .collect();
         plan
+    }
+}
+
+/// What a seed decides for the function of a Lambda world: its event source mapping's batch
+/// size, its timeout (at most the queue's visibility: Lambda refuses a mapping otherwise), the
+/// margin its waits keep before the deadline, and the sweep's schedule.
+#[derive(Debug, Clone)]
+pub struct LambdaPlan {
+    /// Messages per invocation (1 to 10 for FIFO).
+    pub(super) batch_size: usize,
+    pub(super) timeout: Duration,
+    /// `SIS_LAMBDA_MARGIN_SECS`: waits end this long before the deadline.
+    pub(super) margin: Duration,
+    /// How often the EventBridge schedule invokes the function for the sweep.
+    pub(super) sweep_every: Duration,
+}
+
+impl LambdaPlan {
+    pub fn draw(rng: &mut fastrand::Rng, visibility: Duration) -> LambdaPlan {
+        let batch_size = [1, 1, 2, 10][rng.usize(..4)];
+        let timeout = Duration::from_millis(rng.u64(2000..=visibility.as_millis() as u64));
+        let margin = timeout.mul_f64([0.2, 0.35, 0.5][rng.usize(..3)]);
+        LambdaPlan {
+            batch_size,
+            timeout,
+            margin,
+            sweep_every: Duration::from_secs(rng.u64(5..=60)),
+        }
     }
 }

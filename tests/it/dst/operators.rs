@@ -175,9 +175,16 @@ impl World {
     }
 
     /// The operator of the healthy round: whenever the tenant is paused or halted, looks and
-    /// resumes it, until the stream is finished.
+    /// resumes it, and approves what is held, once a second until the stream is finished — for
+    /// 200 s in the folder world, as long as the healthy round may last in a cloud world (where a
+    /// Lambda function's sweep, minutes apart, may be all that moves a resumed stream).
     pub(super) async fn attentive_operator(&self) {
-        for _ in 0..200 {
+        let looks = if self.cloud.is_some() {
+            super::cloud::HEALTHY_LIMIT.as_secs()
+        } else {
+            200
+        };
+        for _ in 0..looks {
             if self.finished().await {
                 return;
             }

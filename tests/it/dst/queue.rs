@@ -186,38 +186,94 @@ impl SimQueue {
                 }
             }
             let i = pick?;
-            if let Some((max, dlq)) = &self.0.redrive
-                && s.messages[i].receives >= *max
-            {
-                let m = s.messages.remove(i);
-                self.0.trace.log(format!(
-                    "{}: {} received {} times: moved to the dead-letter queue",
-                    self.0.name, m.id, m.receives
-                ));
-                dlq.send(&m.body, &m.group, &m.id);
-                continue;
+            if let Some(r) = self.hand_out(&mut s, i, visibility) {
+                return Some(r);
             }
-            s.next += 1;
-            let receipt = format!("r{}", s.next);
-            let m = &mut s.messages[i];
-            m.receives += 1;
-            m.receipt = receipt.clone();
-            m.visible_at = now + visibility;
-            return Some(Received {
-                message_id: m.id.clone(),
-                receipt,
-                body: m.body.clone(),
-                group: Some(m.group.clone()),
-                receive_count: m.receives,
-                received_at: now,
-                sent_at_ms: Some(
-                    crate::common::sim_clock::now().timestamp_millis()
-                        - now.duration_since(m.sent_at).as_millis() as i64,
-                ),
-                trace_parent: None,
-                trace_state: None,
-            });
         }
+    }
+
+    /// The messages of `group` that follow the ones just handed out (`taken`), in order, while
+    /// they are visible: what one receive of several messages adds to its first.
+    fn take_following(&self, group: &str, taken: &[String], visibility: Duration) -> Option<Received> {
+        let now = Instant::now();
+        let mut s = self.0.state.lock().unwrap();
+        loop {
+            let i = s
+                .messages
+                .iter()
+                .position(|m| m.group == group && !taken.contains(&m.id))?;
+            if s.messages[i].visible_at > now {
+                return None;
+            }
+            if let Some(r) = self.hand_out(&mut s, i, visibility) {
+                return Some(r);
+            }
+        }
+    }
+
+    /// Hands message `i` out with a new receipt, or moves it to the dead-letter queue (`None`)
+    /// when it was received `maxReceiveCount` times.
+    fn hand_out(&self, s: &mut State, i: usize, visibility: Duration) -> Option<Received> {
+        let now = Instant::now();
+        if let Some((max, dlq)) = &self.0.redrive
+            && s.messages[i].receives >= *max
+        {
+            let m = s.messages.remove(i);
+            self.0.trace.log(format!(
+                "{}: {} received {} times: moved to the dead-letter queue",
+                self.0.name, m.id, m.receives
+            ));
+            dlq.send(&m.body, &m.group, &m.id);
+            return None;
+        }
+        s.next += 1;
+        let receipt = format!("r{}", s.next);
+        let m = &mut s.messages[i];
+        m.receives += 1;
+        m.receipt = receipt.clone();
+        m.visible_at = now + visibility;
+        Some(Received {
+            message_id: m.id.clone(),
+            receipt,
+            body: m.body.clone(),
+            group: Some(m.group.clone()),
+            receive_count: m.receives,
+            received_at: now,
+            sent_at_ms: Some(
+                crate::common::sim_clock::now().timestamp_millis()
+                    - now.duration_since(m.sent_at).as_millis() as i64,
+            ),
+            trace_parent: None,
+            trace_state: None,
+        })
+    }
+
+    /// A receive of up to `max` messages, as a Lambda event source mapping makes for FIFO: the
+    /// first as [`MessageQueue::receive_one`] hands it out, then the visible messages that
+    /// follow it in its group. Fails or loses its answer as a receive does.
+    pub async fn receive_some(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
+        let Some(first) = self.receive_one(wait, visibility).await? else {
+            return Ok(Vec::new());
+        };
+        let group = first.group.clone().unwrap_or_default();
+        let mut got = vec![first];
+        while got.len() < max {
+            let taken: Vec<String> = got.iter().map(|r| r.message_id.clone()).collect();
+            let Some(next) = self.take_following(&group, &taken, visibility) else {
+                break;
+            };
+            self.0.trace.log(format!(
+                "{}: {} received with {} (receive {})",
+                self.0.name, next.message_id, got[0].message_id, next.receive_count
+            ));
+            got.push(next);
+        }
+        Ok(got)
     }
 
     /// When the next hidden message becomes visible, if any is hidden.

@@ -3,21 +3,21 @@
 
 use std::sync::Mutex;
 
-use super::world::World;
+use super::world::{Kind, World};
 
 /// A soak prints a line every this many seeds.
 const PROGRESS_EVERY: usize = 10_000;
 
 /// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
 /// (with every call and wait if `verbose`).
-fn simulate(seed: u64, verbose: bool, cloud: bool) -> (Vec<String>, Vec<String>) {
+fn simulate(seed: u64, verbose: bool, kind: Kind) -> (Vec<String>, Vec<String>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap();
     rt.block_on(async {
-        let world = World::new(seed, verbose, cloud);
+        let world = World::new(seed, verbose, kind);
         world.trace.log(format!("seed {seed}: {:?}", world.plan));
         world.run().await;
         (world.breaches().await, world.trace.lines())
@@ -41,7 +41,7 @@ pub fn run_seeds(
     seeds: &[u64],
     threads: usize,
     keep_traces: bool,
-    cloud: bool,
+    kind: Kind,
 ) -> (Vec<Vec<String>>, Option<Failed>) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
@@ -59,7 +59,7 @@ pub fn run_seeds(
                         let Some(&seed) = seeds.get(position) else {
                             return;
                         };
-                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces, cloud));
+                        let run = std::panic::catch_unwind(|| simulate(seed, keep_traces, kind));
                         let (breaches, trace) = run.unwrap_or_else(|panic| {
                             let what = panic
                                 .downcast_ref::<String>()

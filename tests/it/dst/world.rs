@@ -22,7 +22,7 @@ use crate::common::trace::Trace;
 use crate::common::{COURSES, users_csv};
 
 use super::cloud::Cloud;
-use super::cloud_plan::CloudPlan;
+use super::cloud_plan::{CloudPlan, LambdaPlan};
 use super::plan::Plan;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{TENANT, epoch};
@@ -30,6 +30,16 @@ use super::{TENANT, epoch};
 /// How long a stopped worker may take to finish its step before it is killed (Kubernetes'
 /// default termination grace period).
 const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Which world a seed runs in: batches dropped in a folder for `Staged::run_tenant` loops, or
+/// uploaded to the drop bucket for whole `canvas-sis run` workers (`cloud`) or for the Lambda
+/// function behind the queue's event source mapping (`lambda`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Folder,
+    Cloud,
+    Lambda,
+}
 
 /// One seed's world (module docs).
 pub struct World {
@@ -49,7 +59,6 @@ pub struct World {
     pub(super) noise: Mutex<Vec<String>>,
     /// Every acknowledgment of failures an operator's `resume` reported: when, which batches.
     pub(super) acks: Mutex<Vec<(tokio::time::Instant, Vec<BatchId>)>>,
-    /// Whether an operator's `undo` is running (its restore, with the tenant paused).
     /// Every batch an operator approved past the mass-change guard, and when (simulated wall
     /// clock).
     pub(super) approved: Mutex<Vec<(chrono::DateTime<chrono::Utc>, BatchId)>>,
@@ -60,9 +69,10 @@ pub struct World {
 
 impl World {
     /// Seeds everything on this thread: the world's RNG, fastrand's thread RNG (the pipeline's
-    /// lease holder ids) and the simulated wall clock. A `cloud` world draws its own parts after
-    /// everything the folder world draws, so a seed's folder world is the same either way.
-    pub(super) fn new(seed: u64, verbose: bool, cloud: bool) -> World {
+    /// lease holder ids) and the simulated wall clock. A cloud world draws its own parts after
+    /// everything the folder world draws, so a seed's folder world is the same either way; a
+    /// Lambda world draws the function's settings after the cloud world's parts.
+    pub(super) fn new(seed: u64, verbose: bool, kind: Kind) -> World {
         sim_clock::start(epoch());
         fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
@@ -89,10 +99,16 @@ impl World {
         for (n, fate) in plan.fates.iter().enumerate() {
             canvas.set_fate(users_of(&plan, n).as_bytes(), *fate);
         }
-        let cloud = cloud.then(|| {
+        let cloud = (kind != Kind::Folder).then(|| {
             let drawn = CloudPlan::draw(&mut rng, plan.batches);
             trace.log(format!("cloud: {drawn:?}"));
-            Cloud::new(drawn, &mut rng, canvas.clone(), blackout_of(&plan), &trace)
+            let mut cloud = Cloud::new(drawn, &mut rng, canvas.clone(), blackout_of(&plan), &trace);
+            if kind == Kind::Lambda {
+                let lambda = LambdaPlan::draw(&mut rng, cloud.plan.visibility);
+                trace.log(format!("lambda: {lambda:?}"));
+                cloud.lambda = Some(lambda);
+            }
+            cloud
         });
         World {
             canvas,
