@@ -29,7 +29,7 @@ git worktree add -q --detach "$tree" HEAD
 trap 'git -C "$root" worktree remove --force "$tree" 2>/dev/null || true' EXIT
 export CARGO_TARGET_DIR=$root/target/mutants/target
 
-# One simulation run in the tree as it is now (both worlds: folder and cloud): prints
+# One simulation run in the tree as it is now (every world: folder, cloud, Lambda): prints
 # "caught <world> <seed> <position> <breach>" or "clean".
 simulate() {
   local log=$1
@@ -49,6 +49,7 @@ simulate() {
   breach=$(grep -A1 -m1 '^dst: seed [0-9]* breaks' "$log" | tail -1 | sed -E 's/^ +//' | cut -c1-110)
   local world=folder
   if grep -m1 '^replay: ' "$log" | grep -q every_cloud_seed; then world=cloud; fi
+  if grep -m1 '^replay: ' "$log" | grep -q every_lambda_seed; then world=lambda; fi
   echo "caught $world $seed $position $breach"
 }
 
