@@ -366,8 +366,11 @@ async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_pa
 
     // The next arrives while the tenant is paused: recorded, parked, its message done with.
     let users = tagged_users("parked", 3);
-    c.drop_zip("exports/parked.zip", common::zip_of(&[("users.csv", &users)]))
-        .await;
+    c.drop_zip(
+        "exports/parked.zip",
+        common::zip_of(&[("users.csv", &users)]),
+    )
+    .await;
     until_visible(&c, 1).await;
     let deliveries = deliver_all(&c, &source, &api).await;
     assert!(
@@ -387,7 +390,11 @@ async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_pa
     let mut ticks = 0;
     loop {
         let (answer, _) = api
-            .invoke(tick.clone(), INVOCATION, INVOCATION + Duration::from_secs(30))
+            .invoke(
+                tick.clone(),
+                INVOCATION,
+                INVOCATION + Duration::from_secs(30),
+            )
             .await;
         ticks += 1;
         assert!(
@@ -399,7 +406,10 @@ async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_pa
             assert_eq!(b["stage"]["state"], json!("imported"), "{b}");
             break;
         }
-        assert!(Instant::now() < end, "the sweep never finished the batch: {b}");
+        assert!(
+            Instant::now() < end,
+            "the sweep never finished the batch: {b}"
+        );
     }
     let out = function.stop();
     assert_eq!(c.sim.imports().await.len(), 2);
@@ -408,7 +418,11 @@ async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_pa
         Some(&sha(&users)),
         "the parked batch's users, imported last"
     );
-    assert!(text(&out).contains("scheduled sweep done"), "{}", text(&out));
+    assert!(
+        text(&out).contains("scheduled sweep done"),
+        "{}",
+        text(&out)
+    );
     eprintln!("the parked batch imported after {ticks} scheduled invocations");
     assert_no_token(&out);
 }

@@ -33,6 +33,7 @@ use super::TENANT;
 use super::cloud_plan::CloudPlan;
 use super::objects::{ObjectFaults, SimObjects};
 use super::queue::{QueueFaults, SimQueue};
+use super::second::{SECOND, Second};
 use super::uploads::{event, upload, upload_ready, upload_zip};
 use super::world::World;
 
@@ -61,6 +62,8 @@ pub struct Cloud {
     /// In a Lambda world, the function's settings: the workers are the function's execution
     /// environments (`lambda`).
     pub(super) lambda: Option<super::cloud_plan::LambdaPlan>,
+    /// Another tenant on the same queue, if the seed has it upload anything (`second`).
+    pub(super) second: Option<Second>,
 }
 
 impl Cloud {
@@ -69,6 +72,7 @@ impl Cloud {
         rng: &mut fastrand::Rng,
         canvas: Arc<dyn canvas_sis::canvas::CanvasApi>,
         blackout: Option<canvas_sis::config::Blackout>,
+        second: Second,
         trace: &crate::common::trace::Trace,
     ) -> Cloud {
         let dlq = SimQueue::new(
@@ -86,7 +90,11 @@ impl Cloud {
             trace.clone(),
         );
         let objects = SimObjects::new(rng.u64(..), plan.objects.clone(), trace.clone());
-        let (router, runtimes) = tenant_runtimes(canvas, blackout);
+        let second = (!second.arrivals.is_empty()).then_some(second);
+        let second_canvas = second
+            .as_ref()
+            .map(|s| s.canvas.clone() as Arc<dyn canvas_sis::canvas::CanvasApi>);
+        let (router, runtimes) = tenant_runtimes(canvas, blackout, second_canvas);
         let pending = plan.duplicates.iter().flatten().count();
         let sent = std::sync::Mutex::new(vec![None; plan.folders.len()]);
         Cloud {
@@ -100,15 +108,18 @@ impl Cloud {
             sent,
             zipped: Default::default(),
             lambda: None,
+            second,
         }
     }
 }
 
 /// The tenant as the worker's configuration makes it (prefix `main/`, halting on failure, the
-/// plan's blackout) over `canvas`, and the router to it.
+/// plan's blackout) over `canvas` — and the second tenant (prefix `second/`, halting, no
+/// blackout) over `second`, if given — and the router to them.
 pub(super) fn tenant_runtimes(
     canvas: Arc<dyn canvas_sis::canvas::CanvasApi>,
     blackout: Option<canvas_sis::config::Blackout>,
+    second: Option<Arc<dyn canvas_sis::canvas::CanvasApi>>,
 ) -> (Router, Vec<TenantRuntime>) {
     let env = |name: &str| match name {
         "CANVAS_BASE_URL" => Some("http://canvas.sim.invalid".to_owned()),
@@ -116,18 +127,29 @@ pub(super) fn tenant_runtimes(
         "CANVAS_TOKEN" => Some("sim-token".to_owned()),
         _ => None,
     };
-    let mut tenant = Config::single_tenant_from(&env).unwrap().tenants.remove(0);
-    tenant.name = TENANT.into();
-    tenant.s3_prefix = Some(format!("{TENANT}/"));
-    tenant.on_failure = OnFailure::Halt;
-    tenant.blackouts = blackout.into_iter().collect();
-    let router = Router::new([(TENANT, Some(format!("{TENANT}/")))]).unwrap();
-    let runtimes = vec![TenantRuntime {
-        tenant,
-        client: canvas,
-        http: None,
-        options: Default::default(),
-    }];
+    let runtime = |name: &str, client, blackouts: Vec<_>| {
+        let mut tenant = Config::single_tenant_from(&env).unwrap().tenants.remove(0);
+        tenant.name = name.into();
+        tenant.s3_prefix = Some(format!("{name}/"));
+        tenant.on_failure = OnFailure::Halt;
+        tenant.blackouts = blackouts;
+        TenantRuntime {
+            tenant,
+            client,
+            http: None,
+            options: Default::default(),
+        }
+    };
+    let mut runtimes = vec![runtime(TENANT, canvas, blackout.into_iter().collect())];
+    if let Some(client) = second {
+        runtimes.push(runtime(SECOND, client, Vec::new()));
+    }
+    let router = Router::new(
+        runtimes
+            .iter()
+            .map(|r| (r.tenant.name.clone(), r.tenant.s3_prefix.clone())),
+    )
+    .unwrap();
     (router, runtimes)
 }
 
@@ -257,7 +279,7 @@ impl World {
             let Some((key, first)) = cloud.sent.lock().unwrap()[n].clone() else {
                 panic!("b{n}'s event is delivered again before it was first sent");
             };
-            let event = event(n, &key, &first);
+            let event = event(&format!("event-b{n}"), &key, &first);
             self.trace
                 .log(format!("eventbridge: the event of b{n} delivered again"));
             cloud.queue.send(&event, TENANT, &format!("event-b{n}"));
@@ -302,6 +324,7 @@ impl World {
     async fn settled(&self) -> bool {
         let cloud = self.cloud();
         self.finished().await
+            && self.second_finished().await
             && cloud.pending.load(Ordering::SeqCst) == 0
             && cloud.queue.messages().is_empty()
             && cloud.dlq.messages().is_empty()
@@ -322,10 +345,13 @@ impl World {
             for m in dead {
                 // The README's rule: a message whose batch `canvas-sis status` lists needs no
                 // redrive (the sweep carries a recorded batch on); the others go back.
-                let recorded = batches.iter().any(|b| {
-                    self.index_of(b)
-                        .is_some_and(|n| m.body.contains(&format!("\"event-b{n}\"")))
-                });
+                let recorded = match self.second_recorded(&m.body).await {
+                    Some(recorded) => recorded,
+                    None => batches.iter().any(|b| {
+                        self.index_of(b)
+                            .is_some_and(|n| m.body.contains(&format!("\"event-b{n}\"")))
+                    }),
+                };
                 if recorded {
                     self.trace.log(format!(
                         "operator: {} in the dead-letter queue is a recorded batch's: deleted",
@@ -354,6 +380,9 @@ impl World {
         if let Some(cloud) = &self.cloud {
             cloud.queue.set_faults(QueueFaults::default());
             cloud.objects.set_faults(ObjectFaults::default());
+            if let Some(second) = &cloud.second {
+                second.canvas.set_faults(Default::default());
+            }
         }
     }
 
@@ -390,6 +419,7 @@ impl World {
                 out.push(format!("the {name} still holds {left:?}"));
             }
         }
+        out.extend(self.second_breaches(cloud.dlq.accepted() > 0).await);
         let poison = self.clean.store().list("poison/").await.unwrap_or_default();
         if !poison.is_empty() {
             out.push(format!("messages were taken for poison: {poison:?}"));

@@ -64,6 +64,7 @@ mod plan;
 mod queue;
 mod runner;
 mod scenarios;
+mod second;
 mod store;
 mod uploads;
 mod world;

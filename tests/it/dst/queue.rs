@@ -194,7 +194,12 @@ impl SimQueue {
 
     /// The messages of `group` that follow the ones just handed out (`taken`), in order, while
     /// they are visible: what one receive of several messages adds to its first.
-    fn take_following(&self, group: &str, taken: &[String], visibility: Duration) -> Option<Received> {
+    fn take_following(
+        &self,
+        group: &str,
+        taken: &[String],
+        visibility: Duration,
+    ) -> Option<Received> {
         let now = Instant::now();
         let mut s = self.0.state.lock().unwrap();
         loop {

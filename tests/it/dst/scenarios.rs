@@ -47,7 +47,7 @@ fn a_batch_the_bucket_cannot_serve_for_a_while_keeps_its_place_and_its_message()
             trace.clone(),
         );
         let objects = SimObjects::new(3, ObjectFaults::default(), trace.clone());
-        let (router, runtimes) = tenant_runtimes(canvas.clone(), None);
+        let (router, runtimes) = tenant_runtimes(canvas.clone(), None, None);
         let work = tempfile::tempdir().unwrap();
         let settings = worker_settings(
             work.path().to_owned(),

@@ -13,11 +13,11 @@ use super::objects::{Put, SimObjects};
 use super::queue::SimQueue;
 use super::{TENANT, epoch};
 
-/// The "Object Created" event EventBridge sends for a put of `key` (batch `n`'s manifest).
-pub(super) fn event(n: usize, key: &str, put: &Put) -> String {
+/// The "Object Created" event `id` EventBridge sends for a put of `key`.
+pub(super) fn event(id: &str, key: &str, put: &Put) -> String {
     json!({
         "version": "0",
-        "id": format!("event-b{n}"),
+        "id": id,
         "detail-type": "Object Created",
         "source": "aws.s3",
         "time": epoch().to_rfc3339(),
@@ -68,7 +68,8 @@ pub(super) async fn upload(
     }
     let key = format!("{prefix}manifest.json");
     let put = objects.put(&key, manifest.to_string().as_bytes());
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    let id = format!("event-b{n}");
+    queue.send(&event(&id, &key, &put), TENANT, &id);
     if let Some(after) = late {
         tokio::time::sleep(after).await;
         files();
@@ -84,21 +85,11 @@ pub(super) fn upload_zip(
     (n, folder): (usize, usize),
     users: &str,
 ) -> (String, Put, String) {
-    // A fixed entry time: the same seed uploads the same bytes.
-    let zip = {
-        use std::io::Write as _;
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts =
-            zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
-        for (name, body) in [("users.csv", users), ("courses.csv", COURSES)] {
-            w.start_file(name, opts).unwrap();
-            w.write_all(body.as_bytes()).unwrap();
-        }
-        w.finish().unwrap().into_inner()
-    };
+    let zip = zip_of(&[("users.csv", users), ("courses.csv", COURSES)]);
     let key = format!("{TENANT}/b{folder}.zip");
     let put = objects.put(&key, &zip);
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    let id = format!("event-b{n}");
+    queue.send(&event(&id, &key, &put), TENANT, &id);
     let sha = {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(&zip))
@@ -119,6 +110,20 @@ pub(super) fn upload_ready(
     objects.put(&format!("{prefix}courses.csv"), COURSES.as_bytes());
     let key = format!("{prefix}READY");
     let put = objects.put(&key, b"");
-    queue.send(&event(n, &key, &put), TENANT, &format!("event-b{n}"));
+    let id = format!("event-b{n}");
+    queue.send(&event(&id, &key, &put), TENANT, &id);
     (key, put)
+}
+
+/// A zip of `entries`, with a fixed entry time: the same seed uploads the same bytes.
+pub(super) fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().last_modified_time(zip::DateTime::default());
+    for (name, body) in entries {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
 }

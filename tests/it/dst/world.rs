@@ -24,6 +24,7 @@ use crate::common::{COURSES, users_csv};
 use super::cloud::Cloud;
 use super::cloud_plan::{CloudPlan, LambdaPlan};
 use super::plan::Plan;
+use super::second::Second;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{TENANT, epoch};
 
@@ -102,7 +103,16 @@ impl World {
         let cloud = (kind != Kind::Folder).then(|| {
             let drawn = CloudPlan::draw(&mut rng, plan.batches);
             trace.log(format!("cloud: {drawn:?}"));
-            let mut cloud = Cloud::new(drawn, &mut rng, canvas.clone(), blackout_of(&plan), &trace);
+            let second = Second::draw(seed, &plan.canvas, &trace);
+            trace.log(format!("second tenant: uploads at {:?}", second.arrivals));
+            let mut cloud = Cloud::new(
+                drawn,
+                &mut rng,
+                canvas.clone(),
+                blackout_of(&plan),
+                second,
+                &trace,
+            );
             if kind == Kind::Lambda {
                 let lambda = LambdaPlan::draw(&mut rng, cloud.plan.visibility);
                 trace.log(format!("lambda: {lambda:?}"));
@@ -337,7 +347,9 @@ impl World {
     async fn rounds(&self) {
         let arrivals: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> =
             if self.cloud.is_some() {
-                Box::pin(self.uploads())
+                Box::pin(async {
+                    tokio::join!(self.uploads(), self.second_uploads());
+                })
             } else {
                 Box::pin(self.arrivals())
             };
