@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::time::Instant;
-
 use anyhow::Context;
 use lambda_runtime::{LambdaEvent, service_fn};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use canvas_sis::aws;
