@@ -72,6 +72,7 @@ impl Cloud {
         rng: &mut fastrand::Rng,
         canvas: Arc<dyn canvas_sis::canvas::CanvasApi>,
         blackout: Option<canvas_sis::config::Blackout>,
+        options: canvas_sis::canvas::ImportOptions,
         second: Second,
         trace: &crate::common::trace::Trace,
     ) -> Cloud {
@@ -94,7 +95,8 @@ impl Cloud {
         let second_canvas = second
             .as_ref()
             .map(|s| s.canvas.clone() as Arc<dyn canvas_sis::canvas::CanvasApi>);
-        let (router, runtimes) = tenant_runtimes(canvas, blackout, second_canvas);
+        let (router, mut runtimes) = tenant_runtimes(canvas, blackout, second_canvas);
+        runtimes[0].options = options;
         let pending = plan.duplicates.iter().flatten().count();
         let sent = std::sync::Mutex::new(vec![None; plan.folders.len()]);
         Cloud {

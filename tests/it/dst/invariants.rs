@@ -65,7 +65,10 @@ impl World {
                 .filter(|m| m.batch == Some(n))
                 .map(|m| m.id)
                 .collect();
-            let expected = usize::from(*fate != Fate::Refused);
+            let superseded = self
+                .record_of(&batches, n)
+                .is_some_and(|b| matches!(b.stage, Stage::Superseded { .. }));
+            let expected = usize::from(*fate != Fate::Refused && !superseded);
             if ids.len() != expected {
                 out.push(format!(
                     "b{n} ({fate:?}) reached Canvas {} times (imports {ids:?})",
@@ -98,8 +101,15 @@ impl World {
             ));
         }
         out.extend(self.cloud_breaches().await);
+        let ends: Vec<String> = batches.iter().map(|b| b.stage.to_string()).collect();
+        self.trace
+            .log(format!("harness: the ledger ends with {ends:?}"));
+        out.extend(self.superseded_by_the_rule(&batches));
         for b in &batches {
             let Some(n) = self.index_of(b) else { continue };
+            if matches!(b.stage, Stage::Superseded { .. }) {
+                continue;
+            }
             let fate = self.plan.fates[n];
             let (state, ok) = match fate {
                 Fate::Imported => ("imported", true),
@@ -117,6 +127,44 @@ impl World {
                     "ledger disagrees with Canvas on b{n} ({fate:?}): {:?} with import {:?}, Canvas made {canvas_id:?}",
                     b.stage, b.canvas_import_id
                 ));
+            }
+        }
+        out
+    }
+
+    /// A batch is superseded only by the documented rule: in batch mode, by a batch that arrived
+    /// after it, whose own chain of supersessions ends in a batch that was not superseded (the
+    /// newest snapshot, which went its way).
+    pub(super) fn superseded_by_the_rule(&self, batches: &[BatchRecord]) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in batches {
+            let Stage::Superseded { by } = &b.stage else {
+                continue;
+            };
+            if !self.plan.snapshots {
+                out.push(format!("{} was superseded outside batch mode", b.id));
+            }
+            let mut at = b;
+            let mut next = by;
+            loop {
+                let Some(newer) = batches.iter().find(|x| &x.id == next) else {
+                    out.push(format!(
+                        "{} was superseded by {next}, which is no batch",
+                        b.id
+                    ));
+                    break;
+                };
+                if newer.arrival_seq <= at.arrival_seq {
+                    out.push(format!(
+                        "{} was superseded by {}, which arrived before it",
+                        at.id, newer.id
+                    ));
+                    break;
+                }
+                match &newer.stage {
+                    Stage::Superseded { by } => (at, next) = (newer, by),
+                    _ => break,
+                }
             }
         }
         out

@@ -84,8 +84,10 @@ const DEFAULT_SEEDS: u64 = 2000;
 /// 1332 a second worker that found the failed batch ended and sent the next one past it; 3165
 /// and 3290 a holder whose renewals failed sending on past its lease, uploaded again by the
 /// worker that took over; 12119 catches mutation m09 (sent past a failure another worker
-/// recorded without its halt) in today's world, which 1332 no longer does.
-const KEPT_SEEDS: [u64; 8] = [42, 422, 11, 6, 1332, 3165, 3290, 12119];
+/// recorded without its halt) in today's world, which 1332 no longer does; 4 and 251 (the first
+/// runs with full snapshots) workers that superseded a batch, or parked it, after another had
+/// superseded it since their listing, their passes failing on the illegal step.
+const KEPT_SEEDS: [u64; 10] = [42, 422, 11, 6, 1332, 3165, 3290, 12119, 4, 251];
 /// Cloud seeds that once failed: 1008 a batch whose claim outlived its writer, recorded only
 /// after a later batch was sent (its message came back from the dead-letter queue), at the
 /// place its claim once took — before a batch Canvas already had; 6065 a batch whose message

@@ -51,6 +51,9 @@ pub struct Plan {
     /// When an operator undoes the newest imported batch (`canvas-sis undo`: Canvas's
     /// `restore_states`, with the tenant paused while it runs).
     pub(super) undos: Vec<Duration>,
+    /// The tenant imports full snapshots (batch mode, one term): an older unsent batch is
+    /// superseded by a newer one waiting. Drawn by the world from a stream of its own.
+    pub(super) snapshots: bool,
 }
 
 impl Plan {
@@ -114,6 +117,7 @@ impl Plan {
             stops: Vec::new(),
             reruns: Vec::new(),
             undos: Vec::new(),
+            snapshots: false,
         };
         plan.canvas.max_upload =
             Duration::from_millis(pick(rng, &[0.0, 0.0, 2000.0, 6000.0]) as u64);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use canvas_sis::canvas::{BatchMode, BatchModeTerm, ImportOptions};
 use canvas_sis::config::Blackout;
 use canvas_sis::ledger::{
     BatchId, BatchRecord, BatchSource, Ledger, LedgerError, MemoryStore, NewBatch, Stage,
@@ -27,6 +28,9 @@ use super::plan::Plan;
 use super::second::Second;
 use super::store::{FaultyStore, StoreCtl, StoreFaults};
 use super::{TENANT, epoch};
+
+/// The term a snapshot tenant's batches replace (`batch_mode_term_id=sis_term_id:…`).
+const SNAPSHOT_TERM: &str = "fall";
 
 /// How long a stopped worker may take to finish its step before it is killed (Kubernetes'
 /// default termination grace period).
@@ -77,7 +81,9 @@ impl World {
         sim_clock::start(epoch());
         fastrand::seed(seed);
         let mut rng = fastrand::Rng::with_seed(seed);
-        let plan = Plan::draw(&mut rng);
+        let mut plan = Plan::draw(&mut rng);
+        // A stream of its own: the rest of the world is drawn as before.
+        plan.snapshots = fastrand::Rng::with_seed(seed ^ 0x5a47_5b07_d1e5_0001).f64() < 0.3;
         let trace = if verbose {
             Trace::verbose()
         } else {
@@ -110,6 +116,7 @@ impl World {
                 &mut rng,
                 canvas.clone(),
                 blackout_of(&plan),
+                options_of(&plan),
                 second,
                 &trace,
             );
@@ -154,7 +161,13 @@ impl World {
             self.plan.lease,
         );
         staged.blackouts = self.blackout().into_iter().collect();
+        staged.request.options = self.options();
         staged
+    }
+
+    /// The tenant's import options (`options_of`).
+    pub(super) fn options(&self) -> ImportOptions {
+        options_of(&self.plan)
     }
 
     /// The plan's blackout window, on the simulated clock.
@@ -266,11 +279,15 @@ impl World {
             let run = staged
                 .run_tenant(|r| Some(PathBuf::from(&r.source.location)))
                 .await;
-            if let Ok(TenantRun {
-                error: Some(RunError::Ledger(e @ LedgerError::IllegalTransition { .. })),
-                ..
-            }) = &run
-            {
+            let illegal = match &run {
+                Ok(TenantRun {
+                    error: Some(RunError::Ledger(e @ LedgerError::IllegalTransition { .. })),
+                    ..
+                })
+                | Err(RunError::Ledger(e @ LedgerError::IllegalTransition { .. })) => Some(e),
+                _ => None,
+            };
+            if let Some(e) = illegal {
                 // The pipeline's own races end in Busy or in the other worker's result; an
                 // illegal move reaching the pass is an error an operator would be paged for.
                 self.noise
@@ -406,6 +423,16 @@ impl World {
         if !self.plan.reruns.is_empty() {
             self.rerun("the morning after").await;
         }
+    }
+}
+
+/// The tenant's import options: batch mode for one term when it imports full snapshots.
+fn options_of(plan: &Plan) -> ImportOptions {
+    ImportOptions {
+        batch_mode: plan
+            .snapshots
+            .then(|| BatchMode::Term(BatchModeTerm::SisId(SNAPSHOT_TERM.into()))),
+        ..ImportOptions::default()
     }
 }
 
