@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use super::staged::{Progress, RunError, Staged};
-use crate::ledger::{BatchRecord, LedgerStore, Stage};
+use crate::ledger::{BatchRecord, LedgerError, LedgerStore, Stage};
 use canvas_sis_client::ImportOptions;
 
 /// Where each batch of the tenant stopped in this run.
@@ -112,7 +112,8 @@ impl<S: LedgerStore> Staged<'_, S> {
                 && !(keep_held && matches!(rec.stage, Stage::Held { .. }))
                 && !matches!(&rec.stage, Stage::Parked { reason: r } if r == reason)
             {
-                self.ledger
+                let parked = self
+                    .ledger
                     .transition(
                         &rec.id,
                         Stage::Parked {
@@ -120,7 +121,13 @@ impl<S: LedgerStore> Staged<'_, S> {
                         },
                         reason,
                     )
-                    .await?;
+                    .await;
+                match parked {
+                    // Another worker moved it since the listing (superseded it, say): it
+                    // waits for nothing more.
+                    Ok(_) | Err(LedgerError::IllegalTransition { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(())
@@ -155,11 +162,7 @@ impl<S: LedgerStore> Staged<'_, S> {
             else {
                 continue;
             };
-            self.obs.note(&format!(
-                "batch {} superseded by the newer full snapshot {}",
-                old.id, newest.id
-            ));
-            let rec = self
+            let rec = match self
                 .ledger
                 .transition(
                     &old.id,
@@ -168,7 +171,18 @@ impl<S: LedgerStore> Staged<'_, S> {
                     },
                     "a newer full snapshot of the same batch-mode scope is waiting",
                 )
-                .await?;
+                .await
+            {
+                Ok(rec) => rec,
+                // Another worker moved it between this listing and this write: superseded it
+                // first, or took it on to be sent (then it goes, and the newer one after it).
+                Err(LedgerError::IllegalTransition { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.obs.note(&format!(
+                "batch {} superseded by the newer full snapshot {}",
+                old.id, newest.id
+            ));
             superseded.push(rec);
         }
         Ok(superseded)
