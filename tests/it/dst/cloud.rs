@@ -262,6 +262,38 @@ impl World {
         }
     }
 
+    /// The SIS deleting batches' objects, at the plan's delays after it uploaded them.
+    pub(super) async fn deletions(&self) {
+        let cloud = self.cloud();
+        let deletions = cloud.plan.deleted.iter().enumerate();
+        let waits = deletions.filter_map(|(n, d)| Some((n, (*d)?)));
+        let deleting = waits.map(|(n, after)| async move {
+            // Uploaded (its late files too) once its put is known.
+            while cloud.sent.lock().unwrap()[n].is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(after).await;
+            let names: &[&str] = if cloud.plan.zips[n] {
+                &[""]
+            } else if cloud.plan.ready[n] {
+                &["users.csv", "courses.csv", "READY"]
+            } else {
+                &["users.csv", "courses.csv", "manifest.json"]
+            };
+            self.trace
+                .log(format!("sis: deletes the objects of b{n}"));
+            for name in names {
+                let key = if name.is_empty() {
+                    format!("{TENANT}/b{n}.zip")
+                } else {
+                    format!("{TENANT}/b{n}/{name}")
+                };
+                cloud.objects.delete(&key);
+            }
+        });
+        futures_util::future::join_all(deleting).await;
+    }
+
     /// EventBridge delivering events again, at the plan's delays after their first delivery.
     pub(super) async fn redeliveries(&self) {
         let cloud = self.cloud();

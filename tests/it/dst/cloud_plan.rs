@@ -31,6 +31,9 @@ pub struct CloudPlan {
     /// Per batch: a folder closed by a `READY` marker written after its CSVs, rather than by a
     /// manifest (only a folder of its own whose files are not late: `READY` lists nothing).
     pub(super) ready: Vec<bool>,
+    /// Per batch: the SIS deletes its objects this long after uploading them (only a batch in
+    /// a folder or zip of its own). Drawn by the world from a stream of its own.
+    pub(super) deleted: Vec<Option<Duration>>,
 }
 
 impl CloudPlan {
@@ -70,6 +73,7 @@ impl CloudPlan {
             digests: Vec::new(),
             zips: Vec::new(),
             ready: Vec::new(),
+            deleted: vec![None; batches],
         };
         let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
         for n in 0..batches {
@@ -135,5 +139,28 @@ impl LambdaPlan {
             margin,
             sweep_every: Duration::from_secs(rng.u64(5..=60)),
         }
+    }
+}
+
+impl CloudPlan {
+    /// Draws which batches the SIS deletes after uploading them, and when (`deleted`): in a
+    /// third of the worlds, each batch with a name of its own by an even chance, 0–6 s after its
+    /// upload.
+    pub fn draw_deletions(&mut self, rng: &mut fastrand::Rng) {
+        let deletes = rng.f64() < 0.3;
+        for n in 0..self.folders.len() {
+            let own = self.folders.iter().filter(|f| **f == self.folders[n]).count() == 1;
+            let delete = rng.bool();
+            let after = Duration::from_millis(rng.u64(0..=6000));
+            self.deleted[n] = (deletes && own && delete).then_some(after);
+        }
+    }
+
+    /// Whether batch `n` may end rejected because the SIS deleted its objects before they were
+    /// read: a deleted object is a withdrawn upload (the worker says it is gone and asks for it
+    /// again, though a versioned bucket still holds it), and a manifest's CSV deleted before
+    /// it was read is missing.
+    pub fn may_be_rejected_when_deleted(&self, n: usize) -> bool {
+        self.deleted[n].is_some()
     }
 }

@@ -68,7 +68,10 @@ impl World {
             let superseded = self
                 .record_of(&batches, n)
                 .is_some_and(|b| matches!(b.stage, Stage::Superseded { .. }));
-            let expected = usize::from(*fate != Fate::Refused && !superseded);
+            let rejected = self
+                .record_of(&batches, n)
+                .is_some_and(|b| self.rejected_for_deleted_objects(n, b));
+            let expected = usize::from(*fate != Fate::Refused && !superseded && !rejected);
             if ids.len() != expected {
                 out.push(format!(
                     "b{n} ({fate:?}) reached Canvas {} times (imports {ids:?})",
@@ -101,13 +104,17 @@ impl World {
             ));
         }
         out.extend(self.cloud_breaches().await);
-        let ends: Vec<String> = batches.iter().map(|b| b.stage.to_string()).collect();
+        let ends: Vec<String> = batches
+            .iter()
+            .map(|b| format!("{} {}: {} {:?}", b.id, b.source.location, b.stage, b.errors))
+            .collect();
         self.trace
             .log(format!("harness: the ledger ends with {ends:?}"));
         out.extend(self.superseded_by_the_rule(&batches));
         for b in &batches {
             let Some(n) = self.index_of(b) else { continue };
-            if matches!(b.stage, Stage::Superseded { .. }) {
+            if matches!(b.stage, Stage::Superseded { .. }) || self.rejected_for_deleted_objects(n, b)
+            {
                 continue;
             }
             let fate = self.plan.fates[n];
@@ -130,6 +137,21 @@ impl World {
             }
         }
         out
+    }
+
+    /// Whether batch `n` (record `b`) ended rejected, as it may when the SIS deleted its objects
+    /// before they were read (a withdrawn upload; a manifest naming files that are not there),
+    /// with an error that says what is gone or missing.
+    fn rejected_for_deleted_objects(&self, n: usize, b: &BatchRecord) -> bool {
+        let may = self
+            .cloud
+            .as_ref()
+            .is_some_and(|c| c.plan.may_be_rejected_when_deleted(n));
+        may && matches!(&b.stage, Stage::Terminal { state, ok: false } if state == "rejected")
+            && b.canvas_import_id.is_none()
+            && b.errors
+                .iter()
+                .any(|e| e.contains(" is gone") || e.contains(".csv"))
     }
 
     /// A batch is superseded only by the documented rule: in batch mode, by a batch that arrived

@@ -113,6 +113,27 @@ impl SimObjects {
         }
     }
 
+    /// Deletes `key` as S3 does in a versioned bucket: a delete marker becomes its current
+    /// version; the older versions stay readable by their ids.
+    pub fn delete(&self, key: &str) {
+        let n = self.next();
+        let marker = Version {
+            id: format!("v{n}"),
+            etag: String::new(),
+            body: None,
+        };
+        self.0
+            .keys
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_default()
+            .push(marker);
+        self.0
+            .trace
+            .log(format!("bucket: delete {key} (marker v{n})"));
+    }
+
     async fn call(&self, op: &str, location: &str) -> Result<ObjectFaults, FetchError> {
         let faults = self.0.faults.lock().unwrap().clone();
         let max = faults.latency.as_millis() as u64;

@@ -107,7 +107,9 @@ impl World {
             canvas.set_fate(users_of(&plan, n).as_bytes(), *fate);
         }
         let cloud = (kind != Kind::Folder).then(|| {
-            let drawn = CloudPlan::draw(&mut rng, plan.batches);
+            let mut drawn = CloudPlan::draw(&mut rng, plan.batches);
+            // A stream of its own: the rest of the world is drawn as before.
+            drawn.draw_deletions(&mut fastrand::Rng::with_seed(seed ^ 0xde1e_7ed0_0b1e_c750));
             trace.log(format!("cloud: {drawn:?}"));
             let second = Second::draw(seed, &plan.canvas, &trace);
             trace.log(format!("second tenant: uploads at {:?}", second.arrivals));
@@ -214,9 +216,23 @@ impl World {
         }
     }
 
-    /// Which batch of the plan a record is: by the digest of the `users.csv` it read (batches
-    /// may share an S3 folder), else by its location, which ends in `b<n>` (a folder).
+    /// Which batch of the plan a record is: by the version its event named, or the digest of
+    /// the `users.csv` it read (batches may share an S3 folder), else by its location, which
+    /// ends in `b<n>` (a folder).
     pub(super) fn index_of(&self, rec: &BatchRecord) -> Option<usize> {
+        // In a cloud world, by the version its event named (its upload's manifest, marker or
+        // zip), when the upload is done.
+        if let Some(cloud) = &self.cloud
+            && let Some(version) = &rec.source.s3_version_id
+            && let Some(n) = cloud
+                .sent
+                .lock()
+                .unwrap()
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|(_, put)| &put.version_id == version))
+        {
+            return Some(n);
+        }
         if let Some(cloud) = &self.cloud
             && let [zip] = rec.source.files.as_slice()
             && zip.name.ends_with(".zip")
@@ -365,7 +381,7 @@ impl World {
         let arrivals: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> =
             if self.cloud.is_some() {
                 Box::pin(async {
-                    tokio::join!(self.uploads(), self.second_uploads());
+                    tokio::join!(self.uploads(), self.second_uploads(), self.deletions());
                 })
             } else {
                 Box::pin(self.arrivals())
