@@ -469,3 +469,79 @@ async fn a_queue_that_does_not_exist_stops_the_worker_with_a_clear_error() {
     );
     assert!(!err.contains(common::ADMIN), "no token in errors");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_an_upload_recorded_then_deleted_and_delivered_again_is_still_one_batch() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    c.moto.enable_versioning(cloud::DROP).await;
+    // A rejected batch halts the tenant: the next upload is recorded and parked behind it.
+    let bad =
+        "user_id,login_id,first_name,last_name,email,status\nu1,u1@x.edu,A,B\",u1@x.edu,active\n";
+    c.drop_zip("exports/0-bad.zip", common::zip_of(&[("users.csv", bad)]))
+        .await;
+    c.drain(&[]);
+    c.drop_zip("exports/withdrawn.zip", zip_feed("w")).await;
+    queued(&c, 1).await;
+    let events = c.moto.peek(&c.queue_url, 10).await;
+    assert!(
+        events.len() == 1 && events[0].contains("withdrawn.zip"),
+        "{events:?}"
+    );
+    c.drain(&[]);
+    // The SIS withdraws the export, and its event comes again (a redelivery after SQS's window).
+    c.moto
+        .s3()
+        .await
+        .delete_object()
+        .bucket(cloud::DROP)
+        .key("exports/withdrawn.zip")
+        .send()
+        .await
+        .unwrap();
+    redeliver(&c, &events[0], "redelivered-1").await;
+    let out = c.drain(&[]);
+    let batches = c.batches("default").await;
+    let locations: Vec<Value> = batches
+        .iter()
+        .map(|b| b["source"]["location"].clone())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            json!("s3://drop/exports/0-bad.zip"),
+            json!("s3://drop/exports/withdrawn.zip")
+        ],
+        "the redelivered upload is the recorded batch, not a new one: {}",
+        stderr(&out)
+    );
+    // Resumed: the batch's upload is gone — rejected, saying so; nothing imported.
+    let resumed = c.ops(&["resume", "--state", cloud::STATE_URL, "--tenant", "default"]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let out = c.drain(&[]);
+    let batches = c.batches("default").await;
+    assert_eq!(batches.len(), 2, "{}", stderr(&out));
+    assert_eq!(
+        batches[1]["stage"]["state"],
+        json!("rejected"),
+        "{}",
+        batches[1]
+    );
+    assert!(
+        batches[1]["errors"].to_string().contains("is gone"),
+        "{}",
+        batches[1]
+    );
+    assert!(c.sim.imports().await.is_empty());
+}
+
+/// Waits until the queue holds `n` messages (EventBridge delivers asynchronously).
+async fn queued(c: &Cloud, n: u64) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.moto.depth(&c.queue_url).await.0 < n {
+        assert!(
+            std::time::Instant::now() < end,
+            "{n} messages never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
