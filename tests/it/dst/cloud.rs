@@ -280,8 +280,7 @@ impl World {
             } else {
                 &["users.csv", "courses.csv", "manifest.json"]
             };
-            self.trace
-                .log(format!("sis: deletes the objects of b{n}"));
+            self.trace.log(format!("sis: deletes the objects of b{n}"));
             for name in names {
                 let key = if name.is_empty() {
                     format!("{TENANT}/b{n}.zip")

@@ -149,7 +149,12 @@ impl CloudPlan {
     pub fn draw_deletions(&mut self, rng: &mut fastrand::Rng) {
         let deletes = rng.f64() < 0.3;
         for n in 0..self.folders.len() {
-            let own = self.folders.iter().filter(|f| **f == self.folders[n]).count() == 1;
+            let own = self
+                .folders
+                .iter()
+                .filter(|f| **f == self.folders[n])
+                .count()
+                == 1;
             let delete = rng.bool();
             let after = Duration::from_millis(rng.u64(0..=6000));
             self.deleted[n] = (deletes && own && delete).then_some(after);

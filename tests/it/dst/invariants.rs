@@ -113,7 +113,8 @@ impl World {
         out.extend(self.superseded_by_the_rule(&batches));
         for b in &batches {
             let Some(n) = self.index_of(b) else { continue };
-            if matches!(b.stage, Stage::Superseded { .. }) || self.rejected_for_deleted_objects(n, b)
+            if matches!(b.stage, Stage::Superseded { .. })
+                || self.rejected_for_deleted_objects(n, b)
             {
                 continue;
             }

@@ -224,12 +224,10 @@ impl World {
         // zip), when the upload is done.
         if let Some(cloud) = &self.cloud
             && let Some(version) = &rec.source.s3_version_id
-            && let Some(n) = cloud
-                .sent
-                .lock()
-                .unwrap()
-                .iter()
-                .position(|s| s.as_ref().is_some_and(|(_, put)| &put.version_id == version))
+            && let Some(n) = cloud.sent.lock().unwrap().iter().position(|s| {
+                s.as_ref()
+                    .is_some_and(|(_, put)| &put.version_id == version)
+            })
         {
             return Some(n);
         }

@@ -20,6 +20,9 @@ use crate::store::{FetchError, Fetched, Pin, S3Batches};
 use canvas_sis_core::ledger::{BatchRecord, BatchSource, CreateOutcome, LedgerStore, NewBatch};
 use canvas_sis_core::trigger::events::{BatchTrigger, ObjectEvent};
 
+/// The source kind of a batch recorded from an upload that could not be fetched (to be rejected).
+pub(super) const UNFETCHABLE: &str = "s3-unfetchable";
+
 /// Why a batch event's batch is not recorded yet.
 pub(super) enum Unrecorded {
     /// A transient failure: fetch and record again while the message waits.
@@ -58,20 +61,64 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         };
         let new = match &fetched {
             Ok(f) => new_batch(tenant, event, key, f, m),
-            Err(e) if e.is_permanent() => unfetchable_batch(tenant, event, key, m),
+            Err(e) if e.is_permanent() => {
+                // This upload may have been recorded already (fetched before its objects went):
+                // the same delivery is the same batch, whose pipeline finds what is gone.
+                match self.recorded_delivery(tenant, event, key).await {
+                    Ok(Some(r)) => return Ok(self.known(event, key, fetched, r)),
+                    Ok(None) => unfetchable_batch(tenant, event, key, m),
+                    Err(e) => return Err(Unrecorded::Retry(format!("recording the batch: {e}"))),
+                }
+            }
             Err(e) => return Err(Unrecorded::Retry(format!("fetching the batch: {e}"))),
         };
         match self.ledger.create_batch(new).await {
-            Ok(CreateOutcome::AlreadyKnown(r)) if r.stage.is_terminal() => {
-                self.obs.note(&format!(
-                    "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
-                    event.bucket, r.id, r.stage
-                ));
-                Ok(None)
-            }
+            Ok(CreateOutcome::AlreadyKnown(r)) => Ok(self.known(event, key, fetched, r)),
             Ok(o) => Ok(Some((fetched, o.record().clone()))),
             Err(e) => Err(Unrecorded::Retry(format!("recording the batch: {e}"))),
         }
+    }
+
+    /// An upload the ledger already holds: `None` when its batch finished (not imported
+    /// again), else the batch, to go on from its recorded stage.
+    fn known(
+        &self,
+        event: &ObjectEvent,
+        key: &str,
+        fetched: Result<Fetched, FetchError>,
+        r: BatchRecord,
+    ) -> Option<(Result<Fetched, FetchError>, BatchRecord)> {
+        if r.stage.is_terminal() {
+            self.obs.note(&format!(
+                "s3://{}/{key} repeats batch {} ({}), which already finished; not imported again",
+                event.bucket, r.id, r.stage
+            ));
+            return None;
+        }
+        Some((fetched, r))
+    }
+
+    /// The tenant's batch recorded from this very upload (the object and version its event
+    /// names), if any: one with no delivery to compare is never taken for it.
+    async fn recorded_delivery(
+        &self,
+        tenant: &str,
+        event: &ObjectEvent,
+        key: &str,
+    ) -> Result<Option<BatchRecord>, canvas_sis_core::ledger::LedgerError> {
+        let Some(delivery) = event.delivery() else {
+            return Ok(None);
+        };
+        Ok(self
+            .ledger
+            .list_batches(tenant)
+            .await?
+            .into_iter()
+            .find(|b| {
+                b.source.delivery.as_deref() == Some(delivery.as_str())
+                    && b.source.s3_bucket.as_deref() == Some(event.bucket.as_str())
+                    && b.source.s3_trigger_key.as_deref() == Some(key)
+            }))
     }
 
     /// Waits before fetching and recording an unrecorded batch again: doubling from one second
@@ -160,7 +207,7 @@ fn unfetchable_batch(tenant: &str, e: &ObjectEvent, key: &str, m: &Received) -> 
     );
     NewBatch {
         tenant: tenant.to_owned(),
-        source: s3_source("s3-unfetchable", location, e, key, m),
+        source: s3_source(UNFETCHABLE, location, e, key, m),
         content_sha256: hex::encode(Sha256::digest(identity.as_bytes())),
     }
 }

@@ -166,6 +166,13 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
             *current = Some(rec.id.clone());
         }
         if let Err(e) = &fetched {
+            if rec.source.kind != super::arrival::UNFETCHABLE {
+                // Recorded when it could still be fetched: its pipeline goes on from the
+                // ledger (an import under way is waited on; files it still needs are fetched
+                // at their recorded versions, and a batch whose files are gone is rejected).
+                let run = self.run_stream(rt, None).await?;
+                return self.settle_current(&rec.id, run).await;
+            }
             let staged = self.staged(rt);
             staged
                 .reject_batch(&rec.id, &e.to_string())
