@@ -92,18 +92,14 @@ impl SimObjects {
             use sha2::{Digest, Sha256};
             hex::encode(&Sha256::digest(body)[..16])
         };
-        let v = Version {
-            id: format!("v{n}"),
-            etag: etag.clone(),
-            body: Some(body.to_vec()),
-        };
-        self.0
-            .keys
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push(v);
+        self.push(
+            key,
+            Version {
+                id: format!("v{n}"),
+                etag: etag.clone(),
+                body: Some(body.to_vec()),
+            },
+        );
         self.0.trace.log(format!("bucket: put {key} as v{n}"));
         Put {
             version_id: format!("v{n}"),
@@ -111,6 +107,12 @@ impl SimObjects {
             sequencer: format!("{n:016X}"),
             size: body.len() as u64,
         }
+    }
+
+    /// Makes `v` the current version of `key`.
+    fn push(&self, key: &str, v: Version) {
+        let mut keys = self.0.keys.lock().unwrap();
+        keys.entry(key.to_owned()).or_default().push(v);
     }
 
     /// Deletes `key` as S3 does in a versioned bucket: a delete marker becomes its current
@@ -122,13 +124,7 @@ impl SimObjects {
             etag: String::new(),
             body: None,
         };
-        self.0
-            .keys
-            .lock()
-            .unwrap()
-            .entry(key.to_owned())
-            .or_default()
-            .push(marker);
+        self.push(key, marker);
         self.0
             .trace
             .log(format!("bucket: delete {key} (marker v{n})"));
