@@ -29,13 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::COURSES;
 
-use super::TENANT;
 use super::cloud_plan::CloudPlan;
 use super::objects::{ObjectFaults, SimObjects};
 use super::queue::{QueueFaults, SimQueue};
 use super::second::{SECOND, Second};
 use super::uploads::{event, upload, upload_ready, upload_zip};
 use super::world::World;
+use super::{TENANT, TOKEN};
 
 /// The drop bucket's name.
 pub(super) const BUCKET: &str = "drop";
@@ -126,7 +126,7 @@ pub(super) fn tenant_runtimes(
     let env = |name: &str| match name {
         "CANVAS_BASE_URL" => Some("http://canvas.sim.invalid".to_owned()),
         "CANVAS_ACCOUNT_ID" => Some("1".to_owned()),
-        "CANVAS_TOKEN" => Some("sim-token".to_owned()),
+        "CANVAS_TOKEN" => Some(TOKEN.to_owned()),
         _ => None,
     };
     let runtime = |name: &str, client, blackouts: Vec<_>| {

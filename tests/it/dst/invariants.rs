@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use canvas_sis::config::Blackout;
-use canvas_sis::ledger::{BatchRecord, Stage};
+use canvas_sis::ledger::{BatchRecord, LedgerStore, Stage};
 
 use crate::common::canvas::{Fate, OUR_USER, zip_entry};
 
@@ -104,9 +104,13 @@ impl World {
             ));
         }
         out.extend(self.cloud_breaches().await);
+        out.extend(self.token_in_the_ledger().await);
         let ends: Vec<String> = batches
             .iter()
-            .map(|b| format!("{} {}: {} {:?}", b.id, b.source.location, b.stage, b.errors))
+            .map(|b| {
+                let line = format!("{} {}: {} {:?}", b.id, b.source.location, b.stage, b.errors);
+                self.without_temporary_paths(&line)
+            })
             .collect();
         self.trace
             .log(format!("harness: the ledger ends with {ends:?}"));
@@ -153,6 +157,31 @@ impl World {
             && b.errors
                 .iter()
                 .any(|e| e.contains(" is gone") || e.contains(".csv"))
+    }
+
+    /// `text` with the world's temporary directories (inputs, each worker's disk) named as
+    /// they are in every run.
+    fn without_temporary_paths(&self, text: &str) -> String {
+        let mut out = text.replace(&self.inputs.path().display().to_string(), "inputs");
+        for (w, dir) in self.work.iter().enumerate() {
+            out = out.replace(&dir.path().display().to_string(), &format!("work{w}"));
+        }
+        out
+    }
+
+    /// No record, archive or poison record in the ledger holds the Canvas token.
+    async fn token_in_the_ledger(&self) -> Vec<String> {
+        let store = self.clean.store();
+        let mut out = Vec::new();
+        for key in store.list("").await.unwrap_or_default() {
+            let Ok(Some((body, _))) = store.get(&key).await else {
+                continue;
+            };
+            if String::from_utf8_lossy(&body).contains(super::TOKEN) {
+                out.push(format!("the Canvas token is in the ledger, in {key}"));
+            }
+        }
+        out
     }
 
     /// A batch is superseded only by the documented rule: in batch mode, by a batch that arrived

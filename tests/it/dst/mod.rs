@@ -104,6 +104,9 @@ const KEPT_LAMBDA_SEEDS: [u64; 1] = [12];
 /// Lambda seeds run when `SIM_SEEDS` is not set.
 const DEFAULT_LAMBDA_SEEDS: u64 = 150;
 const TENANT: &str = "main";
+/// The Canvas token of the cloud worlds' tenants: no output may hold it (the ledger's records
+/// and archives, the code's logs).
+const TOKEN: &str = "sim-token-6f1d9c";
 /// The submit leases a seed draws from: a live worker renews its lease every third of it; a
 /// killed one's runs out on the simulated clock while the others go on.
 const LEASES: [Duration; 3] = [

@@ -3,14 +3,23 @@
 
 use std::sync::Mutex;
 
+use super::TOKEN;
 use super::world::{Kind, World};
 
 /// A soak prints a line every this many seeds.
 const PROGRESS_EVERY: usize = 10_000;
 
 /// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
-/// (with every call and wait if `verbose`).
+/// (with every call and wait if `verbose`). What the code logs meanwhile (info and above, as a
+/// worker's log shows it) is kept, and must not hold the Canvas token.
 fn simulate(seed: u64, verbose: bool, kind: Kind) -> (Vec<String>, Vec<String>) {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(logs.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -20,8 +29,40 @@ fn simulate(seed: u64, verbose: bool, kind: Kind) -> (Vec<String>, Vec<String>) 
         let world = World::new(seed, verbose, kind);
         world.trace.log(format!("seed {seed}: {:?}", world.plan));
         world.run().await;
-        (world.breaches().await, world.trace.lines())
+        let mut breaches = world.breaches().await;
+        let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        if logged.contains(TOKEN) {
+            let line = logged
+                .lines()
+                .find(|l| l.contains(TOKEN))
+                .unwrap_or_default();
+            breaches.push(format!("the Canvas token was logged: {line}"));
+        }
+        (breaches, world.trace.lines())
     })
+}
+
+/// What the code logged during one seed.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }
 
 /// A seed that broke something: where it stands in the run order, its breaches (or its panic)
