@@ -298,9 +298,16 @@ impl World {
         let acks = self.acks.lock().unwrap();
         let mut out = Vec::new();
         for (failed_at, n) in failures {
-            let Some(id) = self.record_of(batches, n).map(|b| &b.id) else {
+            let Some(rec) = self.record_of(batches, n) else {
                 continue;
             };
+            // A refusal whose answer never reached the ledger (its worker died, or its write
+            // failed) is unknown to everyone after it: the batch, found never imported, waits to
+            // be sent again — and a newer snapshot may supersede it first (cloud seed 7932).
+            if matches!(rec.stage, Stage::Superseded { .. }) {
+                continue;
+            }
+            let id = &rec.id;
             for Ours {
                 id: import,
                 created,

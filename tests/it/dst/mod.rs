@@ -92,8 +92,10 @@ const KEPT_SEEDS: [u64; 10] = [42, 422, 11, 6, 1332, 3165, 3290, 12119, 4, 251];
 /// after a later batch was sent (its message came back from the dead-letter queue), at the
 /// place its claim once took — before a batch Canvas already had; 6065 a batch whose message
 /// the dead-letter queue took while a worker still held its expired receipt, recorded after a
-/// later upload (the world's order check now allows what any dead-lettered message allows).
-const KEPT_CLOUD_SEEDS: [u64; 2] = [1008, 6065];
+/// later upload (the world's order check now allows what any dead-lettered message allows);
+/// 7932 a refused create whose answer never reached the ledger, the batch then superseded by a
+/// newer snapshot that was sent (a harness precision: a failure nobody recorded halts nothing).
+const KEPT_CLOUD_SEEDS: [u64; 3] = [1008, 6065, 7932];
 /// Cloud seeds run when `SIM_SEEDS` is not set.
 const DEFAULT_CLOUD_SEEDS: u64 = 300;
 /// Lambda seeds that once failed: 12 a batch whose POST was cut off at an invocation's
