@@ -793,6 +793,15 @@ async fn crash_after_the_post_before_the_archive(
     id: &BatchId,
     dir: &Path,
 ) -> (Vec<u8>, u64) {
+    let bytes = crash_while_posting_before_the_archive(w, id, dir).await;
+    let import = w.sim.post_zip_id(bytes.clone(), "").await;
+    (bytes, import)
+}
+
+/// A worker packed the batch, recorded `submitting` and died with its POST under way (whether it
+/// reached Canvas is the caller's), before archiving the zip, which its disk took with it.
+/// Returns the zip's bytes.
+async fn crash_while_posting_before_the_archive(w: &World, id: &BatchId, dir: &Path) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     w.crash_after_packing(id, dir).await;
     let zip = w.work.path().join(format!("{}.zip", id.local_part()));
@@ -809,9 +818,34 @@ async fn crash_after_the_post_before_the_archive(
         .transition(id, Stage::Submitting, "test")
         .await
         .unwrap();
-    let import = w.sim.post_zip_id(bytes.clone(), "").await;
     std::fs::remove_file(&zip).unwrap();
-    (bytes, import)
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_lost_a_batch_whose_post_made_nothing_and_that_cannot_be_packed_again_is_rejected()
+ {
+    let w = world().await;
+    let (id, dir) = w.good_batch("b1").await;
+    crash_while_posting_before_the_archive(&w, &id, &dir).await;
+    // The upload never reached Canvas, and the export's files are gone since.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = w.run_once(&id, &dir).await;
+    assert_eq!(
+        rec.stage,
+        terminal("rejected", false),
+        "not left submitting"
+    );
+    assert!(
+        rec.errors
+            .iter()
+            .any(|e| e.contains("cannot be sent again")),
+        "{:?}",
+        rec.errors
+    );
+    assert_eq!(w.posts().await, 0, "nothing sent");
+    assert!(w.halted().await, "the tenant halts for an operator");
 }
 
 #[tokio::test(flavor = "multi_thread")]

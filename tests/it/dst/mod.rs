@@ -101,8 +101,10 @@ const DEFAULT_CLOUD_SEEDS: u64 = 300;
 /// Lambda seeds that once failed: 12 a batch whose POST was cut off at an invocation's
 /// deadline, its import left `initializing`; each later invocation's search gave up before that
 /// import counted as stalled, and the next takeover counted the searcher's lease as a POST's,
-/// moving the window on — so the batch was never sent again (`SubmitLease::posts_ended_by`).
-const KEPT_LAMBDA_SEEDS: [u64; 1] = [12];
+/// moving the window on — so the batch was never sent again (`SubmitLease::posts_ended_by`);
+/// 3868 an upload cut off at a deadline, its zip never archived and its objects deleted since:
+/// every taker found no import, could not pack the zip again and left the batch `submitting`.
+const KEPT_LAMBDA_SEEDS: [u64; 2] = [12, 3868];
 /// Lambda seeds run when `SIM_SEEDS` is not set.
 const DEFAULT_LAMBDA_SEEDS: u64 = 150;
 const TENANT: &str = "main";

@@ -11,7 +11,8 @@ const PROGRESS_EVERY: usize = 10_000;
 
 /// Runs one seed on a paused current-thread runtime on this thread: its breaches and its trace
 /// (with every call and wait if `verbose`). What the code logs meanwhile (info and above, as a
-/// worker's log shows it) is kept, and must not hold the Canvas token.
+/// worker's log shows it) is kept, must not hold the Canvas token, and is printed with
+/// `SIM_LOG=1` (a replay's companion to the trace).
 fn simulate(seed: u64, verbose: bool, kind: Kind) -> (Vec<String>, Vec<String>) {
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
@@ -31,6 +32,9 @@ fn simulate(seed: u64, verbose: bool, kind: Kind) -> (Vec<String>, Vec<String>) 
         world.run().await;
         let mut breaches = world.breaches().await;
         let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        if std::env::var_os("SIM_LOG").is_some() {
+            eprintln!("--- seed {seed} log ---\n{logged}");
+        }
         if logged.contains(TOKEN) {
             let line = logged
                 .lines()
