@@ -625,6 +625,17 @@ impl<S: LedgerStore> Staged<'_, S> {
         Ok(path)
     }
 
+    /// For a takeover about to send again: the zip of a batch whose holder died before
+    /// archiving it, packed again from its input unless it is on this disk. An error means it
+    /// can never be had (the archived zip, when there is one, is `zip_on_disk`'s business).
+    fn zip_to_send_again(&self, rec: &BatchRecord, req: &ImportRequest) -> Result<(), RunError> {
+        let path = self.zip_path(rec, req);
+        if path.exists() || !zip_archive_owed(rec) {
+            return Ok(());
+        }
+        self.repack(rec, req, &path)
+    }
+
     /// Packs the zip again from the batch's input, for a worker that died before archiving it.
     /// Packing is deterministic, so the zip is the one that was (or is about to be) sent, which
     /// the recorded sha256 proves; a zip that differs (the inputs changed) is refused.
@@ -926,6 +937,17 @@ impl<S: LedgerStore> Staged<'_, S> {
                     ));
                     lease::park_held(self.ledger, &held, &reason).await?;
                     return Ok(());
+                }
+                // Its zip was never archived and cannot be packed again (its files are gone or
+                // changed since): no POST of it can ever leave, and none made an import. It
+                // ends rejected, for an operator, rather than left `submitting` for every taker.
+                if let Err(e) = self.zip_to_send_again(rec, req) {
+                    let reason = format!(
+                        "no import was created before the interruption, and the batch cannot be \
+                         sent again: {}; nothing was sent. Upload the batch again if it is still wanted",
+                        e.cause().map_or_else(|| e.to_string(), |c| c.reason())
+                    );
+                    return self.reject(rec, reason, None).await;
                 }
                 self.obs.note(&format!(
                     "batch {}: no import was created before the interruption; uploading",
