@@ -308,9 +308,13 @@ impl World {
         let start = tokio::time::Instant::now();
         for (when, n) in sends {
             tokio::time::sleep_until(start + when).await;
-            // The event as first sent.
-            let Some((key, first)) = cloud.sent.lock().unwrap()[n].clone() else {
-                panic!("b{n}'s event is delivered again before it was first sent");
+            // The event as first sent: at the same moment as its upload (a second delivery at
+            // once), the upload may not have said so yet.
+            let (key, first) = loop {
+                if let Some(sent) = cloud.sent.lock().unwrap()[n].clone() {
+                    break sent;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
             };
             let event = event(&format!("event-b{n}"), &key, &first);
             self.trace

@@ -94,8 +94,10 @@ const KEPT_SEEDS: [u64; 10] = [42, 422, 11, 6, 1332, 3165, 3290, 12119, 4, 251];
 /// the dead-letter queue took while a worker still held its expired receipt, recorded after a
 /// later upload (the world's order check now allows what any dead-lettered message allows);
 /// 7932 a refused create whose answer never reached the ledger, the batch then superseded by a
-/// newer snapshot that was sent (a harness precision: a failure nobody recorded halts nothing).
-const KEPT_CLOUD_SEEDS: [u64; 3] = [1008, 6065, 7932];
+/// newer snapshot that was sent (a harness precision: a failure nobody recorded halts nothing);
+/// 12312 the harness's own race: an event delivered again at the moment of its upload, before
+/// the upload said so.
+const KEPT_CLOUD_SEEDS: [u64; 4] = [1008, 6065, 7932, 12312];
 /// Cloud seeds run when `SIM_SEEDS` is not set.
 const DEFAULT_CLOUD_SEEDS: u64 = 300;
 /// Lambda seeds that once failed: 12 a batch whose POST was cut off at an invocation's
@@ -103,8 +105,9 @@ const DEFAULT_CLOUD_SEEDS: u64 = 300;
 /// import counted as stalled, and the next takeover counted the searcher's lease as a POST's,
 /// moving the window on — so the batch was never sent again (`SubmitLease::posts_ended_by`);
 /// 3868 an upload cut off at a deadline, its zip never archived and its objects deleted since:
-/// every taker found no import, could not pack the zip again and left the batch `submitting`.
-const KEPT_LAMBDA_SEEDS: [u64; 2] = [12, 3868];
+/// every taker found no import, could not pack the zip again and left the batch `submitting`;
+/// 9261 the harness race of cloud seed 12312.
+const KEPT_LAMBDA_SEEDS: [u64; 3] = [12, 3868, 9261];
 /// Lambda seeds run when `SIM_SEEDS` is not set.
 const DEFAULT_LAMBDA_SEEDS: u64 = 150;
 const TENANT: &str = "main";
