@@ -60,9 +60,7 @@ pub async fn handle_invocation<S: LedgerStore>(
 /// still runs at `margin / 2` before it is left where the ledger has it (the next sweep, or the
 /// batch's message, carries it on).
 async fn sweep<S: LedgerStore>(base: &MessageHandler<'_, S>, deadline: Instant, margin: Duration) {
-    let now = Instant::now();
-    let wait_end = deadline.checked_sub(margin).unwrap_or(now).max(now);
-    let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now).max(now);
+    let (wait_end, hard_end) = ends(deadline, margin);
     let handler = base.until(wait_end);
     tokio::select! {
         biased;
@@ -76,6 +74,14 @@ async fn sweep<S: LedgerStore>(base: &MessageHandler<'_, S>, deadline: Instant, 
     }
 }
 
+/// When an invocation's waits end (`margin` before its deadline) and when whatever still runs
+/// is left where the ledger has it (`margin / 2` before): now, if that is already past.
+fn ends(deadline: Instant, margin: Duration) -> (Instant, Instant) {
+    let now = Instant::now();
+    let at = |before: Duration| deadline.checked_sub(before).unwrap_or(now).max(now);
+    (at(margin), at(margin / 2))
+}
+
 /// Handles the event's records in order and says which come back.
 pub async fn handle_event<S: LedgerStore>(
     base: &MessageHandler<'_, S>,
@@ -83,9 +89,7 @@ pub async fn handle_event<S: LedgerStore>(
     deadline: Instant,
     margin: Duration,
 ) -> BatchResponse {
-    let now = Instant::now();
-    let wait_end = deadline.checked_sub(margin).unwrap_or(now);
-    let hard_end = deadline.checked_sub(margin / 2).unwrap_or(now);
+    let (wait_end, hard_end) = ends(deadline, margin);
     let mut response = BatchResponse::default();
     for (i, rec) in event.records.iter().enumerate() {
         let mut handler = base.until(wait_end);
