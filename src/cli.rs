@@ -92,6 +92,12 @@ pub enum Command {
     ///           canvas-sis status --dir /srv/sis
     ///           canvas-sis status --state s3://sis-state/canvas-sis/
     Status(StatusArgs),
+    /// Serve the read-only status page of a ledger: tenants, their batches, each batch.
+    ///
+    /// Examples: canvas-sis serve --dir /srv/sis                       # http://127.0.0.1:8080/
+    ///           canvas-sis serve --state s3://sis-state/canvas-sis/ --listen 0.0.0.0:8080 \
+    ///             --page-basic-auth-file /etc/canvas-sis/page-users
+    Serve(ServeArgs),
     /// Close a tenant's gate (term rollover, maintenance): batches keep arriving and park.
     ///
     /// Examples: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
@@ -178,11 +184,30 @@ pub struct WatchArgs {
     /// Seconds between passes when watching.
     #[arg(long, default_value_t = 30.0)]
     pub interval_secs: f64,
-    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    /// Serve the status page, /healthz, /readyz and /metrics on this address (e.g.
+    /// 0.0.0.0:9464); off when unset.
     #[arg(long, env = "SIS_LISTEN_ADDR")]
     pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
+    pub page: PageArgs,
+    #[command(flatten)]
     pub waits: UnattendedWaits,
+}
+
+/// The status page's access and what it shows (`watch`, `run` with `--listen`, and `serve`).
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Ask the status page's readers for this bearer token (the file's first line). /healthz,
+    /// /readyz and /metrics stay open.
+    #[arg(long, env = "SIS_PAGE_TOKEN_FILE", value_name = "FILE")]
+    pub page_token_file: Option<PathBuf>,
+    /// Ask the status page's readers for these basic-auth credentials (a `user:password` line).
+    #[arg(long, env = "SIS_PAGE_BASIC_AUTH_FILE", value_name = "FILE", conflicts_with = "page_token_file")]
+    pub page_basic_auth_file: Option<PathBuf>,
+    /// Show Canvas's message texts and the validation findings on the status page, and let it
+    /// serve the archived zip and errors file: they hold people's data (off: classes and counts).
+    #[arg(long, env = "SIS_PAGE_ROW_SAMPLES")]
+    pub page_row_samples: bool,
 }
 
 /// Where the queue modes (`run`, `lambda`) take batches from and where they work on them.
@@ -373,12 +398,26 @@ pub struct StatusArgs {
     pub ledger: LedgerChoice,
     #[command(flatten)]
     pub canvas: CanvasArgs,
-    /// How many recent imports to show.
+    /// How many recent imports to show (with --dir/--state: finished batches per tenant).
     #[arg(long, default_value_t = 10)]
     pub limit: u32,
-    /// Print JSON.
+    /// Print JSON (with --dir/--state: each tenant's gate, freshness, waiting and recent batches).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    /// Where to serve the page; port 0 picks a free one (the address is logged).
+    #[arg(long, env = "SIS_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The config file: each tenant's `freshness_hours` and `on_failure` (defaults: 26 h, halt).
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 /// The ledger an operator command acts on: exactly one of a folder-mode directory or the cloud
@@ -475,6 +514,10 @@ pub struct DemoArgs {
     /// Drop the CSVs of this folder instead of the bundled example institution.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Keep the folder-mode directory (inbox, archive, ledger) here instead of in a scratch
+    /// folder removed at the end; `canvas-sis serve --dir DIR` then shows it on the status page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(feature = "sim")]
@@ -590,9 +633,12 @@ pub struct RunArgs {
     /// How long before the cap the message is released, in seconds.
     #[arg(long, default_value_t = 600.0, hide = true)]
     pub cap_margin_secs: f64,
-    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:9464); off when unset.
+    /// Serve the status page, /healthz, /readyz and /metrics on this address (e.g.
+    /// 0.0.0.0:9464); off when unset.
     #[arg(long, env = "SIS_LISTEN_ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 /// `canvas-sis lambda`: one Lambda invocation per SQS batch of messages.

@@ -12,6 +12,7 @@
 //! - `canvas-sis-telemetry`: [`telemetry`], logs, OpenTelemetry traces and metrics.
 //! - `canvas-sis-aws`: `aws`, the S3 ledger and batches, the SQS worker, Lambda, SNS, Secrets
 //!   Manager (cargo feature `aws`, on by default; `cargo demo` builds without it).
+//! - `canvas-sis-web`: [`web`], the read-only status page (and the models `status --json` prints).
 //! - `canvas-sis-sim`: `sim`, the Canvas simulator (cargo feature `sim`, on by default; the
 //!   worker image is built without it).
 
@@ -25,3 +26,4 @@ pub use canvas_sis_rules::{batch, sis};
 #[cfg(feature = "sim")]
 pub use canvas_sis_sim as sim;
 pub use canvas_sis_telemetry as telemetry;
+pub use canvas_sis_web as web;

@@ -69,7 +69,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
 
     // The folder-mode layout, with the example feed dropped in its inbox as a finished batch.
-    let dir = scratch.path().join("sis");
+    let dir = args.dir.clone().unwrap_or_else(|| scratch.path().join("sis"));
     let batch = dir.join("inbox").join("northwind-2026-11-26");
     match &args.data {
         Some(d) => copy_csvs(d, &batch)?,
@@ -137,9 +137,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             };
             print(&outcome, false);
         }
+        let kept = match &args.dir {
+            Some(_) => "kept",
+            None => "a scratch folder, removed when the demo ends",
+        };
         println!(
-            "batch {id}: recorded in the ledger, inputs archived in {} (a scratch folder, removed when the demo ends)",
+            "batch {id}: recorded in the ledger, inputs archived in {} ({kept})",
             layout.archive().display()
+        );
+    }
+    if let Some(d) = &args.dir {
+        println!(
+            "\nThe folder stays: see it on the status page with\n  canvas-sis serve --dir {}    # then open http://127.0.0.1:8080/",
+            d.display()
         );
     }
     println!("\nWhat the simulated Canvas now holds:");
@@ -216,7 +226,8 @@ fn next_steps() -> String {
      export CANVAS_BASE_URL=http://127.0.0.1:8765 CANVAS_TOKEN=sim-token\n  \
      canvas-sis import examples/northwind                  # one-shot\n  \
      canvas-sis watch /srv/sis --once                      # folder mode: drop batches in /srv/sis/inbox\n  \
-     canvas-sis status --dir /srv/sis                      # the ledger: gates, held and parked batches\n\
+     canvas-sis status --dir /srv/sis                      # the ledger: gates, held and parked batches\n  \
+     canvas-sis serve --dir /srv/sis                       # the same as a status page, http://127.0.0.1:8080/\n\
      Against a real Canvas: CANVAS_BASE_URL=https://<school>.instructure.com and an admin token with import_sis."
         .to_owned()
 }

@@ -1,6 +1,6 @@
 //! `--listen ADDR` (`SIS_LISTEN_ADDR`) of `run` and `watch`: starts the probe and metrics
 //! listener once the configuration is loaded, with the command's own readiness checks (the
-//! queue's, for `run`) and one for each tenant's Canvas.
+//! queue's, for `run`), one for each tenant's Canvas, and the status page (`cmd::page`).
 
 use std::net::SocketAddr;
 
@@ -14,6 +14,7 @@ pub async fn start(
     addr: Option<SocketAddr>,
     mut checks: Vec<Check>,
     runtimes: &[TenantRuntime],
+    pages: Option<axum::Router>,
 ) -> anyhow::Result<Option<Listener>> {
     let Some(addr) = addr else { return Ok(None) };
     // Every runtime the commands build reaches Canvas over HTTP, so each has a check.
@@ -23,5 +24,5 @@ pub async fn start(
             .with_context(|| format!("the Canvas readiness check of tenant {}", rt.tenant.name))?;
         checks.push(check);
     }
-    Ok(Some(listener::start(addr, checks).await?))
+    Ok(Some(listener::start(addr, checks, pages).await?))
 }

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod ops;
 pub mod output;
 pub mod pack;
+pub mod page;
 pub mod progress;
 #[cfg(feature = "aws")]
 pub mod run;

@@ -1,4 +1,4 @@
-//! `pause`, `resume`, `approve`, `undo` and `status --dir/--state`: an operator's hands on a
+//! `pause`, `resume`, `approve`, `undo`, `status --dir/--state` and `serve`: an operator's hands on a
 //! ledger — a folder-mode directory's (`DIR/ledger`) or the cloud worker's (`s3://bucket/prefix/`).
 //!
 //! Each command body is written once, generic over the ledger store; [`OpsLedger`] holds the
@@ -18,7 +18,13 @@ use canvas_sis::config::{Config, Tenant, TokenSource};
 use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore};
 use canvas_sis::pipeline::operator::{self, Resumed};
 
-use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, UndoArgs};
+use canvas_sis::telemetry::listener;
+use canvas_sis::web::TenantSettings;
+use canvas_sis::web::model::{LedgerPlace, history};
+
+use crate::cli::{
+    ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, ServeArgs, UndoArgs,
+};
 use crate::cmd::exit;
 
 /// Where the operator's ledger is.
@@ -40,6 +46,19 @@ impl Location {
     fn required(args: &LedgerArgs) -> anyhow::Result<Location> {
         Location::pick(&args.dir, &args.state)
             .context("give --dir DIR or --state s3://bucket/prefix/")
+    }
+
+    /// The location as the status page and `status --json` name it.
+    pub fn place(&self) -> LedgerPlace {
+        match self {
+            Location::Dir(dir) => LedgerPlace::Dir(
+                std::path::absolute(dir)
+                    .unwrap_or_else(|_| dir.clone())
+                    .display()
+                    .to_string(),
+            ),
+            Location::State(url) => LedgerPlace::State(url.clone()),
+        }
     }
 
     fn pick(dir: &Option<PathBuf>, state: &Option<String>) -> Option<Location> {
@@ -135,16 +154,99 @@ fn operator_name() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
 }
 
-pub async fn status(location: &Location) -> anyhow::Result<u8> {
+/// `status --dir/--state`: each tenant's gate and unfinished batches and its newest `limit`
+/// finished ones (as text, or with `json` the status page's models). A location that holds no
+/// ledger yet (a folder `watch` has not run on, an empty prefix) has no batches yet: that is
+/// said, and is not an error.
+pub async fn status(location: &Location, json: bool, limit: usize) -> anyhow::Result<u8> {
+    if !holds_a_ledger(location).await? {
+        let where_ = location.place().label();
+        if json {
+            let empty = serde_json::json!({
+                "generated_at": chrono::Utc::now(),
+                "ledger": where_,
+                "tenants": [],
+            });
+            println!("{}", serde_json::to_string_pretty(&empty)?);
+        } else {
+            println!("no batches yet: {where_} holds no ledger (nothing has been imported through it)");
+        }
+        return Ok(exit::OK);
+    }
     let ledger = OpsLedger::open(location).await?;
-    on_ledger!(ledger, l => status_on(l).await)
+    let place = location.place();
+    on_ledger!(ledger, l => status_on(l, &place, json, limit).await)
 }
 
-async fn status_on<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<u8> {
-    print_poison(ledger).await?;
-    for t in chosen_tenants(ledger, &None).await? {
-        print!("{}", operator::describe(ledger, &t, 10).await?);
+/// Whether `location` holds a ledger yet (an existing folder or bucket without one does not).
+async fn holds_a_ledger(location: &Location) -> anyhow::Result<bool> {
+    match location {
+        Location::Dir(dir) => {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "{} is not a directory; give the directory `canvas-sis watch` runs on",
+                dir.display()
+            );
+            Ok(dir.join("ledger").is_dir())
+        }
+        #[cfg(feature = "aws")]
+        Location::State(url) => {
+            let clients = canvas_sis::aws::clients(None).await;
+            let store = S3Store::from_url(clients.s3, url)?;
+            Ok(store.probe().await.context("opening the S3 ledger")?)
+        }
+        #[cfg(not(feature = "aws"))]
+        Location::State(_) => Ok(true),
     }
+}
+
+async fn status_on<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    place: &LedgerPlace,
+    json: bool,
+    limit: usize,
+) -> anyhow::Result<u8> {
+    let tenants = operator::tenants(ledger).await?;
+    if json {
+        let now = chrono::Utc::now();
+        let mut out = Vec::new();
+        for t in &tenants {
+            let settings = TenantSettings::default();
+            out.push(history::history(ledger, t, place, &settings, limit, now).await?);
+        }
+        let doc = serde_json::json!({
+            "generated_at": now,
+            "ledger": place.label(),
+            "tenants": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(exit::OK);
+    }
+    print_poison(ledger).await?;
+    if tenants.is_empty() {
+        println!("no batches yet: the ledger has no tenant");
+    }
+    for t in tenants {
+        print!("{}", operator::describe(ledger, &t, limit).await?);
+    }
+    Ok(exit::OK)
+}
+
+/// `canvas-sis serve`: the status page of a ledger, until stopped.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let location = Location::required(&args.ledger)?;
+    let config = match &args.config {
+        Some(path) => Some(Config::load(Some(path)).context("loading the configuration")?),
+        None => None,
+    };
+    let ledger = OpsLedger::open(&location).await?;
+    let place = location.place();
+    let pages = on_ledger!(ledger, l => {
+        crate::cmd::page::router(l.clone(), &args.page, place, config.as_ref())
+    })?;
+    let listener = listener::start(args.listen, Vec::new(), Some(pages)).await?;
+    println!("status page: http://{}/", listener.addr);
+    crate::cmd::common::wait_for_stop_signal().await;
     Ok(exit::OK)
 }
 

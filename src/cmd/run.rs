@@ -21,6 +21,7 @@ use canvas_sis::pipeline::LogObserver;
 use canvas_sis::telemetry::MetricsObserver;
 use canvas_sis::trigger::events::Router;
 use canvas_sis::trigger::runtime::TenantRuntime;
+use canvas_sis::web::model::LedgerPlace;
 
 use crate::cli::DropArgs;
 use crate::cli::RunArgs;
@@ -48,13 +49,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let notifier = notifier.as_ref();
-    let _listener =
-        crate::cmd::listen::start(args.listen, vec![queue.readiness_check()], &runtimes).await?;
+    let checks = vec![queue.readiness_check()];
+    let place = LedgerPlace::State(args.state.clone());
     if args.state.starts_with("s3://") {
         let store = canvas_sis::aws::ledger::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
+        let ledger = Ledger::new(store);
+        let pages = pages(&args, &ledger, place, &config)?;
+        let _listener = crate::cmd::listen::start(args.listen, checks, &runtimes, pages).await?;
         work(
-            Ledger::new(store),
+            ledger,
             queue,
             dlq,
             clients.s3,
@@ -69,10 +73,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         let ledger = Ledger::new(LocalStore::open(&dir)?);
+        let pages = pages(&args, &ledger, place, &config)?;
+        let _listener = crate::cmd::listen::start(args.listen, checks, &runtimes, pages).await?;
         work(
             ledger, queue, dlq, clients.s3, router, &runtimes, settings, notifier,
         )
         .await
+    }
+}
+
+/// The status page over the worker's ledger, when the worker listens.
+fn pages<S: LedgerStore + Clone + 'static>(
+    args: &RunArgs,
+    ledger: &Ledger<S>,
+    place: LedgerPlace,
+    config: &canvas_sis::config::Config,
+) -> anyhow::Result<Option<axum::Router>> {
+    match args.listen {
+        Some(_) => crate::cmd::page::router(ledger.clone(), &args.page, place, Some(config)).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -10,6 +10,7 @@ use canvas_sis::notify::LedgerHint;
 use canvas_sis::pipeline::WaitPolicy;
 use canvas_sis::trigger::folder::pass::Pass;
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
+use canvas_sis::web::model::LedgerPlace;
 
 use crate::cli::{UnattendedWaits, WatchArgs};
 use crate::cmd::common::secs;
@@ -36,7 +37,16 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(layout.root.join("work")).context("creating the work folder")?;
     let ledger = Ledger::new(LocalStore::open(layout.ledger())?);
     let runtimes = runtimes(&config)?;
-    let _listener = crate::cmd::listen::start(args.listen, Vec::new(), &runtimes).await?;
+    let pages = match args.listen {
+        Some(_) => Some(crate::cmd::page::router(
+            ledger.clone(),
+            &args.page,
+            LedgerPlace::Dir(std::path::absolute(&args.dir)?.display().to_string()),
+            Some(&config),
+        )?),
+        None => None,
+    };
+    let _listener = crate::cmd::listen::start(args.listen, Vec::new(), &runtimes, pages).await?;
     let (terminal, metrics) = (TerminalObserver::new(), MetricsObserver);
     let hint =
         LedgerHint::folder(&std::fs::canonicalize(&layout.root).unwrap_or(layout.root.clone()));

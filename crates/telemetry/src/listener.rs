@@ -7,6 +7,9 @@
 //!   answers an authenticated request — else 503 with the failing checks, one per line. The
 //!   result is kept for [`READY_TTL`] so that probes do not hammer Canvas.
 //! - `GET /metrics`: the metric catalog in the Prometheus text format 0.0.4.
+//!
+//! The command may add routes of its own ([`start`]'s `pages`: the status page of
+//! `canvas-sis-web`); the three above stay open whatever access rule those routes have.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,8 +77,13 @@ impl Drop for Listener {
     }
 }
 
-/// Binds `addr` and serves the probes and `/metrics` in the background.
-pub async fn start(addr: SocketAddr, checks: Vec<Check>) -> Result<Listener, ListenError> {
+/// Binds `addr` and serves the probes, `/metrics` and `pages` (when given) in the background.
+pub async fn start(
+    addr: SocketAddr,
+    checks: Vec<Check>,
+    pages: Option<axum::Router>,
+) -> Result<Listener, ListenError> {
+    let with_pages = pages.is_some();
     let shared = Arc::new(Shared {
         checks,
         pull: super::pull_reader(),
@@ -86,6 +94,10 @@ pub async fn start(addr: SocketAddr, checks: Vec<Check>) -> Result<Listener, Lis
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(shared);
+    let app = match pages {
+        Some(pages) => app.merge(pages),
+        None => app,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ListenError { addr, source })?;
@@ -97,7 +109,11 @@ pub async fn start(addr: SocketAddr, checks: Vec<Check>) -> Result<Listener, Lis
             tracing::warn!(error = %e, "the probe and metrics listener stopped");
         }
     });
-    tracing::info!(addr = %bound, "serving /healthz, /readyz and /metrics");
+    if with_pages {
+        tracing::info!(addr = %bound, "serving the status page, /healthz, /readyz and /metrics");
+    } else {
+        tracing::info!(addr = %bound, "serving /healthz, /readyz and /metrics");
+    }
     Ok(Listener { addr: bound, task })
 }
 

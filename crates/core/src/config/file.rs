@@ -37,6 +37,8 @@ pub(crate) struct RawTenant {
     pub s3_prefix: Option<String>,
     pub on_failure: Option<String>,
     pub quiet_period_secs: Option<u64>,
+    /// Hours the last successful import may age before the status page shows the tenant stale.
+    pub freshness_hours: Option<f64>,
     pub import: Option<ImportOverrides>,
     pub guard: Option<RawGuard>,
     pub blackout: Option<Vec<RawBlackout>>,

@@ -26,7 +26,7 @@ pub use file::ImportOverrides;
 pub use secret::SECRET_ARN_ENV;
 pub use tenant::import_problem;
 pub use tenant::{
-    GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
+    DEFAULT_FRESHNESS_HOURS, GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
     TokenSourceError,
 };
 

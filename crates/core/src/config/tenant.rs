@@ -42,6 +42,9 @@ pub struct Tenant {
     pub on_failure: OnFailure,
     /// A file must be unchanged this long before it is picked up.
     pub quiet_period: Duration,
+    /// How old the last successful import may get before the status page shows the tenant as
+    /// stale (`freshness_hours`, default [`DEFAULT_FRESHNESS_HOURS`]: a nightly feed and slack).
+    pub freshness_hours: f64,
     pub import: ImportDefaults,
     pub guard: GuardConfig,
     pub blackouts: Vec<Blackout>,
@@ -220,6 +223,7 @@ pub(crate) fn merge(defaults: &RawTenant, t: &RawTenant) -> RawTenant {
         s3_prefix: t.s3_prefix.clone(),
         on_failure: t.on_failure.clone().or(d.on_failure),
         quiet_period_secs: t.quiet_period_secs.or(d.quiet_period_secs),
+        freshness_hours: t.freshness_hours.or(d.freshness_hours),
         import: merge_import(d.import, t.import.clone()),
         guard: merge_guard(d.guard, t.guard.clone()),
         blackout: t.blackout.clone().or(d.blackout),
@@ -283,6 +287,7 @@ pub(crate) fn resolve(
         s3_prefix: s3_prefix(raw.s3_prefix.as_deref(), key)?,
         on_failure: on_failure(raw.on_failure.as_deref(), key)?,
         quiet_period: quiet_period(raw.quiet_period_secs, key)?,
+        freshness_hours: freshness_hours(raw.freshness_hours, key)?,
         import,
         guard: guard(raw.guard.as_ref(), &format!("{key}.guard"))?,
         blackouts: blackouts(raw.blackout.as_deref(), &format!("{key}.blackout"))?,
@@ -470,6 +475,22 @@ fn on_failure(v: Option<&str>, key: &str) -> Result<OnFailure, Problem> {
              default) or on_failure = \"continue\"",
         )),
     }
+}
+
+/// The status page's default freshness target: a nightly feed, with two hours of slack.
+pub const DEFAULT_FRESHNESS_HOURS: f64 = 26.0;
+
+fn freshness_hours(v: Option<f64>, key: &str) -> Result<f64, Problem> {
+    let hours = v.unwrap_or(DEFAULT_FRESHNESS_HOURS);
+    if !(hours.is_finite() && hours > 0.0 && hours <= 24.0 * 366.0) {
+        return Err(problem(
+            format!("{key}.freshness_hours"),
+            format!("{hours} is out of range"),
+            "write a number of hours above 0 and at most 8784 (default 26: a nightly feed); the \
+             status page shows the tenant as stale when its last successful import is older",
+        ));
+    }
+    Ok(hours)
 }
 
 fn quiet_period(v: Option<u64>, key: &str) -> Result<Duration, Problem> {

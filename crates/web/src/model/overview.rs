@@ -1,0 +1,220 @@
+//! Every tenant at a glance: its gate (open, paused, halted, held by an undo) with the reason,
+//! since when and the command that lifts it; how long since its last successful import against
+//! its freshness target; and what waits — parked, held by the guard, in flight at Canvas.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use canvas_sis_core::config::{OnFailure, Tenant};
+use canvas_sis_core::ledger::{BatchRecord, Ledger, LedgerError, LedgerStore, Stage};
+use canvas_sis_core::pipeline::gate::{self, GateState};
+use canvas_sis_core::pipeline::operator;
+
+use super::{LedgerPlace, age_secs, imported_ok, stage_since};
+
+pub use canvas_sis_core::config::DEFAULT_FRESHNESS_HOURS;
+
+/// What the page knows of a tenant's configuration (when it was given one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    /// `freshness_hours`: the age of the last successful import past which it is stale.
+    pub freshness_hours: f64,
+    /// `on_failure`: a tenant that continues past failures is never halted.
+    pub on_failure: OnFailure,
+}
+
+impl TenantSettings {
+    /// A configured tenant's settings.
+    pub fn of(t: &Tenant) -> Self {
+        TenantSettings {
+            freshness_hours: t.freshness_hours,
+            on_failure: t.on_failure,
+        }
+    }
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            freshness_hours: DEFAULT_FRESHNESS_HOURS,
+            on_failure: OnFailure::Halt,
+        }
+    }
+}
+
+/// Every tenant of the ledger, by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub generated_at: DateTime<Utc>,
+    pub ledger: String,
+    pub tenants: Vec<TenantSummary>,
+}
+
+/// One tenant's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSummary {
+    pub tenant: String,
+    pub gate: GateView,
+    pub last_success: Option<LastSuccess>,
+    pub freshness_hours: f64,
+    /// `fresh`, `stale`, or `never` (no successful import yet).
+    pub freshness: &'static str,
+    /// Batches not yet finished, oldest first.
+    pub waiting: Vec<Waiting>,
+    /// Every batch the ledger holds for the tenant.
+    pub batches: usize,
+}
+
+/// The tenant's gate, for a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateView {
+    /// `open`, `paused`, `halted`, `paused+halted` or `restoring`.
+    pub state: String,
+    /// Since when the oldest of what closes it holds.
+    pub since: Option<DateTime<Utc>>,
+    /// What closes it, each with what lifts it (the words of `canvas-sis status`).
+    pub description: String,
+    /// The batch whose failure halts the tenant.
+    pub halted_by: Option<String>,
+    /// The command that lifts it.
+    pub command: Option<String>,
+}
+
+/// The newest batch Canvas imported successfully.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastSuccess {
+    pub batch: String,
+    pub at: DateTime<Utc>,
+    pub import_id: Option<u64>,
+    pub age_secs: i64,
+}
+
+/// A batch on its way.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub batch: String,
+    /// `received`, `parked`, `held`, `submitting`, `submitted`, ...
+    pub stage: String,
+    /// Why it waits (the park's or the guard's reason).
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    pub import_id: Option<u64>,
+    /// The command that lets it go on, when one does (`approve` for a held batch).
+    pub command: Option<String>,
+}
+
+/// The overview of every tenant in the ledger.
+pub async fn overview<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    place: &LedgerPlace,
+    settings: &BTreeMap<String, TenantSettings>,
+    now: DateTime<Utc>,
+) -> Result<Overview, LedgerError> {
+    let mut tenants = Vec::new();
+    for name in operator::tenants(ledger).await? {
+        let s = settings.get(&name).cloned().unwrap_or_default();
+        let batches = ledger.list_batches(&name).await?;
+        let record = ledger.tenant(&name).await?;
+        let state = gate::derive(&record, &batches, s.on_failure);
+        tenants.push(summary(&name, &state, &batches, &s, place, now));
+    }
+    Ok(Overview {
+        generated_at: now,
+        ledger: match place {
+            LedgerPlace::Dir(d) => d.clone(),
+            LedgerPlace::State(u) => u.clone(),
+        },
+        tenants,
+    })
+}
+
+/// One tenant's summary from its gate and batches (arrival order).
+pub fn summary(
+    name: &str,
+    state: &GateState,
+    batches: &[BatchRecord],
+    settings: &TenantSettings,
+    place: &LedgerPlace,
+    now: DateTime<Utc>,
+) -> TenantSummary {
+    let last_success = batches
+        .iter()
+        .filter(|b| imported_ok(b))
+        .max_by_key(|b| stage_since(b))
+        .map(|b| LastSuccess {
+            batch: b.id.to_string(),
+            at: stage_since(b),
+            import_id: b.canvas_import_id,
+            age_secs: age_secs(stage_since(b), now),
+        });
+    let freshness = match &last_success {
+        None => "never",
+        Some(l) if (l.age_secs as f64) > settings.freshness_hours * 3600.0 => "stale",
+        Some(_) => "fresh",
+    };
+    let waiting = batches
+        .iter()
+        .filter(|b| !b.stage.is_terminal())
+        .map(|b| waiting(b, place))
+        .collect();
+    TenantSummary {
+        tenant: name.to_owned(),
+        gate: gate_view(name, state, place),
+        last_success,
+        freshness_hours: settings.freshness_hours,
+        freshness,
+        waiting,
+        batches: batches.len(),
+    }
+}
+
+fn gate_view(tenant: &str, state: &GateState, place: &LedgerPlace) -> GateView {
+    let name = match (&state.restoring, &state.paused, &state.halted) {
+        (Some(_), _, _) => "restoring",
+        (None, Some(_), Some(_)) => "paused+halted",
+        (None, Some(_), None) => "paused",
+        (None, None, Some(_)) => "halted",
+        (None, None, None) => "open",
+    };
+    let since = [
+        state.restoring.as_ref().map(|r| r.seen),
+        state.paused.as_ref().map(|p| p.at),
+        state.halted.as_ref().map(|h| h.at),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let command = (!state.is_open()).then(|| {
+        format!(
+            "canvas-sis resume {} --tenant {}",
+            place.flag(),
+            super::shell_word(tenant)
+        )
+    });
+    GateView {
+        state: name.to_owned(),
+        since,
+        description: state.describe(),
+        halted_by: state.halted.as_ref().map(|h| h.batch.to_string()),
+        command,
+    }
+}
+
+fn waiting(b: &BatchRecord, place: &LedgerPlace) -> Waiting {
+    let reason = match &b.stage {
+        Stage::Held { reason } | Stage::Parked { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    let command = matches!(b.stage, Stage::Held { .. })
+        .then(|| format!("canvas-sis approve {} {}", place.flag(), b.id));
+    Waiting {
+        batch: b.id.to_string(),
+        stage: b.stage.name().to_owned(),
+        reason,
+        since: stage_since(b),
+        import_id: b.canvas_import_id,
+        command,
+    }
+}
