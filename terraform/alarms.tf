@@ -13,7 +13,7 @@ locals {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   alarm_name          = "${var.name}-dlq-not-empty"
-  alarm_description   = "canvas-sis: the dead-letter queue holds messages. Runbook: README 'Deploying' > DLQ messages."
+  alarm_description   = "canvas-sis: the dead-letter queue holds messages. Runbook: docs/runbook.md > Messages in the DLQ."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -30,7 +30,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 
 resource "aws_cloudwatch_metric_alarm" "oldest_message_age" {
   alarm_name          = "${var.name}-oldest-message-age"
-  alarm_description   = "canvas-sis: a message has waited longer than ${var.oldest_message_age_threshold_seconds} s. Runbook: README 'Deploying' > halted tenant / held batch."
+  alarm_description   = "canvas-sis: a message has waited longer than ${var.oldest_message_age_threshold_seconds} s. Runbook: docs/runbook.md > A halted tenant / A held batch."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = aws_sqs_queue.main.name }

@@ -23,7 +23,7 @@ locals {
 
   token_secret_arn = var.create_token_secret ? aws_secretsmanager_secret.token[0].arn : var.token_secret_arn
 
-  # The worker's environment, shared by the ECS task and the Lambda function (README "Cloud worker").
+  # The worker's environment, shared by the ECS task and the Lambda function (docs/cloud-worker.md, docs/configuration.md).
   worker_environment = merge(
     {
       SIS_QUEUE_URL         = aws_sqs_queue.main.url
@@ -353,7 +353,7 @@ resource "aws_cloudwatch_event_target" "tenant" {
 # ── The Canvas token ──────────────────────────────────────────────────────────────────────────
 
 resource "aws_secretsmanager_secret" "token" {
-  # checkov:skip=CKV2_AWS_57:A Canvas token is issued by a Canvas admin, not by an AWS rotation Lambda; rotating it is a runbook step (README "Deploying")
+  # checkov:skip=CKV2_AWS_57:A Canvas token is issued by a Canvas admin, not by an AWS rotation Lambda; rotating it is a runbook step (docs/runbook.md)
   count = var.create_token_secret ? 1 : 0
 
   name        = "${var.name}/canvas-token"

@@ -144,7 +144,7 @@ variable "token_secret_arn" {
   default     = ""
 }
 
-# ── Notifications (README "Notifications") ────────────────────────────────────────────────────
+# ── Notifications (docs/notifications.md) ──────────────────────────────────────────────────────
 
 variable "notification_topic_arns" {
   description = "SNS topics the worker's notifications publish to: every sns_topic_arn of the config file's notify tables (sns:Publish is granted on these, and on notify_sns_topic_arn, only)."

@@ -42,7 +42,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or (eq .Values.mode "deployment") .Values.listen.enabled -}}true{{- end -}}
 {{- end -}}
 
-{{/* The worker's environment (README.md "Cloud worker"). Secrets are files or Secret references, never values. */}}
+{{/* The worker's environment (docs/cloud-worker.md, docs/configuration.md). Secrets are files or Secret references, never values. */}}
 {{- define "canvas-sis.env" -}}
 - name: SIS_QUEUE_URL
   value: {{ required "sis.queueUrl is required" .Values.sis.queueUrl | quote }}

@@ -10,9 +10,9 @@
 //! visibility timeout and `maxReceiveCount`, a queue whose calls fail or lose their answer, a
 //! bucket that answers 503 or breaks a body off. Workers not killed in a faulty round are stopped
 //! (SIGTERM) at its end. The healthy round's operator also reads the dead-letter queue by the
-//! README's rule (a message whose batch the ledger knows is deleted, the others redriven, as
-//! `aws sqs start-message-move-task` would), and the round ends once every batch is finished,
-//! every event sent and both queues are empty.
+//! runbook's rule (docs/runbook.md: a message whose batch the ledger knows is deleted, the others
+//! redriven, as `aws sqs start-message-move-task` would), and the round ends once every batch is
+//! finished, every event sent and both queues are empty.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -380,8 +380,9 @@ impl World {
                 self.batches().await
             };
             for m in dead {
-                // The README's rule: a message whose batch `canvas-sis status` lists needs no
-                // redrive (the sweep carries a recorded batch on); the others go back.
+                // The runbook's rule (docs/runbook.md): a message whose batch `canvas-sis
+                // status` lists needs no redrive (the sweep carries a recorded batch on); the
+                // others go back.
                 let recorded = match self.second_recorded(&m.body).await {
                     Some(recorded) => recorded,
                     None => batches.iter().any(|b| {
