@@ -5,7 +5,7 @@
 #
 #   scripts/test.sh            # from anywhere inside the repository
 #
-# Needs only cargo, python3 (3.11) and curl. Creates .venv (git-ignored) on first use and installs
+# Needs only cargo, python3 (3.11) and curl (and Debian's chromium, which it installs as root). Creates .venv (git-ignored) on first use and installs
 # tests/python/requirements.txt into it (exact pins, moto[server] among them: the cloud worker's
 # tests start it); later runs reuse it and only re-install when
 # the requirements file changed. If curl is missing it is installed with apt-get when running as
@@ -46,6 +46,20 @@ ensure_curl() {
     fi
 }
 
+# The status page's browser tests (tests/python/test_status_page.py) drive Debian's Chromium,
+# never a browser a test tool downloads. Installed with apt-get when running as root (as CI does).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        step "chromium is missing: installing Debian's package with apt-get (the status page's browser tests)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        [ -x /usr/bin/chromium ] || die "apt-get ran but /usr/bin/chromium is still missing"
+    else
+        die "Chromium is required by the status page's browser tests: install Debian's chromium package and re-run"
+    fi
+}
+
 find_python() {
     local candidate
     for candidate in "${PYTHON:-}" python3.11 python3; do
@@ -76,6 +90,7 @@ ensure_venv() {
 }
 
 ensure_curl
+ensure_chromium
 ensure_venv
 [ -x "$CANVAS_SIS_MOTO" ] || die "moto_server is missing from .venv after installing the requirements"
 SUMMARY+=("setup ok")
@@ -123,7 +138,7 @@ step "cargo test --locked --workspace --all-targets"
 cargo test --locked --workspace --all-targets
 SUMMARY+=("cargo test ok")
 
-step "pytest tests/python (simulator: $CANVAS_SIS_BIN)"
+step "pytest tests/python (simulator and status page: $CANVAS_SIS_BIN; screenshots in target/screenshots)"
 [ -x "$CANVAS_SIS_BIN" ] || die "the simulator binary $CANVAS_SIS_BIN was not built"
 # Exit 5 (no tests collected) is a failure too: set -e takes every non-zero code.
 "$VENV/bin/python" -m pytest "$ROOT/tests/python"

@@ -40,6 +40,7 @@ mod sim_engine;
 mod sim_faults;
 mod sim_json_shape;
 mod sim_lifecycle;
+mod status_page;
 mod telemetry_listener;
 mod telemetry_logs;
 mod telemetry_otlp;

@@ -231,6 +231,14 @@ async fn metrics_scrape_as_prometheus_text_and_probes_follow_the_queue_and_canva
     .await;
     let (status, body) = get(&addr, "/readyz").await.unwrap();
     assert_eq!(status, 200, "{body}\n{}", w.log());
+    // The status page over the worker's S3 ledger, on the same listener.
+    let (status, page) = get(&addr, "/tenants/default").await.unwrap();
+    assert_eq!(status, 200, "{page}\n{}", w.log());
+    assert!(
+        page.contains("/batches/default/00000001-") && page.contains("imported"),
+        "{page}"
+    );
+    assert!(page.contains("s3://"), "the page names the S3 ledger: {page}");
 
     // The batch is counted once its event is recorded; give the metrics a moment to show it.
     let started = Instant::now();

@@ -56,7 +56,7 @@ pub fn class_of(message: &str) -> String {
                 .chars()
                 .any(|c| c.is_ascii_digit() || "_@".contains(c))
                 || (bare.contains('.') && !bare.ends_with('.'))
-                || (after_noun && !NOT_IDS.contains(&bare.to_ascii_lowercase().as_str())));
+                || (after_noun && is_id_after_noun(word, bare)));
         after_noun = ID_NOUNS.contains(&bare.to_ascii_lowercase().as_str());
         if is_value {
             let tail: String = word.chars().rev().take_while(|c| ",;:".contains(*c)).collect();
@@ -67,6 +67,15 @@ pub fn class_of(message: &str) -> String {
     }
     out.dedup_by(|a, b| a == "…" && b == "…");
     out.join(" ")
+}
+
+/// Whether `word`, right after a noun that names a record, is that record's id: not a label
+/// (`ID:`), not an opening parenthesis (`(User`), not one of the sentence's own words.
+fn is_id_after_noun(word: &str, bare: &str) -> bool {
+    !bare.is_empty()
+        && !word.starts_with('(')
+        && !word.ends_with(':')
+        && !NOT_IDS.contains(&bare.to_ascii_lowercase().as_str())
 }
 
 /// `s` with every `"…"` or `'…'` quoted value replaced by `…`.
@@ -173,6 +182,17 @@ mod tests {
         assert!(!c.contains("S-2026"), "{c}");
         assert!(!c.contains("users.csv"), "{c}");
         assert!(c.starts_with("User … has no login for section …"), "{c}");
+    }
+
+    #[test]
+    fn labels_inside_a_message_stay_and_their_values_go() {
+        let a = class_of("User not found for enrollment (User ID: u1, Course ID: c_7, Section ID: , Role: student)");
+        let b = class_of("User not found for enrollment (User ID: x9, Course ID: c_8, Section ID: , Role: student)");
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            "User not found for enrollment (User ID: …, Course ID: …, Section ID: , Role: student)"
+        );
     }
 
     #[test]

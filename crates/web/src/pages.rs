@@ -88,7 +88,8 @@ pub struct WaitView {
 }
 
 pub struct RowView {
-    pub id: String,
+    /// The batch's id without its tenant (the page is the tenant's).
+    pub local: String,
     pub href: String,
     pub arrived: String,
     pub sent: String,
@@ -120,7 +121,7 @@ pub struct ClassView {
 
 /// A time as the pages print it, with how long ago.
 pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!("{} ({} ago)", t.format("%Y-%m-%d %H:%M UTC"), span((now - t).num_seconds()))
+    format!("{}, {} ago", t.format("%Y-%m-%d %H:%M UTC"), span((now - t).num_seconds()))
 }
 
 /// A duration in seconds, in the largest unit that fits: `42 s`, `7 min`, `5 h 12 min`, `3 d 4 h`.
@@ -211,7 +212,7 @@ pub fn tenants_page(o: &Overview) -> TenantsPage {
 fn row_view(r: &BatchRow, now: DateTime<Utc>) -> RowView {
     let opt = |t: Option<DateTime<Utc>>| t.map_or("—".to_owned(), |t| when(t, now));
     RowView {
-        id: r.id.clone(),
+        local: r.id.split_once('/').map_or(r.id.clone(), |(_, l)| l.to_owned()),
         href: batch_href(&r.id),
         arrived: when(r.arrived_at, now),
         sent: opt(r.submitted_at),

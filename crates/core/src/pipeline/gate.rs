@@ -103,7 +103,9 @@ impl GateState {
         };
         match &self.restoring {
             Some(r) => format!(
-                "HELD by an undo of batch {}: Canvas is restoring import {} (the undo last checked in at {};                  it lets the tenant go on when the restore ends; if no `canvas-sis undo` runs any more,                  check the import in Canvas, then `canvas-sis resume`). Under it: {state}",
+                "HELD by an undo of batch {}: Canvas is restoring import {} (the undo last checked in at {}; \
+                 it lets the tenant go on when the restore ends; if no `canvas-sis undo` runs any more, \
+                 check the import in Canvas, then `canvas-sis resume`). Under it: {state}",
                 r.batch, r.import_id, r.seen
             ),
             None => state,

@@ -74,7 +74,7 @@ pub struct GateView {
     pub state: String,
     /// Since when the oldest of what closes it holds.
     pub since: Option<DateTime<Utc>>,
-    /// What closes it, each with what lifts it (the words of `canvas-sis status`).
+    /// What closes it, in sentences.
     pub description: String,
     /// The batch whose failure halts the tenant.
     pub halted_by: Option<String>,
@@ -196,10 +196,38 @@ fn gate_view(tenant: &str, state: &GateState, place: &LedgerPlace) -> GateView {
     GateView {
         state: name.to_owned(),
         since,
-        description: state.describe(),
+        description: describe(state),
         halted_by: state.halted.as_ref().map(|h| h.batch.to_string()),
         command,
     }
+}
+
+/// What closes the gate, each part in a sentence (times to the minute: the page says since
+/// when).
+fn describe(state: &GateState) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &state.restoring {
+        parts.push(format!(
+            "Held while an undo of batch {} restores Canvas import {} (it last checked in at {}); \
+             it lets the tenant go on when the restore ends.",
+            r.batch,
+            r.import_id,
+            r.seen.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    if let Some(h) = &state.halted {
+        parts.push(format!(
+            "Halted by batch {}: {}. Look at that batch, fix the feed or Canvas, then resume.",
+            h.batch, h.reason
+        ));
+    }
+    if let Some(p) = &state.paused {
+        parts.push(format!("Paused by {}: {}.", p.by, p.reason));
+    }
+    if parts.is_empty() {
+        return "Open: batches go to Canvas as they arrive.".into();
+    }
+    parts.join(" ")
 }
 
 fn waiting(b: &BatchRecord, place: &LedgerPlace) -> Waiting {
