@@ -45,6 +45,7 @@ fn the_documented_example_parses_into_two_tenants_with_what_it_says() {
     assert_eq!(main.s3_prefix.as_deref(), Some("main/"));
     assert_eq!(main.on_failure, OnFailure::Halt);
     assert_eq!(main.quiet_period, Duration::from_secs(60));
+    assert_eq!(main.freshness_hours, 26.0);
     assert_eq!(main.import.diffing_data_set.as_deref(), Some("nightly"));
     assert_eq!(
         main.import.diffing_drop_status,
@@ -95,6 +96,7 @@ fn a_single_tenant_gets_the_documented_defaults_and_may_use_the_inbox_itself() {
     assert_eq!(t.folder, None);
     assert_eq!(t.on_failure, OnFailure::Halt);
     assert_eq!(t.quiet_period, Duration::from_secs(60));
+    assert_eq!(t.freshness_hours, 26.0);
     assert!(t.guard.enabled);
     assert_eq!(t.guard.max_deleted_percent, 10.0);
     assert_eq!(t.guard.max_changed_percent, 50.0);
@@ -231,6 +233,11 @@ fn every_refusal_names_its_key_and_what_to_write() {
             &format!("{ONE}quiet_period_secs = 0\n"),
             "tenants.main.quiet_period_secs",
             "1 to 86400",
+        ),
+        (
+            &format!("{ONE}freshness_hours = 0\n"),
+            "tenants.main.freshness_hours",
+            "above 0",
         ),
         (
             &format!("{ONE}s3_prefix = \"/main\"\n"),
