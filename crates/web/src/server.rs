@@ -63,13 +63,13 @@ pub fn router<S: LedgerStore + 'static>(ledger: Ledger<S>, opts: PageOptions) ->
 }
 
 impl<S: LedgerStore> App<S> {
-    /// `Err` with the refusal when the request's credentials do not match.
-    fn check(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// The refusal, when the request's credentials do not match.
+    fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if self.opts.access.allows(given) {
-            return Ok(());
+            return None;
         }
         let mut r = html(
             StatusCode::UNAUTHORIZED,
@@ -79,7 +79,7 @@ impl<S: LedgerStore> App<S> {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
-        Err(r)
+        Some(r)
     }
 
     fn ledger_label(&self) -> String {
@@ -187,7 +187,7 @@ async fn tenants<S: LedgerStore + 'static>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = app.check(&headers) {
+    if let Some(r) = app.refusal(&headers) {
         return r;
     }
     let now = Utc::now();
@@ -202,7 +202,7 @@ async fn tenant<S: LedgerStore + 'static>(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = app.check(&headers) {
+    if let Some(r) = app.refusal(&headers) {
         return r;
     }
     let Ok(key) = tenant_key(&name) else {
@@ -232,7 +232,7 @@ async fn batch<S: LedgerStore + 'static>(
     Path((tenant, local)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = app.check(&headers) {
+    if let Some(r) = app.refusal(&headers) {
         return r;
     }
     let Ok(id) = BatchId::parse(&format!("{tenant}/{local}")) else {
@@ -256,7 +256,7 @@ async fn piece<S: LedgerStore + 'static>(
     Path((tenant, local, piece)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = app.check(&headers) {
+    if let Some(r) = app.refusal(&headers) {
         return r;
     }
     if !app.opts.row_samples || !DOWNLOADS.iter().any(|(n, _)| *n == piece) {
