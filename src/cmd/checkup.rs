@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use canvas_sis::canvas::{
-    AccountRef, CanvasClient, CanvasError, ClientConfig, ListFilter, TransportKind,
+    AccountRef, CanvasClient, CanvasError, ClientConfig, ListFilter, TokenProblem, TransportKind,
 };
 use canvas_sis::config::Tenant;
 
@@ -37,7 +37,11 @@ impl Check {
         Check::new(name, Verdict::Ok, detail, None)
     }
 
-    pub fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    pub fn fail(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
         Check::new(name, Verdict::Fail, detail, Some(fix.into()))
     }
 
@@ -45,7 +49,12 @@ impl Check {
         Check::new(name, Verdict::Skip, why, None)
     }
 
-    fn new(name: impl Into<String>, verdict: Verdict, detail: impl Into<String>, fix: Option<String>) -> Check {
+    fn new(
+        name: impl Into<String>,
+        verdict: Verdict,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) -> Check {
         Check {
             name: name.into(),
             verdict,
@@ -89,14 +98,22 @@ pub async fn canvas(tenant: &Tenant, allow_insecure_http: bool) -> Vec<Check> {
     let user = client.users_self().await;
     checks.extend(url_and_token(&name, client.base_url(), &user));
     if user.is_err() {
-        checks.extend(skipped(&name, &["account", "SIS permission", "SIS imports"], "needs an accepted token"));
+        checks.extend(skipped(
+            &name,
+            &["account", "SIS permission", "SIS imports"],
+            "needs an accepted token",
+        ));
         return checks;
     }
     let account = account_check(&client, &tenant.account).await;
     let account_ok = account.verdict == Verdict::Ok;
     checks.push(account.named(&name("account")));
     if !account_ok {
-        checks.extend(skipped(&name, &["SIS permission", "SIS imports"], "needs the account"));
+        checks.extend(skipped(
+            &name,
+            &["SIS permission", "SIS imports"],
+            "needs the account",
+        ));
         return checks;
     }
     checks.extend(sis_checks(&client, &tenant.account, &name).await);
@@ -162,7 +179,7 @@ fn url_and_token(
         ],
         Err(e @ CanvasError::Token { problem, .. }) => vec![
             answers,
-            Check::fail(token_name, e.to_string(), problem.to_string()),
+            Check::fail(token_name, e.to_string(), token_fix(*problem)),
         ],
         Err(e @ CanvasError::Transport { kind, .. }) => vec![
             Check::fail(url_name, e.to_string(), unreachable_fix(*kind)),
@@ -176,6 +193,16 @@ fn url_and_token(
             ),
             Check::skip(token_name, "needs Canvas to answer"),
         ],
+    }
+}
+
+fn token_fix(problem: TokenProblem) -> String {
+    match problem {
+        TokenProblem::InsufficientScopes => problem.to_string(),
+        _ => "generate a new access token for the user (Canvas: Account > Settings > New Access \
+              Token) and put it where CANVAS_TOKEN or CANVAS_TOKEN_FILE (or the tenant's token_env \
+              or token_file) points"
+            .to_owned(),
     }
 }
 
@@ -229,7 +256,10 @@ async fn sis_checks(
     name: &dyn Fn(&str) -> String,
 ) -> Vec<Check> {
     let (perm, enabled) = (name("SIS permission"), name("SIS imports"));
-    match client.recent_sis_imports(account, &ListFilter::default(), 1).await {
+    match client
+        .recent_sis_imports(account, &ListFilter::default(), 1)
+        .await
+    {
         Ok(_) => vec![
             Check::ok(
                 perm,

@@ -181,6 +181,12 @@ async fn nothing_is_sent_during_a_blackout_window() {
         .unwrap();
     assert_exit(&out, 0);
     assert_says(&out, "blackout");
+    let line = summary_of(&out, "main");
+    assert!(
+        line.contains("in a blackout window until ")
+            && line.contains("nothing is sent before then"),
+        "{line}"
+    );
     assert!(
         s.imports().await.is_empty(),
         "held back during the blackout"
