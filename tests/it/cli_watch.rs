@@ -699,3 +699,45 @@ async fn watch_once_summary_names_the_halting_batch_and_the_resume_command() {
     assert!(summary_of(&out, "default").contains("HALTED since "));
     assert_eq!(s.imports().await.len(), 1);
 }
+
+/// A batch the mass-change guard holds: the summary names it and the approve command for this
+/// folder; once approved (`--json` says so), the next pass sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_once_summary_names_a_held_batch_and_the_approve_command() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_users(dir.path(), "full", 100, 300);
+    watch_once_ok(&s, dir.path()).await;
+    drop_users(dir.path(), "cut", 2, 200);
+    let out = watch_once_ok(&s, dir.path()).await;
+    let line = summary_of(&out, "default");
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    let approve = format!("`canvas-sis approve --dir {} default/", canonical.display());
+    assert!(
+        line.contains("held by the mass-change guard (users went from 100 to 2 rows")
+            && line.contains(&approve),
+        "{line}"
+    );
+    assert_eq!(s.imports().await.len(), 1, "held, not sent");
+    let batch = line
+        .split(&approve)
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix('`'))
+        .map(|seq| format!("default/{seq}"))
+        .unwrap_or_else(|| panic!("no batch id in {line}"));
+    let d = dir.path().to_str().unwrap();
+    let out = run_cli(&["approve", "--dir", d, &batch, "--json"]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["result"], &v["batch"]),
+        (&json!("approved"), &json!(batch))
+    );
+    let out = watch_once_ok(&s, dir.path()).await;
+    assert!(
+        summary_of(&out, "default").contains("1 batch finished (1 done, 0 failed)"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(s.imports().await.len(), 2);
+}
