@@ -165,3 +165,50 @@ async fn doctor_without_any_configuration_fails_the_config_check_with_a_fix() {
         "{text}"
     );
 }
+
+/// With the cloud worker's queue and state given (moto), doctor checks that both answer, and
+/// fails a queue or bucket that does not exist, with a fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_the_queue_and_the_state_bucket_when_they_are_given() {
+    use crate::common::cloud::{Cloud, CloudOpts};
+    let c = Cloud::start(CloudOpts::default()).await;
+    let run = |cmd: std::process::Command| async move {
+        let mut cmd = cmd;
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    };
+    let out = run(c.command(&["doctor"])).await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        check(&text, "queue").starts_with("ok ") && check(&text, "queue").contains("sis.fifo"),
+        "{text}"
+    );
+    assert!(check(&text, "state").starts_with("ok "), "{text}");
+
+    let mut broken = c.command(&["doctor"]);
+    broken
+        .env(
+            "SIS_QUEUE_URL",
+            c.queue_url.replace("sis.fifo", "no-such-queue.fifo"),
+        )
+        .env("SIS_STATE_URL", "s3://no-such-bucket/canvas-sis/");
+    let out = run(broken).await;
+    assert_exit(&out, 2);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (queue, state) = (check(&text, "queue"), check(&text, "state"));
+    assert!(
+        queue.starts_with("FAIL") && queue.contains("fix: check SIS_QUEUE_URL"),
+        "{queue}"
+    );
+    assert!(
+        state.starts_with("FAIL") && state.contains("fix: check SIS_STATE_URL"),
+        "{state}"
+    );
+    assert!(
+        check(&text, "tenant default: token").starts_with("ok "),
+        "{text}"
+    );
+    assert_no_token(&out, crate::common::ADMIN);
+}
