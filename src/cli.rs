@@ -94,9 +94,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Close a tenant's gate (term rollover, maintenance): batches keep arriving and park.
     ///
-    /// With --json, one JSON object per tenant paused (see --json below), e.g.
-    /// {"tenant":"main","action":"pause","result":"paused","reason":"term rollover",
-    ///  "acknowledged":[],"gate":{"state":"paused",...},"message":"..."}
+    /// With --json, one JSON object per tenant paused (its fields under --json below).
     ///
     /// Examples: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
     ///           canvas-sis pause --state s3://sis-state/canvas-sis/ --tenant main --json
@@ -126,8 +124,11 @@ pub enum Command {
     ///
     /// Example: canvas-sis undo --dir /srv/sis --config /etc/canvas-sis.toml main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
-    /// Check the setup: config, each tenant's Canvas (URL, token, account, SIS permission and
-    /// imports enabled), and the queue and state bucket when configured. One line per check
+    /// Check the setup: the config, each tenant's Canvas, the queue and the state bucket.
+    ///
+    /// Per tenant: Canvas answers (https, or http to loopback), the token is accepted, the
+    /// account exists and is a root account, the token's user has an SIS permission, SIS imports
+    /// are enabled. The queue and the state bucket are checked when given. One line per check
     /// (ok, FAIL with a fix, or skip); exit 0 when all pass, 2 otherwise. Never prints the token.
     ///
     /// Examples: CANVAS_SIS_CONFIG=/etc/canvas-sis.toml canvas-sis doctor
