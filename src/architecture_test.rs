@@ -16,7 +16,16 @@ type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
 /// The helper modules of `src/cmd` that commands may share; every other module is a command.
 const CMD_HELPERS: &[&str] = &[
-    "common", "connect", "exit", "listen", "notify", "output", "page", "progress",
+    "checkup",
+    "common",
+    "connect",
+    "exit",
+    "gate_report",
+    "listen",
+    "notify",
+    "output",
+    "page",
+    "progress",
 ];
 
 /// The binary's sources (`src/`).

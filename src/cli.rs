@@ -100,8 +100,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Close a tenant's gate (term rollover, maintenance): batches keep arriving and park.
     ///
+    /// With --json, one JSON object per tenant paused (its fields under --json below).
+    ///
     /// Examples: canvas-sis pause --dir /srv/sis --tenant main --reason "term rollover"
-    ///           canvas-sis pause --state s3://sis-state/canvas-sis/ --tenant main
+    ///           canvas-sis pause --state s3://sis-state/canvas-sis/ --tenant main --json
     Pause(PauseArgs),
     /// Reopen a halted or paused tenant; parked batches go on in arrival order.
     ///
@@ -109,11 +111,17 @@ pub enum Command {
     /// failure (perhaps one that landed during the pause) still halts it; resume again to go on
     /// past that failure.
     ///
-    /// Example: canvas-sis resume --dir /srv/sis --tenant main
+    /// With --json, one JSON object per tenant; `result` says what was lifted: already_open,
+    /// unpaused (the gate may still read halted), acknowledged (the failures in `acknowledged`),
+    /// or undo_hold_lifted.
+    ///
+    /// Examples: canvas-sis resume --dir /srv/sis --tenant main
+    ///           canvas-sis resume --dir /srv/sis --json
     Resume(GateArgs),
     /// Let a batch held by the mass-change guard through, once.
     ///
-    /// Example: canvas-sis approve --dir /srv/sis main/00000012-3fa9c1d2e4b5
+    /// Examples: canvas-sis approve --dir /srv/sis main/00000012-3fa9c1d2e4b5
+    ///           canvas-sis approve --dir /srv/sis main/00000012-3fa9c1d2e4b5 --json
     Approve(ApproveArgs),
     /// Roll back what a batch's Canvas import changed (Canvas's restore_states).
     ///
@@ -122,6 +130,25 @@ pub enum Command {
     ///
     /// Example: canvas-sis undo --dir /srv/sis --config /etc/canvas-sis.toml main/00000012-3fa9c1d2e4b5 --undelete-only
     Undo(UndoArgs),
+    /// Check the setup: the config, each tenant's Canvas, the queue and the state bucket.
+    ///
+    /// Per tenant: Canvas answers (https, or http to loopback), the token is accepted, the
+    /// account exists and is a root account, the token's user has an SIS permission, SIS imports
+    /// are enabled. The queue and the state bucket are checked when given. One line per check
+    /// (ok, FAIL with a fix, or skip); exit 0 when all pass, 2 otherwise. Never prints the token.
+    ///
+    /// Examples: CANVAS_SIS_CONFIG=/etc/canvas-sis.toml canvas-sis doctor
+    ///           CANVAS_BASE_URL=https://school.instructure.com CANVAS_TOKEN_FILE=~/.canvas-token canvas-sis doctor
+    Doctor(DoctorArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// Examples: canvas-sis completions bash > /etc/bash_completion.d/canvas-sis
+    ///           canvas-sis completions zsh > "${fpath[1]}/_canvas-sis"
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout.
+    ///
+    /// Example: canvas-sis man > /usr/local/share/man/man1/canvas-sis.1
+    Man,
     /// Folder mode end to end against a built-in simulated Canvas, on bundled example data.
     #[cfg(feature = "sim")]
     Demo(DemoArgs),
@@ -453,6 +480,12 @@ pub struct GateArgs {
     /// The tenant (default: every tenant in the ledger).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Print one JSON object per tenant acted on (JSON Lines on stdout): `tenant`, `action`,
+    /// `result`, `reason`, `acknowledged` (failed batches a resume went past), `gate` (the
+    /// tenant's gate after it: `state` open|paused|halted|held, `paused`, `halted`, `undo`),
+    /// `message`; a refusal prints `result: "refused"` with `error`, and exits 2.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -470,6 +503,11 @@ pub struct ApproveArgs {
     pub ledger: LedgerArgs,
     /// The batch id, as `status --dir/--state` shows it (tenant/sequence-hash).
     pub batch: String,
+    /// Print one JSON object (one line on stdout): `tenant`, `batch`, `action`, `result`
+    /// (approved|refused), `reason` (the batch's stage), `gate` (the tenant's gate: `state`
+    /// open|paused|halted|held, `paused`, `halted`, `undo`), `message`, and `error` when refused.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -506,6 +544,33 @@ pub struct UndoArgs {
     /// Longest wait for Canvas's restore, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub wait_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The config file (tenants); without one, a single tenant from CANVAS_BASE_URL,
+    /// CANVAS_ACCOUNT_ID and CANVAS_TOKEN/CANVAS_TOKEN_FILE.
+    #[arg(long, env = "CANVAS_SIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check only this tenant (default: every tenant of the config).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The cloud worker's SQS queue: checked when given (GetQueueAttributes).
+    #[arg(long, env = "SIS_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// The cloud worker's state, s3://bucket/prefix/: checked when given (a list of the prefix).
+    #[arg(long = "state", value_name = "URL", env = "SIS_STATE_URL")]
+    pub state: Option<String>,
+    /// Allow plain http:// to a non-loopback host (the token would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 #[cfg(feature = "sim")]

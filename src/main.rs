@@ -72,6 +72,9 @@ fn main() -> ExitCode {
             Command::Resume(a) => cmd::ops::resume(a).await,
             Command::Approve(a) => cmd::ops::approve(a).await,
             Command::Undo(a) => cmd::ops::undo(a).await,
+            Command::Doctor(a) => cmd::doctor::run(a).await,
+            Command::Completions(a) => cmd::completions::run(a),
+            Command::Man => cmd::man::run(),
             #[cfg(feature = "sim")]
             Command::Demo(a) => cmd::demo::run(a).await,
             #[cfg(feature = "sim")]

@@ -14,8 +14,9 @@ use anyhow::Context;
 #[cfg(feature = "aws")]
 use canvas_sis::aws::ledger::S3Store;
 use canvas_sis::canvas::{AccountRef, CanvasClient, ClientConfig, RestoreOptions};
-use canvas_sis::config::{Config, Tenant, TokenSource};
+use canvas_sis::config::{Config, OnFailure, Tenant, TokenSource};
 use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore};
+use canvas_sis::pipeline::gate;
 use canvas_sis::pipeline::operator::{self, Resumed};
 
 use canvas_sis::telemetry::listener;
@@ -26,6 +27,7 @@ use crate::cli::{
     ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, ServeArgs, UndoArgs,
 };
 use crate::cmd::exit;
+use crate::cmd::gate_report::{GateJson, print_line};
 
 /// Where the operator's ledger is.
 #[derive(Debug, Clone)]
@@ -287,9 +289,19 @@ pub async fn pause(args: PauseArgs) -> anyhow::Result<u8> {
 }
 
 async fn pause_on<S: LedgerStore>(ledger: &Ledger<S>, args: &PauseArgs) -> anyhow::Result<u8> {
+    let json = args.gate.json;
     for t in chosen_tenants(ledger, &args.gate.tenant).await? {
-        operator::pause(ledger, &t, &operator_name(), &args.reason).await?;
-        println!("tenant {t} paused: {}", args.reason);
+        let action = Acted::new(&t, "pause");
+        if let Err(e) = operator::pause(ledger, &t, &operator_name(), &args.reason).await {
+            return action.refused(json, e.into());
+        }
+        let done = Acted {
+            result: "paused",
+            reason: Some(args.reason.clone()),
+            ..action
+        };
+        done.tell(ledger, json, format!("tenant {t} paused: {}", args.reason))
+            .await?;
     }
     Ok(exit::OK)
 }
@@ -301,9 +313,37 @@ pub async fn resume(args: GateArgs) -> anyhow::Result<u8> {
 
 async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyhow::Result<u8> {
     for t in chosen_tenants(ledger, &args.tenant).await? {
-        match operator::resume_by(ledger, &t, &operator_name()).await? {
-            Resumed::AlreadyOpen => println!("tenant {t} was already open"),
-            Resumed::UndoHoldLifted { mark, gate } => println!(
+        let action = Acted::new(&t, "resume");
+        let resumed = match operator::resume_by(ledger, &t, &operator_name()).await {
+            Ok(r) => r,
+            Err(e) => return action.refused(args.json, e.into()),
+        };
+        let (done, message) = resumed_says(action, &t, resumed);
+        done.tell(ledger, args.json, message).await?;
+    }
+    Ok(exit::OK)
+}
+
+/// What a `resume` of tenant `t` did, for the JSON line and in words.
+fn resumed_says<'a>(action: Acted<'a>, t: &str, resumed: Resumed) -> (Acted<'a>, String) {
+    match resumed {
+        Resumed::AlreadyOpen => (
+            Acted {
+                result: "already_open",
+                ..action
+            },
+            format!("tenant {t} was already open"),
+        ),
+        Resumed::UndoHoldLifted { mark, gate } => (
+            Acted {
+                result: "undo_hold_lifted",
+                reason: Some(format!(
+                    "the undo of batch {} stopped checking in at {}",
+                    mark.batch, mark.seen
+                )),
+                ..action
+            },
+            format!(
                 "tenant {t}: the hold of an undo of batch {} is lifted (it stopped checking in at {}; \
                  Canvas may not have finished restoring import {}: check it in Canvas). The tenant is now {}",
                 mark.batch,
@@ -311,32 +351,133 @@ async fn resume_on<S: LedgerStore>(ledger: &Ledger<S>, args: &GateArgs) -> anyho
                 mark.import_id,
                 gate.describe()
             ),
-            Resumed::Acknowledged { halt, .. } => println!(
+        ),
+        Resumed::Acknowledged { halt, batches } => (
+            Acted {
+                result: "acknowledged",
+                reason: Some(halt.reason.clone()),
+                acknowledged: batches.iter().map(ToString::to_string).collect(),
+                ..action
+            },
+            format!(
                 "tenant {t} resumed (it was halted by batch {}: {}); parked batches go on in arrival order",
                 halt.batch, halt.reason
             ),
-            Resumed::Unpaused {
-                paused,
-                still_halted: None,
-            } => println!("tenant {t} resumed (it was paused: {})", paused.reason),
-            Resumed::Unpaused {
-                paused,
-                still_halted: Some(halt),
-            } => println!(
-                "tenant {t}: the pause is lifted (it was paused: {}), but the tenant is STILL HALTED by batch {}: {}\n  \
-                 look at that batch, then `canvas-sis resume` again to go on past it",
-                paused.reason, halt.batch, halt.reason
-            ),
+        ),
+        Resumed::Unpaused {
+            paused,
+            still_halted,
+        } => {
+            let message = match &still_halted {
+                None => format!("tenant {t} resumed (it was paused: {})", paused.reason),
+                Some(halt) => format!(
+                    "tenant {t}: the pause is lifted (it was paused: {}), but the tenant is STILL HALTED by batch {}: {}\n  \
+                     look at that batch, then `canvas-sis resume` again to go on past it",
+                    paused.reason, halt.batch, halt.reason
+                ),
+            };
+            let done = Acted {
+                result: "unpaused",
+                reason: Some(paused.reason),
+                ..action
+            };
+            (done, message)
         }
     }
-    Ok(exit::OK)
 }
 
 pub async fn approve(args: ApproveArgs) -> anyhow::Result<u8> {
     let ledger = OpsLedger::open(&Location::required(&args.ledger)?).await?;
-    on_ledger!(ledger, l => operator::approve(l, &args.batch).await)?;
-    println!("batch {} approved: it goes on at the next run", args.batch);
+    on_ledger!(ledger, l => approve_on(l, &args).await)
+}
+
+async fn approve_on<S: LedgerStore>(ledger: &Ledger<S>, args: &ApproveArgs) -> anyhow::Result<u8> {
+    let tenant = BatchId::parse(&args.batch)
+        .map(|id| id.tenant().to_owned())
+        .unwrap_or_default();
+    let action = Acted {
+        batch: Some(args.batch.clone()),
+        ..Acted::new(&tenant, "approve")
+    };
+    let rec = match operator::approve(ledger, &args.batch).await {
+        Ok(rec) => rec,
+        Err(e) => return action.refused(args.json, e.into()),
+    };
+    let done = Acted {
+        result: "approved",
+        reason: Some(rec.stage.to_string()),
+        ..action
+    };
+    let message = format!("batch {} approved: it goes on at the next run", args.batch);
+    done.tell(ledger, args.json, message).await?;
     Ok(exit::OK)
+}
+
+/// One tenant or batch an operator command acted on: the line `--json` prints (documented in
+/// the commands' `--help`; add fields, never rename them).
+#[derive(Debug, serde::Serialize)]
+struct Acted<'a> {
+    tenant: &'a str,
+    /// `approve` only: the batch approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<String>,
+    action: &'static str,
+    /// `paused`; `already_open`, `unpaused`, `acknowledged`, `undo_hold_lifted`; `approved`;
+    /// `refused` (then `error` says why, and the command exits 2).
+    result: &'static str,
+    /// The pause's reason, the failure or pause a resume lifted, the held batch's stage.
+    reason: Option<String>,
+    /// `resume` past a halt: the failed batches acknowledged.
+    acknowledged: Vec<String>,
+    /// The tenant's gate after the action (`null` when refused).
+    gate: Option<GateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// What the command says in words, without `--json`.
+    message: String,
+}
+
+impl<'a> Acted<'a> {
+    fn new(tenant: &'a str, action: &'static str) -> Self {
+        Acted {
+            tenant,
+            batch: None,
+            action,
+            result: "refused",
+            reason: None,
+            acknowledged: Vec::new(),
+            gate: None,
+            error: None,
+            message: String::new(),
+        }
+    }
+
+    /// Prints `message`, or with `json` this line with the tenant's gate as it is now.
+    async fn tell<S: LedgerStore>(
+        mut self,
+        ledger: &Ledger<S>,
+        json: bool,
+        message: String,
+    ) -> anyhow::Result<()> {
+        if !json {
+            println!("{message}");
+            return Ok(());
+        }
+        let gate = gate::current(ledger, self.tenant, OnFailure::Halt).await?;
+        self.gate = Some(GateJson::from(&gate));
+        self.message = message;
+        print_line(&self)
+    }
+
+    /// The action was refused: with `json` a line says so; the error ends the command (exit 2).
+    fn refused(mut self, json: bool, e: anyhow::Error) -> anyhow::Result<u8> {
+        if json {
+            self.error = Some(format!("{e:#}"));
+            self.message = format!("error: {e:#}");
+            print_line(&self)?;
+        }
+        Err(e)
+    }
 }
 
 /// Restores the batch's import on its tenant's Canvas: URL, account and token come from the

@@ -1,14 +1,20 @@
 //! `canvas-sis watch DIR`: folder mode, one pass at a time, until stopped (or once).
+//!
+//! Every pass prints what it archived and where each tenant's stream stopped; at the end, one
+//! line per tenant says what it waits on (a quiet period, a halt, a pause, a held batch, a
+//! blackout, an empty inbox) and the command that lifts it — all on stdout, with the logs on
+//! stderr.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 
 use canvas_sis::config::Config;
-use canvas_sis::ledger::{Halt, Ledger, LocalStore};
+use canvas_sis::ledger::{Ledger, LocalStore};
 use canvas_sis::notify::LedgerHint;
 use canvas_sis::pipeline::WaitPolicy;
-use canvas_sis::trigger::folder::pass::Pass;
+use canvas_sis::trigger::folder::pass::{Pass, PassReport, Waiting};
+use canvas_sis::trigger::folder::summary::summarize;
 use canvas_sis::trigger::folder::{Layout, ScanPolicy};
 use canvas_sis::web::model::LedgerPlace;
 
@@ -77,7 +83,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let interval = secs(args.interval_secs, "--interval-secs")?;
     let mut claims = HashMap::new();
     let mut told_waiting = std::collections::HashSet::new();
-    loop {
+    // The last pass's report: the summary is drawn from it.
+    let last = loop {
         let report = match pass.run(&mut claims).await {
             Ok(report) => report,
             Err(e) => {
@@ -100,34 +107,39 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         append_log(&layout, &lines);
         print_waiting(&report.waiting, args.once, &mut told_waiting);
         if args.once || stop.is_cancelled() {
-            break;
+            break report;
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => break report,
         }
-    }
+    };
     watcher.abort();
     obs_finish(&terminal);
     notify::flush(notifier.as_ref()).await;
-    halted_exit_code(&ledger, &config).await
+    print_summary(&ledger, &config, &last, &hint_dir(&layout)).await
+}
+
+/// The folder as the commands in the summary name it: absolute when it can be.
+fn hint_dir(layout: &Layout) -> std::path::PathBuf {
+    std::fs::canonicalize(&layout.root).unwrap_or_else(|_| layout.root.clone())
 }
 
 /// What is in the inbox but not taken, and why — so a drop that is not picked up is never
 /// silent. `--once` says it every time; a long-running watcher once per path (the countdown of
 /// a quiet period would otherwise repeat it every pass).
 fn print_waiting(
-    waiting: &[(std::path::PathBuf, String)],
+    waiting: &[Waiting],
     once: bool,
     told: &mut std::collections::HashSet<std::path::PathBuf>,
 ) {
-    for (path, why) in waiting {
-        if once || told.insert(path.clone()) {
-            println!("{}: {why}", path.display());
+    for w in waiting {
+        if once || told.insert(w.path.clone()) {
+            println!("{}: {}", w.path.display(), w.why);
         }
     }
     if !once {
-        told.retain(|p| waiting.iter().any(|(w, _)| w == p));
+        told.retain(|p| waiting.iter().any(|w| &w.path == p));
     }
 }
 
@@ -169,16 +181,19 @@ impl UnattendedWaits {
     }
 }
 
+/// One line per tenant after the last pass: what it waits on and what lifts it. Returns
 /// [`crate::cmd::exit::HALTED`] when a tenant is left halted (an operator must look).
-async fn halted_exit_code(ledger: &Ledger<LocalStore>, config: &Config) -> anyhow::Result<u8> {
+async fn print_summary(
+    ledger: &Ledger<LocalStore>,
+    config: &Config,
+    last: &PassReport,
+    dir: &std::path::Path,
+) -> anyhow::Result<u8> {
+    let summaries = summarize(ledger, config, last, chrono::Utc::now()).await?;
     let mut code = crate::cmd::exit::OK;
-    for t in &config.tenants {
-        let gate = canvas_sis::pipeline::gate::current(ledger, &t.name, t.on_failure).await?;
-        if let Some(Halt { batch, reason, .. }) = gate.halted {
-            println!(
-                "tenant {} is HALTED by batch {batch}: {reason}\n  look at failed/, fix the feed or Canvas, then: canvas-sis resume --dir DIR --tenant {}",
-                t.name, t.name
-            );
+    for s in &summaries {
+        println!("{}", s.line(dir));
+        if s.halted {
             code = crate::cmd::exit::HALTED;
         }
     }

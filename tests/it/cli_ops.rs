@@ -6,8 +6,8 @@ use std::time::Duration;
 use canvas_sis::ledger::{BatchSource, Gate, Ledger, LocalStore, NewBatch, Stage};
 
 use crate::common::{
-    ADMIN, Sim, assert_says, assert_status_shows_held, output_text, record_held, record_imported,
-    run_cli, small_feed, tokens, users_csv, zip_of,
+    ADMIN, Sim, assert_exit, assert_says, assert_status_shows_held, output_text, record_held,
+    record_imported, run_cli, small_feed, tokens, users_csv, zip_of,
 };
 
 async fn held_batch(dir: &std::path::Path) -> String {
@@ -259,4 +259,126 @@ async fn a_failure_under_a_pause_is_shown_with_it_and_resume_lifts_one_then_the_
     assert_says(&out, &format!("it was halted by batch {id}"));
     let status = output_text(&run_cli(&["status", "--dir", d]));
     assert!(status.contains("tenant main: open"), "{status}");
+}
+
+/// The JSON lines a `--json` operator command printed on stdout, one object each.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// A batch of tenant `tenant` that Canvas failed (unacknowledged: the tenant halts).
+async fn failed_batch(ledger: &Ledger<LocalStore>, tenant: &str) -> String {
+    let new = NewBatch {
+        tenant: tenant.into(),
+        source: BatchSource {
+            kind: "folder".into(),
+            location: format!("/drop/{tenant}/b1"),
+            files: vec![],
+            ..Default::default()
+        },
+        content_sha256: "ef".repeat(32),
+    };
+    let id = ledger.create_batch(new).await.unwrap().record().id.clone();
+    let failed = Stage::Terminal {
+        state: "failed_with_messages".into(),
+        ok: false,
+    };
+    ledger
+        .transition(&id, failed, "Canvas failed it")
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+/// `approve`, `pause` and `resume` with `--json`: one object per batch or tenant acted on,
+/// with what was done and the tenant's gate after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_pause_and_resume_with_json_print_one_object_each_with_the_gate_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let id = held_batch(dir.path()).await;
+
+    let out = run_cli(&["approve", "--dir", d, &id, "--json"]);
+    assert_exit(&out, 0);
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "{}", output_text(&out));
+    assert_eq!(v[0]["tenant"], "main");
+    assert_eq!(v[0]["batch"], id.as_str());
+    assert_eq!(v[0]["action"], "approve");
+    assert_eq!(v[0]["result"], "approved");
+    assert_eq!(v[0]["gate"]["state"], "open");
+
+    let out = run_cli(&["pause", "--dir", d, "--reason", "term rollover", "--json"]);
+    assert_exit(&out, 0);
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "{}", output_text(&out));
+    assert_eq!(v[0]["action"], "pause");
+    assert_eq!(v[0]["result"], "paused");
+    assert_eq!(v[0]["gate"]["state"], "paused");
+    assert_eq!(v[0]["gate"]["paused"]["reason"], "term rollover");
+
+    let out = run_cli(&["resume", "--dir", d, "--json"]);
+    assert_exit(&out, 0);
+    let v = json_lines(&out);
+    assert_eq!(v[0]["result"], "unpaused");
+    assert_eq!(v[0]["reason"], "term rollover");
+    assert_eq!(v[0]["gate"]["state"], "open");
+    assert!(v[0]["gate"]["paused"].is_null());
+
+    let out = run_cli(&["resume", "--dir", d, "--tenant", "main", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(json_lines(&out)[0]["result"], "already_open");
+}
+
+/// Over several tenants, `--json` prints a line per tenant — a refusal too, with the error, and
+/// the command exits 2; resuming a halted tenant lists the failures it acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_lines_cover_every_tenant_a_refusal_included_and_resume_lists_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    held_batch(dir.path()).await;
+    let ledger = Ledger::new(LocalStore::open(dir.path().join("ledger")).unwrap());
+    let failed = failed_batch(&ledger, "west").await;
+
+    let out = run_cli(&["pause", "--dir", d, "--json"]);
+    assert_exit(&out, 2);
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 2, "{}", output_text(&out));
+    assert_eq!(
+        (&v[0]["tenant"], &v[0]["result"]),
+        (&"main".into(), &"paused".into())
+    );
+    assert_eq!(v[1]["tenant"], "west");
+    assert_eq!(v[1]["result"], "refused");
+    assert!(
+        v[1]["error"].as_str().is_some_and(|e| e.contains(&failed)),
+        "{}",
+        v[1]
+    );
+
+    let out = run_cli(&["resume", "--dir", d, "--tenant", "west", "--json"]);
+    assert_exit(&out, 0);
+    let v = json_lines(&out);
+    assert_eq!(v[0]["result"], "acknowledged");
+    assert_eq!(v[0]["acknowledged"], serde_json::json!([failed]));
+    assert_eq!(v[0]["reason"], "Canvas failed it");
+    assert_eq!(v[0]["gate"]["state"], "open");
+
+    let out = run_cli(&[
+        "approve",
+        "--dir",
+        d,
+        "main/00000099-aaaaaaaaaaaa",
+        "--json",
+    ]);
+    assert_exit(&out, 2);
+    let v = json_lines(&out);
+    assert_eq!(v[0]["result"], "refused");
+    assert!(v[0]["gate"].is_null());
 }

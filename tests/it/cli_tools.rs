@@ -353,3 +353,174 @@ fn every_citation_of_a_document_names_a_file_and_section_that_exist() {
     // The scan must see the citations it is meant to check (a broken pattern would pass vacuously).
     assert!(citations > 50, "only {citations} citations found");
 }
+
+/// Every subcommand `canvas-sis --help` lists (the names in its Commands section).
+fn subcommands() -> Vec<String> {
+    let help = String::from_utf8(run_cli(&["--help"]).stdout).unwrap();
+    let listed: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|n| n != "help")
+        .collect();
+    assert!(listed.len() >= 10, "read the commands from --help: {help}");
+    listed
+}
+
+#[test]
+fn the_bash_completion_names_every_subcommand_and_bash_accepts_it() {
+    let out = run_cli(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let script = String::from_utf8(out.stdout).unwrap();
+    for name in subcommands() {
+        assert!(
+            script.contains(&format!("canvas__sis,{name})")),
+            "{name} is not completed"
+        );
+    }
+    assert!(script.contains("--dir") && script.contains("--json"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "bash -n: {}", output_text(&check));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = run_cli(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", output_text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("doctor"),
+            "{shell}"
+        );
+    }
+    let out = run_cli(&["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn the_man_page_is_roff_with_the_name_and_every_subcommand() {
+    let out = run_cli(&["man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie") || page.contains("\n.TH "), "{page}");
+    assert!(page.contains(".TH canvas-sis"), "{page}");
+    assert!(page.contains("canvas\\-sis") || page.contains("canvas-sis"));
+    for name in subcommands() {
+        assert!(page.contains(&name), "{name} is not in the man page");
+    }
+}
+
+/// Whether `bytes` hold an ANSI SGR sequence (colors, bold, reset): `ESC [ digits;... m`.
+fn has_sgr(bytes: &[u8]) -> bool {
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        w == b"\x1b[" && {
+            let rest = &bytes[i + 2..];
+            let n = rest
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b';')
+                .count();
+            rest.get(n) == Some(&b'm')
+        }
+    })
+}
+
+/// `canvas-sis import EXAMPLE --dry-run` against `s`: logs a line per stage on stderr.
+fn dry_run(s: &crate::common::Sim, work: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
+    cmd.args(["import", EXAMPLE, "--dry-run", "--work-dir"])
+        .arg(work)
+        .env("CANVAS_BASE_URL", s.sim.url())
+        .env("CANVAS_TOKEN", crate::common::ADMIN)
+        .env_remove("CANVAS_TOKEN_FILE")
+        .env_remove("CANVAS_ACCOUNT_ID")
+        .env_remove("CANVAS_SIS_LOG_FORMAT")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// Cron mail and journald read stderr through a pipe: no escape sequence may reach them.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_to_a_pipe_carry_no_ansi_escapes() {
+    let s = crate::common::watch_sim().await;
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = dry_run(&s, work.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("INFO") && stderr.contains("stage"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "escapes on a pipe: {stderr:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+}
+
+/// On a terminal the logs are colored, unless NO_COLOR is set to anything non-empty. The
+/// terminal is a pseudo-terminal from util-linux `script`.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_logs_are_colored_unless_no_color_is_set() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
+        return;
+    }
+    let s = crate::common::watch_sim().await;
+    let on_tty = |no_color: Option<&'static str>| {
+        let work = tempfile::tempdir().unwrap();
+        let inner = dry_run(&s, work.path());
+        let line = std::iter::once(inner.get_program())
+            .chain(inner.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            drop(work);
+            out
+        }
+    };
+    let colored = on_tty(None).await;
+    assert_eq!(colored.status.code(), Some(0), "{}", output_text(&colored));
+    assert!(has_sgr(&colored.stdout), "{}", output_text(&colored));
+    let empty = on_tty(Some("")).await;
+    assert!(has_sgr(&empty.stdout), "an empty NO_COLOR is as if unset");
+    let plain = on_tty(Some("1")).await;
+    assert_eq!(plain.status.code(), Some(0), "{}", output_text(&plain));
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(text.contains("INFO"), "{text}");
+    assert!(!has_sgr(&plain.stdout), "colors despite NO_COLOR: {text:?}");
+}
+
+#[test]
+fn the_sgr_reader_tells_colors_from_other_escapes() {
+    assert!(has_sgr(b"\x1b[32mINFO\x1b[0m"));
+    assert!(has_sgr(b"x\x1b[1;2m"));
+    assert!(!has_sgr(b"\x1b[2K\r\x1b[1A plain"));
+    assert!(!has_sgr(b"no escapes"));
+}

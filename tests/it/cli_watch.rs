@@ -181,6 +181,12 @@ async fn nothing_is_sent_during_a_blackout_window() {
         .unwrap();
     assert_exit(&out, 0);
     assert_says(&out, "blackout");
+    let line = summary_of(&out, "main");
+    assert!(
+        line.contains("in a blackout window until ")
+            && line.contains("nothing is sent before then"),
+        "{line}"
+    );
     assert!(
         s.imports().await.is_empty(),
         "held back during the blackout"
@@ -589,4 +595,149 @@ async fn sigterm_during_a_pass_ends_watch_after_the_current_step_with_the_batch_
     );
     watch_once_ok(&s, dir.path()).await;
     assert_eq!(s.imports().await.len(), 1, "no second upload");
+}
+
+/// The summary line `watch --once` ends with for `tenant` (one per tenant, `tenant NAME: ...`).
+fn summary_of(out: &Output, tenant: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("tenant {tenant}: ");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one summary line for {tenant}: {}",
+        output_text(out)
+    );
+    lines[0].to_owned()
+}
+
+/// `watch --once` ends with a line per tenant that says why nothing was sent: an empty inbox, a
+/// drop still in its quiet period (with the time left), a paused tenant (with the command that
+/// reopens it) — and sends nothing meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_once_summary_says_why_nothing_was_sent_empty_inbox_quiet_period_and_paused() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = watch_once_ok(&s, dir.path()).await;
+    assert_eq!(
+        summary_of(&out, "default"),
+        "tenant default: inbox empty: nothing to send"
+    );
+
+    let inbox = dir.path().join("inbox");
+    std::fs::write(
+        inbox.join("feed.zip"),
+        zip_of(&[("users.csv", &users_csv(3))]),
+    )
+    .unwrap();
+    let out = watch_once_ok(&s, dir.path()).await;
+    let line = summary_of(&out, "default");
+    assert!(
+        line.contains("1 drop waiting in the inbox: inbox/feed.zip")
+            && line.contains("quiet period")
+            && line.contains("s left"),
+        "{line}"
+    );
+    assert!(s.imports().await.is_empty());
+    std::fs::remove_file(inbox.join("feed.zip")).unwrap();
+
+    let d = dir.path().to_str().unwrap();
+    let pause = run_cli(&[
+        "pause",
+        "--dir",
+        d,
+        "--tenant",
+        "default",
+        "--reason",
+        "term rollover",
+    ]);
+    assert_exit(&pause, 0);
+    drop_users(dir.path(), "b1", 2, 300);
+    let out = watch_once_ok(&s, dir.path()).await;
+    let line = summary_of(&out, "default");
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    let resume = format!(
+        "`canvas-sis resume --dir {} --tenant default`",
+        canonical.display()
+    );
+    assert!(
+        line.contains("paused since ")
+            && line.contains(": term rollover")
+            && line.contains(&resume)
+            && line.contains("1 batch parked"),
+        "{line}"
+    );
+    assert!(s.imports().await.is_empty(), "nothing sent while paused");
+}
+
+/// A halted tenant's summary names the batch that halted it, since when, and the exact resume
+/// command for this folder; `watch --once` exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_once_summary_names_the_halting_batch_and_the_resume_command() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    s.add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed_with_messages"}})).await;
+    drop_users(dir.path(), "b1", 2, 300);
+    let out = watch_once(&s, dir.path()).await;
+    assert_exit(&out, 1);
+    let line = summary_of(&out, "default");
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    let resume = format!(
+        "run `canvas-sis resume --dir {} --tenant default`",
+        canonical.display()
+    );
+    assert!(
+        line.contains("HALTED since ")
+            && line.contains(" UTC by batch default/")
+            && line.contains("1 batch finished (0 done, 1 failed)")
+            && line.ends_with(&resume),
+        "{line}"
+    );
+    // The next pass sends nothing and still says so.
+    let out = watch_once(&s, dir.path()).await;
+    assert_exit(&out, 1);
+    assert!(summary_of(&out, "default").contains("HALTED since "));
+    assert_eq!(s.imports().await.len(), 1);
+}
+
+/// A batch the mass-change guard holds: the summary names it and the approve command for this
+/// folder; once approved (`--json` says so), the next pass sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_once_summary_names_a_held_batch_and_the_approve_command() {
+    let s = watch_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    drop_users(dir.path(), "full", 100, 300);
+    watch_once_ok(&s, dir.path()).await;
+    drop_users(dir.path(), "cut", 2, 200);
+    let out = watch_once_ok(&s, dir.path()).await;
+    let line = summary_of(&out, "default");
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    let approve = format!("`canvas-sis approve --dir {} default/", canonical.display());
+    assert!(
+        line.contains("held by the mass-change guard (users went from 100 to 2 rows")
+            && line.contains(&approve),
+        "{line}"
+    );
+    assert_eq!(s.imports().await.len(), 1, "held, not sent");
+    let batch = line
+        .split(&approve)
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix('`'))
+        .map(|seq| format!("default/{seq}"))
+        .unwrap_or_else(|| panic!("no batch id in {line}"));
+    let d = dir.path().to_str().unwrap();
+    let out = run_cli(&["approve", "--dir", d, &batch, "--json"]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["result"], &v["batch"]),
+        (&json!("approved"), &json!(batch))
+    );
+    let out = watch_once_ok(&s, dir.path()).await;
+    assert!(
+        summary_of(&out, "default").contains("1 batch finished (1 done, 0 failed)"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(s.imports().await.len(), 2);
 }

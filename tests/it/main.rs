@@ -5,6 +5,7 @@
 
 mod common;
 
+mod cli_doctor;
 mod cli_import;
 mod cli_ops;
 mod cli_ops_s3;

@@ -406,6 +406,17 @@ impl CanvasClient {
         self.json(&call, Method::GET, url).await
     }
 
+    /// `GET /api/v1/accounts/:account`: the account itself (its name, and whether it is a root
+    /// account), for a setup check before any SIS call.
+    pub async fn get_account(
+        &self,
+        account: &AccountRef,
+    ) -> Result<super::model::Account, CanvasError> {
+        let url = self.api_url(&["accounts", &account.to_string()]);
+        let call = self.read_call(Method::GET, &url, account, format!("account {account}"));
+        self.json(&call, Method::GET, url).await
+    }
+
     /// `GET /api/v1/users/self`: the user the token belongs to — the `user` Canvas records on
     /// every import this client creates, which tells our imports from anyone else's.
     pub async fn users_self(&self) -> Result<super::model::CanvasUser, CanvasError> {

@@ -33,8 +33,8 @@ pub use api::{CanvasApi, CanvasFuture};
 pub use client::{AccountRef, CanvasClient, ClientConfig};
 pub use error::{CanvasError, ErrorClass, NeededPermission, TokenProblem, TransportKind};
 pub use model::{
-    CanvasFile, CanvasUser, ImportData, PreAttachment, Progress, SisImport, SisImportError,
-    SisImportErrorList, SisImportList, WorkflowState,
+    Account, CanvasFile, CanvasUser, ImportData, PreAttachment, Progress, SisImport,
+    SisImportError, SisImportErrorList, SisImportList, WorkflowState,
 };
 pub use options::{
     BatchMode, BatchModeTerm, Diffing, EnrollmentDropStatus, ImportOptions, ListFilter,

@@ -291,6 +291,17 @@ pub struct CanvasUser {
     pub short_name: Option<String>,
 }
 
+/// `GET /api/v1/accounts/:id`: the fields a setup check reads (a root account has no parent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(default, deserialize_with = "opt_number")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub parent_account_id: Option<u64>,
+}
+
 /// The upload preflight of the `pre_attachment` flow: where to POST the file, and with what.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PreAttachment {

@@ -12,11 +12,13 @@
 //! The returned [`Telemetry`] must live until the end: [`Telemetry::flush`] pushes what is
 //! buffered (the end of a Lambda invocation), and dropping it flushes and shuts down.
 //!
+//! - [`color`]: whether log lines on stderr may carry ANSI escapes (a terminal, no `NO_COLOR`).
 //! - [`spans`]: the spans of a batch, its stages, Canvas HTTP calls and queue messages.
 //! - [`metrics`]: the instruments (the catalog is in `docs/metrics.md`).
 //! - [`prometheus`]: the pull reader behind `/metrics` and the text format.
 //! - [`listener`]: the `/healthz`, `/readyz` and `/metrics` HTTP listener.
 
+pub mod color;
 pub mod env;
 pub mod listener;
 pub mod metrics;
@@ -135,7 +137,9 @@ fn log_filter(default_level: &str) -> tracing_subscriber::EnvFilter {
 /// Installs logging, tracing and metrics as the environment asks (see the module docs).
 pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     let env = OtelEnv::from_env();
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(color::on_stderr());
     let fmt = match style {
         LogStyle::Text => fmt.boxed(),
         LogStyle::Json => fmt.json().boxed(),

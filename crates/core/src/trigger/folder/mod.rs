@@ -33,6 +33,7 @@ pub mod layout;
 pub mod pass;
 pub mod ready;
 pub mod scan;
+pub mod summary;
 
 use std::path::PathBuf;
 

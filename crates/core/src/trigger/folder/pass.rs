@@ -38,8 +38,17 @@ pub struct PassReport {
     pub stopped: Vec<(String, String)>,
     /// Tenants skipped because a blackout window is in effect.
     pub in_blackout: Vec<String>,
-    /// What the scan saw but did not take (yet), with why: `(path relative to DIR, why)`.
-    pub waiting: Vec<(PathBuf, String)>,
+    /// What the scan saw but did not take (yet), with why.
+    pub waiting: Vec<Waiting>,
+}
+
+/// An inbox entry the scan saw but did not take (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub tenant: String,
+    /// Relative to DIR, e.g. `inbox/feed.zip`.
+    pub path: PathBuf,
+    pub why: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,9 +106,14 @@ impl Pass<'_> {
         report.waiting = found
             .pending
             .iter()
-            .map(|p| {
-                let rel = p.path.strip_prefix(&self.layout.root).unwrap_or(&p.path);
-                (rel.to_path_buf(), p.why.clone())
+            .map(|p| Waiting {
+                tenant: p.tenant.clone(),
+                path: p
+                    .path
+                    .strip_prefix(&self.layout.root)
+                    .unwrap_or(&p.path)
+                    .to_path_buf(),
+                why: p.why.clone(),
             })
             .collect();
         for ready in found.ready {
