@@ -229,7 +229,12 @@ pub struct PageArgs {
     #[arg(long, env = "SIS_PAGE_TOKEN_FILE", value_name = "FILE")]
     pub page_token_file: Option<PathBuf>,
     /// Ask the status page's readers for these basic-auth credentials (a `user:password` line).
-    #[arg(long, env = "SIS_PAGE_BASIC_AUTH_FILE", value_name = "FILE", conflicts_with = "page_token_file")]
+    #[arg(
+        long,
+        env = "SIS_PAGE_BASIC_AUTH_FILE",
+        value_name = "FILE",
+        conflicts_with = "page_token_file"
+    )]
     pub page_basic_auth_file: Option<PathBuf>,
     /// Show Canvas's message texts and the validation findings on the status page, and let it
     /// serve the archived zip and errors file: they hold people's data (off: classes and counts).

@@ -69,7 +69,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     );
 
     // The folder-mode layout, with the example feed dropped in its inbox as a finished batch.
-    let dir = args.dir.clone().unwrap_or_else(|| scratch.path().join("sis"));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("sis"));
     let batch = dir.join("inbox").join("northwind-2026-11-26");
     match &args.data {
         Some(d) => copy_csvs(d, &batch)?,

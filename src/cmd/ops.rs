@@ -23,9 +23,7 @@ use canvas_sis::telemetry::listener;
 use canvas_sis::web::TenantSettings;
 use canvas_sis::web::model::{LedgerPlace, history};
 
-use crate::cli::{
-    ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, ServeArgs, UndoArgs,
-};
+use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, ServeArgs, UndoArgs};
 use crate::cmd::exit;
 use crate::cmd::gate_report::{GateJson, print_line};
 
@@ -171,7 +169,9 @@ pub async fn status(location: &Location, json: bool, limit: usize) -> anyhow::Re
             });
             println!("{}", serde_json::to_string_pretty(&empty)?);
         } else {
-            println!("no batches yet: {where_} holds no ledger (nothing has been imported through it)");
+            println!(
+                "no batches yet: {where_} holds no ledger (nothing has been imported through it)"
+            );
         }
         return Ok(exit::OK);
     }
@@ -214,7 +214,7 @@ async fn status_on<S: LedgerStore>(
         let mut out = Vec::new();
         for t in &tenants {
             let settings = TenantSettings::default();
-            out.push(history::history(ledger, t, place, &settings, limit, now).await?);
+            out.push(history::history(ledger, t, place, &settings, limit, None, now).await?);
         }
         let doc = serde_json::json!({
             "generated_at": now,
@@ -244,7 +244,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let ledger = OpsLedger::open(&location).await?;
     let place = location.place();
     let pages = on_ledger!(ledger, l => {
-        crate::cmd::page::router(l.clone(), &args.page, place, config.as_ref())
+        crate::cmd::page::router(l.clone(), &args.page, place, config.as_ref(), &[])
     })?;
     let listener = listener::start(args.listen, Vec::new(), Some(pages)).await?;
     println!("status page: http://{}/", listener.addr);

@@ -55,17 +55,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         let store = canvas_sis::aws::ledger::S3Store::from_url(clients.s3.clone(), &args.state)
             .context("SIS_STATE_URL")?;
         let ledger = Ledger::new(store);
-        let pages = pages(&args, &ledger, place, &config)?;
+        let pages = pages(&args, &ledger, place, &config, &runtimes)?;
         let _listener = crate::cmd::listen::start(args.listen, checks, &runtimes, pages).await?;
         work(
-            ledger,
-            queue,
-            dlq,
-            clients.s3,
-            router,
-            &runtimes,
-            settings,
-            notifier,
+            ledger, queue, dlq, clients.s3, router, &runtimes, settings, notifier,
         )
         .await
     } else {
@@ -73,7 +66,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         let ledger = Ledger::new(LocalStore::open(&dir)?);
-        let pages = pages(&args, &ledger, place, &config)?;
+        let pages = pages(&args, &ledger, place, &config, &runtimes)?;
         let _listener = crate::cmd::listen::start(args.listen, checks, &runtimes, pages).await?;
         work(
             ledger, queue, dlq, clients.s3, router, &runtimes, settings, notifier,
@@ -88,9 +81,13 @@ fn pages<S: LedgerStore + Clone + 'static>(
     ledger: &Ledger<S>,
     place: LedgerPlace,
     config: &canvas_sis::config::Config,
+    runtimes: &[TenantRuntime],
 ) -> anyhow::Result<Option<axum::Router>> {
     match args.listen {
-        Some(_) => crate::cmd::page::router(ledger.clone(), &args.page, place, Some(config)).map(Some),
+        Some(_) => {
+            crate::cmd::page::router(ledger.clone(), &args.page, place, Some(config), runtimes)
+                .map(Some)
+        }
         None => Ok(None),
     }
 }

@@ -49,6 +49,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<u8> {
             &args.page,
             LedgerPlace::Dir(std::path::absolute(&args.dir)?.display().to_string()),
             Some(&config),
+            &runtimes,
         )?),
         None => None,
     };

@@ -238,7 +238,10 @@ async fn metrics_scrape_as_prometheus_text_and_probes_follow_the_queue_and_canva
         page.contains("/batches/default/00000001-") && page.contains("imported"),
         "{page}"
     );
-    assert!(page.contains("s3://"), "the page names the S3 ledger: {page}");
+    assert!(
+        page.contains("s3://"),
+        "the page names the S3 ledger: {page}"
+    );
 
     // The batch is counted once its event is recorded; give the metrics a moment to show it.
     let started = Instant::now();

@@ -40,9 +40,13 @@ pub enum AccessError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the status page's credentials file {path} is empty; put the token (or `user:password`) on its first line")]
+    #[error(
+        "the status page's credentials file {path} is empty; put the token (or `user:password`) on its first line"
+    )]
     Empty { path: PathBuf },
-    #[error("the status page's basic-auth file {path} has no `user:password` line; write one, e.g. `admin:<a long random password>`")]
+    #[error(
+        "the status page's basic-auth file {path} has no `user:password` line; write one, e.g. `admin:<a long random password>`"
+    )]
     NoColon { path: PathBuf },
     #[error("give either a bearer token file or a basic-auth file for the status page, not both")]
     Both,
@@ -102,8 +106,7 @@ fn first_line(path: &Path) -> Result<String, AccessError> {
 /// Equal, in a time that depends only on the lengths.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

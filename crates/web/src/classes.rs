@@ -15,8 +15,20 @@ use serde::Serialize;
 
 /// Nouns of Canvas's messages whose next word is a record's id.
 const ID_NOUNS: &[&str] = &[
-    "user", "course", "section", "term", "account", "group", "enrollment", "user_id",
-    "course_id", "section_id", "term_id", "account_id", "group_id", "pseudonym",
+    "user",
+    "course",
+    "section",
+    "term",
+    "account",
+    "group",
+    "enrollment",
+    "user_id",
+    "course_id",
+    "section_id",
+    "term_id",
+    "account_id",
+    "group_id",
+    "pseudonym",
 ];
 
 /// Words that follow such a noun in Canvas's sentences without being its id.
@@ -52,14 +64,16 @@ pub fn class_of(message: &str) -> String {
     for word in quoted_values_out(message).split_whitespace() {
         let bare = word.trim_matches(|c: char| ",;:()[]".contains(c));
         let is_value = bare != "…"
-            && (bare
-                .chars()
-                .any(|c| c.is_ascii_digit() || "_@".contains(c))
+            && (bare.chars().any(|c| c.is_ascii_digit() || "_@".contains(c))
                 || (bare.contains('.') && !bare.ends_with('.'))
                 || (after_noun && is_id_after_noun(word, bare)));
         after_noun = ID_NOUNS.contains(&bare.to_ascii_lowercase().as_str());
         if is_value {
-            let tail: String = word.chars().rev().take_while(|c| ",;:".contains(*c)).collect();
+            let tail: String = word
+                .chars()
+                .rev()
+                .take_while(|c| ",;:".contains(*c))
+                .collect();
             out.push(format!("…{tail}"));
         } else {
             out.push(word.to_owned());
@@ -103,9 +117,7 @@ fn quoted_values_out(s: &str) -> String {
 /// The messages of Canvas's errors file (`sis_import_id,file,message,row[,row_info]`); rows
 /// without a message are skipped, an unreadable file gives none.
 pub fn read_errors_file(bytes: &[u8]) -> Vec<Message> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let Ok(headers) = reader.headers().cloned() else {
         return Vec::new();
     };
@@ -119,8 +131,13 @@ pub fn read_errors_file(bytes: &[u8]) -> Vec<Message> {
         .filter_map(|r| {
             let text = r.get(message)?.trim().to_owned();
             (!text.is_empty()).then(|| Message {
-                file: file.and_then(|i| r.get(i)).filter(|f| !f.is_empty()).map(str::to_owned),
-                row: row.and_then(|i| r.get(i)).and_then(|v| v.trim().parse().ok()),
+                file: file
+                    .and_then(|i| r.get(i))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned),
+                row: row
+                    .and_then(|i| r.get(i))
+                    .and_then(|v| v.trim().parse().ok()),
                 text,
             })
         })
@@ -177,7 +194,8 @@ mod tests {
 
     #[test]
     fn ids_emails_and_file_names_leave_the_class() {
-        let c = class_of("User jane.doe@example.edu has no login for section S-2026-01 in users.csv");
+        let c =
+            class_of("User jane.doe@example.edu has no login for section S-2026-01 in users.csv");
         assert!(!c.contains("jane"), "{c}");
         assert!(!c.contains("S-2026"), "{c}");
         assert!(!c.contains("users.csv"), "{c}");
@@ -186,8 +204,12 @@ mod tests {
 
     #[test]
     fn labels_inside_a_message_stay_and_their_values_go() {
-        let a = class_of("User not found for enrollment (User ID: u1, Course ID: c_7, Section ID: , Role: student)");
-        let b = class_of("User not found for enrollment (User ID: x9, Course ID: c_8, Section ID: , Role: student)");
+        let a = class_of(
+            "User not found for enrollment (User ID: u1, Course ID: c_7, Section ID: , Role: student)",
+        );
+        let b = class_of(
+            "User not found for enrollment (User ID: x9, Course ID: c_8, Section ID: , Role: student)",
+        );
         assert_eq!(a, b);
         assert_eq!(
             a,

@@ -121,7 +121,11 @@ pub struct ClassView {
 
 /// A time as the pages print it, with how long ago.
 pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!("{}, {} ago", t.format("%Y-%m-%d %H:%M UTC"), span((now - t).num_seconds()))
+    format!(
+        "{}, {} ago",
+        t.format("%Y-%m-%d %H:%M UTC"),
+        span((now - t).num_seconds())
+    )
 }
 
 /// A duration in seconds, in the largest unit that fits: `42 s`, `7 min`, `5 h 12 min`, `3 d 4 h`.
@@ -167,7 +171,9 @@ pub fn card(t: &TenantSummary, now: DateTime<Utc>) -> TenantCard {
             "{} — batch {}{}",
             when(l.at, now),
             l.batch,
-            l.import_id.map(|i| format!(", Canvas import {i}")).unwrap_or_default()
+            l.import_id
+                .map(|i| format!(", Canvas import {i}"))
+                .unwrap_or_default()
         ),
         None => "none yet".to_owned(),
     };
@@ -189,9 +195,15 @@ pub fn card(t: &TenantSummary, now: DateTime<Utc>) -> TenantCard {
             .map(|w| WaitView {
                 batch: w.batch.clone(),
                 href: batch_href(&w.batch),
-                stage: match w.import_id {
-                    Some(i) => format!("{} (Canvas import {i})", w.stage),
-                    None => w.stage.clone(),
+                stage: match (w.import_id, &w.canvas) {
+                    (Some(i), Some(c)) => format!(
+                        "{} (Canvas import {i}: {}{})",
+                        w.stage,
+                        c.workflow_state,
+                        c.progress.map(|p| format!(", {p} %")).unwrap_or_default()
+                    ),
+                    (Some(i), None) => format!("{} (Canvas import {i})", w.stage),
+                    (None, _) => w.stage.clone(),
                 },
                 since: when(w.since, now),
                 reason: w.reason.clone().unwrap_or_default(),
@@ -212,7 +224,10 @@ pub fn tenants_page(o: &Overview) -> TenantsPage {
 fn row_view(r: &BatchRow, now: DateTime<Utc>) -> RowView {
     let opt = |t: Option<DateTime<Utc>>| t.map_or("—".to_owned(), |t| when(t, now));
     RowView {
-        local: r.id.split_once('/').map_or(r.id.clone(), |(_, l)| l.to_owned()),
+        local: r
+            .id
+            .split_once('/')
+            .map_or(r.id.clone(), |(_, l)| l.to_owned()),
         href: batch_href(&r.id),
         arrived: when(r.arrived_at, now),
         sent: opt(r.submitted_at),
@@ -293,7 +308,11 @@ pub fn batch_page(d: BatchDetail, ledger: &str, samples: bool, now: DateTime<Utc
         generated: now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         tenant_href: tenant_href(&d.tenant),
         outcome_class: outcome_class(d.row.ok, &d.row.outcome),
-        guard_href: d.guard_against.as_deref().map(batch_href).unwrap_or_default(),
+        guard_href: d
+            .guard_against
+            .as_deref()
+            .map(batch_href)
+            .unwrap_or_default(),
         guard,
         classes,
         trend_header: d.trend_batches.join(", "),

@@ -24,6 +24,7 @@ use canvas_sis_core::ledger::{BatchId, Ledger, LedgerError, LedgerStore, tenant_
 use crate::auth::Access;
 use crate::model::LedgerPlace;
 use crate::model::batch::{DOWNLOADS, batch_detail};
+use crate::model::live::LiveCanvas;
 pub use crate::model::overview::TenantSettings;
 use crate::model::{history, overview};
 use crate::pages;
@@ -42,6 +43,9 @@ pub struct PageOptions {
     /// file (they hold people's data); off by default.
     pub row_samples: bool,
     pub access: Access,
+    /// Each tenant's Canvas, lent by `watch`/`run` so that running imports show Canvas's
+    /// progress; `None` for `serve`.
+    pub live: Option<LiveCanvas>,
 }
 
 struct App<S> {
@@ -119,11 +123,7 @@ impl<S: LedgerStore> App<S> {
     }
 
     fn settings(&self, tenant: &str) -> TenantSettings {
-        self.opts
-            .settings
-            .get(tenant)
-            .cloned()
-            .unwrap_or_default()
+        self.opts.settings.get(tenant).cloned().unwrap_or_default()
     }
 }
 
@@ -151,7 +151,10 @@ fn secure(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 fn rendered(status: StatusCode, page: Result<String, askama::Error>) -> Response {
@@ -191,7 +194,8 @@ async fn tenants<S: LedgerStore + 'static>(
         return r;
     }
     let now = Utc::now();
-    match overview::overview(&app.ledger, &app.opts.place, &app.opts.settings, now).await {
+    let live = app.opts.live.as_ref();
+    match overview::overview(&app.ledger, &app.opts.place, &app.opts.settings, live, now).await {
         Ok(o) => rendered(StatusCode::OK, pages::tenants_page(&o).render()),
         Err(e) => app.failed(e),
     }
@@ -217,7 +221,17 @@ async fn tenant<S: LedgerStore + 'static>(
     if !known {
         return app.missing(&format!("Tenant {name}"));
     }
-    match history::history(&app.ledger, &name, &app.opts.place, &settings, HISTORY_LIMIT, now).await
+    let live = app.opts.live.as_ref();
+    match history::history(
+        &app.ledger,
+        &name,
+        &app.opts.place,
+        &settings,
+        HISTORY_LIMIT,
+        live,
+        now,
+    )
+    .await
     {
         Ok(h) => rendered(
             StatusCode::OK,

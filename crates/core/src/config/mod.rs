@@ -26,8 +26,8 @@ pub use file::ImportOverrides;
 pub use secret::SECRET_ARN_ENV;
 pub use tenant::import_problem;
 pub use tenant::{
-    DEFAULT_FRESHNESS_HOURS, GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant, TokenSource,
-    TokenSourceError,
+    DEFAULT_FRESHNESS_HOURS, GuardConfig, GuardLimits, ImportDefaults, OnFailure, Problem, Tenant,
+    TokenSource, TokenSourceError,
 };
 
 use file::{RawFile, RawTenant};

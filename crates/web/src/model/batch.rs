@@ -168,7 +168,11 @@ pub async fn batch_detail<S: LedgerStore>(
         .collect();
     let mut trend_counts = Vec::new();
     for o in &trend_of {
-        trend_counts.push(messages_of(ledger, o).await?.map(|(_, m)| classes::count(&m)));
+        trend_counts.push(
+            messages_of(ledger, o)
+                .await?
+                .map(|(_, m)| classes::count(&m)),
+        );
     }
     let (messages_from, mine) = match messages_of(ledger, &b).await? {
         Some((from, m)) => (Some(from), classes::count(&m)),
@@ -199,7 +203,10 @@ pub async fn batch_detail<S: LedgerStore>(
         canvas: canvas_summary(&b),
         messages_from,
         messages,
-        trend_batches: trend_of.iter().map(|o| o.id.local_part().to_owned()).collect(),
+        trend_batches: trend_of
+            .iter()
+            .map(|o| o.id.local_part().to_owned())
+            .collect(),
         failure: b.failure.as_ref().map(|f| FailureLine {
             at: f.at,
             reason: f.reason.clone(),
@@ -232,7 +239,8 @@ pub fn validation_groups(report: &str, row_samples: bool) -> (Vec<RuleGroup>, Op
     let mut groups: Vec<RuleGroup> = Vec::new();
     for line in report.lines().filter(|l| l.starts_with("  ")) {
         let mut parts = line.trim().splitn(3, ' ');
-        let (Some(severity), Some(_location), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        let (Some(severity), Some(_location), Some(rest)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use canvas_sis_core::ledger::{BatchRecord, Ledger, LedgerError, LedgerStore, Stage};
 
-use super::overview::{TenantSettings, TenantSummary, summary};
+use super::live::LiveCanvas;
+use super::overview::{TenantSettings, TenantSummary, ask_canvas, summary};
 use super::{LedgerPlace, canvas_time, outcome};
 use canvas_sis_core::pipeline::gate;
 
@@ -55,12 +56,14 @@ pub async fn history<S: LedgerStore>(
     place: &LedgerPlace,
     settings: &TenantSettings,
     limit: usize,
+    live: Option<&LiveCanvas>,
     now: DateTime<Utc>,
 ) -> Result<History, LedgerError> {
     let batches = ledger.list_batches(tenant).await?;
     let record = ledger.tenant(tenant).await?;
     let state = gate::derive(&record, &batches, settings.on_failure);
-    let summary = summary(tenant, &state, &batches, settings, place, now);
+    let mut summary = summary(tenant, &state, &batches, settings, place, now);
+    ask_canvas(&mut summary, live).await;
     let rows: Vec<BatchRow> = batches.iter().rev().take(limit).map(row).collect();
     Ok(History {
         summary,

@@ -4,9 +4,11 @@
 //! - [`overview`]: every tenant's gate, freshness and what waits.
 //! - [`history`]: one tenant's batches, newest first, with counts per kind and outcome.
 //! - [`batch`]: one batch in full, and its message classes across the tenant's batches.
+//! - [`live`]: Canvas's progress of imports still running, when the command lends its Canvas.
 
 pub mod batch;
 pub mod history;
+pub mod live;
 pub mod overview;
 
 use chrono::{DateTime, Utc};

@@ -12,6 +12,7 @@ use canvas_sis_core::ledger::{BatchRecord, Ledger, LedgerError, LedgerStore, Sta
 use canvas_sis_core::pipeline::gate::{self, GateState};
 use canvas_sis_core::pipeline::operator;
 
+use super::live::{LiveCanvas, LiveImport};
 use super::{LedgerPlace, age_secs, imported_ok, stage_since};
 
 pub use canvas_sis_core::config::DEFAULT_FRESHNESS_HOURS;
@@ -101,15 +102,19 @@ pub struct Waiting {
     pub reason: Option<String>,
     pub since: DateTime<Utc>,
     pub import_id: Option<u64>,
+    /// Canvas's state of that import now, when the page could ask ([`LiveCanvas`]).
+    pub canvas: Option<LiveImport>,
     /// The command that lets it go on, when one does (`approve` for a held batch).
     pub command: Option<String>,
 }
 
-/// The overview of every tenant in the ledger.
+/// The overview of every tenant in the ledger (with Canvas's progress of running imports when
+/// `live` lends a Canvas).
 pub async fn overview<S: LedgerStore>(
     ledger: &Ledger<S>,
     place: &LedgerPlace,
     settings: &BTreeMap<String, TenantSettings>,
+    live: Option<&LiveCanvas>,
     now: DateTime<Utc>,
 ) -> Result<Overview, LedgerError> {
     let mut tenants = Vec::new();
@@ -118,7 +123,9 @@ pub async fn overview<S: LedgerStore>(
         let batches = ledger.list_batches(&name).await?;
         let record = ledger.tenant(&name).await?;
         let state = gate::derive(&record, &batches, s.on_failure);
-        tenants.push(summary(&name, &state, &batches, &s, place, now));
+        let mut t = summary(&name, &state, &batches, &s, place, now);
+        ask_canvas(&mut t, live).await;
+        tenants.push(t);
     }
     Ok(Overview {
         generated_at: now,
@@ -128,6 +135,16 @@ pub async fn overview<S: LedgerStore>(
         },
         tenants,
     })
+}
+
+/// Fills in Canvas's state of each submitted batch's import, when `live` lends a Canvas.
+pub async fn ask_canvas(t: &mut TenantSummary, live: Option<&LiveCanvas>) {
+    let Some(live) = live else { return };
+    for w in t.waiting.iter_mut().filter(|w| w.stage == "submitted") {
+        if let Some(id) = w.import_id {
+            w.canvas = live.import(&t.tenant, id).await;
+        }
+    }
 }
 
 /// One tenant's summary from its gate and batches (arrival order).
@@ -243,6 +260,7 @@ fn waiting(b: &BatchRecord, place: &LedgerPlace) -> Waiting {
         reason,
         since: stage_since(b),
         import_id: b.canvas_import_id,
+        canvas: None,
         command,
     }
 }
