@@ -212,7 +212,7 @@ def test_a_tenants_history_lists_every_batch_with_its_outcome_counts_and_a_chart
     assert outcomes[0] == "parked" and outcomes[1] == "rejected", outcomes
     assert outcomes[2].startswith("imported") and outcomes[3].startswith("imported"), outcomes
     # Newest first: night 2 had one enrollment more than night 1.
-    second, first = (int(rows.nth(i).locator("td.num").first.inner_text()) for i in (2, 3))
+    second, first = (int(rows.nth(i).locator("td.num").first.inner_text().splitlines()[0]) for i in (2, 3))
     assert second == first + 1
     chart = page.locator("svg.chart")
     assert chart.count() == 1 and chart.locator("rect.bar").count() == 4
