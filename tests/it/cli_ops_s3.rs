@@ -86,6 +86,15 @@ async fn the_state_url_may_come_from_sis_state_url() {
     let out = run(&m, &[("SIS_STATE_URL", URL)], &["status"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_says(&out, &id);
+    // The status page's data as JSON, with the command that names the S3 ledger.
+    let out = run(&m, &[("SIS_STATE_URL", URL)], &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let waiting = &doc["tenants"][0]["summary"]["waiting"][0];
+    assert_eq!(
+        waiting["command"],
+        format!("canvas-sis approve --state {URL} {id}").as_str()
+    );
     let out = run(
         &m,
         &[("SIS_STATE_URL", URL)],
@@ -143,6 +152,10 @@ async fn a_prefix_without_a_ledger_is_refused_and_left_empty() {
         listed.contents().is_empty(),
         "nothing written under the typo"
     );
+    // `status` reads only: it says there are no batches there yet, naming the URL it read.
+    let out = run(&m, &[], &["status", "--state", typo]);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert_says(&out, &format!("no batches yet: {typo} holds no ledger"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
