@@ -221,15 +221,29 @@ pub fn tenants_page(o: &Overview) -> TenantsPage {
     }
 }
 
+/// A later time of the same batch, as short as the arrival allows: the time alone on the same
+/// day, else month, day and time.
+fn later(t: Option<DateTime<Utc>>, arrived: DateTime<Utc>) -> String {
+    match t {
+        None => "—".to_owned(),
+        Some(t) if t.date_naive() == arrived.date_naive() => t.format("%H:%M:%S").to_string(),
+        Some(t) => t.format("%m-%d %H:%M").to_string(),
+    }
+}
+
 fn row_view(r: &BatchRow, now: DateTime<Utc>) -> RowView {
-    let opt = |t: Option<DateTime<Utc>>| t.map_or("—".to_owned(), |t| when(t, now));
+    let opt = |t: Option<DateTime<Utc>>| later(t, r.arrived_at);
     RowView {
         local: r
             .id
             .split_once('/')
             .map_or(r.id.clone(), |(_, l)| l.to_owned()),
         href: batch_href(&r.id),
-        arrived: when(r.arrived_at, now),
+        arrived: format!(
+            "{}, {} ago",
+            r.arrived_at.format("%Y-%m-%d %H:%M"),
+            span((now - r.arrived_at).num_seconds())
+        ),
         sent: opt(r.submitted_at),
         started: opt(r.canvas_started_at),
         ended: opt(r.canvas_ended_at),
