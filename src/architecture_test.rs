@@ -21,6 +21,7 @@ const CMD_HELPERS: &[&str] = &[
     "connect",
     "exit",
     "gate_report",
+    "ledger_at",
     "listen",
     "notify",
     "output",

@@ -61,13 +61,13 @@ fn main() -> ExitCode {
             )),
             Command::Validate(a) => cmd::validate::run(a),
             Command::Pack(a) => cmd::pack::run(a),
-            Command::Status(a) => match cmd::ops::Location::chosen(&a.ledger) {
+            Command::Status(a) => match cmd::ledger_at::Location::chosen(&a.ledger) {
                 Some(location) => {
-                    cmd::ops::status(&location, a.json, a.limit.clamp(1, 1000) as usize).await
+                    cmd::status::of_ledger(&location, a.json, a.limit.clamp(1, 1000) as usize).await
                 }
                 None => cmd::status::run(a).await,
             },
-            Command::Serve(a) => cmd::ops::serve(a).await,
+            Command::Serve(a) => cmd::serve::run(a).await,
             Command::Pause(a) => cmd::ops::pause(a).await,
             Command::Resume(a) => cmd::ops::resume(a).await,
             Command::Approve(a) => cmd::ops::approve(a).await,

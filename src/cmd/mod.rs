@@ -13,6 +13,7 @@ pub mod gate_report;
 pub mod import;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod ledger_at;
 pub mod listen;
 pub mod man;
 pub mod notify;
@@ -23,6 +24,7 @@ pub mod page;
 pub mod progress;
 #[cfg(feature = "aws")]
 pub mod run;
+pub mod serve;
 #[cfg(feature = "sim")]
 pub mod simulate;
 pub mod status;

@@ -1,137 +1,21 @@
-//! `pause`, `resume`, `approve`, `undo`, `status --dir/--state` and `serve`: an operator's hands on a
-//! ledger — a folder-mode directory's (`DIR/ledger`) or the cloud worker's (`s3://bucket/prefix/`).
-//!
-//! Each command body is written once, generic over the ledger store; [`OpsLedger`] holds the
-//! ledger that `--dir` or `--state` chose and [`on_ledger!`] runs a body on it. Opening refuses
-//! a location that holds no ledger (a missing directory, bucket or empty prefix): a typo must
-//! never start a new, empty ledger.
+//! `pause`, `resume`, `approve`, `undo`: an operator's hands on a ledger — a folder-mode
+//! directory's (`DIR/ledger`) or the cloud worker's (`s3://bucket/prefix/`), opened through
+//! `cmd::ledger_at` (a location that holds no ledger is refused: a typo never starts a new one).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
-#[cfg(feature = "aws")]
-use canvas_sis::aws::ledger::S3Store;
 use canvas_sis::canvas::{AccountRef, CanvasClient, ClientConfig, RestoreOptions};
 use canvas_sis::config::{Config, OnFailure, Tenant, TokenSource};
-use canvas_sis::ledger::{BatchId, Ledger, LedgerStore, LocalStore};
+use canvas_sis::ledger::{BatchId, Ledger, LedgerStore};
 use canvas_sis::pipeline::gate;
 use canvas_sis::pipeline::operator::{self, Resumed};
 
-use canvas_sis::telemetry::listener;
-use canvas_sis::web::TenantSettings;
-use canvas_sis::web::model::{LedgerPlace, history};
-
-use crate::cli::{ApproveArgs, GateArgs, LedgerArgs, LedgerChoice, PauseArgs, ServeArgs, UndoArgs};
+use crate::cli::{ApproveArgs, GateArgs, PauseArgs, UndoArgs};
 use crate::cmd::exit;
 use crate::cmd::gate_report::{GateJson, print_line};
-
-/// Where the operator's ledger is.
-#[derive(Debug, Clone)]
-pub enum Location {
-    /// A folder-mode directory; the ledger is `DIR/ledger`.
-    Dir(PathBuf),
-    /// The cloud worker's state, `s3://bucket/prefix/`.
-    State(String),
-}
-
-impl Location {
-    /// The location `status` was given, if any (then it shows the ledger, not Canvas).
-    pub fn chosen(choice: &LedgerChoice) -> Option<Location> {
-        Location::pick(&choice.dir, &choice.state)
-    }
-
-    /// The location of a command that needs one (clap makes `--dir` or `--state` required).
-    fn required(args: &LedgerArgs) -> anyhow::Result<Location> {
-        Location::pick(&args.dir, &args.state)
-            .context("give --dir DIR or --state s3://bucket/prefix/")
-    }
-
-    /// The location as the status page and `status --json` name it.
-    pub fn place(&self) -> LedgerPlace {
-        match self {
-            Location::Dir(dir) => LedgerPlace::Dir(
-                std::path::absolute(dir)
-                    .unwrap_or_else(|_| dir.clone())
-                    .display()
-                    .to_string(),
-            ),
-            Location::State(url) => LedgerPlace::State(url.clone()),
-        }
-    }
-
-    fn pick(dir: &Option<PathBuf>, state: &Option<String>) -> Option<Location> {
-        match (dir, state) {
-            (Some(dir), _) => Some(Location::Dir(dir.clone())),
-            (None, Some(url)) => Some(Location::State(url.clone())),
-            (None, None) => None,
-        }
-    }
-}
-
-/// An opened ledger, on whichever store the location names.
-pub enum OpsLedger {
-    Local(Ledger<LocalStore>),
-    #[cfg(feature = "aws")]
-    S3(Ledger<S3Store>),
-}
-
-/// Runs `$body` with `$l` bound to the `&Ledger<_>` inside an [`OpsLedger`]: one generic body,
-/// monomorphised per store.
-macro_rules! on_ledger {
-    ($ledger:expr, $l:ident => $body:expr) => {
-        match &$ledger {
-            OpsLedger::Local($l) => $body,
-            #[cfg(feature = "aws")]
-            OpsLedger::S3($l) => $body,
-        }
-    };
-}
-
-impl OpsLedger {
-    pub async fn open(location: &Location) -> anyhow::Result<OpsLedger> {
-        Ok(match location {
-            Location::Dir(dir) => OpsLedger::Local(open_ledger(dir)?),
-            #[cfg(feature = "aws")]
-            Location::State(url) => OpsLedger::S3(open_s3_ledger(url).await?),
-            #[cfg(not(feature = "aws"))]
-            Location::State(url) => anyhow::bail!(
-                "{url}: this canvas-sis was built without AWS (cargo feature `aws`), so it cannot \
-                 open an S3 ledger; build it with the default features (`cargo build`)"
-            ),
-        })
-    }
-}
-
-/// The ledger of a folder-mode directory; it must exist (a typo must not create a new one).
-pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
-    let path = dir.join("ledger");
-    anyhow::ensure!(
-        path.is_dir(),
-        "{} has no ledger ({} is missing); give the directory `canvas-sis watch` runs on",
-        dir.display(),
-        path.display()
-    );
-    let store = LocalStore::open(&path)
-        .with_context(|| format!("opening the ledger in {}", path.display()))?;
-    Ok(Ledger::new(store))
-}
-
-/// The cloud worker's ledger at `url`: the bucket must exist and the prefix hold objects.
-#[cfg(feature = "aws")]
-pub async fn open_s3_ledger(url: &str) -> anyhow::Result<Ledger<S3Store>> {
-    let clients = canvas_sis::aws::clients(None).await;
-    let store = S3Store::from_url(clients.s3, url)?;
-    let found = store.probe().await.context("opening the S3 ledger")?;
-    anyhow::ensure!(
-        found,
-        "{} holds no ledger (no object under that prefix); give the state URL the workers use \
-         (their SIS_STATE_URL)",
-        store.url()
-    );
-    Ok(Ledger::new(store))
-}
+use crate::cmd::ledger_at::{Location, OpsLedger, on_ledger};
 
 async fn chosen_tenants<S: LedgerStore>(
     ledger: &Ledger<S>,
@@ -152,135 +36,6 @@ async fn chosen_tenants<S: LedgerStore>(
 
 fn operator_name() -> String {
     std::env::var("USER").unwrap_or_else(|_| "operator".into())
-}
-
-/// `status --dir/--state`: each tenant's gate and unfinished batches and its newest `limit`
-/// finished ones (as text, or with `json` the status page's models). A location that holds no
-/// ledger yet (a folder `watch` has not run on, an empty prefix) has no batches yet: that is
-/// said, and is not an error.
-pub async fn status(location: &Location, json: bool, limit: usize) -> anyhow::Result<u8> {
-    if !holds_a_ledger(location).await? {
-        let where_ = location.place().label();
-        if json {
-            let empty = serde_json::json!({
-                "generated_at": chrono::Utc::now(),
-                "ledger": where_,
-                "tenants": [],
-            });
-            println!("{}", serde_json::to_string_pretty(&empty)?);
-        } else {
-            println!(
-                "no batches yet: {where_} holds no ledger (nothing has been imported through it)"
-            );
-        }
-        return Ok(exit::OK);
-    }
-    let ledger = OpsLedger::open(location).await?;
-    let place = location.place();
-    on_ledger!(ledger, l => status_on(l, &place, json, limit).await)
-}
-
-/// Whether `location` holds a ledger yet (an existing folder or bucket without one does not).
-async fn holds_a_ledger(location: &Location) -> anyhow::Result<bool> {
-    match location {
-        Location::Dir(dir) => {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "{} is not a directory; give the directory `canvas-sis watch` runs on",
-                dir.display()
-            );
-            Ok(dir.join("ledger").is_dir())
-        }
-        #[cfg(feature = "aws")]
-        Location::State(url) => {
-            let clients = canvas_sis::aws::clients(None).await;
-            let store = S3Store::from_url(clients.s3, url)?;
-            Ok(store.probe().await.context("opening the S3 ledger")?)
-        }
-        #[cfg(not(feature = "aws"))]
-        Location::State(_) => Ok(true),
-    }
-}
-
-async fn status_on<S: LedgerStore>(
-    ledger: &Ledger<S>,
-    place: &LedgerPlace,
-    json: bool,
-    limit: usize,
-) -> anyhow::Result<u8> {
-    let tenants = operator::tenants(ledger).await?;
-    if json {
-        let now = chrono::Utc::now();
-        let mut out = Vec::new();
-        for t in &tenants {
-            let settings = TenantSettings::default();
-            out.push(history::history(ledger, t, place, &settings, limit, None, now).await?);
-        }
-        let doc = serde_json::json!({
-            "generated_at": now,
-            "ledger": place.label(),
-            "tenants": out,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(exit::OK);
-    }
-    print_poison(ledger).await?;
-    if tenants.is_empty() {
-        println!("no batches yet: the ledger has no tenant");
-    }
-    for t in tenants {
-        print!("{}", operator::describe(ledger, &t, limit).await?);
-    }
-    Ok(exit::OK)
-}
-
-/// `canvas-sis serve`: the status page of a ledger, until stopped.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let location = Location::required(&args.ledger)?;
-    let config = match &args.config {
-        Some(path) => Some(Config::load(Some(path)).context("loading the configuration")?),
-        None => None,
-    };
-    let ledger = OpsLedger::open(&location).await?;
-    let place = location.place();
-    let pages = on_ledger!(ledger, l => {
-        crate::cmd::page::router(l.clone(), &args.page, place, config.as_ref(), &[])
-    })?;
-    let listener = listener::start(args.listen, Vec::new(), Some(pages)).await?;
-    println!("status page: http://{}/", listener.addr);
-    crate::cmd::common::wait_for_stop_signal().await;
-    Ok(exit::OK)
-}
-
-/// The cloud worker's poison messages, newest five, if there are any.
-async fn print_poison<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<()> {
-    use canvas_sis::ledger::poison::{POISON_PREFIX, PoisonRecord};
-    let keys = ledger.store().list(POISON_PREFIX).await?;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    println!(
-        "poison messages: {} recorded under {} (newest last)",
-        keys.len(),
-        ledger.store().locate(POISON_PREFIX)
-    );
-    for key in keys.iter().skip(keys.len().saturating_sub(5)) {
-        let Some(body) = ledger.store().get_blob(key).await? else {
-            continue;
-        };
-        match serde_json::from_slice::<PoisonRecord>(&body) {
-            Ok(p) => println!(
-                "  {} {} message {} ({}): {}",
-                p.received_at.format("%Y-%m-%d %H:%M:%S"),
-                p.kind,
-                p.message_id,
-                p.moved_to,
-                p.error
-            ),
-            Err(e) => println!("  {key}: unreadable ({e})"),
-        }
-    }
-    Ok(())
 }
 
 pub async fn pause(args: PauseArgs) -> anyhow::Result<u8> {

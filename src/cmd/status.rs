@@ -1,8 +1,15 @@
-//! `canvas-sis status`: the account's recent imports, newest first.
+//! `canvas-sis status`: the account's recent imports, newest first; with `--dir`/`--state`, the
+//! ledger's tenants (their gate and unfinished batches) and newest batches, as text or, with
+//! `--json`, as the status page's models.
 
 use canvas_sis::canvas::ListFilter;
+use canvas_sis::ledger::{Ledger, LedgerStore};
+use canvas_sis::pipeline::operator;
+use canvas_sis::web::TenantSettings;
+use canvas_sis::web::model::{LedgerPlace, history};
 
 use crate::cli::StatusArgs;
+use crate::cmd::ledger_at::{Location, OpsLedger, holds_a_ledger, on_ledger};
 use crate::cmd::{connect, exit, output};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
@@ -34,4 +41,93 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
         println!("{}", output::status_line(i, now));
     }
     Ok(exit::OK)
+}
+
+/// `status --dir/--state`: each tenant's gate and unfinished batches and its newest `limit`
+/// finished ones (as text, or with `json` the status page's models). A location that holds no
+/// ledger yet (a folder `watch` has not run on, an empty prefix) has no batches yet: that is
+/// said, and is not an error.
+pub async fn of_ledger(location: &Location, json: bool, limit: usize) -> anyhow::Result<u8> {
+    if !holds_a_ledger(location).await? {
+        let where_ = location.place().label();
+        if json {
+            let empty = serde_json::json!({
+                "generated_at": chrono::Utc::now(),
+                "ledger": where_,
+                "tenants": [],
+            });
+            println!("{}", serde_json::to_string_pretty(&empty)?);
+        } else {
+            println!(
+                "no batches yet: {where_} holds no ledger (nothing has been imported through it)"
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let ledger = OpsLedger::open(location).await?;
+    let place = location.place();
+    on_ledger!(ledger, l => status_on(l, &place, json, limit).await)
+}
+
+async fn status_on<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    place: &LedgerPlace,
+    json: bool,
+    limit: usize,
+) -> anyhow::Result<u8> {
+    let tenants = operator::tenants(ledger).await?;
+    if json {
+        let now = chrono::Utc::now();
+        let mut out = Vec::new();
+        for t in &tenants {
+            let settings = TenantSettings::default();
+            out.push(history::history(ledger, t, place, &settings, limit, None, now).await?);
+        }
+        let doc = serde_json::json!({
+            "generated_at": now,
+            "ledger": place.label(),
+            "tenants": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(exit::OK);
+    }
+    print_poison(ledger).await?;
+    if tenants.is_empty() {
+        println!("no batches yet: the ledger has no tenant");
+    }
+    for t in tenants {
+        print!("{}", operator::describe(ledger, &t, limit).await?);
+    }
+    Ok(exit::OK)
+}
+
+/// The cloud worker's poison messages, newest five, if there are any.
+async fn print_poison<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<()> {
+    use canvas_sis::ledger::poison::{POISON_PREFIX, PoisonRecord};
+    let keys = ledger.store().list(POISON_PREFIX).await?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "poison messages: {} recorded under {} (newest last)",
+        keys.len(),
+        ledger.store().locate(POISON_PREFIX)
+    );
+    for key in keys.iter().skip(keys.len().saturating_sub(5)) {
+        let Some(body) = ledger.store().get_blob(key).await? else {
+            continue;
+        };
+        match serde_json::from_slice::<PoisonRecord>(&body) {
+            Ok(p) => println!(
+                "  {} {} message {} ({}): {}",
+                p.received_at.format("%Y-%m-%d %H:%M:%S"),
+                p.kind,
+                p.message_id,
+                p.moved_to,
+                p.error
+            ),
+            Err(e) => println!("  {key}: unreadable ({e})"),
+        }
+    }
+    Ok(())
 }
