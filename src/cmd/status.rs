@@ -6,7 +6,7 @@ use canvas_sis::canvas::ListFilter;
 use canvas_sis::ledger::{Ledger, LedgerStore};
 use canvas_sis::pipeline::operator;
 use canvas_sis::web::TenantSettings;
-use canvas_sis::web::model::{LedgerPlace, history};
+use canvas_sis::web::model::{LedgerPlace, history, overview};
 
 use crate::cli::StatusArgs;
 use crate::cmd::ledger_at::{Location, OpsLedger, holds_a_ledger, on_ledger};
@@ -83,10 +83,13 @@ async fn status_on<S: LedgerStore>(
             let settings = TenantSettings::default();
             out.push(history::history(ledger, t, place, &settings, limit, None, now).await?);
         }
+        let (poison_count, poison) = overview::poison(ledger).await?;
         let doc = serde_json::json!({
             "generated_at": now,
             "ledger": place.label(),
             "tenants": out,
+            "poison_count": poison_count,
+            "poison": poison,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::OK);

@@ -154,6 +154,17 @@ async fn poison_messages_are_recorded_moved_to_the_dlq_and_never_block_their_gro
     let shown = String::from_utf8_lossy(&status.stdout);
     assert!(shown.contains("poison messages: 4 recorded"), "{shown}");
     assert!(shown.contains("unknown_tenant"), "{shown}");
+    // The status page's data (status --json) counts and lists them too.
+    let status = c.ops(&["status", "--state", cloud::STATE_URL, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(doc["poison_count"], 4, "{doc:#}");
+    let listed: Vec<&str> = doc["poison"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&"unknown_tenant"), "{listed:?}");
 }
 
 /// Sends `body` to the queue again under another deduplication id, as SQS redelivers a message.

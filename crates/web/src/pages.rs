@@ -22,6 +22,17 @@ pub struct TenantsPage {
     pub ledger: String,
     pub generated: String,
     pub tenants: Vec<TenantCard>,
+    pub poison_count: usize,
+    pub poison: Vec<PoisonView>,
+}
+
+pub struct PoisonView {
+    pub received: String,
+    pub message_id: String,
+    pub kind: String,
+    pub error: String,
+    pub moved_to: String,
+    pub location: String,
 }
 
 #[derive(Template)]
@@ -218,6 +229,19 @@ pub fn tenants_page(o: &Overview) -> TenantsPage {
         ledger: o.ledger.clone(),
         generated: o.generated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         tenants: o.tenants.iter().map(|t| card(t, o.generated_at)).collect(),
+        poison_count: o.poison_count,
+        poison: o
+            .poison
+            .iter()
+            .map(|p| PoisonView {
+                received: when(p.received_at, o.generated_at),
+                message_id: p.message_id.clone(),
+                kind: p.kind.clone(),
+                error: p.error.clone(),
+                moved_to: p.moved_to.clone(),
+                location: p.location.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -381,4 +405,61 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::overview::PoisonLine;
+
+    fn overview(poison: Vec<PoisonLine>, count: usize) -> Overview {
+        Overview {
+            generated_at: Utc::now(),
+            ledger: "s3://state/canvas-sis/".into(),
+            tenants: Vec::new(),
+            poison_count: count,
+            poison,
+        }
+    }
+
+    #[test]
+    fn an_empty_ledger_says_no_batches_yet() {
+        let html = tenants_page(&overview(Vec::new(), 0)).render().unwrap();
+        assert!(html.contains("No batches yet"), "{html}");
+        assert!(!html.contains("could not process"), "{html}");
+    }
+
+    #[test]
+    fn poison_messages_are_counted_and_the_newest_listed_with_where_their_record_is() {
+        let line = PoisonLine {
+            received_at: Utc::now(),
+            message_id: "m-1".into(),
+            kind: "unknown_tenant".into(),
+            error: "no tenant's s3_prefix matches west/b.zip".into(),
+            moved_to: "sis-dlq.fifo".into(),
+            location: "s3://state/canvas-sis/poison/x.json".into(),
+        };
+        let html = tenants_page(&overview(vec![line], 7)).render().unwrap();
+        assert!(
+            html.contains("Messages the worker could not process (7)"),
+            "{html}"
+        );
+        assert!(
+            html.contains("unknown_tenant") && html.contains("sis-dlq.fifo"),
+            "{html}"
+        );
+        assert!(
+            html.contains("s3://state/canvas-sis/poison/x.json"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_duration_reads_in_the_largest_unit_that_fits() {
+        assert_eq!(span(42), "42 s");
+        assert_eq!(span(7 * 60 + 5), "7 min");
+        assert_eq!(span(5 * 3600 + 12 * 60), "5 h 12 min");
+        assert_eq!(span(3 * 86400 + 4 * 3600), "3 d 4 h");
+        assert_eq!(span(-5), "0 s");
+    }
 }

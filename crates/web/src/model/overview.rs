@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use canvas_sis_core::config::{OnFailure, Tenant};
+use canvas_sis_core::ledger::poison::{POISON_PREFIX, PoisonRecord};
 use canvas_sis_core::ledger::{BatchRecord, Ledger, LedgerError, LedgerStore, Stage};
 use canvas_sis_core::pipeline::gate::{self, GateState};
 use canvas_sis_core::pipeline::operator;
@@ -51,6 +52,27 @@ pub struct Overview {
     pub generated_at: DateTime<Utc>,
     pub ledger: String,
     pub tenants: Vec<TenantSummary>,
+    /// How many messages the cloud worker could not process and moved aside (none in folder mode).
+    pub poison_count: usize,
+    /// The newest of them, newest first, at most [`POISON_SHOWN`].
+    pub poison: Vec<PoisonLine>,
+}
+
+/// How many poison messages the tenants page lists.
+pub const POISON_SHOWN: usize = 5;
+
+/// A queue message the worker could not process: when, what kind of problem, where it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoisonLine {
+    pub received_at: DateTime<Utc>,
+    pub message_id: String,
+    /// `unparseable`, `unknown_tenant`, ... (the worker's words).
+    pub kind: String,
+    pub error: String,
+    /// The dead-letter queue, or `deleted`.
+    pub moved_to: String,
+    /// Where the record is (a file path or `s3://` URL).
+    pub location: String,
 }
 
 /// One tenant's state.
@@ -127,14 +149,48 @@ pub async fn overview<S: LedgerStore>(
         ask_canvas(&mut t, live).await;
         tenants.push(t);
     }
+    let (poison_count, poison) = poison(ledger).await?;
     Ok(Overview {
         generated_at: now,
-        ledger: match place {
-            LedgerPlace::Dir(d) => d.clone(),
-            LedgerPlace::State(u) => u.clone(),
-        },
+        ledger: place.label(),
         tenants,
+        poison_count,
+        poison,
     })
+}
+
+/// How many poison records the ledger holds, and the newest [`POISON_SHOWN`] (an unreadable one
+/// is listed by its key alone).
+pub async fn poison<S: LedgerStore>(
+    ledger: &Ledger<S>,
+) -> Result<(usize, Vec<PoisonLine>), LedgerError> {
+    let keys = ledger.store().list(POISON_PREFIX).await?;
+    let mut lines = Vec::new();
+    for key in keys.iter().rev().take(POISON_SHOWN) {
+        let Some(body) = ledger.store().get_blob(key).await? else {
+            continue;
+        };
+        let location = ledger.store().locate(key);
+        lines.push(match serde_json::from_slice::<PoisonRecord>(&body) {
+            Ok(p) => PoisonLine {
+                received_at: p.received_at,
+                message_id: p.message_id,
+                kind: p.kind,
+                error: p.error,
+                moved_to: p.moved_to,
+                location,
+            },
+            Err(e) => PoisonLine {
+                received_at: DateTime::<Utc>::MIN_UTC,
+                message_id: key.clone(),
+                kind: "unreadable".into(),
+                error: e.to_string(),
+                moved_to: String::new(),
+                location,
+            },
+        });
+    }
+    Ok((keys.len(), lines))
 }
 
 /// Fills in Canvas's state of each submitted batch's import, when `live` lends a Canvas.
