@@ -212,7 +212,7 @@ check "kubernetes-validate --strict deploy/kubernetes" \
 check "kubernetes-validate the ScaledJob's Job spec" scaledjob_as_job
 check "checkov dockerfile" checkov_clean -f Dockerfile --framework dockerfile
 check "checkov kubernetes" checkov_clean -d deploy/kubernetes --framework kubernetes
-check "checkov terraform" checkov_clean -d terraform --framework terraform
+check "checkov terraform (and its secrets scan)" checkov_clean -d terraform --framework terraform secrets
 check "ECS task definition and IAM policy (deploy/check_json.py)" "$VENV/bin/python" deploy/check_json.py
 check "terraform fmt -check" terraform_fmt
 check "terraform validate and terraform test (mocked AWS provider)" terraform_validate_and_test

@@ -65,3 +65,18 @@ output "eks_role_arn" {
   description = "The worker's role for Kubernetes (IRSA: the chart's serviceAccount.roleArn), if any."
   value       = try(aws_iam_role.eks[0].arn, null)
 }
+
+output "sis_writer_policy_arns" {
+  description = "Per tenant, the IAM policy that lets the upstream SIS write that tenant's batches (create_sis_writer_policies)."
+  value       = { for k, p in aws_iam_policy.sis_writer : k => p.arn }
+}
+
+output "sis_writer_policy_json" {
+  description = "Per tenant, the writer policy's JSON, to attach where the SIS's identity lives (another account, an IAM user)."
+  value       = { for k, d in data.aws_iam_policy_document.sis_writer : k => d.json }
+}
+
+output "sis_writer_role_arns" {
+  description = "Per tenant, the role the SIS assumes to write that tenant's batches (sis_writer_principals)."
+  value       = { for k, r in aws_iam_role.sis_writer : k => r.arn }
+}

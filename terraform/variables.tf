@@ -38,6 +38,38 @@ variable "tenants" {
     condition     = length(var.tenants) > 0 && alltrue([for k, t in var.tenants : can(regex("^[A-Za-z0-9_.-]{1,64}$", k)) && !strcontains(t.s3_prefix, "*")])
     error_message = "tenants: at least one; names of letters, digits, '_', '.', '-' (they become message group ids); prefixes without '*'."
   }
+
+  validation {
+    condition = alltrue([
+      for a, ta in var.tenants : alltrue([
+        for b, tb in var.tenants : a == b || !startswith(tb.s3_prefix, ta.s3_prefix)
+      ])
+    ])
+    error_message = "tenants: no tenant's s3_prefix may start with another's (\"\" takes the whole bucket, so it stands alone): a key under both would be routed to two tenants."
+  }
+}
+
+variable "create_sis_writer_policies" {
+  description = "Create, per tenant, the IAM policy the upstream SIS needs to drop batches: write (and list) only under the tenant's s3_prefix of the drop bucket, encrypted with this module's key (outputs sis_writer_policy_arns, sis_writer_policy_json)."
+  type        = bool
+  default     = false
+}
+
+variable "sis_writer_principals" {
+  description = "Per tenant (a key of tenants), the AWS principals (role or account ARNs, in this or another account) that may assume a role holding that tenant's writer policy (output sis_writer_role_arns). Needs create_sis_writer_policies."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.sis_writer_principals : length(v) > 0 && alltrue([for p in v : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:", p))])])
+    error_message = "sis_writer_principals: each tenant's list holds one or more IAM ARNs (arn:aws:iam::<account>:role/... or :root)."
+  }
+}
+
+variable "sis_writer_external_id" {
+  description = "An external id the SIS must give when it assumes a writer role (recommended when the principal is another organisation's account); empty: none asked."
+  type        = string
+  default     = ""
 }
 
 variable "trigger_suffixes" {
@@ -244,6 +276,11 @@ variable "log_retention_days" {
   description = "Retention of the worker's CloudWatch log groups."
   type        = number
   default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days: one of CloudWatch Logs' retentions (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
 }
 
 # ── ECS Fargate ───────────────────────────────────────────────────────────────────────────────
@@ -311,6 +348,11 @@ variable "ecs_ephemeral_storage_gib" {
   description = "Fargate ephemeral storage for downloads and zips (21-200 GiB)."
   type        = number
   default     = 30
+
+  validation {
+    condition     = var.ecs_ephemeral_storage_gib >= 21 && var.ecs_ephemeral_storage_gib <= 200 && floor(var.ecs_ephemeral_storage_gib) == var.ecs_ephemeral_storage_gib
+    error_message = "ecs_ephemeral_storage_gib: 21 to 200 GiB (Fargate's range)."
+  }
 }
 
 # ── Lambda ────────────────────────────────────────────────────────────────────────────────────
@@ -331,12 +373,22 @@ variable "lambda_timeout_seconds" {
   description = "Function timeout (at most 900). The queue's visibility must be at least this."
   type        = number
   default     = 900
+
+  validation {
+    condition     = var.lambda_timeout_seconds >= 1 && var.lambda_timeout_seconds <= 900 && floor(var.lambda_timeout_seconds) == var.lambda_timeout_seconds
+    error_message = "lambda_timeout_seconds: a whole number of seconds from 1 to 900 (Lambda's longest)."
+  }
 }
 
 variable "lambda_memory_mib" {
   description = "Function memory (MiB); CPU grows with it."
   type        = number
   default     = 2048
+
+  validation {
+    condition     = var.lambda_memory_mib >= 128 && var.lambda_memory_mib <= 10240 && floor(var.lambda_memory_mib) == var.lambda_memory_mib
+    error_message = "lambda_memory_mib: 128 to 10240 MiB (Lambda's range)."
+  }
 }
 
 variable "lambda_batch_size" {
@@ -354,6 +406,11 @@ variable "lambda_maximum_concurrency" {
   description = "Most concurrent invocations the event source starts (2-1000); useful parallelism is the number of tenants."
   type        = number
   default     = 2
+
+  validation {
+    condition     = var.lambda_maximum_concurrency >= 2 && var.lambda_maximum_concurrency <= 1000 && floor(var.lambda_maximum_concurrency) == var.lambda_maximum_concurrency
+    error_message = "lambda_maximum_concurrency: 2 to 1000 (the SQS event source's maximum concurrency)."
+  }
 }
 
 variable "lambda_sweep_minutes" {

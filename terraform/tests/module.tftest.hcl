@@ -286,7 +286,7 @@ run "webhook_url_in_plain_environment_is_refused" {
   command = plan
 
   variables {
-    extra_environment = { SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T000/B000/XXXX" }
+    extra_environment = { SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/example-not-a-key" }
   }
 
   expect_failures = [var.extra_environment]
@@ -311,4 +311,150 @@ run "notification_settings_without_a_destination_are_refused" {
   }
 
   expect_failures = [aws_ecs_task_definition.worker]
+}
+
+run "lambda_timeout_above_fifteen_minutes_is_refused" {
+  command = plan
+
+  variables {
+    lambda_timeout_seconds = 901
+  }
+
+  expect_failures = [var.lambda_timeout_seconds]
+}
+
+run "lambda_concurrency_below_two_is_refused" {
+  command = plan
+
+  variables {
+    lambda_maximum_concurrency = 1
+  }
+
+  expect_failures = [var.lambda_maximum_concurrency]
+}
+
+run "lambda_memory_outside_lambdas_range_is_refused" {
+  command = plan
+
+  variables {
+    lambda_memory_mib = 64
+  }
+
+  expect_failures = [var.lambda_memory_mib]
+}
+
+run "fargate_storage_outside_its_range_is_refused" {
+  command = plan
+
+  variables {
+    ecs_ephemeral_storage_gib = 20
+  }
+
+  expect_failures = [var.ecs_ephemeral_storage_gib]
+}
+
+run "a_log_retention_cloudwatch_does_not_offer_is_refused" {
+  command = plan
+
+  variables {
+    log_retention_days = 100
+  }
+
+  expect_failures = [var.log_retention_days]
+}
+
+run "overlapping_tenant_prefixes_are_refused" {
+  command = plan
+
+  variables {
+    tenants = {
+      district = { s3_prefix = "district/" }
+      nested   = { s3_prefix = "district/east/" }
+    }
+  }
+
+  expect_failures = [var.tenants]
+}
+
+run "a_whole_bucket_tenant_beside_another_is_refused" {
+  command = plan
+
+  variables {
+    tenants = {
+      everything = { s3_prefix = "" }
+      west       = { s3_prefix = "west/" }
+    }
+  }
+
+  expect_failures = [var.tenants]
+}
+
+run "separate_tenant_prefixes_are_accepted" {
+  command = plan
+
+  variables {
+    tenants = {
+      east = { s3_prefix = "east/" }
+      west = { s3_prefix = "west/" }
+    }
+  }
+}
+
+run "the_sis_writes_only_under_its_tenants_prefix_with_the_modules_key" {
+  command = plan
+
+  variables {
+    tenants = {
+      east = { s3_prefix = "east/" }
+      west = { s3_prefix = "west/" }
+    }
+    create_sis_writer_policies = true
+    sis_writer_principals      = { east = ["arn:aws:iam::210987654321:role/sis-export"] }
+    sis_writer_external_id     = "east-sis-7f2c"
+  }
+
+  assert {
+    condition     = length(aws_iam_policy.sis_writer) == 2
+    error_message = "one writer policy per tenant"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.sis_writer["east"].statement : s.resources if s.sid == "WriteOnlyUnderTheTenantsPrefix"]) == toset(["arn:aws:s3:::canvas-sis-drop-123456789012/east/*"])
+    error_message = "east writes only under east/"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.sis_writer["east"].statement : s.actions if s.sid == "WriteOnlyUnderTheTenantsPrefix"]) == toset(["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"])
+    error_message = "the SIS writes; it never reads back or deletes"
+  }
+  assert {
+    condition     = alltrue([for s in data.aws_iam_policy_document.sis_writer["west"].statement : alltrue([for r in s.resources : !strcontains(r, "/east/")])])
+    error_message = "west's policy reaches nothing of east"
+  }
+  assert {
+    condition     = length(aws_iam_role.sis_writer) == 1 && contains(keys(aws_iam_role.sis_writer), "east")
+    error_message = "a role only for the tenant given principals"
+  }
+  assert {
+    condition     = one(one(data.aws_iam_policy_document.sis_writer_trust["east"].statement).condition).values == tolist(["east-sis-7f2c"])
+    error_message = "the role asks for the external id"
+  }
+}
+
+run "a_writer_role_for_an_unknown_tenant_is_refused" {
+  command = plan
+
+  variables {
+    create_sis_writer_policies = true
+    sis_writer_principals      = { nobody = ["arn:aws:iam::210987654321:role/sis-export"] }
+  }
+
+  expect_failures = [aws_iam_role.sis_writer]
+}
+
+run "no_writer_policies_unless_asked" {
+  command = plan
+
+  assert {
+    condition     = length(aws_iam_policy.sis_writer) == 0 && length(aws_iam_role.sis_writer) == 0
+    error_message = "the writer policies are opt-in"
+  }
 }
