@@ -38,6 +38,20 @@ MODES = ("cronjob", "deployment", "keda")
 WORKLOAD_KIND = {"cronjob": "CronJob", "deployment": "Deployment", "keda": "ScaledJob"}
 NAME = "canvas-sis"  # release canvas-sis: the chart's fullname
 NAMESPACE = "canvas-sis"
+# The tag an empty image.tag stands for: the chart's appVersion.
+APP_VERSION = str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
+
+
+# The labels every pod carries (the chart's standard labels and the component), for selecting
+# the worker's pods in dashboards and policies.
+POD_LABELS = {
+    "helm.sh/chart": f"canvas-sis-{yaml.safe_load((CHART / 'Chart.yaml').read_text())['version']}",
+    "app.kubernetes.io/name": NAME,
+    "app.kubernetes.io/instance": NAME,
+    "app.kubernetes.io/version": APP_VERSION,
+    "app.kubernetes.io/managed-by": "Helm",
+    "app.kubernetes.io/component": "worker",
+}
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -147,7 +161,9 @@ def check_pod(d: Drift, where: str, mode: str, v: dict, tpl: dict) -> None:
     d.eq(f"{where} serviceAccountName", pod["serviceAccountName"], v["serviceAccount"]["name"] or NAME)
     d.eq(f"{where} restartPolicy", pod["restartPolicy"], "Always" if mode == "deployment" else "Never")
     (c,) = pod["containers"]
-    d.eq(f"{where} image", c["image"], f"{v['image']['repository']}:{v['image']['tag']}")
+    tag = v["image"].get("tag") or APP_VERSION
+    d.eq(f"{where} image", c["image"], f"{v['image']['repository']}:{tag}")
+    d.eq(f"{where} pod labels", {k: meta["labels"].get(k) for k in POD_LABELS}, POD_LABELS)
     d.eq(f"{where} imagePullPolicy", c["imagePullPolicy"], v["image"]["pullPolicy"])
     d.eq(f"{where} args", c["args"], ["run"] if mode == "deployment" else ["run", "--until-empty"])
     d.eq(f"{where} env", [env_pair(e) for e in c["env"]], expected_env(v))
@@ -251,7 +267,8 @@ TEMPLATE_LITERALS = {
         "path: /healthz", "path: /readyz", "port: http", "mountPath: /work", "mountPath: /tmp",
         "mountPath: /run/secrets/canvas", "mountPath: /etc/canvas-sis", "automountServiceAccountToken: false",
         "toYaml $v.securityContext", "toYaml $v.podSecurityContext", "toYaml $v.resources",
-        '"%s:%s" $v.image.repository $v.image.tag', "$v.image.pullPolicy", "secretName: {{ $v.token.existingSecret }}",
+        '"%s:%s" $v.image.repository (include "canvas-sis.imageTag" $root)',
+        "default .Chart.AppVersion .Values.image.tag", "app.kubernetes.io/component: worker", "$v.image.pullPolicy", "secretName: {{ $v.token.existingSecret }}",
         "sizeLimit: {{ $v.workDir.sizeLimit }}", ".Values.config.toml | sha256sum",
         '(eq .Values.mode "deployment") .Values.listen.enabled',
     ],

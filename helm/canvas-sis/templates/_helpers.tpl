@@ -29,6 +29,11 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{/* The image's tag: image.tag, or the chart's appVersion (the release this chart was made for). */}}
+{{- define "canvas-sis.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+
 {{- define "canvas-sis.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "canvas-sis.fullname" .) .Values.serviceAccount.name -}}
@@ -154,7 +159,7 @@ terminationGracePeriodSeconds: {{ $v.deployment.terminationGracePeriodSeconds }}
 {{- end }}
 containers:
   - name: canvas-sis
-    image: {{ printf "%s:%s" $v.image.repository $v.image.tag | quote }}
+    image: {{ printf "%s:%s" $v.image.repository (include "canvas-sis.imageTag" $root) | quote }}
     imagePullPolicy: {{ $v.image.pullPolicy }}
     args:
       {{- toYaml .args | nindent 6 }}
@@ -241,7 +246,8 @@ affinity:
 {{/* Pod metadata: labels, the config's checksum (a changed config rolls the pods), annotations. */}}
 {{- define "canvas-sis.podMetadata" -}}
 labels:
-  {{- include "canvas-sis.selectorLabels" . | nindent 2 }}
+  {{- include "canvas-sis.labels" . | nindent 2 }}
+  app.kubernetes.io/component: worker
   {{- with .Values.podLabels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
