@@ -196,6 +196,29 @@ def check_pod(d: Drift, where: str, mode: str, v: dict, tpl: dict) -> None:
         d.eq(f"{where} config volume", vols["config"]["configMap"]["name"], NAME)
 
 
+def expected_egress(v: dict) -> list:
+    """The NetworkPolicy's egress the values call for: DNS, HTTPS, the OTLP collector's port and
+    the extra ports in one rule; the Pod Identity agent's when the pods use it; the extra rules."""
+    from urllib.parse import urlsplit
+
+    np = v["networkPolicy"]
+    ports = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+    if v["otel"]["endpoint"]:
+        u = urlsplit(v["otel"]["endpoint"])
+        otlp = u.port or (443 if u.scheme == "https" else 80)
+        if otlp != 443:
+            ports.append({"port": otlp, "protocol": "TCP"})
+    ports += [{"port": p, "protocol": "TCP"} for p in np["extraEgressPorts"]]
+    rules = [{"ports": ports}]
+    agent = np["podIdentityAgent"]
+    if agent is True or (agent == "auto" and not v["serviceAccount"]["roleArn"]):
+        rules.append({
+            "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}, {"ipBlock": {"cidr": "fd00:ec2::23/128"}}],
+            "ports": [{"port": 80, "protocol": "TCP"}],
+        })
+    return rules + np["extraEgress"]
+
+
 def check_mode(d: Drift, mode: str, defaults: dict, schema: dict) -> None:
     example = yaml.safe_load((CHART / "examples" / f"values-{mode}.yaml").read_text())
     v = merge(defaults, example)
@@ -230,6 +253,8 @@ def check_mode(d: Drift, mode: str, defaults: dict, schema: dict) -> None:
     sa = kinds.get("ServiceAccount", {})
     d.eq(f"{where} role-arn", sa.get("metadata", {}).get("annotations", {}).get("eks.amazonaws.com/role-arn"),
          v["serviceAccount"]["roleArn"] or None)
+    if "NetworkPolicy" in kinds:
+        d.eq(f"{where} NetworkPolicy egress", kinds["NetworkPolicy"]["spec"]["egress"], expected_egress(v))
     if "ConfigMap" in kinds:
         d.eq(f"{where} ConfigMap canvas-sis.toml", kinds["ConfigMap"]["data"]["canvas-sis.toml"], v["config"]["toml"])
     if mode == "cronjob":

@@ -34,6 +34,27 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default .Chart.AppVersion .Values.image.tag -}}
 {{- end -}}
 
+{{/* The OTLP collector's port, from otel.endpoint (its scheme's port when it names none); empty without a collector. */}}
+{{- define "canvas-sis.otlpPort" -}}
+{{- with .Values.otel.endpoint -}}
+{{- $u := urlParse . -}}
+{{- $host := get $u "host" -}}
+{{- if contains ":" $host -}}
+{{- last (splitList ":" $host) -}}
+{{- else if eq (get $u "scheme") "https" -}}
+443
+{{- else -}}
+80
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the pods reach the EKS Pod Identity agent: networkPolicy.podIdentityAgent, or with "auto" when no IRSA role is set. */}}
+{{- define "canvas-sis.podIdentityAgent" -}}
+{{- $want := .Values.networkPolicy.podIdentityAgent -}}
+{{- if or (eq (toString $want) "true") (and (eq (toString $want) "auto") (not .Values.serviceAccount.roleArn)) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "canvas-sis.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "canvas-sis.fullname" .) .Values.serviceAccount.name -}}
