@@ -316,9 +316,33 @@ async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp(
         value(&points, "canvas_sis.tenant.halts", &[("tenant", "west")]),
         Some(1.0)
     );
+    // A state set: west is halted (1) and in no other state (0).
     assert_eq!(
-        value(&points, "canvas_sis.tenant.gate", &[("tenant", "west")]),
-        Some(2.0)
+        value(
+            &points,
+            "canvas_sis.tenant.gate",
+            &[("tenant", "west"), ("state", "halted")]
+        ),
+        Some(1.0)
+    );
+    for other in ["open", "paused", "restoring"] {
+        assert_eq!(
+            value(
+                &points,
+                "canvas_sis.tenant.gate",
+                &[("tenant", "west"), ("state", other)]
+            ),
+            Some(0.0),
+            "{other}"
+        );
+    }
+    assert_eq!(
+        value(
+            &points,
+            "canvas_sis.build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
     );
     assert_eq!(
         value(&points, "canvas_sis.pack.rows", &[("kind", "users")]),

@@ -24,6 +24,7 @@ pub mod listener;
 pub mod metrics;
 pub mod observer;
 pub mod prometheus;
+pub mod propagation;
 pub mod spans;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -160,9 +161,9 @@ pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
     // The Canvas client reports its requests through its own hook, into the metrics; installed
     // only now, since the instruments are made from the meter provider set just above.
     canvas_sis_client::hook::install(metrics::get());
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
+    let (propagator, unknown_propagators) =
+        propagation::chosen(std::env::var("OTEL_PROPAGATORS").ok().as_deref());
+    opentelemetry::global::set_text_map_propagator(propagator);
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer.tracer(SCOPE))
         .with_threads(false)
@@ -170,6 +171,13 @@ pub fn init(style: LogStyle, default_level: &str) -> Telemetry {
         .with_location(false)
         .with_filter(spans::exported_filter());
     tracing_subscriber::registry().with(fmt).with(otel).init();
+    if !unknown_propagators.is_empty() {
+        tracing::warn!(
+            propagators = %unknown_propagators.join(","),
+            "OTEL_PROPAGATORS names propagators canvas-sis does not have (it has tracecontext, \
+             baggage and none): they are left out"
+        );
+    }
     if let Some(p) = &env.unsupported_protocol {
         tracing::warn!(
             protocol = %p,

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, ObservableGauge};
 
+use canvas_sis_core::pipeline::gate::GateState;
+
 /// Bucket bounds for durations in seconds: a Canvas call to an hour-long import.
 const SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
@@ -41,6 +43,7 @@ pub struct Metrics {
     /// Tenant → when its last import succeeded; read by the `since_last_import` gauge.
     last_success: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
     _since_last_import: ObservableGauge<f64>,
+    _build_info: ObservableGauge<u64>,
 }
 
 /// The catalog, made on first use.
@@ -82,6 +85,11 @@ impl Metrics {
                 }
             })
             .build();
+        let build_info = m
+            .u64_observable_gauge("canvas_sis.build_info")
+            .with_description("Always 1, labelled with the running canvas-sis version")
+            .with_callback(|o| o.observe(1, &[kv("version", env!("CARGO_PKG_VERSION"))]))
+            .build();
         Metrics {
             batches: m
                 .u64_counter("canvas_sis.batches")
@@ -97,7 +105,10 @@ impl Metrics {
                 .build(),
             gate: m
                 .i64_gauge("canvas_sis.tenant.gate")
-                .with_description("A tenant's gate: 0 open, 1 paused, 2 halted")
+                .with_description(
+                    "A tenant's gate as a state set: 1 for its current state (open, paused, \
+                     restoring, halted), 0 for the others",
+                )
                 .build(),
             stage_duration: seconds(
                 "canvas_sis.stage.duration",
@@ -167,6 +178,7 @@ impl Metrics {
                 .build(),
             last_success,
             _since_last_import: since_last_import,
+            _build_info: build_info,
         }
     }
 
@@ -187,9 +199,15 @@ impl Metrics {
         );
     }
 
-    /// Records the gate of `tenant`: 0 open, 1 paused, 2 halted.
-    pub fn gate_state(&self, tenant: &str, state: i64) {
-        self.gate.record(state, &[kv("tenant", tenant.to_owned())]);
+    /// Records the gate of `tenant` as a state set: `state` (one of [`GateState::STATES`]) 1,
+    /// the others 0, so that `canvas_sis_tenant_gate{state="halted"} == 1` finds halted tenants.
+    pub fn gate_state(&self, tenant: &str, state: &str) {
+        for s in GateState::STATES {
+            self.gate.record(
+                i64::from(s == state),
+                &[kv("tenant", tenant.to_owned()), kv("state", s)],
+            );
+        }
     }
 
     /// The tenant's last successful import (kept when `at` is newer than the one known).

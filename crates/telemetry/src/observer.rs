@@ -44,7 +44,7 @@ impl Observer for MetricsObserver {
                     1,
                     &[opentelemetry::KeyValue::new("tenant", tenant.to_owned())],
                 );
-                m.gate_state(tenant, 2);
+                m.gate_state(tenant, "halted");
             }
         }
     }
@@ -58,7 +58,7 @@ pub fn tenant_seen(
     gate: &canvas_sis_core::pipeline::gate::GateState,
 ) {
     let m = metrics::get();
-    m.gate_state(name, gate.level());
+    m.gate_state(name, gate.state());
     if let Some(a) = &tenant.last_accepted {
         m.last_success(name, a.at);
     }

@@ -112,8 +112,22 @@ impl GateState {
         }
     }
 
-    /// The `canvas_sis.tenant.gate` gauge: 0 open, 1 paused (or held by an undo), 2 halted
-    /// (paused or not).
+    /// Every state [`Self::state`] names, for a state-set gauge (one series each, 1 for the
+    /// current one).
+    pub const STATES: [&'static str; 4] = ["open", "paused", "restoring", "halted"];
+
+    /// The gate in one word, the gravest that holds: `halted` (paused or not), `restoring` (an
+    /// undo holds it), `paused`, or `open`.
+    pub fn state(&self) -> &'static str {
+        match (&self.halted, &self.restoring, &self.paused) {
+            (Some(_), _, _) => "halted",
+            (None, Some(_), _) => "restoring",
+            (None, None, Some(_)) => "paused",
+            (None, None, None) => "open",
+        }
+    }
+
+    /// The gate as a number: 0 open, 1 paused (or held by an undo), 2 halted (paused or not).
     pub fn level(&self) -> i64 {
         match (&self.paused, &self.halted) {
             (_, Some(_)) => 2,
@@ -440,6 +454,7 @@ mod tests {
         let gate = current(&l, "t", OnFailure::Halt).await.unwrap();
         assert!(gate.paused.is_some() && gate.halted.is_some(), "{gate:?}");
         assert_eq!(gate.level(), 2);
+        assert_eq!(gate.state(), "halted", "a halt under a pause is the graver");
         let batches = l.list_batches("t").await.unwrap();
         acknowledge(&l, "t", &batches, "ops").await.unwrap();
         let gate = current(&l, "t", OnFailure::Halt).await.unwrap();
