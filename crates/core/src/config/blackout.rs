@@ -1,16 +1,66 @@
 //! Blackout windows: times when a tenant's batches are held back (not sent to Canvas).
 //!
-//! Two shapes, both from the config file: a weekly window (`days`, `from`, `to` as `HH:MM`, `tz` as
-//! `UTC` or a fixed offset such as `+02:00`) and a one-off date range (`from`/`to` as RFC 3339
-//! instants). There is deliberately no time-zone database: a fixed offset does not follow daylight
-//! saving, and the example config says so. A weekly window whose `to` is earlier than its `from`
-//! crosses midnight and ends the next day; `to = "24:00"` means the end of the day. Windows are
-//! half-open: `from` is inside, `to` is outside.
+//! Two shapes, both from the config file: a weekly window (`days`, `from`, `to` as `HH:MM` of local
+//! time, `tz` an IANA time zone such as `America/Chicago`, `UTC`, or a fixed offset such as
+//! `+02:00`) and a one-off date range (`from`/`to` as RFC 3339 instants). A named zone follows
+//! daylight saving (its rules come from the tz database built into the binary, `chrono-tz`); a
+//! fixed offset never moves. A weekly window whose `to` is earlier than its `from` crosses midnight
+//! and ends the next day; `to = "24:00"` means the end of the day. Windows are half-open: `from`
+//! is inside, `to` is outside. Across a daylight-saving change a window keeps its wall-clock times
+//! (Saturday 22:00 to Sunday 06:00 is seven or nine hours long that night); an end that falls in
+//! the hour the clocks skip is the first instant after it, one that happens twice is the later.
 //!
 //! This module only answers "is `now` inside?" and "when does it end?"; holding and releasing
 //! batches is the caller's business.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc,
+    Weekday,
+};
+
+/// The clock a weekly window is read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// `UTC` or `+HH:MM`: never moves.
+    Fixed(FixedOffset),
+    /// An IANA zone (`Europe/Paris`): follows its daylight-saving rules.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// The wall-clock time at `t`.
+    fn local(&self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Fixed(o) => o.from_utc_datetime(&t.naive_utc()).naive_local(),
+            Zone::Named(z) => z.from_utc_datetime(&t.naive_utc()).naive_local(),
+        }
+    }
+
+    /// The instant the clock shows `local`: the later of two (clocks set back), or the first
+    /// instant after a time the clocks skip.
+    fn instant(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        let resolve = |l: NaiveDateTime| -> Option<DateTime<Utc>> {
+            match self {
+                Zone::Fixed(o) => match o.from_local_datetime(&l) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(_, t) => {
+                        Some(t.with_timezone(&Utc))
+                    }
+                    LocalResult::None => None,
+                },
+                Zone::Named(z) => match z.from_local_datetime(&l) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(_, t) => {
+                        Some(t.with_timezone(&Utc))
+                    }
+                    LocalResult::None => None,
+                },
+            }
+        };
+        // A skipped time: the first minute after it that exists (gaps are at most a few hours).
+        (0..=24 * 60)
+            .find_map(|m| resolve(local + Duration::minutes(m)))
+            .unwrap_or_else(|| local.and_utc())
+    }
+}
 
 const DAY_SECS: i64 = 86_400;
 const WEEK_SECS: i64 = 7 * DAY_SECS;
@@ -18,7 +68,7 @@ const WEEK_SECS: i64 = 7 * DAY_SECS;
 /// One blackout window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blackout {
-    /// Every week on `days`, from `from_secs` to `to_secs` after local midnight (in `offset`).
+    /// Every week on `days`, from `from_secs` to `to_secs` after local midnight (in `zone`).
     Weekly {
         days: Vec<Weekday>,
         /// Start, seconds after local midnight (0..86400).
@@ -26,7 +76,7 @@ pub enum Blackout {
         /// End, seconds after local midnight (1..=86400); at or before `from_secs` means the
         /// next day.
         to_secs: u32,
-        offset: FixedOffset,
+        zone: Zone,
     },
     /// Once, from `from` (inside) to `to` (outside).
     Range {
@@ -51,7 +101,7 @@ impl Blackout {
     pub fn next_end(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Blackout::Range { to, .. } => self.contains(now).then_some(*to),
-            Blackout::Weekly { .. } => {
+            Blackout::Weekly { zone, .. } => {
                 let mut t = now.with_nanosecond(0).unwrap_or(now);
                 let mut found = false;
                 // Seven days hold at most seven windows; one more lap proves it never ends.
@@ -59,7 +109,11 @@ impl Blackout {
                     match self.weekly_remaining_secs(t) {
                         Some(rest) => {
                             found = true;
-                            t += Duration::seconds(rest);
+                            // The end on the wall clock, then the instant it shows it.
+                            let end = zone.instant(zone.local(t) + Duration::seconds(rest));
+                            // Never backwards (an end in a repeated hour resolved to its later
+                            // instant is after `t`; a fixed offset is plain arithmetic).
+                            t = end.max(t + Duration::seconds(1));
                         }
                         None => break,
                     }
@@ -76,12 +130,12 @@ impl Blackout {
             days,
             from_secs,
             to_secs,
-            offset,
+            zone,
         } = self
         else {
             return None;
         };
-        let local = offset.from_utc_datetime(&now.naive_utc());
+        let local = zone.local(now);
         let now_sow = i64::from(local.weekday().num_days_from_monday()) * DAY_SECS
             + i64::from(local.num_seconds_from_midnight());
         let len = window_len(*from_secs, *to_secs);
@@ -153,6 +207,14 @@ pub(crate) fn parse_hhmm(s: &str) -> Option<u32> {
     Some(h * 3600 + m * 60)
 }
 
+/// Parses an IANA zone name (`America/Chicago`), `UTC`, `Z` or a fixed offset `+HH:MM` / `-HH:MM`.
+pub(crate) fn parse_zone(s: &str) -> Option<Zone> {
+    if let Some(o) = parse_offset(s) {
+        return Some(Zone::Fixed(o));
+    }
+    s.trim().parse::<chrono_tz::Tz>().ok().map(Zone::Named)
+}
+
 /// Parses `UTC`, `Z` or a fixed offset `+HH:MM` / `-HH:MM`.
 pub(crate) fn parse_offset(s: &str) -> Option<FixedOffset> {
     let s = s.trim();
@@ -184,8 +246,53 @@ mod tests {
             days: days.to_vec(),
             from_secs: parse_hhmm(from).unwrap(),
             to_secs: parse_hhmm(to).unwrap(),
-            offset: parse_offset(tz).unwrap(),
+            zone: parse_zone(tz).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_named_zone_keeps_the_local_hours_across_daylight_saving() {
+        // Monday 09:00-10:00 in Chicago: 14:00Z in summer (CDT, -5), 15:00Z in winter (CST, -6).
+        let w = weekly(&[Weekday::Mon], "09:00", "10:00", "America/Chicago");
+        assert!(w.contains(at("2026-06-01T14:00:00Z")));
+        assert!(!w.contains(at("2026-06-01T15:00:00Z")));
+        assert!(!w.contains(at("2026-01-05T14:00:00Z")));
+        assert!(w.contains(at("2026-01-05T15:00:00Z")));
+        assert_eq!(
+            w.next_end(at("2026-01-05T15:30:00Z")),
+            Some(at("2026-01-05T16:00:00Z"))
+        );
+        // A fixed offset does not follow: -05:00 is 14:00Z all year.
+        let fixed = weekly(&[Weekday::Mon], "09:00", "10:00", "-05:00");
+        assert!(fixed.contains(at("2026-01-05T14:00:00Z")));
+    }
+
+    #[test]
+    fn a_window_across_the_autumn_change_lasts_its_wall_clock_hours() {
+        // Saturday 2026-10-31 22:00 CDT (03:00Z) to Sunday 06:00 CST (12:00Z): nine hours, the
+        // clocks going back at 02:00 in between.
+        let w = weekly(&[Weekday::Sat], "22:00", "06:00", "America/Chicago");
+        assert!(!w.contains(at("2026-11-01T02:59:59Z")));
+        assert!(w.contains(at("2026-11-01T03:00:00Z")));
+        assert_eq!(
+            w.next_end(at("2026-11-01T03:00:00Z")),
+            Some(at("2026-11-01T12:00:00Z"))
+        );
+        assert!(w.contains(at("2026-11-01T11:59:59Z")));
+        assert!(!w.contains(at("2026-11-01T12:00:00Z")));
+    }
+
+    #[test]
+    fn an_end_in_the_skipped_spring_hour_is_the_first_instant_after_it() {
+        // Sunday 2026-03-08: Chicago skips 02:00-03:00. A window to 02:30 ends at 03:00 CDT
+        // (08:00Z); it began at 00:00 CST (06:00Z).
+        let w = weekly(&[Weekday::Sun], "00:00", "02:30", "America/Chicago");
+        assert!(w.contains(at("2026-03-08T06:00:00Z")));
+        assert_eq!(
+            w.next_end(at("2026-03-08T06:00:00Z")),
+            Some(at("2026-03-08T08:00:00Z"))
+        );
+        assert!(!w.contains(at("2026-03-08T08:00:00Z")));
     }
 
     // 2026-11-28 is a Saturday, 2026-11-30 a Monday.
@@ -305,5 +412,8 @@ mod tests {
         assert_eq!(parse_hhmm("7:00"), None);
         assert_eq!(parse_offset("+05:30").unwrap().local_minus_utc(), 19_800);
         assert_eq!(parse_offset("Europe/Paris"), None);
+        assert!(matches!(parse_zone("Europe/Paris"), Some(Zone::Named(_))));
+        assert!(matches!(parse_zone("+02:00"), Some(Zone::Fixed(_))));
+        assert_eq!(parse_zone("Mars/Olympus_Mons"), None);
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::blackout::{Blackout, parse_day, parse_hhmm, parse_offset};
+use super::blackout::{Blackout, parse_day, parse_hhmm, parse_zone};
 use super::file::{ImportOverrides, RawBlackout, RawGuard, RawKindGuard, RawStrict, RawTenant};
 use canvas_sis_client::token::{TokenError, load_token};
 use canvas_sis_client::{AccountRef, EnrollmentDropStatus, UserRemoveStatus};
@@ -722,14 +722,19 @@ fn weekly(days: &[String], b: &RawBlackout, key: &str) -> Result<Blackout, Probl
         ));
     }
     let tz = b.tz.as_deref().unwrap_or("UTC");
-    let offset = parse_offset(tz).ok_or_else(|| {
-        problem(format!("{key}.tz"), format!("{tz:?} is not UTC or a fixed offset (there is no time-zone database)"), "write tz = \"UTC\" or a fixed offset such as tz = \"+02:00\" (it does not follow daylight saving)")
+    let zone = parse_zone(tz).ok_or_else(|| {
+        problem(
+            format!("{key}.tz"),
+            format!("{tz:?} is not a time zone"),
+            "write an IANA zone such as tz = \"America/Chicago\" (it follows daylight saving), \
+             tz = \"UTC\", or a fixed offset such as tz = \"+02:00\"",
+        )
     })?;
     Ok(Blackout::Weekly {
         days,
         from_secs,
         to_secs,
-        offset,
+        zone,
     })
 }
 
