@@ -38,9 +38,12 @@ pub fn chosen(raw: Option<&str>) -> (TextMapCompositePropagator, Vec<String>) {
 mod tests {
     use super::*;
 
+    /// The header names the propagators read, sorted (the composite keeps them in a set).
     fn fields(raw: Option<&str>) -> Vec<String> {
         let (p, _) = chosen(raw);
-        p.fields().map(str::to_owned).collect()
+        let mut f: Vec<String> = p.fields().map(str::to_owned).collect();
+        f.sort();
+        f
     }
 
     #[test]
