@@ -466,17 +466,15 @@ async fn logs_to_a_pipe_carry_no_ansi_escapes() {
 }
 
 /// On a terminal the logs are colored, unless NO_COLOR is set to anything non-empty. The
-/// terminal is a pseudo-terminal from util-linux `script`.
+/// terminal is a pseudo-terminal from util-linux `script` (Debian's essential `bsdutils`): a
+/// machine without it fails this test, it never skips.
 #[tokio::test(flavor = "multi_thread")]
 async fn on_a_terminal_logs_are_colored_unless_no_color_is_set() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
-        return;
-    }
+    let script = std::process::Command::new("script").arg("--version").output();
+    assert!(
+        script.is_ok_and(|o| o.status.success()),
+        "util-linux `script` (a pseudo-terminal for this test) is missing: install util-linux/bsdutils"
+    );
     let s = crate::common::watch_sim().await;
     let on_tty = |no_color: Option<&'static str>| {
         let work = tempfile::tempdir().unwrap();
