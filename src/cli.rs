@@ -487,7 +487,7 @@ pub struct GateArgs {
     pub tenant: Option<String>,
     /// Print one JSON object per tenant acted on (JSON Lines on stdout): `tenant`, `action`,
     /// `result`, `reason`, `acknowledged` (failed batches a resume went past), `gate` (the
-    /// tenant's gate after it: `state` open|paused|halted|held, `paused`, `halted`, `undo`),
+    /// tenant's gate after it: `state` open|paused|restoring|halted, `paused`, `halted`, `undo`),
     /// `message`; a refusal prints `result: "refused"` with `error`, and exits 2.
     #[arg(long)]
     pub json: bool,
@@ -510,7 +510,7 @@ pub struct ApproveArgs {
     pub batch: String,
     /// Print one JSON object (one line on stdout): `tenant`, `batch`, `action`, `result`
     /// (approved|refused), `reason` (the batch's stage), `gate` (the tenant's gate: `state`
-    /// open|paused|halted|held, `paused`, `halted`, `undo`), `message`, and `error` when refused.
+    /// open|paused|restoring|halted, `paused`, `halted`, `undo`), `message`, and `error` when refused.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,6 @@
 //! A tenant's gate as the operator commands print it for machines (`pause`, `resume` and
-//! `approve` with `--json`), and its one-word state for people (`watch --once`'s summary).
+//! `approve` with `--json`); its one word is the core's [`GateState::state`], the same the
+//! status page and the `canvas_sis.tenant.gate` metric use.
 //!
 //! Only a view of [`GateState`]: nothing here reads or writes the ledger, and the field names
 //! are the JSON contract documented in `--help` (add fields, never rename them).
@@ -9,24 +10,10 @@ use serde::Serialize;
 
 use canvas_sis::pipeline::gate::GateState;
 
-/// The gate's one-word state: `open`, `paused`, `halted` (paused or not: the halt is what an
-/// operator must look at), or `held` (an undo is restoring Canvas).
-pub fn state_word(gate: &GateState) -> &'static str {
-    if gate.restoring.is_some() {
-        "held"
-    } else if gate.halted.is_some() {
-        "halted"
-    } else if gate.paused.is_some() {
-        "paused"
-    } else {
-        "open"
-    }
-}
-
 /// The gate after an operator's action, as JSON.
 #[derive(Debug, Serialize)]
 pub struct GateJson {
-    /// [`state_word`].
+    /// [`GateState::state`]: `open`, `paused`, `restoring` or `halted`.
     pub state: &'static str,
     pub paused: Option<PausedJson>,
     pub halted: Option<HaltedJson>,
@@ -58,7 +45,7 @@ pub struct UndoJson {
 impl From<&GateState> for GateJson {
     fn from(g: &GateState) -> Self {
         GateJson {
-            state: state_word(g),
+            state: g.state(),
             paused: g.paused.as_ref().map(|p| PausedJson {
                 reason: p.reason.clone(),
                 by: p.by.clone(),
@@ -115,6 +102,6 @@ mod tests {
         assert_eq!(v["paused"]["reason"], "term rollover");
         assert_eq!(v["halted"]["batch"], "main/00000003-3fa9c1d2e4b5");
         assert!(v["undo"].is_null());
-        assert_eq!(state_word(&GateState::default()), "open");
+        assert_eq!(GateState::default().state(), "open");
     }
 }

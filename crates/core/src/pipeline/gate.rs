@@ -116,23 +116,15 @@ impl GateState {
     /// current one).
     pub const STATES: [&'static str; 4] = ["open", "paused", "restoring", "halted"];
 
-    /// The gate in one word, the gravest that holds: `halted` (paused or not), `restoring` (an
-    /// undo holds it), `paused`, or `open`.
+    /// The gate in one word, the gravest that holds: `halted` (paused, or held by an undo, or
+    /// not: the halt is what an operator must act on), `restoring` (an undo holds it), `paused`,
+    /// or `open`. What `--json`, the status page and the gate metric say.
     pub fn state(&self) -> &'static str {
         match (&self.halted, &self.restoring, &self.paused) {
             (Some(_), _, _) => "halted",
             (None, Some(_), _) => "restoring",
             (None, None, Some(_)) => "paused",
             (None, None, None) => "open",
-        }
-    }
-
-    /// The gate as a number: 0 open, 1 paused (or held by an undo), 2 halted (paused or not).
-    pub fn level(&self) -> i64 {
-        match (&self.paused, &self.halted) {
-            (_, Some(_)) => 2,
-            (Some(_), None) => 1,
-            (None, None) => i64::from(self.restoring.is_some()),
         }
     }
 }
@@ -453,7 +445,6 @@ mod tests {
         .unwrap();
         let gate = current(&l, "t", OnFailure::Halt).await.unwrap();
         assert!(gate.paused.is_some() && gate.halted.is_some(), "{gate:?}");
-        assert_eq!(gate.level(), 2);
         assert_eq!(gate.state(), "halted", "a halt under a pause is the graver");
         let batches = l.list_batches("t").await.unwrap();
         acknowledge(&l, "t", &batches, "ops").await.unwrap();
