@@ -7,7 +7,7 @@
 //! a location that holds no ledger (a missing directory, bucket or empty prefix): a typo must
 //! never start a new, empty ledger.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -81,68 +81,56 @@ macro_rules! on_ledger {
 }
 
 impl OpsLedger {
+    /// The ledger at `location`: refused when the location holds none (a mistyped directory or
+    /// prefix must never start a new, empty ledger).
     pub async fn open(location: &Location) -> anyhow::Result<OpsLedger> {
-        Ok(match location {
-            Location::Dir(dir) => OpsLedger::Local(open_ledger(dir)?),
+        match OpsLedger::find(location).await? {
+            Some(ledger) => Ok(ledger),
+            None => Err(match location {
+                Location::Dir(dir) => anyhow::anyhow!(
+                    "{} has no ledger ({} is missing); give the directory `canvas-sis watch` runs on",
+                    dir.display(),
+                    dir.join("ledger").display()
+                ),
+                Location::State(url) => anyhow::anyhow!(
+                    "{url} holds no ledger (no object under that prefix); give the state URL the \
+                     workers use (their SIS_STATE_URL)"
+                ),
+            }),
+        }
+    }
+
+    /// The ledger at `location`, or `None` when the location holds none yet (a folder `watch`
+    /// has not run on, an empty prefix). The folder or bucket itself must exist.
+    pub async fn find(location: &Location) -> anyhow::Result<Option<OpsLedger>> {
+        match location {
+            Location::Dir(dir) => {
+                anyhow::ensure!(
+                    dir.is_dir(),
+                    "{} is not a directory; give the directory `canvas-sis watch` runs on",
+                    dir.display()
+                );
+                let path = dir.join("ledger");
+                if !path.is_dir() {
+                    return Ok(None);
+                }
+                let store = LocalStore::open(&path)
+                    .with_context(|| format!("opening the ledger in {}", path.display()))?;
+                Ok(Some(OpsLedger::Local(Ledger::new(store))))
+            }
             #[cfg(feature = "aws")]
-            Location::State(url) => OpsLedger::S3(open_s3_ledger(url).await?),
+            Location::State(url) => {
+                let clients = canvas_sis::aws::clients(None).await;
+                let store = S3Store::from_url(clients.s3, url)?;
+                let found = store.probe().await.context("opening the S3 ledger")?;
+                Ok(found.then(|| OpsLedger::S3(Ledger::new(store))))
+            }
             #[cfg(not(feature = "aws"))]
             Location::State(url) => anyhow::bail!(
                 "{url}: this canvas-sis was built without AWS (cargo feature `aws`), so it cannot \
                  open an S3 ledger; build it with the default features (`cargo build`)"
             ),
-        })
-    }
-}
-
-/// The ledger of a folder-mode directory; it must exist (a typo must not create a new one).
-pub fn open_ledger(dir: &Path) -> anyhow::Result<Ledger<LocalStore>> {
-    let path = dir.join("ledger");
-    anyhow::ensure!(
-        path.is_dir(),
-        "{} has no ledger ({} is missing); give the directory `canvas-sis watch` runs on",
-        dir.display(),
-        path.display()
-    );
-    let store = LocalStore::open(&path)
-        .with_context(|| format!("opening the ledger in {}", path.display()))?;
-    Ok(Ledger::new(store))
-}
-
-/// The cloud worker's ledger at `url`: the bucket must exist and the prefix hold objects.
-#[cfg(feature = "aws")]
-pub async fn open_s3_ledger(url: &str) -> anyhow::Result<Ledger<S3Store>> {
-    let clients = canvas_sis::aws::clients(None).await;
-    let store = S3Store::from_url(clients.s3, url)?;
-    let found = store.probe().await.context("opening the S3 ledger")?;
-    anyhow::ensure!(
-        found,
-        "{} holds no ledger (no object under that prefix); give the state URL the workers use \
-         (their SIS_STATE_URL)",
-        store.url()
-    );
-    Ok(Ledger::new(store))
-}
-
-/// Whether `location` holds a ledger yet (an existing folder or bucket without one does not).
-pub async fn holds_a_ledger(location: &Location) -> anyhow::Result<bool> {
-    match location {
-        Location::Dir(dir) => {
-            anyhow::ensure!(
-                dir.is_dir(),
-                "{} is not a directory; give the directory `canvas-sis watch` runs on",
-                dir.display()
-            );
-            Ok(dir.join("ledger").is_dir())
         }
-        #[cfg(feature = "aws")]
-        Location::State(url) => {
-            let clients = canvas_sis::aws::clients(None).await;
-            let store = S3Store::from_url(clients.s3, url)?;
-            Ok(store.probe().await.context("opening the S3 ledger")?)
-        }
-        #[cfg(not(feature = "aws"))]
-        Location::State(_) => Ok(true),
     }
 }
 

@@ -9,7 +9,7 @@ use canvas_sis::web::TenantSettings;
 use canvas_sis::web::model::{LedgerPlace, history, overview};
 
 use crate::cli::StatusArgs;
-use crate::cmd::ledger_at::{Location, OpsLedger, holds_a_ledger, on_ledger};
+use crate::cmd::ledger_at::{Location, OpsLedger, on_ledger};
 use crate::cmd::{connect, exit, output};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
@@ -48,7 +48,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
 /// ledger yet (a folder `watch` has not run on, an empty prefix) has no batches yet: that is
 /// said, and is not an error.
 pub async fn of_ledger(location: &Location, json: bool, limit: usize) -> anyhow::Result<u8> {
-    if !holds_a_ledger(location).await? {
+    let Some(ledger) = OpsLedger::find(location).await? else {
         let where_ = location.place().label();
         if json {
             let empty = serde_json::json!({
@@ -63,8 +63,7 @@ pub async fn of_ledger(location: &Location, json: bool, limit: usize) -> anyhow:
             );
         }
         return Ok(exit::OK);
-    }
-    let ledger = OpsLedger::open(location).await?;
+    };
     let place = location.place();
     on_ledger!(ledger, l => status_on(l, &place, json, limit).await)
 }
@@ -106,30 +105,27 @@ async fn status_on<S: LedgerStore>(
 
 /// The cloud worker's poison messages, newest five, if there are any.
 async fn print_poison<S: LedgerStore>(ledger: &Ledger<S>) -> anyhow::Result<()> {
-    use canvas_sis::ledger::poison::{POISON_PREFIX, PoisonRecord};
-    let keys = ledger.store().list(POISON_PREFIX).await?;
-    if keys.is_empty() {
+    use canvas_sis::ledger::poison::POISON_PREFIX;
+    let (count, newest) = overview::poison(ledger).await?;
+    if count == 0 {
         return Ok(());
     }
     println!(
-        "poison messages: {} recorded under {} (newest last)",
-        keys.len(),
+        "poison messages: {count} recorded under {} (newest last)",
         ledger.store().locate(POISON_PREFIX)
     );
-    for key in keys.iter().skip(keys.len().saturating_sub(5)) {
-        let Some(body) = ledger.store().get_blob(key).await? else {
-            continue;
-        };
-        match serde_json::from_slice::<PoisonRecord>(&body) {
-            Ok(p) => println!(
+    for p in newest.iter().rev() {
+        if p.kind == overview::UNREADABLE {
+            println!("  {}: unreadable ({})", p.location, p.error);
+        } else {
+            println!(
                 "  {} {} message {} ({}): {}",
                 p.received_at.format("%Y-%m-%d %H:%M:%S"),
                 p.kind,
                 p.message_id,
                 p.moved_to,
                 p.error
-            ),
-            Err(e) => println!("  {key}: unreadable ({e})"),
+            );
         }
     }
     Ok(())

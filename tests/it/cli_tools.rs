@@ -470,7 +470,9 @@ async fn logs_to_a_pipe_carry_no_ansi_escapes() {
 /// machine without it fails this test, it never skips.
 #[tokio::test(flavor = "multi_thread")]
 async fn on_a_terminal_logs_are_colored_unless_no_color_is_set() {
-    let script = std::process::Command::new("script").arg("--version").output();
+    let script = std::process::Command::new("script")
+        .arg("--version")
+        .output();
     assert!(
         script.is_ok_and(|o| o.status.success()),
         "util-linux `script` (a pseudo-terminal for this test) is missing: install util-linux/bsdutils"

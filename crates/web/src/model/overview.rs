@@ -58,8 +58,11 @@ pub struct Overview {
     pub poison: Vec<PoisonLine>,
 }
 
-/// How many poison messages the tenants page lists.
+/// How many poison messages the tenants page (and `status`) lists.
 pub const POISON_SHOWN: usize = 5;
+
+/// The `kind` of a poison record that could not be read (its `error` says why).
+pub const UNREADABLE: &str = "unreadable";
 
 /// A queue message the worker could not process: when, what kind of problem, where it went.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +96,8 @@ pub struct TenantSummary {
 /// The tenant's gate, for a person.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateView {
-    /// `open`, `paused`, `halted`, `paused+halted` or `restoring`.
+    /// [`GateState::state`]: `open`, `paused`, `restoring` or `halted` (what else holds it is in
+    /// the description).
     pub state: String,
     /// Since when the oldest of what closes it holds.
     pub since: Option<DateTime<Utc>>,
@@ -183,7 +187,7 @@ pub async fn poison<S: LedgerStore>(
             Err(e) => PoisonLine {
                 received_at: DateTime::<Utc>::MIN_UTC,
                 message_id: key.clone(),
-                kind: "unreadable".into(),
+                kind: UNREADABLE.into(),
                 error: e.to_string(),
                 moved_to: String::new(),
                 location,
@@ -244,13 +248,6 @@ pub fn summary(
 }
 
 fn gate_view(tenant: &str, state: &GateState, place: &LedgerPlace) -> GateView {
-    let name = match (&state.restoring, &state.paused, &state.halted) {
-        (Some(_), _, _) => "restoring",
-        (None, Some(_), Some(_)) => "paused+halted",
-        (None, Some(_), None) => "paused",
-        (None, None, Some(_)) => "halted",
-        (None, None, None) => "open",
-    };
     let since = [
         state.restoring.as_ref().map(|r| r.seen),
         state.paused.as_ref().map(|p| p.at),
@@ -267,7 +264,7 @@ fn gate_view(tenant: &str, state: &GateState, place: &LedgerPlace) -> GateView {
         )
     });
     GateView {
-        state: name.to_owned(),
+        state: state.state().to_owned(),
         since,
         description: describe(state),
         halted_by: state.halted.as_ref().map(|h| h.batch.to_string()),
