@@ -678,7 +678,12 @@ pub struct RunArgs {
     /// Batches parked in a blackout window wait in the ledger; a run after the window sends them.
     #[arg(long)]
     pub until_empty: bool,
-    /// Exit after handling this many messages that carried a batch.
+    /// Handle up to N messages at once, each tenant (message group) by one of them: one
+    /// tenant's long import then holds back none of the next N-1 tenants. Memory and the work
+    /// folder's space grow with N (one batch's download and zip each).
+    #[arg(long, env = "SIS_PARALLEL", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Exit after handling this many messages that carried a batch (with --parallel 1 only).
     #[arg(long)]
     pub max_batches: Option<u64>,
     /// Visibility timeout of a received message, renewed every third of it while it is worked on.

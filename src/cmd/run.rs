@@ -30,6 +30,7 @@ use crate::cmd::common::{load_tenants, wait_for_stop_signal};
 use crate::cmd::notify;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let settings = settings(&args)?;
     let (config, router, runtimes) = load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(crate::cmd::common::s3_checksums(args.drop.s3_checksums)).await;
     let queue = SqsQueue::new(clients.sqs.clone(), &args.queue_url);
@@ -40,7 +41,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .dead_letter_queue()
         .await
         .context("reading the queue's redrive policy")?;
-    let settings = settings(&args)?;
     let hint = LedgerHint::state(&args.state);
     let notifier = notify::build(
         &config,
@@ -99,6 +99,12 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
         "--receive-wait-secs is at most 20 (SQS's longest long poll), got {}",
         a.receive_wait_secs
     );
+    anyhow::ensure!(
+        a.max_batches.is_none() || a.parallel == 1,
+        "--max-batches counts the messages of one receive loop: use it with --parallel 1 \
+         (SIS_PARALLEL), got --parallel {}",
+        a.parallel
+    );
     Ok(WorkerSettings {
         receive_wait: secs(a.receive_wait_secs, "--receive-wait-secs")?,
         visibility: secs(a.visibility_secs, "--visibility-secs")?,
@@ -106,6 +112,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<WorkerSettings> {
         cap_margin: secs(a.cap_margin_secs, "--cap-margin-secs")?,
         retry_after: secs(a.retry_after_secs, "--retry-after-secs")?,
         until_empty: a.until_empty,
+        parallel: usize::from(a.parallel),
         max_batches: a.max_batches,
         wait,
         submit_lease,

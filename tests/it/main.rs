@@ -49,4 +49,5 @@ mod validate_corpus;
 mod validate_stats;
 mod validate_throughput;
 mod worker_cloud;
+mod worker_drain;
 mod worker_resilience;

@@ -331,12 +331,15 @@ impl World {
         if let Some(lambda) = &cloud.lambda {
             return self.lambda_worker(lambda, w, round, stop).await;
         }
-        let settings = worker_settings(
-            self.work[w].path().join("cloud"),
-            cloud.plan.visibility,
-            self.plan.lease,
-            self.staged(w).request.wait,
-        );
+        let settings = WorkerSettings {
+            parallel: cloud.plan.parallel,
+            ..worker_settings(
+                self.work[w].path().join("cloud"),
+                cloud.plan.visibility,
+                self.plan.lease,
+                self.staged(w).request.wait,
+            )
+        };
         let said = run_worker(
             &self.ledger,
             &cloud.queue,

@@ -34,6 +34,9 @@ pub struct CloudPlan {
     /// Per batch: the SIS deletes its objects this long after uploading them (only a batch in
     /// a folder or zip of its own). Drawn by the world from a stream of its own.
     pub(super) deleted: Vec<Option<Duration>>,
+    /// The receive loops of each `run` worker (`run --parallel`). Drawn by the world from a
+    /// stream of its own.
+    pub(super) parallel: usize,
 }
 
 impl CloudPlan {
@@ -74,6 +77,7 @@ impl CloudPlan {
             zips: Vec::new(),
             ready: Vec::new(),
             deleted: vec![None; batches],
+            parallel: 1,
         };
         let p_reuse = pick(rng, &[0.0, 0.0, 0.5, 1.0]);
         for n in 0..batches {
@@ -159,6 +163,11 @@ impl CloudPlan {
             let after = Duration::from_millis(rng.u64(0..=6000));
             self.deleted[n] = (deletes && own && delete).then_some(after);
         }
+    }
+
+    /// Draws the receive loops of each worker (`parallel`): 1, 2 or 3.
+    pub fn draw_parallel(&mut self, rng: &mut fastrand::Rng) {
+        self.parallel = rng.usize(1..=3);
     }
 
     /// Whether batch `n` may end rejected because the SIS deleted its objects before they were

@@ -398,6 +398,13 @@ impl MessageQueue for SimQueue {
         Ok(())
     }
 
+    async fn waiting(&self) -> Result<u64, QueueError> {
+        self.call("GetQueueAttributes").await?;
+        let now = Instant::now();
+        let s = self.0.state.lock().unwrap();
+        Ok(s.messages.iter().filter(|m| m.visible_at <= now).count() as u64)
+    }
+
     async fn send_copy(&self, m: &Received, reason: &str) -> Result<(), QueueError> {
         self.call("SendMessage").await?;
         let group = m.group.clone().unwrap_or_default();

@@ -110,6 +110,7 @@ impl World {
             let mut drawn = CloudPlan::draw(&mut rng, plan.batches);
             // A stream of its own: the rest of the world is drawn as before.
             drawn.draw_deletions(&mut fastrand::Rng::with_seed(seed ^ 0xde1e_7ed0_0b1e_c750));
+            drawn.draw_parallel(&mut fastrand::Rng::with_seed(seed ^ 0x9a7a_11e1_5107_5e75));
             trace.log(format!("cloud: {drawn:?}"));
             let second = Second::draw(seed, &plan.canvas, &trace);
             trace.log(format!("second tenant: uploads at {:?}", second.arrivals));

@@ -39,6 +39,18 @@ impl<'a, S> MessageHandler<'a, S> {
     pub fn until(&self, until: tokio::time::Instant) -> MessageHandler<'a, S> {
         let mut settings = self.settings.clone();
         settings.wait.until = Some(settings.wait.until.map_or(until, |u| u.min(until)));
+        self.with(settings)
+    }
+
+    /// The handler of one of a worker's parallel receive loops: its own work folder (so two
+    /// loops never share a download or a zip) and no batch in flight.
+    pub fn slot(&self, slot: usize) -> MessageHandler<'a, S> {
+        let mut settings = self.settings.clone();
+        settings.work_dir = settings.work_dir.join(format!("slot-{slot}"));
+        self.with(settings)
+    }
+
+    fn with(&self, settings: crate::queue::WorkerSettings) -> MessageHandler<'a, S> {
         MessageHandler {
             objects: self.objects.clone(),
             ledger: self.ledger,

@@ -33,6 +33,12 @@ pub trait MessageQueue: Clone + Send + Sync + 'static {
         visibility: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
+    /// How many messages wait to be received: visible ones — those behind a message of their
+    /// group that another consumer holds included, as SQS counts them — and delayed ones
+    /// (`ApproximateNumberOfMessages` + `ApproximateNumberOfMessagesDelayed`). In-flight
+    /// messages are not counted: they are another consumer's work.
+    fn waiting(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
     /// Sends a copy of `m` to this queue (a dead-letter queue), in the same group, deduplicated
     /// by the original message id so that a retried move does not make two copies.
     fn send_copy(

@@ -229,6 +229,28 @@ impl MessageQueue for SqsQueue {
         Ok(())
     }
 
+    async fn waiting(&self) -> Result<u64, QueueError> {
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| queue_error("GetQueueAttributes", &self.url, e))?
+            .attributes
+            .unwrap_or_default();
+        let count = |a: QueueAttributeName| {
+            attrs
+                .get(&a)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+    }
+
     async fn send_copy(&self, m: &Received, reason: &str) -> Result<(), QueueError> {
         use aws_sdk_sqs::types::MessageAttributeValue;
         let mut req = self

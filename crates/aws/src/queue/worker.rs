@@ -2,6 +2,7 @@
 //! flight, and exactly one disposition per receipt (see the module docs of `trigger::queue`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -37,9 +38,14 @@ pub struct WorkerSettings {
     /// now) is retried while its message waits, before the message is released (each release
     /// spends one of its receives: see `stream::record_and_run`).
     pub unrecorded_patience: Duration,
-    /// Exit once a receive comes back empty and no parked work is left.
+    /// Drain, then exit: once a receive comes back empty, no parked work is left and no message
+    /// waits in the queue (messages behind a group another worker holds are waited for).
     pub until_empty: bool,
-    /// Exit after this many messages that carried a batch.
+    /// How many messages are handled at once, each by its own receive loop. SQS FIFO hands a
+    /// message group (a tenant) to one consumer at a time, so this many tenants import side by
+    /// side and one tenant's long import does not hold the others back.
+    pub parallel: usize,
+    /// Exit after this many messages that carried a batch (one receive loop only).
     pub max_batches: Option<u64>,
     /// Where batches are downloaded and zips built; one sub-folder per batch, removed after.
     pub work_dir: PathBuf,
@@ -63,6 +69,7 @@ impl Default for WorkerSettings {
             operator_retry_after: Duration::from_secs(900),
             unrecorded_patience: Duration::from_secs(900),
             until_empty: false,
+            parallel: 1,
             max_batches: None,
             work_dir: std::env::temp_dir().join("canvas-sis-work"),
             buckets: Vec::new(),
@@ -102,6 +109,20 @@ fn released_for_stop(d: Disposition) -> Disposition {
 /// With `until_empty`, consecutive failed receives before the run gives up with the error.
 const RECEIVE_ATTEMPTS: u32 = 3;
 
+/// How long a drain's receive waits while nothing was seen waiting (SQS long-polls every
+/// server from 1 s on; a zero wait samples only some of them).
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+/// What the receive loop does next.
+enum Next {
+    Message(Received),
+    /// Nothing to handle now: receive again.
+    Idle,
+    /// A drain found the queue empty: the run ends.
+    Drained,
+    Failed(QueueError),
+}
+
 /// What becomes of one received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -126,6 +147,20 @@ pub struct RunSummary {
     pub swept: u64,
     /// Stopped by the stop token (SIGTERM).
     pub stopped: bool,
+}
+
+impl RunSummary {
+    /// The sum of two receive loops' summaries.
+    fn add(mut self, o: RunSummary) -> RunSummary {
+        self.messages += o.messages;
+        self.batch_messages += o.batch_messages;
+        self.deleted += o.deleted;
+        self.released += o.released;
+        self.poison += o.poison;
+        self.swept += o.swept;
+        self.stopped |= o.stopped;
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,10 +188,37 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
     /// Receives and handles messages until the handler's `stop` token is cancelled (SIGTERM),
     /// the queue is empty (`until_empty`) or `max_batches` is reached.
     ///
-    /// With `until_empty` the run ends once a receive comes back empty and a sweep moves
-    /// nothing: batches parked in a blackout window (or behind a closed gate) stay parked in the
+    /// With `until_empty` the run ends once a receive comes back empty, a sweep moves nothing
+    /// and the queue reports no message waiting (see `after_empty_receive`): batches parked in a blackout window (or behind a closed gate) stay parked in the
     /// ledger, and the next run (a CronJob's next start) sweeps them on once the window ends.
+    ///
+    /// With `parallel` above 1, that many receive loops run side by side (each with its own
+    /// work folder) and the run ends when every one of them has ended; the first error, if
+    /// any, is the run's.
     pub async fn run(&self) -> Result<RunSummary, WorkerError> {
+        // Messages being handled now, by any of the loops.
+        let busy = AtomicUsize::new(0);
+        let n = self.handler.settings.parallel;
+        if n <= 1 {
+            return self.receive_loop(&busy).await;
+        }
+        let slots: Vec<Worker<'_, S, Q>> = (0..n)
+            .map(|i| Worker {
+                queue: self.queue.clone(),
+                dlq: self.dlq.clone(),
+                handler: self.handler.slot(i),
+            })
+            .collect();
+        let ended =
+            futures_util::future::join_all(slots.iter().map(|w| w.receive_loop(&busy))).await;
+        ended
+            .into_iter()
+            .try_fold(RunSummary::default(), |sum, one| Ok(sum.add(one?)))
+    }
+
+    /// One receive loop: the whole run when `parallel` is 1. `busy` counts the messages the
+    /// run's loops are handling.
+    async fn receive_loop(&self, busy: &AtomicUsize) -> Result<RunSummary, WorkerError> {
         let stop = &self.handler.stop;
         self.handler
             .prepare()
@@ -167,6 +229,8 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
         let mut summary = RunSummary::default();
         let mut last_sweep: Option<Instant> = None;
         let mut failures = 0u32;
+        // Messages were seen waiting that no receive could take (their groups are held).
+        let mut blocked = false;
         loop {
             if self
                 .handler
@@ -178,41 +242,45 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
             }
             // Biased (here and below): the same order on every run, so a simulation's seed replays
             // exactly; a stop is seen before a new message is taken.
+            let s = &self.handler.settings;
+            // A drain's receives are short until messages are seen waiting behind groups that
+            // other workers hold: an empty queue ends the run in about a second, not a long poll.
+            let wait = if s.until_empty && !blocked {
+                s.receive_wait.min(DRAIN_WAIT)
+            } else {
+                s.receive_wait
+            };
             let received = tokio::select! {
                 biased;
                 _ = stop.cancelled() => { summary.stopped = true; break; }
-                r = self.queue.receive_one(self.handler.settings.receive_wait, self.handler.settings.visibility) => r,
+                r = self.queue.receive_one(wait, s.visibility) => r,
             };
-            let m = match received {
-                Ok(Some(m)) => m,
+            let next = match received {
+                Ok(Some(m)) => Next::Message(m),
                 Ok(None) => {
+                    let others_busy = busy.load(Ordering::SeqCst) > 0;
+                    self.after_empty_receive(
+                        &mut last_sweep,
+                        &mut summary,
+                        &mut blocked,
+                        others_busy,
+                    )
+                    .await
+                }
+                Err(e) => Next::Failed(e),
+            };
+            let m = match next {
+                Next::Message(m) => m,
+                Next::Idle => {
                     failures = 0;
-                    let due =
-                        last_sweep.is_none_or(|t| t.elapsed() >= self.handler.settings.sweep_every);
-                    if due || self.handler.settings.until_empty {
-                        last_sweep = Some(Instant::now());
-                        match self.handler.sweep().await {
-                            Ok(true) => {
-                                summary.swept += 1;
-                                continue;
-                            }
-                            Ok(false) => {}
-                            // The ledger is unreachable now; the next sweep tries again.
-                            Err(e) => {
-                                tracing::warn!(error = %e, "the sweep of parked batches failed")
-                            }
-                        }
-                    }
-                    if self.handler.settings.until_empty {
-                        break;
-                    }
                     continue;
                 }
-                Err(e) if self.handler.settings.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
+                Next::Drained => break,
+                Next::Failed(e) if s.until_empty && failures + 1 >= RECEIVE_ATTEMPTS => {
                     // A run that must end (a CronJob) ends with the error instead of looping.
                     return Err(e.into());
                 }
-                Err(e) => {
+                Next::Failed(e) => {
                     failures += 1;
                     let pause = Duration::from_secs(2u64.pow(failures.min(5)));
                     tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "receive failed");
@@ -223,6 +291,7 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
                     }
                 }
             };
+            blocked = false;
             failures = 0;
             summary.messages += 1;
             let metrics = canvas_sis_telemetry::metrics::get();
@@ -234,6 +303,7 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
                 m.trace_parent.as_deref(),
                 m.trace_state.as_deref(),
             );
+            busy.fetch_add(1, Ordering::SeqCst);
             let (disposition, carried_batch) =
                 self.process(&m, stop).instrument(span.clone()).await;
             if carried_batch {
@@ -256,12 +326,72 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
             };
             metrics.message_disposed(name);
             self.dispose(&m, disposition).instrument(span).await;
+            busy.fetch_sub(1, Ordering::SeqCst);
             if stop.is_cancelled() {
                 summary.stopped = true;
                 break;
             }
         }
         Ok(summary)
+    }
+
+    /// What an empty receive leads to: a sweep of parked batches (when due, and always in a
+    /// drain), then, in a drain (`until_empty`), the end of the run only if no message waits
+    /// at all. Messages that wait while no receive can take them sit behind a message of their
+    /// group that another worker holds (a long import of that tenant): they are work this run
+    /// may take once the group frees, so the run keeps polling for them instead of exiting —
+    /// an exit would have KEDA start a job that exits at once, again and again. Nor does one of
+    /// parallel loops end while another still handles a message (`others_busy`): what arrives
+    /// meanwhile is taken at once, as a single loop takes it after its current message.
+    async fn after_empty_receive(
+        &self,
+        last_sweep: &mut Option<Instant>,
+        summary: &mut RunSummary,
+        blocked: &mut bool,
+        others_busy: bool,
+    ) -> Next {
+        let s = &self.handler.settings;
+        let due = last_sweep.is_none_or(|t| t.elapsed() >= s.sweep_every);
+        // A drain sweeps before it may end; while it waits for held groups, only when due.
+        if due || (s.until_empty && !*blocked) {
+            *last_sweep = Some(Instant::now());
+            match self.handler.sweep().await {
+                Ok(true) => {
+                    summary.swept += 1;
+                    return Next::Idle;
+                }
+                Ok(false) => {}
+                // The ledger is unreachable now; the next sweep tries again.
+                Err(e) => tracing::warn!(error = %e, "the sweep of parked batches failed"),
+            }
+        }
+        if !s.until_empty {
+            return Next::Idle;
+        }
+        match self.queue.waiting().await {
+            Ok(0) if others_busy => {
+                *blocked = true;
+                Next::Idle
+            }
+            // Nothing waits any more: one more short receive and a sweep before the end.
+            Ok(0) if *blocked => {
+                *blocked = false;
+                Next::Idle
+            }
+            Ok(0) => Next::Drained,
+            Ok(waiting) => {
+                if !*blocked {
+                    tracing::info!(
+                        waiting,
+                        "the queue is not drained: messages wait behind message groups other \
+                         workers hold; waiting for those groups to free"
+                    );
+                }
+                *blocked = true;
+                Next::Idle
+            }
+            Err(e) => Next::Failed(e),
+        }
     }
 
     /// Handles one message under its heartbeat, racing the release deadline. A stop (SIGTERM)
