@@ -723,6 +723,10 @@ pub struct LambdaArgs {
     /// Where the ledger and archives live: s3://bucket/prefix/ (or a local directory).
     #[arg(long = "state", env = "SIS_STATE_URL")]
     pub state: Option<String>,
+    /// The queue the event source mapping reads: the function sets when the messages it reports
+    /// come back, and copies poison messages to the dead-letter queue of its redrive policy.
+    #[arg(long = "queue-url", env = "SIS_QUEUE_URL")]
+    pub queue_url: Option<String>,
     /// The config file (tenants by s3_prefix); without one, a single tenant from CANVAS_BASE_URL etc.
     #[arg(long, env = "CANVAS_SIS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -730,6 +734,11 @@ pub struct LambdaArgs {
     pub drop: DropArgs,
     #[command(flatten)]
     pub waits: UnattendedWaits,
+    /// How long a reported message stays hidden when its import is still running at Canvas or
+    /// a failure may pass by itself (Canvas unreachable, throttling): the time between one
+    /// invocation's last look at an import and the next invocation's first.
+    #[arg(long, env = "SIS_LAMBDA_RETRY_AFTER_SECS", default_value_t = 60.0)]
+    pub retry_after_secs: f64,
     /// Stop waiting on Canvas this many seconds before the invocation's deadline; the message
     /// comes back and a later invocation waits on the same import. Half of it is kept to record
     /// and answer.

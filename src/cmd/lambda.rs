@@ -2,7 +2,7 @@
 //! source mapping (with `ReportBatchItemFailures`). Also what the binary does when Lambda starts
 //! it with no command (as `bootstrap`): `AWS_LAMBDA_RUNTIME_API` is set then.
 //!
-//! Configuration comes from the same variables as `run` (`SIS_STATE_URL`, `SIS_BUCKET`,
+//! Configuration comes from the same variables as `run` (`SIS_QUEUE_URL`, `SIS_STATE_URL`, `SIS_BUCKET`,
 //! `CANVAS_SIS_CONFIG`, `CANVAS_BASE_URL`, `CANVAS_TOKEN`/`CANVAS_TOKEN_FILE`, the AWS SDK's
 //! own), read once per cold start; the clients, tenants and ledger are reused by every
 //! invocation. Each invocation's records are handled by `trigger::lambda`.
@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use canvas_sis::aws;
-use canvas_sis::aws::lambda::{BatchResponse, Invocation, handle_invocation};
+use canvas_sis::aws::lambda::{BatchResponse, EventQueues, Invocation, handle_invocation};
 use canvas_sis::aws::ledger::S3Store;
-use canvas_sis::aws::queue::{MessageHandler, WorkerSettings};
+use canvas_sis::aws::queue::{MessageHandler, SqsQueue, WorkerSettings};
 use canvas_sis::ledger::{Ledger, LedgerStore, LocalStore};
 use canvas_sis::notify::{LedgerHint, Notifier};
 use canvas_sis::pipeline::LogObserver;
@@ -59,6 +59,7 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
         margin,
         store,
         notifier,
+        queues,
     } = ready;
     let (log, metrics) = (LogObserver, canvas_sis::telemetry::MetricsObserver);
     let mut obs = notify::tee(&log, notifier.as_ref());
@@ -77,7 +78,7 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<u8> {
                 // Lambda ends work by its deadline (`until`), not by a signal.
                 stop: Default::default(),
             };
-            serve(&handler, margin, notifier.as_ref()).await
+            serve(&handler, &queues, margin, notifier.as_ref()).await
         }};
     }
     match store {
@@ -95,6 +96,7 @@ struct Ready {
     margin: Duration,
     store: Store,
     notifier: Option<Notifier>,
+    queues: EventQueues<SqsQueue>,
 }
 
 enum Store {
@@ -117,9 +119,19 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
         "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
     )?;
+    let queue_url = args.queue_url.as_deref().filter(|s| !s.is_empty()).context(
+        "SIS_QUEUE_URL is not set: the queue the event source mapping reads (the function sets \
+         when the messages it reports come back and moves poison to the queue's dead-letter queue)",
+    )?;
     let (config, router, runtimes) =
         crate::cmd::common::load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(crate::cmd::common::s3_checksums(args.drop.s3_checksums)).await;
+    let source = SqsQueue::new(clients.sqs.clone(), queue_url);
+    let dlq = source
+        .dead_letter_queue()
+        .await
+        .context("reading the queue's redrive policy")?;
+    let queues = EventQueues { source, dlq };
     let settings = settings(args)?;
     let margin = secs(args.margin_secs, "--margin-secs")?;
     std::fs::create_dir_all(&settings.work_dir)
@@ -146,6 +158,7 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
         margin,
         store,
         notifier,
+        queues,
     })
 }
 
@@ -177,6 +190,7 @@ fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
     Ok(WorkerSettings {
         wait,
         submit_lease,
+        retry_after: secs(a.retry_after_secs, "--retry-after-secs")?,
         ..a.drop.settings()?
     })
 }
@@ -184,6 +198,7 @@ fn settings(a: &LambdaArgs) -> anyhow::Result<WorkerSettings> {
 /// Answers invocations until Lambda freezes or ends the process.
 async fn serve<S: LedgerStore>(
     base: &MessageHandler<'_, S>,
+    queues: &EventQueues<SqsQueue>,
     margin: Duration,
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<u8> {
@@ -200,7 +215,7 @@ async fn serve<S: LedgerStore>(
         };
         // Boxed: the handler's future is too deeply nested for the compiler to lay out inline.
         let handling: Pin<Box<dyn Future<Output = BatchResponse> + '_>> = Box::pin(
-            handle_invocation(base, &ev.payload, deadline, margin).instrument(span.clone()),
+            handle_invocation(base, queues, &ev.payload, deadline, margin).instrument(span.clone()),
         );
         let response = handling.await;
         span.in_scope(|| {

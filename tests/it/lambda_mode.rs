@@ -29,7 +29,8 @@ fn function(c: &Cloud, api: &RuntimeApi, args: &[&str]) -> Command {
         .env("AWS_LAMBDA_FUNCTION_NAME", "canvas-sis")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("SIS_LAMBDA_MARGIN_SECS", "1");
+        .env("SIS_LAMBDA_MARGIN_SECS", "1")
+        .env("SIS_LAMBDA_RETRY_AFTER_SECS", "1");
     cmd
 }
 
@@ -273,10 +274,64 @@ async fn a_poison_message_is_recorded_and_not_reported_with_the_token_from_secre
         "the batch behind it went on"
     );
     assert_eq!(c.moto.depth(&c.queue_url).await, (0, 0));
-    assert!(
-        c.dead_letters().await.is_empty(),
-        "Lambda mode does not use the DLQ itself"
+    let dead = c.dead_letters().await;
+    assert_eq!(
+        dead,
+        vec!["this is not an S3 event".to_owned()],
+        "the poison message is in the dead-letter queue, as the worker puts it there"
     );
+    assert_eq!(
+        poison[0].1["moved_to"],
+        json!(format!("dead-letter queue {}", c.dlq_url))
+    );
+    assert_no_token(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_import_is_looked_at_again_after_the_retry_delay_not_the_queues_visibility() {
+    let c = slow_cloud().await;
+    let api = RuntimeApi::start().await;
+    let function = start_function(&c, &api, &["lambda", "--poll-secs", "0.2"]);
+    // The queue's visibility timeout is long, as it must be above the function's timeout.
+    let source = EventSource {
+        visibility_secs: 120,
+        ..event_source(&c).await
+    };
+    c.drop_zip("exports/long.zip", zip_feed("long", 16)).await;
+    until_visible(&c, 1).await;
+    let end = Instant::now() + Duration::from_secs(90);
+    let mut deliveries = Vec::new();
+    let mut last_answer = Instant::now();
+    let mut longest_gap = Duration::ZERO;
+    while c.moto.depth(&c.queue_url).await != (0, 0) {
+        assert!(
+            Instant::now() < end,
+            "the reported message did not come back: {deliveries:#?}"
+        );
+        if let Some(d) = source.deliver(&api, INVOCATION, 1).await {
+            if !deliveries.is_empty() {
+                longest_gap = longest_gap.max(last_answer.elapsed());
+            }
+            deliveries.push(d);
+            last_answer = Instant::now();
+        }
+    }
+    let out = function.stop();
+    assert!(deliveries.len() >= 2, "{deliveries:#?}");
+    let first = &deliveries[0];
+    assert_eq!(first.failures, first.ids, "the import was still running");
+    assert!(
+        longest_gap < Duration::from_secs(15),
+        "the message came back {longest_gap:?} after it was reported (its retry delay is 1 s, \
+         the queue's visibility 120 s)"
+    );
+    assert!(
+        text(&out).contains("reported message comes back"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(c.sim.imports().await.len(), 1, "uploaded once");
+    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
     assert_no_token(&out);
 }
 
@@ -293,6 +348,20 @@ async fn a_function_that_cannot_start_tells_the_runtime_api_why_and_exits() {
     let message = errors[0]["errorMessage"].as_str().unwrap_or("");
     assert!(message.contains("CANVAS_BASE_URL"), "{message}");
     assert!(!message.contains(common::ADMIN) && !text(&out).contains(common::ADMIN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_without_its_queue_url_tells_the_runtime_api_what_to_set() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let mut cmd = function(&c, &api, &[]);
+    cmd.env_remove("SIS_QUEUE_URL");
+    let out = cloud::wait_output(c.spawn_command(cmd), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let errors = api.init_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0]["errorMessage"].as_str().unwrap_or("");
+    assert!(message.contains("SIS_QUEUE_URL is not set"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

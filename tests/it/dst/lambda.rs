@@ -2,8 +2,10 @@
 //! `canvas-sis lambda`, fed as an SQS event source mapping feeds it — a receive of up to the
 //! batch size of one message group's messages, one invocation with them by the function's
 //! deadline (`handle_invocation`, the production code), then the mapping deletes every record
-//! the response does not report; the reported ones come back once their visibility runs out
-//! (each receive counts towards `maxReceiveCount`). An invocation still running at the function's
+//! the response does not report; the reported ones come back when the function set them to
+//! (its `ChangeMessageVisibility`, before it answers) or once their visibility runs out (each
+//! receive counts towards `maxReceiveCount`). Poison goes to the dead-letter queue, as the
+//! worker sends it. An invocation still running at the function's
 //! timeout is ended by Lambda (its future dropped) and its whole batch comes back.
 //!
 //! Slot 0 is also the target of the sweep's EventBridge schedule; that invocation runs in an
@@ -14,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use canvas_sis::aws::lambda::event::RecordAttributes;
-use canvas_sis::aws::lambda::{BatchResponse, Invocation, SqsEvent, SqsRecord, handle_invocation};
+use canvas_sis::aws::lambda::{
+    BatchResponse, EventQueues, Invocation, SqsEvent, SqsRecord, handle_invocation,
+};
 use canvas_sis::aws::queue::{MessageHandler, MessageQueue, Received};
 use canvas_sis::ledger::Ledger;
 use canvas_sis::pipeline::LogObserver;
@@ -135,7 +139,12 @@ impl World {
         round: usize,
     ) -> Option<BatchResponse> {
         let deadline = tokio::time::Instant::now() + lambda.timeout;
-        let handling = handle_invocation(function, invocation, deadline, lambda.margin);
+        let cloud = self.cloud();
+        let queues = EventQueues {
+            source: cloud.queue.clone(),
+            dlq: Some(cloud.dlq.clone()),
+        };
+        let handling = handle_invocation(function, &queues, invocation, deadline, lambda.margin);
         let answered = tokio::time::timeout_at(deadline, Box::pin(handling))
             .await
             .ok();

@@ -17,8 +17,21 @@
 //! Order: the first message that is not finished — and every later one of the event, finished or
 //! not started — is reported in `batchItemFailures`, so Lambda hands them back in order and the
 //! next invocation resumes from the ledger (waiting on the recorded import, never uploading
-//! again). Done messages (batches finished, parked or held; no batch; poison recorded) are not
+//! again). Done messages (batches finished, parked or held; no batch; poison set aside) are not
 //! reported, and Lambda deletes them.
+//!
+//! When they come back: Lambda leaves a reported message hidden for the rest of the queue's
+//! visibility timeout (set above the function's timeout, often an hour or more), which would
+//! leave a tenant's running import unchecked that long. So before answering, the function sets
+//! each reported message's visibility itself: the first unfinished one returns when it is next
+//! worth handling (its release delay: `retry_after` for an import still running or a
+//! transient failure, longer when only an operator can help, at once when the deadline cut it
+//! short), every later one at once — a later message of the same group still waits behind the
+//! first, which is in flight until then, and other groups' messages go on.
+//!
+//! Poison: recorded in the ledger and copied to the dead-letter queue of the source queue's
+//! redrive policy, as the worker does ([`MessageHandler::set_aside_poison`]); then not reported,
+//! so Lambda deletes it. One that cannot be recorded or copied is reported and comes back.
 
 use std::time::Duration;
 
@@ -26,22 +39,28 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::event::{BatchResponse, Invocation, SqsEvent, SqsRecord};
-use crate::queue::{Disposition, MessageHandler};
+use crate::queue::{Disposition, MessageHandler, MessageQueue};
 use canvas_sis_core::ledger::LedgerStore;
 
-/// Where a poison message goes in Lambda mode (its record says so).
-const POISON_MOVED_TO: &str = "reported to Lambda as processed, which deletes it (the source queue's redrive policy is not used)";
+/// The queues behind the event source mapping: the source queue, whose reported messages'
+/// visibility the function sets, and the dead-letter queue of its redrive policy, if any.
+#[derive(Debug, Clone)]
+pub struct EventQueues<Q> {
+    pub source: Q,
+    pub dlq: Option<Q>,
+}
 
 /// Handles one invocation by the deadline: the queue's records (`handle_event`), or the
 /// schedule's sweep.
-pub async fn handle_invocation<S: LedgerStore>(
+pub async fn handle_invocation<S: LedgerStore, Q: MessageQueue>(
     base: &MessageHandler<'_, S>,
+    queues: &EventQueues<Q>,
     invocation: &Invocation,
     deadline: Instant,
     margin: Duration,
 ) -> BatchResponse {
     match invocation {
-        Invocation::Queue(event) => handle_event(base, event, deadline, margin).await,
+        Invocation::Queue(event) => handle_event(base, queues, event, deadline, margin).await,
         Invocation::Sweep => {
             sweep(base, deadline, margin).await;
             BatchResponse::default()
@@ -83,8 +102,9 @@ fn ends(deadline: Instant, margin: Duration) -> (Instant, Instant) {
 }
 
 /// Handles the event's records in order and says which come back.
-pub async fn handle_event<S: LedgerStore>(
+pub async fn handle_event<S: LedgerStore, Q: MessageQueue>(
     base: &MessageHandler<'_, S>,
+    queues: &EventQueues<Q>,
     event: &SqsEvent,
     deadline: Instant,
     margin: Duration,
@@ -109,17 +129,18 @@ pub async fn handle_event<S: LedgerStore>(
             m.trace_parent.as_deref(),
             m.trace_state.as_deref(),
         );
-        let done = if Instant::now() >= wait_end {
+        let comes_back = if Instant::now() >= wait_end {
             span.in_scope(|| {
                 tracing::info!("no time left in this invocation to start the message")
             });
-            false
+            Some(Duration::ZERO)
         } else {
-            handle_record(&handler, rec, hard_end)
+            handle_record(&handler, queues, rec, hard_end)
                 .instrument(span)
                 .await
         };
-        if !done {
+        if let Some(after) = comes_back {
+            hand_back(&queues.source, &event.records[i..], after).await;
             for later in &event.records[i..] {
                 response.fail(&later.message_id);
             }
@@ -127,6 +148,28 @@ pub async fn handle_event<S: LedgerStore>(
         }
     }
     response
+}
+
+/// Sets when the reported messages come back (module docs): the first after `after`, every
+/// later one at once. A failed call leaves that message to the queue's visibility timeout.
+async fn hand_back<Q: MessageQueue>(source: &Q, reported: &[SqsRecord], after: Duration) {
+    for (n, rec) in reported.iter().enumerate() {
+        let visibility = if n == 0 { after } else { Duration::ZERO };
+        let m = rec.to_received();
+        match source.set_visibility(&m, visibility).await {
+            Ok(()) => tracing::info!(
+                message_id = %m.message_id,
+                retry_in_s = visibility.as_secs(),
+                "reported message comes back"
+            ),
+            Err(e) => tracing::warn!(
+                message_id = %m.message_id,
+                error = %e,
+                "could not set when the reported message comes back; it returns when the \
+                 queue's visibility timeout runs out"
+            ),
+        }
+    }
 }
 
 /// What is left of the wait for a manifest's missing files, counted from when the message was
@@ -139,12 +182,14 @@ fn incomplete_wait_left(wait: Duration, sent_at_ms: Option<u64>, now_ms: i64) ->
     wait.saturating_sub(Duration::from_millis(now_ms.saturating_sub(sent)))
 }
 
-/// True when the message is done with (Lambda may delete it).
-async fn handle_record<S: LedgerStore>(
+/// `None` when the message is done with (Lambda may delete it); else how long it should stay
+/// hidden before it comes back.
+async fn handle_record<S: LedgerStore, Q: MessageQueue>(
     handler: &MessageHandler<'_, S>,
+    queues: &EventQueues<Q>,
     rec: &SqsRecord,
     hard_end: Instant,
-) -> bool {
+) -> Option<Duration> {
     let m = rec.to_received();
     handler.start_message();
     let mut carried = false;
@@ -161,27 +206,23 @@ async fn handle_record<S: LedgerStore>(
     match disposition {
         Disposition::Delete(why) => {
             tracing::info!(%why, "message done");
-            true
+            None
         }
-        Disposition::Release { why, .. } => {
+        Disposition::Release { after, why } => {
             handler.note_release(&why).await;
             tracing::info!(%why, "message not finished; reported so that it comes back");
-            false
+            Some(after)
         }
         Disposition::Poison { kind, error } => {
-            tracing::error!(kind, %error, "poison message");
             match handler
-                .record_poison(&m, &kind, &error, POISON_MOVED_TO.into())
+                .set_aside_poison(&m, &kind, &error, queues.dlq.as_ref())
                 .await
             {
                 Ok(r) => {
-                    tracing::info!(record = %r.key(), "poison message recorded; not reported, so Lambda deletes it");
-                    true
+                    tracing::info!(record = %r.key(), "poison message set aside; not reported, so Lambda deletes it");
+                    None
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not record the poison message; it is reported so that it comes back");
-                    false
-                }
+                Err(()) => Some(handler.settings.retry_after),
             }
         }
     }

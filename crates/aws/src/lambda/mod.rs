@@ -14,4 +14,4 @@ pub mod event;
 pub mod invocation;
 
 pub use event::{BatchResponse, Invocation, SqsEvent, SqsRecord};
-pub use invocation::{handle_event, handle_invocation};
+pub use invocation::{EventQueues, handle_event, handle_invocation};

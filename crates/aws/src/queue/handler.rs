@@ -4,9 +4,11 @@
 //! [`MessageHandler::handle`] parses the body, routes each object to its tenant, records and
 //! runs the batches (see `stream`), and answers with a [`Disposition`]; carrying it out (delete,
 //! release, dead-letter) is the receiver's. Poison messages are recorded in the ledger here
-//! ([`MessageHandler::record_poison`]) before the receiver lets them go.
+//! and copied to the dead-letter queue ([`MessageHandler::set_aside_poison`]) before the
+//! receiver lets them go.
 
 use super::poison::poison_record;
+use super::port::MessageQueue;
 use super::sqs::Received;
 use super::worker::{Disposition, WorkerSettings};
 use canvas_sis_core::ledger::poison::PoisonRecord;
@@ -168,6 +170,39 @@ impl<S: LedgerStore> MessageHandler<'_, S> {
         let rec = poison_record(m, kind, error, moved_to);
         let body = serde_json::to_vec_pretty(&rec).unwrap_or_default();
         self.ledger.store().put_blob(&rec.key(), &body).await?;
+        Ok(rec)
+    }
+
+    /// Sets poison message `m` aside: records it, then copies it to `dlq` (the dead-letter
+    /// queue of the source queue's redrive policy), when there is one. `Ok` once the message
+    /// may be deleted; `Err` (logged here) when it must stay in the queue for a later try —
+    /// unrecorded, or recorded but not copied.
+    pub async fn set_aside_poison<Q: MessageQueue>(
+        &self,
+        m: &Received,
+        kind: &str,
+        error: &str,
+        dlq: Option<&Q>,
+    ) -> Result<PoisonRecord, ()> {
+        let id = &m.message_id;
+        tracing::error!(message_id = %id, kind, %error, "poison message");
+        let moved_to = match dlq {
+            Some(dlq) => format!("dead-letter queue {}", dlq.url()),
+            None => "deleted (the queue has no dead-letter queue)".into(),
+        };
+        let rec = match self.record_poison(m, kind, error, moved_to).await {
+            Ok(rec) => rec,
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "could not record the poison message; it is kept in the queue");
+                return Err(());
+            }
+        };
+        if let Some(dlq) = dlq
+            && let Err(e) = dlq.send_copy(m, error).await
+        {
+            tracing::error!(message_id = %id, error = %e, "could not copy the poison message to the dead-letter queue; it is kept in the queue");
+            return Err(());
+        }
         Ok(rec)
     }
 }

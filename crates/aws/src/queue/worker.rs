@@ -456,24 +456,11 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
     }
 
     async fn move_poison(&self, m: &Received, kind: &str, error: &str) {
-        let id = &m.message_id;
-        tracing::error!(message_id = %id, kind, %error, "poison message");
-        let moved_to = match &self.dlq {
-            Some(dlq) => format!("dead-letter queue {}", dlq.url()),
-            None => "deleted (the queue has no dead-letter queue)".into(),
-        };
-        if let Err(e) = self.handler.record_poison(m, kind, error, moved_to).await {
-            tracing::error!(message_id = %id, error = %e, "could not record the poison message; it is kept in the queue");
-            let _ = self
-                .queue
-                .set_visibility(m, self.handler.settings.retry_after)
-                .await;
-            return;
-        }
-        if let Some(dlq) = &self.dlq
-            && let Err(e) = dlq.send_copy(m, error).await
-        {
-            tracing::error!(message_id = %id, error = %e, "could not copy the poison message to the dead-letter queue; it is kept in the queue");
+        let set_aside = self
+            .handler
+            .set_aside_poison(m, kind, error, self.dlq.as_ref())
+            .await;
+        if set_aside.is_err() {
             let _ = self
                 .queue
                 .set_visibility(m, self.handler.settings.retry_after)
@@ -481,7 +468,7 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
             return;
         }
         if let Err(e) = self.queue.delete(m).await {
-            tracing::warn!(message_id = %id, error = %e, "could not delete the poison message");
+            tracing::warn!(message_id = %m.message_id, error = %e, "could not delete the poison message");
         }
     }
 }
