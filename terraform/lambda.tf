@@ -4,14 +4,24 @@
 # build machine's). The function reads the token from Secrets Manager at start
 # (CANVAS_TOKEN_SECRET_ARN) and reports partial batch failures (ReportBatchItemFailures): for FIFO
 # it stops at the first message it cannot finish and returns it with every later one.
-# Notifications: SNS only (SIS_NOTIFY_SNS_TOPIC_ARN or the config file's topics); a webhook URL is
-# a secret and Lambda has no secret injection, so the function gets none.
+# Notifications: SNS (SIS_NOTIFY_SNS_TOPIC_ARN or the config file's topics) and the webhook of
+# notify_webhook_url_secret_arn: Lambda has no secret injection, so the function gets the
+# secret's ARN as <notify_webhook_url_env>_SECRET_ARN and reads the URL from Secrets Manager at
+# start, as it reads the token (an SSM parameter is for ECS only).
+# A message the function reports (an import still running at the invocation's end) is made
+# visible again by the function itself after SIS_LAMBDA_RETRY_AFTER_SECS, not after the queue's
+# visibility timeout; poison goes to the DLQ as in `run`.
 
 locals {
-  lambda_environment = merge(local.worker_environment, {
-    CANVAS_TOKEN_SECRET_ARN = local.token_secret_arn
-    SIS_WORK_DIR            = "/tmp"
-  })
+  lambda_environment = merge(
+    local.worker_environment,
+    local.notify_webhook_environment,
+    {
+      CANVAS_TOKEN_SECRET_ARN = local.token_secret_arn
+      SIS_WORK_DIR            = "/tmp"
+    },
+    var.notify_webhook_url_secret_arn != "" ? { "${var.notify_webhook_url_env}_SECRET_ARN" = var.notify_webhook_url_secret_arn } : {},
+  )
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -51,6 +61,15 @@ data "aws_iam_policy_document" "lambda_runtime" {
     sid       = "ReadTheCanvasTokenAtStart"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.token_secret_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.notify_webhook_url_secret_arn != "" ? [var.notify_webhook_url_secret_arn] : []
+    content {
+      sid       = "ReadTheWebhookUrlAtStart"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -150,6 +169,10 @@ resource "aws_lambda_function" "worker" {
     precondition {
       condition     = local.token_secret_arn != ""
       error_message = "Lambda needs a token secret (create_token_secret or token_secret_arn)."
+    }
+    precondition {
+      condition     = !can(regex("^arn:[^:]+:ssm:", var.notify_webhook_url_secret_arn))
+      error_message = "The Lambda function reads a webhook URL from a Secrets Manager secret only: give notify_webhook_url_secret_arn as a secret's ARN (an SSM parameter is injected into ECS tasks only)."
     }
   }
 

@@ -14,8 +14,11 @@ data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.name
-  partition  = data.aws_partition.current.partition
+  # The provider's region, read from its EC2 endpoint (ec2.<region>.amazonaws.com[.cn]): `name`
+  # is deprecated from provider 6 on and its replacement `region` does not exist in 5.x (`id` is
+  # deprecated too); `endpoint` is neither, so the module reads the same in both.
+  region    = split(".", data.aws_region.current.endpoint)[1]
+  partition = data.aws_partition.current.partition
 
   drop_bucket  = var.drop_bucket_name != "" ? var.drop_bucket_name : "${var.name}-drop-${local.account_id}"
   state_bucket = var.state_bucket_name != "" ? var.state_bucket_name : "${var.name}-state-${local.account_id}"

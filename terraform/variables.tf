@@ -212,7 +212,7 @@ variable "notify_sns_topic_arn" {
 }
 
 variable "notify_webhook_url_secret_arn" {
-  description = "ECS only: a Secrets Manager secret (or SSM SecureString parameter) holding a webhook URL, injected by the execution role as the variable notify_webhook_url_env. The URL carries a key: never put it in extra_environment. Lambda gets no webhook (it has no secret injection; a URL there would be plain environment)."
+  description = "A Secrets Manager secret (or, for ECS only, an SSM SecureString parameter) holding a webhook URL. ECS: injected by the execution role as the variable notify_webhook_url_env. Lambda (no secret injection): its ARN is the variable <notify_webhook_url_env>_SECRET_ARN and the function reads the URL at start. The URL carries a key: never put it in extra_environment."
   type        = string
   default     = ""
 

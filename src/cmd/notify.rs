@@ -28,7 +28,40 @@ pub async fn build(
         given => given,
     };
     warn_ignored_variables(config);
-    Notifier::from_config(config, hint, sns).context("setting up notifications")
+    let process_env = |v: &str| std::env::var(v).ok();
+    let fetched = secret_urls(&Notifier::secret_urls(config, &process_env)).await?;
+    let env = |v: &str| {
+        process_env(v).filter(|x| !x.trim().is_empty()).or_else(|| {
+            use secrecy::ExposeSecret as _;
+            fetched.get(v).map(|u| u.expose_secret().to_owned())
+        })
+    };
+    Notifier::from_config_with(config, hint, sns, &env).context("setting up notifications")
+}
+
+/// The webhook URLs kept in AWS Secrets Manager (`<VARIABLE>_SECRET_ARN`), by variable.
+#[cfg(feature = "aws")]
+async fn secret_urls(
+    wanted: &[(String, String)],
+) -> anyhow::Result<std::collections::HashMap<String, secrecy::SecretString>> {
+    canvas_sis::aws::secrets::fetch_webhook_urls(wanted)
+        .await
+        .context("reading a webhook URL from AWS Secrets Manager")
+}
+
+/// In a build without AWS, a webhook URL kept in Secrets Manager cannot be read: say so.
+#[cfg(not(feature = "aws"))]
+async fn secret_urls(
+    wanted: &[(String, String)],
+) -> anyhow::Result<std::collections::HashMap<String, secrecy::SecretString>> {
+    anyhow::ensure!(
+        wanted.is_empty(),
+        "{}_SECRET_ARN names a webhook URL kept in AWS Secrets Manager, but this canvas-sis was \
+         built without AWS (cargo feature `aws`); set {} itself or build with the default features",
+        wanted[0].0,
+        wanted[0].0
+    );
+    Ok(Default::default())
 }
 
 /// Notices for SNS topics, published with `client`.
@@ -55,12 +88,13 @@ fn warn_ignored_variables(config: &Config) {
     };
     for var in [
         "SIS_NOTIFY_WEBHOOK_URL",
+        "SIS_NOTIFY_WEBHOOK_URL_SECRET_ARN",
         "SIS_NOTIFY_WEBHOOK_FORMAT",
         "SIS_NOTIFY_SNS_TOPIC_ARN",
         "SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",
     ] {
         let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
-        if set && !named(var) {
+        if set && !named(var.trim_end_matches("_SECRET_ARN")) {
             tracing::warn!(
                 variable = var,
                 "ignored: a config file is used; write notifications in its [defaults.notify] or \

@@ -9,7 +9,7 @@ mock_provider "aws" {
     defaults = { account_id = "123456789012" }
   }
   mock_data "aws_region" {
-    defaults = { name = "eu-west-1" }
+    defaults = { endpoint = "ec2.eu-west-1.amazonaws.com" }
   }
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
@@ -263,10 +263,28 @@ run "notifications_publish_only_to_the_given_topics_and_keep_the_webhook_secret"
   assert {
     condition = { for k, v in aws_lambda_function.worker[0].environment[0].variables : k => v if startswith(k, "SIS_NOTIFY_") } == {
       SIS_NOTIFY_SNS_TOPIC_ARN            = "arn:aws:sns:eu-west-1:123456789012:canvas-sis-notifications"
+      SIS_NOTIFY_WEBHOOK_FORMAT           = "slack"
+      SIS_NOTIFY_WEBHOOK_URL_SECRET_ARN   = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canvas-sis/webhook-url-AbCdEf"
       SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS = "true"
     }
-    error_message = "Lambda gets the topic only: no webhook (it has no secret injection)"
+    error_message = "Lambda gets the topic, the webhook's format and its secret's ARN (read at start), never the URL"
   }
+  assert {
+    condition = flatten([for s in data.aws_iam_policy_document.lambda_runtime[0].statement : [for a in s.actions : "${a} ${join(",", s.resources)}"] if s.sid == "ReadTheWebhookUrlAtStart"]) == [
+      "secretsmanager:GetSecretValue arn:aws:secretsmanager:eu-west-1:123456789012:secret:canvas-sis/webhook-url-AbCdEf",
+    ]
+    error_message = "the function may read the webhook URL's secret, and only that"
+  }
+}
+
+run "a_webhook_url_in_ssm_is_refused_for_lambda" {
+  command = plan
+
+  variables {
+    notify_webhook_url_secret_arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/canvas-sis/webhook-url"
+  }
+
+  expect_failures = [aws_lambda_function.worker]
 }
 
 run "no_notifications_no_grant" {

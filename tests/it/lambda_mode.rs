@@ -495,3 +495,50 @@ async fn a_scheduled_invocation_sweeps_on_a_batch_parked_while_its_tenant_was_pa
     eprintln!("the parked batch imported after {ticks} scheduled invocations");
     assert_no_token(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_url_kept_in_secrets_manager_is_notified_before_the_invocation_answers() {
+    let c = Cloud::start(CloudOpts::default()).await;
+    let api = RuntimeApi::start().await;
+    let hook = receiver::Receiver::start(&[]).await;
+    let secret_path = "/hooks/T0LAMBDA/k3yk3y";
+    let arn = c
+        .moto
+        .secrets()
+        .await
+        .create_secret()
+        .name("canvas-sis/slack-url")
+        .secret_string(format!("{}{secret_path}\n", hook.base))
+        .send()
+        .await
+        .expect("create the secret")
+        .arn
+        .expect("arn");
+    c.sim
+        .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
+        .await;
+    let mut cmd = function(&c, &api, &["lambda", "--poll-secs", "0.2"]);
+    cmd.env("SIS_NOTIFY_WEBHOOK_URL_SECRET_ARN", &arn)
+        .env("SIS_NOTIFY_WEBHOOK_FORMAT", "slack");
+    let function = c.spawn_command(cmd);
+    let source = event_source(&c).await;
+    c.drop_zip("exports/fails.zip", zip_feed("fails", 2)).await;
+    until_visible(&c, 1).await;
+    let d = source
+        .deliver(&api, Duration::from_secs(10), 1)
+        .await
+        .expect("a delivery");
+    // Sent before the answer: the receiver has it by the time the invocation is answered.
+    let got = hook.got();
+    let out = function.stop();
+    assert!(d.failures.is_empty(), "a failed import is done with: {d:?}");
+    assert_eq!(got.len(), 1, "one notice: {got:?}\n{}", text(&out));
+    assert_eq!(got[0].path, secret_path);
+    let words = got[0].body["text"].as_str().unwrap_or("");
+    assert!(
+        words.contains("default") && words.contains("canvas-sis resume"),
+        "{words}"
+    );
+    assert!(!text(&out).contains("T0LAMBDA"), "the webhook's path stays out of the logs");
+    assert_no_token(&out);
+}

@@ -1,10 +1,12 @@
-//! Canvas tokens kept in AWS Secrets Manager (`CANVAS_TOKEN_SECRET_ARN`, or `token_secret_arn`
-//! in the config file; which secrets, and where their tokens are kept: `config::secret` in
-//! `canvas-sis-core`): fetched once when a command starts, with the same AWS SDK settings as
-//! the worker's other clients (credentials chain, region, `AWS_ENDPOINT_URL`).
+//! Secrets kept in AWS Secrets Manager, fetched once when a command starts, with the same AWS
+//! SDK settings as the worker's other clients (credentials chain, region, `AWS_ENDPOINT_URL`):
+//! Canvas tokens (`CANVAS_TOKEN_SECRET_ARN`, or `token_secret_arn` in the config file; which
+//! secrets, and where their tokens are kept: `config::secret` in `canvas-sis-core`) and webhook
+//! URLs (`<VARIABLE>_SECRET_ARN` beside an unset URL variable: `Notifier::secret_urls`), for a
+//! Lambda function, which has no secret injection.
 //!
-//! The secret's `SecretString` is the token, trimmed. It goes straight into a `SecretString`;
-//! errors name the secret (its ARN or name), never its value.
+//! The secret's `SecretString` is the value, trimmed. It goes straight into a `SecretString`;
+//! errors name the secret (its ARN or name) and what it holds, never its value.
 
 use std::collections::HashMap;
 
@@ -14,26 +16,31 @@ use secrecy::SecretString;
 use canvas_sis_core::config::Config;
 use canvas_sis_core::config::secret::{keep_fetched_tokens, unfetched_secrets};
 
-/// Why a token could not be fetched.
+/// Why a secret could not be fetched (`what`: what it holds, e.g. "Canvas token").
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "reading the Canvas token secret {arn} from Secrets Manager: {detail}; the role needs \
+        "reading the {what} secret {arn} from Secrets Manager: {detail}; the role needs \
          secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)"
     )]
-    Fetch { arn: String, detail: String },
+    Fetch {
+        what: String,
+        arn: String,
+        detail: String,
+    },
+    #[error("the {what} secret {arn} holds no text (SecretString); store it as plain text")]
+    NotText { what: String, arn: String },
+    #[error("the {what} secret {arn} is empty")]
+    Empty { what: String, arn: String },
     #[error(
-        "the Canvas token secret {arn} holds no text (SecretString); store the token as plain text"
+        "the {what} secret {arn} contains whitespace or control characters inside it; store the \
+         value alone, as plain text"
     )]
-    NotText { arn: String },
-    #[error("the Canvas token secret {arn} is empty")]
-    Empty { arn: String },
-    #[error(
-        "the Canvas token secret {arn} contains whitespace or control characters inside it; store \
-         the token alone, as plain text"
-    )]
-    Malformed { arn: String },
+    Malformed { what: String, arn: String },
 }
+
+/// What a Canvas token's secret holds, for errors.
+const TOKEN: &str = "Canvas token";
 
 /// Fetches every token the config locates in Secrets Manager (each secret once) and keeps it in
 /// its tenant's [`TokenSource`]. Nothing is called when no tenant uses a secret.
@@ -46,16 +53,35 @@ pub async fn fetch_secret_tokens(config: &mut Config) -> Result<usize, SecretErr
     let client = aws_sdk_secretsmanager::Client::new(&shared);
     let mut tokens = HashMap::new();
     for arn in wanted {
-        let token = fetch(&client, &arn).await?;
+        let token = fetch(&client, &arn, TOKEN).await?;
         tokens.insert(arn, token);
     }
     keep_fetched_tokens(config, &tokens);
     Ok(tokens.len())
 }
 
+/// Fetches the webhook URLs of `wanted` (variable, secret ARN), by variable. Nothing is called
+/// when it is empty.
+pub async fn fetch_webhook_urls(
+    wanted: &[(String, String)],
+) -> Result<HashMap<String, SecretString>, SecretError> {
+    let mut urls = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(urls);
+    }
+    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_secretsmanager::Client::new(&shared);
+    for (var, arn) in wanted {
+        let what = format!("webhook URL ({var})");
+        urls.insert(var.clone(), fetch(&client, arn, &what).await?);
+    }
+    Ok(urls)
+}
+
 async fn fetch(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
+    what: &str,
 ) -> Result<SecretString, SecretError> {
     let out = client
         .get_secret_value()
@@ -70,21 +96,25 @@ async fn fetch(
                 _ => aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             };
             SecretError::Fetch {
+                what: what.to_owned(),
                 arn: arn.to_owned(),
                 detail,
             }
         })?;
     let text = out.secret_string().ok_or_else(|| SecretError::NotText {
+        what: what.to_owned(),
         arn: arn.to_owned(),
     })?;
     let t = text.trim();
     if t.is_empty() {
         return Err(SecretError::Empty {
+            what: what.to_owned(),
             arn: arn.to_owned(),
         });
     }
     if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(SecretError::Malformed {
+            what: what.to_owned(),
             arn: arn.to_owned(),
         });
     }

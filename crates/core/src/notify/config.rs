@@ -298,16 +298,27 @@ fn secs_in(
     ))
 }
 
+/// The variable that may hold, instead of webhook URL variable `var`, the ARN of an AWS Secrets
+/// Manager secret whose text is the URL (`SLACK_WEBHOOK_URL_SECRET_ARN`): for a Lambda function,
+/// which has no secret injection. The secret is read once when the notifier is built.
+pub fn secret_url_variable(var: &str) -> String {
+    format!("{var}_SECRET_ARN")
+}
+
 /// The `SIS_NOTIFY_*` variables, for a tenant built from the environment (no config file):
-/// `SIS_NOTIFY_WEBHOOK_URL`, `SIS_NOTIFY_WEBHOOK_FORMAT`, `SIS_NOTIFY_SNS_TOPIC_ARN`,
+/// `SIS_NOTIFY_WEBHOOK_URL` (or `SIS_NOTIFY_WEBHOOK_URL_SECRET_ARN`: [`secret_url_variable`]),
+/// `SIS_NOTIFY_WEBHOOK_FORMAT`, `SIS_NOTIFY_SNS_TOPIC_ARN`,
 /// `SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS` (`true`/`false`). `None` when none is set.
 pub fn raw_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<RawNotify>, Problem> {
     let get = |n: &str| env(n).filter(|v| !v.trim().is_empty());
     let url = get("SIS_NOTIFY_WEBHOOK_URL");
+    // The URL kept in Secrets Manager instead: read through the variable when the notifier is
+    // built (`secret_url_variable`).
+    let url_in_secret = url.is_none() && get(&secret_url_variable("SIS_NOTIFY_WEBHOOK_URL")).is_some();
     let format = get("SIS_NOTIFY_WEBHOOK_FORMAT");
     let arn = get("SIS_NOTIFY_SNS_TOPIC_ARN");
     let warn = get("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS");
-    if url.is_none() && arn.is_none() {
+    if url.is_none() && !url_in_secret && arn.is_none() {
         if format.is_some() || warn.is_some() {
             return Err(problem(
                 "SIS_NOTIFY_WEBHOOK_URL",
@@ -329,15 +340,19 @@ pub fn raw_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<RawNo
             ));
         }
     };
-    let webhook = url
-        .map(|u| {
-            vec![RawWebhook {
-                url: Some(u),
-                url_env: None,
-                format,
-            }]
-        })
-        .unwrap_or_default();
+    let webhook = match (url, url_in_secret) {
+        (Some(u), _) => vec![RawWebhook {
+            url: Some(u),
+            url_env: None,
+            format,
+        }],
+        (None, true) => vec![RawWebhook {
+            url: None,
+            url_env: Some("SIS_NOTIFY_WEBHOOK_URL".into()),
+            format,
+        }],
+        (None, false) => Vec::new(),
+    };
     Ok(Some(RawNotify {
         webhook,
         sns_topic_arn: arn,

@@ -75,19 +75,19 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier for `tenants` (name, settings, whether a failure halts the tenant) that
-    /// configure notifications, or `None` when none does. Reads `url_env` variables now. Starts
+    /// configure notifications, or `None` when none does. Reads `url_env` variables now, through
+    /// `env` (the process's environment, plus URLs read from Secrets Manager). Starts
     /// the dispatcher: call inside a Tokio runtime. `Notifier::from_config` (in `config`) gives
     /// it a config file's tenants.
     pub fn for_tenants<'a>(
         tenants: impl IntoIterator<Item = (&'a str, &'a NotifyConfig, bool)>,
         hint: LedgerHint,
         sns: Option<Arc<dyn TopicPublisher>>,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Notifier>, NotifyError> {
         let mut routes = HashMap::new();
         for (name, notify, halts) in tenants.into_iter().filter(|t| t.1.is_enabled()) {
-            let route = route(name, notify, halts, sns.as_ref(), &|v| {
-                std::env::var(v).ok()
-            })?;
+            let route = route(name, notify, halts, sns.as_ref(), env)?;
             routes.insert(name.to_owned(), route);
         }
         if routes.is_empty() {
