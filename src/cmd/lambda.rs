@@ -119,10 +119,14 @@ async fn prepare(args: &LambdaArgs) -> anyhow::Result<Ready> {
     let state = args.state.as_deref().filter(|s| !s.is_empty()).context(
         "SIS_STATE_URL is not set: where the ledger lives, e.g. s3://sis-state/canvas-sis/",
     )?;
-    let queue_url = args.queue_url.as_deref().filter(|s| !s.is_empty()).context(
-        "SIS_QUEUE_URL is not set: the queue the event source mapping reads (the function sets \
+    let queue_url = args
+        .queue_url
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .context(
+            "SIS_QUEUE_URL is not set: the queue the event source mapping reads (the function sets \
          when the messages it reports come back and moves poison to the queue's dead-letter queue)",
-    )?;
+        )?;
     let (config, router, runtimes) =
         crate::cmd::common::load_tenants(args.config.as_deref()).await?;
     let clients = aws::clients(crate::cmd::common::s3_checksums(args.drop.s3_checksums)).await;

@@ -331,7 +331,10 @@ async fn a_running_import_is_looked_at_again_after_the_retry_delay_not_the_queue
         text(&out)
     );
     assert_eq!(c.sim.imports().await.len(), 1, "uploaded once");
-    assert_eq!(c.batches("default").await[0]["stage"]["state"], json!("imported"));
+    assert_eq!(
+        c.batches("default").await[0]["stage"]["state"],
+        json!("imported")
+    );
     assert_no_token(&out);
 }
 
@@ -539,6 +542,9 @@ async fn a_webhook_url_kept_in_secrets_manager_is_notified_before_the_invocation
         words.contains("default") && words.contains("canvas-sis resume"),
         "{words}"
     );
-    assert!(!text(&out).contains("T0LAMBDA"), "the webhook's path stays out of the logs");
+    assert!(
+        !text(&out).contains("T0LAMBDA"),
+        "the webhook's path stays out of the logs"
+    );
     assert_no_token(&out);
 }

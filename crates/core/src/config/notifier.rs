@@ -42,7 +42,10 @@ impl Notifier {
     /// The webhook URL variables of `config` that are not set (per `env`) while their
     /// [`secret_url_variable`](crate::notify::config::secret_url_variable) is: (variable, the
     /// secret's ARN), each once. The caller reads those secrets before building the notifier.
-    pub fn secret_urls(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    pub fn secret_urls(
+        config: &Config,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(String, String)> {
         use crate::notify::config::{UrlSource, secret_url_variable};
         let set = |v: &str| env(v).filter(|x| !x.trim().is_empty());
         let mut wanted: Vec<(String, String)> = Vec::new();
@@ -98,7 +101,10 @@ mod tests {
             "HOOK" => Some("https://h.test/x".to_owned()),
             _ => only_arn(v),
         };
-        assert!(Notifier::secret_urls(&c, &both).is_empty(), "a set variable wins");
+        assert!(
+            Notifier::secret_urls(&c, &both).is_empty(),
+            "a set variable wins"
+        );
         assert!(Notifier::secret_urls(&c, &|_| None).is_empty());
     }
 
@@ -113,7 +119,10 @@ mod tests {
         let raw = raw_from_env(&env).unwrap().expect("a destination");
         assert_eq!(raw.webhook.len(), 1);
         assert_eq!(raw.webhook[0].url, None);
-        assert_eq!(raw.webhook[0].url_env.as_deref(), Some("SIS_NOTIFY_WEBHOOK_URL"));
+        assert_eq!(
+            raw.webhook[0].url_env.as_deref(),
+            Some("SIS_NOTIFY_WEBHOOK_URL")
+        );
         assert_eq!(raw.webhook[0].format.as_deref(), Some("teams"));
     }
 }

@@ -314,7 +314,8 @@ pub fn raw_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<RawNo
     let url = get("SIS_NOTIFY_WEBHOOK_URL");
     // The URL kept in Secrets Manager instead: read through the variable when the notifier is
     // built (`secret_url_variable`).
-    let url_in_secret = url.is_none() && get(&secret_url_variable("SIS_NOTIFY_WEBHOOK_URL")).is_some();
+    let url_in_secret =
+        url.is_none() && get(&secret_url_variable("SIS_NOTIFY_WEBHOOK_URL")).is_some();
     let format = get("SIS_NOTIFY_WEBHOOK_FORMAT");
     let arn = get("SIS_NOTIFY_SNS_TOPIC_ARN");
     let warn = get("SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS");
