@@ -36,6 +36,9 @@ CHART = ROOT / "helm" / "canvas-sis"
 RENDERED = ROOT / "deploy" / "kubernetes"
 MODES = ("cronjob", "deployment", "keda")
 WORKLOAD_KIND = {"cronjob": "CronJob", "deployment": "Deployment", "keda": "ScaledJob"}
+# The modes whose worker gets SIS_PARALLEL (values: parallel): not keda, where KEDA scales the
+# Jobs and each takes one message at a time.
+PARALLEL_MODES = ("cronjob", "deployment")
 NAME = "canvas-sis"  # release canvas-sis: the chart's fullname
 NAMESPACE = "canvas-sis"
 # The tag an empty image.tag stands for: the chart's appVersion.
@@ -86,6 +89,8 @@ def expected_env(v: dict) -> list[tuple[str, object]]:
     if v["config"]["toml"]:
         env.append(("CANVAS_SIS_CONFIG", "/etc/canvas-sis/canvas-sis.toml"))
     env.append(("SIS_WORK_DIR", "/work"))
+    if v["mode"] in PARALLEL_MODES:
+        env.append(("SIS_PARALLEL", str(v["parallel"])))
     env.append(("CANVAS_SIS_LOG_FORMAT", v["logFormat"]))
     if v["aws"]["region"]:
         env.append(("AWS_REGION", v["aws"]["region"]))
@@ -167,6 +172,8 @@ def check_pod(d: Drift, where: str, mode: str, v: dict, tpl: dict) -> None:
     d.eq(f"{where} imagePullPolicy", c["imagePullPolicy"], v["image"]["pullPolicy"])
     d.eq(f"{where} args", c["args"], ["run"] if mode == "deployment" else ["run", "--until-empty"])
     d.eq(f"{where} env", [env_pair(e) for e in c["env"]], expected_env(v))
+    parallel = [e.get("value") for e in c["env"] if e["name"] == "SIS_PARALLEL"]
+    d.eq(f"{where} SIS_PARALLEL", parallel, [str(v["parallel"])] if mode in PARALLEL_MODES else [])
     check_notify(d, where, v, c["env"])
     d.eq(f"{where} resources", c["resources"], v["resources"])
     d.eq(f"{where} securityContext", c["securityContext"], v["securityContext"])
@@ -282,7 +289,7 @@ TEMPLATE_LITERALS = {
     "_helpers.tpl": [
         "- name: SIS_QUEUE_URL", "- name: SIS_STATE_URL", "- name: SIS_BUCKET", "- name: CANVAS_BASE_URL",
         "- name: CANVAS_ACCOUNT_ID", "- name: CANVAS_TOKEN_FILE", "- name: CANVAS_SIS_CONFIG",
-        "- name: SIS_WORK_DIR", "- name: CANVAS_SIS_LOG_FORMAT", "- name: AWS_REGION",
+        "- name: SIS_WORK_DIR", "- name: SIS_PARALLEL", "int .Values.parallel", "- name: CANVAS_SIS_LOG_FORMAT", "- name: AWS_REGION",
         "- name: SIS_LISTEN_ADDR", "- name: OTEL_EXPORTER_OTLP_ENDPOINT", "- name: OTEL_EXPORTER_OTLP_PROTOCOL",
         "- name: OTEL_SERVICE_NAME", "- name: OTEL_RESOURCE_ATTRIBUTES", "- name: SIS_NOTIFY_WEBHOOK_FORMAT",
         "- name: SIS_NOTIFY_SNS_TOPIC_ARN", "- name: SIS_NOTIFY_ON_SUCCESS_WITH_WARNINGS",

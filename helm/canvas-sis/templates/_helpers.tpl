@@ -92,6 +92,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 - name: SIS_WORK_DIR
   value: "/work"
+{{- if has .Values.mode (list "cronjob" "deployment") }}
+{{- /* Not in keda mode: each KEDA Job takes one message at a time and KEDA scales the Jobs. */}}
+- name: SIS_PARALLEL
+  value: {{ int .Values.parallel | toString | quote }}
+{{- end }}
 - name: CANVAS_SIS_LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
 {{- with .Values.aws.region }}
