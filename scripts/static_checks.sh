@@ -16,6 +16,7 @@
 #                        text/template + Sprig, the engines helm uses; Debian's golang-go and Sprig,
 #                        installed when missing and root) equals the committed rendered files;
 #                        helm/canvas-sis/ci/*.yaml (every optional branch) render to valid objects
+#                        that check_rendered.py checks against their values as it does the examples
 #   kubernetes-validate  --strict on deploy/kubernetes/*.yaml, plus the KEDA ScaledJob's Job spec
 #                        (CRDs have no schema there, so it is validated as a batch/v1 Job)
 #   checkov              Dockerfile, Kubernetes (deploy/kubernetes: the chart's rendered modes —
@@ -123,20 +124,22 @@ render_chart_and_compare() {
     tmp="$(mktemp -d)"
     GO111MODULE=off GOPATH="$gopath" GOFLAGS="" GOCACHE="$ROOT/target/static-checks-go-cache" \
         go build -o "$tmp/render" ./deploy/kubernetes/render || rc=$?
-    for mode in cronjob deployment keda; do
+    for mode in cronjob deployment keda folder; do
         [ "$rc" -eq 0 ] || break
         "$tmp/render" helm/canvas-sis canvas-sis canvas-sis "helm/canvas-sis/examples/values-$mode.yaml" \
             > "$tmp/$mode.yaml" || rc=$?
     done
+    # helm/canvas-sis/ci/*.yaml turn on the branches the examples leave off: render them (into
+    # $tmp/ci/, where check_rendered.py checks them against their values), validate them.
+    mkdir -p "$tmp/ci"
+    for values in helm/canvas-sis/ci/*.yaml; do
+        [ "$rc" -eq 0 ] || break
+        "$tmp/render" helm/canvas-sis canvas-sis canvas-sis "$values" > "$tmp/ci/$(basename "$values")" \
+            && "$VENV/bin/kubernetes-validate" --strict --quiet "$tmp/ci/$(basename "$values")" || rc=$?
+    done
     if [ "$rc" -eq 0 ]; then
         "$VENV/bin/python" deploy/kubernetes/check_rendered.py --rendered "$tmp" || rc=$?
     fi
-    # helm/canvas-sis/ci/*.yaml turn on the branches the examples leave off: render, validate.
-    for values in helm/canvas-sis/ci/*.yaml; do
-        [ "$rc" -eq 0 ] || break
-        "$tmp/render" helm/canvas-sis canvas-sis canvas-sis "$values" > "$tmp/ci.yaml" \
-            && "$VENV/bin/kubernetes-validate" --strict --quiet "$tmp/ci.yaml" || rc=$?
-    done
     rm -rf "$tmp"
     return "$rc"
 }
@@ -208,7 +211,7 @@ check "chart values and rendered examples agree" "$VENV/bin/python" deploy/kuber
 check "chart rendered by text/template + Sprig equals deploy/kubernetes" render_chart_and_compare
 check "kubernetes-validate --strict deploy/kubernetes" \
     "$VENV/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/cronjob.yaml \
-    deploy/kubernetes/deployment.yaml deploy/kubernetes/keda.yaml
+    deploy/kubernetes/deployment.yaml deploy/kubernetes/keda.yaml deploy/kubernetes/folder.yaml
 check "kubernetes-validate the ScaledJob's Job spec" scaledjob_as_job
 check "checkov dockerfile" checkov_clean -f Dockerfile --framework dockerfile
 check "checkov kubernetes" checkov_clean -d deploy/kubernetes --framework kubernetes

@@ -122,7 +122,7 @@ type manifest struct{ source, kind, text string }
 // releaseutil.InstallOrder this chart can produce); other kinds (custom resources) come last.
 var installOrder = []string{
 	"Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodDisruptionBudget", "ServiceAccount",
-	"Secret", "ConfigMap", "Role", "RoleBinding", "Service", "Pod", "Deployment", "StatefulSet", "Job", "CronJob",
+	"Secret", "ConfigMap", "PersistentVolumeClaim", "Role", "RoleBinding", "Service", "Pod", "Deployment", "StatefulSet", "Job", "CronJob",
 }
 
 func rank(kind string) int {

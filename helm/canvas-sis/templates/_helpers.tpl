@@ -1,6 +1,7 @@
 {{/*
 Names, labels and the one pod template every mode shares. The pod is the same in all modes; only
-its arguments, restart policy and probes differ, so a change here reaches every mode at once.
+its arguments, restart policy and probes differ (and, in folder mode, the AWS settings it lacks
+and the volume it watches), so a change here reaches every mode at once.
 */}}
 
 {{- define "canvas-sis.name" -}}
@@ -49,10 +50,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Whether the pods reach the EKS Pod Identity agent: networkPolicy.podIdentityAgent, or with "auto" when no IRSA role is set. */}}
+{{/*
+Whether the pods reach the EKS Pod Identity agent: networkPolicy.podIdentityAgent, or with "auto"
+when no IRSA role is set — except in folder mode, where the chart sets up no AWS (true still opens it).
+*/}}
 {{- define "canvas-sis.podIdentityAgent" -}}
 {{- $want := .Values.networkPolicy.podIdentityAgent -}}
-{{- if or (eq (toString $want) "true") (and (eq (toString $want) "auto") (not .Values.serviceAccount.roleArn)) -}}true{{- end -}}
+{{- if or (eq (toString $want) "true") (and (eq (toString $want) "auto") (not .Values.serviceAccount.roleArn) (ne .Values.mode "folder")) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "canvas-sis.serviceAccountName" -}}
@@ -63,13 +67,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Whether the HTTP listener (/healthz, /readyz, /metrics) is on: always in deployment mode. */}}
+{{/* Whether the HTTP listener (/healthz, /readyz, /metrics, the status page) is on: always in deployment and folder modes (the probes need it). */}}
 {{- define "canvas-sis.listen" -}}
-{{- if or (eq .Values.mode "deployment") .Values.listen.enabled -}}true{{- end -}}
+{{- if or (has .Values.mode (list "deployment" "folder")) .Values.listen.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Folder mode's volume: folder.persistence.existingClaim, or the claim the chart creates (pvc.yaml). */}}
+{{- define "canvas-sis.claimName" -}}
+{{- default (printf "%s-data" (include "canvas-sis.fullname" .)) .Values.folder.persistence.existingClaim -}}
 {{- end -}}
 
 {{/* The worker's environment (docs/cloud-worker.md, docs/configuration.md). Secrets are files or Secret references, never values. */}}
 {{- define "canvas-sis.env" -}}
+{{- /* Folder mode (watch) has no queue, no S3 ledger and no AWS: it keeps everything, its work
+folder included, under folder.path. */}}
+{{- $cloud := ne .Values.mode "folder" }}
+{{- if $cloud }}
 - name: SIS_QUEUE_URL
   value: {{ required "sis.queueUrl is required" .Values.sis.queueUrl | quote }}
 - name: SIS_STATE_URL
@@ -77,6 +90,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.sis.buckets }}
 - name: SIS_BUCKET
   value: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 {{- with .Values.canvas.baseUrl }}
 - name: CANVAS_BASE_URL
@@ -90,13 +104,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - name: CANVAS_SIS_CONFIG
   value: "/etc/canvas-sis/canvas-sis.toml"
 {{- end }}
+{{- if $cloud }}
 - name: SIS_WORK_DIR
   value: "/work"
+{{- end }}
+{{- if has .Values.mode (list "cronjob" "deployment") }}
+{{- /* Not in keda mode: each KEDA Job takes one message at a time and KEDA scales the Jobs. */}}
+- name: SIS_PARALLEL
+  value: {{ int .Values.parallel | toString | quote }}
+{{- end }}
 - name: CANVAS_SIS_LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
+{{- if $cloud }}
 {{- with .Values.aws.region }}
 - name: AWS_REGION
   value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- if include "canvas-sis.listen" . }}
 - name: SIS_LISTEN_ADDR
@@ -161,7 +184,7 @@ checkov.io/skip2: CKV_K8S_35=The worker reads a webhook URL only from a variable
 
 {{/*
 The pod spec. Arguments: root (the chart context), args (the container's arguments),
-restartPolicy, probes (true in deployment mode).
+restartPolicy, probes (true in deployment and folder modes).
 */}}
 {{- define "canvas-sis.podSpec" -}}
 {{- $root := .root -}}
@@ -185,7 +208,7 @@ containers:
     args:
       {{- toYaml .args | nindent 6 }}
     env:
-      {{- include "canvas-sis.env" $root | nindent 6 }}
+      {{- include "canvas-sis.env" $root | trim | nindent 6 }}
     {{- if include "canvas-sis.listen" $root }}
     ports:
       - name: http
@@ -219,8 +242,13 @@ containers:
     securityContext:
       {{- toYaml $v.securityContext | nindent 6 }}
     volumeMounts:
+      {{- if eq $v.mode "folder" }}
+      - name: data
+        mountPath: {{ $v.folder.path }}
+      {{- else }}
       - name: work
         mountPath: /work
+      {{- end }}
       - name: tmp
         mountPath: /tmp
       - name: canvas-token
@@ -232,12 +260,19 @@ containers:
         readOnly: true
       {{- end }}
 volumes:
+  {{- if eq $v.mode "folder" }}
+  # inbox/, processing/, archive/, failed/, ledger/, work/ and logs/ of `watch`.
+  - name: data
+    persistentVolumeClaim:
+      claimName: {{ include "canvas-sis.claimName" $root }}
+  {{- else }}
   - name: work
     emptyDir:
       sizeLimit: {{ $v.workDir.sizeLimit }}
       {{- with $v.workDir.medium }}
       medium: {{ . }}
       {{- end }}
+  {{- end }}
   - name: tmp
     emptyDir:
       sizeLimit: 256Mi
