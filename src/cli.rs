@@ -416,7 +416,8 @@ pub struct PackArgs {
     /// The zip to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Pack even when validation finds errors.
+    /// Pack without validating: the files as they are, in Canvas's order by the kind each
+    /// header names (faster; Canvas reports what is wrong after the upload instead).
     #[arg(long)]
     pub no_validate: bool,
     /// Deflate level, 1-9.

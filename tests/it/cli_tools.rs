@@ -208,6 +208,45 @@ fn pack_refuses_an_invalid_batch_unless_told() {
 }
 
 #[test]
+fn pack_and_pack_without_validation_write_the_same_zip_of_a_valid_batch() {
+    let dir = folder(&[
+        (
+            "enrollments.csv",
+            "course_id,user_id,role,status\nC1,U1,student,active\n",
+        ),
+        (
+            "users.csv",
+            "user_id,login_id,first_name,last_name,email,status\nU1,u1,A,B,u1@x.edu,active\n",
+        ),
+        (
+            "courses.csv",
+            "course_id,short_name,long_name,status\nC1,C1,Course 1,active\n",
+        ),
+    ]);
+    let zip_of = |extra: &[&str]| {
+        let out_zip = dir.path().join(format!("out{}.zip", extra.len()));
+        let mut args = vec![
+            "pack",
+            dir.path().to_str().unwrap(),
+            "-o",
+            out_zip.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run_cli(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        std::fs::read(&out_zip).unwrap()
+    };
+    let validated = zip_of(&[]);
+    assert_eq!(validated, zip_of(&["--no-validate"]));
+    // Canvas's processing order, from the headers: courses, users, then enrollments.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&validated)).unwrap();
+    let names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
+        .collect();
+    assert_eq!(names, ["courses.csv", "users.csv", "enrollments.csv"]);
+}
+
+#[test]
 fn demo_imports_the_example_institution_into_the_simulator() {
     let out = run_cli(&["demo"]);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));

@@ -439,12 +439,13 @@ async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing()
     let input = dir.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
     std::fs::write(input.join("users.csv"), common::users_csv(5)).unwrap();
-    let pack = |disabled: bool| {
+    let pack = |disabled: bool, extra: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_canvas-sis"));
         cmd.arg("pack")
             .arg(&input)
             .arg("-o")
             .arg(dir.path().join("out.zip"))
+            .args(extra)
             .env_clear()
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint)
             .env("OTEL_METRIC_EXPORT_INTERVAL", "600000");
@@ -453,7 +454,7 @@ async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing()
         }
         cmd
     };
-    let mut off = pack(true);
+    let mut off = pack(true, &[]);
     let out = tokio::task::spawn_blocking(move || off.output().unwrap())
         .await
         .unwrap();
@@ -468,24 +469,36 @@ async fn a_one_shot_command_flushes_on_exit_and_a_disabled_sdk_exports_nothing()
         "OTEL_SDK_DISABLED=true: no metrics sent"
     );
 
-    let mut on = pack(false);
+    let mut on = pack(false, &[]);
     let out = tokio::task::spawn_blocking(move || on.output().unwrap())
         .await
         .unwrap();
     assert_success(&out);
-    let stages: Vec<String> = rx
-        .spans()
-        .iter()
-        .filter_map(|s| s.attr("sis.stage").map(str::to_owned))
-        .collect();
-    assert_eq!(stages, ["collect", "validate", "pack"], "flushed at exit");
+    let stages = |rx: &Receiver| -> Vec<String> {
+        rx.spans()
+            .iter()
+            .filter_map(|s| s.attr("sis.stage").map(str::to_owned))
+            .collect()
+    };
+    // The zip is written while validation runs (one stage), as in the worker.
+    assert_eq!(stages(&rx), ["collect", "validate"], "flushed at exit");
     assert!(
         value(
             &rx.points(),
             "canvas_sis.stage.duration",
-            &[("tenant", "local"), ("stage", "pack")]
+            &[("tenant", "local"), ("stage", "validate")]
         )
         .is_some(),
         "metrics flushed at exit"
     );
+
+    // `--no-validate` does not validate: no validation stage, only the packing.
+    let rx = Receiver::start().await;
+    let mut unvalidated = pack(false, &["--no-validate"]);
+    unvalidated.env("OTEL_EXPORTER_OTLP_ENDPOINT", &rx.endpoint);
+    let out = tokio::task::spawn_blocking(move || unvalidated.output().unwrap())
+        .await
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(stages(&rx), ["collect", "pack"]);
 }
