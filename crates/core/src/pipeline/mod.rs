@@ -194,12 +194,9 @@ pub fn validate_and_prepack(
     let files = collected.files();
     let guess =
         canvas_sis_rules::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
-    // Validation keeps one core busy: the packer gets the others (the zip's bytes do not depend
-    // on its thread count), and one compression thread fewer is one chunk in flight fewer.
-    let pack_opts = PackOptions {
-        threads: pack_opts.threads.saturating_sub(1).max(1),
-        ..pack_opts.clone()
-    };
+    // The packer keeps all its threads: validation and deflate share the cores, so neither
+    // idles while the other still has work (with one thread fewer, a batch whose deflate costs
+    // more than its validation took as long as deflating on one core fewer).
     blocking(|| {
         std::thread::scope(|s| {
             let packer =
