@@ -2,10 +2,10 @@
 //! source mapping (with `ReportBatchItemFailures`). Also what the binary does when Lambda starts
 //! it with no command (as `bootstrap`): `AWS_LAMBDA_RUNTIME_API` is set then.
 //!
-//! Configuration comes from the same variables as `run` (`SIS_QUEUE_URL`, `SIS_STATE_URL`, `SIS_BUCKET`,
-//! `CANVAS_SIS_CONFIG`, `CANVAS_BASE_URL`, `CANVAS_TOKEN`/`CANVAS_TOKEN_FILE`, the AWS SDK's
-//! own), read once per cold start; the clients, tenants and ledger are reused by every
-//! invocation. Each invocation's records are handled by `trigger::lambda`.
+//! Configuration comes from the same variables as `run` (`SIS_QUEUE_URL`, `SIS_STATE_URL`,
+//! `SIS_BUCKET`, `CANVAS_SIS_CONFIG`, `CANVAS_BASE_URL`, `CANVAS_TOKEN`/`CANVAS_TOKEN_FILE`, the
+//! AWS SDK's own), read once per cold start; the clients, tenants, queues and ledger are reused
+//! by every invocation. Each invocation's records are handled by `aws::lambda`.
 
 use std::path::PathBuf;
 use std::pin::Pin;

@@ -219,7 +219,10 @@ async fn handle_record<S: LedgerStore, Q: MessageQueue>(
                 .await
             {
                 Ok(r) => {
-                    tracing::info!(record = %r.key(), "poison message set aside; not reported, so Lambda deletes it");
+                    tracing::info!(
+                        record = %r.key(),
+                        "poison message set aside; not reported, so Lambda deletes it"
+                    );
                     None
                 }
                 Err(()) => Some(handler.settings.retry_after),

@@ -189,8 +189,9 @@ impl<S: LedgerStore, Q: MessageQueue> Worker<'_, S, Q> {
     /// the queue is empty (`until_empty`) or `max_batches` is reached.
     ///
     /// With `until_empty` the run ends once a receive comes back empty, a sweep moves nothing
-    /// and the queue reports no message waiting (see `after_empty_receive`): batches parked in a blackout window (or behind a closed gate) stay parked in the
-    /// ledger, and the next run (a CronJob's next start) sweeps them on once the window ends.
+    /// and the queue reports no message waiting (see `after_empty_receive`): batches parked in
+    /// a blackout window (or behind a closed gate) stay parked in the ledger, and the next run
+    /// (a CronJob's next start) sweeps them on once the window ends.
     ///
     /// With `parallel` above 1, that many receive loops run side by side (each with its own
     /// work folder) and the run ends when every one of them has ended; the first error, if
