@@ -89,6 +89,21 @@ async fn slow_cloud() -> Cloud {
     .await
 }
 
+/// Creates a Secrets Manager secret in moto holding `value`; returns its ARN.
+async fn secret(c: &Cloud, name: &str, value: &str) -> String {
+    c.moto
+        .secrets()
+        .await
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create the secret")
+        .arn
+        .expect("arn")
+}
+
 fn assert_no_token(out: &Output) {
     let all = text(out);
     assert!(
@@ -233,18 +248,12 @@ async fn the_first_unfinished_message_and_every_later_one_come_back_in_order() {
 async fn a_poison_message_is_recorded_and_not_reported_with_the_token_from_secrets_manager() {
     let c = Cloud::start(CloudOpts::default()).await;
     let api = RuntimeApi::start().await;
-    let arn = c
-        .moto
-        .secrets()
-        .await
-        .create_secret()
-        .name("canvas-sis/canvas-token")
-        .secret_string(format!("{}\n", common::ADMIN))
-        .send()
-        .await
-        .expect("create the secret")
-        .arn
-        .expect("arn");
+    let arn = secret(
+        &c,
+        "canvas-sis/canvas-token",
+        &format!("{}\n", common::ADMIN),
+    )
+    .await;
     let mut cmd = function(&c, &api, &["lambda", "--poll-secs", "0.2"]);
     cmd.env_remove("CANVAS_TOKEN")
         .env("CANVAS_TOKEN_SECRET_ARN", &arn);
@@ -504,18 +513,12 @@ async fn a_webhook_url_kept_in_secrets_manager_is_notified_before_the_invocation
     let api = RuntimeApi::start().await;
     let hook = receiver::Receiver::start(&[]).await;
     let secret_path = "/hooks/T0LAMBDA/k3yk3y";
-    let arn = c
-        .moto
-        .secrets()
-        .await
-        .create_secret()
-        .name("canvas-sis/slack-url")
-        .secret_string(format!("{}{secret_path}\n", hook.base))
-        .send()
-        .await
-        .expect("create the secret")
-        .arn
-        .expect("arn");
+    let arn = secret(
+        &c,
+        "canvas-sis/slack-url",
+        &format!("{}{secret_path}\n", hook.base),
+    )
+    .await;
     c.sim
         .add_fault(json!({"method": "POST", "action": {"kind": "import", "final_state": "failed"}}))
         .await;

@@ -83,11 +83,7 @@ fn value(points: &[Point], metric: &str, want: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_run_exports_each_batch_trace_and_the_metric_catalog_over_otlp() {
     let rx = Receiver::start().await;
-    let c = Cloud::start(CloudOpts {
-        tenants: vec![("east", "east/", 1), ("west", "west/", 4)],
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = Cloud::start(CloudOpts::east_and_west()).await;
     // West's first import ends failed_with_messages: the tenant halts, its next batch parks.
     c.sim
         .add_fault(

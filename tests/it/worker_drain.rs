@@ -112,11 +112,7 @@ async fn imports_of(c: &Cloud, account: u64) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_parallel_receives_one_tenants_long_import_does_not_hold_back_another_tenant() {
-    let c = Cloud::start(CloudOpts {
-        tenants: vec![("east", "east/", 1), ("west", "west/", 4)],
-        ..CloudOpts::default()
-    })
-    .await;
+    let c = Cloud::start(CloudOpts::east_and_west()).await;
     // East's import stays in Canvas's queue until the test lets it go: a long import.
     c.sim
         .add_fault(

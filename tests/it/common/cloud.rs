@@ -40,6 +40,17 @@ impl Default for CloudOpts {
     }
 }
 
+impl CloudOpts {
+    /// Two tenants: `east` (prefix `east/`, account 1) and `west` (`west/`, account 4, a root
+    /// account the simulator adds).
+    pub fn east_and_west() -> CloudOpts {
+        CloudOpts {
+            tenants: vec![("east", "east/", 1), ("west", "west/", 4)],
+            ..CloudOpts::default()
+        }
+    }
+}
+
 pub struct Cloud {
     pub moto: Moto,
     pub sim: Sim,
