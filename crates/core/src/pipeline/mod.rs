@@ -200,7 +200,7 @@ pub fn validate_and_prepack(
     blocking(|| {
         std::thread::scope(|s| {
             let packer =
-                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, &pack_opts).ok());
+                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, pack_opts).ok());
             let report = validate_batch(&files, validate_opts);
             let packed = packer.join().ok().flatten();
             (report, packed.map(|p| (guess.clone(), p)))
