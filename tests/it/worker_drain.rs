@@ -33,6 +33,7 @@ async fn a_drain_of_an_empty_queue_ends_without_waiting_out_a_long_poll() {
     let out = cloud::wait_output(c.spawn_command(drain), Duration::from_secs(60));
     assert_success(&out);
     let took = started.elapsed();
+    eprintln!("run --until-empty on an empty queue ended after {took:?}");
     assert!(
         took < Duration::from_secs(12),
         "an empty queue took {took:?} to drain: the 20 s long poll was waited out\n{}",
