@@ -8,7 +8,7 @@ use std::path::Path;
 use canvas_sis::pack::{PackOptions, PackSummary, ZipLimits};
 use canvas_sis::pipeline::collect::{Collected, collect};
 use canvas_sis::sis::SisKind;
-use canvas_sis::sis::validate::{ValidateOptions, sniff_kinds};
+use canvas_sis::sis::validate::{GROUPED_EXAMPLES, ValidateOptions, sniff_kinds};
 use canvas_sis::telemetry::spans::in_stage_sync;
 
 use crate::cli::PackArgs;
@@ -43,7 +43,11 @@ pub fn run(args: PackArgs) -> anyhow::Result<u8> {
         let (report, prepacked) = in_stage_sync(LOCAL, "validate", || {
             canvas_sis::pipeline::validate_and_prepack(
                 &collected,
-                &ValidateOptions::default(),
+                // Only the grouped report is printed: a few findings per rule are enough.
+                &ValidateOptions {
+                    max_findings_per_rule: GROUPED_EXAMPLES,
+                    ..ValidateOptions::default()
+                },
                 &args.output,
                 &opts,
             )

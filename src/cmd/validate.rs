@@ -3,7 +3,7 @@
 
 use canvas_sis::pack::ZipLimits;
 use canvas_sis::pipeline::collect::collect;
-use canvas_sis::sis::validate::{Strict, ValidateOptions};
+use canvas_sis::sis::validate::{GROUPED_EXAMPLES, Strict, ValidateOptions};
 
 use crate::cli::ValidateArgs;
 use crate::cmd::exit;
@@ -33,6 +33,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let opts = ValidateOptions {
         institutional_tags: args.institutional_tags,
         strict,
+        // The grouped report names a few findings per rule: keeping more only costs memory.
+        max_findings_per_rule: if args.json || args.all {
+            usize::MAX
+        } else {
+            GROUPED_EXAMPLES
+        },
         ..ValidateOptions::default()
     };
     let report = canvas_sis::pipeline::validate(&collected, &opts);

@@ -114,7 +114,8 @@ pub(crate) struct FileOutcome {
 pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -> FileOutcome {
     let name = file.name().to_owned();
     let mut out = FileOutcome {
-        findings: FindingList::new(&name, batch.opts.max_findings_per_file, &batch.opts.strict),
+        findings: FindingList::new(&name, batch.opts.max_findings_per_file, &batch.opts.strict)
+            .per_rule(batch.opts.max_findings_per_rule),
         name,
         kind: None,
         read_as: None,

@@ -230,6 +230,8 @@ pub(crate) struct FindingList {
     file: String,
     cap: usize,
     strict: Strict,
+    /// Findings kept of each rule and severity, at most.
+    per_rule: usize,
     kept: Vec<Finding>,
     kept_warnings: usize,
     /// Findings not kept: (rule, severity, count), in first-seen order.
@@ -251,6 +253,7 @@ impl FindingList {
         FindingList {
             file: file.to_owned(),
             cap: cap.max(1),
+            per_rule: usize::MAX,
             strict: strict.clone(),
             kept: Vec::new(),
             kept_warnings: 0,
@@ -259,23 +262,40 @@ impl FindingList {
         }
     }
 
+    /// Keeps at most `n` findings of each rule and severity (0 counts as 1); the rest are
+    /// counted only.
+    pub(crate) fn per_rule(mut self, n: usize) -> Self {
+        self.per_rule = n.max(1);
+        self
+    }
+
     /// Adds a finding of this file (its `file` is filled in; made an error if `strict` says so).
     pub(crate) fn push(&mut self, finding: Finding) {
         let finding = self.strict.apply(Finding {
             file: Some(self.file.clone()),
             ..finding
         });
-        match self
+        let of_rule = match self
             .tally
             .iter_mut()
             .find(|t| t.rule == finding.rule && t.severity == finding.severity)
         {
-            Some(t) => t.count += 1,
-            None => self.tally.push(RuleCount {
-                rule: finding.rule,
-                severity: finding.severity,
-                count: 1,
-            }),
+            Some(t) => {
+                t.count += 1;
+                t.count
+            }
+            None => {
+                self.tally.push(RuleCount {
+                    rule: finding.rule,
+                    severity: finding.severity,
+                    count: 1,
+                });
+                1
+            }
+        };
+        if of_rule > self.per_rule as u64 {
+            self.count_dropped(&finding);
+            return;
         }
         if self.kept.len() < self.cap {
             self.keep(finding);

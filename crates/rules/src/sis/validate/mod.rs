@@ -66,15 +66,26 @@ pub struct ValidateOptions {
     /// each, so the default (100 000) bounds a file's findings to about 50 MiB while listing
     /// every finding of realistic feeds.
     pub max_findings_per_file: usize,
+    /// Findings kept per file of each rule and severity (the rest are counted as above). A
+    /// report read grouped by rule ([`ValidationReport::to_text`]) names only the first
+    /// [`GROUPED_EXAMPLES`] of each rule, so a command that prints nothing else keeps no more
+    /// than that: a feed with a million warnings then costs kilobytes, not a hundred MiB.
+    /// Unbounded by default.
+    pub max_findings_per_rule: usize,
     /// The warnings the tenant has chosen to make reject the batch.
     pub strict: Strict,
 }
+
+/// How many findings of one rule the grouped report names: what `max_findings_per_rule` may be
+/// lowered to without changing [`ValidationReport::to_text`].
+pub const GROUPED_EXAMPLES: usize = report::GROUPED_EXAMPLES;
 
 impl Default for ValidateOptions {
     fn default() -> Self {
         ValidateOptions {
             institutional_tags: false,
             max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
+            max_findings_per_rule: usize::MAX,
             strict: Strict::Off,
         }
     }

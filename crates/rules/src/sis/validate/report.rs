@@ -163,6 +163,9 @@ impl ValidationReport {
 /// Places a grouped line names after its first finding.
 const EXAMPLES: usize = 3;
 
+/// Findings of one rule a grouped line names: its first and `EXAMPLES` more.
+pub(crate) const GROUPED_EXAMPLES: usize = EXAMPLES + 1;
+
 fn file_line(f: &FileReport) -> String {
     let kind = f.kind.map_or("not recognised", |k| k.counts_key());
     format!("{} ({kind}, {} rows, {} bytes)\n", f.name, f.rows, f.bytes)
