@@ -136,7 +136,9 @@ impl Batch<'_> {
                     parent: show(v),
                 });
             } else {
-                out.push(missing_reference(*space, col.name, &show(v)).at_row(line));
+                out.push_warning_with("reference_not_in_batch", || {
+                    missing_reference(*space, col.name, &show(v)).at_row(line)
+                });
             }
         }
         if let Some(f) = self.track_login(plan, row, line, pos) {

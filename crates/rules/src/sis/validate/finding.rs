@@ -269,6 +269,36 @@ impl FindingList {
         self
     }
 
+    /// Adds a warning of `rule`, built by `build` only if it is to be kept: past the per-rule
+    /// limit it is only counted, so a feed with a million of them does not format a million
+    /// messages nobody reads.
+    pub(crate) fn push_warning_with(
+        &mut self,
+        rule: &'static str,
+        build: impl FnOnce() -> Finding,
+    ) {
+        let severity = if self.strict.covers(rule) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let counted = self
+            .tally
+            .iter_mut()
+            .find(|t| t.rule == rule && t.severity == severity);
+        match counted {
+            Some(t) if t.count >= self.per_rule as u64 => {
+                t.count += 1;
+                self.count_dropped_of(rule, severity);
+            }
+            _ => {
+                let finding = build();
+                debug_assert!(finding.rule == rule && finding.severity == Severity::Warning);
+                self.push(finding);
+            }
+        }
+    }
+
     /// Adds a finding of this file (its `file` is filled in; made an error if `strict` says so).
     pub(crate) fn push(&mut self, finding: Finding) {
         let finding = self.strict.apply(Finding {
@@ -325,13 +355,17 @@ impl FindingList {
     }
 
     fn count_dropped(&mut self, f: &Finding) {
+        self.count_dropped_of(f.rule, f.severity);
+    }
+
+    fn count_dropped_of(&mut self, rule: &'static str, severity: Severity) {
         match self
             .dropped
             .iter_mut()
-            .find(|(r, s, _)| *r == f.rule && *s == f.severity)
+            .find(|(r, s, _)| *r == rule && *s == severity)
         {
             Some(entry) => entry.2 += 1,
-            None => self.dropped.push((f.rule, f.severity, 1)),
+            None => self.dropped.push((rule, severity, 1)),
         }
     }
 
@@ -419,6 +453,26 @@ mod tests {
             "{}",
             out[2].message
         );
+    }
+
+    #[test]
+    fn past_the_per_rule_limit_a_warning_is_counted_without_being_built() {
+        for strict in [Strict::Off, Strict::rules(&["ragged_row"]).unwrap()] {
+            let mut lazy = FindingList::new("u.csv", 100, &strict).per_rule(2);
+            let mut eager = FindingList::new("u.csv", 100, &strict).per_rule(2);
+            let mut built = 0;
+            for row in 2..12 {
+                lazy.push_warning_with("ragged_row", || {
+                    built += 1;
+                    w(row)
+                });
+                eager.push(w(row));
+            }
+            assert_eq!(built, 2, "only the two kept were built");
+            assert_eq!(lazy.counts(), eager.counts());
+            assert_eq!(lazy.tally(), eager.tally());
+            assert_eq!(lazy.finish(), eager.finish());
+        }
     }
 
     #[test]
