@@ -150,7 +150,7 @@ resource "aws_ecs_task_definition" "worker" {
     linuxParameters = {
       capabilities = { drop = ["ALL"] }
     }
-    environment = [for k, v in merge(local.worker_environment, local.notify_webhook_environment, { SIS_WORK_DIR = "/work" }) : { name = k, value = v }]
+    environment = [for k, v in merge(local.worker_environment, local.notify_webhook_environment, { SIS_WORK_DIR = "/work", SIS_PARALLEL = tostring(var.ecs_parallel) }) : { name = k, value = v }]
     secrets     = [for k, v in merge(var.extra_secrets, local.notify_webhook_secrets, { CANVAS_TOKEN = local.token_secret_arn }) : { name = k, valueFrom = v }]
     mountPoints = [
       { sourceVolume = "work", containerPath = "/work", readOnly = false },

@@ -296,6 +296,17 @@ variable "ecs_mode" {
   }
 }
 
+variable "ecs_parallel" {
+  description = "Messages the ECS worker handles at once (SIS_PARALLEL, `run --parallel`): up to this many tenants import side by side, so one tenant's long import holds back none of the others. Size ecs_memory_mib and the ephemeral storage for that many batches at once."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.ecs_parallel >= 1 && var.ecs_parallel <= 64 && floor(var.ecs_parallel) == var.ecs_parallel
+    error_message = "ecs_parallel is a whole number from 1 to 64."
+  }
+}
+
 variable "image" {
   description = "Container image of canvas-sis (pin a tag, or a digest: repo@sha256:...)."
   type        = string

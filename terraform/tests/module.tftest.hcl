@@ -144,6 +144,20 @@ run "ecs_worker_is_non_root_read_only_with_the_token_as_a_secret" {
     condition     = jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].command == ["run"] && length(aws_ecs_service.worker) == 1
     error_message = "service mode runs a long-running `run`"
   }
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.worker[0].container_definitions)[0].environment : e.name => e.value }["SIS_PARALLEL"] == "4"
+    error_message = "the ECS worker serves four tenants at once by default"
+  }
+}
+
+run "ecs_parallel_outside_its_range_is_refused" {
+  command = plan
+
+  variables {
+    ecs_parallel = 0
+  }
+
+  expect_failures = [var.ecs_parallel]
 }
 
 run "lambda_reads_the_fifo_queue_with_partial_batch_failures" {
