@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the cloud worker (`canvas-sis run`, issue 5) against the Python pipeline that today's
-# cron scripts amount to (scripts/bench/py_worker.py: boto3 download, zipfile, requests POST, poll),
+# cron scripts amount to (scripts/bench/py_worker.py: boto3 download, zipfile, requests POST, poll;
+# and its `--lean` form, issue 19's reference: each GET streamed into its zip entry at level 6),
 # on the same ~200 MiB folder batch, with moto (S3 → EventBridge → SQS FIFO) and the Canvas
 # simulator on loopback. One run prints, against the Python baseline measured in the same run:
 #   - one batch end to end (process start → exit): wall time and peak RSS, with the targets
@@ -113,8 +114,11 @@ results=$work/results.txt
 batch 1
 measure python "$py" scripts/bench/py_worker.py >"$results"
 after python
+batch 2
+measure python-lean "$py" scripts/bench/py_worker.py --lean >>"$results"
+after python-lean
 if [ "$has_run" = 1 ]; then
-    batch 2
+    batch 3
     measure canvas-sis "$bin" run --until-empty --max-batches 1 --poll-secs 0.2 >>"$results"
     after canvas-sis
     # Where ours spends, for the reader: its validate and pack commands alone, on local files.
@@ -176,17 +180,18 @@ echo "$(nproc) cores, load average $load before the runs (wall times need a quie
 awk '
     { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4 }
     END {
-        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "pipeline", "wall s", "CPU s", "peak RSS", "speed-up", "memory"
-        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "", "", "", "MiB", "python/ours", "ours/python"
-        print "|------------|---------|---------|----------|-------------|-------------|"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "pipeline", "wall s", "CPU s", "peak RSS", "speed-up", "memory"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "", "", "", "MiB", "python/ours", "ours/python"
+        print "|-------------|---------|---------|----------|-------------|-------------|"
         for (i = 1; i <= NR; i++) {
             su = (i == 1) ? "" : sprintf("%.2fx", t[1] / t[i])
             mem = (i == 1) ? "" : sprintf("%.3f", r[i] / r[1])
-            printf "| %-10s | %7.2f | %7.2f | %8.1f | %11s | %11s |\n", n[i], t[i], c[i], r[i] / 1024, su, mem
+            printf "| %-11s | %7.2f | %7.2f | %8.1f | %11s | %11s |\n", n[i], t[i], c[i], r[i] / 1024, su, mem
         }
-        printf "| %-10s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
     }' "$results"
 sed -n 's/^phases/python phases/p' "$work/out-python.txt"
+sed -n 's/^phases/python-lean phases/p' "$work/out-python-lean.txt"
 if [ "$has_run" = 1 ]; then
     awk '{ printf "%s canvas-sis %s alone on local files: %.2f s, peak RSS %.1f MiB", (NR == 1 ? "for scale:" : ";"), $1, $2, $3 / 1024 }
          END { print "" }' "$work/stages.txt"
@@ -207,6 +212,7 @@ if [ "$has_run" = 1 ]; then
         END {
             printf "speed-up %.2fx (target >= 3x): %s\n", t["python"] / t["canvas-sis"], (t["python"] / t["canvas-sis"] >= 3) ? "met" : "MISSED"
             printf "memory %.3f of python (target <= 0.2): %s\n", r["canvas-sis"] / r["python"], (r["canvas-sis"] / r["python"] <= 0.2) ? "met" : "MISSED"
+            printf "against the lean Python worker (issue 19: >= 4x, memory bounded): %.2fx faster, %.3f of its memory\n", t["python-lean"] / t["canvas-sis"], r["canvas-sis"] / r["python-lean"]
             printf "idle %.1f MiB (target <= 20): %s\n", idle / 1024, (idle / 1024 <= 20) ? "met" : "MISSED"
             printf "first receive %.1f ms (target <= 150): %s\n", first, (first <= 150) ? "met" : "MISSED"
         }' "$results"
