@@ -49,8 +49,7 @@ pub async fn fetch_secret_tokens(config: &mut Config) -> Result<usize, SecretErr
     if wanted.is_empty() {
         return Ok(0);
     }
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_secretsmanager::Client::new(&shared);
+    let client = client().await;
     let mut tokens = HashMap::new();
     for arn in wanted {
         let token = fetch(&client, &arn, TOKEN).await?;
@@ -69,13 +68,18 @@ pub async fn fetch_webhook_urls(
     if wanted.is_empty() {
         return Ok(urls);
     }
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_secretsmanager::Client::new(&shared);
+    let client = client().await;
     for (var, arn) in wanted {
         let what = format!("webhook URL ({var})");
         urls.insert(var.clone(), fetch(&client, arn, &what).await?);
     }
     Ok(urls)
+}
+
+/// A Secrets Manager client from the SDK's default chain (credentials, region, endpoint).
+async fn client() -> aws_sdk_secretsmanager::Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    aws_sdk_secretsmanager::Client::new(&shared)
 }
 
 async fn fetch(

@@ -282,19 +282,42 @@ impl FindingList {
         } else {
             Severity::Warning
         };
-        let counted = self
+        if self.tallied(rule, severity) >= self.per_rule as u64 {
+            self.tally_one(rule, severity);
+            self.count_dropped_of(rule, severity);
+            return;
+        }
+        let finding = build();
+        debug_assert!(finding.rule == rule && finding.severity == Severity::Warning);
+        self.push(finding);
+    }
+
+    /// Findings of this rule and severity pushed so far.
+    fn tallied(&self, rule: &str, severity: Severity) -> u64 {
+        self.tally
+            .iter()
+            .find(|t| t.rule == rule && t.severity == severity)
+            .map_or(0, |t| t.count)
+    }
+
+    /// Counts one more finding of this rule and severity; returns how many there are now.
+    fn tally_one(&mut self, rule: &'static str, severity: Severity) -> u64 {
+        match self
             .tally
             .iter_mut()
-            .find(|t| t.rule == rule && t.severity == severity);
-        match counted {
-            Some(t) if t.count >= self.per_rule as u64 => {
+            .find(|t| t.rule == rule && t.severity == severity)
+        {
+            Some(t) => {
                 t.count += 1;
-                self.count_dropped_of(rule, severity);
+                t.count
             }
-            _ => {
-                let finding = build();
-                debug_assert!(finding.rule == rule && finding.severity == Severity::Warning);
-                self.push(finding);
+            None => {
+                self.tally.push(RuleCount {
+                    rule,
+                    severity,
+                    count: 1,
+                });
+                1
             }
         }
     }
@@ -305,25 +328,7 @@ impl FindingList {
             file: Some(self.file.clone()),
             ..finding
         });
-        let of_rule = match self
-            .tally
-            .iter_mut()
-            .find(|t| t.rule == finding.rule && t.severity == finding.severity)
-        {
-            Some(t) => {
-                t.count += 1;
-                t.count
-            }
-            None => {
-                self.tally.push(RuleCount {
-                    rule: finding.rule,
-                    severity: finding.severity,
-                    count: 1,
-                });
-                1
-            }
-        };
-        if of_rule > self.per_rule as u64 {
+        if self.tally_one(finding.rule, finding.severity) > self.per_rule as u64 {
             self.count_dropped(&finding);
             return;
         }
