@@ -108,6 +108,48 @@ fn run_case(case: &str) {
     assert_eq!(got, expected, "{case}: report differs from expected.txt");
 }
 
+/// The lines of a report, sorted: the same findings whatever order a row's findings came in.
+fn sorted_lines(report: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = report.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// Where the cross-file checks are answered (the id tables in memory, or a spill sorted on
+/// disk once the tables reach their budget) never changes what they find. Every case runs with
+/// no memory for ids at all (every check spilled) and with room for one small table (the rest
+/// spilled, some answered in memory), and reports the same findings as in memory.
+#[test]
+fn every_case_finds_the_same_with_its_id_tables_spilled_to_disk() {
+    let spill = tempfile::tempdir().expect("temp dir");
+    let mut spilled_cases = 0;
+    for entry in std::fs::read_dir(corpus()).expect("corpus") {
+        let dir = entry.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let files = batch_files(&dir);
+        let refs: Vec<&dyn BatchFile> = files.iter().map(|f| f as &dyn BatchFile).collect();
+        let in_memory = render(&validate_batch(&refs, &options(&dir)));
+        for budget in [0, 30_000] {
+            let opts = ValidateOptions {
+                id_memory_bytes: budget,
+                spill_dir: Some(spill.path().to_owned()),
+                ..options(&dir)
+            };
+            let spilled = render(&validate_batch(&refs, &opts));
+            assert_eq!(
+                sorted_lines(&spilled),
+                sorted_lines(&in_memory),
+                "{}: budget {budget}",
+                dir.display()
+            );
+        }
+        spilled_cases += 1;
+    }
+    assert!(spilled_cases >= 20, "only {spilled_cases} cases");
+}
+
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
         $(

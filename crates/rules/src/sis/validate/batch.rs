@@ -10,12 +10,14 @@
 use std::collections::HashSet;
 
 use super::ValidateOptions;
+use super::deferred::{Deferred, Resolver, SECTIONS_TABLE, Verdict, read_found};
 use super::file::{self, DuplicateLines, FileOutcome};
 use super::finding::{Finding, FindingList};
-use super::ids::{IdSpace, IdStore, KeyTable, Seen, hash64, id_key};
+use super::ids::{Defined, IdSpace, IdStore, Known, Seen, course_hash, hash64, id_key};
 use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
 use super::rules::defining_kinds;
+use super::spill::{RUN_BYTES, Spill};
 use super::values::{show, trim};
 use crate::batch::BatchFile;
 use crate::sis::SisKind;
@@ -30,10 +32,9 @@ pub(crate) struct Batch<'o> {
     names: Vec<String>,
     /// Account rows whose parent was not defined yet when they were read.
     pending_parents: Vec<PendingParent>,
-    /// The course of each section of the batch (hash of its course_id), and the sections a
-    /// cross-listing moves (whose enrollments may name either course).
-    section_course: KeyTable<u64>,
-    crosslisted: KeyTable<()>,
+    /// The checks the id tables could not answer once full, resolved after the last file.
+    spill: Spill,
+    scratch: Vec<u8>,
 }
 
 struct PendingParent {
@@ -57,20 +58,34 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     });
     let mut batch = Batch {
         opts,
-        ids: IdStore::default(),
+        ids: IdStore::with_budget(opts.id_memory_bytes),
         present: kinds.iter().flatten().copied().collect(),
         names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
         pending_parents: Vec::new(),
-        section_course: KeyTable::default(),
-        crosslisted: KeyTable::default(),
+        spill: Spill::new(opts.spill_dir.clone(), RUN_BYTES),
+        scratch: Vec::new(),
     };
     let mut outcomes: Vec<FileOutcome> = order
         .iter()
         .enumerate()
         .map(|(pos, &i)| file::validate_file(files[i], pos as u32, &mut batch))
         .collect();
-    batch.resolve_parents(&mut outcomes);
     let mut batch_findings = Vec::new();
+    batch.resolve_parents(&mut outcomes);
+    if let Err(e) = batch.resolve_deferred(&mut outcomes) {
+        batch_findings.push(Finding::error(
+            "checks_incomplete",
+            format!(
+                "the checks across files (duplicate ids, references) could not finish: reading back their temporary file failed ({e})"
+            ),
+            "Make sure the temporary folder has free space and is readable, then validate again.",
+        ));
+    }
+    for o in &mut outcomes {
+        if let Some(f) = o.dup.finding() {
+            o.findings.push(f);
+        }
+    }
     if !outcomes.iter().any(|o| o.read_as.is_some()) {
         batch_findings.push(Finding::error(
             "no_sis_files",
@@ -124,27 +139,37 @@ impl Batch<'_> {
                 continue;
             }
             let key = id_key(*space, v);
-            if self.ids.contains(*space, key) {
-                continue;
-            }
             // An account's parent may come later in the file: resolved once all are read.
-            if plan.kind == SisKind::Account && col.name == "parent_account_id" {
-                self.pending_parents.push(PendingParent {
+            let parent = plan.kind == SisKind::Account && col.name == "parent_account_id";
+            match self.ids.get(*space, key) {
+                Known::Yes(_) => {}
+                Known::Unknown => self.defer(
+                    *space as u8,
+                    key,
+                    &Deferred::Refer {
+                        space: *space,
+                        file: pos,
+                        row: line,
+                        column: col.name,
+                        id: v,
+                        parent,
+                    },
+                ),
+                Known::No if parent => self.pending_parents.push(PendingParent {
                     file: pos,
                     row: line,
                     key,
                     parent: show(v),
-                });
-            } else {
-                out.push_warning_with("reference_not_in_batch", || {
+                }),
+                Known::No => out.push_warning_with("reference_not_in_batch", || {
                     missing_reference(*space, col.name, &show(v)).at_row(line)
-                });
+                }),
             }
         }
         if let Some(f) = self.track_login(plan, row, line, pos) {
             out.push(f.at_row(line));
         }
-        if let Some(f) = self.track_section_course(plan, row) {
+        if let Some(f) = self.track_section_course(plan, row, line, pos) {
             out.push(f.at_row(line));
         }
         let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
@@ -156,19 +181,47 @@ impl Batch<'_> {
             return;
         }
         let here = Seen::new(pos, line, line_hash);
-        match self.ids.define(space, id_key(space, id), here) {
-            None => {}
+        let key = id_key(space, id);
+        match self.ids.define(space, key, here) {
+            Defined::New => {}
             // The same line again: a repeat (counted when in the same file), not a conflict.
-            Some(first) if first.line() == line_hash && first.file() == pos => dup.repeat(line),
-            Some(first) if first.line() == line_hash => {}
-            Some(first) => out.push(self.duplicate_id(space, col.name, id, first).at_row(line)),
+            Defined::Again(first) if first.line() == line_hash && first.file() == pos => {
+                dup.repeat(line)
+            }
+            Defined::Again(first) if first.line() == line_hash => {}
+            Defined::Again(first) => {
+                out.push(duplicate_id(&self.names, space, col.name, id, first).at_row(line))
+            }
+            Defined::Unknown => self.defer(
+                space as u8,
+                key,
+                &Deferred::Define {
+                    space,
+                    seen: here,
+                    column: col.name,
+                    id,
+                },
+            ),
         }
+    }
+
+    /// Spills a check the tables cannot answer.
+    fn defer(&mut self, table: u8, key: u64, d: &Deferred) {
+        self.scratch.clear();
+        d.encode(&mut self.scratch);
+        self.spill.push(table, key, &self.scratch);
     }
 
     /// Sections record their course, cross-listings the sections they move; an enrollment
     /// naming a section of the batch and another course is a warning: Canvas skips it ("An
     /// enrollment listed a section (…) and a course (…) that are unrelated").
-    fn track_section_course(&mut self, plan: &Plan, row: &dyn Fields) -> Option<Finding> {
+    fn track_section_course(
+        &mut self,
+        plan: &Plan,
+        row: &dyn Fields,
+        line: u64,
+        pos: u32,
+    ) -> Option<Finding> {
         if !matches!(
             plan.kind,
             SisKind::Section | SisKind::Xlist | SisKind::Enrollment
@@ -187,28 +240,35 @@ impl Batch<'_> {
         let key = id_key(IdSpace::Section, section);
         match plan.kind {
             SisKind::Section => {
-                let course = value("course_id")?;
-                self.section_course.insert(key, hash64(0, course));
+                let course = course_hash(value("course_id")?);
+                if !self.ids.define_section(key, course) {
+                    self.defer(SECTIONS_TABLE, key, &Deferred::Section { course });
+                }
             }
             SisKind::Xlist => {
-                self.crosslisted.insert(key, ());
+                if !self.ids.crosslist(key) {
+                    self.defer(SECTIONS_TABLE, key, &Deferred::Crosslist);
+                }
             }
             SisKind::Enrollment => {
-                let course = value("course_id")?;
-                let of_section = self.section_course.get(key)?;
-                if of_section != hash64(0, course) && !self.crosslisted.contains(key) {
-                    return Some(
-                        Finding::warning(
-                            "section_not_in_course",
-                            format!(
-                                "section \"{}\" belongs to another course than course_id \"{}\" in sections.csv; Canvas skips the enrollment (\"An enrollment listed a section and a course that are unrelated\")",
-                                show(section),
-                                show(course)
-                            ),
-                            "Give the section's own course in course_id, or leave course_id blank: the section says which course it is in.",
-                        )
-                        .in_column("course_id".to_owned()),
-                    );
+                let course_id = value("course_id")?;
+                let course = course_hash(course_id);
+                match self.ids.section(key) {
+                    Known::Yes(of) if of.course != 0 && of.course != course && !of.crosslisted => {
+                        return Some(section_not_in_course(section, course_id));
+                    }
+                    Known::Yes(_) | Known::No => {}
+                    Known::Unknown => self.defer(
+                        SECTIONS_TABLE,
+                        key,
+                        &Deferred::Enroll {
+                            file: pos,
+                            row: line,
+                            course,
+                            section,
+                            course_id,
+                        },
+                    ),
                 }
             }
             _ => {}
@@ -243,31 +303,94 @@ impl Batch<'_> {
         };
         let key = id_key(IdSpace::LoginId, &lower);
         let owner = hash64(0, user);
-        let first = self
-            .ids
-            .define(IdSpace::LoginId, key, Seen::new(pos, line, owner))?;
-        if first.line() == owner {
-            return None;
+        let here = Seen::new(pos, line, owner);
+        match self.ids.define(IdSpace::LoginId, key, here) {
+            Defined::New => None,
+            Defined::Again(first) if first.line() == owner => None,
+            Defined::Again(first) => {
+                Some(login_taken(&self.names, login_col.name, login, user, first))
+            }
+            Defined::Unknown => {
+                self.defer(
+                    IdSpace::LoginId as u8,
+                    key,
+                    &Deferred::Login {
+                        seen: here,
+                        column: login_col.name,
+                        login,
+                        user,
+                    },
+                );
+                None
+            }
         }
-        let at = format!(
-            "{}:{}",
-            self.names
-                .get(first.file() as usize)
-                .map_or("?", String::as_str),
-            first.row()
-        );
-        Some(
-            Finding::warning(
-                "login_id_taken",
-                format!(
-                    "login_id \"{}\" is already the login of another user, at {at} (Canvas compares login ids without case); Canvas skips this row (\"An existing Canvas user with the SIS ID … has already claimed {}'s user_id requested login information\")",
-                    show(login),
-                    show(user)
-                ),
-                format!("Give each user their own login_id: change the one here or at {at}."),
-            )
-            .in_column(login_col.name.to_owned()),
-        )
+    }
+
+    /// Resolves the spilled checks and adds what they found to each file, in row order.
+    fn resolve_deferred(&mut self, outcomes: &mut [FileOutcome]) -> std::io::Result<()> {
+        let spill = std::mem::replace(&mut self.spill, Spill::new(None, RUN_BYTES));
+        if spill.is_empty() {
+            return Ok(());
+        }
+        let mut resolver = Resolver::new(Spill::new(self.opts.spill_dir.clone(), RUN_BYTES));
+        spill.drain(|table, key, seq, payload| resolver.take(table, key, seq, payload))?;
+        resolver.finish().drain(|_, _, _, payload| {
+            let Some((verdict, d)) = read_found(payload) else {
+                return;
+            };
+            let (file, row) = d.at();
+            let Some(out) = outcomes.get_mut(file as usize) else {
+                return;
+            };
+            match (verdict, d) {
+                (Verdict::Repeat, _) => out.dup.repeat(row),
+                (
+                    Verdict::DuplicateId(first),
+                    Deferred::Define {
+                        space, column, id, ..
+                    },
+                ) => out
+                    .findings
+                    .push(duplicate_id(&self.names, space, column, id, first).at_row(row)),
+                (
+                    Verdict::LoginTaken(first),
+                    Deferred::Login {
+                        column,
+                        login,
+                        user,
+                        ..
+                    },
+                ) => out
+                    .findings
+                    .push(login_taken(&self.names, column, login, user, first).at_row(row)),
+                (
+                    Verdict::Missing,
+                    Deferred::Refer {
+                        space, column, id, ..
+                    },
+                ) => out
+                    .findings
+                    .push_warning_with("reference_not_in_batch", || {
+                        missing_reference(space, column, &show(id)).at_row(row)
+                    }),
+                (Verdict::ParentAfterChild(first), Deferred::Refer { id, .. }) => {
+                    out.findings.push(
+                        parent_after_child(&show(id), &place(&self.names, first))
+                            .at_row(row)
+                            .in_column("parent_account_id".to_owned()),
+                    )
+                }
+                (
+                    Verdict::SectionNotInCourse,
+                    Deferred::Enroll {
+                        section, course_id, ..
+                    },
+                ) => out
+                    .findings
+                    .push(section_not_in_course(section, course_id).at_row(row)),
+                _ => debug_assert!(false, "a verdict on a check it cannot come from"),
+            }
+        })
     }
 
     /// Makes room for `n` more ids of `space`.
@@ -282,52 +405,33 @@ impl Batch<'_> {
             .any(|k| self.present.contains(k))
     }
 
-    fn duplicate_id(&self, space: IdSpace, column: &str, id: &[u8], first: Seen) -> Finding {
-        let at = format!(
-            "{}:{}",
-            self.names
-                .get(first.file() as usize)
-                .map_or("?", String::as_str),
-            first.row()
-        );
-        Finding::warning(
-            "duplicate_id",
-            format!(
-                "{} \"{}\" is already defined at {at} with different values; Canvas imports both rows and the one it processes last wins, which inside a file is not always the later one (Canvas imports a big file in parallel chunks)",
-                space.noun(),
-                show(id)
-            ),
-            format!("Keep one row per {column}: remove or merge the row here or the one at {at}."),
-        )
-        .in_column(column.to_owned())
-    }
-
     /// Account parents that were not defined when their child was read: defined later (an
-    /// error: Canvas skips the child) or not at all (must already exist in Canvas).
+    /// error: Canvas skips the child) or not at all (must already exist in Canvas). Those the
+    /// full accounts table cannot answer join the spilled checks.
     fn resolve_parents(&mut self, outcomes: &mut [FileOutcome]) {
         for p in std::mem::take(&mut self.pending_parents) {
             let Some(out) = outcomes.get_mut(p.file as usize) else {
                 continue;
             };
             let finding = match self.ids.get(IdSpace::Account, p.key) {
-                Some(seen) => {
-                    let at = format!(
-                        "{}:{}",
-                        self.names
-                            .get(seen.file() as usize)
-                            .map_or("?", String::as_str),
-                        seen.row()
+                Known::Yes(seen) => parent_after_child(&p.parent, &place(&self.names, seen)),
+                Known::No => missing_reference(IdSpace::Account, "parent_account_id", &p.parent),
+                // The accounts table filled up after this row: the answer is in the spill.
+                Known::Unknown => {
+                    self.defer(
+                        IdSpace::Account as u8,
+                        p.key,
+                        &Deferred::Refer {
+                            space: IdSpace::Account,
+                            file: p.file,
+                            row: p.row,
+                            column: "parent_account_id",
+                            id: p.parent.as_bytes(),
+                            parent: true,
+                        },
                     );
-                    Finding::warning(
-                        "parent_after_child",
-                        format!(
-                            "parent account \"{}\" is defined only later, at {at}; Canvas reads accounts in order, so unless that account already exists in Canvas it skips this one (\"Parent account didn't exist\")",
-                            p.parent
-                        ),
-                        "Put every parent account before its children in accounts.csv.",
-                    )
+                    continue;
                 }
-                None => missing_reference(IdSpace::Account, "parent_account_id", &p.parent),
             };
             out.findings.push(
                 finding
@@ -336,6 +440,66 @@ impl Batch<'_> {
             );
         }
     }
+}
+
+/// Where a row is, as a finding names it: `file:row`.
+fn place(names: &[String], at: Seen) -> String {
+    format!(
+        "{}:{}",
+        names.get(at.file() as usize).map_or("?", String::as_str),
+        at.row()
+    )
+}
+
+fn duplicate_id(names: &[String], space: IdSpace, column: &str, id: &[u8], first: Seen) -> Finding {
+    let at = place(names, first);
+    Finding::warning(
+        "duplicate_id",
+        format!(
+            "{} \"{}\" is already defined at {at} with different values; Canvas imports both rows and the one it processes last wins, which inside a file is not always the later one (Canvas imports a big file in parallel chunks)",
+            space.noun(),
+            show(id)
+        ),
+        format!("Keep one row per {column}: remove or merge the row here or the one at {at}."),
+    )
+    .in_column(column.to_owned())
+}
+
+fn login_taken(names: &[String], column: &str, login: &[u8], user: &[u8], first: Seen) -> Finding {
+    let at = place(names, first);
+    Finding::warning(
+        "login_id_taken",
+        format!(
+            "login_id \"{}\" is already the login of another user, at {at} (Canvas compares login ids without case); Canvas skips this row (\"An existing Canvas user with the SIS ID … has already claimed {}'s user_id requested login information\")",
+            show(login),
+            show(user)
+        ),
+        format!("Give each user their own login_id: change the one here or at {at}."),
+    )
+    .in_column(column.to_owned())
+}
+
+fn section_not_in_course(section: &[u8], course: &[u8]) -> Finding {
+    Finding::warning(
+        "section_not_in_course",
+        format!(
+            "section \"{}\" belongs to another course than course_id \"{}\" in sections.csv; Canvas skips the enrollment (\"An enrollment listed a section and a course that are unrelated\")",
+            show(section),
+            show(course)
+        ),
+        "Give the section's own course in course_id, or leave course_id blank: the section says which course it is in.",
+    )
+    .in_column("course_id".to_owned())
+}
+
+fn parent_after_child(parent: &str, at: &str) -> Finding {
+    Finding::warning(
+        "parent_after_child",
+        format!(
+            "parent account \"{parent}\" is defined only later, at {at}; Canvas reads accounts in order, so unless that account already exists in Canvas it skips this one (\"Parent account didn't exist\")"
+        ),
+        "Put every parent account before its children in accounts.csv.",
+    )
 }
 
 fn missing_reference(space: IdSpace, column: &str, id: &str) -> Finding {

@@ -108,6 +108,8 @@ pub(crate) struct FileOutcome {
     pub deleted: u64,
     pub bytes: u64,
     pub findings: FindingList,
+    /// Exact repeats of lines, reported once the batch's deferred checks have added theirs.
+    pub dup: DuplicateLines,
 }
 
 /// Validates one file; `pos` is its place in processing order.
@@ -122,6 +124,7 @@ pub(crate) fn validate_file(file: &dyn BatchFile, pos: u32, batch: &mut Batch) -
         rows: 0,
         deleted: 0,
         bytes: file.size().unwrap_or(0),
+        dup: DuplicateLines::default(),
     };
     if is_ignored_name(&out.name) {
         // Canvas passes over these without a word; so does the report (the file is listed).
@@ -285,7 +288,6 @@ fn read_rows<R: Read>(
 ) {
     let width = header.names.len();
     let mut bad_utf8: Option<BadUtf8> = None;
-    let mut dup = DuplicateLines::default();
     loop {
         match scan.next_record() {
             Ok(true) => {}
@@ -300,7 +302,7 @@ fn read_rows<R: Read>(
         if out.rows == 1
             && let Some(plan) = plan
         {
-            presize(plan, scan.raw().len(), out.bytes, batch, &mut dup);
+            presize(plan, scan.raw().len(), out.bytes, batch, &mut out.dup);
         }
         if let Err(e) = std::str::from_utf8(scan.raw()) {
             match &mut bad_utf8 {
@@ -330,7 +332,7 @@ fn read_rows<R: Read>(
             out.deleted += 1;
         }
         plan.check(&*scan, line, &mut |f| out.findings.push(f));
-        batch.track_row(plan, &*scan, line, pos, &mut dup, &mut out.findings);
+        batch.track_row(plan, &*scan, line, pos, &mut out.dup, &mut out.findings);
     }
     if let Some(b) = bad_utf8 {
         let mut f = b.first;
@@ -342,9 +344,7 @@ fn read_rows<R: Read>(
         );
         out.findings.push(f);
     }
-    if let Some(f) = dup.finding() {
-        out.findings.push(f);
-    }
+    out.dup.forget_lines();
 }
 
 /// Sizes the maps a file will fill from its size and its first row's length, so that they
@@ -389,13 +389,19 @@ impl DuplicateLines {
         }
     }
 
+    /// Forgets the lines of a file read to its end (the count and first row stay).
+    pub(crate) fn forget_lines(&mut self) {
+        self.seen = Default::default();
+    }
+
     /// Notes a row that repeats an earlier one exactly.
     pub(crate) fn repeat(&mut self, row: u64) {
         self.count += 1;
-        self.first_row.get_or_insert(row);
+        self.first_row = Some(self.first_row.map_or(row, |r| r.min(row)));
     }
 
-    fn finding(&self) -> Option<Finding> {
+    /// The file's `duplicate_lines` warning, if it has enough repeats.
+    pub(crate) fn finding(&self) -> Option<Finding> {
         if self.count < DUPLICATE_LINES_THRESHOLD {
             return None;
         }

@@ -118,6 +118,7 @@ pub const RULES: &[&str] = &[
     "not_a_csv_file",
     "unreadable_file",
     "read_error",
+    "checks_incomplete",
     "empty_file",
     "utf16_encoding",
     "invalid_utf8",

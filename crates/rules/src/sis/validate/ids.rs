@@ -29,6 +29,28 @@ pub(crate) enum IdSpace {
 }
 
 impl IdSpace {
+    /// Every space, in the order of their numbers (`space as usize`).
+    pub(crate) const ALL: [IdSpace; SPACES] = [
+        IdSpace::Account,
+        IdSpace::Term,
+        IdSpace::AbstractCourse,
+        IdSpace::Course,
+        IdSpace::Section,
+        IdSpace::User,
+        IdSpace::GroupCategory,
+        IdSpace::Group,
+        IdSpace::TagSet,
+        IdSpace::Tag,
+        IdSpace::InstitutionalTagCategory,
+        IdSpace::InstitutionalTag,
+        IdSpace::LoginId,
+    ];
+
+    /// The space numbered `i` (`space as u8`).
+    pub(crate) fn from_index(i: u8) -> Option<IdSpace> {
+        IdSpace::ALL.get(usize::from(i)).copied()
+    }
+
     /// The noun with its article ("a user", "an account").
     pub(crate) fn a_noun(self) -> String {
         let noun = self.noun();
@@ -171,14 +193,18 @@ pub(crate) struct KeyTable<V> {
 }
 
 impl<V: Copy + Default> Default for KeyTable<V> {
+    /// An empty table: it takes no memory until its first key.
     fn default() -> Self {
         KeyTable {
-            keys: vec![0; 1024],
-            vals: vec![V::default(); 1024],
+            keys: Vec::new(),
+            vals: Vec::new(),
             len: 0,
         }
     }
 }
+
+/// Slots of a table's first allocation.
+const FIRST_SLOTS: usize = 1024;
 
 impl<V: Copy + Default> KeyTable<V> {
     /// The value of `key`, if present.
@@ -187,11 +213,15 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// Whether `key` is present; reads only the key array.
+    #[cfg(test)]
     pub(crate) fn contains(&self, key: u64) -> bool {
         self.slot(key).is_some()
     }
 
     fn slot(&self, key: u64) -> Option<usize> {
+        if self.keys.is_empty() {
+            return None;
+        }
         let key = key.max(1);
         let mut i = home(key, self.keys.len());
         loop {
@@ -204,10 +234,33 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// Inserts `key` with `val` unless present; returns the value already there if it was.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, key: u64, val: V) -> Option<V> {
+        let mut room = usize::MAX;
+        match self.insert_within(key, val, &mut room) {
+            Stored::Was(v) => Some(v),
+            Stored::Added | Stored::Full => None,
+        }
+    }
+
+    /// Bytes one slot takes.
+    const SLOT_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<V>();
+
+    /// Inserts `key` with `val` unless present, growing only by what `room` (bytes) still allows
+    /// and taking what it grows by from it.
+    pub(crate) fn insert_within(&mut self, key: u64, val: V, room: &mut usize) -> Stored<V> {
         let key = key.max(1);
         if (self.len + 1) * LOAD_DEN > self.keys.len() * LOAD_NUM {
-            self.grow_to(self.keys.len() * 2);
+            let slots = (self.keys.len() * 2).max(FIRST_SLOTS);
+            let more = (slots - self.keys.len()) * Self::SLOT_BYTES;
+            if more > *room {
+                return match self.slot(key) {
+                    Some(i) => Stored::Was(self.vals[i]),
+                    None => Stored::Full,
+                };
+            }
+            *room -= more;
+            self.grow_to(slots);
         }
         let mut i = home(key, self.keys.len());
         loop {
@@ -216,19 +269,35 @@ impl<V: Copy + Default> KeyTable<V> {
                     self.keys[i] = key;
                     self.vals[i] = val;
                     self.len += 1;
-                    return None;
+                    return Stored::Added;
                 }
-                k if k == key => return Some(self.vals[i]),
+                k if k == key => return Stored::Was(self.vals[i]),
                 _ => i = next(i, self.keys.len()),
             }
         }
     }
 
+    /// The value of `key` to change in place, if present.
+    pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        self.slot(key).map(|i| &mut self.vals[i])
+    }
+
     /// Makes room for `n` more keys without growing again.
+    #[cfg(test)]
     pub(crate) fn reserve(&mut self, n: usize) {
+        let mut room = usize::MAX;
+        self.reserve_within(n, &mut room);
+    }
+
+    /// Makes room for `n` more keys without growing again, as far as `room` (bytes) allows;
+    /// takes what it grows by from `room`.
+    pub(crate) fn reserve_within(&mut self, n: usize, room: &mut usize) {
         let needed = (self.len + n) * LOAD_DEN / LOAD_NUM + 1;
-        if needed > self.keys.len() {
-            self.grow_to(needed);
+        let affordable = self.keys.len() + *room / Self::SLOT_BYTES;
+        let slots = needed.min(affordable);
+        if slots > self.keys.len() {
+            *room -= (slots - self.keys.len()) * Self::SLOT_BYTES;
+            self.grow_to(slots);
         }
     }
 
@@ -244,6 +313,16 @@ impl<V: Copy + Default> KeyTable<V> {
             self.vals[i] = v;
         }
     }
+}
+
+/// What inserting into a bounded [`KeyTable`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored<V> {
+    /// The key was there already, with this value (unchanged).
+    Was(V),
+    Added,
+    /// The key is not there and the table may not grow to hold it.
+    Full,
 }
 
 /// Most keys a table holds per slot, `LOAD_NUM / LOAD_DEN`, before it grows: a miss in a
@@ -262,32 +341,134 @@ fn next(i: usize, slots: usize) -> usize {
 }
 
 /// Number of [`IdSpace`]s.
-const SPACES: usize = IdSpace::LoginId as usize + 1;
+pub(crate) const SPACES: usize = IdSpace::LoginId as usize + 1;
 
-/// Every id defined so far in the batch, one table per namespace: the few thousand courses or
-/// sections an enrollment names stay in cache while the big users table does not.
-#[derive(Default)]
+/// What the batch says of a section: its course (the hash of its course_id, 0 if no sections
+/// file row gave it yet) and whether a cross-listing moves it (its enrollments may then name
+/// either course).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SectionOf {
+    pub course: u64,
+    pub crosslisted: bool,
+}
+
+/// What a table knows of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known<T> {
+    Yes(T),
+    No,
+    /// The table is full and does not hold the key: the answer is in the spill.
+    Unknown,
+}
+
+/// What defining an id did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Defined {
+    New,
+    /// Defined before, first here.
+    Again(Seen),
+    /// The table is full and does not hold the id: the caller spills the definition.
+    Unknown,
+}
+
+/// Every id defined so far in the batch, one table per namespace (the few thousand courses or
+/// sections an enrollment names stay in cache while the big users table does not), and the
+/// course of each section — all within one memory budget.
+///
+/// A table that reaches the budget stops growing ("full"): it still answers for the ids it
+/// holds, and says [`Known::Unknown`] for the others, which the batch then resolves through its
+/// spill once every file is read.
 pub(crate) struct IdStore {
     tables: [KeyTable<Seen>; SPACES],
+    sections: KeyTable<SectionOf>,
+    /// Bytes the tables may still grow by.
+    room: usize,
+    full: [bool; SPACES + 1],
 }
 
 impl IdStore {
-    /// Records `key` of `space` as defined at `at`; returns the earlier definition if any.
-    pub(crate) fn define(&mut self, space: IdSpace, key: u64, at: Seen) -> Option<Seen> {
-        self.tables[space as usize].insert(key, at)
+    /// Tables that together grow to at most about `budget` bytes.
+    pub(crate) fn with_budget(budget: usize) -> Self {
+        IdStore {
+            tables: Default::default(),
+            sections: KeyTable::default(),
+            room: budget,
+            full: [false; SPACES + 1],
+        }
+    }
+
+    /// Records `key` of `space` as defined at `at`.
+    pub(crate) fn define(&mut self, space: IdSpace, key: u64, at: Seen) -> Defined {
+        let i = space as usize;
+        match self.tables[i].insert_within(key, at, &mut self.room) {
+            Stored::Added => Defined::New,
+            Stored::Was(first) => Defined::Again(first),
+            Stored::Full => {
+                self.full[i] = true;
+                Defined::Unknown
+            }
+        }
     }
 
     pub(crate) fn reserve(&mut self, space: IdSpace, n: usize) {
-        self.tables[space as usize].reserve(n);
+        self.tables[space as usize].reserve_within(n, &mut self.room);
     }
 
-    pub(crate) fn get(&self, space: IdSpace, key: u64) -> Option<Seen> {
-        self.tables[space as usize].get(key)
+    /// Where `key` of `space` was first defined, if it was.
+    pub(crate) fn get(&self, space: IdSpace, key: u64) -> Known<Seen> {
+        let i = space as usize;
+        match self.tables[i].get(key) {
+            Some(seen) => Known::Yes(seen),
+            None if self.full[i] => Known::Unknown,
+            None => Known::No,
+        }
     }
 
-    pub(crate) fn contains(&self, space: IdSpace, key: u64) -> bool {
-        self.tables[space as usize].contains(key)
+    /// Records the course of a section (the first one given stays); false if the table is full
+    /// and does not hold the section.
+    pub(crate) fn define_section(&mut self, key: u64, course: u64) -> bool {
+        let course = course.max(1);
+        self.change_section(key, |s| {
+            if s.course == 0 {
+                s.course = course;
+            }
+        })
     }
+
+    /// Records that a cross-listing moves a section; false as [`IdStore::define_section`].
+    pub(crate) fn crosslist(&mut self, key: u64) -> bool {
+        self.change_section(key, |s| s.crosslisted = true)
+    }
+
+    fn change_section(&mut self, key: u64, change: impl Fn(&mut SectionOf)) -> bool {
+        if let Some(s) = self.sections.get_mut(key) {
+            change(s);
+            return true;
+        }
+        let mut s = SectionOf::default();
+        change(&mut s);
+        match self.sections.insert_within(key, s, &mut self.room) {
+            Stored::Added | Stored::Was(_) => true,
+            Stored::Full => {
+                self.full[SPACES] = true;
+                false
+            }
+        }
+    }
+
+    /// What the batch says so far of section `key`.
+    pub(crate) fn section(&self, key: u64) -> Known<SectionOf> {
+        match self.sections.get(key) {
+            Some(s) => Known::Yes(s),
+            None if self.full[SPACES] => Known::Unknown,
+            None => Known::No,
+        }
+    }
+}
+
+/// The course hash a section records for `course_id` bytes (never 0, which means "none").
+pub(crate) fn course_hash(course: &[u8]) -> u64 {
+    hash64(0, course).max(1)
 }
 
 #[cfg(test)]
@@ -301,22 +482,17 @@ mod tests {
     }
 
     #[test]
+    fn every_space_is_found_by_its_number() {
+        for (i, space) in IdSpace::ALL.iter().enumerate() {
+            assert_eq!(*space as usize, i);
+            assert_eq!(IdSpace::from_index(i as u8), Some(*space));
+        }
+        assert_eq!(IdSpace::from_index(SPACES as u8), None);
+    }
+
+    #[test]
     fn short_ids_of_different_namespaces_do_not_collide() {
-        let spaces = [
-            IdSpace::Account,
-            IdSpace::Term,
-            IdSpace::AbstractCourse,
-            IdSpace::Course,
-            IdSpace::Section,
-            IdSpace::User,
-            IdSpace::GroupCategory,
-            IdSpace::Group,
-            IdSpace::TagSet,
-            IdSpace::Tag,
-            IdSpace::InstitutionalTagCategory,
-            IdSpace::InstitutionalTag,
-            IdSpace::LoginId,
-        ];
+        let spaces = IdSpace::ALL;
         let mut keys = std::collections::HashSet::new();
         for space in spaces {
             for a in b'0'..=b'z' {
@@ -371,13 +547,52 @@ mod tests {
 
     #[test]
     fn the_first_definition_is_kept() {
-        let mut ids = IdStore::default();
+        let mut ids = IdStore::with_budget(1 << 20);
         let first = Seen::new(0, 2, 7);
-        assert_eq!(ids.define(IdSpace::User, 5, first), None);
+        assert_eq!(ids.define(IdSpace::User, 5, first), Defined::New);
         let again = Seen::new(1, 9, 8);
-        assert_eq!(ids.define(IdSpace::User, 5, again), Some(first));
-        assert_eq!(ids.get(IdSpace::User, 5), Some(first));
-        assert!(!ids.contains(IdSpace::Course, 5));
+        assert_eq!(ids.define(IdSpace::User, 5, again), Defined::Again(first));
+        assert_eq!(ids.get(IdSpace::User, 5), Known::Yes(first));
+        assert_eq!(ids.get(IdSpace::Course, 5), Known::No);
+    }
+
+    #[test]
+    fn a_table_at_its_budget_answers_for_what_it_holds_and_says_unknown_for_the_rest() {
+        // Room for 2 048 user slots (24 bytes each) and one first allocation of the sections.
+        let mut ids = IdStore::with_budget(3 * 1024 * 24);
+        let key = |i: u32| hash64(1, &i.to_le_bytes());
+        let mut first_unknown = None;
+        for i in 0..5_000u32 {
+            match ids.define(IdSpace::User, key(i), Seen::new(0, u64::from(i), 0)) {
+                Defined::New => {}
+                Defined::Unknown => {
+                    first_unknown.get_or_insert(i);
+                }
+                Defined::Again(_) => panic!("{i} defined twice"),
+            }
+        }
+        let held = first_unknown.expect("the table filled up");
+        assert_eq!(held, 1_536, "three quarters of 2 048 slots");
+        assert_eq!(
+            ids.get(IdSpace::User, key(0)),
+            Known::Yes(Seen::new(0, 0, 0))
+        );
+        assert_eq!(
+            ids.define(IdSpace::User, key(3), Seen::new(1, 1, 1)),
+            Defined::Again(Seen::new(0, 3, 0))
+        );
+        assert_eq!(ids.get(IdSpace::User, key(4_000)), Known::Unknown);
+        // Other tables still know what they do not hold, until they fill up too.
+        assert_eq!(ids.get(IdSpace::Course, key(1)), Known::No);
+        assert!(ids.define_section(7, 9));
+        assert!(ids.crosslist(7));
+        assert_eq!(
+            ids.section(7),
+            Known::Yes(SectionOf {
+                course: 9,
+                crosslisted: true
+            })
+        );
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! - `rules` (data) and `row` (checks): what each kind's rows must hold.
 //! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.
 //! - `dates`: what Canvas makes of a date value (Ruby's `Date._parse`).
-//! - `ids`: ids kept as 64-bit hashes; `lines`: the line set for exact repeats;
-//!   `finding`, `report`: what comes out.
+//! - `ids`: ids kept as 64-bit hashes, in tables with a memory budget; past it, `deferred`
+//!   checks sorted on disk by `spill`; `lines`: the line set for exact repeats; `finding`,
+//!   `report`: what comes out.
 //!
-//! Memory is bounded: one record at a time, plus a hash per id defined in the batch (memory
-//! grows with the number of ids, never with file size), plus at most
+//! Memory is bounded: one record at a time, plus the id tables up to `id_memory_bytes` (the
+//! checks they cannot hold are spilled to disk and resolved after the last file), plus at most
 //! `max_findings_per_file` findings per file (100 000 by default; the rest are counted per rule).
 //! The text report groups findings by rule (a count and the first few places), so a feed with one
 //! problem on every row prints a line, not a million.
@@ -25,6 +26,7 @@
 
 mod batch;
 mod dates;
+mod deferred;
 mod file;
 mod finding;
 mod header;
@@ -34,6 +36,7 @@ mod report;
 mod row;
 mod rules;
 mod scan;
+mod spill;
 mod values;
 
 pub use batch::validate_batch;
@@ -74,7 +77,18 @@ pub struct ValidateOptions {
     pub max_findings_per_rule: usize,
     /// The warnings the tenant has chosen to make reject the batch.
     pub strict: Strict,
+    /// Bytes the id tables (duplicate ids, references across files) may take. Past it, the
+    /// checks they cannot answer are sorted on disk in `spill_dir` and resolved after the last
+    /// file, with the same findings: memory stays bounded whatever the number of ids.
+    pub id_memory_bytes: usize,
+    /// Where that spill goes (an unlinked temporary file); the system's temporary folder if
+    /// `None`.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
+
+/// Bytes the id tables take at most by default (see [`ValidateOptions::id_memory_bytes`]):
+/// a feed of about 250 000 users with their courses, sections and login ids stays in memory.
+pub const DEFAULT_ID_MEMORY_BYTES: usize = 24 << 20;
 
 /// How many findings of one rule the grouped report names: what `max_findings_per_rule` may be
 /// lowered to without changing [`ValidationReport::to_text`].
@@ -87,6 +101,8 @@ impl Default for ValidateOptions {
             max_findings_per_file: DEFAULT_MAX_FINDINGS_PER_FILE,
             max_findings_per_rule: usize::MAX,
             strict: Strict::Off,
+            id_memory_bytes: DEFAULT_ID_MEMORY_BYTES,
+            spill_dir: None,
         }
     }
 }

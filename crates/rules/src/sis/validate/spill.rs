@@ -1,0 +1,398 @@
+//! An external sort of small records by `(table, key)`, for the checks that no longer fit in
+//! memory: records are buffered up to a fixed size, written to an anonymous temporary file as
+//! sorted runs, and read back merged. Memory stays at one run's buffer plus a read buffer per
+//! merged run, whatever the number of records; records of one `(table, key)` come back in the
+//! order they were pushed.
+//!
+//! The file is created on the first run that has to be written (`tempfile`: unlinked at once, so
+//! nothing is left behind even if the process dies). A write that fails keeps its records in
+//! memory and stops further writes: the checks stay right, only unbounded.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+/// Bytes of records buffered before they are sorted and written as a run.
+pub(crate) const RUN_BYTES: usize = 4 << 20;
+
+/// Runs merged at once; past this, runs are first merged into longer runs.
+const FAN_IN: usize = 64;
+
+/// Read buffer of each run being merged.
+const READ_BYTES: usize = 32 << 10;
+
+/// Bytes of a record's header in a run: table (1), key (8), seq (8), payload length (4).
+const HEADER: usize = 21;
+
+/// Bytes an in-memory entry costs beside its payload.
+const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+#[derive(Clone, Copy)]
+struct Entry {
+    table: u8,
+    key: u64,
+    seq: u64,
+    off: usize,
+    len: u32,
+}
+
+impl Entry {
+    fn order(&self) -> (u8, u64, u64) {
+        (self.table, self.key, self.seq)
+    }
+}
+
+/// A run: a sorted range of the spill file.
+#[derive(Clone, Copy)]
+struct Run {
+    start: u64,
+    end: u64,
+}
+
+/// Records waiting to be sorted, and the runs already written.
+pub(crate) struct Spill {
+    dir: Option<PathBuf>,
+    run_bytes: usize,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+    file: Option<File>,
+    runs: Vec<Run>,
+    seq: u64,
+    /// The first write that failed; the records stay in memory from then on.
+    failed: Option<io::Error>,
+}
+
+impl Spill {
+    /// A spill writing its runs in `dir` (the system's temporary folder if `None`), each of
+    /// about `run_bytes` bytes.
+    pub(crate) fn new(dir: Option<PathBuf>, run_bytes: usize) -> Self {
+        Spill {
+            dir,
+            run_bytes: run_bytes.max(1),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            file: None,
+            runs: Vec::new(),
+            seq: 0,
+            failed: None,
+        }
+    }
+
+    /// Whether nothing was pushed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.seq == 0
+    }
+
+    /// Runs written to disk so far.
+    #[cfg(test)]
+    pub(crate) fn runs_written(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Adds a record; records of one `(table, key)` are read back in the order they were added.
+    pub(crate) fn push(&mut self, table: u8, key: u64, payload: &[u8]) {
+        self.push_ordered(table, key, self.seq, payload);
+    }
+
+    /// Adds a record to be read back among those of its `(table, key)` by `seq` (then in the
+    /// order added).
+    pub(crate) fn push_ordered(&mut self, table: u8, key: u64, seq: u64, payload: &[u8]) {
+        let off = self.arena.len();
+        self.arena.extend_from_slice(payload);
+        self.entries.push(Entry {
+            table,
+            key,
+            seq,
+            off,
+            len: payload.len() as u32,
+        });
+        self.seq += 1;
+        let buffered = self.arena.len() + self.entries.len() * ENTRY_BYTES;
+        if buffered >= self.run_bytes && self.failed.is_none() {
+            if let Err(e) = self.write_run() {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// Sorts the buffered records and appends them to the file as one run.
+    fn write_run(&mut self) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = match &self.dir {
+                    Some(d) => tempfile::tempfile_in(d)?,
+                    None => tempfile::tempfile()?,
+                };
+                self.file.insert(f)
+            }
+        };
+        self.entries.sort_by_key(Entry::order);
+        let start = (&*file).seek(SeekFrom::End(0))?;
+        let mut out = io::BufWriter::with_capacity(READ_BYTES, &*file);
+        let mut end = start;
+        for e in &self.entries {
+            let payload = &self.arena[e.off..e.off + e.len as usize];
+            write_record(&mut out, e.table, e.key, e.seq, payload)?;
+            end += (HEADER + payload.len()) as u64;
+        }
+        out.flush()?;
+        drop(out);
+        self.runs.push(Run { start, end });
+        self.entries.clear();
+        self.arena.clear();
+        Ok(())
+    }
+
+    /// Every record, by `(table, key)` and then by `seq` (the order pushed, for [`Spill::push`]),
+    /// given to `each` as `(table, key, seq, payload)`. An error reading the runs back ends the
+    /// walk.
+    pub(crate) fn drain(mut self, mut each: impl FnMut(u8, u64, u64, &[u8])) -> io::Result<()> {
+        self.entries.sort_by_key(Entry::order);
+        let Some(file) = self.file.take() else {
+            for e in &self.entries {
+                each(
+                    e.table,
+                    e.key,
+                    e.seq,
+                    &self.arena[e.off..e.off + e.len as usize],
+                );
+            }
+            return Ok(());
+        };
+        let mut runs = std::mem::take(&mut self.runs);
+        while runs.len() > FAN_IN {
+            let merged: Vec<Run> = runs.drain(..FAN_IN).collect();
+            let start = (&file).seek(SeekFrom::End(0))?;
+            let mut written = start;
+            let mut out = io::BufWriter::with_capacity(READ_BYTES, &file);
+            merge(&file, &merged, &[], &[], |t, k, s, p| {
+                write_record(&mut out, t, k, s, p)?;
+                written += (HEADER + p.len()) as u64;
+                Ok(())
+            })?;
+            out.flush()?;
+            runs.push(Run {
+                start,
+                end: written,
+            });
+        }
+        merge(&file, &runs, &self.entries, &self.arena, |t, k, s, p| {
+            each(t, k, s, p);
+            Ok(())
+        })
+    }
+}
+
+fn write_record(
+    out: &mut impl Write,
+    table: u8,
+    key: u64,
+    seq: u64,
+    payload: &[u8],
+) -> io::Result<()> {
+    let mut head = [0u8; HEADER];
+    head[0] = table;
+    head[1..9].copy_from_slice(&key.to_le_bytes());
+    head[9..17].copy_from_slice(&seq.to_le_bytes());
+    head[17..21].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.write_all(&head)?;
+    out.write_all(payload)
+}
+
+/// Reads one run of the file in order, a buffer at a time.
+struct RunReader<'f> {
+    file: &'f File,
+    next: u64,
+    end: u64,
+    buf: Vec<u8>,
+    at: usize,
+    /// The current record: its order and payload.
+    order: (u8, u64, u64),
+    payload: Vec<u8>,
+}
+
+impl<'f> RunReader<'f> {
+    fn new(file: &'f File, run: Run) -> Self {
+        RunReader {
+            file,
+            next: run.start,
+            end: run.end,
+            buf: Vec::new(),
+            at: 0,
+            order: (0, 0, 0),
+            payload: Vec::new(),
+        }
+    }
+
+    /// Moves to the next record; false at the end of the run.
+    fn advance(&mut self) -> io::Result<bool> {
+        let mut head = [0u8; HEADER];
+        if !self.take(&mut head)? {
+            return Ok(false);
+        }
+        let word = |r: std::ops::Range<usize>| u64::from_le_bytes(head[r].try_into().unwrap());
+        self.order = (head[0], word(1..9), word(9..17));
+        let len = u32::from_le_bytes(head[17..21].try_into().unwrap()) as usize;
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.resize(len, 0);
+        let whole = self.take(&mut payload)?;
+        self.payload = payload;
+        if !whole {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a spilled run ended inside a record",
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Fills `out` from the run; false if the run had no bytes left.
+    fn take(&mut self, out: &mut [u8]) -> io::Result<bool> {
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.at == self.buf.len() {
+                let left = self.end - self.next;
+                if left == 0 {
+                    return if filled == 0 {
+                        Ok(false)
+                    } else {
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "a spilled run ended inside a record",
+                        ))
+                    };
+                }
+                let n = left.min(READ_BYTES as u64) as usize;
+                self.buf.resize(n, 0);
+                read_exact_at(self.file, &mut self.buf, self.next)?;
+                self.next += n as u64;
+                self.at = 0;
+            }
+            let n = (out.len() - filled).min(self.buf.len() - self.at);
+            out[filled..filled + n].copy_from_slice(&self.buf[self.at..self.at + n]);
+            self.at += n;
+            filled += n;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merges `runs` of `file` with the sorted in-memory `entries`, giving each record in order.
+fn merge(
+    file: &File,
+    runs: &[Run],
+    entries: &[Entry],
+    arena: &[u8],
+    mut each: impl FnMut(u8, u64, u64, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut readers: Vec<RunReader> = runs.iter().map(|r| RunReader::new(file, *r)).collect();
+    let mut heap = BinaryHeap::with_capacity(readers.len());
+    for (i, r) in readers.iter_mut().enumerate() {
+        if r.advance()? {
+            heap.push(Reverse((r.order, i)));
+        }
+    }
+    let mut memory = entries.iter().peekable();
+    loop {
+        let from_memory = match (heap.peek(), memory.peek()) {
+            (None, None) => return Ok(()),
+            (Some(Reverse((order, _))), Some(e)) => e.order() < *order,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+        };
+        if from_memory {
+            let e = memory.next().expect("peeked");
+            let (t, k, s) = e.order();
+            each(t, k, s, &arena[e.off..e.off + e.len as usize])?;
+            continue;
+        }
+        let Reverse((order, i)) = heap.pop().expect("peeked");
+        let r = &mut readers[i];
+        each(order.0, order.1, order.2, &r.payload)?;
+        if r.advance()? {
+            heap.push(Reverse((r.order, i)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(spill: Spill) -> Vec<(u8, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        spill
+            .drain(|t, k, _, p| out.push((t, k, p.to_vec())))
+            .unwrap();
+        out
+    }
+
+    /// Pushes `n` records with keys in a scrambled order, several per key.
+    fn scrambled(spill: &mut Spill, n: u64) -> Vec<(u8, u64, Vec<u8>)> {
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % (n / 3 + 1);
+            let table = (i % 3) as u8;
+            let payload = format!("record {i}").into_bytes();
+            spill.push(table, key, &payload);
+            expected.push((table, key, i, payload));
+        }
+        expected.sort_by_key(|(t, k, i, _)| (*t, *k, *i));
+        expected.into_iter().map(|(t, k, _, p)| (t, k, p)).collect()
+    }
+
+    #[test]
+    fn records_come_back_by_table_and_key_in_push_order_without_touching_disk() {
+        let mut spill = Spill::new(None, RUN_BYTES);
+        let expected = scrambled(&mut spill, 1_000);
+        assert_eq!(spill.runs_written(), 0);
+        assert_eq!(collect(spill), expected);
+    }
+
+    #[test]
+    fn records_written_as_many_runs_merge_back_in_the_same_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Runs of about 2 KiB: 20 000 records make hundreds of runs, past the merge's fan-in.
+        let mut spill = Spill::new(Some(dir.path().to_owned()), 2 << 10);
+        let expected = scrambled(&mut spill, 20_000);
+        assert!(spill.runs_written() > FAN_IN, "{}", spill.runs_written());
+        assert_eq!(collect(spill), expected);
+    }
+
+    #[test]
+    fn an_unwritable_folder_keeps_the_records_in_memory() {
+        let mut spill = Spill::new(Some(PathBuf::from("/nonexistent/canvas-sis")), 1 << 10);
+        let expected = scrambled(&mut spill, 2_000);
+        assert!(spill.failed.is_some());
+        assert_eq!(collect(spill), expected);
+    }
+
+    #[test]
+    fn an_empty_spill_gives_nothing() {
+        let spill = Spill::new(None, RUN_BYTES);
+        assert!(spill.is_empty());
+        assert!(collect(spill).is_empty());
+    }
+}
