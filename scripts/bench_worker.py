@@ -13,6 +13,8 @@ Subcommands (each prints what the shell needs on stdout, one value a line):
   depth QUEUE_URL               prints "visible in_flight"
   finish-imports SIM_URL        forever: forces import 1, 2, 3… to `imported` as soon as it is
                                 uploaded (see `finish_imports`); token from CANVAS_TOKEN
+  last-upload SIM_URL           prints "ID BYTES": the simulator's newest import and the size of
+                                the zip uploaded for it (the pipeline just measured)
   first-receive QUEUE_URL RUNS [--kill] -- CMD...
                                 puts a TCP proxy between CMD and moto; per run, the time from just
                                 before spawning CMD to the first request carrying
@@ -230,6 +232,20 @@ def finish_imports(sim, token):
             time.sleep(0.02)
 
 
+def last_upload(sim):
+    """The newest import the simulator holds, and the size of the file uploaded for it."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{sim}/__sim/imports", timeout=120) as r:
+        imports = json.loads(r.read())["imports"]
+    if not imports:
+        sys.exit("the simulator holds no import")
+    newest = max(imports, key=lambda i: i["id"])
+    if not newest["upload"]:
+        sys.exit(f"import {newest['id']} has no upload")
+    print(newest["id"], newest["upload"]["size"])
+
+
 # --- start → first receive ------------------------------------------------------------------------
 
 MARK = b"AmazonSQS.ReceiveMessage"
@@ -324,6 +340,8 @@ def main(argv):
         wait_message(args[0])
     elif cmd == "finish-imports":
         finish_imports(args[0].rstrip("/"), os.environ["CANVAS_TOKEN"])
+    elif cmd == "last-upload":
+        last_upload(args[0].rstrip("/"))
     elif cmd == "depth":
         print(*depth(args[0]))
     elif cmd == "first-receive":

@@ -4,8 +4,11 @@
 # and its `--lean` form, issue 19's reference: each GET streamed into its zip entry at level 6),
 # on the same ~200 MiB folder batch, with moto (S3 → EventBridge → SQS FIFO) and the Canvas
 # simulator on loopback. One run prints, against the Python baseline measured in the same run:
-#   - one batch end to end (process start → exit): wall time and peak RSS, with the targets
-#     ≥ 3x faster and ≤ 1/5 of the memory;
+#   - one batch end to end (process start → exit), BENCH_ROUNDS rounds (default 3) in which each
+#     pipeline runs once on the same bytes, the order rotating from round to round (round 1:
+#     canvas-sis, lean, python; round 2: lean, python, canvas-sis; …): each run's wall time and
+#     peak RSS, the medians, the size of the zip each posted, and from the medians the ratios
+#     against the targets (≥ 3x faster, ≤ 1/5 of the memory) and against the lean worker;
 #   - idle: VmRSS after 5 s on an empty queue (target ≤ 20 MiB), and exit within 5 s of SIGTERM;
 #   - start → first SQS ReceiveMessage, seen by a TCP proxy in front of moto, median of 5
 #     (target ≤ 150 ms).
@@ -18,6 +21,7 @@
 #                        copied to target/release/canvas-sis-worker); it also runs `validate`
 #        CANVAS_SIM_BIN  the binary that runs the simulator (default: the default release build,
 #                        target/release/canvas-sis)
+#        BENCH_ROUNDS    rounds of the end-to-end batch (default 3; 1 for a single run each)
 #        BENCH_KEEP=1    keep the work dir (data, logs, /usr/bin/time outputs)
 #
 # Needs python3 ≥ 3.11 (the pinned moto[server] and boto3 of tests/python/requirements.txt go into
@@ -29,9 +33,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 size=${1:-200M}
+rounds=${BENCH_ROUNDS:-3}
 runs_first_receive=5
 
 die() { echo "bench_worker: $*" >&2; exit 1; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
 
 # shellcheck source=scripts/bench/stack.sh
 . scripts/bench/stack.sh
@@ -77,8 +83,8 @@ echo "data: $size ($input bytes): $(tr '\n' ';' <"$work/validate.txt")" >&2
 
 # --- one batch end to end -------------------------------------------------------------------------
 
-# measure NAME CMD...: runs CMD under /usr/bin/time -v (and a 30-minute timeout); prints
-# "NAME wall_s rss_kib cpu_s".
+# measure NAME CMD...: runs CMD under /usr/bin/time -v (and a 30-minute timeout), its output
+# and time in $work/out-NAME.txt and $work/time-NAME.txt; prints "wall_s rss_kib cpu_s".
 measure() {
     local name=$1
     shift
@@ -91,11 +97,11 @@ measure() {
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time-$name.txt" |
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$name.txt")
-    echo "$name $wall $rss $cpu"
+    echo "$wall $rss $cpu"
 }
 
 # batch N: drops folder bench-N (CSVs, then the manifest) and waits for its message. A new folder
-# per pipeline: moto's event bodies are otherwise equal, and FIFO content dedup would drop one.
+# per run: moto's event bodies are otherwise equal, and FIFO content dedup would drop one.
 batch() {
     "$py" "$helper" upload "$data" "drop/main/bench-$1"
     "$py" "$helper" wait-message "$queue"
@@ -108,29 +114,51 @@ after() {
     [ "$depth" = "0 0" ] || die "$1 left the queue at (visible, in flight) = ($depth)"
 }
 
+# pipeline NAME: runs the pipeline NAME once on one batch.
+pipeline() {
+    case $1 in
+        canvas-sis) measure "$1-$2" "$bin" run --until-empty --max-batches 1 --poll-secs 0.2 ;;
+        python-lean) measure "$1-$2" "$py" scripts/bench/py_worker.py --lean ;;
+        python) measure "$1-$2" "$py" scripts/bench/py_worker.py ;;
+    esac
+}
+
 cat "$data"/*.csv >/dev/null # page cache warm for the uploads
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+contenders=(python-lean python)
+[ "$has_run" = 1 ] && contenders=(canvas-sis python-lean python)
+n=${#contenders[@]}
+# results: one line per run, "NAME ROUND wall_s rss_kib cpu_s zip_bytes", in the order run.
 results=$work/results.txt
-batch 1
-measure python "$py" scripts/bench/py_worker.py >"$results"
-after python
-batch 2
-measure python-lean "$py" scripts/bench/py_worker.py --lean >>"$results"
-after python-lean
+: >"$results"
+runs=0
+for ((round = 1; round <= rounds; round++)); do
+    order=""
+    for ((k = 0; k < n; k++)); do
+        name=${contenders[(round - 1 + k) % n]}
+        runs=$((runs + 1))
+        batch "$runs"
+        line=$(pipeline "$name" "$round")
+        after "$name"
+        # Every run must have posted one new import: its id is the run's number.
+        read -r id zip_bytes < <("$py" "$helper" last-upload "$sim")
+        [ "$id" = "$runs" ] || die "$name (round $round) left import $id newest, expected $runs"
+        echo "$name $round $line $zip_bytes" >>"$results"
+        order="$order $name"
+    done
+    echo "round $round:$order" >&2
+done
 if [ "$has_run" = 1 ]; then
-    batch 3
-    measure canvas-sis "$bin" run --until-empty --max-batches 1 --poll-secs 0.2 >>"$results"
-    after canvas-sis
     # Where ours spends, for the reader: its validate and pack commands alone, on local files.
-    measure "validate" "$bin" validate "$data" >"$work/stages.txt"
-    measure "pack" "$bin" pack "$data" -o "$work/pack.zip" >>"$work/stages.txt"
+    echo "validate $(measure validate "$bin" validate "$data")" >"$work/stages.txt"
+    echo "pack $(measure pack "$bin" pack "$data" -o "$work/pack.zip")" >>"$work/stages.txt"
 fi
 
 # --- idle -----------------------------------------------------------------------------------------
 
 # idle NAME CMD...: CMD on an empty queue; after 5 s prints "NAME vmrss_kib exit_ms rc".
 idle() {
-    local name=$1 pid rss t0 rc=0 i url
+    local name=$1 pid rss t0 rc=0 url
     shift
     url=$("$py" "$helper" queue "idle-$name.fifo")
     SIS_QUEUE_URL=$url "$@" >"$work/idle-$name.log" 2>&1 &
@@ -141,7 +169,7 @@ idle() {
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
     t0=$(date +%s%N)
     kill -TERM "$pid"
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -174,24 +202,55 @@ fi
 
 # --- report ---------------------------------------------------------------------------------------
 
+# The medians of the runs, one line per pipeline in the table's order (python, python-lean,
+# canvas-sis): "NAME wall_s rss_kib cpu_s zip_bytes"; and each run's wall time and peak RSS.
+median_awk='
+    BEGIN { OFMT = "%.10g" }
+    function median(list,   a, m, i, j, v) {
+        m = split(list, a, " ")
+        for (i = 2; i <= m; i++) { v = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+        return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }'
+medians=$work/medians.txt
+awk "$median_awk"'
+    { t[$1] = t[$1] " " $3; r[$1] = r[$1] " " $4; c[$1] = c[$1] " " $5; z[$1] = z[$1] " " $6; seen[$1] = 1 }
+    END {
+        split("python python-lean canvas-sis", order, " ")
+        for (i = 1; i <= 3; i++) if (order[i] in seen) {
+            k = order[i]
+            print k, median(t[k]), median(r[k]), median(c[k]), median(z[k])
+        }
+    }' "$results" >"$medians"
+
 echo
 echo "one folder batch: $size ($input bytes, 4 CSVs) via moto + simulator on loopback"
 echo "$(nproc) cores, load average $load before the runs (wall times need a quiet machine; CPU s does not)"
+echo "$rounds round(s), each pipeline once per round on the same bytes, the order rotating:" \
+    "$(awk '$2 != r { printf "%sround %s:", (r ? "; " : ""), $2; r = $2 } { printf " %s", $1 }' "$results")"
 awk '
-    { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4 }
+    { w[$1] = w[$1] sprintf(" %.2f", $3); m[$1] = m[$1] sprintf(" %.1f", $4 / 1024) }
+    END { split("python python-lean canvas-sis", order, " ")
+          for (i = 1; i <= 3; i++) if (order[i] in w)
+              printf "%-11s each run: wall s%s; peak RSS MiB%s\n", order[i], w[order[i]], m[order[i]] }' "$results"
+echo "medians of $rounds:"
+awk '
+    { n[NR] = $1; t[NR] = $2; r[NR] = $3; c[NR] = $4; z[NR] = $5 }
     END {
-        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "pipeline", "wall s", "CPU s", "peak RSS", "speed-up", "memory"
-        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "", "", "", "MiB", "python/ours", "ours/python"
-        print "|-------------|---------|---------|----------|-------------|-------------|"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s | %11s |\n", "pipeline", "wall s", "CPU s", "peak RSS", "zip bytes", "speed-up", "memory"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s | %11s |\n", "", "", "", "MiB", "", "python/ours", "ours/python"
+        print "|-------------|---------|---------|----------|-------------|-------------|-------------|"
         for (i = 1; i <= NR; i++) {
             su = (i == 1) ? "" : sprintf("%.2fx", t[1] / t[i])
             mem = (i == 1) ? "" : sprintf("%.3f", r[i] / r[1])
-            printf "| %-11s | %7.2f | %7.2f | %8.1f | %11s | %11s |\n", n[i], t[i], c[i], r[i] / 1024, su, mem
+            printf "| %-11s | %7.2f | %7.2f | %8.1f | %11d | %11s | %11s |\n", n[i], t[i], c[i], r[i] / 1024, z[i], su, mem
         }
-        printf "| %-11s | %7s | %7s | %8s | %11s | %11s |\n", "target", "", "", "", ">= 3x", "<= 0.200"
-    }' "$results"
-sed -n 's/^phases/python phases/p' "$work/out-python.txt"
-sed -n 's/^phases/python-lean phases/p' "$work/out-python-lean.txt"
+        printf "| %-11s | %7s | %7s | %8s | %11s | %11s | %11s |\n", "target", "", "", "", "", ">= 3x", "<= 0.200"
+    }' "$medians"
+for ((round = 1; round <= rounds; round++)); do
+    for name in python python-lean; do
+        sed -n "s/^phases/$name phases (round $round)/p" "$work/out-$name-$round.txt"
+    done
+done
 if [ "$has_run" = 1 ]; then
     awk '{ printf "%s canvas-sis %s alone on local files: %.2f s, peak RSS %.1f MiB", (NR == 1 ? "for scale:" : ";"), $1, $2, $3 / 1024 }
          END { print "" }' "$work/stages.txt"
@@ -206,16 +265,17 @@ echo "start → first SQS ReceiveMessage (median of $runs_first_receive)"
 awk '{ printf "| %-10s | %8.1f ms |\n", $1, $2 } END { print "| target     | <= 150 ms (canvas-sis) |" }' "$first_results"
 if [ "$has_run" = 1 ]; then
     echo
-    awk -v idle="$(awk '$1 == "canvas-sis" {print $2}' "$idle_results")" \
+    awk -v rounds="$rounds" -v idle="$(awk '$1 == "canvas-sis" {print $2}' "$idle_results")" \
         -v first="$(awk '$1 == "canvas-sis" {print $2}' "$first_results")" '
-        { t[$1] = $2; r[$1] = $3 }
+        { t[$1] = $2; r[$1] = $3; z[$1] = $5 }
         END {
+            printf "from the medians of %d run(s) each:\n", rounds
             printf "speed-up %.2fx (target >= 3x): %s\n", t["python"] / t["canvas-sis"], (t["python"] / t["canvas-sis"] >= 3) ? "met" : "MISSED"
             printf "memory %.3f of python (target <= 0.2): %s\n", r["canvas-sis"] / r["python"], (r["canvas-sis"] / r["python"] <= 0.2) ? "met" : "MISSED"
-            printf "against the lean Python worker (issue 19: >= 4x, memory bounded): %.2fx faster, %.3f of its memory\n", t["python-lean"] / t["canvas-sis"], r["canvas-sis"] / r["python-lean"]
+            printf "against the lean Python worker (issue 19: >= 4x, memory bounded): %.2fx faster, %.3f of its memory, zip %.4fx its size\n", t["python-lean"] / t["canvas-sis"], r["canvas-sis"] / r["python-lean"], z["canvas-sis"] / z["python-lean"]
             printf "idle %.1f MiB (target <= 20): %s\n", idle / 1024, (idle / 1024 <= 20) ? "met" : "MISSED"
             printf "first receive %.1f ms (target <= 150): %s\n", first, (first <= 150) ? "met" : "MISSED"
-        }' "$results"
+        }' "$medians"
 else
     echo
     echo "NOTE: $bin has no \`run\` subcommand yet (issue 5's worker has not landed):" \
