@@ -201,11 +201,25 @@ pub fn validate_and_prepack(
         std::thread::scope(|s| {
             let packer =
                 s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, pack_opts).ok());
-            let report = validate_batch(&files, validate_opts);
+            let report = validate_batch(&files, &spilling_beside(validate_opts, out));
             let packed = packer.join().ok().flatten();
             (report, packed.map(|p| (guess.clone(), p)))
         })
     })
+}
+
+/// `opts`, with validation's spill (ids past the memory budget) beside the zip being written
+/// unless a folder is set: a disk the operator sized for batches, where the system's
+/// temporary folder may be a small RAM-backed one in a container.
+fn spilling_beside(opts: &ValidateOptions, zip: &std::path::Path) -> ValidateOptions {
+    let mut opts = opts.clone();
+    if opts.spill_dir.is_none() {
+        opts.spill_dir = zip
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf);
+    }
+    opts
 }
 
 /// A Canvas error a stage cannot go past, kept whole: its class decides what it means

@@ -393,9 +393,18 @@ impl Batch<'_> {
         })
     }
 
-    /// Makes room for `n` more ids of `space`.
-    pub(crate) fn reserve_ids(&mut self, space: IdSpace, n: usize) {
-        self.ids.reserve(space, n);
+    /// Makes room for the ids of a file of about `n` rows read by `plan` (its ids first, then
+    /// its login ids and sections' courses), as far as the budget allows.
+    pub(crate) fn reserve_ids(&mut self, plan: &Plan, n: usize) {
+        if let Some((_, space)) = plan.id {
+            self.ids.reserve(space, n);
+        }
+        if plan.login.is_some() {
+            self.ids.reserve(IdSpace::LoginId, n);
+        }
+        if plan.kind == SisKind::Section {
+            self.ids.reserve_sections(n);
+        }
     }
 
     /// Whether any file of the batch defines objects of `space`.

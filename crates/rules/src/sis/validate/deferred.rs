@@ -115,7 +115,7 @@ impl Deferred<'_> {
                 parent,
             } => {
                 out.extend([2, *space as u8, u8::from(*parent)]);
-                put_seen(out, Seen::new(*file, *row, 0));
+                put_at(out, *file, *row);
                 put_bytes(out, column.as_bytes());
                 put_bytes(out, id);
             }
@@ -132,7 +132,8 @@ impl Deferred<'_> {
                 course_id,
             } => {
                 out.push(5);
-                put_seen(out, Seen::new(*file, *row, *course));
+                put_at(out, *file, *row);
+                out.extend(course.to_le_bytes());
                 put_bytes(out, section);
                 put_bytes(out, course_id);
             }
@@ -161,11 +162,11 @@ impl Deferred<'_> {
             2 => {
                 let space = IdSpace::from_index(r.byte()?)?;
                 let parent = r.byte()? == 1;
-                let at = r.seen()?;
+                let (file, row) = r.at()?;
                 Deferred::Refer {
                     space,
-                    file: at.file(),
-                    row: at.row(),
+                    file,
+                    row,
                     column: r.text()?,
                     id: r.bytes()?,
                     parent,
@@ -174,11 +175,11 @@ impl Deferred<'_> {
             3 => Deferred::Section { course: r.word()? },
             4 => Deferred::Crosslist,
             5 => {
-                let at = r.seen()?;
+                let (file, row) = r.at()?;
                 Deferred::Enroll {
-                    file: at.file(),
-                    row: at.row(),
-                    course: at.line(),
+                    file,
+                    row,
+                    course: r.word()?,
                     section: r.bytes()?,
                     course_id: r.bytes()?,
                 }
@@ -189,14 +190,28 @@ impl Deferred<'_> {
     }
 }
 
+/// Records are small (most of their bytes are the ids' text): numbers that are mostly small
+/// are written as LEB128 varints, hashes as 8 bytes.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_at(out: &mut Vec<u8>, file: u32, row: u64) {
+    put_varint(out, u64::from(file));
+    put_varint(out, row);
+}
+
 fn put_seen(out: &mut Vec<u8>, s: Seen) {
-    out.extend(u64::from(s.file()).to_le_bytes());
-    out.extend(s.row().to_le_bytes());
+    put_at(out, s.file(), s.row());
     out.extend(s.line().to_le_bytes());
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend((b.len() as u32).to_le_bytes());
+    put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
@@ -217,13 +232,30 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn at(&mut self) -> Option<(u32, u64)> {
+        let file = u32::try_from(self.varint()?).ok()?;
+        Some((file, self.varint()?))
+    }
+
     fn seen(&mut self) -> Option<Seen> {
-        let file = u32::try_from(self.word()?).ok()?;
-        Some(Seen::new(file, self.word()?, self.word()?))
+        let (file, row) = self.at()?;
+        Some(Seen::new(file, row, self.word()?))
     }
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
+        let len = usize::try_from(self.varint()?).ok()?;
         self.take(len)
     }
 

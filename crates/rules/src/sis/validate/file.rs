@@ -357,9 +357,8 @@ fn presize(
     dup: &mut DuplicateLines,
 ) {
     let rows = (file_bytes / (first_row_len as u64 + 1)).min(1 << 24) as usize;
-    if let Some((_, space)) = plan.id {
-        batch.reserve_ids(space, rows);
-    } else {
+    batch.reserve_ids(plan, rows);
+    if plan.id.is_none() {
         dup.seen.reserve(rows.min(DUPLICATE_LINES_TRACKED));
     }
 }

@@ -393,9 +393,14 @@ impl FindingList {
         (errors, warnings)
     }
 
-    /// Every finding pushed, counted per rule and severity.
+    /// Every finding pushed, counted per rule and severity, in the catalogue's order ([`RULES`]):
+    /// not in the order first seen, which depends on which checks were resolved after the last
+    /// file (the id tables' spill).
     pub(crate) fn tally(&self) -> Vec<RuleCount> {
-        self.tally.clone()
+        let mut tally = self.tally.clone();
+        let place = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(RULES.len());
+        tally.sort_by_key(|t| (place(t.rule), t.severity));
+        tally
     }
 
     /// The kept findings in row order, then the summary of the others if any were dropped.

@@ -1,11 +1,15 @@
 //! The SIS ids a batch defines, kept as 64-bit hashes so memory grows with the number of ids and
-//! not with the size of the files.
+//! not with the size of the files — and only up to a budget: a table that reaches it stops
+//! growing and says which ids it cannot answer for (the batch spills those checks to disk, see
+//! `deferred`).
 //!
 //! Each id is stored as the hash of its namespace and its bytes, with the first row that defined
 //! it and the hash of that row's raw line. Two different ids share a hash with probability about
 //! n²/2⁶⁵ for n ids (about 3 in a million for ten million ids); such a collision would report a
 //! false duplicate id, or hide a dangling reference. That is the price of never storing id text.
 //! The hash is not keyed: a feed crafted to collide could only make its own batch look wrong.
+
+use super::bloom::Bloom;
 
 /// The namespaces SIS ids live in; references point into one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -384,16 +388,42 @@ pub(crate) struct IdStore {
     /// Bytes the tables may still grow by.
     room: usize,
     full: [bool; SPACES + 1],
+    /// The keys spilled since a table filled up (allocated then, with the bytes set aside).
+    spilled: Option<Bloom>,
+    bloom_bytes: usize,
 }
 
+/// Mixed into a section's key in the Bloom filter, apart from the same key of the sections
+/// space.
+const SECTION_SALT: u64 = 0x5EC7_10F5_C0DE_5EED;
+
 impl IdStore {
-    /// Tables that together grow to at most about `budget` bytes.
+    /// Tables that together take at most about `budget` bytes: an eighth is set aside for the
+    /// Bloom filter of spilled keys, the rest is the tables' room.
     pub(crate) fn with_budget(budget: usize) -> Self {
+        let bloom_bytes = budget / 8;
         IdStore {
             tables: Default::default(),
             sections: KeyTable::default(),
-            room: budget,
+            room: budget - bloom_bytes,
             full: [false; SPACES + 1],
+            spilled: None,
+            bloom_bytes,
+        }
+    }
+
+    /// Notes a key that goes to the spill.
+    fn spill(&mut self, key: u64) {
+        self.spilled
+            .get_or_insert_with(|| Bloom::with_bytes(self.bloom_bytes))
+            .insert(key);
+    }
+
+    /// `Unknown` if a spilled key may be `key`, else `No`.
+    fn unless_spilled<T>(&self, key: u64) -> Known<T> {
+        match &self.spilled {
+            Some(b) if !b.may_hold(key) => Known::No,
+            _ => Known::Unknown,
         }
     }
 
@@ -405,6 +435,7 @@ impl IdStore {
             Stored::Was(first) => Defined::Again(first),
             Stored::Full => {
                 self.full[i] = true;
+                self.spill(key);
                 Defined::Unknown
             }
         }
@@ -414,12 +445,16 @@ impl IdStore {
         self.tables[space as usize].reserve_within(n, &mut self.room);
     }
 
+    pub(crate) fn reserve_sections(&mut self, n: usize) {
+        self.sections.reserve_within(n, &mut self.room);
+    }
+
     /// Where `key` of `space` was first defined, if it was.
     pub(crate) fn get(&self, space: IdSpace, key: u64) -> Known<Seen> {
         let i = space as usize;
         match self.tables[i].get(key) {
             Some(seen) => Known::Yes(seen),
-            None if self.full[i] => Known::Unknown,
+            None if self.full[i] => self.unless_spilled(key),
             None => Known::No,
         }
     }
@@ -451,6 +486,7 @@ impl IdStore {
             Stored::Added | Stored::Was(_) => true,
             Stored::Full => {
                 self.full[SPACES] = true;
+                self.spill(key ^ SECTION_SALT);
                 false
             }
         }
@@ -460,7 +496,7 @@ impl IdStore {
     pub(crate) fn section(&self, key: u64) -> Known<SectionOf> {
         match self.sections.get(key) {
             Some(s) => Known::Yes(s),
-            None if self.full[SPACES] => Known::Unknown,
+            None if self.full[SPACES] => self.unless_spilled(key ^ SECTION_SALT),
             None => Known::No,
         }
     }
@@ -558,8 +594,9 @@ mod tests {
 
     #[test]
     fn a_table_at_its_budget_answers_for_what_it_holds_and_says_unknown_for_the_rest() {
-        // Room for 2 048 user slots (24 bytes each) and one first allocation of the sections.
-        let mut ids = IdStore::with_budget(3 * 1024 * 24);
+        // Room for 2 048 user slots (24 bytes each) and one first allocation of the sections,
+        // beside the eighth set aside for the Bloom filter.
+        let mut ids = IdStore::with_budget(3 * 1024 * 24 * 8 / 7 + 8);
         let key = |i: u32| hash64(1, &i.to_le_bytes());
         let mut first_unknown = None;
         for i in 0..5_000u32 {
@@ -582,6 +619,14 @@ mod tests {
             Defined::Again(Seen::new(0, 3, 0))
         );
         assert_eq!(ids.get(IdSpace::User, key(4_000)), Known::Unknown);
+        // A key no row spilled is surely absent, mostly (the filter is small here).
+        let surely_absent = (10_000..11_000u32)
+            .filter(|&i| ids.get(IdSpace::User, key(i)) == Known::No)
+            .count();
+        assert!(
+            surely_absent > 0,
+            "the Bloom filter answers for absent keys"
+        );
         // Other tables still know what they do not hold, until they fill up too.
         assert_eq!(ids.get(IdSpace::Course, key(1)), Known::No);
         assert!(ids.define_section(7, 9));

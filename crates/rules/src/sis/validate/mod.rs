@@ -25,6 +25,7 @@
 //! own checks that reproduce Canvas's wording; the two deliberately share no code.
 
 mod batch;
+mod bloom;
 mod dates;
 mod deferred;
 mod file;

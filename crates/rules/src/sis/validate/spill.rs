@@ -14,17 +14,20 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
+use super::deferred::put_varint;
+
 /// Bytes of records buffered before they are sorted and written as a run.
 pub(crate) const RUN_BYTES: usize = 4 << 20;
 
 /// Runs merged at once; past this, runs are first merged into longer runs.
-const FAN_IN: usize = 64;
+const FAN_IN: usize = 128;
 
 /// Read buffer of each run being merged.
-const READ_BYTES: usize = 32 << 10;
+const READ_BYTES: usize = 16 << 10;
 
-/// Bytes of a record's header in a run: table (1), key (8), seq (8), payload length (4).
-const HEADER: usize = 21;
+/// Most bytes of a record's header in a run: table (1), key (8), then seq and payload length
+/// as LEB128 varints (at most 10 and 5).
+const HEADER: usize = 24;
 
 /// Bytes an in-memory entry costs beside its payload.
 const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
@@ -129,14 +132,15 @@ impl Spill {
                 self.file.insert(f)
             }
         };
-        self.entries.sort_by_key(Entry::order);
+        // (table, key, seq) is unique but for `push_ordered` records given the same seq, whose
+        // order among themselves does not matter.
+        self.entries.sort_unstable_by_key(Entry::order);
         let start = (&*file).seek(SeekFrom::End(0))?;
         let mut out = io::BufWriter::with_capacity(READ_BYTES, &*file);
         let mut end = start;
         for e in &self.entries {
             let payload = &self.arena[e.off..e.off + e.len as usize];
-            write_record(&mut out, e.table, e.key, e.seq, payload)?;
-            end += (HEADER + payload.len()) as u64;
+            end += write_record(&mut out, e.table, e.key, e.seq, payload)? as u64;
         }
         out.flush()?;
         drop(out);
@@ -150,7 +154,7 @@ impl Spill {
     /// given to `each` as `(table, key, seq, payload)`. An error reading the runs back ends the
     /// walk.
     pub(crate) fn drain(mut self, mut each: impl FnMut(u8, u64, u64, &[u8])) -> io::Result<()> {
-        self.entries.sort_by_key(Entry::order);
+        self.entries.sort_unstable_by_key(Entry::order);
         let Some(file) = self.file.take() else {
             for e in &self.entries {
                 each(
@@ -169,8 +173,7 @@ impl Spill {
             let mut written = start;
             let mut out = io::BufWriter::with_capacity(READ_BYTES, &file);
             merge(&file, &merged, &[], &[], |t, k, s, p| {
-                write_record(&mut out, t, k, s, p)?;
-                written += (HEADER + p.len()) as u64;
+                written += write_record(&mut out, t, k, s, p)? as u64;
                 Ok(())
             })?;
             out.flush()?;
@@ -186,32 +189,37 @@ impl Spill {
     }
 }
 
+/// Writes one record; returns the bytes written.
 fn write_record(
     out: &mut impl Write,
     table: u8,
     key: u64,
     seq: u64,
     payload: &[u8],
-) -> io::Result<()> {
-    let mut head = [0u8; HEADER];
-    head[0] = table;
-    head[1..9].copy_from_slice(&key.to_le_bytes());
-    head[9..17].copy_from_slice(&seq.to_le_bytes());
-    head[17..21].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+) -> io::Result<usize> {
+    let mut head = Vec::with_capacity(HEADER);
+    head.push(table);
+    head.extend(key.to_le_bytes());
+    put_varint(&mut head, seq);
+    put_varint(&mut head, payload.len() as u64);
     out.write_all(&head)?;
-    out.write_all(payload)
+    out.write_all(payload)?;
+    Ok(head.len() + payload.len())
 }
 
-/// Reads one run of the file in order, a buffer at a time.
+/// Reads one run of the file in order, a buffer at a time; a record is parsed in place.
 struct RunReader<'f> {
     file: &'f File,
+    /// File offset of the next byte to read, and the run's end.
     next: u64,
     end: u64,
     buf: Vec<u8>,
+    /// The unread bytes of `buf`.
     at: usize,
-    /// The current record: its order and payload.
+    filled: usize,
+    /// The current record: its order, and its payload's place in `buf`.
     order: (u8, u64, u64),
-    payload: Vec<u8>,
+    payload: std::ops::Range<usize>,
 }
 
 impl<'f> RunReader<'f> {
@@ -222,62 +230,80 @@ impl<'f> RunReader<'f> {
             end: run.end,
             buf: Vec::new(),
             at: 0,
+            filled: 0,
             order: (0, 0, 0),
-            payload: Vec::new(),
+            payload: 0..0,
         }
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.buf[self.payload.clone()]
+    }
+
+    /// Makes at least `n` unread bytes available in `buf`, or as many as the run has left;
+    /// returns how many there are.
+    fn fill(&mut self, n: usize) -> io::Result<usize> {
+        let unread = self.filled - self.at;
+        if unread >= n || self.next == self.end {
+            return Ok(unread);
+        }
+        self.buf.copy_within(self.at..self.filled, 0);
+        self.at = 0;
+        self.filled = unread;
+        let want = n.max(READ_BYTES);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let more = ((self.buf.len() - self.filled) as u64).min(self.end - self.next) as usize;
+        read_exact_at(
+            self.file,
+            &mut self.buf[self.filled..self.filled + more],
+            self.next,
+        )?;
+        self.next += more as u64;
+        self.filled += more;
+        Ok(self.filled - self.at)
     }
 
     /// Moves to the next record; false at the end of the run.
     fn advance(&mut self) -> io::Result<bool> {
-        let mut head = [0u8; HEADER];
-        if !self.take(&mut head)? {
+        let available = self.fill(HEADER)?;
+        if available == 0 {
             return Ok(false);
         }
-        let word = |r: std::ops::Range<usize>| u64::from_le_bytes(head[r].try_into().unwrap());
-        self.order = (head[0], word(1..9), word(9..17));
-        let len = u32::from_le_bytes(head[17..21].try_into().unwrap()) as usize;
-        let mut payload = std::mem::take(&mut self.payload);
-        payload.resize(len, 0);
-        let whole = self.take(&mut payload)?;
-        self.payload = payload;
-        if !whole {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "a spilled run ended inside a record",
-            ));
+        let head = &self.buf[self.at..self.at + available];
+        let (seq, seq_len) = varint(head.get(9..).ok_or_else(cut)?)?;
+        let (len, len_len) = varint(&head[9 + seq_len..])?;
+        let key = u64::from_le_bytes(head[1..9].try_into().expect("8 bytes"));
+        self.order = (head[0], key, seq);
+        let header = 9 + seq_len + len_len;
+        let total = header + usize::try_from(len).map_err(|_| cut())?;
+        if self.fill(total)? < total {
+            return Err(cut());
         }
+        self.payload = self.at + header..self.at + total;
+        self.at += total;
         Ok(true)
     }
+}
 
-    /// Fills `out` from the run; false if the run had no bytes left.
-    fn take(&mut self, out: &mut [u8]) -> io::Result<bool> {
-        let mut filled = 0;
-        while filled < out.len() {
-            if self.at == self.buf.len() {
-                let left = self.end - self.next;
-                if left == 0 {
-                    return if filled == 0 {
-                        Ok(false)
-                    } else {
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "a spilled run ended inside a record",
-                        ))
-                    };
-                }
-                let n = left.min(READ_BYTES as u64) as usize;
-                self.buf.resize(n, 0);
-                read_exact_at(self.file, &mut self.buf, self.next)?;
-                self.next += n as u64;
-                self.at = 0;
-            }
-            let n = (out.len() - filled).min(self.buf.len() - self.at);
-            out[filled..filled + n].copy_from_slice(&self.buf[self.at..self.at + n]);
-            self.at += n;
-            filled += n;
+/// The LEB128 varint at the start of `b`, and its length in bytes.
+fn varint(b: &[u8]) -> io::Result<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, byte) in b.iter().take(10).enumerate() {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if *byte < 0x80 {
+            return Ok((v, i + 1));
         }
-        Ok(true)
     }
+    Err(cut())
+}
+
+fn cut() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "a spilled run ended inside a record",
+    )
 }
 
 #[cfg(unix)]
@@ -328,11 +354,16 @@ fn merge(
             each(t, k, s, &arena[e.off..e.off + e.len as usize])?;
             continue;
         }
-        let Reverse((order, i)) = heap.pop().expect("peeked");
+        // The run with the smallest record: its record goes out, and its next one takes its
+        // place at the top of the heap (sifted down once, not popped and pushed).
+        let mut top = heap.peek_mut().expect("peeked");
+        let Reverse((order, i)) = *top;
         let r = &mut readers[i];
-        each(order.0, order.1, order.2, &r.payload)?;
+        each(order.0, order.1, order.2, r.payload())?;
         if r.advance()? {
-            heap.push(Reverse((r.order, i)));
+            *top = Reverse((r.order, i));
+        } else {
+            std::collections::binary_heap::PeekMut::pop(top);
         }
     }
 }
