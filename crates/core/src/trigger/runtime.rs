@@ -15,12 +15,6 @@ use crate::pipeline::staged::Staged;
 use crate::pipeline::{ImportRequest, Observer, WaitPolicy};
 use canvas_sis_client::{CanvasApi, CanvasClient, ClientConfig, ImportOptions};
 
-/// Deflate level of the zips the unattended modes (`watch`, `run`) build. On SIS CSVs level 3
-/// comes within 3 % of level 6's size for about half the CPU (`scripts/bench_worker.sh`: the
-/// worker's CPU for a 200 MiB feed went from 6.2 s to 3.1 s), and an unattended worker in a small
-/// container is CPU-bound. `pack` and `import` keep level 6 (`--level` on `pack`).
-pub const UNATTENDED_ZIP_LEVEL: u32 = 3;
-
 /// One tenant, ready to run: its config, its Canvas and its checked default options.
 pub struct TenantRuntime {
     pub tenant: Tenant,
@@ -69,10 +63,9 @@ impl TenantRuntime {
                 wait: wait.clone(),
                 work_dir: work.to_owned(),
                 validate: self.tenant.validate.clone(),
-                pack: crate::pack::PackOptions {
-                    level: UNATTENDED_ZIP_LEVEL,
-                    ..Default::default()
-                },
+                // The default level 6, as `pack` and `import`: tuned to zlib level 6's ratio at
+                // about its level 5's CPU (pack::deflate).
+                pack: crate::pack::PackOptions::default(),
                 limits: Default::default(),
             },
             on_failure: self.tenant.on_failure,

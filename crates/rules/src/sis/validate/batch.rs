@@ -185,10 +185,10 @@ impl Batch<'_> {
         match self.ids.define(space, key, here) {
             Defined::New => {}
             // The same line again: a repeat (counted when in the same file), not a conflict.
-            Defined::Again(first) if first.line() == line_hash && first.file() == pos => {
+            Defined::Again(first) if first.line() == here.line() && first.file() == pos => {
                 dup.repeat(line)
             }
-            Defined::Again(first) if first.line() == line_hash => {}
+            Defined::Again(first) if first.line() == here.line() => {}
             Defined::Again(first) => {
                 out.push(duplicate_id(&self.names, space, col.name, id, first).at_row(line))
             }
@@ -306,7 +306,7 @@ impl Batch<'_> {
         let here = Seen::new(pos, line, owner);
         match self.ids.define(IdSpace::LoginId, key, here) {
             Defined::New => None,
-            Defined::Again(first) if first.line() == owner => None,
+            Defined::Again(first) if first.line() == here.line() => None,
             Defined::Again(first) => {
                 Some(login_taken(&self.names, login_col.name, login, user, first))
             }

@@ -251,7 +251,8 @@ impl<'a> Reader<'a> {
 
     fn seen(&mut self) -> Option<Seen> {
         let (file, row) = self.at()?;
-        Some(Seen::new(file, row, self.word()?))
+        let line = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        Some(Seen::with_folded_line(file, row, line))
     }
 
     fn bytes(&mut self) -> Option<&'a [u8]> {
