@@ -230,3 +230,30 @@ pub fn canvas_outcome(e: CanvasError, import_id: Option<u64>) -> Outcome {
         import_id,
     }
 }
+
+#[cfg(test)]
+mod spill_tests {
+    use super::*;
+
+    #[test]
+    fn validation_spills_beside_the_zip_unless_told_where() {
+        let opts = ValidateOptions::default();
+        let beside = spilling_beside(&opts, std::path::Path::new("/work/slot-1/batch.zip"));
+        assert_eq!(
+            beside.spill_dir.as_deref(),
+            Some(std::path::Path::new("/work/slot-1"))
+        );
+        let told = ValidateOptions {
+            spill_dir: Some("/elsewhere".into()),
+            ..ValidateOptions::default()
+        };
+        let kept = spilling_beside(&told, std::path::Path::new("/work/slot-1/batch.zip"));
+        assert_eq!(
+            kept.spill_dir.as_deref(),
+            Some(std::path::Path::new("/elsewhere"))
+        );
+        // A bare file name: the system's temporary folder, not "".
+        let bare = spilling_beside(&opts, std::path::Path::new("batch.zip"));
+        assert_eq!(bare.spill_dir, None);
+    }
+}

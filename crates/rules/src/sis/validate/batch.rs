@@ -13,7 +13,7 @@ use super::ValidateOptions;
 use super::deferred::{Deferred, Resolver, SECTIONS_TABLE, Verdict, read_found};
 use super::file::{self, DuplicateLines, FileOutcome};
 use super::finding::{Finding, FindingList};
-use super::ids::{Defined, IdSpace, IdStore, Known, Seen, course_hash, hash64, id_key};
+use super::ids::{Defined, IdSpace, IdStore, Known, SPACES, Seen, course_hash, hash64, id_key};
 use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
 use super::rules::defining_kinds;
@@ -28,6 +28,8 @@ pub(crate) struct Batch<'o> {
     ids: IdStore,
     /// Kinds with at least one file in the batch.
     present: HashSet<SisKind>,
+    /// Per id space, whether a file of the batch defines it (asked for every reference).
+    defined_spaces: [bool; SPACES],
     /// File names in processing order (for naming an earlier row).
     names: Vec<String>,
     /// Account rows whose parent was not defined yet when they were read.
@@ -56,10 +58,13 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         let key = |i: usize| (kinds[i].is_none(), kinds[i], files[i].name());
         key(a).cmp(&key(b))
     });
+    let present: HashSet<SisKind> = kinds.iter().flatten().copied().collect();
     let mut batch = Batch {
         opts,
         ids: IdStore::with_budget(opts.id_memory_bytes),
-        present: kinds.iter().flatten().copied().collect(),
+        defined_spaces: IdSpace::ALL
+            .map(|space| defining_kinds(space).iter().any(|k| present.contains(k))),
+        present,
         names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
         pending_parents: Vec::new(),
         spill: Spill::new(opts.spill_dir.clone(), RUN_BYTES),
@@ -130,12 +135,14 @@ impl Batch<'_> {
         out: &mut FindingList,
     ) {
         let line_hash = hash64(0, row.raw());
+        // A login names a user Canvas has; only a users file in the batch could define it.
+        let logins_alone = plan.kind == SisKind::Login && !self.present.contains(&SisKind::User);
         for (col, space) in &plan.refs {
+            if logins_alone || !self.defines(*space) {
+                continue;
+            }
             let v = trim(row.get(col.idx));
-            // A login names a user Canvas has; only a users file in the batch could define it.
-            let logins_alone =
-                plan.kind == SisKind::Login && !self.present.contains(&SisKind::User);
-            if v.is_empty() || !self.defines(*space) || logins_alone {
+            if v.is_empty() {
                 continue;
             }
             let key = id_key(*space, v);
@@ -409,9 +416,7 @@ impl Batch<'_> {
 
     /// Whether any file of the batch defines objects of `space`.
     fn defines(&self, space: IdSpace) -> bool {
-        defining_kinds(space)
-            .iter()
-            .any(|k| self.present.contains(k))
+        self.defined_spaces[space as usize]
     }
 
     /// Account parents that were not defined when their child was read: defined later (an
