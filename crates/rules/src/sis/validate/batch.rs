@@ -252,10 +252,8 @@ impl Batch<'_> {
                     self.defer(SECTIONS_TABLE, key, &Deferred::Section { course });
                 }
             }
-            SisKind::Xlist => {
-                if !self.ids.crosslist(key) {
-                    self.defer(SECTIONS_TABLE, key, &Deferred::Crosslist);
-                }
+            SisKind::Xlist if !self.ids.crosslist(key) => {
+                self.defer(SECTIONS_TABLE, key, &Deferred::Crosslist);
             }
             SisKind::Enrollment => {
                 let course_id = value("course_id")?;

@@ -113,10 +113,11 @@ impl Spill {
         });
         self.seq += 1;
         let buffered = self.arena.len() + self.entries.len() * ENTRY_BYTES;
-        if buffered >= self.run_bytes && self.failed.is_none() {
-            if let Err(e) = self.write_run() {
-                self.failed = Some(e);
-            }
+        if buffered >= self.run_bytes
+            && self.failed.is_none()
+            && let Err(e) = self.write_run()
+        {
+            self.failed = Some(e);
         }
     }
 
