@@ -420,8 +420,8 @@ pub struct PackArgs {
     /// header names (faster; Canvas reports what is wrong after the upload instead).
     #[arg(long)]
     pub no_validate: bool,
-    /// Deflate level, 1-9. The default 6 is tuned: within 1 % of zlib level 6's size on SIS
-    /// CSVs for about 60 % of its CPU; the other levels are zlib's.
+    /// Deflate level, 1-9. The default 6 is tuned: about zlib level 6's size on SIS CSVs for
+    /// less CPU; the other levels are zlib's.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub level: u32,
 }

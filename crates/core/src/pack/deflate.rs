@@ -7,11 +7,14 @@
 //! stream. The output depends only on (level, dictionary, data, last): never on which thread
 //! compressed it, which is what keeps the archive deterministic.
 //!
-//! Level 6, the default, is tuned: zlib-rs's lazy-matching deflate (the algorithm of zlib's
-//! levels 7–9) with shorter searches (`deflateTune` good 5, lazy 8, nice 64, chain 26). On SIS
-//! CSVs it comes within 1 % of zlib's level 6 size for about 60 % of its CPU (docs/benchmarks.md:
-//! 1.009x `zip -6`'s size on the 100 MiB bench feed, 1.15 CPU-s against 1.95). The other levels
-//! are zlib's. The zlib API (libz-rs-sys, over the same zlib-rs as flate2) is used because
+//! Level 6, the default, is tuned: zlib-rs's lazy-matching deflate (the algorithm of classic
+//! zlib's level 6, which zlib-rs keeps for levels 7–9) with half classic level 6's search chain
+//! (`deflateTune` good 4, lazy 32, nice 128, chain 64). On both bench feeds it is smaller than
+//! zlib-rs's own level 6 for less CPU (docs/benchmarks.md: 0.995x `zip -6`'s size on the
+//! 100 MiB pack feed for 1.68 CPU-s against 1.99; 0.959x Python zlib level 6's size on the
+//! 200 MiB enrollments-heavy worker feed for 2.19 CPU-s against 3.36). Shorter chains were
+//! cheaper on one feed and 5 % bigger on the other: sorted enrollments find their best match
+//! up to 64 candidates back. The other levels are zlib-rs's. The zlib API (libz-rs-sys, over the same zlib-rs as flate2) is used because
 //! flate2 cannot tune a stream; its calls are the only `unsafe` here, each on a stream this
 //! module owns.
 
@@ -38,7 +41,7 @@ fn tuning(level: u32) -> Tuning {
     match level.min(9) {
         6 => Tuning {
             zlib_level: 7,
-            search: Some([5, 8, 64, 26]),
+            search: Some([4, 32, 128, 64]),
         },
         l => Tuning {
             zlib_level: l as c_int,
@@ -280,7 +283,7 @@ mod tests {
             tuning(6),
             Tuning {
                 zlib_level: 7,
-                search: Some([5, 8, 64, 26])
+                search: Some([4, 32, 128, 64])
             }
         );
         assert_eq!(tuning(3).search, None);

@@ -63,8 +63,7 @@ impl TenantRuntime {
                 wait: wait.clone(),
                 work_dir: work.to_owned(),
                 validate: self.tenant.validate.clone(),
-                // The default level 6, as `pack` and `import`: tuned to zlib level 6's ratio at
-                // about its level 5's CPU (pack::deflate).
+                // The default level 6, as `pack` and `import` (tuned: pack::deflate).
                 pack: crate::pack::PackOptions::default(),
                 limits: Default::default(),
             },
