@@ -19,11 +19,12 @@ use super::deferred::put_varint;
 /// Bytes of records buffered before they are sorted and written as a run.
 pub(crate) const RUN_BYTES: usize = 4 << 20;
 
-/// Runs merged at once; past this, runs are first merged into longer runs.
-const FAN_IN: usize = 128;
+/// Runs merged at once; past this, runs are first merged into longer runs (which writes the
+/// spill again). 512 runs of 4 MiB: one pass for spills up to 2 GiB, with 4 MiB of read buffers.
+const FAN_IN: usize = 512;
 
 /// Read buffer of each run being merged.
-const READ_BYTES: usize = 16 << 10;
+const READ_BYTES: usize = 8 << 10;
 
 /// Most bytes of a record's header in a run: table (1), key (8), then seq and payload length
 /// as LEB128 varints (at most 10 and 5).
@@ -406,9 +407,9 @@ mod tests {
     #[test]
     fn records_written_as_many_runs_merge_back_in_the_same_order() {
         let dir = tempfile::tempdir().unwrap();
-        // Runs of about 2 KiB: 20 000 records make hundreds of runs, past the merge's fan-in.
-        let mut spill = Spill::new(Some(dir.path().to_owned()), 2 << 10);
-        let expected = scrambled(&mut spill, 20_000);
+        // Runs of about 1 KiB: 40 000 records make over a thousand runs, past the merge's fan-in.
+        let mut spill = Spill::new(Some(dir.path().to_owned()), 1 << 10);
+        let expected = scrambled(&mut spill, 40_000);
         assert!(spill.runs_written() > FAN_IN, "{}", spill.runs_written());
         assert_eq!(collect(spill), expected);
     }
