@@ -87,13 +87,7 @@ tool() {
 }
 
 # The median of each column, over the runs of each tool: awk with `median(list)`.
-median_awk='
-    BEGIN { OFMT = "%.10g" }
-    function median(list,   a, m, i, j, v) {
-        m = split(list, a, " ")
-        for (i = 2; i <= m; i++) { v = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-        return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-    }'
+median_awk=$(cat scripts/bench/median.awk)
 
 for size in "${sizes[@]}"; do
     data="$work/data-$size"

@@ -204,13 +204,7 @@ fi
 
 # The medians of the runs, one line per pipeline in the table's order (python, python-lean,
 # canvas-sis): "NAME wall_s rss_kib cpu_s zip_bytes"; and each run's wall time and peak RSS.
-median_awk='
-    BEGIN { OFMT = "%.10g" }
-    function median(list,   a, m, i, j, v) {
-        m = split(list, a, " ")
-        for (i = 2; i <= m; i++) { v = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-        return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-    }'
+median_awk=$(cat "$root"/scripts/bench/median.awk)
 medians=$work/medians.txt
 awk "$median_awk"'
     { t[$1] = t[$1] " " $3; r[$1] = r[$1] " " $4; c[$1] = c[$1] " " $5; z[$1] = z[$1] " " $6; seen[$1] = 1 }

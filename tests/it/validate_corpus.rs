@@ -21,6 +21,15 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/validate")
 }
 
+/// Every case folder of the corpus.
+fn case_dirs() -> Vec<PathBuf> {
+    std::fs::read_dir(corpus())
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
 fn options(dir: &Path) -> ValidateOptions {
     let mut opts = ValidateOptions::default();
     let Ok(text) = std::fs::read_to_string(dir.join("_options.txt")) else {
@@ -123,11 +132,7 @@ fn sorted_lines(report: &str) -> Vec<&str> {
 fn every_case_finds_the_same_with_its_id_tables_spilled_to_disk() {
     let spill = tempfile::tempdir().expect("temp dir");
     let mut spilled_cases = 0;
-    for entry in std::fs::read_dir(corpus()).expect("corpus") {
-        let dir = entry.expect("entry").path();
-        if !dir.is_dir() {
-            continue;
-        }
+    for dir in case_dirs() {
         let files = batch_files(&dir);
         let refs: Vec<&dyn BatchFile> = files.iter().map(|f| f as &dyn BatchFile).collect();
         let in_memory = render(&validate_batch(&refs, &options(&dir)));
@@ -259,11 +264,7 @@ fn an_empty_batch_is_rejected() {
 /// rule it sees in a report.
 #[test]
 fn every_rule_in_the_corpus_reports_is_a_known_rule() {
-    for entry in std::fs::read_dir(corpus()).expect("corpus") {
-        let dir = entry.expect("entry").path();
-        if !dir.is_dir() {
-            continue;
-        }
+    for dir in case_dirs() {
         let files = batch_files(&dir);
         let refs: Vec<&dyn BatchFile> = files.iter().map(|f| f as &dyn BatchFile).collect();
         let report = validate_batch(&refs, &options(&dir));
