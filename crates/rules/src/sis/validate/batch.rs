@@ -78,13 +78,7 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     let mut batch_findings = Vec::new();
     batch.resolve_parents(&mut outcomes);
     if let Err(e) = batch.resolve_deferred(&mut outcomes) {
-        batch_findings.push(Finding::error(
-            "checks_incomplete",
-            format!(
-                "the checks across files (duplicate ids, references) could not finish: reading back their temporary file failed ({e})"
-            ),
-            "Make sure the temporary folder has free space and is readable, then validate again.",
-        ));
+        batch_findings.push(checks_incomplete(&e));
     }
     for o in &mut outcomes {
         if let Some(f) = o.dup.finding() {
@@ -454,6 +448,19 @@ impl Batch<'_> {
     }
 }
 
+/// The spilled cross-file checks could not be read back. A warning: what they would find is
+/// warnings Canvas imports past (invariant 8); a tenant that wants such a batch held names the
+/// rule in `strict`.
+fn checks_incomplete(e: &std::io::Error) -> Finding {
+    Finding::warning(
+        "checks_incomplete",
+        format!(
+            "the checks across files (duplicate ids, references) could not finish: reading back their temporary file failed ({e}); the batch was checked without them"
+        ),
+        "Make sure the folder beside the zip (or the temporary folder) has free space and is readable, then validate again.",
+    )
+}
+
 /// Where a row is, as a finding names it: `file:row`.
 fn place(names: &[String], at: Seen) -> String {
     format!(
@@ -529,4 +536,22 @@ fn missing_reference(space: IdSpace, column: &str, id: &str) -> Finding {
         ),
     )
     .in_column(column.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_that_could_not_finish_never_refuse_the_batch_unless_the_tenant_says_so() {
+        let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "cut");
+        let f = checks_incomplete(&e);
+        assert_eq!(
+            (f.rule, f.severity),
+            ("checks_incomplete", super::super::Severity::Warning)
+        );
+        assert!(f.message.contains("cut") && !f.fix.is_empty());
+        let strict = super::super::Strict::rules(&["checks_incomplete"]).unwrap();
+        assert_eq!(strict.apply(f).severity, super::super::Severity::Error);
+    }
 }
