@@ -517,6 +517,20 @@ impl IdStore {
     }
 }
 
+#[cfg(test)]
+impl IdStore {
+    /// Bytes the tables and the Bloom filter hold now.
+    fn bytes(&self) -> usize {
+        let tables: usize = self
+            .tables
+            .iter()
+            .map(|t| t.keys.len() * KeyTable::<Seen>::SLOT_BYTES)
+            .sum();
+        let sections = self.sections.keys.len() * KeyTable::<SectionOf>::SLOT_BYTES;
+        tables + sections + self.spilled.as_ref().map_or(0, Bloom::bytes)
+    }
+}
+
 /// The course hash a section records for `course_id` bytes (never 0, which means "none").
 pub(crate) fn course_hash(course: &[u8]) -> u64 {
     hash64(0, course).max(1)
@@ -605,6 +619,31 @@ mod tests {
         assert_eq!(ids.define(IdSpace::User, 5, again), Defined::Again(first));
         assert_eq!(ids.get(IdSpace::User, 5), Known::Yes(first));
         assert_eq!(ids.get(IdSpace::Course, 5), Known::No);
+    }
+
+    /// Invariant 6, bounded memory: the id tables and the Bloom filter stay within their budget
+    /// however many ids a batch defines (the rest is spilled by the batch).
+    #[test]
+    fn id_memory_does_not_grow_with_the_number_of_ids() {
+        let budget = 256 << 10;
+        let mut ids = IdStore::with_budget(budget);
+        ids.reserve(IdSpace::User, 1_000_000);
+        for i in 0..300_000u32 {
+            let key = hash64(2, &i.to_le_bytes());
+            ids.define(IdSpace::User, key, Seen::new(0, u64::from(i), 0));
+            ids.define(IdSpace::LoginId, key, Seen::new(0, u64::from(i), 0));
+            ids.define_section(key, 1);
+        }
+        assert!(
+            ids.bytes() <= budget,
+            "{} bytes for a {budget} budget",
+            ids.bytes()
+        );
+        assert!(
+            ids.bytes() > budget / 2,
+            "the budget is used: {} bytes",
+            ids.bytes()
+        );
     }
 
     #[test]
