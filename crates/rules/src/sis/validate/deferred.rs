@@ -304,25 +304,26 @@ impl Resolver {
             debug_assert!(false, "a spilled record that does not decode");
             return;
         };
+        let at = d.at();
         match d {
             Deferred::Define { seen, .. } => match self.first {
                 None => self.first = Some(seen),
                 Some(f) if f.line() == seen.line() && f.file() == seen.file() => {
-                    self.emit(Verdict::Repeat, seq, payload)
+                    self.emit(Verdict::Repeat, at, seq, payload)
                 }
                 Some(f) if f.line() == seen.line() => {}
-                Some(f) => self.emit(Verdict::DuplicateId(f), seq, payload),
+                Some(f) => self.emit(Verdict::DuplicateId(f), at, seq, payload),
             },
             Deferred::Login { seen, .. } => match self.first {
                 None => self.first = Some(seen),
                 Some(f) if f.line() == seen.line() => {}
-                Some(f) => self.emit(Verdict::LoginTaken(f), seq, payload),
+                Some(f) => self.emit(Verdict::LoginTaken(f), at, seq, payload),
             },
             // A parent is judged once the group is read: it may be defined after its child.
             Deferred::Refer { parent: true, .. } => self.parents.push((seq, payload.to_vec())),
             Deferred::Refer { .. } => {
                 if self.first.is_none() {
-                    self.emit(Verdict::Missing, seq, payload);
+                    self.emit(Verdict::Missing, at, seq, payload);
                 }
             }
             Deferred::Section { course } => {
@@ -333,7 +334,7 @@ impl Resolver {
             Deferred::Crosslist => self.crosslisted = true,
             Deferred::Enroll { course, .. } => {
                 if self.course != 0 && self.course != course && !self.crosslisted {
-                    self.emit(Verdict::SectionNotInCourse, seq, payload);
+                    self.emit(Verdict::SectionNotInCourse, at, seq, payload);
                 }
             }
         }
@@ -349,20 +350,16 @@ impl Resolver {
                 Some(f) => Verdict::ParentAfterChild(f),
                 None => Verdict::Missing,
             };
-            self.emit(verdict, seq, &p);
+            self.emit(verdict, child.at(), seq, &p);
         }
         self.first = None;
         self.course = 0;
         self.crosslisted = false;
     }
 
-    /// Spills what a record was found to be, keyed by its file and row, then its spill order
-    /// (so findings of one row keep the order their checks ran in).
-    fn emit(&mut self, verdict: Verdict, seq: u64, payload: &[u8]) {
-        let Some(d) = Deferred::decode(payload) else {
-            return;
-        };
-        let (file, row) = d.at();
+    /// Spills what the record `payload`, about `(file, row)`, was found to be, keyed by its file
+    /// and row, then its spill order (so findings of one row keep the order their checks ran in).
+    fn emit(&mut self, verdict: Verdict, (file, row): (u32, u64), seq: u64, payload: &[u8]) {
         let (tag, first) = match verdict {
             Verdict::Repeat => (0, Seen::default()),
             Verdict::DuplicateId(f) => (1, f),
