@@ -142,8 +142,8 @@ impl Batch<'_> {
             let key = id_key(*space, v);
             // An account's parent may come later in the file: resolved once all are read.
             let parent = plan.kind == SisKind::Account && col.name == "parent_account_id";
-            match self.ids.get(*space, key) {
-                Known::Yes(_) => {}
+            match self.ids.holds(*space, key) {
+                Known::Yes(()) => {}
                 Known::Unknown => self.defer(
                     *space as u8,
                     key,
