@@ -67,21 +67,28 @@ impl ChunkDeflater {
         }
     }
 
-    /// Compresses `data`, primed with `dict` (at most the last 32 KiB is used).
+    /// Compresses `data`, primed with `dict` (at most the last 32 KiB is used), into `out`
+    /// (emptied first; a reused buffer saves a fresh mapping per chunk).
     ///
     /// An empty `data` gives an empty output: the writer stores empty entries instead.
-    pub fn deflate(&self, dict: &[u8], data: &[u8], last: bool) -> Result<Vec<u8>, String> {
+    pub fn deflate_into(
+        &self,
+        dict: &[u8],
+        data: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        out.clear();
         if data.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut stream = RawDeflate::new(self.tuning)?;
         let dict = &dict[dict.len().saturating_sub(WINDOW_BYTES)..];
         if !dict.is_empty() {
             stream.set_dictionary(dict)?;
         }
-        let mut out = Vec::with_capacity(deflate_bound(data.len()));
-        stream.run(data, &mut out, last)?;
-        Ok(out)
+        out.reserve(deflate_bound(data.len()));
+        stream.run(data, out, last)
     }
 }
 
@@ -193,6 +200,28 @@ fn deflate_bound(len: usize) -> usize {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    impl ChunkDeflater {
+        /// `deflate_into` a new buffer.
+        fn deflate(&self, dict: &[u8], data: &[u8], last: bool) -> Result<Vec<u8>, String> {
+            let mut out = Vec::new();
+            self.deflate_into(dict, data, last, &mut out)?;
+            Ok(out)
+        }
+    }
+
+    /// A buffer that held another chunk's output compresses to the same bytes as a new one.
+    #[test]
+    fn a_reused_output_buffer_gives_the_same_bytes_as_a_new_one() {
+        let data = sample(60_000);
+        let d = ChunkDeflater::new(6);
+        let mut reused = d.deflate(&[], &noise(90_000, 5), false).unwrap();
+        d.deflate_into(&data[..100], &data, true, &mut reused)
+            .unwrap();
+        assert_eq!(reused, d.deflate(&data[..100], &data, true).unwrap());
+        d.deflate_into(&[], &data, true, &mut reused).unwrap();
+        assert_eq!(inflate(&reused), data);
+    }
 
     fn inflate(raw: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod read;
 pub mod write;
 
+mod buffers;
 mod deflate;
 mod directory;
 mod entry_reader;

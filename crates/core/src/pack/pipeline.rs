@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
+use super::buffers::BufferPool;
 use super::deflate::{ChunkDeflater, WINDOW_BYTES};
 use super::error::PackError;
 use crate::store::BatchFile;
@@ -70,10 +71,17 @@ pub(crate) fn run(
     files: &[&dyn BatchFile],
     cfg: PipelineConfig,
     output: &Path,
-    sink: &mut dyn FnMut(Chunk) -> Result<(), PackError>,
+    sink: &mut dyn FnMut(&Chunk) -> Result<(), PackError>,
 ) -> Result<(), PackError> {
     let threads = cfg.threads.max(1);
     let window = threads + 1;
+    // Chunks read and chunks deflated: at most `window` of each are in use at once (a worker
+    // may take its next output buffer before the consumer gives the last one back: one more).
+    let pools = Pools {
+        read: BufferPool::new(window + 1),
+        deflated: BufferPool::new(window + 1),
+    };
+    let pools = &pools;
     // Jobs never wait on this channel: permits already bound how many exist.
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(window);
     let (event_tx, event_rx) = mpsc::channel::<Event>();
@@ -86,15 +94,16 @@ pub(crate) fn run(
             .map(|_| {
                 let events = event_tx.clone();
                 let (jobs, cancelled) = (&job_rx, &cancelled);
-                s.spawn(move || work(jobs, events, cfg.level, cancelled, files))
+                s.spawn(move || work(jobs, events, cfg.level, cancelled, files, pools))
             })
             .collect();
         let reader = {
             let events = event_tx.clone();
-            s.spawn(move || read_all(files, cfg.chunk_bytes.max(1), job_tx, permit_tx, events))
+            let chunk_bytes = cfg.chunk_bytes.max(1);
+            s.spawn(move || read_all(files, chunk_bytes, job_tx, permit_tx, events, &pools.read))
         };
         drop(event_tx);
-        let result = consume(event_rx, permit_rx, sink);
+        let result = consume(event_rx, permit_rx, sink, &pools.deflated);
         if result.is_err() {
             cancelled.store(true, Ordering::Relaxed);
         }
@@ -112,14 +121,22 @@ pub(crate) fn run(
     })
 }
 
+/// The buffers chunks are read into and deflated into, reused from chunk to chunk.
+struct Pools {
+    read: BufferPool,
+    deflated: BufferPool,
+}
+
 /// Reorders chunks and feeds the sink; returns when every sender is gone or on the first error.
+/// A chunk's buffer goes back to `deflated` once the sink has written it.
 ///
 /// Takes the receivers by value: returning drops them, which is what tells the reader and the
 /// workers to stop.
 fn consume(
     events: Receiver<Event>,
     permits: Receiver<()>,
-    sink: &mut dyn FnMut(Chunk) -> Result<(), PackError>,
+    sink: &mut dyn FnMut(&Chunk) -> Result<(), PackError>,
+    deflated: &BufferPool,
 ) -> Result<(), PackError> {
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
@@ -130,7 +147,8 @@ fn consume(
         };
         pending.insert(seq, chunk);
         while let Some(chunk) = pending.remove(&next) {
-            sink(chunk)?;
+            sink(&chunk)?;
+            deflated.give(chunk.deflated);
             next += 1;
             // The reader sent this chunk's permit before the chunk itself, so one is waiting.
             let _ = permits.try_recv();
@@ -146,6 +164,7 @@ fn read_all(
     jobs: SyncSender<Job>,
     permits: SyncSender<()>,
     events: Sender<Event>,
+    buffers: &BufferPool,
 ) {
     let mut seq = 0u64;
     let mut queue = JobQueue {
@@ -153,7 +172,7 @@ fn read_all(
         jobs: &jobs,
     };
     for (entry, file) in files.iter().enumerate() {
-        match read_entry(entry, *file, chunk_bytes, &mut seq, &mut queue) {
+        match read_entry(entry, *file, chunk_bytes, &mut seq, &mut queue, buffers) {
             Ok(true) => {}
             Ok(false) => return, // the consumer stopped
             Err(e) => {
@@ -197,6 +216,7 @@ fn read_entry(
     chunk_bytes: usize,
     seq: &mut u64,
     queue: &mut JobQueue<'_>,
+    buffers: &BufferPool,
 ) -> Result<bool, PackError> {
     let reader = file.open().map_err(|source| PackError::OpenEntry {
         name: file.name().to_string(),
@@ -209,7 +229,13 @@ fn read_entry(
         if !queue.reserve() {
             return Ok(false);
         }
-        let current = read_chunk(&mut reader, chunk_bytes, file, &mut offset)?;
+        let current = read_chunk(
+            &mut reader,
+            buffers.take(chunk_bytes),
+            chunk_bytes,
+            file,
+            &mut offset,
+        )?;
         let last = current.len() < chunk_bytes || at_end(&mut reader, file, offset)?;
         let dict = window.clone();
         slide_window(&mut window, &current);
@@ -251,14 +277,14 @@ fn at_end(
     }
 }
 
-/// Reads up to `chunk_bytes`, stopping short only at end of file.
+/// Reads up to `chunk_bytes` into `buf` (empty), stopping short only at end of file.
 fn read_chunk(
     reader: &mut dyn Read,
+    mut buf: Vec<u8>,
     chunk_bytes: usize,
     file: &dyn BatchFile,
     offset: &mut u64,
 ) -> Result<Vec<u8>, PackError> {
-    let mut buf = Vec::with_capacity(chunk_bytes);
     reader
         .take(chunk_bytes as u64)
         .read_to_end(&mut buf)
@@ -290,6 +316,7 @@ fn work(
     level: u32,
     cancelled: &AtomicBool,
     files: &[&dyn BatchFile],
+    pools: &Pools,
 ) {
     let deflater = ChunkDeflater::new(level);
     loop {
@@ -302,10 +329,12 @@ fn work(
         if cancelled.load(Ordering::Relaxed) {
             return;
         }
-        let event = match deflater.deflate(&job.dict, &job.data, job.last) {
-            Ok(deflated) => {
+        let mut deflated = pools.deflated.take(0);
+        let event = match deflater.deflate_into(&job.dict, &job.data, job.last, &mut deflated) {
+            Ok(()) => {
                 let mut crc = crc32fast::Hasher::new();
                 crc.update(&job.data);
+                pools.read.give(job.data);
                 let chunk = Chunk {
                     entry: job.entry,
                     deflated,
@@ -371,7 +400,7 @@ mod tests {
             chunk_bytes,
         };
         let mut seen = Vec::new();
-        run(files, cfg, Path::new("t.zip"), &mut |c: Chunk| {
+        run(files, cfg, Path::new("t.zip"), &mut |c: &Chunk| {
             seen.push((c.entry, c.crc.total_len(), c.last));
             Ok(())
         })

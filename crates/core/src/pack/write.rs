@@ -183,7 +183,7 @@ impl<'w, 'e, 'a> ArchiveWriter<'w, 'e, 'a> {
     }
 
     /// Takes the next chunk in archive order.
-    fn accept(&mut self, chunk: Chunk) -> Result<(), PackError> {
+    fn accept(&mut self, chunk: &Chunk) -> Result<(), PackError> {
         if self.open.is_none() {
             if chunk.last && chunk.crc.total_len() == 0 {
                 return self.write_empty_entry(chunk.entry);
