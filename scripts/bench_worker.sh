@@ -17,8 +17,9 @@
 #
 # Usage: scripts/bench_worker.sh [SIZE]         (default: 200M)
 # Env:   CANVAS_SIS_BIN  the binary to measure (default: the worker as the image ships it,
-#                        `cargo build --release --locked --no-default-features --features aws`,
-#                        copied to target/release/canvas-sis-worker); it also runs `validate`
+#                        `cargo build --release --locked --no-default-features --features aws`
+#                        with the Dockerfile's RUSTFLAGS, in target/image, copied to
+#                        target/release/canvas-sis-worker); it also runs `validate`
 #        CANVAS_SIM_BIN  the binary that runs the simulator (default: the default release build,
 #                        target/release/canvas-sis)
 #        BENCH_ROUNDS    rounds of the end-to-end batch (default 3; 1 for a single run each)
@@ -44,9 +45,13 @@ die() { echo "bench_worker: $*" >&2; exit 1; }
 need_package /usr/bin/time time
 ensure_venv
 if [ -z "${CANVAS_SIS_BIN:-}" ]; then
-    # The worker measured is the one deployed: no simulator in it, as the Dockerfile builds it.
-    cargo build --release --locked --no-default-features --features aws --bin canvas-sis >&2
-    cp target/release/canvas-sis target/release/canvas-sis-worker
+    # The worker measured is the one deployed, built as the Dockerfile builds it: no simulator,
+    # the image's RUSTFLAGS (in a target dir of its own, so other builds keep their cache).
+    image_rustflags=$(sed -n 's/^ENV RUSTFLAGS="\(.*\)"$/\1/p' Dockerfile)
+    [ -n "$image_rustflags" ] || die "no ENV RUSTFLAGS line in the Dockerfile"
+    RUSTFLAGS=$image_rustflags cargo build --release --locked --no-default-features --features aws \
+        --bin canvas-sis --target-dir target/image >&2
+    cp target/image/release/canvas-sis target/release/canvas-sis-worker
     CANVAS_SIS_BIN=$root/target/release/canvas-sis-worker
 fi
 if [ -z "${CANVAS_SIM_BIN:-}" ]; then

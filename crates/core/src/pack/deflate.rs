@@ -9,10 +9,13 @@
 //!
 //! Level 6, the default, is tuned: zlib-rs's lazy-matching deflate (the algorithm of classic
 //! zlib's level 6, which zlib-rs keeps for levels 7–9) with half classic level 6's search chain
-//! (`deflateTune` good 4, lazy 32, nice 128, chain 64). On both bench feeds it is smaller than
-//! zlib-rs's own level 6 for less CPU (docs/benchmarks.md: 0.995x `zip -6`'s size on the
-//! 100 MiB pack feed for 1.68 CPU-s against 1.99; 0.959x Python zlib level 6's size on the
-//! 200 MiB enrollments-heavy worker feed for 2.19 CPU-s against 3.36). Shorter chains were
+//! (`deflateTune` good 4, lazy 32, nice 128, chain 64). It costs less CPU than zlib-rs's own
+//! level 6 on both bench feeds, for a zip 0.35 % larger on the 100 MiB pack feed (1.65 CPU-s
+//! against 1.94 on one thread; 0.995x `zip -6`'s size) and 5.9 % smaller on the 200 MiB
+//! enrollments-heavy worker feed (2.12 against 3.32; 0.959x Python zlib level 6's size), as
+//! docs/benchmarks.md's second deflate harness measured.
+//! libdeflate's level 6, chunks joined by clearing their final bit, was 0.81x and 0.90x the CPU
+//! for 1.004x and 1.024x the size: not enough to add a C library for. Shorter chains were
 //! cheaper on one feed and 5 % bigger on the other: sorted enrollments find their best match
 //! up to 64 candidates back. The other levels are zlib-rs's. The zlib API (libz-rs-sys, over the same zlib-rs as flate2) is used because
 //! flate2 cannot tune a stream; its calls are the only `unsafe` here, each on a stream this
