@@ -60,6 +60,11 @@ impl Parts {
 
 /// Reads `v` (already trimmed, not blank) as Canvas does.
 pub(crate) fn read_date(v: &[u8]) -> DateRead {
+    super::iso_dates::exact(v).unwrap_or_else(|| read_like_ruby(v))
+}
+
+/// Reads `v` as Ruby's `Date._parse` and `Time.new` do, whatever its form.
+pub(crate) fn read_like_ruby(v: &[u8]) -> DateRead {
     let Ok(text) = std::str::from_utf8(v) else {
         // Invalid UTF-8 fails the whole import before any date is read.
         return DateRead::Ignored;

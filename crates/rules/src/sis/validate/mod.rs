@@ -10,7 +10,8 @@
 //! - `header`: how Canvas will recognise a file, its pitfalls, required columns.
 //! - `rules` (data) and `row` (checks): what each kind's rows must hold.
 //! - `file`: one file's single pass; `batch`: ordering, duplicate ids, references.
-//! - `dates`: what Canvas makes of a date value (Ruby's `Date._parse`).
+//! - `dates`: what Canvas makes of a date value (Ruby's `Date._parse`); `iso_dates`: the two
+//!   usual forms read directly, with the same answers.
 //! - `ids`: ids kept as 64-bit hashes, in tables with a memory budget; past it, `deferred`
 //!   checks sorted on disk by `spill`; `lines`: the line set for exact repeats; `finding`,
 //!   `report`: what comes out.
@@ -32,6 +33,7 @@ mod file;
 mod finding;
 mod header;
 mod ids;
+mod iso_dates;
 mod lines;
 mod report;
 mod row;
