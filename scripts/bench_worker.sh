@@ -18,8 +18,8 @@
 # Usage: scripts/bench_worker.sh [SIZE]         (default: 200M)
 # Env:   CANVAS_SIS_BIN  the binary to measure (default: the worker as the image ships it,
 #                        `cargo build --release --locked --no-default-features --features aws`
-#                        with the Dockerfile's RUSTFLAGS, in target/image, copied to
-#                        target/release/canvas-sis-worker); it also runs `validate`
+#                        with the Dockerfile's RUSTFLAGS, in target/image:
+#                        target/image/release/canvas-sis); it also runs `validate`
 #        CANVAS_SIM_BIN  the binary that runs the simulator (default: the default release build,
 #                        target/release/canvas-sis)
 #        BENCH_ROUNDS    rounds of the end-to-end batch (default 3; 1 for a single run each)
@@ -51,8 +51,7 @@ if [ -z "${CANVAS_SIS_BIN:-}" ]; then
     [ -n "$image_rustflags" ] || die "no ENV RUSTFLAGS line in the Dockerfile"
     RUSTFLAGS=$image_rustflags cargo build --release --locked --no-default-features --features aws \
         --bin canvas-sis --target-dir target/image >&2
-    cp target/image/release/canvas-sis target/release/canvas-sis-worker
-    CANVAS_SIS_BIN=$root/target/release/canvas-sis-worker
+    CANVAS_SIS_BIN=$root/target/image/release/canvas-sis
 fi
 if [ -z "${CANVAS_SIM_BIN:-}" ]; then
     cargo build --release --locked --bin canvas-sis >&2
