@@ -434,11 +434,14 @@ impl IdStore {
             .insert(key);
     }
 
-    /// `Unknown` if a spilled key may be `key`, else `No`.
-    fn unless_spilled<T>(&self, key: u64) -> Known<T> {
-        match &self.spilled {
-            Some(b) if !b.may_hold(key) => Known::No,
-            _ => Known::Unknown,
+    /// What a table's lookup means: `found`; else, in a table that is not `full`, surely absent;
+    /// in a full one, `Unknown` if a spilled key may be `spilled_key`, else absent.
+    fn answer<T>(&self, found: Option<T>, full: bool, spilled_key: u64) -> Known<T> {
+        match (found, &self.spilled) {
+            (Some(v), _) => Known::Yes(v),
+            (None, _) if !full => Known::No,
+            (None, Some(b)) if !b.may_hold(spilled_key) => Known::No,
+            (None, _) => Known::Unknown,
         }
     }
 
@@ -467,11 +470,7 @@ impl IdStore {
     /// Where `key` of `space` was first defined, if it was.
     pub(crate) fn get(&self, space: IdSpace, key: u64) -> Known<Seen> {
         let i = space as usize;
-        match self.tables[i].get(key) {
-            Some(seen) => Known::Yes(seen),
-            None if self.full[i] => self.unless_spilled(key),
-            None => Known::No,
-        }
+        self.answer(self.tables[i].get(key), self.full[i], key)
     }
 
     /// Records the course of a section (the first one given stays); false if the table is full
@@ -489,13 +488,11 @@ impl IdStore {
     /// the keys only, so one cache miss in a table of millions where `get` takes two).
     pub(crate) fn holds(&self, space: IdSpace, key: u64) -> Known<()> {
         let i = space as usize;
-        if self.tables[i].contains(key) {
-            Known::Yes(())
-        } else if self.full[i] {
-            self.unless_spilled(key)
-        } else {
-            Known::No
-        }
+        self.answer(
+            self.tables[i].contains(key).then_some(()),
+            self.full[i],
+            key,
+        )
     }
 
     /// Records that a cross-listing moves a section; false as [`IdStore::define_section`].
@@ -522,11 +519,11 @@ impl IdStore {
 
     /// What the batch says so far of section `key`.
     pub(crate) fn section(&self, key: u64) -> Known<SectionOf> {
-        match self.sections.get(key) {
-            Some(s) => Known::Yes(s),
-            None if self.full[SPACES] => self.unless_spilled(key ^ SECTION_SALT),
-            None => Known::No,
-        }
+        self.answer(
+            self.sections.get(key),
+            self.full[SPACES],
+            key ^ SECTION_SALT,
+        )
     }
 }
 
