@@ -64,4 +64,27 @@ mod tests {
             "the second one was not kept"
         );
     }
+
+    /// Invariant 6 (bounded memory): a buffer is allocated only when no spare one is there, so
+    /// however many chunks an archive has, the buffers that ever exist are as many as the
+    /// pipeline had in use at once (its permits bound that), not one per chunk.
+    #[test]
+    fn chunk_buffers_number_what_is_in_use_at_once_however_many_chunks_pass() {
+        let in_use = 3;
+        let pool = BufferPool::new(in_use + 1);
+        let mut seen = std::collections::HashSet::new();
+        for chunk in 0..1000 {
+            // The first chunks' buffers are made larger than later ones ask for: a buffer with
+            // less room later would be a new allocation, not a reused one (whose address the
+            // allocator could have handed out again).
+            let room = if chunk == 0 { 8192 } else { 4096 };
+            let held: Vec<Vec<u8>> = (0..in_use).map(|_| pool.take(room)).collect();
+            assert!(held.iter().all(|b| b.capacity() >= 8192), "chunk {chunk}");
+            seen.extend(held.iter().map(|b| b.as_ptr() as usize));
+            for b in held {
+                pool.give(b);
+            }
+        }
+        assert_eq!(seen.len(), in_use, "buffers allocated over 1000 chunks");
+    }
 }
