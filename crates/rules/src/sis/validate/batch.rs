@@ -77,6 +77,9 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         .collect();
     let mut batch_findings = Vec::new();
     batch.resolve_parents(&mut outcomes);
+    // Every question the tables can answer has been asked: their memory goes to the spill's
+    // read buffers.
+    batch.ids = IdStore::with_budget(0);
     if let Err(e) = batch.resolve_deferred(&mut outcomes) {
         batch_findings.push(checks_incomplete(&e));
     }
@@ -331,9 +334,12 @@ impl Batch<'_> {
         if spill.is_empty() {
             return Ok(());
         }
+        let read_budget = self.opts.id_memory_bytes;
         let mut resolver = Resolver::new(Spill::new(self.opts.spill_dir.clone(), RUN_BYTES));
-        spill.drain(|table, key, seq, payload| resolver.take(table, key, seq, payload))?;
-        resolver.finish().drain(|_, _, _, payload| {
+        spill.drain(read_budget, |table, key, seq, payload| {
+            resolver.take(table, key, seq, payload)
+        })?;
+        resolver.finish().drain(read_budget, |_, _, _, payload| {
             let Some((verdict, d)) = read_found(payload) else {
                 return;
             };

@@ -460,7 +460,7 @@ mod tests {
         }
         let mut out = Vec::new();
         r.finish()
-            .drain(|_, _, _, p| {
+            .drain(super::super::spill::RUN_BYTES, |_, _, _, p| {
                 let (v, d) = read_found(p).unwrap();
                 out.push((v, d.at()));
             })

@@ -82,7 +82,8 @@ pub struct ValidateOptions {
     pub strict: Strict,
     /// Bytes the id tables (duplicate ids, references across files) may take. Past it, the
     /// checks they cannot answer are sorted on disk in `spill_dir` and resolved after the last
-    /// file, with the same findings: memory stays bounded whatever the number of ids.
+    /// file, with the same findings: memory stays bounded whatever the number of ids. The
+    /// tables are freed before that, and their budget buffers the reading back.
     pub id_memory_bytes: usize,
     /// Where that spill goes (an unlinked temporary file); the system's temporary folder if
     /// `None`.
