@@ -13,6 +13,7 @@ use super::ValidateOptions;
 use super::deferred::{Deferred, Resolver, SECTIONS_TABLE, Verdict, read_found};
 use super::file::{self, DuplicateLines, FileOutcome};
 use super::finding::{Finding, FindingList};
+use super::handoff::drain_to_thread;
 use super::ids::{Defined, IdSpace, IdStore, Known, SPACES, Seen, course_hash, hash64, id_key};
 use super::report::{FileReport, ValidationReport};
 use super::row::{Fields, Plan};
@@ -335,9 +336,9 @@ impl Batch<'_> {
             return Ok(());
         }
         let read_budget = self.opts.id_memory_bytes;
-        let mut resolver = Resolver::new(Spill::new(self.opts.spill_dir.clone(), RUN_BYTES));
-        spill.drain(read_budget, |table, key, seq, payload| {
-            resolver.take(table, key, seq, payload)
+        let resolver = Resolver::new(Spill::new(self.opts.spill_dir.clone(), RUN_BYTES));
+        let resolver = drain_to_thread(spill, read_budget, resolver, |r, table, key, seq, p| {
+            r.take(table, key, seq, p)
         })?;
         resolver.finish().drain(read_budget, |_, _, _, payload| {
             let Some((verdict, d)) = read_found(payload) else {

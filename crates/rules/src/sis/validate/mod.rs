@@ -13,7 +13,7 @@
 //! - `dates`: what Canvas makes of a date value (Ruby's `Date._parse`); `iso_dates`: the two
 //!   usual forms read directly, with the same answers.
 //! - `ids`: ids kept as 64-bit hashes, in tables with a memory budget; past it, `deferred`
-//!   checks sorted on disk by `spill`; `lines`: the line set for exact repeats; `finding`,
+//!   checks sorted on disk by `spill`, resolved on two threads (`handoff`); `lines`: the line set for exact repeats; `finding`,
 //!   `report`: what comes out.
 //!
 //! Memory is bounded: one record at a time, plus the id tables up to `id_memory_bytes` (the
@@ -31,6 +31,7 @@ mod dates;
 mod deferred;
 mod file;
 mod finding;
+mod handoff;
 mod header;
 mod ids;
 mod iso_dates;
