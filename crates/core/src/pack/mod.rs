@@ -21,6 +21,7 @@ pub mod read;
 pub mod write;
 
 mod buffers;
+mod cores;
 mod deflate;
 mod directory;
 mod entry_reader;
@@ -28,7 +29,10 @@ mod format;
 mod names;
 mod pipeline;
 
+pub use cores::{LentCore, SharedCores};
 pub use error::{PackError, ZipInputError};
 pub use limits::ZipLimits;
 pub use read::{IncomingZip, SkipReason, SkippedEntry, ZipEntryFile, open_zip};
-pub use write::{PackEntry, PackOptions, PackSummary, PackedEntry, pack_to_file};
+pub use write::{
+    PackEntry, PackOptions, PackSummary, PackedEntry, pack_sharing_cores, pack_to_file,
+};

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use super::buffers::BufferPool;
+use super::cores::SharedCores;
 use super::deflate::{ChunkDeflater, WINDOW_BYTES};
 use super::error::PackError;
 use crate::store::BatchFile;
@@ -67,9 +68,11 @@ enum Event {
 ///
 /// `output` only names the archive in errors. On the first error (reading, compressing, or
 /// from the sink) the pipeline stops: the reader and workers see their channels close and exit.
+/// Workers lent away through `cores` wait between chunks until the loan ends.
 pub(crate) fn run(
     files: &[&dyn BatchFile],
     cfg: PipelineConfig,
+    cores: &SharedCores,
     output: &Path,
     sink: &mut dyn FnMut(&Chunk) -> Result<(), PackError>,
 ) -> Result<(), PackError> {
@@ -91,10 +94,11 @@ pub(crate) fn run(
 
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|index| {
                 let events = event_tx.clone();
                 let (jobs, cancelled) = (&job_rx, &cancelled);
-                s.spawn(move || work(jobs, events, cfg.level, cancelled, files, pools))
+                let turn = move || cores.wait_turn(index, threads);
+                s.spawn(move || work(jobs, events, cfg.level, cancelled, turn, files, pools))
             })
             .collect();
         let reader = {
@@ -309,17 +313,20 @@ fn slide_window(window: &mut Vec<u8>, chunk: &[u8]) {
     }
 }
 
-/// A worker thread: deflate and checksum jobs until the job channel closes.
+/// A worker thread: deflate and checksum jobs until the job channel closes, waiting for its
+/// `turn` before each.
 fn work(
     jobs: &Mutex<Receiver<Job>>,
     events: Sender<Event>,
     level: u32,
     cancelled: &AtomicBool,
+    turn: impl Fn(),
     files: &[&dyn BatchFile],
     pools: &Pools,
 ) {
     let deflater = ChunkDeflater::new(level);
     loop {
+        turn();
         // The lock is held only while taking one job, never while compressing.
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -400,7 +407,8 @@ mod tests {
             chunk_bytes,
         };
         let mut seen = Vec::new();
-        run(files, cfg, Path::new("t.zip"), &mut |c: &Chunk| {
+        let cores = SharedCores::default();
+        run(files, cfg, &cores, Path::new("t.zip"), &mut |c: &Chunk| {
             seen.push((c.entry, c.crc.total_len(), c.last));
             Ok(())
         })

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::cores::SharedCores;
 use super::error::PackError;
 use super::format::{self, EntryRecord, METHOD_DEFLATE, METHOD_STORED, Zip64Policy};
 use super::names::check_entry_name;
@@ -83,15 +84,27 @@ pub fn pack_to_file(
     out: &Path,
     opts: &PackOptions,
 ) -> Result<PackSummary, PackError> {
-    pack_with_policy(entries, out, opts, Zip64Policy::default())
+    pack_sharing_cores(entries, out, opts, &SharedCores::default())
 }
 
-/// [`pack_to_file`] with a chosen Zip64 policy (tests force Zip64 on small archives).
+/// [`pack_to_file`] on fewer threads while `cores` are lent to work running beside it; the
+/// bytes written are the same.
+pub fn pack_sharing_cores(
+    entries: &[PackEntry<'_>],
+    out: &Path,
+    opts: &PackOptions,
+    cores: &SharedCores,
+) -> Result<PackSummary, PackError> {
+    pack_with_policy(entries, out, opts, Zip64Policy::default(), cores)
+}
+
+/// [`pack_sharing_cores`] with a chosen Zip64 policy (tests force Zip64 on small archives).
 pub(crate) fn pack_with_policy(
     entries: &[PackEntry<'_>],
     out: &Path,
     opts: &PackOptions,
     policy: Zip64Policy,
+    cores: &SharedCores,
 ) -> Result<PackSummary, PackError> {
     let ordered = canvas_order(entries)?;
     let tmp = temp_file_next_to(out)?;
@@ -102,7 +115,7 @@ pub(crate) fn pack_with_policy(
         chunk_bytes: opts.chunk_bytes,
     };
     let mut archive = ArchiveWriter::new(tmp.as_file(), out, &ordered, policy);
-    pipeline::run(&files, cfg, out, &mut |chunk| archive.accept(chunk))?;
+    pipeline::run(&files, cfg, cores, out, &mut |chunk| archive.accept(chunk))?;
     let summary = archive.finish()?;
     tmp.persist(out).map_err(|e| PackError::WriteOutput {
         path: out.to_path_buf(),
@@ -400,7 +413,14 @@ mod tests {
             threads: 2,
             chunk_bytes: 100_000,
         };
-        pack_with_policy(&entries, &out, &opts, Zip64Policy { force: true }).unwrap();
+        pack_with_policy(
+            &entries,
+            &out,
+            &opts,
+            Zip64Policy { force: true },
+            &SharedCores::default(),
+        )
+        .unwrap();
 
         let bytes = std::fs::read(&out).unwrap();
         assert!(
@@ -460,6 +480,7 @@ mod tests {
             &dir.path().join("p.zip"),
             &opts,
             Zip64Policy::default(),
+            &SharedCores::default(),
         )
         .unwrap();
         let forced = pack_with_policy(
@@ -467,9 +488,48 @@ mod tests {
             &dir.path().join("f.zip"),
             &opts,
             Zip64Policy { force: true },
+            &SharedCores::default(),
         )
         .unwrap();
         assert_eq!(plain.entries, forced.entries);
         assert!(forced.bytes > plain.bytes, "Zip64 records take room");
+    }
+
+    #[test]
+    fn a_pack_whose_only_core_is_lent_waits_for_it_and_writes_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (0..20_000).map(|i| format!("u{i},l{i}\n")).collect();
+        std::fs::write(
+            dir.path().join("users.csv"),
+            format!("user_id,login_id\n{rows}"),
+        )
+        .unwrap();
+        let users = LocalFile::new("users.csv", dir.path().join("users.csv"));
+        let entries = [PackEntry {
+            name: "users.csv".into(),
+            kind: Some(SisKind::User),
+            file: &users,
+        }];
+        let opts = PackOptions {
+            threads: 1,
+            chunk_bytes: 64 << 10,
+            ..PackOptions::default()
+        };
+        let alone = pack_to_file(&entries, &dir.path().join("alone.zip"), &opts).unwrap();
+        let cores = SharedCores::default();
+        let shared = dir.path().join("shared.zip");
+        let summary = std::thread::scope(|s| {
+            let lent = cores.lend();
+            let packer = s.spawn(|| pack_sharing_cores(&entries, &shared, &opts, &cores));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(!packer.is_finished(), "packed on a core it had lent");
+            drop(lent);
+            packer.join().unwrap().unwrap()
+        });
+        assert_eq!(summary, alone);
+        assert_eq!(
+            std::fs::read(&shared).unwrap(),
+            std::fs::read(dir.path().join("alone.zip")).unwrap()
+        );
     }
 }

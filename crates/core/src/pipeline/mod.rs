@@ -29,7 +29,9 @@ pub mod wait;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::pack::{PackEntry, PackOptions, PackSummary, ZipLimits, pack_to_file};
+use crate::pack::{
+    PackEntry, PackOptions, PackSummary, SharedCores, ZipLimits, pack_sharing_cores, pack_to_file,
+};
 use canvas_sis_client::{AccountRef, CanvasError, ImportOptions};
 use canvas_sis_rules::sis::validate::{ValidateOptions, ValidationReport, validate_batch};
 use collect::Collected;
@@ -194,14 +196,19 @@ pub fn validate_and_prepack(
     let files = collected.files();
     let guess =
         canvas_sis_rules::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
-    // The packer keeps all its threads: validation and deflate share the cores, so neither
-    // idles while the other still has work (with one thread fewer, a batch whose deflate costs
-    // more than its validation took as long as deflating on one core fewer).
+    // Validation has a core of its own while it runs (the packer deflates on one thread
+    // fewer), then the packer has them all: validation, which the batch waits for, is never
+    // slowed by deflate, and deflate, which has work left whenever validation is the longer,
+    // fills the core validation gives back. Sharing every core evenly instead made deflate
+    // finish first on a large batch, and a core idled through validation's end.
+    let cores = SharedCores::default();
+    let entries = pack_entries(&files, &guess);
     blocking(|| {
         std::thread::scope(|s| {
-            let packer =
-                s.spawn(|| pack_to_file(&pack_entries(&files, &guess), out, pack_opts).ok());
+            let lent = cores.lend();
+            let packer = s.spawn(|| pack_sharing_cores(&entries, out, pack_opts, &cores).ok());
             let report = validate_batch(&files, &spilling_beside(validate_opts, out));
+            drop(lent);
             let packed = packer.join().ok().flatten();
             (report, packed.map(|p| (guess.clone(), p)))
         })

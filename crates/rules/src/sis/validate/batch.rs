@@ -105,6 +105,63 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     }
 }
 
+/// Adds a found record (a resolved check's verdict) to the findings of its file.
+fn add_found(names: &[String], outcomes: &mut [FileOutcome], payload: &[u8]) {
+    let Some((verdict, d)) = read_found(payload) else {
+        return;
+    };
+    let (file, row) = d.at();
+    let Some(out) = outcomes.get_mut(file as usize) else {
+        return;
+    };
+    match (verdict, d) {
+        (Verdict::Repeat, _) => out.dup.repeat(row),
+        (
+            Verdict::DuplicateId(first),
+            Deferred::Define {
+                space, column, id, ..
+            },
+        ) => out
+            .findings
+            .push(duplicate_id(names, space, column, id, first).at_row(row)),
+        (
+            Verdict::LoginTaken(first),
+            Deferred::Login {
+                column,
+                login,
+                user,
+                ..
+            },
+        ) => out
+            .findings
+            .push(login_taken(names, column, login, user, first).at_row(row)),
+        (
+            Verdict::Missing,
+            Deferred::Refer {
+                space, column, id, ..
+            },
+        ) => out
+            .findings
+            .push_warning_with("reference_not_in_batch", || {
+                missing_reference(space, column, &show(id)).at_row(row)
+            }),
+        (Verdict::ParentAfterChild(first), Deferred::Refer { id, .. }) => out.findings.push(
+            parent_after_child(&show(id), &place(names, first))
+                .at_row(row)
+                .in_column("parent_account_id".to_owned()),
+        ),
+        (
+            Verdict::SectionNotInCourse,
+            Deferred::Enroll {
+                section, course_id, ..
+            },
+        ) => out
+            .findings
+            .push(section_not_in_course(section, course_id).at_row(row)),
+        _ => debug_assert!(false, "a verdict on a check it cannot come from"),
+    }
+}
+
 fn finish(o: FileOutcome) -> FileReport {
     let (errors, warnings) = o.findings.counts();
     let rule_counts = o.findings.tally();
@@ -340,63 +397,16 @@ impl Batch<'_> {
         let resolver = drain_to_thread(spill, read_budget, resolver, |r, table, key, seq, p| {
             r.take(table, key, seq, p)
         })?;
-        resolver.finish().drain(read_budget, |_, _, _, payload| {
-            let Some((verdict, d)) = read_found(payload) else {
-                return;
-            };
-            let (file, row) = d.at();
-            let Some(out) = outcomes.get_mut(file as usize) else {
-                return;
-            };
-            match (verdict, d) {
-                (Verdict::Repeat, _) => out.dup.repeat(row),
-                (
-                    Verdict::DuplicateId(first),
-                    Deferred::Define {
-                        space, column, id, ..
-                    },
-                ) => out
-                    .findings
-                    .push(duplicate_id(&self.names, space, column, id, first).at_row(row)),
-                (
-                    Verdict::LoginTaken(first),
-                    Deferred::Login {
-                        column,
-                        login,
-                        user,
-                        ..
-                    },
-                ) => out
-                    .findings
-                    .push(login_taken(&self.names, column, login, user, first).at_row(row)),
-                (
-                    Verdict::Missing,
-                    Deferred::Refer {
-                        space, column, id, ..
-                    },
-                ) => out
-                    .findings
-                    .push_warning_with("reference_not_in_batch", || {
-                        missing_reference(space, column, &show(id)).at_row(row)
-                    }),
-                (Verdict::ParentAfterChild(first), Deferred::Refer { id, .. }) => {
-                    out.findings.push(
-                        parent_after_child(&show(id), &place(&self.names, first))
-                            .at_row(row)
-                            .in_column("parent_account_id".to_owned()),
-                    )
-                }
-                (
-                    Verdict::SectionNotInCourse,
-                    Deferred::Enroll {
-                        section, course_id, ..
-                    },
-                ) => out
-                    .findings
-                    .push(section_not_in_course(section, course_id).at_row(row)),
-                _ => debug_assert!(false, "a verdict on a check it cannot come from"),
-            }
-        })
+        // The findings are merged back in row order on this thread and written into the files'
+        // lists on another.
+        let names = &self.names;
+        drain_to_thread(
+            resolver.finish(),
+            read_budget,
+            outcomes,
+            |outs, _, _, _, p| add_found(names, outs, p),
+        )
+        .map(|_| ())
     }
 
     /// Makes room for the ids of a file of about `n` rows read by `plan` (its ids first, then
