@@ -31,7 +31,7 @@
 #   terraform            fmt -check, validate (module and example) and test (terraform/tests,
 #                        a mocked AWS provider) where terraform and a local AWS provider mirror
 #                        exist (these machines have both: /usr/local/bin/terraform, /opt/tf-plugins);
-#                        elsewhere the script says they were not run
+#                        elsewhere the script says they were not run (a failure in CI)
 # Any finding fails the script (exit 1). Needs python3 (3.11); the renderer's Go packages come
 # from apt-get when they are missing and the script runs as root.
 set -euo pipefail
@@ -163,18 +163,22 @@ terraform_fmt() {
         TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform
     else
         echo "    terraform is not installed here: fmt not checked"
+        # In CI a check that did not run is a failure, never a silent skip.
+        [ -z "${CI:-}" ]
     fi
 }
 
 # terraform validate (module and example) and terraform test (terraform/tests: a mocked AWS
 # provider, nothing reaches AWS), in a copy of terraform/ so no .terraform/ is left behind. The
 # AWS provider comes from a local filesystem mirror (TF_PROVIDER_MIRROR, default /opt/tf-plugins,
-# where this project's machines have one); without terraform or the mirror this says so and passes.
+# where this project's machines have one); without terraform or the mirror this says so, and
+# passes except in CI (CI set), where a check that did not run is a failure.
 terraform_validate_and_test() {
     local mirror="${TF_PROVIDER_MIRROR:-/opt/tf-plugins}" tmp rc=0
     if ! command -v terraform > /dev/null 2>&1 || [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
         echo "    terraform or its AWS provider mirror ($mirror) is missing here: not validated or tested"
-        return 0
+        [ -z "${CI:-}" ]
+        return
     fi
     tmp="$(mktemp -d)"
     printf '%s\n' 'provider_installation {' \

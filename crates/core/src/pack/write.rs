@@ -516,7 +516,7 @@ mod tests {
             ..PackOptions::default()
         };
         let alone = pack_to_file(&entries, &dir.path().join("alone.zip"), &opts).unwrap();
-        let cores = SharedCores::default();
+        let cores = SharedCores::with_cores(1);
         let shared = dir.path().join("shared.zip");
         let summary = std::thread::scope(|s| {
             let lent = cores.lend();
