@@ -20,7 +20,6 @@ const BATCH_BYTES: usize = 256 << 10;
 const WAITING: usize = 2;
 
 /// Records in the order the merge gave them.
-#[derive(Default)]
 struct Batch {
     heads: Vec<Head>,
     payloads: Vec<u8>,
@@ -34,6 +33,16 @@ struct Head {
 }
 
 impl Batch {
+    /// A new, empty batch; the merge makes one only when no emptied batch is waiting.
+    fn new() -> Self {
+        #[cfg(test)]
+        tests::BATCHES_MADE.with(|n| n.set(n.get() + 1));
+        Batch {
+            heads: Vec::new(),
+            payloads: Vec::new(),
+        }
+    }
+
     fn push(&mut self, table: u8, key: u64, seq: u64, payload: &[u8]) {
         self.payloads.extend_from_slice(payload);
         self.heads.push(Head {
@@ -79,7 +88,7 @@ pub(crate) fn drain_to_thread<S: Send>(
             }
             state
         });
-        let mut batch = Batch::default();
+        let mut batch = Batch::new();
         let mut sent = true;
         let walked = spill.drain(read_budget, |table, key, seq, payload| {
             if !sent {
@@ -87,7 +96,7 @@ pub(crate) fn drain_to_thread<S: Send>(
             }
             batch.push(table, key, seq, payload);
             if batch.payloads.len() >= BATCH_BYTES {
-                let next = empty_rx.try_recv().unwrap_or_default();
+                let next = empty_rx.try_recv().unwrap_or_else(|_| Batch::new());
                 sent = full_tx.send(std::mem::replace(&mut batch, next)).is_ok();
             }
         });
@@ -108,6 +117,12 @@ pub(crate) fn drain_to_thread<S: Send>(
 mod tests {
     use super::super::spill::RUN_BYTES;
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Batches made on this thread (the merge's, which makes them all).
+        pub(super) static BATCHES_MADE: Cell<usize> = const { Cell::new(0) };
+    }
 
     fn pushed(n: u64, run_bytes: usize, dir: &std::path::Path) -> Spill {
         let mut spill = Spill::new(Some(dir.to_owned()), run_bytes);
@@ -139,6 +154,22 @@ mod tests {
             |seen, t, k, s, p| seen.push((t, k, s, p.to_vec())),
         );
         assert_eq!(seen.unwrap(), expected);
+    }
+
+    /// Invariant 6: the batches that ever exist are as many as can be in flight at once (one
+    /// filling, `WAITING` handed over, one being taken, one on its way back), however many
+    /// records cross.
+    #[test]
+    fn batches_in_memory_number_what_is_in_flight_at_once_however_many_records_cross() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = pushed(400_000, 1 << 20, dir.path());
+        BATCHES_MADE.with(|n| n.set(0));
+        let taken = drain_to_thread(spill, RUN_BYTES, 0u64, |n, _, _, _, _| *n += 1).unwrap();
+        assert_eq!(taken, 400_000);
+        // Payloads of 14 bytes: over 20 batches crossed, far more than may exist.
+        assert!(taken as usize * "payload 000000".len() > 20 * BATCH_BYTES);
+        let made = BATCHES_MADE.with(Cell::get);
+        assert!(made <= WAITING + 3, "{made} batches made");
     }
 
     #[test]
