@@ -37,7 +37,6 @@ pub(crate) struct Batch<'o> {
     pending_parents: Vec<PendingParent>,
     /// The checks the id tables could not answer once full, resolved after the last file.
     spill: Spill,
-    scratch: Vec<u8>,
 }
 
 struct PendingParent {
@@ -69,7 +68,6 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
         names: order.iter().map(|&i| files[i].name().to_owned()).collect(),
         pending_parents: Vec::new(),
         spill: Spill::new(opts.spill_dir.clone(), RUN_BYTES),
-        scratch: Vec::new(),
     };
     let mut outcomes: Vec<FileOutcome> = order
         .iter()
@@ -269,9 +267,7 @@ impl Batch<'_> {
 
     /// Spills a check the tables cannot answer.
     fn defer(&mut self, table: u8, key: u64, d: &Deferred) {
-        self.scratch.clear();
-        d.encode(&mut self.scratch);
-        self.spill.push(table, key, &self.scratch);
+        self.spill.push_with(table, key, |out| d.encode(out));
     }
 
     /// Sections record their course, cross-listings the sections they move; an enrollment

@@ -277,7 +277,6 @@ pub(crate) struct Resolver {
     /// Account parents (spill order, record): judged at the end of the group.
     parents: Vec<(u64, Vec<u8>)>,
     found: Spill,
-    scratch: Vec<u8>,
 }
 
 impl Resolver {
@@ -290,7 +289,6 @@ impl Resolver {
             crosslisted: false,
             parents: Vec::new(),
             found,
-            scratch: Vec::new(),
         }
     }
 
@@ -368,12 +366,12 @@ impl Resolver {
             Verdict::ParentAfterChild(f) => (4, f),
             Verdict::SectionNotInCourse => (5, Seen::default()),
         };
-        self.scratch.clear();
-        self.scratch.push(tag);
-        put_seen(&mut self.scratch, first);
-        self.scratch.extend_from_slice(payload);
         let at = u64::from(file) << 40 | row.min((1 << 40) - 1);
-        self.found.push_ordered(0, at, seq, &self.scratch);
+        self.found.push_ordered_with(0, at, seq, |out| {
+            out.push(tag);
+            put_seen(out, first);
+            out.extend_from_slice(payload);
+        });
     }
 
     /// The findings, to walk in file and row order with [`read_found`].

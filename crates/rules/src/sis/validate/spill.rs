@@ -42,17 +42,29 @@ const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
 #[derive(Clone, Copy)]
 struct Entry {
-    table: u8,
-    key: u64,
-    seq: u64,
+    /// `(table, key, seq)` as one integer (see [`order`]): sorting compares one number.
+    order: u128,
     off: usize,
     len: u32,
 }
 
-impl Entry {
-    fn order(&self) -> (u8, u64, u64) {
-        (self.table, self.key, self.seq)
-    }
+/// Bits of a record's `seq` in its order: a spill never holds 2⁵⁶ records.
+const SEQ_BITS: u32 = 56;
+
+/// `(table, key, seq)` packed so that comparing the numbers compares the triples: table in the
+/// top 8 bits, then the key, then the seq's low 56 bits.
+fn order(table: u8, key: u64, seq: u64) -> u128 {
+    debug_assert!(seq < 1 << SEQ_BITS, "seq {seq} past {SEQ_BITS} bits");
+    u128::from(table) << 120 | u128::from(key) << SEQ_BITS | u128::from(seq & ((1 << SEQ_BITS) - 1))
+}
+
+/// The `(table, key, seq)` that [`order`] packed.
+fn unpack(order: u128) -> (u8, u64, u64) {
+    (
+        (order >> 120) as u8,
+        (order >> SEQ_BITS) as u64,
+        order as u64 & ((1 << SEQ_BITS) - 1),
+    )
 }
 
 /// A run: a sorted range of the spill file.
@@ -103,21 +115,32 @@ impl Spill {
     }
 
     /// Adds a record; records of one `(table, key)` are read back in the order they were added.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, table: u8, key: u64, payload: &[u8]) {
-        self.push_ordered(table, key, self.seq, payload);
+        self.push_with(table, key, |out| out.extend_from_slice(payload));
     }
 
-    /// Adds a record to be read back among those of its `(table, key)` by `seq` (then in the
-    /// order added).
-    pub(crate) fn push_ordered(&mut self, table: u8, key: u64, seq: u64, payload: &[u8]) {
+    /// Adds the record `encode` appends to the buffer it is given (written in place: no copy
+    /// of its own); records of one `(table, key)` are read back in the order they were added.
+    pub(crate) fn push_with(&mut self, table: u8, key: u64, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.push_ordered_with(table, key, self.seq, encode);
+    }
+
+    /// As [`Spill::push_with`], the record read back among those of its `(table, key)` by `seq`
+    /// (then in the order added).
+    pub(crate) fn push_ordered_with(
+        &mut self,
+        table: u8,
+        key: u64,
+        seq: u64,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
         let off = self.arena.len();
-        self.arena.extend_from_slice(payload);
+        encode(&mut self.arena);
         self.entries.push(Entry {
-            table,
-            key,
-            seq,
+            order: order(table, key, seq),
             off,
-            len: payload.len() as u32,
+            len: (self.arena.len() - off) as u32,
         });
         self.seq += 1;
         let buffered = self.arena.len() + self.entries.len() * ENTRY_BYTES;
@@ -141,19 +164,14 @@ impl Spill {
                 self.file.insert(f)
             }
         };
-        // (table, key, seq) is unique but for `push_ordered` records given the same seq, whose
-        // order among themselves does not matter.
-        self.entries.sort_unstable_by_key(Entry::order);
-        let start = (&*file).seek(SeekFrom::End(0))?;
-        let mut out = io::BufWriter::with_capacity(WRITE_BYTES, &*file);
-        let mut end = start;
+        // (table, key, seq) is unique but for `push_ordered_with` records given the same seq,
+        // whose order among themselves does not matter.
+        self.entries.sort_unstable_by_key(|e| e.order);
+        let mut out = RunWriter::at_end(file)?;
         for e in &self.entries {
-            let payload = &self.arena[e.off..e.off + e.len as usize];
-            end += write_record(&mut out, e.table, e.key, e.seq, payload)? as u64;
+            out.record(e.order, &self.arena[e.off..e.off + e.len as usize])?;
         }
-        out.flush()?;
-        drop(out);
-        self.runs.push(Run { start, end });
+        self.runs.push(out.finish()?);
         self.entries.clear();
         self.arena.clear();
         Ok(())
@@ -167,33 +185,22 @@ impl Spill {
         read_budget: usize,
         mut each: impl FnMut(u8, u64, u64, &[u8]),
     ) -> io::Result<()> {
-        self.entries.sort_unstable_by_key(Entry::order);
+        self.entries.sort_unstable_by_key(|e| e.order);
         let Some(file) = self.file.take() else {
             for e in &self.entries {
-                each(
-                    e.table,
-                    e.key,
-                    e.seq,
-                    &self.arena[e.off..e.off + e.len as usize],
-                );
+                let (t, k, s) = unpack(e.order);
+                each(t, k, s, &self.arena[e.off..e.off + e.len as usize]);
             }
             return Ok(());
         };
         let mut runs = std::mem::take(&mut self.runs);
         while runs.len() > FAN_IN {
             let merged: Vec<Run> = runs.drain(..FAN_IN).collect();
-            let start = (&file).seek(SeekFrom::End(0))?;
-            let mut written = start;
-            let mut out = io::BufWriter::with_capacity(WRITE_BYTES, &file);
-            merge(&file, &merged, read_budget, &[], &[], |t, k, s, p| {
-                written += write_record(&mut out, t, k, s, p)? as u64;
-                Ok(())
+            let mut out = RunWriter::at_end(&file)?;
+            merge(&file, &merged, read_budget, &[], &[], |order, p| {
+                out.record(order, p)
             })?;
-            out.flush()?;
-            runs.push(Run {
-                start,
-                end: written,
-            });
+            runs.push(out.finish()?);
         }
         merge(
             &file,
@@ -201,7 +208,8 @@ impl Spill {
             read_budget,
             &self.entries,
             &self.arena,
-            |t, k, s, p| {
+            |order, p| {
+                let (t, k, s) = unpack(order);
                 each(t, k, s, p);
                 Ok(())
             },
@@ -209,22 +217,58 @@ impl Spill {
     }
 }
 
-/// Writes one record; returns the bytes written.
-fn write_record(
-    out: &mut impl Write,
-    table: u8,
-    key: u64,
-    seq: u64,
-    payload: &[u8],
-) -> io::Result<usize> {
-    let mut head = Vec::with_capacity(HEADER);
-    head.push(table);
-    head.extend(key.to_le_bytes());
-    put_varint(&mut head, seq);
-    put_varint(&mut head, payload.len() as u64);
-    out.write_all(&head)?;
-    out.write_all(payload)?;
-    Ok(head.len() + payload.len())
+/// Appends one run to the spill file: records are laid out in a buffer and written a buffer at
+/// a time (a record is a few dozen bytes: a write per record, or a buffered writer's per-call
+/// bookkeeping, cost more than the bytes).
+struct RunWriter<'f> {
+    file: &'f File,
+    start: u64,
+    written: u64,
+    buf: Vec<u8>,
+}
+
+impl<'f> RunWriter<'f> {
+    /// A run starting at the end of `file`.
+    fn at_end(mut file: &'f File) -> io::Result<Self> {
+        let start = file.seek(SeekFrom::End(0))?;
+        Ok(RunWriter {
+            file,
+            start,
+            written: start,
+            buf: Vec::with_capacity(WRITE_BYTES),
+        })
+    }
+
+    /// Appends a record: table (1 byte), key (8), then seq and the payload's length as LEB128
+    /// varints, then the payload.
+    fn record(&mut self, order: u128, payload: &[u8]) -> io::Result<()> {
+        let (table, key, seq) = unpack(order);
+        self.buf.push(table);
+        self.buf.extend_from_slice(&key.to_le_bytes());
+        put_varint(&mut self.buf, seq);
+        put_varint(&mut self.buf, payload.len() as u64);
+        self.buf.extend_from_slice(payload);
+        if self.buf.len() >= WRITE_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is buffered; the run written.
+    fn finish(mut self) -> io::Result<Run> {
+        self.flush()?;
+        Ok(Run {
+            start: self.start,
+            end: self.written,
+        })
+    }
 }
 
 /// Reads one run of the file in order, a buffer at a time; a record is parsed in place.
@@ -239,8 +283,8 @@ struct RunReader<'f> {
     /// The unread bytes of `buf`.
     at: usize,
     filled: usize,
-    /// The current record: its order, and its payload's place in `buf`.
-    order: (u8, u64, u64),
+    /// The current record: its order (see [`order`]), and its payload's place in `buf`.
+    order: u128,
     payload: std::ops::Range<usize>,
 }
 
@@ -254,7 +298,7 @@ impl<'f> RunReader<'f> {
             buf: Vec::new(),
             at: 0,
             filled: 0,
-            order: (0, 0, 0),
+            order: 0,
             payload: 0..0,
         }
     }
@@ -298,7 +342,7 @@ impl<'f> RunReader<'f> {
         let (seq, seq_len) = varint(head.get(9..).ok_or_else(cut)?)?;
         let (len, len_len) = varint(&head[9 + seq_len..])?;
         let key = u64::from_le_bytes(head[1..9].try_into().expect("8 bytes"));
-        self.order = (head[0], key, seq);
+        self.order = order(head[0], key, seq);
         let header = 9 + seq_len + len_len;
         let total = header + usize::try_from(len).map_err(|_| cut())?;
         if self.fill(total)? < total {
@@ -356,7 +400,7 @@ fn merge(
     read_budget: usize,
     entries: &[Entry],
     arena: &[u8],
-    mut each: impl FnMut(u8, u64, u64, &[u8]) -> io::Result<()>,
+    mut each: impl FnMut(u128, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     let read_bytes = (read_budget / runs.len().max(1)).clamp(MIN_READ_BYTES, MAX_READ_BYTES);
     let mut readers: Vec<RunReader> = runs
@@ -373,14 +417,13 @@ fn merge(
     loop {
         let from_memory = match (heap.peek(), memory.peek()) {
             (None, None) => return Ok(()),
-            (Some(Reverse((order, _))), Some(e)) => e.order() < *order,
+            (Some(Reverse((order, _))), Some(e)) => e.order < *order,
             (None, Some(_)) => true,
             (Some(_), None) => false,
         };
         if from_memory {
             let e = memory.next().expect("peeked");
-            let (t, k, s) = e.order();
-            each(t, k, s, &arena[e.off..e.off + e.len as usize])?;
+            each(e.order, &arena[e.off..e.off + e.len as usize])?;
             continue;
         }
         // The run with the smallest record: its record goes out, and its next one takes its
@@ -389,7 +432,7 @@ fn merge(
         let mut top = heap.peek_mut().expect("peeked");
         let Reverse((order, i)) = *top;
         let r = &mut readers[i];
-        each(order.0, order.1, order.2, r.payload())?;
+        each(order, r.payload())?;
         if r.advance()? {
             *top = Reverse((r.order, i));
         } else {
