@@ -6,52 +6,70 @@
 //! Its size is fixed, so memory stays bounded; past its capacity it only answers "maybe" more
 //! often (and those checks are spilled, as without it). A "no" is always right.
 
-/// Probes per key: with 8 bits per key about 2.4 % of absent keys read "maybe".
-const PROBES: u64 = 4;
+/// Words of a block: a key's bits all sit in one 64-byte block (one cache line), one bit in each
+/// of its words, so a lookup reads one line instead of one per probe and divides nothing. With 8
+/// bits per key about 2.9 % of absent keys read "maybe" (a plain filter with 4 probes: 2.3 %).
+const BLOCK_WORDS: usize = 8;
+
+/// Odd constants that spread a key over its block's words (one multiply per word).
+const SPREAD: [u64; BLOCK_WORDS] = [
+    0x47B6_137B_4497_4D91,
+    0x8824_AD5B_A2B7_289D,
+    0x7055_0A0F_E2C9_8C49,
+    0x2DF1_424B_9C2E_8D05,
+    0xA2B7_289D_5C6B_4F1D,
+    0x705C_EA1E_F9A6_9E25,
+    0x9EFC_8F37_E1D1_7B43,
+    0x5C6B_F8E1_29C2_C3E7,
+];
 
 /// A fixed-size set of 64-bit keys (already hashes) that can say "surely not".
 pub(crate) struct Bloom {
-    words: Vec<u64>,
+    blocks: Vec<[u64; BLOCK_WORDS]>,
 }
 
 impl Bloom {
-    /// A filter of about `bytes` bytes; 0 makes a filter that always says "maybe".
+    /// A filter of about `bytes` bytes; under one block (64 bytes), a filter that always says
+    /// "maybe".
     pub(crate) fn with_bytes(bytes: usize) -> Self {
         Bloom {
-            words: vec![0; bytes / 8],
+            blocks: vec![[0; BLOCK_WORDS]; bytes / (8 * BLOCK_WORDS)],
         }
     }
 
     /// Bytes the filter takes.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.words.len() * 8
+        self.blocks.len() * 8 * BLOCK_WORDS
     }
 
-    fn bits(&self, key: u64) -> impl Iterator<Item = usize> + use<> {
-        let n = (self.words.len() * 64) as u64;
-        // Two hashes from the key's halves (the key is already mixed), combined as in
-        // Kirsch–Mitzenmacher: probe i is h1 + i·h2.
-        let h1 = key;
-        let h2 = key.rotate_left(32) | 1;
-        (0..PROBES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % n) as usize)
+    /// The key's block (from its high bits, scaled to the number of blocks) and its bit in each
+    /// of the block's words (from its product with each word's constant: the top 6 bits).
+    fn place(&self, key: u64) -> (usize, [u64; BLOCK_WORDS]) {
+        let block = ((u128::from(key) * self.blocks.len() as u128) >> 64) as usize;
+        (block, SPREAD.map(|c| 1 << (key.wrapping_mul(c) >> 58)))
     }
 
     pub(crate) fn insert(&mut self, key: u64) {
-        if self.words.is_empty() {
+        if self.blocks.is_empty() {
             return;
         }
-        for b in self.bits(key) {
-            self.words[b / 64] |= 1 << (b % 64);
+        let (i, bits) = self.place(key);
+        for (w, b) in self.blocks[i].iter_mut().zip(bits) {
+            *w |= b;
         }
     }
 
     /// False only if `key` was never inserted.
     pub(crate) fn may_hold(&self, key: u64) -> bool {
-        self.words.is_empty()
-            || self
-                .bits(key)
-                .all(|b| self.words[b / 64] & (1 << (b % 64)) != 0)
+        if self.blocks.is_empty() {
+            return true;
+        }
+        let (i, bits) = self.place(key);
+        self.blocks[i]
+            .iter()
+            .zip(bits)
+            .fold(true, |all, (w, b)| all & (w & b != 0))
     }
 }
 
