@@ -119,9 +119,9 @@ fn add_found(names: &[String], outcomes: &mut [FileOutcome], payload: &[u8]) {
             Deferred::Define {
                 space, column, id, ..
             },
-        ) => out
-            .findings
-            .push(duplicate_id(names, space, column, id, first).at_row(row)),
+        ) => out.findings.push_warning_with("duplicate_id", || {
+            duplicate_id(names, space, column, id, first).at_row(row)
+        }),
         (
             Verdict::LoginTaken(first),
             Deferred::Login {
@@ -130,9 +130,9 @@ fn add_found(names: &[String], outcomes: &mut [FileOutcome], payload: &[u8]) {
                 user,
                 ..
             },
-        ) => out
-            .findings
-            .push(login_taken(names, column, login, user, first).at_row(row)),
+        ) => out.findings.push_warning_with("login_id_taken", || {
+            login_taken(names, column, login, user, first).at_row(row)
+        }),
         (
             Verdict::Missing,
             Deferred::Refer {
@@ -153,9 +153,9 @@ fn add_found(names: &[String], outcomes: &mut [FileOutcome], payload: &[u8]) {
             Deferred::Enroll {
                 section, course_id, ..
             },
-        ) => out
-            .findings
-            .push(section_not_in_course(section, course_id).at_row(row)),
+        ) => out.findings.push_warning_with("section_not_in_course", || {
+            section_not_in_course(section, course_id).at_row(row)
+        }),
         _ => debug_assert!(false, "a verdict on a check it cannot come from"),
     }
 }
@@ -226,12 +226,8 @@ impl Batch<'_> {
                 }),
             }
         }
-        if let Some(f) = self.track_login(plan, row, line, pos) {
-            out.push(f.at_row(line));
-        }
-        if let Some(f) = self.track_section_course(plan, row, line, pos) {
-            out.push(f.at_row(line));
-        }
+        self.track_login(plan, row, line, pos, out);
+        self.track_section_course(plan, row, line, pos, out);
         let Some((col, space)) = plan.id.filter(|_| !plan.is_date_override(row)) else {
             dup.note_line(line_hash, line);
             return;
@@ -249,9 +245,9 @@ impl Batch<'_> {
                 dup.repeat(line)
             }
             Defined::Again(first) if first.line() == here.line() => {}
-            Defined::Again(first) => {
-                out.push(duplicate_id(&self.names, space, col.name, id, first).at_row(line))
-            }
+            Defined::Again(first) => out.push_warning_with("duplicate_id", || {
+                duplicate_id(&self.names, space, col.name, id, first).at_row(line)
+            }),
             Defined::Unknown => self.defer(
                 space as u8,
                 key,
@@ -279,7 +275,8 @@ impl Batch<'_> {
         row: &dyn Fields,
         line: u64,
         pos: u32,
-    ) -> Option<Finding> {
+        out: &mut FindingList,
+    ) -> Option<()> {
         if !matches!(
             plan.kind,
             SisKind::Section | SisKind::Xlist | SisKind::Enrollment
@@ -311,7 +308,9 @@ impl Batch<'_> {
                 let course = course_hash(course_id);
                 match self.ids.section(key) {
                     Known::Yes(of) if of.course != 0 && of.course != course && !of.crosslisted => {
-                        return Some(section_not_in_course(section, course_id));
+                        out.push_warning_with("section_not_in_course", || {
+                            section_not_in_course(section, course_id).at_row(line)
+                        });
                     }
                     Known::Yes(_) | Known::No => {}
                     Known::Unknown => self.defer(
@@ -329,7 +328,7 @@ impl Batch<'_> {
             }
             _ => {}
         }
-        None
+        Some(())
     }
 
     /// Records the row's login_id (users and logins) for the user it names; a login_id already
@@ -341,7 +340,8 @@ impl Batch<'_> {
         row: &dyn Fields,
         line: u64,
         pos: u32,
-    ) -> Option<Finding> {
+        out: &mut FindingList,
+    ) -> Option<()> {
         let (login_col, (user_col, _)) = plan.login.zip(plan.id)?;
         let login = trim(row.get(login_col.idx));
         let user = trim(row.get(user_col.idx));
@@ -361,11 +361,11 @@ impl Batch<'_> {
         let owner = hash64(0, user);
         let here = Seen::new(pos, line, owner);
         match self.ids.define(IdSpace::LoginId, key, here) {
-            Defined::New => None,
-            Defined::Again(first) if first.line() == here.line() => None,
-            Defined::Again(first) => {
-                Some(login_taken(&self.names, login_col.name, login, user, first))
-            }
+            Defined::New => {}
+            Defined::Again(first) if first.line() == here.line() => {}
+            Defined::Again(first) => out.push_warning_with("login_id_taken", || {
+                login_taken(&self.names, login_col.name, login, user, first).at_row(line)
+            }),
             Defined::Unknown => {
                 self.defer(
                     IdSpace::LoginId as u8,
@@ -377,9 +377,9 @@ impl Batch<'_> {
                         user,
                     },
                 );
-                None
             }
         }
+        Some(())
     }
 
     /// Resolves the spilled checks and adds what they found to each file, in row order.
