@@ -39,6 +39,7 @@ mod lines;
 mod report;
 mod row;
 mod rules;
+mod run_heap;
 mod scan;
 mod spill;
 mod values;
