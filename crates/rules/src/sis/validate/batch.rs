@@ -78,7 +78,7 @@ pub fn validate_batch(files: &[&dyn BatchFile], opts: &ValidateOptions) -> Valid
     batch.resolve_parents(&mut outcomes);
     // Every question the tables can answer has been asked: their memory goes to the spill's
     // read buffers.
-    batch.ids = IdStore::with_budget(0);
+    batch.ids.release();
     if let Err(e) = batch.resolve_deferred(&mut outcomes) {
         batch_findings.push(checks_incomplete(&e));
     }

@@ -427,6 +427,12 @@ impl IdStore {
         }
     }
 
+    /// Frees the tables and the Bloom filter, once no question is left to ask them. The store
+    /// then holds no id: asked again, it would answer that none is defined.
+    pub(crate) fn release(&mut self) {
+        *self = IdStore::with_budget(0);
+    }
+
     /// Notes a key that goes to the spill.
     fn spill(&mut self, key: u64) {
         self.spilled

@@ -491,6 +491,25 @@ mod tests {
         assert_eq!(collect(spill), expected);
     }
 
+    /// A spill that cannot be read back whole says so: the walk ends with an error (which the
+    /// batch reports as `checks_incomplete`), never with some records silently missing.
+    #[test]
+    fn a_spill_file_cut_short_on_disk_ends_the_walk_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = Spill::new(Some(dir.path().to_owned()), 1 << 10);
+        scrambled(&mut spill, 2_000);
+        assert!(spill.runs_written() > 2, "{}", spill.runs_written());
+        let file = spill.file.as_ref().expect("runs were written");
+        let len = file.metadata().unwrap().len();
+        // Cut inside the last run's records, as a failing disk or a full one would leave it.
+        file.set_len(len - 7).unwrap();
+        let mut seen = 0;
+        let walked = spill.drain(RUN_BYTES, |_, _, _, _| seen += 1);
+        let err = walked.expect_err("a cut spill must not read back as complete");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        assert!(seen < 2_000, "{seen} records given for a cut file");
+    }
+
     #[test]
     fn an_empty_spill_gives_nothing() {
         let spill = Spill::new(None, RUN_BYTES);
