@@ -269,6 +269,7 @@ impl Batch<'_> {
     /// Sections record their course, cross-listings the sections they move; an enrollment
     /// naming a section of the batch and another course is a warning: Canvas skips it ("An
     /// enrollment listed a section (…) and a course (…) that are unrelated").
+    /// (The `Option` only lets `?` end early on a row without the columns.)
     fn track_section_course(
         &mut self,
         plan: &Plan,
@@ -334,6 +335,7 @@ impl Batch<'_> {
     /// Records the row's login_id (users and logins) for the user it names; a login_id already
     /// given to another user is a warning: Canvas skips the later row ("An existing Canvas user
     /// with the SIS ID … has already claimed …'s user_id requested login information").
+    /// (The `Option` only lets `?` end early on a row without the columns.)
     fn track_login(
         &mut self,
         plan: &Plan,

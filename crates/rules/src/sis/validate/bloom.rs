@@ -23,9 +23,15 @@ const SPREAD: [u64; BLOCK_WORDS] = [
     0x5C6B_F8E1_29C2_C3E7,
 ];
 
+/// One block, aligned on a cache line so that it is one: a block straddling two lines (as the
+/// 16-byte-aligned start of a large allocation would make every block) costs two misses.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([u64; BLOCK_WORDS]);
+
 /// A fixed-size set of 64-bit keys (already hashes) that can say "surely not".
 pub(crate) struct Bloom {
-    blocks: Vec<[u64; BLOCK_WORDS]>,
+    blocks: Vec<Block>,
 }
 
 impl Bloom {
@@ -33,14 +39,14 @@ impl Bloom {
     /// "maybe".
     pub(crate) fn with_bytes(bytes: usize) -> Self {
         Bloom {
-            blocks: vec![[0; BLOCK_WORDS]; bytes / (8 * BLOCK_WORDS)],
+            blocks: vec![Block([0; BLOCK_WORDS]); bytes / size_of::<Block>()],
         }
     }
 
     /// Bytes the filter takes.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.blocks.len() * 8 * BLOCK_WORDS
+        self.blocks.len() * size_of::<Block>()
     }
 
     /// The key's block (from its high bits, scaled to the number of blocks) and its bit in each
@@ -55,7 +61,7 @@ impl Bloom {
             return;
         }
         let (i, bits) = self.place(key);
-        for (w, b) in self.blocks[i].iter_mut().zip(bits) {
+        for (w, b) in self.blocks[i].0.iter_mut().zip(bits) {
             *w |= b;
         }
     }
@@ -67,6 +73,7 @@ impl Bloom {
         }
         let (i, bits) = self.place(key);
         self.blocks[i]
+            .0
             .iter()
             .zip(bits)
             .fold(true, |all, (w, b)| all & (w & b != 0))
@@ -76,6 +83,13 @@ impl Bloom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_is_one_cache_line() {
+        assert_eq!(size_of::<Block>(), 64);
+        let bloom = Bloom::with_bytes(1 << 20);
+        assert!(bloom.blocks.as_ptr().addr().is_multiple_of(64));
+    }
     use crate::sis::validate::ids::hash64;
 
     #[test]
