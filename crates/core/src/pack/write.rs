@@ -383,6 +383,12 @@ mod tests {
     use crate::store::local::LocalFile;
     use std::io::Read;
 
+    /// Writes `bytes` to `name` in `dir`, as the file a pack entry reads.
+    fn local(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> LocalFile {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        LocalFile::new(name, dir.path().join(name))
+    }
+
     /// Forcing Zip64 on a small archive runs every Zip64 record through real readers: the
     /// zip crate, our own reader, and (when installed) Python's zipfile and unzip.
     #[test]
@@ -391,10 +397,8 @@ mod tests {
         let data: Vec<u8> = (0..200_000u32)
             .flat_map(|i| format!("u{i},l{}\n", i % 91).into_bytes())
             .collect();
-        std::fs::write(dir.path().join("users.csv"), &data).unwrap();
-        std::fs::write(dir.path().join("terms.csv"), b"").unwrap();
-        let users = LocalFile::new("users.csv", dir.path().join("users.csv"));
-        let terms = LocalFile::new("terms.csv", dir.path().join("terms.csv"));
+        let users = local(&dir, "users.csv", &data);
+        let terms = local(&dir, "terms.csv", b"");
         let entries = [
             PackEntry {
                 name: "users.csv".into(),
@@ -467,8 +471,7 @@ mod tests {
     #[test]
     fn forced_and_default_zip64_archives_hold_the_same_entries() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.csv"), b"user_id,login_id\nu1,l1\n").unwrap();
-        let a = LocalFile::new("a.csv", dir.path().join("a.csv"));
+        let a = local(&dir, "a.csv", b"user_id,login_id\nu1,l1\n");
         let entries = [PackEntry {
             name: "a.csv".into(),
             kind: None,
@@ -499,12 +502,11 @@ mod tests {
     fn a_pack_whose_only_core_is_lent_waits_for_it_and_writes_the_same_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let rows: String = (0..20_000).map(|i| format!("u{i},l{i}\n")).collect();
-        std::fs::write(
-            dir.path().join("users.csv"),
-            format!("user_id,login_id\n{rows}"),
-        )
-        .unwrap();
-        let users = LocalFile::new("users.csv", dir.path().join("users.csv"));
+        let users = local(
+            &dir,
+            "users.csv",
+            format!("user_id,login_id\n{rows}").as_bytes(),
+        );
         let entries = [PackEntry {
             name: "users.csv".into(),
             kind: Some(SisKind::User),

@@ -196,11 +196,8 @@ pub fn validate_and_prepack(
     let files = collected.files();
     let guess =
         canvas_sis_rules::sis::validate::sniff_kinds(&files, validate_opts.institutional_tags);
-    // Validation has a core of its own while it runs (the packer deflates on one thread
-    // fewer), then the packer has them all: validation, which the batch waits for, is never
-    // slowed by deflate, and deflate, which has work left whenever validation is the longer,
-    // fills the core validation gives back. Sharing every core evenly instead made deflate
-    // finish first on a large batch, and a core idled through validation's end.
+    // Validation has a core of its own while it runs, then the packer has them all (why:
+    // `pack::SharedCores`).
     let cores = SharedCores::default();
     let entries = pack_entries(&files, &guess);
     blocking(|| {

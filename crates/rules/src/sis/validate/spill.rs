@@ -483,6 +483,25 @@ mod tests {
         assert_eq!(collect(spill), expected);
     }
 
+    /// Invariant 6, bounded memory: however many records are pushed, at most one run's worth
+    /// waits in memory; the rest is on disk.
+    #[test]
+    fn records_in_memory_never_pass_one_run_however_many_are_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_bytes = 4 << 10;
+        let mut spill = Spill::new(Some(dir.path().to_owned()), run_bytes);
+        for i in 0..50_000u64 {
+            spill.push_with(
+                (i % 3) as u8,
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                |out| out.extend_from_slice(format!("record {i}").as_bytes()),
+            );
+            let buffered = spill.arena.len() + spill.entries.len() * ENTRY_BYTES;
+            assert!(buffered < run_bytes, "{buffered} bytes after record {i}");
+        }
+        assert!(spill.runs_written() > 100, "{}", spill.runs_written());
+    }
+
     #[test]
     fn an_unwritable_folder_keeps_the_records_in_memory() {
         let mut spill = Spill::new(Some(PathBuf::from("/nonexistent/canvas-sis")), 1 << 10);
